@@ -1,0 +1,46 @@
+/*
+ * The step engine: runs a loaded runbook's steps in order, enforces action kinds and the
+ * run's mode (dry-run never reaches a plugin's apply), journals every change before control
+ * returns to the runbook, and on failure rolls back newest-first. Also finishes the rollback
+ * of runs that died (salve recover) from their journals.
+ *
+ * Step outcomes: ok, changed, skipped, failed, rolled_back, rollback_failed.
+ * One run per runbook at a time; different runbooks may run on different threads.
+ */
+#ifndef SALVE_ENGINE_H
+#define SALVE_ENGINE_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "audit.h"
+#include "runbook.h"
+
+typedef struct salve_run_options {
+	enum salve_mode mode;
+	int drill_notify;           /* dry-run: send notifications, marked [DRILL] */
+	const char *fail_at;        /* inject a failure after this step's run */
+	const char *trigger;        /* "cli" when NULL */
+	const char *fingerprint;    /* alert fingerprint, when an alert triggered the run */
+	const char *run_id;         /* preset run id (salve serve), or NULL for a fresh one */
+	double step_timeout;        /* default per-step timeout, seconds; 0 = none */
+	double run_timeout;         /* overrides the runbook's; 0 = the runbook's */
+	double rollback_timeout;    /* for the whole rollback; 0 = 10 minutes */
+	const json_t *params;       /* validated (salve_runbook_params) */
+	salve_audit *audit;         /* required */
+	const char *state_dir;      /* required in apply mode (journal) */
+	FILE *out;                  /* human-readable progress, or NULL */
+	volatile sig_atomic_t *cancel;
+} salve_run_options;
+
+/* Runs rb. Returns the exit status (exitcodes.h); *summary (new reference, may be NULL) is
+ * {run_id, runbook, mode, outcome, exit_code, duration_ms, steps: [...]}. */
+int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **summary);
+
+/* Rolls back every run in state_dir whose journal says it died with changes not undone.
+ * Returns 0 when all were undone (or none needed it), 2 when something could not be. */
+int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit,
+                         FILE *out, json_t **summary);
+
+#endif

@@ -1,0 +1,210 @@
+#include "host.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redact.h"
+#include "util.h"
+
+static int log_level = SALVE_LOG_INFO;
+
+void salve_set_log_level(int level)
+{
+	log_level = level;
+}
+
+int salve_log_level(void)
+{
+	return log_level;
+}
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case SALVE_LOG_ERROR:
+		return "error";
+	case SALVE_LOG_WARN:
+		return "warning";
+	case SALVE_LOG_INFO:
+		return "info";
+	default:
+		return "debug";
+	}
+}
+
+static void emit(int level, const char *prefix, const char *fmt, va_list ap)
+{
+	if (level > log_level)
+		return;
+	char raw[4096], safe[4096];
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	salve_redact_string(raw, safe, sizeof safe);
+	fprintf(stderr, "salve: %s%s%s: %s\n", prefix ? prefix : "", prefix ? " " : "",
+	        level_name(level), safe);
+}
+
+void salve_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	emit(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+int salve_run_audit(const salve_run_info *run, json_t *record)
+{
+	if (!run || !run->audit) {
+		json_decref(record);
+		return 0;
+	}
+	json_t *full = json_pack("{s:s?, s:s?}", "run", run->run_id, "runbook", run->runbook);
+	json_object_update(full, record);
+	json_decref(record);
+	json_object_set_new(full, "mode",
+	                    json_string(run->mode == SALVE_MODE_DRY_RUN ? "dry-run" : "apply"));
+	if (run->drill)
+		json_object_set_new(full, "drill", json_true());
+	if (run->trigger)
+		json_object_set_new(full, "trigger", json_string(run->trigger));
+	char err[512];
+	int rc = salve_audit_write(run->audit, full, err, sizeof err);
+	json_decref(full);
+	if (rc < 0)
+		salve_log(SALVE_LOG_ERROR, "%s", err);
+	return rc;
+}
+
+static void host_log(salve_call *call, int level, const char *fmt, ...)
+{
+	char prefix[256] = "";
+	if (call && call->plugin && call->action)
+		snprintf(prefix, sizeof prefix, "%s.%s", call->plugin->desc.name, call->action->name);
+	va_list ap;
+	va_start(ap, fmt);
+	emit(level, prefix[0] ? prefix : NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void host_fail(salve_call *call, const char *fmt, ...)
+{
+	if (!call)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(call->error, sizeof call->error, fmt, ap);
+	va_end(ap);
+}
+
+static void host_audit(salve_call *call, const char *event, const json_t *data)
+{
+	if (!call || !call->run)
+		return;
+	char name[160];
+	snprintf(name, sizeof name, "plugin:%s", event ? event : "event");
+	json_t *rec = json_pack("{s:s, s:s?, s:s?, s:s?, s:O?}", "event", name, "step", call->step,
+	                        "plugin", call->plugin ? call->plugin->desc.name : NULL, "action",
+	                        call->action ? call->action->name : NULL, "data", (json_t *)data);
+	salve_run_audit(call->run, rec);
+}
+
+static char *host_secret(salve_call *call, const char *ref)
+{
+	char *value = NULL;
+	if (!ref) {
+		host_fail(call, "secret reference is empty");
+	} else if (strncmp(ref, "env:", 4) == 0) {
+		const char *v = getenv(ref + 4);
+		if (v && *v)
+			value = strdup(v);
+		else
+			host_fail(call, "secret %s: environment variable %s is not set", ref, ref + 4);
+	} else if (strncmp(ref, "file:", 5) == 0) {
+		size_t len;
+		value = salve_read_file(ref + 5, &len);
+		if (!value) {
+			host_fail(call, "secret %s: cannot read the file", ref);
+		} else {
+			while (len > 0 && (value[len - 1] == '\n' || value[len - 1] == '\r'))
+				value[--len] = '\0';
+		}
+	} else {
+		host_fail(call, "secret references start with env: or file: (got a value of %zu bytes "
+		                "that is neither; inline secrets are refused)",
+		          strlen(ref));
+	}
+	if (value)
+		salve_redact_register(value);
+	return value;
+}
+
+static enum salve_mode host_mode(salve_call *call)
+{
+	return call && call->run ? call->run->mode : SALVE_MODE_APPLY;
+}
+
+static int host_drill(salve_call *call)
+{
+	return call && call->run ? call->run->drill : 0;
+}
+
+static int host_cancelled(salve_call *call)
+{
+	if (!call || !call->run || call->run->ignore_cancel || !call->run->cancel)
+		return 0;
+	return *call->run->cancel != 0;
+}
+
+static double host_remaining(salve_call *call)
+{
+	if (!call || call->deadline <= 0)
+		return HUGE_VAL;
+	return call->deadline - salve_now();
+}
+
+static void *host_state(salve_call *call)
+{
+	return call && call->plugin ? call->plugin->state : NULL;
+}
+
+static const char *host_run_info(salve_call *call, const char *key)
+{
+	if (!call || !call->run || !key)
+		return NULL;
+	const salve_run_info *r = call->run;
+	if (strcmp(key, "run_id") == 0)
+		return r->run_id;
+	if (strcmp(key, "runbook") == 0)
+		return r->runbook;
+	if (strcmp(key, "trigger") == 0)
+		return r->trigger;
+	if (strcmp(key, "fingerprint") == 0)
+		return r->fingerprint;
+	if (strcmp(key, "step") == 0)
+		return call->step;
+	if (strcmp(key, "mode") == 0)
+		return r->mode == SALVE_MODE_DRY_RUN ? "dry-run" : "apply";
+	return NULL;
+}
+
+static const salve_host host_table = {
+    .struct_size = sizeof(salve_host),
+    .abi_minor = SALVE_PLUGIN_ABI_MINOR,
+    .log = host_log,
+    .fail = host_fail,
+    .audit = host_audit,
+    .secret = host_secret,
+    .mode = host_mode,
+    .drill = host_drill,
+    .cancelled = host_cancelled,
+    .remaining = host_remaining,
+    .state = host_state,
+    .run_info = host_run_info,
+};
+
+const salve_host *salve_host_table(void)
+{
+	return &host_table;
+}

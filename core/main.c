@@ -1,0 +1,614 @@
+/* salve: the command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "config.h"
+#include "engine.h"
+#include "exitcodes.h"
+#include "host.h"
+#include "lock.h"
+#include "redact.h"
+#include "registry.h"
+#include "runbook.h"
+#include "util.h"
+#include "window.h"
+#include "yamljson.h"
+
+static volatile sig_atomic_t cancel_signal;
+
+static void on_signal(int sig)
+{
+	cancel_signal = sig;
+}
+
+struct globals {
+	const char *config_path;
+	const char *audit_path;
+	const char *state_dir;
+	const char *plugin_path;
+	const char *audit_sync;
+	int verbose;
+};
+
+static const char usage_text[] =
+    "usage: salve [global options] COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  run RUNBOOK        run a runbook (a .lua file, or builtin:host-check)\n"
+    "  validate RUNBOOK   load and check a runbook without running anything\n"
+    "  plugins            list the plugins found and their actions\n"
+    "  audit verify FILE  check an audit log's hash chain\n"
+    "  recover            roll back runs that died (kill -9, power loss) with changes in place\n"
+    "\n"
+    "Global options:\n"
+    "  --config FILE        salve.yaml (audit, state_dir, plugin_path, plugins: settings)\n"
+    "  --audit FILE         audit log (JSON Lines, hash-chained)\n"
+    "  --state-dir DIR      journals and locks\n"
+    "  --plugin-path DIRS   colon-separated plugin directories searched first\n"
+    "  --audit-sync MODE    always (fdatasync each record, default) or none\n"
+    "  -v, --verbose        debug logging\n"
+    "  --version            print the version\n"
+    "\n"
+    "Exit status: 0 success, 1 a step failed and the run was rolled back, 2 rollback incomplete\n"
+    "(a human must look), 64 usage, 65 invalid runbook, 69 plugin unavailable, 73 cannot create\n"
+    "the audit log or state, 74 audit/journal write error, 75 lock busy or outside the window.\n"
+    "`salve COMMAND --help` describes each command.\n";
+
+static const char run_usage[] =
+    "usage: salve run [options] RUNBOOK\n"
+    "\n"
+    "  -p, --param K=V       set a runbook parameter (repeatable)\n"
+    "  --params-file FILE    parameters from a YAML (or JSON) mapping\n"
+    "  -n, --dry-run         check and plan only: nothing is changed\n"
+    "  --fail-at STEP        drill: fail after STEP's run, to rehearse the rollback\n"
+    "  --drill-notify        dry-run drill: send notifications, marked [DRILL]\n"
+    "  --no-wait             exit 75 at once if the runbook's lock is held (for cron)\n"
+    "  --lock-timeout DUR    wait at most DUR for the lock, then exit 75\n"
+    "  --window SPEC         run only inside a window like \"Sun 02:00-04:00\", else exit 75\n"
+    "  --timeout DUR         run timeout (overrides the runbook's)\n"
+    "  --step-timeout DUR    default step timeout (10m)\n"
+    "  --trigger NAME        recorded in the audit log (cli, cron, ...)\n"
+    "  --json                print the run summary as JSON on stdout\n"
+    "  -q, --quiet           no progress output\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "salve: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'salve --help'.\n");
+	return SALVE_EXIT_USAGE;
+}
+
+/* Splits colon lists and appends to dirs. */
+static void add_dirs(const char **dirs, size_t *n, size_t max, char *list)
+{
+	char *save = NULL;
+	for (char *d = strtok_r(list, ":", &save); d && *n + 1 < max; d = strtok_r(NULL, ":", &save))
+		dirs[(*n)++] = d;
+}
+
+struct env {
+	salve_config cfg;
+	salve_registry *reg;
+	char *plugin_path_copy;
+	char *env_path_copy;
+	const char *audit_path;
+	const char *state_dir;
+};
+
+static int env_open(struct env *e, const struct globals *g)
+{
+	memset(e, 0, sizeof *e);
+	char err[2048];
+	if (salve_config_load(g->config_path, &e->cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "salve: config %s\n", err);
+		return SALVE_EXIT_INVALID_RUNBOOK;
+	}
+	if (g->audit_sync) {
+		if (strcmp(g->audit_sync, "always") == 0)
+			e->cfg.audit_sync = SALVE_AUDIT_SYNC_ALWAYS;
+		else if (strcmp(g->audit_sync, "none") == 0)
+			e->cfg.audit_sync = SALVE_AUDIT_SYNC_NONE;
+		else
+			return usage_error("--audit-sync must be always or none, not %s", g->audit_sync);
+	}
+	const char *dirs[40];
+	size_t n = 0;
+	if (g->plugin_path) {
+		e->plugin_path_copy = strdup(g->plugin_path);
+		add_dirs(dirs, &n, 40, e->plugin_path_copy);
+	}
+	const char *envp = getenv("SALVE_PLUGIN_PATH");
+	if (envp) {
+		e->env_path_copy = strdup(envp);
+		add_dirs(dirs, &n, 40, e->env_path_copy);
+	}
+	size_t i;
+	json_t *d;
+	json_array_foreach(e->cfg.plugin_path, i, d) if (n + 1 < 40) dirs[n++] = json_string_value(d);
+	dirs[n] = NULL;
+	e->reg = salve_registry_new(dirs, e->cfg.plugins);
+	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
+	e->state_dir = g->state_dir ? g->state_dir : e->cfg.state_dir;
+	return 0;
+}
+
+static void env_close(struct env *e)
+{
+	salve_registry_free(e->reg);
+	salve_config_free(&e->cfg);
+	free(e->plugin_path_copy);
+	free(e->env_path_copy);
+}
+
+static void print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2));
+	if (s) {
+		puts(s);
+		free(s);
+	}
+}
+
+static int parse_param(json_t *params, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return usage_error("--param takes KEY=VALUE, got \"%s\"", kv);
+	char key[256];
+	snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+	json_object_set_new(params, key, json_string(eq + 1));
+	return 0;
+}
+
+static int cmd_run(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"param", required_argument, 0, 'p'},        {"params-file", required_argument, 0, 'F'},
+	    {"dry-run", no_argument, 0, 'n'},            {"fail-at", required_argument, 0, 'f'},
+	    {"drill-notify", no_argument, 0, 'D'},       {"no-wait", no_argument, 0, 'W'},
+	    {"lock-timeout", required_argument, 0, 'L'}, {"window", required_argument, 0, 'w'},
+	    {"timeout", required_argument, 0, 't'},      {"step-timeout", required_argument, 0, 'T'},
+	    {"trigger", required_argument, 0, 'g'},      {"json", no_argument, 0, 'j'},
+	    {"quiet", no_argument, 0, 'q'},              {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0}};
+	json_t *given = json_object();
+	const char *params_file = NULL, *fail_at = NULL, *window = NULL, *trigger = "cli";
+	int dry = 0, drill_notify = 0, no_wait = 0, as_json = 0, quiet = 0, c;
+	double lock_timeout = 0, run_timeout = 0, step_timeout = -1;
+	int code = SALVE_EXIT_OK;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+p:nqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_param(given, optarg)) {
+				json_decref(given);
+				return SALVE_EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			params_file = optarg;
+			break;
+		case 'n':
+			dry = 1;
+			break;
+		case 'f':
+			fail_at = optarg;
+			break;
+		case 'D':
+			drill_notify = 1;
+			break;
+		case 'W':
+			no_wait = 1;
+			break;
+		case 'w':
+			window = optarg;
+			break;
+		case 'g':
+			trigger = optarg;
+			break;
+		case 'j':
+			as_json = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'L':
+		case 't':
+		case 'T': {
+			double v;
+			if (salve_parse_duration(optarg, &v) < 0) {
+				json_decref(given);
+				return usage_error("not a duration: \"%s\" (try 30s, 5m, 1h)", optarg);
+			}
+			if (c == 'L')
+				lock_timeout = v;
+			else if (c == 't')
+				run_timeout = v;
+			else
+				step_timeout = v;
+			break;
+		}
+		case 'h':
+			fputs(run_usage, stdout);
+			json_decref(given);
+			return 0;
+		default:
+			json_decref(given);
+			fputs(run_usage, stderr);
+			return SALVE_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		json_decref(given);
+		fputs(run_usage, stderr);
+		return SALVE_EXIT_USAGE;
+	}
+	if (drill_notify && !dry) {
+		json_decref(given);
+		return usage_error("%s goes with --dry-run (a drill that changes nothing)",
+		                   "--drill-notify");
+	}
+	const char *source = argv[optind];
+	char err[4096];
+	if (window) {
+		int in = salve_window_contains(window, time(NULL), err, sizeof err);
+		if (in < 0) {
+			json_decref(given);
+			return usage_error("%s", err);
+		}
+		if (!in) {
+			fprintf(stderr, "salve: outside the maintenance window \"%s\": nothing was run\n",
+			        window);
+			json_decref(given);
+			return SALVE_EXIT_TEMPFAIL;
+		}
+	}
+	if (params_file) {
+		json_t *fileparams = salve_yaml_load_file(params_file, err, sizeof err);
+		if (!json_is_object(fileparams)) {
+			fprintf(stderr, "salve: params file %s\n",
+			        fileparams ? "must be a mapping of names to values" : err);
+			json_decref(fileparams);
+			json_decref(given);
+			return SALVE_EXIT_USAGE;
+		}
+		/* --param wins over the file. */
+		json_object_update_missing(given, fileparams);
+		json_decref(fileparams);
+	}
+	struct env e;
+	if ((code = env_open(&e, g))) {
+		json_decref(given);
+		return code;
+	}
+	salve_runbook *rb = salve_runbook_load(source, e.reg, &code, err, sizeof err);
+	json_t *params = NULL;
+	salve_audit *audit = NULL;
+	salve_lock *lock = NULL;
+	json_t *summary = NULL;
+	if (!rb) {
+		fprintf(stderr, "salve: %s\n", err);
+		goto out;
+	}
+	if (salve_runbook_params(rb, given, &params, err, sizeof err) < 0) {
+		fprintf(stderr, "salve: %s: %s\n", source, err);
+		code = SALVE_EXIT_USAGE;
+		goto out;
+	}
+	if (fail_at) {
+		int found = 0;
+		for (size_t i = 0; i < rb->nsteps; i++)
+			found |= strcmp(rb->steps[i].name, fail_at) == 0;
+		if (!found) {
+			fprintf(stderr, "salve: --fail-at %s: runbook %s has no such step\n", fail_at,
+			        rb->name);
+			code = SALVE_EXIT_USAGE;
+			goto out;
+		}
+	}
+	audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
+	if (!audit) {
+		fprintf(stderr, "salve: %s\n", err);
+		code = SALVE_EXIT_CANTCREAT;
+		goto out;
+	}
+	char run_id[64];
+	salve_random_id(run_id, sizeof run_id);
+	if (rb->lock && !dry) {
+		char key[1024];
+		if (salve_lock_key(rb->lock, params, key, sizeof key, err, sizeof err) < 0) {
+			fprintf(stderr, "salve: %s: %s\n", source, err);
+			code = SALVE_EXIT_USAGE;
+			goto out;
+		}
+		if (!no_wait && !quiet && isatty(STDERR_FILENO))
+			fprintf(stderr, "salve: waiting for lock \"%s\"...\n", key);
+		enum salve_lock_result lr = salve_lock_acquire(e.state_dir, key, run_id, !no_wait,
+		                                               lock_timeout, &lock, err, sizeof err);
+		if (lr != SALVE_LOCK_ACQUIRED) {
+			fprintf(stderr, "salve: %s%s\n", err, lr == SALVE_LOCK_BUSY ? ": not started" : "");
+			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused", "run",
+			                        run_id, "runbook", rb->name, "reason", "lock busy", "error", err);
+			char aerr[512];
+			salve_audit_write(audit, rec, aerr, sizeof aerr);
+			json_decref(rec);
+			code = lr == SALVE_LOCK_BUSY ? SALVE_EXIT_TEMPFAIL : SALVE_EXIT_CANTCREAT;
+			goto out;
+		}
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	salve_run_options o;
+	memset(&o, 0, sizeof o);
+	o.mode = dry ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY;
+	o.drill_notify = drill_notify;
+	o.fail_at = fail_at;
+	o.trigger = trigger;
+	o.run_id = run_id;
+	o.step_timeout = step_timeout >= 0 ? step_timeout : e.cfg.step_timeout;
+	o.run_timeout = run_timeout > 0 ? run_timeout : e.cfg.run_timeout;
+	o.params = params;
+	o.audit = audit;
+	o.state_dir = e.state_dir;
+	o.out = quiet || as_json ? NULL : stdout;
+	o.cancel = &cancel_signal;
+	code = salve_engine_run(rb, &o, &summary);
+	if (as_json && summary)
+		print_json(summary);
+out:
+	json_decref(summary);
+	salve_lock_release(lock);
+	salve_audit_close(audit);
+	json_decref(params);
+	json_decref(given);
+	salve_runbook_free(rb);
+	env_close(&e);
+	return code;
+}
+
+static int simple_flags(int argc, char **argv, const char *usage, int *as_json)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0 && as_json)
+			*as_json = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int cmd_validate(const struct globals *g, int argc, char **argv)
+{
+	static const char usage[] = "usage: salve validate [--json] RUNBOOK\n"
+	                            "Loads the runbook and checks its declarations, steps, plugin and\n"
+	                            "action names and argument types, without running anything.\n";
+	int as_json = 0;
+	if (simple_flags(argc, argv, usage, &as_json) < 0)
+		return 0;
+	const char *source = NULL;
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-')
+			source = argv[i];
+	if (!source) {
+		fputs(usage, stderr);
+		return SALVE_EXIT_USAGE;
+	}
+	struct env e;
+	int code;
+	if ((code = env_open(&e, g)))
+		return code;
+	char err[4096];
+	salve_runbook *rb = salve_runbook_load(source, e.reg, &code, err, sizeof err);
+	if (!rb) {
+		if (as_json) {
+			json_t *o = json_pack("{s:s, s:b, s:s, s:i}", "runbook", source, "valid", 0, "error",
+			                      err, "exit_code", code);
+			print_json(o);
+			json_decref(o);
+		} else {
+			fprintf(stderr, "salve: %s\n", err);
+		}
+		env_close(&e);
+		return code;
+	}
+	json_t *steps = json_array();
+	for (size_t i = 0; i < rb->nsteps; i++)
+		json_array_append_new(steps, json_pack("{s:s, s:i}", "name", rb->steps[i].name, "line",
+		                                       rb->steps[i].line));
+	json_t *o = json_pack("{s:s, s:b, s:s, s:O, s:O, s:o, s:s?}", "runbook", source, "valid", 1,
+	                      "name", rb->name, "params", rb->params_spec, "plugins", rb->plugins,
+	                      "steps", steps, "lock", rb->lock);
+	if (as_json)
+		print_json(o);
+	else
+		printf("%s: runbook %s is valid: %zu step%s, plugins %s\n", source, rb->name, rb->nsteps,
+		       rb->nsteps == 1 ? "" : "s",
+		       json_array_size(rb->plugins) ? "used as declared" : "none");
+	json_decref(o);
+	salve_runbook_free(rb);
+	env_close(&e);
+	return 0;
+}
+
+static int cmd_plugins(const struct globals *g, int argc, char **argv)
+{
+	static const char usage[] = "usage: salve plugins [--json]\n"
+	                            "Lists the plugins in the search path, their actions and kinds.\n";
+	int as_json = 0;
+	if (simple_flags(argc, argv, usage, &as_json) < 0)
+		return 0;
+	struct env e;
+	int code;
+	if ((code = env_open(&e, g)))
+		return code;
+	json_t *list = salve_registry_list(e.reg);
+	if (as_json) {
+		json_t *o = json_pack("{s:s, s:O}", "search_path", salve_registry_search_path(e.reg),
+		                      "plugins", list);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("search path: %s\n", salve_registry_search_path(e.reg));
+		size_t i;
+		json_t *p;
+		json_array_foreach(list, i, p) {
+			const char *perr = json_string_value(json_object_get(p, "error"));
+			if (perr) {
+				printf("%-12s REFUSED: %s\n", json_string_value(json_object_get(p, "name")), perr);
+				continue;
+			}
+			printf("%-12s %-8s %s\n", json_string_value(json_object_get(p, "name")),
+			       json_string_value(json_object_get(p, "version")),
+			       json_string_value(json_object_get(p, "path")));
+			size_t k;
+			json_t *a;
+			json_array_foreach(json_object_get(p, "actions"), k, a)
+			    printf("    %-20s %-7s%s\n", json_string_value(json_object_get(a, "name")),
+			           json_string_value(json_object_get(a, "kind")),
+			           json_is_true(json_object_get(a, "undoable")) ? " undoable" : "");
+		}
+	}
+	json_decref(list);
+	env_close(&e);
+	return 0;
+}
+
+static int cmd_audit(const struct globals *g, int argc, char **argv)
+{
+	(void)g;
+	static const char usage[] = "usage: salve audit verify FILE\n"
+	                            "Checks the hash chain; names the first edited or missing record.\n";
+	if (simple_flags(argc, argv, usage, NULL) < 0)
+		return 0;
+	if (argc != 3 || strcmp(argv[1], "verify") != 0) {
+		fputs(usage, stderr);
+		return SALVE_EXIT_USAGE;
+	}
+	char msg[2048];
+	int rc = salve_audit_verify(argv[2], msg, sizeof msg);
+	if (rc == 0) {
+		printf("%s\n", msg);
+		return 0;
+	}
+	fprintf(stderr, "salve: audit verify: %s\n", msg);
+	return rc < 0 ? SALVE_EXIT_USAGE : 1;
+}
+
+static int cmd_recover(const struct globals *g, int argc, char **argv)
+{
+	static const char usage[] = "usage: salve recover [--json]\n"
+	                            "Finds runs that died with changes in place (their journals in the\n"
+	                            "state dir) and rolls them back, newest change first. Exits 2 when\n"
+	                            "something cannot be undone and says what.\n";
+	int as_json = 0;
+	if (simple_flags(argc, argv, usage, &as_json) < 0)
+		return 0;
+	struct env e;
+	int code;
+	if ((code = env_open(&e, g)))
+		return code;
+	char err[1024];
+	salve_audit *audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
+	if (!audit) {
+		fprintf(stderr, "salve: %s\n", err);
+		env_close(&e);
+		return SALVE_EXIT_CANTCREAT;
+	}
+	json_t *summary = NULL;
+	code = salve_engine_recover(e.state_dir, e.reg, audit, as_json ? NULL : stdout, &summary);
+	if (as_json)
+		print_json(summary);
+	else if (json_array_size(json_object_get(summary, "runs")) == 0)
+		printf("salve: nothing to recover in %s\n", e.state_dir);
+	json_decref(summary);
+	salve_audit_close(audit);
+	env_close(&e);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct globals g;
+	memset(&g, 0, sizeof g);
+	static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+	                                     {"audit", required_argument, 0, 'a'},
+	                                     {"state-dir", required_argument, 0, 's'},
+	                                     {"plugin-path", required_argument, 0, 'P'},
+	                                     {"audit-sync", required_argument, 0, 'S'},
+	                                     {"verbose", no_argument, 0, 'v'},
+	                                     {"version", no_argument, 0, 'V'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			g.config_path = optarg;
+			break;
+		case 'a':
+			g.audit_path = optarg;
+			break;
+		case 's':
+			g.state_dir = optarg;
+			break;
+		case 'P':
+			g.plugin_path = optarg;
+			break;
+		case 'S':
+			g.audit_sync = optarg;
+			break;
+		case 'v':
+			g.verbose = 1;
+			salve_set_log_level(SALVE_LOG_DEBUG);
+			break;
+		case 'V':
+			printf("salve %s (plugin ABI %d.%d)\n", SALVE_VERSION, SALVE_PLUGIN_ABI_MAJOR,
+			       SALVE_PLUGIN_ABI_MINOR);
+			return 0;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return SALVE_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return SALVE_EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	int code;
+	if (strcmp(cmd, "run") == 0)
+		code = cmd_run(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "validate") == 0)
+		code = cmd_validate(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "plugins") == 0)
+		code = cmd_plugins(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "audit") == 0)
+		code = cmd_audit(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "recover") == 0)
+		code = cmd_recover(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		code = 0;
+	} else
+		code = usage_error("unknown command \"%s\"", cmd);
+	salve_redact_clear();
+	return code;
+}

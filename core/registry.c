@@ -1,0 +1,484 @@
+#include "registry.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "redact.h"
+
+#ifndef SALVE_PLUGIN_INSTALL_DIR
+#define SALVE_PLUGIN_INSTALL_DIR "/usr/local/lib/salve/plugins"
+#endif
+
+#define MAX_DIRS 32
+
+struct salve_registry {
+	pthread_mutex_t mu;
+	char *dirs[MAX_DIRS];
+	size_t ndirs;
+	char search_path[8192];
+	json_t *configs;
+	salve_loaded_plugin **loaded;
+	size_t nloaded;
+};
+
+const char *salve_kind_name(enum salve_kind kind)
+{
+	switch (kind) {
+	case SALVE_READ:
+		return "read";
+	case SALVE_MUTATE:
+		return "mutate";
+	case SALVE_NOTIFY:
+		return "notify";
+	}
+	return "invalid";
+}
+
+const char *salve_type_name(enum salve_type type)
+{
+	switch (type) {
+	case SALVE_T_ANY:
+		return "any";
+	case SALVE_T_STRING:
+		return "string";
+	case SALVE_T_INT:
+		return "int";
+	case SALVE_T_NUMBER:
+		return "number";
+	case SALVE_T_BOOL:
+		return "bool";
+	case SALVE_T_LIST:
+		return "list";
+	case SALVE_T_MAP:
+		return "map";
+	}
+	return "invalid";
+}
+
+static void add_dir(salve_registry *r, const char *dir)
+{
+	if (!dir || !*dir || r->ndirs >= MAX_DIRS)
+		return;
+	for (size_t i = 0; i < r->ndirs; i++)
+		if (strcmp(r->dirs[i], dir) == 0)
+			return;
+	r->dirs[r->ndirs++] = strdup(dir);
+	size_t used = strlen(r->search_path);
+	snprintf(r->search_path + used, sizeof r->search_path - used, "%s%s", used ? ":" : "", dir);
+}
+
+salve_registry *salve_registry_new(const char *const *dirs, const json_t *configs)
+{
+	salve_registry *r = calloc(1, sizeof *r);
+	pthread_mutex_init(&r->mu, NULL);
+	for (size_t i = 0; dirs && dirs[i]; i++)
+		add_dir(r, dirs[i]);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char beside[PATH_MAX + 16];
+		snprintf(beside, sizeof beside, "%s/plugins", dirname(exe));
+		add_dir(r, beside);
+	}
+	add_dir(r, SALVE_PLUGIN_INSTALL_DIR);
+	r->configs = configs ? json_incref((json_t *)configs) : json_object();
+	return r;
+}
+
+void salve_registry_free(salve_registry *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nloaded; i++) {
+		salve_loaded_plugin *p = r->loaded[i];
+		if (p->initialized && p->desc.fini)
+			p->desc.fini(p->state);
+		/* Plugins may have registered atexit handlers or threads (libcurl, libssh2):
+		 * leave the object mapped, as the dynamic loader would at exit. */
+		free(p->path);
+		free(p);
+	}
+	free(r->loaded);
+	for (size_t i = 0; i < r->ndirs; i++)
+		free(r->dirs[i]);
+	json_decref(r->configs);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+const char *salve_registry_search_path(const salve_registry *r)
+{
+	return r->search_path;
+}
+
+/* Root-owned or ours, and nobody else can write: otherwise anyone who can write there runs
+ * code as us. */
+static int check_owner(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "refusing %s: owned by uid %u, not by root or uid %u", path,
+		         (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "refusing %s: writable by group or others (mode %04o)", path,
+		         (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+static int valid_identifier(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+static int check_args(const salve_arg *args, const char *path, const char *what, char *err,
+                      size_t errlen)
+{
+	for (size_t i = 0; args && args[i].name; i++) {
+		if ((int)args[i].type < SALVE_T_ANY || args[i].type > SALVE_T_MAP) {
+			snprintf(err, errlen, "%s: %s argument %s has an invalid type %d", path, what,
+			         args[i].name, (int)args[i].type);
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(args[i].name, args[j].name) == 0) {
+				snprintf(err, errlen, "%s: %s declares argument %s twice", path, what,
+				         args[i].name);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen)
+{
+	if (!valid_identifier(d->name)) {
+		snprintf(err, errlen, "%s: descriptor has no valid name", path);
+		return -1;
+	}
+	if (!d->actions || !d->actions[0].name) {
+		snprintf(err, errlen, "%s: plugin %s declares no actions", path, d->name);
+		return -1;
+	}
+	if (check_args(d->config, path, "config", err, errlen) < 0)
+		return -1;
+	for (const salve_action *a = d->actions; a->name; a++) {
+		if (!valid_identifier(a->name)) {
+			snprintf(err, errlen, "%s: plugin %s has an action with an invalid name", path, d->name);
+			return -1;
+		}
+		for (const salve_action *b = d->actions; b < a; b++)
+			if (strcmp(a->name, b->name) == 0) {
+				snprintf(err, errlen, "%s: action %s is declared twice", path, a->name);
+				return -1;
+			}
+		const char *missing = NULL;
+		switch (a->kind) {
+		case SALVE_READ:
+		case SALVE_NOTIFY:
+			if (!a->run)
+				missing = "run";
+			break;
+		case SALVE_MUTATE:
+			if (!a->check)
+				missing = "check";
+			else if (!a->plan)
+				missing = "plan";
+			else if (!a->apply)
+				missing = "apply";
+			else if (!a->undo && !(a->flags & SALVE_ACTION_NO_UNDO))
+				missing = "undo (or the SALVE_ACTION_NO_UNDO flag)";
+			break;
+		default:
+			snprintf(err, errlen, "%s: action %s has an invalid kind %d", path, a->name,
+			         (int)a->kind);
+			return -1;
+		}
+		if (missing) {
+			snprintf(err, errlen, "%s: %s action %s.%s has no %s", path, salve_kind_name(a->kind),
+			         d->name, a->name, missing);
+			return -1;
+		}
+		char what[160];
+		snprintf(what, sizeof what, "action %s", a->name);
+		if (check_args(a->args, path, what, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Opens path and validates it; returns a new salve_loaded_plugin or NULL with err. */
+static salve_loaded_plugin *open_plugin(const char *path, const char *want_name, char *err,
+                                        size_t errlen)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char why[1024];
+	if (check_owner(dirname(dir), why, sizeof why) < 0 || check_owner(path, why, sizeof why) < 0) {
+		snprintf(err, errlen, "plugin %s: %s", path, why);
+		return NULL;
+	}
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl) {
+		snprintf(err, errlen, "%s: cannot load: %s", path, dlerror());
+		return NULL;
+	}
+	salve_plugin_entry_fn entry;
+	*(void **)&entry = dlsym(dl, SALVE_PLUGIN_ENTRY_SYMBOL);
+	if (!entry) {
+		snprintf(err, errlen, "%s: not a salve plugin (no %s symbol)", path,
+		         SALVE_PLUGIN_ENTRY_SYMBOL);
+		dlclose(dl);
+		return NULL;
+	}
+	const salve_plugin *d = entry();
+	if (!d) {
+		snprintf(err, errlen, "%s: %s returned no descriptor", path, SALVE_PLUGIN_ENTRY_SYMBOL);
+		dlclose(dl);
+		return NULL;
+	}
+	/* The version is read before anything else in the descriptor. */
+	if (d->abi_major != SALVE_PLUGIN_ABI_MAJOR || d->abi_minor > SALVE_PLUGIN_ABI_MINOR) {
+		snprintf(err, errlen,
+		         "%s: plugin ABI %u.%u is not supported by this salve (ABI %d.%d): rebuild the "
+		         "plugin against this salve's plugin.h",
+		         path, d->abi_major, d->abi_minor, SALVE_PLUGIN_ABI_MAJOR, SALVE_PLUGIN_ABI_MINOR);
+		dlclose(dl);
+		return NULL;
+	}
+	if (d->struct_size < offsetof(salve_plugin, fini) + sizeof d->fini) {
+		snprintf(err, errlen, "%s: descriptor is %u bytes, smaller than ABI %d.0's %zu", path,
+		         d->struct_size, SALVE_PLUGIN_ABI_MAJOR,
+		         offsetof(salve_plugin, fini) + sizeof d->fini);
+		dlclose(dl);
+		return NULL;
+	}
+	salve_loaded_plugin *p = calloc(1, sizeof *p);
+	memcpy(&p->desc, d, d->struct_size < sizeof p->desc ? d->struct_size : sizeof p->desc);
+	if (salve_descriptor_check(&p->desc, path, err, errlen) < 0) {
+		free(p);
+		dlclose(dl);
+		return NULL;
+	}
+	if (want_name && strcmp(p->desc.name, want_name) != 0) {
+		snprintf(err, errlen, "%s: file is named for plugin %s but declares plugin %s", path,
+		         want_name, p->desc.name);
+		free(p);
+		dlclose(dl);
+		return NULL;
+	}
+	p->dl = dl;
+	p->path = strdup(path);
+	for (const salve_action *a = p->desc.actions; a->name; a++)
+		p->nactions++;
+	return p;
+}
+
+static int validate_config(const salve_loaded_plugin *p, const json_t *config, char *err,
+                           size_t errlen)
+{
+	if (!p->desc.config)
+		return 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)config, key, v) {
+		const salve_arg *spec = NULL;
+		for (const salve_arg *a = p->desc.config; a->name; a++)
+			if (strcmp(a->name, key) == 0)
+				spec = a;
+		if (!spec) {
+			char known[1024] = "";
+			for (const salve_arg *a = p->desc.config; a->name; a++) {
+				size_t used = strlen(known);
+				snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", a->name);
+			}
+			snprintf(err, errlen, "plugins.%s.%s: unknown setting (known: %s)", p->desc.name, key,
+			         known);
+			return -1;
+		}
+	}
+	for (const salve_arg *a = p->desc.config; a->name; a++)
+		if ((a->flags & SALVE_ARG_REQUIRED) && !json_object_get(config, a->name)) {
+			snprintf(err, errlen, "plugins.%s.%s: required setting is missing in the config",
+			         p->desc.name, a->name);
+			return -1;
+		}
+	return 0;
+}
+
+salve_loaded_plugin *salve_registry_get(salve_registry *r, const char *name, int init,
+                                        enum salve_registry_error *why, char *err, size_t errlen)
+{
+	*why = SALVE_REG_OK;
+	if (!valid_identifier(name)) {
+		snprintf(err, errlen, "invalid plugin name \"%s\"", name ? name : "");
+		*why = SALVE_REG_INVALID;
+		return NULL;
+	}
+	pthread_mutex_lock(&r->mu);
+	salve_loaded_plugin *p = NULL;
+	for (size_t i = 0; i < r->nloaded; i++)
+		if (strcmp(r->loaded[i]->desc.name, name) == 0)
+			p = r->loaded[i];
+	if (!p) {
+		char path[PATH_MAX];
+		int found = 0;
+		for (size_t i = 0; i < r->ndirs && !found; i++) {
+			snprintf(path, sizeof path, "%s/%s.so", r->dirs[i], name);
+			found = access(path, F_OK) == 0;
+		}
+		if (!found) {
+			snprintf(err, errlen, "plugin \"%s\" not found (searched %s)", name, r->search_path);
+			*why = SALVE_REG_NOT_FOUND;
+			goto out;
+		}
+		p = open_plugin(path, name, err, errlen);
+		if (!p) {
+			*why = SALVE_REG_INVALID;
+			goto out;
+		}
+		salve_loaded_plugin **grown = realloc(r->loaded, (r->nloaded + 1) * sizeof *grown);
+		grown[r->nloaded++] = p;
+		r->loaded = grown;
+	}
+	if (init && !p->initialized) {
+		json_t *config = json_object_get(r->configs, name);
+		json_t *empty = json_object();
+		if (!json_is_object(config))
+			config = empty;
+		char inner[1024] = "";
+		if (validate_config(p, config, err, errlen) < 0) {
+			json_decref(empty);
+			*why = SALVE_REG_INVALID;
+			p = NULL;
+			goto out;
+		}
+		if (p->desc.init &&
+		    p->desc.init(salve_host_table(), config, &p->state, inner, sizeof inner) < 0) {
+			char safe[1024];
+			salve_redact_string(inner, safe, sizeof safe);
+			snprintf(err, errlen, "plugin %s (%s) failed to initialise: %s", name, p->path,
+			         safe[0] ? safe : "no reason given");
+			json_decref(empty);
+			*why = SALVE_REG_INVALID;
+			p = NULL;
+			goto out;
+		}
+		json_decref(empty);
+		p->initialized = 1;
+	}
+out:
+	pthread_mutex_unlock(&r->mu);
+	return p;
+}
+
+const salve_action *salve_plugin_action(const salve_loaded_plugin *p, const char *name)
+{
+	for (size_t i = 0; i < p->nactions; i++)
+		if (strcmp(p->desc.actions[i].name, name) == 0)
+			return &p->desc.actions[i];
+	return NULL;
+}
+
+static json_t *describe_args(const salve_arg *args)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; args && args[i].name; i++)
+		json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:b, s:s?}", "name", args[i].name,
+		                                     "type", salve_type_name(args[i].type), "required",
+		                                     (args[i].flags & SALVE_ARG_REQUIRED) != 0, "secret",
+		                                     (args[i].flags & SALVE_ARG_SECRET) != 0,
+		                                     "description", args[i].description));
+	return out;
+}
+
+json_t *salve_registry_list(salve_registry *r)
+{
+	json_t *out = json_array();
+	json_t *seen = json_object();
+	for (size_t i = 0; i < r->ndirs; i++) {
+		DIR *d = opendir(r->dirs[i]);
+		if (!d)
+			continue;
+		struct dirent *e;
+		json_t *names = json_array();
+		while ((e = readdir(d))) {
+			size_t n = strlen(e->d_name);
+			if (n > 3 && strcmp(e->d_name + n - 3, ".so") == 0)
+				json_array_append_new(names, json_stringn(e->d_name, n - 3));
+		}
+		closedir(d);
+		/* Stable output: sort names. */
+		size_t count = json_array_size(names);
+		for (size_t a = 1; a < count; a++)
+			for (size_t b = a; b > 0 && strcmp(json_string_value(json_array_get(names, b - 1)),
+			                                   json_string_value(json_array_get(names, b))) > 0;
+			     b--) {
+				json_t *tmp = json_incref(json_array_get(names, b));
+				json_array_set(names, b, json_array_get(names, b - 1));
+				json_array_set_new(names, b - 1, tmp);
+			}
+		size_t k;
+		json_t *jn;
+		json_array_foreach(names, k, jn) {
+			const char *name = json_string_value(jn);
+			if (json_object_get(seen, name))
+				continue;
+			json_object_set_new(seen, name, json_true());
+			enum salve_registry_error why;
+			char err[1024];
+			salve_loaded_plugin *p = salve_registry_get(r, name, 0, &why, err, sizeof err);
+			char path[PATH_MAX];
+			snprintf(path, sizeof path, "%s/%s.so", r->dirs[i], name);
+			if (!p) {
+				json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "name", name, "path",
+				                                     path, "error", err));
+				continue;
+			}
+			json_t *actions = json_array();
+			for (size_t ai = 0; ai < p->nactions; ai++) {
+				const salve_action *a = &p->desc.actions[ai];
+				json_array_append_new(
+				    actions,
+				    json_pack("{s:s, s:s, s:b, s:s?, s:o}", "name", a->name, "kind",
+				              salve_kind_name(a->kind), "undoable",
+				              a->kind == SALVE_MUTATE && !(a->flags & SALVE_ACTION_NO_UNDO),
+				              "description", a->description, "args", describe_args(a->args)));
+			}
+			char abi[16];
+			snprintf(abi, sizeof abi, "%u.%u", p->desc.abi_major, p->desc.abi_minor);
+			json_array_append_new(
+			    out, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:o}", "name", p->desc.name, "version",
+			                   p->desc.version, "description", p->desc.description, "path", p->path,
+			                   "abi", abi,
+			                   "actions", actions));
+		}
+		json_decref(names);
+	}
+	json_decref(seen);
+	return out;
+}

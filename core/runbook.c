@@ -1,0 +1,681 @@
+#include "runbook.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcodes.h"
+#include "host.h"
+#include "luajson.h"
+#include "redact.h"
+#include "util.h"
+
+#define RUNBOOK_MEM_LIMIT (64u * 1024u * 1024u)
+#define HOOK_INSTRUCTIONS 1000
+
+struct salve_embedded {
+	const char *name;
+	const char *text;
+	size_t len;
+};
+const struct salve_embedded *salve_embedded_find(const char *name);
+
+const char *const *salve_builtin_runbooks(void)
+{
+	static const char *const names[] = {"host-check", NULL};
+	return names;
+}
+
+static salve_runbook *runbook_of(lua_State *L)
+{
+	return *(salve_runbook **)lua_getextraspace(L);
+}
+
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	salve_runbook *rb = ud;
+	size_t old = ptr ? osize : 0;
+	if (nsize == 0) {
+		free(ptr);
+		rb->mem_used -= old;
+		return NULL;
+	}
+	if (nsize > old && rb->mem_used + (nsize - old) > rb->mem_limit)
+		return NULL;
+	void *p = realloc(ptr, nsize);
+	if (p)
+		rb->mem_used = rb->mem_used - old + nsize;
+	return p;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	const char *why = salve_exec_interrupt(runbook_of(L));
+	if (why)
+		luaL_error(L, "%s", why);
+}
+
+/* load() that refuses binary chunks (they bypass the verifier). */
+static int l_load_text(lua_State *L)
+{
+	int nargs = lua_gettop(L);
+	lua_getglobal(L, "__salve_load");
+	lua_insert(L, 1);
+	if (nargs < 2) {
+		lua_settop(L, 2);
+		lua_pushnil(L);
+		lua_replace(L, 3);
+	}
+	lua_settop(L, 5);
+	lua_pushliteral(L, "t");
+	lua_replace(L, 4);
+	lua_call(L, 4, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+static int l_log(lua_State *L)
+{
+	int n = lua_gettop(L);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+		if (i < n)
+			luaL_addchar(&b, ' ');
+	}
+	luaL_pushresult(&b);
+	salve_runbook *rb = runbook_of(L);
+	salve_log(SALVE_LOG_INFO, "%s: %s", rb->name ? rb->name : rb->source, lua_tostring(L, -1));
+	return 0;
+}
+
+static int l_secret(lua_State *L)
+{
+	const char *ref = luaL_checkstring(L, 1);
+	struct salve_call call;
+	memset(&call, 0, sizeof call);
+	char *value = salve_host_table()->secret(&call, ref);
+	if (!value)
+		return luaL_error(L, "%s", call.error);
+	lua_pushstring(L, value);
+	memset(value, 0, strlen(value));
+	free(value);
+	return 1;
+}
+
+static int duration_field(lua_State *L, int idx, const char *what, double *out)
+{
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		*out = lua_tonumber(L, idx);
+		return *out >= 0 ? 0 : -1;
+	}
+	if (lua_type(L, idx) == LUA_TSTRING && salve_parse_duration(lua_tostring(L, idx), out) == 0)
+		return 0;
+	return luaL_error(L, "%s must be a duration such as \"30s\", \"5m\" or \"1h\"", what);
+}
+
+static const char *const param_types[] = {"string", "int", "number", "bool", "list", "map", NULL};
+
+static int l_runbook(lua_State *L)
+{
+	salve_runbook *rb = runbook_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (rb->declared)
+		return luaL_error(L, "runbook{} is declared twice");
+	rb->declared = 1;
+	lua_pushnil(L);
+	while (lua_next(L, 1)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		if (strcmp(key, "name") == 0) {
+			if (lua_type(L, -1) != LUA_TSTRING)
+				return luaL_error(L, "runbook{} name must be a string");
+			rb->name = strdup(lua_tostring(L, -1));
+		} else if (strcmp(key, "description") == 0) {
+			rb->description = strdup(luaL_checkstring(L, -1));
+		} else if (strcmp(key, "lock") == 0) {
+			if (lua_type(L, -1) != LUA_TSTRING)
+				return luaL_error(L, "runbook{} lock must be a string such as \"k8s/{namespace}\"");
+			rb->lock = strdup(lua_tostring(L, -1));
+		} else if (strcmp(key, "timeout") == 0) {
+			duration_field(L, -1, "runbook{} timeout", &rb->timeout);
+		} else if (strcmp(key, "params") == 0) {
+			char err[512];
+			json_t *spec = salve_lua_to_json(L, -1, err, sizeof err);
+			if (!spec)
+				return luaL_error(L, "runbook{} params: %s", err);
+			if (!json_is_object(spec)) {
+				json_decref(spec);
+				return luaL_error(L, "runbook{} params must be a table of name = {...}");
+			}
+			const char *pname;
+			json_t *p;
+			json_object_foreach(spec, pname, p) {
+				char msg[512] = "";
+				if (!json_is_object(p))
+					snprintf(msg, sizeof msg, "param %s: must be a table such as { type = \"string\", required = true }", pname);
+				const char *type = msg[0] ? "string" : json_string_value(json_object_get(p, "type"));
+				if (!type)
+					json_object_set_new(p, "type", json_string(type = "string"));
+				int known = 0;
+				for (size_t i = 0; param_types[i]; i++)
+					known |= strcmp(type, param_types[i]) == 0;
+				if (!known)
+					snprintf(msg, sizeof msg, "param %s: unknown type \"%s\" (string, int, number, bool, list, map)", pname, type);
+				if (msg[0]) {
+					json_decref(spec);
+					return luaL_error(L, "%s", msg);
+				}
+			}
+			json_decref(rb->params_spec);
+			rb->params_spec = spec;
+		} else {
+			return luaL_error(L, "runbook{}: unknown field '%s' (name, description, params, lock, timeout)", key);
+		}
+		lua_pop(L, 1);
+	}
+	if (!rb->name)
+		return luaL_error(L, "runbook{} needs a name");
+	return 0;
+}
+
+/* plugin_proxy.action(...) */
+static int l_action(lua_State *L)
+{
+	salve_runbook *rb = runbook_of(L);
+	salve_loaded_plugin *p = lua_touserdata(L, lua_upvalueindex(1));
+	const salve_action *a = lua_touserdata(L, lua_upvalueindex(2));
+	int argi = 1;
+	/* k8s:get{...} passes the proxy first. */
+	if (lua_istable(L, 1) && lua_getmetatable(L, 1)) {
+		lua_getfield(L, -1, "__salve_proxy");
+		int is_proxy = !lua_isnil(L, -1);
+		lua_pop(L, 2);
+		if (is_proxy)
+			argi = 2;
+	}
+	luaL_where(L, 1);
+	char where[512];
+	snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	size_t wl = strlen(where);
+	while (wl && where[wl - 1] == ' ')
+		where[--wl] = '\0';
+	json_t *args;
+	char err[4096];
+	if (lua_isnoneornil(L, argi)) {
+		args = json_object();
+	} else if (!lua_istable(L, argi)) {
+		return luaL_error(L, "%s.%s takes a table of arguments, e.g. %s.%s{ name = \"x\" }",
+		                  p->desc.name, a->name, p->desc.name, a->name);
+	} else {
+		args = salve_lua_to_json(L, argi, err, sizeof err);
+		if (!args)
+			return luaL_error(L, "%s.%s: argument %s", p->desc.name, a->name, err);
+		if (!json_is_object(args)) {
+			json_decref(args);
+			return luaL_error(L, "%s.%s takes named arguments (name = value), not a list",
+			                  p->desc.name, a->name);
+		}
+	}
+	json_t *result = NULL;
+	int rc = salve_exec_action(rb, p, a, args, where, &result, err, sizeof err);
+	json_decref(args);
+	if (rc < 0) {
+		lua_pushstring(L, err);
+		return lua_error(L);
+	}
+	salve_json_to_lua(L, result);
+	json_decref(result);
+	return 1;
+}
+
+static int l_proxy_index(lua_State *L)
+{
+	salve_loaded_plugin *p = lua_touserdata(L, lua_upvalueindex(1));
+	const char *name = luaL_checkstring(L, 2);
+	const salve_action *a = salve_plugin_action(p, name);
+	if (!a) {
+		char known[1024] = "";
+		for (size_t i = 0; i < p->nactions; i++) {
+			size_t used = strlen(known);
+			snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
+			         p->desc.actions[i].name);
+		}
+		return luaL_error(L, "plugin %s has no action '%s' (it has: %s)", p->desc.name, name, known);
+	}
+	lua_pushlightuserdata(L, p);
+	lua_pushlightuserdata(L, (void *)a);
+	lua_pushcclosure(L, l_action, 2);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, 1, name); /* cache: rawset on the proxy */
+	return 1;
+}
+
+static int l_plugin(lua_State *L)
+{
+	salve_runbook *rb = runbook_of(L);
+	const char *name = luaL_checkstring(L, 1);
+	enum salve_registry_error why;
+	char err[2048];
+	salve_loaded_plugin *p = salve_registry_get(rb->reg, name, 0, &why, err, sizeof err);
+	if (!p) {
+		lua_pushinteger(L, why == SALVE_REG_NOT_FOUND ? 1 : 2);
+		lua_setfield(L, LUA_REGISTRYINDEX, "salve.plugin_error");
+		return luaL_error(L, "%s", err);
+	}
+	int seen = 0;
+	size_t i;
+	json_t *v;
+	json_array_foreach(rb->plugins, i, v) seen |= strcmp(json_string_value(v), name) == 0;
+	if (!seen)
+		json_array_append_new(rb->plugins, json_string(name));
+	lua_newtable(L);
+	/* Each proxy has its own metatable: __index finds actions of this plugin. */
+	lua_newtable(L);
+	lua_pushlightuserdata(L, p);
+	lua_pushcclosure(L, l_proxy_index, 1);
+	lua_setfield(L, -2, "__index");
+	lua_pushfstring(L, "plugin %s", name);
+	lua_setfield(L, -2, "__name");
+	lua_pushboolean(L, 1);
+	lua_setfield(L, -2, "__salve_proxy");
+	lua_setmetatable(L, -2);
+	return 1;
+}
+
+static const char *const step_fields[] = {"when", "check", "run", "verify", "rollback",
+                                          "timeout", "description", "approve", NULL};
+
+static int l_step_define(lua_State *L)
+{
+	salve_runbook *rb = runbook_of(L);
+	const char *name = lua_tostring(L, lua_upvalueindex(1));
+	int line = (int)lua_tointeger(L, lua_upvalueindex(2));
+	if (!lua_istable(L, 1))
+		return luaL_error(L, "step \"%s\" needs a table: step \"%s\" { run = function(p) ... end }", name, name);
+	lua_pushnil(L);
+	while (lua_next(L, 1)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		int known = 0;
+		for (size_t i = 0; step_fields[i]; i++)
+			known |= strcmp(key, step_fields[i]) == 0;
+		if (!known)
+			return luaL_error(L, "step \"%s\": unknown field '%s' (when, check, run, verify, rollback, timeout, description, approve)", name, key);
+		lua_pop(L, 1);
+	}
+	salve_step st;
+	memset(&st, 0, sizeof st);
+	st.line = line;
+	int *refs[] = {&st.when, &st.check, &st.run, &st.verify, &st.rollback};
+	const char *names[] = {"when", "check", "run", "verify", "rollback"};
+	for (size_t i = 0; i < 5; i++) {
+		*refs[i] = LUA_NOREF;
+		lua_getfield(L, 1, names[i]);
+		if (lua_isfunction(L, -1)) {
+			*refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+			continue;
+		}
+		if (i == 4 && lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+			st.rollback_disabled = 1;
+		} else if (!lua_isnil(L, -1)) {
+			for (size_t k = 0; k < i; k++)
+				if (*refs[k] != LUA_NOREF)
+					luaL_unref(L, LUA_REGISTRYINDEX, *refs[k]);
+			return luaL_error(L, "step \"%s\": %s must be a function%s", name, names[i],
+			                  i == 4 ? " or false" : "");
+		}
+		lua_pop(L, 1);
+	}
+	lua_getfield(L, 1, "timeout");
+	if (!lua_isnil(L, -1)) {
+		char what[160];
+		snprintf(what, sizeof what, "step \"%s\" timeout", name);
+		duration_field(L, -1, what, &st.timeout);
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, 1, "approve");
+	if (!lua_isnil(L, -1)) {
+		char err[256];
+		st.approve = salve_lua_to_json(L, -1, err, sizeof err);
+		if (!json_is_object(st.approve)) {
+			json_decref(st.approve);
+			return luaL_error(L, "step \"%s\": approve must be a table such as { timeout = \"15m\" }", name);
+		}
+	}
+	lua_pop(L, 1);
+	if (st.run == LUA_NOREF && st.check == LUA_NOREF)
+		return luaL_error(L, "step \"%s\" has neither check nor run", name);
+	salve_step *grown = realloc(rb->steps, (rb->nsteps + 1) * sizeof *grown);
+	if (!grown)
+		return luaL_error(L, "out of memory");
+	rb->steps = grown;
+	st.name = strdup(name);
+	rb->steps[rb->nsteps++] = st;
+	return 0;
+}
+
+static int l_step(lua_State *L)
+{
+	salve_runbook *rb = runbook_of(L);
+	const char *name = luaL_checkstring(L, 1);
+	if (!*name || strlen(name) > 128)
+		return luaL_error(L, "step names are 1 to 128 characters");
+	for (size_t i = 0; i < rb->nsteps; i++)
+		if (strcmp(rb->steps[i].name, name) == 0)
+			return luaL_error(L, "step \"%s\" is declared twice (first at line %d)", name,
+			                  rb->steps[i].line);
+	lua_Debug ar;
+	int line = 0;
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
+		line = ar.currentline;
+	lua_pushvalue(L, 1);
+	lua_pushinteger(L, line);
+	lua_pushcclosure(L, l_step_define, 2);
+	return 1;
+}
+
+static void open_sandbox(lua_State *L)
+{
+	luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+	lua_pop(L, 1);
+	static const struct {
+		const char *name;
+		lua_CFunction open;
+	} libs[] = {{LUA_STRLIBNAME, luaopen_string},   {LUA_TABLIBNAME, luaopen_table},
+	            {LUA_MATHLIBNAME, luaopen_math},    {LUA_UTF8LIBNAME, luaopen_utf8},
+	            {LUA_COLIBNAME, luaopen_coroutine}, {LUA_OSLIBNAME, luaopen_os}};
+	for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
+		luaL_requiref(L, libs[i].name, libs[i].open, 1);
+		lua_pop(L, 1);
+	}
+	/* os: only the clock and calendar. */
+	lua_getglobal(L, "os");
+	lua_newtable(L);
+	static const char *const os_allowed[] = {"time", "clock", "date", "difftime", NULL};
+	for (size_t i = 0; os_allowed[i]; i++) {
+		lua_getfield(L, -2, os_allowed[i]);
+		lua_setfield(L, -2, os_allowed[i]);
+	}
+	lua_setglobal(L, "os");
+	lua_pop(L, 1);
+	static const char *const removed[] = {"dofile", "loadfile", "print", "collectgarbage", NULL};
+	for (size_t i = 0; removed[i]; i++) {
+		lua_pushnil(L);
+		lua_setglobal(L, removed[i]);
+	}
+	lua_getglobal(L, "load");
+	lua_setglobal(L, "__salve_load");
+	lua_register(L, "load", l_load_text);
+	lua_register(L, "runbook", l_runbook);
+	lua_register(L, "plugin", l_plugin);
+	lua_register(L, "step", l_step);
+	lua_register(L, "secret", l_secret);
+	lua_register(L, "log", l_log);
+	lua_register(L, "print", l_log);
+	lua_newtable(L);
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "dry_run");
+	lua_pushstring(L, SALVE_VERSION);
+	lua_setfield(L, -2, "version");
+	lua_setglobal(L, "salve");
+}
+
+static int traceback_handler(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (!msg)
+		msg = luaL_tolstring(L, 1, NULL);
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *exit_code,
+                                  char *err, size_t errlen)
+{
+	*exit_code = SALVE_EXIT_INVALID_RUNBOOK;
+	char *text = NULL;
+	size_t len = 0;
+	char chunkname[4200];
+	if (strncmp(source, "builtin:", 8) == 0) {
+		const struct salve_embedded *e = NULL;
+		char file[256];
+		if (salve_fmt(file, sizeof file, "%s.lua", source + 8) >= 0)
+			e = salve_embedded_find(file);
+		if (!e) {
+			snprintf(err, errlen, "%s: no such built-in runbook (built in: host-check)", source);
+			*exit_code = SALVE_EXIT_USAGE;
+			return NULL;
+		}
+		text = malloc(e->len + 1);
+		memcpy(text, e->text, e->len + 1);
+		len = e->len;
+		snprintf(chunkname, sizeof chunkname, "=%s", source);
+	} else {
+		text = salve_read_file(source, &len);
+		if (!text) {
+			snprintf(err, errlen, "%s: cannot read runbook: %s", source, strerror(errno));
+			*exit_code = errno == ENOENT ? SALVE_EXIT_USAGE : SALVE_EXIT_INVALID_RUNBOOK;
+			return NULL;
+		}
+		snprintf(chunkname, sizeof chunkname, "@%s", source);
+	}
+	salve_runbook *rb = calloc(1, sizeof *rb);
+	rb->source = strdup(source);
+	rb->reg = reg;
+	rb->mem_limit = RUNBOOK_MEM_LIMIT;
+	rb->params_spec = json_object();
+	rb->plugins = json_array();
+	rb->L = lua_newstate(limited_alloc, rb);
+	if (!rb->L) {
+		snprintf(err, errlen, "%s: cannot create a Lua state", source);
+		free(text);
+		salve_runbook_free(rb);
+		*exit_code = SALVE_EXIT_SOFTWARE;
+		return NULL;
+	}
+	lua_State *L = rb->L;
+	*(salve_runbook **)lua_getextraspace(L) = rb;
+	open_sandbox(L);
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+	lua_pushcfunction(L, traceback_handler);
+	int rc = luaL_loadbufferx(L, text, len, chunkname, "t");
+	free(text);
+	if (rc == LUA_OK)
+		rc = lua_pcall(L, 0, 0, -2);
+	if (rc != LUA_OK) {
+		const char *msg = lua_tostring(L, -1);
+		char first[2048];
+		snprintf(first, sizeof first, "%s", msg ? msg : "error");
+		/* The message without the traceback: people want file:line and the reason. */
+		char *tb = strstr(first, "\nstack traceback:");
+		if (tb)
+			*tb = '\0';
+		snprintf(err, errlen, "%s", first);
+		lua_getfield(L, LUA_REGISTRYINDEX, "salve.plugin_error");
+		if (lua_tointeger(L, -1) != 0)
+			*exit_code = SALVE_EXIT_UNAVAILABLE;
+		salve_runbook_free(rb);
+		return NULL;
+	}
+	lua_settop(L, 0);
+	if (!rb->declared) {
+		snprintf(err, errlen, "%s: no runbook{ name = ... } declaration", source);
+		salve_runbook_free(rb);
+		return NULL;
+	}
+	if (rb->nsteps == 0) {
+		snprintf(err, errlen, "%s: runbook %s declares no steps", source, rb->name);
+		salve_runbook_free(rb);
+		return NULL;
+	}
+	if (rb->lock) {
+		/* Every placeholder must name a declared parameter. */
+		for (const char *p = strchr(rb->lock, '{'); p; p = strchr(p + 1, '{')) {
+			const char *end = strchr(p, '}');
+			char pname[128] = "";
+			if (end && (size_t)(end - p - 1) < sizeof pname)
+				memcpy(pname, p + 1, (size_t)(end - p - 1));
+			if (!end || !json_object_get(rb->params_spec, pname)) {
+				snprintf(err, errlen, "%s: lock \"%s\" uses {%s}, which is not a declared param",
+				         source, rb->lock, pname);
+				salve_runbook_free(rb);
+				return NULL;
+			}
+		}
+	}
+	*exit_code = SALVE_EXIT_OK;
+	return rb;
+}
+
+void salve_runbook_free(salve_runbook *rb)
+{
+	if (!rb)
+		return;
+	if (rb->L)
+		lua_close(rb->L);
+	for (size_t i = 0; i < rb->nsteps; i++) {
+		free(rb->steps[i].name);
+		json_decref(rb->steps[i].approve);
+	}
+	free(rb->steps);
+	free(rb->source);
+	free(rb->name);
+	free(rb->description);
+	free(rb->lock);
+	json_decref(rb->params_spec);
+	json_decref(rb->plugins);
+	free(rb);
+}
+
+static json_t *coerce_param(const char *name, const char *type, json_t *v, char *err,
+                            size_t errlen)
+{
+	if (!json_is_string(v)) {
+		int ok = (strcmp(type, "string") == 0 && json_is_string(v)) ||
+		         (strcmp(type, "int") == 0 && json_is_integer(v)) ||
+		         (strcmp(type, "number") == 0 && json_is_number(v)) ||
+		         (strcmp(type, "bool") == 0 && json_is_boolean(v)) ||
+		         (strcmp(type, "list") == 0 && json_is_array(v)) ||
+		         (strcmp(type, "map") == 0 && json_is_object(v));
+		if (strcmp(type, "string") == 0 && json_is_number(v)) {
+			char buf[64];
+			if (json_is_integer(v))
+				snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+			else
+				snprintf(buf, sizeof buf, "%g", json_real_value(v));
+			return json_string(buf);
+		}
+		if (!ok) {
+			snprintf(err, errlen, "param %s must be %s, got %s", name, type,
+			         salve_json_type_name(v));
+			return NULL;
+		}
+		return json_incref(v);
+	}
+	const char *s = json_string_value(v);
+	if (strcmp(type, "string") == 0)
+		return json_incref(v);
+	char *end;
+	if (strcmp(type, "int") == 0) {
+		errno = 0;
+		long long n = strtoll(s, &end, 10);
+		if (!*s || *end || errno) {
+			snprintf(err, errlen, "param %s must be an integer, got \"%s\"", name, s);
+			return NULL;
+		}
+		return json_integer(n);
+	}
+	if (strcmp(type, "number") == 0) {
+		errno = 0;
+		double d = strtod(s, &end);
+		if (!*s || *end || errno || !isfinite(d)) {
+			snprintf(err, errlen, "param %s must be a number, got \"%s\"", name, s);
+			return NULL;
+		}
+		return json_real(d);
+	}
+	if (strcmp(type, "bool") == 0) {
+		if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1") || !strcmp(s, "on"))
+			return json_true();
+		if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0") || !strcmp(s, "off"))
+			return json_false();
+		snprintf(err, errlen, "param %s must be true or false, got \"%s\"", name, s);
+		return NULL;
+	}
+	if (s[0] == '[' || s[0] == '{') {
+		json_error_t jerr;
+		json_t *parsed = json_loads(s, 0, &jerr);
+		if (!parsed) {
+			snprintf(err, errlen, "param %s: not valid JSON: %s", name, jerr.text);
+			return NULL;
+		}
+		json_t *out = coerce_param(name, type, parsed, err, errlen);
+		json_decref(parsed);
+		return out;
+	}
+	if (strcmp(type, "list") == 0) {
+		json_t *arr = json_array();
+		char *copy = strdup(s), *save = NULL;
+		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(arr, json_string(tok));
+		free(copy);
+		return arr;
+	}
+	snprintf(err, errlen, "param %s must be a map, given as JSON ({\"k\": \"v\"})", name);
+	return NULL;
+}
+
+int salve_runbook_params(const salve_runbook *rb, const json_t *given, json_t **out, char *err,
+                         size_t errlen)
+{
+	json_t *params = json_object();
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)given, key, v) {
+		if (!json_object_get(rb->params_spec, key)) {
+			char known[1024] = "";
+			const char *k2;
+			json_t *s2;
+			json_object_foreach(rb->params_spec, k2, s2) {
+				size_t used = strlen(known);
+				snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", k2);
+			}
+			snprintf(err, errlen, "unknown param '%s' (runbook %s takes: %s)", key, rb->name,
+			         known[0] ? known : "none");
+			json_decref(params);
+			return -1;
+		}
+	}
+	json_object_foreach(rb->params_spec, key, v) {
+		const char *type = json_string_value(json_object_get(v, "type"));
+		json_t *value = json_object_get(given, key);
+		if (!value)
+			value = json_object_get(v, "default");
+		if (!value || json_is_null(value)) {
+			if (json_is_true(json_object_get(v, "required"))) {
+				snprintf(err, errlen, "missing required param '%s' (%s)%s%s", key, type,
+				         json_string_value(json_object_get(v, "description")) ? ": " : "",
+				         json_string_value(json_object_get(v, "description"))
+				             ? json_string_value(json_object_get(v, "description"))
+				             : "");
+				json_decref(params);
+				return -1;
+			}
+			continue;
+		}
+		json_t *c = coerce_param(key, type, value, err, errlen);
+		if (!c) {
+			json_decref(params);
+			return -1;
+		}
+		json_object_set_new(params, key, c);
+	}
+	*out = params;
+	return 0;
+}

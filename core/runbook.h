@@ -1,0 +1,80 @@
+/*
+ * A loaded runbook: a sandboxed Lua 5.4 state (no io, no os.execute, no require, text-only
+ * load, memory capped, instruction-count hook for deadlines and cancellation) holding the
+ * runbook's metadata and its steps. Only the core touches Lua; plugins see JSON values.
+ *
+ * Ownership: the runbook owns its lua_State and everything below; the registry is borrowed
+ * and must outlive it. One runbook is used by one thread at a time.
+ */
+#ifndef SALVE_RUNBOOK_H
+#define SALVE_RUNBOOK_H
+
+#include <jansson.h>
+#include <lua.h>
+#include <stddef.h>
+
+#include "registry.h"
+
+typedef struct salve_step {
+	char *name;
+	int line;
+	/* Lua registry references, LUA_NOREF when absent. */
+	int when, check, run, verify, rollback;
+	int rollback_disabled; /* rollback = false */
+	double timeout;        /* seconds; 0 = the run's default */
+	json_t *approve;       /* approve = {...} (used by salve serve), or NULL */
+} salve_step;
+
+enum salve_phase {
+	SALVE_PHASE_LOAD = 0,
+	SALVE_PHASE_WHEN,
+	SALVE_PHASE_CHECK,
+	SALVE_PHASE_RUN,
+	SALVE_PHASE_VERIFY,
+	SALVE_PHASE_ROLLBACK,
+};
+
+struct salve_exec; /* the engine's per-run state */
+
+typedef struct salve_runbook {
+	lua_State *L;
+	char *source; /* file path, or builtin:NAME */
+	char *name;
+	char *description;
+	json_t *params_spec; /* name -> {type, required, default, description} */
+	char *lock;          /* template, or NULL */
+	double timeout;      /* run timeout in seconds, 0 = none */
+	salve_step *steps;
+	size_t nsteps;
+	json_t *plugins; /* names of plugins the runbook asked for */
+	salve_registry *reg;
+	size_t mem_used, mem_limit;
+	int declared;             /* runbook{} was called */
+	struct salve_exec *exec;  /* set by the engine while running */
+} salve_runbook;
+
+/* Loads source (a path, or builtin:NAME for an embedded runbook). On failure returns NULL,
+ * sets *exit_code (65 invalid runbook, 69 plugin unavailable) and a file:line message. */
+salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *exit_code,
+                                  char *err, size_t errlen);
+void salve_runbook_free(salve_runbook *rb);
+
+/* Checks given params (an object; values may be strings from --param) against the runbook's
+ * declarations: converts types, applies defaults, refuses unknown and missing ones.
+ * *out is a new reference. 0, or -1 with err. */
+int salve_runbook_params(const salve_runbook *rb, const json_t *given, json_t **out, char *err,
+                         size_t errlen);
+
+/* Names of the embedded runbooks, NULL-terminated (for --help). */
+const char *const *salve_builtin_runbooks(void);
+
+/* Implemented by the engine: one plugin action invoked from a runbook. where is "file:line:".
+ * Returns 0 with *result set (new reference) or -1 with a message in err. */
+int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salve_action *action,
+                      json_t *args, const char *where, json_t **result, char *err,
+                      size_t errlen);
+/* Implemented by the engine: the Lua count hook's question. Returns a reason to stop the
+ * running Lua code (deadline passed, run cancelled) or NULL. */
+const char *salve_exec_interrupt(salve_runbook *rb);
+
+#endif

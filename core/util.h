@@ -1,0 +1,36 @@
+/* Small shared helpers of the core. All functions are thread-safe unless noted. */
+#ifndef SALVE_UTIL_H
+#define SALVE_UTIL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Seconds on the monotonic clock. */
+double salve_now(void);
+/* Wall-clock time as RFC 3339 UTC with milliseconds into buf (>= 32 bytes). */
+void salve_timestamp(char *buf, size_t len);
+
+/* Parses "250ms", "30s", "5m", "1h", "2h30m", or a bare number of seconds. Returns 0 and sets
+ * *seconds, or -1 when the text is not a duration. */
+int salve_parse_duration(const char *text, double *seconds);
+
+/* 32 lowercase hex characters of fresh randomness (a run id) into buf (>= 33 bytes). */
+int salve_random_id(char *buf, size_t len);
+
+/* SHA-256 of data as 64 hex characters plus NUL into hex (>= 65 bytes). */
+void salve_sha256_hex(const void *data, size_t len, char *hex);
+
+/* Reads a whole file into a malloc'd NUL-terminated buffer (caller frees); NULL + errno. */
+char *salve_read_file(const char *path, size_t *len);
+
+/* mkdir -p with mode; 0 or -1 + errno. */
+int salve_mkdirs(const char *path, unsigned mode);
+
+/* snprintf that reports truncation as -1. */
+int salve_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Name of a JSON value's type for error messages ("string", "integer", ...). */
+const char *salve_json_type_name(const json_t *v);
+
+#endif

@@ -1,0 +1,142 @@
+#include "yamljson.h"
+
+#include <errno.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util.h"
+
+/* Deep enough for any real config; refuses alias bombs and pathological nesting. */
+#define MAX_DEPTH 64
+
+static json_t *plain_scalar(const char *s, size_t len)
+{
+	if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+	    strcmp(s, "NULL") == 0)
+		return json_null();
+	static const char *const truthy[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+	static const char *const falsy[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+	for (size_t i = 0; i < sizeof truthy / sizeof *truthy; i++) {
+		if (strcmp(s, truthy[i]) == 0)
+			return json_true();
+		if (strcmp(s, falsy[i]) == 0)
+			return json_false();
+	}
+	char *end;
+	errno = 0;
+	long long iv = strtoll(s, &end, 0);
+	if (*end == '\0' && errno == 0 && end != s && (isdigit((unsigned char)s[len - 1])))
+		return json_integer(iv);
+	errno = 0;
+	double dv = strtod(s, &end);
+	if (*end == '\0' && errno == 0 && end != s && isfinite(dv) && strpbrk(s, "0123456789"))
+		return json_real(dv);
+	return json_stringn(s, len);
+}
+
+static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth, char *err, size_t errlen)
+{
+	if (depth > MAX_DEPTH) {
+		snprintf(err, errlen, "line %zu: nesting deeper than %d levels",
+		         node->start_mark.line + 1, MAX_DEPTH);
+		return NULL;
+	}
+	switch (node->type) {
+	case YAML_SCALAR_NODE: {
+		const char *s = (const char *)node->data.scalar.value;
+		size_t len = node->data.scalar.length;
+		if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			return plain_scalar(s, len);
+		return json_stringn(s, len);
+	}
+	case YAML_SEQUENCE_NODE: {
+		json_t *arr = json_array();
+		for (yaml_node_item_t *it = node->data.sequence.items.start;
+		     it < node->data.sequence.items.top; it++) {
+			json_t *v = convert(doc, yaml_document_get_node(doc, *it), depth + 1, err, errlen);
+			if (!v) {
+				json_decref(arr);
+				return NULL;
+			}
+			json_array_append_new(arr, v);
+		}
+		return arr;
+	}
+	case YAML_MAPPING_NODE: {
+		json_t *obj = json_object();
+		for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
+		     p < node->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = yaml_document_get_node(doc, p->key);
+			if (k->type != YAML_SCALAR_NODE) {
+				snprintf(err, errlen, "line %zu: mapping keys must be scalars",
+				         k->start_mark.line + 1);
+				json_decref(obj);
+				return NULL;
+			}
+			json_t *v = convert(doc, yaml_document_get_node(doc, p->value), depth + 1, err,
+			                    errlen);
+			if (!v) {
+				json_decref(obj);
+				return NULL;
+			}
+			char key[1024];
+			size_t klen = k->data.scalar.length < sizeof key - 1 ? k->data.scalar.length
+			                                                     : sizeof key - 1;
+			memcpy(key, k->data.scalar.value, klen);
+			key[klen] = '\0';
+			json_object_set_new(obj, key, v);
+		}
+		return obj;
+	}
+	default:
+		return json_object();
+	}
+}
+
+json_t *salve_yaml_load_string(const char *text, size_t len, const char *name, char *err,
+                               size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	if (!yaml_parser_initialize(&parser)) {
+		snprintf(err, errlen, "%s: cannot initialise the YAML parser", name);
+		return NULL;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "%s:%zu:%zu: %s", name, parser.problem_mark.line + 1,
+		         parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
+		yaml_parser_delete(&parser);
+		return NULL;
+	}
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	json_t *out;
+	if (!root) {
+		out = json_object();
+	} else {
+		char inner[512] = "";
+		out = convert(&doc, root, 0, inner, sizeof inner);
+		if (!out)
+			snprintf(err, errlen, "%s: %s", name, inner);
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return out;
+}
+
+json_t *salve_yaml_load_file(const char *path, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = salve_read_file(path, &len);
+	if (!text) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	json_t *out = salve_yaml_load_string(text, len, path, err, errlen);
+	free(text);
+	return out;
+}

@@ -1,0 +1,354 @@
+/*
+ * host: this machine, without SSH. Read actions report facts, disk and memory; ensure_line
+ * keeps one line in a local text file (atomic rename, undo restores the exact old content).
+ * Stateless; every action is safe to call from several threads at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <regex.h>
+#include <salve/plugin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static const salve_host *H;
+
+static int host_init(const salve_host *host, const json_t *config, void **state, char *err,
+                     size_t errlen)
+{
+	(void)config;
+	(void)err;
+	(void)errlen;
+	H = host;
+	*state = NULL;
+	return 0;
+}
+
+static int facts_run(salve_call *call, const json_t *args, json_t **result)
+{
+	(void)args;
+	struct utsname u;
+	struct sysinfo si;
+	char hostname[HOST_NAME_MAX + 1] = "";
+	if (uname(&u) < 0 || sysinfo(&si) < 0) {
+		H->fail(call, "cannot read system information: %s", strerror(errno));
+		return SALVE_ERR;
+	}
+	gethostname(hostname, sizeof hostname);
+	long long avail_kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (f) {
+		char line[256];
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "MemAvailable: %lld kB", &avail_kb) == 1)
+				break;
+		fclose(f);
+	}
+	double scale = 1.0 / (1 << SI_LOAD_SHIFT);
+	*result = json_pack("{s:s, s:s, s:s, s:I, s:[f,f,f], s:I, s:I, s:I}", "hostname", hostname,
+	                    "kernel", u.release, "arch", u.machine, "uptime_s", (json_int_t)si.uptime,
+	                    "load", si.loads[0] * scale, si.loads[1] * scale, si.loads[2] * scale,
+	                    "cpus", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "mem_total_mb",
+	                    (json_int_t)((unsigned long long)si.totalram * si.mem_unit >> 20),
+	                    "mem_available_mb", (json_int_t)(avail_kb >= 0 ? avail_kb >> 10 : -1));
+	return SALVE_OK;
+}
+
+static int disk_run(salve_call *call, const json_t *args, json_t **result)
+{
+	const char *path = json_string_value(json_object_get(args, "path"));
+	struct statvfs st;
+	if (statvfs(path, &st) < 0) {
+		H->fail(call, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? SALVE_ERR_NOTFOUND : SALVE_ERR;
+	}
+	unsigned long long total = (unsigned long long)st.f_blocks * st.f_frsize;
+	unsigned long long avail = (unsigned long long)st.f_bavail * st.f_frsize;
+	unsigned long long used = total - (unsigned long long)st.f_bfree * st.f_frsize;
+	/* As df computes it: used / (used + available to unprivileged users). */
+	double pct = used + avail ? 100.0 * (double)used / (double)(used + avail) : 0;
+	*result = json_pack("{s:s, s:I, s:I, s:I, s:f}", "path", path, "total_bytes",
+	                    (json_int_t)total, "used_bytes", (json_int_t)used, "available_bytes",
+	                    (json_int_t)avail, "used_pct", pct);
+	return SALVE_OK;
+}
+
+/* ---- ensure_line -------------------------------------------------------------------------- */
+
+struct text_file {
+	int exists;
+	char *content; /* NUL-terminated; NULL when the file does not exist */
+	size_t len;
+	mode_t mode;
+};
+
+static int read_text(salve_call *call, const char *path, struct text_file *tf)
+{
+	memset(tf, 0, sizeof *tf);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		H->fail(call, "%s: %s", path, strerror(errno));
+		return SALVE_ERR;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
+		H->fail(call, "%s: not a regular file of at most 16 MiB", path);
+		close(fd);
+		return SALVE_ERR_INVALID;
+	}
+	tf->content = malloc((size_t)st.st_size + 1);
+	ssize_t n = read(fd, tf->content, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		H->fail(call, "%s: short read", path);
+		free(tf->content);
+		return SALVE_ERR;
+	}
+	tf->content[n] = '\0';
+	if (memchr(tf->content, '\0', (size_t)n)) {
+		H->fail(call, "%s: not a text file", path);
+		free(tf->content);
+		return SALVE_ERR_INVALID;
+	}
+	tf->exists = 1;
+	tf->len = (size_t)n;
+	tf->mode = st.st_mode & 07777;
+	return 0;
+}
+
+/* The new content with line ensured: replaces the last line matching re (when given), else
+ * appends. Sets *replaced to the old line (malloc'd) when one was replaced. */
+static char *with_line(const struct text_file *tf, const char *line, const regex_t *re,
+                       char **replaced)
+{
+	*replaced = NULL;
+	const char *text = tf->content ? tf->content : "";
+	const char *hit = NULL, *hit_end = NULL;
+	if (re) {
+		for (const char *p = text; *p;) {
+			const char *nl = strchr(p, '\n');
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+			char *one = strndup(p, n);
+			if (regexec(re, one, 0, NULL, 0) == 0) {
+				hit = p;
+				hit_end = p + n;
+			}
+			free(one);
+			p += n + (nl ? 1 : 0);
+		}
+	}
+	size_t linelen = strlen(line);
+	char *out = malloc(strlen(text) + linelen + 3);
+	if (hit) {
+		*replaced = strndup(hit, (size_t)(hit_end - hit));
+		size_t pre = (size_t)(hit - text);
+		memcpy(out, text, pre);
+		memcpy(out + pre, line, linelen);
+		strcpy(out + pre + linelen, hit_end);
+	} else {
+		size_t n = strlen(text);
+		memcpy(out, text, n);
+		if (n && text[n - 1] != '\n')
+			out[n++] = '\n';
+		memcpy(out + n, line, linelen);
+		out[n + linelen] = '\n';
+		out[n + linelen + 1] = '\0';
+	}
+	return out;
+}
+
+static int has_line(const struct text_file *tf, const char *line)
+{
+	if (!tf->content)
+		return 0;
+	size_t n = strlen(line);
+	for (const char *p = tf->content; (p = strstr(p, line)); p++)
+		if ((p == tf->content || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+static int compile_regexp(salve_call *call, const json_t *args, regex_t *re, int *have)
+{
+	const char *pattern = json_string_value(json_object_get(args, "regexp"));
+	*have = 0;
+	if (!pattern)
+		return 0;
+	int rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		char why[256];
+		regerror(rc, re, why, sizeof why);
+		H->fail(call, "regexp \"%s\": %s", pattern, why);
+		return SALVE_ERR_INVALID;
+	}
+	*have = 1;
+	return 0;
+}
+
+static int line_check(salve_call *call, const json_t *args, json_t **observed)
+{
+	const char *path = json_string_value(json_object_get(args, "path"));
+	const char *line = json_string_value(json_object_get(args, "line"));
+	if (strchr(line, '\n')) {
+		H->fail(call, "line must be one line (it contains a newline)");
+		return SALVE_ERR_INVALID;
+	}
+	struct text_file tf;
+	int rc = read_text(call, path, &tf);
+	if (rc < 0)
+		return rc;
+	int holds = has_line(&tf, line);
+	*observed = json_pack("{s:s, s:b, s:b}", "path", path, "exists", tf.exists, "present", holds);
+	free(tf.content);
+	return holds ? SALVE_HOLDS : SALVE_OK;
+}
+
+static int line_change(salve_call *call, const json_t *args, struct text_file *tf, char **next,
+                       json_t **result)
+{
+	const char *path = json_string_value(json_object_get(args, "path"));
+	const char *line = json_string_value(json_object_get(args, "line"));
+	regex_t re;
+	int have_re;
+	int rc = compile_regexp(call, args, &re, &have_re);
+	if (rc < 0)
+		return rc;
+	if ((rc = read_text(call, path, tf)) < 0) {
+		if (have_re)
+			regfree(&re);
+		return rc;
+	}
+	char *replaced = NULL;
+	*next = with_line(tf, line, have_re ? &re : NULL, &replaced);
+	if (have_re)
+		regfree(&re);
+	*result = json_pack("{s:s, s:s, s:s, s:s?, s:b}", "path", path, "change",
+	                    replaced ? "replace" : "append", "line", line, "replaced", replaced,
+	                    "created", !tf->exists);
+	free(replaced);
+	return 0;
+}
+
+static int line_plan(salve_call *call, const json_t *args, json_t **predicted)
+{
+	struct text_file tf;
+	char *next = NULL;
+	int rc = line_change(call, args, &tf, &next, predicted);
+	free(next);
+	free(tf.content);
+	return rc;
+}
+
+/* Writes content to path atomically (temp file in the same directory, fsync, rename). */
+static int write_atomic(salve_call *call, const char *path, const char *content, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s.salve-XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		H->fail(call, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+		return SALVE_ERR;
+	}
+	size_t len = strlen(content);
+	int ok = fchmod(fd, mode) == 0 && write(fd, content, len) == (ssize_t)len && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0) {
+		H->fail(call, "%s: cannot write: %s", path, strerror(errno));
+		unlink(tmp);
+		return SALVE_ERR;
+	}
+	return SALVE_OK;
+}
+
+static int line_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo)
+{
+	const char *path = json_string_value(json_object_get(args, "path"));
+	struct text_file tf;
+	char *next = NULL;
+	int rc = line_change(call, args, &tf, &next, result);
+	if (rc < 0)
+		return rc;
+	json_int_t mode = json_integer_value(json_object_get(args, "mode"));
+	mode_t m = tf.exists ? tf.mode : (mode_t)(mode > 0 ? mode : 0644);
+	rc = write_atomic(call, path, next, m);
+	if (rc == SALVE_OK)
+		*undo = tf.exists ? json_pack("{s:s, s:b, s:s, s:I}", "path", path, "existed", 1,
+		                              "content", tf.content, "mode", (json_int_t)tf.mode)
+		                  : json_pack("{s:s, s:b}", "path", path, "existed", 0);
+	free(next);
+	free(tf.content);
+	return rc;
+}
+
+static int line_undo(salve_call *call, const json_t *undo)
+{
+	const char *path = json_string_value(json_object_get(undo, "path"));
+	if (!path) {
+		H->fail(call, "undo record has no path");
+		return SALVE_ERR_INVALID;
+	}
+	if (!json_is_true(json_object_get(undo, "existed"))) {
+		if (unlink(path) < 0 && errno != ENOENT) {
+			H->fail(call, "%s: cannot remove: %s", path, strerror(errno));
+			return SALVE_ERR;
+		}
+		return SALVE_OK;
+	}
+	const char *content = json_string_value(json_object_get(undo, "content"));
+	json_int_t mode = json_integer_value(json_object_get(undo, "mode"));
+	return write_atomic(call, path, content ? content : "", (mode_t)(mode ? mode : 0644));
+}
+
+static const salve_arg no_args[] = {{NULL, 0, 0, NULL}};
+static const salve_arg disk_args[] = {
+    {"path", SALVE_T_STRING, SALVE_ARG_REQUIRED, "a path on the filesystem to measure"},
+    {NULL, 0, 0, NULL}};
+static const salve_arg line_args[] = {
+    {"path", SALVE_T_STRING, SALVE_ARG_REQUIRED, "the text file"},
+    {"line", SALVE_T_STRING, SALVE_ARG_REQUIRED, "the exact line that must be present"},
+    {"regexp", SALVE_T_STRING, 0, "extended regex: the last matching line is replaced"},
+    {"mode", SALVE_T_INT, 0, "permissions of a file created (default 0644)"},
+    {NULL, 0, 0, NULL}};
+
+static const salve_action actions[] = {
+    {.name = "facts",
+     .kind = SALVE_READ,
+     .args = no_args,
+     .description = "hostname, kernel, uptime, load, CPUs and memory of this machine",
+     .run = facts_run},
+    {.name = "disk",
+     .kind = SALVE_READ,
+     .args = disk_args,
+     .target_arg = "path",
+     .description = "size, use and free space of the filesystem holding path",
+     .run = disk_run},
+    {.name = "ensure_line",
+     .kind = SALVE_MUTATE,
+     .args = line_args,
+     .target_arg = "path",
+     .description = "keep a line in a local text file; undo restores the old content",
+     .check = line_check,
+     .plan = line_plan,
+     .apply = line_apply,
+     .undo = line_undo},
+    {.name = NULL},
+};
+
+static const salve_plugin descriptor = {
+    SALVE_PLUGIN_HEADER,
+    .name = "host",
+    .version = "1.0.0",
+    .description = "this machine: facts, disk space, local file lines",
+    .actions = actions,
+    .init = host_init,
+};
+
+SALVE_PLUGIN_DECLARE(descriptor)

@@ -1,0 +1,114 @@
+/* Loading runbooks: the sandbox, declarations, and errors that name file:line. */
+#include <string.h>
+
+#include "exitcodes.h"
+#include "runbook.h"
+#include "testutil.h"
+
+static salve_registry *reg;
+
+static int setup(void **state)
+{
+	(void)state;
+	reg = tu_registry(1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	salve_registry_free(reg);
+	tu_cleanup();
+	return 0;
+}
+
+static void expect_error(const char *lua, int code, const char *needle)
+{
+	const char *p = tu_path("rb.lua");
+	tu_write(p, lua);
+	int ec;
+	char err[2048];
+	salve_runbook *rb = salve_runbook_load(p, reg, &ec, err, sizeof err);
+	if (rb)
+		fail_msg("expected an error containing \"%s\"", needle);
+	assert_int_equal(ec, code);
+	if (!strstr(err, needle))
+		fail_msg("expected \"%s\" in \"%s\"", needle, err);
+}
+
+static void test_load_errors(void **state)
+{
+	(void)state;
+	expect_error("runbook { name = 'x' }\nstep 'a' { run = function() end \n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: '}' expected (to close '{' at line 2)");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'nosuchplugin'\n", SALVE_EXIT_UNAVAILABLE, "rb.lua:2: plugin \"nosuchplugin\" not found");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'badabi'\n", SALVE_EXIT_UNAVAILABLE, "not supported by this salve");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'testkit'\nlocal f = k.sett\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: plugin testkit has no action 'sett'");
+	expect_error("runbook { name = 'x', colour = 1 }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:1: runbook{}: unknown field 'colour'");
+	expect_error("step 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "no runbook{ name = ... } declaration");
+	expect_error("runbook { name = 'x' }\n", SALVE_EXIT_INVALID_RUNBOOK, "declares no steps");
+	expect_error("runbook { name = 'x' }\nstep 'a' { run = function() end }\nstep 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: step \"a\" is declared twice (first at line 2)");
+	expect_error("runbook { name = 'x' }\nstep 'a' { ron = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:2: step \"a\": unknown field 'ron'");
+	expect_error("runbook { name = 'x', lock = 'k/{ns}' }\nstep 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "lock \"k/{ns}\" uses {ns}, which is not a declared param");
+	expect_error("runbook { name = 'x', params = { n = { type = 'integer' } } }\nstep 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "param n: unknown type \"integer\"");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'testkit'\nk.get{ key = 'a' }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: testkit.get: actions run only inside a step");
+}
+
+static void test_sandbox(void **state)
+{
+	(void)state;
+	expect_error("runbook { name = 'x' }\nio.open('/etc/passwd')\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:2: attempt to index a nil value (global 'io')");
+	expect_error("runbook { name = 'x' }\nos.execute('true')\n", SALVE_EXIT_INVALID_RUNBOOK, "attempt to call a nil value (field 'execute')");
+	expect_error("runbook { name = 'x' }\nrequire('socket')\n", SALVE_EXIT_INVALID_RUNBOOK, "attempt to call a nil value (global 'require')");
+	expect_error("runbook { name = 'x' }\nlocal f = assert(load(string.dump(function() end)))\n", SALVE_EXIT_INVALID_RUNBOOK, "attempt to load a binary chunk");
+	expect_error("runbook { name = 'x' }\nlocal t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end\n", SALVE_EXIT_INVALID_RUNBOOK, "not enough memory");
+	/* Text chunks still load. */
+	const char *p = tu_path("ok.lua");
+	tu_write(p, "runbook { name = 'x' }\nlocal f = assert(load('return 1 + 1'))\nassert(f() == 2)\nstep 'a' { run = function() end }\n");
+	int ec;
+	char err[1024];
+	salve_runbook *rb = salve_runbook_load(p, reg, &ec, err, sizeof err);
+	assert_non_null(rb);
+	salve_runbook_free(rb);
+}
+
+static void test_params(void **state)
+{
+	(void)state;
+	const char *p = tu_path("p.lua");
+	tu_write(p, "runbook { name = 'x', params = { ns = { required = true }, n = { type = 'int', default = 2 },\n"
+	            " f = { type = 'number' }, on = { type = 'bool' }, hosts = { type = 'list' } } }\n"
+	            "step 'a' { run = function() end }\n");
+	int ec;
+	char err[1024];
+	salve_runbook *rb = salve_runbook_load(p, reg, &ec, err, sizeof err);
+	assert_non_null(rb);
+	json_t *given = json_pack("{s:s, s:s, s:s, s:s}", "ns", "prod", "f", "0.5", "on", "yes", "hosts", "a,b");
+	json_t *out = NULL;
+	assert_int_equal(salve_runbook_params(rb, given, &out, err, sizeof err), 0);
+	char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"f\":0.5,\"hosts\":[\"a\",\"b\"],\"n\":2,\"ns\":\"prod\",\"on\":true}");
+	free(s);
+	json_decref(out);
+	json_object_set_new(given, "n", json_string("two"));
+	assert_int_equal(salve_runbook_params(rb, given, &out, err, sizeof err), -1);
+	assert_string_equal(err, "param n must be an integer, got \"two\"");
+	json_object_del(given, "n");
+	json_object_del(given, "ns");
+	assert_int_equal(salve_runbook_params(rb, given, &out, err, sizeof err), -1);
+	assert_string_equal(err, "missing required param 'ns' (string)");
+	json_object_set_new(given, "nss", json_string("x"));
+	assert_int_equal(salve_runbook_params(rb, given, &out, err, sizeof err), -1);
+	assert_non_null(strstr(err, "unknown param 'nss'"));
+	json_decref(given);
+	salve_runbook_free(rb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_params, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,49 @@
+/*
+ * A stand-in for the salve core, so a plugin is unit-tested with cmocka alone: no Lua, no
+ * engine, no dlopen. It implements every salve_host service, records what the plugin
+ * logged, audited and failed with, and calls actions the way the core does (validating the
+ * mode rules too: in dry-run it refuses to call apply, and tests assert that).
+ *
+ * Ownership: results returned through json_t ** are the caller's (json_decref them).
+ * Strings returned by mock_* accessors are borrowed until the next mock_reset()/call.
+ * Not thread-safe: one test thread.
+ */
+#ifndef SALVE_MOCK_HOST_H
+#define SALVE_MOCK_HOST_H
+
+#include <salve/plugin.h>
+
+/* Initialise plugin p with a JSON configuration text ("{}" when NULL). Returns init's status;
+ * on failure mock_last_error() holds init's err text. */
+int mock_init(const salve_plugin *p, const char *config_json);
+void mock_fini(void);
+
+void mock_set_mode(enum salve_mode mode);
+void mock_set_drill(int drill);
+void mock_set_remaining(double seconds);
+void mock_set_cancelled(int cancelled);
+void mock_set_run_info(const char *key, const char *value); /* run_id, runbook, step, ... */
+
+/* Find an action of the initialised plugin; NULL when it has none by that name. */
+const salve_action *mock_action(const char *name);
+
+/* Each parses args_json (an object), calls the named action's callback and returns its
+ * status. A missing action or callback fails the test. */
+int mock_run(const char *action, const char *args_json, json_t **result);
+int mock_check(const char *action, const char *args_json, json_t **observed);
+int mock_plan(const char *action, const char *args_json, json_t **predicted);
+int mock_apply(const char *action, const char *args_json, json_t **result, json_t **undo);
+int mock_undo(const char *action, const json_t *undo);
+int mock_render(const char *action, const char *args_json, json_t **message);
+
+/* What the last call reported through host->fail(); "" when nothing. */
+const char *mock_last_error(void);
+/* Every log line so far, newline-separated. */
+const char *mock_logs(void);
+/* Every audit event so far: [{"event": ..., "data": ...}, ...] (borrowed). */
+const json_t *mock_audit_events(void);
+/* Secrets resolved through host->secret() so far, for asserting they were not leaked. */
+const json_t *mock_secrets_seen(void);
+void mock_reset_records(void);
+
+#endif
