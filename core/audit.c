@@ -186,7 +186,8 @@ int salve_audit_write(salve_audit *a, const json_t *record, char *err, size_t er
 		goto out;
 	}
 	char head[128];
-	int hl = snprintf(head, sizeof head, "{\"seq\":%lld,\"hash\":\"%s\"}\n", a->seq, a->last_hash);
+	int hl =
+	    snprintf(head, sizeof head, "{\"seq\":%lld,\"hash\":\"%s\"}\n", a->seq, a->last_hash);
 	if (pwrite(a->head_fd, head, (size_t)hl, 0) != hl || ftruncate(a->head_fd, hl) < 0) {
 		snprintf(err, errlen, "audit head %s.head: %s", a->path, strerror(errno));
 		goto out;
@@ -227,7 +228,8 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen)
 		lineno++;
 		char *nl = memchr(p, '\n', (size_t)(text + len - p));
 		if (!nl) {
-			snprintf(msg, msglen, "%s:%lld: last line is incomplete (a torn write)", path, lineno);
+			snprintf(msg, msglen, "%s:%lld: last line is incomplete (a torn write)",
+			         path, lineno);
 			rc = 1;
 			goto done;
 		}
@@ -235,7 +237,8 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen)
 		json_error_t jerr;
 		json_t *rec = json_loads(p, 0, &jerr);
 		if (!json_is_object(rec)) {
-			snprintf(msg, msglen, "%s:%lld: not a JSON record (%s): the line was edited", path,
+			snprintf(msg, msglen,
+			         "%s:%lld: not a JSON record (%s): the line was edited", path,
 			         lineno, jerr.text);
 			json_decref(rec);
 			rc = 1;
@@ -245,24 +248,28 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen)
 		const char *rprev = json_string_value(json_object_get(rec, "prev"));
 		long long seq = json_integer_value(jseq);
 		if (!json_is_integer(jseq) || !rprev) {
-			snprintf(msg, msglen, "%s:%lld: record has no seq or prev field: the line was edited",
+			snprintf(msg, msglen,
+			         "%s:%lld: record has no seq or prev field: the line was edited",
 			         path, lineno);
 			rc = 1;
 		} else if (lineno > 1 && seq != prev_seq + 1) {
 			if (seq > prev_seq + 1)
 				snprintf(msg, msglen,
-				         "%s:%lld: record seq %lld follows seq %lld: %lld record(s) missing "
+				         "%s:%lld: record seq %lld follows seq %lld: %lld "
+				         "record(s) missing "
 				         "before this line",
 				         path, lineno, seq, prev_seq, seq - prev_seq - 1);
 			else
-				snprintf(msg, msglen, "%s:%lld: record seq %lld follows seq %lld: out of order",
+				snprintf(msg, msglen,
+				         "%s:%lld: record seq %lld follows seq %lld: out of order",
 				         path, lineno, seq, prev_seq);
 			rc = 1;
 		} else if (strcmp(rprev, prev_hash) != 0) {
-			snprintf(msg, msglen,
-			         "%s:%lld: hash chain broken: the previous line (%lld) was edited, or a "
-			         "record before this one was removed",
-			         path, lineno, lineno - 1);
+			snprintf(
+			    msg, msglen,
+			    "%s:%lld: hash chain broken: the previous line (%lld) was edited, or a "
+			    "record before this one was removed",
+			    path, lineno, lineno - 1);
 			rc = 1;
 		}
 		json_decref(rec);
@@ -280,14 +287,18 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen)
 		long long hseq = json_integer_value(json_object_get(h, "seq"));
 		const char *hhash = json_string_value(json_object_get(h, "hash"));
 		if (h && hseq > prev_seq) {
-			snprintf(msg, msglen,
-			         "%s:%lld: the log ends at seq %lld but its head says %lld records were "
-			         "written: %lld record(s) removed from the end",
-			         path, lineno, prev_seq, hseq, hseq - prev_seq);
+			snprintf(
+			    msg, msglen,
+			    "%s:%lld: the log ends at seq %lld but its head says %lld records were "
+			    "written: %lld record(s) removed from the end",
+			    path, lineno, prev_seq, hseq, hseq - prev_seq);
 			rc = 1;
-		} else if (h && hseq == prev_seq && hhash && strcmp(hhash, prev_hash) != 0 && lineno) {
-			snprintf(msg, msglen, "%s:%lld: the last record was edited (its hash differs from the head)",
-			         path, lineno);
+		} else if (h && hseq == prev_seq && hhash && strcmp(hhash, prev_hash) != 0 &&
+		           lineno) {
+			snprintf(
+			    msg, msglen,
+			    "%s:%lld: the last record was edited (its hash differs from the head)",
+			    path, lineno);
 			rc = 1;
 		}
 		json_decref(h);

@@ -8,9 +8,9 @@
 #include "util.h"
 #include "yamljson.h"
 
-static const char *const known_keys[] = {"audit", "audit_sync", "state_dir", "plugin_path",
-                                         "step_timeout", "run_timeout", "plugins", "server",
-                                         "routes", "lifecycle", NULL};
+static const char *const known_keys[] = {"audit",        "audit_sync",  "state_dir", "plugin_path",
+                                         "step_timeout", "run_timeout", "plugins",   "server",
+                                         "routes",       "lifecycle",   NULL};
 
 static void defaults(salve_config *cfg)
 {
@@ -71,7 +71,8 @@ int salve_config_load(const char *path, salve_config *cfg, char *err, size_t err
 	}
 	const char *key;
 	json_t *v;
-	json_object_foreach(doc, key, v) {
+	json_object_foreach(doc, key, v)
+	{
 		int known = 0;
 		for (size_t i = 0; known_keys[i]; i++)
 			known |= strcmp(key, known_keys[i]) == 0;
@@ -103,7 +104,8 @@ int salve_config_load(const char *path, salve_config *cfg, char *err, size_t err
 		else if (s && strcmp(s, "none") == 0)
 			cfg->audit_sync = SALVE_AUDIT_SYNC_NONE;
 		else {
-			snprintf(err, errlen, "%s: audit_sync must be \"always\" or \"none\"", path);
+			snprintf(err, errlen, "%s: audit_sync must be \"always\" or \"none\"",
+			         path);
 			return -1;
 		}
 	}
@@ -113,31 +115,39 @@ int salve_config_load(const char *path, salve_config *cfg, char *err, size_t err
 		} else if (json_is_array(v)) {
 			size_t i;
 			json_t *d;
-			json_array_foreach(v, i, d) {
+			json_array_foreach(v, i, d)
+			{
 				if (!json_is_string(d)) {
-					snprintf(err, errlen, "%s: plugin_path entries must be directories", path);
+					snprintf(err, errlen,
+					         "%s: plugin_path entries must be directories",
+					         path);
 					return -1;
 				}
 				json_array_append(cfg->plugin_path, d);
 			}
 		} else {
-			snprintf(err, errlen, "%s: plugin_path must be a directory or a list of them", path);
+			snprintf(err, errlen,
+			         "%s: plugin_path must be a directory or a list of them", path);
 			return -1;
 		}
 	}
 	if ((v = json_object_get(doc, "plugins"))) {
 		if (!json_is_object(v)) {
-			snprintf(err, errlen, "%s: plugins must map plugin names to their settings", path);
+			snprintf(err, errlen, "%s: plugins must map plugin names to their settings",
+			         path);
 			return -1;
 		}
 		json_t *settings;
-		json_object_foreach(v, key, settings) {
+		json_object_foreach(v, key, settings)
+		{
 			if (!json_is_object(settings) && !json_is_null(settings)) {
-				snprintf(err, errlen, "%s: plugins.%s must be a mapping of settings", path, key);
+				snprintf(err, errlen,
+				         "%s: plugins.%s must be a mapping of settings", path, key);
 				return -1;
 			}
 			json_object_set_new(cfg->plugins, key,
-			                    json_is_null(settings) ? json_object() : json_incref(settings));
+			                    json_is_null(settings) ? json_object()
+			                                           : json_incref(settings));
 		}
 	}
 	if (duration_key(doc, "step_timeout", &cfg->step_timeout, path, err, errlen) < 0 ||

@@ -38,7 +38,8 @@ struct salve_exec {
 
 /* ---- output ---------------------------------------------------------------------------- */
 
-static void say(const struct salve_exec *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct salve_exec *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void say(const struct salve_exec *x, const char *fmt, ...)
 {
 	if (!x->opt || !x->opt->out)
@@ -160,8 +161,7 @@ static int journal_step(struct salve_exec *x, char *err, size_t errlen)
 }
 
 int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salve_action *a,
-                      json_t *args, const char *where, json_t **result, char *err,
-                      size_t errlen)
+                      json_t *args, const char *where, json_t **result, char *err, size_t errlen)
 {
 	struct salve_exec *x = rb->exec;
 	const char *pname = plugin->desc.name;
@@ -171,14 +171,16 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 		         pname, a->name);
 		return -1;
 	}
-	if ((x->phase == SALVE_PHASE_WHEN || x->phase == SALVE_PHASE_CHECK) && a->kind != SALVE_READ) {
-		snprintf(err, errlen, "%s %s.%s is a %s action: only read actions may run in a step's %s",
-		         where, pname, a->name, salve_kind_name(a->kind), phase_name(x->phase));
+	if ((x->phase == SALVE_PHASE_WHEN || x->phase == SALVE_PHASE_CHECK) &&
+	    a->kind != SALVE_READ) {
+		snprintf(err, errlen,
+		         "%s %s.%s is a %s action: only read actions may run in a step's %s", where,
+		         pname, a->name, salve_kind_name(a->kind), phase_name(x->phase));
 		return -1;
 	}
 	if (x->phase == SALVE_PHASE_VERIFY && a->kind == SALVE_MUTATE) {
-		snprintf(err, errlen, "%s %s.%s changes things: verify may only read and notify", where,
-		         pname, a->name);
+		snprintf(err, errlen, "%s %s.%s changes things: verify may only read and notify",
+		         where, pname, a->name);
 		return -1;
 	}
 	char why[1024];
@@ -253,10 +255,11 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 				outcome = "planned";
 				char line[2048];
 				brief(out, line, sizeof line);
-				say(x, "      would %s.%s%s%s: %s\n", pname, a->name, target ? " " : "",
-				    target ? target : "", line);
+				say(x, "      would %s.%s%s%s: %s\n", pname, a->name,
+				    target ? " " : "", target ? target : "", line);
 				if (x->phase != SALVE_PHASE_ROLLBACK)
-					add_change(x, ++x->next_change_id, plugin, a, target, "planned");
+					add_change(x, ++x->next_change_id, plugin, a, target,
+					           "planned");
 			}
 			break;
 		}
@@ -266,11 +269,12 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 		if (!rolling_back) {
 			if (journal_step(x, why, sizeof why) < 0 ||
 			    journal(x,
-			            json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?}", "t", "intent", "id",
-			                      (json_int_t)id, "step", call.step, "plugin", pname, "action",
-			                      a->name, "target", target),
+			            json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?}", "t", "intent",
+			                      "id", (json_int_t)id, "step", call.step, "plugin",
+			                      pname, "action", a->name, "target", target),
 			            why, sizeof why) < 0) {
-				snprintf(err, errlen, "%s %s.%s not applied: %s", where, pname, a->name, why);
+				snprintf(err, errlen, "%s %s.%s not applied: %s", where, pname,
+				         a->name, why);
 				return -1;
 			}
 		}
@@ -283,17 +287,20 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 			json_object_set(c, "undo", undo);
 			journal(x,
 			        json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?, s:O}", "t", "undo", "id",
-			                  (json_int_t)id, "step", call.step, "plugin", pname, "action",
-			                  a->name, "target", target, "undo", undo),
+			                  (json_int_t)id, "step", call.step, "plugin", pname,
+			                  "action", a->name, "target", target, "undo", undo),
 			        why, sizeof why);
 		} else if (rc >= 0) {
 			json_t *c = add_change(x, id, plugin, a, target, "applied");
 			json_object_set_new(c, "no_undo", json_true());
-			journal(x, json_pack("{s:s, s:I}", "t", "applied_no_undo", "id", (json_int_t)id), why,
-			        sizeof why);
+			journal(
+			    x,
+			    json_pack("{s:s, s:I}", "t", "applied_no_undo", "id", (json_int_t)id),
+			    why, sizeof why);
 		} else {
-			journal(x, json_pack("{s:s, s:I}", "t", "not_applied", "id", (json_int_t)id), why,
-			        sizeof why);
+			journal(x,
+			        json_pack("{s:s, s:I}", "t", "not_applied", "id", (json_int_t)id),
+			        why, sizeof why);
 		}
 		if (rc >= 0) {
 			if (!out)
@@ -308,15 +315,17 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 	if (rc < 0) {
 		outcome = "failed";
 		if (!call.error[0])
-			snprintf(call.error, sizeof call.error, "failed (status %d) without a reason", rc);
+			snprintf(call.error, sizeof call.error,
+			         "failed (status %d) without a reason", rc);
 	}
 	char safe_error[2048];
 	salve_redact_string(call.error, safe_error, sizeof safe_error);
 	json_t *audit_args = salve_args_for_audit(a->args, args);
-	json_t *rec = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s?, s:s, s:f, s:o}", "event",
-	                        "action", "step", call.step, "phase", phase_name(x->phase), "plugin",
-	                        pname, "action", a->name, "kind", salve_kind_name(a->kind), "target",
-	                        target, "outcome", outcome, "duration_ms", ms, "args", audit_args);
+	json_t *rec =
+	    json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s?, s:s, s:f, s:o}", "event", "action",
+	              "step", call.step, "phase", phase_name(x->phase), "plugin", pname, "action",
+	              a->name, "kind", salve_kind_name(a->kind), "target", target, "outcome",
+	              outcome, "duration_ms", ms, "args", audit_args);
 	if (out)
 		json_object_set(rec, "result", out);
 	if (undo)
@@ -325,10 +334,9 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 		json_object_set_new(rec, "error", json_string(safe_error));
 	int audit_rc = audit(x, rec);
 	if (actions)
-		json_array_append_new(actions,
-		                      json_pack("{s:s, s:s, s:s?, s:s, s:f}", "plugin", pname, "action",
-		                                a->name, "target", target, "outcome", outcome,
-		                                "duration_ms", ms));
+		json_array_append_new(actions, json_pack("{s:s, s:s, s:s?, s:s, s:f}", "plugin",
+		                                         pname, "action", a->name, "target", target,
+		                                         "outcome", outcome, "duration_ms", ms));
 	json_decref(undo);
 	if (rc < 0) {
 		json_decref(out);
@@ -338,8 +346,8 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 	}
 	if (audit_rc < 0 && !dry) {
 		json_decref(out);
-		snprintf(err, errlen, "%s %s.%s: the audit log cannot be written; stopping", where, pname,
-		         a->name);
+		snprintf(err, errlen, "%s %s.%s: the audit log cannot be written; stopping", where,
+		         pname, a->name);
 		return -1;
 	}
 	*result = out ? out : json_object();
@@ -360,8 +368,8 @@ static int traceback_handler(lua_State *L)
 /* Calls function ref(p, s[, s[step]]) in phase. Returns 1 truthy, 0 falsy, -1 error (message
  * and traceback in err / *traceback, a new string). With keep != 0 the first result is left
  * stored in s[step]. */
-static int call_fn(struct salve_exec *x, enum salve_phase phase, int ref, int with_result,
-                   int keep, char *err, size_t errlen, char **traceback)
+static int call_fn(struct salve_exec *x, enum salve_phase phase, int ref, int with_result, int keep,
+                   char *err, size_t errlen, char **traceback)
 {
 	lua_State *L = x->rb->L;
 	int base = lua_gettop(L);
@@ -450,7 +458,8 @@ static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 			outcome = "ok";
 			note = "check held: nothing to do";
 		} else if (st->run == LUA_NOREF) {
-			snprintf(err, sizeof err, "check did not hold and step \"%s\" has no run", st->name);
+			snprintf(err, sizeof err, "check did not hold and step \"%s\" has no run",
+			         st->name);
 			outcome = "failed";
 		}
 	}
@@ -469,12 +478,15 @@ static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 		if (r != 1) {
 			if (x->info.mode == SALVE_MODE_DRY_RUN) {
 				/* Verify reads live state, which a dry-run did not change. */
-				json_object_set_new(rec, "verify",
-				                    json_string(r < 0 ? verr : "verify was false (dry-run: the "
-				                                                "live state was not changed)"));
+				json_object_set_new(
+				    rec, "verify",
+				    json_string(r < 0 ? verr
+				                      : "verify was false (dry-run: the "
+				                        "live state was not changed)"));
 				free(vtb);
 			} else {
-				snprintf(err, sizeof err, "%s", r < 0 ? verr : "verify returned false");
+				snprintf(err, sizeof err, "%s",
+				         r < 0 ? verr : "verify returned false");
 				tb = vtb;
 				outcome = "failed";
 			}
@@ -484,14 +496,21 @@ static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 	}
 	if (!outcome)
 		outcome = json_array_size(json_object_get(rec, "changes")) ? "changed" : "ok";
+	if (strcmp(outcome, "failed") == 0 && x->info.cancel && *x->info.cancel &&
+	    !strstr(err, "interrupted by signal")) {
+		char why[4096];
+		snprintf(why, sizeof why, "run interrupted by signal %d: %s", (int)*x->info.cancel,
+		         err);
+		snprintf(err, sizeof err, "%s", why);
+	}
 	x->deadline = 0;
 	json_object_set_new(rec, "outcome", json_string(outcome));
 	if (note)
 		json_object_set_new(rec, "note", json_string(note));
 	if (err[0] && strcmp(outcome, "failed") == 0)
 		json_object_set_new(rec, "error", json_string(err));
-	json_t *end = json_pack("{s:s, s:s, s:s}", "event", "step_end", "step", st->name, "outcome",
-	                        outcome);
+	json_t *end =
+	    json_pack("{s:s, s:s, s:s}", "event", "step_end", "step", st->name, "outcome", outcome);
 	json_object_set(end, "duration_ms", json_object_get(rec, "duration_ms"));
 	if (strcmp(outcome, "failed") == 0) {
 		json_object_set_new(end, "error", json_string(err));
@@ -511,7 +530,8 @@ static int has_pending(const json_t *rec)
 {
 	size_t i;
 	json_t *c;
-	json_array_foreach(json_object_get(rec, "changes"), i, c) {
+	json_array_foreach(json_object_get(rec, "changes"), i, c)
+	{
 		const char *s = json_string_value(json_object_get(c, "state"));
 		if (strcmp(s, "undone") != 0)
 			return 1;
@@ -529,22 +549,24 @@ static int undo_change(struct salve_exec *x, json_t *c, char *err, size_t errlen
 	if (strcmp(state, "undone") == 0)
 		return 0;
 	if (strcmp(state, "planned") == 0) {
-		say(x, "      would undo %s.%s%s%s\n", pname, aname, target ? " " : "", target ? target : "");
+		say(x, "      would undo %s.%s%s%s\n", pname, aname, target ? " " : "",
+		    target ? target : "");
 		json_object_set_new(c, "state", json_string("undone"));
 		return 0;
 	}
 	if (json_is_true(json_object_get(c, "no_undo"))) {
-		say(x, "      %s.%s%s%s cannot be undone (declared by the plugin): left as it is\n", pname,
-		    aname, target ? " " : "", target ? target : "");
+		say(x, "      %s.%s%s%s cannot be undone (declared by the plugin): left as it is\n",
+		    pname, aname, target ? " " : "", target ? target : "");
 		audit(x, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s}", "event", "undo", "step",
-		                   x->step ? x->step->name : "", "plugin", pname, "action", aname, "target",
-		                   target, "outcome", "not_undoable"));
+		                   x->step ? x->step->name : "", "plugin", pname, "action", aname,
+		                   "target", target, "outcome", "not_undoable"));
 		json_object_set_new(c, "state", json_string("undone"));
 		return 0;
 	}
 	if (strcmp(state, "unknown") == 0) {
 		snprintf(err, errlen,
-		         "%s.%s%s%s: the runner stopped while applying it; whether it changed anything is "
+		         "%s.%s%s%s: the runner stopped while applying it; whether it changed "
+		         "anything is "
 		         "unknown: check by hand",
 		         pname, aname, target ? " " : "", target ? target : "");
 		return -1;
@@ -552,19 +574,19 @@ static int undo_change(struct salve_exec *x, json_t *c, char *err, size_t errlen
 	json_t *rec_undo = json_object_get(c, "undo");
 	enum salve_registry_error why;
 	char reason[1024] = "";
-	salve_loaded_plugin *p = salve_registry_get(x->rb ? x->rb->reg : NULL, pname, 1, &why, reason,
-	                                            sizeof reason);
+	salve_loaded_plugin *p =
+	    salve_registry_get(x->rb ? x->rb->reg : NULL, pname, 1, &why, reason, sizeof reason);
 	const salve_action *a = p ? salve_plugin_action(p, aname) : NULL;
 	int rc = -1;
 	double t0 = salve_now();
 	if (!p) {
 		snprintf(err, errlen, "cannot undo %s.%s: %s", pname, aname, reason);
 	} else if (!a || !a->undo) {
-		snprintf(err, errlen, "cannot undo %s.%s: the plugin has no such undoable action", pname,
-		         aname);
+		snprintf(err, errlen, "cannot undo %s.%s: the plugin has no such undoable action",
+		         pname, aname);
 	} else if (!rec_undo) {
-		snprintf(err, errlen, "cannot undo %s.%s: the plugin returned no undo record", pname,
-		         aname);
+		snprintf(err, errlen, "cannot undo %s.%s: the plugin returned no undo record",
+		         pname, aname);
 	} else {
 		struct salve_call call;
 		memset(&call, 0, sizeof call);
@@ -576,10 +598,11 @@ static int undo_change(struct salve_exec *x, json_t *c, char *err, size_t errlen
 		rc = a->undo(&call, rec_undo);
 		if (rc < 0) {
 			char safe[2048];
-			salve_redact_string(call.error[0] ? call.error : "undo failed without a reason", safe,
-			                    sizeof safe);
-			snprintf(err, errlen, "undo of %s.%s%s%s failed: %s", pname, aname, target ? " " : "",
-			         target ? target : "", safe);
+			salve_redact_string(call.error[0] ? call.error
+			                                  : "undo failed without a reason",
+			                    safe, sizeof safe);
+			snprintf(err, errlen, "undo of %s.%s%s%s failed: %s", pname, aname,
+			         target ? " " : "", target ? target : "", safe);
 		}
 	}
 	char jerr[512];
@@ -593,8 +616,8 @@ static int undo_change(struct salve_exec *x, json_t *c, char *err, size_t errlen
 		json_object_set_new(arec, "error", json_string(err));
 	audit(x, arec);
 	if (rc < 0) {
-		journal(x, json_pack("{s:s, s:I, s:s}", "t", "undo_failed", "id", id, "error", err), jerr,
-		        sizeof jerr);
+		journal(x, json_pack("{s:s, s:I, s:s}", "t", "undo_failed", "id", id, "error", err),
+		        jerr, sizeof jerr);
 		return -1;
 	}
 	journal(x, json_pack("{s:s, s:I}", "t", "undone", "id", id), jerr, sizeof jerr);
@@ -610,7 +633,7 @@ static int rollback_all(struct salve_exec *x, json_t *done)
 	int complete = 1;
 	x->info.ignore_cancel = 1;
 	double timeout = x->opt && x->opt->rollback_timeout > 0 ? x->opt->rollback_timeout
-	                                                         : DEFAULT_ROLLBACK_TIMEOUT;
+	                                                        : DEFAULT_ROLLBACK_TIMEOUT;
 	double deadline = salve_now() + timeout;
 	for (size_t n = json_array_size(done); n > 0; n--) {
 		json_t *rec = json_array_get(done, n - 1);
@@ -628,8 +651,8 @@ static int rollback_all(struct salve_exec *x, json_t *done)
 		x->deadline = deadline;
 		if (json_is_true(json_object_get(rec, "rollback_disabled"))) {
 			say(x, "  rollback %-24s skipped (rollback = false)\n", name);
-			audit(x, json_pack("{s:s, s:s, s:s}", "event", "step_rollback", "step", name,
-			                   "outcome", "opted_out"));
+			audit(x, json_pack("{s:s, s:s, s:s}", "event", "step_rollback", "step",
+			                   name, "outcome", "opted_out"));
 			json_object_set_new(rec, "rollback", json_string("opted out"));
 			continue;
 		}
@@ -638,11 +661,15 @@ static int rollback_all(struct salve_exec *x, json_t *done)
 		int ok = 1;
 		if (json_is_true(json_object_get(rec, "custom_rollback"))) {
 			if (!st || st->rollback == LUA_NOREF) {
-				snprintf(err, sizeof err, "the runbook's rollback function for step \"%s\" is not available", name);
+				snprintf(err, sizeof err,
+				         "the runbook's rollback function for step \"%s\" is not "
+				         "available",
+				         name);
 				ok = 0;
 			} else {
 				char *tb = NULL;
-				if (call_fn(x, SALVE_PHASE_ROLLBACK, st->rollback, 0, 0, err, sizeof err, &tb) < 0)
+				if (call_fn(x, SALVE_PHASE_ROLLBACK, st->rollback, 0, 0, err,
+				            sizeof err, &tb) < 0)
 					ok = 0;
 				free(tb);
 			}
@@ -652,14 +679,17 @@ static int rollback_all(struct salve_exec *x, json_t *done)
 				json_array_foreach(json_object_get(rec, "changes"), i, c)
 				    json_object_set_new(c, "state", json_string("undone"));
 				char jerr[512];
-				journal(x, json_pack("{s:s, s:s}", "t", "step_rolled_back", "step", name), jerr,
-				        sizeof jerr);
+				journal(
+				    x,
+				    json_pack("{s:s, s:s}", "t", "step_rolled_back", "step", name),
+				    jerr, sizeof jerr);
 			}
 		} else {
 			json_t *changes = json_object_get(rec, "changes");
 			for (size_t k = json_array_size(changes); k > 0; k--) {
 				char one[2048];
-				if (undo_change(x, json_array_get(changes, k - 1), one, sizeof one) < 0) {
+				if (undo_change(x, json_array_get(changes, k - 1), one,
+				                sizeof one) < 0) {
 					ok = 0;
 					if (!err[0])
 						snprintf(err, sizeof err, "%s", one);
@@ -667,7 +697,8 @@ static int rollback_all(struct salve_exec *x, json_t *done)
 				}
 			}
 		}
-		const char *after = ok ? (was_failed ? "failed" : "rolled_back") : "rollback_failed";
+		const char *after =
+		    ok ? (was_failed ? "failed" : "rolled_back") : "rollback_failed";
 		json_object_set_new(rec, "outcome", json_string(after));
 		if (!ok) {
 			complete = 0;
@@ -771,16 +802,16 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 	}
 	if (!dry) {
 		char err[1024];
-		json_t *header = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:I}", "t", "run", "run_id",
-		                           x.run_id, "source", rb->source, "runbook", rb->name, "params",
-		                           o->params, "trigger", x.info.trigger, "pid",
-		                           (json_int_t)getpid());
+		json_t *header =
+		    json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:I}", "t", "run", "run_id", x.run_id,
+		              "source", rb->source, "runbook", rb->name, "params", o->params,
+		              "trigger", x.info.trigger, "pid", (json_int_t)getpid());
 		x.journal = salve_journal_create(o->state_dir, x.run_id, header, err, sizeof err);
 		json_decref(header);
 		if (!x.journal) {
 			say(&x, "salve: %s: nothing was run\n", err);
-			audit(&x, json_pack("{s:s, s:s, s:s}", "event", "run_end", "outcome", "error", "error",
-			                    err));
+			audit(&x, json_pack("{s:s, s:s, s:s}", "event", "run_end", "outcome",
+			                    "error", "error", err));
 			code = SALVE_EXIT_CANTCREAT;
 			goto finish;
 		}
@@ -798,8 +829,8 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 			audit(&x, json_pack("{s:s, s:s, s:s, s:s}", "event", "step_end", "step",
 			                    rb->steps[i].name, "outcome", "skipped", "note",
 			                    "an earlier step failed"));
-			say(&x, "[%zu/%zu] %-28s skipped (an earlier step failed)\n", i + 1, rb->nsteps,
-			    rb->steps[i].name);
+			say(&x, "[%zu/%zu] %-28s skipped (an earlier step failed)\n", i + 1,
+			    rb->nsteps, rb->steps[i].name);
 			continue;
 		}
 		double s0 = salve_now();
@@ -808,19 +839,23 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		double ms = (salve_now() - s0) * 1000.0;
 		json_object_set_new(rec, "duration_ms", json_real(ms));
 		const char *note = json_string_value(json_object_get(rec, "note"));
-		say(&x, "[%zu/%zu] %-28s %-8s %8.1f ms%s%s%s\n", i + 1, rb->nsteps, rb->steps[i].name,
-		    outcome, ms, dry && strcmp(outcome, "changed") == 0 ? "  (planned)" : "",
-		    note ? "  " : "", note ? note : "");
+		say(&x, "[%zu/%zu] %-28s %-8s %8.1f ms%s%s%s\n", i + 1, rb->nsteps,
+		    rb->steps[i].name, outcome, ms,
+		    dry && strcmp(outcome, "changed") == 0 ? "  (planned)" : "", note ? "  " : "",
+		    note ? note : "");
 		if (json_object_get(rec, "verify"))
-			say(&x, "      note: %s\n", json_string_value(json_object_get(rec, "verify")));
+			say(&x, "      note: %s\n",
+			    json_string_value(json_object_get(rec, "verify")));
 		if (strcmp(outcome, "failed") == 0) {
-			say(&x, "      error: %s\n", json_string_value(json_object_get(rec, "error")));
+			say(&x, "      error: %s\n",
+			    json_string_value(json_object_get(rec, "error")));
 			failed = 1;
 		}
 		if (x.io_failed && !failed) {
 			json_object_set_new(rec, "outcome", json_string("failed"));
-			json_object_set_new(rec, "error",
-			                    json_string("the audit log or journal could not be written"));
+			json_object_set_new(
+			    rec, "error",
+			    json_string("the audit log or journal could not be written"));
 			failed = 1;
 		}
 	}
@@ -830,13 +865,16 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		incomplete = rollback_all(&x, steps) < 0;
 		code = incomplete ? SALVE_EXIT_ROLLBACK_INCOMPLETE : SALVE_EXIT_ROLLED_BACK;
 	}
-	const char *outcome = !failed ? "success" : incomplete ? "rollback_incomplete" : "rolled_back";
+	const char *outcome = !failed      ? "success"
+	                      : incomplete ? "rollback_incomplete"
+	                                   : "rolled_back";
 	double ms = (salve_now() - t0) * 1000.0;
 	audit(&x, json_pack("{s:s, s:s, s:i, s:f}", "event", "run_end", "outcome", outcome,
 	                    "exit_code", code, "duration_ms", ms));
 	if (x.journal) {
 		char err[512];
-		journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), err, sizeof err);
+		journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), err,
+		        sizeof err);
 		/* Kept when something is left to undo: salve recover can try again. */
 		salve_journal_close(x.journal, !incomplete);
 		x.journal = NULL;
@@ -846,20 +884,21 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 	say(&x, "salve: %s%s (exit %d) in %.1f ms\n", outcome,
 	    dry ? " (dry-run: nothing was changed)" : "", code, ms);
 	if (incomplete)
-		say(&x, "salve: ROLLBACK INCOMPLETE: see the errors above and the audit log %s; "
-		        "`salve recover` retries what is left\n",
+		say(&x,
+		    "salve: ROLLBACK INCOMPLETE: see the errors above and the audit log %s; "
+		    "`salve recover` retries what is left\n",
 		    salve_audit_path(o->audit));
 finish:
 	if (summary) {
-		*summary = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:f, s:O}", "run_id", x.run_id,
-		                     "runbook", rb->name, "source", rb->source, "mode",
-		                     dry ? "dry-run" : "apply", "drill", x.info.drill, "outcome",
-		                     code == SALVE_EXIT_OK         ? "success"
-		                     : code == SALVE_EXIT_ROLLED_BACK ? "rolled_back"
-		                     : code == SALVE_EXIT_ROLLBACK_INCOMPLETE ? "rollback_incomplete"
-		                                                              : "error",
-		                     "exit_code", code, "duration_ms", (salve_now() - t0) * 1000.0, "steps",
-		                     steps);
+		*summary = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:f, s:O}", "run_id", x.run_id, "runbook",
+		    rb->name, "source", rb->source, "mode", dry ? "dry-run" : "apply", "drill",
+		    x.info.drill, "outcome",
+		    code == SALVE_EXIT_OK                    ? "success"
+		    : code == SALVE_EXIT_ROLLED_BACK         ? "rolled_back"
+		    : code == SALVE_EXIT_ROLLBACK_INCOMPLETE ? "rollback_incomplete"
+		                                             : "error",
+		    "exit_code", code, "duration_ms", (salve_now() - t0) * 1000.0, "steps", steps);
 		salve_redact_json(*summary);
 	}
 	json_decref(params_audit);
@@ -888,7 +927,8 @@ static json_t *replay(const json_t *records)
 	json_t *done = json_array();
 	size_t i;
 	json_t *r;
-	json_array_foreach(records, i, r) {
+	json_array_foreach(records, i, r)
+	{
 		const char *t = json_string_value(json_object_get(r, "t"));
 		json_int_t id = json_integer_value(json_object_get(r, "id"));
 		json_t *last = json_array_get(done, json_array_size(done) - 1);
@@ -896,16 +936,19 @@ static json_t *replay(const json_t *records)
 			continue;
 		if (strcmp(t, "step") == 0) {
 			json_array_append_new(
-			    done, json_pack("{s:O, s:s, s:O, s:O, s:[]}", "name", json_object_get(r, "step"),
-			                    "outcome", "changed", "custom_rollback",
-			                    json_object_get(r, "custom_rollback"), "rollback_disabled",
-			                    json_object_get(r, "rollback_disabled"), "changes"));
+			    done,
+			    json_pack("{s:O, s:s, s:O, s:O, s:[]}", "name",
+			              json_object_get(r, "step"), "outcome", "changed",
+			              "custom_rollback", json_object_get(r, "custom_rollback"),
+			              "rollback_disabled", json_object_get(r, "rollback_disabled"),
+			              "changes"));
 		} else if (strcmp(t, "intent") == 0 && last) {
-			json_array_append_new(
-			    json_object_get(last, "changes"),
-			    json_pack("{s:I, s:O, s:O, s:O?, s:s}", "id", id, "plugin",
-			              json_object_get(r, "plugin"), "action", json_object_get(r, "action"),
-			              "target", json_object_get(r, "target"), "state", "unknown"));
+			json_array_append_new(json_object_get(last, "changes"),
+			                      json_pack("{s:I, s:O, s:O, s:O?, s:s}", "id", id,
+			                                "plugin", json_object_get(r, "plugin"),
+			                                "action", json_object_get(r, "action"),
+			                                "target", json_object_get(r, "target"),
+			                                "state", "unknown"));
 		} else {
 			json_t *c = find_change(done, id);
 			if (strcmp(t, "undo") == 0 && c) {
@@ -921,8 +964,9 @@ static json_t *replay(const json_t *records)
 			} else if (strcmp(t, "step_rolled_back") == 0) {
 				size_t k, m;
 				json_t *rec, *ch;
-				json_array_foreach(done, k, rec) if (json_equal(json_object_get(rec, "name"),
-				                                                json_object_get(r, "step")))
+				json_array_foreach(done, k,
+				                   rec) if (json_equal(json_object_get(rec, "name"),
+				                                       json_object_get(r, "step")))
 				    json_array_foreach(json_object_get(rec, "changes"), m, ch)
 				        json_object_set_new(ch, "state", json_string("undone"));
 			}
@@ -935,8 +979,9 @@ static int needs_runbook(const json_t *done)
 {
 	size_t i;
 	json_t *rec;
-	json_array_foreach(done, i, rec) if (json_is_true(json_object_get(rec, "custom_rollback")) &&
-	                                     has_pending(rec)) return 1;
+	json_array_foreach(done, i,
+	                   rec) if (json_is_true(json_object_get(rec, "custom_rollback")) &&
+	                            has_pending(rec)) return 1;
 	return 0;
 }
 
@@ -948,14 +993,16 @@ int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit
 	int code = SALVE_EXIT_OK;
 	size_t i;
 	json_t *jp;
-	json_array_foreach(paths, i, jp) {
+	json_array_foreach(paths, i, jp)
+	{
 		const char *path = json_string_value(jp);
 		char err[2048];
 		salve_journal *j = salve_journal_adopt(path, err, sizeof err);
 		if (!j) {
 			if (out)
 				fprintf(out, "salve: skipping %s\n", err);
-			json_array_append_new(report, json_pack("{s:s, s:s}", "journal", path, "skipped", err));
+			json_array_append_new(
+			    report, json_pack("{s:s, s:s}", "journal", path, "skipped", err));
 			continue;
 		}
 		json_t *records = salve_journal_read(path, err, sizeof err);
@@ -994,21 +1041,25 @@ int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit
 		}
 		x.journal = j;
 		if (out)
-			fprintf(out, "salve: recovering run %s of %s (journal %s)\n", run_id ? run_id : "?",
-			        source ? source : "?", path);
+			fprintf(out, "salve: recovering run %s of %s (journal %s)\n",
+			        run_id ? run_id : "?", source ? source : "?", path);
 		audit(&x, json_pack("{s:s, s:s}", "event", "recover_start", "journal", path));
 		int incomplete = rollback_all(&x, done) < 0;
 		if (!rb && rb_err[0] && incomplete && out)
-			fprintf(out, "salve: the runbook could not be loaded for its rollback functions: %s\n",
+			fprintf(out,
+			        "salve: the runbook could not be loaded for its rollback "
+			        "functions: %s\n",
 			        rb_err);
 		const char *outcome = incomplete ? "rollback_incomplete" : "rolled_back";
 		audit(&x, json_pack("{s:s, s:s}", "event", "recover_end", "outcome", outcome));
 		char jerr[256];
-		journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), jerr, sizeof jerr);
+		journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), jerr,
+		        sizeof jerr);
 		if (out)
 			fprintf(out, "salve: run %s: %s\n", run_id ? run_id : "?", outcome);
-		json_array_append_new(report, json_pack("{s:s, s:s?, s:s, s:O}", "journal", path, "run_id",
-		                                        run_id, "outcome", outcome, "steps", done));
+		json_array_append_new(report,
+		                      json_pack("{s:s, s:s?, s:s, s:O}", "journal", path, "run_id",
+		                                run_id, "outcome", outcome, "steps", done));
 		if (incomplete)
 			code = SALVE_EXIT_ROLLBACK_INCOMPLETE;
 		x.journal = NULL;

@@ -19,18 +19,18 @@
 
 typedef struct salve_run_options {
 	enum salve_mode mode;
-	int drill_notify;           /* dry-run: send notifications, marked [DRILL] */
-	const char *fail_at;        /* inject a failure after this step's run */
-	const char *trigger;        /* "cli" when NULL */
-	const char *fingerprint;    /* alert fingerprint, when an alert triggered the run */
-	const char *run_id;         /* preset run id (salve serve), or NULL for a fresh one */
-	double step_timeout;        /* default per-step timeout, seconds; 0 = none */
-	double run_timeout;         /* overrides the runbook's; 0 = the runbook's */
-	double rollback_timeout;    /* for the whole rollback; 0 = 10 minutes */
-	const json_t *params;       /* validated (salve_runbook_params) */
-	salve_audit *audit;         /* required */
-	const char *state_dir;      /* required in apply mode (journal) */
-	FILE *out;                  /* human-readable progress, or NULL */
+	int drill_notify;        /* dry-run: send notifications, marked [DRILL] */
+	const char *fail_at;     /* inject a failure after this step's run */
+	const char *trigger;     /* "cli" when NULL */
+	const char *fingerprint; /* alert fingerprint, when an alert triggered the run */
+	const char *run_id;      /* preset run id (salve serve), or NULL for a fresh one */
+	double step_timeout;     /* default per-step timeout, seconds; 0 = none */
+	double run_timeout;      /* overrides the runbook's; 0 = the runbook's */
+	double rollback_timeout; /* for the whole rollback; 0 = 10 minutes */
+	const json_t *params;    /* validated (salve_runbook_params) */
+	salve_audit *audit;      /* required */
+	const char *state_dir;   /* required in apply mode (journal) */
+	FILE *out;               /* human-readable progress, or NULL */
 	volatile sig_atomic_t *cancel;
 } salve_run_options;
 
@@ -40,7 +40,7 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 
 /* Rolls back every run in state_dir whose journal says it died with changes not undone.
  * Returns 0 when all were undone (or none needed it), 2 when something could not be. */
-int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit,
-                         FILE *out, json_t **summary);
+int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit, FILE *out,
+                         json_t **summary);
 
 #endif

@@ -81,7 +81,8 @@ static void host_log(salve_call *call, int level, const char *fmt, ...)
 {
 	char prefix[256] = "";
 	if (call && call->plugin && call->action)
-		snprintf(prefix, sizeof prefix, "%s.%s", call->plugin->desc.name, call->action->name);
+		snprintf(prefix, sizeof prefix, "%s.%s", call->plugin->desc.name,
+		         call->action->name);
 	va_list ap;
 	va_start(ap, fmt);
 	emit(level, prefix[0] ? prefix : NULL, fmt, ap);
@@ -120,7 +121,8 @@ static char *host_secret(salve_call *call, const char *ref)
 		if (v && *v)
 			value = strdup(v);
 		else
-			host_fail(call, "secret %s: environment variable %s is not set", ref, ref + 4);
+			host_fail(call, "secret %s: environment variable %s is not set", ref,
+			          ref + 4);
 	} else if (strncmp(ref, "file:", 5) == 0) {
 		size_t len;
 		value = salve_read_file(ref + 5, &len);
@@ -131,8 +133,9 @@ static char *host_secret(salve_call *call, const char *ref)
 				value[--len] = '\0';
 		}
 	} else {
-		host_fail(call, "secret references start with env: or file: (got a value of %zu bytes "
-		                "that is neither; inline secrets are refused)",
+		host_fail(call,
+		          "secret references start with env: or file: (got a value of %zu bytes "
+		          "that is neither; inline secrets are refused)",
 		          strlen(ref));
 	}
 	if (value)

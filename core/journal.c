@@ -26,8 +26,8 @@ static int sync_dir(const char *dir)
 	return rc;
 }
 
-salve_journal *salve_journal_create(const char *state_dir, const char *run_id,
-                                    const json_t *header, char *err, size_t errlen)
+salve_journal *salve_journal_create(const char *state_dir, const char *run_id, const json_t *header,
+                                    char *err, size_t errlen)
 {
 	char dir[4096], path[4200];
 	snprintf(dir, sizeof dir, "%s/runs", state_dir);
@@ -127,7 +127,8 @@ json_t *salve_journal_read(const char *path, char *err, size_t errlen)
 		if (json_is_object(rec))
 			json_array_append_new(out, rec);
 		else
-			json_decref(rec); /* a torn last write: the action it described never returned */
+			json_decref(
+			    rec); /* a torn last write: the action it described never returned */
 	}
 	free(text);
 	return out;

@@ -18,8 +18,8 @@
 typedef struct salve_journal salve_journal;
 
 /* Creates the journal, locks it and writes header (borrowed) as its first record. */
-salve_journal *salve_journal_create(const char *state_dir, const char *run_id,
-                                    const json_t *header, char *err, size_t errlen);
+salve_journal *salve_journal_create(const char *state_dir, const char *run_id, const json_t *header,
+                                    char *err, size_t errlen);
 /* Re-opens an existing journal for recovery, taking its lock. NULL with err when a live run
  * still holds it (err says so) or it cannot be opened. */
 salve_journal *salve_journal_adopt(const char *path, char *err, size_t errlen);

@@ -20,8 +20,9 @@ static void escape_key(const char *key, char *out, size_t outlen)
 {
 	size_t w = 0;
 	for (const unsigned char *p = (const unsigned char *)key; *p && w + 4 < outlen; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '_' || (*p == '.' && p != (const unsigned char *)key))
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+		    (*p == '.' && p != (const unsigned char *)key))
 			out[w++] = (char)*p;
 		else
 			w += (size_t)snprintf(out + w, outlen - w, "%%%02X", *p);
@@ -29,8 +30,8 @@ static void escape_key(const char *key, char *out, size_t outlen)
 	out[w] = '\0';
 }
 
-int salve_lock_key(const char *template_, const json_t *params, char *out, size_t outlen,
-                   char *err, size_t errlen)
+int salve_lock_key(const char *template_, const json_t *params, char *out, size_t outlen, char *err,
+                   size_t errlen)
 {
 	size_t w = 0;
 	for (const char *p = template_; *p;) {
@@ -57,7 +58,8 @@ int salve_lock_key(const char *template_, const json_t *params, char *out, size_
 			else if (json_is_boolean(v))
 				snprintf(val, sizeof val, "%s", json_is_true(v) ? "true" : "false");
 			else {
-				snprintf(err, errlen, "lock \"%s\": parameter %s has no value to fill it",
+				snprintf(err, errlen,
+				         "lock \"%s\": parameter %s has no value to fill it",
 				         template_, name);
 				return -1;
 			}

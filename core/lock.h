@@ -19,7 +19,7 @@ enum salve_lock_result salve_lock_acquire(const char *state_dir, const char *key
 void salve_lock_release(salve_lock *l);
 
 /* Expands {name} placeholders of template from params (an object); 0 or -1 with err. */
-int salve_lock_key(const char *template_, const json_t *params, char *out, size_t outlen,
-                   char *err, size_t errlen);
+int salve_lock_key(const char *template_, const json_t *params, char *out, size_t outlen, char *err,
+                   size_t errlen);
 
 #endif

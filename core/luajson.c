@@ -14,7 +14,8 @@ static json_t *convert_table(lua_State *L, int idx, int depth, const char *path,
                              size_t errlen)
 {
 	if (depth > MAX_DEPTH) {
-		snprintf(err, errlen, "%s: nested deeper than %d levels (a cycle?)", path, MAX_DEPTH);
+		snprintf(err, errlen, "%s: nested deeper than %d levels (a cycle?)", path,
+		         MAX_DEPTH);
 		return NULL;
 	}
 	if (!lua_checkstack(L, 4)) {
@@ -52,8 +53,9 @@ static json_t *convert_table(lua_State *L, int idx, int depth, const char *path,
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		if (lua_type(L, -2) != LUA_TSTRING) {
-			snprintf(err, errlen, "%s: table mixes list entries and named fields, or has a "
-			                      "non-string key",
+			snprintf(err, errlen,
+			         "%s: table mixes list entries and named fields, or has a "
+			         "non-string key",
 			         path);
 			lua_pop(L, 2);
 			json_decref(obj);
@@ -74,8 +76,7 @@ static json_t *convert_table(lua_State *L, int idx, int depth, const char *path,
 	return obj;
 }
 
-static json_t *convert(lua_State *L, int idx, int depth, const char *path, char *err,
-                       size_t errlen)
+static json_t *convert(lua_State *L, int idx, int depth, const char *path, char *err, size_t errlen)
 {
 	switch (lua_type(L, idx)) {
 	case LUA_TNIL:
@@ -95,7 +96,8 @@ static json_t *convert(lua_State *L, int idx, int depth, const char *path, char 
 		const char *s = lua_tolstring(L, idx, &len);
 		json_t *v = json_stringn(s, len);
 		if (!v)
-			snprintf(err, errlen, "%s: string is not valid UTF-8", path[0] ? path : "value");
+			snprintf(err, errlen, "%s: string is not valid UTF-8",
+			         path[0] ? path : "value");
 		return v;
 	}
 	case LUA_TTABLE:
@@ -120,7 +122,8 @@ void salve_json_to_lua(lua_State *L, const json_t *v)
 		lua_createtable(L, 0, (int)json_object_size(v));
 		const char *key;
 		json_t *child;
-		json_object_foreach((json_t *)v, key, child) {
+		json_object_foreach((json_t *)v, key, child)
+		{
 			salve_json_to_lua(L, child);
 			lua_setfield(L, -2, key);
 		}
@@ -130,7 +133,8 @@ void salve_json_to_lua(lua_State *L, const json_t *v)
 		lua_createtable(L, (int)json_array_size(v), 0);
 		size_t i;
 		json_t *child;
-		json_array_foreach(v, i, child) {
+		json_array_foreach(v, i, child)
+		{
 			salve_json_to_lua(L, child);
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}

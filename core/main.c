@@ -90,7 +90,8 @@ static int usage_error(const char *fmt, const char *arg)
 static void add_dirs(const char **dirs, size_t *n, size_t max, char *list)
 {
 	char *save = NULL;
-	for (char *d = strtok_r(list, ":", &save); d && *n + 1 < max; d = strtok_r(NULL, ":", &save))
+	for (char *d = strtok_r(list, ":", &save); d && *n + 1 < max;
+	     d = strtok_r(NULL, ":", &save))
 		dirs[(*n)++] = d;
 }
 
@@ -117,7 +118,8 @@ static int env_open(struct env *e, const struct globals *g)
 		else if (strcmp(g->audit_sync, "none") == 0)
 			e->cfg.audit_sync = SALVE_AUDIT_SYNC_NONE;
 		else
-			return usage_error("--audit-sync must be always or none, not %s", g->audit_sync);
+			return usage_error("--audit-sync must be always or none, not %s",
+			                   g->audit_sync);
 	}
 	const char *dirs[40];
 	size_t n = 0;
@@ -132,7 +134,8 @@ static int env_open(struct env *e, const struct globals *g)
 	}
 	size_t i;
 	json_t *d;
-	json_array_foreach(e->cfg.plugin_path, i, d) if (n + 1 < 40) dirs[n++] = json_string_value(d);
+	json_array_foreach(e->cfg.plugin_path, i, d) if (n + 1 < 40) dirs[n++] =
+	    json_string_value(d);
 	dirs[n] = NULL;
 	e->reg = salve_registry_new(dirs, e->cfg.plugins);
 	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
@@ -170,15 +173,21 @@ static int parse_param(json_t *params, const char *kv)
 
 static int cmd_run(const struct globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"param", required_argument, 0, 'p'},        {"params-file", required_argument, 0, 'F'},
-	    {"dry-run", no_argument, 0, 'n'},            {"fail-at", required_argument, 0, 'f'},
-	    {"drill-notify", no_argument, 0, 'D'},       {"no-wait", no_argument, 0, 'W'},
-	    {"lock-timeout", required_argument, 0, 'L'}, {"window", required_argument, 0, 'w'},
-	    {"timeout", required_argument, 0, 't'},      {"step-timeout", required_argument, 0, 'T'},
-	    {"trigger", required_argument, 0, 'g'},      {"json", no_argument, 0, 'j'},
-	    {"quiet", no_argument, 0, 'q'},              {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0}};
+	static const struct option opts[] = {{"param", required_argument, 0, 'p'},
+	                                     {"params-file", required_argument, 0, 'F'},
+	                                     {"dry-run", no_argument, 0, 'n'},
+	                                     {"fail-at", required_argument, 0, 'f'},
+	                                     {"drill-notify", no_argument, 0, 'D'},
+	                                     {"no-wait", no_argument, 0, 'W'},
+	                                     {"lock-timeout", required_argument, 0, 'L'},
+	                                     {"window", required_argument, 0, 'w'},
+	                                     {"timeout", required_argument, 0, 't'},
+	                                     {"step-timeout", required_argument, 0, 'T'},
+	                                     {"trigger", required_argument, 0, 'g'},
+	                                     {"json", no_argument, 0, 'j'},
+	                                     {"quiet", no_argument, 0, 'q'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	json_t *given = json_object();
 	const char *params_file = NULL, *fail_at = NULL, *window = NULL, *trigger = "cli";
 	int dry = 0, drill_notify = 0, no_wait = 0, as_json = 0, quiet = 0, c;
@@ -226,7 +235,8 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 			double v;
 			if (salve_parse_duration(optarg, &v) < 0) {
 				json_decref(given);
-				return usage_error("not a duration: \"%s\" (try 30s, 5m, 1h)", optarg);
+				return usage_error("not a duration: \"%s\" (try 30s, 5m, 1h)",
+				                   optarg);
 			}
 			if (c == 'L')
 				lock_timeout = v;
@@ -265,7 +275,8 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 			return usage_error("%s", err);
 		}
 		if (!in) {
-			fprintf(stderr, "salve: outside the maintenance window \"%s\": nothing was run\n",
+			fprintf(stderr,
+			        "salve: outside the maintenance window \"%s\": nothing was run\n",
 			        window);
 			json_decref(given);
 			return SALVE_EXIT_TEMPFAIL;
@@ -308,8 +319,8 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 		for (size_t i = 0; i < rb->nsteps; i++)
 			found |= strcmp(rb->steps[i].name, fail_at) == 0;
 		if (!found) {
-			fprintf(stderr, "salve: --fail-at %s: runbook %s has no such step\n", fail_at,
-			        rb->name);
+			fprintf(stderr, "salve: --fail-at %s: runbook %s has no such step\n",
+			        fail_at, rb->name);
 			code = SALVE_EXIT_USAGE;
 			goto out;
 		}
@@ -331,12 +342,14 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 		}
 		if (!no_wait && !quiet && isatty(STDERR_FILENO))
 			fprintf(stderr, "salve: waiting for lock \"%s\"...\n", key);
-		enum salve_lock_result lr = salve_lock_acquire(e.state_dir, key, run_id, !no_wait,
-		                                               lock_timeout, &lock, err, sizeof err);
+		enum salve_lock_result lr = salve_lock_acquire(
+		    e.state_dir, key, run_id, !no_wait, lock_timeout, &lock, err, sizeof err);
 		if (lr != SALVE_LOCK_ACQUIRED) {
-			fprintf(stderr, "salve: %s%s\n", err, lr == SALVE_LOCK_BUSY ? ": not started" : "");
-			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused", "run",
-			                        run_id, "runbook", rb->name, "reason", "lock busy", "error", err);
+			fprintf(stderr, "salve: %s%s\n", err,
+			        lr == SALVE_LOCK_BUSY ? ": not started" : "");
+			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused",
+			                        "run", run_id, "runbook", rb->name, "reason",
+			                        "lock busy", "error", err);
 			char aerr[512];
 			salve_audit_write(audit, rec, aerr, sizeof aerr);
 			json_decref(rec);
@@ -392,9 +405,10 @@ static int simple_flags(int argc, char **argv, const char *usage, int *as_json)
 
 static int cmd_validate(const struct globals *g, int argc, char **argv)
 {
-	static const char usage[] = "usage: salve validate [--json] RUNBOOK\n"
-	                            "Loads the runbook and checks its declarations, steps, plugin and\n"
-	                            "action names and argument types, without running anything.\n";
+	static const char usage[] =
+	    "usage: salve validate [--json] RUNBOOK\n"
+	    "Loads the runbook and checks its declarations, steps, plugin and\n"
+	    "action names and argument types, without running anything.\n";
 	int as_json = 0;
 	if (simple_flags(argc, argv, usage, &as_json) < 0)
 		return 0;
@@ -414,8 +428,8 @@ static int cmd_validate(const struct globals *g, int argc, char **argv)
 	salve_runbook *rb = salve_runbook_load(source, e.reg, &code, err, sizeof err);
 	if (!rb) {
 		if (as_json) {
-			json_t *o = json_pack("{s:s, s:b, s:s, s:i}", "runbook", source, "valid", 0, "error",
-			                      err, "exit_code", code);
+			json_t *o = json_pack("{s:s, s:b, s:s, s:i}", "runbook", source, "valid", 0,
+			                      "error", err, "exit_code", code);
 			print_json(o);
 			json_decref(o);
 		} else {
@@ -426,16 +440,16 @@ static int cmd_validate(const struct globals *g, int argc, char **argv)
 	}
 	json_t *steps = json_array();
 	for (size_t i = 0; i < rb->nsteps; i++)
-		json_array_append_new(steps, json_pack("{s:s, s:i}", "name", rb->steps[i].name, "line",
-		                                       rb->steps[i].line));
+		json_array_append_new(steps, json_pack("{s:s, s:i}", "name", rb->steps[i].name,
+		                                       "line", rb->steps[i].line));
 	json_t *o = json_pack("{s:s, s:b, s:s, s:O, s:O, s:o, s:s?}", "runbook", source, "valid", 1,
 	                      "name", rb->name, "params", rb->params_spec, "plugins", rb->plugins,
 	                      "steps", steps, "lock", rb->lock);
 	if (as_json)
 		print_json(o);
 	else
-		printf("%s: runbook %s is valid: %zu step%s, plugins %s\n", source, rb->name, rb->nsteps,
-		       rb->nsteps == 1 ? "" : "s",
+		printf("%s: runbook %s is valid: %zu step%s, plugins %s\n", source, rb->name,
+		       rb->nsteps, rb->nsteps == 1 ? "" : "s",
 		       json_array_size(rb->plugins) ? "used as declared" : "none");
 	json_decref(o);
 	salve_runbook_free(rb);
@@ -445,8 +459,9 @@ static int cmd_validate(const struct globals *g, int argc, char **argv)
 
 static int cmd_plugins(const struct globals *g, int argc, char **argv)
 {
-	static const char usage[] = "usage: salve plugins [--json]\n"
-	                            "Lists the plugins in the search path, their actions and kinds.\n";
+	static const char usage[] =
+	    "usage: salve plugins [--json]\n"
+	    "Lists the plugins in the search path, their actions and kinds.\n";
 	int as_json = 0;
 	if (simple_flags(argc, argv, usage, &as_json) < 0)
 		return 0;
@@ -456,18 +471,20 @@ static int cmd_plugins(const struct globals *g, int argc, char **argv)
 		return code;
 	json_t *list = salve_registry_list(e.reg);
 	if (as_json) {
-		json_t *o = json_pack("{s:s, s:O}", "search_path", salve_registry_search_path(e.reg),
-		                      "plugins", list);
+		json_t *o = json_pack("{s:s, s:O}", "search_path",
+		                      salve_registry_search_path(e.reg), "plugins", list);
 		print_json(o);
 		json_decref(o);
 	} else {
 		printf("search path: %s\n", salve_registry_search_path(e.reg));
 		size_t i;
 		json_t *p;
-		json_array_foreach(list, i, p) {
+		json_array_foreach(list, i, p)
+		{
 			const char *perr = json_string_value(json_object_get(p, "error"));
 			if (perr) {
-				printf("%-12s REFUSED: %s\n", json_string_value(json_object_get(p, "name")), perr);
+				printf("%-12s REFUSED: %s\n",
+				       json_string_value(json_object_get(p, "name")), perr);
 				continue;
 			}
 			printf("%-12s %-8s %s\n", json_string_value(json_object_get(p, "name")),
@@ -475,10 +492,10 @@ static int cmd_plugins(const struct globals *g, int argc, char **argv)
 			       json_string_value(json_object_get(p, "path")));
 			size_t k;
 			json_t *a;
-			json_array_foreach(json_object_get(p, "actions"), k, a)
-			    printf("    %-20s %-7s%s\n", json_string_value(json_object_get(a, "name")),
-			           json_string_value(json_object_get(a, "kind")),
-			           json_is_true(json_object_get(a, "undoable")) ? " undoable" : "");
+			json_array_foreach(json_object_get(p, "actions"), k, a) printf(
+			    "    %-20s %-7s%s\n", json_string_value(json_object_get(a, "name")),
+			    json_string_value(json_object_get(a, "kind")),
+			    json_is_true(json_object_get(a, "undoable")) ? " undoable" : "");
 		}
 	}
 	json_decref(list);
@@ -489,8 +506,9 @@ static int cmd_plugins(const struct globals *g, int argc, char **argv)
 static int cmd_audit(const struct globals *g, int argc, char **argv)
 {
 	(void)g;
-	static const char usage[] = "usage: salve audit verify FILE\n"
-	                            "Checks the hash chain; names the first edited or missing record.\n";
+	static const char usage[] =
+	    "usage: salve audit verify FILE\n"
+	    "Checks the hash chain; names the first edited or missing record.\n";
 	if (simple_flags(argc, argv, usage, NULL) < 0)
 		return 0;
 	if (argc != 3 || strcmp(argv[1], "verify") != 0) {
@@ -509,10 +527,11 @@ static int cmd_audit(const struct globals *g, int argc, char **argv)
 
 static int cmd_recover(const struct globals *g, int argc, char **argv)
 {
-	static const char usage[] = "usage: salve recover [--json]\n"
-	                            "Finds runs that died with changes in place (their journals in the\n"
-	                            "state dir) and rolls them back, newest change first. Exits 2 when\n"
-	                            "something cannot be undone and says what.\n";
+	static const char usage[] =
+	    "usage: salve recover [--json]\n"
+	    "Finds runs that died with changes in place (their journals in the\n"
+	    "state dir) and rolls them back, newest change first. Exits 2 when\n"
+	    "something cannot be undone and says what.\n";
 	int as_json = 0;
 	if (simple_flags(argc, argv, usage, &as_json) < 0)
 		return 0;
@@ -575,8 +594,8 @@ int main(int argc, char **argv)
 			salve_set_log_level(SALVE_LOG_DEBUG);
 			break;
 		case 'V':
-			printf("salve %s (plugin ABI %d.%d)\n", SALVE_VERSION, SALVE_PLUGIN_ABI_MAJOR,
-			       SALVE_PLUGIN_ABI_MINOR);
+			printf("salve %s (plugin ABI %d.%d)\n", SALVE_VERSION,
+			       SALVE_PLUGIN_ABI_MAJOR, SALVE_PLUGIN_ABI_MINOR);
 			return 0;
 		case 'h':
 			fputs(usage_text, stdout);

@@ -96,7 +96,8 @@ static void redact_json_locked(json_t *v)
 	if (json_is_object(v)) {
 		const char *key;
 		json_t *child;
-		json_object_foreach(v, key, child) {
+		json_object_foreach(v, key, child)
+		{
 			if (json_is_string(child)) {
 				char *r = redact_locked(json_string_value(child));
 				if (r) {
@@ -110,7 +111,8 @@ static void redact_json_locked(json_t *v)
 	} else if (json_is_array(v)) {
 		size_t i;
 		json_t *child;
-		json_array_foreach(v, i, child) {
+		json_array_foreach(v, i, child)
+		{
 			if (json_is_string(child)) {
 				char *r = redact_locked(json_string_value(child));
 				if (r) {

@@ -149,8 +149,8 @@ static int valid_identifier(const char *s)
 	if (!s || !*s)
 		return 0;
 	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '_' || *p == '-'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
 			return 0;
 	return 1;
 }
@@ -160,14 +160,14 @@ static int check_args(const salve_arg *args, const char *path, const char *what,
 {
 	for (size_t i = 0; args && args[i].name; i++) {
 		if ((int)args[i].type < SALVE_T_ANY || args[i].type > SALVE_T_MAP) {
-			snprintf(err, errlen, "%s: %s argument %s has an invalid type %d", path, what,
-			         args[i].name, (int)args[i].type);
+			snprintf(err, errlen, "%s: %s argument %s has an invalid type %d", path,
+			         what, args[i].name, (int)args[i].type);
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(args[i].name, args[j].name) == 0) {
-				snprintf(err, errlen, "%s: %s declares argument %s twice", path, what,
-				         args[i].name);
+				snprintf(err, errlen, "%s: %s declares argument %s twice", path,
+				         what, args[i].name);
 				return -1;
 			}
 	}
@@ -188,12 +188,14 @@ int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, s
 		return -1;
 	for (const salve_action *a = d->actions; a->name; a++) {
 		if (!valid_identifier(a->name)) {
-			snprintf(err, errlen, "%s: plugin %s has an action with an invalid name", path, d->name);
+			snprintf(err, errlen, "%s: plugin %s has an action with an invalid name",
+			         path, d->name);
 			return -1;
 		}
 		for (const salve_action *b = d->actions; b < a; b++)
 			if (strcmp(a->name, b->name) == 0) {
-				snprintf(err, errlen, "%s: action %s is declared twice", path, a->name);
+				snprintf(err, errlen, "%s: action %s is declared twice", path,
+				         a->name);
 				return -1;
 			}
 		const char *missing = NULL;
@@ -219,8 +221,8 @@ int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, s
 			return -1;
 		}
 		if (missing) {
-			snprintf(err, errlen, "%s: %s action %s.%s has no %s", path, salve_kind_name(a->kind),
-			         d->name, a->name, missing);
+			snprintf(err, errlen, "%s: %s action %s.%s has no %s", path,
+			         salve_kind_name(a->kind), d->name, a->name, missing);
 			return -1;
 		}
 		char what[160];
@@ -238,7 +240,8 @@ static salve_loaded_plugin *open_plugin(const char *path, const char *want_name,
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", path);
 	char why[1024];
-	if (check_owner(dirname(dir), why, sizeof why) < 0 || check_owner(path, why, sizeof why) < 0) {
+	if (check_owner(dirname(dir), why, sizeof why) < 0 ||
+	    check_owner(path, why, sizeof why) < 0) {
 		snprintf(err, errlen, "plugin %s: %s", path, why);
 		return NULL;
 	}
@@ -257,22 +260,25 @@ static salve_loaded_plugin *open_plugin(const char *path, const char *want_name,
 	}
 	const salve_plugin *d = entry();
 	if (!d) {
-		snprintf(err, errlen, "%s: %s returned no descriptor", path, SALVE_PLUGIN_ENTRY_SYMBOL);
+		snprintf(err, errlen, "%s: %s returned no descriptor", path,
+		         SALVE_PLUGIN_ENTRY_SYMBOL);
 		dlclose(dl);
 		return NULL;
 	}
 	/* The version is read before anything else in the descriptor. */
 	if (d->abi_major != SALVE_PLUGIN_ABI_MAJOR || d->abi_minor > SALVE_PLUGIN_ABI_MINOR) {
-		snprintf(err, errlen,
-		         "%s: plugin ABI %u.%u is not supported by this salve (ABI %d.%d): rebuild the "
-		         "plugin against this salve's plugin.h",
-		         path, d->abi_major, d->abi_minor, SALVE_PLUGIN_ABI_MAJOR, SALVE_PLUGIN_ABI_MINOR);
+		snprintf(
+		    err, errlen,
+		    "%s: plugin ABI %u.%u is not supported by this salve (ABI %d.%d): rebuild the "
+		    "plugin against this salve's plugin.h",
+		    path, d->abi_major, d->abi_minor, SALVE_PLUGIN_ABI_MAJOR,
+		    SALVE_PLUGIN_ABI_MINOR);
 		dlclose(dl);
 		return NULL;
 	}
 	if (d->struct_size < offsetof(salve_plugin, fini) + sizeof d->fini) {
-		snprintf(err, errlen, "%s: descriptor is %u bytes, smaller than ABI %d.0's %zu", path,
-		         d->struct_size, SALVE_PLUGIN_ABI_MAJOR,
+		snprintf(err, errlen, "%s: descriptor is %u bytes, smaller than ABI %d.0's %zu",
+		         path, d->struct_size, SALVE_PLUGIN_ABI_MAJOR,
 		         offsetof(salve_plugin, fini) + sizeof d->fini);
 		dlclose(dl);
 		return NULL;
@@ -285,8 +291,8 @@ static salve_loaded_plugin *open_plugin(const char *path, const char *want_name,
 		return NULL;
 	}
 	if (want_name && strcmp(p->desc.name, want_name) != 0) {
-		snprintf(err, errlen, "%s: file is named for plugin %s but declares plugin %s", path,
-		         want_name, p->desc.name);
+		snprintf(err, errlen, "%s: file is named for plugin %s but declares plugin %s",
+		         path, want_name, p->desc.name);
 		free(p);
 		dlclose(dl);
 		return NULL;
@@ -305,7 +311,8 @@ static int validate_config(const salve_loaded_plugin *p, const json_t *config, c
 		return 0;
 	const char *key;
 	json_t *v;
-	json_object_foreach((json_t *)config, key, v) {
+	json_object_foreach((json_t *)config, key, v)
+	{
 		const salve_arg *spec = NULL;
 		for (const salve_arg *a = p->desc.config; a->name; a++)
 			if (strcmp(a->name, key) == 0)
@@ -314,16 +321,18 @@ static int validate_config(const salve_loaded_plugin *p, const json_t *config, c
 			char known[1024] = "";
 			for (const salve_arg *a = p->desc.config; a->name; a++) {
 				size_t used = strlen(known);
-				snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", a->name);
+				snprintf(known + used, sizeof known - used, "%s%s",
+				         used ? ", " : "", a->name);
 			}
-			snprintf(err, errlen, "plugins.%s.%s: unknown setting (known: %s)", p->desc.name, key,
-			         known);
+			snprintf(err, errlen, "plugins.%s.%s: unknown setting (known: %s)",
+			         p->desc.name, key, known);
 			return -1;
 		}
 	}
 	for (const salve_arg *a = p->desc.config; a->name; a++)
 		if ((a->flags & SALVE_ARG_REQUIRED) && !json_object_get(config, a->name)) {
-			snprintf(err, errlen, "plugins.%s.%s: required setting is missing in the config",
+			snprintf(err, errlen,
+			         "plugins.%s.%s: required setting is missing in the config",
 			         p->desc.name, a->name);
 			return -1;
 		}
@@ -352,7 +361,8 @@ salve_loaded_plugin *salve_registry_get(salve_registry *r, const char *name, int
 			found = access(path, F_OK) == 0;
 		}
 		if (!found) {
-			snprintf(err, errlen, "plugin \"%s\" not found (searched %s)", name, r->search_path);
+			snprintf(err, errlen, "plugin \"%s\" not found (searched %s)", name,
+			         r->search_path);
 			*why = SALVE_REG_NOT_FOUND;
 			goto out;
 		}
@@ -381,8 +391,8 @@ salve_loaded_plugin *salve_registry_get(salve_registry *r, const char *name, int
 		    p->desc.init(salve_host_table(), config, &p->state, inner, sizeof inner) < 0) {
 			char safe[1024];
 			salve_redact_string(inner, safe, sizeof safe);
-			snprintf(err, errlen, "plugin %s (%s) failed to initialise: %s", name, p->path,
-			         safe[0] ? safe : "no reason given");
+			snprintf(err, errlen, "plugin %s (%s) failed to initialise: %s", name,
+			         p->path, safe[0] ? safe : "no reason given");
 			json_decref(empty);
 			*why = SALVE_REG_INVALID;
 			p = NULL;
@@ -408,11 +418,12 @@ static json_t *describe_args(const salve_arg *args)
 {
 	json_t *out = json_array();
 	for (size_t i = 0; args && args[i].name; i++)
-		json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:b, s:s?}", "name", args[i].name,
-		                                     "type", salve_type_name(args[i].type), "required",
-		                                     (args[i].flags & SALVE_ARG_REQUIRED) != 0, "secret",
-		                                     (args[i].flags & SALVE_ARG_SECRET) != 0,
-		                                     "description", args[i].description));
+		json_array_append_new(out,
+		                      json_pack("{s:s, s:s, s:b, s:b, s:s?}", "name", args[i].name,
+		                                "type", salve_type_name(args[i].type), "required",
+		                                (args[i].flags & SALVE_ARG_REQUIRED) != 0, "secret",
+		                                (args[i].flags & SALVE_ARG_SECRET) != 0,
+		                                "description", args[i].description));
 	return out;
 }
 
@@ -435,8 +446,9 @@ json_t *salve_registry_list(salve_registry *r)
 		/* Stable output: sort names. */
 		size_t count = json_array_size(names);
 		for (size_t a = 1; a < count; a++)
-			for (size_t b = a; b > 0 && strcmp(json_string_value(json_array_get(names, b - 1)),
-			                                   json_string_value(json_array_get(names, b))) > 0;
+			for (size_t b = a;
+			     b > 0 && strcmp(json_string_value(json_array_get(names, b - 1)),
+			                     json_string_value(json_array_get(names, b))) > 0;
 			     b--) {
 				json_t *tmp = json_incref(json_array_get(names, b));
 				json_array_set(names, b, json_array_get(names, b - 1));
@@ -444,19 +456,22 @@ json_t *salve_registry_list(salve_registry *r)
 			}
 		size_t k;
 		json_t *jn;
-		json_array_foreach(names, k, jn) {
+		json_array_foreach(names, k, jn)
+		{
 			const char *name = json_string_value(jn);
 			if (json_object_get(seen, name))
 				continue;
 			json_object_set_new(seen, name, json_true());
 			enum salve_registry_error why;
 			char err[1024];
-			salve_loaded_plugin *p = salve_registry_get(r, name, 0, &why, err, sizeof err);
+			salve_loaded_plugin *p =
+			    salve_registry_get(r, name, 0, &why, err, sizeof err);
 			char path[PATH_MAX];
 			snprintf(path, sizeof path, "%s/%s.so", r->dirs[i], name);
 			if (!p) {
-				json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "name", name, "path",
-				                                     path, "error", err));
+				json_array_append_new(out,
+				                      json_pack("{s:s, s:s, s:s}", "name", name,
+				                                "path", path, "error", err));
 				continue;
 			}
 			json_t *actions = json_array();
@@ -466,16 +481,18 @@ json_t *salve_registry_list(salve_registry *r)
 				    actions,
 				    json_pack("{s:s, s:s, s:b, s:s?, s:o}", "name", a->name, "kind",
 				              salve_kind_name(a->kind), "undoable",
-				              a->kind == SALVE_MUTATE && !(a->flags & SALVE_ACTION_NO_UNDO),
-				              "description", a->description, "args", describe_args(a->args)));
+				              a->kind == SALVE_MUTATE &&
+				                  !(a->flags & SALVE_ACTION_NO_UNDO),
+				              "description", a->description, "args",
+				              describe_args(a->args)));
 			}
 			char abi[16];
 			snprintf(abi, sizeof abi, "%u.%u", p->desc.abi_major, p->desc.abi_minor);
-			json_array_append_new(
-			    out, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:o}", "name", p->desc.name, "version",
-			                   p->desc.version, "description", p->desc.description, "path", p->path,
-			                   "abi", abi,
-			                   "actions", actions));
+			json_array_append_new(out,
+			                      json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:o}", "name",
+			                                p->desc.name, "version", p->desc.version,
+			                                "description", p->desc.description, "path",
+			                                p->path, "abi", abi, "actions", actions));
 		}
 		json_decref(names);
 	}

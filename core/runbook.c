@@ -10,6 +10,7 @@
 
 #include "exitcodes.h"
 #include "host.h"
+#include "lint.h"
 #include "luajson.h"
 #include "redact.h"
 #include "util.h"
@@ -140,7 +141,9 @@ static int l_runbook(lua_State *L)
 			rb->description = strdup(luaL_checkstring(L, -1));
 		} else if (strcmp(key, "lock") == 0) {
 			if (lua_type(L, -1) != LUA_TSTRING)
-				return luaL_error(L, "runbook{} lock must be a string such as \"k8s/{namespace}\"");
+				return luaL_error(
+				    L,
+				    "runbook{} lock must be a string such as \"k8s/{namespace}\"");
 			rb->lock = strdup(lua_tostring(L, -1));
 		} else if (strcmp(key, "timeout") == 0) {
 			duration_field(L, -1, "runbook{} timeout", &rb->timeout);
@@ -151,22 +154,33 @@ static int l_runbook(lua_State *L)
 				return luaL_error(L, "runbook{} params: %s", err);
 			if (!json_is_object(spec)) {
 				json_decref(spec);
-				return luaL_error(L, "runbook{} params must be a table of name = {...}");
+				return luaL_error(
+				    L, "runbook{} params must be a table of name = {...}");
 			}
 			const char *pname;
 			json_t *p;
-			json_object_foreach(spec, pname, p) {
+			json_object_foreach(spec, pname, p)
+			{
 				char msg[512] = "";
 				if (!json_is_object(p))
-					snprintf(msg, sizeof msg, "param %s: must be a table such as { type = \"string\", required = true }", pname);
-				const char *type = msg[0] ? "string" : json_string_value(json_object_get(p, "type"));
+					snprintf(msg, sizeof msg,
+					         "param %s: must be a table such as { type = "
+					         "\"string\", required = true }",
+					         pname);
+				const char *type =
+				    msg[0] ? "string"
+				           : json_string_value(json_object_get(p, "type"));
 				if (!type)
-					json_object_set_new(p, "type", json_string(type = "string"));
+					json_object_set_new(p, "type",
+					                    json_string(type = "string"));
 				int known = 0;
 				for (size_t i = 0; param_types[i]; i++)
 					known |= strcmp(type, param_types[i]) == 0;
 				if (!known)
-					snprintf(msg, sizeof msg, "param %s: unknown type \"%s\" (string, int, number, bool, list, map)", pname, type);
+					snprintf(msg, sizeof msg,
+					         "param %s: unknown type \"%s\" (string, int, "
+					         "number, bool, list, map)",
+					         pname, type);
 				if (msg[0]) {
 					json_decref(spec);
 					return luaL_error(L, "%s", msg);
@@ -175,7 +189,10 @@ static int l_runbook(lua_State *L)
 			json_decref(rb->params_spec);
 			rb->params_spec = spec;
 		} else {
-			return luaL_error(L, "runbook{}: unknown field '%s' (name, description, params, lock, timeout)", key);
+			return luaL_error(L,
+			                  "runbook{}: unknown field '%s' (name, description, "
+			                  "params, lock, timeout)",
+			                  key);
 		}
 		lua_pop(L, 1);
 	}
@@ -219,7 +236,8 @@ static int l_action(lua_State *L)
 			return luaL_error(L, "%s.%s: argument %s", p->desc.name, a->name, err);
 		if (!json_is_object(args)) {
 			json_decref(args);
-			return luaL_error(L, "%s.%s takes named arguments (name = value), not a list",
+			return luaL_error(L,
+			                  "%s.%s takes named arguments (name = value), not a list",
 			                  p->desc.name, a->name);
 		}
 	}
@@ -247,7 +265,8 @@ static int l_proxy_index(lua_State *L)
 			snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
 			         p->desc.actions[i].name);
 		}
-		return luaL_error(L, "plugin %s has no action '%s' (it has: %s)", p->desc.name, name, known);
+		return luaL_error(L, "plugin %s has no action '%s' (it has: %s)", p->desc.name,
+		                  name, known);
 	}
 	lua_pushlightuserdata(L, p);
 	lua_pushlightuserdata(L, (void *)a);
@@ -289,7 +308,7 @@ static int l_plugin(lua_State *L)
 	return 1;
 }
 
-static const char *const step_fields[] = {"when", "check", "run", "verify", "rollback",
+static const char *const step_fields[] = {"when",    "check",       "run",     "verify", "rollback",
                                           "timeout", "description", "approve", NULL};
 
 static int l_step_define(lua_State *L)
@@ -298,7 +317,9 @@ static int l_step_define(lua_State *L)
 	const char *name = lua_tostring(L, lua_upvalueindex(1));
 	int line = (int)lua_tointeger(L, lua_upvalueindex(2));
 	if (!lua_istable(L, 1))
-		return luaL_error(L, "step \"%s\" needs a table: step \"%s\" { run = function(p) ... end }", name, name);
+		return luaL_error(
+		    L, "step \"%s\" needs a table: step \"%s\" { run = function(p) ... end }", name,
+		    name);
 	lua_pushnil(L);
 	while (lua_next(L, 1)) {
 		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
@@ -306,7 +327,10 @@ static int l_step_define(lua_State *L)
 		for (size_t i = 0; step_fields[i]; i++)
 			known |= strcmp(key, step_fields[i]) == 0;
 		if (!known)
-			return luaL_error(L, "step \"%s\": unknown field '%s' (when, check, run, verify, rollback, timeout, description, approve)", name, key);
+			return luaL_error(L,
+			                  "step \"%s\": unknown field '%s' (when, check, run, "
+			                  "verify, rollback, timeout, description, approve)",
+			                  name, key);
 		lua_pop(L, 1);
 	}
 	salve_step st;
@@ -345,7 +369,9 @@ static int l_step_define(lua_State *L)
 		st.approve = salve_lua_to_json(L, -1, err, sizeof err);
 		if (!json_is_object(st.approve)) {
 			json_decref(st.approve);
-			return luaL_error(L, "step \"%s\": approve must be a table such as { timeout = \"15m\" }", name);
+			return luaL_error(
+			    L, "step \"%s\": approve must be a table such as { timeout = \"15m\" }",
+			    name);
 		}
 	}
 	lua_pop(L, 1);
@@ -368,8 +394,8 @@ static int l_step(lua_State *L)
 		return luaL_error(L, "step names are 1 to 128 characters");
 	for (size_t i = 0; i < rb->nsteps; i++)
 		if (strcmp(rb->steps[i].name, name) == 0)
-			return luaL_error(L, "step \"%s\" is declared twice (first at line %d)", name,
-			                  rb->steps[i].line);
+			return luaL_error(L, "step \"%s\" is declared twice (first at line %d)",
+			                  name, rb->steps[i].line);
 	lua_Debug ar;
 	int line = 0;
 	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
@@ -404,7 +430,8 @@ static void open_sandbox(lua_State *L)
 	}
 	lua_setglobal(L, "os");
 	lua_pop(L, 1);
-	static const char *const removed[] = {"dofile", "loadfile", "print", "collectgarbage", NULL};
+	static const char *const removed[] = {"dofile", "loadfile", "print", "collectgarbage",
+	                                      NULL};
 	for (size_t i = 0; removed[i]; i++) {
 		lua_pushnil(L);
 		lua_setglobal(L, removed[i]);
@@ -448,7 +475,8 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 		if (salve_fmt(file, sizeof file, "%s.lua", source + 8) >= 0)
 			e = salve_embedded_find(file);
 		if (!e) {
-			snprintf(err, errlen, "%s: no such built-in runbook (built in: host-check)", source);
+			snprintf(err, errlen, "%s: no such built-in runbook (built in: host-check)",
+			         source);
 			*exit_code = SALVE_EXIT_USAGE;
 			return NULL;
 		}
@@ -459,8 +487,10 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 	} else {
 		text = salve_read_file(source, &len);
 		if (!text) {
-			snprintf(err, errlen, "%s: cannot read runbook: %s", source, strerror(errno));
-			*exit_code = errno == ENOENT ? SALVE_EXIT_USAGE : SALVE_EXIT_INVALID_RUNBOOK;
+			snprintf(err, errlen, "%s: cannot read runbook: %s", source,
+			         strerror(errno));
+			*exit_code =
+			    errno == ENOENT ? SALVE_EXIT_USAGE : SALVE_EXIT_INVALID_RUNBOOK;
 			return NULL;
 		}
 		snprintf(chunkname, sizeof chunkname, "@%s", source);
@@ -485,7 +515,6 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
 	lua_pushcfunction(L, traceback_handler);
 	int rc = luaL_loadbufferx(L, text, len, chunkname, "t");
-	free(text);
 	if (rc == LUA_OK)
 		rc = lua_pcall(L, 0, 0, -2);
 	if (rc != LUA_OK) {
@@ -500,6 +529,14 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 		lua_getfield(L, LUA_REGISTRYINDEX, "salve.plugin_error");
 		if (lua_tointeger(L, -1) != 0)
 			*exit_code = SALVE_EXIT_UNAVAILABLE;
+		free(text);
+		salve_runbook_free(rb);
+		return NULL;
+	}
+	/* Every plugin call site is checked now, not when its line first runs. */
+	rc = salve_lint(text, len, source, reg, err, errlen);
+	free(text);
+	if (rc < 0) {
 		salve_runbook_free(rb);
 		return NULL;
 	}
@@ -522,7 +559,8 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 			if (end && (size_t)(end - p - 1) < sizeof pname)
 				memcpy(pname, p + 1, (size_t)(end - p - 1));
 			if (!end || !json_object_get(rb->params_spec, pname)) {
-				snprintf(err, errlen, "%s: lock \"%s\" uses {%s}, which is not a declared param",
+				snprintf(err, errlen,
+				         "%s: lock \"%s\" uses {%s}, which is not a declared param",
 				         source, rb->lock, pname);
 				salve_runbook_free(rb);
 				return NULL;
@@ -553,8 +591,7 @@ void salve_runbook_free(salve_runbook *rb)
 	free(rb);
 }
 
-static json_t *coerce_param(const char *name, const char *type, json_t *v, char *err,
-                            size_t errlen)
+static json_t *coerce_param(const char *name, const char *type, json_t *v, char *err, size_t errlen)
 {
 	if (!json_is_string(v)) {
 		int ok = (strcmp(type, "string") == 0 && json_is_string(v)) ||
@@ -631,36 +668,50 @@ static json_t *coerce_param(const char *name, const char *type, json_t *v, char 
 	return NULL;
 }
 
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int salve_runbook_params(const salve_runbook *rb, const json_t *given, json_t **out, char *err,
                          size_t errlen)
 {
 	json_t *params = json_object();
 	const char *key;
 	json_t *v;
-	json_object_foreach((json_t *)given, key, v) {
+	json_object_foreach((json_t *)given, key, v)
+	{
 		if (!json_object_get(rb->params_spec, key)) {
 			char known[1024] = "";
+			const char *names[64];
+			size_t nn = 0;
 			const char *k2;
 			json_t *s2;
-			json_object_foreach(rb->params_spec, k2, s2) {
+			json_object_foreach(rb->params_spec, k2, s2) if (nn < 64) names[nn++] = k2;
+			qsort(names, nn, sizeof *names, compare_names);
+			for (size_t i = 0; i < nn; i++) {
 				size_t used = strlen(known);
-				snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", k2);
+				snprintf(known + used, sizeof known - used, "%s%s",
+				         used ? ", " : "", names[i]);
 			}
-			snprintf(err, errlen, "unknown param '%s' (runbook %s takes: %s)", key, rb->name,
-			         known[0] ? known : "none");
+			snprintf(err, errlen, "unknown param '%s' (runbook %s takes: %s)", key,
+			         rb->name, known[0] ? known : "none");
 			json_decref(params);
 			return -1;
 		}
 	}
-	json_object_foreach(rb->params_spec, key, v) {
+	json_object_foreach(rb->params_spec, key, v)
+	{
 		const char *type = json_string_value(json_object_get(v, "type"));
 		json_t *value = json_object_get(given, key);
 		if (!value)
 			value = json_object_get(v, "default");
 		if (!value || json_is_null(value)) {
 			if (json_is_true(json_object_get(v, "required"))) {
-				snprintf(err, errlen, "missing required param '%s' (%s)%s%s", key, type,
-				         json_string_value(json_object_get(v, "description")) ? ": " : "",
+				snprintf(err, errlen, "missing required param '%s' (%s)%s%s", key,
+				         type,
+				         json_string_value(json_object_get(v, "description")) ? ": "
+				                                                              : "",
 				         json_string_value(json_object_get(v, "description"))
 				             ? json_string_value(json_object_get(v, "description"))
 				             : "");

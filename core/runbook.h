@@ -49,8 +49,8 @@ typedef struct salve_runbook {
 	json_t *plugins; /* names of plugins the runbook asked for */
 	salve_registry *reg;
 	size_t mem_used, mem_limit;
-	int declared;             /* runbook{} was called */
-	struct salve_exec *exec;  /* set by the engine while running */
+	int declared;            /* runbook{} was called */
+	struct salve_exec *exec; /* set by the engine while running */
 } salve_runbook;
 
 /* Loads source (a path, or builtin:NAME for an embedded runbook). On failure returns NULL,
@@ -71,8 +71,7 @@ const char *const *salve_builtin_runbooks(void);
 /* Implemented by the engine: one plugin action invoked from a runbook. where is "file:line:".
  * Returns 0 with *result set (new reference) or -1 with a message in err. */
 int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salve_action *action,
-                      json_t *args, const char *where, json_t **result, char *err,
-                      size_t errlen);
+                      json_t *args, const char *where, json_t **result, char *err, size_t errlen);
 /* Implemented by the engine: the Lua count hook's question. Returns a reason to stop the
  * running Lua code (deadline passed, run cancelled) or NULL. */
 const char *salve_exec_interrupt(salve_runbook *rb);

@@ -39,20 +39,22 @@ static const salve_arg *find(const salve_arg *spec, const char *name)
 int salve_args_validate(const salve_arg *spec, json_t *args, char *err, size_t errlen)
 {
 	if (!json_is_object(args)) {
-		snprintf(err, errlen, "arguments must be a table, got %s", salve_json_type_name(args));
+		snprintf(err, errlen, "arguments must be a table, got %s",
+		         salve_json_type_name(args));
 		return -1;
 	}
 	const char *key;
 	json_t *v;
 	void *tmp;
-	json_object_foreach_safe(args, tmp, key, v) {
+	json_object_foreach_safe(args, tmp, key, v)
+	{
 		const salve_arg *a = find(spec, key);
 		if (!a) {
 			char known[1024] = "";
 			for (size_t i = 0; spec && spec[i].name; i++) {
 				size_t used = strlen(known);
-				snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
-				         spec[i].name);
+				snprintf(known + used, sizeof known - used, "%s%s",
+				         used ? ", " : "", spec[i].name);
 			}
 			snprintf(err, errlen, "unknown argument '%s' (takes: %s)", key,
 			         known[0] ? known : "none");

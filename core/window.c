@@ -52,7 +52,8 @@ int salve_window_contains(const char *spec, time_t when, char *err, size_t errle
 	const char *space = strchr(spec, ' ');
 	if (space) {
 		if (parse_days(spec, (size_t)(space - spec), &mask) < 0) {
-			snprintf(err, errlen, "window \"%s\": days must be like Sun, Mon-Fri or Sat,Sun", spec);
+			snprintf(err, errlen,
+			         "window \"%s\": days must be like Sun, Mon-Fri or Sat,Sun", spec);
 			return -1;
 		}
 		times = space + 1;
@@ -71,5 +72,6 @@ int salve_window_contains(const char *spec, time_t when, char *err, size_t errle
 	if (start < end)
 		return (mask & (1u << today)) && now >= start && now < end;
 	/* Crosses midnight: the evening part belongs to today, the morning to yesterday's. */
-	return ((mask & (1u << today)) && now >= start) || ((mask & (1u << yesterday)) && now < end);
+	return ((mask & (1u << today)) && now >= start) ||
+	       ((mask & (1u << yesterday)) && now < end);
 }

@@ -1,7 +1,7 @@
 #include "yamljson.h"
 
-#include <errno.h>
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +18,10 @@ static json_t *plain_scalar(const char *s, size_t len)
 	if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
 	    strcmp(s, "NULL") == 0)
 		return json_null();
-	static const char *const truthy[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-	static const char *const falsy[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+	static const char *const truthy[] = {"true", "True", "TRUE", "yes", "Yes",
+	                                     "YES",  "on",   "On",   "ON"};
+	static const char *const falsy[] = {"false", "False", "FALSE", "no", "No",
+	                                    "NO",    "off",   "Off",   "OFF"};
 	for (size_t i = 0; i < sizeof truthy / sizeof *truthy; i++) {
 		if (strcmp(s, truthy[i]) == 0)
 			return json_true();
@@ -57,7 +59,8 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth, char 
 		json_t *arr = json_array();
 		for (yaml_node_item_t *it = node->data.sequence.items.start;
 		     it < node->data.sequence.items.top; it++) {
-			json_t *v = convert(doc, yaml_document_get_node(doc, *it), depth + 1, err, errlen);
+			json_t *v =
+			    convert(doc, yaml_document_get_node(doc, *it), depth + 1, err, errlen);
 			if (!v) {
 				json_decref(arr);
 				return NULL;
@@ -77,8 +80,8 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth, char 
 				json_decref(obj);
 				return NULL;
 			}
-			json_t *v = convert(doc, yaml_document_get_node(doc, p->value), depth + 1, err,
-			                    errlen);
+			json_t *v = convert(doc, yaml_document_get_node(doc, p->value), depth + 1,
+			                    err, errlen);
 			if (!v) {
 				json_decref(obj);
 				return NULL;
@@ -109,7 +112,8 @@ json_t *salve_yaml_load_string(const char *text, size_t len, const char *name, c
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		snprintf(err, errlen, "%s:%zu:%zu: %s", name, parser.problem_mark.line + 1,
-		         parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
+		         parser.problem_mark.column + 1,
+		         parser.problem ? parser.problem : "invalid YAML");
 		yaml_parser_delete(&parser);
 		return NULL;
 	}

@@ -51,12 +51,13 @@ static int facts_run(salve_call *call, const json_t *args, json_t **result)
 		fclose(f);
 	}
 	double scale = 1.0 / (1 << SI_LOAD_SHIFT);
-	*result = json_pack("{s:s, s:s, s:s, s:I, s:[f,f,f], s:I, s:I, s:I}", "hostname", hostname,
-	                    "kernel", u.release, "arch", u.machine, "uptime_s", (json_int_t)si.uptime,
-	                    "load", si.loads[0] * scale, si.loads[1] * scale, si.loads[2] * scale,
-	                    "cpus", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "mem_total_mb",
-	                    (json_int_t)((unsigned long long)si.totalram * si.mem_unit >> 20),
-	                    "mem_available_mb", (json_int_t)(avail_kb >= 0 ? avail_kb >> 10 : -1));
+	*result =
+	    json_pack("{s:s, s:s, s:s, s:I, s:[f,f,f], s:I, s:I, s:I}", "hostname", hostname,
+	              "kernel", u.release, "arch", u.machine, "uptime_s", (json_int_t)si.uptime,
+	              "load", si.loads[0] * scale, si.loads[1] * scale, si.loads[2] * scale, "cpus",
+	              (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "mem_total_mb",
+	              (json_int_t)((unsigned long long)si.totalram * si.mem_unit >> 20),
+	              "mem_available_mb", (json_int_t)(avail_kb >= 0 ? avail_kb >> 10 : -1));
 	return SALVE_OK;
 }
 
@@ -206,7 +207,8 @@ static int line_check(salve_call *call, const json_t *args, json_t **observed)
 	if (rc < 0)
 		return rc;
 	int holds = has_line(&tf, line);
-	*observed = json_pack("{s:s, s:b, s:b}", "path", path, "exists", tf.exists, "present", holds);
+	*observed =
+	    json_pack("{s:s, s:b, s:b}", "path", path, "exists", tf.exists, "present", holds);
 	free(tf.content);
 	return holds ? SALVE_HOLDS : SALVE_OK;
 }
@@ -254,7 +256,8 @@ static int write_atomic(salve_call *call, const char *path, const char *content,
 	snprintf(tmp, sizeof tmp, "%s.salve-XXXXXX", path);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
-		H->fail(call, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+		H->fail(call, "%s: cannot create a temporary file beside it: %s", path,
+		        strerror(errno));
 		return SALVE_ERR;
 	}
 	size_t len = strlen(content);
@@ -343,12 +346,9 @@ static const salve_action actions[] = {
 };
 
 static const salve_plugin descriptor = {
-    SALVE_PLUGIN_HEADER,
-    .name = "host",
-    .version = "1.0.0",
-    .description = "this machine: facts, disk space, local file lines",
-    .actions = actions,
-    .init = host_init,
+    SALVE_PLUGIN_HEADER, .name = "host",
+    .version = "1.0.0",  .description = "this machine: facts, disk space, local file lines",
+    .actions = actions,  .init = host_init,
 };
 
 SALVE_PLUGIN_DECLARE(descriptor)

@@ -9,7 +9,8 @@ __attribute__((unused)) static int noop_run(salve_call *call, const json_t *args
 	return SALVE_OK;
 }
 
-__attribute__((unused)) static int noop_check(salve_call *call, const json_t *args, json_t **observed)
+__attribute__((unused)) static int noop_check(salve_call *call, const json_t *args,
+                                              json_t **observed)
 {
 	(void)call;
 	(void)args;
@@ -17,7 +18,8 @@ __attribute__((unused)) static int noop_check(salve_call *call, const json_t *ar
 	return SALVE_OK;
 }
 
-__attribute__((unused)) static int noop_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo)
+__attribute__((unused)) static int noop_apply(salve_call *call, const json_t *args, json_t **result,
+                                              json_t **undo)
 {
 	(void)call;
 	(void)args;
@@ -28,7 +30,11 @@ __attribute__((unused)) static int noop_apply(salve_call *call, const json_t *ar
 
 static const salve_action actions[] = {
 #ifdef BAD_NOUNDO
-    {.name = "change", .kind = SALVE_MUTATE, .check = noop_check, .plan = noop_check, .apply = noop_apply},
+    {.name = "change",
+     .kind = SALVE_MUTATE,
+     .check = noop_check,
+     .plan = noop_check,
+     .apply = noop_apply},
 #else
     {.name = "look", .kind = SALVE_READ, .run = noop_run},
 #endif

@@ -70,7 +70,8 @@ static void test_edited_line_is_found(void **state)
 	rewrite(p, 0, 3);
 	char msg[512];
 	assert_int_equal(salve_audit_verify(p, msg, sizeof msg), 1);
-	assert_non_null(strstr(msg, "a.jsonl:4: hash chain broken: the previous line (3) was edited"));
+	assert_non_null(
+	    strstr(msg, "a.jsonl:4: hash chain broken: the previous line (3) was edited"));
 }
 
 static void test_removed_line_is_found(void **state)

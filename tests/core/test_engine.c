@@ -50,7 +50,8 @@ static int run_lua(const char *lua, const struct run_opts *ro, json_t **summary)
 		fail_msg("runbook did not load: %s", err);
 	json_t *given = json_object(), *params = NULL;
 	assert_int_equal(salve_runbook_params(rb, given, &params, err, sizeof err), 0);
-	salve_audit *audit = salve_audit_open(tu_path("audit.jsonl"), SALVE_AUDIT_SYNC_NONE, err, sizeof err);
+	salve_audit *audit =
+	    salve_audit_open(tu_path("audit.jsonl"), SALVE_AUDIT_SYNC_NONE, err, sizeof err);
 	assert_non_null(audit);
 	salve_run_options o;
 	memset(&o, 0, sizeof o);
@@ -85,7 +86,8 @@ static char *kv(const char *key)
 
 static const char *outcome(json_t *summary, size_t i)
 {
-	return json_string_value(json_object_get(json_array_get(json_object_get(summary, "steps"), i), "outcome"));
+	return json_string_value(
+	    json_object_get(json_array_get(json_object_get(summary, "steps"), i), "outcome"));
 }
 
 #define HEAD "runbook { name = \"t\" }\nlocal kit = plugin \"testkit\"\n"
@@ -93,7 +95,8 @@ static const char *outcome(json_t *summary, size_t i)
 static void test_idempotent_rerun_changes_nothing(void **state)
 {
 	(void)state;
-	const char *lua = HEAD "step \"a\" { run = function() return kit.set{ key = \"a\", value = \"1\" } end }\n";
+	const char *lua = HEAD
+	    "step \"a\" { run = function() return kit.set{ key = \"a\", value = \"1\" } end }\n";
 	json_t *s = NULL;
 	assert_int_equal(run_lua(lua, NULL, &s), SALVE_EXIT_OK);
 	assert_string_equal(outcome(s, 0), "changed");
@@ -114,7 +117,8 @@ static void test_failure_in_step3_undoes_2_then_1(void **state)
 	(void)state;
 	const char *lua = HEAD
 	    "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\" } end }\n"
-	    "step \"two\" { run = function() kit.set{ key = \"b\", value = \"B1\" } return kit.set{ key = \"b\", value = \"B2\" } end }\n"
+	    "step \"two\" { run = function() kit.set{ key = \"b\", value = \"B1\" } return "
+	    "kit.set{ key = \"b\", value = \"B2\" } end }\n"
 	    "step \"three\" { run = function() return kit.fail{ message = \"boom\" } end }\n"
 	    "step \"four\" { run = function() return kit.set{ key = \"d\", value = \"D\" } end }\n";
 	json_t *s = NULL;
@@ -123,7 +127,8 @@ static void test_failure_in_step3_undoes_2_then_1(void **state)
 	assert_string_equal(outcome(s, 1), "rolled_back");
 	assert_string_equal(outcome(s, 2), "failed");
 	assert_string_equal(outcome(s, 3), "skipped");
-	const char *err = json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 2), "error"));
+	const char *err = json_string_value(
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 2), "error"));
 	assert_non_null(strstr(err, "rb.lua:5:"));
 	assert_non_null(strstr(err, "boom"));
 	json_decref(s);
@@ -137,7 +142,8 @@ static void test_failure_in_step3_undoes_2_then_1(void **state)
 	const char *order[3];
 	size_t n = 0, i;
 	json_t *r;
-	json_array_foreach(recs, i, r) {
+	json_array_foreach(recs, i, r)
+	{
 		if (strcmp(json_string_value(json_object_get(r, "event")), "undo") == 0 && n < 3)
 			order[n++] = json_string_value(json_object_get(r, "step"));
 	}
@@ -156,14 +162,16 @@ static void test_failing_rollback_exits_2_and_is_audited(void **state)
 {
 	(void)state;
 	const char *lua = HEAD
-	    "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\", fail_undo = true } end }\n"
+	    "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\", fail_undo "
+	    "= true } end }\n"
 	    "step \"two\" { run = function() return kit.set{ key = \"b\", value = \"B\" } end }\n"
 	    "step \"three\" { run = function() error(\"broken\") end }\n";
 	json_t *s = NULL;
 	assert_int_equal(run_lua(lua, NULL, &s), SALVE_EXIT_ROLLBACK_INCOMPLETE);
 	assert_string_equal(outcome(s, 0), "rollback_failed");
 	assert_string_equal(outcome(s, 1), "rolled_back");
-	assert_string_equal(json_string_value(json_object_get(s, "outcome")), "rollback_incomplete");
+	assert_string_equal(json_string_value(json_object_get(s, "outcome")),
+	                    "rollback_incomplete");
 	json_decref(s);
 	char *a = kv("a"), *b = kv("b");
 	assert_string_equal(a, "A"); /* could not be undone */
@@ -173,11 +181,13 @@ static void test_failing_rollback_exits_2_and_is_audited(void **state)
 	int failed_undo = 0;
 	size_t i;
 	json_t *r;
-	json_array_foreach(recs, i, r) {
+	json_array_foreach(recs, i, r)
+	{
 		if (!strcmp(json_string_value(json_object_get(r, "event")), "step_rollback") &&
 		    !strcmp(json_string_value(json_object_get(r, "outcome")), "rollback_failed")) {
 			failed_undo = 1;
-			assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "undo failed as asked"));
+			assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
+			                       "undo failed as asked"));
 		}
 	}
 	assert_true(failed_undo);
@@ -191,17 +201,22 @@ static void test_failing_rollback_exits_2_and_is_audited(void **state)
 static void test_dry_run_never_applies_and_plans_realistically(void **state)
 {
 	(void)state;
-	const char *lua = HEAD
-	    "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"planned-value\" } end }\n"
-	    "step \"two\" { run = function(p, s) assert(s.one.planned == true and s.one.value == \"planned-value\")\n"
-	    "  kit.drop{ key = \"x\" } kit.notify{ text = \"hello\" } return kit.set{ key = \"b\", value = s.one.value } end }\n";
+	const char *lua = HEAD "step \"one\" { run = function() return kit.set{ key = \"a\", value "
+	                       "= \"planned-value\" } end }\n"
+	                       "step \"two\" { run = function(p, s) assert(s.one.planned == true "
+	                       "and s.one.value == \"planned-value\")\n"
+	                       "  kit.drop{ key = \"x\" } kit.notify{ text = \"hello\" } return "
+	                       "kit.set{ key = \"b\", value = s.one.value } end }\n";
 	char path[1024];
 	snprintf(path, sizeof path, "%s/kv", kit);
 	json_t *s = NULL;
 	/* x exists so drop's check says a change is needed. */
 	struct run_opts ro = {.mode = SALVE_MODE_DRY_RUN};
 	setenv("SALVE_TESTKIT_DIR", kit, 1);
-	assert_int_equal(run_lua(HEAD "step \"seed\" { run = function() return kit.set{ key = \"x\", value = \"1\" } end }\n", NULL, NULL), 0);
+	assert_int_equal(run_lua(HEAD "step \"seed\" { run = function() return kit.set{ key = "
+	                              "\"x\", value = \"1\" } end }\n",
+	                         NULL, NULL),
+	                 0);
 	assert_int_equal(run_lua(lua, &ro, &s), SALVE_EXIT_OK);
 	assert_string_equal(outcome(s, 0), "changed");
 	assert_string_equal(outcome(s, 1), "changed");
@@ -226,7 +241,11 @@ static void test_drill_notify_sends_marked(void **state)
 {
 	(void)state;
 	struct run_opts ro = {.mode = SALVE_MODE_DRY_RUN, .drill_notify = 1};
-	assert_int_equal(run_lua(HEAD "step \"n\" { run = function() return kit.notify{ text = \"paging\" } end }\n", &ro, NULL), 0);
+	assert_int_equal(
+	    run_lua(HEAD
+	            "step \"n\" { run = function() return kit.notify{ text = \"paging\" } end }\n",
+	            &ro, NULL),
+	    0);
 	char path[1024];
 	snprintf(path, sizeof path, "%s/notified", kit);
 	char *sent = tu_read(path);
@@ -239,13 +258,18 @@ static void test_fail_at_rolls_back_that_step_too(void **state)
 	(void)state;
 	struct run_opts ro = {.mode = SALVE_MODE_APPLY, .fail_at = "two"};
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD
-	    "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\" } end }\n"
-	    "step \"two\" { run = function() return kit.set{ key = \"b\", value = \"B\" } end }\n"
-	    "step \"three\" { run = function() return kit.set{ key = \"c\", value = \"C\" } end }\n", &ro, &s),
-	    SALVE_EXIT_ROLLED_BACK);
+	assert_int_equal(run_lua(HEAD "step \"one\" { run = function() return kit.set{ key = "
+	                              "\"a\", value = \"A\" } end }\n"
+	                              "step \"two\" { run = function() return kit.set{ key = "
+	                              "\"b\", value = \"B\" } end }\n"
+	                              "step \"three\" { run = function() return kit.set{ key = "
+	                              "\"c\", value = \"C\" } end }\n",
+	                         &ro, &s),
+	                 SALVE_EXIT_ROLLED_BACK);
 	assert_string_equal(outcome(s, 1), "failed");
-	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 1), "error")), "injected failure"));
+	assert_non_null(strstr(json_string_value(json_object_get(
+	                           json_array_get(json_object_get(s, "steps"), 1), "error")),
+	                       "injected failure"));
 	assert_true(json_is_true(json_object_get(s, "drill")));
 	json_decref(s);
 	char *a = kv("a"), *b = kv("b"), *c = kv("c");
@@ -258,11 +282,16 @@ static void test_custom_rollback_replaces_undo_records(void **state)
 {
 	(void)state;
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD
-	    "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\" } end,\n"
-	    "  rollback = function() return kit.set{ key = \"a\", value = \"custom\" } end }\n"
-	    "step \"two\" { run = function() return kit.set{ key = \"b\", value = \"B\" } end, rollback = false }\n"
-	    "step \"three\" { run = function() return kit.fail{} end }\n", NULL, &s),
+	assert_int_equal(
+	    run_lua(
+	        HEAD
+	        "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\" } "
+	        "end,\n"
+	        "  rollback = function() return kit.set{ key = \"a\", value = \"custom\" } end }\n"
+	        "step \"two\" { run = function() return kit.set{ key = \"b\", value = \"B\" } end, "
+	        "rollback = false }\n"
+	        "step \"three\" { run = function() return kit.fail{} end }\n",
+	        NULL, &s),
 	    SALVE_EXIT_ROLLED_BACK);
 	assert_string_equal(outcome(s, 0), "rolled_back");
 	assert_string_equal(outcome(s, 1), "changed"); /* opted out: left as it is */
@@ -279,11 +308,16 @@ static void test_verify_false_fails_and_rolls_back(void **state)
 {
 	(void)state;
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD
-	    "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\" } end,\n"
-	    "  verify = function(p, s, r) return r.value == \"something else\" end }\n", NULL, &s),
+	assert_int_equal(
+	    run_lua(HEAD
+	            "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\" } "
+	            "end,\n"
+	            "  verify = function(p, s, r) return r.value == \"something else\" end }\n",
+	            NULL, &s),
 	    SALVE_EXIT_ROLLED_BACK);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error")), "verify returned false");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(s, "steps"), 0), "error")),
+	                    "verify returned false");
 	json_decref(s);
 	char *a = kv("a");
 	assert_null(a);
@@ -293,11 +327,16 @@ static void test_check_and_when(void **state)
 {
 	(void)state;
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD
-	    "step \"held\" { check = function() return true end, run = function() return kit.set{ key = \"a\", value = \"A\" } end }\n"
-	    "step \"off\" { when = function() return false end, run = function() return kit.set{ key = \"b\", value = \"B\" } end }\n"
-	    "step \"read\" { check = function() return kit.get{ key = \"zzz\" }.exists end, run = function() return kit.set{ key = \"c\", value = \"C\" } end }\n",
-	    NULL, &s), 0);
+	assert_int_equal(
+	    run_lua(HEAD
+	            "step \"held\" { check = function() return true end, run = function() return "
+	            "kit.set{ key = \"a\", value = \"A\" } end }\n"
+	            "step \"off\" { when = function() return false end, run = function() return "
+	            "kit.set{ key = \"b\", value = \"B\" } end }\n"
+	            "step \"read\" { check = function() return kit.get{ key = \"zzz\" }.exists "
+	            "end, run = function() return kit.set{ key = \"c\", value = \"C\" } end }\n",
+	            NULL, &s),
+	    0);
 	assert_string_equal(outcome(s, 0), "ok");
 	assert_string_equal(outcome(s, 1), "skipped");
 	assert_string_equal(outcome(s, 2), "changed");
@@ -309,10 +348,12 @@ static void test_mutate_in_check_is_refused_with_line(void **state)
 {
 	(void)state;
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD
-	    "step \"bad\" {\n  check = function() return kit.set{ key = \"a\", value = \"A\" } end,\n  run = function() end }\n",
-	    NULL, &s), SALVE_EXIT_ROLLED_BACK);
-	const char *err = json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
+	assert_int_equal(run_lua(HEAD "step \"bad\" {\n  check = function() return kit.set{ key = "
+	                              "\"a\", value = \"A\" } end,\n  run = function() end }\n",
+	                         NULL, &s),
+	                 SALVE_EXIT_ROLLED_BACK);
+	const char *err = json_string_value(
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
 	assert_non_null(strstr(err, "rb.lua:4:"));
 	assert_non_null(strstr(err, "only read actions may run in a step's check"));
 	json_decref(s);
@@ -323,13 +364,24 @@ static void test_bad_arguments_name_the_line(void **state)
 {
 	(void)state;
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD "step \"x\" { run = function() return kit.set{ key = \"a\", value = 3 } end }\n", NULL, &s), 1);
-	const char *err = json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
+	/* Computed values: only the runtime check can judge them. */
+	assert_int_equal(run_lua(HEAD "step \"x\" { run = function() return kit.set{ key = \"a\", "
+	                              "value = 1 + 2 } end }\n",
+	                         NULL, &s),
+	                 1);
+	const char *err = json_string_value(
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
 	if (!strstr(err, "rb.lua:3: testkit.set: argument 'value' must be string, got integer"))
 		fail_msg("got: %s", err);
 	json_decref(s);
-	assert_int_equal(run_lua(HEAD "step \"x\" { run = function() return kit.set{ key = \"a\" } end }\n", NULL, &s), 1);
-	err = json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
+	assert_int_equal(
+	    run_lua(
+	        HEAD
+	        "step \"x\" { run = function() local t = { key = \"a\" } return kit.set(t) end }\n",
+	        NULL, &s),
+	    1);
+	err = json_string_value(
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
 	assert_non_null(strstr(err, "missing required argument 'value'"));
 	json_decref(s);
 }
@@ -338,12 +390,22 @@ static void test_step_timeout_stops_plugin_and_lua(void **state)
 {
 	(void)state;
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD "step \"slow\" { timeout = \"200ms\", run = function() return kit.sleep{ seconds = 30 } end }\n", NULL, &s), 1);
-	const char *err = json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
+	assert_int_equal(run_lua(HEAD "step \"slow\" { timeout = \"200ms\", run = function() "
+	                              "return kit.sleep{ seconds = 30 } end }\n",
+	                         NULL, &s),
+	                 1);
+	const char *err = json_string_value(
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
 	assert_non_null(strstr(err, "deadline passed"));
 	json_decref(s);
-	assert_int_equal(run_lua(HEAD "step \"spin\" { timeout = \"200ms\", run = function() while true do end end }\n", NULL, &s), 1);
-	err = json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
+	assert_int_equal(
+	    run_lua(
+	        HEAD
+	        "step \"spin\" { timeout = \"200ms\", run = function() while true do end end }\n",
+	        NULL, &s),
+	    1);
+	err = json_string_value(
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
 	assert_non_null(strstr(err, "passed its deadline"));
 	json_decref(s);
 }
@@ -362,7 +424,9 @@ static void test_cancelled_run_rolls_back(void **state)
 	cancel = 15; /* already signalled: nothing may start */
 	assert_int_equal(run_lua(lua, &ro, &s), SALVE_EXIT_ROLLED_BACK);
 	assert_string_equal(outcome(s, 0), "failed");
-	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error")), "signal 15"));
+	assert_non_null(strstr(json_string_value(json_object_get(
+	                           json_array_get(json_object_get(s, "steps"), 0), "error")),
+	                       "signal 15"));
 	json_decref(s);
 	char *a = kv("a");
 	assert_null(a);
@@ -374,9 +438,13 @@ static void test_secrets_never_reach_audit_or_errors(void **state)
 	(void)state;
 	setenv("SALVE_TESTKIT_SECRET", "s3cr3t-from-env-42", 1);
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD
-	    "step \"leak\" { run = function() local t = secret \"env:SALVE_TESTKIT_SECRET\"\n"
-	    "  return kit.leak{ token = \"tok-arg-0123456789\" } end }\n", NULL, &s), 1);
+	assert_int_equal(
+	    run_lua(
+	        HEAD
+	        "step \"leak\" { run = function() local t = secret \"env:SALVE_TESTKIT_SECRET\"\n"
+	        "  return kit.leak{ token = \"tok-arg-0123456789\" } end }\n",
+	        NULL, &s),
+	    1);
 	char *dump = json_dumps(s, 0);
 	assert_null(strstr(dump, "tok-arg-0123456789"));
 	assert_null(strstr(dump, "s3cr3t-from-env-42"));
@@ -394,8 +462,13 @@ static void test_unknown_action_is_reported_at_its_line(void **state)
 {
 	(void)state;
 	json_t *s = NULL;
-	assert_int_equal(run_lua(HEAD "step \"x\" { run = function()\n  return kit.nosuch{}\nend }\n", NULL, &s), 1);
-	const char *err = json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
+	assert_int_equal(
+	    run_lua(HEAD
+	            "step \"x\" { run = function()\n  return kit[\"no\" .. \"such\"]{}\nend }\n",
+	            NULL, &s),
+	    1);
+	const char *err = json_string_value(
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 0), "error"));
 	assert_non_null(strstr(err, "rb.lua:4: plugin testkit has no action 'nosuch'"));
 	json_decref(s);
 }
@@ -405,19 +478,27 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_idempotent_rerun_changes_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_in_step3_undoes_2_then_1, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_failing_rollback_exits_2_and_is_audited, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dry_run_never_applies_and_plans_realistically, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failing_rollback_exits_2_and_is_audited, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_dry_run_never_applies_and_plans_realistically,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drill_notify_sends_marked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fail_at_rolls_back_that_step_too, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_custom_rollback_replaces_undo_records, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_verify_false_fails_and_rolls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_custom_rollback_replaces_undo_records, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_false_fails_and_rolls_back, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_check_and_when, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mutate_in_check_is_refused_with_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mutate_in_check_is_refused_with_line, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_arguments_name_the_line, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_step_timeout_stops_plugin_and_lua, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_step_timeout_stops_plugin_and_lua, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_cancelled_run_rolls_back, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_secrets_never_reach_audit_or_errors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unknown_action_is_reported_at_its_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_secrets_never_reach_audit_or_errors, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_action_is_reported_at_its_line, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

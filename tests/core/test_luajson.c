@@ -23,11 +23,14 @@ static void test_round_trip_and_refusals(void **state)
 	char err[256];
 	json_t *v = eval(L, "{ a = 1, b = 2.5, c = 'x', d = { 'p', 'q' }, e = true, f = {} }", err);
 	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(s, "{\"a\":1,\"b\":2.5,\"c\":\"x\",\"d\":[\"p\",\"q\"],\"e\":true,\"f\":{}}");
+	assert_string_equal(
+	    s, "{\"a\":1,\"b\":2.5,\"c\":\"x\",\"d\":[\"p\",\"q\"],\"e\":true,\"f\":{}}");
 	free(s);
 	salve_json_to_lua(L, v);
 	lua_setglobal(L, "t");
-	assert_int_equal(luaL_dostring(L, "assert(t.d[2] == 'q' and t.a == 1 and math.type(t.a) == 'integer' and t.e == true)"), 0);
+	assert_int_equal(luaL_dostring(L, "assert(t.d[2] == 'q' and t.a == 1 and math.type(t.a) == "
+	                                  "'integer' and t.e == true)"),
+	                 0);
 	json_decref(v);
 	assert_null(eval(L, "{ a = { f = print } }", err));
 	assert_string_equal(err, "a.f: cannot pass a function");

@@ -13,7 +13,8 @@ static void test_strings_and_json(void **state)
 	assert_string_equal(out, "pw=[REDACTED] and [REDACTED]!");
 	salve_redact_string("abc stays", out, sizeof out);
 	assert_string_equal(out, "abc stays");
-	json_t *v = json_pack("{s:s, s:[s, {s:s}]}", "a", "xhunter22x", "b", "clean", "c", "hunter22");
+	json_t *v =
+	    json_pack("{s:s, s:[s, {s:s}]}", "a", "xhunter22x", "b", "clean", "c", "hunter22");
 	salve_redact_json(v);
 	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(s, "{\"a\":\"x[REDACTED]x\",\"b\":[\"clean\",{\"c\":\"[REDACTED]\"}]}");

@@ -40,7 +40,8 @@ static void test_loader_refuses_bad_plugins(void **state)
 	int saw_testkit = 0, saw_refused = 0;
 	size_t i;
 	json_t *e;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		saw_testkit |= !strcmp(json_string_value(json_object_get(e, "name")), "testkit");
 		saw_refused |= json_object_get(e, "error") != NULL;
 	}
@@ -68,8 +69,10 @@ static void test_world_writable_dir_is_refused(void **state)
 static void test_descriptor_rules(void **state)
 {
 	(void)state;
-	static const salve_arg dup_args[] = {{"a", SALVE_T_STRING, 0, NULL}, {"a", SALVE_T_INT, 0, NULL}, {NULL, 0, 0, NULL}};
-	salve_action actions[] = {{.name = "x", .kind = SALVE_READ, .args = dup_args, .run = (void *)1}, {.name = NULL}};
+	static const salve_arg dup_args[] = {
+	    {"a", SALVE_T_STRING, 0, NULL}, {"a", SALVE_T_INT, 0, NULL}, {NULL, 0, 0, NULL}};
+	salve_action actions[] = {
+	    {.name = "x", .kind = SALVE_READ, .args = dup_args, .run = (void *)1}, {.name = NULL}};
 	salve_plugin d = {.name = "p", .actions = actions};
 	char err[256];
 	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);

@@ -39,31 +39,55 @@ static void expect_error(const char *lua, int code, const char *needle)
 static void test_load_errors(void **state)
 {
 	(void)state;
-	expect_error("runbook { name = 'x' }\nstep 'a' { run = function() end \n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: '}' expected (to close '{' at line 2)");
-	expect_error("runbook { name = 'x' }\nlocal k = plugin 'nosuchplugin'\n", SALVE_EXIT_UNAVAILABLE, "rb.lua:2: plugin \"nosuchplugin\" not found");
-	expect_error("runbook { name = 'x' }\nlocal k = plugin 'badabi'\n", SALVE_EXIT_UNAVAILABLE, "not supported by this salve");
-	expect_error("runbook { name = 'x' }\nlocal k = plugin 'testkit'\nlocal f = k.sett\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: plugin testkit has no action 'sett'");
-	expect_error("runbook { name = 'x', colour = 1 }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:1: runbook{}: unknown field 'colour'");
-	expect_error("step 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "no runbook{ name = ... } declaration");
+	expect_error("runbook { name = 'x' }\nstep 'a' { run = function() end \n",
+	             SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: '}' expected (to close '{' at line 2)");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'nosuchplugin'\n",
+	             SALVE_EXIT_UNAVAILABLE, "rb.lua:2: plugin \"nosuchplugin\" not found");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'badabi'\n", SALVE_EXIT_UNAVAILABLE,
+	             "not supported by this salve");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'testkit'\nlocal f = k.sett\n",
+	             SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: plugin testkit has no action 'sett'");
+	expect_error("runbook { name = 'x', colour = 1 }\n", SALVE_EXIT_INVALID_RUNBOOK,
+	             "rb.lua:1: runbook{}: unknown field 'colour'");
+	expect_error("step 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK,
+	             "no runbook{ name = ... } declaration");
 	expect_error("runbook { name = 'x' }\n", SALVE_EXIT_INVALID_RUNBOOK, "declares no steps");
-	expect_error("runbook { name = 'x' }\nstep 'a' { run = function() end }\nstep 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: step \"a\" is declared twice (first at line 2)");
-	expect_error("runbook { name = 'x' }\nstep 'a' { ron = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:2: step \"a\": unknown field 'ron'");
-	expect_error("runbook { name = 'x', lock = 'k/{ns}' }\nstep 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "lock \"k/{ns}\" uses {ns}, which is not a declared param");
-	expect_error("runbook { name = 'x', params = { n = { type = 'integer' } } }\nstep 'a' { run = function() end }\n", SALVE_EXIT_INVALID_RUNBOOK, "param n: unknown type \"integer\"");
-	expect_error("runbook { name = 'x' }\nlocal k = plugin 'testkit'\nk.get{ key = 'a' }\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:3: testkit.get: actions run only inside a step");
+	expect_error("runbook { name = 'x' }\nstep 'a' { run = function() end }\nstep 'a' { run = "
+	             "function() end }\n",
+	             SALVE_EXIT_INVALID_RUNBOOK,
+	             "rb.lua:3: step \"a\" is declared twice (first at line 2)");
+	expect_error("runbook { name = 'x' }\nstep 'a' { ron = function() end }\n",
+	             SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:2: step \"a\": unknown field 'ron'");
+	expect_error("runbook { name = 'x', lock = 'k/{ns}' }\nstep 'a' { run = function() end }\n",
+	             SALVE_EXIT_INVALID_RUNBOOK,
+	             "lock \"k/{ns}\" uses {ns}, which is not a declared param");
+	expect_error("runbook { name = 'x', params = { n = { type = 'integer' } } }\nstep 'a' { "
+	             "run = function() end }\n",
+	             SALVE_EXIT_INVALID_RUNBOOK, "param n: unknown type \"integer\"");
+	expect_error("runbook { name = 'x' }\nlocal k = plugin 'testkit'\nk.get{ key = 'a' }\n",
+	             SALVE_EXIT_INVALID_RUNBOOK,
+	             "rb.lua:3: testkit.get: actions run only inside a step");
 }
 
 static void test_sandbox(void **state)
 {
 	(void)state;
-	expect_error("runbook { name = 'x' }\nio.open('/etc/passwd')\n", SALVE_EXIT_INVALID_RUNBOOK, "rb.lua:2: attempt to index a nil value (global 'io')");
-	expect_error("runbook { name = 'x' }\nos.execute('true')\n", SALVE_EXIT_INVALID_RUNBOOK, "attempt to call a nil value (field 'execute')");
-	expect_error("runbook { name = 'x' }\nrequire('socket')\n", SALVE_EXIT_INVALID_RUNBOOK, "attempt to call a nil value (global 'require')");
-	expect_error("runbook { name = 'x' }\nlocal f = assert(load(string.dump(function() end)))\n", SALVE_EXIT_INVALID_RUNBOOK, "attempt to load a binary chunk");
-	expect_error("runbook { name = 'x' }\nlocal t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end\n", SALVE_EXIT_INVALID_RUNBOOK, "not enough memory");
+	expect_error("runbook { name = 'x' }\nio.open('/etc/passwd')\n", SALVE_EXIT_INVALID_RUNBOOK,
+	             "rb.lua:2: attempt to index a nil value (global 'io')");
+	expect_error("runbook { name = 'x' }\nos.execute('true')\n", SALVE_EXIT_INVALID_RUNBOOK,
+	             "attempt to call a nil value (field 'execute')");
+	expect_error("runbook { name = 'x' }\nrequire('socket')\n", SALVE_EXIT_INVALID_RUNBOOK,
+	             "attempt to call a nil value (global 'require')");
+	expect_error(
+	    "runbook { name = 'x' }\nlocal f = assert(load(string.dump(function() end)))\n",
+	    SALVE_EXIT_INVALID_RUNBOOK, "attempt to load a binary chunk");
+	expect_error("runbook { name = 'x' }\nlocal t = {} for i = 1, 1e9 do t[i] = "
+	             "string.rep('x', 1000) .. i end\n",
+	             SALVE_EXIT_INVALID_RUNBOOK, "not enough memory");
 	/* Text chunks still load. */
 	const char *p = tu_path("ok.lua");
-	tu_write(p, "runbook { name = 'x' }\nlocal f = assert(load('return 1 + 1'))\nassert(f() == 2)\nstep 'a' { run = function() end }\n");
+	tu_write(p, "runbook { name = 'x' }\nlocal f = assert(load('return 1 + 1'))\nassert(f() == "
+	            "2)\nstep 'a' { run = function() end }\n");
 	int ec;
 	char err[1024];
 	salve_runbook *rb = salve_runbook_load(p, reg, &ec, err, sizeof err);
@@ -75,18 +99,22 @@ static void test_params(void **state)
 {
 	(void)state;
 	const char *p = tu_path("p.lua");
-	tu_write(p, "runbook { name = 'x', params = { ns = { required = true }, n = { type = 'int', default = 2 },\n"
-	            " f = { type = 'number' }, on = { type = 'bool' }, hosts = { type = 'list' } } }\n"
-	            "step 'a' { run = function() end }\n");
+	tu_write(p,
+	         "runbook { name = 'x', params = { ns = { required = true }, n = { type = 'int', "
+	         "default = 2 },\n"
+	         " f = { type = 'number' }, on = { type = 'bool' }, hosts = { type = 'list' } } }\n"
+	         "step 'a' { run = function() end }\n");
 	int ec;
 	char err[1024];
 	salve_runbook *rb = salve_runbook_load(p, reg, &ec, err, sizeof err);
 	assert_non_null(rb);
-	json_t *given = json_pack("{s:s, s:s, s:s, s:s}", "ns", "prod", "f", "0.5", "on", "yes", "hosts", "a,b");
+	json_t *given = json_pack("{s:s, s:s, s:s, s:s}", "ns", "prod", "f", "0.5", "on", "yes",
+	                          "hosts", "a,b");
 	json_t *out = NULL;
 	assert_int_equal(salve_runbook_params(rb, given, &out, err, sizeof err), 0);
 	char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(s, "{\"f\":0.5,\"hosts\":[\"a\",\"b\"],\"n\":2,\"ns\":\"prod\",\"on\":true}");
+	assert_string_equal(
+	    s, "{\"f\":0.5,\"hosts\":[\"a\",\"b\"],\"n\":2,\"ns\":\"prod\",\"on\":true}");
 	free(s);
 	json_decref(out);
 	json_object_set_new(given, "n", json_string("two"));

@@ -4,13 +4,12 @@
 #include "schema.h"
 #include "testutil.h"
 
-static const salve_arg spec[] = {
-    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL},
-    {"replicas", SALVE_T_INT, 0, NULL},
-    {"factor", SALVE_T_NUMBER, 0, NULL},
-    {"hosts", SALVE_T_LIST, 0, NULL},
-    {"token", SALVE_T_STRING, SALVE_ARG_SECRET, NULL},
-    {NULL, 0, 0, NULL}};
+static const salve_arg spec[] = {{"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL},
+                                 {"replicas", SALVE_T_INT, 0, NULL},
+                                 {"factor", SALVE_T_NUMBER, 0, NULL},
+                                 {"hosts", SALVE_T_LIST, 0, NULL},
+                                 {"token", SALVE_T_STRING, SALVE_ARG_SECRET, NULL},
+                                 {NULL, 0, 0, NULL}};
 
 static int check(const char *json, char *err)
 {
@@ -24,13 +23,15 @@ static void test_validation(void **state)
 {
 	(void)state;
 	char err[256];
-	assert_int_equal(check("{\"name\":\"w\",\"replicas\":3,\"factor\":1,\"hosts\":{}}", err), 0);
+	assert_int_equal(check("{\"name\":\"w\",\"replicas\":3,\"factor\":1,\"hosts\":{}}", err),
+	                 0);
 	assert_int_equal(check("{\"replicas\":3}", err), -1);
 	assert_string_equal(err, "missing required argument 'name' (string)");
 	assert_int_equal(check("{\"name\":\"w\",\"replicas\":\"3\"}", err), -1);
 	assert_string_equal(err, "argument 'replicas' must be int, got string");
 	assert_int_equal(check("{\"name\":\"w\",\"replica\":3}", err), -1);
-	assert_non_null(strstr(err, "unknown argument 'replica' (takes: name, replicas, factor, hosts, token)"));
+	assert_non_null(strstr(
+	    err, "unknown argument 'replica' (takes: name, replicas, factor, hosts, token)"));
 }
 
 static void test_audit_copy_hides_secrets(void **state)

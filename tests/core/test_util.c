@@ -29,7 +29,8 @@ static void test_sha256_and_ids(void **state)
 	(void)state;
 	char hex[65];
 	salve_sha256_hex("abc", 3, hex);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	char a[33], b[33];
 	assert_int_equal(salve_random_id(a, sizeof a), 0);
 	assert_int_equal(salve_random_id(b, sizeof b), 0);

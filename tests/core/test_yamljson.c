@@ -11,7 +11,8 @@ static void test_types_and_nesting(void **state)
 	json_t *v = salve_yaml_load_string(y, strlen(y), "t.yaml", err, sizeof err);
 	assert_non_null(v);
 	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(s, "{\"a\":1,\"b\":2.5,\"c\":true,\"d\":null,\"e\":\"007\",\"f\":[\"x\",\"y\"],\"g\":{\"h\":\"text\"}}");
+	assert_string_equal(s, "{\"a\":1,\"b\":2.5,\"c\":true,\"d\":null,\"e\":\"007\",\"f\":["
+	                       "\"x\",\"y\"],\"g\":{\"h\":\"text\"}}");
 	free(s);
 	json_decref(v);
 }

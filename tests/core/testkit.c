@@ -29,7 +29,8 @@ static void count(const char *action, const char *callback)
 	}
 }
 
-static int init(const salve_host *host, const json_t *config, void **state, char *err, size_t errlen)
+static int init(const salve_host *host, const json_t *config, void **state, char *err,
+                size_t errlen)
 {
 	H = host;
 	*state = NULL;
@@ -119,8 +120,8 @@ static int set_plan(salve_call *call, const json_t *args, json_t **predicted)
 	char old[4096];
 	const char *key = json_string_value(json_object_get(args, "key"));
 	int exists = kv_read(key, old, sizeof old) == 0;
-	*predicted = json_pack("{s:s, s:O, s:s?}", "key", key, "value", json_object_get(args, "value"),
-	                       "previous", exists ? old : NULL);
+	*predicted = json_pack("{s:s, s:O, s:s?}", "key", key, "value",
+	                       json_object_get(args, "value"), "previous", exists ? old : NULL);
 	return SALVE_OK;
 }
 
@@ -215,7 +216,8 @@ static int sleep_run(salve_call *call, const json_t *args, json_t **result)
 	for (;;) {
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		double elapsed = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+		double elapsed = (double)(now.tv_sec - start.tv_sec) +
+		                 (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 		if (elapsed >= seconds)
 			break;
 		if (H->cancelled(call)) {
@@ -236,7 +238,8 @@ static int notify_render(salve_call *call, const json_t *args, json_t **message)
 {
 	(void)call;
 	count("notify", "render");
-	*message = json_pack("{s:s, s:O}", "channel", "test", "text", json_object_get(args, "text"));
+	*message =
+	    json_pack("{s:s, s:O}", "channel", "test", "text", json_object_get(args, "text"));
 	return SALVE_OK;
 }
 
@@ -285,8 +288,8 @@ static const salve_arg sleep_args[] = {{"seconds", SALVE_T_NUMBER, SALVE_ARG_REQ
                                        {NULL, 0, 0, NULL}};
 static const salve_arg notify_args[] = {{"text", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL},
                                         {NULL, 0, 0, NULL}};
-static const salve_arg leak_args[] = {{"token", SALVE_T_STRING, SALVE_ARG_REQUIRED | SALVE_ARG_SECRET, NULL},
-                                      {NULL, 0, 0, NULL}};
+static const salve_arg leak_args[] = {
+    {"token", SALVE_T_STRING, SALVE_ARG_REQUIRED | SALVE_ARG_SECRET, NULL}, {NULL, 0, 0, NULL}};
 
 static const salve_action actions[] = {
     {.name = "get", .kind = SALVE_READ, .args = key_args, .target_arg = "key", .run = get_run},
@@ -308,18 +311,19 @@ static const salve_action actions[] = {
      .apply = drop_apply},
     {.name = "fail", .kind = SALVE_READ, .args = fail_args, .run = fail_run},
     {.name = "sleep", .kind = SALVE_READ, .args = sleep_args, .run = sleep_run},
-    {.name = "notify", .kind = SALVE_NOTIFY, .args = notify_args, .run = notify_run, .render = notify_render},
+    {.name = "notify",
+     .kind = SALVE_NOTIFY,
+     .args = notify_args,
+     .run = notify_run,
+     .render = notify_render},
     {.name = "leak", .kind = SALVE_READ, .args = leak_args, .run = leak_run},
     {.name = NULL},
 };
 
 static const salve_plugin descriptor = {
-    SALVE_PLUGIN_HEADER,
-    .name = "testkit",
-    .version = "0.0.1",
-    .description = "test double for the core's tests",
-    .actions = actions,
-    .init = init,
+    SALVE_PLUGIN_HEADER, .name = "testkit",
+    .version = "0.0.1",  .description = "test double for the core's tests",
+    .actions = actions,  .init = init,
 };
 
 SALVE_PLUGIN_DECLARE(descriptor)

@@ -72,7 +72,8 @@ struct salve_registry *tu_registry(int bad)
 	const char *dirs[4] = {getenv("SALVE_TEST_PLUGIN_DIR"), getenv("SALVE_PLUGIN_DIR"),
 	                       bad ? getenv("SALVE_BAD_PLUGIN_DIR") : NULL, NULL};
 	if (!dirs[0] || !dirs[1])
-		fail_msg("run through ctest: SALVE_TEST_PLUGIN_DIR and SALVE_PLUGIN_DIR are needed");
+		fail_msg(
+		    "run through ctest: SALVE_TEST_PLUGIN_DIR and SALVE_PLUGIN_DIR are needed");
 	return salve_registry_new(dirs, NULL);
 }
 

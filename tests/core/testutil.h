@@ -3,9 +3,11 @@
 #define SALVE_TESTUTIL_H
 
 #include <jansson.h>
-#include <stddef.h>
-#include <stdarg.h>
 #include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+/* cmocka needs the headers above first. */
 #include <cmocka.h>
 
 /* A fresh directory under /tmp, removed (recursively) by tu_cleanup(). Borrowed string. */

@@ -246,21 +246,22 @@ static json_t *parse_args(const char *args_json)
 	return args;
 }
 
-#define MOCK_CALL(fn, action, args_json, ...)                                                   \
-	do {                                                                                    \
-		const salve_action *a = need_action(action);                                    \
-		if (!a->fn)                                                                     \
-			fail_msg("action %s has no " #fn " callback", action);                  \
-		json_t *args = parse_args(args_json);                                           \
-		int rc = a->fn(&the_call, args, __VA_ARGS__);                                    \
-		json_decref(args);                                                              \
-		return rc;                                                                      \
+#define MOCK_CALL(fn, action, args_json, ...)                                                      \
+	do {                                                                                       \
+		const salve_action *a = need_action(action);                                       \
+		if (!a->fn)                                                                        \
+			fail_msg("action %s has no " #fn " callback", action);                     \
+		json_t *args = parse_args(args_json);                                              \
+		int rc = a->fn(&the_call, args, __VA_ARGS__);                                      \
+		json_decref(args);                                                                 \
+		return rc;                                                                         \
 	} while (0)
 
 int mock_run(const char *action, const char *args_json, json_t **result)
 {
 	if (M.mode == SALVE_MODE_DRY_RUN && !M.drill && need_action(action)->kind == SALVE_NOTIFY)
-		fail_msg("the core never sends notification %s in a dry-run without a drill", action);
+		fail_msg("the core never sends notification %s in a dry-run without a drill",
+		         action);
 	MOCK_CALL(run, action, args_json, result);
 }
 

@@ -46,20 +46,21 @@ extern "C" {
 /* Return codes. Callers branch only on these; the message for people goes through
  * host->fail(). Codes are never renumbered. */
 enum salve_status {
-	SALVE_OK = 0,             /* done; for check: a change is needed */
-	SALVE_HOLDS = 1,          /* check only: the wanted state is already there */
-	SALVE_ERR = -1,           /* failed; not known to be transient */
-	SALVE_ERR_RETRY = -2,     /* transient (timeout, 429, 5xx): the same call may succeed later */
-	SALVE_ERR_INVALID = -3,   /* arguments or configuration are wrong: retrying cannot help */
-	SALVE_ERR_TIMEOUT = -4,   /* the step's deadline passed */
-	SALVE_ERR_CANCELED = -5,  /* the run was cancelled (signal, denied approval, shutdown) */
-	SALVE_ERR_NOTFOUND = -6,  /* the target does not exist */
+	SALVE_OK = 0,           /* done; for check: a change is needed */
+	SALVE_HOLDS = 1,        /* check only: the wanted state is already there */
+	SALVE_ERR = -1,         /* failed; not known to be transient */
+	SALVE_ERR_RETRY = -2,   /* transient (timeout, 429, 5xx): the same call may succeed later */
+	SALVE_ERR_INVALID = -3, /* arguments or configuration are wrong: retrying cannot help */
+	SALVE_ERR_TIMEOUT = -4, /* the step's deadline passed */
+	SALVE_ERR_CANCELED = -5, /* the run was cancelled (signal, denied approval, shutdown) */
+	SALVE_ERR_NOTFOUND = -6, /* the target does not exist */
 };
 
 /* What an action does, declared so the host can enforce the run's mode. */
 enum salve_kind {
-	SALVE_READ = 1,   /* observes only; runs in every mode */
-	SALVE_MUTATE = 2, /* changes a system: check, plan, apply, undo; dry-run never reaches apply */
+	SALVE_READ = 1, /* observes only; runs in every mode */
+	SALVE_MUTATE =
+	    2, /* changes a system: check, plan, apply, undo; dry-run never reaches apply */
 	SALVE_NOTIFY = 3, /* tells people; in dry-run rendered and printed, sent only in drills */
 };
 
@@ -75,7 +76,7 @@ enum salve_type {
 
 /* salve_arg.flags */
 #define SALVE_ARG_REQUIRED 0x1u /* the host refuses a call without it */
-#define SALVE_ARG_SECRET 0x2u   /* never written to the audit log, logs or errors */
+#define SALVE_ARG_SECRET   0x2u /* never written to the audit log, logs or errors */
 
 /* One argument of an action (or one key of a plugin's configuration). Arrays of these end
  * with an entry whose name is NULL. */
@@ -181,14 +182,17 @@ typedef struct salve_plugin {
 } salve_plugin;
 
 /* Fills the version fields; use as: static const salve_plugin p = { SALVE_PLUGIN_HEADER, ... } */
-#define SALVE_PLUGIN_HEADER                                                                     \
+#define SALVE_PLUGIN_HEADER                                                                        \
 	.struct_size = sizeof(salve_plugin), .abi_major = SALVE_PLUGIN_ABI_MAJOR,                  \
 	.abi_minor = SALVE_PLUGIN_ABI_MINOR
 
 /* Exports the entry point for a descriptor. */
-#define SALVE_PLUGIN_DECLARE(descriptor)                                                        \
-	__attribute__((visibility("default"))) const salve_plugin *salve_plugin_entry(void);      \
-	const salve_plugin *salve_plugin_entry(void) { return &(descriptor); }
+#define SALVE_PLUGIN_DECLARE(descriptor)                                                           \
+	__attribute__((visibility("default"))) const salve_plugin *salve_plugin_entry(void);       \
+	const salve_plugin *salve_plugin_entry(void)                                               \
+	{                                                                                          \
+		return &(descriptor);                                                              \
+	}
 
 typedef const salve_plugin *(*salve_plugin_entry_fn)(void);
 

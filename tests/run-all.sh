@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is needed, then
+#  1. checks formatting against the repo's .clang-format,
+#  2. builds everything with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test,
+#  3. builds without sanitizers and runs the unit tests under valgrind.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash .ci/install-deps
+jobs=${SALVE_TEST_JOBS:-2}
+
+echo "== clang-format"
+mapfile -t sources < <(git ls-files '*.c' '*.h')
+if [ ${#sources[@]} -gt 0 ]; then
+	clang-format --dry-run --Werror "${sources[@]}"
+fi
+
+echo "== ASan + UBSan build, all tests"
+cmake -S . -B build-asan -DSALVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DSALVE_PLUGIN_ALL=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600
+
+echo "== valgrind build, unit tests"
+cmake -S . -B build-valgrind -DSALVE_SANITIZE=OFF -DSALVE_VALGRIND=ON -DCMAKE_BUILD_TYPE=Debug -DSALVE_PLUGIN_ALL=ON >/dev/null
+cmake --build build-valgrind -j"$jobs"
+ctest --test-dir build-valgrind --output-on-failure -j"$jobs" -L unit --timeout 900
