@@ -130,7 +130,7 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-int salve_audit_write(salve_audit *a, const json_t *record, char *err, size_t errlen)
+int salve_audit_write(salve_audit *a, json_t *record, char *err, size_t errlen)
 {
 	int rc = -1;
 	pthread_mutex_lock(&a->mu);
@@ -156,14 +156,13 @@ int salve_audit_write(salve_audit *a, const json_t *record, char *err, size_t er
 	}
 	char ts[40];
 	salve_timestamp(ts, sizeof ts);
-	json_t *rec = json_pack("{s:I, s:s}", "seq", (json_int_t)(a->seq + 1), "ts", ts);
-	json_t *copy = json_deep_copy(record);
-	salve_redact_json(copy);
-	json_object_update(rec, copy);
-	json_decref(copy);
+	/* seq and ts lead every record: set in place when the caller reserved them. */
+	json_t *rec = record;
+	json_object_set_new(rec, "seq", json_integer((json_int_t)(a->seq + 1)));
+	json_object_set_new(rec, "ts", json_string(ts));
+	salve_redact_json(rec);
 	json_object_set_new(rec, "prev", json_string(a->last_hash));
-	char *line = json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(rec);
+	char *line = json_dumps(rec, JSON_COMPACT);
 	if (!line) {
 		snprintf(err, errlen, "audit log %s: cannot encode record", a->path);
 		goto out;
@@ -185,10 +184,12 @@ int salve_audit_write(salve_audit *a, const json_t *record, char *err, size_t er
 		snprintf(err, errlen, "audit log %s: fdatasync: %s", a->path, strerror(errno));
 		goto out;
 	}
+	/* Fixed width (the seq is space-padded, which JSON allows), so the head is rewritten
+	 * in place with one pwrite and never needs truncating. */
 	char head[128];
 	int hl =
-	    snprintf(head, sizeof head, "{\"seq\":%lld,\"hash\":\"%s\"}\n", a->seq, a->last_hash);
-	if (pwrite(a->head_fd, head, (size_t)hl, 0) != hl || ftruncate(a->head_fd, hl) < 0) {
+	    snprintf(head, sizeof head, "{\"seq\":%20lld,\"hash\":\"%s\"}\n", a->seq, a->last_hash);
+	if (pwrite(a->head_fd, head, (size_t)hl, 0) != hl) {
 		snprintf(err, errlen, "audit head %s.head: %s", a->path, strerror(errno));
 		goto out;
 	}
@@ -196,7 +197,16 @@ int salve_audit_write(salve_audit *a, const json_t *record, char *err, size_t er
 out:
 	flock(a->fd, LOCK_UN);
 	pthread_mutex_unlock(&a->mu);
+	json_decref(record);
 	return rc;
+}
+
+json_t *salve_audit_record(void)
+{
+	json_t *r = json_object();
+	json_object_set_new(r, "seq", json_integer(0));
+	json_object_set_new(r, "ts", json_string(""));
+	return r;
 }
 
 void salve_audit_close(salve_audit *a)

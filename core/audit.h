@@ -8,7 +8,7 @@
  * flock on the file and re-reads the tail when another writer moved it.
  *
  * Thread-safe: one salve_audit may be shared by threads (internal mutex).
- * Ownership: records passed in are borrowed; the log copies what it writes.
+ * Ownership: salve_audit_write takes the record it is given.
  */
 #ifndef SALVE_AUDIT_H
 #define SALVE_AUDIT_H
@@ -27,8 +27,12 @@ typedef struct salve_audit salve_audit;
 /* Opens (creating, mode 0640, and its directory) the log. NULL with the reason in err. */
 salve_audit *salve_audit_open(const char *path, enum salve_audit_sync sync, char *err,
                               size_t errlen);
-/* Appends one record: secrets are redacted, seq/ts/prev added. 0, or -1 with err set. */
-int salve_audit_write(salve_audit *a, const json_t *record, char *err, size_t errlen);
+/* Appends one record, which the log takes (and decrefs): secrets are redacted in it, seq and
+ * ts set (first in the line when the record starts with them, see salve_audit_record) and
+ * prev appended. 0, or -1 with err set. */
+int salve_audit_write(salve_audit *a, json_t *record, char *err, size_t errlen);
+/* A new record that starts with seq and ts placeholders, so they lead the line. */
+json_t *salve_audit_record(void);
 const char *salve_audit_path(const salve_audit *a);
 void salve_audit_close(salve_audit *a);
 

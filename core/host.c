@@ -60,7 +60,11 @@ int salve_run_audit(const salve_run_info *run, json_t *record)
 		json_decref(record);
 		return 0;
 	}
-	json_t *full = json_pack("{s:s?, s:s?}", "run", run->run_id, "runbook", run->runbook);
+	json_t *full = salve_audit_record();
+	if (run->run_id)
+		json_object_set_new(full, "run", json_string(run->run_id));
+	if (run->runbook)
+		json_object_set_new(full, "runbook", json_string(run->runbook));
 	json_object_update(full, record);
 	json_decref(record);
 	json_object_set_new(full, "mode",
@@ -71,7 +75,6 @@ int salve_run_audit(const salve_run_info *run, json_t *record)
 		json_object_set_new(full, "trigger", json_string(run->trigger));
 	char err[512];
 	int rc = salve_audit_write(run->audit, full, err, sizeof err);
-	json_decref(full);
 	if (rc < 0)
 		salve_log(SALVE_LOG_ERROR, "%s", err);
 	return rc;

@@ -110,6 +110,7 @@ static int env_open(struct env *e, const struct globals *g)
 	char err[2048];
 	if (salve_config_load(g->config_path, &e->cfg, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: config %s\n", err);
+		salve_config_free(&e->cfg);
 		return SALVE_EXIT_INVALID_RUNBOOK;
 	}
 	if (g->audit_sync) {
@@ -117,9 +118,11 @@ static int env_open(struct env *e, const struct globals *g)
 			e->cfg.audit_sync = SALVE_AUDIT_SYNC_ALWAYS;
 		else if (strcmp(g->audit_sync, "none") == 0)
 			e->cfg.audit_sync = SALVE_AUDIT_SYNC_NONE;
-		else
+		else {
+			salve_config_free(&e->cfg);
 			return usage_error("--audit-sync must be always or none, not %s",
 			                   g->audit_sync);
+		}
 	}
 	const char *dirs[40];
 	size_t n = 0;
@@ -325,6 +328,18 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Every plugin the runbook uses starts now: bad settings stop the run before step 1. */
+	size_t pi;
+	json_t *pn;
+	json_array_foreach(rb->plugins, pi, pn)
+	{
+		enum salve_registry_error why;
+		if (!salve_registry_get(e.reg, json_string_value(pn), 1, &why, err, sizeof err)) {
+			fprintf(stderr, "salve: %s\n", err);
+			code = SALVE_EXIT_UNAVAILABLE;
+			goto out;
+		}
+	}
 	audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
 	if (!audit) {
 		fprintf(stderr, "salve: %s\n", err);
@@ -352,7 +367,6 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 			                        "lock busy", "error", err);
 			char aerr[512];
 			salve_audit_write(audit, rec, aerr, sizeof aerr);
-			json_decref(rec);
 			code = lr == SALVE_LOCK_BUSY ? SALVE_EXIT_TEMPFAIL : SALVE_EXIT_CANTCREAT;
 			goto out;
 		}

@@ -307,8 +307,12 @@ static salve_loaded_plugin *open_plugin(const char *path, const char *want_name,
 static int validate_config(const salve_loaded_plugin *p, const json_t *config, char *err,
                            size_t errlen)
 {
-	if (!p->desc.config)
-		return 0;
+	if (!p->desc.config) {
+		if (json_object_size(config) == 0)
+			return 0;
+		snprintf(err, errlen, "plugins.%s: this plugin takes no settings", p->desc.name);
+		return -1;
+	}
 	const char *key;
 	json_t *v;
 	json_object_foreach((json_t *)config, key, v)

@@ -383,6 +383,7 @@ static int l_step_define(lua_State *L)
 	rb->steps = grown;
 	st.name = strdup(name);
 	rb->steps[rb->nsteps++] = st;
+	json_object_set_new(rb->step_lines, name, json_integer(line));
 	return 0;
 }
 
@@ -392,10 +393,10 @@ static int l_step(lua_State *L)
 	const char *name = luaL_checkstring(L, 1);
 	if (!*name || strlen(name) > 128)
 		return luaL_error(L, "step names are 1 to 128 characters");
-	for (size_t i = 0; i < rb->nsteps; i++)
-		if (strcmp(rb->steps[i].name, name) == 0)
-			return luaL_error(L, "step \"%s\" is declared twice (first at line %d)",
-			                  name, rb->steps[i].line);
+	json_t *first = json_object_get(rb->step_lines, name);
+	if (first)
+		return luaL_error(L, "step \"%s\" is declared twice (first at line %d)", name,
+		                  (int)json_integer_value(first));
 	lua_Debug ar;
 	int line = 0;
 	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
@@ -501,6 +502,7 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 	rb->mem_limit = RUNBOOK_MEM_LIMIT;
 	rb->params_spec = json_object();
 	rb->plugins = json_array();
+	rb->step_lines = json_object();
 	rb->L = lua_newstate(limited_alloc, rb);
 	if (!rb->L) {
 		snprintf(err, errlen, "%s: cannot create a Lua state", source);
@@ -588,6 +590,7 @@ void salve_runbook_free(salve_runbook *rb)
 	free(rb->lock);
 	json_decref(rb->params_spec);
 	json_decref(rb->plugins);
+	json_decref(rb->step_lines);
 	free(rb);
 }
 

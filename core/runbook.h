@@ -46,7 +46,8 @@ typedef struct salve_runbook {
 	double timeout;      /* run timeout in seconds, 0 = none */
 	salve_step *steps;
 	size_t nsteps;
-	json_t *plugins; /* names of plugins the runbook asked for */
+	json_t *plugins;    /* names of plugins the runbook asked for */
+	json_t *step_lines; /* step name -> line it was declared on */
 	salve_registry *reg;
 	size_t mem_used, mem_limit;
 	int declared;            /* runbook{} was called */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,23 +71,41 @@ int salve_parse_duration(const char *text, double *seconds)
 	return 0;
 }
 
+static void to_hex(const unsigned char *raw, size_t n, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		hex[2 * i] = digits[raw[i] >> 4];
+		hex[2 * i + 1] = digits[raw[i] & 0xf];
+	}
+	hex[2 * n] = '\0';
+}
+
 int salve_random_id(char *buf, size_t len)
 {
 	unsigned char raw[16];
 	if (len < 33 || getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
 		return -1;
-	for (size_t i = 0; i < sizeof raw; i++)
-		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+	to_hex(raw, sizeof raw, buf);
 	return 0;
+}
+
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+	/* Fetched once: an implicit fetch per digest costs more than hashing a record. */
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 void salve_sha256_hex(const void *data, size_t len, char *hex)
 {
-	unsigned char md[32];
+	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	pthread_once(&sha256_once, fetch_sha256);
+	EVP_Digest(data, len, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL);
+	to_hex(md, mdlen, hex);
 }
 
 char *salve_read_file(const char *path, size_t *len)

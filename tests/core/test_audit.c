@@ -24,7 +24,6 @@ static void write_n(const char *path, int n, const char *who)
 	for (int i = 0; i < n; i++) {
 		json_t *r = json_pack("{s:s, s:i, s:s}", "event", "test", "i", i, "who", who);
 		assert_int_equal(salve_audit_write(a, r, err, sizeof err), 0);
-		json_decref(r);
 	}
 	salve_audit_close(a);
 }
@@ -127,7 +126,6 @@ static void test_secrets_redacted(void **state)
 	salve_audit *a = salve_audit_open(p, SALVE_AUDIT_SYNC_ALWAYS, err, sizeof err);
 	json_t *r = json_pack("{s:s, s:s}", "event", "x", "msg", "token TOPSECRETVALUE here");
 	assert_int_equal(salve_audit_write(a, r, err, sizeof err), 0);
-	json_decref(r);
 	salve_audit_close(a);
 	char *text = tu_read(p);
 	assert_null(strstr(text, "TOPSECRETVALUE"));

@@ -189,6 +189,26 @@ expect 2 "recover after a kill mid-apply: rollback incomplete" -- S recover
 has "$T/out" "testkit.set m2: the runner stopped while applying it; whether it changed anything is unknown" "recover names what it cannot undo"
 [ "$(kv m1)" = "<absent>" ] && ok "recover still undid the earlier change" || not_ok "m1=$(kv m1)"
 
+# --- params file, run timeout, config errors
+printf 'name: fromfile\nhold: 0\n' >"$T/params.yaml"
+expect 0 "--params-file" -- S run --json --params-file "$T/params.yaml" "$T/two.lua"
+[ "$(kv a)" = "fromfile" ] && ok "params came from the file" || not_ok "a=$(kv a)"
+expect 0 "--param wins over --params-file" -- S run --params-file "$T/params.yaml" -p name=cli "$T/two.lua"
+[ "$(kv a)" = "cli" ] && ok "--param overrode the file" || not_ok "a=$(kv a)"
+printf 'name: [unclosed\n' >"$T/badparams.yaml"
+expect 64 "broken params file" -- S run --params-file "$T/badparams.yaml" "$T/two.lua"
+has "$T/err" "badparams.yaml:" "the params file error names the file"
+expect 1 "run --timeout stops a long run and rolls back" -- S run --timeout 300ms -p name=slow -p hold=30 "$T/two.lua"
+has "$T/out" "testkit.sleep: deadline passed after 0.3 s" "the deadline is reported"
+[ "$(kv a)" = "cli" ] && ok "the timed-out run was rolled back" || not_ok "a=$(kv a)"
+printf 'audit: [1, 2]\n' >"$T/bad.yaml"
+expect 65 "invalid config" -- "$SALVE" --config "$T/bad.yaml" run "$T/two.lua"
+has "$T/err" "bad.yaml: audit must be a file path" "the config error names the file and key"
+printf 'plugins:\n  testkit: { colour: red }\n' >"$T/plug.yaml"
+expect 69 "an unknown plugin setting stops the run before it starts" -- "$SALVE" --config "$T/plug.yaml" "${COMMON[@]}" run -p name=x "$T/two.lua"
+has "$T/err" "plugins.testkit.colour: unknown setting (known: dir)" "the unknown setting is named"
+[ "$(kv a)" = "cli" ] && ok "nothing ran with the bad setting" || not_ok "a=$(kv a)"
+
 # --- maintenance window
 expect 75 "outside the window" -- S run --window "$(date -d tomorrow +%a) 00:00-00:01" -p name=w "$T/two.lua"
 has "$T/err" "outside the maintenance window" "outside the window is explained"

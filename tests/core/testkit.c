@@ -291,6 +291,9 @@ static const salve_arg notify_args[] = {{"text", SALVE_T_STRING, SALVE_ARG_REQUI
 static const salve_arg leak_args[] = {
     {"token", SALVE_T_STRING, SALVE_ARG_REQUIRED | SALVE_ARG_SECRET, NULL}, {NULL, 0, 0, NULL}};
 
+static const salve_arg config_args[] = {
+    {"dir", SALVE_T_STRING, 0, "where the store and call counters live"}, {NULL, 0, 0, NULL}};
+
 static const salve_action actions[] = {
     {.name = "get", .kind = SALVE_READ, .args = key_args, .target_arg = "key", .run = get_run},
     {.name = "set",
@@ -323,7 +326,8 @@ static const salve_action actions[] = {
 static const salve_plugin descriptor = {
     SALVE_PLUGIN_HEADER, .name = "testkit",
     .version = "0.0.1",  .description = "test double for the core's tests",
-    .actions = actions,  .init = init,
+    .actions = actions,  .config = config_args,
+    .init = init,
 };
 
 SALVE_PLUGIN_DECLARE(descriptor)
