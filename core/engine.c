@@ -70,6 +70,10 @@ static void brief(const json_t *v, char *buf, size_t len)
 
 static int audit(struct salve_exec *x, json_t *rec)
 {
+	if (x->opt && x->opt->on_event) {
+		json_object_set_new(rec, "run", json_string(x->info.run_id));
+		x->opt->on_event(x->opt->ctx, rec);
+	}
 	if (salve_run_audit(&x->info, rec) < 0) {
 		x->io_failed = 1;
 		return -1;
@@ -422,6 +426,15 @@ static double step_deadline(const struct salve_exec *x, const salve_step *st)
 	return d;
 }
 
+/* A dry-run changes nothing, so it asks nobody; it says it would. */
+static int dry_run_skips_approval(const struct salve_exec *x)
+{
+	if (x->info.mode != SALVE_MODE_DRY_RUN)
+		return 0;
+	say(x, "      would ask for approval of step \"%s\"\n", x->step->name);
+	return 1;
+}
+
 static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 {
 	const salve_step *st = &x->rb->steps[index];
@@ -448,6 +461,30 @@ static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 		else if (r == 0) {
 			outcome = "skipped";
 			note = "when() was false";
+		}
+	}
+	if (!outcome && st->approve && !dry_run_skips_approval(x)) {
+		char why[1024] = "";
+		int approved = 0;
+		audit(x, json_pack("{s:s, s:s, s:O}", "event", "approval_requested", "step",
+		                   st->name, "approve", st->approve));
+		if (x->opt->approve_all) {
+			approved = 1;
+			snprintf(why, sizeof why, "approved on the command line (--approve)");
+		} else if (x->opt->approve) {
+			approved = x->opt->approve(x->opt->ctx, x->info.run_id, st->name,
+			                           st->approve, why, sizeof why);
+		} else {
+			snprintf(why, sizeof why,
+			         "step \"%s\" needs approval: run it under salve serve, or pass "
+			         "--approve",
+			         st->name);
+		}
+		audit(x, json_pack("{s:s, s:s, s:s, s:s}", "event", "approval", "step", st->name,
+		                   "outcome", approved ? "approved" : "refused", "reason", why));
+		if (!approved) {
+			snprintf(err, sizeof err, "not approved: %s", why);
+			outcome = "failed";
 		}
 	}
 	if (!outcome && st->check != LUA_NOREF) {

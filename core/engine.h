@@ -32,6 +32,16 @@ typedef struct salve_run_options {
 	const char *state_dir;   /* required in apply mode (journal) */
 	FILE *out;               /* human-readable progress, or NULL */
 	volatile sig_atomic_t *cancel;
+	/* Every audit event of the run (borrowed, without seq/ts), from the run's thread; for
+	 * salve serve's status API and metrics. May be NULL. */
+	void (*on_event)(void *ctx, const json_t *event);
+	/* Steps declaring approve = {...}: called before the step runs (never in a dry-run).
+	 * Returns 1 to go on, 0 when denied or timed out (reason in why). NULL: such steps
+	 * need --approve on the command line. */
+	int (*approve)(void *ctx, const char *run_id, const char *step, const json_t *spec,
+	               char *why, size_t whylen);
+	int approve_all; /* salve run --approve: the person running it approves every step */
+	void *ctx;       /* passed to on_event and approve */
 } salve_run_options;
 
 /* Runs rb. Returns the exit status (exitcodes.h); *summary (new reference, may be NULL) is

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "cli.h"
 #include "config.h"
 #include "engine.h"
 #include "exitcodes.h"
@@ -27,15 +28,6 @@ static void on_signal(int sig)
 {
 	cancel_signal = sig;
 }
-
-struct globals {
-	const char *config_path;
-	const char *audit_path;
-	const char *state_dir;
-	const char *plugin_path;
-	const char *audit_sync;
-	int verbose;
-};
 
 static const char usage_text[] =
     "usage: salve [global options] COMMAND [options]\n"
@@ -75,6 +67,7 @@ static const char run_usage[] =
     "  --timeout DUR         run timeout (overrides the runbook's)\n"
     "  --step-timeout DUR    default step timeout (10m)\n"
     "  --trigger NAME        recorded in the audit log (cli, cron, ...)\n"
+    "  --approve             approve steps that declare approve = {...} (you approve them)\n"
     "  --json                print the run summary as JSON on stdout\n"
     "  -q, --quiet           no progress output\n";
 
@@ -104,7 +97,7 @@ struct env {
 	const char *state_dir;
 };
 
-static int env_open(struct env *e, const struct globals *g)
+static int env_open(struct env *e, const struct salve_cli_globals *g)
 {
 	memset(e, 0, sizeof *e);
 	char err[2048];
@@ -174,7 +167,7 @@ static int parse_param(json_t *params, const char *kv)
 	return 0;
 }
 
-static int cmd_run(const struct globals *g, int argc, char **argv)
+static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {{"param", required_argument, 0, 'p'},
 	                                     {"params-file", required_argument, 0, 'F'},
@@ -189,11 +182,12 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 	                                     {"trigger", required_argument, 0, 'g'},
 	                                     {"json", no_argument, 0, 'j'},
 	                                     {"quiet", no_argument, 0, 'q'},
+	                                     {"approve", no_argument, 0, 'A'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	json_t *given = json_object();
 	const char *params_file = NULL, *fail_at = NULL, *window = NULL, *trigger = "cli";
-	int dry = 0, drill_notify = 0, no_wait = 0, as_json = 0, quiet = 0, c;
+	int dry = 0, drill_notify = 0, no_wait = 0, as_json = 0, quiet = 0, approve_all = 0, c;
 	double lock_timeout = 0, run_timeout = 0, step_timeout = -1;
 	int code = SALVE_EXIT_OK;
 	optind = 1;
@@ -231,6 +225,9 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'A':
+			approve_all = 1;
 			break;
 		case 'L':
 		case 't':
@@ -390,6 +387,7 @@ static int cmd_run(const struct globals *g, int argc, char **argv)
 	o.state_dir = e.state_dir;
 	o.out = quiet || as_json ? NULL : stdout;
 	o.cancel = &cancel_signal;
+	o.approve_all = approve_all;
 	code = salve_engine_run(rb, &o, &summary);
 	if (as_json && summary)
 		print_json(summary);
@@ -417,7 +415,7 @@ static int simple_flags(int argc, char **argv, const char *usage, int *as_json)
 	return 0;
 }
 
-static int cmd_validate(const struct globals *g, int argc, char **argv)
+static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	static const char usage[] =
 	    "usage: salve validate [--json] RUNBOOK\n"
@@ -471,7 +469,7 @@ static int cmd_validate(const struct globals *g, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_plugins(const struct globals *g, int argc, char **argv)
+static int cmd_plugins(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	static const char usage[] =
 	    "usage: salve plugins [--json]\n"
@@ -517,7 +515,7 @@ static int cmd_plugins(const struct globals *g, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_audit(const struct globals *g, int argc, char **argv)
+static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	(void)g;
 	static const char usage[] =
@@ -539,7 +537,7 @@ static int cmd_audit(const struct globals *g, int argc, char **argv)
 	return rc < 0 ? SALVE_EXIT_USAGE : 1;
 }
 
-static int cmd_recover(const struct globals *g, int argc, char **argv)
+static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	static const char usage[] =
 	    "usage: salve recover [--json]\n"
@@ -574,7 +572,7 @@ static int cmd_recover(const struct globals *g, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct globals g;
+	struct salve_cli_globals g;
 	memset(&g, 0, sizeof g);
 	static const struct option opts[] = {{"config", required_argument, 0, 'c'},
 	                                     {"audit", required_argument, 0, 'a'},
@@ -637,7 +635,20 @@ int main(int argc, char **argv)
 		code = cmd_audit(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "recover") == 0)
 		code = cmd_recover(&g, sub_argc, sub_argv);
-	else if (strcmp(cmd, "help") == 0) {
+	else if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "routes") == 0 ||
+	         strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+#ifdef SALVE_WITH_SERVE
+		if (strcmp(cmd, "serve") == 0)
+			code = salve_serve_main(&g, sub_argc, sub_argv);
+		else if (strcmp(cmd, "routes") == 0)
+			code = salve_routes_main(&g, sub_argc, sub_argv);
+		else
+			code = salve_control_main(&g, sub_argc, sub_argv);
+#else
+		code = usage_error(
+		    "\"%s\": this salve was built without the server (SALVE_SERVE=OFF)", cmd);
+#endif
+	} else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		code = 0;
 	} else

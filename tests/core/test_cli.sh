@@ -209,6 +209,21 @@ expect 69 "an unknown plugin setting stops the run before it starts" -- "$SALVE"
 has "$T/err" "plugins.testkit.colour: unknown setting (known: dir)" "the unknown setting is named"
 [ "$(kv a)" = "cli" ] && ok "nothing ran with the bad setting" || not_ok "a=$(kv a)"
 
+# --- approvals
+cat >"$T/appr.lua" <<'LUA'
+runbook { name = "appr" }
+local kit = plugin "testkit"
+step "risky" { approve = { timeout = "15m" }, run = function() return kit.set{ key = "r", value = "1" } end }
+LUA
+expect 1 "a step needing approval fails without an approver" -- S run "$T/appr.lua"
+has "$T/out" 'not approved: step "risky" needs approval: run it under salve serve, or pass --approve' "the missing approval is explained"
+[ "$(kv r)" = "<absent>" ] && ok "the unapproved step did nothing" || not_ok "r=$(kv r)"
+expect 0 "a dry-run says it would ask" -- S run --dry-run "$T/appr.lua"
+has "$T/out" 'would ask for approval of step "risky"' "dry-run names the approval"
+expect 0 "--approve approves" -- S run --approve "$T/appr.lua"
+[ "$(kv r)" = "1" ] && ok "the approved step ran" || not_ok "r=$(kv r)"
+has "$T/audit.jsonl" '"event":"approval","step":"risky","outcome":"approved"' "the approval is audited"
+
 # --- maintenance window
 expect 75 "outside the window" -- S run --window "$(date -d tomorrow +%a) 00:00-00:01" -p name=w "$T/two.lua"
 has "$T/err" "outside the maintenance window" "outside the window is explained"

@@ -1,0 +1,24 @@
+/*
+ * What main.c shares with the commands that live in their own modules (salve serve in
+ * core/serve/). Globals come from the command line, before the command name.
+ */
+#ifndef SALVE_CLI_H
+#define SALVE_CLI_H
+
+struct salve_cli_globals {
+	const char *config_path; /* --config, or NULL */
+	const char *audit_path;  /* --audit, or NULL: the config's */
+	const char *state_dir;   /* --state-dir, or NULL: the config's */
+	const char *plugin_path; /* --plugin-path (colon-separated), or NULL */
+	const char *audit_sync;  /* --audit-sync always|none, or NULL */
+	int verbose;
+};
+
+/* Each takes argv[0] = the command name and returns an exit status (exitcodes.h).
+ * Implemented in core/serve/ when salve is built with it (SALVE_WITH_SERVE). */
+int salve_serve_main(const struct salve_cli_globals *g, int argc, char **argv);  /* serve */
+int salve_routes_main(const struct salve_cli_globals *g, int argc, char **argv); /* routes */
+int salve_control_main(const struct salve_cli_globals *g, int argc,
+                       char **argv); /* pause, resume */
+
+#endif
