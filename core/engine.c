@@ -116,7 +116,8 @@ const char *salve_exec_interrupt(salve_runbook *rb)
 
 static const char *phase_name(enum salve_phase p)
 {
-	static const char *const names[] = {"load", "when", "check", "run", "verify", "rollback"};
+	static const char *const names[] = {"load",   "when",     "check",    "run",
+	                                    "verify", "rollback", "lifecycle"};
 	return names[p];
 }
 
@@ -180,6 +181,11 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 		snprintf(err, errlen,
 		         "%s %s.%s is a %s action: only read actions may run in a step's %s", where,
 		         pname, a->name, salve_kind_name(a->kind), phase_name(x->phase));
+		return -1;
+	}
+	if (x->phase == SALVE_PHASE_LIFECYCLE && a->kind != SALVE_NOTIFY) {
+		snprintf(err, errlen, "%s %s.%s: lifecycle hooks only notify", where, pname,
+		         a->name);
 		return -1;
 	}
 	if (x->phase == SALVE_PHASE_VERIFY && a->kind == SALVE_MUTATE) {
@@ -752,6 +758,80 @@ static int rollback_all(struct salve_exec *x, json_t *done)
 	return complete ? 0 : -1;
 }
 
+/* ---- lifecycle notifications --------------------------------------------------------------- */
+
+static int lifecycle_wants(const json_t *lc, const char *event)
+{
+	const json_t *on = json_object_get(lc, "on");
+	if (!on)
+		/* Default: what on-call needs to hear about. */
+		return strcmp(event, "start") != 0 && strcmp(event, "success") != 0;
+	size_t i;
+	json_t *e;
+	json_array_foreach(on, i, e) if (json_is_string(e) &&
+	                                 !strcmp(json_string_value(e), event)) return 1;
+	return json_is_string(on) && !strcmp(json_string_value(on), event);
+}
+
+/* Tells people what the run is doing through the notify plugin. Never fails the run: a
+ * notification that cannot be sent is logged and audited. */
+static void lifecycle_notify(struct salve_exec *x, const char *event, const char *severity,
+                             const char *summary, const char *detail)
+{
+	const json_t *lc = x->rb->notify ? x->rb->notify : x->opt->lifecycle;
+	int send = lc && lifecycle_wants(lc, event) && json_object_get(lc, "to");
+	int page = !strcmp(event, "rollback_incomplete") &&
+	           !json_is_false(json_object_get(lc, "page_on_incomplete")) &&
+	           (lc || salve_registry_configured(x->rb->reg, "notify"));
+	if (!send && !page)
+		return;
+	char err[2048];
+	enum salve_registry_error why;
+	salve_loaded_plugin *p = salve_registry_get(x->rb->reg, "notify", 1, &why, err, sizeof err);
+	if (!p) {
+		salve_log(SALVE_LOG_WARN, "%s notification not sent: %s", event, err);
+		audit(x, json_pack("{s:s, s:s, s:s, s:s}", "event", "lifecycle_notify", "on", event,
+		                   "outcome", "failed", "error", err));
+		return;
+	}
+	enum salve_phase saved = x->phase;
+	x->phase = SALVE_PHASE_LIFECYCLE;
+	char text[4096];
+	snprintf(text, sizeof text, "%s%s%s", summary, detail ? "\n" : "", detail ? detail : "");
+	json_t *targets = json_object_get(lc, "to");
+	json_t *list = json_is_array(targets) ? json_incref(targets) : json_pack("[O]", targets);
+	size_t i;
+	json_t *to;
+	json_array_foreach(send ? list : NULL, i, to)
+	{
+		const salve_action *a = salve_plugin_action(p, "send");
+		json_t *args =
+		    json_pack("{s:O, s:s, s:s, s:s, s:s}", "to", to, "text", text, "summary",
+		              summary, "severity", severity, "outcome", event);
+		json_t *res = NULL;
+		if (!a ||
+		    salve_exec_action(x->rb, p, a, args, "lifecycle:", &res, err, sizeof err) < 0)
+			salve_log(SALVE_LOG_WARN, "%s notification to %s not sent: %s", event,
+			          json_string_value(to), a ? err : "notify has no send action");
+		json_decref(res);
+		json_decref(args);
+	}
+	json_decref(list);
+	if (page) {
+		const salve_action *a = salve_plugin_action(p, "page");
+		json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "severity", "critical", "summary",
+		                         summary, "text", text, "outcome", event);
+		json_t *res = NULL;
+		if (!a ||
+		    salve_exec_action(x->rb, p, a, args, "lifecycle:", &res, err, sizeof err) < 0)
+			salve_log(SALVE_LOG_ERROR, "page for the incomplete rollback not sent: %s",
+			          a ? err : "notify has no page action");
+		json_decref(res);
+		json_decref(args);
+	}
+	x->phase = saved;
+}
+
 /* ---- a whole run --------------------------------------------------------------------------- */
 
 static void set_lua_run_globals(struct salve_exec *x)
@@ -787,6 +867,8 @@ static void exec_init(struct salve_exec *x, salve_runbook *rb, const salve_run_o
 	x->info.drill = o->drill_notify || o->fail_at;
 	x->info.cancel = o->cancel;
 	x->info.audit = o->audit;
+	x->info.outcome = "running";
+	x->info.target = o->target;
 	x->p_ref = x->s_ref = LUA_NOREF;
 	if (rb) {
 		rb->exec = x;
@@ -855,6 +937,10 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 	}
 	double run_timeout = o->run_timeout > 0 ? o->run_timeout : rb->timeout;
 	x.run_deadline = run_timeout > 0 ? t0 + run_timeout : 0;
+	char line[1024];
+	snprintf(line, sizeof line, "salve %s: %s%s%s started (%s)", rb->name, x.run_id,
+	         o->target ? " on " : "", o->target ? o->target : "", dry ? "dry-run" : "apply");
+	lifecycle_notify(&x, "start", "info", line, NULL);
 
 	int failed = 0;
 	for (size_t i = 0; i < rb->nsteps; i++) {
@@ -884,9 +970,12 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 			say(&x, "      note: %s\n",
 			    json_string_value(json_object_get(rec, "verify")));
 		if (strcmp(outcome, "failed") == 0) {
-			say(&x, "      error: %s\n",
-			    json_string_value(json_object_get(rec, "error")));
+			const char *error = json_string_value(json_object_get(rec, "error"));
+			say(&x, "      error: %s\n", error);
 			failed = 1;
+			snprintf(line, sizeof line, "salve %s: step %s failed; rolling back",
+			         rb->name, rb->steps[i].name);
+			lifecycle_notify(&x, "step_failed", "high", line, error);
 		}
 		if (x.io_failed && !failed) {
 			json_object_set_new(rec, "outcome", json_string("failed"));
@@ -905,6 +994,22 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 	const char *outcome = !failed      ? "success"
 	                      : incomplete ? "rollback_incomplete"
 	                                   : "rolled_back";
+	x.info.outcome = outcome;
+	if (!failed) {
+		snprintf(line, sizeof line, "salve %s: run %s succeeded", rb->name, x.run_id);
+		lifecycle_notify(&x, "success", "info", line, NULL);
+	} else if (incomplete) {
+		snprintf(
+		    line, sizeof line,
+		    "salve %s: ROLLBACK INCOMPLETE in run %s: a human must look (salve recover "
+		    "retries)",
+		    rb->name, x.run_id);
+		lifecycle_notify(&x, "rollback_incomplete", "critical", line, NULL);
+	} else {
+		snprintf(line, sizeof line, "salve %s: run %s failed and was rolled back", rb->name,
+		         x.run_id);
+		lifecycle_notify(&x, "rolled_back", "medium", line, NULL);
+	}
 	double ms = (salve_now() - t0) * 1000.0;
 	audit(&x, json_pack("{s:s, s:s, s:i, s:f}", "event", "run_end", "outcome", outcome,
 	                    "exit_code", code, "duration_ms", ms));

@@ -41,7 +41,13 @@ typedef struct salve_run_options {
 	int (*approve)(void *ctx, const char *run_id, const char *step, const json_t *spec,
 	               char *why, size_t whylen);
 	int approve_all; /* salve run --approve: the person running it approves every step */
-	void *ctx;       /* passed to on_event and approve */
+	/* Run lifecycle notifications (salve.yaml lifecycle.notify), overridden by the
+	 * runbook's notify = {...}: { to = "slack:#ops" | [...], on = [events],
+	 * page_on_incomplete = true }. Events: start, step_failed, rolled_back,
+	 * rollback_incomplete, success. Borrowed; may be NULL. */
+	const json_t *lifecycle;
+	const char *target; /* what the run acts on (its lock key), for messages; may be NULL */
+	void *ctx;          /* passed to on_event and approve */
 } salve_run_options;
 
 /* Runs rb. Returns the exit status (exitcodes.h); *summary (new reference, may be NULL) is

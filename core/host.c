@@ -190,6 +190,10 @@ static const char *host_run_info(salve_call *call, const char *key)
 		return r->fingerprint;
 	if (strcmp(key, "step") == 0)
 		return call->step;
+	if (strcmp(key, "outcome") == 0)
+		return r->outcome;
+	if (strcmp(key, "target") == 0)
+		return r->target;
 	if (strcmp(key, "mode") == 0)
 		return r->mode == SALVE_MODE_DRY_RUN ? "dry-run" : "apply";
 	return NULL;

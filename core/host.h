@@ -22,6 +22,8 @@ typedef struct salve_run_info {
 	volatile sig_atomic_t *cancel; /* non-zero: cancelled */
 	int ignore_cancel;             /* set during rollback: undo must finish */
 	salve_audit *audit;
+	const char *outcome; /* running, success, rolled_back, rollback_incomplete */
+	const char *target;  /* what the run acts on (its lock key), or NULL */
 } salve_run_info;
 
 struct salve_call {

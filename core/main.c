@@ -388,6 +388,7 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	o.out = quiet || as_json ? NULL : stdout;
 	o.cancel = &cancel_signal;
 	o.approve_all = approve_all;
+	o.lifecycle = json_object_get(json_object_get(e.cfg.doc, "lifecycle"), "notify");
 	code = salve_engine_run(rb, &o, &summary);
 	if (as_json && summary)
 		print_json(summary);

@@ -503,3 +503,8 @@ json_t *salve_registry_list(salve_registry *r)
 	json_decref(seen);
 	return out;
 }
+
+int salve_registry_configured(const salve_registry *r, const char *name)
+{
+	return json_object_get(r->configs, name) != NULL;
+}

@@ -52,6 +52,9 @@ const char *salve_registry_search_path(const salve_registry *r);
 
 const salve_action *salve_plugin_action(const salve_loaded_plugin *p, const char *name);
 
+/* Whether the config has a section for plugin name. */
+int salve_registry_configured(const salve_registry *r, const char *name);
+
 /* Validates a plugin descriptor; exposed for tests. 0, or -1 with the reason in err. */
 int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen);
 

@@ -145,6 +145,17 @@ static int l_runbook(lua_State *L)
 				    L,
 				    "runbook{} lock must be a string such as \"k8s/{namespace}\"");
 			rb->lock = strdup(lua_tostring(L, -1));
+		} else if (strcmp(key, "notify") == 0) {
+			char err[512];
+			json_t *n = salve_lua_to_json(L, -1, err, sizeof err);
+			if (!json_is_object(n)) {
+				json_decref(n);
+				return luaL_error(L,
+				                  "runbook{} notify must be a table such as { to = "
+				                  "\"slack:#ops\", on = { \"step_failed\" } }");
+			}
+			json_decref(rb->notify);
+			rb->notify = n;
 		} else if (strcmp(key, "timeout") == 0) {
 			duration_field(L, -1, "runbook{} timeout", &rb->timeout);
 		} else if (strcmp(key, "params") == 0) {
@@ -191,7 +202,7 @@ static int l_runbook(lua_State *L)
 		} else {
 			return luaL_error(L,
 			                  "runbook{}: unknown field '%s' (name, description, "
-			                  "params, lock, timeout)",
+			                  "params, lock, timeout, notify)",
 			                  key);
 		}
 		lua_pop(L, 1);
@@ -591,6 +602,7 @@ void salve_runbook_free(salve_runbook *rb)
 	json_decref(rb->params_spec);
 	json_decref(rb->plugins);
 	json_decref(rb->step_lines);
+	json_decref(rb->notify);
 	free(rb);
 }
 

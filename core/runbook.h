@@ -32,6 +32,7 @@ enum salve_phase {
 	SALVE_PHASE_RUN,
 	SALVE_PHASE_VERIFY,
 	SALVE_PHASE_ROLLBACK,
+	SALVE_PHASE_LIFECYCLE, /* run lifecycle notifications: notify actions only */
 };
 
 struct salve_exec; /* the engine's per-run state */
@@ -44,6 +45,7 @@ typedef struct salve_runbook {
 	json_t *params_spec; /* name -> {type, required, default, description} */
 	char *lock;          /* template, or NULL */
 	double timeout;      /* run timeout in seconds, 0 = none */
+	json_t *notify;      /* runbook{ notify = { to = ..., on = {...} } }, or NULL */
 	salve_step *steps;
 	size_t nsteps;
 	json_t *plugins;    /* names of plugins the runbook asked for */
