@@ -33,6 +33,13 @@ struct salve_exec {
 	long next_change_id;
 	int p_ref, s_ref;
 	int io_failed; /* the audit log or journal could not be written */
+	/* Escalation: the first successful page of the run, through a plugin that offers
+	 * page, escalate and escalation_policy (notify). */
+	double paged_at;
+	salve_loaded_plugin *pager;
+	char page_summary[512];
+	json_t *escalation; /* the plugin's escalation_policy, fetched at the first page */
+	size_t escalated;   /* levels sent so far */
 	char interrupt[256];
 };
 
@@ -183,7 +190,7 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 		         pname, a->name, salve_kind_name(a->kind), phase_name(x->phase));
 		return -1;
 	}
-	if (x->phase == SALVE_PHASE_LIFECYCLE && a->kind != SALVE_NOTIFY) {
+	if (x->phase == SALVE_PHASE_LIFECYCLE && a->kind == SALVE_MUTATE) {
 		snprintf(err, errlen, "%s %s.%s: lifecycle hooks only notify", where, pname,
 		         a->name);
 		return -1;
@@ -360,8 +367,68 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 		         pname, a->name);
 		return -1;
 	}
+	if (!x->paged_at && strcmp(a->name, "page") == 0 &&
+	    salve_plugin_action(plugin, "escalate") &&
+	    salve_plugin_action(plugin, "escalation_policy") && strcmp(outcome, "sent") == 0) {
+		x->paged_at = salve_now();
+		x->pager = plugin;
+		snprintf(x->page_summary, sizeof x->page_summary, "%s",
+		         json_string_value(json_object_get(args, "summary"))
+		             ? json_string_value(json_object_get(args, "summary"))
+		             : "salve paged");
+	}
 	*result = out ? out : json_object();
 	return 0;
+}
+
+/* Sends the escalation levels that are due: level N goes out when the run has not succeeded
+ * after_seconds after it paged. Called between steps, during rollback and at the end. */
+static void escalate_due(struct salve_exec *x, int final)
+{
+	if (!x->paged_at || !x->pager || !strcmp(x->info.outcome, "success"))
+		return;
+	char err[2048];
+	enum salve_phase saved = x->phase;
+	x->phase = SALVE_PHASE_LIFECYCLE;
+	if (!x->escalation) {
+		json_t *args = json_object();
+		if (salve_exec_action(x->rb, x->pager,
+		                      salve_plugin_action(x->pager, "escalation_policy"), args,
+		                      "escalation:", &x->escalation, err, sizeof err) < 0) {
+			salve_log(SALVE_LOG_WARN, "escalation policy unavailable: %s", err);
+			x->escalation = json_array();
+		}
+		json_decref(args);
+	}
+	double elapsed = salve_now() - x->paged_at;
+	for (size_t i = x->escalated; i < json_array_size(x->escalation); i++) {
+		json_t *level = json_array_get(x->escalation, i);
+		double after = json_number_value(json_object_get(level, "after_seconds"));
+		if (after > elapsed) {
+			if (final) {
+				say(x,
+				    "salve: escalation level %zu (due %.0f s after the page) not "
+				    "sent: the run "
+				    "ended first\n",
+				    i + 1, after);
+				audit(x, json_pack("{s:s, s:I, s:f, s:s}", "event",
+				                   "escalation_pending", "level", (json_int_t)i + 1,
+				                   "after_seconds", after, "reason",
+				                   "the run ended before the level was due"));
+			}
+			continue;
+		}
+		json_t *args = json_pack("{s:I, s:s, s:s}", "level", (json_int_t)i + 1, "summary",
+		                         x->page_summary, "outcome", x->info.outcome);
+		json_t *res = NULL;
+		if (salve_exec_action(x->rb, x->pager, salve_plugin_action(x->pager, "escalate"),
+		                      args, "escalation:", &res, err, sizeof err) < 0)
+			salve_log(SALVE_LOG_WARN, "escalation level %zu not sent: %s", i + 1, err);
+		json_decref(res);
+		json_decref(args);
+		x->escalated = i + 1;
+	}
+	x->phase = saved;
 }
 
 /* ---- calling runbook functions ------------------------------------------------------------ */
@@ -682,6 +749,7 @@ static int rollback_all(struct salve_exec *x, json_t *done)
 		json_t *rec = json_array_get(done, n - 1);
 		if (!has_pending(rec))
 			continue;
+		escalate_due(x, 0);
 		const char *name = json_string_value(json_object_get(rec, "name"));
 		const char *before = json_string_value(json_object_get(rec, "outcome"));
 		int was_failed = before && strcmp(before, "failed") == 0;
@@ -956,6 +1024,7 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 			    rb->nsteps, rb->steps[i].name);
 			continue;
 		}
+		escalate_due(&x, 0);
 		double s0 = salve_now();
 		json_object_set_new(rec, "duration_ms", json_real(0));
 		const char *outcome = run_step(&x, i, rec);
@@ -1010,6 +1079,7 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		         x.run_id);
 		lifecycle_notify(&x, "rolled_back", "medium", line, NULL);
 	}
+	escalate_due(&x, 1);
 	double ms = (salve_now() - t0) * 1000.0;
 	audit(&x, json_pack("{s:s, s:s, s:i, s:f}", "event", "run_end", "outcome", outcome,
 	                    "exit_code", code, "duration_ms", ms));
@@ -1045,6 +1115,7 @@ finish:
 	}
 	json_decref(params_audit);
 	json_decref(steps);
+	json_decref(x.escalation);
 	exec_fini(&x);
 	return code;
 }

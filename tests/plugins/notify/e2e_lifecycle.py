@@ -30,6 +30,16 @@ step "maybe-fail" { run = function(p) if p.mode ~= "ok" then error("disk on fire
 """
 
 
+ESCALATING = """
+runbook { name = "esc", params = { mode = { default = "slow" } } }
+local notify = plugin "notify"
+local kit = plugin "testkit"
+step "page" { run = function() return notify.page{ severity = "critical", summary = "db down" } end }
+step "work" { run = function(p) return kit.sleep{ seconds = p.mode == "slow" and 0.6 or 0.01 } end }
+step "done" { run = function() end }
+"""
+
+
 def main():
     salve = os.environ["SALVE_BIN"]
     path = os.environ["SALVE_PLUGIN_DIR"] + ":" + os.environ["SALVE_TEST_PLUGIN_DIR"]
@@ -57,9 +67,13 @@ def main():
                         "    slack: { webhook_url: \"env:LC_SLACK\", channel: \"#ops\" }\n"
                         "    pagerduty: { routing_key: \"env:LC_PD\", url: \"%s/pd\" }\n"
                         "    routing: { critical: [\"pagerduty:\"] }\n"
+                        "    webhooks: { level2: { url: \"%s/level2\" } }\n"
+                        "    escalation:\n"
+                        "      - { wait: 0s, to: [\"slack:#oncall\"] }\n"
+                        "      - { wait: 300ms, to: [\"webhook:level2\"] }\n"
                         "    retry: { attempts: 1 }\n"
                         "lifecycle:\n  notify:\n    to: \"slack:#ops\"\n"
-                        "    on: [start, step_failed, rolled_back, rollback_incomplete, success]\n" % base)
+                        "    on: [start, step_failed, rolled_back, rollback_incomplete, success]\n" % (base, base))
             rb = os.path.join(work, "lc.lua")
             with open(rb, "w") as f:
                 f.write(RUNBOOK)
@@ -98,6 +112,22 @@ def main():
                   and "ROLLBACK INCOMPLETE" in pd[0]["payload"]["summary"],
                   "an incomplete rollback pages PagerDuty: %s" % pd)
             check(any("ROLLBACK INCOMPLETE" in t for t in texts), "and tells Slack: %s" % texts)
+            check("escalation level 2 (due 0 s after the page) not sent: the run ended first" in p.stdout,
+                  "escalation levels not yet due when the run ends are reported: %s" % p.stdout[-300:])
+
+            # Escalation: the run pages, then stays unsuccessful past level 2's wait.
+            with open(rb, "w") as f:
+                f.write(ESCALATING)
+            p, reqs, texts = run("slow")
+            paths = [r["path"] for r in reqs]
+            check(p.returncode == 0, "the escalating run exits 0 (%d: %s)" % (p.returncode, p.stderr[-300:]))
+            check("/level2" in paths, "level 2 is sent when the run has not succeeded after its wait: %s" % paths)
+            p, reqs, texts = run("quick")
+            paths = [r["path"] for r in reqs]
+            check("/level2" not in paths and p.returncode == 0,
+                  "a run that succeeds before level 2 is due does not escalate: %s" % paths)
+            with open(rb, "w") as f:
+                f.write(RUNBOOK)
 
             p, reqs, texts = run("ok", [{"status": 500, "body": "down"}] * 10)
             check(p.returncode == 0, "an unreachable channel never fails the run (%d)" % p.returncode)
