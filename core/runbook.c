@@ -27,7 +27,7 @@ const struct salve_embedded *salve_embedded_find(const char *name);
 
 const char *const *salve_builtin_runbooks(void)
 {
-	static const char *const names[] = {"host-check", NULL};
+	static const char *const names[] = {"host-check", "patch-hosts", NULL};
 	return names;
 }
 
@@ -487,7 +487,7 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 		if (salve_fmt(file, sizeof file, "%s.lua", source + 8) >= 0)
 			e = salve_embedded_find(file);
 		if (!e) {
-			snprintf(err, errlen, "%s: no such built-in runbook (built in: host-check)",
+			snprintf(err, errlen, "%s: no such built-in runbook (built in: host-check, patch-hosts)",
 			         source);
 			*exit_code = SALVE_EXIT_USAGE;
 			return NULL;

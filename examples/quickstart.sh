@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: installs what salve needs (Debian 12), builds it, and runs the
-# main job -- the embedded host-check runbook against this very machine, as a dry-run (it
-# reads disk, memory and load, and shows the config change it would make without making it).
-# Then it verifies the audit log it wrote.
+# main job -- the embedded weekly patch runbook as a dry-run patch check of this very machine
+# (ssh-patch's local connection): it lists every package update waiting, with the versions it
+# would go from and to, and changes nothing. Then it verifies the audit log it wrote.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,6 +11,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSALVE_TESTS=OFF >/dev/nu
 cmake --build build -j"$(nproc)" >/dev/null
 state=${SALVE_STATE_DIR:-$root/build/state}
 audit=$state/audit.jsonl
-./build/salve --state-dir "$state" --audit "$audit" run --dry-run builtin:host-check "$@"
+./build/salve --state-dir "$state" --audit "$audit" run --dry-run -p hosts=localhost \
+	builtin:patch-hosts "$@"
 ./build/salve audit verify "$audit"
-echo "Run it for real (writes /etc/salve/host-check.conf, undoable): ./build/salve run builtin:host-check"
+echo "Also built in: builtin:host-check (disk, memory, load, a marker config line)."
+echo "Patch for real, in rolling batches with rollback: ./build/salve run -p hosts=localhost builtin:patch-hosts"
