@@ -487,7 +487,8 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 		if (salve_fmt(file, sizeof file, "%s.lua", source + 8) >= 0)
 			e = salve_embedded_find(file);
 		if (!e) {
-			snprintf(err, errlen, "%s: no such built-in runbook (built in: host-check, patch-hosts)",
+			snprintf(err, errlen,
+			         "%s: no such built-in runbook (built in: host-check, patch-hosts)",
 			         source);
 			*exit_code = SALVE_EXIT_USAGE;
 			return NULL;
