@@ -39,6 +39,7 @@ struct salve_exec {
 	salve_loaded_plugin *pager;
 	char page_summary[512];
 	json_t *escalation; /* the plugin's escalation_policy, fetched at the first page */
+	json_t *degraded;   /* [{step, message}] reported by degraded() */
 	size_t escalated;   /* levels sent so far */
 	char interrupt[256];
 };
@@ -57,6 +58,7 @@ static void say(const struct salve_exec *x, const char *fmt, ...)
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
 	salve_redact_string(raw, safe, sizeof safe);
+	salve_progress_clear();
 	fputs(safe, x->opt->out);
 	fflush(x->opt->out);
 }
@@ -429,6 +431,24 @@ static void escalate_due(struct salve_exec *x, int final)
 		x->escalated = i + 1;
 	}
 	x->phase = saved;
+}
+
+int salve_exec_degraded(salve_runbook *rb, const char *where, const char *message, char *err,
+                        size_t errlen)
+{
+	struct salve_exec *x = rb->exec;
+	if (!x || x->phase == SALVE_PHASE_LOAD || !x->step) {
+		snprintf(err, errlen, "%sdegraded() can only be called inside a step", where);
+		return -1;
+	}
+	if (!x->degraded)
+		x->degraded = json_array();
+	json_array_append_new(x->degraded,
+	                      json_pack("{s:s, s:s}", "step", x->step->name, "message", message));
+	say(x, "      degraded: %s\n", message);
+	audit(x, json_pack("{s:s, s:s, s:s}", "event", "degraded", "step", x->step->name, "message",
+	                   message));
+	return 0;
 }
 
 /* ---- calling runbook functions ------------------------------------------------------------ */
@@ -1060,11 +1080,22 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		incomplete = rollback_all(&x, steps) < 0;
 		code = incomplete ? SALVE_EXIT_ROLLBACK_INCOMPLETE : SALVE_EXIT_ROLLED_BACK;
 	}
-	const char *outcome = !failed      ? "success"
+	int degraded = !failed && json_array_size(x.degraded) > 0;
+	const char *outcome = degraded     ? "degraded"
+	                      : !failed    ? "success"
 	                      : incomplete ? "rollback_incomplete"
 	                                   : "rolled_back";
+	if (degraded)
+		code = SALVE_EXIT_DEGRADED;
 	x.info.outcome = outcome;
-	if (!failed) {
+	if (degraded) {
+		snprintf(line, sizeof line,
+		         "salve %s: run %s completed DEGRADED: %zu failure(s) tolerated", rb->name,
+		         x.run_id, json_array_size(x.degraded));
+		char *detail = json_dumps(x.degraded, JSON_COMPACT);
+		lifecycle_notify(&x, "degraded", "high", line, detail);
+		free(detail);
+	} else if (!failed) {
 		snprintf(line, sizeof line, "salve %s: run %s succeeded", rb->name, x.run_id);
 		lifecycle_notify(&x, "success", "info", line, NULL);
 	} else if (incomplete) {
@@ -1106,7 +1137,8 @@ finish:
 		    "{s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:f, s:O}", "run_id", x.run_id, "runbook",
 		    rb->name, "source", rb->source, "mode", dry ? "dry-run" : "apply", "drill",
 		    x.info.drill, "outcome",
-		    code == SALVE_EXIT_OK                    ? "success"
+		    code == SALVE_EXIT_DEGRADED              ? "degraded"
+		    : code == SALVE_EXIT_OK                  ? "success"
 		    : code == SALVE_EXIT_ROLLED_BACK         ? "rolled_back"
 		    : code == SALVE_EXIT_ROLLBACK_INCOMPLETE ? "rollback_incomplete"
 		                                             : "error",
@@ -1116,6 +1148,7 @@ finish:
 	json_decref(params_audit);
 	json_decref(steps);
 	json_decref(x.escalation);
+	json_decref(x.degraded);
 	exec_fini(&x);
 	return code;
 }

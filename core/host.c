@@ -1,15 +1,31 @@
 #include "host.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "redact.h"
 #include "util.h"
 
 static int log_level = SALVE_LOG_INFO;
+/* A live progress line is on the terminal (stderr) and must be cleared before other output. */
+static int progress_shown;
+static pthread_mutex_t output_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void salve_progress_clear(void)
+{
+	pthread_mutex_lock(&output_lock);
+	if (progress_shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		progress_shown = 0;
+	}
+	pthread_mutex_unlock(&output_lock);
+}
 
 void salve_set_log_level(int level)
 {
@@ -42,6 +58,7 @@ static void emit(int level, const char *prefix, const char *fmt, va_list ap)
 	char raw[4096], safe[4096];
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	salve_redact_string(raw, safe, sizeof safe);
+	salve_progress_clear();
 	fprintf(stderr, "salve: %s%s%s: %s\n", prefix ? prefix : "", prefix ? " " : "",
 	        level_name(level), safe);
 }
@@ -199,6 +216,28 @@ static const char *host_run_info(salve_call *call, const char *key)
 	return NULL;
 }
 
+static void host_progress(salve_call *call, const char *fmt, ...)
+{
+	char raw[1024], safe[1024], prefix[256] = "";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	va_end(ap);
+	salve_redact_string(raw, safe, sizeof safe);
+	if (call && call->plugin && call->action)
+		snprintf(prefix, sizeof prefix, "%s.%s: ", call->plugin->desc.name,
+		         call->action->name);
+	pthread_mutex_lock(&output_lock);
+	if (isatty(STDERR_FILENO)) {
+		fprintf(stderr, "\r\033[K%s%s", prefix, safe);
+		progress_shown = 1;
+	} else {
+		fprintf(stderr, "salve: %sprogress: %s\n", prefix, safe);
+	}
+	fflush(stderr);
+	pthread_mutex_unlock(&output_lock);
+}
+
 static const salve_host host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -212,6 +251,7 @@ static const salve_host host_table = {
     .remaining = host_remaining,
     .state = host_state,
     .run_info = host_run_info,
+    .progress = host_progress,
 };
 
 const salve_host *salve_host_table(void)

@@ -96,6 +96,18 @@ static int l_log(lua_State *L)
 	return 0;
 }
 
+static int l_degraded(lua_State *L)
+{
+	const char *msg = luaL_checkstring(L, 1);
+	luaL_where(L, 1);
+	char where[512], err[1024];
+	snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	if (salve_exec_degraded(runbook_of(L), where, msg, err, sizeof err) < 0)
+		return luaL_error(L, "%s", err);
+	return 0;
+}
+
 static int l_secret(lua_State *L)
 {
 	const char *ref = luaL_checkstring(L, 1);
@@ -455,6 +467,7 @@ static void open_sandbox(lua_State *L)
 	lua_register(L, "plugin", l_plugin);
 	lua_register(L, "step", l_step);
 	lua_register(L, "secret", l_secret);
+	lua_register(L, "degraded", l_degraded);
 	lua_register(L, "log", l_log);
 	lua_register(L, "print", l_log);
 	lua_newtable(L);

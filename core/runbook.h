@@ -75,6 +75,10 @@ const char *const *salve_builtin_runbooks(void);
  * Returns 0 with *result set (new reference) or -1 with a message in err. */
 int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salve_action *action,
                       json_t *args, const char *where, json_t **result, char *err, size_t errlen);
+/* Implemented by the engine: degraded("msg") from a step -- the run goes on and is not rolled
+ * back, but ends as degraded (exit 3). 0, or -1 with err when called outside a step. */
+int salve_exec_degraded(salve_runbook *rb, const char *where, const char *message, char *err,
+                        size_t errlen);
 /* Implemented by the engine: the Lua count hook's question. Returns a reason to stop the
  * running Lua code (deadline passed, run cancelled) or NULL. */
 const char *salve_exec_interrupt(salve_runbook *rb);

@@ -68,6 +68,22 @@ step "patch" {
       end
       return true
     end
+    -- The per-host summary people read at the end (and cron mails).
+    local names = {}
+    for name in pairs(r.hosts) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      local h = r.hosts[name]
+      if h.error then
+        log(string.format("%-24s FAILED   %s", name, h.error))
+        -- Tolerated by max_fail, so nothing is rolled back, but the run says so (exit 3).
+        degraded(string.format("%s: %s", name, h.error))
+      elseif h.attempted == false then
+        log(string.format("%-24s not run  (the run stopped before its batch)", name))
+      else
+        log(string.format("%-24s ok       %d packages", name, #(h.packages or {})))
+      end
+    end
     log(string.format("patched: %d hosts ok, %d failed", r.ok, r.failed))
     return true
   end,

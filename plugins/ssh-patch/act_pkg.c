@@ -560,6 +560,10 @@ int sp_patch_apply(salve_call *call, const json_t *args, json_t **result, json_t
 		size_t nb = t.n - first < o.batch_size ? t.n - first : o.batch_size;
 		sp_api->log(call, SALVE_LOG_INFO, "patch: batch %zu/%zu: %zu hosts, starting",
 		            b + 1, nbatches, nb);
+		if (SALVE_HOST_HAS(sp_api, progress))
+			sp_api->progress(
+			    call, "batch %zu/%zu: patching %zu hosts (run: %zu done, %zu failed)",
+			    b + 1, nbatches, nb, done_total, failed_total);
 		rc = patch_batch(call, &o, &t, ph + first, nb, json_object_get(undo_rec, "hosts"));
 		batches_run++;
 		size_t bfailed = 0;

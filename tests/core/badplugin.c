@@ -50,6 +50,8 @@ static const salve_plugin descriptor = {
 #endif
 #ifdef BAD_NEWMINOR
     .abi_minor = SALVE_PLUGIN_ABI_MINOR + 1,
+#elif defined(BAD_OLDMINOR)
+    .abi_minor = 0, /* a 1.0 plugin: must still load */
 #else
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
 #endif
@@ -61,6 +63,8 @@ static const salve_plugin descriptor = {
     .name = "noundo",
 #elif defined(BAD_NEWMINOR)
     .name = "newminor",
+#elif defined(BAD_OLDMINOR)
+    .name = "oldminor",
 #else
     .name = "nosymbol",
 #endif

@@ -61,7 +61,7 @@ LUA
 
 # --- the basics
 expect 0 "--version" -- "$SALVE" --version
-has "$T/out" "plugin ABI 1.0" "--version names the plugin ABI"
+has "$T/out" "plugin ABI 1.1" "--version names the plugin ABI"
 expect 0 "run --help" -- "$SALVE" run --help
 has "$T/out" "--dry-run" "run --help lists --dry-run"
 expect 64 "unknown command" -- "$SALVE" frobnicate
@@ -223,6 +223,21 @@ has "$T/out" 'would ask for approval of step "risky"' "dry-run names the approva
 expect 0 "--approve approves" -- S run --approve "$T/appr.lua"
 [ "$(kv r)" = "1" ] && ok "the approved step ran" || not_ok "r=$(kv r)"
 has "$T/audit.jsonl" '"event":"approval","step":"risky","outcome":"approved"' "the approval is audited"
+
+# --- degraded runs and progress lines
+cat >"$T/deg.lua" <<'LUA'
+runbook { name = "deg" }
+local kit = plugin "testkit"
+step "fleet" { run = function() kit.set{ key = "fleet", value = "patched" } kit.sleep{ seconds = 0.01 }
+  degraded("web3: health check failed") return true end }
+step "after" { run = function() return kit.set{ key = "after", value = "ran" } end }
+LUA
+expect 3 "degraded() completes the run with exit 3" -- S run "$T/deg.lua"
+has "$T/out" "degraded: web3: health check failed" "the tolerated failure is printed"
+has "$T/out" "salve: degraded (exit 3)" "the run ends as degraded"
+[ "$(kv fleet)/$(kv after)" = "patched/ran" ] && ok "a degraded run is not rolled back" || not_ok "fleet=$(kv fleet) after=$(kv after)"
+has "$T/err" "salve: testkit.sleep: progress: sleeping 0.0 s" "progress is a plain line when stderr is not a terminal"
+has "$T/audit.jsonl" '"event":"degraded","step":"fleet","message":"web3: health check failed"' "degraded is audited"
 
 # --- maintenance window
 expect 75 "outside the window" -- S run --window "$(date -d tomorrow +%a) 00:00-00:01" -p name=w "$T/two.lua"

@@ -22,13 +22,17 @@ static void test_loader_refuses_bad_plugins(void **state)
 	(void)state;
 	setenv("SALVE_TESTKIT_DIR", tu_path("kit"), 1);
 	salve_registry *r = tu_registry(1);
-	expect_refused(r, "badabi", "plugin ABI 99.0 is not supported by this salve (ABI 1.0)");
-	expect_refused(r, "newminor", "plugin ABI 1.1 is not supported by this salve (ABI 1.0)");
+	expect_refused(r, "badabi", "plugin ABI 99.1 is not supported by this salve (ABI 1.1)");
+	expect_refused(r, "newminor", "plugin ABI 1.2 is not supported by this salve (ABI 1.1)");
 	expect_refused(r, "noundo", "mutate action noundo.change has no undo");
 	expect_refused(r, "nosymbol", "not a salve plugin (no salve_plugin_entry symbol)");
 	expect_refused(r, "misnamed", "declares plugin somethingelse");
 	enum salve_registry_error why;
 	char err[1024];
+	salve_loaded_plugin *old = salve_registry_get(r, "oldminor", 0, &why, err, sizeof err);
+	if (!old)
+		fail_msg("a plugin built for ABI 1.0 must load: %s", err);
+	assert_int_equal(old->desc.abi_minor, 0);
 	assert_null(salve_registry_get(r, "absent", 0, &why, err, sizeof err));
 	assert_int_equal(why, SALVE_REG_NOT_FOUND);
 	assert_non_null(strstr(err, "plugin \"absent\" not found (searched "));

@@ -211,6 +211,8 @@ static int sleep_run(salve_call *call, const json_t *args, json_t **result)
 {
 	count("sleep", "run");
 	double seconds = json_number_value(json_object_get(args, "seconds"));
+	if (SALVE_HOST_HAS(H, progress))
+		H->progress(call, "sleeping %.1f s", seconds);
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {

@@ -138,6 +138,18 @@ static const char *host_run_info(salve_call *call, const char *key)
 	return json_string_value(json_object_get(M.run_info, key));
 }
 
+static void host_progress(salve_call *call, const char *fmt, ...)
+{
+	(void)call;
+	char line[4096];
+	int off = snprintf(line, sizeof line, "[progress] ");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + off, sizeof line - (size_t)off, fmt, ap);
+	va_end(ap);
+	append_log(line);
+}
+
 static const salve_host mock_host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -151,6 +163,7 @@ static const salve_host mock_host_table = {
     .remaining = host_remaining,
     .state = host_state,
     .run_info = host_run_info,
+    .progress = host_progress,
 };
 
 void mock_reset_records(void)

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define SALVE_PLUGIN_ABI_MAJOR 1
-#define SALVE_PLUGIN_ABI_MINOR 0
+#define SALVE_PLUGIN_ABI_MINOR 1
 
 /* The one symbol every plugin exports (see SALVE_PLUGIN_DECLARE). */
 #define SALVE_PLUGIN_ENTRY_SYMBOL "salve_plugin_entry"
@@ -135,7 +135,17 @@ typedef struct salve_host {
 	/* Facts about the run, borrowed: "run_id", "runbook", "step", "trigger", "fingerprint",
 	 * "mode". NULL when unknown. */
 	const char *(*run_info)(salve_call *call, const char *key);
+	/* added in 1.1: one live status line for people ("batch 2/5: 40 done, 1 failed"). On a
+	 * terminal it replaces the previous one; elsewhere (cron) it is printed as a plain line.
+	 * Guard with SALVE_HOST_HAS(host, progress): a 1.0 host does not have it. */
+	void (*progress)(salve_call *call, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 } salve_host;
+
+/* Whether the host offers a service added after 1.0. */
+#define SALVE_HOST_HAS(host, field)                                                                \
+	((host)->struct_size >= offsetof(salve_host, field) + sizeof((host)->field) &&             \
+	 (host)->field != NULL)
 
 typedef struct salve_action {
 	const char *name;
