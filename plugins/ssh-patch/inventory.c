@@ -13,64 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
+#include "yamljson.h"
 
+/* Group nesting deeper than this is a cycle. */
 #define MAX_DEPTH 64
-
-static json_t *yaml_node_to_json(yaml_document_t *doc, yaml_node_t *node, int depth)
-{
-	if (!node || depth > MAX_DEPTH)
-		return NULL;
-	switch (node->type) {
-	case YAML_SCALAR_NODE: {
-		const char *v = (const char *)node->data.scalar.value;
-		size_t len = node->data.scalar.length;
-		if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-		    (len == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-		     strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0))
-			return json_null();
-		return json_stringn(v, len);
-	}
-	case YAML_SEQUENCE_NODE: {
-		json_t *arr = json_array();
-		for (yaml_node_item_t *it = node->data.sequence.items.start;
-		     it < node->data.sequence.items.top; it++) {
-			json_t *v =
-			    yaml_node_to_json(doc, yaml_document_get_node(doc, *it), depth + 1);
-			if (!v) {
-				json_decref(arr);
-				return NULL;
-			}
-			json_array_append_new(arr, v);
-		}
-		return arr;
-	}
-	case YAML_MAPPING_NODE: {
-		json_t *obj = json_object();
-		for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
-		     p < node->data.mapping.pairs.top; p++) {
-			yaml_node_t *k = yaml_document_get_node(doc, p->key);
-			if (!k || k->type != YAML_SCALAR_NODE) {
-				json_decref(obj);
-				return NULL;
-			}
-			json_t *v = yaml_node_to_json(doc, yaml_document_get_node(doc, p->value),
-			                              depth + 1);
-			if (!v) {
-				json_decref(obj);
-				return NULL;
-			}
-			char *key =
-			    strndup((const char *)k->data.scalar.value, k->data.scalar.length);
-			json_object_set_new(obj, key, v);
-			free(key);
-		}
-		return obj;
-	}
-	default:
-		return NULL;
-	}
-}
 
 struct builder {
 	struct sp_inventory *inv;
@@ -343,23 +289,10 @@ static int resolve_host(struct builder *b, size_t idx)
 struct sp_inventory *sp_inventory_parse(const char *yaml, size_t len, const char *origin, char *err,
                                         size_t errlen)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&parser)) {
-		snprintf(err, errlen, "%s: cannot initialise the YAML parser", origin);
+	/* Ansible reads inventory values as strings; so do we (ansible_port: "2222" and 2222). */
+	json_t *root = salve_yaml_parse(yaml, len, origin, SALVE_YAML_STRINGS, err, errlen);
+	if (!root)
 		return NULL;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, errlen, "%s: YAML error at line %zu: %s", origin,
-		         parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
-		yaml_parser_delete(&parser);
-		return NULL;
-	}
-	yaml_node_t *root_node = yaml_document_get_root_node(&doc);
-	json_t *root = root_node ? yaml_node_to_json(&doc, root_node, 0) : json_object();
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
 	if (json_is_null(root)) {
 		json_decref(root);
 		root = json_object();

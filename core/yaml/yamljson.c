@@ -8,16 +8,16 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "util.h"
-
 /* Deep enough for any real config; refuses alias bombs and pathological nesting. */
 #define MAX_DEPTH 64
 
-static json_t *plain_scalar(const char *s, size_t len)
+static json_t *plain_scalar(const char *s, size_t len, enum salve_yaml_scalars scalars)
 {
 	if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
 	    strcmp(s, "NULL") == 0)
 		return json_null();
+	if (scalars == SALVE_YAML_STRINGS)
+		return json_stringn(s, len);
 	static const char *const truthy[] = {"true", "True", "TRUE", "yes", "Yes",
 	                                     "YES",  "on",   "On",   "ON"};
 	static const char *const falsy[] = {"false", "False", "FALSE", "no", "No",
@@ -40,7 +40,8 @@ static json_t *plain_scalar(const char *s, size_t len)
 	return json_stringn(s, len);
 }
 
-static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth, char *err, size_t errlen)
+static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth,
+                       enum salve_yaml_scalars scalars, char *err, size_t errlen)
 {
 	if (depth > MAX_DEPTH) {
 		snprintf(err, errlen, "line %zu: nesting deeper than %d levels",
@@ -52,15 +53,15 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth, char 
 		const char *s = (const char *)node->data.scalar.value;
 		size_t len = node->data.scalar.length;
 		if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-			return plain_scalar(s, len);
+			return plain_scalar(s, len, scalars);
 		return json_stringn(s, len);
 	}
 	case YAML_SEQUENCE_NODE: {
 		json_t *arr = json_array();
 		for (yaml_node_item_t *it = node->data.sequence.items.start;
 		     it < node->data.sequence.items.top; it++) {
-			json_t *v =
-			    convert(doc, yaml_document_get_node(doc, *it), depth + 1, err, errlen);
+			json_t *v = convert(doc, yaml_document_get_node(doc, *it), depth + 1,
+			                    scalars, err, errlen);
 			if (!v) {
 				json_decref(arr);
 				return NULL;
@@ -81,7 +82,7 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth, char 
 				return NULL;
 			}
 			json_t *v = convert(doc, yaml_document_get_node(doc, p->value), depth + 1,
-			                    err, errlen);
+			                    scalars, err, errlen);
 			if (!v) {
 				json_decref(obj);
 				return NULL;
@@ -103,6 +104,12 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth, char 
 json_t *salve_yaml_load_string(const char *text, size_t len, const char *name, char *err,
                                size_t errlen)
 {
+	return salve_yaml_parse(text, len, name, SALVE_YAML_TYPED, err, errlen);
+}
+
+json_t *salve_yaml_parse(const char *text, size_t len, const char *name,
+                         enum salve_yaml_scalars scalars, char *err, size_t errlen)
+{
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	if (!yaml_parser_initialize(&parser)) {
@@ -123,7 +130,7 @@ json_t *salve_yaml_load_string(const char *text, size_t len, const char *name, c
 		out = json_object();
 	} else {
 		char inner[512] = "";
-		out = convert(&doc, root, 0, inner, sizeof inner);
+		out = convert(&doc, root, 0, scalars, inner, sizeof inner);
 		if (!out)
 			snprintf(err, errlen, "%s: %s", name, inner);
 	}
@@ -134,10 +141,30 @@ json_t *salve_yaml_load_string(const char *text, size_t len, const char *name, c
 
 json_t *salve_yaml_load_file(const char *path, char *err, size_t errlen)
 {
-	size_t len;
-	char *text = salve_read_file(path, &len);
-	if (!text) {
+	FILE *f = fopen(path, "rb");
+	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 8192, len = 0;
+	char *text = malloc(cap);
+	size_t n;
+	while (text && (n = fread(text + len, 1, cap - len, f)) > 0) {
+		len += n;
+		if (len == cap) {
+			char *grown = realloc(text, cap *= 2);
+			if (!grown) {
+				free(text);
+				text = NULL;
+			}
+			text = grown;
+		}
+	}
+	int failed = ferror(f) || !text;
+	fclose(f);
+	if (failed) {
+		free(text);
+		snprintf(err, errlen, "%s: cannot read", path);
 		return NULL;
 	}
 	json_t *out = salve_yaml_load_string(text, len, path, err, errlen);
