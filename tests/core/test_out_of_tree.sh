@@ -6,6 +6,9 @@ T=$(mktemp -d /tmp/salve-oot-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "not ok - $1"; echo "0 passed, 1 failed"; exit 1; }
 cmake --install "$SALVE_BUILD_DIR" --prefix "$T/prefix" >"$T/install.log" 2>&1 || { cat "$T/install.log"; fail "install"; }
+[ -e "$T/prefix/lib/salve/plugins/host.so" ] || [ -e "$T/prefix/lib/x86_64-linux-gnu/salve/plugins/host.so" ] \
+	|| fail "plugins are installed under the --prefix given"
+grep -q "^/usr/local/" "$SALVE_BUILD_DIR/install_manifest.txt" && fail "the install wrote outside its prefix: $(grep -m1 ^/usr/local/ "$SALVE_BUILD_DIR/install_manifest.txt")"
 export PKG_CONFIG_PATH="$T/prefix/lib/pkgconfig:$T/prefix/lib/x86_64-linux-gnu/pkgconfig"
 pkg-config --exists salve-plugin || fail "pkg-config finds salve-plugin"
 mkdir -p "$T/plugins"
