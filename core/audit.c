@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -130,6 +131,20 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Fixed width (the seq is space-padded, which JSON allows), so the head is rewritten in place
+ * with one pwrite and never needs truncating. */
+static int write_head(salve_audit *a, char *err, size_t errlen)
+{
+	char head[128];
+	int hl =
+	    snprintf(head, sizeof head, "{\"seq\":%20lld,\"hash\":\"%s\"}\n", a->seq, a->last_hash);
+	if (pwrite(a->head_fd, head, (size_t)hl, 0) != hl) {
+		snprintf(err, errlen, "audit head %s.head: %s", a->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int salve_audit_write(salve_audit *a, json_t *record, char *err, size_t errlen)
 {
 	int rc = -1;
@@ -184,15 +199,14 @@ int salve_audit_write(salve_audit *a, json_t *record, char *err, size_t errlen)
 		snprintf(err, errlen, "audit log %s: fdatasync: %s", a->path, strerror(errno));
 		goto out;
 	}
-	/* Fixed width (the seq is space-padded, which JSON allows), so the head is rewritten
-	 * in place with one pwrite and never needs truncating. */
-	char head[128];
-	int hl =
-	    snprintf(head, sizeof head, "{\"seq\":%20lld,\"hash\":\"%s\"}\n", a->seq, a->last_hash);
-	if (pwrite(a->head_fd, head, (size_t)hl, 0) != hl) {
-		snprintf(err, errlen, "audit head %s.head: %s", a->path, strerror(errno));
+	/* Without durability (sync none) the head is written at close: nothing is promised
+	 * after a crash in that mode anyway. */
+	if (a->sync != SALVE_AUDIT_SYNC_ALWAYS) {
+		rc = 0;
 		goto out;
 	}
+	if (write_head(a, err, errlen) < 0)
+		goto out;
 	rc = 0;
 out:
 	flock(a->fd, LOCK_UN);
@@ -213,8 +227,25 @@ void salve_audit_close(salve_audit *a)
 {
 	if (!a)
 		return;
-	if (a->sync == SALVE_AUDIT_SYNC_ALWAYS)
+	if (a->sync == SALVE_AUDIT_SYNC_ALWAYS) {
 		fsync(a->head_fd);
+	} else if (a->seq > 0) {
+		char err[256];
+		pthread_mutex_lock(&a->mu);
+		flock(a->fd, LOCK_EX);
+		/* Another process may have appended since: the head names the file's last record.
+		 */
+		struct stat st;
+		int rfd = open(a->path, O_RDONLY | O_CLOEXEC);
+		if (rfd >= 0 && fstat(a->fd, &st) == 0 && st.st_size != a->end)
+			read_tail(rfd, st.st_size, &a->seq, a->last_hash);
+		if (rfd >= 0)
+			close(rfd);
+		if (write_head(a, err, sizeof err) < 0)
+			fprintf(stderr, "salve: %s\n", err);
+		flock(a->fd, LOCK_UN);
+		pthread_mutex_unlock(&a->mu);
+	}
 	close(a->fd);
 	close(a->head_fd);
 	pthread_mutex_destroy(&a->mu);

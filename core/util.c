@@ -23,13 +23,18 @@ double salve_now(void)
 
 void salve_timestamp(char *buf, size_t len)
 {
+	/* The calendar part changes once a second: format it once per second per thread. */
+	static _Thread_local time_t cached_sec = -1;
+	static _Thread_local char cached[24];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	char base[24];
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000L);
+	if (ts.tv_sec != cached_sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = ts.tv_sec;
+	}
+	snprintf(buf, len, "%s.%03ldZ", cached, ts.tv_nsec / 1000000L);
 }
 
 int salve_parse_duration(const char *text, double *seconds)
