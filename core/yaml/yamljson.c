@@ -28,6 +28,8 @@ static json_t *plain_scalar(const char *s, size_t len, enum salve_yaml_scalars s
 		if (strcmp(s, falsy[i]) == 0)
 			return json_false();
 	}
+	if (scalars == SALVE_YAML_BOOLS)
+		return json_stringn(s, len);
 	char *end;
 	errno = 0;
 	long long iv = strtoll(s, &end, 0);

@@ -10,7 +10,11 @@
 #include <jansson.h>
 #include <stddef.h>
 
-enum salve_yaml_scalars { SALVE_YAML_TYPED = 0, SALVE_YAML_STRINGS = 1 };
+enum salve_yaml_scalars {
+	SALVE_YAML_TYPED = 0,   /* numbers, booleans, null */
+	SALVE_YAML_STRINGS = 1, /* everything a string but null (Ansible inventories) */
+	SALVE_YAML_BOOLS = 2,   /* booleans and null typed, numbers kept as strings (kubeconfig) */
+};
 
 json_t *salve_yaml_load_file(const char *path, char *err, size_t errlen);
 json_t *salve_yaml_load_string(const char *text, size_t len, const char *name, char *err,

@@ -3901,6 +3901,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 300  # idle keep-alive connections
 
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY the body waits for
+        # the client's delayed ACK (about 40 ms per response on a kept-alive connection).
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def log_message(self, fmt, *args):
         if self.server.app.verbose:
             sys.stderr.write("fake-k8s: %s - %s\n" % (self.address_string(), fmt % args))
