@@ -1,0 +1,115 @@
+/* Writes with optimistic concurrency: every change is based on an object we read, carries its
+ * resourceVersion, and is rebuilt from a fresh read when the server answers 409 Conflict. */
+#include "k8s.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_CONFLICTS 5
+
+void k8s_dry_run_path(char *buf, size_t len, const char *path)
+{
+	snprintf(buf, len, "%s%cdryRun=All", path, strchr(path, '?') ? '&' : '?');
+}
+
+int k8s_update(k8s_ctx *ctx, const char *path, unsigned mode, k8s_build_fn build, void *ud,
+               json_t **before, json_t **after, json_t **patch)
+{
+	char target[4096];
+	if (mode & K8S_UPDATE_DRY_RUN)
+		k8s_dry_run_path(target, sizeof target, path);
+	else
+		snprintf(target, sizeof target, "%s", path);
+	if (before)
+		*before = NULL;
+	if (after)
+		*after = NULL;
+	if (patch)
+		*patch = NULL;
+
+	for (int attempt = 1;; attempt++) {
+		json_t *current = NULL, *desired = NULL, *body = NULL, *diff = NULL;
+		int rc = k8s_get(ctx, path, 0, &current);
+		if (rc != SALVE_OK)
+			return rc;
+		rc = build(ctx, current, &desired, ud);
+		if (rc != SALVE_OK) {
+			json_decref(current);
+			json_decref(desired);
+			return rc;
+		}
+		const char *rv =
+		    json_string_value(k8s_ptr_get(current, "/metadata/resourceVersion"));
+		if (mode & K8S_UPDATE_PUT) {
+			if (k8s_semantic_equal(current, desired)) {
+				body = NULL;
+			} else {
+				body = json_incref(desired);
+				json_t *meta = json_object_get(body, "metadata");
+				if (json_is_object(meta) && rv)
+					json_object_set_new(meta, "resourceVersion",
+					                    json_string(rv));
+			}
+		} else {
+			diff = k8s_merge_diff(current, desired);
+			if (json_object_size(diff) > 0) {
+				body = json_deep_copy(diff);
+				json_t *meta = json_object_get(body, "metadata");
+				if (!json_is_object(meta)) {
+					meta = json_object();
+					json_object_set_new(body, "metadata", meta);
+				}
+				if (rv)
+					json_object_set_new(meta, "resourceVersion",
+					                    json_string(rv));
+			}
+		}
+		json_decref(desired);
+		if (!body) { /* already as wanted: nothing to send */
+			if (after)
+				*after = json_deep_copy(current);
+			if (before)
+				*before = current;
+			else
+				json_decref(current);
+			if (patch)
+				*patch = diff ? diff : NULL;
+			else
+				json_decref(diff);
+			return SALVE_OK;
+		}
+		k8s_resp resp;
+		rc = k8s_request(ctx, (mode & K8S_UPDATE_PUT) ? "PUT" : "PATCH", target,
+		                 (mode & K8S_UPDATE_PUT) ? "application/json" : K8S_MERGE_PATCH,
+		                 body, 0, &resp);
+		json_decref(body);
+		if (rc == SALVE_OK) {
+			if (after) {
+				*after = resp.json;
+				resp.json = NULL;
+			}
+			k8s_resp_clear(&resp);
+			if (before)
+				*before = current;
+			else
+				json_decref(current);
+			if (patch)
+				*patch = diff;
+			else
+				json_decref(diff);
+			return SALVE_OK;
+		}
+		long status = resp.status;
+		k8s_resp_clear(&resp);
+		json_decref(current);
+		json_decref(diff);
+		if (status != 409 || attempt >= MAX_CONFLICTS)
+			return rc;
+		json_t *data = json_pack("{s:s, s:i}", "path", path, "attempt", attempt);
+		ctx->host->audit(ctx->call, "k8s.conflict", data);
+		json_decref(data);
+		ctx->host->log(ctx->call, SALVE_LOG_INFO,
+		               "kubernetes: %s changed while we wrote it (409); reading it again",
+		               path);
+	}
+}

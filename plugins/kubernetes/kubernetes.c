@@ -1,0 +1,287 @@
+/* The kubernetes plugin: read workloads, roll them back or forward, patch objects, drain
+ * nodes. Every request goes through the shared client in plugins/common/k8s. */
+#include "kube.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const salve_host *kube_host;
+
+void kube_ctx(k8s_ctx *ctx, salve_call *call)
+{
+	k8s_ctx_init(ctx, kube_host->state(call), kube_host, call);
+}
+
+void kube_strip(json_t *obj)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	if (json_is_object(meta))
+		json_object_del(meta, "managedFields");
+	size_t i;
+	json_t *item;
+	json_array_foreach(json_object_get(obj, "items"), i, item)
+	{
+		kube_strip(item);
+	}
+}
+
+#define NS_ARG                                                                                     \
+	{                                                                                          \
+		"namespace", SALVE_T_STRING, 0, "namespace (default: the context's, else default)" \
+	}
+#define END_ARGS                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0, NULL                                                                   \
+	}
+
+static const salve_arg get_args[] = {
+    {"kind", SALVE_T_STRING, SALVE_ARG_REQUIRED, "kind or resource: deployment, pod, node, ..."},
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "object name"},
+    END_ARGS,
+};
+static const salve_arg pods_args[] = {
+    NS_ARG,
+    {"selector", SALVE_T_STRING, 0, "label selector, e.g. app=web,tier!=cache"},
+    END_ARGS,
+};
+static const salve_arg status_args[] = {
+    {"kind", SALVE_T_STRING, 0, "deployment (default), statefulset or daemonset"},
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "workload name"},
+    END_ARGS,
+};
+static const salve_arg wait_args[] = {
+    {"kind", SALVE_T_STRING, 0, "deployment (default), statefulset or daemonset"},
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "workload name"},
+    {"timeout", SALVE_T_ANY, 0, "how long to wait: \"5m\", \"90s\" or seconds (default 5m)"},
+    {"interval", SALVE_T_ANY, 0, "time between polls (default 1s)"},
+    END_ARGS,
+};
+static const salve_arg logs_args[] = {
+    NS_ARG,
+    {"pod", SALVE_T_STRING, SALVE_ARG_REQUIRED, "pod name"},
+    {"container", SALVE_T_STRING, 0, "container (default: the pod's only one)"},
+    {"tail", SALVE_T_INT, 0, "last N lines (default 100)"},
+    {"previous", SALVE_T_BOOL, 0, "the previous, terminated container's logs"},
+    END_ARGS,
+};
+static const salve_arg events_args[] = {
+    NS_ARG,
+    {"name", SALVE_T_STRING, 0, "only events about this object"},
+    {"kind", SALVE_T_STRING, 0, "only events about objects of this kind"},
+    END_ARGS,
+};
+static const salve_arg undo_args[] = {
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "deployment name"},
+    {"to_revision", SALVE_T_INT, 0, "revision to return to (default: the previous one)"},
+    END_ARGS,
+};
+static const salve_arg restart_args[] = {
+    {"kind", SALVE_T_STRING, 0, "deployment (default), statefulset or daemonset"},
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "workload name"},
+    END_ARGS,
+};
+static const salve_arg image_args[] = {
+    {"kind", SALVE_T_STRING, 0, "deployment (default), statefulset or daemonset"},
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "workload name"},
+    {"container", SALVE_T_STRING, SALVE_ARG_REQUIRED, "container (or init container) name"},
+    {"image", SALVE_T_STRING, SALVE_ARG_REQUIRED, "new image reference"},
+    END_ARGS,
+};
+static const salve_arg patch_args[] = {
+    {"kind", SALVE_T_STRING, SALVE_ARG_REQUIRED, "kind or resource"},
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "object name"},
+    {"merge", SALVE_T_MAP, 0, "RFC 7386 merge patch"},
+    {"json", SALVE_T_LIST, 0, "RFC 6902 JSON patch operations"},
+    END_ARGS,
+};
+static const salve_arg node_args[] = {
+    {"node", SALVE_T_STRING, SALVE_ARG_REQUIRED, "node name"},
+    END_ARGS,
+};
+static const salve_arg drain_args[] = {
+    {"node", SALVE_T_STRING, SALVE_ARG_REQUIRED, "node name"},
+    {"timeout", SALVE_T_ANY, 0, "how long evictions may take (default 5m)"},
+    {"ignore_daemonsets", SALVE_T_BOOL, 0, "leave DaemonSet pods (default true)"},
+    {"delete_emptydir_data", SALVE_T_BOOL, 0, "evict pods using emptyDir volumes"},
+    {"force", SALVE_T_BOOL, 0, "evict pods that no controller manages"},
+    {"grace_period", SALVE_T_INT, 0, "seconds each pod gets to stop (default: its own)"},
+    END_ARGS,
+};
+static const salve_arg delete_pod_args[] = {
+    NS_ARG,
+    {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "pod name"},
+    {"grace_period", SALVE_T_INT, 0, "seconds the pod gets to stop (default: its own)"},
+    END_ARGS,
+};
+
+static const salve_action actions[] = {
+    {.name = "get",
+     .kind = SALVE_READ,
+     .args = get_args,
+     .target_arg = "name",
+     .description = "Read one object",
+     .run = kube_get},
+    {.name = "pods",
+     .kind = SALVE_READ,
+     .args = pods_args,
+     .target_arg = "namespace",
+     .description = "List pods with their readiness, restarts and status",
+     .run = kube_pods},
+    {.name = "rollout_status",
+     .kind = SALVE_READ,
+     .args = status_args,
+     .target_arg = "name",
+     .description = "Judge a rollout as kubectl rollout status does",
+     .run = kube_rollout_status},
+    {.name = "rollout_wait",
+     .kind = SALVE_READ,
+     .args = wait_args,
+     .target_arg = "name",
+     .description = "Wait until a rollout is healthy (in a dry-run: its status now, no wait)",
+     .run = kube_rollout_wait},
+    {.name = "logs",
+     .kind = SALVE_READ,
+     .args = logs_args,
+     .target_arg = "pod",
+     .description = "The last lines of a container's log",
+     .run = kube_logs},
+    {.name = "events",
+     .kind = SALVE_READ,
+     .args = events_args,
+     .target_arg = "name",
+     .description = "Events in a namespace, optionally about one object",
+     .run = kube_events},
+    {.name = "rollout_undo",
+     .kind = SALVE_MUTATE,
+     .args = undo_args,
+     .target_arg = "name",
+     .description = "Return a Deployment to a previous revision (kubectl rollout undo)",
+     .check = kube_undo_check,
+     .plan = kube_undo_plan,
+     .apply = kube_undo_apply,
+     .undo = kube_touched_undo},
+    {.name = "rollout_restart",
+     .kind = SALVE_MUTATE,
+     .args = restart_args,
+     .target_arg = "name",
+     .description = "Restart a workload's pods (kubectl rollout restart)",
+     .check = kube_restart_check,
+     .plan = kube_restart_plan,
+     .apply = kube_restart_apply,
+     .undo = kube_touched_undo},
+    {.name = "set_image",
+     .kind = SALVE_MUTATE,
+     .args = image_args,
+     .target_arg = "name",
+     .description = "Set a container's image",
+     .check = kube_image_check,
+     .plan = kube_image_plan,
+     .apply = kube_image_apply,
+     .undo = kube_image_undo},
+    {.name = "patch",
+     .kind = SALVE_MUTATE,
+     .args = patch_args,
+     .target_arg = "name",
+     .description = "Patch an object (merge or JSON patch); undo restores what it changed",
+     .check = kube_patch_check,
+     .plan = kube_patch_plan,
+     .apply = kube_patch_apply,
+     .undo = kube_touched_undo},
+    {.name = "cordon",
+     .kind = SALVE_MUTATE,
+     .args = node_args,
+     .target_arg = "node",
+     .description = "Mark a node unschedulable",
+     .check = kube_cordon_check,
+     .plan = kube_cordon_plan,
+     .apply = kube_cordon_apply,
+     .undo = kube_node_undo},
+    {.name = "uncordon",
+     .kind = SALVE_MUTATE,
+     .args = node_args,
+     .target_arg = "node",
+     .description = "Mark a node schedulable",
+     .check = kube_uncordon_check,
+     .plan = kube_uncordon_plan,
+     .apply = kube_uncordon_apply,
+     .undo = kube_node_undo},
+    {.name = "drain",
+     .kind = SALVE_MUTATE,
+     .args = drain_args,
+     .target_arg = "node",
+     .description = "Cordon a node and evict its pods, respecting PodDisruptionBudgets",
+     .check = kube_drain_check,
+     .plan = kube_drain_plan,
+     .apply = kube_drain_apply,
+     .undo = kube_node_undo},
+    {.name = "delete_pod",
+     .kind = SALVE_MUTATE,
+     .args = delete_pod_args,
+     .target_arg = "name",
+     .flags = SALVE_ACTION_NO_UNDO,
+     .description = "Delete a pod (its controller replaces it)",
+     .check = kube_delete_pod_check,
+     .plan = kube_delete_pod_plan,
+     .apply = kube_delete_pod_apply},
+    {.name = NULL},
+};
+
+static const salve_arg config_args[] = {
+    {"kubeconfig", SALVE_T_STRING, 0,
+     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},
+    {"context", SALVE_T_STRING, 0, "kubeconfig context (default: current-context)"},
+    {"request_timeout", SALVE_T_ANY, 0, "time one HTTP request may take (default 30s)"},
+    END_ARGS,
+};
+
+static int kube_init(const salve_host *host, const json_t *config, void **state, char *err,
+                     size_t errlen)
+{
+	kube_host = host;
+	json_t *kc = json_object_get(config, "kubeconfig");
+	json_t *ctx = json_object_get(config, "context");
+	json_t *rt = json_object_get(config, "request_timeout");
+	double timeout = 30;
+	if ((kc && !json_is_string(kc)) || (ctx && !json_is_string(ctx))) {
+		snprintf(err, errlen, "kubernetes: kubeconfig and context must be strings");
+		return -1;
+	}
+	if (rt && (k8s_parse_duration(rt, &timeout) < 0 || timeout <= 0)) {
+		snprintf(
+		    err, errlen,
+		    "kubernetes: request_timeout must be a duration such as \"30s\" or seconds");
+		return -1;
+	}
+	k8s_client *client = NULL;
+	if (k8s_client_new(json_string_value(kc), json_string_value(ctx), timeout, &client, err,
+	                   errlen) < 0)
+		return -1;
+	*state = client;
+	return 0;
+}
+
+static void kube_fini(void *state)
+{
+	k8s_client_free(state);
+}
+
+static const salve_plugin kubernetes_plugin = {
+    SALVE_PLUGIN_HEADER,
+    .name = "kubernetes",
+    .version = SALVE_VERSION,
+    .description = "Kubernetes workloads and nodes: status, rollbacks, restarts, patches, drains",
+    .actions = actions,
+    .config = config_args,
+    .init = kube_init,
+    .fini = kube_fini,
+};
+
+SALVE_PLUGIN_DECLARE(kubernetes_plugin)

@@ -1,0 +1,46 @@
+/*
+ * The fake Kubernetes API server (tests/fake-k8s/fake_k8s.py) for plugin tests: start it on
+ * 127.0.0.1 with the basic fixture, read its request log, inject faults, reset it, stop it.
+ * Its control API is documented in tests/fake-k8s/README.md. One test thread; json_t returned
+ * are the caller's.
+ */
+#ifndef SALVE_TEST_FAKE_H
+#define SALVE_TEST_FAKE_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+struct fake {
+	pid_t pid;
+	char *dir;
+	int port;
+	char base[64];         /* https://127.0.0.1:PORT */
+	char ca[512];          /* the fake's CA certificate */
+	char kc_token[512];    /* kubeconfig: bearer token, CA by file */
+	char kc_cert[512];     /* kubeconfig: client certificate, CA by data */
+	char kc_insecure[512]; /* kubeconfig: insecure-skip-tls-verify */
+	char token[64];
+};
+
+/* Start the fake mimicking Kubernetes `version` ("1.29", "1.20"). 0 or -1 (log on stderr). */
+int fake_start(struct fake *f, const char *version);
+void fake_stop(struct fake *f);
+
+/* Back to the fixture: objects reloaded, faults and the request log cleared. */
+void fake_reset(struct fake *f);
+/* The API requests logged so far (method and/or path_regex may be NULL). */
+json_t *fake_requests(struct fake *f, const char *method, const char *path_regex);
+/* The same, reduced to "METHOD path?query status" lines for exact assertions. */
+json_t *fake_request_lines(struct fake *f, const char *method, const char *path_regex);
+void fake_clear_requests(struct fake *f);
+/* Add one fault (a JSON object as the README describes). */
+void fake_fault(struct fake *f, const char *spec_json);
+/* POST a control endpoint, e.g. ("/__fake/deployments/prod/web", "{\"broken\": true}"). */
+void fake_control(struct fake *f, const char *path, const char *body_json);
+/* One object as the fake stores it (through the control API: not an API request), NULL when
+ * absent. ns NULL for cluster-scoped kinds. */
+json_t *fake_object(struct fake *f, const char *kind, const char *ns, const char *name);
+/* Every object of a kind (in ns, or everywhere when ns is NULL). */
+json_t *fake_objects(struct fake *f, const char *kind, const char *ns);
+
+#endif
