@@ -1,6 +1,7 @@
 /* salve: the command line. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -571,6 +572,37 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 	return code;
 }
 
+#ifndef SALVE_WITH_SERVE
+/* The server is salve-serve, beside this binary (a build tree) or in the install bindir. */
+static int exec_server(char **argv, const char *cmd)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	const char *candidates[2] = {NULL, SALVE_BINDIR "/salve-serve"};
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(path, sizeof path, "%s/salve-serve", exe);
+		candidates[0] = path;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		if (candidates[i] && access(candidates[i], X_OK) == 0) {
+			argv[0] = (char *)candidates[i];
+			execv(candidates[i], argv);
+			fprintf(stderr, "salve: %s: cannot run %s: %s\n", cmd, candidates[i],
+			        strerror(errno));
+			return SALVE_EXIT_SOFTWARE;
+		}
+	}
+	return usage_error(
+	    "\"%s\" is the server's: salve-serve was not found beside salve or in " SALVE_BINDIR
+	    " (build with SALVE_SERVE=ON)",
+	    cmd);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	struct salve_cli_globals g;
@@ -646,8 +678,7 @@ int main(int argc, char **argv)
 		else
 			code = salve_control_main(&g, sub_argc, sub_argv);
 #else
-		code = usage_error(
-		    "\"%s\": this salve was built without the server (SALVE_SERVE=OFF)", cmd);
+		code = exec_server(argv, cmd);
 #endif
 	} else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
