@@ -534,6 +534,7 @@ static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 	x->step = st;
 	x->rec = rec;
 	x->step_journaled = 0;
+	const double started = salve_now();
 	x->deadline = step_deadline(x, st);
 	char err[4096] = "";
 	char *tb = NULL;
@@ -641,6 +642,7 @@ static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 		json_object_set_new(rec, "error", json_string(err));
 	json_t *end =
 	    json_pack("{s:s, s:s, s:s}", "event", "step_end", "step", st->name, "outcome", outcome);
+	json_object_set_new(rec, "duration_ms", json_real((salve_now() - started) * 1000.0));
 	json_object_set(end, "duration_ms", json_object_get(rec, "duration_ms"));
 	if (strcmp(outcome, "failed") == 0) {
 		json_object_set_new(end, "error", json_string(err));
@@ -1045,11 +1047,8 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 			continue;
 		}
 		escalate_due(&x, 0);
-		double s0 = salve_now();
-		json_object_set_new(rec, "duration_ms", json_real(0));
 		const char *outcome = run_step(&x, i, rec);
-		double ms = (salve_now() - s0) * 1000.0;
-		json_object_set_new(rec, "duration_ms", json_real(ms));
+		double ms = json_real_value(json_object_get(rec, "duration_ms"));
 		const char *note = json_string_value(json_object_get(rec, "note"));
 		say(&x, "[%zu/%zu] %-28s %-8s %8.1f ms%s%s%s\n", i + 1, rb->nsteps,
 		    rb->steps[i].name, outcome, ms,

@@ -200,6 +200,11 @@ expect 64 "broken params file" -- S run --params-file "$T/badparams.yaml" "$T/tw
 has "$T/err" "badparams.yaml:" "the params file error names the file"
 expect 1 "run --timeout stops a long run and rolls back" -- S run --timeout 300ms -p name=slow -p hold=30 "$T/two.lua"
 has "$T/out" "testkit.sleep: deadline passed after 0.3 s" "the deadline is reported"
+python3 - "$T/audit.jsonl" <<'PY' && ok "step_end records carry the step's real duration" || not_ok "step_end duration_ms"
+import json, sys
+ends = [json.loads(l) for l in open(sys.argv[1]) if '"event":"step_end"' in l and '"step":"two"' in l]
+assert any(e.get("duration_ms", 0) >= 250 for e in ends), [e.get("duration_ms") for e in ends]
+PY
 [ "$(kv a)" = "cli" ] && ok "the timed-out run was rolled back" || not_ok "a=$(kv a)"
 printf 'audit: [1, 2]\n' >"$T/bad.yaml"
 expect 65 "invalid config" -- "$SALVE" --config "$T/bad.yaml" run "$T/two.lua"
