@@ -1,0 +1,247 @@
+#include "guard.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "strmap.h"
+
+int salve_rate_init(salve_rate *r, int count, double window)
+{
+	memset(r, 0, sizeof *r);
+	r->count = count;
+	r->window = window;
+	if (count > 0) {
+		r->times = calloc((size_t)count, sizeof *r->times);
+		if (!r->times)
+			return -1;
+	}
+	return 0;
+}
+
+void salve_rate_free(salve_rate *r)
+{
+	free(r->times);
+	memset(r, 0, sizeof *r);
+}
+
+int salve_rate_take(salve_rate *r, double now, double *retry_in)
+{
+	if (r->count <= 0)
+		return 1;
+	if (r->used == r->count) {
+		/* head is the oldest of the last count starts. */
+		double oldest = r->times[r->head];
+		if (now - oldest < r->window) {
+			if (retry_in)
+				*retry_in = r->window - (now - oldest);
+			return 0;
+		}
+		r->times[r->head] = now;
+		r->head = (r->head + 1) % r->count;
+		return 1;
+	}
+	r->times[(r->head + r->used) % r->count] = now;
+	r->used++;
+	return 1;
+}
+
+void salve_targets_init(salve_targets *t, int max, double window)
+{
+	memset(t, 0, sizeof *t);
+	t->max = max;
+	t->window = window;
+}
+
+void salve_targets_free(salve_targets *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i].key);
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}
+
+static void targets_prune(salve_targets *t, double now)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (now - t->v[i].last < t->window)
+			t->v[w++] = t->v[i];
+		else
+			free(t->v[i].key);
+	}
+	t->n = w;
+}
+
+static long targets_find(const salve_targets *t, const char *key)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].key, key) == 0)
+			return (long)i;
+	return -1;
+}
+
+int salve_targets_would_allow(salve_targets *t, const char *key, double now)
+{
+	if (t->max <= 0)
+		return 1;
+	targets_prune(t, now);
+	return targets_find(t, key) >= 0 || t->n < (size_t)t->max;
+}
+
+int salve_targets_take(salve_targets *t, const char *key, double now, size_t *distinct)
+{
+	if (t->max <= 0) {
+		if (distinct)
+			*distinct = 0;
+		return 1;
+	}
+	targets_prune(t, now);
+	long i = targets_find(t, key);
+	if (i >= 0) {
+		t->v[i].last = now;
+	} else if (t->n < (size_t)t->max) {
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? t->cap * 2 : 8;
+			struct salve_target_seen *grown = realloc(t->v, cap * sizeof *grown);
+			if (!grown)
+				return 0;
+			t->v = grown;
+			t->cap = cap;
+		}
+		t->v[t->n].key = strdup(key);
+		t->v[t->n].last = now;
+		if (t->v[t->n].key)
+			t->n++;
+	} else {
+		if (distinct)
+			*distinct = t->n;
+		return 0;
+	}
+	if (distinct)
+		*distinct = t->n;
+	return 1;
+}
+
+struct dedup_entry {
+	char run_id[64];
+	int active;
+	double cooldown, ended;
+};
+
+struct salve_dedup {
+	salve_strmap *map;
+};
+
+salve_dedup *salve_dedup_new(void)
+{
+	salve_dedup *d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	d->map = salve_strmap_new();
+	if (!d->map) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void salve_dedup_free(salve_dedup *d)
+{
+	if (!d)
+		return;
+	size_t cur = 0;
+	const char *k;
+	void *v;
+	while (salve_strmap_next(d->map, &cur, &k, &v))
+		free(v);
+	salve_strmap_free(d->map);
+	free(d);
+}
+
+int salve_dedup_check(const salve_dedup *d, const char *key, double now, const char **run_id,
+                      const char **why, double *ago)
+{
+	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	if (!e)
+		return 0;
+	if (e->active) {
+		*run_id = e->run_id;
+		*why = "active";
+		*ago = 0;
+		return 1;
+	}
+	if (now - e->ended < e->cooldown) {
+		*run_id = e->run_id;
+		*why = "cooldown";
+		*ago = now - e->ended;
+		return 1;
+	}
+	return 0;
+}
+
+int salve_dedup_start(salve_dedup *d, const char *key, const char *run_id, double cooldown)
+{
+	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	if (!e) {
+		e = calloc(1, sizeof *e);
+		if (!e || salve_strmap_put(d->map, key, e, NULL) < 0) {
+			free(e);
+			return -1;
+		}
+	}
+	strncpy(e->run_id, run_id, sizeof e->run_id - 1);
+	e->active = 1;
+	e->cooldown = cooldown;
+	e->ended = 0;
+	return 0;
+}
+
+void salve_dedup_end(salve_dedup *d, const char *key, const char *run_id, double now)
+{
+	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	if (!e || strcmp(e->run_id, run_id) != 0)
+		return;
+	e->active = 0;
+	e->ended = now;
+}
+
+void salve_dedup_release(salve_dedup *d, const char *key, const char *run_id)
+{
+	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	if (!e || strcmp(e->run_id, run_id) != 0)
+		return;
+	free(salve_strmap_remove(d->map, key));
+}
+
+size_t salve_dedup_expire(salve_dedup *d, double now)
+{
+	size_t n = 0, cap = 0, cur = 0;
+	char **stale = NULL;
+	const char *k;
+	void *v;
+	while (salve_strmap_next(d->map, &cur, &k, &v)) {
+		struct dedup_entry *e = v;
+		if (e->active || now - e->ended < e->cooldown)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **grown = realloc(stale, cap * sizeof *grown);
+			if (!grown)
+				break;
+			stale = grown;
+		}
+		stale[n++] = strdup(k);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (stale[i])
+			free(salve_strmap_remove(d->map, stale[i]));
+		free(stale[i]);
+	}
+	free(stale);
+	return n;
+}
+
+size_t salve_dedup_size(const salve_dedup *d)
+{
+	return salve_strmap_size(d->map);
+}

@@ -1,0 +1,637 @@
+#include "route.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tmpl.h"
+#include "util.h"
+
+int salve_parse_rate(const char *text, int *count, double *window)
+{
+	if (!text)
+		return -1;
+	char *end;
+	errno = 0;
+	long n = strtol(text, &end, 10);
+	if (end == text || errno || n <= 0 || n > 1000000 || *end != '/')
+		return -1;
+	double w;
+	if (salve_parse_duration(end + 1, &w) < 0 || w <= 0)
+		return -1;
+	*count = (int)n;
+	*window = w;
+	return 0;
+}
+
+int salve_parse_size(const json_t *v, size_t *out)
+{
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		*out = (size_t)json_integer_value(v);
+		return 0;
+	}
+	const char *s = json_string_value(v);
+	if (!s)
+		return -1;
+	char *end;
+	errno = 0;
+	double n = strtod(s, &end);
+	if (end == s || errno || n <= 0)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	static const struct {
+		const char *unit;
+		double factor;
+	} units[] = {
+	    {"", 1},           {"B", 1},      {"k", 1024},        {"K", 1024},     {"KB", 1000},
+	    {"kB", 1000},      {"KiB", 1024}, {"M", 1048576},     {"MB", 1000000}, {"MiB", 1048576},
+	    {"G", 1073741824}, {"GB", 1e9},   {"GiB", 1073741824}};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			double bytes = n * units[i].factor;
+			if (bytes < 1 || bytes > 1e12)
+				return -1;
+			*out = (size_t)bytes;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- small typed getters over the YAML document ----------------------------------------- */
+
+static int get_duration(const json_t *obj, const char *key, double *out, const char *where,
+                        char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (json_is_number(v) && json_number_value(v) >= 0) {
+		*out = json_number_value(v);
+		return 0;
+	}
+	if (json_is_string(v) && salve_parse_duration(json_string_value(v), out) == 0)
+		return 0;
+	snprintf(err, errlen, "%s.%s: must be a duration such as \"30s\" or \"10m\"", where, key);
+	return -1;
+}
+
+static int get_int(const json_t *obj, const char *key, int *out, int min, int max,
+                   const char *where, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(err, errlen, "%s.%s: must be an integer from %d to %d", where, key, min,
+		         max);
+		return -1;
+	}
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+static int get_bool(const json_t *obj, const char *key, int *out, const char *where, char *err,
+                    size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v)) {
+		snprintf(err, errlen, "%s.%s: must be true or false", where, key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int get_string(const json_t *obj, const char *key, char **out, const char *where, char *err,
+                      size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || !*json_string_value(v)) {
+		snprintf(err, errlen, "%s.%s: must be a non-empty string", where, key);
+		return -1;
+	}
+	free(*out);
+	*out = strdup(json_string_value(v));
+	return 0;
+}
+
+static int known_keys(const json_t *obj, const char *const *keys, const char *where, char *err,
+                      size_t errlen)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)obj, k, v)
+	{
+		int known = 0;
+		for (size_t i = 0; keys[i] && !known; i++)
+			known = strcmp(k, keys[i]) == 0;
+		if (!known) {
+			snprintf(err, errlen, "%s: unknown key '%s'", where, k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- server: --------------------------------------------------------------------------- */
+
+static const char *const token_names[SALVE_TOKEN_KINDS + 1] = {"hooks", "read", "approve", NULL};
+
+int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serve_conf *c,
+                          char *err, size_t errlen)
+{
+	(void)config_path;
+	memset(c, 0, sizeof *c);
+	c->listen = strdup("127.0.0.1:9095");
+	c->http_threads = 2;
+	c->workers = 4;
+	c->queue_size = 256;
+	c->history = 1000;
+	c->max_connections = 256;
+	c->max_body = 1 << 20;
+	c->max_header = 32 << 10;
+	c->max_json_depth = 32;
+	c->connection_timeout = 30;
+	c->lock_timeout = 600;
+	c->approval_timeout = 900;
+	c->global_targets_window = 3600;
+	const json_t *s = json_object_get(doc, "server");
+	if (!s || json_is_null(s))
+		return 0;
+	if (!json_is_object(s)) {
+		snprintf(err, errlen, "server: must be a mapping");
+		return -1;
+	}
+	static const char *const keys[] = {"listen",
+	                                   "http_threads",
+	                                   "workers",
+	                                   "queue_size",
+	                                   "history",
+	                                   "max_connections",
+	                                   "max_body",
+	                                   "max_header",
+	                                   "max_json_depth",
+	                                   "connection_timeout",
+	                                   "lock_timeout",
+	                                   "approval_timeout",
+	                                   "tls",
+	                                   "tokens",
+	                                   "runbook_dir",
+	                                   "max_targets",
+	                                   "max_targets_window",
+	                                   NULL};
+	if (known_keys(s, keys, "server", err, errlen) < 0)
+		return -1;
+	int depth = (int)c->max_json_depth;
+	if (get_string(s, "listen", &c->listen, "server", err, errlen) < 0 ||
+	    get_int(s, "http_threads", &c->http_threads, 1, 64, "server", err, errlen) < 0 ||
+	    get_int(s, "workers", &c->workers, 1, 256, "server", err, errlen) < 0 ||
+	    get_int(s, "queue_size", &c->queue_size, 1, 1000000, "server", err, errlen) < 0 ||
+	    get_int(s, "history", &c->history, 1, 1000000, "server", err, errlen) < 0 ||
+	    get_int(s, "max_connections", &c->max_connections, 4, 100000, "server", err, errlen) <
+	        0 ||
+	    get_int(s, "max_json_depth", &depth, 2, 1000, "server", err, errlen) < 0 ||
+	    get_duration(s, "connection_timeout", &c->connection_timeout, "server", err, errlen) <
+	        0 ||
+	    get_duration(s, "lock_timeout", &c->lock_timeout, "server", err, errlen) < 0 ||
+	    get_duration(s, "approval_timeout", &c->approval_timeout, "server", err, errlen) < 0 ||
+	    get_string(s, "runbook_dir", &c->runbook_dir, "server", err, errlen) < 0 ||
+	    get_int(s, "max_targets", &c->global_max_targets, 0, 1000000, "server", err, errlen) <
+	        0 ||
+	    get_duration(s, "max_targets_window", &c->global_targets_window, "server", err,
+	                 errlen) < 0)
+		return -1;
+	c->max_json_depth = (size_t)depth;
+	json_t *v;
+	if ((v = json_object_get(s, "max_body")) && salve_parse_size(v, &c->max_body) < 0) {
+		snprintf(err, errlen, "server.max_body: must be a size such as 1MiB or 65536");
+		return -1;
+	}
+	if ((v = json_object_get(s, "max_header")) && salve_parse_size(v, &c->max_header) < 0) {
+		snprintf(err, errlen, "server.max_header: must be a size such as 32KiB");
+		return -1;
+	}
+	if (c->max_header < 4096) {
+		snprintf(err, errlen, "server.max_header: at least 4KiB");
+		return -1;
+	}
+	if ((v = json_object_get(s, "tls"))) {
+		static const char *const tls_keys[] = {"cert", "key", NULL};
+		if (!json_is_object(v) || known_keys(v, tls_keys, "server.tls", err, errlen) < 0 ||
+		    get_string(v, "cert", &c->tls_cert, "server.tls", err, errlen) < 0 ||
+		    get_string(v, "key", &c->tls_key, "server.tls", err, errlen) < 0) {
+			if (!json_is_object(v))
+				snprintf(err, errlen,
+				         "server.tls: must be {cert: FILE, key: FILE}");
+			return -1;
+		}
+		if (!c->tls_cert || !c->tls_key) {
+			snprintf(err, errlen, "server.tls: needs both cert and key");
+			return -1;
+		}
+	}
+	if ((v = json_object_get(s, "tokens"))) {
+		if (!json_is_object(v) ||
+		    known_keys(v, token_names, "server.tokens", err, errlen) < 0) {
+			if (!json_is_object(v))
+				snprintf(err, errlen,
+				         "server.tokens: must map hooks, read and approve to "
+				         "env:NAME or file:/path references");
+			return -1;
+		}
+		for (int k = 0; k < SALVE_TOKEN_KINDS; k++) {
+			if (get_string(v, token_names[k], &c->tokens[k], "server.tokens", err,
+			               errlen) < 0)
+				return -1;
+			const char *ref = c->tokens[k];
+			if (ref && strncmp(ref, "env:", 4) != 0 && strncmp(ref, "file:", 5) != 0) {
+				/* Never echo the value: it may be a pasted token. */
+				snprintf(err, errlen,
+				         "server.tokens.%s: must be a reference, env:NAME or "
+				         "file:/path (inline tokens are refused)",
+				         token_names[k]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+void salve_serve_conf_free(salve_serve_conf *c)
+{
+	free(c->listen);
+	free(c->tls_cert);
+	free(c->tls_key);
+	for (int k = 0; k < SALVE_TOKEN_KINDS; k++)
+		free(c->tokens[k]);
+	free(c->runbook_dir);
+	memset(c, 0, sizeof *c);
+}
+
+/* ---- routes: --------------------------------------------------------------------------- */
+
+static char *dir_of(const char *path)
+{
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof copy, "%s", path ? path : ".");
+	return strdup(path ? dirname(copy) : ".");
+}
+
+static char *resolve_runbook(const char *runbook, const char *config_path, const char *runbook_dir)
+{
+	if (strncmp(runbook, "builtin:", 8) == 0 || runbook[0] == '/')
+		return strdup(runbook);
+	char *cdir = dir_of(config_path);
+	char base[PATH_MAX], out[PATH_MAX * 2];
+	if (runbook_dir && runbook_dir[0] == '/')
+		snprintf(base, sizeof base, "%s", runbook_dir);
+	else if (runbook_dir)
+		snprintf(base, sizeof base, "%s/%s", cdir, runbook_dir);
+	else
+		snprintf(base, sizeof base, "%s", cdir);
+	free(cdir);
+	snprintf(out, sizeof out, "%s/%s", base, runbook);
+	return strdup(out);
+}
+
+static int valid_route_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+static int add_matcher(salve_route *r, const salve_matcher *m)
+{
+	salve_matcher *grown = realloc(r->matchers, (r->nmatchers + 1) * sizeof *grown);
+	if (!grown)
+		return -1;
+	r->matchers = grown;
+	r->matchers[r->nmatchers++] = *m;
+	return 0;
+}
+
+static int load_matchers(const json_t *rj, salve_route *r, const char *where, char *err,
+                         size_t errlen)
+{
+	char why[1024];
+	json_t *list = json_object_get(rj, "matchers");
+	if (list) {
+		if (!json_is_array(list)) {
+			snprintf(err, errlen,
+			         "%s.matchers: must be a list such as [\"alertname = DiskFull\"]",
+			         where);
+			return -1;
+		}
+		size_t i;
+		json_t *m;
+		json_array_foreach(list, i, m)
+		{
+			salve_matcher parsed;
+			if (!json_is_string(m)) {
+				snprintf(err, errlen, "%s.matchers[%zu]: must be a string", where,
+				         i);
+				return -1;
+			}
+			if (salve_matcher_parse(json_string_value(m), &parsed, why, sizeof why) <
+			    0) {
+				snprintf(err, errlen, "%s.matchers[%zu]: %s", where, i, why);
+				return -1;
+			}
+			if (add_matcher(r, &parsed) < 0) {
+				salve_matcher_free(&parsed);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+		}
+	}
+	/* The older mapping forms Alertmanager also accepts. */
+	static const char *const forms[] = {"match", "match_re"};
+	for (int f = 0; f < 2; f++) {
+		json_t *map = json_object_get(rj, forms[f]);
+		if (!map)
+			continue;
+		if (!json_is_object(map)) {
+			snprintf(err, errlen, "%s.%s: must map label names to values", where,
+			         forms[f]);
+			return -1;
+		}
+		const char *k;
+		json_t *v;
+		json_object_foreach(map, k, v)
+		{
+			salve_matcher parsed;
+			if (!json_is_string(v)) {
+				snprintf(err, errlen, "%s.%s.%s: must be a string", where, forms[f],
+				         k);
+				return -1;
+			}
+			if (salve_matcher_init(&parsed, k, f ? SALVE_MATCH_RE : SALVE_MATCH_EQ,
+			                       json_string_value(v), why, sizeof why) < 0) {
+				snprintf(err, errlen, "%s.%s: %s", where, forms[f], why);
+				return -1;
+			}
+			if (add_matcher(r, &parsed) < 0) {
+				salve_matcher_free(&parsed);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int load_params(const json_t *v, json_t **out, const char *where, char *err, size_t errlen)
+{
+	if (!v) {
+		*out = json_object();
+		return 0;
+	}
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "%s: must map runbook params to values or templates", where);
+		return -1;
+	}
+	if (salve_tmpl_check_json(v, where, err, errlen) < 0)
+		return -1;
+	*out = json_incref((json_t *)v);
+	return 0;
+}
+
+static int load_route(const json_t *rj, salve_route *r, const char *where, const char *config_path,
+                      const char *runbook_dir, char *err, size_t errlen)
+{
+	static const char *const keys[] = {
+	    "name",           "matchers",   "match",           "match_re",    "runbook",
+	    "params",         "target",     "dry_run",         "continue",    "cooldown",
+	    "max_concurrent", "rate_limit", "circuit_breaker", "max_targets", "max_targets_window",
+	    "on_resolved",    NULL};
+	char sub[256];
+	if (!json_is_object(rj)) {
+		snprintf(err, errlen, "%s: must be a mapping", where);
+		return -1;
+	}
+	if (known_keys(rj, keys, where, err, errlen) < 0)
+		return -1;
+	r->cooldown = 600;
+	r->targets_window = 3600;
+	char *runbook = NULL, *rate = NULL;
+	int rc = -1;
+	if (get_string(rj, "name", &r->name, where, err, errlen) < 0)
+		goto out;
+	if (!r->name) {
+		snprintf(err, errlen,
+		         "%s: every route needs a name (used in metrics, the API and "
+		         "the audit log)",
+		         where);
+		goto out;
+	}
+	if (!valid_route_name(r->name)) {
+		snprintf(err, errlen, "%s: name \"%s\" may only use letters, digits, '-', '_', '.'",
+		         where, r->name);
+		goto out;
+	}
+	snprintf(sub, sizeof sub, "%s (%s)", where, r->name);
+	where = sub;
+	if (load_matchers(rj, r, where, err, errlen) < 0)
+		goto out;
+	if (get_string(rj, "runbook", &runbook, where, err, errlen) < 0)
+		goto out;
+	if (!runbook) {
+		snprintf(err, errlen, "%s: runbook is required", where);
+		goto out;
+	}
+	r->runbook = resolve_runbook(runbook, config_path, runbook_dir);
+	char pwhere[300];
+	snprintf(pwhere, sizeof pwhere, "%s.params", where);
+	if (load_params(json_object_get(rj, "params"), &r->params, pwhere, err, errlen) < 0)
+		goto out;
+	if (get_string(rj, "target", &r->target, where, err, errlen) < 0)
+		goto out;
+	char twhere[300];
+	snprintf(twhere, sizeof twhere, "%s.target", where);
+	if (r->target) {
+		char why[1024];
+		if (salve_tmpl_check(r->target, why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s: %s", twhere, why);
+			goto out;
+		}
+	}
+	if (get_bool(rj, "dry_run", &r->dry_run, where, err, errlen) < 0 ||
+	    get_bool(rj, "continue", &r->cont, where, err, errlen) < 0 ||
+	    get_duration(rj, "cooldown", &r->cooldown, where, err, errlen) < 0 ||
+	    get_int(rj, "max_concurrent", &r->max_concurrent, 0, 10000, where, err, errlen) < 0 ||
+	    get_int(rj, "circuit_breaker", &r->breaker, 0, 10000, where, err, errlen) < 0 ||
+	    get_int(rj, "max_targets", &r->max_targets, 0, 1000000, where, err, errlen) < 0 ||
+	    get_duration(rj, "max_targets_window", &r->targets_window, where, err, errlen) < 0 ||
+	    get_string(rj, "rate_limit", &rate, where, err, errlen) < 0)
+		goto out;
+	if (rate && salve_parse_rate(rate, &r->rate_count, &r->rate_window) < 0) {
+		snprintf(err, errlen, "%s.rate_limit: must be RUNS/DURATION such as \"5/1h\"",
+		         where);
+		goto out;
+	}
+	json_t *res = json_object_get(rj, "on_resolved");
+	if (json_is_string(res) && strcmp(json_string_value(res), "ignore") == 0) {
+		r->on_resolved = SALVE_RESOLVED_IGNORE;
+	} else if (json_is_string(res) && strcmp(json_string_value(res), "cancel") == 0) {
+		r->on_resolved = SALVE_RESOLVED_CANCEL;
+	} else if (json_is_object(res)) {
+		static const char *const rkeys[] = {"runbook", "params", "dry_run", NULL};
+		char rwhere[300];
+		snprintf(rwhere, sizeof rwhere, "%s.on_resolved", where);
+		char *rb = NULL;
+		r->resolved_dry_run = r->dry_run;
+		if (known_keys(res, rkeys, rwhere, err, errlen) < 0 ||
+		    get_string(res, "runbook", &rb, rwhere, err, errlen) < 0 ||
+		    get_bool(res, "dry_run", &r->resolved_dry_run, rwhere, err, errlen) < 0) {
+			free(rb);
+			goto out;
+		}
+		if (!rb) {
+			snprintf(err, errlen, "%s: needs a runbook", rwhere);
+			goto out;
+		}
+		r->resolved_runbook = resolve_runbook(rb, config_path, runbook_dir);
+		free(rb);
+		char rpwhere[320];
+		snprintf(rpwhere, sizeof rpwhere, "%s.params", rwhere);
+		if (load_params(json_object_get(res, "params"), &r->resolved_params, rpwhere, err,
+		                errlen) < 0)
+			goto out;
+		r->on_resolved = SALVE_RESOLVED_RUN;
+	} else if (res) {
+		snprintf(err, errlen,
+		         "%s.on_resolved: must be ignore, cancel or {runbook: FILE, params: {...}}",
+		         where);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(runbook);
+	free(rate);
+	return rc;
+}
+
+static void route_free(salve_route *r)
+{
+	for (size_t i = 0; i < r->nmatchers; i++)
+		salve_matcher_free(&r->matchers[i]);
+	free(r->matchers);
+	free(r->name);
+	free(r->runbook);
+	json_decref(r->params);
+	free(r->target);
+	free(r->resolved_runbook);
+	json_decref(r->resolved_params);
+	memset(r, 0, sizeof *r);
+}
+
+int salve_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
+                      salve_routes *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	json_t *list = json_object_get(doc, "routes");
+	if (!list || json_is_null(list))
+		return 0;
+	if (!json_is_array(list)) {
+		snprintf(err, errlen, "routes: must be a list of routes");
+		return -1;
+	}
+	out->v = calloc(json_array_size(list) + 1, sizeof *out->v);
+	if (!out->v) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	size_t i;
+	json_t *rj;
+	json_array_foreach(list, i, rj)
+	{
+		char where[64];
+		snprintf(where, sizeof where, "routes[%zu]", i);
+		salve_route *r = &out->v[out->n++];
+		if (load_route(rj, r, where, config_path, runbook_dir, err, errlen) < 0) {
+			salve_routes_free(out);
+			return -1;
+		}
+		for (size_t j = 0; j + 1 < out->n; j++) {
+			if (strcmp(out->v[j].name, r->name) == 0) {
+				snprintf(err, errlen, "%s: route name \"%s\" is used twice", where,
+				         r->name);
+				salve_routes_free(out);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+void salve_routes_free(salve_routes *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		route_free(&r->v[i]);
+	free(r->v);
+	memset(r, 0, sizeof *r);
+}
+
+int salve_route_match(const salve_route *r, const json_t *labels, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < r->nmatchers; i++) {
+		const salve_matcher *m = &r->matchers[i];
+		if (salve_matcher_matches(m, labels))
+			continue;
+		if (why) {
+			char text[512];
+			salve_matcher_format(m, text, sizeof text);
+			const char *v = json_string_value(json_object_get(labels, m->name));
+			if (v)
+				snprintf(why, whylen, "%s does not hold: %s is \"%s\"", text,
+				         m->name, v);
+			else
+				snprintf(why, whylen, "%s does not hold: the alert has no %s label",
+				         text, m->name);
+		}
+		return 0;
+	}
+	if (why && whylen)
+		why[0] = '\0';
+	return 1;
+}
+
+int salve_route_render(const salve_route *r, const json_t *alert, int resolved, json_t **params,
+                       char **target, char *err, size_t errlen)
+{
+	*params = NULL;
+	*target = NULL;
+	const json_t *tmpl = resolved ? r->resolved_params : r->params;
+	*params = salve_tmpl_render_json(tmpl, alert, resolved ? "on_resolved.params" : "params",
+	                                 err, errlen);
+	if (!*params)
+		return -1;
+	if (r->target) {
+		char why[1024];
+		*target = salve_tmpl_render(r->target, alert, why, sizeof why);
+		if (!*target) {
+			snprintf(err, errlen, "target: %s", why);
+			json_decref(*params);
+			*params = NULL;
+			return -1;
+		}
+	} else {
+		*target = json_dumps(*params, JSON_COMPACT | JSON_SORT_KEYS);
+	}
+	return 0;
+}

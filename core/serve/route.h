@@ -1,0 +1,96 @@
+/*
+ * salve.yaml's `server:` and `routes:` sections, validated once at start-up (unknown keys,
+ * bad matchers and template syntax are refused with the route named), and the pure routing
+ * helpers the server and `salve routes test` share.
+ *
+ * Ownership: salve_serve_conf_free / salve_routes_free release everything. A loaded
+ * salve_routes is read-only afterwards and may be used from several threads.
+ */
+#ifndef SALVE_SERVE_ROUTE_H
+#define SALVE_SERVE_ROUTE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "matcher.h"
+
+enum salve_token_kind {
+	SALVE_TOKEN_HOOKS = 0, /* POST /hooks/... */
+	SALVE_TOKEN_READ,      /* GET /runs, /routes, /metrics */
+	SALVE_TOKEN_APPROVE,   /* approve, deny, cancel, reset, pause, resume (and read) */
+	SALVE_TOKEN_KINDS,
+};
+
+typedef struct salve_serve_conf {
+	char *listen; /* "127.0.0.1:9095", "[::1]:9095", "0.0.0.0:9095" */
+	int http_threads, workers, queue_size, history, max_connections;
+	size_t max_body, max_header, max_json_depth;
+	double connection_timeout, lock_timeout, approval_timeout;
+	char *tls_cert, *tls_key;        /* both or neither */
+	char *tokens[SALVE_TOKEN_KINDS]; /* env:NAME or file:/path references, or NULL */
+	char *runbook_dir;               /* relative runbook paths start here */
+	int global_max_targets;          /* across all routes; 0 = no limit */
+	double global_targets_window;
+} salve_serve_conf;
+
+enum salve_resolved_action {
+	SALVE_RESOLVED_IGNORE = 0, /* audit it, do nothing */
+	SALVE_RESOLVED_CANCEL,     /* cancel the occurrence's run if queued or awaiting approval */
+	SALVE_RESOLVED_RUN,        /* run resolved_runbook */
+};
+
+typedef struct salve_route {
+	char *name;
+	salve_matcher *matchers;
+	size_t nmatchers;
+	char *runbook;  /* a path (resolved) or builtin:NAME */
+	json_t *params; /* object of templates */
+	char *target;   /* template naming what a run acts on; NULL: the rendered params */
+	int dry_run;
+	int cont; /* continue: later routes are tried too */
+	double cooldown;
+	int max_concurrent; /* 0: only the worker pool limits */
+	int rate_count;     /* at most rate_count runs per rate_window; 0: no limit */
+	double rate_window;
+	int breaker;     /* consecutive failed runs that open the circuit; 0: off */
+	int max_targets; /* distinct targets per targets_window; 0: no limit */
+	double targets_window;
+	enum salve_resolved_action on_resolved;
+	char *resolved_runbook;
+	json_t *resolved_params;
+	int resolved_dry_run;
+} salve_route;
+
+typedef struct salve_routes {
+	salve_route *v;
+	size_t n;
+} salve_routes;
+
+/* doc is the whole salve.yaml document (salve_config.doc); config_path may be NULL. Fills
+ * defaults for every missing key. 0, or -1 with "server.x: reason" in err. */
+int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serve_conf *c,
+                          char *err, size_t errlen);
+void salve_serve_conf_free(salve_serve_conf *c);
+
+/* Loads routes: relative runbook paths resolve against runbook_dir (NULL: the config
+ * file's directory). 0, or -1 with "routes[i] (name): reason" in err. */
+int salve_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
+                      salve_routes *out, char *err, size_t errlen);
+void salve_routes_free(salve_routes *r);
+
+/* 1 when every matcher of r holds for labels; else 0 and why names the first that does
+ * not ("severity=~\"critical\" does not hold: severity is \"warning\""). */
+int salve_route_match(const salve_route *r, const json_t *labels, char *why, size_t whylen);
+
+/* What a route gives an alert: the params (templates rendered; the on_resolved ones when
+ * resolved != 0) and the target text (the target template, or the params as canonical
+ * JSON). *params is a new reference, *target malloc'd. 0, or -1 with err. */
+int salve_route_render(const salve_route *r, const json_t *alert, int resolved, json_t **params,
+                       char **target, char *err, size_t errlen);
+
+/* "10/1h" -> 10 runs per 3600 s. 0 or -1. */
+int salve_parse_rate(const char *text, int *count, double *window);
+/* 1048576, "512KiB", "1MiB", "64k", "2MB" -> bytes. 0 or -1. */
+int salve_parse_size(const json_t *v, size_t *out);
+
+#endif

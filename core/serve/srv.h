@@ -1,0 +1,177 @@
+/*
+ * salve serve's internals, shared by its modules: the server state, runs, the queue and the
+ * worker pool (runs.c), the HTTP front (http.c) and the commands (cli.c).
+ *
+ * Locking: one mutex (srv->mu) guards every field below that changes after start-up: the
+ * queue, the run table and each run's status fields, route states, the dedup table, the
+ * guardrail windows and the metrics. It is never held across a runbook, a plugin call or an
+ * audit write. A run's Lua state and engine belong to the worker thread running it.
+ */
+#ifndef SALVE_SERVE_SRV_H
+#define SALVE_SERVE_SRV_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "audit.h"
+#include "config.h"
+#include "guard.h"
+#include "metrics.h"
+#include "registry.h"
+#include "route.h"
+#include "strmap.h"
+
+enum run_state {
+	RUN_QUEUED = 0,
+	RUN_STARTING,
+	RUN_WAITING_LOCK,
+	RUN_RUNNING,
+	RUN_AWAITING_APPROVAL,
+	RUN_FINISHED,
+};
+
+enum approval_state {
+	APPROVAL_NONE = 0,
+	APPROVAL_PENDING,
+	APPROVAL_APPROVED,
+	APPROVAL_DENIED,
+	APPROVAL_TIMEOUT,
+	APPROVAL_CANCELLED,
+};
+
+struct route_state {
+	const salve_route *route;
+	int active;   /* started, not finished */
+	int queued;   /* accepted, not started */
+	int failures; /* consecutive failed runs */
+	int open;     /* circuit open: alerts refused until reset */
+	char *open_reason;
+	salve_rate rate;
+	salve_targets targets;
+};
+
+struct salve_server;
+
+struct run {
+	struct salve_server *srv;
+	char id[33];
+	struct route_state *rs;
+	int resolved; /* started by on_resolved */
+	int dry_run;
+	char *runbook;      /* path or builtin:NAME */
+	char *runbook_name; /* once loaded */
+	json_t *params;     /* rendered from the alert */
+	json_t *alert;      /* normalized alert */
+	char *occ_key, *target_key;
+	char *target;
+	enum run_state state;
+	int ready;           /* its acceptance is audited: a worker may take it */
+	const char *outcome; /* success, rolled_back, rollback_incomplete, error, cancelled */
+	int exit_code;
+	char *error;
+	json_t *steps;
+	char created_at[40], started_at[40], ended_at[40], first_step_at[40];
+	double t_created, t_first_step, t_step; /* monotonic; t_step: the current step */
+	volatile sig_atomic_t cancel;           /* shutdown: the engine stops and rolls back */
+	char *cancel_reason;
+	enum approval_state approval;
+	char approval_step[128];
+	double approval_deadline;
+	char approval_deadline_at[40];
+	char *approval_by, *approval_comment;
+	pthread_cond_t cv;
+	struct run *qprev, *qnext; /* the queue */
+	struct run *older, *newer; /* the run table in creation order */
+};
+
+struct salve_server {
+	salve_config *cfg;
+	salve_serve_conf conf;
+	salve_routes routes;
+	struct route_state *rs;
+	salve_registry *reg;
+	salve_audit *audit;
+	const char *state_dir;
+	char serve_dir[4096], spool_dir[4200], circuit_dir[4200], pause_path[4200];
+	int durable; /* fdatasync spool files (audit_sync always) */
+	unsigned char token_hash[SALVE_TOKEN_KINDS][65]; /* hex SHA-256 of each token */
+	int has_token[SALVE_TOKEN_KINDS];
+	int loopback;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;
+	struct run *qhead, *qtail;
+	size_t queued;
+	struct run *oldest, *newest;
+	size_t nruns;
+	salve_strmap *by_id;
+	salve_dedup *dedup;
+	salve_targets global_targets;
+	salve_metrics *metrics;
+	int paused;
+	int stopping;
+	size_t active, awaiting;
+	pthread_t *workers;
+	int nworkers;
+	struct MHD_Daemon *mhd;
+	unsigned port;
+	char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's lifetime */
+};
+
+/* ---- runs.c ---- */
+
+/* Sets up state (spool, circuits), metrics and the worker pool; requeues spooled runs.
+ * 0, or -1 with err. */
+int srv_runs_start(struct salve_server *s, char *err, size_t errlen);
+/* Cancels active runs (they roll back), stops and joins the workers, frees runs. Queued runs
+ * stay in the spool for the next start. */
+void srv_runs_stop(struct salve_server *s);
+
+/* Routes alerts (normalized, see alert.h) from hook ("alertmanager", "generic") received at
+ * t_received (monotonic; the latency of runs is measured from it): audits
+ * every alert's decision, queues runs. Returns the HTTP status (202 runs queued, 200 nothing
+ * to run, 503 the queue was full for at least one) and *result (new reference). */
+int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, double t_received,
+               json_t **result);
+
+/* The status API. Each returns an HTTP status and *out (new reference). */
+int srv_runs_list(struct salve_server *s, const char *state, const char *route, int limit,
+                  json_t **out);
+int srv_run_get(struct salve_server *s, const char *id, json_t **out);
+/* decision: "approve", "deny" or "cancel"; body may carry by, comment, step. */
+int srv_run_decide(struct salve_server *s, const char *id, const char *decision, const json_t *body,
+                   json_t **out);
+int srv_routes_list(struct salve_server *s, json_t **out);
+int srv_route_reset(struct salve_server *s, const char *name, const char *by, json_t **out);
+/* pause != 0 pauses (writes the pause file), else resumes. */
+int srv_set_paused(struct salve_server *s, int pause, const char *by, const char *reason,
+                   json_t **out);
+/* Re-reads the pause file (the CLI may have changed it); wakes workers on a change. */
+void srv_check_pause(struct salve_server *s);
+/* Periodic housekeeping: expired dedup entries, the pause file. */
+void srv_tick(struct salve_server *s);
+/* Renders /metrics (refreshing gauges). malloc'd. */
+char *srv_metrics_text(struct salve_server *s);
+/* Counts an HTTP request by handler and status. */
+void srv_count_request(struct salve_server *s, const char *handler, unsigned status);
+
+/* ---- state files shared with the CLI (cli.c) ---- */
+
+/* STATE_DIR/serve, creating it. 0 or -1 with err. */
+int srv_state_paths(const char *state_dir, char *serve_dir, size_t len, char *err, size_t errlen);
+/* Writes the pause file (JSON {paused_at, by, reason}); removes it when pause == 0. */
+int srv_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
+                    char *err, size_t errlen);
+/* Removes a route's circuit file. 1 removed, 0 was not open, -1 error. */
+int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen);
+
+/* ---- http.c ---- */
+
+/* 0; -2 when the settings are wrong (listen address, tokens missing off loopback, TLS
+ * files); -1 when the daemon cannot start (address in use). err says why. */
+int srv_http_start(struct salve_server *s, char *err, size_t errlen);
+void srv_http_stop(struct salve_server *s);
+
+#endif

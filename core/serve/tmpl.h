@@ -1,0 +1,31 @@
+/*
+ * Route parameter templates: `{{ labels.namespace }}`, `{{ annotations.summary }}`,
+ * `{{ fingerprint }}`, with an optional fallback `{{ labels.pod | default "" }}`. Text around
+ * placeholders is kept: "{{ labels.namespace }}/{{ labels.deployment }}".
+ *
+ * Values fill runbook params and nothing else (never a shell line or a URL): the runbook's
+ * typed params and each plugin's argument validation still apply to what comes out.
+ *
+ * The context is a normalized alert (alert.h): maps labels, annotations, groupLabels,
+ * commonLabels, commonAnnotations; strings fingerprint, status, startsAt, endsAt,
+ * generatorURL, receiver, externalURL. Pure functions; thread-safe.
+ */
+#ifndef SALVE_SERVE_TMPL_H
+#define SALVE_SERVE_TMPL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Checks a template's syntax and names without an alert (config load). 0 or -1 with err. */
+int salve_tmpl_check(const char *text, char *err, size_t errlen);
+/* Renders text against ctx. Returns a malloc'd string (caller frees), or NULL with the reason
+ * in err (a missing label without a default names the label). */
+char *salve_tmpl_render(const char *text, const json_t *ctx, char *err, size_t errlen);
+
+/* Every string inside v (deep) checked / rendered; other values are copied as they are.
+ * where names v in messages ("routes[2].params"). render returns a new reference or NULL. */
+int salve_tmpl_check_json(const json_t *v, const char *where, char *err, size_t errlen);
+json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *where, char *err,
+                               size_t errlen);
+
+#endif

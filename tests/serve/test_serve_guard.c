@@ -1,0 +1,272 @@
+/* Guardrail structures with a driven clock, the string map, the metrics text format and the
+ * server section of salve.yaml. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "metrics.h"
+#include "route.h"
+#include "strmap.h"
+
+static void test_rate(void **state)
+{
+	(void)state;
+	salve_rate r;
+	assert_int_equal(salve_rate_init(&r, 3, 60), 0);
+	double retry = -1;
+	assert_int_equal(salve_rate_take(&r, 100, &retry), 1);
+	assert_int_equal(salve_rate_take(&r, 110, &retry), 1);
+	assert_int_equal(salve_rate_take(&r, 120, &retry), 1);
+	assert_int_equal(salve_rate_take(&r, 130, &retry), 0);
+	assert_true(retry > 29.99 && retry < 30.01); /* the start at 100 leaves the window at 160 */
+	assert_int_equal(salve_rate_take(&r, 159.9, NULL), 0);
+	assert_int_equal(salve_rate_take(&r, 160, NULL), 1);
+	assert_int_equal(salve_rate_take(&r, 165, &retry), 0);
+	assert_true(retry > 4.99 && retry < 5.01); /* next oldest: 110 -> 170 */
+	salve_rate_free(&r);
+	assert_int_equal(salve_rate_init(&r, 0, 0), 0);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(salve_rate_take(&r, 1, NULL), 1);
+	salve_rate_free(&r);
+}
+
+static void test_targets(void **state)
+{
+	(void)state;
+	salve_targets t;
+	salve_targets_init(&t, 2, 100);
+	size_t n;
+	assert_int_equal(salve_targets_take(&t, "a", 0, &n), 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(salve_targets_take(&t, "b", 10, &n), 1);
+	assert_int_equal(salve_targets_would_allow(&t, "c", 20), 0);
+	assert_int_equal(salve_targets_take(&t, "c", 20, &n), 0);
+	assert_int_equal(n, 2);
+	/* A target already in the window is no new blast radius. */
+	assert_int_equal(salve_targets_take(&t, "a", 30, &n), 1);
+	/* b leaves the window at 110; a was seen again at 30 and stays until 130. */
+	assert_int_equal(salve_targets_take(&t, "c", 109, &n), 0);
+	assert_int_equal(salve_targets_take(&t, "c", 110, &n), 1);
+	assert_int_equal(salve_targets_would_allow(&t, "d", 120), 0);
+	assert_int_equal(salve_targets_would_allow(&t, "d", 130), 1);
+	salve_targets_free(&t);
+}
+
+static void test_dedup(void **state)
+{
+	(void)state;
+	salve_dedup *d = salve_dedup_new();
+	const char *run, *why;
+	double ago;
+	assert_int_equal(salve_dedup_check(d, "k", 0, &run, &why, &ago), 0);
+	assert_int_equal(salve_dedup_start(d, "k", "run1", 60), 0);
+	assert_int_equal(salve_dedup_check(d, "k", 1000, &run, &why, &ago), 1);
+	assert_string_equal(run, "run1");
+	assert_string_equal(why, "active");    /* active never expires */
+	salve_dedup_end(d, "k", "run2", 1000); /* not the holder: ignored */
+	assert_int_equal(salve_dedup_check(d, "k", 1001, &run, &why, &ago), 1);
+	assert_string_equal(why, "active");
+	salve_dedup_end(d, "k", "run1", 1000);
+	assert_int_equal(salve_dedup_check(d, "k", 1030, &run, &why, &ago), 1);
+	assert_string_equal(why, "cooldown");
+	assert_true(ago > 29.99 && ago < 30.01);
+	assert_int_equal(salve_dedup_expire(d, 1059), 0);
+	assert_int_equal(salve_dedup_check(d, "k", 1060, &run, &why, &ago), 0);
+	assert_int_equal(salve_dedup_expire(d, 1060), 1);
+	assert_int_equal(salve_dedup_size(d), 0);
+	salve_dedup_start(d, "q", "run3", 600);
+	salve_dedup_release(d, "q", "other");
+	assert_int_equal(salve_dedup_size(d), 1);
+	salve_dedup_release(d, "q", "run3");
+	assert_int_equal(salve_dedup_size(d), 0);
+	/* Many keys: growth and expiry over a large table. */
+	char key[32];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof key, "key%d", i);
+		salve_dedup_start(d, key, "r", i % 2 ? 10 : 1000);
+		salve_dedup_end(d, key, "r", 0);
+	}
+	assert_int_equal(salve_dedup_size(d), 5000);
+	assert_int_equal(salve_dedup_expire(d, 100), 2500);
+	assert_int_equal(salve_dedup_check(d, "key2", 100, &run, &why, &ago), 1);
+	assert_int_equal(salve_dedup_check(d, "key3", 100, &run, &why, &ago), 0);
+	salve_dedup_free(d);
+}
+
+static void test_strmap(void **state)
+{
+	(void)state;
+	salve_strmap *m = salve_strmap_new();
+	static int values[3000];
+	char key[32];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		assert_int_equal(salve_strmap_put(m, key, &values[i], NULL), 0);
+	}
+	assert_int_equal(salve_strmap_size(m), 3000);
+	void *old = NULL;
+	salve_strmap_put(m, "k7", &values[8], &old);
+	assert_ptr_equal(old, &values[7]);
+	assert_ptr_equal(salve_strmap_get(m, "k7"), &values[8]);
+	assert_ptr_equal(salve_strmap_remove(m, "k9"), &values[9]);
+	assert_null(salve_strmap_get(m, "k9"));
+	assert_null(salve_strmap_remove(m, "k9"));
+	size_t cursor = 0, seen = 0;
+	const char *k;
+	void *v;
+	while (salve_strmap_next(m, &cursor, &k, &v))
+		seen++;
+	assert_int_equal(seen, 2999);
+	salve_strmap_free(m);
+}
+
+static void test_metrics_text(void **state)
+{
+	(void)state;
+	salve_metrics *m = salve_metrics_new();
+	const double b[] = {0.1, 1};
+	salve_metrics_declare(m, "x_total", SALVE_COUNTER, "Things.", NULL, 0);
+	salve_metrics_declare(m, "x_depth", SALVE_GAUGE, "Depth.", NULL, 0);
+	salve_metrics_declare(m, "x_seconds", SALVE_HISTOGRAM, "Durations.", b, 2);
+	char l1[128], l2[128];
+	salve_metrics_labels(l1, sizeof l1, "route", "a\"b\\c\nd", "reason", "x", NULL);
+	salve_metrics_labels(l2, sizeof l2, "route", "b", NULL);
+	assert_string_equal(l1, "route=\"a\\\"b\\\\c\\nd\",reason=\"x\"");
+	salve_metrics_add(m, "x_total", l2, 1);
+	salve_metrics_add(m, "x_total", l2, 2);
+	salve_metrics_add(m, "x_total", l1, 1);
+	salve_metrics_add(m, "nope", "", 1);
+	salve_metrics_set(m, "x_depth", "", 7);
+	salve_metrics_set(m, "x_depth", "", 4);
+	salve_metrics_observe(m, "x_seconds", l2, 0.05);
+	salve_metrics_observe(m, "x_seconds", l2, 0.5);
+	salve_metrics_observe(m, "x_seconds", l2, 3);
+	assert_true(salve_metrics_value(m, "x_total", l2) == 3);
+	assert_true(salve_metrics_value(m, "x_seconds", l2) == 3);
+	char *text = salve_metrics_render(m);
+	assert_string_equal(text, "# HELP x_total Things.\n"
+	                          "# TYPE x_total counter\n"
+	                          "x_total{route=\"b\"} 3\n"
+	                          "x_total{route=\"a\\\"b\\\\c\\nd\",reason=\"x\"} 1\n"
+	                          "# HELP x_depth Depth.\n"
+	                          "# TYPE x_depth gauge\n"
+	                          "x_depth 4\n"
+	                          "# HELP x_seconds Durations.\n"
+	                          "# TYPE x_seconds histogram\n"
+	                          "x_seconds_bucket{route=\"b\",le=\"0.1\"} 1\n"
+	                          "x_seconds_bucket{route=\"b\",le=\"1\"} 2\n"
+	                          "x_seconds_bucket{route=\"b\",le=\"+Inf\"} 3\n"
+	                          "x_seconds_sum{route=\"b\"} 3.55\n"
+	                          "x_seconds_count{route=\"b\"} 3\n");
+	free(text);
+	salve_metrics_free(m);
+}
+
+static int conf_error(const char *json, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *doc = json_loads(json, 0, &jerr);
+	if (!doc)
+		fail_msg("bad test JSON %s", json);
+	salve_serve_conf c;
+	int rc = salve_serve_conf_load(doc, NULL, &c, err, errlen);
+	if (rc == 0) {
+		salve_routes r;
+		rc = salve_routes_load(doc, NULL, c.runbook_dir, &r, err, errlen);
+		if (rc == 0)
+			salve_routes_free(&r);
+	}
+	salve_serve_conf_free(&c);
+	json_decref(doc);
+	return rc;
+}
+
+static void expect_conf_error(const char *json, const char *words)
+{
+	char err[1024] = "";
+	if (conf_error(json, err, sizeof err) == 0)
+		fail_msg("%s accepted", json);
+	if (!strstr(err, words))
+		fail_msg("%s: \"%s\" does not say \"%s\"", json, err, words);
+}
+
+static void test_conf(void **state)
+{
+	(void)state;
+	json_error_t jerr;
+	json_t *doc = json_loads("{\"server\": {\"listen\": \"0.0.0.0:9095\", \"max_body\": "
+	                         "\"64KiB\", \"workers\": 8, \"approval_timeout\": \"5m\", "
+	                         "\"tokens\": {\"hooks\": \"env:HOOK_TOKEN\"}}}",
+	                         0, &jerr);
+	salve_serve_conf c;
+	char err[512];
+	assert_int_equal(salve_serve_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.listen, "0.0.0.0:9095");
+	assert_int_equal(c.max_body, 65536);
+	assert_int_equal(c.workers, 8);
+	assert_int_equal(c.queue_size, 256);
+	assert_true(c.approval_timeout == 300);
+	assert_string_equal(c.tokens[SALVE_TOKEN_HOOKS], "env:HOOK_TOKEN");
+	assert_null(c.tokens[SALVE_TOKEN_READ]);
+	salve_serve_conf_free(&c);
+	json_decref(doc);
+
+	expect_conf_error("{\"server\": {\"tokens\": {\"hooks\": \"s3cr3t-token-value\"}}}",
+	                  "server.tokens.hooks: must be a reference");
+	char err2[1024];
+	conf_error("{\"server\": {\"tokens\": {\"hooks\": \"s3cr3t-token-value\"}}}", err2,
+	           sizeof err2);
+	assert_null(strstr(err2, "s3cr3t")); /* an inline token is never echoed */
+	expect_conf_error("{\"server\": {\"listn\": \"x\"}}", "server: unknown key 'listn'");
+	expect_conf_error("{\"server\": {\"max_body\": \"lots\"}}", "server.max_body");
+	expect_conf_error("{\"server\": {\"tls\": {\"cert\": \"/c.pem\"}}}",
+	                  "needs both cert and key");
+	expect_conf_error("{\"routes\": [{\"runbook\": \"x.lua\"}]}",
+	                  "routes[0]: every route needs a name");
+	expect_conf_error("{\"routes\": [{\"name\": \"a b\", \"runbook\": \"x.lua\"}]}",
+	                  "may only use letters");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\"}]}",
+	                  "routes[0] (a): runbook is required");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\"}, {\"name\": \"a\", "
+	                  "\"runbook\": \"y\"}]}",
+	                  "routes[1]: route name \"a\" is used twice");
+	expect_conf_error(
+	    "{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"rate_limit\": \"5\"}]}",
+	    "rate_limit: must be RUNS/DURATION");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"on_resolved\": "
+	                  "\"explode\"}]}",
+	                  "on_resolved: must be ignore, cancel or");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"params\": {\"n\": "
+	                  "\"{{ lables.x }}\"}}]}",
+	                  "routes[0] (a).params.n: \"{{ lables.x }}\": unknown name \"lables\"");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"matchers\": "
+	                  "[\"severity ~= x\"]}]}",
+	                  "routes[0] (a).matchers[0]: matcher \"severity ~= x\"");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"cooldwn\": 5}]}",
+	                  "unknown key 'cooldwn'");
+
+	int count;
+	double window;
+	assert_int_equal(salve_parse_rate("10/1h", &count, &window), 0);
+	assert_int_equal(count, 10);
+	assert_true(window == 3600);
+	assert_int_equal(salve_parse_rate("0/1h", &count, &window), -1);
+	assert_int_equal(salve_parse_rate("5/", &count, &window), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rate),         cmocka_unit_test(test_targets),
+	    cmocka_unit_test(test_dedup),        cmocka_unit_test(test_strmap),
+	    cmocka_unit_test(test_metrics_text), cmocka_unit_test(test_conf),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

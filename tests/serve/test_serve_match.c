@@ -1,0 +1,166 @@
+/* Label matchers and route matching: Alertmanager's operators, anchoring, absent labels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "matcher.h"
+#include "route.h"
+
+static json_t *labels(void)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "alertname", "CheckoutDown", "severity",
+	                 "critical", "namespace", "shop", "empty", "");
+}
+
+static int matches(const char *text, const json_t *l)
+{
+	salve_matcher m;
+	char err[512];
+	if (salve_matcher_parse(text, &m, err, sizeof err) < 0)
+		fail_msg("%s: %s", text, err);
+	int r = salve_matcher_matches(&m, l);
+	salve_matcher_free(&m);
+	return r;
+}
+
+static void test_operators(void **state)
+{
+	(void)state;
+	json_t *l = labels();
+	assert_int_equal(matches("alertname = \"CheckoutDown\"", l), 1);
+	assert_int_equal(matches("alertname=CheckoutDown", l), 1);
+	assert_int_equal(matches("alertname = CheckoutDow", l), 0);
+	assert_int_equal(matches("alertname != \"Other\"", l), 1);
+	assert_int_equal(matches("alertname!=CheckoutDown", l), 0);
+	assert_int_equal(matches("severity =~ \"critical|page\"", l), 1);
+	assert_int_equal(matches("severity !~ \"critical|page\"", l), 0);
+	assert_int_equal(matches("namespace =~ \"sh.*\"", l), 1);
+	assert_int_equal(matches("namespace =~ \"[a-z]+\"", l), 1);
+	json_decref(l);
+}
+
+static void test_regex_is_anchored(void **state)
+{
+	(void)state;
+	json_t *l = labels();
+	/* Alertmanager anchors: "crit" must not match "critical", nor "ritical". */
+	assert_int_equal(matches("severity =~ \"crit\"", l), 0);
+	assert_int_equal(matches("severity =~ \"ritical\"", l), 0);
+	assert_int_equal(matches("severity =~ \"crit.*\"", l), 1);
+	assert_int_equal(matches("severity !~ \"crit\"", l), 1);
+	/* Alternation stays inside the anchors: ^(a|b)$, not ^a|b$. */
+	assert_int_equal(matches("severity =~ \"warning|crit\"", l), 0);
+	json_decref(l);
+}
+
+static void test_absent_label_is_empty(void **state)
+{
+	(void)state;
+	json_t *l = labels();
+	assert_int_equal(matches("team = \"\"", l), 1);
+	assert_int_equal(matches("team != \"\"", l), 0);
+	assert_int_equal(matches("team =~ \".*\"", l), 1);
+	assert_int_equal(matches("team =~ \".+\"", l), 0);
+	assert_int_equal(matches("empty = \"\"", l), 1);
+	assert_int_equal(matches("namespace != \"\"", l), 1);
+	json_decref(l);
+}
+
+static void test_quoting(void **state)
+{
+	(void)state;
+	json_t *l = json_pack("{s:s, s:s}", "summary", "disk \"sda\" full", "path", "C:\\temp");
+	assert_int_equal(matches("summary = \"disk \\\"sda\\\" full\"", l), 1);
+	assert_int_equal(matches("path = \"C:\\\\temp\"", l), 1);
+	assert_int_equal(matches("  summary   =   \"disk \\\"sda\\\" full\"  ", l), 1);
+	json_decref(l);
+	salve_matcher m;
+	char err[512];
+	assert_int_equal(salve_matcher_parse("alertname = \"x\"", &m, err, sizeof err), 0);
+	char text[128];
+	salve_matcher_format(&m, text, sizeof text);
+	assert_string_equal(text, "alertname=\"x\"");
+	salve_matcher_free(&m);
+	assert_int_equal(salve_matcher_parse("a =~ \"b\\\"c\"", &m, err, sizeof err), 0);
+	salve_matcher_format(&m, text, sizeof text);
+	assert_string_equal(text, "a=~\"b\\\"c\"");
+	salve_matcher_free(&m);
+}
+
+static void expect_refused(const char *text, const char *words)
+{
+	salve_matcher m;
+	char err[512] = "";
+	assert_int_equal(salve_matcher_parse(text, &m, err, sizeof err), -1);
+	if (!strstr(err, words))
+		fail_msg("%s: \"%s\" does not say \"%s\"", text, err, words);
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	expect_refused("= \"x\"", "expected a label name");
+	expect_refused("9lives = \"x\"", "expected a label name");
+	expect_refused("alertname \"x\"", "expected =, !=, =~ or !~");
+	expect_refused("alertname = \"x", "unterminated");
+	expect_refused("alertname = \"x\" y", "unexpected text");
+	expect_refused("instance =~ \"web-\\d+\"", "\\d (write [0-9])");
+	expect_refused("alertname =~ \"(?i)disk\"", "(?...)");
+	expect_refused("alertname =~ \"a.*?b\"", "lazy");
+	expect_refused("alertname =~ \"a(b\"", "bad regex");
+}
+
+static salve_routes load_routes(const char *yaml_json)
+{
+	json_error_t jerr;
+	json_t *doc = json_loads(yaml_json, 0, &jerr);
+	if (!doc)
+		fail_msg("bad test JSON: %s", jerr.text);
+	salve_routes r;
+	char err[1024];
+	if (salve_routes_load(doc, "/etc/salve/salve.yaml", NULL, &r, err, sizeof err) < 0)
+		fail_msg("%s", err);
+	json_decref(doc);
+	return r;
+}
+
+static void test_route_match_explains(void **state)
+{
+	(void)state;
+	salve_routes r =
+	    load_routes("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x.lua\", \"matchers\": "
+	                "[\"alertname = CheckoutDown\", \"severity =~ warning\"]},"
+	                "{\"name\": \"b\", \"runbook\": \"/abs/y.lua\", \"match\": {\"alertname\": "
+	                "\"CheckoutDown\"}, \"match_re\": {\"team\": \"ops|sre\"}}]}");
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.v[0].runbook, "/etc/salve/x.lua");
+	assert_string_equal(r.v[1].runbook, "/abs/y.lua");
+	json_t *l = labels();
+	char why[512];
+	assert_int_equal(salve_route_match(&r.v[0], l, why, sizeof why), 0);
+	assert_string_equal(why, "severity=~\"warning\" does not hold: severity is \"critical\"");
+	assert_int_equal(salve_route_match(&r.v[1], l, why, sizeof why), 0);
+	assert_string_equal(why, "team=~\"ops|sre\" does not hold: the alert has no team label");
+	json_object_set_new(l, "team", json_string("sre"));
+	assert_int_equal(salve_route_match(&r.v[1], l, why, sizeof why), 1);
+	json_decref(l);
+	salve_routes_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_operators),
+	    cmocka_unit_test(test_regex_is_anchored),
+	    cmocka_unit_test(test_absent_label_is_empty),
+	    cmocka_unit_test(test_quoting),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_route_match_explains),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
