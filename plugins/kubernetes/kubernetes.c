@@ -234,35 +234,12 @@ static const salve_action actions[] = {
     {.name = NULL},
 };
 
-static const salve_arg config_args[] = {
-    {"kubeconfig", SALVE_T_STRING, 0,
-     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},
-    {"context", SALVE_T_STRING, 0, "kubeconfig context (default: current-context)"},
-    {"request_timeout", SALVE_T_ANY, 0, "time one HTTP request may take (default 30s)"},
-    END_ARGS,
-};
-
 static int kube_init(const salve_host *host, const json_t *config, void **state, char *err,
                      size_t errlen)
 {
 	kube_host = host;
-	json_t *kc = json_object_get(config, "kubeconfig");
-	json_t *ctx = json_object_get(config, "context");
-	json_t *rt = json_object_get(config, "request_timeout");
-	double timeout = 30;
-	if ((kc && !json_is_string(kc)) || (ctx && !json_is_string(ctx))) {
-		snprintf(err, errlen, "kubernetes: kubeconfig and context must be strings");
-		return -1;
-	}
-	if (rt && (k8s_parse_duration(rt, &timeout) < 0 || timeout <= 0)) {
-		snprintf(
-		    err, errlen,
-		    "kubernetes: request_timeout must be a duration such as \"30s\" or seconds");
-		return -1;
-	}
 	k8s_client *client = NULL;
-	if (k8s_client_new(json_string_value(kc), json_string_value(ctx), timeout, &client, err,
-	                   errlen) < 0)
+	if (k8s_client_from_config("kubernetes", config, &client, err, errlen) < 0)
 		return -1;
 	*state = client;
 	return 0;
@@ -279,7 +256,7 @@ static const salve_plugin kubernetes_plugin = {
     .version = SALVE_VERSION,
     .description = "Kubernetes workloads and nodes: status, rollbacks, restarts, patches, drains",
     .actions = actions,
-    .config = config_args,
+    .config = k8s_config_args,
     .init = kube_init,
     .fini = kube_fini,
 };

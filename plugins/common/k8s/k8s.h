@@ -118,6 +118,14 @@ int k8s_client_new(const char *kubeconfig, const char *context, double request_t
                    k8s_client **out, char *err, size_t errlen);
 void k8s_client_free(k8s_client *c);
 
+/* The salve.yaml settings every plugin on this client takes (kubeconfig, context,
+ * request_timeout), as a plugin's config schema, NULL-terminated. */
+extern const salve_arg k8s_config_args[];
+/* A client from a plugin's settings (validated against k8s_config_args); errors name the
+ * plugin. 0, or -1 with err set. */
+int k8s_client_from_config(const char *plugin, const json_t *config, k8s_client **out, char *err,
+                           size_t errlen);
+
 /* One action call's view of the client. */
 typedef struct k8s_ctx {
 	k8s_client *client;

@@ -733,3 +733,33 @@ int k8s_discover_hpa(k8s_ctx *ctx, const char **gv)
 	pthread_mutex_unlock(&c->lock);
 	return SALVE_OK;
 }
+
+const salve_arg k8s_config_args[] = {
+    {"kubeconfig", SALVE_T_STRING, 0,
+     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},
+    {"context", SALVE_T_STRING, 0, "kubeconfig context (default: current-context)"},
+    {"request_timeout", SALVE_T_ANY, 0, "time one HTTP request may take (default 30s)"},
+    {NULL, 0, 0, NULL},
+};
+
+int k8s_client_from_config(const char *plugin, const json_t *config, k8s_client **out, char *err,
+                           size_t errlen)
+{
+	json_t *kc = json_object_get(config, "kubeconfig");
+	json_t *ctx = json_object_get(config, "context");
+	json_t *rt = json_object_get(config, "request_timeout");
+	double timeout = 30;
+	*out = NULL;
+	if ((kc && !json_is_string(kc)) || (ctx && !json_is_string(ctx))) {
+		snprintf(err, errlen, "%s: kubeconfig and context must be strings", plugin);
+		return -1;
+	}
+	if (rt && (k8s_parse_duration(rt, &timeout) < 0 || timeout <= 0)) {
+		snprintf(err, errlen,
+		         "%s: request_timeout must be a duration such as \"30s\" or seconds",
+		         plugin);
+		return -1;
+	}
+	return k8s_client_new(json_string_value(kc), json_string_value(ctx), timeout, out, err,
+	                      errlen);
+}
