@@ -20,7 +20,8 @@ import time
 
 SALVE = os.environ.get("SALVE_BIN")
 TEST_PLUGINS = os.environ.get("SALVE_TEST_PLUGIN_DIR")
-SHARED = os.environ.get("SALVE_SHARED_DIR", "")
+FIXTURES = os.environ.get("SALVE_FIXTURES_DIR",
+                          os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNBOOKS = os.path.join(HERE, "runbooks")
 

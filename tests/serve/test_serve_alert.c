@@ -15,9 +15,9 @@
 
 static json_t *fixture(const char *name)
 {
-	const char *dir = getenv("SALVE_SHARED_DIR");
+	const char *dir = getenv("SALVE_FIXTURES_DIR");
 	char path[1024];
-	snprintf(path, sizeof path, "%s/fixtures/%s", dir ? dir : "../shared", name);
+	snprintf(path, sizeof path, "%s/%s", dir ? dir : "../fixtures", name);
 	size_t len;
 	char *text = salve_read_file(path, &len);
 	if (!text)

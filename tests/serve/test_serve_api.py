@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from serve_lib import (APPROVE_TOKEN, HOOK_TOKEN, READ_TOKEN, RUNBOOKS, SHARED, Checks, Server,
+from serve_lib import (APPROVE_TOKEN, HOOK_TOKEN, READ_TOKEN, RUNBOOKS, FIXTURES, Checks, Server,
                        alert, salve, tmpdir, wait_for)
 
 T = Checks()
@@ -429,7 +429,7 @@ def test_pause(s):
 
 
 def test_routes_cli(s):
-    fixture = os.path.join(SHARED, "fixtures", "alertmanager-payload-firing.json")
+    fixture = os.path.join(FIXTURES, "alertmanager-payload-firing.json")
     cfg = os.path.join(s.dir, "routes.yaml")
     with open(cfg, "w") as f:
         f.write("server:\n  runbook_dir: %s\nplugin_path: [%s]\nplugins:\n  testkit: {dir: %s}\n"
@@ -459,7 +459,7 @@ def test_routes_cli(s):
     rc, out, err = salve(["routes", "test", bad], config=cfg)
     T.ok(rc == 65 and "ERROR: params.key: labels.deployment is not set on the alert" in out,
          "a param the alert cannot fill: exit 65 with the reason", out + err)
-    resolved = os.path.join(SHARED, "fixtures", "alertmanager-payload-resolved.json")
+    resolved = os.path.join(FIXTURES, "alertmanager-payload-resolved.json")
     rc, out, err = salve(["routes", "test", resolved], config=cfg)
     T.ok(rc == 0 and "route checkout: MATCHES -> ignore" in out, "resolved: on_resolved ignore",
          out)
