@@ -42,11 +42,7 @@ static int duration_key(const json_t *doc, const char *key, double *out, const c
 	json_t *v = json_object_get(doc, key);
 	if (!v)
 		return 0;
-	if (json_is_number(v)) {
-		*out = json_number_value(v);
-		return 0;
-	}
-	if (json_is_string(v) && salve_parse_duration(json_string_value(v), out) == 0)
+	if (salve_duration_from_json(v, out) == 0)
 		return 0;
 	snprintf(err, errlen, "%s: %s must be a duration such as \"10m\"", path, key);
 	return -1;

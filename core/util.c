@@ -37,45 +37,6 @@ void salve_timestamp(char *buf, size_t len)
 	snprintf(buf, len, "%s.%03ldZ", cached, ts.tv_nsec / 1000000L);
 }
 
-int salve_parse_duration(const char *text, double *seconds)
-{
-	if (!text || !*text)
-		return -1;
-	double total = 0;
-	const char *p = text;
-	int parts = 0;
-	while (*p) {
-		char *end;
-		errno = 0;
-		double v = strtod(p, &end);
-		if (end == p || errno || v < 0)
-			return -1;
-		p = end;
-		double unit = 1;
-		if (strncmp(p, "ms", 2) == 0) {
-			unit = 0.001;
-			p += 2;
-		} else if (*p == 's') {
-			p++;
-		} else if (*p == 'm') {
-			unit = 60;
-			p++;
-		} else if (*p == 'h') {
-			unit = 3600;
-			p++;
-		} else if (*p == 'd') {
-			unit = 86400;
-			p++;
-		} else if (*p != '\0' || parts > 0) {
-			return -1;
-		}
-		total += v * unit;
-		parts++;
-	}
-	*seconds = total;
-	return 0;
-}
-
 static void to_hex(const unsigned char *raw, size_t n, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -11,9 +11,8 @@ double salve_now(void);
 /* Wall-clock time as RFC 3339 UTC with milliseconds into buf (>= 32 bytes). */
 void salve_timestamp(char *buf, size_t len);
 
-/* Parses "250ms", "30s", "5m", "1h", "2h30m", or a bare number of seconds. Returns 0 and sets
- * *seconds, or -1 when the text is not a duration. */
-int salve_parse_duration(const char *text, double *seconds);
+/* salve_parse_duration and salve_duration_from_json: the one duration grammar. */
+#include "duration.h"
 
 /* 32 lowercase hex characters of fresh randomness (a run id) into buf (>= 33 bytes). */
 int salve_random_id(char *buf, size_t len);

@@ -166,7 +166,7 @@ static int drain_args(k8s_ctx *ctx, const json_t *args, struct drain *d)
 		return rc;
 	d->timeout = 300;
 	json_t *t = json_object_get(args, "timeout");
-	if (t && (k8s_parse_duration(t, &d->timeout) < 0 || d->timeout <= 0))
+	if (t && (salve_duration_from_json(t, &d->timeout) < 0 || d->timeout <= 0))
 		return k8s_invalid(ctx, "argument \"timeout\": expected a duration such as \"5m\"");
 	d->ignore_daemonsets = k8s_arg_bool(args, "ignore_daemonsets", 1);
 	d->delete_emptydir = k8s_arg_bool(args, "delete_emptydir_data", 0);

@@ -21,6 +21,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "duration.h"
+
 /* ---- configuration (notify_config.c) ---------------------------------------------------- */
 
 enum notify_severity {
@@ -107,8 +109,6 @@ struct notify_state {
 int notify_config_parse(const json_t *config, struct notify_config *cfg, char *err, size_t errlen);
 void notify_config_free(struct notify_config *cfg);
 
-/* "250ms", "10s", "5m", "1h30m" or a number of seconds. Returns 0 or -1. */
-int notify_parse_duration(const json_t *value, double *seconds);
 /* 1 when s is a secret reference ("env:NAME" or "file:/path"). */
 int notify_is_secret_ref(const char *s);
 const struct notify_webhook *notify_config_webhook(const struct notify_config *cfg,

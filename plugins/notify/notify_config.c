@@ -44,50 +44,6 @@ int notify_is_secret_ref(const char *s)
 	             (strncmp(s, "file:", 5) == 0 && s[5] != '\0'));
 }
 
-int notify_parse_duration(const json_t *value, double *seconds)
-{
-	if (json_is_number(value)) {
-		double v = json_number_value(value);
-		if (!(v >= 0) || !isfinite(v))
-			return -1;
-		*seconds = v;
-		return 0;
-	}
-	const char *s = json_string_value(value);
-	if (!s || !*s)
-		return -1;
-	double total = 0;
-	while (*s) {
-		char *end;
-		errno = 0;
-		double v = strtod(s, &end);
-		if (end == s || errno != 0 || !(v >= 0))
-			return -1;
-		s = end;
-		double unit;
-		if (strncmp(s, "ms", 2) == 0) {
-			unit = 0.001;
-			s += 2;
-		} else if (*s == 's') {
-			unit = 1;
-			s++;
-		} else if (*s == 'm') {
-			unit = 60;
-			s++;
-		} else if (*s == 'h') {
-			unit = 3600;
-			s++;
-		} else {
-			return -1;
-		}
-		total += v * unit;
-	}
-	if (!isfinite(total))
-		return -1;
-	*seconds = total;
-	return 0;
-}
-
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -189,7 +145,7 @@ static int get_duration(const json_t *parent, const char *key, const char *where
 	*out = def;
 	if (!v || json_is_null(v))
 		return 0;
-	if (notify_parse_duration(v, out) < 0) {
+	if (salve_duration_from_json(v, out) < 0) {
 		set_err(err, errlen,
 		        "notify: %s.%s must be a duration such as \"250ms\", \"10s\", \"5m\" or a "
 		        "number of seconds",

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "duration.h"
+
 #define POOL_MAX       4
 #define MAX_ATTEMPTS   4
 #define MAX_BODY_BYTES (32u << 20)
@@ -40,41 +42,6 @@ static double wall(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Go-style duration ("30s", "5m", "1h30m") or a number of seconds. 0 or -1. */
-static int parse_duration(const char *s, double *out)
-{
-	double total = 0;
-	int parts = 0;
-	if (!s || !*s)
-		return -1;
-	while (*s) {
-		char *end;
-		double n = strtod(s, &end);
-		if (end == s || !(n >= 0))
-			return -1;
-		s = end;
-		double mult;
-		if (strncmp(s, "ms", 2) == 0)
-			mult = 0.001, s += 2;
-		else if (*s == 's')
-			mult = 1, s++;
-		else if (*s == 'm')
-			mult = 60, s++;
-		else if (*s == 'h')
-			mult = 3600, s++;
-		else if (*s == 'd')
-			mult = 86400, s++;
-		else if (*s == '\0' && parts == 0)
-			mult = 1;
-		else
-			return -1;
-		total += n * mult;
-		parts++;
-	}
-	*out = total;
-	return 0;
-}
-
 /* A time argument as Prometheus takes it: a number is a Unix time; "now", "now-5m" and "-5m"
  * are relative to now; anything else must be RFC 3339 and is passed through. The result is
  * written into buf. 0, or -1 when it is none of those. */
@@ -91,7 +58,7 @@ static int time_arg(const json_t *v, char *buf, size_t len)
 	if (strcmp(s, "now") == 0) {
 		ago = 0;
 	} else if (strncmp(s, "now-", 4) == 0 || s[0] == '-') {
-		if (parse_duration(s + (s[0] == '-' ? 1 : 4), &ago) < 0)
+		if (salve_parse_duration(s + (s[0] == '-' ? 1 : 4), &ago) < 0)
 			return -1;
 	} else {
 		/* RFC 3339: digits, '-', ':', 'T', 'Z', '.', '+'. Prometheus validates the rest. */
@@ -476,7 +443,7 @@ static int query_range(salve_call *call, const json_t *args, json_t **result)
 	double step;
 	if (json_is_number(stv))
 		step = json_number_value(stv);
-	else if (!stv || parse_duration(json_string_value(stv), &step) < 0)
+	else if (!stv || salve_parse_duration(json_string_value(stv), &step) < 0)
 		step = -1;
 	if (!(step > 0)) {
 		H->fail(call, "argument \"step\": expected a positive duration such as \"30s\"");
@@ -573,7 +540,7 @@ static int prom_init(const salve_host *host, const json_t *config, void **state,
 	double timeout = 30;
 	if (json_is_number(rt))
 		timeout = json_number_value(rt);
-	else if (rt && parse_duration(json_string_value(rt), &timeout) < 0)
+	else if (rt && salve_parse_duration(json_string_value(rt), &timeout) < 0)
 		timeout = -1;
 	if (!(timeout > 0)) {
 		snprintf(err, errlen,

@@ -288,10 +288,10 @@ static int wait_ready(salve_call *call, const json_t *args, json_t **result)
 	double timeout = 300, interval = 1;
 	json_t *t = json_object_get(args, "timeout");
 	json_t *iv = json_object_get(args, "interval");
-	if (t && k8s_parse_duration(t, &timeout) < 0)
+	if (t && salve_duration_from_json(t, &timeout) < 0)
 		return k8s_invalid(&ctx,
 		                   "argument \"timeout\": expected a duration such as \"5m\"");
-	if (iv && (k8s_parse_duration(iv, &interval) < 0 || interval <= 0))
+	if (iv && (salve_duration_from_json(iv, &interval) < 0 || interval <= 0))
 		return k8s_invalid(&ctx,
 		                   "argument \"interval\": expected a duration such as \"2s\"");
 	double start = mono();

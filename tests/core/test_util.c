@@ -3,27 +3,6 @@
 #include "testutil.h"
 #include "util.h"
 
-static void test_durations(void **state)
-{
-	(void)state;
-	double s;
-	assert_int_equal(salve_parse_duration("30s", &s), 0);
-	assert_true(s == 30);
-	assert_int_equal(salve_parse_duration("5m", &s), 0);
-	assert_true(s == 300);
-	assert_int_equal(salve_parse_duration("2h30m", &s), 0);
-	assert_true(s == 9000);
-	assert_int_equal(salve_parse_duration("250ms", &s), 0);
-	assert_true(s > 0.2499 && s < 0.2501);
-	assert_int_equal(salve_parse_duration("12", &s), 0);
-	assert_true(s == 12);
-	assert_int_equal(salve_parse_duration("", &s), -1);
-	assert_int_equal(salve_parse_duration("5x", &s), -1);
-	assert_int_equal(salve_parse_duration("-5s", &s), -1);
-	assert_int_equal(salve_parse_duration("m", &s), -1);
-	assert_int_equal(salve_parse_duration("5s3", &s), -1);
-}
-
 static void test_sha256_and_ids(void **state)
 {
 	(void)state;
@@ -40,7 +19,6 @@ static void test_sha256_and_ids(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_durations),
-	                                   cmocka_unit_test(test_sha256_and_ids)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_sha256_and_ids)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include "duration.h"
+
 /* ---- kubeconfig -------------------------------------------------------------------------- */
 
 typedef struct k8s_blob {
@@ -276,9 +278,6 @@ void k8s_describe(char *buf, size_t len, const k8s_kind *k, const char *ns, cons
 
 /* ---- small shared helpers ------------------------------------------------------------------ */
 
-/* Parse a duration ("90", "90s", "5m", "1h30m", "250ms") or a JSON number of seconds.
- * 0 with *seconds set, or -1. */
-int k8s_parse_duration(const json_t *v, double *seconds);
 /* Sleep up to `seconds`, waking early when the call is cancelled. 0, or SALVE_ERR_CANCELED. */
 int k8s_sleep(k8s_ctx *ctx, double seconds);
 /* The current time as RFC 3339 UTC ("2024-05-01T12:00:00Z"). */

@@ -754,7 +754,7 @@ int k8s_client_from_config(const char *plugin, const json_t *config, k8s_client 
 		snprintf(err, errlen, "%s: kubeconfig and context must be strings", plugin);
 		return -1;
 	}
-	if (rt && (k8s_parse_duration(rt, &timeout) < 0 || timeout <= 0)) {
+	if (rt && (salve_duration_from_json(rt, &timeout) < 0 || timeout <= 0)) {
 		snprintf(err, errlen,
 		         "%s: request_timeout must be a duration such as \"30s\" or seconds",
 		         plugin);

@@ -676,14 +676,14 @@ static void test_durations(void **state)
 	          {"\"42\"", 42},  {"7", 7},        {"1.5", 1.5}};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		v = J(ok[i].text);
-		assert_int_equal(k8s_parse_duration(v, &s), 0);
+		assert_int_equal(salve_duration_from_json(v, &s), 0);
 		assert_true(s > ok[i].want - 1e-9 && s < ok[i].want + 1e-9);
 		json_decref(v);
 	}
 	const char *bad[] = {"\"\"", "\"5x\"", "\"m\"", "-1", "\"-5s\"", "true", "\"5 m\""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		v = J(bad[i]);
-		assert_int_equal(k8s_parse_duration(v, &s), -1);
+		assert_int_equal(salve_duration_from_json(v, &s), -1);
 		json_decref(v);
 	}
 }
