@@ -52,14 +52,23 @@ static void say(const struct salve_exec *x, const char *fmt, ...)
 {
 	if (!x->opt || !x->opt->out)
 		return;
-	char raw[8192], safe[8192];
+	char raw[8192], safe[8192], shown[8192];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
 	salve_redact_string(raw, safe, sizeof safe);
+	/* Our formats end lines; newlines inside arguments (remote stderr, labels) are escaped. */
+	size_t body = strlen(safe);
+	while (body > 0 && safe[body - 1] == '\n')
+		body--;
+	size_t newlines = strlen(safe) - body;
+	safe[body] = '\0';
+	salve_escape_controls(safe, shown, sizeof shown, 1);
 	salve_progress_clear();
-	fputs(safe, x->opt->out);
+	fputs(shown, x->opt->out);
+	for (size_t i = 0; i < newlines; i++)
+		fputc('\n', x->opt->out);
 	fflush(x->opt->out);
 }
 

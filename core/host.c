@@ -55,12 +55,13 @@ static void emit(int level, const char *prefix, const char *fmt, va_list ap)
 {
 	if (level > log_level)
 		return;
-	char raw[4096], safe[4096];
+	char raw[4096], safe[4096], shown[4096];
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	salve_redact_string(raw, safe, sizeof safe);
+	salve_escape_controls(safe, shown, sizeof shown, 1);
 	salve_progress_clear();
 	fprintf(stderr, "salve: %s%s%s: %s\n", prefix ? prefix : "", prefix ? " " : "",
-	        level_name(level), safe);
+	        level_name(level), shown);
 }
 
 void salve_log(int level, const char *fmt, ...)
@@ -218,12 +219,13 @@ static const char *host_run_info(salve_call *call, const char *key)
 
 static void host_progress(salve_call *call, const char *fmt, ...)
 {
-	char raw[1024], safe[1024], prefix[256] = "";
+	char raw[1024], redacted[1024], safe[1024], prefix[256] = "";
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	salve_redact_string(raw, safe, sizeof safe);
+	salve_redact_string(raw, redacted, sizeof redacted);
+	salve_escape_controls(redacted, safe, sizeof safe, 0);
 	if (call && call->plugin && call->action)
 		snprintf(prefix, sizeof prefix, "%s.%s: ", call->plugin->desc.name,
 		         call->action->name);

@@ -163,3 +163,35 @@ const char *salve_json_type_name(const json_t *v)
 	}
 	return "unknown";
 }
+
+void salve_escape_controls(const char *src, char *dst, size_t len, int keep_tab)
+{
+	if (len == 0)
+		return;
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+		char rep[8];
+		size_t n;
+		if ((*p < 0x20 && !(keep_tab && *p == '\t')) || *p == 0x7f) {
+			if (*p == '\n')
+				n = (size_t)snprintf(rep, sizeof rep, "\\n");
+			else if (*p == '\r')
+				n = (size_t)snprintf(rep, sizeof rep, "\\r");
+			else if (*p == '\t')
+				n = (size_t)snprintf(rep, sizeof rep, "\\t");
+			else
+				n = (size_t)snprintf(rep, sizeof rep, "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			n = (size_t)snprintf(rep, sizeof rep, "\\u%04x", p[1]);
+			p++;
+		} else {
+			rep[0] = (char)*p;
+			n = 1;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(dst + o, rep, n);
+		o += n;
+	}
+	dst[o] = '\0';
+}

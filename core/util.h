@@ -29,6 +29,14 @@ int salve_mkdirs(const char *path, unsigned mode);
 /* snprintf that reports truncation as -1. */
 int salve_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Copies src into dst (size len, always NUL-terminated) with every control character that a
+ * terminal or a line-oriented log would act on written out instead: \n, \r, \t kept only
+ * when keep_tab, \x1b for ESC and other C0 bytes and DEL, \u0080-\u009f for UTF-8 C1
+ * controls. Text from alerts, runbooks and remote hosts goes through this before it reaches
+ * a person, so it can neither forge a log line nor repaint the screen. Output is cut before an
+ * escape that would not fit when dst is too small. */
+void salve_escape_controls(const char *src, char *dst, size_t len, int keep_tab);
+
 /* Name of a JSON value's type for error messages ("string", "integer", ...). */
 const char *salve_json_type_name(const json_t *v);
 
