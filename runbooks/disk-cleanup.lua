@@ -17,9 +17,19 @@ runbook {
 
 local ssh = plugin "ssh-patch"
 
+-- Paths come from alert labels: absolute and normalized, so none is read as an option or
+-- walks out of where it points.
+local function absolute(what, path)
+  if path:sub(1, 1) ~= "/" or path:find("//", 1, true) or path:find("/%.%.?/") or
+     path:find("/%.%.?$") or path:find("[%c]") then
+    error(string.format("%s %q must be an absolute, normalized path", what, path))
+  end
+  return path
+end
+
 -- Percent used per host, from POSIX `df -P` (second line, fifth column: "42%").
 local function usage(p)
-  local r = ssh.query{ hosts = p.hosts, argv = { "df", "-P", p.path } }
+  local r = ssh.query{ hosts = p.hosts, argv = { "df", "-P", "--", absolute("path", p.path) } }
   local used = {}
   for name, h in pairs(r.hosts) do
     local second = h.stdout:match("\n([^\n]+)")
@@ -50,7 +60,7 @@ step "old-logs" {
   check = function(p) return all_below(p) end,
   run = function(p)
     return ssh.exec{ hosts = p.hosts,
-                     argv = { "find", p.log_dir, "-xdev", "-type", "f",
+                     argv = { "find", absolute("log_dir", p.log_dir), "-xdev", "-type", "f",
                               "(", "-name", "*.gz", "-o", "-name", "*.[0-9]", ")",
                               "-mtime", "+" .. tostring(p.keep_days), "-print", "-delete" } }
   end,

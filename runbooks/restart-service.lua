@@ -14,9 +14,19 @@ runbook {
 
 local ssh = plugin "ssh-patch"
 
+-- The unit name comes from an alert label: it must be a unit name and nothing else, so
+-- "--version" or "-Hroot@elsewhere" can never reach systemctl as an option.
+local function unit_name(p)
+  local u = p.service
+  if #u > 256 or not u:match("^[%w:_.\\@-]+$") or u:sub(1, 1) == "-" or u:find("..", 1, true) then
+    error(string.format("service %q is not a systemd unit name", u))
+  end
+  return u
+end
+
 step "before" {
   run = function(p)
-    return ssh.query{ hosts = p.hosts, argv = { "systemctl", "is-active", p.service },
+    return ssh.query{ hosts = p.hosts, argv = { "systemctl", "is-active", "--", unit_name(p) },
                       allow_failures = 1000000 }
   end,
   verify = function(p, s, r)
@@ -30,7 +40,7 @@ step "before" {
 
 step "restart" {
   run = function(p)
-    return ssh.service{ hosts = p.hosts, name = p.service, state = "restarted" }
+    return ssh.service{ hosts = p.hosts, name = unit_name(p), state = "restarted" }
   end,
   timeout = "10m",
 }
@@ -39,8 +49,8 @@ step "active" {
   run = function(p)
     -- is-active answers "activating" while a unit starts: give it a moment, then ask.
     return ssh.query{ hosts = p.hosts,
-                      argv = { "sh", "-c", 'sleep "$1"; systemctl is-active "$2"', "salve",
-                               tostring(p.settle), p.service } }
+                      argv = { "sh", "-c", 'sleep "$1"; systemctl is-active -- "$2"', "salve",
+                               tostring(p.settle), unit_name(p) } }
   end,
   verify = function(p, s, r)
     for name, h in pairs(r.hosts) do
