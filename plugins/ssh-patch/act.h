@@ -24,6 +24,13 @@ struct sp_undo_hosts {
 int sp_undo_hosts_open(salve_call *call, const json_t *undo, struct sp_undo_hosts *u);
 void sp_undo_hosts_close(struct sp_undo_hosts *u);
 
+/* User values that reach remote commands, checked before anything runs. 1 when valid; else 0
+ * with why filled. A unit name follows systemd's grammar (NAME[@INSTANCE][.TYPE], letters,
+ * digits and :-_.\@, at most 255 bytes) and never starts with '-'. A path is absolute and
+ * normalized: no empty, '.' or '..' components, no trailing '/', no control characters. */
+int sp_valid_unit_name(const char *s, char *why, size_t whylen);
+int sp_valid_path(const char *p, char *why, size_t whylen);
+
 /* Commands on a set of hosts (borrowed). */
 struct sp_cmd *sp_cmds_on(const struct sp_host *const *hosts, size_t n, double timeout);
 
@@ -40,9 +47,14 @@ char *sp_pending_script_for(const struct sp_config *cfg, const struct sp_host *h
                             const json_t *packages);
 char *sp_upgrade_script_for(const struct sp_config *cfg, const struct sp_host *h,
                             const struct sp_pkglist *l);
+/* NULL when the record names no known manager or a malformed transaction id. */
 char *sp_downgrade_script_for(const struct sp_config *cfg, const struct sp_host *h,
                               const json_t *entry);
 char *sp_reboot_required_script(void);
+/* A script that only waits, as the package scripts do, for the locks on files (a JSON array of
+ * paths): kind "lock" (fcntl/flock locks, from /proc/locks) or "pid" (pid files of dnf/yum).
+ * Exits 0 once free, 75 after bound seconds. Exposed for tests. */
+char *sp_lock_wait_script(double bound, const char *kind, const char *label, const json_t *files);
 
 /* exec / query */
 int sp_exec_check(salve_call *call, const json_t *args, json_t **observed);

@@ -1,6 +1,7 @@
 /* What every ssh-patch action shares: host selection, command arrays, result objects. */
 #include "act.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,8 @@ int sp_target_open(salve_call *call, const json_t *args, struct sp_target *t)
 	memset(t, 0, sizeof *t);
 	const char *pattern = json_string_value(json_object_get(args, "hosts"));
 	if (!pattern || !*pattern) {
-		sp_api->fail(call, "hosts: a host pattern is required (a group, a host, a,b, !x, "
-		                   "g:&h or all)");
+		sp_fail(call, "hosts: a host pattern is required (a group, a host, a,b, !x, "
+		              "g:&h or all)");
 		return SALVE_ERR_INVALID;
 	}
 	const char *path = json_string_value(json_object_get(args, "inventory"));
@@ -21,19 +22,19 @@ int sp_target_open(salve_call *call, const json_t *args, struct sp_target *t)
 	char err[1024];
 	t->inv = sp_inventory_load(path, err, sizeof err);
 	if (!t->inv) {
-		sp_api->fail(call, "%s", err);
+		sp_fail(call, "%s", err);
 		return SALVE_ERR_INVALID;
 	}
 	t->idx = sp_inventory_select(t->inv, pattern, &t->n, err, sizeof err);
 	if (!t->idx) {
-		sp_api->fail(call, "%s%s%s", err, path ? " in inventory " : " (no inventory set)",
-		             path ? path : "");
+		sp_fail(call, "%s%s%s", err, path ? " in inventory " : " (no inventory set)",
+		        path ? path : "");
 		sp_target_close(t);
 		return SALVE_ERR_NOTFOUND;
 	}
 	t->forks = sp_long(json_object_get(args, "forks"), st->cfg.forks);
 	if (t->forks < 1) {
-		sp_api->fail(call, "forks must be a positive integer");
+		sp_fail(call, "forks must be a positive integer");
 		sp_target_close(t);
 		return SALVE_ERR_INVALID;
 	}
@@ -41,8 +42,8 @@ int sp_target_open(salve_call *call, const json_t *args, struct sp_target *t)
 	t->connect_timeout =
 	    sp_duration(json_object_get(args, "connect_timeout"), st->cfg.connect_timeout);
 	if (t->timeout <= 0 || t->connect_timeout <= 0) {
-		sp_api->fail(call, "timeout and connect_timeout must be positive durations "
-		                   "(seconds, or 30s, 5m, 1h)");
+		sp_fail(call, "timeout and connect_timeout must be positive durations "
+		              "(seconds, or 30s, 5m, 1h)");
 		sp_target_close(t);
 		return SALVE_ERR_INVALID;
 	}
@@ -117,7 +118,7 @@ json_t *sp_cmd_result(const struct sp_cmd *c, int changed)
 void sp_cmd_reason(const struct sp_cmd *c, char *out, size_t outlen)
 {
 	if (c->error[0]) {
-		snprintf(out, outlen, "%s", c->error);
+		sp_escape_into(out, outlen, c->error);
 		return;
 	}
 	/* The last non-empty line of stderr (else stdout) says most about a failed command. */
@@ -129,11 +130,15 @@ void sp_cmd_reason(const struct sp_cmd *c, char *out, size_t outlen)
 	size_t start = end;
 	while (start > 0 && text[start - 1] != '\n')
 		start--;
-	int len = (int)(end - start);
+	size_t len = end - start;
 	if (len > 300)
 		len = 300;
-	snprintf(out, outlen, "host %s: exit status %d%s%.*s", c->host->name, c->rc,
-	         len ? ": " : "", len, text + start);
+	/* Remote bytes: escaped, so ESC/CR cannot make this line read as something else. */
+	struct sp_buf msg = {0};
+	sp_buf_printf(&msg, "host %s: exit status %d%s", c->host->name, c->rc, len ? ": " : "");
+	sp_buf_add_escaped(&msg, text + start, len);
+	sp_escape_into(out, outlen, msg.data ? msg.data : "");
+	sp_buf_free(&msg);
 }
 
 json_t *sp_result_new(void)
@@ -168,7 +173,7 @@ int sp_fail_hosts(salve_call *call, const char *action, const struct sp_cmd *cmd
 	}
 	if (nfailed > shown)
 		sp_buf_printf(&msg, "; and %zu more", nfailed - shown);
-	sp_api->fail(call, "%s", msg.data);
+	sp_fail(call, "%s", msg.data);
 	sp_buf_free(&msg);
 	return SALVE_ERR;
 }
@@ -187,6 +192,8 @@ json_t *sp_host_json(const struct sp_host *h)
 	const json_t *dnf = json_object_get(h->vars, "salve_dnf_options");
 	if (dnf)
 		json_object_set_new(o, "salve_dnf_options", json_deep_copy(dnf));
+	if (h->lock_timeout >= 0)
+		json_object_set_new(o, "lock_timeout", json_real(h->lock_timeout));
 	return o;
 }
 
@@ -202,6 +209,7 @@ int sp_host_from_json(const json_t *o, struct sp_host *h)
 	h->port = (int)sp_long(json_object_get(o, "port"), 22);
 	h->local = sp_bool(json_object_get(o, "local"), 0);
 	h->become = sp_bool(json_object_get(o, "become"), 0);
+	h->lock_timeout = sp_duration(json_object_get(o, "lock_timeout"), -1);
 	const char *user = json_string_value(json_object_get(o, "user"));
 	h->user = user ? strdup(user) : NULL;
 	const char *key = json_string_value(json_object_get(o, "key_file"));
@@ -231,7 +239,7 @@ int sp_undo_hosts_open(salve_call *call, const json_t *undo, struct sp_undo_host
 	memset(u, 0, sizeof *u);
 	const json_t *hosts = json_object_get(undo, "hosts");
 	if (!json_is_object(hosts)) {
-		sp_api->fail(call, "undo record has no hosts object");
+		sp_fail(call, "undo record has no hosts object");
 		return SALVE_ERR_INVALID;
 	}
 	u->n = json_object_size(hosts);
@@ -243,8 +251,7 @@ int sp_undo_hosts_open(salve_call *call, const json_t *undo, struct sp_undo_host
 	json_object_foreach((json_t *)hosts, name, entry)
 	{
 		if (sp_host_from_json(json_object_get(entry, "host"), &u->hosts[i]) < 0) {
-			sp_api->fail(call, "undo record for host %s lacks its connection details",
-			             name);
+			sp_fail(call, "undo record for host %s lacks its connection details", name);
 			u->n = i;
 			sp_undo_hosts_close(u);
 			return SALVE_ERR_INVALID;
@@ -274,4 +281,77 @@ struct sp_cmd *sp_cmds_on(const struct sp_host *const *hosts, size_t n, double t
 		cmds[i].timeout = timeout;
 	}
 	return cmds;
+}
+
+/* systemd's unit types (systemd.unit(5)). */
+static const char *const unit_types[] = {"service",   "socket", "device", "mount",
+                                         "automount", "swap",   "target", "path",
+                                         "timer",     "slice",  "scope"};
+
+int sp_valid_unit_name(const char *s, char *why, size_t whylen)
+{
+	size_t len = s ? strlen(s) : 0;
+	if (len == 0 || len > 255) {
+		snprintf(why, whylen, "a unit name has 1 to 255 bytes");
+		return 0;
+	}
+	if (s[0] == '-') {
+		/* systemctl would read it as an option (--version, -Hroot@host). */
+		snprintf(why, whylen, "a unit name must not start with '-'");
+		return 0;
+	}
+	/* NAME[@INSTANCE].TYPE, or a bare NAME[@INSTANCE] that systemctl takes as a service. */
+	const char *dot = strrchr(s, '.');
+	const char *end = s + len;
+	if (dot)
+		for (size_t i = 0; i < sizeof unit_types / sizeof *unit_types; i++)
+			if (strcmp(dot + 1, unit_types[i]) == 0)
+				end = dot;
+	if (end == s || s[0] == '@' || s[0] == '.') {
+		snprintf(why, whylen, "a unit name needs a name before '@' or its type");
+		return 0;
+	}
+	for (const char *p = s; p < end; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(":-_.\\@", *p)) {
+			snprintf(
+			    why, whylen,
+			    "a unit name has only letters, digits and :-_.\\@ before its type");
+			return 0;
+		}
+	return 1;
+}
+
+int sp_valid_path(const char *p, char *why, size_t whylen)
+{
+	size_t len = p ? strlen(p) : 0;
+	if (len == 0 || p[0] != '/') {
+		snprintf(why, whylen,
+		         "must be an absolute path (salve never uses a working "
+		         "directory)");
+		return 0;
+	}
+	if (len > 4095) {
+		snprintf(why, whylen, "is longer than 4095 bytes");
+		return 0;
+	}
+	for (const char *c = p; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			snprintf(why, whylen, "must not contain control characters");
+			return 0;
+		}
+	/* Each component: not empty (// or a trailing /), not . and not .. */
+	for (const char *c = p; *c;) {
+		const char *next = strchr(c + 1, '/');
+		size_t n = (size_t)((next ? next : p + len) - (c + 1));
+		if (n == 0 || (n == 1 && c[1] == '.') || (n == 2 && c[1] == '.' && c[2] == '.')) {
+			snprintf(why, whylen,
+			         "must be normalized: no empty, '.' or '..' components and no "
+			         "trailing '/'");
+			return 0;
+		}
+		if (!next)
+			break;
+		c = next;
+	}
+	return 1;
 }

@@ -5,9 +5,50 @@
  */
 #include "act.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int valid_env_name(const char *s)
+{
+	if (!(isalpha((unsigned char)*s) || *s == '_'))
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return 0;
+	return 1;
+}
+
+/* env = {NAME = "value"}: names a shell would accept, values without NUL bytes. */
+static int env_arg(salve_call *call, const json_t *args, const json_t **env)
+{
+	*env = json_object_get(args, "env");
+	if (!*env || json_is_null(*env)) {
+		*env = NULL;
+		return SALVE_OK;
+	}
+	if (!json_is_object(*env)) {
+		sp_fail(call, "exec: env must be a map of NAME = value");
+		return SALVE_ERR_INVALID;
+	}
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)*env, name, v)
+	{
+		if (!valid_env_name(name)) {
+			sp_fail(call,
+			        "exec: env: '%s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+			        name);
+			return SALVE_ERR_INVALID;
+		}
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+			sp_fail(call, "exec: env: %s must be a string without NUL bytes", name);
+			return SALVE_ERR_INVALID;
+		}
+	}
+	return SALVE_OK;
+}
 
 /* Validate argv/shell and build the commands. */
 static int exec_prepare(salve_call *call, const json_t *args, struct sp_target *t,
@@ -17,12 +58,12 @@ static int exec_prepare(salve_call *call, const json_t *args, struct sp_target *
 	const json_t *argv = json_object_get(args, "argv");
 	const json_t *shell = json_object_get(args, "shell");
 	if ((argv != NULL) == (shell != NULL)) {
-		sp_api->fail(call, "exec: give exactly one of argv (a list) or shell (a string)");
+		sp_fail(call, "exec: give exactly one of argv (a list) or shell (a string)");
 		return SALVE_ERR_INVALID;
 	}
 	if (argv) {
 		if (!json_is_array(argv) || json_array_size(argv) == 0) {
-			sp_api->fail(call, "exec: argv must be a non-empty list of strings");
+			sp_fail(call, "exec: argv must be a non-empty list of strings");
 			return SALVE_ERR_INVALID;
 		}
 		size_t i;
@@ -31,22 +72,26 @@ static int exec_prepare(salve_call *call, const json_t *args, struct sp_target *
 		{
 			if (!json_is_string(v) ||
 			    strlen(json_string_value(v)) != json_string_length(v)) {
-				sp_api->fail(call,
-				             "exec: argv[%zu] must be a string without NUL bytes "
-				             "(a NUL cannot travel in an argument)",
-				             i + 1);
+				sp_fail(call,
+				        "exec: argv[%zu] must be a string without NUL bytes "
+				        "(a NUL cannot travel in an argument)",
+				        i + 1);
 				return SALVE_ERR_INVALID;
 			}
 		}
 	} else if (!json_is_string(shell) || json_string_length(shell) == 0) {
-		sp_api->fail(call, "exec: shell must be a non-empty string");
+		sp_fail(call, "exec: shell must be a non-empty string");
 		return SALVE_ERR_INVALID;
 	}
 	if (sp_long(json_object_get(args, "allow_failures"), 0) < 0) {
-		sp_api->fail(call, "exec: allow_failures must be a count >= 0");
+		sp_fail(call, "exec: allow_failures must be a count >= 0");
 		return SALVE_ERR_INVALID;
 	}
-	int rc = sp_target_open(call, args, t);
+	const json_t *env;
+	int rc = env_arg(call, args, &env);
+	if (rc != SALVE_OK)
+		return rc;
+	rc = sp_target_open(call, args, t);
 	if (rc != SALVE_OK)
 		return rc;
 	struct sp_cmd *cmds = sp_cmds_for(t, argv);
@@ -54,6 +99,8 @@ static int exec_prepare(salve_call *call, const json_t *args, struct sp_target *
 	for (size_t i = 0; i < t->n; i++) {
 		if (shell)
 			cmds[i].shell = strdup(json_string_value(shell));
+		if (env)
+			cmds[i].env = json_deep_copy(env);
 		if (json_is_string(in)) {
 			cmds[i].input_len = json_string_length(in);
 			cmds[i].input = malloc(cmds[i].input_len + 1);
@@ -142,8 +189,7 @@ int sp_exec_apply(salve_call *call, const json_t *args, json_t **result, json_t 
 int sp_exec_undo(salve_call *call, const json_t *undo)
 {
 	(void)undo;
-	sp_api->log(call, SALVE_LOG_INFO,
-	            "exec: a command that ran cannot be undone; nothing to do");
+	sp_log(call, SALVE_LOG_INFO, "exec: a command that ran cannot be undone; nothing to do");
 	return SALVE_OK;
 }
 

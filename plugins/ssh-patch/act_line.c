@@ -33,15 +33,15 @@ static const char write_script[] =
     "  if [ \"$cur\" != \"$2\" ]; then echo \"salve: $p changed since it was read; not "
     "overwriting\" >&2; exit 3; fi\n"
     "fi\n"
-    "t=$(mktemp \"$p.salve.XXXXXX\") || exit 1\n"
-    "if ! cat > \"$t\"; then rm -f \"$t\"; exit 1; fi\n"
+    "t=$(mktemp -- \"$p.salve.XXXXXX\") || exit 1\n"
+    "if ! cat > \"$t\"; then rm -f -- \"$t\"; exit 1; fi\n"
     "if [ -e \"$p\" ]; then\n"
-    "  chmod --reference=\"$p\" \"$t\" && chown --reference=\"$p\" \"$t\" || { rm -f \"$t\"; "
-    "exit 1; }\n"
+    "  chmod --reference=\"$p\" -- \"$t\" && chown --reference=\"$p\" -- \"$t\" || "
+    "{ rm -f -- \"$t\"; exit 1; }\n"
     "else\n"
-    "  chmod \"$3\" \"$t\" || { rm -f \"$t\"; exit 1; }\n"
+    "  chmod -- \"$3\" \"$t\" || { rm -f -- \"$t\"; exit 1; }\n"
     "fi\n"
-    "mv -f \"$t\" \"$p\" || { rm -f \"$t\"; exit 1; }\n";
+    "mv -f -- \"$t\" \"$p\" || { rm -f -- \"$t\"; exit 1; }\n";
 
 static const char remove_script[] = "rm -f -- \"$1\"\n";
 
@@ -125,20 +125,21 @@ static int line_args_get(salve_call *call, const json_t *args, struct line_args 
 	a->line = json_string_value(json_object_get(args, "line"));
 	a->regexp = json_string_value(json_object_get(args, "regexp"));
 	a->create = sp_bool(json_object_get(args, "create"), 0);
-	if (!a->path || a->path[0] != '/') {
-		sp_api->fail(call, "ensure_line: path must be an absolute path");
+	char why[200];
+	if (!sp_valid_path(a->path, why, sizeof why)) {
+		sp_fail(call, "ensure_line: path '%s' %s", a->path ? a->path : "", why);
 		return SALVE_ERR_INVALID;
 	}
 	if (!a->line || strchr(a->line, '\n') ||
 	    strlen(a->line) != json_string_length(json_object_get(args, "line"))) {
-		sp_api->fail(call, "ensure_line: line must be one line (no newline or NUL)");
+		sp_fail(call, "ensure_line: line must be one line (no newline or NUL)");
 		return SALVE_ERR_INVALID;
 	}
 	if (a->regexp) {
 		regex_t re;
 		if (regcomp(&re, a->regexp, REG_EXTENDED | REG_NOSUB) != 0) {
-			sp_api->fail(call, "ensure_line: regexp '%s' is not a valid extended regex",
-			             a->regexp);
+			sp_fail(call, "ensure_line: regexp '%s' is not a valid extended regex",
+			        a->regexp);
 			return SALVE_ERR_INVALID;
 		}
 		regfree(&re);
@@ -190,6 +191,11 @@ static int line_survey(salve_call *call, const struct sp_target *t, const struct
 	struct line_host *lh = calloc(t->n + 1, sizeof *lh);
 	for (size_t i = 0; i < t->n; i++) {
 		lh[i].path = host_path(a->path, cmds[i].host->name);
+		char why[200];
+		if (lh[i].path && !sp_valid_path(lh[i].path, why, sizeof why)) {
+			free(lh[i].path);
+			lh[i].path = NULL;
+		}
 		json_t *sargs = json_pack("[s]", lh[i].path ? lh[i].path : "/nonexistent/salve");
 		sp_cmd_set_script(&cmds[i], read_script, sargs);
 		json_decref(sargs);
@@ -265,8 +271,8 @@ static int line_fail(salve_call *call, const struct sp_target *t, const struct l
 				sp_buf_printf(&msg, "%s%s", nfailed ? "; " : "", lh[i].error);
 			nfailed++;
 		}
-	sp_api->fail(call, "ensure_line: %zu of %zu hosts failed: %s", nfailed, t->n,
-	             msg.data ? msg.data : "");
+	sp_fail(call, "ensure_line: %zu of %zu hosts failed: %s", nfailed, t->n,
+	        msg.data ? msg.data : "");
 	sp_buf_free(&msg);
 	return SALVE_ERR;
 }
@@ -407,8 +413,8 @@ int sp_line_apply(salve_call *call, const json_t *args, json_t **result, json_t 
 	if (rc == SALVE_OK && any_failed)
 		rc = line_fail(call, &t, lh);
 	else if (rc != SALVE_OK)
-		sp_api->fail(call, "ensure_line interrupted (%s)",
-		             rc == SALVE_ERR_CANCELED ? "cancelled" : "the step's deadline passed");
+		sp_fail(call, "ensure_line interrupted (%s)",
+		        rc == SALVE_ERR_CANCELED ? "cancelled" : "the step's deadline passed");
 	free(changed);
 	free(wmap);
 	sp_cmds_free(writes, nw);
@@ -421,8 +427,9 @@ int sp_line_apply(salve_call *call, const json_t *args, json_t **result, json_t 
 int sp_line_undo(salve_call *call, const json_t *undo)
 {
 	const char *record_path = json_string_value(json_object_get(undo, "path"));
-	if (!record_path || record_path[0] != '/') {
-		sp_api->fail(call, "ensure_line undo: the record has no absolute path");
+	char why[200];
+	if (!sp_valid_path(record_path, why, sizeof why)) {
+		sp_fail(call, "ensure_line undo: the record has no absolute path");
 		return SALVE_ERR_INVALID;
 	}
 	struct sp_undo_hosts u;
@@ -439,10 +446,9 @@ int sp_line_undo(salve_call *call, const json_t *undo)
 		const char *path = json_string_value(json_object_get(u.entries[i], "path"));
 		if (!path)
 			path = record_path;
-		if (path[0] != '/' || strstr(path, "{host}")) {
-			sp_api->fail(call,
-			             "ensure_line undo: host %s: no absolute path in the record",
-			             u.hosts[i].name);
+		if (!sp_valid_path(path, why, sizeof why) || strstr(path, "{host}")) {
+			sp_fail(call, "ensure_line undo: host %s: no absolute path in the record",
+			        u.hosts[i].name);
 			rc = SALVE_ERR_INVALID;
 			break;
 		}
@@ -456,10 +462,10 @@ int sp_line_undo(salve_call *call, const json_t *undo)
 		size_t len = 0;
 		unsigned char *content = b64 ? sp_unbase64(b64, &len) : NULL;
 		if (!content) {
-			sp_api->fail(call,
-			             "ensure_line undo: host %s: the record's content is not "
-			             "valid base64",
-			             u.hosts[i].name);
+			sp_fail(call,
+			        "ensure_line undo: host %s: the record's content is not "
+			        "valid base64",
+			        u.hosts[i].name);
 			rc = SALVE_ERR_INVALID;
 			break;
 		}

@@ -41,15 +41,15 @@ static int packages_arg(salve_call *call, const json_t *args, const json_t **pac
 	json_array_foreach(p, i, v)
 	{
 		if (!json_is_string(v) || !valid_package_name(json_string_value(v))) {
-			sp_api->fail(call, "packages[%zu]: '%s' is not a package name", i + 1,
-			             json_is_string(v) ? json_string_value(v) : "(not a string)");
+			sp_fail(call, "packages[%zu]: '%s' is not a package name", i + 1,
+			        json_is_string(v) ? json_string_value(v) : "(not a string)");
 			return SALVE_ERR_INVALID;
 		}
 	}
 	*packages = p;
 	return SALVE_OK;
 bad:
-	sp_api->fail(call, "packages must be \"all\" or a non-empty list of package names");
+	sp_fail(call, "packages must be \"all\" or a non-empty list of package names");
 	return SALVE_ERR_INVALID;
 }
 
@@ -209,20 +209,18 @@ static int patch_options(salve_call *call, const json_t *args, size_t nhosts, st
 	o->refresh = sp_bool(json_object_get(args, "refresh"), sp_state_of(call)->cfg.refresh);
 	long serial = count_or_percent(json_object_get(args, "serial"), nhosts, (long)nhosts, 1);
 	if (serial < 1) {
-		sp_api->fail(call,
-		             "patch: serial must be a positive count or a percentage like 25%%");
+		sp_fail(call, "patch: serial must be a positive count or a percentage like 25%%");
 		return SALVE_ERR_INVALID;
 	}
 	o->batch_size = (size_t)serial;
 	o->max_fail = count_or_percent(json_object_get(args, "max_fail"), nhosts, 0, 0);
 	if (o->max_fail < 0) {
-		sp_api->fail(call,
-		             "patch: max_fail must be a count >= 0 or a percentage like 10%%");
+		sp_fail(call, "patch: max_fail must be a count >= 0 or a percentage like 10%%");
 		return SALVE_ERR_INVALID;
 	}
 	o->max_fail_per_batch = sp_long(json_object_get(args, "max_fail_per_batch"), -1);
 	if (json_object_get(args, "max_fail_per_batch") && o->max_fail_per_batch < 0) {
-		sp_api->fail(call, "patch: max_fail_per_batch must be a count >= 0");
+		sp_fail(call, "patch: max_fail_per_batch must be a count >= 0");
 		return SALVE_ERR_INVALID;
 	}
 	o->health = json_string_value(json_object_get(args, "health"));
@@ -236,13 +234,13 @@ static int patch_options(salve_call *call, const json_t *args, size_t nhosts, st
 	else if (strcmp(reboot, "always") == 0)
 		o->reboot = REBOOT_ALWAYS;
 	else {
-		sp_api->fail(call, "patch: reboot must be never, if-required or always, not '%s'",
-		             reboot);
+		sp_fail(call, "patch: reboot must be never, if-required or always, not '%s'",
+		        reboot);
 		return SALVE_ERR_INVALID;
 	}
 	o->reboot_wait = sp_duration(json_object_get(args, "reboot_wait"), 600);
 	if (o->reboot_wait <= 0) {
-		sp_api->fail(call, "patch: reboot_wait must be a positive duration");
+		sp_fail(call, "patch: reboot_wait must be a positive duration");
 		return SALVE_ERR_INVALID;
 	}
 	return SALVE_OK;
@@ -262,10 +260,10 @@ int sp_patch_check(salve_call *call, const json_t *args, json_t **observed)
 		return SALVE_HOLDS;
 	}
 	if (json_integer_value(json_object_get(res, "failed")) > 0)
-		sp_api->log(call, SALVE_LOG_WARN,
-		            "patch: %lld hosts could not be checked; patch will try them and count "
-		            "them against max_fail",
-		            (long long)json_integer_value(json_object_get(res, "failed")));
+		sp_log(call, SALVE_LOG_WARN,
+		       "patch: %lld hosts could not be checked; patch will try them and count "
+		       "them against max_fail",
+		       (long long)json_integer_value(json_object_get(res, "failed")));
 	*observed = res;
 	return SALVE_OK;
 }
@@ -558,12 +556,10 @@ int sp_patch_apply(salve_call *call, const json_t *args, json_t **result, json_t
 	for (size_t b = 0; b < nbatches && rc == SALVE_OK && !stopped; b++) {
 		size_t first = b * o.batch_size;
 		size_t nb = t.n - first < o.batch_size ? t.n - first : o.batch_size;
-		sp_api->log(call, SALVE_LOG_INFO, "patch: batch %zu/%zu: %zu hosts, starting",
-		            b + 1, nbatches, nb);
-		if (SALVE_HOST_HAS(sp_api, progress))
-			sp_api->progress(
-			    call, "batch %zu/%zu: patching %zu hosts (run: %zu done, %zu failed)",
-			    b + 1, nbatches, nb, done_total, failed_total);
+		sp_log(call, SALVE_LOG_INFO, "patch: batch %zu/%zu: %zu hosts, starting", b + 1,
+		       nbatches, nb);
+		sp_progress(call, "batch %zu/%zu: patching %zu hosts (run: %zu done, %zu failed)",
+		            b + 1, nbatches, nb, done_total, failed_total);
 		rc = patch_batch(call, &o, &t, ph + first, nb, json_object_get(undo_rec, "hosts"));
 		batches_run++;
 		size_t bfailed = 0;
@@ -571,11 +567,11 @@ int sp_patch_apply(salve_call *call, const json_t *args, json_t **result, json_t
 			bfailed += ph[i].failed;
 		failed_total += bfailed;
 		done_total += nb - bfailed;
-		sp_api->log(
-		    call, bfailed ? SALVE_LOG_WARN : SALVE_LOG_INFO,
-		    "patch: batch %zu/%zu: %zu done, %zu failed (run: %zu done, %zu failed, "
-		    "max_fail %ld)",
-		    b + 1, nbatches, nb - bfailed, bfailed, done_total, failed_total, o.max_fail);
+		sp_log(call, bfailed ? SALVE_LOG_WARN : SALVE_LOG_INFO,
+		       "patch: batch %zu/%zu: %zu done, %zu failed (run: %zu done, %zu failed, "
+		       "max_fail %ld)",
+		       b + 1, nbatches, nb - bfailed, bfailed, done_total, failed_total,
+		       o.max_fail);
 		if ((long)failed_total > o.max_fail) {
 			stopped = 1;
 			sp_buf_printf(&why, "%zu failed hosts exceed max_fail %ld", failed_total,
@@ -609,16 +605,15 @@ int sp_patch_apply(salve_call *call, const json_t *args, json_t **result, json_t
 				sp_buf_printf(&msg, "%s%s", shown ? "; " : "", ph[i].error);
 				shown++;
 			}
-		sp_api->fail(call, "patch stopped after batch %zu/%zu: %s: %s", batches_run,
-		             nbatches, why.data, msg.data ? msg.data : "");
+		sp_fail(call, "patch stopped after batch %zu/%zu: %s: %s", batches_run, nbatches,
+		        why.data, msg.data ? msg.data : "");
 		sp_buf_free(&msg);
 		rc = SALVE_ERR;
 	} else if (rc != SALVE_OK) {
-		sp_api->fail(call,
-		             "patch interrupted in batch %zu/%zu (%s); %zu hosts changed so far",
-		             batches_run, nbatches,
-		             rc == SALVE_ERR_CANCELED ? "cancelled" : "the step's deadline passed",
-		             json_object_size(json_object_get(undo_rec, "hosts")));
+		sp_fail(call, "patch interrupted in batch %zu/%zu (%s); %zu hosts changed so far",
+		        batches_run, nbatches,
+		        rc == SALVE_ERR_CANCELED ? "cancelled" : "the step's deadline passed",
+		        json_object_size(json_object_get(undo_rec, "hosts")));
 	}
 	sp_buf_free(&why);
 	for (size_t i = 0; i < t.n; i++) {
@@ -648,9 +643,10 @@ int sp_patch_undo(salve_call *call, const json_t *undo)
 	for (size_t i = 0; i < u.n; i++) {
 		char *script = sp_downgrade_script_for(&st->cfg, &u.hosts[i], u.entries[i]);
 		if (!script) {
-			sp_api->fail(call,
-			             "patch undo: host %s: unknown package manager in the record",
-			             u.hosts[i].name);
+			sp_fail(call,
+			        "patch undo: host %s: the record names no known package "
+			        "manager or a malformed transaction id",
+			        u.hosts[i].name);
 			sp_cmds_free(cmds, u.n);
 			free(hosts);
 			sp_undo_hosts_close(&u);
@@ -658,9 +654,8 @@ int sp_patch_undo(salve_call *call, const json_t *undo)
 		}
 		sp_cmd_set_script(&cmds[i], script, NULL);
 		free(script);
-		sp_api->log(call, SALVE_LOG_INFO, "patch undo: %s: returning %zu packages",
-		            u.hosts[i].name,
-		            json_array_size(json_object_get(u.entries[i], "packages")));
+		sp_log(call, SALVE_LOG_INFO, "patch undo: %s: returning %zu packages",
+		       u.hosts[i].name, json_array_size(json_object_get(u.entries[i], "packages")));
 	}
 	rc = sp_run(call, cmds, u.n, st->cfg.forks, st->cfg.connect_timeout);
 	size_t nfailed = 0;

@@ -92,8 +92,8 @@ int sp_reboot_hosts(salve_call *call, const struct sp_host *const *hosts, size_t
 		}
 	if (status == SALVE_OK && nr > 0) {
 		for (size_t k = 0; k < nr; k++)
-			sp_api->log(call, SALVE_LOG_INFO, "reboot: rebooting %s (boot id %s)",
-			            cmds[k].host->name, before[k]);
+			sp_log(call, SALVE_LOG_INFO, "reboot: rebooting %s (boot id %s)",
+			       cmds[k].host->name, before[k]);
 		status = sp_run(call, cmds, nr, forks, connect_timeout);
 		for (size_t k = 0; k < nr; k++) {
 			/* The session may drop as the host goes down; only a command that ran and
@@ -144,9 +144,9 @@ int sp_reboot_hosts(salve_call *call, const struct sp_host *const *hosts, size_t
 			    strcmp(probe[q].out.data, before[k]) != 0) {
 				ok[map[k]] = 1;
 				waiting--;
-				sp_api->log(call, SALVE_LOG_INFO,
-				            "reboot: %s is back (boot id %s, was %s)",
-				            probe[q].host->name, probe[q].out.data, before[k]);
+				sp_log(call, SALVE_LOG_INFO,
+				       "reboot: %s is back (boot id %s, was %s)",
+				       probe[q].host->name, probe[q].out.data, before[k]);
 			}
 			free(probe[q].shell);
 			sp_buf_free(&probe[q].out);
@@ -175,7 +175,7 @@ static int reboot_target(salve_call *call, const json_t *args, struct sp_target 
 {
 	*wait = sp_duration(json_object_get(args, "wait"), DEFAULT_REBOOT_WAIT);
 	if (*wait <= 0) {
-		sp_api->fail(call, "reboot: wait must be a positive duration");
+		sp_fail(call, "reboot: wait must be a positive duration");
 		return SALVE_ERR_INVALID;
 	}
 	return sp_target_open(call, args, t);
@@ -255,8 +255,8 @@ int sp_reboot_apply(salve_call *call, const json_t *args, json_t **result, json_
 	if (rc == SALVE_OK && nfailed > 0)
 		rc = SALVE_ERR;
 	if (rc != SALVE_OK)
-		sp_api->fail(call, "reboot: %zu of %zu hosts failed: %s", nfailed, t.n,
-		             msg.data ? msg.data : "the run was interrupted");
+		sp_fail(call, "reboot: %zu of %zu hosts failed: %s", nfailed, t.n,
+		        msg.data ? msg.data : "the run was interrupted");
 	sp_buf_free(&msg);
 	free(hosts);
 	free(want);
@@ -269,6 +269,6 @@ int sp_reboot_apply(salve_call *call, const json_t *args, json_t **result, json_
 int sp_reboot_undo(salve_call *call, const json_t *undo)
 {
 	(void)undo;
-	sp_api->log(call, SALVE_LOG_INFO, "reboot: a reboot cannot be undone; nothing to do");
+	sp_log(call, SALVE_LOG_INFO, "reboot: a reboot cannot be undone; nothing to do");
 	return SALVE_OK;
 }

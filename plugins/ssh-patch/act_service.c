@@ -5,30 +5,22 @@
  */
 #include "act.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum want { WANT_STARTED, WANT_STOPPED, WANT_RESTARTED };
 
-static int valid_unit(const char *s)
-{
-	if (!s || !*s || s[0] == '-')
-		return 0;
-	for (const char *p = s; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(":_.@-\\", *p))
-			return 0;
-	return 1;
-}
-
 static int service_args_get(salve_call *call, const json_t *args, const char **name,
                             enum want *want)
 {
 	*name = json_string_value(json_object_get(args, "name"));
 	const char *state = json_string_value(json_object_get(args, "state"));
-	if (!valid_unit(*name)) {
-		sp_api->fail(call, "service: name must be a systemd unit name");
+	char why[200];
+	if (!sp_valid_unit_name(*name, why, sizeof why)) {
+		sp_fail(call,
+		        "service: name '%s' is not a systemd unit name: %s (e.g. nginx.service)",
+		        *name ? *name : "", why);
 		return SALVE_ERR_INVALID;
 	}
 	if (state && strcmp(state, "started") == 0)
@@ -38,7 +30,7 @@ static int service_args_get(salve_call *call, const json_t *args, const char **n
 	else if (state && strcmp(state, "restarted") == 0)
 		*want = WANT_RESTARTED;
 	else {
-		sp_api->fail(call, "service: state must be started, stopped or restarted");
+		sp_fail(call, "service: state must be started, stopped or restarted");
 		return SALVE_ERR_INVALID;
 	}
 	return SALVE_OK;
@@ -46,7 +38,8 @@ static int service_args_get(salve_call *call, const json_t *args, const char **n
 
 static json_t *systemctl_argv(const struct sp_config *cfg, const char *verb, const char *unit)
 {
-	return json_pack("[s, s, s]", cfg->systemctl, verb, unit);
+	/* "--": nothing the unit name holds can be read as an option. */
+	return json_pack("[s, s, s, s]", cfg->systemctl, verb, "--", unit);
 }
 
 /* `systemctl is-active` on every host: state[i] is what it printed ("active", "inactive",
@@ -269,13 +262,14 @@ int sp_service_undo(salve_call *call, const json_t *undo)
 	const char *unit = json_string_value(json_object_get(undo, "name"));
 	const char *state = json_string_value(json_object_get(undo, "state"));
 	if (state && strcmp(state, "restarted") == 0) {
-		sp_api->log(call, SALVE_LOG_INFO,
-		            "service: a restart cannot be undone; nothing to put back for %s",
-		            unit ? unit : "?");
+		sp_log(call, SALVE_LOG_INFO,
+		       "service: a restart cannot be undone; nothing to put back for %s",
+		       unit ? unit : "?");
 		return SALVE_OK;
 	}
-	if (!valid_unit(unit)) {
-		sp_api->fail(call, "service undo: the record has no valid unit name");
+	char why[200];
+	if (!sp_valid_unit_name(unit, why, sizeof why)) {
+		sp_fail(call, "service undo: the record has no valid unit name: %s", why);
 		return SALVE_ERR_INVALID;
 	}
 	struct sp_undo_hosts u;

@@ -40,8 +40,6 @@
 
 #include <libssh2.h>
 
-extern char **environ;
-
 #define MAX_CACHED_SESSIONS 1024
 
 struct sp_conn {
@@ -99,6 +97,11 @@ struct sp_job {
 	int fd_out;
 	int fd_err;
 	int fd_in;
+	/* wait lines (SP_WAIT_LINE_PREFIX) on stderr: scanned up to notice_off; in the thread
+	 * driver a worker leaves the latest in notice for the calling thread to report */
+	size_t notice_off;
+	char notice[400];
+	int notice_ready;
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -111,18 +114,21 @@ static void job_fail(struct sp_job *j, int kind, const char *fmt, ...)
 	struct sp_cmd *c = j->cmd;
 	if (c->error_kind != SP_E_NONE)
 		return; /* keep the first cause */
-	int off;
+	struct sp_buf msg = {0};
 	if (c->host->local)
-		off = snprintf(c->error, sizeof c->error, "host %s (local): ", c->host->name);
+		sp_buf_printf(&msg, "host %s (local): ", c->host->name);
 	else
-		off = snprintf(c->error, sizeof c->error, "host %s (%s port %d): ", c->host->name,
-		               c->host->address, c->host->port);
-	if (off < 0 || (size_t)off >= sizeof c->error)
-		off = 0;
+		sp_buf_printf(&msg, "host %s (%s port %d): ", c->host->name, c->host->address,
+		              c->host->port);
+	char why[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->error + off, sizeof c->error - (size_t)off, fmt, ap);
+	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
+	sp_buf_addstr(&msg, why);
+	/* Server messages (libssh2 passes some on) reach people through this text. */
+	sp_escape_into(c->error, sizeof c->error, msg.data ? msg.data : "");
+	sp_buf_free(&msg);
 	c->error_kind = kind;
 }
 
@@ -154,13 +160,34 @@ static char *expand_home(const char *path)
 	return strdup(path);
 }
 
+/* "env -- 'NAME=value'... " for a declared environment; nothing when there is none. */
+static int add_env_prefix(struct sp_buf *b, const json_t *env)
+{
+	if (json_object_size(env) == 0)
+		return 0;
+	sp_buf_addstr(b, "env --");
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)env, name, v)
+	{
+		struct sp_buf kv = {0};
+		sp_buf_printf(&kv, "%s=%s", name, json_string_value(v));
+		sp_buf_addstr(b, " ");
+		sp_shell_quote(b, kv.data);
+		sp_buf_free(&kv);
+	}
+	return sp_buf_addstr(b, " ");
+}
+
 char *sp_cmd_line(const struct sp_cmd *c)
 {
 	struct sp_buf b = {0};
+	int env = json_object_size(c->env) > 0;
 	if (c->host && c->host->become)
 		sp_buf_addstr(&b, "sudo -n -- ");
+	add_env_prefix(&b, c->env);
 	if (c->shell) {
-		if (c->host && c->host->become) {
+		if ((c->host && c->host->become) || env) {
 			sp_buf_addstr(&b, "sh -c ");
 			sp_shell_quote(&b, c->shell);
 		} else {
@@ -903,37 +930,92 @@ static void ssh_step(struct sp_job *j)
 
 /* ---- local commands -------------------------------------------------------------------- */
 
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* NAME=value strings of a local command's environment: PATH (salve's, which is no secret,
+ * else a standard one), LANG=C, then what the action declared. Never salve's own environment:
+ * it holds env: secrets (a webhook URL, tokens) that any child could print. */
+static char **local_env(const json_t *declared)
+{
+	size_t n = 2 + json_object_size(declared);
+	char **envp = calloc(n + 1, sizeof *envp);
+	if (!envp)
+		return NULL;
+	const char *path = getenv("PATH");
+	const char *lang = "C";
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)declared, name, v)
+	{
+		/* Declared values win over the defaults. */
+		if (strcmp(name, "PATH") == 0)
+			path = json_string_value(v);
+		else if (strcmp(name, "LANG") == 0)
+			lang = json_string_value(v);
+	}
+	size_t k = 0;
+	envp[k++] = sp_strdupf("PATH=%s", path && *path ? path : DEFAULT_PATH);
+	envp[k++] = sp_strdupf("LANG=%s", lang);
+	json_object_foreach((json_t *)declared, name, v)
+	{
+		if (strcmp(name, "PATH") != 0 && strcmp(name, "LANG") != 0)
+			envp[k++] = sp_strdupf("%s=%s", name, json_string_value(v));
+	}
+	for (size_t i = 0; i < k; i++)
+		if (!envp[i]) {
+			for (size_t f = 0; f < k; f++)
+				free(envp[f]);
+			free(envp);
+			return NULL;
+		}
+	return envp;
+}
+
 static int local_spawn(struct sp_job *j)
 {
 	struct sp_cmd *c = j->cmd;
 	int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1};
-	const char **argv = NULL;
-	size_t argc = 0;
 	int become = c->host->become && geteuid() != 0;
+	char **envp = local_env(c->env);
+	size_t nenv = 2 + json_object_size(c->env);
+	size_t n = c->shell ? 3 : json_array_size(c->argv);
+	const char **argv = calloc(n + nenv + 6, sizeof *argv);
+	size_t argc = 0;
+	if (!envp || !argv) {
+		strv_free(envp);
+		free(argv);
+		job_fail(j, SP_E_LOCAL, "out of memory");
+		return -1;
+	}
+	if (become) {
+		/* sudo resets the environment; env(1) sets the same one again after it. */
+		argv[argc++] = "sudo";
+		argv[argc++] = "-n";
+		argv[argc++] = "--";
+		argv[argc++] = "env";
+		argv[argc++] = "--";
+		for (size_t i = 0; envp[i]; i++)
+			argv[argc++] = envp[i];
+	}
 	if (c->shell) {
-		argv = calloc(8, sizeof *argv);
-		if (become) {
-			argv[argc++] = "sudo";
-			argv[argc++] = "-n";
-			argv[argc++] = "--";
-		}
 		argv[argc++] = "/bin/sh";
 		argv[argc++] = "-c";
 		argv[argc++] = c->shell;
 	} else {
-		size_t n = json_array_size(c->argv);
-		argv = calloc(n + 5, sizeof *argv);
-		if (become) {
-			argv[argc++] = "sudo";
-			argv[argc++] = "-n";
-			argv[argc++] = "--";
-		}
 		for (size_t i = 0; i < n; i++)
 			argv[argc++] = json_string_value(json_array_get(c->argv, i));
 	}
 	argv[argc] = NULL;
 	if (argc == 0 || !argv[0]) {
 		free(argv);
+		strv_free(envp);
 		job_fail(j, SP_E_LOCAL, "empty command");
 		return -1;
 	}
@@ -966,7 +1048,7 @@ static int local_spawn(struct sp_job *j)
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 	pid_t pid;
 	/* posix_spawnp does not write to argv; its prototype predates const. */
-	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
@@ -986,6 +1068,7 @@ static int local_spawn(struct sp_job *j)
 	if (j->fd_in >= 0)
 		fcntl(j->fd_in, F_SETFL, O_NONBLOCK);
 	free(argv);
+	strv_free(envp);
 	j->cmd_deadline = fmin(sp_now() + j->cmd_timeout, j->step_deadline);
 	j->state = J_LOCAL;
 	return 0;
@@ -999,6 +1082,7 @@ fail:
 			close(in[i]);
 	}
 	free(argv);
+	strv_free(envp);
 	return -1;
 }
 
@@ -1067,6 +1151,44 @@ static void local_step(struct sp_job *j)
 }
 
 /* ---- driving jobs ---------------------------------------------------------------------- */
+
+/* The next complete "salve: waiting for ..." line the command wrote to stderr since the last
+ * call, without the "salve: " prefix (raw bytes: the reporter escapes them). 0 when none. */
+static int job_next_wait_line(struct sp_job *j, char *out, size_t outlen)
+{
+	const struct sp_buf *e = &j->cmd->err;
+	static const char prefix[] = SP_WAIT_LINE_PREFIX;
+	const size_t plen = sizeof prefix - 1, skip = sizeof "salve: " - 1;
+	while (e->data && j->notice_off < e->len) {
+		const char *start = e->data + j->notice_off;
+		const char *nl = memchr(start, '\n', e->len - j->notice_off);
+		if (!nl)
+			return 0;
+		j->notice_off = (size_t)(nl - e->data) + 1;
+		size_t len = (size_t)(nl - start);
+		if (len > plen && memcmp(start, prefix, plen) == 0) {
+			len -= skip;
+			if (len >= outlen)
+				len = outlen - 1;
+			memcpy(out, start + skip, len);
+			out[len] = '\0';
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* On the calling thread: pass the job's new wait lines to host->progress. */
+static void job_report_waits(salve_call *call, struct sp_job *j)
+{
+	if (j->notice_ready) {
+		sp_progress(call, "%s: %s", j->cmd->host->name, j->notice);
+		j->notice_ready = 0;
+	}
+	char line[sizeof j->notice];
+	while (job_next_wait_line(j, line, sizeof line))
+		sp_progress(call, "%s: %s", j->cmd->host->name, line);
+}
 
 static void job_start(struct sp_job *j)
 {
@@ -1250,8 +1372,10 @@ static int drive_poll(salve_call *call, struct sp_job *jobs, size_t n, long fork
 			poll(pfds, (nfds_t)np, ms);
 		else if (ms > 0)
 			poll(NULL, 0, ms < 5 ? ms : 5);
-		for (size_t k = 0; k < active; k++)
+		for (size_t k = 0; k < active; k++) {
 			job_step(&jobs[running[k]]);
+			job_report_waits(call, &jobs[running[k]]);
+		}
 	}
 	free(pfds);
 	free(running);
@@ -1295,6 +1419,15 @@ static void *pool_worker(void *arg)
 			double wait = fmin(0.1, fmax(0, job_deadline(j) - sp_now()));
 			poll(np ? pfds : NULL, (nfds_t)np, (int)ceil(wait * 1000));
 			job_step(j);
+			char line[sizeof j->notice];
+			while (job_next_wait_line(j, line, sizeof line)) {
+				/* Only the calling thread may use the call: hand the line over. */
+				pthread_mutex_lock(&p->mu);
+				memcpy(j->notice, line, sizeof line);
+				j->notice_ready = 1;
+				pthread_cond_signal(&p->cv);
+				pthread_mutex_unlock(&p->mu);
+			}
 		}
 		pthread_mutex_lock(&p->mu);
 		atomic_fetch_add(&p->done, 1);
@@ -1335,6 +1468,12 @@ static int drive_threads(salve_call *call, struct sp_job *jobs, size_t n, long f
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&p.cv, &p.mu, &ts);
+		for (size_t i = 0; i < n; i++)
+			if (jobs[i].notice_ready) {
+				sp_progress(call, "%s: %s", jobs[i].cmd->host->name,
+				            jobs[i].notice);
+				jobs[i].notice_ready = 0;
+			}
 		if (sp_api->cancelled(call)) {
 			atomic_store(&p.stop, 1);
 			status = SALVE_ERR_CANCELED;
@@ -1399,6 +1538,7 @@ int sp_run(salve_call *call, struct sp_cmd *cmds, size_t n, long forks, double c
 		    sp_now() >= step_deadline)
 			status = SALVE_ERR_TIMEOUT;
 	for (size_t i = 0; i < n; i++) {
+		job_report_waits(call, &jobs[i]); /* lines that came with the command's end */
 		if (cmds[i].key_added)
 			sp_api->audit(call, "ssh_host_key_accepted", cmds[i].key_added);
 		job_cleanup(&jobs[i]);
@@ -1414,6 +1554,7 @@ void sp_cmds_free(struct sp_cmd *cmds, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		json_decref(cmds[i].argv);
+		json_decref(cmds[i].env);
 		free(cmds[i].shell);
 		free(cmds[i].input);
 		sp_buf_free(&cmds[i].out);

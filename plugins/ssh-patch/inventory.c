@@ -283,6 +283,19 @@ static int resolve_host(struct builder *b, size_t idx)
 		return -1;
 	}
 	h->become = sp_bool(json_object_get(merged, "ansible_become"), 0);
+	h->lock_timeout = -1;
+	const json_t *lt = json_object_get(merged, "salve_lock_timeout");
+	if (lt) {
+		h->lock_timeout = sp_duration(lt, -1);
+		if (h->lock_timeout < 0) {
+			snprintf(
+			    b->err, b->errlen,
+			    "%s: host %s: salve_lock_timeout must be a duration (seconds, or 30s, "
+			    "5m, 1h)",
+			    b->origin, h->name);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -369,8 +382,13 @@ struct sp_inventory *sp_inventory_parse(const char *yaml, size_t len, const char
 
 struct sp_inventory *sp_inventory_load(const char *path, char *err, size_t errlen)
 {
-	if (!path || !*path)
-		return sp_inventory_parse("{}", 2, "(no inventory)", err, errlen);
+	if (!path || !*path) {
+		struct sp_inventory *inv =
+		    sp_inventory_parse("{}", 2, "(no inventory)", err, errlen);
+		if (inv)
+			inv->implicit_localhost = 1;
+		return inv;
+	}
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(err, errlen, "inventory %s: %s", path, strerror(errno));
@@ -458,6 +476,7 @@ static void add_implicit_localhost(struct sp_inventory *inv)
 	h->address = strdup("localhost");
 	h->port = 22;
 	h->local = 1;
+	h->lock_timeout = -1;
 	h->vars = json_pack("{s:s, s:b}", "ansible_connection", "local", "__implicit", 1);
 }
 
@@ -491,7 +510,9 @@ size_t *sp_inventory_select(struct sp_inventory *inv, const char *pattern, size_
 		}
 		terms[nterms++] = t;
 	}
-	for (size_t i = 0; i < nterms; i++) {
+	/* With an inventory only its hosts exist: a pattern (perhaps from an alert label) must
+	 * not reach this machine through a name the inventory never gave. */
+	for (size_t i = 0; inv->implicit_localhost && i < nterms; i++) {
 		const char *name = terms[i] + (terms[i][0] == '&' || terms[i][0] == '!');
 		if (strcmp(name, "localhost") == 0) {
 			int known = 0;
@@ -525,8 +546,13 @@ size_t *sp_inventory_select(struct sp_inventory *inv, const char *pattern, size_
 			if (match_term(inv, name, tmp) == 0 && !is_group) {
 				snprintf(err, errlen,
 				         "host pattern '%s': '%s' matches no group or host in the "
-				         "inventory",
-				         pattern, name);
+				         "inventory%s",
+				         pattern, name,
+				         strcmp(name, "localhost") == 0
+				             ? " (localhost is implicit only when no inventory is "
+				               "configured; add it to the inventory with "
+				               "ansible_connection: local)"
+				             : "");
 				ok = 0;
 				break;
 			}

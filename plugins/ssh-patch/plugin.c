@@ -44,6 +44,9 @@ static const salve_arg config_schema[] = {
     {"systemctl", SALVE_T_STRING, 0, "systemctl program (default systemctl)"},
     {"refresh", SALVE_T_BOOL, 0, "refresh package lists before pending/patch (default true)"},
     {"engine", SALVE_T_STRING, 0, "poll (default) or threads: how hosts are multiplexed"},
+    {"lock_timeout", SALVE_T_ANY, 0,
+     "how long to wait for apt/dpkg/dnf/yum locks held by others (default 10m; inventory "
+     "hosts may set salve_lock_timeout)"},
     {NULL, 0, 0, NULL},
 };
 
@@ -179,6 +182,12 @@ static int sp_init(const salve_host *host, const json_t *config, void **state, c
 	s = json_string_value(json_object_get(config, "systemctl"));
 	c->systemctl = strdup(s ? s : "systemctl");
 	c->refresh = sp_bool(json_object_get(config, "refresh"), 1);
+	c->lock_timeout = sp_duration(json_object_get(config, "lock_timeout"), 600);
+	if (c->lock_timeout < 0) {
+		snprintf(err, errlen,
+		         "ssh-patch: lock_timeout must be a duration (seconds, or 30s, 5m, 1h)");
+		goto fail;
+	}
 	s = json_string_value(json_object_get(config, "engine"));
 	if (s && strcmp(s, "threads") != 0 && strcmp(s, "poll") != 0) {
 		snprintf(err, errlen, "ssh-patch: engine must be poll or threads, not '%s'", s);
@@ -225,6 +234,9 @@ static const salve_arg exec_args[] = {
     {"argv", SALVE_T_LIST, 0, "command and arguments; each is quoted for the remote shell"},
     {"shell", SALVE_T_STRING, 0, "a shell command line, run as written (instead of argv)"},
     {"stdin", SALVE_T_STRING, 0, "text written to the command's standard input"},
+    {"env", SALVE_T_MAP, 0,
+     "environment {NAME = value} for the command; a local command gets only these, PATH and "
+     "LANG=C"},
     {"allow_failures", SALVE_T_INT, 0, "hosts that may fail before the action fails (0)"},
     {NULL, 0, 0, NULL},
 };

@@ -52,6 +52,8 @@ int sp_shell_join(struct sp_buf *b, const json_t *argv);
 /* "30", 30, "500ms", "30s", "5m", "2h", "1d" -> seconds. -1 on a malformed value; def when
  * v is NULL. */
 double sp_duration(const json_t *v, double def);
+/* Whole seconds (rounded up) as people write them: "10m", "90s", "2h". */
+void sp_duration_text(double seconds, char *out, size_t outlen);
 /* Accepts JSON true/false, or strings true/false/yes/no/on/off/1/0. def when missing or
  * unrecognised. */
 int sp_bool(const json_t *v, int def);
@@ -60,6 +62,20 @@ long sp_long(const json_t *v, long def);
 
 /* A JSON string from arbitrary bytes: invalid UTF-8 sequences become U+FFFD. */
 json_t *sp_json_bytes(const char *data, size_t len);
+
+/* Append bytes for people to read (errors, logs, progress lines): C0 controls, DEL and bytes
+ * that are not UTF-8 become \xHH, C1 controls (U+0080..U+009F) become \u00HH, so no remote
+ * output can move a terminal's cursor, recolour or overwrite a line. Everything else is kept;
+ * the result is valid UTF-8. */
+int sp_buf_add_escaped(struct sp_buf *b, const char *data, size_t len);
+/* The same into a fixed buffer, cut at outlen (never inside a UTF-8 sequence). */
+void sp_escape_into(char *out, size_t outlen, const char *s);
+/* host->fail, host->log and host->progress with the formatted text escaped as above. Every
+ * message this plugin builds goes through these. */
+void sp_fail(salve_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sp_log(salve_call *call, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sp_progress(salve_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* printf into a new malloc'd string (NULL when out of memory). */
 char *sp_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -77,32 +93,37 @@ void sp_sha256_hex(const void *data, size_t len, char out[65]);
 /* ---- inventory.c ----------------------------------------------------------------------- */
 
 struct sp_host {
-	char *name;     /* inventory name */
-	char *address;  /* ansible_host, else the name */
-	int port;       /* ansible_port, else 22 */
-	char *user;     /* ansible_user / ansible_ssh_user; NULL -> the plugin's default */
-	char *key_file; /* ansible_ssh_private_key_file; NULL -> the plugin's default */
-	int local;      /* ansible_connection: local */
-	int become;     /* ansible_become: commands run through `sudo -n --` */
-	json_t *vars;   /* every variable that applies, merged Ansible-style (owned) */
+	char *name;          /* inventory name */
+	char *address;       /* ansible_host, else the name */
+	int port;            /* ansible_port, else 22 */
+	char *user;          /* ansible_user / ansible_ssh_user; NULL -> the plugin's default */
+	char *key_file;      /* ansible_ssh_private_key_file; NULL -> the plugin's default */
+	int local;           /* ansible_connection: local */
+	int become;          /* ansible_become: commands run through `sudo -n --` */
+	double lock_timeout; /* salve_lock_timeout in seconds; < 0: the plugin's lock_timeout */
+	json_t *vars;        /* every variable that applies, merged Ansible-style (owned) */
 };
 
 struct sp_inventory {
 	struct sp_host *hosts; /* in order of first appearance */
 	size_t nhosts;
 	json_t *groups; /* group name -> array of host indexes (all members, children included) */
+	/* No inventory is configured: `localhost` resolves to a local-connection host. With an
+	 * inventory, only the hosts it names exist. */
+	int implicit_localhost;
 };
 
-/* Load an inventory file (NULL path: an empty inventory). Returns NULL with err filled. */
+/* Load an inventory file. A NULL or empty path gives an empty inventory in which `localhost`
+ * is implicit. Returns NULL with err filled. */
 struct sp_inventory *sp_inventory_load(const char *path, char *err, size_t errlen);
 /* Parse inventory YAML text (for tests and for load). */
 struct sp_inventory *sp_inventory_parse(const char *yaml, size_t len, const char *origin, char *err,
                                         size_t errlen);
 void sp_inventory_free(struct sp_inventory *inv);
 /* Resolve an Ansible host pattern. On success returns a malloc'd array of host indexes in
- * inventory order and sets *n (an implicit `localhost` is added to the inventory when the
- * pattern names it and the inventory does not). NULL with err filled when a term matches
- * nothing or the pattern is malformed. */
+ * inventory order and sets *n (when inv->implicit_localhost, a local `localhost` is added when
+ * the pattern names it). NULL with err filled when a term matches nothing or the pattern is
+ * malformed. */
 size_t *sp_inventory_select(struct sp_inventory *inv, const char *pattern, size_t *n, char *err,
                             size_t errlen);
 
@@ -121,6 +142,11 @@ enum sp_error_kind {
 
 struct sp_job; /* engine-private per-command state */
 
+/* A remote command that waits (for a package manager's lock) says so on stderr with a line
+ * starting with this; the engine hands each such line to host->progress while the command
+ * runs, as "HOST: waiting for ...". */
+#define SP_WAIT_LINE_PREFIX "salve: waiting for "
+
 /* One command on one host. The caller fills the inputs, the engine the outputs. */
 struct sp_cmd {
 	const struct sp_host *host; /* borrowed from the inventory */
@@ -128,6 +154,9 @@ struct sp_cmd {
 	char *shell;                /* owned: a shell command line */
 	char *input;                /* owned: bytes written to the command's stdin, may be NULL */
 	size_t input_len;
+	/* owned, may be NULL: {NAME: value} the command's environment gets. A local command's
+	 * environment is only PATH, LANG=C and these, never salve's own (it holds secrets). */
+	json_t *env;
 	double timeout; /* seconds for the command itself; 0 = the plugin default */
 
 	int ran;            /* the command ran to completion: rc, out and err are meaningful */
@@ -158,7 +187,8 @@ struct sp_config {
 	char *reboot_command;
 	char *systemctl;
 	int refresh;
-	int threads; /* engine: 1 = thread pool, 0 = poll multiplexing */
+	int threads;         /* engine: 1 = thread pool, 0 = poll multiplexing */
+	double lock_timeout; /* seconds to wait for apt/dpkg/dnf/yum locks (hosts may override) */
 };
 
 struct sp_conn; /* a cached SSH session */
@@ -173,7 +203,7 @@ struct sp_state {
 struct sp_state *sp_state_of(salve_call *call);
 
 /* The command line sent to an SSH host (argv quoted, or the shell text), with sudo when the
- * host asks for become. malloc'd. */
+ * host asks for become and `env -- NAME=value` for a declared environment. malloc'd. */
 char *sp_cmd_line(const struct sp_cmd *c);
 
 /* Run every command, at most forks at once, each bounded by its connect and command timeouts

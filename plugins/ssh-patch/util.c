@@ -243,6 +243,105 @@ json_t *sp_json_bytes(const char *data, size_t len)
 	return j;
 }
 
+void sp_duration_text(double seconds, char *out, size_t outlen)
+{
+	long s = seconds > 0 ? (long)ceil(seconds) : 0;
+	if (s > 0 && s % 3600 == 0)
+		snprintf(out, outlen, "%ldh", s / 3600);
+	else if (s > 0 && s % 60 == 0)
+		snprintf(out, outlen, "%ldm", s / 60);
+	else
+		snprintf(out, outlen, "%lds", s);
+}
+
+int sp_buf_add_escaped(struct sp_buf *b, const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	size_t i = 0;
+	while (i < len) {
+		size_t l = utf8_len(p + i, len - i);
+		char esc[8];
+		if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f) {
+			if (sp_buf_add(b, p + i, 1) < 0)
+				return -1;
+		} else if (l == 1 || l == 0) {
+			snprintf(esc, sizeof esc, "\\x%02x", p[i]);
+			if (sp_buf_addstr(b, esc) < 0)
+				return -1;
+			l = 1;
+		} else if (l == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0) {
+			/* U+0080..U+009F: terminals take some of these (U+009B) as CSI. */
+			snprintf(esc, sizeof esc, "\\u00%02x", p[i + 1]);
+			if (sp_buf_addstr(b, esc) < 0)
+				return -1;
+		} else if (sp_buf_add(b, p + i, l) < 0) {
+			return -1;
+		}
+		i += l;
+	}
+	return 0;
+}
+
+void sp_escape_into(char *out, size_t outlen, const char *s)
+{
+	if (outlen == 0)
+		return;
+	struct sp_buf b = {0};
+	sp_buf_add_escaped(&b, s, strlen(s));
+	size_t n = b.len < outlen - 1 ? b.len : outlen - 1;
+	/* Cut before a UTF-8 sequence rather than in it: the text may become a JSON string. */
+	if (n < b.len)
+		while (n > 0 && ((unsigned char)b.data[n] & 0xC0) == 0x80)
+			n--;
+	if (b.data)
+		memcpy(out, b.data, n);
+	out[n] = '\0';
+	sp_buf_free(&b);
+}
+
+static char *escaped_vprintf(const char *fmt, va_list ap)
+{
+	char *raw = NULL;
+	if (vasprintf(&raw, fmt, ap) < 0)
+		return NULL;
+	struct sp_buf b = {0};
+	sp_buf_add_escaped(&b, raw, strlen(raw));
+	free(raw);
+	return sp_buf_take(&b);
+}
+
+void sp_fail(salve_call *call, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = escaped_vprintf(fmt, ap);
+	va_end(ap);
+	sp_api->fail(call, "%s", msg ? msg : "out of memory");
+	free(msg);
+}
+
+void sp_log(salve_call *call, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = escaped_vprintf(fmt, ap);
+	va_end(ap);
+	sp_api->log(call, level, "%s", msg ? msg : "out of memory");
+	free(msg);
+}
+
+void sp_progress(salve_call *call, const char *fmt, ...)
+{
+	if (!SALVE_HOST_HAS(sp_api, progress))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = escaped_vprintf(fmt, ap);
+	va_end(ap);
+	sp_api->progress(call, "%s", msg ? msg : "out of memory");
+	free(msg);
+}
+
 double sp_now(void)
 {
 	struct timespec ts;

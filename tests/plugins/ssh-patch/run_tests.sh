@@ -17,4 +17,4 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 SALVE_FIXTURE_PARENT=$$ timeout 60 bash "$here/fixture.sh" start "$dir" "$nsshd"
-SP_FIXTURE="$dir" timeout 170 "$bin"
+SP_FIXTURE="$dir" SP_LOCK_HOLDER="$here/lock_holder.py" timeout 200 "$bin"

@@ -3,14 +3,18 @@
  * run_tests.sh starts the fixture (fixture.sh) and passes its directory in SP_FIXTURE.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -153,8 +157,10 @@ static void write_inventory(void)
 		n += snprintf(inv + n, sizeof inv - (size_t)n,
 		              "        r%d:\n"
 		              "          ansible_port: %d\n"
-		              "          salve_apt_options: \"%s\"\n",
-		              i, port(i), fx(key));
+		              "          salve_apt_options: \"%s\"\n%s",
+		              i, port(i), fx(key),
+		              /* r3 waits at most 1 s for package locks, whatever the plugin says */
+		              i == 3 ? "          salve_lock_timeout: 1s\n" : "");
 	}
 	snprintf(inv + n, sizeof inv - (size_t)n,
 	         "    bad:\n"
@@ -577,10 +583,16 @@ static void test_patch_system_with_real_apt(void **state)
 	init_with(NULL);
 	assert_string_equal(system_dummy_version(), "1.0");
 	json_t *res = NULL, *undo = NULL;
-	/* pending over SSH and locally (the main job's dry-run check of this machine). */
-	assert_int_equal(mock_run("pending", "{\"hosts\": \"h0,localhost\"}", &res), SALVE_OK);
+	/* pending over SSH (h0) and locally (me): the same machine, so both run apt-get update
+	 * on the same lists directory at once. One waits for the other's lists lock: both
+	 * succeed, whichever comes first. */
+	assert_int_equal(mock_run("pending", "{\"hosts\": \"h0,me\"}", &res), SALVE_OK);
+	assert_int_equal(json_integer_value(json_object_get(res, "ok")), 2);
+	assert_int_equal(json_integer_value(json_object_get(res, "failed")), 0);
 	for (int k = 0; k < 2; k++) {
-		const char *h = k ? "localhost" : "h0";
+		const char *h = k ? "me" : "h0";
+		assert_true(json_is_null(json_object_get(host_res(res, h), "error")));
+		assert_int_equal(host_int(res, h, "rc"), 0);
 		assert_string_equal(host_str(res, h, "manager"), "apt");
 		const json_t *pk = json_object_get(host_res(res, h), "packages");
 		assert_int_equal(json_array_size(pk), 1);
@@ -590,7 +602,22 @@ static void test_patch_system_with_real_apt(void **state)
 		assert_string_equal(json_string_value(json_object_get(p, "to")), "1.1");
 	}
 	assert_int_equal(json_integer_value(json_object_get(res, "pending")), 2);
+	assert_int_equal(json_integer_value(json_object_get(res, "hosts_with_updates")), 2);
 	json_decref(res);
+	/* With an inventory, localhost is not a host unless the inventory says so... */
+	assert_int_equal(mock_run("pending", "{\"hosts\": \"localhost\"}", &res),
+	                 SALVE_ERR_NOTFOUND);
+	assert_non_null(strstr(mock_last_error(), "'localhost' matches no group or host"));
+	mock_fini();
+	/* ... without one it is this machine (the main job's dry-run check). */
+	init_with("{\"inventory\": null}");
+	assert_int_equal(
+	    mock_run("pending", "{\"hosts\": \"localhost\", \"refresh\": false}", &res), SALVE_OK);
+	assert_string_equal(host_str(res, "localhost", "manager"), "apt");
+	assert_int_equal(host_int(res, "localhost", "count"), 1);
+	json_decref(res);
+	mock_fini();
+	init_with(NULL);
 
 	/* Dry-run: check says a change is needed, plan lists it, nothing changes. */
 	mock_set_mode(SALVE_MODE_DRY_RUN);
@@ -710,6 +737,182 @@ static void test_patch_rolling_batches_stop_at_max_fail(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_string_equal(root_dummy_version(i), "1.0");
 	unlink(marker);
+}
+
+/* ---- package manager locks ------------------------------------------------------------- */
+
+/* Starts lock_holder.py on file (through a link named unattended-upgrade, so its comm is
+ * "unattended-upgr") and waits until it holds the lock. With needles it lets go once a salve
+ * lock wait whose script holds every needle is seen waiting for it (and 2 s have passed);
+ * without, it holds until stop_holder. Its pid file in the fixture lets fixture.sh stop kill
+ * it should the test die. */
+static pid_t start_holder(const char *file, const char *needle1, const char *needle2)
+{
+	const char *script = getenv("SP_LOCK_HOLDER");
+	if (!script)
+		fail_msg("SP_LOCK_HOLDER is not set: run this through run_tests.sh");
+	const char *link = path_in("unattended-upgrade");
+	if (access(link, X_OK) != 0) {
+		char real[PATH_MAX];
+		if (!realpath("/usr/bin/python3", real))
+			fail_msg("no /usr/bin/python3 for the lock holder");
+		assert_int_equal(symlink(real, link), 0);
+	}
+	char ready[1100];
+	snprintf(ready, sizeof ready, "%s.held", file);
+	unlink(ready);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		execl(link, link, script, file, ready, needle1, needle2, (char *)NULL);
+		_exit(127);
+	}
+	char pidfile[1100];
+	snprintf(pidfile, sizeof pidfile, "%s/holder-%d.pid", fixdir, (int)pid);
+	char text[32];
+	snprintf(text, sizeof text, "%d\n", (int)pid);
+	write_file(pidfile, text);
+	for (int i = 0; i < 1000 && access(ready, F_OK) != 0; i++)
+		usleep(10000);
+	if (access(ready, F_OK) != 0)
+		fail_msg("the lock holder did not take the lock on %s", file);
+	unlink(ready);
+	return pid;
+}
+
+static void stop_holder(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	char pidfile[1100];
+	snprintf(pidfile, sizeof pidfile, "%s/holder-%d.pid", fixdir, (int)pid);
+	unlink(pidfile);
+}
+
+static void assert_logged(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void assert_logged(const char *fmt, ...)
+{
+	char want[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(want, sizeof want, fmt, ap);
+	va_end(ap);
+	if (!strstr(mock_logs(), want))
+		fail_msg("not logged: '%s'\nlogs:\n%s", want, mock_logs());
+}
+
+/* Another process holds r0's apt lists lock and its dpkg frontend lock (as unattended-upgrades
+ * would) and lets go of each only once salve waits for it: patch waits, says for what and
+ * for whom in the progress line, and then succeeds. */
+static void test_patch_waits_for_held_locks(void **state)
+{
+	(void)state;
+	init_with(NULL);
+	assert_string_equal(root_dummy_version(0), "1.0");
+	pid_t lists = start_holder(path_in("apt-r0/lists/lock"), "salve_wait lock 'apt lists'",
+	                           "/apt-r0/lists");
+	pid_t dpkg = start_holder(path_in("root0/var/lib/dpkg/lock-frontend"),
+	                          "salve_wait lock dpkg", "/root0/var/lib/dpkg/status");
+	json_t *res = NULL, *undo = NULL;
+	int rc = mock_apply("patch", "{\"hosts\": \"r0\"}", &res, &undo);
+	stop_holder(lists);
+	stop_holder(dpkg);
+	if (rc != SALVE_OK)
+		fail_msg("patch failed: %s", mock_last_error());
+	assert_true(json_is_null(json_object_get(host_res(res, "r0"), "error")));
+	assert_string_equal(root_dummy_version(0), "1.1");
+	assert_logged(
+	    "[progress] r0: waiting for the apt lists lock held by PID %d (unattended-upgr)",
+	    (int)lists);
+	assert_logged("[progress] r0: waiting for the dpkg lock held by PID %d (unattended-upgr)",
+	              (int)dpkg);
+	json_decref(res);
+	assert_int_equal(mock_undo("patch", undo), SALVE_OK);
+	json_decref(undo);
+	assert_string_equal(root_dummy_version(0), "1.0");
+}
+
+/* A holder that never lets go: after the bound the host fails with an error naming the
+ * lock, its holder and the bound; other hosts are not held up. The plugin's lock_timeout
+ * applies, and an inventory host's salve_lock_timeout wins over it. */
+static void test_lock_never_released_fails_after_bound(void **state)
+{
+	(void)state;
+	init_with("{\"lock_timeout\": \"1s\"}");
+	pid_t h = start_holder(path_in("apt-r1/lists/lock"), NULL, NULL);
+	json_t *res = NULL, *undo = NULL;
+	int rc = mock_run("pending", "{\"hosts\": \"r1,r2\"}", &res);
+	stop_holder(h);
+	assert_int_equal(rc, SALVE_OK); /* pending counts hosts it could not check */
+	assert_int_equal(json_integer_value(json_object_get(res, "failed")), 1);
+	assert_true(json_is_null(json_object_get(host_res(res, "r2"), "error")));
+	assert_int_equal(host_int(res, "r2", "count"), 1);
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "host r1: exit status 75: salve: gave up waiting for the apt lists lock "
+	         "(%s/apt-r1/lists/lock) held by PID %d (unattended-upgr) after 1s (lock_timeout)",
+	         fixdir, (int)h);
+	assert_string_equal(host_str(res, "r1", "error"), want);
+	assert_logged(
+	    "[progress] r1: waiting for the apt lists lock held by PID %d (unattended-upgr)",
+	    (int)h);
+	json_decref(res);
+	mock_fini();
+
+	/* r3 has salve_lock_timeout: 1s in the inventory; the plugin keeps its 10 min default. */
+	init_with(NULL);
+	h = start_holder(path_in("root3/var/lib/dpkg/lock-frontend"), NULL, NULL);
+	rc = mock_apply("patch", "{\"hosts\": \"r3\"}", &res, &undo);
+	stop_holder(h);
+	assert_int_equal(rc, SALVE_ERR);
+	snprintf(want, sizeof want,
+	         "upgrade failed: host r3: exit status 75: salve: gave up waiting for the dpkg "
+	         "lock (%s/root3/var/lib/dpkg/lock-frontend) held by PID %d (unattended-upgr) "
+	         "after 1s (lock_timeout)",
+	         fixdir, (int)h);
+	assert_string_equal(host_str(res, "r3", "error"), want);
+	assert_non_null(strstr(mock_last_error(), want));
+	assert_string_equal(root_dummy_version(3), "1.0");
+	/* The undo record keeps r3's bound, for an undo from another process. */
+	const json_t *rh = json_object_get(
+	    json_object_get(json_object_get(json_object_get(undo, "hosts"), "r3"), "host"),
+	    "lock_timeout");
+	assert_true(json_number_value(rh) == 1.0);
+	json_decref(res);
+	assert_int_equal(mock_undo("patch", undo), SALVE_OK);
+	json_decref(undo);
+	assert_string_equal(root_dummy_version(3), "1.0");
+}
+
+/* ---- what reaches people ----------------------------------------------------------------- */
+
+/* Remote stderr that tries to rewrite the line (erase, CR, colour) arrives escaped in the
+ * error; a local command does not see salve's environment (printenv SLACK_URL). */
+static void test_remote_control_bytes_and_local_environment(void **state)
+{
+	(void)state;
+	init_with(NULL);
+	json_t *res = NULL, *undo = NULL;
+	assert_int_equal(mock_apply("exec",
+	                            "{\"hosts\": \"h0\", \"shell\": \"printf 'disk "
+	                            "full\\\\033[2K\\\\rstep ok\\\\033[0m\\\\n' >&2; exit 1\"}",
+	                            &res, &undo),
+	                 SALVE_ERR);
+	assert_string_equal(mock_last_error(), "exec: 1 of 1 hosts failed: host h0: exit status 1: "
+	                                       "disk full\\x1b[2K\\x0dstep ok\\x1b[0m");
+	json_decref(res);
+	setenv("SLACK_URL", "https://hooks.slack.com/services/T1/B1/leak", 1);
+	assert_int_equal(mock_apply("exec",
+	                            "{\"hosts\": \"me\", \"shell\": \"printenv SLACK_URL; echo "
+	                            "rc=$?\"}",
+	                            &res, &undo),
+	                 SALVE_OK);
+	assert_string_equal(host_str(res, "me", "stdout"), "rc=1\n");
+	json_decref(res);
+	unsetenv("SLACK_URL");
 }
 
 /* ---- reboot, ensure_line, service ------------------------------------------------------ */
@@ -840,11 +1043,12 @@ static void write_fake_systemctl(void)
 	snprintf(script, sizeof script,
 	         "#!/bin/sh\n"
 	         "d=%s/units; mkdir -p \"$d\"; echo \"$*\" >> %s/systemctl.log\n"
-	         "s=$(cat \"$d/$2\" 2>/dev/null || echo inactive)\n"
+	         "[ \"$2\" = -- ] || exit 2\n"
+	         "s=$(cat \"$d/$3\" 2>/dev/null || echo inactive)\n"
 	         "case $1 in\n"
 	         "is-active) echo \"$s\"; [ \"$s\" = active ];;\n"
-	         "start|restart) echo active > \"$d/$2\";;\n"
-	         "stop) echo inactive > \"$d/$2\";;\n"
+	         "start|restart) echo active > \"$d/$3\";;\n"
+	         "stop) echo inactive > \"$d/$3\";;\n"
 	         "*) exit 1;;\n"
 	         "esac\n",
 	         fixdir, fixdir);
@@ -896,8 +1100,17 @@ static void test_service_states_and_undo(void **state)
 	assert_int_equal(mock_undo("service", undo), SALVE_OK);
 	json_decref(undo);
 	char *log = read_file(path_in("systemctl.log"), NULL);
-	assert_string_equal(log, "is-active web.service\nrestart web.service\n");
+	assert_string_equal(log, "is-active -- web.service\nrestart -- web.service\n");
 	free(log);
+	/* A unit name that reads as an option is refused before anything runs. */
+	unlink(path_in("systemctl.log"));
+	assert_int_equal(mock_apply("service",
+	                            "{\"hosts\": \"h0\", \"name\": \"-Hroot@evil.example\", "
+	                            "\"state\": \"restarted\"}",
+	                            &res, &undo),
+	                 SALVE_ERR_INVALID);
+	assert_non_null(strstr(mock_last_error(), "is not a systemd unit name"));
+	assert_int_equal(access(path_in("systemctl.log"), F_OK), -1);
 }
 
 int main(void)
@@ -916,6 +1129,10 @@ int main(void)
 	    cmocka_unit_test_teardown(test_query_is_read_and_runs_in_dry_run, teardown_plugin),
 	    cmocka_unit_test_teardown(test_patch_system_with_real_apt, teardown_plugin),
 	    cmocka_unit_test_teardown(test_patch_rolling_batches_stop_at_max_fail, teardown_plugin),
+	    cmocka_unit_test_teardown(test_patch_waits_for_held_locks, teardown_plugin),
+	    cmocka_unit_test_teardown(test_lock_never_released_fails_after_bound, teardown_plugin),
+	    cmocka_unit_test_teardown(test_remote_control_bytes_and_local_environment,
+	                              teardown_plugin),
 	    cmocka_unit_test_teardown(test_reboot_waits_for_new_boot_id, teardown_plugin),
 	    cmocka_unit_test_teardown(test_ensure_line_edit_and_undo, teardown_plugin),
 	    cmocka_unit_test_teardown(test_service_states_and_undo, teardown_plugin),

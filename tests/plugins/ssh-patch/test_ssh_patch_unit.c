@@ -4,11 +4,14 @@
  * durations, the action table, and argument validation.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -235,12 +238,48 @@ static void test_host_patterns(void **state)
 	SELECTS("web*", "web1,web2,web3");
 	SELECTS("ungrouped", "lone");
 	SELECTS("local", "me");
-	/* localhost is implicit (local connection) when named, never part of all. */
-	SELECTS("localhost", "localhost");
-	SELECTS("localhost,db1", "db1,localhost");
+	/* With an inventory, only its hosts exist: localhost is not implicit (an alert label
+	 * naming it must not reach this machine). */
+	SELECTS("localhost", "ERROR: host pattern 'localhost': 'localhost' matches no group or "
+	                     "host in the inventory (localhost is implicit only when no "
+	                     "inventory is configured; add it to the inventory with "
+	                     "ansible_connection: local)");
+	SELECTS("localhost,db1", "ERROR: host pattern 'localhost,db1': 'localhost' matches no "
+	                         "group or host in the inventory (localhost is implicit only "
+	                         "when no inventory is configured; add it to the inventory with "
+	                         "ansible_connection: local)");
 	SELECTS("nosuch", "ERROR: host pattern 'nosuch': 'nosuch' matches no group or host in the "
 	                  "inventory");
 	SELECTS("web:&db:!web1", "ERROR: host pattern 'web:&db:!web1' selects no hosts");
+}
+
+/* Without any inventory, localhost is a local host (the main job's dry-run patch check of
+ * this machine relies on it) and is never part of all. */
+static void test_localhost_without_inventory(void **state)
+{
+	(void)state;
+	char err[512];
+	struct sp_inventory *inv = sp_inventory_load(NULL, err, sizeof err);
+	assert_non_null(inv);
+	size_t n;
+	size_t *idx = sp_inventory_select(inv, "localhost", &n, err, sizeof err);
+	assert_non_null(idx);
+	assert_int_equal(n, 1);
+	assert_string_equal(inv->hosts[idx[0]].name, "localhost");
+	assert_int_equal(inv->hosts[idx[0]].local, 1);
+	free(idx);
+	assert_null(sp_inventory_select(inv, "all", &n, err, sizeof err));
+	assert_string_equal(err, "host pattern 'all' selects no hosts");
+	assert_null(sp_inventory_select(inv, "db1", &n, err, sizeof err));
+	sp_inventory_free(inv);
+	/* An inventory that names localhost itself: it is an ordinary host. */
+	const char *y = "all:\n  hosts:\n    localhost: {ansible_connection: local}\n";
+	inv = sp_inventory_parse(y, strlen(y), "l.yaml", err, sizeof err);
+	assert_non_null(inv);
+	idx = sp_inventory_select(inv, "all", &n, err, sizeof err);
+	assert_int_equal(n, 1);
+	free(idx);
+	sp_inventory_free(inv);
 }
 
 static void test_inventory_errors(void **state)
@@ -254,6 +293,8 @@ static void test_inventory_errors(void **state)
 	    {"all:\n  hosts:\n    a: {ansible_connection: winrm}\n",
 	     "ansible_connection 'winrm' is not supported"},
 	    {"all: {hosts: [\n", "x.yaml:2:1: did not find expected node content"},
+	    {"all:\n  hosts:\n    a: {salve_lock_timeout: soon}\n",
+	     "x.yaml: host a: salve_lock_timeout must be a duration"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		struct sp_inventory *inv =
@@ -325,44 +366,183 @@ static void test_dnf_parser(void **state)
 	assert_non_null(strstr(err, "marker"));
 }
 
+static void assert_contains(const char *text, const char *want)
+{
+	if (!strstr(text, want))
+		fail_msg("'%s' not in:\n%s", want, text);
+}
+
 static void test_scripts_quote_options(void **state)
 {
 	(void)state;
 	struct sp_config cfg = {0};
+	cfg.lock_timeout = 600;
 	cfg.apt_options = json_pack("[s, s]", "-o", "Dir::Etc::sourcelist=/x y/list");
 	char hname[] = "h";
-	struct sp_host h = {.name = hname, .address = hname, .port = 22};
-	h.vars = json_pack("{s:s}", "salve_apt_options", "-o Dir::State::status=/r/status");
+	struct sp_host h = {.name = hname, .address = hname, .port = 22, .lock_timeout = -1};
+	h.vars = json_pack("{s:s}", "salve_apt_options",
+	                   "-o Dir::State::status=/r/status --no-install-recommends");
 	json_t *pk = json_pack("[s]", "salve-dummy");
 	char *s = sp_pending_script_for(&cfg, &h, 1, pk);
-	assert_non_null(strstr(s, "apt-get '-o' 'Dir::Etc::sourcelist=/x y/list' '-o' "
-	                          "'Dir::State::status=/r/status' -q update >/dev/null"));
-	assert_non_null(
-	    strstr(s, " -s -o Debug::NoLocking=1 install --only-upgrade 'salve-dummy'"));
+	/* The bound (the plugin's lock_timeout), then where apt keeps its locks: apt-config gets
+	 * only the -o options, apt-get all of them. */
+	assert_contains(s, "salve_bound=600 salve_bound_text='10m'\n");
+	assert_contains(s, "eval \"$(apt-config '-o' 'Dir::Etc::sourcelist=/x y/list' '-o' "
+	                   "'Dir::State::status=/r/status' shell salve_S Dir::State::status/f");
+	assert_contains(s, "salve_wait lock 'apt lists' \"${salve_L}lock\"\n");
+	assert_contains(s, "apt-get '-o' 'Dir::Etc::sourcelist=/x y/list' '-o' "
+	                   "'Dir::State::status=/r/status' '--no-install-recommends' -q update "
+	                   "2>&1 >/dev/null); then break; fi");
+	assert_contains(s, "*'Could not get lock'*)");
+	assert_contains(s, " -s -o Debug::NoLocking=1 install --only-upgrade -- 'salve-dummy'");
+	assert_contains(s, "salve_wait pid \"$pm\" /var/run/dnf.pid");
+	assert_contains(s, " -q check-update -- 'salve-dummy'");
 	free(s);
 	struct sp_pkglist l = {.manager = "apt"};
 	char pname[] = "salve-dummy", pfrom[] = "1.0", pto[] = "1.1";
 	struct sp_pkg p = {.name = pname, .from = pfrom, .to = pto};
 	l.pkgs = &p;
 	l.n = 1;
+	/* A host's salve_lock_timeout wins over the plugin's. */
+	h.lock_timeout = 90;
 	s = sp_upgrade_script_for(&cfg, &h, &l);
-	assert_non_null(strstr(s, "install --only-upgrade 'salve-dummy=1.1'"));
+	assert_contains(s, "salve_bound=90 salve_bound_text='90s'\n");
+	assert_contains(s,
+	                "salve_wait lock dpkg \"${salve_A}/lock-frontend\" \"${salve_A}/lock\"\n");
+	assert_contains(s, " -o \"DPkg::Lock::Timeout=$(salve_left)\" -y -q -o "
+	                   "Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
+	                   "install --only-upgrade -- 'salve-dummy=1.1'\n");
+	assert_contains(s, "salve_after lock dpkg");
 	free(s);
 	json_t *entry = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "manager", "apt", "packages",
 	                          "name", "salve-dummy", "from", "1.0", "to", "1.1");
 	s = sp_downgrade_script_for(&cfg, &h, entry);
-	assert_non_null(strstr(s, "--allow-downgrades"));
-	assert_non_null(strstr(s, "install 'salve-dummy=1.0'"));
+	assert_contains(s, " -o \"DPkg::Lock::Timeout=$(salve_left)\" -y -q --allow-downgrades");
+	assert_contains(s, "install -- 'salve-dummy=1.0'\n");
 	free(s);
 	json_decref(entry);
+	strcpy(l.manager, "dnf");
+	char rname[] = "kernel.x86_64", rto[] = "5.14.0-362.el9";
+	struct sp_pkg rp = {.name = rname, .from = NULL, .to = rto};
+	l.pkgs = &rp;
+	s = sp_upgrade_script_for(&cfg, &h, &l);
+	assert_contains(s, "pm='dnf'\nsalve_wait pid \"$pm\" /var/run/dnf.pid "
+	                   "/var/lib/dnf/rpmdb_lock.pid /var/cache/dnf/metadata_lock.pid "
+	                   "/var/cache/dnf/download_lock.pid /var/run/yum.pid\n");
+	assert_contains(s, "LC_ALL=C \"$pm\" -y upgrade -- 'kernel-5.14.0-362.el9.x86_64'\n");
+	free(s);
 	entry = json_pack("{s:s, s:s, s:[]}", "manager", "dnf", "transaction", "42", "packages");
 	s = sp_downgrade_script_for(&cfg, &h, entry);
-	assert_non_null(strstr(s, "history undo '42'"));
+	assert_contains(s, "salve_wait pid \"$pm\"");
+	assert_contains(s, "history undo -- '42'");
 	free(s);
+	json_decref(entry);
+	/* A transaction id that is not a number is refused, not quoted into a command. */
+	entry =
+	    json_pack("{s:s, s:s, s:[]}", "manager", "dnf", "transaction", "4; reboot", "packages");
+	assert_null(sp_downgrade_script_for(&cfg, &h, entry));
 	json_decref(entry);
 	json_decref(pk);
 	json_decref(h.vars);
 	json_decref(cfg.apt_options);
+}
+
+/* Runs a script under /bin/sh; returns its exit status, stderr in err. */
+static int run_sh(const char *script, char *err, size_t errlen)
+{
+	char path[] = "/tmp/sp-lock-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, script, strlen(script)), (ssize_t)strlen(script));
+	close(fd);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "/bin/sh %s 2>&1 >/dev/null", path);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(err, 1, errlen - 1, p);
+	err[n] = '\0';
+	int status = pclose(p);
+	unlink(path);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The lock wait of the package scripts, run for real: a lock held through /proc/locks (flock
+ * here; apt's fcntl locks are in the sshd test) and a dnf-style pid file of a live process
+ * make it wait and then give up after the bound, naming the lock, the holder and the bound;
+ * a pid file of a dead process or a free lock let it through at once. */
+static void test_lock_wait_script(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sp-locks-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char lockfile[128], pidfile[128], cmd[512], err[4096], want[512];
+	snprintf(lockfile, sizeof lockfile, "%s/lock", dir);
+	snprintf(pidfile, sizeof pidfile, "%s/dnf.pid", dir);
+	FILE *f = fopen(lockfile, "w");
+	fclose(f);
+
+	json_t *files = json_pack("[s]", lockfile);
+	char *script = sp_lock_wait_script(1, "lock", "dpkg", files);
+	assert_int_equal(run_sh(script, err, sizeof err), 0);
+	assert_string_equal(err, "");
+	/* flock(1) holds the lock from a child that lives until we kill it. */
+	pid_t holder = fork();
+	assert_true(holder >= 0);
+	if (holder == 0) {
+		/* Its own group: killing it also ends the sleep that shares its lock. */
+		setpgid(0, 0);
+		execlp("flock", "flock", "-x", lockfile, "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		snprintf(cmd, sizeof cmd, "grep -q ' %d ' /proc/locks", (int)holder);
+		if (system(cmd) == 0)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(run_sh(script, err, sizeof err), 75);
+	snprintf(want, sizeof want,
+	         "salve: waiting for the dpkg lock held by PID %d (flock)\n"
+	         "salve: gave up waiting for the dpkg lock (%s) held by PID %d (flock) after 1s "
+	         "(lock_timeout)\n",
+	         (int)holder, lockfile, (int)holder);
+	assert_string_equal(err, want);
+	free(script);
+	/* A zero bound gives up at the first look. */
+	script = sp_lock_wait_script(0, "lock", "dpkg", files);
+	assert_int_equal(run_sh(script, err, sizeof err), 75);
+	snprintf(want, sizeof want,
+	         "salve: waiting for the dpkg lock held by PID %d (flock)\n"
+	         "salve: gave up waiting for the dpkg lock (%s) held by PID %d (flock) after 0s "
+	         "(lock_timeout)\n",
+	         (int)holder, lockfile, (int)holder);
+	assert_string_equal(err, want);
+	free(script);
+	json_decref(files);
+
+	/* dnf/yum: the PID in the pid file is alive (the flock child). */
+	f = fopen(pidfile, "w");
+	fprintf(f, "%d\n", (int)holder);
+	fclose(f);
+	files = json_pack("[s, s]", "/nonexistent/yum.pid", pidfile);
+	script = sp_lock_wait_script(1, "pid", "dnf", files);
+	assert_int_equal(run_sh(script, err, sizeof err), 75);
+	snprintf(want, sizeof want,
+	         "salve: waiting for the dnf lock held by PID %d (flock)\n"
+	         "salve: gave up waiting for the dnf lock (%s) held by PID %d (flock) after 1s "
+	         "(lock_timeout)\n",
+	         (int)holder, pidfile, (int)holder);
+	assert_string_equal(err, want);
+	kill(-holder, SIGKILL);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	/* The holder is gone: its stale pid file no longer holds anything. */
+	assert_int_equal(run_sh(script, err, sizeof err), 0);
+	assert_string_equal(err, "");
+	free(script);
+	json_decref(files);
+	unlink(pidfile);
+	unlink(lockfile);
+	rmdir(dir);
 }
 
 #define EDIT(old, line, re, want, want_changed, want_what)                                         \
@@ -409,6 +589,10 @@ static void test_descriptor_and_validation(void **state)
 	/* Unknown settings and bad values are refused at init, naming the setting. */
 	assert_int_equal(mock_init(p, "{\"forkz\": 3}"), SALVE_ERR_INVALID);
 	assert_non_null(strstr(mock_last_error(), "unknown setting 'forkz'"));
+	mock_fini();
+	assert_int_equal(mock_init(p, "{\"lock_timeout\": \"soon\"}"), SALVE_ERR_INVALID);
+	assert_string_equal(mock_last_error(),
+	                    "ssh-patch: lock_timeout must be a duration (seconds, or 30s, 5m, 1h)");
 	mock_fini();
 	assert_int_equal(mock_init(p, "{\"engine\": \"fibers\"}"), SALVE_ERR_INVALID);
 	assert_non_null(strstr(mock_last_error(), "engine must be poll or threads"));
@@ -498,6 +682,274 @@ static void test_descriptor_and_validation(void **state)
 	mock_fini();
 }
 
+static void test_escape_for_people(void **state)
+{
+	(void)state;
+	const char raw[] = "a\x1b[31mb\r\n\t\x7f\xff \xc3\xa9 \xc2\x9b end\\x";
+	struct sp_buf b = {0};
+	assert_int_equal(sp_buf_add_escaped(&b, raw, sizeof raw - 1), 0);
+	assert_string_equal(b.data, "a\\x1b[31mb\\x0d\\x0a\\x09\\x7f\\xff \xc3\xa9 \\u009b end\\x");
+	sp_buf_free(&b);
+	/* Cut to fit, never inside a UTF-8 sequence. */
+	char out[4];
+	sp_escape_into(out, sizeof out, "ab\xc3\xa9");
+	assert_string_equal(out, "ab");
+	char d[8];
+	sp_duration_text(600, d, sizeof d);
+	assert_string_equal(d, "10m");
+	sp_duration_text(0.2, d, sizeof d);
+	assert_string_equal(d, "1s");
+	sp_duration_text(7200, d, sizeof d);
+	assert_string_equal(d, "2h");
+}
+
+static int has_control_bytes(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* F11: remote output that tries to rewrite the terminal line reaches people escaped, in
+ * error messages and in progress lines (both engines). */
+static void test_control_bytes_escaped(void **state)
+{
+	(void)state;
+	const char *engines[] = {"{}", "{\"engine\": \"threads\"}"};
+	for (int e = 0; e < 2; e++) {
+		assert_int_equal(mock_init(salve_plugin_entry(), engines[e]), SALVE_OK);
+		json_t *res = NULL;
+		/* A failed step made to look like a success: erase the line, CR, green "done". */
+		assert_int_equal(
+		    mock_run("query",
+		             "{\"hosts\": \"localhost\", \"shell\": \"printf 'disk "
+		             "full\\\\033[2K\\\\rstep ok: \\\\033[32mdone\\\\033[0m\\\\n' >&2; "
+		             "exit 1\"}",
+		             &res),
+		    SALVE_ERR);
+		assert_string_equal(mock_last_error(),
+		                    "query: 1 of 1 hosts failed: host localhost: exit status 1: "
+		                    "disk full\\x1b[2K\\x0dstep ok: \\x1b[32mdone\\x1b[0m");
+		assert_false(has_control_bytes(mock_last_error()));
+		/* The raw bytes stay in the result's stderr (data, escaped by the audit log). */
+		const json_t *h = json_object_get(json_object_get(res, "hosts"), "localhost");
+		assert_non_null(
+		    strstr(json_string_value(json_object_get(h, "stderr")), "\x1b[2K\r"));
+		json_decref(res);
+		/* A wait line becomes a progress line, escaped, while the command runs. */
+		mock_reset_records();
+		assert_int_equal(mock_run("query",
+		                          "{\"hosts\": \"localhost\", \"shell\": \"echo 'salve: "
+		                          "waiting for the dpkg lock held by PID 7 "
+		                          "(ev\\u001b[2Jil)' >&2; echo 'not a wait line' >&2; "
+		                          "sleep 0.3\"}",
+		                          &res),
+		                 SALVE_OK);
+		json_decref(res);
+		assert_string_equal(mock_logs(), "[progress] localhost: waiting for the dpkg lock "
+		                                 "held by PID 7 (ev\\x1b[2Jil)\n");
+		assert_null(strchr(mock_logs(), '\x1b'));
+		mock_fini();
+	}
+}
+
+/* F8: a local command sees PATH, LANG=C and what the action declares; never salve's own
+ * environment, where env: secrets live. The exact attack: printenv SLACK_URL. */
+static void test_local_environment_is_clean(void **state)
+{
+	(void)state;
+	setenv("SLACK_URL", "https://hooks.slack.com/services/T000/B000/s3cr3t", 1);
+	assert_int_equal(mock_init(salve_plugin_entry(), "{}"), SALVE_OK);
+	json_t *res = NULL;
+	assert_int_equal(mock_run("query",
+	                          "{\"hosts\": \"localhost\", \"argv\": [\"printenv\", "
+	                          "\"SLACK_URL\"], \"allow_failures\": 1}",
+	                          &res),
+	                 SALVE_OK);
+	const json_t *h = json_object_get(json_object_get(res, "hosts"), "localhost");
+	assert_int_equal(json_integer_value(json_object_get(h, "rc")), 1);
+	assert_string_equal(json_string_value(json_object_get(h, "stdout")), "");
+	json_decref(res);
+	/* The whole environment, exactly. */
+	char want[4096];
+	snprintf(want, sizeof want, "PATH=%s\nLANG=C\n", getenv("PATH"));
+	assert_int_equal(mock_run("query", "{\"hosts\": \"localhost\", \"argv\": [\"env\"]}", &res),
+	                 SALVE_OK);
+	h = json_object_get(json_object_get(res, "hosts"), "localhost");
+	assert_string_equal(json_string_value(json_object_get(h, "stdout")), want);
+	json_decref(res);
+	/* What the action declares is there; a shell= command is no different. */
+	assert_int_equal(mock_run("query",
+	                          "{\"hosts\": \"localhost\", \"shell\": \"printenv GREETING; "
+	                          "printenv SLACK_URL; echo rc=$?\", \"env\": {\"GREETING\": "
+	                          "\"hi there\"}}",
+	                          &res),
+	                 SALVE_OK);
+	h = json_object_get(json_object_get(res, "hosts"), "localhost");
+	assert_string_equal(json_string_value(json_object_get(h, "stdout")), "hi there\nrc=1\n");
+	json_decref(res);
+	assert_null(strstr(mock_logs(), "s3cr3t"));
+	/* Over SSH the declared environment goes in front of the command, quoted. */
+	mock_set_mode(SALVE_MODE_DRY_RUN);
+	assert_int_equal(mock_plan("exec",
+	                           "{\"hosts\": \"localhost\", \"argv\": [\"deploy\"], \"env\": "
+	                           "{\"A\": \"x'y\"}}",
+	                           &res),
+	                 SALVE_OK);
+	h = json_object_get(json_object_get(res, "hosts"), "localhost");
+	assert_string_equal(json_string_value(json_object_get(h, "command")),
+	                    "env -- 'A=x'\\''y' 'deploy'");
+	json_decref(res);
+	mock_set_mode(SALVE_MODE_APPLY);
+	assert_int_equal(mock_run("query",
+	                          "{\"hosts\": \"localhost\", \"argv\": [\"true\"], \"env\": "
+	                          "{\"1X\": \"a\"}}",
+	                          &res),
+	                 SALVE_ERR_INVALID);
+	assert_string_equal(mock_last_error(),
+	                    "exec: env: '1X' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+	mock_fini();
+	unsetenv("SLACK_URL");
+}
+
+static void test_unit_names_and_paths(void **state)
+{
+	(void)state;
+	char why[200];
+	const char *good_units[] = {"nginx.service",
+	                            "nginx",
+	                            "php8.2-fpm",
+	                            "getty@tty1.service",
+	                            "systemd-fsck@dev-disk-by\\x2duuid-1.service",
+	                            "a:b_c.timer",
+	                            "foo@.service",
+	                            "backup.target"};
+	for (size_t i = 0; i < sizeof good_units / sizeof *good_units; i++)
+		if (!sp_valid_unit_name(good_units[i], why, sizeof why))
+			fail_msg("'%s' refused: %s", good_units[i], why);
+	const char *bad_units[] = {"--version", "-Hroot@x",    "-.mount",     "",    "@x.service",
+	                           ".service",  "a b.service", "a/b.service", "a;b", "x\n.service"};
+	for (size_t i = 0; i < sizeof bad_units / sizeof *bad_units; i++)
+		if (sp_valid_unit_name(bad_units[i], why, sizeof why))
+			fail_msg("'%s' accepted", bad_units[i]);
+	char long_unit[300];
+	memset(long_unit, 'a', 256);
+	long_unit[256] = '\0';
+	assert_false(sp_valid_unit_name(long_unit, why, sizeof why));
+
+	const char *good_paths[] = {"/etc/ssh/sshd_config", "/a", "/x/{host}.conf", "/a/.hidden",
+	                            "/a/b..c"};
+	for (size_t i = 0; i < sizeof good_paths / sizeof *good_paths; i++)
+		if (!sp_valid_path(good_paths[i], why, sizeof why))
+			fail_msg("'%s' refused: %s", good_paths[i], why);
+	const char *bad_paths[] = {"etc/passwd", "",        "/",       "/etc/../etc/shadow",
+	                           "/etc/./x",   "/etc//x", "/etc/x/", "/..",
+	                           "/etc/x\n",   "./x",     "/a/.."};
+	for (size_t i = 0; i < sizeof bad_paths / sizeof *bad_paths; i++)
+		if (sp_valid_path(bad_paths[i], why, sizeof why))
+			fail_msg("'%s' accepted", bad_paths[i]);
+}
+
+/* F9: option-looking unit names are refused before anything runs; a valid one reaches
+ * systemctl after "--". Paths must be absolute and normalized. With an inventory, an
+ * unlisted localhost does not resolve. */
+static void test_hostile_operands_refused(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sp-f9-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char fake[128], log[128], inv[128], cfg[512];
+	snprintf(fake, sizeof fake, "%s/systemctl", dir);
+	snprintf(log, sizeof log, "%s/calls", dir);
+	FILE *f = fopen(fake, "w");
+	fprintf(f, "#!/bin/sh\necho \"$*\" >> %s\necho active\n", log);
+	fclose(f);
+	chmod(fake, 0755);
+	snprintf(cfg, sizeof cfg, "{\"systemctl\": \"%s\"}", fake);
+	assert_int_equal(mock_init(salve_plugin_entry(), cfg), SALVE_OK);
+	json_t *res = NULL, *undo = NULL;
+	const char *attacks[] = {"--version", "-Hroot@evil.example"};
+	for (size_t i = 0; i < 2; i++) {
+		char args[256], want[300];
+		snprintf(args, sizeof args,
+		         "{\"hosts\": \"localhost\", \"name\": \"%s\", \"state\": \"restarted\"}",
+		         attacks[i]);
+		assert_int_equal(mock_check("service", args, &res), SALVE_ERR_INVALID);
+		assert_int_equal(mock_apply("service", args, &res, &undo), SALVE_ERR_INVALID);
+		snprintf(
+		    want, sizeof want,
+		    "service: name '%s' is not a systemd unit name: a unit name must not start "
+		    "with '-' (e.g. nginx.service)",
+		    attacks[i]);
+		assert_string_equal(mock_last_error(), want);
+	}
+	assert_int_equal(access(log, F_OK), -1); /* systemctl never ran */
+	assert_int_equal(mock_check("service",
+	                            "{\"hosts\": \"localhost\", \"name\": \"web.service\", "
+	                            "\"state\": \"started\"}",
+	                            &res),
+	                 SALVE_HOLDS);
+	json_decref(res);
+	f = fopen(log, "r");
+	assert_non_null(f);
+	char line[256];
+	assert_non_null(fgets(line, sizeof line, f));
+	fclose(f);
+	assert_string_equal(line, "is-active -- web.service\n");
+	unlink(log);
+
+	const char *paths[][2] = {
+	    {"etc/motd", "ensure_line: path 'etc/motd' must be an absolute path (salve never uses "
+	                 "a working directory)"},
+	    {"/etc/../root/.ssh/authorized_keys",
+	     "ensure_line: path '/etc/../root/.ssh/authorized_keys' must be normalized: no empty, "
+	     "'.' or '..' components and no trailing '/'"},
+	    {"/etc//motd", "must be normalized"},
+	    {"/etc/./motd", "must be normalized"},
+	};
+	for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+		char args[256];
+		snprintf(args, sizeof args,
+		         "{\"hosts\": \"localhost\", \"path\": \"%s\", \"line\": \"x\"}",
+		         paths[i][0]);
+		assert_int_equal(mock_check("ensure_line", args, &res), SALVE_ERR_INVALID);
+		if (!strstr(mock_last_error(), paths[i][1]))
+			fail_msg("%s: error '%s'", paths[i][0], mock_last_error());
+	}
+	/* An undo record with such a path is refused too. */
+	json_t *bad = json_pack("{s:s, s:{}}", "path", "/tmp/../etc/passwd", "hosts");
+	assert_int_equal(mock_undo("ensure_line", bad), SALVE_ERR_INVALID);
+	json_decref(bad);
+	mock_fini();
+
+	/* With an inventory: localhost is not implicit, before anything runs. */
+	snprintf(inv, sizeof inv, "%s/inventory.yaml", dir);
+	f = fopen(inv, "w");
+	fputs("all:\n  hosts:\n    me: {ansible_connection: local}\n", f);
+	fclose(f);
+	snprintf(cfg, sizeof cfg, "{\"inventory\": \"%s\"}", inv);
+	assert_int_equal(mock_init(salve_plugin_entry(), cfg), SALVE_OK);
+	char marker[128], args[512];
+	snprintf(marker, sizeof marker, "%s/ran", dir);
+	snprintf(args, sizeof args, "{\"hosts\": \"localhost\", \"argv\": [\"touch\", \"%s\"]}",
+	         marker);
+	assert_int_equal(mock_apply("exec", args, &res, &undo), SALVE_ERR_NOTFOUND);
+	assert_non_null(strstr(mock_last_error(),
+	                       "'localhost' matches no group or host in the inventory (localhost "
+	                       "is implicit only when no inventory is configured"));
+	assert_int_equal(access(marker, F_OK), -1);
+	snprintf(args, sizeof args, "{\"hosts\": \"me\", \"argv\": [\"touch\", \"%s\"]}", marker);
+	assert_int_equal(mock_apply("exec", args, &res, &undo), SALVE_OK);
+	json_decref(res);
+	assert_int_equal(access(marker, F_OK), 0);
+	mock_fini();
+	unlink(marker);
+	unlink(inv);
+	unlink(fake);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,9 +961,16 @@ int main(void)
 	    cmocka_unit_test(test_inventory_errors),
 	    cmocka_unit_test(test_apt_parser),
 	    cmocka_unit_test(test_dnf_parser),
+	    cmocka_unit_test(test_localhost_without_inventory),
 	    cmocka_unit_test(test_scripts_quote_options),
+	    cmocka_unit_test(test_lock_wait_script),
 	    cmocka_unit_test(test_line_edit),
 	    cmocka_unit_test(test_descriptor_and_validation),
+	    cmocka_unit_test(test_escape_for_people),
+	    cmocka_unit_test(test_control_bytes_escaped),
+	    cmocka_unit_test(test_local_environment_is_clean),
+	    cmocka_unit_test(test_unit_names_and_paths),
+	    cmocka_unit_test(test_hostile_operands_refused),
 	};
 	return cmocka_run_group_tests_name("ssh_patch_unit", tests, NULL, NULL);
 }
