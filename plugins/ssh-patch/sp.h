@@ -49,8 +49,8 @@ int sp_shell_quote(struct sp_buf *b, const char *s);
  * not a string. */
 int sp_shell_join(struct sp_buf *b, const json_t *argv);
 
-/* "30", 30, "500ms", "30s", "5m", "2h", "1d" -> seconds. -1 on a malformed value; def when
- * v is NULL. */
+/* A duration in the project's one grammar (duration.h) -> seconds. -1 on a malformed value;
+ * def when v is NULL or null. */
 double sp_duration(const json_t *v, double def);
 /* Whole seconds (rounded up) as people write them: "10m", "90s", "2h". */
 void sp_duration_text(double seconds, char *out, size_t outlen);

@@ -11,6 +11,8 @@
 
 #include <openssl/evp.h>
 
+#include "duration.h"
+
 int sp_buf_add(struct sp_buf *b, const void *data, size_t n)
 {
 	if (b->limit && b->len + n > b->limit) {
@@ -114,33 +116,8 @@ double sp_duration(const json_t *v, double def)
 {
 	if (!v || json_is_null(v))
 		return def;
-	if (json_is_number(v)) {
-		double d = json_number_value(v);
-		return d >= 0 ? d : -1;
-	}
-	if (!json_is_string(v))
-		return -1;
-	const char *s = json_string_value(v);
-	char *end;
-	double d = strtod(s, &end);
-	if (end == s || !isfinite(d) || d < 0)
-		return -1;
-	while (*end == ' ')
-		end++;
-	double mult = 1;
-	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-		mult = 1;
-	else if (strcmp(end, "ms") == 0)
-		mult = 0.001;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-		mult = 60;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400;
-	else
-		return -1;
-	return d * mult;
+	double d;
+	return salve_duration_from_json(v, &d) == 0 ? d : -1;
 }
 
 int sp_bool(const json_t *v, int def)

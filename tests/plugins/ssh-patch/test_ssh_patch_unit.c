@@ -102,6 +102,12 @@ static void test_durations_and_bools(void **state)
 	DUR("abc", -1);
 	DUR("5x", -1);
 	DUR("-1", -1);
+	DUR("1h30m", 5400);
+	DUR("5min", -1); /* one grammar for the whole project: m, not min */
+	DUR("nan", -1);
+	DUR("inf", -1);
+	DUR("0x10", -1);
+	DUR("5 s", -1);
 	assert_true(sp_duration(NULL, 7) == 7);
 	v = json_integer(12);
 	assert_true(sp_duration(v, 7) == 12);
