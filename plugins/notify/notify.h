@@ -106,6 +106,13 @@ struct notify_state {
 /* Parse config into cfg. Returns 0, or -1 with the reason (naming the key) in err. */
 int notify_config_parse(const json_t *config, struct notify_config *cfg, char *err, size_t errlen);
 void notify_config_free(struct notify_config *cfg);
+/* Registers every credential cfg names with the host's redaction, at load, before anything
+ * can echo one: each secret reference is resolved once through host->secret() (which
+ * registers the value; a reference that does not resolve yet is left to fail at delivery),
+ * plus, through host->register_secret (ABI 1.2), the path and query of secret URLs (Slack,
+ * Teams), passwords inside plain URLs, and plain values of credential headers
+ * (Authorization, *token*, *key*, ...) with and without their scheme. */
+void notify_config_register_secrets(const struct notify_config *cfg, const salve_host *host);
 
 /* "250ms", "10s", "5m", "1h30m" or a number of seconds. Returns 0 or -1. */
 int notify_parse_duration(const json_t *value, double *seconds);
