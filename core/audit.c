@@ -730,13 +730,35 @@ static int check_head(const char *path, const struct chain_end *end, char *msg, 
 	return rc;
 }
 
+/* A shared lock on the log while it and its head are read: a writer appends a record and
+ * then moves the head, and a verify between the two reads would see a head ahead of the log.
+ * -1 when the log cannot be opened (verify_chain says why). */
+static int lock_for_reading(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_SH) < 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+static void unlock_reading(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 int salve_audit_verify(const char *path, char *msg, size_t msglen)
 {
 	struct chain_end end;
+	int lock_fd = lock_for_reading(path);
 	int rc = verify_chain(path, &end, msg, msglen);
-	if (rc)
+	if (rc == 0)
+		rc = check_head(path, &end, msg, msglen);
+	unlock_reading(lock_fd);
+	if (rc < 0 || rc == 1)
 		return rc;
-	rc = check_head(path, &end, msg, msglen);
 	if (rc == 2) {
 		snprintf(
 		    msg, msglen,
@@ -747,8 +769,6 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen)
 		    path, end.records, path);
 		return 1;
 	}
-	if (rc)
-		return rc;
 	snprintf(msg, msglen, "%s: %lld records, hash chain intact", path, end.records);
 	return 0;
 }
@@ -756,10 +776,13 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen)
 int salve_audit_accept_missing_head(const char *path, char *msg, size_t msglen)
 {
 	struct chain_end end;
+	int lock_fd = lock_for_reading(path);
 	int rc = verify_chain(path, &end, msg, msglen);
-	if (rc)
+	if (rc == 0)
+		rc = check_head(path, &end, msg, msglen);
+	unlock_reading(lock_fd);
+	if (rc < 0)
 		return rc;
-	rc = check_head(path, &end, msg, msglen);
 	if (rc == 0) {
 		snprintf(msg, msglen,
 		         "%s: %lld records, hash chain intact; its head is present: nothing to "

@@ -389,6 +389,37 @@ static void test_signal_during_lock_wait_keeps_the_record(void **state)
 	assert_verifies(p, "3 records, hash chain intact");
 }
 
+/* verify while another process appends (salve serve running, `salve audit verify` from a
+ * shell): every verify sees a consistent log and head, never a head ahead of the log. */
+static void test_verify_while_another_process_writes(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	write_n(p, 1, "x");
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		char err[512];
+		salve_audit *a = salve_audit_open(p, SALVE_AUDIT_SYNC_ALWAYS, err, sizeof err);
+		int rc = a ? 0 : -1;
+		for (int i = 0; i < 300 && rc == 0; i++)
+			rc = salve_audit_write(a, json_pack("{s:s, s:i}", "event", "w", "i", i),
+			                       err, sizeof err);
+		salve_audit_close(a);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	int verified = 0, st = 0;
+	char msg[1024];
+	while (waitpid(kid, &st, WNOHANG) == 0) {
+		if (salve_audit_verify(p, msg, sizeof msg) != 0)
+			fail_msg("verify during writes: %s", msg);
+		verified++;
+	}
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(verified > 0);
+	assert_verifies(p, "301 records, hash chain intact");
+}
+
 static void expect_open_refused(const char *path, const char *why)
 {
 	char err[1024];
@@ -631,6 +662,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_full_disk_never_tears_the_log, teardown),
 	    cmocka_unit_test_teardown(test_torn_tail_is_cut_off_and_recorded, teardown),
 	    cmocka_unit_test_teardown(test_signal_during_lock_wait_keeps_the_record, teardown),
+	    cmocka_unit_test_teardown(test_verify_while_another_process_writes, teardown),
 	    cmocka_unit_test_teardown(test_symlinked_log_is_refused, teardown),
 	    cmocka_unit_test_teardown(test_not_a_regular_file_is_refused, teardown),
 	    cmocka_unit_test_teardown(test_unsafe_directory_or_owner_is_refused, teardown),
