@@ -1119,6 +1119,8 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		lifecycle_notify(&x, "rolled_back", "medium", line, NULL);
 	}
 	escalate_due(&x, 1);
+	if (x.io_failed && code != SALVE_EXIT_ROLLBACK_INCOMPLETE)
+		code = SALVE_EXIT_IOERR;
 	double ms = (salve_now() - t0) * 1000.0;
 	audit(&x, json_pack("{s:s, s:s, s:i, s:f}", "event", "run_end", "outcome", outcome,
 	                    "exit_code", code, "duration_ms", ms));
@@ -1130,7 +1132,9 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		salve_journal_close(x.journal, !incomplete);
 		x.journal = NULL;
 	}
-	if (x.io_failed && code == SALVE_EXIT_OK)
+	/* A run that lost audit or journal records (a full disk) says so, whatever its steps
+	 * did; only an incomplete rollback, which needs a human first, says more. */
+	if (x.io_failed && code != SALVE_EXIT_ROLLBACK_INCOMPLETE)
 		code = SALVE_EXIT_IOERR;
 	say(&x, "salve: %s%s (exit %d) in %.1f ms\n", outcome,
 	    dry ? " (dry-run: nothing was changed)" : "", code, ms);

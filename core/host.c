@@ -240,6 +240,12 @@ static void host_progress(salve_call *call, const char *fmt, ...)
 	pthread_mutex_unlock(&output_lock);
 }
 
+static void host_register_secret(salve_call *call, const char *value)
+{
+	(void)call;
+	salve_redact_register(value);
+}
+
 static const salve_host host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -254,6 +260,7 @@ static const salve_host host_table = {
     .state = host_state,
     .run_info = host_run_info,
     .progress = host_progress,
+    .register_secret = host_register_secret,
 };
 
 const salve_host *salve_host_table(void)

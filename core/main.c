@@ -524,22 +524,53 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	(void)g;
 	static const char usage[] =
-	    "usage: salve audit verify FILE\n"
-	    "Checks the hash chain; names the first edited or missing record.\n";
-	if (simple_flags(argc, argv, usage, NULL) < 0)
+	    "usage: salve audit verify [--accept-missing-head] FILE\n"
+	    "Checks the hash chain; names the first edited or missing record. Exits 0 when\n"
+	    "intact, 1 when not.\n"
+	    "\n"
+	    "  --accept-missing-head  the log's .head file is gone and you know why: when the\n"
+	    "                         chain is intact, record that you accepted the log as it is\n"
+	    "                         (an audit record naming you) and recreate the head, so runs\n"
+	    "                         can append again. Records removed from the end before now\n"
+	    "                         can no longer be detected.\n";
+	const char *file = NULL;
+	int accept = 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--accept-missing-head") == 0) {
+			accept = 1;
+		} else if (argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
+			fprintf(stderr, "salve: audit verify: unknown option %s\n", argv[i]);
+			fputs(usage, stderr);
+			return SALVE_EXIT_USAGE;
+		} else if (!file) {
+			file = strcmp(argv[i], "--") == 0 && i + 1 < argc ? argv[++i] : argv[i];
+		} else {
+			fputs(usage, stderr);
+			return SALVE_EXIT_USAGE;
+		}
+	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(usage, stdout);
 		return 0;
-	if (argc != 3 || strcmp(argv[1], "verify") != 0) {
+	}
+	if (argc < 3 || strcmp(argv[1], "verify") != 0 || !file) {
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
 	char msg[2048];
-	int rc = salve_audit_verify(argv[2], msg, sizeof msg);
+	int rc = accept ? salve_audit_accept_missing_head(file, msg, sizeof msg)
+	                : salve_audit_verify(file, msg, sizeof msg);
 	if (rc == 0) {
 		printf("%s\n", msg);
 		return 0;
 	}
 	fprintf(stderr, "salve: audit verify: %s\n", msg);
-	return rc < 0 ? SALVE_EXIT_USAGE : 1;
+	if (rc > 0)
+		return 1;
+	return accept && access(file, R_OK) == 0 ? SALVE_EXIT_IOERR : SALVE_EXIT_USAGE;
 }
 
 static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)

@@ -1,6 +1,9 @@
 /* The process-wide set of secret values. Everything the core writes for people or to disk
  * (audit, logs, errors, output) goes through salve_redact_*, so a secret registered once is
- * never printed. Thread-safe (one mutex); values are copied in and freed at exit. */
+ * never printed: neither as it is nor in the forms it takes on the way through HTTP clients
+ * and servers that echo it back (base64, standard and URL-safe, also inside a longer base64
+ * text such as a Basic auth header; percent-encoded; JSON-escaped).
+ * Thread-safe (one mutex); values are copied in and freed by salve_redact_clear(). */
 #ifndef SALVE_REDACT_H
 #define SALVE_REDACT_H
 

@@ -108,6 +108,13 @@ struct notify_state {
 /* Parse config into cfg. Returns 0, or -1 with the reason (naming the key) in err. */
 int notify_config_parse(const json_t *config, struct notify_config *cfg, char *err, size_t errlen);
 void notify_config_free(struct notify_config *cfg);
+/* Registers every credential cfg names with the host's redaction, at load, before anything
+ * can echo one: each secret reference is resolved once through host->secret() (which
+ * registers the value; a reference that does not resolve yet is left to fail at delivery),
+ * plus, through host->register_secret (ABI 1.2), the path and query of secret URLs (Slack,
+ * Teams), passwords inside plain URLs, and plain values of credential headers
+ * (Authorization, *token*, *key*, ...) with and without their scheme. */
+void notify_config_register_secrets(const struct notify_config *cfg, const salve_host *host);
 
 /* 1 when s is a secret reference ("env:NAME" or "file:/path"). */
 int notify_is_secret_ref(const char *s);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const severity_names[NOTIFY_SEV_COUNT] = {"critical", "high", "medium", "low",
                                                              "info"};
@@ -782,4 +783,114 @@ void notify_config_free(struct notify_config *cfg)
 	free(cfg->levels);
 	free(cfg->ca_file);
 	memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- secrets, registered at load -------------------------------------------------------- */
+
+static void register_value(const salve_host *host, const char *value)
+{
+	if (value && SALVE_HOST_HAS(host, register_secret))
+		host->register_secret(NULL, value);
+}
+
+/* What of a URL is secret: its password, and for a URL that is a secret as a whole (Slack,
+ * Teams) its path and query too, which servers echo without the host ("no_service
+ * /services/T0/B0/token"). */
+static void register_url_parts(const salve_host *host, const char *url, int whole)
+{
+	CURLU *u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		return;
+	}
+	static const CURLUPart parts[] = {CURLUPART_PASSWORD, CURLUPART_PATH, CURLUPART_QUERY};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		char *part = NULL;
+		if ((whole || parts[i] == CURLUPART_PASSWORD) &&
+		    curl_url_get(u, parts[i], &part, 0) == CURLUE_OK && part && strlen(part) >= 8)
+			register_value(host, part);
+		curl_free(part);
+	}
+	curl_url_cleanup(u);
+}
+
+/* A header that carries a credential, by its name. */
+static int is_credential_header(const char *name)
+{
+	static const char *const words[] = {"auth", "token",  "key",       "secret",
+	                                    "pass", "cookie", "signature", NULL};
+	for (const char *const *w = words; *w; w++) {
+		size_t n = strlen(*w);
+		for (const char *p = name; *p; p++)
+			if (strncasecmp(p, *w, n) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* "Bearer abc": the whole value, and the credential without its scheme, which is what an
+ * echoing server is most likely to quote. */
+static void register_header_value(const salve_host *host, const char *value)
+{
+	register_value(host, value);
+	const char *space = strchr(value, ' ');
+	if (space && space[1])
+		register_value(host, space + 1);
+}
+
+/* Resolves a secret reference through the host, which registers the value; the value
+ * itself is not kept (each delivery resolves it again, so a rotated secret is used). */
+static char *resolve_ref(const salve_host *host, const char *ref)
+{
+	return ref && notify_is_secret_ref(ref) ? host->secret(NULL, ref) : NULL;
+}
+
+static void wipe(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void register_ref(const salve_host *host, const char *ref, int is_url)
+{
+	char *v = resolve_ref(host, ref);
+	if (v && is_url)
+		register_url_parts(host, v, 1);
+	wipe(v);
+}
+
+void notify_config_register_secrets(const struct notify_config *cfg, const salve_host *host)
+{
+	register_ref(host, cfg->slack_url_ref, 1);
+	register_ref(host, cfg->teams_url_ref, 1);
+	register_ref(host, cfg->pd_key_ref, 0);
+	register_ref(host, cfg->og_key_ref, 0);
+	register_ref(host, cfg->smtp_password_ref, 0);
+	const char *name;
+	json_t *ref;
+	json_object_foreach(cfg->pd_services, name, ref)
+	    register_ref(host, json_string_value(ref), 0);
+	for (size_t i = 0; i < cfg->nwebhooks; i++) {
+		const struct notify_webhook *w = &cfg->webhooks[i];
+		if (w->url_is_ref)
+			register_ref(host, w->url, 1);
+		else
+			register_url_parts(host, w->url, 0);
+		const char *hname;
+		json_t *hv;
+		json_object_foreach(w->headers, hname, hv)
+		{
+			const char *v = json_string_value(hv);
+			char *resolved = notify_is_secret_ref(v) ? resolve_ref(host, v) : NULL;
+			if (resolved || is_credential_header(hname))
+				register_header_value(host, resolved ? resolved : v);
+			wipe(resolved);
+		}
+	}
+	const char *plain_urls[] = {cfg->smtp_url, cfg->pd_url, cfg->og_url};
+	for (size_t i = 0; i < 3; i++)
+		if (plain_urls[i])
+			register_url_parts(host, plain_urls[i], 0);
 }

@@ -928,6 +928,7 @@ static int notify_init(const salve_host *host, const json_t *config, void **stat
 		free(st);
 		return -1;
 	}
+	notify_config_register_secrets(&st->cfg, host);
 	if (notify_transport_init(st, err, errlen) < 0) {
 		notify_transport_fini(st);
 		notify_config_free(&st->cfg);

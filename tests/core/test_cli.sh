@@ -61,7 +61,7 @@ LUA
 
 # --- the basics
 expect 0 "--version" -- "$SALVE" --version
-has "$T/out" "plugin ABI 1.1" "--version names the plugin ABI"
+has "$T/out" "plugin ABI 1.2" "--version names the plugin ABI"
 expect 0 "run --help" -- "$SALVE" run --help
 has "$T/out" "--dry-run" "run --help lists --dry-run"
 expect 64 "unknown command" -- "$SALVE" frobnicate

@@ -22,8 +22,8 @@ static void test_loader_refuses_bad_plugins(void **state)
 	(void)state;
 	setenv("SALVE_TESTKIT_DIR", tu_path("kit"), 1);
 	salve_registry *r = tu_registry(1);
-	expect_refused(r, "badabi", "plugin ABI 99.1 is not supported by this salve (ABI 1.1)");
-	expect_refused(r, "newminor", "plugin ABI 1.2 is not supported by this salve (ABI 1.1)");
+	expect_refused(r, "badabi", "plugin ABI 99.2 is not supported by this salve (ABI 1.2)");
+	expect_refused(r, "newminor", "plugin ABI 1.3 is not supported by this salve (ABI 1.2)");
 	expect_refused(r, "noundo", "mutate action noundo.change has no undo");
 	expect_refused(r, "nosymbol", "not a salve plugin (no salve_plugin_entry symbol)");
 	expect_refused(r, "misnamed", "declares plugin somethingelse");

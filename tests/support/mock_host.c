@@ -27,6 +27,7 @@ static struct {
 	size_t logs_len;
 	json_t *audit;
 	json_t *secrets;
+	json_t *registered;
 } M;
 
 static struct salve_call the_call;
@@ -97,8 +98,10 @@ static char *host_secret(salve_call *call, const char *ref)
 	} else {
 		host_fail(call, "secret reference must start with env: or file:");
 	}
-	if (value)
+	if (value) {
 		json_array_append_new(M.secrets, json_string(value));
+		json_array_append_new(M.registered, json_string(value)); /* as the core does */
+	}
 	return value;
 }
 
@@ -150,6 +153,13 @@ static void host_progress(salve_call *call, const char *fmt, ...)
 	append_log(line);
 }
 
+static void host_register_secret(salve_call *call, const char *value)
+{
+	(void)call;
+	if (value && strlen(value) >= 4)
+		json_array_append_new(M.registered, json_string(value));
+}
+
 static const salve_host mock_host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -164,6 +174,7 @@ static const salve_host mock_host_table = {
     .state = host_state,
     .run_info = host_run_info,
     .progress = host_progress,
+    .register_secret = host_register_secret,
 };
 
 void mock_reset_records(void)
@@ -185,6 +196,7 @@ int mock_init(const salve_plugin *p, const char *config_json)
 	M.remaining = HUGE_VAL;
 	M.run_info = json_pack("{s:s, s:s, s:s, s:s}", "run_id", "mock-run", "runbook", "mock",
 	                       "step", "mock-step", "trigger", "cli");
+	M.registered = json_array(); /* process-wide in the core: kept by mock_reset_records */
 	mock_reset_records();
 	json_error_t jerr;
 	json_t *config = json_loads(config_json ? config_json : "{}", 0, &jerr);
@@ -204,6 +216,7 @@ void mock_fini(void)
 	json_decref(M.run_info);
 	json_decref(M.audit);
 	json_decref(M.secrets);
+	json_decref(M.registered);
 	free(M.logs);
 	memset(&M, 0, sizeof M);
 }
@@ -326,4 +339,13 @@ const json_t *mock_audit_events(void)
 const json_t *mock_secrets_seen(void)
 {
 	return M.secrets;
+}
+
+int mock_is_registered(const char *value)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(M.registered, i,
+	                   v) if (strcmp(json_string_value(v), value) == 0) return 1;
+	return 0;
 }

@@ -44,6 +44,9 @@ const char *mock_logs(void);
 const json_t *mock_audit_events(void);
 /* Secrets resolved through host->secret() so far, for asserting they were not leaked. */
 const json_t *mock_secrets_seen(void);
+/* 1 when the core would now redact value: the plugin registered it (host->register_secret)
+ * or resolved it through host->secret(). Since mock_init, across mock_reset_records(). */
+int mock_is_registered(const char *value);
 void mock_reset_records(void);
 
 #endif

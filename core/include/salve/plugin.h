@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define SALVE_PLUGIN_ABI_MAJOR 1
-#define SALVE_PLUGIN_ABI_MINOR 1
+#define SALVE_PLUGIN_ABI_MINOR 2
 
 /* The one symbol every plugin exports (see SALVE_PLUGIN_DECLARE). */
 #define SALVE_PLUGIN_ENTRY_SYMBOL "salve_plugin_entry"
@@ -140,6 +140,13 @@ typedef struct salve_host {
 	 * Guard with SALVE_HOST_HAS(host, progress): a 1.0 host does not have it. */
 	void (*progress)(salve_call *call, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+	/* added in 1.2: register a credential the plugin read itself (a kubeconfig token, client
+	 * key or password, a webhook URL or header from its own configuration), so the host
+	 * redacts it (and its base64 and percent-encoded forms) from every log, error, output and
+	 * audit record from now on. Call it as soon as the value is loaded, before any request
+	 * can echo it. value is copied; values under 4 bytes are ignored. call may be NULL.
+	 * Guard with SALVE_HOST_HAS(host, register_secret): a 1.1 host does not have it. */
+	void (*register_secret)(salve_call *call, const char *value);
 } salve_host;
 
 /* Whether the host offers a service added after 1.0. */

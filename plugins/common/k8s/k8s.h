@@ -77,6 +77,14 @@ int k8s_config_load(const char *explicit_path, const char *context, k8s_config *
 
 void k8s_config_free(k8s_config *c);
 
+/* Registers every credential of c (bearer token, password, client key) with the host's
+ * redaction (host->register_secret, ABI 1.2; nothing on an older host), so an API server
+ * that echoes one back never puts it in a log, an error or the audit log. Call it as soon as
+ * the configuration is loaded. k8s_register_secret does it for one value (a token re-read
+ * from its file). */
+void k8s_config_register_secrets(const k8s_config *c, const salve_host *host, salve_call *call);
+void k8s_register_secret(const salve_host *host, salve_call *call, const char *value);
+
 /* ---- names, kinds and paths -------------------------------------------------------------- */
 
 /* DNS-1123 label (namespaces, container names): <= 63, [a-z0-9]([-a-z0-9]*[a-z0-9])?.

@@ -104,6 +104,7 @@ static int ensure_loaded(k8s_ctx *ctx)
 	if (!c->loaded) {
 		if (k8s_config_load(c->kubeconfig, c->context, &c->cfg, err, sizeof err) == 0) {
 			c->loaded = 1;
+			k8s_config_register_secrets(&c->cfg, ctx->host, ctx->call);
 			ctx->host->log(ctx->call, SALVE_LOG_DEBUG,
 			               "kubernetes: context %s (cluster %s, server %s) from %s",
 			               c->cfg.context, c->cfg.cluster, c->cfg.server,
@@ -155,6 +156,7 @@ static char *current_token(k8s_ctx *ctx, int *failed)
 			}
 			c->file_token = strdup(buf);
 			c->file_token_at = now;
+			k8s_register_secret(ctx->host, ctx->call, c->file_token);
 		}
 		memset(buf, 0, sizeof buf);
 	}

@@ -499,3 +499,36 @@ done:
 		free(paths[i]);
 	return rc;
 }
+
+/* ---- secrets --------------------------------------------------------------------------------- */
+
+void k8s_register_secret(const salve_host *host, salve_call *call, const char *value)
+{
+	if (host && value && SALVE_HOST_HAS(host, register_secret))
+		host->register_secret(call, value);
+}
+
+/* The key as a whole, and each line of its PEM body: an error that quotes one line of a
+ * key must not show it either. */
+static void register_key(const salve_host *host, salve_call *call, const k8s_blob *key)
+{
+	if (!key->data || !key->len)
+		return;
+	char *pem = strndup((const char *)key->data, key->len);
+	if (!pem)
+		return;
+	k8s_register_secret(host, call, pem);
+	char *save = NULL;
+	for (char *line = strtok_r(pem, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save))
+		if (strncmp(line, "-----", 5) != 0 && strlen(line) >= 16)
+			k8s_register_secret(host, call, line);
+	memset(pem, 0, key->len);
+	free(pem);
+}
+
+void k8s_config_register_secrets(const k8s_config *c, const salve_host *host, salve_call *call)
+{
+	k8s_register_secret(host, call, c->token);
+	k8s_register_secret(host, call, c->password);
+	register_key(host, call, &c->key_data);
+}

@@ -1114,6 +1114,79 @@ static void test_old_server_discovery(void **state)
 	json_decref(ev);
 }
 
+/* ---- F8: every credential is registered for redaction when the kubeconfig loads -------------- */
+
+static void test_token_registered_before_the_first_answer(void **state)
+{
+	(void)state;
+	/* the kubeconfig loads with the first request, not at init */
+	assert_false(mock_is_registered(F.token));
+	json_t *r = NULL;
+	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
+	                 SALVE_OK);
+	json_decref(r);
+	assert_true(mock_is_registered(F.token));
+}
+
+/* The client key (the PEM, and each line of its body) from client-key-data. */
+static void test_client_key_registered(void **state)
+{
+	(void)state;
+	mock_fini();
+	assert_int_equal(init_with(F.kc_cert), 0);
+	json_t *r = NULL;
+	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
+	                 SALVE_OK);
+	json_decref(r);
+	char key_path[600];
+	snprintf(key_path, sizeof key_path, "%s/certs/client.key", F.dir);
+	char *pem = tp_read(key_path);
+	assert_non_null(pem);
+	assert_true(mock_is_registered(pem));
+	int lines = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(pem, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "-----", 5) == 0)
+			continue;
+		if (!mock_is_registered(line))
+			fail_msg("key line %s is not registered", line);
+		lines++;
+	}
+	assert_true(lines >= 2);
+	free(pem);
+}
+
+/* A password and a token file, from a kubeconfig written here. */
+static void test_password_and_token_file_registered(void **state)
+{
+	(void)state;
+	mock_fini();
+	char *dir = tp_tempdir("creds");
+	char kc[600], tokfile[600], text[2048];
+	snprintf(kc, sizeof kc, "%s/kubeconfig", dir);
+	snprintf(tokfile, sizeof tokfile, "%s/token", dir);
+	assert_int_equal(tp_write(tokfile, "file-token-0123456789\n"), 0);
+	snprintf(text, sizeof text,
+	         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+	         "clusters: [{name: k, cluster: {server: '%s', certificate-authority: '%s'}}]\n"
+	         "users: [{name: u, user: {tokenFile: token, username: ops, password: "
+	         "'basic-pw-31337'}}]\n"
+	         "contexts: [{name: c, context: {cluster: k, user: u}}]\n",
+	         F.base, F.ca);
+	assert_int_equal(tp_write(kc, text), 0);
+	assert_int_equal(init_with(kc), 0);
+	json_t *r = NULL;
+	/* the fake takes neither: the request fails, the credentials are registered all the same */
+	assert_int_not_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
+	                     SALVE_OK);
+	json_decref(r);
+	assert_true(mock_is_registered("basic-pw-31337"));
+	assert_true(mock_is_registered("file-token-0123456789"));
+	assert_false(mock_is_registered("ops"));
+	tp_rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1142,6 +1215,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_delete_pod, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_old_server_discovery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_registered_before_the_first_answer, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_client_key_registered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_password_and_token_file_registered, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1290,12 +1290,58 @@ static void test_secrets_absent_from_logs_errors_audit_results(void **state)
 	free(seen_text);
 }
 
+/* F8: every credential the configuration names is registered for redaction when the plugin
+ * loads, before any delivery could echo one, and before anything else in the run (another
+ * plugin's child process, a failing step's error) could print it. */
+static void test_every_credential_is_registered_at_load(void **state)
+{
+	(void)state;
+	mock_fini();
+	char overrides[1024];
+	snprintf(overrides, sizeof overrides,
+	         "{'webhooks': {'tickets': {'url': '%s/tickets', 'headers': {'Authorization': "
+	         "'env:NT_TICKETS_AUTH', 'X-Source': 'salve'}},"
+	         " 'relay': {'url': 'https://relay:relaypw4242@relay.example/hook', 'headers': "
+	         "{'X-Api-Key': 'plainapikey777', 'X-Source': 'salve-relay'}}}}",
+	         base_url);
+	assert_int_equal(init_with(overrides), 0);
+	char slack[256], teams[256];
+	snprintf(slack, sizeof slack, "%s/slack/T0001/B0001/slacksecrettoken123", base_url);
+	snprintf(teams, sizeof teams, "%s/teams/webhookb2/teamssecret345", base_url);
+	const char *const registered[] = {
+	    slack,
+	    "/slack/T0001/B0001/slacksecrettoken123", /* servers echo the path alone */
+	    teams,
+	    "/teams/webhookb2/teamssecret345",
+	    "pdsecretroutingkey456",
+	    "pddbsecretkey789",
+	    "ogsecretkey012",
+	    "Bearer ticketsecret678",
+	    "ticketsecret678", /* without its scheme */
+	    "smtpsecretpw901",
+	    "plainapikey777", /* a plain value of a credential header */
+	    "relaypw4242",    /* the password inside a plain URL */
+	    NULL,
+	};
+	for (const char *const *v = registered; *v; v++)
+		if (!mock_is_registered(*v))
+			fail_msg("%s is not registered for redaction at load", *v);
+	assert_false(mock_is_registered("salve-relay"));
+	assert_false(mock_is_registered(base_url));
+	/* registering sent nothing */
+	json_t *reqs = requests();
+	assert_int_equal(json_array_size(reqs), 0);
+	json_decref(reqs);
+}
+
 /* ---- dry-run and drills
  * ---------------------------------------------------------------------------- */
 
 static void test_dry_run_renders_and_sends_nothing(void **state)
 {
 	(void)state;
+	/* init resolved each reference once, only to register it for redaction (F8) */
+	size_t resolved_at_load = json_array_size(mock_secrets_seen());
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	json_t *msg = NULL;
 	assert_int_equal(mock_render("slack", "{\"text\": \"a <b>\", \"channel\": \"#x\"}", &msg),
@@ -1335,14 +1381,14 @@ static void test_dry_run_renders_and_sends_nothing(void **state)
 	assert_int_equal(json_array_size(json_object_get(msg, "messages")), 1);
 	json_decref(msg);
 
-	/* nothing reached any server and no secret was even resolved */
+	/* nothing reached any server and render resolved no secret */
 	json_t *reqs = requests();
 	assert_int_equal(json_array_size(reqs), 0);
 	json_decref(reqs);
 	json_t *msgs = smtp_messages(&smtp_tls);
 	assert_int_equal(json_array_size(msgs), 0);
 	json_decref(msgs);
-	assert_int_equal(json_array_size(mock_secrets_seen()), 0);
+	assert_int_equal(json_array_size(mock_secrets_seen()), resolved_at_load);
 
 	/* what render showed is what run sends */
 	mock_set_mode(SALVE_MODE_APPLY);
@@ -1799,6 +1845,7 @@ int main(void)
 	    T(test_cancelled_run_sends_nothing),
 	    T(test_secrets_absent_from_logs_errors_audit_results),
 	    T(test_dry_run_renders_and_sends_nothing),
+	    T(test_every_credential_is_registered_at_load),
 	    T(test_run_refuses_dry_run_without_drill),
 	    T(test_drill_marks_every_channel),
 	    T(test_page_routes_by_severity),
