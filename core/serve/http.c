@@ -18,6 +18,7 @@
 
 #include "alert.h"
 #include "host.h"
+#include "log.h"
 #include "srv.h"
 #include "util.h"
 
@@ -253,11 +254,10 @@ static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c,
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "%s", err);
 	json_int_t truncated = json_integer_value(json_object_get(payload, "truncatedAlerts"));
 	if (q->h == H_HOOK_ALERTMANAGER && truncated > 0)
-		salve_log(
-		    SALVE_LOG_WARN,
-		    "serve: Alertmanager left %lld alerts out of a notification (max_alerts in "
-		    "its webhook_config): salve never saw them",
-		    (long long)truncated);
+		srv_log(SALVE_LOG_WARN,
+		        "serve: Alertmanager left %lld alerts out of a notification (max_alerts in "
+		        "its webhook_config): salve never saw them",
+		        (long long)truncated);
 	json_t *alerts = q->h == H_HOOK_ALERTMANAGER
 	                     ? salve_alerts_from_alertmanager(payload, err, sizeof err)
 	                     : salve_alerts_from_generic(payload, err, sizeof err);
@@ -473,7 +473,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	salve_log(SALVE_LOG_DEBUG, "serve: http: %s", msg);
+	srv_log(SALVE_LOG_DEBUG, "serve: http: %s", msg);
 }
 
 /* ---- start and stop ----------------------------------------------------------------------- */

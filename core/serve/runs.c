@@ -2,9 +2,11 @@
  * Runs: routing decisions, the bounded queue and its spool, the worker pool, approvals and
  * the status API. See srv.h for the locking rule.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,12 @@
 #include "exitcodes.h"
 #include "host.h"
 #include "lock.h"
+#include "log.h"
 #include "redact.h"
 #include "runbook.h"
 #include "schema.h"
 #include "srv.h"
+#include "state.h"
 #include "util.h"
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -51,7 +55,7 @@ static int srv_audit(struct salve_server *s, json_t *rec)
 	json_decref(rec);
 	char err[512];
 	if (salve_audit_write(s->audit, full, err, sizeof err) < 0) {
-		salve_log(SALVE_LOG_ERROR, "serve: audit: %s", err);
+		srv_log(SALVE_LOG_ERROR, "serve: audit: %s", err);
 		return -1;
 	}
 	return 0;
@@ -76,95 +80,13 @@ static void label_route(char *buf, size_t len, const struct route_state *rs)
 
 /* ---- state files ----------------------------------------------------------------------- */
 
-int srv_state_paths(const char *state_dir, char *serve_dir, size_t len, char *err, size_t errlen)
-{
-	if (salve_fmt(serve_dir, len, "%s/serve", state_dir) < 0) {
-		snprintf(err, errlen, "state dir path too long: %s", state_dir);
-		return -1;
-	}
-	char sub[4300];
-	static const char *const dirs[] = {"", "/queue", "/circuits"};
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(sub, sizeof sub, "%s%s", serve_dir, dirs[i]);
-		if (salve_mkdirs(sub, 0700) < 0) {
-			snprintf(err, errlen, "cannot create %s: %s", sub, strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Writes path atomically (temp file, optional fdatasync, rename). 0 or -1 with err. */
-static int write_file_atomic(const char *path, const char *data, int durable, char *err,
-                             size_t errlen)
-{
-	char tmp[4400];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	size_t len = strlen(data), off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if ((durable && fdatasync(fd) < 0) || close(fd) < 0 || rename(tmp, path) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-int srv_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
-                    char *err, size_t errlen)
-{
-	if (!pause) {
-		if (unlink(pause_path) < 0 && errno != ENOENT) {
-			snprintf(err, errlen, "%s: %s", pause_path, strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
-	char ts[40];
-	salve_timestamp(ts, sizeof ts);
-	json_t *o = json_pack("{s:s, s:s, s:s}", "paused_at", ts, "by", by ? by : "unknown",
-	                      "reason", reason ? reason : "");
-	char *text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	int rc = text ? write_file_atomic(pause_path, text, 1, err, errlen) : -1;
-	free(text);
-	return rc;
-}
-
-int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen)
+/* 1 open, 0 closed, -1 something that is not a circuit file of ours is there: the route
+ * stays disabled (err says why) until salve routes reset removes it. */
+static int circuit_state(const struct salve_server *s, const char *route, char *err, size_t errlen)
 {
 	char path[4400];
-	snprintf(path, sizeof path, "%s/%s.open", circuit_dir, route);
-	if (unlink(path) == 0)
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	return -1;
-}
-
-static int circuit_file_exists(const struct salve_server *s, const char *route)
-{
-	char path[4400];
-	struct stat st;
 	snprintf(path, sizeof path, "%s/%s.open", s->circuit_dir, route);
-	return stat(path, &st) == 0;
+	return srv_state_file_present(path, err, errlen);
 }
 
 static void spool_path(const struct salve_server *s, const char *id, char *out, size_t len)
@@ -403,7 +325,7 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		return;
 	}
 	if (rs->open) {
-		if (!circuit_file_exists(s, route->name)) {
+		if (circuit_state(s, route->name, err, sizeof err) == 0) {
 			/* salve routes reset removed the file. */
 			rs->open = 0;
 			rs->failures = 0;
@@ -419,10 +341,14 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 			return;
 		}
 	}
-	json_t *params = NULL;
+	json_t *params = NULL, *reach = NULL;
 	char *target = NULL;
-	if (salve_route_render(route, alert, resolved, &params, &target, err, sizeof err) < 0) {
-		refuse(s, rs, d, "template", err);
+	const char **keys = NULL;
+	size_t nkeys = 0;
+	int rendered =
+	    salve_route_render(route, alert, resolved, &params, &target, err, sizeof err);
+	if (rendered < 0) {
+		refuse(s, rs, d, rendered == -2 ? "pattern" : "template", err);
 		return;
 	}
 	char occ[1024], tkey[512], tname[128];
@@ -446,15 +372,47 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		d->queue_full = 1;
 		goto drop;
 	}
-	if (!salve_targets_would_allow(&rs->targets, tkey, now) ||
-	    !salve_targets_would_allow(&s->global_targets, tkey, now)) {
-		int route_limit = !salve_targets_would_allow(&rs->targets, tkey, now);
+	if (route->max_targets > 0 || s->conf.global_max_targets > 0) {
+		/* Blast radius counts what the run reaches: one target per host of a list that
+		 * allow_patterns let through. A pattern reaches an unknown number. */
+		int unbounded = 0;
+		if (salve_route_targets(route, alert, resolved, &reach, &unbounded, err,
+		                        sizeof err) < 0) {
+			refuse(s, rs, d, "template", err);
+			goto drop;
+		}
+		if (unbounded) {
+			snprintf(detail, sizeof detail,
+			         "%s has max_targets and %s names a host pattern (or more than 256 "
+			         "targets): the blast radius cannot count what it reaches",
+			         route->max_targets > 0 ? "the route" : "the server", target);
+			refuse(s, rs, d, "blast_radius", detail);
+			goto drop;
+		}
+		nkeys = json_array_size(reach);
+		keys = calloc(nkeys + 1, sizeof *keys);
+		if (!keys) {
+			refuse(s, rs, d, "internal", "out of memory");
+			goto drop;
+		}
+		for (size_t i = 0; i < nkeys; i++) {
+			char key[512];
+			salve_target_key(tname, json_string_value(json_array_get(reach, i)), key,
+			                 sizeof key);
+			json_array_set_new(reach, i, json_string(key));
+			keys[i] = json_string_value(json_array_get(reach, i));
+		}
+	}
+	if (!salve_targets_would_allow_keys(&rs->targets, keys, nkeys, now) ||
+	    !salve_targets_would_allow_keys(&s->global_targets, keys, nkeys, now)) {
+		int route_limit = !salve_targets_would_allow_keys(&rs->targets, keys, nkeys, now);
 		snprintf(detail, sizeof detail,
-		         "%s already acted on %d distinct targets in %.0f s: %s is not started",
+		         "%s already acted on %d distinct targets in %.0f s: %s (%zu target%s) is "
+		         "not started",
 		         route_limit ? "the route" : "the server",
 		         route_limit ? route->max_targets : s->conf.global_max_targets,
 		         route_limit ? route->targets_window : s->conf.global_targets_window,
-		         target);
+		         target, nkeys, nkeys == 1 ? "" : "s");
 		refuse(s, rs, d, "blast_radius", detail);
 		goto drop;
 	}
@@ -466,8 +424,14 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		refuse(s, rs, d, "rate_limited", detail);
 		goto drop;
 	}
-	salve_targets_take(&rs->targets, tkey, now, NULL);
-	salve_targets_take(&s->global_targets, tkey, now, NULL);
+	for (size_t i = 0; i < nkeys; i++) {
+		salve_targets_take(&rs->targets, keys[i], now, NULL);
+		salve_targets_take(&s->global_targets, keys[i], now, NULL);
+	}
+	free(keys);
+	json_decref(reach);
+	keys = NULL;
+	reach = NULL;
 	struct run *r = run_new(s, rs, alert, resolved, params, target, occ, tkey);
 	params = NULL;
 	target = NULL;
@@ -493,6 +457,8 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		json_object_set_new(d->record, "dry_run", json_true());
 	return;
 drop:
+	free(keys);
+	json_decref(reach);
 	json_decref(params);
 	free(target);
 }
@@ -521,15 +487,19 @@ static int write_spool(struct salve_server *s, const struct run *r)
 	              "runbook", r->runbook, "params", r->params, "alert", r->alert, "target",
 	              r->target ? r->target : "", "occurrence_key", r->occ_key, "target_key",
 	              r->target_key, "created_at", r->created_at);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
+	/* Sealed: on a restart the entry alone decides runbook, params and dry_run. */
+	char *text = json ? srv_spool_seal(s->spool_key, json) : NULL;
+	free(json);
 	char path[4400], err[4600];
 	spool_path(s, r->id, path, sizeof path);
-	int rc = text ? write_file_atomic(path, text, s->durable, err, sizeof err) : -1;
+	int rc = text ? srv_write_file_atomic(path, text, strlen(text), s->durable, err, sizeof err)
+	              : -1;
 	if (rc < 0)
-		salve_log(SALVE_LOG_ERROR,
-		          "serve: cannot spool run %s (it stays queued in memory): %s", r->id,
-		          text ? err : "out of memory");
+		srv_log(SALVE_LOG_ERROR,
+		        "serve: cannot spool run %s (it stays queued in memory): %s", r->id,
+		        text ? err : "out of memory");
 	free(text);
 	return rc;
 }
@@ -778,8 +748,8 @@ static void notify_approval(struct salve_server *s, struct run *r, const char *s
 		json_object_set_new(rec, "error", json_string(err));
 	srv_audit(s, rec);
 	if (rc < 0)
-		salve_log(SALVE_LOG_WARN, "serve: run %s: approval notice to %s failed: %s", r->id,
-		          to, err);
+		srv_log(SALVE_LOG_WARN, "serve: run %s: approval notice to %s failed: %s", r->id,
+		        to, err);
 }
 
 static int approve_hook(void *ctx, const char *run_id, const char *step, const json_t *spec,
@@ -790,10 +760,14 @@ static int approve_hook(void *ctx, const char *run_id, const char *step, const j
 	(void)run_id;
 	double timeout = s->conf.approval_timeout;
 	json_t *t = json_object_get(spec, "timeout");
-	if (json_is_number(t) && json_number_value(t) > 0)
-		timeout = json_number_value(t);
-	else if (json_is_string(t) && salve_parse_duration(json_string_value(t), &timeout) < 0)
-		timeout = s->conf.approval_timeout;
+	double given = 0;
+	/* The runbook's own text: nan, inf or a hex number fall back to approval_timeout. */
+	if (json_is_number(t))
+		given = json_number_value(t);
+	else if (json_is_string(t) && salve_serve_parse_duration(json_string_value(t), &given) < 0)
+		given = 0;
+	if (isfinite(given) && given > 0 && given <= 3650.0 * 86400)
+		timeout = given;
 	const char *notify = json_string_value(json_object_get(spec, "notify"));
 
 	pthread_mutex_lock(&s->mu);
@@ -944,9 +918,9 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 	}
 	pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
-	salve_log(strcmp(outcome, "success") == 0 ? SALVE_LOG_INFO : SALVE_LOG_WARN,
-	          "serve: run %s: %s (exit %d)%s%s", r->id, outcome, code, error ? ": " : "",
-	          error ? error : "");
+	srv_log(strcmp(outcome, "success") == 0 ? SALVE_LOG_INFO : SALVE_LOG_WARN,
+	        "serve: run %s: %s (exit %d)%s%s", r->id, outcome, code, error ? ": " : "",
+	        error ? error : "");
 	if (circuit) {
 		char err[4600], ts[40];
 		salve_timestamp(ts, sizeof ts);
@@ -955,14 +929,15 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 		char *text = json_dumps(file, JSON_COMPACT);
 		json_decref(file);
 		snprintf(path, sizeof path, "%s/%s.open", s->circuit_dir, rs->route->name);
-		if (!text || write_file_atomic(path, text, s->durable, err, sizeof err) < 0)
-			salve_log(SALVE_LOG_ERROR, "serve: circuit of route %s: %s",
-			          rs->route->name, text ? err : "out of memory");
+		if (!text || srv_write_file_atomic(path, text, strlen(text), s->durable, err,
+		                                   sizeof err) < 0)
+			srv_log(SALVE_LOG_ERROR, "serve: circuit of route %s: %s", rs->route->name,
+			        text ? err : "out of memory");
 		free(text);
-		salve_log(SALVE_LOG_WARN,
-		          "serve: route %s disabled after %d failed runs in a row (salve routes "
-		          "reset %s)",
-		          rs->route->name, rs->route->breaker, rs->route->name);
+		srv_log(SALVE_LOG_WARN,
+		        "serve: route %s disabled after %d failed runs in a row (salve routes "
+		        "reset %s)",
+		        rs->route->name, rs->route->breaker, rs->route->name);
 		srv_audit(s, circuit);
 	}
 }
@@ -1049,9 +1024,9 @@ static void execute(struct salve_server *s, struct run *r)
 		}
 	}
 	set_state(s, r, RUN_RUNNING);
-	salve_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
-	          r->dry_run ? " (dry-run)" : "", r->rs->route->name,
-	          json_string_value(json_object_get(r->alert, "fingerprint")));
+	srv_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
+	        r->dry_run ? " (dry-run)" : "", r->rs->route->name,
+	        json_string_value(json_object_get(r->alert, "fingerprint")));
 	char trigger[128];
 	snprintf(trigger, sizeof trigger, "alert:%s",
 	         json_string_value(json_object_get(r->alert, "fingerprint")));
@@ -1179,6 +1154,30 @@ static void declare_metrics(salve_metrics *m)
 	                      "HTTP requests, by handler and status code.", NULL, 0);
 }
 
+/* A spool entry that is not what salve wrote: never run, audited, renamed FILE.refused so
+ * it is not read again and a person can look at it. */
+static void refuse_spooled(struct salve_server *s, const char *path, const char *name,
+                           const char *why)
+{
+	char aside[4800];
+	snprintf(aside, sizeof aside, "%s.refused", path);
+	int moved = rename(path, aside) == 0;
+	srv_log(SALVE_LOG_WARN, "serve: spooled run %s refused: %s; %s", path, why,
+	        moved ? "renamed *.refused for a person to look at" : "left in place");
+	srv_audit(s, json_pack("{s:s, s:s, s:s, s:s?}", "event", "spool_refused", "file", name,
+	                       "reason", why, "moved_to", moved ? aside : NULL));
+}
+
+static int valid_run_id(const char *id)
+{
+	if (strlen(id) != 32)
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
 static void requeue_spool(struct salve_server *s)
 {
 	DIR *d = opendir(s->spool_dir);
@@ -1189,25 +1188,40 @@ static void requeue_spool(struct salve_server *s)
 		size_t len = strlen(e->d_name);
 		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
 			continue;
-		char path[4700];
+		char path[4700], err[1024], stem[256];
 		snprintf(path, sizeof path, "%s/%s", s->spool_dir, e->d_name);
+		snprintf(stem, sizeof stem, "%.*s", (int)(len - 5), e->d_name);
+		size_t n = 0;
+		size_t max = s->conf.max_body * 4 + (1 << 20);
+		char *text = srv_read_state_file(path, max, &n, err, sizeof err);
+		if (!text) {
+			refuse_spooled(s, path, e->d_name, err);
+			continue;
+		}
+		const char *json = srv_spool_unseal(s->spool_key, text, n, err, sizeof err);
 		json_error_t jerr;
-		json_t *o = json_load_file(path, 0, &jerr);
+		json_t *o = json ? json_loads(json, 0, &jerr) : NULL;
+		free(text);
+		if (!o) {
+			refuse_spooled(s, path, e->d_name, json ? jerr.text : err);
+			continue;
+		}
 		const char *route = json_string_value(json_object_get(o, "route"));
 		const char *id = json_string_value(json_object_get(o, "id"));
+		if (!id || !valid_run_id(id) || strcmp(id, stem) != 0) {
+			refuse_spooled(s, path, e->d_name,
+			               "its run id does not match its file name");
+			json_decref(o);
+			continue;
+		}
 		struct route_state *rs = NULL;
 		for (size_t i = 0; route && i < s->routes.n; i++)
 			if (strcmp(s->routes.v[i].name, route) == 0)
 				rs = &s->rs[i];
-		if (!rs || !id || strlen(id) != 32 ||
-		    !json_is_object(json_object_get(o, "alert"))) {
-			salve_log(
-			    SALVE_LOG_WARN,
-			    "serve: spooled run %s: %s; left in place for a person to look at",
-			    path,
-			    !o    ? jerr.text
-			    : !rs ? "its route no longer exists"
-			          : "not a spooled run");
+		if (!rs || !json_is_object(json_object_get(o, "alert"))) {
+			srv_log(SALVE_LOG_WARN,
+			        "serve: spooled run %s: %s; left in place for a person to look at",
+			        path, !rs ? "its route no longer exists" : "not a spooled run");
 			json_decref(o);
 			continue;
 		}
@@ -1219,10 +1233,10 @@ static void requeue_spool(struct salve_server *s)
 		json_t *alert = json_object_get(o, "alert");
 		json_t *params = json_object_get(o, "params");
 		if (!runbook || !occ || !tkey || !json_is_object(params)) {
-			salve_log(SALVE_LOG_WARN,
-			          "serve: spooled run %s is incomplete; left in place for a person "
-			          "to look at",
-			          path);
+			srv_log(SALVE_LOG_WARN,
+			        "serve: spooled run %s is incomplete; left in place for a person "
+			        "to look at",
+			        path);
 			json_decref(o);
 			continue;
 		}
@@ -1247,9 +1261,10 @@ static void requeue_spool(struct salve_server *s)
 		table_add(s, r);
 		q_push(s, r);
 		pthread_mutex_unlock(&s->mu);
-		srv_audit(s, json_pack("{s:s, s:s, s:s, s:s}", "event", "run_requeued", "run",
+		srv_audit(s, json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", "run_requeued", "run",
 		                       r->id, "route", rs->route->name, "reason",
-		                       "accepted before a restart and not started"));
+		                       "accepted before a restart and not started", "dry_run",
+		                       r->dry_run));
 		json_decref(o);
 	}
 	closedir(d);
@@ -1257,7 +1272,8 @@ static void requeue_spool(struct salve_server *s)
 
 int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 {
-	if (srv_state_paths(s->state_dir, s->serve_dir, sizeof s->serve_dir, err, errlen) < 0)
+	if (srv_state_paths(s->state_dir, s->serve_dir, sizeof s->serve_dir, err, errlen) < 0 ||
+	    srv_spool_key_load(s->serve_dir, s->spool_key, err, errlen) < 0)
 		return -1;
 	snprintf(s->spool_dir, sizeof s->spool_dir, "%s/queue", s->serve_dir);
 	snprintf(s->circuit_dir, sizeof s->circuit_dir, "%s/circuits", s->serve_dir);
@@ -1284,14 +1300,18 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 		rs->route = &s->routes.v[i];
 		salve_rate_init(&rs->rate, rs->route->rate_count, rs->route->rate_window);
 		salve_targets_init(&rs->targets, rs->route->max_targets, rs->route->targets_window);
-		if (circuit_file_exists(s, rs->route->name)) {
+		char why[1024];
+		int circuit = circuit_state(s, rs->route->name, why, sizeof why);
+		if (circuit != 0) {
 			rs->open = 1;
 			rs->failures = rs->route->breaker;
-			rs->open_reason = strdup("opened before this server started");
-			salve_log(SALVE_LOG_WARN,
-			          "serve: route %s starts disabled: its circuit is open (salve "
-			          "routes reset %s)",
-			          rs->route->name, rs->route->name);
+			rs->open_reason =
+			    strdup(circuit > 0 ? "opened before this server started" : why);
+			srv_log(SALVE_LOG_WARN,
+			        "serve: route %s starts disabled: its circuit is open%s%s (salve "
+			        "routes reset %s)",
+			        rs->route->name, circuit > 0 ? "" : ": ", circuit > 0 ? "" : why,
+			        rs->route->name);
 		}
 		char labels[512];
 		label_route(labels, sizeof labels, rs);
@@ -1365,14 +1385,20 @@ void srv_runs_stop(struct salve_server *s)
 
 void srv_check_pause(struct salve_server *s)
 {
-	struct stat st;
-	int paused = stat(s->pause_path, &st) == 0;
+	/* Anything at the pause path that is not a pause file of ours pauses too: when in
+	 * doubt, start nothing. */
+	char why[1024];
+	int present = srv_state_file_present(s->pause_path, why, sizeof why);
+	int paused = present != 0, changed = 0;
 	pthread_mutex_lock(&s->mu);
 	if (paused != s->paused) {
 		s->paused = paused;
+		changed = 1;
 		pthread_cond_broadcast(&s->work_cv);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (changed && present < 0)
+		srv_log(SALVE_LOG_WARN, "serve: paused: %s", why);
 }
 
 void srv_tick(struct salve_server *s)

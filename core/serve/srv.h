@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "registry.h"
 #include "route.h"
+#include "state.h"
 #include "strmap.h"
 
 enum run_state {
@@ -95,7 +96,8 @@ struct salve_server {
 	salve_audit *audit;
 	const char *state_dir;
 	char serve_dir[4096], spool_dir[4200], circuit_dir[4200], pause_path[4200];
-	int durable; /* fdatasync spool files (audit_sync always) */
+	int durable;                                /* fdatasync spool files (audit_sync always) */
+	unsigned char spool_key[SRV_SPOOL_KEY_LEN]; /* HMAC key of spool entries */
 	unsigned char token_hash[SALVE_TOKEN_KINDS][65]; /* hex SHA-256 of each token */
 	int has_token[SALVE_TOKEN_KINDS];
 	int loopback;
@@ -156,16 +158,6 @@ void srv_tick(struct salve_server *s);
 char *srv_metrics_text(struct salve_server *s);
 /* Counts an HTTP request by handler and status. */
 void srv_count_request(struct salve_server *s, const char *handler, unsigned status);
-
-/* ---- state files shared with the CLI (cli.c) ---- */
-
-/* STATE_DIR/serve, creating it. 0 or -1 with err. */
-int srv_state_paths(const char *state_dir, char *serve_dir, size_t len, char *err, size_t errlen);
-/* Writes the pause file (JSON {paused_at, by, reason}); removes it when pause == 0. */
-int srv_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
-                    char *err, size_t errlen);
-/* Removes a route's circuit file. 1 removed, 0 was not open, -1 error. */
-int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen);
 
 /* ---- http.c ---- */
 

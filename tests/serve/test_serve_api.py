@@ -437,7 +437,7 @@ def test_routes_cli(s):
                 "  - name: not-this\n    matchers: ['severity = warning']\n    runbook: kv.lua\n"
                 "  - name: checkout\n    matchers: ['alertname = CheckoutDown', 'namespace =~ sh.*']\n"
                 "    runbook: kv.lua\n    params: {key: '{{ labels.namespace }}-{{ labels.deployment }}',"
-                " value: '{{ annotations.summary }}'}\n"
+                " value: '{{ annotations.summary }}'}\n    allow_patterns: [value]\n"
                 "  - name: never\n    runbook: kv.lua\n    params: {key: x}\n"
                 % (RUNBOOKS, os.environ["SALVE_TEST_PLUGIN_DIR"], s.kit))
     rc, out, err = salve(["routes", "test", "--config", cfg, fixture])
