@@ -399,6 +399,7 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	code = 0;
+	int stop_signal = 0;
 	if (srv_runs_start(s, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: serve: %s\n", err);
 		code = SALVE_EXIT_CANTCREAT;
@@ -435,14 +436,36 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 			else
 				srv_tick(s);
 		}
-		fprintf(stderr, "salve serve: signal %d: stopping\n", sig);
-		json_t *stop = salve_audit_record();
-		json_object_update_new(
-		    stop, json_pack("{s:s, s:i}", "event", "serve_stop", "signal", sig));
-		salve_audit_write(s->audit, stop, err, sizeof err);
+		fprintf(stderr,
+		        "salve serve: signal %d: stopping (runs in progress roll back; at most "
+		        "%.0f s, server.shutdown_grace)\n",
+		        sig, s->conf.shutdown_grace);
+		stop_signal = sig;
 	}
 	srv_http_stop(s);
-	srv_runs_stop(s);
+	json_t *abandoned = NULL;
+	int stuck = srv_runs_stop(s, &abandoned);
+	if (!code) {
+		json_t *stop = salve_audit_record();
+		json_object_update_new(stop, json_pack("{s:s, s:i, s:o}", "event", "serve_stop",
+		                                       "signal", stop_signal, "abandoned",
+		                                       abandoned ? abandoned : json_array()));
+		salve_audit_write(s->audit, stop, err, sizeof err);
+	} else {
+		json_decref(abandoned);
+	}
+	if (stuck > 0) {
+		/* Those workers still run code that uses the server, the registry and the
+		 * plugins: nothing may be freed or unloaded under them. The audit log is already
+		 * written record by record; the journals of their runs stay for salve recover. */
+		fprintf(stderr,
+		        "salve serve: %d run%s did not stop within shutdown_grace: exiting anyway "
+		        "(exit %d); run salve recover before the next start\n",
+		        stuck, stuck == 1 ? "" : "s", SALVE_EXIT_ROLLBACK_INCOMPLETE);
+		fflush(stdout);
+		fflush(stderr);
+		_exit(SALVE_EXIT_ROLLBACK_INCOMPLETE);
+	}
 	salve_audit_close(s->audit);
 	/* The server borrowed these from the env. */
 	memset(&s->conf, 0, sizeof s->conf);

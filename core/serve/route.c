@@ -115,9 +115,11 @@ static int get_duration(const json_t *obj, const char *key, double *out, const c
 	json_t *v = json_object_get(obj, key);
 	if (!v)
 		return 0;
-	if (json_is_number(v) && isfinite(json_number_value(v)) && json_number_value(v) >= 0 &&
-	    json_number_value(v) <= MAX_DURATION) {
-		*out = json_number_value(v);
+	/* A bare whole number is seconds. YAML reals (1e3, .inf, .nan) are refused: the
+	 * grammar is the string one. */
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= (json_int_t)MAX_DURATION) {
+		*out = (double)json_integer_value(v);
 		return 0;
 	}
 	if (json_is_string(v) && salve_serve_parse_duration(json_string_value(v), out) == 0)

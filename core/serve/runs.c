@@ -968,7 +968,14 @@ static void set_state(struct salve_server *s, struct run *r, enum run_state st)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void execute(struct salve_server *s, struct run *r)
+static void set_phase(struct salve_server *s, struct worker_slot *w, const char *phase)
+{
+	pthread_mutex_lock(&s->mu);
+	w->phase = phase;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void execute(struct salve_server *s, struct run *r, struct worker_slot *w)
 {
 	char err[4096];
 	int code = 0;
@@ -1024,6 +1031,7 @@ static void execute(struct salve_server *s, struct run *r)
 		}
 	}
 	set_state(s, r, RUN_RUNNING);
+	set_phase(s, w, "running");
 	srv_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
 	        r->dry_run ? " (dry-run)" : "", r->rs->route->name,
 	        json_string_value(json_object_get(r->alert, "fingerprint")));
@@ -1065,6 +1073,7 @@ static void execute(struct salve_server *s, struct run *r)
 	}
 	finish(s, r, stable, code, step_error, summary);
 out:
+	set_phase(s, w, "closing the runbook's Lua state (the run had ended)");
 	salve_lock_release(lock);
 	json_decref(summary);
 	json_decref(params);
@@ -1083,7 +1092,8 @@ static struct run *pick(struct salve_server *s)
 
 static void *worker_main(void *arg)
 {
-	struct salve_server *s = arg;
+	struct worker_slot *w = arg;
+	struct salve_server *s = w->srv;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		struct run *r = NULL;
@@ -1104,8 +1114,13 @@ static void *worker_main(void *arg)
 		salve_timestamp(r->started_at, sizeof r->started_at);
 		r->rs->active++;
 		s->active++;
+		snprintf(w->run, sizeof w->run, "%s", r->id);
+		snprintf(w->route, sizeof w->route, "%s", r->rs->route->name);
+		snprintf(w->runbook, sizeof w->runbook, "%s", r->runbook);
+		w->phase = "loading the runbook";
 		pthread_mutex_unlock(&s->mu);
-		execute(s, r);
+		execute(s, r, w);
+		set_phase(s, w, NULL);
 	}
 }
 
@@ -1319,13 +1334,14 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 	}
 	srv_check_pause(s);
 	requeue_spool(s);
-	s->workers = calloc((size_t)s->conf.workers, sizeof *s->workers);
-	if (!s->workers) {
+	s->slots = calloc((size_t)s->conf.workers, sizeof *s->slots);
+	if (!s->slots) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < s->conf.workers; i++) {
-		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+		s->slots[i].srv = s;
+		if (pthread_create(&s->slots[i].thread, NULL, worker_main, &s->slots[i]) != 0) {
 			snprintf(err, errlen, "cannot start worker %d: %s", i, strerror(errno));
 			return -1;
 		}
@@ -1334,10 +1350,31 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-void srv_runs_stop(struct salve_server *s)
+/* Joins the workers until deadline (CLOCK_REALTIME, as pthread_timedjoin_np wants it).
+ * Returns the abandoned ones as an array of {run, route, runbook, phase}. */
+static json_t *join_workers(struct salve_server *s, const struct timespec *deadline)
 {
+	json_t *abandoned = json_array();
+	for (int i = 0; i < s->nworkers; i++) {
+		struct worker_slot *w = &s->slots[i];
+		if (pthread_timedjoin_np(w->thread, NULL, deadline) == 0)
+			continue;
+		pthread_mutex_lock(&s->mu);
+		json_array_append_new(abandoned,
+		                      json_pack("{s:s, s:s, s:s, s:s}", "run", w->run, "route",
+		                                w->route, "runbook", w->runbook, "phase",
+		                                w->phase ? w->phase : "unknown"));
+		pthread_mutex_unlock(&s->mu);
+	}
+	return abandoned;
+}
+
+int srv_runs_stop(struct salve_server *s, json_t **abandoned)
+{
+	if (abandoned)
+		*abandoned = NULL;
 	if (!s->by_id)
-		return;
+		return 0;
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
 	for (struct run *r = s->oldest; r; r = r->newer) {
@@ -1353,10 +1390,45 @@ void srv_runs_stop(struct salve_server *s)
 	}
 	pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
-	for (int i = 0; i < s->nworkers; i++)
-		pthread_join(s->workers[i], NULL);
-	free(s->workers);
-	s->workers = NULL;
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	double grace = s->conf.shutdown_grace;
+	deadline.tv_sec += (time_t)grace;
+	deadline.tv_nsec += (long)((grace - (double)(time_t)grace) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	json_t *left = join_workers(s, &deadline);
+	size_t n = json_array_size(left);
+	if (n > 0) {
+		size_t i;
+		json_t *a;
+		json_array_foreach(left, i, a)
+		{
+			const char *run = json_string_value(json_object_get(a, "run"));
+			const char *phase = json_string_value(json_object_get(a, "phase"));
+			srv_log(
+			    SALVE_LOG_ERROR,
+			    "serve: run %s (runbook %s, route %s) did not stop within "
+			    "shutdown_grace (%.0f s) while %s: abandoned; its journal stays for "
+			    "salve recover",
+			    run, json_string_value(json_object_get(a, "runbook")),
+			    json_string_value(json_object_get(a, "route")), grace, phase);
+			json_t *rec = json_deep_copy(a);
+			json_object_set_new(rec, "event", json_string("run_abandoned"));
+			json_object_set_new(rec, "grace_s", json_real(grace));
+			srv_audit(s, rec);
+		}
+		if (abandoned)
+			*abandoned = left;
+		else
+			json_decref(left);
+		return (int)n;
+	}
+	json_decref(left);
+	free(s->slots);
+	s->slots = NULL;
 	s->nworkers = 0;
 	struct run *r = s->oldest;
 	while (r) {
@@ -1379,6 +1451,7 @@ void srv_runs_stop(struct salve_server *s)
 	s->rs = NULL;
 	pthread_cond_destroy(&s->work_cv);
 	pthread_mutex_destroy(&s->mu);
+	return 0;
 }
 
 /* ---- pause, ticks, metrics ---------------------------------------------------------------- */

@@ -87,6 +87,16 @@ struct run {
 	struct run *older, *newer; /* the run table in creation order */
 };
 
+/* One worker thread and what it is doing, for the shutdown report (fields under mu). A copy,
+ * not a pointer to the run: a finished run may leave the table while its worker still
+ * closes the run's Lua state. */
+struct worker_slot {
+	struct salve_server *srv;
+	pthread_t thread;
+	char run[33], route[65], runbook[256];
+	const char *phase; /* NULL when idle */
+};
+
 struct salve_server {
 	salve_config *cfg;
 	salve_serve_conf conf;
@@ -115,7 +125,7 @@ struct salve_server {
 	int paused;
 	int stopping;
 	size_t active, awaiting;
-	pthread_t *workers;
+	struct worker_slot *slots;
 	int nworkers;
 	struct MHD_Daemon *mhd;
 	unsigned port;
@@ -127,9 +137,14 @@ struct salve_server {
 /* Sets up state (spool, circuits), metrics and the worker pool; requeues spooled runs.
  * 0, or -1 with err. */
 int srv_runs_start(struct salve_server *s, char *err, size_t errlen);
-/* Cancels active runs (they roll back), stops and joins the workers, frees runs. Queued runs
- * stay in the spool for the next start. */
-void srv_runs_stop(struct salve_server *s);
+/* Cancels active runs (they roll back) and waits up to conf.shutdown_grace for the workers.
+ * Queued runs stay in the spool for the next start. Returns 0 when every worker stopped (all
+ * is freed); else the number of workers still busy after the grace (a runbook's finalizer
+ * that loops, a plugin call that never returns): each is logged and audited
+ * (run_abandoned), *abandoned (new reference, may be NULL) lists them, and nothing is freed
+ * because those threads still use it: the caller must end the process (_exit). Their runs'
+ * journals stay for salve recover. */
+int srv_runs_stop(struct salve_server *s, json_t **abandoned);
 
 /* Routes alerts (normalized, see alert.h) from hook ("alertmanager", "generic") received at
  * t_received (monotonic; the latency of runs is measured from it): audits
