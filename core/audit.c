@@ -352,3 +352,43 @@ done:
 	free(text);
 	return rc;
 }
+
+int salve_audit_sync(salve_audit *a, char *err, size_t errlen)
+{
+	int rc = -1;
+	pthread_mutex_lock(&a->mu);
+	if (flock(a->fd, LOCK_EX) < 0) {
+		snprintf(err, errlen, "audit log %s: lock: %s", a->path, strerror(errno));
+		pthread_mutex_unlock(&a->mu);
+		return -1;
+	}
+	/* Another handle or process may have appended since this one: the head must name the
+	 * file's last record. */
+	struct stat st;
+	if (fstat(a->fd, &st) < 0) {
+		snprintf(err, errlen, "audit log %s: %s", a->path, strerror(errno));
+		goto out;
+	}
+	if (st.st_size != a->end) {
+		int rfd = open(a->path, O_RDONLY | O_CLOEXEC);
+		int ok = rfd >= 0 && read_tail(rfd, st.st_size, &a->seq, a->last_hash) == 0;
+		if (rfd >= 0)
+			close(rfd);
+		if (!ok) {
+			snprintf(err, errlen, "audit log %s: cannot read its last record", a->path);
+			goto out;
+		}
+		a->end = st.st_size;
+	}
+	if (fdatasync(a->fd) < 0) {
+		snprintf(err, errlen, "audit log %s: fdatasync: %s", a->path, strerror(errno));
+		goto out;
+	}
+	if (a->seq > 0 && write_head(a, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	flock(a->fd, LOCK_UN);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}

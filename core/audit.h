@@ -40,4 +40,9 @@ void salve_audit_close(salve_audit *a);
  * described in msg, -1 when the file cannot be read. */
 int salve_audit_verify(const char *path, char *msg, size_t msglen);
 
+/* Makes every record written so far durable with one fdatasync and points the head at the
+ * file's last record: the group commit of a handle opened with SALVE_AUDIT_SYNC_NONE (salve
+ * serve appends a batch of alert records, then syncs once). 0, or -1 with err. */
+int salve_audit_sync(salve_audit *a, char *err, size_t errlen);
+
 #endif

@@ -431,10 +431,12 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 		while (!sig) {
 			struct timespec tick = {1, 0};
 			int got = sigtimedwait(&set, NULL, &tick);
-			if (got > 0)
+			if (got > 0) {
 				sig = got;
-			else
+			} else {
 				srv_tick(s);
+				srv_http_tick(s);
+			}
 		}
 		fprintf(stderr,
 		        "salve serve: signal %d: stopping (runs in progress roll back; at most "

@@ -47,18 +47,24 @@ static const char *approval_name(enum approval_state a)
 	return names[a];
 }
 
-/* Writes one server record (stolen) to the audit log, seq and ts first. 0 or -1 (logged). */
-static int srv_audit(struct salve_server *s, json_t *rec)
+/* Appends one record (stolen) through audit, which may be a batch handle without sync. */
+static int audit_through(salve_audit *audit, json_t *rec)
 {
 	json_t *full = salve_audit_record();
 	json_object_update(full, rec);
 	json_decref(rec);
 	char err[512];
-	if (salve_audit_write(s->audit, full, err, sizeof err) < 0) {
+	if (salve_audit_write(audit, full, err, sizeof err) < 0) {
 		srv_log(SALVE_LOG_ERROR, "serve: audit: %s", err);
 		return -1;
 	}
 	return 0;
+}
+
+/* Writes one server record (stolen) to the audit log, seq and ts first. 0 or -1 (logged). */
+static int srv_audit(struct salve_server *s, json_t *rec)
+{
+	return audit_through(s->audit, rec);
 }
 
 /* RFC 3339 UTC with microseconds: latency measurements compare it with a client's clock. */
@@ -239,6 +245,7 @@ static json_t *cancel_queued(struct salve_server *s, struct run *r, const char *
 
 struct decision {
 	json_t *record;  /* audit record (alert fields + route, decision, reason, run) */
+	json_t *summary; /* the alert's entry in the answer */
 	struct run *run; /* a new run to release once audited */
 	int queue_full;
 	json_t *extra; /* another audit record (a cancellation), or NULL */
@@ -504,15 +511,24 @@ static int write_spool(struct salve_server *s, const struct run *r)
 	return rc;
 }
 
-int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, double t_received,
-               json_t **result)
+struct srv_ingest {
+	struct decision *ds;
+	size_t nd;
+	int failed;  /* an audit record or the sync failed: answer 500 */
+	int spooled; /* runs were spooled: their directory is synced with the batch */
+};
+
+struct srv_ingest *srv_ingest_decide(struct salve_server *s, const char *hook, const json_t *alerts,
+                                     double t_received)
 {
 	size_t n = json_array_size(alerts);
 	size_t cap = n * (s->routes.n ? s->routes.n : 1) + 1, nd = 0;
+	struct srv_ingest *in = calloc(1, sizeof *in);
 	struct decision *ds = calloc(cap, sizeof *ds);
-	if (!ds) {
-		*result = json_pack("{s:s}", "error", "out of memory");
-		return 500;
+	if (!in || !ds) {
+		free(in);
+		free(ds);
+		return NULL;
 	}
 	srv_check_pause(s);
 	double now = salve_now();
@@ -558,44 +574,69 @@ int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, d
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	in->ds = ds;
+	in->nd = nd;
+	return in;
+}
 
-	/* Audit and spool outside the lock, then let workers take the new runs: a run's own
-	 * records never precede the record of the alert that caused it. */
-	json_t *out_alerts = json_array(), *runs = json_array();
-	int queue_full = 0, audit_failed = 0;
-	for (size_t i = 0; i < nd; i++) {
-		struct decision *d = &ds[i];
-		json_t *summary = json_pack("{s:O, s:O*, s:O, s:O*, s:O*, s:O*}", "fingerprint",
-		                            json_object_get(d->record, "fingerprint"), "route",
-		                            json_object_get(d->record, "route"), "decision",
-		                            json_object_get(d->record, "decision"), "reason",
-		                            json_object_get(d->record, "reason"), "detail",
-		                            json_object_get(d->record, "detail"), "run",
-		                            json_object_get(d->record, "run"));
-		json_array_append_new(out_alerts, summary);
+void srv_ingest_write(struct salve_server *s, struct srv_ingest *in, salve_audit *audit)
+{
+	/* Spool before the record of the decision, and release the runs only after both (in
+	 * srv_ingest_finish): a run's own records never precede the alert that caused it. */
+	for (size_t i = 0; i < in->nd; i++) {
+		struct decision *d = &in->ds[i];
 		if (d->run) {
-			json_array_append_new(runs, json_string(d->run->id));
 			write_spool(s, d->run);
+			in->spooled = 1;
 		}
-		queue_full |= d->queue_full;
-		audit_failed |= srv_audit(s, d->record) < 0;
-		if (d->extra)
-			audit_failed |= srv_audit(s, d->extra) < 0;
+		/* The summary for the answer is built before the record goes. */
+		d->summary = json_pack("{s:O, s:O*, s:O, s:O*, s:O*, s:O*}", "fingerprint",
+		                       json_object_get(d->record, "fingerprint"), "route",
+		                       json_object_get(d->record, "route"), "decision",
+		                       json_object_get(d->record, "decision"), "reason",
+		                       json_object_get(d->record, "reason"), "detail",
+		                       json_object_get(d->record, "detail"), "run",
+		                       json_object_get(d->record, "run"));
+		in->failed |= audit_through(audit, d->record) < 0;
+		d->record = NULL;
+		if (d->extra) {
+			in->failed |= audit_through(audit, d->extra) < 0;
+			d->extra = NULL;
+		}
 	}
+}
+
+int srv_ingest_spooled(const struct srv_ingest *in)
+{
+	return in->spooled;
+}
+
+int srv_ingest_finish(struct salve_server *s, struct srv_ingest *in, int sync_failed,
+                      json_t **result)
+{
+	json_t *out_alerts = json_array(), *runs = json_array();
+	int queue_full = 0;
 	pthread_mutex_lock(&s->mu);
 	int released = 0;
-	for (size_t i = 0; i < nd; i++) {
-		if (ds[i].run) {
-			ds[i].run->ready = 1;
+	for (size_t i = 0; i < in->nd; i++) {
+		struct decision *d = &in->ds[i];
+		json_array_append_new(out_alerts, d->summary);
+		d->summary = NULL;
+		queue_full |= d->queue_full;
+		if (d->run) {
+			json_array_append_new(runs, json_string(d->run->id));
+			d->run->ready = 1;
 			released++;
 		}
 	}
 	if (released)
 		pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
-	free(ds);
+	int failed = in->failed || sync_failed;
+	free(in->ds);
+	free(in);
 	*result = json_pack("{s:o, s:o}", "runs", runs, "alerts", out_alerts);
-	if (audit_failed) {
+	if (failed) {
 		/* A 5xx makes Alertmanager send it again; the retry is deduplicated and gets its
 		 * own chance to be audited. */
 		json_object_set_new(*result, "error",
@@ -606,6 +647,18 @@ int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, d
 	if (queue_full)
 		return 503;
 	return json_array_size(runs) ? 202 : 200;
+}
+
+int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, double t_received,
+               json_t **result)
+{
+	struct srv_ingest *in = srv_ingest_decide(s, hook, alerts, t_received);
+	if (!in) {
+		*result = json_pack("{s:s}", "error", "out of memory");
+		return 500;
+	}
+	srv_ingest_write(s, in, s->audit);
+	return srv_ingest_finish(s, in, 0, result);
 }
 
 /* ---- engine hooks (run thread) ---------------------------------------------------------- */
@@ -1167,6 +1220,14 @@ static void declare_metrics(salve_metrics *m)
 	                      "1 while salve serve is paused (salve pause).", NULL, 0);
 	salve_metrics_declare(m, "salve_http_requests_total", SALVE_COUNTER,
 	                      "HTTP requests, by handler and status code.", NULL, 0);
+	salve_metrics_declare(m, "salve_http_connections", SALVE_GAUGE,
+	                      "Open HTTP connections (libmicrohttpd closes those over "
+	                      "max_connections_per_ip before they count).",
+	                      NULL, 0);
+	salve_metrics_declare(m, "salve_http_request_timeouts_total", SALVE_COUNTER,
+	                      "Connections closed because a request did not arrive whole within "
+	                      "server.request_timeout.",
+	                      NULL, 0);
 }
 
 /* A spool entry that is not what salve wrote: never run, audited, renamed FILE.refused so
@@ -1308,6 +1369,7 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 		return -1;
 	}
 	declare_metrics(s->metrics);
+	salve_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", 0);
 	salve_targets_init(&s->global_targets, s->conf.global_max_targets,
 	                   s->conf.global_targets_window);
 	for (size_t i = 0; i < s->routes.n; i++) {
@@ -1491,6 +1553,11 @@ char *srv_metrics_text(struct salve_server *s)
 	salve_metrics_set(s->metrics, "salve_runs_active", "", (double)s->active);
 	salve_metrics_set(s->metrics, "salve_runs_awaiting_approval", "", (double)s->awaiting);
 	salve_metrics_set(s->metrics, "salve_paused", "", s->paused);
+	if (s->mhd) {
+		pthread_mutex_lock(&s->conn_mu);
+		salve_metrics_set(s->metrics, "salve_http_connections", "", s->nconns);
+		pthread_mutex_unlock(&s->conn_mu);
+	}
 	for (size_t i = 0; i < s->routes.n; i++) {
 		label_route(labels, sizeof labels, &s->rs[i]);
 		salve_metrics_set(s->metrics, "salve_route_circuit_open", labels, s->rs[i].open);
@@ -1500,6 +1567,13 @@ char *srv_metrics_text(struct salve_server *s)
 	char *text = salve_metrics_render(s->metrics);
 	pthread_mutex_unlock(&s->mu);
 	return text;
+}
+
+void srv_count_timeouts(struct salve_server *s, int n)
+{
+	pthread_mutex_lock(&s->mu);
+	salve_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", n);
+	pthread_mutex_unlock(&s->mu);
 }
 
 void srv_count_request(struct salve_server *s, const char *handler, unsigned status)
