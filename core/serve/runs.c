@@ -195,7 +195,8 @@ static void table_add(struct salve_server *s, struct run *r)
 	salve_strmap_put(s->by_id, r->id, r, NULL);
 	for (struct run *o = s->oldest; o && s->nruns > (size_t)s->conf.history;) {
 		struct run *next = o->newer;
-		if (o->state == RUN_FINISHED) {
+		/* Not before its request is answered: the ingest still holds it. */
+		if (o->state == RUN_FINISHED && o->ready) {
 			if (o->older)
 				o->older->newer = o->newer;
 			else
@@ -625,6 +626,13 @@ int srv_ingest_finish(struct salve_server *s, struct srv_ingest *in, int sync_fa
 		queue_full |= d->queue_full;
 		if (d->run) {
 			json_array_append_new(runs, json_string(d->run->id));
+			if (d->run->state == RUN_FINISHED) {
+				/* Cancelled (API, resolved alert) while its batch was written:
+				 * its spool file may have landed after the cancel removed it. */
+				char path[4400];
+				spool_path(s, d->run->id, path, sizeof path);
+				unlink(path);
+			}
 			d->run->ready = 1;
 			released++;
 		}
