@@ -667,7 +667,7 @@ static int routes_test(struct env *e, const char *file, int as_json)
 	json_t *payload = salve_alert_parse_json(text, len, 64, err, sizeof err);
 	free(text);
 	if (!payload) {
-		fprintf(stderr, "salve: routes test: %s: %s\n", file, err);
+		srv_log(SALVE_LOG_ERROR, "routes test: %s: %s", file, err);
 		return SALVE_EXIT_USAGE;
 	}
 	int is_am = json_is_object(payload) && json_is_array(json_object_get(payload, "alerts")) &&
@@ -677,7 +677,7 @@ static int routes_test(struct env *e, const char *file, int as_json)
 	                       : salve_alerts_from_generic(payload, err, sizeof err);
 	json_decref(payload);
 	if (!alerts) {
-		fprintf(stderr, "salve: routes test: %s: %s\n", file, err);
+		srv_log(SALVE_LOG_ERROR, "routes test: %s: %s", file, err);
 		return SALVE_EXIT_USAGE;
 	}
 	struct checked_runbook cache[64];

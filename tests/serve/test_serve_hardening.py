@@ -552,6 +552,15 @@ def test_log_forgery():
     T.ok("alert f\\n" + fake + "\\x1b[2J\\r" in err, "the fingerprint too (ESC and CR)",
          err[-2000:])
     T.ok("\x1b" not in err and "\r" not in err, "no raw ESC or CR reaches the log")
+    # salve routes test prints alert values to a terminal: escaped too.
+    payload = os.path.join(s.dir, "forged.json")
+    with open(payload, "w") as f:
+        json.dump({"labels": {"alertname": "Logged\n" + fake, "key": "k\x1b[31m"},
+                   "startsAt": "2026-11-22T02:52:22Z"}, f)
+    rc, out, err = salve(["routes", "test", payload], config=s.config, env=s.env)
+    T.ok(rc == 0 and "alert 1/1: Logged\\n" + fake in out and "\x1b" not in out and
+         not any(l.startswith("salve: info") for l in out.splitlines()),
+         "salve routes test escapes the alert's values", out + err)
 
 
 def main():
