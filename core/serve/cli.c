@@ -1,8 +1,10 @@
 /* The commands of salve serve: serve, routes (test, list, reset), pause and resume. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "host.h"
+#include "log.h"
 #include "redact.h"
 #include "registry.h"
 #include "route.h"
@@ -240,8 +243,8 @@ static int load_token(const char *ref, unsigned char *hash_hex, char *err, size_
 			value[--len] = '\0';
 		struct stat st;
 		if (stat(ref + 5, &st) == 0 && (st.st_mode & 0004))
-			salve_log(SALVE_LOG_WARN, "serve: token file %s is readable by everyone",
-			          ref + 5);
+			srv_log(SALVE_LOG_WARN, "serve: token file %s is readable by everyone",
+			        ref + 5);
 	}
 	if (strlen(value) < 16) {
 		snprintf(err, errlen, "%s: a token must have at least 16 characters", ref);
@@ -372,9 +375,18 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	s->reg = e.reg;
 	s->state_dir = e.state_dir;
 	s->durable = e.cfg.audit_sync == SALVE_AUDIT_SYNC_ALWAYS;
-	s->audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
-	if (!s->audit) {
-		fprintf(stderr, "salve: %s\n", err);
+	/* Whoever can write the audit log's directory can replace the log: checked before it
+	 * is opened (when it exists) and after (salve_audit_open may have created it). */
+	char path_copy[4096], audit_dir[4096];
+	snprintf(path_copy, sizeof path_copy, "%s", e.audit_path);
+	snprintf(audit_dir, sizeof audit_dir, "%s", dirname(path_copy));
+	struct stat ast;
+	if ((stat(audit_dir, &ast) == 0 &&
+	     srv_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) ||
+	    !(s->audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err)) ||
+	    srv_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "salve: serve: %s\n", err);
+		salve_audit_close(s->audit);
 		free(s);
 		env_close(&e);
 		return SALVE_EXIT_CANTCREAT;
@@ -387,6 +399,7 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	code = 0;
+	int stop_signal = 0;
 	if (srv_runs_start(s, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: serve: %s\n", err);
 		code = SALVE_EXIT_CANTCREAT;
@@ -418,19 +431,43 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 		while (!sig) {
 			struct timespec tick = {1, 0};
 			int got = sigtimedwait(&set, NULL, &tick);
-			if (got > 0)
+			if (got > 0) {
 				sig = got;
-			else
+			} else {
 				srv_tick(s);
+				srv_http_tick(s);
+			}
 		}
-		fprintf(stderr, "salve serve: signal %d: stopping\n", sig);
-		json_t *stop = salve_audit_record();
-		json_object_update_new(
-		    stop, json_pack("{s:s, s:i}", "event", "serve_stop", "signal", sig));
-		salve_audit_write(s->audit, stop, err, sizeof err);
+		fprintf(stderr,
+		        "salve serve: signal %d: stopping (runs in progress roll back; at most "
+		        "%.0f s, server.shutdown_grace)\n",
+		        sig, s->conf.shutdown_grace);
+		stop_signal = sig;
 	}
 	srv_http_stop(s);
-	srv_runs_stop(s);
+	json_t *abandoned = NULL;
+	int stuck = srv_runs_stop(s, &abandoned);
+	if (!code) {
+		json_t *stop = salve_audit_record();
+		json_object_update_new(stop, json_pack("{s:s, s:i, s:o}", "event", "serve_stop",
+		                                       "signal", stop_signal, "abandoned",
+		                                       abandoned ? abandoned : json_array()));
+		salve_audit_write(s->audit, stop, err, sizeof err);
+	} else {
+		json_decref(abandoned);
+	}
+	if (stuck > 0) {
+		/* Those workers still run code that uses the server, the registry and the
+		 * plugins: nothing may be freed or unloaded under them. The audit log is already
+		 * written record by record; the journals of their runs stay for salve recover. */
+		fprintf(stderr,
+		        "salve serve: %d run%s did not stop within shutdown_grace: exiting anyway "
+		        "(exit %d); run salve recover before the next start\n",
+		        stuck, stuck == 1 ? "" : "s", SALVE_EXIT_ROLLBACK_INCOMPLETE);
+		fflush(stdout);
+		fflush(stderr);
+		_exit(SALVE_EXIT_ROLLBACK_INCOMPLETE);
+	}
 	salve_audit_close(s->audit);
 	/* The server borrowed these from the env. */
 	memset(&s->conf, 0, sizeof s->conf);
@@ -528,6 +565,24 @@ static json_t *test_route(const salve_route *r, const json_t *alert, salve_regis
 	return o;
 }
 
+/* One line of routes test's report: alert values are escaped, the line's own newline kept. */
+static void print_escaped(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void print_escaped(const char *fmt, ...)
+{
+	char raw[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(raw);
+	int newline = n > 0 && raw[n - 1] == '\n';
+	if (newline)
+		raw[n - 1] = '\0';
+	srv_fputs_escaped(raw, stdout);
+	if (newline)
+		putchar('\n');
+}
+
 static void print_test(const json_t *report)
 {
 	size_t i;
@@ -537,13 +592,13 @@ static void print_test(const json_t *report)
 	{
 		const char *name =
 		    json_string_value(json_object_get(json_object_get(a, "labels"), "alertname"));
-		printf("alert %zu/%zu: %s (fingerprint %s, %s, startsAt %s)\n", i + 1, n,
-		       name ? name : "(no alertname)",
-		       json_string_value(json_object_get(a, "fingerprint")),
-		       json_string_value(json_object_get(a, "status")),
-		       *json_string_value(json_object_get(a, "startsAt"))
-		           ? json_string_value(json_object_get(a, "startsAt"))
-		           : "-");
+		print_escaped("alert %zu/%zu: %s (fingerprint %s, %s, startsAt %s)\n", i + 1, n,
+		              name ? name : "(no alertname)",
+		              json_string_value(json_object_get(a, "fingerprint")),
+		              json_string_value(json_object_get(a, "status")),
+		              *json_string_value(json_object_get(a, "startsAt"))
+		                  ? json_string_value(json_object_get(a, "startsAt"))
+		                  : "-");
 		size_t k;
 		json_t *r;
 		int any = 0;
@@ -552,49 +607,51 @@ static void print_test(const json_t *report)
 			const char *route = json_string_value(json_object_get(r, "route"));
 			if (!json_is_true(json_object_get(r, "matched"))) {
 				const char *why = json_string_value(json_object_get(r, "why"));
-				printf("  route %s: %s\n", route,
-				       why ? why
-				           : "not tried (an earlier route matched and does not "
-				             "continue)");
+				print_escaped(
+				    "  route %s: %s\n", route,
+				    why ? why
+				        : "not tried (an earlier route matched and does not "
+				          "continue)");
 				continue;
 			}
 			any = 1;
 			const char *action = json_string_value(json_object_get(r, "action"));
-			printf("  route %s: MATCHES -> %s\n", route, action);
+			print_escaped("  route %s: MATCHES -> %s\n", route, action);
 			if (strcmp(action, "cancel") == 0 || strcmp(action, "ignore") == 0)
 				continue;
-			printf("    runbook: %s%s\n",
-			       json_string_value(json_object_get(r, "runbook")),
-			       json_is_true(json_object_get(r, "dry_run")) ? " (dry-run)" : "");
+			print_escaped(
+			    "    runbook: %s%s\n", json_string_value(json_object_get(r, "runbook")),
+			    json_is_true(json_object_get(r, "dry_run")) ? " (dry-run)" : "");
 			const char *err = json_string_value(json_object_get(r, "error"));
 			if (err) {
-				printf("    ERROR: %s\n", err);
+				print_escaped("    ERROR: %s\n", err);
 				continue;
 			}
 			char *p = json_dumps(json_object_get(r, "params"), JSON_COMPACT);
-			printf("    params:  %s\n", p ? p : "?");
+			print_escaped("    params:  %s\n", p ? p : "?");
 			free(p);
-			printf("    target:  %s\n",
-			       json_string_value(json_object_get(r, "target")));
+			print_escaped("    target:  %s\n",
+			              json_string_value(json_object_get(r, "target")));
 			json_t *chk = json_object_get(r, "runbook_check");
 			const char *state = json_string_value(json_object_get(chk, "state"));
 			if (strcmp(state, "accepted") == 0) {
 				char *vp = json_dumps(json_object_get(chk, "params"),
 				                      JSON_COMPACT | JSON_SORT_KEYS);
-				printf("    runbook %s accepts them: %s\n",
-				       json_string_value(json_object_get(chk, "runbook")),
-				       vp ? vp : "?");
+				print_escaped("    runbook %s accepts them: %s\n",
+				              json_string_value(json_object_get(chk, "runbook")),
+				              vp ? vp : "?");
 				free(vp);
 			} else {
-				printf("    runbook %s: %s\n",
-				       strcmp(state, "refused") == 0 ? "REFUSES them"
-				                                     : "not checked",
-				       json_string_value(json_object_get(chk, "reason")));
+				print_escaped("    runbook %s: %s\n",
+				              strcmp(state, "refused") == 0 ? "REFUSES them"
+				                                            : "not checked",
+				              json_string_value(json_object_get(chk, "reason")));
 			}
 		}
 		if (!any)
-			printf("  no route matches: salve serve answers 200 and audits it as "
-			       "unmatched\n");
+			print_escaped(
+			    "  no route matches: salve serve answers 200 and audits it as "
+			    "unmatched\n");
 	}
 }
 
@@ -610,7 +667,7 @@ static int routes_test(struct env *e, const char *file, int as_json)
 	json_t *payload = salve_alert_parse_json(text, len, 64, err, sizeof err);
 	free(text);
 	if (!payload) {
-		fprintf(stderr, "salve: routes test: %s: %s\n", file, err);
+		srv_log(SALVE_LOG_ERROR, "routes test: %s: %s", file, err);
 		return SALVE_EXIT_USAGE;
 	}
 	int is_am = json_is_object(payload) && json_is_array(json_object_get(payload, "alerts")) &&
@@ -620,7 +677,7 @@ static int routes_test(struct env *e, const char *file, int as_json)
 	                       : salve_alerts_from_generic(payload, err, sizeof err);
 	json_decref(payload);
 	if (!alerts) {
-		fprintf(stderr, "salve: routes test: %s: %s\n", file, err);
+		srv_log(SALVE_LOG_ERROR, "routes test: %s: %s", file, err);
 		return SALVE_EXIT_USAGE;
 	}
 	struct checked_runbook cache[64];
@@ -689,8 +746,12 @@ static int routes_list(struct env *e, int as_json)
 		const salve_route *r = &e->routes.v[i];
 		char path[4400];
 		snprintf(path, sizeof path, "%s/circuits/%s.open", serve_dir, r->name);
-		json_error_t jerr;
-		json_t *open = json_load_file(path, 0, &jerr);
+		char err[1024];
+		char *file = srv_read_state_file(path, 1 << 20, NULL, err, sizeof err);
+		json_t *open = file ? json_loads(file, 0, NULL) : NULL;
+		if (!file && errno != ENOENT)
+			open = json_pack("{s:s, s:s}", "opened_at", "?", "reason", err);
+		free(file);
 		json_t *m = json_array();
 		for (size_t k = 0; k < r->nmatchers; k++) {
 			char text[512];
@@ -855,8 +916,8 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 		return SALVE_EXIT_CANTCREAT;
 	}
 	snprintf(path, sizeof path, "%s/paused", serve_dir);
-	struct stat st;
-	int was = stat(path, &st) == 0;
+	char why[1024];
+	int was = srv_state_file_present(path, why, sizeof why) != 0;
 	if (srv_write_pause(path, pause, who(), reason, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: %s: %s\n", argv[0], err);
 		env_close(&e);

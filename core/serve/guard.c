@@ -88,6 +88,21 @@ int salve_targets_would_allow(salve_targets *t, const char *key, double now)
 	return targets_find(t, key) >= 0 || t->n < (size_t)t->max;
 }
 
+int salve_targets_would_allow_keys(salve_targets *t, const char *const *keys, size_t n, double now)
+{
+	if (t->max <= 0)
+		return 1;
+	targets_prune(t, now);
+	size_t fresh = 0;
+	for (size_t i = 0; i < n; i++) {
+		int repeated = targets_find(t, keys[i]) >= 0;
+		for (size_t j = 0; j < i && !repeated; j++)
+			repeated = strcmp(keys[j], keys[i]) == 0;
+		fresh += !repeated;
+	}
+	return t->n + fresh <= (size_t)t->max;
+}
+
 int salve_targets_take(salve_targets *t, const char *key, double now, size_t *distinct)
 {
 	if (t->max <= 0) {

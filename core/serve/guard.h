@@ -40,6 +40,9 @@ void salve_targets_free(salve_targets *t);
 int salve_targets_take(salve_targets *t, const char *key, double now, size_t *distinct);
 /* Whether key could start without recording it. */
 int salve_targets_would_allow(salve_targets *t, const char *key, double now);
+/* Whether a run reaching all n keys could start: the keys not yet seen in the window (each
+ * counted once) fit in what is left of max. Records nothing. */
+int salve_targets_would_allow_keys(salve_targets *t, const char *const *keys, size_t n, double now);
 
 /* The dedup table: key -> the run that holds it. */
 typedef struct salve_dedup salve_dedup;

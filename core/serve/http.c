@@ -1,8 +1,16 @@
 /*
  * The HTTP front of salve serve on libmicrohttpd: a small pool of epoll threads
  * (MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE), bearer-token auth compared in constant
- * time, body and depth limits, and the endpoints of docs/serve.md. Handlers only parse,
- * decide and enqueue: no request ever waits for a runbook.
+ * time, body, depth and alert-count limits, and the endpoints of docs/serve.md. Handlers only
+ * parse, decide and enqueue: no request ever waits for a runbook, and a hook request waits
+ * for the disk suspended (commit.c), off the HTTP threads.
+ *
+ * Slow clients: libmicrohttpd's connection_timeout only closes a connection that sends
+ * nothing, so a client that sends one header line a second would hold it forever. Every
+ * connection is tracked here with a deadline for its whole request (request_timeout from the
+ * connect, or from a keep-alive request's first line); the main loop's tick shuts down the
+ * sockets that pass it. Clients are capped per IP, and a few connections beyond
+ * max_connections are reserved for /healthz.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +26,7 @@
 
 #include "alert.h"
 #include "host.h"
+#include "log.h"
 #include "srv.h"
 #include "util.h"
 
@@ -58,6 +67,27 @@ static const struct {
     [H_RESUME] = {"resume", "POST", SALVE_TOKEN_APPROVE, 1},
 };
 
+/* Connections above max_connections that only /healthz may use, and how long they get. */
+#define HEALTH_RESERVE  8
+#define RESERVE_TIMEOUT 2.0
+
+enum conn_phase {
+	CONN_RECEIVING = 0, /* a request is arriving: the deadline runs */
+	CONN_PROCESSING,    /* received whole: answering (or waiting for the disk) */
+	CONN_IDLE,          /* between keep-alive requests */
+};
+
+/* One TCP connection (MHD's socket context), in s->conns under s->conn_mu. The entry leaves
+ * the list in MHD's "closed" notification, which comes before MHD closes the socket: while
+ * it is listed, fd is this connection's. */
+struct conn_track {
+	int fd;
+	enum conn_phase phase;
+	double deadline; /* monotonic; 0: none */
+	int reserve;     /* accepted above max_connections: /healthz only */
+	struct conn_track *prev, *next;
+};
+
 struct req {
 	enum handler h;
 	char arg[160]; /* run id or route name from the path */
@@ -66,7 +96,31 @@ struct req {
 	int too_big;
 	int answered; /* a response was queued before the body was read */
 	double t0;    /* when the headers arrived */
+	/* A hook request waiting for its batch (commit.c): suspended until committed. */
+	struct MHD_Connection *conn;
+	int committed;
+	unsigned status;
+	json_t *result;
 };
+
+static struct conn_track *track_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info ? (struct conn_track *)info->socket_context : NULL;
+}
+
+/* The request is in hand: no deadline until the next one starts. */
+static void track_processing(struct salve_server *s, struct MHD_Connection *c)
+{
+	struct conn_track *t = track_of(c);
+	if (!t)
+		return;
+	pthread_mutex_lock(&s->conn_mu);
+	t->phase = CONN_PROCESSING;
+	t->deadline = 0;
+	pthread_mutex_unlock(&s->conn_mu);
+}
 
 /* ---- responses ---------------------------------------------------------------------------- */
 
@@ -241,6 +295,22 @@ static int find_handler(const char *url, char *arg, size_t arglen)
 
 /* ---- handlers ----------------------------------------------------------------------------- */
 
+static void hook_suspend(void *ctx)
+{
+	struct req *q = ctx;
+	MHD_suspend_connection(q->conn);
+}
+
+/* On the writer's thread: the batch is durable; libmicrohttpd calls on_request again. */
+static void hook_committed(void *ctx, int status, json_t *result)
+{
+	struct req *q = ctx;
+	q->status = (unsigned)status;
+	q->result = result;
+	q->committed = 1;
+	MHD_resume_connection(q->conn);
+}
+
 static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c, struct req *q)
 {
 	const char *name = handlers[q->h].name;
@@ -253,21 +323,42 @@ static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c,
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "%s", err);
 	json_int_t truncated = json_integer_value(json_object_get(payload, "truncatedAlerts"));
 	if (q->h == H_HOOK_ALERTMANAGER && truncated > 0)
-		salve_log(
-		    SALVE_LOG_WARN,
-		    "serve: Alertmanager left %lld alerts out of a notification (max_alerts in "
-		    "its webhook_config): salve never saw them",
-		    (long long)truncated);
+		srv_log(SALVE_LOG_WARN,
+		        "serve: Alertmanager left %lld alerts out of a notification (max_alerts in "
+		        "its webhook_config): salve never saw them",
+		        (long long)truncated);
 	json_t *alerts = q->h == H_HOOK_ALERTMANAGER
 	                     ? salve_alerts_from_alertmanager(payload, err, sizeof err)
 	                     : salve_alerts_from_generic(payload, err, sizeof err);
 	json_decref(payload);
 	if (!alerts)
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "%s", err);
-	json_t *result = NULL;
-	int status = srv_ingest(s, q->h == H_HOOK_ALERTMANAGER ? "alertmanager" : "generic", alerts,
-	                        q->t0, &result);
+	size_t n = json_array_size(alerts);
+	if (n > (size_t)s->conf.max_alerts) {
+		json_decref(alerts);
+		srv_log(SALVE_LOG_WARN,
+		        "serve: a request with %zu alerts refused (server.max_alerts is %d)", n,
+		        s->conf.max_alerts);
+		return send_error(
+		    s, c, name, MHD_HTTP_CONTENT_TOO_LARGE,
+		    "%zu alerts in one request; at most %d are accepted "
+		    "(server.max_alerts): nothing was routed or audited; send them in "
+		    "smaller notifications (Alertmanager: max_alerts in the "
+		    "webhook_config)",
+		    n, s->conf.max_alerts);
+	}
+	struct srv_ingest *in = srv_ingest_decide(
+	    s, q->h == H_HOOK_ALERTMANAGER ? "alertmanager" : "generic", alerts, q->t0);
 	json_decref(alerts);
+	if (!in)
+		return send_error(s, c, name, 500, "out of memory");
+	q->conn = c;
+	if (srv_commit_submit(s, in, hook_committed, hook_suspend, q) == 0)
+		return MHD_YES;
+	/* The writer is stopping: write and sync here. */
+	json_t *result = NULL;
+	srv_ingest_write(s, in, s->audit);
+	int status = srv_ingest_finish(s, in, 0, &result);
 	return send_json(s, c, name, (unsigned)status, result);
 }
 
@@ -380,6 +471,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			                  url);
 		}
 		q->h = (enum handler)h;
+		struct conn_track *t = track_of(c);
+		if (t && t->reserve && h != H_HEALTH) {
+			q->answered = 1;
+			return send_error(s, c, handlers[h].name, MHD_HTTP_SERVICE_UNAVAILABLE,
+			                  "the server has server.max_connections (%d) open: the "
+			                  "connections above it serve /healthz only; retry",
+			                  s->conf.max_connections);
+		}
 		const char *want = handlers[h].method;
 		int head = strcmp(method, "HEAD") == 0 && strcmp(want, "GET") == 0;
 		if (strcmp(method, want) != 0 && !head) {
@@ -412,7 +511,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		return MHD_YES;
 	}
+	if (q->committed) {
+		json_t *result = q->result;
+		q->result = NULL;
+		q->committed = 0;
+		return send_json(s, c, handlers[q->h].name, q->status, result);
+	}
 	if (q->answered) {
+		/* Answered from the headers; what is left of the body still has the deadline. */
+		if (*upload_data_size == 0)
+			track_processing(s, c);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -444,6 +552,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		q->body[q->len] = '\0';
 		return MHD_YES;
 	}
+	/* The whole request is in: no deadline while it is answered. */
+	track_processing(s, c);
 	if (q->too_big)
 		return send_error(s, c, handlers[q->h].name, MHD_HTTP_CONTENT_TOO_LARGE,
 		                  "the body is larger than server.max_body (%zu bytes)",
@@ -454,14 +564,114 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)c;
 	(void)toe;
+	struct salve_server *s = cls;
 	struct req *q = *con_cls;
 	if (q) {
 		free(q->body);
+		json_decref(q->result);
 		free(q);
 		*con_cls = NULL;
+	}
+	/* Keep-alive: the next request's first line must come within connection_timeout (an
+	 * idle connection is closed by libmicrohttpd then), the rest within request_timeout. */
+	struct conn_track *t = track_of(c);
+	if (t) {
+		pthread_mutex_lock(&s->conn_mu);
+		t->phase = CONN_IDLE;
+		t->deadline = salve_now() + s->conf.connection_timeout + s->conf.request_timeout;
+		pthread_mutex_unlock(&s->conn_mu);
+	}
+}
+
+static double head_timeout(const struct salve_server *s, const struct conn_track *t)
+{
+	return t->reserve && s->conf.request_timeout > RESERVE_TIMEOUT ? RESERVE_TIMEOUT
+	                                                               : s->conf.request_timeout;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct salve_server *s = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_track *t = calloc(1, sizeof *t);
+		const union MHD_ConnectionInfo *info =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!t || !info) {
+			free(t);
+			return;
+		}
+		t->fd = info->connect_fd;
+		t->phase = CONN_RECEIVING;
+		pthread_mutex_lock(&s->conn_mu);
+		t->reserve = s->nconns >= s->conf.max_connections;
+		t->deadline = salve_now() + head_timeout(s, t);
+		t->next = s->conns;
+		if (s->conns)
+			s->conns->prev = t;
+		s->conns = t;
+		s->nconns++;
+		pthread_mutex_unlock(&s->conn_mu);
+		*socket_context = t;
+		return;
+	}
+	struct conn_track *t = *socket_context;
+	if (toe != MHD_CONNECTION_NOTIFY_CLOSED || !t)
+		return;
+	pthread_mutex_lock(&s->conn_mu);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		s->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	s->nconns--;
+	pthread_mutex_unlock(&s->conn_mu);
+	free(t);
+	*socket_context = NULL;
+}
+
+/* The request line of a keep-alive request has come: the rest has request_timeout. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)uri;
+	struct salve_server *s = cls;
+	struct conn_track *t = track_of(c);
+	if (t) {
+		pthread_mutex_lock(&s->conn_mu);
+		if (t->phase != CONN_RECEIVING) {
+			t->phase = CONN_RECEIVING;
+			t->deadline = salve_now() + head_timeout(s, t);
+		}
+		pthread_mutex_unlock(&s->conn_mu);
+	}
+	return NULL;
+}
+
+void srv_http_tick(struct salve_server *s)
+{
+	if (!s->mhd)
+		return;
+	double now = salve_now();
+	int closed = 0;
+	pthread_mutex_lock(&s->conn_mu);
+	for (struct conn_track *t = s->conns; t; t = t->next) {
+		if (t->deadline > 0 && now > t->deadline) {
+			/* libmicrohttpd sees the end of the stream and closes the connection
+			 * itself (which unlists it); shutdown never closes the descriptor. */
+			shutdown(t->fd, SHUT_RDWR);
+			t->deadline = 0;
+			closed++;
+		}
+	}
+	pthread_mutex_unlock(&s->conn_mu);
+	if (closed) {
+		srv_count_timeouts(s, closed);
+		srv_log(SALVE_LOG_DEBUG,
+		        "serve: http: closed %d connection%s that did not send a whole request "
+		        "within server.request_timeout",
+		        closed, closed == 1 ? "" : "s");
 	}
 }
 
@@ -473,7 +683,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	salve_log(SALVE_LOG_DEBUG, "serve: http: %s", msg);
+	srv_log(SALVE_LOG_DEBUG, "serve: http: %s", msg);
 }
 
 /* ---- start and stop ----------------------------------------------------------------------- */
@@ -552,14 +762,18 @@ int srv_http_start(struct salve_server *s, char *err, size_t errlen)
 		         s->conf.listen);
 		return -2;
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	                 MHD_ALLOW_SUSPEND_RESUME;
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	struct MHD_OptionItem opts[12];
+	struct MHD_OptionItem opts[16];
 	size_t n = 0;
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-	                                    (intptr_t)s->conf.max_connections, NULL};
+	opts[n++] = (struct MHD_OptionItem){
+	    MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->conf.max_connections + HEALTH_RESERVE, NULL};
+	if (s->conf.max_connections_per_ip > 0)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		                                    (intptr_t)s->conf.max_connections_per_ip, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
 	                                    (intptr_t)(s->conf.connection_timeout + 0.5), NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -585,9 +799,13 @@ int srv_http_start(struct salve_server *s, char *err, size_t errlen)
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem};
 	}
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
-	                          on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-	                          MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	pthread_mutex_init(&s->conn_mu, NULL);
+	if (srv_commit_start(s, err, errlen) < 0)
+		return -1;
+	s->mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!s->mhd) {
 		snprintf(err, errlen,
 		         "cannot listen on %s (address in use, or a bad TLS "
@@ -602,10 +820,16 @@ int srv_http_start(struct salve_server *s, char *err, size_t errlen)
 
 void srv_http_stop(struct salve_server *s)
 {
+	/* Every suspended request is answered before the daemon stops (libmicrohttpd must not
+	 * stop with suspended connections); requests that come meanwhile are written by their
+	 * own thread. */
+	srv_commit_drain(s);
 	if (s->mhd) {
 		MHD_stop_daemon(s->mhd);
 		s->mhd = NULL;
+		pthread_mutex_destroy(&s->conn_mu);
 	}
+	srv_commit_stop(s);
 	free(s->tls_cert_pem);
 	free(s->tls_key_pem);
 	s->tls_cert_pem = s->tls_key_pem = NULL;

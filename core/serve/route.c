@@ -4,16 +4,60 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tmpl.h"
 #include "util.h"
 
+/* Ten years: anything longer is a typo, and every duration must fit a time_t sum. */
+#define MAX_DURATION (3650.0 * 86400)
+
+/* The grammar, checked before any number is converted: NUMBER alone, or one or more
+ * NUMBER UNIT with UNIT one of ms, s, m, h, d and NUMBER digits with an optional fraction.
+ * strtod would also take "nan", "inf", "0x1p4", "1e9" and signs. */
+static int duration_grammar(const char *p)
+{
+	int parts = 0;
+	while (*p) {
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+		if (*p == '.') {
+			p++;
+			if (!isdigit((unsigned char)*p))
+				return 0;
+			while (isdigit((unsigned char)*p))
+				p++;
+		}
+		parts++;
+		if (strncmp(p, "ms", 2) == 0)
+			p += 2;
+		else if (*p == 's' || *p == 'm' || *p == 'h' || *p == 'd')
+			p++;
+		else
+			return *p == '\0' && parts == 1;
+	}
+	return parts > 0;
+}
+
+int salve_serve_parse_duration(const char *text, double *seconds)
+{
+	double v;
+	if (!text || !duration_grammar(text) || salve_parse_duration(text, &v) < 0 ||
+	    !isfinite(v) || v < 0 || v > MAX_DURATION)
+		return -1;
+	*seconds = v;
+	return 0;
+}
+
 int salve_parse_rate(const char *text, int *count, double *window)
 {
-	if (!text)
+	if (!text || !isdigit((unsigned char)*text))
 		return -1;
 	char *end;
 	errno = 0;
@@ -21,7 +65,7 @@ int salve_parse_rate(const char *text, int *count, double *window)
 	if (end == text || errno || n <= 0 || n > 1000000 || *end != '/')
 		return -1;
 	double w;
-	if (salve_parse_duration(end + 1, &w) < 0 || w <= 0)
+	if (salve_serve_parse_duration(end + 1, &w) < 0 || !(w > 0))
 		return -1;
 	*count = (int)n;
 	*window = w;
@@ -71,13 +115,19 @@ static int get_duration(const json_t *obj, const char *key, double *out, const c
 	json_t *v = json_object_get(obj, key);
 	if (!v)
 		return 0;
-	if (json_is_number(v) && json_number_value(v) >= 0) {
-		*out = json_number_value(v);
+	/* A bare whole number is seconds. YAML reals (1e3, .inf, .nan) are refused: the
+	 * grammar is the string one. */
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= (json_int_t)MAX_DURATION) {
+		*out = (double)json_integer_value(v);
 		return 0;
 	}
-	if (json_is_string(v) && salve_parse_duration(json_string_value(v), out) == 0)
+	if (json_is_string(v) && salve_serve_parse_duration(json_string_value(v), out) == 0)
 		return 0;
-	snprintf(err, errlen, "%s.%s: must be a duration such as \"30s\" or \"10m\"", where, key);
+	snprintf(err, errlen,
+	         "%s.%s: must be a duration such as \"30s\", \"10m\" or \"1h30m\" (at most "
+	         "ten years; no nan, inf, hex or exponents)",
+	         where, key);
 	return -1;
 }
 
@@ -158,6 +208,10 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 	c->queue_size = 256;
 	c->history = 1000;
 	c->max_connections = 256;
+	c->max_connections_per_ip = 32;
+	c->max_alerts = 1000;
+	c->request_timeout = 10;
+	c->shutdown_grace = 600;
 	c->max_body = 1 << 20;
 	c->max_header = 32 << 10;
 	c->max_json_depth = 32;
@@ -189,6 +243,10 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 	                                   "runbook_dir",
 	                                   "max_targets",
 	                                   "max_targets_window",
+	                                   "max_connections_per_ip",
+	                                   "max_alerts",
+	                                   "request_timeout",
+	                                   "shutdown_grace",
 	                                   NULL};
 	if (known_keys(s, keys, "server", err, errlen) < 0)
 		return -1;
@@ -209,8 +267,18 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 	    get_int(s, "max_targets", &c->global_max_targets, 0, 1000000, "server", err, errlen) <
 	        0 ||
 	    get_duration(s, "max_targets_window", &c->global_targets_window, "server", err,
-	                 errlen) < 0)
+	                 errlen) < 0 ||
+	    get_int(s, "max_connections_per_ip", &c->max_connections_per_ip, 0, 100000, "server",
+	            err, errlen) < 0 ||
+	    get_int(s, "max_alerts", &c->max_alerts, 1, 1000000, "server", err, errlen) < 0 ||
+	    get_duration(s, "request_timeout", &c->request_timeout, "server", err, errlen) < 0 ||
+	    get_duration(s, "shutdown_grace", &c->shutdown_grace, "server", err, errlen) < 0)
 		return -1;
+	if (c->request_timeout < 1 || c->connection_timeout < 1) {
+		snprintf(err, errlen, "server.%s: at least 1s",
+		         c->request_timeout < 1 ? "request_timeout" : "connection_timeout");
+		return -1;
+	}
 	c->max_json_depth = (size_t)depth;
 	json_t *v;
 	if ((v = json_object_get(s, "max_body")) && salve_parse_size(v, &c->max_body) < 0) {
@@ -411,14 +479,64 @@ static int load_params(const json_t *v, json_t **out, const char *where, char *e
 	return 0;
 }
 
+/* allow_patterns: true (every param) or a list of the params that may carry patterns. */
+static int load_allow_patterns(const json_t *v, salve_route *r, const char *where, char *err,
+                               size_t errlen)
+{
+	if (!v)
+		return 0;
+	if (json_is_boolean(v)) {
+		r->allow_patterns_all = json_is_true(v);
+		return 0;
+	}
+	size_t i;
+	json_t *name;
+	if (!json_is_array(v))
+		goto bad;
+	json_array_foreach(v, i, name)
+	{
+		const char *n = json_string_value(name);
+		if (!n)
+			goto bad;
+		if (!json_object_get(r->params, n) &&
+		    !(r->resolved_params && json_object_get(r->resolved_params, n))) {
+			snprintf(err, errlen,
+			         "%s.allow_patterns: \"%s\" is not one of the route's params",
+			         where, n);
+			return -1;
+		}
+	}
+	r->allow_patterns = json_incref((json_t *)v);
+	return 0;
+bad:
+	snprintf(err, errlen,
+	         "%s.allow_patterns: must be true, false or a list of param names such as "
+	         "[hosts]",
+	         where);
+	return -1;
+}
+
 static int load_route(const json_t *rj, salve_route *r, const char *where, const char *config_path,
                       const char *runbook_dir, char *err, size_t errlen)
 {
-	static const char *const keys[] = {
-	    "name",           "matchers",   "match",           "match_re",    "runbook",
-	    "params",         "target",     "dry_run",         "continue",    "cooldown",
-	    "max_concurrent", "rate_limit", "circuit_breaker", "max_targets", "max_targets_window",
-	    "on_resolved",    NULL};
+	static const char *const keys[] = {"name",
+	                                   "matchers",
+	                                   "match",
+	                                   "match_re",
+	                                   "runbook",
+	                                   "params",
+	                                   "target",
+	                                   "dry_run",
+	                                   "continue",
+	                                   "cooldown",
+	                                   "max_concurrent",
+	                                   "rate_limit",
+	                                   "circuit_breaker",
+	                                   "max_targets",
+	                                   "max_targets_window",
+	                                   "on_resolved",
+	                                   "allow_patterns",
+	                                   NULL};
 	char sub[256];
 	if (!json_is_object(rj)) {
 		snprintf(err, errlen, "%s: must be a mapping", where);
@@ -480,7 +598,9 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 	    get_string(rj, "rate_limit", &rate, where, err, errlen) < 0)
 		goto out;
 	if (rate && salve_parse_rate(rate, &r->rate_count, &r->rate_window) < 0) {
-		snprintf(err, errlen, "%s.rate_limit: must be RUNS/DURATION such as \"5/1h\"",
+		snprintf(err, errlen,
+		         "%s.rate_limit: must be RUNS/DURATION such as \"5/1h\" (a whole number of "
+		         "runs above 0 and a duration above 0)",
 		         where);
 		goto out;
 	}
@@ -519,6 +639,8 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 		         where);
 		goto out;
 	}
+	if (load_allow_patterns(json_object_get(rj, "allow_patterns"), r, where, err, errlen) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(runbook);
@@ -537,6 +659,7 @@ static void route_free(salve_route *r)
 	free(r->target);
 	free(r->resolved_runbook);
 	json_decref(r->resolved_params);
+	json_decref(r->allow_patterns);
 	memset(r, 0, sizeof *r);
 }
 
@@ -611,16 +734,104 @@ int salve_route_match(const salve_route *r, const json_t *labels, char *why, siz
 	return 1;
 }
 
+const char *salve_value_syntax(const char *value)
+{
+	if (strcasecmp(value, "all") == 0)
+		return "the word all";
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		switch (*p) {
+		case '*':
+			return "'*'";
+		case '?':
+			return "'?'";
+		case ',':
+			return "','";
+		case ':':
+			return "':'";
+		case '!':
+			return "'!'";
+		case '&':
+			return "'&'";
+		case '~':
+			return "'~'";
+		case '[':
+			return "'['";
+		case ']':
+			return "']'";
+		default:
+			if (isspace(*p))
+				return "whitespace";
+			if (*p < 0x20 || *p == 0x7f)
+				return "a control character";
+		}
+	}
+	return NULL;
+}
+
+/* Alert values that are not free text from a sender: normalized timestamps and the status. */
+static int normalized_value(const char *name)
+{
+	return strcmp(name, "startsAt") == 0 || strcmp(name, "endsAt") == 0 ||
+	       strcmp(name, "status") == 0;
+}
+
+/* "params.hosts[0]" or "on_resolved.params.hosts.x" -> "hosts". */
+static void top_param(const char *where, char *out, size_t len)
+{
+	const char *p = where ? strstr(where, "params.") : NULL;
+	p = p ? p + 7 : "";
+	size_t n = strcspn(p, ".[");
+	snprintf(out, len, "%.*s", (int)n, p);
+}
+
+static int patterns_allowed(const salve_route *r, const char *where)
+{
+	if (r->allow_patterns_all)
+		return 1;
+	char param[256];
+	top_param(where, param, sizeof param);
+	size_t i;
+	json_t *n;
+	json_array_foreach(r->allow_patterns, i,
+	                   n) if (strcmp(json_string_value(n), param) == 0) return 1;
+	return 0;
+}
+
+struct value_check {
+	const salve_route *r;
+	int refused;
+};
+
+static const char *check_value(void *ctx, const char *where, const char *name, const char *value,
+                               char *err, size_t errlen)
+{
+	struct value_check *c = ctx;
+	const char *what = salve_value_syntax(value);
+	if (!what || normalized_value(name) || patterns_allowed(c->r, where))
+		return value;
+	c->refused = 1;
+	char param[256];
+	top_param(where, param, sizeof param);
+	snprintf(err, errlen,
+	         "%s is \"%.64s%s\": a value from an alert must name exactly one thing, and %s is "
+	         "host-pattern or list syntax (set allow_patterns: [%s] on the route to let it "
+	         "through)",
+	         name, value, strlen(value) > 64 ? "..." : "", what, param);
+	return NULL;
+}
+
 int salve_route_render(const salve_route *r, const json_t *alert, int resolved, json_t **params,
                        char **target, char *err, size_t errlen)
 {
 	*params = NULL;
 	*target = NULL;
 	const json_t *tmpl = resolved ? r->resolved_params : r->params;
-	*params = salve_tmpl_render_json(tmpl, alert, resolved ? "on_resolved.params" : "params",
-	                                 err, errlen);
+	struct value_check check = {r, 0};
+	*params =
+	    salve_tmpl_render_json_with(tmpl, alert, resolved ? "on_resolved.params" : "params",
+	                                check_value, &check, err, errlen);
 	if (!*params)
-		return -1;
+		return check.refused ? -2 : -1;
 	if (r->target) {
 		char why[1024];
 		*target = salve_tmpl_render(r->target, alert, why, sizeof why);
@@ -634,4 +845,143 @@ int salve_route_render(const salve_route *r, const json_t *alert, int resolved, 
 		*target = json_dumps(*params, JSON_COMPACT | JSON_SORT_KEYS);
 	}
 	return 0;
+}
+
+/* ---- blast radius: what a run reaches ------------------------------------------------------ */
+
+#define MAX_LISTS   8
+#define MAX_TARGETS 256
+
+/* Expansion of list values: a first render (collect) splits every list value into its
+ * elements; each later render (select) puts one combination of elements in their place.
+ * Renders visit placeholders in the same order every time, so the n-th list met is always
+ * the same value. */
+struct expansion {
+	int selecting;
+	int unbounded;
+	size_t nlists, met;
+	json_t *elems[MAX_LISTS]; /* arrays of strings */
+	size_t pick[MAX_LISTS];
+};
+
+/* Splits value on the separators of host lists (',', ':', whitespace). Elements that only
+ * narrow a pattern ('!x', '&x') reach nothing more and are dropped. Returns the array of
+ * elements, setting *unbounded for a pattern (wildcards, ranges, regexes, all). */
+static json_t *list_elements(const char *value, int *unbounded)
+{
+	json_t *out = json_array();
+	const char *p = value;
+	while (*p) {
+		size_t n = strcspn(p, ",: \t\r\n\v\f");
+		if (n > 0 && p[0] != '!' && p[0] != '&') {
+			char *e = strndup(p, n);
+			if (e && (strpbrk(e, "*?[]~") || strcasecmp(e, "all") == 0))
+				*unbounded = 1;
+			else if (e)
+				json_array_append_new(out, json_string(e));
+			free(e);
+		}
+		p += n;
+		if (*p)
+			p++;
+	}
+	return out;
+}
+
+static const char *expand_value(void *ctx, const char *where, const char *name, const char *value,
+                                char *err, size_t errlen)
+{
+	(void)where;
+	(void)err;
+	(void)errlen;
+	struct expansion *x = ctx;
+	if (normalized_value(name) || !salve_value_syntax(value))
+		return value;
+	if (!x->selecting) {
+		int unbounded = 0;
+		json_t *elems = list_elements(value, &unbounded);
+		if (unbounded || x->nlists == MAX_LISTS || !json_is_array(elems)) {
+			x->unbounded = 1;
+			json_decref(elems);
+		} else {
+			x->elems[x->nlists++] = elems;
+		}
+		return value;
+	}
+	if (x->met >= x->nlists)
+		return value;
+	size_t i = x->met++;
+	json_t *e = json_array_get(x->elems[i], x->pick[i]);
+	return e ? json_string_value(e) : "";
+}
+
+/* One render of the target source: the target template, or the params as canonical JSON. */
+static char *render_target(const salve_route *r, const json_t *alert, int resolved,
+                           struct expansion *x, char *err, size_t errlen)
+{
+	x->met = 0;
+	if (r->target)
+		return salve_tmpl_render_with(r->target, alert, expand_value, x, err, errlen);
+	json_t *p = salve_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
+	                                        "params", expand_value, x, err, errlen);
+	char *text = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(p);
+	return text;
+}
+
+int salve_route_targets(const salve_route *r, const json_t *alert, int resolved, json_t **targets,
+                        int *unbounded, char *err, size_t errlen)
+{
+	struct expansion x;
+	memset(&x, 0, sizeof x);
+	*targets = NULL;
+	*unbounded = 0;
+	int rc = -1;
+	/* A pattern in any param reaches an unknown number of targets, even when the target
+	 * template does not name that param. */
+	json_t *p = salve_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
+	                                        "params", expand_value, &x, err, errlen);
+	if (!p)
+		goto out;
+	json_decref(p);
+	for (size_t i = 0; i < x.nlists; i++)
+		json_decref(x.elems[i]);
+	x.nlists = 0;
+	char *text = render_target(r, alert, resolved, &x, err, errlen);
+	if (!text)
+		goto out;
+	size_t combos = 1;
+	for (size_t i = 0; i < x.nlists && combos <= MAX_TARGETS; i++)
+		combos *= json_array_size(x.elems[i]);
+	*targets = json_array();
+	if (x.unbounded || combos > MAX_TARGETS) {
+		*unbounded = 1;
+		json_array_append_new(*targets, json_string(text));
+		free(text);
+		rc = 0;
+		goto out;
+	}
+	free(text);
+	x.selecting = 1;
+	for (size_t c = 0; c < combos; c++) {
+		size_t rest = c;
+		for (size_t i = 0; i < x.nlists; i++) {
+			size_t n = json_array_size(x.elems[i]);
+			x.pick[i] = rest % n;
+			rest /= n;
+		}
+		char *one = render_target(r, alert, resolved, &x, err, errlen);
+		if (!one) {
+			json_decref(*targets);
+			*targets = NULL;
+			goto out;
+		}
+		json_array_append_new(*targets, json_string(one));
+		free(one);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < x.nlists; i++)
+		json_decref(x.elems[i]);
+	return rc;
 }

@@ -24,9 +24,13 @@ enum salve_token_kind {
 typedef struct salve_serve_conf {
 	char *listen; /* "127.0.0.1:9095", "[::1]:9095", "0.0.0.0:9095" */
 	int http_threads, workers, queue_size, history, max_connections;
+	int max_connections_per_ip; /* 0: no limit */
+	int max_alerts;             /* alerts in one request; more: 413 */
 	size_t max_body, max_header, max_json_depth;
 	double connection_timeout, lock_timeout, approval_timeout;
-	char *tls_cert, *tls_key;        /* both or neither */
+	double request_timeout;   /* from connect (or a request's first line) to its whole body */
+	double shutdown_grace;    /* how long SIGTERM waits for runs to roll back */
+	char *tls_cert, *tls_key; /* both or neither */
 	char *tokens[SALVE_TOKEN_KINDS]; /* env:NAME or file:/path references, or NULL */
 	char *runbook_dir;               /* relative runbook paths start here */
 	int global_max_targets;          /* across all routes; 0 = no limit */
@@ -46,6 +50,10 @@ typedef struct salve_route {
 	char *runbook;  /* a path (resolved) or builtin:NAME */
 	json_t *params; /* object of templates */
 	char *target;   /* template naming what a run acts on; NULL: the rendered params */
+	/* Host-pattern and list syntax in values from alerts: refused unless allowed for every
+	 * param (allow_patterns: true) or the params named (allow_patterns: [a, b]). */
+	int allow_patterns_all;
+	json_t *allow_patterns; /* array of param names, or NULL */
 	int dry_run;
 	int cont; /* continue: later routes are tried too */
 	double cooldown;
@@ -84,11 +92,32 @@ int salve_route_match(const salve_route *r, const json_t *labels, char *why, siz
 
 /* What a route gives an alert: the params (templates rendered; the on_resolved ones when
  * resolved != 0) and the target text (the target template, or the params as canonical
- * JSON). *params is a new reference, *target malloc'd. 0, or -1 with err. */
+ * JSON). *params is a new reference, *target malloc'd. 0; -1 with err when a template
+ * cannot be filled; -2 with err when a value from the alert carries host-pattern or list
+ * syntax the route does not allow (see salve_value_syntax). */
 int salve_route_render(const salve_route *r, const json_t *alert, int resolved, json_t **params,
                        char **target, char *err, size_t errlen);
 
-/* "10/1h" -> 10 runs per 3600 s. 0 or -1. */
+/* The distinct targets a run acts on, for the blast radius: the target text (as
+ * salve_route_render gives it), rendered once per element when an allowed value from the
+ * alert is a list ("web1,web2" counts two). *targets is a new array of strings. *unbounded is
+ * set when a value is a pattern (web*, all, ~re, [1:3]) or the lists name more than 256
+ * combinations: nobody can count what it reaches. 0, or -1 with err. */
+int salve_route_targets(const salve_route *r, const json_t *alert, int resolved, json_t **targets,
+                        int *unbounded, char *err, size_t errlen);
+
+/* Whether value (from an alert) carries host-pattern or list syntax: '*', '?', ',', ':', '!',
+ * '&', '~', '[', ']', whitespace or control characters, or is the word "all". Returns NULL
+ * when it names exactly one thing, else a static description of the first offence
+ * ("'*'", "whitespace", "the word all"). */
+const char *salve_value_syntax(const char *value);
+
+/* A duration from the config: "30s", "1h30m", "250ms", "2d" or a bare number of seconds;
+ * finite, >= 0 and at most ten years. nan, inf, hex, exponents and signs are refused.
+ * 0 or -1. */
+int salve_serve_parse_duration(const char *text, double *seconds);
+/* "10/1h" -> 10 runs per 3600 s (the window as salve_serve_parse_duration, above 0). 0 or
+ * -1. */
 int salve_parse_rate(const char *text, int *count, double *window);
 /* 1048576, "512KiB", "1MiB", "64k", "2MB" -> bytes. 0 or -1. */
 int salve_parse_size(const json_t *v, size_t *out);

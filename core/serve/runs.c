@@ -2,9 +2,11 @@
  * Runs: routing decisions, the bounded queue and its spool, the worker pool, approvals and
  * the status API. See srv.h for the locking rule.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,12 @@
 #include "exitcodes.h"
 #include "host.h"
 #include "lock.h"
+#include "log.h"
 #include "redact.h"
 #include "runbook.h"
 #include "schema.h"
 #include "srv.h"
+#include "state.h"
 #include "util.h"
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -43,18 +47,24 @@ static const char *approval_name(enum approval_state a)
 	return names[a];
 }
 
-/* Writes one server record (stolen) to the audit log, seq and ts first. 0 or -1 (logged). */
-static int srv_audit(struct salve_server *s, json_t *rec)
+/* Appends one record (stolen) through audit, which may be a batch handle without sync. */
+static int audit_through(salve_audit *audit, json_t *rec)
 {
 	json_t *full = salve_audit_record();
 	json_object_update(full, rec);
 	json_decref(rec);
 	char err[512];
-	if (salve_audit_write(s->audit, full, err, sizeof err) < 0) {
-		salve_log(SALVE_LOG_ERROR, "serve: audit: %s", err);
+	if (salve_audit_write(audit, full, err, sizeof err) < 0) {
+		srv_log(SALVE_LOG_ERROR, "serve: audit: %s", err);
 		return -1;
 	}
 	return 0;
+}
+
+/* Writes one server record (stolen) to the audit log, seq and ts first. 0 or -1 (logged). */
+static int srv_audit(struct salve_server *s, json_t *rec)
+{
+	return audit_through(s->audit, rec);
 }
 
 /* RFC 3339 UTC with microseconds: latency measurements compare it with a client's clock. */
@@ -76,95 +86,13 @@ static void label_route(char *buf, size_t len, const struct route_state *rs)
 
 /* ---- state files ----------------------------------------------------------------------- */
 
-int srv_state_paths(const char *state_dir, char *serve_dir, size_t len, char *err, size_t errlen)
-{
-	if (salve_fmt(serve_dir, len, "%s/serve", state_dir) < 0) {
-		snprintf(err, errlen, "state dir path too long: %s", state_dir);
-		return -1;
-	}
-	char sub[4300];
-	static const char *const dirs[] = {"", "/queue", "/circuits"};
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(sub, sizeof sub, "%s%s", serve_dir, dirs[i]);
-		if (salve_mkdirs(sub, 0700) < 0) {
-			snprintf(err, errlen, "cannot create %s: %s", sub, strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Writes path atomically (temp file, optional fdatasync, rename). 0 or -1 with err. */
-static int write_file_atomic(const char *path, const char *data, int durable, char *err,
-                             size_t errlen)
-{
-	char tmp[4400];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	size_t len = strlen(data), off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if ((durable && fdatasync(fd) < 0) || close(fd) < 0 || rename(tmp, path) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-int srv_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
-                    char *err, size_t errlen)
-{
-	if (!pause) {
-		if (unlink(pause_path) < 0 && errno != ENOENT) {
-			snprintf(err, errlen, "%s: %s", pause_path, strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
-	char ts[40];
-	salve_timestamp(ts, sizeof ts);
-	json_t *o = json_pack("{s:s, s:s, s:s}", "paused_at", ts, "by", by ? by : "unknown",
-	                      "reason", reason ? reason : "");
-	char *text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	int rc = text ? write_file_atomic(pause_path, text, 1, err, errlen) : -1;
-	free(text);
-	return rc;
-}
-
-int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen)
+/* 1 open, 0 closed, -1 something that is not a circuit file of ours is there: the route
+ * stays disabled (err says why) until salve routes reset removes it. */
+static int circuit_state(const struct salve_server *s, const char *route, char *err, size_t errlen)
 {
 	char path[4400];
-	snprintf(path, sizeof path, "%s/%s.open", circuit_dir, route);
-	if (unlink(path) == 0)
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	return -1;
-}
-
-static int circuit_file_exists(const struct salve_server *s, const char *route)
-{
-	char path[4400];
-	struct stat st;
 	snprintf(path, sizeof path, "%s/%s.open", s->circuit_dir, route);
-	return stat(path, &st) == 0;
+	return srv_state_file_present(path, err, errlen);
 }
 
 static void spool_path(const struct salve_server *s, const char *id, char *out, size_t len)
@@ -267,7 +195,8 @@ static void table_add(struct salve_server *s, struct run *r)
 	salve_strmap_put(s->by_id, r->id, r, NULL);
 	for (struct run *o = s->oldest; o && s->nruns > (size_t)s->conf.history;) {
 		struct run *next = o->newer;
-		if (o->state == RUN_FINISHED) {
+		/* Not before its request is answered: the ingest still holds it. */
+		if (o->state == RUN_FINISHED && o->ready) {
 			if (o->older)
 				o->older->newer = o->newer;
 			else
@@ -317,6 +246,7 @@ static json_t *cancel_queued(struct salve_server *s, struct run *r, const char *
 
 struct decision {
 	json_t *record;  /* audit record (alert fields + route, decision, reason, run) */
+	json_t *summary; /* the alert's entry in the answer */
 	struct run *run; /* a new run to release once audited */
 	int queue_full;
 	json_t *extra; /* another audit record (a cancellation), or NULL */
@@ -403,7 +333,7 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		return;
 	}
 	if (rs->open) {
-		if (!circuit_file_exists(s, route->name)) {
+		if (circuit_state(s, route->name, err, sizeof err) == 0) {
 			/* salve routes reset removed the file. */
 			rs->open = 0;
 			rs->failures = 0;
@@ -419,10 +349,14 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 			return;
 		}
 	}
-	json_t *params = NULL;
+	json_t *params = NULL, *reach = NULL;
 	char *target = NULL;
-	if (salve_route_render(route, alert, resolved, &params, &target, err, sizeof err) < 0) {
-		refuse(s, rs, d, "template", err);
+	const char **keys = NULL;
+	size_t nkeys = 0;
+	int rendered =
+	    salve_route_render(route, alert, resolved, &params, &target, err, sizeof err);
+	if (rendered < 0) {
+		refuse(s, rs, d, rendered == -2 ? "pattern" : "template", err);
 		return;
 	}
 	char occ[1024], tkey[512], tname[128];
@@ -446,15 +380,47 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		d->queue_full = 1;
 		goto drop;
 	}
-	if (!salve_targets_would_allow(&rs->targets, tkey, now) ||
-	    !salve_targets_would_allow(&s->global_targets, tkey, now)) {
-		int route_limit = !salve_targets_would_allow(&rs->targets, tkey, now);
+	if (route->max_targets > 0 || s->conf.global_max_targets > 0) {
+		/* Blast radius counts what the run reaches: one target per host of a list that
+		 * allow_patterns let through. A pattern reaches an unknown number. */
+		int unbounded = 0;
+		if (salve_route_targets(route, alert, resolved, &reach, &unbounded, err,
+		                        sizeof err) < 0) {
+			refuse(s, rs, d, "template", err);
+			goto drop;
+		}
+		if (unbounded) {
+			snprintf(detail, sizeof detail,
+			         "%s has max_targets and %s names a host pattern (or more than 256 "
+			         "targets): the blast radius cannot count what it reaches",
+			         route->max_targets > 0 ? "the route" : "the server", target);
+			refuse(s, rs, d, "blast_radius", detail);
+			goto drop;
+		}
+		nkeys = json_array_size(reach);
+		keys = calloc(nkeys + 1, sizeof *keys);
+		if (!keys) {
+			refuse(s, rs, d, "internal", "out of memory");
+			goto drop;
+		}
+		for (size_t i = 0; i < nkeys; i++) {
+			char key[512];
+			salve_target_key(tname, json_string_value(json_array_get(reach, i)), key,
+			                 sizeof key);
+			json_array_set_new(reach, i, json_string(key));
+			keys[i] = json_string_value(json_array_get(reach, i));
+		}
+	}
+	if (!salve_targets_would_allow_keys(&rs->targets, keys, nkeys, now) ||
+	    !salve_targets_would_allow_keys(&s->global_targets, keys, nkeys, now)) {
+		int route_limit = !salve_targets_would_allow_keys(&rs->targets, keys, nkeys, now);
 		snprintf(detail, sizeof detail,
-		         "%s already acted on %d distinct targets in %.0f s: %s is not started",
+		         "%s already acted on %d distinct targets in %.0f s: %s (%zu target%s) is "
+		         "not started",
 		         route_limit ? "the route" : "the server",
 		         route_limit ? route->max_targets : s->conf.global_max_targets,
 		         route_limit ? route->targets_window : s->conf.global_targets_window,
-		         target);
+		         target, nkeys, nkeys == 1 ? "" : "s");
 		refuse(s, rs, d, "blast_radius", detail);
 		goto drop;
 	}
@@ -466,8 +432,14 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		refuse(s, rs, d, "rate_limited", detail);
 		goto drop;
 	}
-	salve_targets_take(&rs->targets, tkey, now, NULL);
-	salve_targets_take(&s->global_targets, tkey, now, NULL);
+	for (size_t i = 0; i < nkeys; i++) {
+		salve_targets_take(&rs->targets, keys[i], now, NULL);
+		salve_targets_take(&s->global_targets, keys[i], now, NULL);
+	}
+	free(keys);
+	json_decref(reach);
+	keys = NULL;
+	reach = NULL;
 	struct run *r = run_new(s, rs, alert, resolved, params, target, occ, tkey);
 	params = NULL;
 	target = NULL;
@@ -493,6 +465,8 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		json_object_set_new(d->record, "dry_run", json_true());
 	return;
 drop:
+	free(keys);
+	json_decref(reach);
 	json_decref(params);
 	free(target);
 }
@@ -521,28 +495,41 @@ static int write_spool(struct salve_server *s, const struct run *r)
 	              "runbook", r->runbook, "params", r->params, "alert", r->alert, "target",
 	              r->target ? r->target : "", "occurrence_key", r->occ_key, "target_key",
 	              r->target_key, "created_at", r->created_at);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
+	/* Sealed: on a restart the entry alone decides runbook, params and dry_run. */
+	char *text = json ? srv_spool_seal(s->spool_key, json) : NULL;
+	free(json);
 	char path[4400], err[4600];
 	spool_path(s, r->id, path, sizeof path);
-	int rc = text ? write_file_atomic(path, text, s->durable, err, sizeof err) : -1;
+	int rc = text ? srv_write_file_atomic(path, text, strlen(text), s->durable, err, sizeof err)
+	              : -1;
 	if (rc < 0)
-		salve_log(SALVE_LOG_ERROR,
-		          "serve: cannot spool run %s (it stays queued in memory): %s", r->id,
-		          text ? err : "out of memory");
+		srv_log(SALVE_LOG_ERROR,
+		        "serve: cannot spool run %s (it stays queued in memory): %s", r->id,
+		        text ? err : "out of memory");
 	free(text);
 	return rc;
 }
 
-int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, double t_received,
-               json_t **result)
+struct srv_ingest {
+	struct decision *ds;
+	size_t nd;
+	int failed;  /* an audit record or the sync failed: answer 500 */
+	int spooled; /* runs were spooled: their directory is synced with the batch */
+};
+
+struct srv_ingest *srv_ingest_decide(struct salve_server *s, const char *hook, const json_t *alerts,
+                                     double t_received)
 {
 	size_t n = json_array_size(alerts);
 	size_t cap = n * (s->routes.n ? s->routes.n : 1) + 1, nd = 0;
+	struct srv_ingest *in = calloc(1, sizeof *in);
 	struct decision *ds = calloc(cap, sizeof *ds);
-	if (!ds) {
-		*result = json_pack("{s:s}", "error", "out of memory");
-		return 500;
+	if (!in || !ds) {
+		free(in);
+		free(ds);
+		return NULL;
 	}
 	srv_check_pause(s);
 	double now = salve_now();
@@ -588,44 +575,76 @@ int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, d
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	in->ds = ds;
+	in->nd = nd;
+	return in;
+}
 
-	/* Audit and spool outside the lock, then let workers take the new runs: a run's own
-	 * records never precede the record of the alert that caused it. */
-	json_t *out_alerts = json_array(), *runs = json_array();
-	int queue_full = 0, audit_failed = 0;
-	for (size_t i = 0; i < nd; i++) {
-		struct decision *d = &ds[i];
-		json_t *summary = json_pack("{s:O, s:O*, s:O, s:O*, s:O*, s:O*}", "fingerprint",
-		                            json_object_get(d->record, "fingerprint"), "route",
-		                            json_object_get(d->record, "route"), "decision",
-		                            json_object_get(d->record, "decision"), "reason",
-		                            json_object_get(d->record, "reason"), "detail",
-		                            json_object_get(d->record, "detail"), "run",
-		                            json_object_get(d->record, "run"));
-		json_array_append_new(out_alerts, summary);
+void srv_ingest_write(struct salve_server *s, struct srv_ingest *in, salve_audit *audit)
+{
+	/* Spool before the record of the decision, and release the runs only after both (in
+	 * srv_ingest_finish): a run's own records never precede the alert that caused it. */
+	for (size_t i = 0; i < in->nd; i++) {
+		struct decision *d = &in->ds[i];
 		if (d->run) {
-			json_array_append_new(runs, json_string(d->run->id));
 			write_spool(s, d->run);
+			in->spooled = 1;
 		}
-		queue_full |= d->queue_full;
-		audit_failed |= srv_audit(s, d->record) < 0;
-		if (d->extra)
-			audit_failed |= srv_audit(s, d->extra) < 0;
+		/* The summary for the answer is built before the record goes. */
+		d->summary = json_pack("{s:O, s:O*, s:O, s:O*, s:O*, s:O*}", "fingerprint",
+		                       json_object_get(d->record, "fingerprint"), "route",
+		                       json_object_get(d->record, "route"), "decision",
+		                       json_object_get(d->record, "decision"), "reason",
+		                       json_object_get(d->record, "reason"), "detail",
+		                       json_object_get(d->record, "detail"), "run",
+		                       json_object_get(d->record, "run"));
+		in->failed |= audit_through(audit, d->record) < 0;
+		d->record = NULL;
+		if (d->extra) {
+			in->failed |= audit_through(audit, d->extra) < 0;
+			d->extra = NULL;
+		}
 	}
+}
+
+int srv_ingest_spooled(const struct srv_ingest *in)
+{
+	return in->spooled;
+}
+
+int srv_ingest_finish(struct salve_server *s, struct srv_ingest *in, int sync_failed,
+                      json_t **result)
+{
+	json_t *out_alerts = json_array(), *runs = json_array();
+	int queue_full = 0;
 	pthread_mutex_lock(&s->mu);
 	int released = 0;
-	for (size_t i = 0; i < nd; i++) {
-		if (ds[i].run) {
-			ds[i].run->ready = 1;
+	for (size_t i = 0; i < in->nd; i++) {
+		struct decision *d = &in->ds[i];
+		json_array_append_new(out_alerts, d->summary);
+		d->summary = NULL;
+		queue_full |= d->queue_full;
+		if (d->run) {
+			json_array_append_new(runs, json_string(d->run->id));
+			if (d->run->state == RUN_FINISHED) {
+				/* Cancelled (API, resolved alert) while its batch was written:
+				 * its spool file may have landed after the cancel removed it. */
+				char path[4400];
+				spool_path(s, d->run->id, path, sizeof path);
+				unlink(path);
+			}
+			d->run->ready = 1;
 			released++;
 		}
 	}
 	if (released)
 		pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
-	free(ds);
+	int failed = in->failed || sync_failed;
+	free(in->ds);
+	free(in);
 	*result = json_pack("{s:o, s:o}", "runs", runs, "alerts", out_alerts);
-	if (audit_failed) {
+	if (failed) {
 		/* A 5xx makes Alertmanager send it again; the retry is deduplicated and gets its
 		 * own chance to be audited. */
 		json_object_set_new(*result, "error",
@@ -636,6 +655,18 @@ int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, d
 	if (queue_full)
 		return 503;
 	return json_array_size(runs) ? 202 : 200;
+}
+
+int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, double t_received,
+               json_t **result)
+{
+	struct srv_ingest *in = srv_ingest_decide(s, hook, alerts, t_received);
+	if (!in) {
+		*result = json_pack("{s:s}", "error", "out of memory");
+		return 500;
+	}
+	srv_ingest_write(s, in, s->audit);
+	return srv_ingest_finish(s, in, 0, result);
 }
 
 /* ---- engine hooks (run thread) ---------------------------------------------------------- */
@@ -778,8 +809,8 @@ static void notify_approval(struct salve_server *s, struct run *r, const char *s
 		json_object_set_new(rec, "error", json_string(err));
 	srv_audit(s, rec);
 	if (rc < 0)
-		salve_log(SALVE_LOG_WARN, "serve: run %s: approval notice to %s failed: %s", r->id,
-		          to, err);
+		srv_log(SALVE_LOG_WARN, "serve: run %s: approval notice to %s failed: %s", r->id,
+		        to, err);
 }
 
 static int approve_hook(void *ctx, const char *run_id, const char *step, const json_t *spec,
@@ -790,10 +821,14 @@ static int approve_hook(void *ctx, const char *run_id, const char *step, const j
 	(void)run_id;
 	double timeout = s->conf.approval_timeout;
 	json_t *t = json_object_get(spec, "timeout");
-	if (json_is_number(t) && json_number_value(t) > 0)
-		timeout = json_number_value(t);
-	else if (json_is_string(t) && salve_parse_duration(json_string_value(t), &timeout) < 0)
-		timeout = s->conf.approval_timeout;
+	double given = 0;
+	/* The runbook's own text: nan, inf or a hex number fall back to approval_timeout. */
+	if (json_is_number(t))
+		given = json_number_value(t);
+	else if (json_is_string(t) && salve_serve_parse_duration(json_string_value(t), &given) < 0)
+		given = 0;
+	if (isfinite(given) && given > 0 && given <= 3650.0 * 86400)
+		timeout = given;
 	const char *notify = json_string_value(json_object_get(spec, "notify"));
 
 	pthread_mutex_lock(&s->mu);
@@ -944,9 +979,9 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 	}
 	pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
-	salve_log(strcmp(outcome, "success") == 0 ? SALVE_LOG_INFO : SALVE_LOG_WARN,
-	          "serve: run %s: %s (exit %d)%s%s", r->id, outcome, code, error ? ": " : "",
-	          error ? error : "");
+	srv_log(strcmp(outcome, "success") == 0 ? SALVE_LOG_INFO : SALVE_LOG_WARN,
+	        "serve: run %s: %s (exit %d)%s%s", r->id, outcome, code, error ? ": " : "",
+	        error ? error : "");
 	if (circuit) {
 		char err[4600], ts[40];
 		salve_timestamp(ts, sizeof ts);
@@ -955,14 +990,15 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 		char *text = json_dumps(file, JSON_COMPACT);
 		json_decref(file);
 		snprintf(path, sizeof path, "%s/%s.open", s->circuit_dir, rs->route->name);
-		if (!text || write_file_atomic(path, text, s->durable, err, sizeof err) < 0)
-			salve_log(SALVE_LOG_ERROR, "serve: circuit of route %s: %s",
-			          rs->route->name, text ? err : "out of memory");
+		if (!text || srv_write_file_atomic(path, text, strlen(text), s->durable, err,
+		                                   sizeof err) < 0)
+			srv_log(SALVE_LOG_ERROR, "serve: circuit of route %s: %s", rs->route->name,
+			        text ? err : "out of memory");
 		free(text);
-		salve_log(SALVE_LOG_WARN,
-		          "serve: route %s disabled after %d failed runs in a row (salve routes "
-		          "reset %s)",
-		          rs->route->name, rs->route->breaker, rs->route->name);
+		srv_log(SALVE_LOG_WARN,
+		        "serve: route %s disabled after %d failed runs in a row (salve routes "
+		        "reset %s)",
+		        rs->route->name, rs->route->breaker, rs->route->name);
 		srv_audit(s, circuit);
 	}
 }
@@ -993,7 +1029,14 @@ static void set_state(struct salve_server *s, struct run *r, enum run_state st)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void execute(struct salve_server *s, struct run *r)
+static void set_phase(struct salve_server *s, struct worker_slot *w, const char *phase)
+{
+	pthread_mutex_lock(&s->mu);
+	w->phase = phase;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void execute(struct salve_server *s, struct run *r, struct worker_slot *w)
 {
 	char err[4096];
 	int code = 0;
@@ -1049,9 +1092,10 @@ static void execute(struct salve_server *s, struct run *r)
 		}
 	}
 	set_state(s, r, RUN_RUNNING);
-	salve_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
-	          r->dry_run ? " (dry-run)" : "", r->rs->route->name,
-	          json_string_value(json_object_get(r->alert, "fingerprint")));
+	set_phase(s, w, "running");
+	srv_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
+	        r->dry_run ? " (dry-run)" : "", r->rs->route->name,
+	        json_string_value(json_object_get(r->alert, "fingerprint")));
 	char trigger[128];
 	snprintf(trigger, sizeof trigger, "alert:%s",
 	         json_string_value(json_object_get(r->alert, "fingerprint")));
@@ -1090,6 +1134,7 @@ static void execute(struct salve_server *s, struct run *r)
 	}
 	finish(s, r, stable, code, step_error, summary);
 out:
+	set_phase(s, w, "closing the runbook's Lua state (the run had ended)");
 	salve_lock_release(lock);
 	json_decref(summary);
 	json_decref(params);
@@ -1108,7 +1153,8 @@ static struct run *pick(struct salve_server *s)
 
 static void *worker_main(void *arg)
 {
-	struct salve_server *s = arg;
+	struct worker_slot *w = arg;
+	struct salve_server *s = w->srv;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		struct run *r = NULL;
@@ -1129,8 +1175,13 @@ static void *worker_main(void *arg)
 		salve_timestamp(r->started_at, sizeof r->started_at);
 		r->rs->active++;
 		s->active++;
+		snprintf(w->run, sizeof w->run, "%s", r->id);
+		snprintf(w->route, sizeof w->route, "%s", r->rs->route->name);
+		snprintf(w->runbook, sizeof w->runbook, "%s", r->runbook);
+		w->phase = "loading the runbook";
 		pthread_mutex_unlock(&s->mu);
-		execute(s, r);
+		execute(s, r, w);
+		set_phase(s, w, NULL);
 	}
 }
 
@@ -1177,6 +1228,38 @@ static void declare_metrics(salve_metrics *m)
 	                      "1 while salve serve is paused (salve pause).", NULL, 0);
 	salve_metrics_declare(m, "salve_http_requests_total", SALVE_COUNTER,
 	                      "HTTP requests, by handler and status code.", NULL, 0);
+	salve_metrics_declare(m, "salve_http_connections", SALVE_GAUGE,
+	                      "Open HTTP connections (libmicrohttpd closes those over "
+	                      "max_connections_per_ip before they count).",
+	                      NULL, 0);
+	salve_metrics_declare(m, "salve_http_request_timeouts_total", SALVE_COUNTER,
+	                      "Connections closed because a request did not arrive whole within "
+	                      "server.request_timeout.",
+	                      NULL, 0);
+}
+
+/* A spool entry that is not what salve wrote: never run, audited, renamed FILE.refused so
+ * it is not read again and a person can look at it. */
+static void refuse_spooled(struct salve_server *s, const char *path, const char *name,
+                           const char *why)
+{
+	char aside[4800];
+	snprintf(aside, sizeof aside, "%s.refused", path);
+	int moved = rename(path, aside) == 0;
+	srv_log(SALVE_LOG_WARN, "serve: spooled run %s refused: %s; %s", path, why,
+	        moved ? "renamed *.refused for a person to look at" : "left in place");
+	srv_audit(s, json_pack("{s:s, s:s, s:s, s:s?}", "event", "spool_refused", "file", name,
+	                       "reason", why, "moved_to", moved ? aside : NULL));
+}
+
+static int valid_run_id(const char *id)
+{
+	if (strlen(id) != 32)
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return 0;
+	return 1;
 }
 
 static void requeue_spool(struct salve_server *s)
@@ -1189,25 +1272,40 @@ static void requeue_spool(struct salve_server *s)
 		size_t len = strlen(e->d_name);
 		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
 			continue;
-		char path[4700];
+		char path[4700], err[1024], stem[256];
 		snprintf(path, sizeof path, "%s/%s", s->spool_dir, e->d_name);
+		snprintf(stem, sizeof stem, "%.*s", (int)(len - 5), e->d_name);
+		size_t n = 0;
+		size_t max = s->conf.max_body * 4 + (1 << 20);
+		char *text = srv_read_state_file(path, max, &n, err, sizeof err);
+		if (!text) {
+			refuse_spooled(s, path, e->d_name, err);
+			continue;
+		}
+		const char *json = srv_spool_unseal(s->spool_key, text, n, err, sizeof err);
 		json_error_t jerr;
-		json_t *o = json_load_file(path, 0, &jerr);
+		json_t *o = json ? json_loads(json, 0, &jerr) : NULL;
+		free(text);
+		if (!o) {
+			refuse_spooled(s, path, e->d_name, json ? jerr.text : err);
+			continue;
+		}
 		const char *route = json_string_value(json_object_get(o, "route"));
 		const char *id = json_string_value(json_object_get(o, "id"));
+		if (!id || !valid_run_id(id) || strcmp(id, stem) != 0) {
+			refuse_spooled(s, path, e->d_name,
+			               "its run id does not match its file name");
+			json_decref(o);
+			continue;
+		}
 		struct route_state *rs = NULL;
 		for (size_t i = 0; route && i < s->routes.n; i++)
 			if (strcmp(s->routes.v[i].name, route) == 0)
 				rs = &s->rs[i];
-		if (!rs || !id || strlen(id) != 32 ||
-		    !json_is_object(json_object_get(o, "alert"))) {
-			salve_log(
-			    SALVE_LOG_WARN,
-			    "serve: spooled run %s: %s; left in place for a person to look at",
-			    path,
-			    !o    ? jerr.text
-			    : !rs ? "its route no longer exists"
-			          : "not a spooled run");
+		if (!rs || !json_is_object(json_object_get(o, "alert"))) {
+			srv_log(SALVE_LOG_WARN,
+			        "serve: spooled run %s: %s; left in place for a person to look at",
+			        path, !rs ? "its route no longer exists" : "not a spooled run");
 			json_decref(o);
 			continue;
 		}
@@ -1219,10 +1317,10 @@ static void requeue_spool(struct salve_server *s)
 		json_t *alert = json_object_get(o, "alert");
 		json_t *params = json_object_get(o, "params");
 		if (!runbook || !occ || !tkey || !json_is_object(params)) {
-			salve_log(SALVE_LOG_WARN,
-			          "serve: spooled run %s is incomplete; left in place for a person "
-			          "to look at",
-			          path);
+			srv_log(SALVE_LOG_WARN,
+			        "serve: spooled run %s is incomplete; left in place for a person "
+			        "to look at",
+			        path);
 			json_decref(o);
 			continue;
 		}
@@ -1247,9 +1345,10 @@ static void requeue_spool(struct salve_server *s)
 		table_add(s, r);
 		q_push(s, r);
 		pthread_mutex_unlock(&s->mu);
-		srv_audit(s, json_pack("{s:s, s:s, s:s, s:s}", "event", "run_requeued", "run",
+		srv_audit(s, json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", "run_requeued", "run",
 		                       r->id, "route", rs->route->name, "reason",
-		                       "accepted before a restart and not started"));
+		                       "accepted before a restart and not started", "dry_run",
+		                       r->dry_run));
 		json_decref(o);
 	}
 	closedir(d);
@@ -1257,7 +1356,8 @@ static void requeue_spool(struct salve_server *s)
 
 int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 {
-	if (srv_state_paths(s->state_dir, s->serve_dir, sizeof s->serve_dir, err, errlen) < 0)
+	if (srv_state_paths(s->state_dir, s->serve_dir, sizeof s->serve_dir, err, errlen) < 0 ||
+	    srv_spool_key_load(s->serve_dir, s->spool_key, err, errlen) < 0)
 		return -1;
 	snprintf(s->spool_dir, sizeof s->spool_dir, "%s/queue", s->serve_dir);
 	snprintf(s->circuit_dir, sizeof s->circuit_dir, "%s/circuits", s->serve_dir);
@@ -1277,6 +1377,7 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 		return -1;
 	}
 	declare_metrics(s->metrics);
+	salve_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", 0);
 	salve_targets_init(&s->global_targets, s->conf.global_max_targets,
 	                   s->conf.global_targets_window);
 	for (size_t i = 0; i < s->routes.n; i++) {
@@ -1284,14 +1385,18 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 		rs->route = &s->routes.v[i];
 		salve_rate_init(&rs->rate, rs->route->rate_count, rs->route->rate_window);
 		salve_targets_init(&rs->targets, rs->route->max_targets, rs->route->targets_window);
-		if (circuit_file_exists(s, rs->route->name)) {
+		char why[1024];
+		int circuit = circuit_state(s, rs->route->name, why, sizeof why);
+		if (circuit != 0) {
 			rs->open = 1;
 			rs->failures = rs->route->breaker;
-			rs->open_reason = strdup("opened before this server started");
-			salve_log(SALVE_LOG_WARN,
-			          "serve: route %s starts disabled: its circuit is open (salve "
-			          "routes reset %s)",
-			          rs->route->name, rs->route->name);
+			rs->open_reason =
+			    strdup(circuit > 0 ? "opened before this server started" : why);
+			srv_log(SALVE_LOG_WARN,
+			        "serve: route %s starts disabled: its circuit is open%s%s (salve "
+			        "routes reset %s)",
+			        rs->route->name, circuit > 0 ? "" : ": ", circuit > 0 ? "" : why,
+			        rs->route->name);
 		}
 		char labels[512];
 		label_route(labels, sizeof labels, rs);
@@ -1299,13 +1404,14 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 	}
 	srv_check_pause(s);
 	requeue_spool(s);
-	s->workers = calloc((size_t)s->conf.workers, sizeof *s->workers);
-	if (!s->workers) {
+	s->slots = calloc((size_t)s->conf.workers, sizeof *s->slots);
+	if (!s->slots) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < s->conf.workers; i++) {
-		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+		s->slots[i].srv = s;
+		if (pthread_create(&s->slots[i].thread, NULL, worker_main, &s->slots[i]) != 0) {
 			snprintf(err, errlen, "cannot start worker %d: %s", i, strerror(errno));
 			return -1;
 		}
@@ -1314,10 +1420,31 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-void srv_runs_stop(struct salve_server *s)
+/* Joins the workers until deadline (CLOCK_REALTIME, as pthread_timedjoin_np wants it).
+ * Returns the abandoned ones as an array of {run, route, runbook, phase}. */
+static json_t *join_workers(struct salve_server *s, const struct timespec *deadline)
 {
+	json_t *abandoned = json_array();
+	for (int i = 0; i < s->nworkers; i++) {
+		struct worker_slot *w = &s->slots[i];
+		if (pthread_timedjoin_np(w->thread, NULL, deadline) == 0)
+			continue;
+		pthread_mutex_lock(&s->mu);
+		json_array_append_new(abandoned,
+		                      json_pack("{s:s, s:s, s:s, s:s}", "run", w->run, "route",
+		                                w->route, "runbook", w->runbook, "phase",
+		                                w->phase ? w->phase : "unknown"));
+		pthread_mutex_unlock(&s->mu);
+	}
+	return abandoned;
+}
+
+int srv_runs_stop(struct salve_server *s, json_t **abandoned)
+{
+	if (abandoned)
+		*abandoned = NULL;
 	if (!s->by_id)
-		return;
+		return 0;
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
 	for (struct run *r = s->oldest; r; r = r->newer) {
@@ -1333,10 +1460,45 @@ void srv_runs_stop(struct salve_server *s)
 	}
 	pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
-	for (int i = 0; i < s->nworkers; i++)
-		pthread_join(s->workers[i], NULL);
-	free(s->workers);
-	s->workers = NULL;
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	double grace = s->conf.shutdown_grace;
+	deadline.tv_sec += (time_t)grace;
+	deadline.tv_nsec += (long)((grace - (double)(time_t)grace) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	json_t *left = join_workers(s, &deadline);
+	size_t n = json_array_size(left);
+	if (n > 0) {
+		size_t i;
+		json_t *a;
+		json_array_foreach(left, i, a)
+		{
+			const char *run = json_string_value(json_object_get(a, "run"));
+			const char *phase = json_string_value(json_object_get(a, "phase"));
+			srv_log(
+			    SALVE_LOG_ERROR,
+			    "serve: run %s (runbook %s, route %s) did not stop within "
+			    "shutdown_grace (%.0f s) while %s: abandoned; its journal stays for "
+			    "salve recover",
+			    run, json_string_value(json_object_get(a, "runbook")),
+			    json_string_value(json_object_get(a, "route")), grace, phase);
+			json_t *rec = json_deep_copy(a);
+			json_object_set_new(rec, "event", json_string("run_abandoned"));
+			json_object_set_new(rec, "grace_s", json_real(grace));
+			srv_audit(s, rec);
+		}
+		if (abandoned)
+			*abandoned = left;
+		else
+			json_decref(left);
+		return (int)n;
+	}
+	json_decref(left);
+	free(s->slots);
+	s->slots = NULL;
 	s->nworkers = 0;
 	struct run *r = s->oldest;
 	while (r) {
@@ -1359,20 +1521,27 @@ void srv_runs_stop(struct salve_server *s)
 	s->rs = NULL;
 	pthread_cond_destroy(&s->work_cv);
 	pthread_mutex_destroy(&s->mu);
+	return 0;
 }
 
 /* ---- pause, ticks, metrics ---------------------------------------------------------------- */
 
 void srv_check_pause(struct salve_server *s)
 {
-	struct stat st;
-	int paused = stat(s->pause_path, &st) == 0;
+	/* Anything at the pause path that is not a pause file of ours pauses too: when in
+	 * doubt, start nothing. */
+	char why[1024];
+	int present = srv_state_file_present(s->pause_path, why, sizeof why);
+	int paused = present != 0, changed = 0;
 	pthread_mutex_lock(&s->mu);
 	if (paused != s->paused) {
 		s->paused = paused;
+		changed = 1;
 		pthread_cond_broadcast(&s->work_cv);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (changed && present < 0)
+		srv_log(SALVE_LOG_WARN, "serve: paused: %s", why);
 }
 
 void srv_tick(struct salve_server *s)
@@ -1392,6 +1561,11 @@ char *srv_metrics_text(struct salve_server *s)
 	salve_metrics_set(s->metrics, "salve_runs_active", "", (double)s->active);
 	salve_metrics_set(s->metrics, "salve_runs_awaiting_approval", "", (double)s->awaiting);
 	salve_metrics_set(s->metrics, "salve_paused", "", s->paused);
+	if (s->mhd) {
+		pthread_mutex_lock(&s->conn_mu);
+		salve_metrics_set(s->metrics, "salve_http_connections", "", s->nconns);
+		pthread_mutex_unlock(&s->conn_mu);
+	}
 	for (size_t i = 0; i < s->routes.n; i++) {
 		label_route(labels, sizeof labels, &s->rs[i]);
 		salve_metrics_set(s->metrics, "salve_route_circuit_open", labels, s->rs[i].open);
@@ -1401,6 +1575,13 @@ char *srv_metrics_text(struct salve_server *s)
 	char *text = salve_metrics_render(s->metrics);
 	pthread_mutex_unlock(&s->mu);
 	return text;
+}
+
+void srv_count_timeouts(struct salve_server *s, int n)
+{
+	pthread_mutex_lock(&s->mu);
+	salve_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", n);
+	pthread_mutex_unlock(&s->mu);
 }
 
 void srv_count_request(struct salve_server *s, const char *handler, unsigned status)

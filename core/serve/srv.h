@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "registry.h"
 #include "route.h"
+#include "state.h"
 #include "strmap.h"
 
 enum run_state {
@@ -86,6 +87,16 @@ struct run {
 	struct run *older, *newer; /* the run table in creation order */
 };
 
+/* One worker thread and what it is doing, for the shutdown report (fields under mu). A copy,
+ * not a pointer to the run: a finished run may leave the table while its worker still
+ * closes the run's Lua state. */
+struct worker_slot {
+	struct salve_server *srv;
+	pthread_t thread;
+	char run[33], route[65], runbook[256];
+	const char *phase; /* NULL when idle */
+};
+
 struct salve_server {
 	salve_config *cfg;
 	salve_serve_conf conf;
@@ -95,7 +106,8 @@ struct salve_server {
 	salve_audit *audit;
 	const char *state_dir;
 	char serve_dir[4096], spool_dir[4200], circuit_dir[4200], pause_path[4200];
-	int durable; /* fdatasync spool files (audit_sync always) */
+	int durable;                                /* fdatasync spool files (audit_sync always) */
+	unsigned char spool_key[SRV_SPOOL_KEY_LEN]; /* HMAC key of spool entries */
 	unsigned char token_hash[SALVE_TOKEN_KINDS][65]; /* hex SHA-256 of each token */
 	int has_token[SALVE_TOKEN_KINDS];
 	int loopback;
@@ -113,10 +125,22 @@ struct salve_server {
 	int paused;
 	int stopping;
 	size_t active, awaiting;
-	pthread_t *workers;
+	struct worker_slot *slots;
 	int nworkers;
+	/* Group commit of the hooks (commit.c), under commit_mu. */
+	pthread_mutex_t commit_mu;
+	pthread_cond_t commit_cv;
+	struct commit_job *commit_head, *commit_tail;
+	size_t commit_outstanding; /* submitted, not yet answered */
+	int commit_stop, commit_ready, committer_running;
+	pthread_t committer;
+	salve_audit *batch_audit; /* the same log, opened without sync: one sync per batch */
+
 	struct MHD_Daemon *mhd;
 	unsigned port;
+	pthread_mutex_t conn_mu; /* the open connections (http.c) */
+	struct conn_track *conns;
+	int nconns;
 	char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's lifetime */
 };
 
@@ -125,16 +149,36 @@ struct salve_server {
 /* Sets up state (spool, circuits), metrics and the worker pool; requeues spooled runs.
  * 0, or -1 with err. */
 int srv_runs_start(struct salve_server *s, char *err, size_t errlen);
-/* Cancels active runs (they roll back), stops and joins the workers, frees runs. Queued runs
- * stay in the spool for the next start. */
-void srv_runs_stop(struct salve_server *s);
+/* Cancels active runs (they roll back) and waits up to conf.shutdown_grace for the workers.
+ * Queued runs stay in the spool for the next start. Returns 0 when every worker stopped (all
+ * is freed); else the number of workers still busy after the grace (a runbook's finalizer
+ * that loops, a plugin call that never returns): each is logged and audited
+ * (run_abandoned), *abandoned (new reference, may be NULL) lists them, and nothing is freed
+ * because those threads still use it: the caller must end the process (_exit). Their runs'
+ * journals stay for salve recover. */
+int srv_runs_stop(struct salve_server *s, json_t **abandoned);
 
 /* Routes alerts (normalized, see alert.h) from hook ("alertmanager", "generic") received at
  * t_received (monotonic; the latency of runs is measured from it): audits
  * every alert's decision, queues runs. Returns the HTTP status (202 runs queued, 200 nothing
- * to run, 503 the queue was full for at least one) and *result (new reference). */
+ * to run, 503 the queue was full for at least one, 500 the audit log failed) and *result
+ * (new reference). The three steps below, in one call on the caller's thread. */
 int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, double t_received,
                json_t **result);
+
+/* The same in three steps, so that durability can leave the HTTP threads (commit.c):
+ * decide (under mu: routing, dedup, guardrails; new runs queued but not yet ready), write
+ * (spool files and audit records through audit, which may be a batch handle that does not
+ * sync), finish (after the batch is durable: runs released to the workers, the answer built,
+ * in freed). decide returns NULL when out of memory. */
+struct srv_ingest;
+struct srv_ingest *srv_ingest_decide(struct salve_server *s, const char *hook, const json_t *alerts,
+                                     double t_received);
+void srv_ingest_write(struct salve_server *s, struct srv_ingest *in, salve_audit *audit);
+/* Whether write spooled runs (the spool directory then needs its own sync). */
+int srv_ingest_spooled(const struct srv_ingest *in);
+int srv_ingest_finish(struct salve_server *s, struct srv_ingest *in, int sync_failed,
+                      json_t **result);
 
 /* The status API. Each returns an HTTP status and *out (new reference). */
 int srv_runs_list(struct salve_server *s, const char *state, const char *route, int limit,
@@ -156,16 +200,26 @@ void srv_tick(struct salve_server *s);
 char *srv_metrics_text(struct salve_server *s);
 /* Counts an HTTP request by handler and status. */
 void srv_count_request(struct salve_server *s, const char *handler, unsigned status);
+/* Counts connections closed for passing request_timeout. */
+void srv_count_timeouts(struct salve_server *s, int n);
 
-/* ---- state files shared with the CLI (cli.c) ---- */
+/* ---- commit.c ---- */
 
-/* STATE_DIR/serve, creating it. 0 or -1 with err. */
-int srv_state_paths(const char *state_dir, char *serve_dir, size_t len, char *err, size_t errlen);
-/* Writes the pause file (JSON {paused_at, by, reason}); removes it when pause == 0. */
-int srv_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
-                    char *err, size_t errlen);
-/* Removes a route's circuit file. 1 removed, 0 was not open, -1 error. */
-int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen);
+/* Called on the writer thread when a request's batch is durable (or failed): status and
+ * result (new reference) as srv_ingest_finish gives them. */
+typedef void (*srv_commit_done_fn)(void *ctx, int status, json_t *result);
+/* Opens the batch handle on the audit log and starts the writer. 0 or -1 with err. */
+int srv_commit_start(struct salve_server *s, char *err, size_t errlen);
+/* Hands a decided request to the writer: queued(ctx) runs under the writer's lock before it
+ * can see the job (the HTTP side suspends its connection there), done(ctx, ...) later on
+ * the writer's thread. -1 when the writer is stopping or not running: the caller writes
+ * the request itself (srv_ingest_write with s->audit, then srv_ingest_finish). */
+int srv_commit_submit(struct salve_server *s, struct srv_ingest *in, srv_commit_done_fn done,
+                      void (*queued)(void *ctx), void *ctx);
+/* Refuses new jobs and waits until every submitted one is answered. */
+void srv_commit_drain(struct salve_server *s);
+/* Drains, stops the writer and closes its handle. */
+void srv_commit_stop(struct salve_server *s);
 
 /* ---- http.c ---- */
 
@@ -173,5 +227,8 @@ int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, si
  * files); -1 when the daemon cannot start (address in use). err says why. */
 int srv_http_start(struct salve_server *s, char *err, size_t errlen);
 void srv_http_stop(struct salve_server *s);
+/* Closes connections that passed their request deadline (request_timeout). Called every
+ * second by the main loop. */
+void srv_http_tick(struct salve_server *s);
 
 #endif

@@ -111,7 +111,8 @@ static int parse_placeholder(const char *p, const char *end, struct placeholder 
 /* Walks text placeholder by placeholder; with render set, builds the output from ctx. Check
  * and render share it so the two can never disagree about syntax. A "}}" outside a
  * placeholder is literal text. */
-static char *walk(const char *text, const json_t *ctx, int render, char *err, size_t errlen)
+static char *walk(const char *text, const json_t *ctx, int render, const char *where,
+                  salve_tmpl_value_fn fn, void *fnctx, char *err, size_t errlen)
 {
 	size_t cap = strlen(text) + 64, w = 0;
 	char *out = render ? malloc(cap) : NULL;
@@ -146,8 +147,11 @@ static char *walk(const char *text, const json_t *ctx, int render, char *err, si
 				if (ph.has_key)
 					v = json_object_get(v, ph.key);
 				value = json_string_value(v);
-				if (!value || (!*value && ph.fallback))
+				int from_alert = 1;
+				if (!value || (!*value && ph.fallback)) {
 					value = ph.fallback;
+					from_alert = 0;
+				}
 				if (!value) {
 					snprintf(err, errlen,
 					         "%s%s%s is not set on the alert (\"%s\"; add | "
@@ -156,6 +160,17 @@ static char *walk(const char *text, const json_t *ctx, int render, char *err, si
 					         ph.has_key ? ph.key : "", text);
 					free(out);
 					return NULL;
+				}
+				if (from_alert && fn) {
+					char name[300];
+					snprintf(name, sizeof name, "%s%s%s", ph.root,
+					         ph.has_key ? "." : "", ph.has_key ? ph.key : "");
+					value = fn(fnctx, where, name, value, err, errlen);
+					if (!value) {
+						free(ph.fallback);
+						free(out);
+						return NULL;
+					}
 				}
 				valn = strlen(value);
 			}
@@ -193,12 +208,18 @@ static char *walk(const char *text, const json_t *ctx, int render, char *err, si
 
 int salve_tmpl_check(const char *text, char *err, size_t errlen)
 {
-	return walk(text, NULL, 0, err, errlen) ? 0 : -1;
+	return walk(text, NULL, 0, NULL, NULL, NULL, err, errlen) ? 0 : -1;
 }
 
 char *salve_tmpl_render(const char *text, const json_t *ctx, char *err, size_t errlen)
 {
-	return walk(text, ctx, 1, err, errlen);
+	return walk(text, ctx, 1, NULL, NULL, NULL, err, errlen);
+}
+
+char *salve_tmpl_render_with(const char *text, const json_t *ctx, salve_tmpl_value_fn fn,
+                             void *fnctx, char *err, size_t errlen)
+{
+	return walk(text, ctx, 1, NULL, fn, fnctx, err, errlen);
 }
 
 int salve_tmpl_check_json(const json_t *v, const char *where, char *err, size_t errlen)
@@ -231,12 +252,12 @@ int salve_tmpl_check_json(const json_t *v, const char *where, char *err, size_t 
 	return 0;
 }
 
-json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *where, char *err,
-                               size_t errlen)
+json_t *salve_tmpl_render_json_with(const json_t *v, const json_t *ctx, const char *where,
+                                    salve_tmpl_value_fn fn, void *fnctx, char *err, size_t errlen)
 {
 	char sub[512], why[1024];
 	if (json_is_string(v)) {
-		char *s = salve_tmpl_render(json_string_value(v), ctx, why, sizeof why);
+		char *s = walk(json_string_value(v), ctx, 1, where, fn, fnctx, why, sizeof why);
 		if (!s) {
 			snprintf(err, errlen, "%s: %s", where, why);
 			return NULL;
@@ -254,7 +275,8 @@ json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *w
 		json_object_foreach((json_t *)v, k, x)
 		{
 			snprintf(sub, sizeof sub, "%s.%s", where, k);
-			json_t *r = salve_tmpl_render_json(x, ctx, sub, err, errlen);
+			json_t *r =
+			    salve_tmpl_render_json_with(x, ctx, sub, fn, fnctx, err, errlen);
 			if (!r) {
 				json_decref(out);
 				return NULL;
@@ -270,7 +292,8 @@ json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *w
 		json_array_foreach(v, i, x)
 		{
 			snprintf(sub, sizeof sub, "%s[%zu]", where, i);
-			json_t *r = salve_tmpl_render_json(x, ctx, sub, err, errlen);
+			json_t *r =
+			    salve_tmpl_render_json_with(x, ctx, sub, fn, fnctx, err, errlen);
 			if (!r) {
 				json_decref(out);
 				return NULL;
@@ -280,4 +303,10 @@ json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *w
 		return out;
 	}
 	return json_deep_copy(v);
+}
+
+json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *where, char *err,
+                               size_t errlen)
+{
+	return salve_tmpl_render_json_with(v, ctx, where, NULL, NULL, err, errlen);
 }

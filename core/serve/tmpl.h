@@ -22,10 +22,22 @@ int salve_tmpl_check(const char *text, char *err, size_t errlen);
  * in err (a missing label without a default names the label). */
 char *salve_tmpl_render(const char *text, const json_t *ctx, char *err, size_t errlen);
 
+/* Called for each value an alert fills into a placeholder (not for the text around it, nor
+ * for a | default): where is the JSON path of the string being rendered ("params.hosts"; NULL
+ * for salve_tmpl_render_with), name the placeholder ("labels.host"), value the alert's text.
+ * Returns what to put in its place (value itself, or a string that stays valid until the
+ * render returns), or NULL with err set to refuse the alert. */
+typedef const char *(*salve_tmpl_value_fn)(void *ctx, const char *where, const char *name,
+                                           const char *value, char *err, size_t errlen);
+char *salve_tmpl_render_with(const char *text, const json_t *ctx, salve_tmpl_value_fn fn,
+                             void *fnctx, char *err, size_t errlen);
+
 /* Every string inside v (deep) checked / rendered; other values are copied as they are.
  * where names v in messages ("routes[2].params"). render returns a new reference or NULL. */
 int salve_tmpl_check_json(const json_t *v, const char *where, char *err, size_t errlen);
 json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *where, char *err,
                                size_t errlen);
+json_t *salve_tmpl_render_json_with(const json_t *v, const json_t *ctx, const char *where,
+                                    salve_tmpl_value_fn fn, void *fnctx, char *err, size_t errlen);
 
 #endif

@@ -126,7 +126,7 @@ class Server:
     """One salve serve process. yaml is the config text after the common header."""
 
     def __init__(self, name, routes_yaml, server_yaml="", tokens=True, extra_env=None,
-                 plugins_yaml="", plugin_dirs=()):
+                 plugins_yaml="", plugin_dirs=(), audit_sync="none"):
         self.dir = tmpdir("salve-serve-%s-" % name)
         self.kit = os.path.join(self.dir, "kit")
         os.makedirs(self.kit)
@@ -142,10 +142,10 @@ class Server:
         if tokens:
             token_yaml = ("  tokens: {hooks: env:SALVE_TEST_HOOK_TOKEN, read: file:%s, "
                           "approve: env:SALVE_TEST_APPROVE_TOKEN}\n" % read_file)
-        text = ("audit: %s\naudit_sync: none\nstate_dir: %s\nplugin_path: [%s]\n"
+        text = ("audit: %s\naudit_sync: %s\nstate_dir: %s\nplugin_path: [%s]\n"
                 "plugins:\n  testkit: {dir: %s}\n%s"
                 "server:\n  listen: 127.0.0.1:0\n  runbook_dir: %s\n%s%s"
-                "routes:\n%s" % (self.audit, self.state,
+                "routes:\n%s" % (self.audit, audit_sync, self.state,
                                  ", ".join([TEST_PLUGINS] + list(plugin_dirs)), self.kit,
                                  plugins_yaml, RUNBOOKS, token_yaml, server_yaml, routes_yaml))
         with open(self.config, "w") as f:
@@ -161,11 +161,12 @@ class Server:
         self.scheme = "http"
         self.context = None
 
-    def start(self):
+    def start(self, prefix=()):
+        """prefix: a command to run salve under (strace ...)."""
         self.errpath = os.path.join(self.dir, "serve.err.%d" % int(time.monotonic() * 1000))
         self.err = open(self.errpath, "w")
-        self.proc = spawn([SALVE, "serve", "--config", self.config], stdout=self.err,
-                          stderr=self.err, env=self.env)
+        self.proc = spawn(list(prefix) + [SALVE, "serve", "--config", self.config],
+                          stdout=self.err, stderr=self.err, env=self.env)
 
         def listening():
             with open(self.errpath) as f:

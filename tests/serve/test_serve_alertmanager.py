@@ -153,6 +153,7 @@ MAIN_ROUTES = """
     matchers: ['alertname = "AMCheckout"']
     runbook: kv.lua
     params: {key: "am-{{ labels.namespace }}-{{ labels.deployment }}", value: "{{ annotations.summary }}"}
+    allow_patterns: [value]           # a sentence, not a host: spaces are fine here
     on_resolved:
       runbook: kv.lua
       params: {key: "am-{{ labels.namespace }}-{{ labels.deployment }}-resolved", value: resolved}
@@ -165,6 +166,7 @@ MAIN_ROUTES = """
     matchers: ['alertname = "SalvePromE2E"', 'severity =~ "critical|page"']
     runbook: kv.lua
     params: {key: "prom-{{ labels.deployment }}", value: "{{ annotations.summary }}"}
+    allow_patterns: [value]
 """
 SMALL_ROUTES = """
   - name: hold

@@ -437,7 +437,7 @@ def test_routes_cli(s):
                 "  - name: not-this\n    matchers: ['severity = warning']\n    runbook: kv.lua\n"
                 "  - name: checkout\n    matchers: ['alertname = CheckoutDown', 'namespace =~ sh.*']\n"
                 "    runbook: kv.lua\n    params: {key: '{{ labels.namespace }}-{{ labels.deployment }}',"
-                " value: '{{ annotations.summary }}'}\n"
+                " value: '{{ annotations.summary }}'}\n    allow_patterns: [value]\n"
                 "  - name: never\n    runbook: kv.lua\n    params: {key: x}\n"
                 % (RUNBOOKS, os.environ["SALVE_TEST_PLUGIN_DIR"], s.kit))
     rc, out, err = salve(["routes", "test", "--config", cfg, fixture])
@@ -677,7 +677,9 @@ def test_approval_notice():
         T.ok(got and got[0][0] == "/services/T0/B0/x" and rid in got[0][1] and
              "/runs/%s/approve" % rid in got[0][1] and "#oncall" in got[0][1],
              "approve = {notify = \"slack:#oncall\"} posts a notice naming the run", got)
-        recs = [r for r in s.audit_records() if r.get("event") == "approval_notified"]
+        # Audited when the send returns, just after Slack has the message.
+        recs = wait_for("the notice's audit record", lambda: [
+            r for r in s.audit_records() if r.get("event") == "approval_notified"], timeout=10)
         T.ok(recs and recs[0]["outcome"] == "sent" and recs[0]["to"] == "slack:#oncall",
              "the notice is audited", recs)
         s.call("POST", "/runs/%s/deny" % rid, {}, token=APPROVE_TOKEN)

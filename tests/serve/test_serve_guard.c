@@ -259,14 +259,114 @@ static void test_conf(void **state)
 	assert_true(window == 3600);
 	assert_int_equal(salve_parse_rate("0/1h", &count, &window), -1);
 	assert_int_equal(salve_parse_rate("5/", &count, &window), -1);
+	assert_int_equal(salve_parse_rate("3/1h30m", &count, &window), 0);
+	assert_true(window == 5400);
+}
+
+/* F10: rate_limit: 2/nan let every alert through, cooldown: nan disabled dedup. */
+static void test_durations_strict(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"nan",    "NaN",    "inf",   "-inf", "infinity", "0x10",
+	                                  "0x1p4s", "1e3",    "1e309", "-5s",  "+5s",      " 5s",
+	                                  "5s ",    "5 s",    "s",     ".5s",  "5.s",      "5x",
+	                                  "5sm",    "99999d", ""};
+	int count;
+	double v;
+	char rate[64];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (salve_serve_parse_duration(bad[i], &v) == 0)
+			fail_msg("duration \"%s\" accepted as %g", bad[i], v);
+		snprintf(rate, sizeof rate, "2/%s", bad[i]);
+		if (salve_parse_rate(rate, &count, &v) == 0)
+			fail_msg("rate \"%s\" accepted", rate);
+	}
+	static const char *const bad_rates[] = {"nan/1h", "0x2/1h", "2.5/1h", "-2/1h",
+	                                        "2/0s",   "2/0",    " 2/1h"};
+	for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++)
+		if (salve_parse_rate(bad_rates[i], &count, &v) == 0)
+			fail_msg("rate \"%s\" accepted", bad_rates[i]);
+	static const struct {
+		const char *text;
+		double want;
+	} good[] = {{"0", 0},        {"0s", 0},    {"30", 30},      {"1.5s", 1.5},
+	            {"250ms", 0.25}, {"10m", 600}, {"1h30m", 5400}, {"2d", 172800}};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		assert_int_equal(salve_serve_parse_duration(good[i].text, &v), 0);
+		assert_true(v == good[i].want);
+	}
+	/* Every duration and rate key of the config refuses them, naming the key. */
+	static const char *const server_keys[] = {"connection_timeout", "lock_timeout",
+	                                          "approval_timeout",   "max_targets_window",
+	                                          "request_timeout",    "shutdown_grace"};
+	static const char *const route_keys[] = {"cooldown", "max_targets_window"};
+	char json[512], words[128];
+	for (size_t k = 0; k < sizeof server_keys / sizeof server_keys[0]; k++) {
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(json, sizeof json, "{\"server\": {\"%s\": \"%s\"}}",
+			         server_keys[k], (const char *[]){"nan", "inf", "0x10", "1e9"}[i]);
+			snprintf(words, sizeof words, "server.%s: must be a duration",
+			         server_keys[k]);
+			expect_conf_error(json, words);
+		}
+	}
+	for (size_t k = 0; k < sizeof route_keys / sizeof route_keys[0]; k++) {
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(json, sizeof json,
+			         "{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"%s\": "
+			         "\"%s\"}]}",
+			         route_keys[k], (const char *[]){"nan", "inf", "0x10", "1e9"}[i]);
+			snprintf(words, sizeof words, "routes[0] (a).%s: must be a duration",
+			         route_keys[k]);
+			expect_conf_error(json, words);
+		}
+	}
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"rate_limit\": "
+	                  "\"2/nan\"}]}",
+	                  "routes[0] (a).rate_limit: must be RUNS/DURATION");
+	expect_conf_error("{\"server\": {\"request_timeout\": \"0s\"}}",
+	                  "server.request_timeout: at least 1s");
+	expect_conf_error("{\"server\": {\"max_alerts\": 0}}", "server.max_alerts");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", \"params\": "
+	                  "{\"h\": \"x\"}, \"allow_patterns\": [\"hosts\"]}]}",
+	                  "allow_patterns: \"hosts\" is not one of the route's params");
+	expect_conf_error("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x\", "
+	                  "\"allow_patterns\": \"yes\"}]}",
+	                  "allow_patterns: must be true, false or a list");
+}
+
+static void test_targets_keys(void **state)
+{
+	(void)state;
+	salve_targets t;
+	salve_targets_init(&t, 3, 60);
+	const char *two[] = {"a", "b"};
+	const char *three[] = {"c", "d", "c"};
+	assert_true(salve_targets_would_allow_keys(&t, two, 2, 0));
+	assert_int_equal(salve_targets_take(&t, "a", 0, NULL), 1);
+	assert_int_equal(salve_targets_take(&t, "b", 0, NULL), 1);
+	/* c, d, c is two new targets: 2 + 2 > 3. */
+	assert_false(salve_targets_would_allow_keys(&t, three, 3, 1));
+	assert_true(salve_targets_would_allow_keys(&t, three, 1, 1));
+	assert_true(salve_targets_would_allow_keys(&t, two, 2, 1));    /* already seen */
+	assert_true(salve_targets_would_allow_keys(&t, three, 3, 61)); /* the window moved */
+	salve_targets_free(&t);
+	salve_targets_init(&t, 0, 60);
+	assert_true(salve_targets_would_allow_keys(&t, three, 3, 0));
+	salve_targets_free(&t);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rate),         cmocka_unit_test(test_targets),
-	    cmocka_unit_test(test_dedup),        cmocka_unit_test(test_strmap),
-	    cmocka_unit_test(test_metrics_text), cmocka_unit_test(test_conf),
+	    cmocka_unit_test(test_rate),
+	    cmocka_unit_test(test_targets),
+	    cmocka_unit_test(test_dedup),
+	    cmocka_unit_test(test_strmap),
+	    cmocka_unit_test(test_metrics_text),
+	    cmocka_unit_test(test_conf),
+	    cmocka_unit_test(test_durations_strict),
+	    cmocka_unit_test(test_targets_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
