@@ -32,7 +32,7 @@ struct k8s_client {
 	const char *hpa_gv;
 };
 
-static double now_mono(void)
+double k8s_mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -138,7 +138,7 @@ static char *current_token(k8s_ctx *ctx, int *failed)
 		return NULL;
 	char *copy = NULL;
 	pthread_mutex_lock(&c->lock);
-	double now = now_mono();
+	double now = k8s_mono();
 	if (!c->file_token || now - c->file_token_at > TOKEN_FILE_TTL) {
 		FILE *f = fopen(c->cfg.token_file, "r");
 		char buf[16384];
@@ -283,11 +283,11 @@ static double backoff(int attempt)
 
 int k8s_sleep(k8s_ctx *ctx, double seconds)
 {
-	double end = now_mono() + seconds;
+	double end = k8s_mono() + seconds;
 	for (;;) {
 		if (ctx->host->cancelled(ctx->call))
 			return SALVE_ERR_CANCELED;
-		double left = end - now_mono();
+		double left = end - k8s_mono();
 		if (left <= 0)
 			return SALVE_OK;
 		double slice = left < 0.05 ? left : 0.05;
@@ -476,14 +476,14 @@ int k8s_request(k8s_ctx *ctx, const char *method, const char *path, const char *
 		double timeout = remaining < c->request_timeout ? remaining : c->request_timeout;
 		struct body_buf buf = {0};
 		long status = 0;
-		double t0 = now_mono();
+		double t0 = k8s_mono();
 		CURLcode res = perform(ctx, h, method, url, content_type, payload, flags, token,
 		                       timeout, &status, &buf, errbuf);
 		if (token) {
 			memset(token, 0, strlen(token));
 			free(token);
 		}
-		double took = now_mono() - t0;
+		double took = k8s_mono() - t0;
 		const char *why = NULL;
 		double wait = 0;
 

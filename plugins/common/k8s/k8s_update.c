@@ -54,11 +54,7 @@ int k8s_update(k8s_ctx *ctx, const char *path, unsigned mode, k8s_build_fn build
 			diff = k8s_merge_diff(current, desired);
 			if (json_object_size(diff) > 0) {
 				body = json_deep_copy(diff);
-				json_t *meta = json_object_get(body, "metadata");
-				if (!json_is_object(meta)) {
-					meta = json_object();
-					json_object_set_new(body, "metadata", meta);
-				}
+				json_t *meta = k8s_child_object(body, "metadata");
 				if (rv)
 					json_object_set_new(meta, "resourceVersion",
 					                    json_string(rv));
