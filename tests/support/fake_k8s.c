@@ -1,4 +1,4 @@
-#include "fake.h"
+#include "fake_k8s.h"
 
 #include "testproc.h"
 
@@ -178,4 +178,19 @@ json_t *fake_objects(struct fake *f, const char *kind, const char *ns)
 	}
 	json_decref(all);
 	return out;
+}
+
+struct fake fake_k8s = {.pid = -1};
+
+int fake_k8s_group_setup(void **state)
+{
+	(void)state;
+	return fake_start(&fake_k8s, "1.29");
+}
+
+int fake_k8s_group_teardown(void **state)
+{
+	(void)state;
+	fake_stop(&fake_k8s);
+	return 0;
 }
