@@ -510,6 +510,83 @@ static void test_5xx_retries_bounded_by_deadline(void **state)
 	                       "up after 6 attempts"));
 }
 
+/* Start cut_short_server.py with the fake's server certificate; its port, or -1. */
+static int start_cut_short_server(pid_t *pid, char *log, size_t loglen)
+{
+	char script[600], cert[600], key[600], port_file[600];
+	const char *python = getenv("PYTHON") ? getenv("PYTHON") : "python3";
+	snprintf(script, sizeof script, "%s/tests/plugins/kubernetes/cut_short_server.py",
+	         getenv("SALVE_SOURCE_DIR"));
+	snprintf(cert, sizeof cert, "%s/certs/server.crt", fake_k8s.dir);
+	snprintf(key, sizeof key, "%s/certs/server.key", fake_k8s.dir);
+	snprintf(port_file, sizeof port_file, "%s/cut-short.port", fake_k8s.dir);
+	snprintf(log, loglen, "%s/cut-short.log", fake_k8s.dir);
+	const char *argv[] = {python, script, cert, key, port_file, NULL};
+	*pid = tp_spawn(argv, log);
+	for (int i = 0; i < 100 && *pid > 0; i++) { /* 10 s at most */
+		char *port = tp_read(port_file);
+		if (port) {
+			int p = atoi(port);
+			free(port);
+			return p;
+		}
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+/* A GET whose answer is cut short (a broken proxy, a hostile API server) is a lost answer:
+ * retried within the step's deadline, then a retryable error naming the transfer. The part of
+ * the body that arrived is freed once: it used to be freed twice, corrupting the heap of a
+ * process that runs as root. */
+static void test_cut_short_answer(void **state)
+{
+	(void)state;
+	pid_t pid;
+	char log[600], kubeconfig[600], text[2048];
+	int port = start_cut_short_server(&pid, log, sizeof log);
+	if (port <= 0) {
+		tp_stop(pid);
+		fail_msg("cut_short_server.py did not start");
+	}
+	snprintf(kubeconfig, sizeof kubeconfig, "%s/kubeconfig-cut-short", fake_k8s.dir);
+	snprintf(text, sizeof text,
+	         "apiVersion: v1\nkind: Config\ncurrent-context: cut\n"
+	         "clusters:\n- name: cut\n  cluster:\n    server: https://127.0.0.1:%d\n"
+	         "    certificate-authority: %s\n"
+	         "users:\n- name: u\n  user:\n    token: %s\n"
+	         "contexts:\n- name: cut\n  context:\n    cluster: cut\n    user: u\n",
+	         port, fake_k8s.ca, fake_k8s.token);
+	assert_int_equal(tp_write(kubeconfig, text), 0);
+	mock_fini();
+	assert_int_equal(fake_k8s_init_plugin(kubeconfig), 0);
+	mock_set_remaining(1.0);
+	json_t *r = NULL;
+	int rc = mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r);
+	tp_stop(pid);
+	char *requests = tp_read(log);
+	assert_int_equal(rc, SALVE_ERR_RETRY);
+	assert_null(r);
+	char want[256];
+	snprintf(want, sizeof want, "GET https://127.0.0.1:%d/api/v1/nodes/node-1: ", port);
+	assert_true(strncmp(mock_last_error(), want, strlen(want)) == 0);
+	assert_non_null(strstr(mock_last_error(), "973 bytes remaining"));
+	/* backoff 0.2, 0.4, 0.8 s, then 1.6 s would not fit in the (mock's constant) second left */
+	assert_string_equal(requests, "GET /api/v1/nodes/node-1 HTTP/1.1\n"
+	                              "GET /api/v1/nodes/node-1 HTTP/1.1\n"
+	                              "GET /api/v1/nodes/node-1 HTTP/1.1\n"
+	                              "GET /api/v1/nodes/node-1 HTTP/1.1\n");
+	free(requests);
+	size_t retries = 0, i;
+	json_t *ev;
+	json_array_foreach(mock_audit_events(), i, ev)
+	{
+		retries += strcmp(tj_str_at(ev, "/event"), "k8s.retry") == 0;
+	}
+	assert_int_equal(retries, 3);
+}
+
 static void test_invalid_422(void **state)
 {
 	(void)state;
@@ -1021,6 +1098,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_retry_after_429, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_5xx_retries_bounded_by_deadline, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_cut_short_answer, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_422, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_patch_merge_and_undo, fake_k8s_setup,
