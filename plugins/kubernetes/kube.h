@@ -20,37 +20,25 @@ int kube_rollout_wait(salve_call *call, const json_t *args, json_t **result);
 int kube_logs(salve_call *call, const json_t *args, json_t **result);
 int kube_events(salve_call *call, const json_t *args, json_t **result);
 
-/* workload.c */
-int kube_undo_check(salve_call *call, const json_t *args, json_t **observed);
-int kube_undo_plan(salve_call *call, const json_t *args, json_t **predicted);
-int kube_undo_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
-int kube_restart_check(salve_call *call, const json_t *args, json_t **observed);
-int kube_restart_plan(salve_call *call, const json_t *args, json_t **predicted);
-int kube_restart_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
-int kube_image_check(salve_call *call, const json_t *args, json_t **observed);
-int kube_image_plan(salve_call *call, const json_t *args, json_t **predicted);
-int kube_image_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
-int kube_image_undo(salve_call *call, const json_t *undo);
-int kube_patch_check(salve_call *call, const json_t *args, json_t **observed);
-int kube_patch_plan(salve_call *call, const json_t *args, json_t **predicted);
-int kube_patch_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
-int kube_delete_pod_check(salve_call *call, const json_t *args, json_t **observed);
-int kube_delete_pod_plan(salve_call *call, const json_t *args, json_t **predicted);
-int kube_delete_pod_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
+/* workload.c: entries of the mutation driver (k8s_mutation) */
+extern const k8s_mutation kube_rollout_undo;
+extern const k8s_mutation kube_rollout_restart;
+extern const k8s_mutation kube_set_image; /* also applies its own undo records */
+extern const k8s_mutation kube_patch;
+extern const k8s_mutation kube_delete_pod;
 /* Undo of every action whose record is {kind, namespace, name, touched}. */
-int kube_touched_undo(salve_call *call, const json_t *undo);
+extern const k8s_mutation kube_touched_restore;
 
 /* node.c */
-int kube_cordon_check(salve_call *call, const json_t *args, json_t **observed);
-int kube_cordon_plan(salve_call *call, const json_t *args, json_t **predicted);
-int kube_cordon_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
-int kube_uncordon_check(salve_call *call, const json_t *args, json_t **observed);
-int kube_uncordon_plan(salve_call *call, const json_t *args, json_t **predicted);
-int kube_uncordon_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
+extern const k8s_mutation kube_cordon;
+extern const k8s_mutation kube_uncordon;
+/* Undo of cordon, uncordon and drain: {node, unschedulable}. */
+extern const k8s_mutation kube_node_restore;
+/* Drain is no driver entry: its plan asks for each eviction once with dryRun=All, while its
+ * apply cordons first (leaving an undo record even when it then fails), retries evictions a
+ * PodDisruptionBudget holds back until the deadline and waits for the pods to go. */
 int kube_drain_check(salve_call *call, const json_t *args, json_t **observed);
 int kube_drain_plan(salve_call *call, const json_t *args, json_t **predicted);
 int kube_drain_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo);
-/* Undo of cordon, uncordon and drain: {node, unschedulable}. */
-int kube_node_undo(salve_call *call, const json_t *undo);
 
 #endif

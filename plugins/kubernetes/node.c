@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define EVICTION_RETRY_SECONDS 1.0 /* kubectl waits 5s; a PDB usually frees up sooner */
 
@@ -19,18 +18,50 @@ static int is_unschedulable(const json_t *node)
 	return json_is_true(k8s_ptr_get(node, "/spec/unschedulable"));
 }
 
+struct node_change {
+	k8s_target t;
+	int want; /* spec.unschedulable wanted */
+};
+
+static int node_target(k8s_ctx *ctx, const char *node, struct node_change *nc)
+{
+	nc->t.kind = k8s_kind_find("node");
+	nc->t.name = node;
+	return node_path(ctx, node, nc->t.path, sizeof nc->t.path);
+}
+
+static int cordon_parse(k8s_ctx *ctx, const json_t *args, void *state)
+{
+	struct node_change *nc = state;
+	nc->want = 1;
+	return node_target(ctx, k8s_arg_str(args, "node"), nc);
+}
+
+static int uncordon_parse(k8s_ctx *ctx, const json_t *args, void *state)
+{
+	struct node_change *nc = state;
+	nc->want = 0;
+	return node_target(ctx, k8s_arg_str(args, "node"), nc);
+}
+
+static int node_observe(k8s_ctx *ctx, void *state, const json_t *current, json_t **observed)
+{
+	(void)ctx;
+	const struct node_change *nc = state;
+	int now = is_unschedulable(current);
+	*observed = json_pack("{s:s, s:b, s:o}", "node", nc->t.name, "unschedulable", now,
+	                      "changes", json_array());
+	return now == nc->want ? SALVE_HOLDS : SALVE_OK;
+}
+
 static int build_unschedulable(k8s_ctx *ctx, const json_t *current, json_t **desired, void *ud)
 {
 	(void)ctx;
-	int want = *(const int *)ud;
+	const struct node_change *nc = ud;
 	json_t *d = json_deep_copy(current);
-	json_t *spec = json_object_get(d, "spec");
-	if (!json_is_object(spec)) {
-		spec = json_object();
-		json_object_set_new(d, "spec", spec);
-	}
+	json_t *spec = k8s_child_object(d, "spec");
 	/* kubectl uncordon drops the field (false is its zero value and omitted). */
-	if (want)
+	if (nc->want)
 		json_object_set_new(spec, "unschedulable", json_true());
 	else
 		json_object_del(spec, "unschedulable");
@@ -38,12 +69,74 @@ static int build_unschedulable(k8s_ctx *ctx, const json_t *current, json_t **des
 	return SALVE_OK;
 }
 
-/* Set spec.unschedulable; *was receives the value before. */
-static int set_unschedulable(k8s_ctx *ctx, const char *path, int want, unsigned mode, int *was,
-                             json_t **changes)
+static json_t *node_result(k8s_ctx *ctx, void *state, const json_t *before, const json_t *after)
 {
+	(void)ctx;
+	const struct node_change *nc = state;
+	return json_pack("{s:s, s:b, s:o}", "node", nc->t.name, "unschedulable", nc->want,
+	                 "changes", k8s_changes(before, after));
+}
+
+static json_t *node_undo_record(const void *state, const json_t *before, const json_t *patch)
+{
+	(void)patch;
+	const struct node_change *nc = state;
+	return json_pack("{s:s, s:b}", "node", nc->t.name, "unschedulable",
+	                 is_unschedulable(before));
+}
+
+const k8s_mutation kube_cordon = {
+    .state_size = sizeof(struct node_change),
+    .parse = cordon_parse,
+    .observe = node_observe,
+    .build = build_unschedulable,
+    .result = node_result,
+    .undo_record = node_undo_record,
+};
+
+const k8s_mutation kube_uncordon = {
+    .state_size = sizeof(struct node_change),
+    .parse = uncordon_parse,
+    .observe = node_observe,
+    .build = build_unschedulable,
+    .result = node_result,
+    .undo_record = node_undo_record,
+};
+
+/* The undo record of cordon, uncordon and drain: {node, unschedulable}. */
+static int node_restore_parse(k8s_ctx *ctx, const json_t *undo, void *state)
+{
+	struct node_change *nc = state;
+	const char *node = k8s_arg_str(undo, "node");
+	json_t *u = json_object_get(undo, "unschedulable");
+	if (!node || !json_is_boolean(u))
+		return k8s_invalid(ctx,
+		                   "undo record is malformed: it needs node and unschedulable");
+	nc->want = json_is_true(u);
+	return node_target(ctx, node, nc);
+}
+
+static void node_undone(k8s_ctx *ctx, const void *state, const json_t *patch)
+{
+	(void)patch;
+	const struct node_change *nc = state;
+	ctx->host->log(ctx->call, SALVE_LOG_INFO, "kubernetes: node %s is %s again", nc->t.name,
+	               nc->want ? "unschedulable" : "schedulable");
+}
+
+const k8s_mutation kube_node_restore = {
+    .state_size = sizeof(struct node_change),
+    .parse = node_restore_parse,
+    .build = build_unschedulable,
+    .undone = node_undone,
+};
+
+/* Drain's cordon: spec.unschedulable set; *was receives the value before. */
+static int cordon_node(k8s_ctx *ctx, const char *path, unsigned mode, int *was, json_t **changes)
+{
+	struct node_change cordoned = {.want = 1};
 	json_t *before = NULL, *after = NULL;
-	int rc = k8s_update(ctx, path, mode, build_unschedulable, &want, &before, &after, NULL);
+	int rc = k8s_update(ctx, path, mode, build_unschedulable, &cordoned, &before, &after, NULL);
 	if (rc == SALVE_OK) {
 		if (was)
 			*was = is_unschedulable(before);
@@ -52,96 +145,6 @@ static int set_unschedulable(k8s_ctx *ctx, const char *path, int want, unsigned 
 	}
 	json_decref(before);
 	json_decref(after);
-	return rc;
-}
-
-static int cordon_check(salve_call *call, const json_t *args, json_t **observed, int want)
-{
-	k8s_ctx ctx;
-	kube_ctx(&ctx, call);
-	const char *node = k8s_arg_str(args, "node");
-	char path[1024];
-	int rc = node_path(&ctx, node, path, sizeof path);
-	json_t *obj = NULL;
-	if (rc == SALVE_OK)
-		rc = k8s_get(&ctx, path, 0, &obj);
-	if (rc != SALVE_OK)
-		return rc;
-	int now = is_unschedulable(obj);
-	json_decref(obj);
-	*observed = json_pack("{s:s, s:b, s:o}", "node", node, "unschedulable", now, "changes",
-	                      json_array());
-	return now == want ? SALVE_HOLDS : SALVE_OK;
-}
-
-static int cordon_do(salve_call *call, const json_t *args, int want, int dry_run, json_t **result,
-                     json_t **undo)
-{
-	k8s_ctx ctx;
-	kube_ctx(&ctx, call);
-	const char *node = k8s_arg_str(args, "node");
-	char path[1024];
-	int rc = node_path(&ctx, node, path, sizeof path);
-	int was = 0;
-	json_t *changes = NULL;
-	if (rc == SALVE_OK)
-		rc = set_unschedulable(&ctx, path, want, dry_run ? K8S_UPDATE_DRY_RUN : 0, &was,
-		                       &changes);
-	if (rc != SALVE_OK)
-		return rc;
-	*result =
-	    json_pack("{s:s, s:b, s:o}", "node", node, "unschedulable", want, "changes", changes);
-	if (undo)
-		*undo = json_pack("{s:s, s:b}", "node", node, "unschedulable", was);
-	return SALVE_OK;
-}
-
-int kube_cordon_check(salve_call *call, const json_t *args, json_t **observed)
-{
-	return cordon_check(call, args, observed, 1);
-}
-
-int kube_cordon_plan(salve_call *call, const json_t *args, json_t **predicted)
-{
-	return cordon_do(call, args, 1, 1, predicted, NULL);
-}
-
-int kube_cordon_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo)
-{
-	return cordon_do(call, args, 1, 0, result, undo);
-}
-
-int kube_uncordon_check(salve_call *call, const json_t *args, json_t **observed)
-{
-	return cordon_check(call, args, observed, 0);
-}
-
-int kube_uncordon_plan(salve_call *call, const json_t *args, json_t **predicted)
-{
-	return cordon_do(call, args, 0, 1, predicted, NULL);
-}
-
-int kube_uncordon_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo)
-{
-	return cordon_do(call, args, 0, 0, result, undo);
-}
-
-int kube_node_undo(salve_call *call, const json_t *undo)
-{
-	k8s_ctx ctx;
-	kube_ctx(&ctx, call);
-	const char *node = k8s_arg_str(undo, "node");
-	json_t *u = json_object_get(undo, "unschedulable");
-	if (!node || !json_is_boolean(u))
-		return k8s_invalid(&ctx,
-		                   "undo record is malformed: it needs node and unschedulable");
-	char path[1024];
-	int rc = node_path(&ctx, node, path, sizeof path);
-	if (rc == SALVE_OK)
-		rc = set_unschedulable(&ctx, path, json_is_true(u), 0, NULL, NULL);
-	if (rc == SALVE_OK)
-		kube_host->log(call, SALVE_LOG_INFO, "kubernetes: node %s is %s again", node,
-		               json_is_true(u) ? "unschedulable" : "schedulable");
 	return rc;
 }
 
@@ -271,13 +274,10 @@ static void sort_pods(const struct drain *d, const json_t *list, json_t *evict, 
 
 static int list_node_pods(k8s_ctx *ctx, const struct drain *d, json_t **list)
 {
-	char selector[600], path[2048];
+	char selector[600], path[2048] = "/api/v1/pods";
 	snprintf(selector, sizeof selector, "spec.nodeName=%s", d->node);
-	char *esc = k8s_escape(selector);
-	if (!esc)
+	if (k8s_path_query(path, sizeof path, "fieldSelector", selector) != SALVE_OK)
 		return SALVE_ERR;
-	snprintf(path, sizeof path, "/api/v1/pods?fieldSelector=%s", esc);
-	free(esc);
 	return k8s_get(ctx, path, 0, list);
 }
 
@@ -373,13 +373,6 @@ static int evict(k8s_ctx *ctx, const struct drain *d, const char *gv, const json
 	return rc;
 }
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Evict every pod, retrying those a disruption budget holds back until the deadline; then wait
  * until they are gone. */
 static int evict_all(k8s_ctx *ctx, const struct drain *d, const char *gv, const json_t *pods,
@@ -413,7 +406,7 @@ static int evict_all(k8s_ctx *ctx, const struct drain *d, const char *gv, const 
 		pending = blocked;
 		if (rc != SALVE_OK || json_array_size(pending) == 0)
 			break;
-		double left = deadline - mono();
+		double left = deadline - k8s_mono();
 		double step_left = ctx->host->remaining(ctx->call);
 		if (left <= 0 || step_left <= 0) {
 			json_t *names = pod_names(pending);
@@ -468,7 +461,7 @@ static int evict_all(k8s_ctx *ctx, const struct drain *d, const char *gv, const 
 			json_decref(now);
 			if (replaced)
 				break;
-			if (mono() >= deadline || ctx->host->remaining(ctx->call) <= 0) {
+			if (k8s_mono() >= deadline || ctx->host->remaining(ctx->call) <= 0) {
 				ctx->host->fail(
 				    ctx->call,
 				    "drain node %s: timed out after %.0fs waiting for pod %s/%s "
@@ -524,7 +517,7 @@ int kube_drain_plan(salve_call *call, const json_t *args, json_t **predicted)
 	if (rc == SALVE_OK)
 		rc = k8s_discover_eviction(&ctx, &gv);
 	if (rc == SALVE_OK)
-		rc = set_unschedulable(&ctx, d.path, 1, K8S_UPDATE_DRY_RUN, NULL, &changes);
+		rc = cordon_node(&ctx, d.path, K8S_UPDATE_DRY_RUN, NULL, &changes);
 	if (rc == SALVE_OK)
 		rc = drain_pods(&ctx, &d, &evict_list, &skipped);
 	json_t *would = json_array(), *refused = json_array();
@@ -566,7 +559,7 @@ int kube_drain_apply(salve_call *call, const json_t *args, json_t **result, json
 	const char *gv = NULL;
 	json_t *evict_list = NULL, *skipped = NULL, *changes = NULL;
 	int rc = drain_args(&ctx, args, &d);
-	double deadline = mono() + d.timeout;
+	double deadline = k8s_mono() + d.timeout;
 	if (rc == SALVE_OK)
 		rc = k8s_discover_eviction(&ctx, &gv);
 	/* Refuse before cordoning when pods would stop the drain anyway. */
@@ -578,7 +571,7 @@ int kube_drain_apply(salve_call *call, const json_t *args, json_t **result, json
 	if (rc != SALVE_OK)
 		return rc;
 	int was = 0;
-	rc = set_unschedulable(&ctx, d.path, 1, 0, &was, &changes);
+	rc = cordon_node(&ctx, d.path, 0, &was, &changes);
 	if (rc != SALVE_OK)
 		return rc;
 	/* From here on the node is cordoned: undo must be able to uncordon it whatever happens. */

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const workload_kinds[] = {"Deployment", "StatefulSet", "DaemonSet", NULL};
 
@@ -108,12 +107,8 @@ int kube_pods(salve_call *call, const json_t *args, json_t **result)
 		if (strlen(selector) > 1024)
 			return k8s_invalid(&ctx,
 			                   "argument \"selector\" is longer than 1024 characters");
-		char *esc = k8s_escape(selector);
-		if (!esc)
+		if (k8s_path_query(path, sizeof path, "labelSelector", selector) != SALVE_OK)
 			return SALVE_ERR;
-		size_t n = strlen(path);
-		snprintf(path + n, sizeof path - n, "?labelSelector=%s", esc);
-		free(esc);
 	}
 	json_t *list = NULL;
 	rc = k8s_get(&ctx, path, 0, &list);
@@ -172,36 +167,24 @@ int kube_rollout_status(salve_call *call, const json_t *args, json_t **result)
 	return judge(&ctx, args, &kind, &ns, &r, result);
 }
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int kube_rollout_wait(salve_call *call, const json_t *args, json_t **result)
 {
 	k8s_ctx ctx;
 	kube_ctx(&ctx, call);
-	double timeout = 300, interval = 1;
-	json_t *t = json_object_get(args, "timeout");
-	json_t *iv = json_object_get(args, "interval");
-	if (t && salve_duration_from_json(t, &timeout) < 0)
-		return k8s_invalid(&ctx,
-		                   "argument \"timeout\": expected a duration such as \"5m\"");
-	if (iv && (salve_duration_from_json(iv, &interval) < 0 || interval <= 0))
-		return k8s_invalid(&ctx,
-		                   "argument \"interval\": expected a duration such as \"2s\"");
-	double start = mono();
+	double timeout, interval;
+	int rc = k8s_arg_wait(&ctx, args, &timeout, &interval);
+	if (rc != SALVE_OK)
+		return rc;
+	double start = k8s_mono();
 	for (;;) {
 		const k8s_kind *kind;
 		const char *ns;
 		k8s_rollout r;
 		json_t *status = NULL;
-		int rc = judge(&ctx, args, &kind, &ns, &r, &status);
+		rc = judge(&ctx, args, &kind, &ns, &r, &status);
 		if (rc != SALVE_OK)
 			return rc;
-		double waited = mono() - start;
+		double waited = k8s_mono() - start;
 		if (r.healthy) {
 			json_object_set_new(status, "waited_seconds",
 			                    json_real(round(waited * 10) / 10));
@@ -340,14 +323,8 @@ int kube_events(salve_call *call, const json_t *args, json_t **result)
 		snprintf(selector + n, sizeof selector - n, "%sinvolvedObject.kind=%s",
 		         n ? "," : "", kind->kind);
 	}
-	if (*selector) {
-		char *esc = k8s_escape(selector);
-		if (!esc)
-			return SALVE_ERR;
-		size_t n = strlen(path);
-		snprintf(path + n, sizeof path - n, "?fieldSelector=%s", esc);
-		free(esc);
-	}
+	if (*selector && k8s_path_query(path, sizeof path, "fieldSelector", selector) != SALVE_OK)
+		return SALVE_ERR;
 	json_t *list = NULL;
 	rc = k8s_get(&ctx, path, 0, &list);
 	if (rc != SALVE_OK)

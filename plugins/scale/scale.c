@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const salve_host *H;
 
@@ -20,10 +19,7 @@ static void ctx_of(k8s_ctx *ctx, salve_call *call)
 /* ---- set ------------------------------------------------------------------------------------ */
 
 struct scale_req {
-	const k8s_kind *kind;
-	const char *ns;
-	const char *name;
-	char path[2048];
+	k8s_target t; /* path: the scale subresource */
 	enum { BY_REPLICAS, BY_DELTA, BY_FACTOR } how;
 	long long replicas;
 	long long delta;
@@ -34,6 +30,7 @@ struct scale_req {
 	long long current;
 	long long target;
 	int clamped;
+	json_t *undo_args; /* undo: the record read as arguments */
 };
 
 static int int_arg(k8s_ctx *ctx, const json_t *args, const char *name, long long lo, long long *out,
@@ -50,18 +47,38 @@ static int int_arg(k8s_ctx *ctx, const json_t *args, const char *name, long long
 	return SALVE_OK;
 }
 
-static int scale_args(k8s_ctx *ctx, const json_t *args, struct scale_req *r)
+/* Refuse a replica count outside the guardrails before any request. */
+static int check_replicas(k8s_ctx *ctx, const struct scale_req *r, int has_max)
 {
-	memset(r, 0, sizeof *r);
-	r->kind = k8s_arg_kind(ctx, args, "Deployment", scalable_kinds);
-	if (!r->kind)
+	const k8s_target *t = &r->t;
+	if (r->replicas == 0 && r->min > 0)
+		return k8s_invalid(ctx,
+		                   "refusing to scale %s %s/%s to 0 replicas: pass min=0 to allow "
+		                   "scaling to zero",
+		                   t->kind->kind, t->ns, t->name);
+	if (r->replicas < r->min)
+		return k8s_invalid(ctx,
+		                   "refusing to scale %s %s/%s to %lld replicas: below min %lld",
+		                   t->kind->kind, t->ns, t->name, r->replicas, r->min);
+	if (has_max && r->replicas > r->max)
+		return k8s_invalid(ctx,
+		                   "refusing to scale %s %s/%s to %lld replicas: above max %lld",
+		                   t->kind->kind, t->ns, t->name, r->replicas, r->max);
+	return SALVE_OK;
+}
+
+static int scale_args(k8s_ctx *ctx, const json_t *args, void *state)
+{
+	struct scale_req *r = state;
+	r->t.kind = k8s_arg_kind(ctx, args, "Deployment", scalable_kinds);
+	if (!r->t.kind)
 		return SALVE_ERR_INVALID;
-	r->ns = k8s_arg_namespace(ctx, args);
-	if (!r->ns)
+	r->t.ns = k8s_arg_namespace(ctx, args);
+	if (!r->t.ns)
 		return SALVE_ERR_INVALID;
-	r->name = k8s_arg_str(args, "name");
-	int rc =
-	    k8s_path(ctx, r->path, sizeof r->path, r->kind, NULL, r->ns, r->name, "name", "scale");
+	r->t.name = k8s_arg_str(args, "name");
+	int rc = k8s_path(ctx, r->t.path, sizeof r->t.path, r->t.kind, NULL, r->t.ns, r->t.name,
+	                  "name", "scale");
 	if (rc != SALVE_OK)
 		return rc;
 	int has_replicas, has_delta, has_min, has_max;
@@ -84,23 +101,7 @@ static int scale_args(k8s_ctx *ctx, const json_t *args, struct scale_req *r)
 	if (has_max && r->max < r->min)
 		return k8s_invalid(ctx, "argument \"max\" (%lld) is below min (%lld)", r->max,
 		                   r->min);
-	if (has_replicas) {
-		if (r->replicas == 0 && r->min > 0)
-			return k8s_invalid(
-			    ctx,
-			    "refusing to scale %s %s/%s to 0 replicas: pass min=0 to allow "
-			    "scaling to zero",
-			    r->kind->kind, r->ns, r->name);
-		if (r->replicas < r->min)
-			return k8s_invalid(
-			    ctx, "refusing to scale %s %s/%s to %lld replicas: below min %lld",
-			    r->kind->kind, r->ns, r->name, r->replicas, r->min);
-		if (has_max && r->replicas > r->max)
-			return k8s_invalid(
-			    ctx, "refusing to scale %s %s/%s to %lld replicas: above max %lld",
-			    r->kind->kind, r->ns, r->name, r->replicas, r->max);
-	}
-	return SALVE_OK;
+	return has_replicas ? check_replicas(ctx, r, has_max) : SALVE_OK;
 }
 
 /* The target replica count for the current one, held within [min, max]. */
@@ -138,109 +139,100 @@ static int build_scale(k8s_ctx *ctx, const json_t *current, json_t **desired, vo
 	struct scale_req *r = ud;
 	target(r, replicas_of(current));
 	json_t *d = json_deep_copy(current);
-	json_t *spec = json_object_get(d, "spec");
-	if (!json_is_object(spec)) {
-		spec = json_object();
-		json_object_set_new(d, "spec", spec);
-	}
-	json_object_set_new(spec, "replicas", json_integer(r->target));
+	json_object_set_new(k8s_child_object(d, "spec"), "replicas", json_integer(r->target));
 	*desired = d;
 	return SALVE_OK;
 }
 
 static json_t *scale_result(const struct scale_req *r, json_t *changes)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:o}", "kind", r->kind->kind, "namespace",
-	                 r->ns, "name", r->name, "previous", (json_int_t)r->current, "replicas",
-	                 (json_int_t)r->target, "clamped", r->clamped, "changes", changes);
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:o}", "kind", r->t.kind->kind,
+	                 "namespace", r->t.ns, "name", r->t.name, "previous",
+	                 (json_int_t)r->current, "replicas", (json_int_t)r->target, "clamped",
+	                 r->clamped, "changes", changes);
 }
 
-static int set_check(salve_call *call, const json_t *args, json_t **observed)
+static int set_observe(k8s_ctx *ctx, void *state, const json_t *scale, json_t **observed)
 {
-	k8s_ctx ctx;
-	ctx_of(&ctx, call);
-	struct scale_req r;
-	int rc = scale_args(&ctx, args, &r);
-	json_t *scale = NULL;
-	if (rc == SALVE_OK)
-		rc = k8s_get(&ctx, r.path, 0, &scale);
-	if (rc != SALVE_OK)
-		return rc;
-	target(&r, replicas_of(scale));
-	json_decref(scale);
-	*observed = scale_result(&r, json_array());
-	return r.current == r.target ? SALVE_HOLDS : SALVE_OK;
+	(void)ctx;
+	struct scale_req *r = state;
+	target(r, replicas_of(scale));
+	*observed = scale_result(r, json_array());
+	return r->current == r->target ? SALVE_HOLDS : SALVE_OK;
 }
 
-static int set_write(salve_call *call, const json_t *args, unsigned mode, json_t **result,
-                     json_t **undo)
+static json_t *set_result(k8s_ctx *ctx, void *state, const json_t *before, const json_t *after)
 {
-	k8s_ctx ctx;
-	ctx_of(&ctx, call);
-	struct scale_req r;
-	int rc = scale_args(&ctx, args, &r);
-	json_t *before = NULL, *after = NULL;
-	if (rc == SALVE_OK)
-		rc = k8s_update(&ctx, r.path, mode | K8S_UPDATE_PUT, build_scale, &r, &before,
-		                &after, NULL);
-	if (rc == SALVE_OK) {
-		*result = scale_result(&r, k8s_changes(before, after));
-		if (undo)
-			*undo = json_pack("{s:s, s:s, s:s, s:I}", "kind", r.kind->kind, "namespace",
-			                  r.ns, "name", r.name, "replicas", (json_int_t)r.current);
-		if (r.clamped)
-			H->log(call, SALVE_LOG_INFO,
-			       "scale: %s %s/%s held at %lld by min/max guardrails", r.kind->kind,
-			       r.ns, r.name, r.target);
-	}
-	json_decref(before);
-	json_decref(after);
-	return rc;
+	const struct scale_req *r = state;
+	if (r->clamped)
+		H->log(ctx->call, SALVE_LOG_INFO,
+		       "scale: %s %s/%s held at %lld by min/max guardrails", r->t.kind->kind,
+		       r->t.ns, r->t.name, r->target);
+	return scale_result(r, k8s_changes(before, after));
 }
 
-static int set_plan(salve_call *call, const json_t *args, json_t **predicted)
+static json_t *set_undo_record(const void *state, const json_t *before, const json_t *patch)
 {
-	return set_write(call, args, K8S_UPDATE_DRY_RUN, predicted, NULL);
+	(void)before, (void)patch;
+	const struct scale_req *r = state;
+	return json_pack("{s:s, s:s, s:s, s:I}", "kind", r->t.kind->kind, "namespace", r->t.ns,
+	                 "name", r->t.name, "replicas", (json_int_t)r->current);
 }
 
-static int set_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo)
-{
-	return set_write(call, args, 0, result, undo);
-}
+static const k8s_mutation set_mutation = {
+    .state_size = sizeof(struct scale_req),
+    .parse = scale_args,
+    .observe = set_observe,
+    .build = build_scale,
+    .update_mode = K8S_UPDATE_PUT,
+    .result = set_result,
+    .undo_record = set_undo_record,
+};
 
-static int set_undo(salve_call *call, const json_t *undo)
+/* The undo record as the arguments of a set back to the count it had, whatever it was (zero
+ * included): min is 0 here. */
+static int set_restore_parse(k8s_ctx *ctx, const json_t *undo, void *state)
 {
-	k8s_ctx ctx;
-	ctx_of(&ctx, call);
-	/* Back to the count it had, whatever it was (zero included): min is 0 here. */
+	struct scale_req *r = state;
 	json_t *args = json_pack(
 	    "{s:O?, s:O?, s:O?, s:O?, s:i}", "kind", json_object_get(undo, "kind"), "namespace",
 	    json_object_get(undo, "namespace"), "name", json_object_get(undo, "name"), "replicas",
 	    json_object_get(undo, "replicas"), "min", 0);
 	if (!args || !json_object_get(undo, "name") || !json_object_get(undo, "replicas")) {
 		json_decref(args);
-		return k8s_invalid(&ctx, "undo record is malformed: it needs kind, namespace, name "
-		                         "and replicas");
+		return k8s_invalid(ctx, "undo record is malformed: it needs kind, namespace, name "
+		                        "and replicas");
 	}
-	struct scale_req r;
-	int rc = scale_args(&ctx, args, &r);
-	if (rc == SALVE_OK)
-		rc = k8s_update(&ctx, r.path, K8S_UPDATE_PUT, build_scale, &r, NULL, NULL, NULL);
-	if (rc == SALVE_OK)
-		H->log(call, SALVE_LOG_INFO, "scale: %s %s/%s back to %lld replicas", r.kind->kind,
-		       r.ns, r.name, r.target);
-	json_decref(args);
-	return rc;
+	r->undo_args = args;
+	return scale_args(ctx, args, r);
 }
+
+static void set_restore_clear(void *state)
+{
+	json_decref(((struct scale_req *)state)->undo_args);
+}
+
+static void set_undone(k8s_ctx *ctx, const void *state, const json_t *patch)
+{
+	(void)patch;
+	const struct scale_req *r = state;
+	H->log(ctx->call, SALVE_LOG_INFO, "scale: %s %s/%s back to %lld replicas", r->t.kind->kind,
+	       r->t.ns, r->t.name, r->target);
+}
+
+static const k8s_mutation set_restore = {
+    .state_size = sizeof(struct scale_req),
+    .parse = set_restore_parse,
+    .clear = set_restore_clear,
+    .build = build_scale,
+    .update_mode = K8S_UPDATE_PUT,
+    .undone = set_undone,
+};
+
+K8S_MUTATION_CALLBACKS(set, set_mutation, H)
+K8S_UNDO_CALLBACK(set, set_restore, H)
 
 /* ---- wait_ready ---------------------------------------------------------------------------- */
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A ReplicaSet has no rollout: it is ready when every wanted replica is ready and available. */
 static void judge_replicaset(const json_t *rs, k8s_rollout *r)
@@ -285,16 +277,11 @@ static int wait_ready(salve_call *call, const json_t *args, json_t **result)
 	int rc = k8s_path(&ctx, path, sizeof path, kind, NULL, ns, name, "name", NULL);
 	if (rc != SALVE_OK)
 		return rc;
-	double timeout = 300, interval = 1;
-	json_t *t = json_object_get(args, "timeout");
-	json_t *iv = json_object_get(args, "interval");
-	if (t && salve_duration_from_json(t, &timeout) < 0)
-		return k8s_invalid(&ctx,
-		                   "argument \"timeout\": expected a duration such as \"5m\"");
-	if (iv && (salve_duration_from_json(iv, &interval) < 0 || interval <= 0))
-		return k8s_invalid(&ctx,
-		                   "argument \"interval\": expected a duration such as \"2s\"");
-	double start = mono();
+	double timeout, interval;
+	rc = k8s_arg_wait(&ctx, args, &timeout, &interval);
+	if (rc != SALVE_OK)
+		return rc;
+	double start = k8s_mono();
 	for (;;) {
 		json_t *obj = NULL;
 		rc = k8s_get(&ctx, path, 0, &obj);
@@ -306,7 +293,7 @@ static int wait_ready(salve_call *call, const json_t *args, json_t **result)
 		else
 			k8s_rollout_judge(kind, obj, &r);
 		json_decref(obj);
-		double waited = mono() - start;
+		double waited = k8s_mono() - start;
 		/* A dry-run changed nothing, so there is nothing to wait for: report the state
 		 * once (healthy may be false) instead of spending the timeout. */
 		int dry_run = H->mode(call) == SALVE_MODE_DRY_RUN;
@@ -347,22 +334,20 @@ static int wait_ready(salve_call *call, const json_t *args, json_t **result)
 /* ---- hpa_bounds ------------------------------------------------------------------------------ */
 
 struct hpa_req {
-	const char *ns;
-	const char *name;
-	char path[2048];
+	k8s_target t;
 	json_t *min; /* borrowed from args; NULL: leave as is; JSON null (undo only): remove */
 	json_t *max;
 };
 
 static int hpa_args(k8s_ctx *ctx, const json_t *args, struct hpa_req *h, int undoing)
 {
-	memset(h, 0, sizeof *h);
-	h->ns = k8s_arg_namespace(ctx, args);
-	if (!h->ns)
+	h->t.kind = k8s_kind_find("hpa");
+	h->t.ns = k8s_arg_namespace(ctx, args);
+	if (!h->t.ns)
 		return SALVE_ERR_INVALID;
-	h->name = k8s_arg_str(args, "name");
+	h->t.name = k8s_arg_str(args, "name");
 	char err[512];
-	if (k8s_check_subdomain("name", h->name, err, sizeof err) < 0)
+	if (k8s_check_subdomain("name", h->t.name, err, sizeof err) < 0)
 		return k8s_invalid(ctx, "%s", err);
 	h->min = json_object_get(args, "min");
 	h->max = json_object_get(args, "max");
@@ -383,19 +368,26 @@ static int hpa_args(k8s_ctx *ctx, const json_t *args, struct hpa_req *h, int und
 	int rc = k8s_discover_hpa(ctx, &gv);
 	if (rc != SALVE_OK)
 		return rc;
-	return k8s_path(ctx, h->path, sizeof h->path, k8s_kind_find("hpa"), strchr(gv, '/') + 1,
-	                h->ns, h->name, "name", NULL);
+	return k8s_path(ctx, h->t.path, sizeof h->t.path, h->t.kind, strchr(gv, '/') + 1, h->t.ns,
+	                h->t.name, "name", NULL);
+}
+
+static int hpa_parse(k8s_ctx *ctx, const json_t *args, void *state)
+{
+	return hpa_args(ctx, args, state, 0);
+}
+
+/* An undo record has the shape of the arguments; its min may be null (there was none). */
+static int hpa_restore_parse(k8s_ctx *ctx, const json_t *undo, void *state)
+{
+	return hpa_args(ctx, undo, state, 1);
 }
 
 static int build_hpa(k8s_ctx *ctx, const json_t *current, json_t **desired, void *ud)
 {
 	const struct hpa_req *h = ud;
 	json_t *d = json_deep_copy(current);
-	json_t *spec = json_object_get(d, "spec");
-	if (!json_is_object(spec)) {
-		spec = json_object();
-		json_object_set_new(d, "spec", spec);
-	}
+	json_t *spec = k8s_child_object(d, "spec");
 	if (json_is_null(h->min))
 		json_object_del(spec, "minReplicas");
 	else if (h->min)
@@ -411,7 +403,7 @@ static int build_hpa(k8s_ctx *ctx, const json_t *current, json_t **desired, void
 		return k8s_invalid(ctx,
 		                   "HorizontalPodAutoscaler %s/%s would get minReplicas %lld above "
 		                   "maxReplicas %lld",
-		                   h->ns, h->name, lo, hi);
+		                   h->t.ns, h->t.name, lo, hi);
 	}
 	*desired = d;
 	return SALVE_OK;
@@ -425,84 +417,73 @@ static json_t *hpa_bounds_of(const json_t *hpa)
 	                 (json_int_t)(json_is_integer(mn) ? json_integer_value(mn) : 1), "max", mx);
 }
 
-static int hpa_check(salve_call *call, const json_t *args, json_t **observed)
+static int hpa_observe(k8s_ctx *ctx, void *state, const json_t *hpa, json_t **observed)
 {
-	k8s_ctx ctx;
-	ctx_of(&ctx, call);
-	struct hpa_req h;
-	int rc = hpa_args(&ctx, args, &h, 0);
-	json_t *hpa = NULL, *want = NULL;
-	if (rc == SALVE_OK)
-		rc = k8s_get(&ctx, h.path, 0, &hpa);
-	if (rc == SALVE_OK)
-		rc = build_hpa(&ctx, hpa, &want, &h);
+	const struct hpa_req *h = state;
+	json_t *want = NULL;
+	int rc = build_hpa(ctx, hpa, &want, state);
 	if (rc == SALVE_OK) {
 		int same =
 		    k8s_semantic_equal(k8s_ptr_get(hpa, "/spec"), k8s_ptr_get(want, "/spec"));
 		json_t *b = hpa_bounds_of(hpa);
-		*observed = json_pack("{s:s, s:s, s:O, s:O, s:o}", "namespace", h.ns, "name",
-		                      h.name, "min", json_object_get(b, "min"), "max",
+		*observed = json_pack("{s:s, s:s, s:O, s:O, s:o}", "namespace", h->t.ns, "name",
+		                      h->t.name, "min", json_object_get(b, "min"), "max",
 		                      json_object_get(b, "max"), "changes", json_array());
 		json_decref(b);
 		rc = same ? SALVE_HOLDS : SALVE_OK;
 	}
-	json_decref(hpa);
 	json_decref(want);
 	return rc;
 }
 
-static int hpa_write(salve_call *call, const json_t *args, unsigned mode, json_t **result,
-                     json_t **undo)
+static json_t *hpa_result(k8s_ctx *ctx, void *state, const json_t *before, const json_t *after)
 {
-	k8s_ctx ctx;
-	ctx_of(&ctx, call);
-	struct hpa_req h;
-	int rc = hpa_args(&ctx, args, &h, 0);
-	json_t *before = NULL, *after = NULL;
-	if (rc == SALVE_OK)
-		rc = k8s_update(&ctx, h.path, mode, build_hpa, &h, &before, &after, NULL);
-	if (rc == SALVE_OK) {
-		json_t *was = hpa_bounds_of(before), *now = hpa_bounds_of(after);
-		*result = json_pack("{s:s, s:s, s:O, s:O, s:o, s:o}", "namespace", h.ns, "name",
-		                    h.name, "min", json_object_get(now, "min"), "max",
-		                    json_object_get(now, "max"), "previous", was, "changes",
-		                    k8s_changes(before, after));
-		json_decref(now);
-		if (undo) {
-			json_t *mn = k8s_ptr_get(before, "/spec/minReplicas");
-			*undo = json_pack("{s:s, s:s, s:O, s:O?}", "namespace", h.ns, "name",
-			                  h.name, "min", mn ? mn : json_null(), "max",
-			                  k8s_ptr_get(before, "/spec/maxReplicas"));
-		}
-	}
-	json_decref(before);
-	json_decref(after);
-	return rc;
+	(void)ctx;
+	const struct hpa_req *h = state;
+	json_t *now = hpa_bounds_of(after);
+	json_t *r =
+	    json_pack("{s:s, s:s, s:O, s:O, s:o, s:o}", "namespace", h->t.ns, "name", h->t.name,
+	              "min", json_object_get(now, "min"), "max", json_object_get(now, "max"),
+	              "previous", hpa_bounds_of(before), "changes", k8s_changes(before, after));
+	json_decref(now);
+	return r;
 }
 
-static int hpa_plan(salve_call *call, const json_t *args, json_t **predicted)
+static json_t *hpa_undo_record(const void *state, const json_t *before, const json_t *patch)
 {
-	return hpa_write(call, args, K8S_UPDATE_DRY_RUN, predicted, NULL);
+	(void)patch;
+	const struct hpa_req *h = state;
+	json_t *mn = k8s_ptr_get(before, "/spec/minReplicas");
+	return json_pack("{s:s, s:s, s:O, s:O?}", "namespace", h->t.ns, "name", h->t.name, "min",
+	                 mn ? mn : json_null(), "max", k8s_ptr_get(before, "/spec/maxReplicas"));
 }
 
-static int hpa_apply(salve_call *call, const json_t *args, json_t **result, json_t **undo)
+static void hpa_undone(k8s_ctx *ctx, const void *state, const json_t *patch)
 {
-	return hpa_write(call, args, 0, result, undo);
+	(void)patch;
+	const struct hpa_req *h = state;
+	H->log(ctx->call, SALVE_LOG_INFO, "scale: HorizontalPodAutoscaler %s/%s bounds restored",
+	       h->t.ns, h->t.name);
 }
 
-static int hpa_undo(salve_call *call, const json_t *undo)
-{
-	k8s_ctx ctx;
-	ctx_of(&ctx, call);
-	struct hpa_req h;
-	int rc = hpa_args(&ctx, undo, &h, 1);
-	if (rc == SALVE_OK)
-		rc = k8s_update(&ctx, h.path, 0, build_hpa, &h, NULL, NULL, NULL);
-	if (rc == SALVE_OK)
-		H->log(call, SALVE_LOG_INFO, "scale: HorizontalPodAutoscaler %s/%s bounds restored",
-		       h.ns, h.name);
-	return rc;
-}
+static const k8s_mutation hpa_mutation = {
+    .state_size = sizeof(struct hpa_req),
+    .parse = hpa_parse,
+    .observe = hpa_observe,
+    .build = build_hpa,
+    .result = hpa_result,
+    .undo_record = hpa_undo_record,
+};
+
+static const k8s_mutation hpa_restore = {
+    .state_size = sizeof(struct hpa_req),
+    .parse = hpa_restore_parse,
+    .build = build_hpa,
+    .undone = hpa_undone,
+};
+
+K8S_MUTATION_CALLBACKS(hpa, hpa_mutation, H)
+K8S_UNDO_CALLBACK(hpa, hpa_restore, H)
 
 /* ---- descriptor ------------------------------------------------------------------------------ */
 

@@ -95,6 +95,9 @@ int k8s_check_subdomain(const char *arg, const char *value, char *err, size_t er
 
 /* Percent-encode a value for a URL path segment or query (malloc'd; NULL on OOM). */
 char *k8s_escape(const char *s);
+/* Append "?key=value" to path ("&key=value" when it has a query), the value percent-encoded.
+ * SALVE_OK, or SALVE_ERR when out of memory. */
+int k8s_path_query(char *path, size_t len, const char *key, const char *value);
 
 typedef struct k8s_kind {
 	const char *kind;     /* "Deployment" */
@@ -209,6 +212,8 @@ void k8s_dry_run_path(char *buf, size_t len, const char *path);
 
 /* RFC 6901 pointer lookup; borrowed, NULL when absent. */
 json_t *k8s_ptr_get(const json_t *root, const char *pointer);
+/* obj[key], made an empty object first when it is absent or not an object; borrowed. */
+json_t *k8s_child_object(json_t *obj, const char *key);
 /* An RFC 7386 merge patch turning `from` into `to` (an empty object when they are equal). */
 json_t *k8s_merge_diff(const json_t *from, const json_t *to);
 /* Apply an RFC 7386 merge patch to *target in place (*target may be replaced). */
@@ -278,14 +283,105 @@ const char *k8s_arg_namespace(k8s_ctx *ctx, const json_t *args);
  * call failed otherwise. */
 const k8s_kind *k8s_arg_kind(k8s_ctx *ctx, const json_t *args, const char *dflt,
                              const char *const *allowed);
+/* A wait's args.timeout (default 5m) and args.interval (default 1s, above zero), as durations.
+ * SALVE_OK, or SALVE_ERR_INVALID with the call failed. */
+int k8s_arg_wait(k8s_ctx *ctx, const json_t *args, double *timeout, double *interval);
 /* k8s_object_path that fails the call (SALVE_ERR_INVALID) naming the bad argument. */
 int k8s_path(k8s_ctx *ctx, char *buf, size_t len, const k8s_kind *k, const char *version,
              const char *ns, const char *name, const char *name_arg, const char *subresource);
 /* "deployment web in namespace shop" style description of an object, for messages. */
 void k8s_describe(char *buf, size_t len, const k8s_kind *k, const char *ns, const char *name);
 
+/* ---- mutations: one driver for check, plan, apply and undo --------------------------------- */
+
+/* What a mutation changes. Every mutation's state begins with one. */
+typedef struct k8s_target {
+	const k8s_kind *kind;
+	const char *ns;   /* NULL for cluster-scoped kinds; borrowed from the arguments */
+	const char *name; /* borrowed from the arguments */
+	char path[2048];  /* the object's API path: what the write reads and changes */
+} k8s_target;
+
+/*
+ * One mutating action as a table entry. For each call the driver fills a k8s_ctx, allocates
+ * state_size zeroed bytes of state (beginning with a k8s_target), lets parse fill them, runs
+ * the step, then calls clear (when set) and frees the state, whatever happened.
+ *
+ *   check: parse, then GET target.path and observe it; or, for an action that cannot be
+ *          judged from that one object, its own check.
+ *   plan:  parse, write with K8S_UPDATE_DRY_RUN, result.
+ *   apply: parse, write, result and undo_record. The dry-run flag is the only difference.
+ *   undo:  parse reads the undo record, write, undone. An action whose undo records have
+ *          the shape of its arguments undoes with its own entry; others have an undo entry
+ *          filling only state_size, parse, clear, build or write, and undone.
+ *
+ * The write is k8s_update(target.path, mode | update_mode, build, state), or the entry's own
+ * write when the change is not a read-modify-write of one object (a patch as given, a delete).
+ */
+typedef struct k8s_mutation {
+	size_t state_size;
+	/* Arguments (or an undo record) into state, validated; may read the server. Negative
+	 * with the call failed naming what is wrong. Strings may be borrowed from args. */
+	int (*parse)(k8s_ctx *ctx, const json_t *args, void *state);
+	/* Optional: release what parse and the write kept in state. */
+	void (*clear)(void *state);
+	/* check from the object at target.path: SALVE_HOLDS or SALVE_OK with *observed set. */
+	int (*observe)(k8s_ctx *ctx, void *state, const json_t *current, json_t **observed);
+	/* check for an action without observe: the same contract, reading what it needs. */
+	int (*check)(k8s_ctx *ctx, void *state, json_t **observed);
+	k8s_build_fn build;   /* the wanted object, for k8s_update (ud: the state) */
+	unsigned update_mode; /* k8s_update flags besides the dry run (K8S_UPDATE_PUT) */
+	/* Instead of build: the write itself, filling k8s_update's outputs (it may leave patch
+	 * NULL; before and after are NULL when it runs for an undo). */
+	int (*write)(k8s_ctx *ctx, void *state, unsigned mode, json_t **before, json_t **after,
+	             json_t **patch);
+	/* plan's and apply's result (caller's) from the object before and after the write. */
+	json_t *(*result)(k8s_ctx *ctx, void *state, const json_t *before, const json_t *after);
+	/* apply's undo record (caller's); NULL for an action declared SALVE_ACTION_NO_UNDO.
+	 * patch is the write's merge patch (NULL with K8S_UPDATE_PUT or an own write). */
+	json_t *(*undo_record)(const void *state, const json_t *before, const json_t *patch);
+	/* undo: log what was put back (patch as for undo_record). */
+	void (*undone)(k8s_ctx *ctx, const void *state, const json_t *patch);
+} k8s_mutation;
+
+/* The salve_action callbacks of a mutation; host is the plugin's host table. */
+int k8s_mutation_check(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                       const json_t *args, json_t **observed);
+int k8s_mutation_plan(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                      const json_t *args, json_t **predicted);
+int k8s_mutation_apply(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                       const json_t *args, json_t **result, json_t **undo);
+int k8s_mutation_undo(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                      const json_t *undo);
+
+/* Define static prefix_check, prefix_plan and prefix_apply running mutation m (an lvalue),
+ * for a plugin's action table; host is the expression naming the plugin's salve_host. */
+#define K8S_MUTATION_CALLBACKS(prefix, m, host)                                                    \
+	static int prefix##_check(salve_call *call, const json_t *args, json_t **observed)         \
+	{                                                                                          \
+		return k8s_mutation_check(&(m), (host), call, args, observed);                     \
+	}                                                                                          \
+	static int prefix##_plan(salve_call *call, const json_t *args, json_t **predicted)         \
+	{                                                                                          \
+		return k8s_mutation_plan(&(m), (host), call, args, predicted);                     \
+	}                                                                                          \
+	static int prefix##_apply(salve_call *call, const json_t *args, json_t **result,           \
+	                          json_t **undo)                                                   \
+	{                                                                                          \
+		return k8s_mutation_apply(&(m), (host), call, args, result, undo);                 \
+	}
+
+/* Define static prefix_undo applying undo records with the undo entry m. */
+#define K8S_UNDO_CALLBACK(prefix, m, host)                                                         \
+	static int prefix##_undo(salve_call *call, const json_t *undo)                             \
+	{                                                                                          \
+		return k8s_mutation_undo(&(m), (host), call, undo);                                \
+	}
+
 /* ---- small shared helpers ------------------------------------------------------------------ */
 
+/* Seconds on the monotonic clock, for deadlines and waits. */
+double k8s_mono(void);
 /* Sleep up to `seconds`, waking early when the call is cancelled. 0, or SALVE_ERR_CANCELED. */
 int k8s_sleep(k8s_ctx *ctx, double seconds);
 /* The current time as RFC 3339 UTC ("2024-05-01T12:00:00Z"). */

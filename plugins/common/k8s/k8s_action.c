@@ -1,8 +1,10 @@
-/* Helpers every Kubernetes action uses to read its arguments the same way. */
+/* Helpers every Kubernetes action uses to read its arguments the same way, and the one driver
+ * that runs every mutation's check, plan, apply and undo. */
 #include "k8s.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void k8s_ctx_init(k8s_ctx *ctx, k8s_client *client, const salve_host *host, salve_call *call)
@@ -83,6 +85,20 @@ const k8s_kind *k8s_arg_kind(k8s_ctx *ctx, const json_t *args, const char *dflt,
 	return k;
 }
 
+int k8s_arg_wait(k8s_ctx *ctx, const json_t *args, double *timeout, double *interval)
+{
+	*timeout = 300;
+	*interval = 1;
+	json_t *t = json_object_get(args, "timeout");
+	json_t *iv = json_object_get(args, "interval");
+	if (t && salve_duration_from_json(t, timeout) < 0)
+		return k8s_invalid(ctx, "argument \"timeout\": expected a duration such as \"5m\"");
+	if (iv && (salve_duration_from_json(iv, interval) < 0 || *interval <= 0))
+		return k8s_invalid(ctx,
+		                   "argument \"interval\": expected a duration such as \"2s\"");
+	return SALVE_OK;
+}
+
 int k8s_path(k8s_ctx *ctx, char *buf, size_t len, const k8s_kind *k, const char *version,
              const char *ns, const char *name, const char *name_arg, const char *subresource)
 {
@@ -100,4 +116,107 @@ void k8s_describe(char *buf, size_t len, const k8s_kind *k, const char *ns, cons
 		snprintf(buf, len, "%s %s/%s", k->kind, ns, name);
 	else
 		snprintf(buf, len, "%s %s", k->kind, name);
+}
+
+/* ---- the mutation driver --------------------------------------------------------------------- */
+
+/* The call's context and the mutation's state, filled by m->parse from args. */
+static int begin(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                 const json_t *args, k8s_ctx *ctx, void **state)
+{
+	k8s_ctx_init(ctx, host->state(call), host, call);
+	*state = calloc(1, m->state_size);
+	if (!*state) {
+		host->fail(call, "out of memory");
+		return SALVE_ERR;
+	}
+	return m->parse(ctx, args, *state);
+}
+
+static void end(const k8s_mutation *m, void *state)
+{
+	if (state && m->clear)
+		m->clear(state);
+	free(state);
+}
+
+static int write_target(const k8s_mutation *m, k8s_ctx *ctx, void *state, unsigned mode,
+                        json_t **before, json_t **after, json_t **patch)
+{
+	if (m->write)
+		return m->write(ctx, state, mode, before, after, patch);
+	const k8s_target *t = state;
+	return k8s_update(ctx, t->path, mode | m->update_mode, m->build, state, before, after,
+	                  patch);
+}
+
+int k8s_mutation_check(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                       const json_t *args, json_t **observed)
+{
+	k8s_ctx ctx;
+	void *state = NULL;
+	int rc = begin(m, host, call, args, &ctx, &state);
+	if (rc == SALVE_OK && m->observe) {
+		const k8s_target *t = state;
+		json_t *current = NULL;
+		rc = k8s_get(&ctx, t->path, 0, &current);
+		if (rc == SALVE_OK)
+			rc = m->observe(&ctx, state, current, observed);
+		json_decref(current);
+	} else if (rc == SALVE_OK) {
+		rc = m->check(&ctx, state, observed);
+	}
+	end(m, state);
+	return rc;
+}
+
+/* plan and apply: the same write, with or without the server's dry run. undo is NULL for a
+ * plan, which makes no undo record. */
+static int mutate(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                  const json_t *args, unsigned mode, json_t **result, json_t **undo)
+{
+	k8s_ctx ctx;
+	void *state = NULL;
+	json_t *before = NULL, *after = NULL, *patch = NULL;
+	int rc = begin(m, host, call, args, &ctx, &state);
+	if (rc == SALVE_OK)
+		rc = write_target(m, &ctx, state, mode, &before, &after, &patch);
+	if (rc == SALVE_OK) {
+		*result = m->result(&ctx, state, before, after);
+		if (undo)
+			*undo = m->undo_record ? m->undo_record(state, before, patch) : NULL;
+	}
+	json_decref(before);
+	json_decref(after);
+	json_decref(patch);
+	end(m, state);
+	return rc;
+}
+
+int k8s_mutation_plan(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                      const json_t *args, json_t **predicted)
+{
+	return mutate(m, host, call, args, K8S_UPDATE_DRY_RUN, predicted, NULL);
+}
+
+int k8s_mutation_apply(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                       const json_t *args, json_t **result, json_t **undo)
+{
+	return mutate(m, host, call, args, 0, result, undo);
+}
+
+int k8s_mutation_undo(const k8s_mutation *m, const salve_host *host, salve_call *call,
+                      const json_t *undo)
+{
+	k8s_ctx ctx;
+	void *state = NULL;
+	json_t *patch = NULL;
+	int rc = begin(m, host, call, undo, &ctx, &state);
+	if (rc == SALVE_OK)
+		rc = write_target(m, &ctx, state, 0, NULL, NULL, &patch);
+	if (rc == SALVE_OK)
+		m->undone(&ctx, state, patch);
+	json_decref(patch);
+	end(m, state);
+	return rc;
 }

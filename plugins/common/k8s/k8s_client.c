@@ -32,7 +32,7 @@ struct k8s_client {
 	const char *hpa_gv;
 };
 
-static double now_mono(void)
+double k8s_mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -139,7 +139,7 @@ static char *current_token(k8s_ctx *ctx, int *failed)
 		return NULL;
 	char *copy = NULL;
 	pthread_mutex_lock(&c->lock);
-	double now = now_mono();
+	double now = k8s_mono();
 	if (!c->file_token || now - c->file_token_at > TOKEN_FILE_TTL) {
 		FILE *f = fopen(c->cfg.token_file, "r");
 		char buf[16384];
@@ -285,11 +285,11 @@ static double backoff(int attempt)
 
 int k8s_sleep(k8s_ctx *ctx, double seconds)
 {
-	double end = now_mono() + seconds;
+	double end = k8s_mono() + seconds;
 	for (;;) {
 		if (ctx->host->cancelled(ctx->call))
 			return SALVE_ERR_CANCELED;
-		double left = end - now_mono();
+		double left = end - k8s_mono();
 		if (left <= 0)
 			return SALVE_OK;
 		double slice = left < 0.05 ? left : 0.05;
@@ -426,6 +426,131 @@ static CURLcode perform(k8s_ctx *ctx, CURL *h, const char *method, const char *u
 	return res;
 }
 
+/* What one attempt came to: the status for the caller and, when the request may be sent
+ * again, why (NULL: it may not) and after how many seconds. */
+struct outcome {
+	int rc;
+	const char *why;
+	double wait;
+};
+
+/* curl got no HTTP answer: fail the call saying why, and judge whether to send it again. */
+static void transport_failed(k8s_ctx *ctx, const char *method, const char *path, CURLcode res,
+                             int too_big, const char *errbuf, double took, int attempt,
+                             struct outcome *o)
+{
+	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(res);
+	if (res == CURLE_ABORTED_BY_CALLBACK) {
+		ctx->host->fail(ctx->call, "%s %s: cancelled", method, path);
+		o->rc = SALVE_ERR_CANCELED;
+	} else if (too_big) {
+		ctx->host->fail(ctx->call, "%s %s: response larger than %u bytes", method, path,
+		                MAX_BODY_BYTES);
+		o->rc = SALVE_ERR;
+	} else if (res == CURLE_OPERATION_TIMEDOUT && ctx->host->remaining(ctx->call) <= 0) {
+		ctx->host->fail(ctx->call, "%s %s: the step's deadline passed (%s)", method, path,
+		                detail);
+		o->rc = SALVE_ERR_TIMEOUT;
+	} else {
+		ctx->host->fail(ctx->call, "%s %s%s: %s", method, ctx->client->cfg.server, path,
+		                detail);
+		o->rc = transport_retryable(res, method) ? SALVE_ERR_RETRY : SALVE_ERR;
+		if (o->rc == SALVE_ERR_RETRY) {
+			o->why = detail;
+			o->wait = backoff(attempt);
+		}
+	}
+	ctx->host->log(ctx->call, SALVE_LOG_DEBUG, "kubernetes: %s %s -> %s (%.0f ms)", method,
+	               path, detail, took * 1000);
+}
+
+/* The server answered: fill resp (a text body moves out of buf), audit a write, and judge the
+ * status: a 429 (unless flags say it is an answer) and 5xx may be sent again. */
+static void answered(k8s_ctx *ctx, CURL *h, const char *method, const char *path, unsigned flags,
+                     long status, struct body_buf *buf, double took, int attempt, k8s_resp *resp,
+                     struct outcome *o)
+{
+	long connects = 0;
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+	ctx->host->log(ctx->call, SALVE_LOG_DEBUG, "kubernetes: %s %s -> %ld (%.0f ms, %s)", method,
+	               path, status, took * 1000,
+	               connects ? "new connection" : "kept-alive connection");
+	resp->status = status;
+	int ok = status >= 200 && status < 300;
+	if ((flags & K8S_TEXT) && ok) {
+		resp->text = buf->data ? buf->data : strdup("");
+		resp->text_len = buf->len;
+		buf->data = NULL;
+	} else if (buf->data) {
+		json_error_t jerr;
+		resp->json = json_loadb(buf->data, buf->len, 0, &jerr);
+		if (!resp->json && !ok) {
+			resp->text = strdup(buf->data); /* a plain-text error body */
+			resp->text_len = resp->text ? buf->len : 0;
+		}
+	}
+	if (strcmp(method, "GET") != 0) {
+		json_t *data = json_pack("{s:s, s:s, s:I}", "method", method, "path", path,
+		                         "status", (json_int_t)status);
+		ctx->host->audit(ctx->call, "k8s.request", data);
+		json_decref(data);
+	}
+	if (ok) {
+		o->rc = SALVE_OK;
+		if (!(flags & K8S_TEXT) && !resp->json) {
+			ctx->host->fail(ctx->call, "%s %s: the response is not JSON", method, path);
+			o->rc = SALVE_ERR;
+		}
+		return;
+	}
+	fail_status(ctx, method, path, status, resp->json, buf->data, "");
+	o->rc = status_code(status);
+	if (retryable_status(status) && !(status == 429 && (flags & K8S_NO_RETRY_429))) {
+		/* A server's Retry-After is honoured as given; curl reports 0 when the header
+		 * is absent. */
+		curl_off_t after = 0;
+		curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after);
+		o->wait = after > 0 ? (double)after : backoff(attempt);
+		o->why = "retryable status";
+	}
+}
+
+/* A retryable failure is sent again unless that was the last attempt or the wait would pass
+ * the step's deadline; then the failure says so. */
+static int retry_allowed(k8s_ctx *ctx, const char *method, const char *path, int attempt,
+                         double wait, const k8s_resp *resp, const char *raw)
+{
+	char suffix[128];
+	if (attempt >= MAX_ATTEMPTS)
+		snprintf(suffix, sizeof suffix, "; gave up after %d attempts", attempt);
+	else if (wait >= ctx->host->remaining(ctx->call))
+		snprintf(suffix, sizeof suffix,
+		         "; not retried: waiting %.1fs would pass the step's deadline", wait);
+	else
+		return 1;
+	if (resp->status)
+		fail_status(ctx, method, path, resp->status, resp->json, raw, suffix);
+	return 0;
+}
+
+static void announce_retry(k8s_ctx *ctx, const char *method, const char *path, const k8s_resp *resp,
+                           int attempt, const struct outcome *o)
+{
+	json_t *data =
+	    json_pack("{s:s, s:s, s:I, s:i, s:f}", "method", method, "path", path, "status",
+	              (json_int_t)resp->status, "attempt", attempt, "wait_seconds", o->wait);
+	ctx->host->audit(ctx->call, "k8s.retry", data);
+	json_decref(data);
+	char what[64];
+	if (resp->status)
+		snprintf(what, sizeof what, "HTTP %ld", resp->status);
+	else
+		snprintf(what, sizeof what, "%s", o->why);
+	ctx->host->log(ctx->call, SALVE_LOG_INFO,
+	               "kubernetes: %s %s failed (%s), retry %d in %.1fs", method, path, what,
+	               attempt, o->wait);
+}
+
 int k8s_request(k8s_ctx *ctx, const char *method, const char *path, const char *content_type,
                 const json_t *body, unsigned flags, k8s_resp *resp)
 {
@@ -478,144 +603,37 @@ int k8s_request(k8s_ctx *ctx, const char *method, const char *path, const char *
 		double timeout = remaining < c->request_timeout ? remaining : c->request_timeout;
 		struct body_buf buf = {0};
 		long status = 0;
-		double t0 = now_mono();
+		double t0 = k8s_mono();
 		CURLcode res = perform(ctx, h, method, url, content_type, payload, flags, token,
 		                       timeout, &status, &buf, errbuf);
 		if (token) {
 			memset(token, 0, strlen(token));
 			free(token);
 		}
-		double took = now_mono() - t0;
-		const char *why = NULL;
-		double wait = 0;
-
-		if (res != CURLE_OK) {
-			const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(res);
-			if (res == CURLE_ABORTED_BY_CALLBACK) {
-				ctx->host->fail(ctx->call, "%s %s: cancelled", method, path);
-				rc = SALVE_ERR_CANCELED;
-			} else if (buf.too_big) {
-				ctx->host->fail(ctx->call, "%s %s: response larger than %u bytes",
-				                method, path, MAX_BODY_BYTES);
-				rc = SALVE_ERR;
-			} else if (res == CURLE_OPERATION_TIMEDOUT &&
-			           ctx->host->remaining(ctx->call) <= 0) {
-				ctx->host->fail(ctx->call, "%s %s: the step's deadline passed (%s)",
-				                method, path, detail);
-				rc = SALVE_ERR_TIMEOUT;
-			} else {
-				ctx->host->fail(ctx->call, "%s %s%s: %s", method, c->cfg.server,
-				                path, detail);
-				rc = transport_retryable(res, method) ? SALVE_ERR_RETRY : SALVE_ERR;
-				if (rc == SALVE_ERR_RETRY)
-					why = detail;
-			}
-			ctx->host->log(ctx->call, SALVE_LOG_DEBUG,
-			               "kubernetes: %s %s -> %s (%.0f ms)", method, path, detail,
-			               took * 1000);
-			free(buf.data);
-			if (!why)
-				break;
-			wait = backoff(attempt);
-		} else {
-			long connects = 0;
-			curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
-			ctx->host->log(ctx->call, SALVE_LOG_DEBUG,
-			               "kubernetes: %s %s -> %ld (%.0f ms, %s)", method, path,
-			               status, took * 1000,
-			               connects ? "new connection" : "kept-alive connection");
-			resp->status = status;
-			if ((flags & K8S_TEXT) && status >= 200 && status < 300) {
-				resp->text = buf.data ? buf.data : strdup("");
-				resp->text_len = buf.len;
-				buf.data = NULL;
-			} else if (buf.data) {
-				json_error_t jerr;
-				resp->json = json_loadb(buf.data, buf.len, 0, &jerr);
-				if (!resp->json && (status < 200 || status >= 300)) {
-					resp->text = strdup(buf.data); /* a plain-text error body */
-					resp->text_len = resp->text ? buf.len : 0;
-				}
-			}
-			if (strcmp(method, "GET") != 0) {
-				json_t *data =
-				    json_pack("{s:s, s:s, s:I}", "method", method, "path", path,
-				              "status", (json_int_t)status);
-				ctx->host->audit(ctx->call, "k8s.request", data);
-				json_decref(data);
-			}
-			if (status >= 200 && status < 300) {
-				free(buf.data);
-				if (!(flags & K8S_TEXT) && !resp->json) {
-					ctx->host->fail(ctx->call,
-					                "%s %s: the response is not JSON", method,
-					                path);
-					rc = SALVE_ERR;
-				} else {
-					rc = SALVE_OK;
-				}
-				break;
-			}
-			fail_status(ctx, method, path, status, resp->json, buf.data, "");
-			rc = status_code(status);
-			if (retryable_status(status) &&
-			    !(status == 429 && (flags & K8S_NO_RETRY_429))) {
-				/* A server's Retry-After is honoured as given; curl reports 0 when
-				 * the header is absent. */
-				curl_off_t after = 0;
-				curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after);
-				wait = after > 0 ? (double)after : backoff(attempt);
-				why = "retryable status";
-			}
-			if (!why) {
-				free(buf.data);
-				break;
-			}
-		}
-		if (attempt >= MAX_ATTEMPTS) {
-			char suffix[96];
-			snprintf(suffix, sizeof suffix, "; gave up after %d attempts", attempt);
-			if (resp->status)
-				fail_status(ctx, method, path, resp->status, resp->json, buf.data,
-				            suffix);
-			free(buf.data);
-			break;
-		}
-		if (wait >= ctx->host->remaining(ctx->call)) {
-			char suffix[128];
-			snprintf(suffix, sizeof suffix,
-			         "; not retried: waiting %.1fs would pass the step's deadline",
-			         wait);
-			if (resp->status)
-				fail_status(ctx, method, path, resp->status, resp->json, buf.data,
-				            suffix);
-			free(buf.data);
-			break;
-		}
-		free(buf.data);
-		json_t *data =
-		    json_pack("{s:s, s:s, s:I, s:i, s:f}", "method", method, "path", path, "status",
-		              (json_int_t)resp->status, "attempt", attempt, "wait_seconds", wait);
-		ctx->host->audit(ctx->call, "k8s.retry", data);
-		json_decref(data);
-		char what[64];
-		if (resp->status)
-			snprintf(what, sizeof what, "HTTP %ld", resp->status);
+		double took = k8s_mono() - t0;
+		struct outcome o = {SALVE_ERR, NULL, 0};
+		if (res != CURLE_OK)
+			transport_failed(ctx, method, path, res, buf.too_big, errbuf, took, attempt,
+			                 &o);
 		else
-			snprintf(what, sizeof what, "%s", why);
-		ctx->host->log(ctx->call, SALVE_LOG_INFO,
-		               "kubernetes: %s %s failed (%s), retry %d in %.1fs", method, path,
-		               what, attempt, wait);
+			answered(ctx, h, method, path, flags, status, &buf, took, attempt, resp,
+			         &o);
+		rc = o.rc;
+		int again =
+		    o.why && retry_allowed(ctx, method, path, attempt, o.wait, resp, buf.data);
+		free(buf.data);
+		if (!again)
+			break;
+		announce_retry(ctx, method, path, resp, attempt, &o);
 		k8s_resp_clear(resp);
-		if (k8s_sleep(ctx, wait) != SALVE_OK) {
+		if (k8s_sleep(ctx, o.wait) != SALVE_OK) {
 			ctx->host->fail(ctx->call, "%s %s: cancelled", method, path);
 			rc = SALVE_ERR_CANCELED;
 			break;
 		}
 	}
 	free(url);
-	if (payload)
-		free(payload);
+	free(payload);
 	pool_release(c, h);
 	return rc;
 }

@@ -95,6 +95,16 @@ json_t *k8s_ptr_get(const json_t *root, const char *pointer)
 	return (json_t *)node;
 }
 
+json_t *k8s_child_object(json_t *obj, const char *key)
+{
+	json_t *c = json_object_get(obj, key);
+	if (!json_is_object(c)) {
+		c = json_object();
+		json_object_set_new(obj, key, c);
+	}
+	return c;
+}
+
 json_t *k8s_merge_diff(const json_t *from, const json_t *to)
 {
 	if (!json_is_object(from) || !json_is_object(to))

@@ -117,6 +117,17 @@ char *k8s_escape(const char *s)
 	return copy;
 }
 
+int k8s_path_query(char *path, size_t len, const char *key, const char *value)
+{
+	char *esc = k8s_escape(value);
+	if (!esc)
+		return SALVE_ERR;
+	size_t n = strlen(path);
+	snprintf(path + n, len - n, "%c%s=%s", strchr(path, '?') ? '&' : '?', key, esc);
+	free(esc);
+	return SALVE_OK;
+}
+
 static const k8s_kind kinds[] = {
     {"Pod", "", "v1", "pods", 1, ",pod,pods,po,"},
     {"Service", "", "v1", "services", 1, ",service,services,svc,"},

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "fake.h"
+#include "fake_k8s.h"
 #include "k8s.h"
 
 #define THREADS 4
@@ -25,7 +25,6 @@ struct salve_call {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int new_connections, kept_alive, audits;
-static struct fake F;
 static k8s_client *client;
 
 static void h_log(salve_call *call, int level, const char *fmt, ...)
@@ -153,7 +152,7 @@ static void test_threads_share_one_client(void **state)
 {
 	(void)state;
 	char err[512];
-	assert_int_equal(k8s_client_new(F.kc_cert, NULL, 10, &client, err, sizeof err), 0);
+	assert_int_equal(k8s_client_new(fake_k8s.kc_cert, NULL, 10, &client, err, sizeof err), 0);
 	pthread_t tid[THREADS];
 	salve_call calls[THREADS];
 	memset(calls, 0, sizeof calls);
@@ -170,7 +169,7 @@ static void test_threads_share_one_client(void **state)
 	k8s_client_free(client);
 	client = NULL;
 	/* ROUNDS GETs per thread, then a GET and a PATCH (or more, after a 409) each */
-	json_t *reqs = fake_requests(&F, NULL, NULL);
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
 	assert_true(json_array_size(reqs) >= THREADS * (ROUNDS + 2));
 	size_t i;
 	json_t *r;
@@ -181,7 +180,7 @@ static void test_threads_share_one_client(void **state)
 		assert_string_equal(json_string_value(json_object_get(r, "auth")), "cert");
 	}
 	json_decref(reqs);
-	json_t *node = fake_object(&F, "Node", NULL, "node-2");
+	json_t *node = fake_object(&fake_k8s, "Node", NULL, "node-2");
 	json_t *labels = json_object_get(json_object_get(node, "metadata"), "labels");
 	for (int t = 0; t < THREADS; t++) {
 		char key[32];
@@ -194,23 +193,10 @@ static void test_threads_share_one_client(void **state)
 	assert_true(kept_alive >= THREADS * ROUNDS - THREADS);
 }
 
-static int group_setup(void **state)
-{
-	(void)state;
-	return fake_start(&F, "1.29");
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	fake_stop(&F);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_threads_share_one_client),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, fake_k8s_group_setup, fake_k8s_group_teardown);
 }

@@ -12,27 +12,8 @@
 
 #include <cmocka.h>
 
+#include "json_check.h"
 #include "k8s.h"
-
-static json_t *J(const char *text)
-{
-	json_error_t e;
-	json_t *j = json_loads(text, JSON_DECODE_ANY, &e);
-	if (!j)
-		fail_msg("bad JSON in test: %s: %s", e.text, text);
-	return j;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = J(want_text);
-	if (!json_equal(got, want)) {
-		char *g = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
-		char *w = json_dumps(want, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
-		fail_msg("JSON differs\n got: %s\nwant: %s", g, w);
-	}
-	json_decref(want);
-}
 
 /* ---- kubeconfig ---------------------------------------------------------------------------- */
 
@@ -376,8 +357,8 @@ static void test_paths(void **state)
 static void test_merge_diff_apply(void **state)
 {
 	(void)state;
-	json_t *from = J("{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":[1,2],\"f\":\"x\"}");
-	json_t *to = J("{\"a\":1,\"b\":{\"c\":5},\"e\":[1,2,3],\"g\":true}");
+	json_t *from = tj_parse("{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":[1,2],\"f\":\"x\"}");
+	json_t *to = tj_parse("{\"a\":1,\"b\":{\"c\":5},\"e\":[1,2,3],\"g\":true}");
 	json_t *patch = k8s_merge_diff(from, to);
 	assert_json_eq(patch, "{\"b\":{\"c\":5,\"d\":null},\"e\":[1,2,3],\"f\":null,\"g\":true}");
 	json_t *applied = json_deep_copy(from);
@@ -395,12 +376,14 @@ static void test_merge_diff_apply(void **state)
 static void test_changes(void **state)
 {
 	(void)state;
-	json_t *a = J("{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"1\",\"generation\":1},"
-	              "\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":[{\"name\":"
-	              "\"app\",\"image\":\"v1\"}]}}},\"status\":{\"replicas\":3}}");
-	json_t *b = J("{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"2\",\"generation\":2,"
-	              "\"labels\":{\"x\":\"y\"}},\"spec\":{\"replicas\":5,\"template\":{\"spec\":{"
-	              "\"containers\":[{\"name\":\"app\",\"image\":\"v2\"}]}}},\"status\":{}}");
+	json_t *a =
+	    tj_parse("{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"1\",\"generation\":1},"
+	             "\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":[{\"name\":"
+	             "\"app\",\"image\":\"v1\"}]}}},\"status\":{\"replicas\":3}}");
+	json_t *b =
+	    tj_parse("{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"2\",\"generation\":2,"
+	             "\"labels\":{\"x\":\"y\"}},\"spec\":{\"replicas\":5,\"template\":{\"spec\":{"
+	             "\"containers\":[{\"name\":\"app\",\"image\":\"v2\"}]}}},\"status\":{}}");
 	json_t *c = k8s_changes(a, b);
 	assert_json_eq(c,
 	               "[{\"path\":\"/metadata/labels\",\"before\":null,\"after\":{\"x\":\"y\"}},"
@@ -415,10 +398,11 @@ static void test_changes(void **state)
 static void test_semantic_equal(void **state)
 {
 	(void)state;
-	json_t *a = J("{\"metadata\":{\"labels\":{}},\"spec\":{\"containers\":[{\"name\":\"a\","
-	              "\"ports\":[]}],\"hostNetwork\":false}}");
-	json_t *b = J("{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}");
-	json_t *c = J("{\"spec\":{\"containers\":[{\"name\":\"b\"}]}}");
+	json_t *a =
+	    tj_parse("{\"metadata\":{\"labels\":{}},\"spec\":{\"containers\":[{\"name\":\"a\","
+	             "\"ports\":[]}],\"hostNetwork\":false}}");
+	json_t *b = tj_parse("{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}");
+	json_t *c = tj_parse("{\"spec\":{\"containers\":[{\"name\":\"b\"}]}}");
 	assert_true(k8s_semantic_equal(a, b));
 	assert_false(k8s_semantic_equal(a, c));
 	json_decref(a);
@@ -431,13 +415,14 @@ static void test_patch_touched_merge(void **state)
 {
 	(void)state;
 	char err[256];
-	json_t *cur =
-	    J("{\"metadata\":{\"labels\":{\"app\":\"web\",\"tier\":\"fe\"},"
-	      "\"annotations\":{\"keep\":\"1\"}},\"spec\":{\"replicas\":3,"
-	      "\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v1\"}]}}}}");
-	json_t *patch = J("{\"metadata\":{\"labels\":{\"tier\":\"be\",\"new\":\"x\",\"gone\":null},"
-	                  "\"finalizers\":[\"f\"]},\"spec\":{\"replicas\":5,\"template\":{\"spec\":"
-	                  "{\"containers\":[{\"name\":\"a\",\"image\":\"v2\"}]}}}}");
+	json_t *cur = tj_parse(
+	    "{\"metadata\":{\"labels\":{\"app\":\"web\",\"tier\":\"fe\"},"
+	    "\"annotations\":{\"keep\":\"1\"}},\"spec\":{\"replicas\":3,"
+	    "\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v1\"}]}}}}");
+	json_t *patch =
+	    tj_parse("{\"metadata\":{\"labels\":{\"tier\":\"be\",\"new\":\"x\",\"gone\":null},"
+	             "\"finalizers\":[\"f\"]},\"spec\":{\"replicas\":5,\"template\":{\"spec\":"
+	             "{\"containers\":[{\"name\":\"a\",\"image\":\"v2\"}]}}}}");
 	json_t *t = k8s_patch_touched(cur, patch, 0, err, sizeof err);
 	assert_non_null(t);
 	assert_json_eq(t, "[{\"path\":\"/metadata/labels/tier\",\"present\":true,\"value\":\"fe\"},"
@@ -477,14 +462,16 @@ static void test_patch_touched_json(void **state)
 {
 	(void)state;
 	char err[256];
-	json_t *cur = J("{\"metadata\":{\"labels\":{\"a~b/c\":\"1\"}},\"spec\":{\"replicas\":2,"
-	                "\"containers\":[{\"name\":\"x\",\"env\":[]}]}}");
-	json_t *ops = J("[{\"op\":\"test\",\"path\":\"/spec/replicas\",\"value\":2},"
-	                "{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":4},"
-	                "{\"op\":\"add\",\"path\":\"/spec/containers/0/env/-\",\"value\":{}},"
-	                "{\"op\":\"remove\",\"path\":\"/metadata/labels/a~0b~1c\"},"
-	                "{\"op\":\"add\",\"path\":\"/metadata/annotations/x\",\"value\":\"y\"},"
-	                "{\"op\":\"move\",\"from\":\"/spec/paused\",\"path\":\"/spec/paused2\"}]");
+	json_t *cur =
+	    tj_parse("{\"metadata\":{\"labels\":{\"a~b/c\":\"1\"}},\"spec\":{\"replicas\":2,"
+	             "\"containers\":[{\"name\":\"x\",\"env\":[]}]}}");
+	json_t *ops =
+	    tj_parse("[{\"op\":\"test\",\"path\":\"/spec/replicas\",\"value\":2},"
+	             "{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":4},"
+	             "{\"op\":\"add\",\"path\":\"/spec/containers/0/env/-\",\"value\":{}},"
+	             "{\"op\":\"remove\",\"path\":\"/metadata/labels/a~0b~1c\"},"
+	             "{\"op\":\"add\",\"path\":\"/metadata/annotations/x\",\"value\":\"y\"},"
+	             "{\"op\":\"move\",\"from\":\"/spec/paused\",\"path\":\"/spec/paused2\"}]");
 	json_t *t = k8s_patch_touched(cur, ops, 1, err, sizeof err);
 	assert_non_null(t);
 	assert_json_eq(t,
@@ -496,17 +483,17 @@ static void test_patch_touched_json(void **state)
 	               "{\"path\":\"/spec/paused\",\"present\":false},"
 	               "{\"path\":\"/spec/paused2\",\"present\":false}]");
 	json_decref(t);
-	json_t *bad = J("[{\"op\":\"frobnicate\",\"path\":\"/a\"}]");
+	json_t *bad = tj_parse("[{\"op\":\"frobnicate\",\"path\":\"/a\"}]");
 	assert_null(k8s_patch_touched(cur, bad, 1, err, sizeof err));
 	assert_non_null(strstr(err, "operation 0 is malformed"));
 	json_decref(bad);
-	bad = J("[{\"op\":\"replace\",\"path\":\"\",\"value\":{}}]");
+	bad = tj_parse("[{\"op\":\"replace\",\"path\":\"\",\"value\":{}}]");
 	assert_null(k8s_patch_touched(cur, bad, 1, err, sizeof err));
 	assert_non_null(strstr(err, "whole object"));
 	json_decref(bad);
 	json_decref(ops);
 	json_decref(cur);
-	json_t *p = J("{\"a\":{\"b\":1}}");
+	json_t *p = tj_parse("{\"a\":{\"b\":1}}");
 	json_t *ptr = k8s_ptr_get(p, "/a/b");
 	assert_int_equal(json_integer_value(ptr), 1);
 	assert_null(k8s_ptr_get(p, "/a/c"));
@@ -523,7 +510,7 @@ static k8s_rollout judge_deploy(const char *status, long long generation, long l
 	    "{\"metadata\":{\"name\":\"web\",\"generation\":%lld},\"spec\":{\"replicas\":%lld},"
 	    "\"status\":%s}",
 	    generation, replicas, status);
-	json_t *d = J(text);
+	json_t *d = tj_parse(text);
 	k8s_rollout r;
 	k8s_rollout_judge(k8s_kind_find("deployment"), d, &r);
 	json_decref(d);
@@ -575,10 +562,10 @@ static void test_rollout_status_deployment(void **state)
 static void test_rollout_status_statefulset_daemonset(void **state)
 {
 	(void)state;
-	json_t *s =
-	    J("{\"metadata\":{\"name\":\"db\",\"generation\":1},\"spec\":{\"replicas\":3},"
-	      "\"status\":{\"observedGeneration\":1,\"readyReplicas\":3,"
-	      "\"updateRevision\":\"db-2\",\"currentRevision\":\"db-1\",\"updatedReplicas\":1}}");
+	json_t *s = tj_parse(
+	    "{\"metadata\":{\"name\":\"db\",\"generation\":1},\"spec\":{\"replicas\":3},"
+	    "\"status\":{\"observedGeneration\":1,\"readyReplicas\":3,"
+	    "\"updateRevision\":\"db-2\",\"currentRevision\":\"db-1\",\"updatedReplicas\":1}}");
 	k8s_rollout r;
 	k8s_rollout_judge(k8s_kind_find("sts"), s, &r);
 	assert_false(r.healthy);
@@ -589,9 +576,9 @@ static void test_rollout_status_statefulset_daemonset(void **state)
 	k8s_rollout_judge(k8s_kind_find("sts"), s, &r);
 	assert_true(r.healthy);
 	json_decref(s);
-	json_t *d = J("{\"metadata\":{\"name\":\"agent\",\"generation\":4},\"status\":{"
-	              "\"observedGeneration\":4,\"desiredNumberScheduled\":5,"
-	              "\"updatedNumberScheduled\":5,\"numberAvailable\":4}}");
+	json_t *d = tj_parse("{\"metadata\":{\"name\":\"agent\",\"generation\":4},\"status\":{"
+	                     "\"observedGeneration\":4,\"desiredNumberScheduled\":5,"
+	                     "\"updatedNumberScheduled\":5,\"numberAvailable\":4}}");
 	k8s_rollout_judge(k8s_kind_find("ds"), d, &r);
 	assert_false(r.healthy);
 	assert_string_equal(r.message, "Waiting for daemon set \"agent\" rollout to finish: 4 of 5 "
@@ -602,15 +589,15 @@ static void test_rollout_status_statefulset_daemonset(void **state)
 static void test_select_revision(void **state)
 {
 	(void)state;
-	json_t *rss = J("[{\"metadata\":{\"name\":\"a\",\"annotations\":{"
-	                "\"deployment.kubernetes.io/revision\":\"3\"}}},"
-	                "{\"metadata\":{\"name\":\"b\",\"annotations\":{"
-	                "\"deployment.kubernetes.io/revision\":\"5\"}}},"
-	                "{\"metadata\":{\"name\":\"c\",\"annotations\":{"
-	                "\"deployment.kubernetes.io/revision\":\"4\"}}},"
-	                "{\"metadata\":{\"name\":\"d\",\"annotations\":{"
-	                "\"deployment.kubernetes.io/revision\":\"x\"}}},"
-	                "{\"metadata\":{\"name\":\"e\"}}]");
+	json_t *rss = tj_parse("[{\"metadata\":{\"name\":\"a\",\"annotations\":{"
+	                       "\"deployment.kubernetes.io/revision\":\"3\"}}},"
+	                       "{\"metadata\":{\"name\":\"b\",\"annotations\":{"
+	                       "\"deployment.kubernetes.io/revision\":\"5\"}}},"
+	                       "{\"metadata\":{\"name\":\"c\",\"annotations\":{"
+	                       "\"deployment.kubernetes.io/revision\":\"4\"}}},"
+	                       "{\"metadata\":{\"name\":\"d\",\"annotations\":{"
+	                       "\"deployment.kubernetes.io/revision\":\"x\"}}},"
+	                       "{\"metadata\":{\"name\":\"e\"}}]");
 	const json_t *rs;
 	long long rev;
 	char err[256];
@@ -622,8 +609,9 @@ static void test_select_revision(void **state)
 	assert_int_equal(k8s_select_revision(rss, 9, "web", &rs, &rev, err, sizeof err),
 	                 SALVE_ERR_NOTFOUND);
 	assert_string_equal(err, "unable to find specified revision 9 in history");
-	json_t *one = J("[{\"metadata\":{\"annotations\":{\"deployment.kubernetes.io/revision\":"
-	                "\"1\"}}}]");
+	json_t *one =
+	    tj_parse("[{\"metadata\":{\"annotations\":{\"deployment.kubernetes.io/revision\":"
+	             "\"1\"}}}]");
 	assert_int_equal(k8s_select_revision(one, 0, "web", &rs, &rev, err, sizeof err),
 	                 SALVE_ERR_NOTFOUND);
 	assert_string_equal(err, "no rollout history found for deployment \"web\"");
@@ -634,26 +622,28 @@ static void test_select_revision(void **state)
 static void test_template_equal_and_ownership(void **state)
 {
 	(void)state;
-	json_t *rs = J("{\"metadata\":{\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"abc\"}},"
-	               "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v1\"}]}}");
-	json_t *dep = J("{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
-	                "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v1\"}]}}");
-	json_t *dep2 = J("{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
-	                 "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v2\"}]}}");
+	json_t *rs =
+	    tj_parse("{\"metadata\":{\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"abc\"}},"
+	             "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v1\"}]}}");
+	json_t *dep = tj_parse("{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+	                       "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v1\"}]}}");
+	json_t *dep2 = tj_parse("{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+	                        "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"v2\"}]}}");
 	assert_true(k8s_template_equal_ignore_hash(rs, dep));
 	assert_false(k8s_template_equal_ignore_hash(rs, dep2));
 	json_t *clean = k8s_template_without_hash(rs);
 	assert_json_eq(k8s_ptr_get(clean, "/metadata/labels"), "{\"app\":\"web\"}");
 	json_decref(clean);
 	json_t *owned =
-	    J("{\"metadata\":{\"ownerReferences\":[{\"uid\":\"u1\",\"controller\":false},"
-	      "{\"uid\":\"u2\",\"controller\":true}]}}");
+	    tj_parse("{\"metadata\":{\"ownerReferences\":[{\"uid\":\"u1\",\"controller\":false},"
+	             "{\"uid\":\"u2\",\"controller\":true}]}}");
 	assert_true(k8s_is_controlled_by(owned, "u2"));
 	assert_false(k8s_is_controlled_by(owned, "u1"));
 	json_decref(owned);
-	json_t *sel = J("{\"matchLabels\":{\"tier\":\"fe\",\"app\":\"web\"},\"matchExpressions\":["
-	                "{\"key\":\"env\",\"operator\":\"In\",\"values\":[\"a\",\"b\"]},"
-	                "{\"key\":\"canary\",\"operator\":\"DoesNotExist\"}]}");
+	json_t *sel =
+	    tj_parse("{\"matchLabels\":{\"tier\":\"fe\",\"app\":\"web\"},\"matchExpressions\":["
+	             "{\"key\":\"env\",\"operator\":\"In\",\"values\":[\"a\",\"b\"]},"
+	             "{\"key\":\"canary\",\"operator\":\"DoesNotExist\"}]}");
 	char err[256];
 	char *s = k8s_selector_string(sel, err, sizeof err);
 	assert_string_equal(s, "app=web,tier=fe,env in (a,b),!canary");
@@ -675,14 +665,14 @@ static void test_durations(void **state)
 	} ok[] = {{"\"90s\"", 90}, {"\"5m\"", 300}, {"\"1h30m\"", 5400}, {"\"250ms\"", 0.25},
 	          {"\"42\"", 42},  {"7", 7},        {"1.5", 1.5}};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-		v = J(ok[i].text);
+		v = tj_parse(ok[i].text);
 		assert_int_equal(salve_duration_from_json(v, &s), 0);
 		assert_true(s > ok[i].want - 1e-9 && s < ok[i].want + 1e-9);
 		json_decref(v);
 	}
 	const char *bad[] = {"\"\"", "\"5x\"", "\"m\"", "-1", "\"-5s\"", "true", "\"5 m\""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		v = J(bad[i]);
+		v = tj_parse(bad[i]);
 		assert_int_equal(salve_duration_from_json(v, &s), -1);
 		json_decref(v);
 	}

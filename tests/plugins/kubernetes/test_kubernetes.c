@@ -12,141 +12,19 @@
 #include <cmocka.h>
 #include <math.h>
 
-#include "fake.h"
+#include "fake_k8s_fixture.h"
+#include "json_check.h"
 #include "mock_host.h"
 #include "testproc.h"
 
-const salve_plugin *salve_plugin_entry(void);
-
-static struct fake F;
-static struct fake OLD = {.pid =
-                              -1}; /* a second fake, stopped by teardown even when a test fails */
-
-/* ---- helpers -----------------------------------------------------------------------------------
- */
-
-static json_t *J(const char *text)
-{
-	json_error_t e;
-	json_t *j = json_loads(text, JSON_DECODE_ANY, &e);
-	if (!j)
-		fail_msg("bad JSON in test: %s: %s", e.text, text);
-	return j;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = J(want_text);
-	if (!json_equal(got, want)) {
-		char *g = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
-		fail_msg("JSON differs\n got: %s\nwant: %s", g, want_text);
-	}
-	json_decref(want);
-}
-
-static const char *str_at(const json_t *j, const char *ptr)
-{
-	/* a small pointer walk for tests: "/a/b/0/c" */
-	const json_t *node = j;
-	char buf[512];
-	snprintf(buf, sizeof buf, "%s", ptr);
-	for (char *save = NULL, *tok = strtok_r(buf, "/", &save); tok && node;
-	     tok = strtok_r(NULL, "/", &save)) {
-		for (char *c = tok; *c; c++)
-			if (*c == '~' && c[1] == '1')
-				*c = '/', memmove(c + 1, c + 2, strlen(c + 2) + 1);
-		node = json_is_array(node) ? json_array_get(node, (size_t)atoi(tok))
-		                           : json_object_get(node, tok);
-	}
-	return json_string_value(node);
-}
-
-static json_t *at(const json_t *j, const char *ptr)
-{
-	const json_t *node = j;
-	char buf[512];
-	snprintf(buf, sizeof buf, "%s", ptr);
-	for (char *save = NULL, *tok = strtok_r(buf, "/", &save); tok && node;
-	     tok = strtok_r(NULL, "/", &save)) {
-		for (char *c = tok; *c; c++)
-			if (*c == '~' && c[1] == '1')
-				*c = '/', memmove(c + 1, c + 2, strlen(c + 2) + 1);
-		node = json_is_array(node) ? json_array_get(node, (size_t)atoi(tok))
-		                           : json_object_get(node, tok);
-	}
-	return (json_t *)node;
-}
-
-static void assert_lines(json_t *lines, const char *const *want)
-{
-	size_t n = 0;
-	while (want[n])
-		n++;
-	int ok = json_array_size(lines) == n;
-	for (size_t i = 0; ok && i < n; i++)
-		ok = strcmp(json_string_value(json_array_get(lines, i)), want[i]) == 0;
-	if (!ok) {
-		char *g = json_dumps(lines, JSON_INDENT(1));
-		fail_msg("requests differ; got:\n%s", g);
-	}
-	json_decref(lines);
-}
-
 static void assert_no_requests(void)
 {
-	json_t *reqs = fake_requests(&F, NULL, NULL);
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
 	if (json_array_size(reqs) != 0) {
 		char *g = json_dumps(reqs, JSON_INDENT(1));
 		fail_msg("expected no request, got:\n%s", g);
 	}
 	json_decref(reqs);
-}
-
-static void assert_no_token_leak(void)
-{
-	if (strstr(mock_logs(), F.token) || strstr(mock_last_error(), F.token))
-		fail_msg("the bearer token reached logs or errors");
-	char *audit = json_dumps(mock_audit_events(), 0);
-	if (audit && strstr(audit, F.token))
-		fail_msg("the bearer token reached the audit events");
-	free(audit);
-}
-
-static int init_with(const char *kubeconfig)
-{
-	char cfg[1024];
-	snprintf(cfg, sizeof cfg, "{\"kubeconfig\": \"%s\"}", kubeconfig);
-	return mock_init(salve_plugin_entry(), cfg);
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return fake_start(&F, "1.29");
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	fake_stop(&F);
-	return 0;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	fake_reset(&F);
-	return init_with(F.kc_token);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	assert_no_token_leak();
-	mock_fini();
-	if (OLD.pid > 0)
-		fake_stop(&OLD);
-	return 0;
 }
 
 /* Wait (bounded) until the fake's controllers report the deployment rolled out. */
@@ -173,17 +51,17 @@ static void test_get_with_token(void **state)
 	    mock_run("get",
 	             "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": \"web\"}", &r),
 	    SALVE_OK);
-	assert_string_equal(str_at(r, "/metadata/name"), "web");
-	assert_string_equal(str_at(r, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
-	assert_null(at(r, "/metadata/managedFields"));
+	assert_string_equal(tj_str_at(r, "/metadata/name"), "web");
+	assert_string_equal(tj_str_at(r, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	assert_null(tj_at(r, "/metadata/managedFields"));
 	json_decref(r);
-	json_t *reqs = fake_requests(&F, NULL, NULL);
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
 	assert_int_equal(json_array_size(reqs), 1);
 	json_t *q = json_array_get(reqs, 0);
-	assert_string_equal(str_at(q, "/method"), "GET");
-	assert_string_equal(str_at(q, "/path"), "/apis/apps/v1/namespaces/prod/deployments/web");
-	assert_string_equal(str_at(q, "/auth"), "token");
-	assert_non_null(strstr(str_at(q, "/user_agent"), "salve/"));
+	assert_string_equal(tj_str_at(q, "/method"), "GET");
+	assert_string_equal(tj_str_at(q, "/path"), "/apis/apps/v1/namespaces/prod/deployments/web");
+	assert_string_equal(tj_str_at(q, "/auth"), "token");
+	assert_non_null(strstr(tj_str_at(q, "/user_agent"), "salve/"));
 	json_decref(reqs);
 	/* the next request reuses the TLS connection */
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
@@ -203,17 +81,17 @@ static void test_get_with_client_cert(void **state)
 {
 	(void)state;
 	mock_fini();
-	assert_int_equal(init_with(F.kc_cert), 0);
+	assert_int_equal(fake_k8s_init_plugin(fake_k8s.kc_cert), 0);
 	json_t *r = NULL;
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
 	                 SALVE_OK);
-	assert_string_equal(str_at(r, "/metadata/name"), "node-1");
+	assert_string_equal(tj_str_at(r, "/metadata/name"), "node-1");
 	json_decref(r);
-	json_t *reqs = fake_requests(&F, NULL, NULL);
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
 	assert_int_equal(json_array_size(reqs), 1);
-	assert_string_equal(str_at(json_array_get(reqs, 0), "/auth"), "cert");
-	assert_string_equal(str_at(json_array_get(reqs, 0), "/user"), "salve-test");
-	assert_string_equal(str_at(json_array_get(reqs, 0), "/path"), "/api/v1/nodes/node-1");
+	assert_string_equal(tj_str_at(json_array_get(reqs, 0), "/auth"), "cert");
+	assert_string_equal(tj_str_at(json_array_get(reqs, 0), "/user"), "salve-test");
+	assert_string_equal(tj_str_at(json_array_get(reqs, 0), "/path"), "/api/v1/nodes/node-1");
 	json_decref(reqs);
 }
 
@@ -239,9 +117,9 @@ static void test_wrong_ca_refused(void **state)
 	    "clusters: [{name: k, cluster: {server: '%s', certificate-authority: other.crt}}]\n"
 	    "users: [{name: u, user: {token: %s}}]\n"
 	    "contexts: [{name: c, context: {cluster: k, user: u}}]\n",
-	    F.base, F.token);
+	    fake_k8s.base, fake_k8s.token);
 	assert_int_equal(tp_write(kc, text), 0);
-	assert_int_equal(init_with(kc), 0);
+	assert_int_equal(fake_k8s_init_plugin(kc), 0);
 	json_t *r = NULL;
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
 	                 SALVE_ERR);
@@ -257,15 +135,15 @@ static void test_insecure_is_audited(void **state)
 {
 	(void)state;
 	mock_fini();
-	assert_int_equal(init_with(F.kc_insecure), 0);
+	assert_int_equal(fake_k8s_init_plugin(fake_k8s.kc_insecure), 0);
 	json_t *r = NULL;
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-2\"}", &r),
 	                 SALVE_OK);
 	json_decref(r);
 	const json_t *ev = mock_audit_events();
 	assert_int_equal(json_array_size(ev), 1);
-	assert_string_equal(str_at(json_array_get(ev, 0), "/event"), "k8s.tls_unverified");
-	assert_string_equal(str_at(json_array_get(ev, 0), "/data/server"), F.base);
+	assert_string_equal(tj_str_at(json_array_get(ev, 0), "/event"), "k8s.tls_unverified");
+	assert_string_equal(tj_str_at(json_array_get(ev, 0), "/data/server"), fake_k8s.base);
 }
 
 static void test_not_found_message(void **state)
@@ -366,20 +244,20 @@ static void test_reads(void **state)
 	json_decref(r);
 	assert_int_equal(
 	    mock_run("pods", "{\"namespace\": \"prod\", \"selector\": \"app=web\"}", &r), SALVE_OK);
-	assert_int_equal(json_integer_value(at(r, "/count")), 3);
+	assert_int_equal(json_integer_value(tj_at(r, "/count")), 3);
 	for (size_t i = 0; i < 3; i++) {
-		json_t *pod = json_array_get(at(r, "/pods"), i);
+		json_t *pod = json_array_get(tj_at(r, "/pods"), i);
 		assert_true(json_is_true(json_object_get(pod, "ready")));
-		assert_string_equal(str_at(pod, "/status"), "Running");
-		assert_non_null(strstr(str_at(pod, "/name"), "web-86c4ff78d4-"));
+		assert_string_equal(tj_str_at(pod, "/status"), "Running");
+		assert_non_null(strstr(tj_str_at(pod, "/name"), "web-86c4ff78d4-"));
 	}
 	json_decref(r);
-	json_t *lines = fake_request_lines(&F, "GET", "/pods$");
+	json_t *lines = fake_request_lines(&fake_k8s, "GET", "/pods$");
 	const char *want[] = {"GET /api/v1/namespaces/prod/pods?labelSelector=app%3Dweb 200", NULL};
 	assert_lines(lines, want);
 
 	fake_control(
-	    &F, "/__fake/logs/prod/web-86c4ff78d4-7xk2p",
+	    &fake_k8s, "/__fake/logs/prod/web-86c4ff78d4-7xk2p",
 	    "{\"container\": \"web\", \"log\": \"one\\ntwo\\nthree\\n\", \"previous\": true}");
 	int lrc = mock_run("logs",
 	                   "{\"namespace\": \"prod\", \"pod\": \"web-86c4ff78d4-7xk2p\", "
@@ -387,20 +265,20 @@ static void test_reads(void **state)
 	                   &r);
 	if (lrc != SALVE_OK)
 		fail_msg("logs: %d %s", lrc, mock_last_error());
-	assert_string_equal(str_at(r, "/text"), "two\nthree\n");
-	assert_int_equal(json_integer_value(at(r, "/lines")), 2);
+	assert_string_equal(tj_str_at(r, "/text"), "two\nthree\n");
+	assert_int_equal(json_integer_value(tj_at(r, "/lines")), 2);
 	json_decref(r);
 
 	assert_int_equal(mock_run("events", "{\"namespace\": \"prod\", \"name\": \"web\"}", &r),
 	                 SALVE_OK);
-	assert_int_equal(json_integer_value(at(r, "/count")), 3);
+	assert_int_equal(json_integer_value(tj_at(r, "/count")), 3);
 	for (size_t i = 0; i < 3; i++)
-		assert_string_equal(str_at(r, i == 0   ? "/events/0/object"
-		                              : i == 1 ? "/events/1/object"
-		                                       : "/events/2/object"),
+		assert_string_equal(tj_str_at(r, i == 0   ? "/events/0/object"
+		                                 : i == 1 ? "/events/1/object"
+		                                          : "/events/2/object"),
 		                    "Deployment/web");
 	json_decref(r);
-	lines = fake_request_lines(&F, "GET", "/events$");
+	lines = fake_request_lines(&fake_k8s, "GET", "/events$");
 	const char *want_ev[] = {
 	    "GET /api/v1/namespaces/prod/events?fieldSelector=involvedObject.name%3Dweb 200", NULL};
 	assert_lines(lines, want_ev);
@@ -415,16 +293,16 @@ static void test_rollout_undo(void **state)
 	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\"}";
 	json_t *obs = NULL, *plan = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("rollout_undo", args, &obs), SALVE_OK);
-	assert_int_equal(json_integer_value(at(obs, "/to_revision")), 1);
-	assert_int_equal(json_integer_value(at(obs, "/from_revision")), 2);
+	assert_int_equal(json_integer_value(tj_at(obs, "/to_revision")), 1);
+	assert_int_equal(json_integer_value(tj_at(obs, "/from_revision")), 2);
 	json_decref(obs);
-	fake_clear_requests(&F);
+	fake_clear_requests(&fake_k8s);
 
 	/* dry-run: the same patch, sent with dryRun=All; nothing stored */
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	assert_int_equal(mock_plan("rollout_undo", args, &plan), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
-	json_t *lines = fake_request_lines(&F, NULL, NULL);
+	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want_plan[] = {
 	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
 	    "GET /apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dweb 200",
@@ -433,43 +311,43 @@ static void test_rollout_undo(void **state)
 	    NULL,
 	};
 	assert_lines(lines, want_plan);
-	json_t *writes = fake_requests(&F, "PATCH", NULL);
-	assert_true(json_is_true(at(json_array_get(writes, 0), "/dry_run")));
-	assert_string_equal(str_at(json_array_get(writes, 0), "/content_type"),
+	json_t *writes = fake_requests(&fake_k8s, "PATCH", NULL);
+	assert_true(json_is_true(tj_at(json_array_get(writes, 0), "/dry_run")));
+	assert_string_equal(tj_str_at(json_array_get(writes, 0), "/content_type"),
 	                    "application/merge-patch+json");
-	assert_non_null(str_at(json_array_get(writes, 0), "/body/metadata/resourceVersion"));
+	assert_non_null(tj_str_at(json_array_get(writes, 0), "/body/metadata/resourceVersion"));
 	json_decref(writes);
 	json_t *change = NULL;
 	size_t i;
 	json_t *c;
-	json_array_foreach(at(plan, "/changes"), i, c)
+	json_array_foreach(tj_at(plan, "/changes"), i, c)
 	{
-		if (strcmp(str_at(c, "/path"), "/spec/template/spec/containers/0/image") == 0)
+		if (strcmp(tj_str_at(c, "/path"), "/spec/template/spec/containers/0/image") == 0)
 			change = c;
 	}
 	assert_non_null(change);
-	assert_string_equal(str_at(change, "/before"), "nginx:1.25.3");
-	assert_string_equal(str_at(change, "/after"), "nginx:1.25.2");
+	assert_string_equal(tj_str_at(change, "/before"), "nginx:1.25.3");
+	assert_string_equal(tj_str_at(change, "/after"), "nginx:1.25.2");
 	json_decref(plan);
-	json_t *d = fake_object(&F, "Deployment", "prod", "web");
-	assert_string_equal(str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
 	json_decref(d);
 
 	/* apply: back to revision 1's template, without its pod-template-hash */
 	assert_int_equal(mock_apply("rollout_undo", args, &res, &undo), SALVE_OK);
-	assert_string_equal(str_at(res, "/message"), "rolled back");
-	assert_int_equal(json_integer_value(at(res, "/to_revision")), 1);
+	assert_string_equal(tj_str_at(res, "/message"), "rolled back");
+	assert_int_equal(json_integer_value(tj_at(res, "/to_revision")), 1);
 	json_decref(res);
-	d = fake_object(&F, "Deployment", "prod", "web");
-	assert_string_equal(str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.2");
-	assert_null(at(d, "/spec/template/metadata/labels/pod-template-hash"));
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.2");
+	assert_null(tj_at(d, "/spec/template/metadata/labels/pod-template-hash"));
 	json_decref(d);
 	wait_healthy("web");
 	/* the Deployment now runs the old ReplicaSet again, as revision 3 */
-	json_t *rs = fake_object(&F, "ReplicaSet", "prod", "web-78755bd5bf");
-	assert_string_equal(str_at(rs, "/metadata/annotations/deployment.kubernetes.io~1revision"),
-	                    "3");
-	assert_int_equal(json_integer_value(at(rs, "/spec/replicas")), 3);
+	json_t *rs = fake_object(&fake_k8s, "ReplicaSet", "prod", "web-78755bd5bf");
+	assert_string_equal(
+	    tj_str_at(rs, "/metadata/annotations/deployment.kubernetes.io~1revision"), "3");
+	assert_int_equal(json_integer_value(tj_at(rs, "/spec/replicas")), 3);
 	json_decref(rs);
 
 	/* check: to_revision 3 is what runs now */
@@ -478,25 +356,25 @@ static void test_rollout_undo(void **state)
 	                            "\"to_revision\": 3}",
 	                            &obs),
 	                 SALVE_HOLDS);
-	assert_string_equal(str_at(obs, "/message"),
+	assert_string_equal(tj_str_at(obs, "/message"),
 	                    "skipped rollback (current template already matches revision 3)");
 	json_decref(obs);
 
 	/* undo: back to the template it left, which the controller serves from the same RS */
 	assert_int_equal(mock_undo("rollout_undo", undo), SALVE_OK);
-	d = fake_object(&F, "Deployment", "prod", "web");
-	assert_string_equal(str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
 	json_decref(d);
 	wait_healthy("web");
-	rs = fake_object(&F, "ReplicaSet", "prod", "web-86c4ff78d4");
-	assert_string_equal(str_at(rs, "/metadata/annotations/deployment.kubernetes.io~1revision"),
-	                    "4");
-	assert_int_equal(json_integer_value(at(rs, "/spec/replicas")), 3);
+	rs = fake_object(&fake_k8s, "ReplicaSet", "prod", "web-86c4ff78d4");
+	assert_string_equal(
+	    tj_str_at(rs, "/metadata/annotations/deployment.kubernetes.io~1revision"), "4");
+	assert_int_equal(json_integer_value(tj_at(rs, "/spec/replicas")), 3);
 	json_decref(rs);
 	/* undo again: already as before, nothing is written */
-	fake_clear_requests(&F);
+	fake_clear_requests(&fake_k8s);
 	assert_int_equal(mock_undo("rollout_undo", undo), SALVE_OK);
-	json_t *patches = fake_requests(&F, "PATCH", NULL);
+	json_t *patches = fake_requests(&fake_k8s, "PATCH", NULL);
 	assert_int_equal(json_array_size(patches), 0);
 	json_decref(patches);
 	json_decref(undo);
@@ -515,15 +393,16 @@ static void test_conflict_rereads_and_retries(void **state)
 {
 	(void)state;
 	fake_fault(
-	    &F, "{\"method\": \"PATCH\", \"path_regex\": \"/deployments/web$\", \"status\": 409, "
-	        "\"times\": 1}");
+	    &fake_k8s,
+	    "{\"method\": \"PATCH\", \"path_regex\": \"/deployments/web$\", \"status\": 409, "
+	    "\"times\": 1}");
 	json_t *res = NULL, *undo = NULL;
 	assert_int_equal(mock_apply("set_image",
 	                            "{\"namespace\": \"prod\", \"name\": \"web\", "
 	                            "\"container\": \"web\", \"image\": \"nginx:1.26.0\"}",
 	                            &res, &undo),
 	                 SALVE_OK);
-	json_t *lines = fake_request_lines(&F, NULL, NULL);
+	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want[] = {
 	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
 	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 409",
@@ -533,10 +412,10 @@ static void test_conflict_rereads_and_retries(void **state)
 	};
 	assert_lines(lines, want);
 	/* each write carried the resourceVersion it was based on */
-	json_t *patches = fake_requests(&F, "PATCH", NULL);
-	json_t *gets = fake_requests(&F, "GET", NULL);
+	json_t *patches = fake_requests(&fake_k8s, "PATCH", NULL);
+	json_t *gets = fake_requests(&fake_k8s, "GET", NULL);
 	(void)gets;
-	assert_non_null(str_at(json_array_get(patches, 1), "/body/metadata/resourceVersion"));
+	assert_non_null(tj_str_at(json_array_get(patches, 1), "/body/metadata/resourceVersion"));
 	json_decref(patches);
 	json_decref(gets);
 	const json_t *ev = mock_audit_events();
@@ -545,10 +424,10 @@ static void test_conflict_rereads_and_retries(void **state)
 	json_t *e;
 	json_array_foreach(ev, i, e)
 	{
-		conflicts += strcmp(str_at(e, "/event"), "k8s.conflict") == 0;
+		conflicts += strcmp(tj_str_at(e, "/event"), "k8s.conflict") == 0;
 	}
 	assert_int_equal(conflicts, 1);
-	assert_string_equal(str_at(res, "/previous_image"), "nginx:1.25.3");
+	assert_string_equal(tj_str_at(res, "/previous_image"), "nginx:1.25.3");
 	assert_json_eq(undo,
 	               "{\"kind\": \"Deployment\", \"namespace\": \"prod\", \"name\": \"web\", "
 	               "\"container\": \"web\", \"image\": \"nginx:1.25.3\"}");
@@ -562,7 +441,7 @@ static void test_stale_resource_version_is_a_conflict(void **state)
 	(void)state;
 	/* 409 on every write: the retries are bounded and the Status message comes back */
 	fake_fault(
-	    &F,
+	    &fake_k8s,
 	    "{\"method\": \"PATCH\", \"path_regex\": \"/nodes/node-1$\", \"status\": 409, "
 	    "\"times\": 0, \"message\": \"Operation cannot be fulfilled on nodes \\\"node-1\\\": "
 	    "the object has been modified; please apply your changes to the latest version "
@@ -574,7 +453,7 @@ static void test_stale_resource_version_is_a_conflict(void **state)
 	    "Operation cannot be fulfilled on nodes \"node-1\": the object has been "
 	    "modified; please apply your changes to the latest version and try again "
 	    "(409)");
-	json_t *patches = fake_requests(&F, "PATCH", NULL);
+	json_t *patches = fake_requests(&fake_k8s, "PATCH", NULL);
 	assert_int_equal(json_array_size(patches), 5);
 	json_decref(patches);
 }
@@ -582,30 +461,31 @@ static void test_stale_resource_version_is_a_conflict(void **state)
 static void test_retry_after_429(void **state)
 {
 	(void)state;
-	fake_fault(&F,
+	fake_fault(&fake_k8s,
 	           "{\"method\": \"GET\", \"path_regex\": \"/deployments/web$\", \"status\": 429, "
 	           "\"retry_after\": 1, \"times\": 1}");
 	json_t *r = NULL;
 	assert_int_equal(
 	    mock_run("rollout_status", "{\"namespace\": \"prod\", \"name\": \"web\"}", &r),
 	    SALVE_OK);
-	assert_true(json_is_true(at(r, "/healthy")));
+	assert_true(json_is_true(tj_at(r, "/healthy")));
 	json_decref(r);
-	json_t *lines = fake_request_lines(&F, NULL, NULL);
+	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want[] = {"GET /apis/apps/v1/namespaces/prod/deployments/web 429",
 	                      "GET /apis/apps/v1/namespaces/prod/deployments/web 200", NULL};
 	assert_lines(lines, want);
 	const json_t *ev = mock_audit_events();
 	assert_int_equal(json_array_size(ev), 1);
-	assert_string_equal(str_at(json_array_get(ev, 0), "/event"), "k8s.retry");
-	assert_int_equal(json_integer_value(at(json_array_get(ev, 0), "/data/status")), 429);
-	assert_true(json_real_value(at(json_array_get(ev, 0), "/data/wait_seconds")) == 1.0);
+	assert_string_equal(tj_str_at(json_array_get(ev, 0), "/event"), "k8s.retry");
+	assert_int_equal(json_integer_value(tj_at(json_array_get(ev, 0), "/data/status")), 429);
+	assert_true(json_real_value(tj_at(json_array_get(ev, 0), "/data/wait_seconds")) == 1.0);
 }
 
 static void test_5xx_retries_bounded_by_deadline(void **state)
 {
 	(void)state;
-	fake_fault(&F, "{\"path_regex\": \"/nodes/node-2$\", \"status\": 503, \"times\": 0}");
+	fake_fault(&fake_k8s,
+	           "{\"path_regex\": \"/nodes/node-2$\", \"status\": 503, \"times\": 0}");
 	mock_set_remaining(1.0);
 	json_t *r = NULL;
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-2\"}", &r),
@@ -614,19 +494,97 @@ static void test_5xx_retries_bounded_by_deadline(void **state)
 	                       "the server is currently unable to handle the request (503)"));
 	if (!strstr(mock_last_error(), "would pass the step's deadline"))
 		fail_msg("%s", mock_last_error());
-	json_t *reqs = fake_requests(&F, NULL, NULL);
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
 	/* backoff 0.2, 0.4, 0.8 s, then 1.6 s would not fit in the (mock's constant) second left */
 	assert_int_equal(json_array_size(reqs), 4);
 	json_decref(reqs);
 	mock_set_remaining(HUGE_VAL);
 	/* with time, the attempts are bounded too */
-	fake_reset(&F);
-	fake_fault(&F, "{\"path_regex\": \"/nodes/node-2$\", \"status\": 500, \"times\": 0}");
+	fake_reset(&fake_k8s);
+	fake_fault(&fake_k8s,
+	           "{\"path_regex\": \"/nodes/node-2$\", \"status\": 500, \"times\": 0}");
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-2\"}", &r),
 	                 SALVE_ERR_RETRY);
 	assert_non_null(strstr(mock_last_error(),
 	                       "Internal error occurred: injected fault (500); gave "
 	                       "up after 6 attempts"));
+}
+
+/* Start cut_short_server.py with the fake's server certificate; its port, or -1. */
+static int start_cut_short_server(pid_t *pid, char *log, size_t loglen)
+{
+	char script[600], cert[600], key[600], port_file[600];
+	const char *python = getenv("PYTHON") ? getenv("PYTHON") : "python3";
+	snprintf(script, sizeof script, "%s/tests/plugins/kubernetes/cut_short_server.py",
+	         getenv("SALVE_SOURCE_DIR"));
+	snprintf(cert, sizeof cert, "%s/certs/server.crt", fake_k8s.dir);
+	snprintf(key, sizeof key, "%s/certs/server.key", fake_k8s.dir);
+	snprintf(port_file, sizeof port_file, "%s/cut-short.port", fake_k8s.dir);
+	snprintf(log, loglen, "%s/cut-short.log", fake_k8s.dir);
+	const char *argv[] = {python, script, cert, key, port_file, NULL};
+	*pid = tp_spawn(argv, log);
+	for (int i = 0; i < 100 && *pid > 0; i++) { /* 10 s at most */
+		char *port = tp_read(port_file);
+		if (port) {
+			int p = atoi(port);
+			free(port);
+			return p;
+		}
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+/* A GET whose answer is cut short (a broken proxy, a hostile API server) is a lost answer:
+ * retried within the step's deadline, then a retryable error naming the transfer. The part of
+ * the body that arrived is freed once: it used to be freed twice, corrupting the heap of a
+ * process that runs as root. */
+static void test_cut_short_answer(void **state)
+{
+	(void)state;
+	pid_t pid;
+	char log[600], kubeconfig[600], text[2048];
+	int port = start_cut_short_server(&pid, log, sizeof log);
+	if (port <= 0) {
+		tp_stop(pid);
+		fail_msg("cut_short_server.py did not start");
+	}
+	snprintf(kubeconfig, sizeof kubeconfig, "%s/kubeconfig-cut-short", fake_k8s.dir);
+	snprintf(text, sizeof text,
+	         "apiVersion: v1\nkind: Config\ncurrent-context: cut\n"
+	         "clusters:\n- name: cut\n  cluster:\n    server: https://127.0.0.1:%d\n"
+	         "    certificate-authority: %s\n"
+	         "users:\n- name: u\n  user:\n    token: %s\n"
+	         "contexts:\n- name: cut\n  context:\n    cluster: cut\n    user: u\n",
+	         port, fake_k8s.ca, fake_k8s.token);
+	assert_int_equal(tp_write(kubeconfig, text), 0);
+	mock_fini();
+	assert_int_equal(fake_k8s_init_plugin(kubeconfig), 0);
+	mock_set_remaining(1.0);
+	json_t *r = NULL;
+	int rc = mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r);
+	tp_stop(pid);
+	char *requests = tp_read(log);
+	assert_int_equal(rc, SALVE_ERR_RETRY);
+	assert_null(r);
+	char want[256];
+	snprintf(want, sizeof want, "GET https://127.0.0.1:%d/api/v1/nodes/node-1: ", port);
+	assert_true(strncmp(mock_last_error(), want, strlen(want)) == 0);
+	assert_non_null(strstr(mock_last_error(), "973 bytes remaining"));
+	/* backoff 0.2, 0.4, 0.8 s, then 1.6 s would not fit in the (mock's constant) second left */
+	assert_string_equal(requests, "GET /api/v1/nodes/node-1 HTTP/1.1\n"
+	                              "GET /api/v1/nodes/node-1 HTTP/1.1\n"
+	                              "GET /api/v1/nodes/node-1 HTTP/1.1\n"
+	                              "GET /api/v1/nodes/node-1 HTTP/1.1\n");
+	free(requests);
+	size_t retries = 0, i;
+	json_t *ev;
+	json_array_foreach(mock_audit_events(), i, ev)
+	{
+		retries += strcmp(tj_str_at(ev, "/event"), "k8s.retry") == 0;
+	}
+	assert_int_equal(retries, 3);
 }
 
 static void test_invalid_422(void **state)
@@ -641,8 +599,8 @@ static void test_invalid_422(void **state)
 	                       "Deployment.apps \"web\" is invalid: spec.replicas: "
 	                       "Invalid value: -1"));
 	assert_non_null(strstr(mock_last_error(), "(422)"));
-	json_t *d = fake_object(&F, "Deployment", "prod", "web");
-	assert_int_equal(json_integer_value(at(d, "/spec/replicas")), 3);
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_int_equal(json_integer_value(tj_at(d, "/spec/replicas")), 3);
 	json_decref(d);
 }
 
@@ -655,7 +613,7 @@ static void test_patch_merge_and_undo(void **state)
 	                   "\"merge\": {\"metadata\": {\"labels\": {\"team\": \"payments\"}, "
 	                   "\"annotations\": {\"salve/note\": \"rolled by salve\"}}, "
 	                   "\"spec\": {\"revisionHistoryLimit\": 5}}}";
-	json_t *before = fake_object(&F, "Deployment", "prod", "web");
+	json_t *before = fake_object(&fake_k8s, "Deployment", "prod", "web");
 	json_t *obs = NULL, *plan = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("patch", args, &obs), SALVE_OK);
 	json_decref(obs);
@@ -663,43 +621,43 @@ static void test_patch_merge_and_undo(void **state)
 	assert_int_equal(mock_plan("patch", args, &plan), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
 	assert_json_eq(
-	    at(plan, "/changes"),
+	    tj_at(plan, "/changes"),
 	    "[{\"path\": \"/metadata/labels/team\", \"before\": null, \"after\": \"payments\"},"
 	    " {\"path\": \"/metadata/annotations/salve~1note\", \"before\": null, "
 	    "\"after\": \"rolled by salve\"},"
 	    " {\"path\": \"/spec/revisionHistoryLimit\", \"before\": 10, \"after\": 5}]");
 	json_decref(plan);
 	/* check and plan wrote nothing: every write so far was a dry run */
-	json_t *writes = fake_requests(&F, "PATCH", NULL);
+	json_t *writes = fake_requests(&fake_k8s, "PATCH", NULL);
 	assert_int_equal(json_array_size(writes), 2);
 	size_t i;
 	json_t *w;
 	json_array_foreach(writes, i, w)
 	{
 		assert_true(json_is_true(json_object_get(w, "dry_run")));
-		assert_string_equal(str_at(w, "/query"), "dryRun=All&fieldManager=salve");
+		assert_string_equal(tj_str_at(w, "/query"), "dryRun=All&fieldManager=salve");
 	}
 	json_decref(writes);
-	json_t *same = fake_object(&F, "Deployment", "prod", "web");
-	assert_true(json_equal(at(same, "/metadata/labels"), at(before, "/metadata/labels")));
+	json_t *same = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_true(json_equal(tj_at(same, "/metadata/labels"), tj_at(before, "/metadata/labels")));
 	json_decref(same);
 
-	fake_clear_requests(&F);
+	fake_clear_requests(&fake_k8s);
 	assert_int_equal(mock_apply("patch", args, &res, &undo), SALVE_OK);
-	json_t *reqs = fake_requests(&F, "PATCH", NULL);
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", NULL);
 	assert_int_equal(json_array_size(reqs), 1);
-	json_t *body = at(json_array_get(reqs, 0), "/body");
-	json_t *rv = at(before, "/metadata/resourceVersion");
-	assert_string_equal(str_at(body, "/metadata/resourceVersion"), json_string_value(rv));
-	assert_string_equal(str_at(body, "/metadata/labels/team"), "payments");
+	json_t *body = tj_at(json_array_get(reqs, 0), "/body");
+	json_t *rv = tj_at(before, "/metadata/resourceVersion");
+	assert_string_equal(tj_str_at(body, "/metadata/resourceVersion"), json_string_value(rv));
+	assert_string_equal(tj_str_at(body, "/metadata/labels/team"), "payments");
 	json_decref(reqs);
 	assert_json_eq(
-	    at(undo, "/touched"),
+	    tj_at(undo, "/touched"),
 	    "[{\"path\": \"/metadata/labels/team\", \"present\": false},"
 	    " {\"path\": \"/metadata/annotations/salve~1note\", \"present\": false},"
 	    " {\"path\": \"/spec/revisionHistoryLimit\", \"present\": true, \"value\": 10}]");
-	json_t *after = fake_object(&F, "Deployment", "prod", "web");
-	assert_string_equal(str_at(after, "/metadata/labels/team"), "payments");
+	json_t *after = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(after, "/metadata/labels/team"), "payments");
 	json_decref(after);
 	json_decref(res);
 
@@ -708,11 +666,12 @@ static void test_patch_merge_and_undo(void **state)
 	json_decref(obs);
 
 	assert_int_equal(mock_undo("patch", undo), SALVE_OK);
-	after = fake_object(&F, "Deployment", "prod", "web");
-	assert_true(json_equal(at(after, "/metadata/labels"), at(before, "/metadata/labels")));
+	after = fake_object(&fake_k8s, "Deployment", "prod", "web");
 	assert_true(
-	    json_equal(at(after, "/metadata/annotations"), at(before, "/metadata/annotations")));
-	assert_int_equal(json_integer_value(at(after, "/spec/revisionHistoryLimit")), 10);
+	    json_equal(tj_at(after, "/metadata/labels"), tj_at(before, "/metadata/labels")));
+	assert_true(json_equal(tj_at(after, "/metadata/annotations"),
+	                       tj_at(before, "/metadata/annotations")));
+	assert_int_equal(json_integer_value(tj_at(after, "/spec/revisionHistoryLimit")), 10);
 	json_decref(after);
 	json_decref(before);
 	json_decref(undo);
@@ -727,20 +686,22 @@ static void test_patch_json_and_undo(void **state)
 	    "\"/spec/template/spec/containers/0/image\", \"value\": \"postgres:16.3\"}]}";
 	json_t *res = NULL, *undo = NULL;
 	assert_int_equal(mock_apply("patch", args, &res, &undo), SALVE_OK);
-	json_t *reqs = fake_requests(&F, "PATCH", NULL);
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", NULL);
 	json_t *p = json_array_get(reqs, 0);
-	assert_string_equal(str_at(p, "/content_type"), "application/json-patch+json");
-	assert_string_equal(str_at(p, "/body/1/path"), "/metadata/resourceVersion");
+	assert_string_equal(tj_str_at(p, "/content_type"), "application/json-patch+json");
+	assert_string_equal(tj_str_at(p, "/body/1/path"), "/metadata/resourceVersion");
 	json_decref(reqs);
-	assert_json_eq(at(res, "/changes"),
+	assert_json_eq(tj_at(res, "/changes"),
 	               "[{\"path\": \"/spec/template/spec/containers/0/image\", "
 	               "\"before\": \"postgres:16.2\", \"after\": \"postgres:16.3\"}]");
-	json_t *s = fake_object(&F, "StatefulSet", "prod", "db");
-	assert_string_equal(str_at(s, "/spec/template/spec/containers/0/image"), "postgres:16.3");
+	json_t *s = fake_object(&fake_k8s, "StatefulSet", "prod", "db");
+	assert_string_equal(tj_str_at(s, "/spec/template/spec/containers/0/image"),
+	                    "postgres:16.3");
 	json_decref(s);
 	assert_int_equal(mock_undo("patch", undo), SALVE_OK);
-	s = fake_object(&F, "StatefulSet", "prod", "db");
-	assert_string_equal(str_at(s, "/spec/template/spec/containers/0/image"), "postgres:16.2");
+	s = fake_object(&fake_k8s, "StatefulSet", "prod", "db");
+	assert_string_equal(tj_str_at(s, "/spec/template/spec/containers/0/image"),
+	                    "postgres:16.2");
 	json_decref(s);
 	json_decref(res);
 	json_decref(undo);
@@ -768,22 +729,22 @@ static void test_rollout_restart_and_undo(void **state)
 	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\"}";
 	json_t *obs = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("rollout_restart", args, &obs), SALVE_OK);
-	assert_true(json_is_null(at(obs, "/last_restarted_at")));
+	assert_true(json_is_null(tj_at(obs, "/last_restarted_at")));
 	json_decref(obs);
 	assert_int_equal(mock_apply("rollout_restart", args, &res, &undo), SALVE_OK);
-	const char *stamp = str_at(res, "/restarted_at");
+	const char *stamp = tj_str_at(res, "/restarted_at");
 	assert_non_null(stamp);
-	json_t *d = fake_object(&F, "Deployment", "prod", "web");
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
 	assert_string_equal(
-	    str_at(d, "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"),
+	    tj_str_at(d, "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"),
 	    stamp);
 	json_decref(d);
-	assert_json_eq(at(undo, "/touched"),
+	assert_json_eq(tj_at(undo, "/touched"),
 	               "[{\"path\": \"/spec/template/metadata/annotations\", \"present\": false}]");
 	wait_healthy("web");
 	assert_int_equal(mock_undo("rollout_restart", undo), SALVE_OK);
-	d = fake_object(&F, "Deployment", "prod", "web");
-	assert_null(at(d, "/spec/template/metadata/annotations"));
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_null(tj_at(d, "/spec/template/metadata/annotations"));
 	json_decref(d);
 	json_decref(res);
 	json_decref(undo);
@@ -813,8 +774,9 @@ static void test_set_image_check_and_undo(void **state)
 	assert_int_equal(mock_check("set_image", args, &obs), SALVE_HOLDS);
 	json_decref(obs);
 	assert_int_equal(mock_undo("set_image", undo), SALVE_OK);
-	json_t *s = fake_object(&F, "StatefulSet", "prod", "db");
-	assert_string_equal(str_at(s, "/spec/template/spec/containers/0/image"), "postgres:16.2");
+	json_t *s = fake_object(&fake_k8s, "StatefulSet", "prod", "db");
+	assert_string_equal(tj_str_at(s, "/spec/template/spec/containers/0/image"),
+	                    "postgres:16.2");
 	json_decref(s);
 	json_decref(res);
 	json_decref(undo);
@@ -824,7 +786,7 @@ static void test_set_image_check_and_undo(void **state)
 static void test_broken_rollout_rolled_back(void **state)
 {
 	(void)state;
-	fake_control(&F, "/__fake/deployments/prod/web", "{\"broken\": true}");
+	fake_control(&fake_k8s, "/__fake/deployments/prod/web", "{\"broken\": true}");
 	json_t *res = NULL, *undo = NULL, *r = NULL;
 	assert_int_equal(mock_apply("set_image",
 	                            "{\"namespace\": \"prod\", \"name\": \"web\", "
@@ -842,19 +804,19 @@ static void test_broken_rollout_rolled_back(void **state)
 	assert_int_equal(
 	    mock_run("rollout_status", "{\"namespace\": \"prod\", \"name\": \"web\"}", &r),
 	    SALVE_OK);
-	assert_false(json_is_true(at(r, "/healthy")));
-	assert_int_equal(json_integer_value(at(r, "/revision")), 3);
+	assert_false(json_is_true(tj_at(r, "/healthy")));
+	assert_int_equal(json_integer_value(tj_at(r, "/revision")), 3);
 	json_decref(r);
 	/* the previous revision is 2, the release before the broken one */
 	assert_int_equal(
 	    mock_apply("rollout_undo", "{\"namespace\": \"prod\", \"name\": \"web\"}", &res, &undo),
 	    SALVE_OK);
-	assert_int_equal(json_integer_value(at(res, "/to_revision")), 2);
+	assert_int_equal(json_integer_value(tj_at(res, "/to_revision")), 2);
 	json_decref(res);
 	json_decref(undo);
 	wait_healthy("web");
-	json_t *d = fake_object(&F, "Deployment", "prod", "web");
-	assert_string_equal(str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
 	json_decref(d);
 }
 
@@ -871,16 +833,16 @@ static void test_cordon_uncordon(void **state)
 	json_decref(obs);
 	assert_int_equal(mock_apply("cordon", "{\"node\": \"node-2\"}", &res, &undo), SALVE_OK);
 	assert_json_eq(undo, "{\"node\": \"node-2\", \"unschedulable\": false}");
-	assert_json_eq(at(res, "/changes"),
+	assert_json_eq(tj_at(res, "/changes"),
 	               "[{\"path\": \"/spec/unschedulable\", \"before\": null, \"after\": true}]");
-	json_t *n = fake_object(&F, "Node", NULL, "node-2");
-	assert_true(json_is_true(at(n, "/spec/unschedulable")));
+	json_t *n = fake_object(&fake_k8s, "Node", NULL, "node-2");
+	assert_true(json_is_true(tj_at(n, "/spec/unschedulable")));
 	json_decref(n);
 	assert_int_equal(mock_check("cordon", "{\"node\": \"node-2\"}", &obs), SALVE_HOLDS);
 	json_decref(obs);
 	assert_int_equal(mock_undo("cordon", undo), SALVE_OK);
-	n = fake_object(&F, "Node", NULL, "node-2");
-	assert_null(at(n, "/spec/unschedulable"));
+	n = fake_object(&fake_k8s, "Node", NULL, "node-2");
+	assert_null(tj_at(n, "/spec/unschedulable"));
 	json_decref(n);
 	json_decref(res);
 	json_decref(undo);
@@ -890,15 +852,15 @@ static void test_cordon_uncordon(void **state)
 
 static int pods_on(const char *node, const char *prefix)
 {
-	json_t *pods = fake_objects(&F, "Pod", NULL);
+	json_t *pods = fake_objects(&fake_k8s, "Pod", NULL);
 	int n = 0;
 	size_t i;
 	json_t *p;
 	json_array_foreach(pods, i, p)
 	{
-		const char *on = str_at(p, "/spec/nodeName");
+		const char *on = tj_str_at(p, "/spec/nodeName");
 		if (on && strcmp(on, node) == 0 &&
-		    strncmp(str_at(p, "/metadata/name"), prefix, strlen(prefix)) == 0)
+		    strncmp(tj_str_at(p, "/metadata/name"), prefix, strlen(prefix)) == 0)
 			n++;
 	}
 	json_decref(pods);
@@ -911,8 +873,8 @@ static void test_drain_respects_pdb(void **state)
 	json_t *obs = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("drain", "{\"node\": \"node-1\"}", &obs), SALVE_OK);
 	/* in the API's order: by namespace, then name */
-	assert_json_eq(at(obs, "/to_evict"), "[\"prod/db-0\", \"prod/web-86c4ff78d4-7xk2p\", "
-	                                     "\"prod/web-86c4ff78d4-9mq4z\"]");
+	assert_json_eq(tj_at(obs, "/to_evict"), "[\"prod/db-0\", \"prod/web-86c4ff78d4-7xk2p\", "
+	                                        "\"prod/web-86c4ff78d4-9mq4z\"]");
 	json_decref(obs);
 	/* without ignore_daemonsets, kubectl refuses: so do we, before cordoning */
 	assert_int_equal(mock_apply("drain", "{\"node\": \"node-1\", \"ignore_daemonsets\": false}",
@@ -923,32 +885,32 @@ static void test_drain_respects_pdb(void **state)
 	    mock_last_error(),
 	    "cannot drain node node-1: monitoring/node-exporter-x2vbn: cannot delete "
 	    "DaemonSet-managed Pods (use ignore_daemonsets=true to ignore)");
-	json_t *n = fake_object(&F, "Node", NULL, "node-1");
-	assert_null(at(n, "/spec/unschedulable"));
+	json_t *n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_null(tj_at(n, "/spec/unschedulable"));
 	json_decref(n);
 
 	/* replacement web pods take a while to be ready, so the budget holds evictions back */
-	fake_control(&F, "/__fake/deployments/prod/web", "{\"rollout_delay\": 2.5}");
-	fake_clear_requests(&F);
+	fake_control(&fake_k8s, "/__fake/deployments/prod/web", "{\"rollout_delay\": 2.5}");
+	fake_clear_requests(&fake_k8s);
 	assert_int_equal(
 	    mock_apply("drain", "{\"node\": \"node-1\", \"timeout\": \"60s\"}", &res, &undo),
 	    SALVE_OK);
 	assert_json_eq(undo, "{\"node\": \"node-1\", \"unschedulable\": false}");
-	assert_int_equal(json_array_size(at(res, "/evicted")), 3);
-	assert_json_eq(at(res, "/skipped"), "[{\"pod\": \"monitoring/node-exporter-x2vbn\", "
-	                                    "\"reason\": \"DaemonSet-managed\"}]");
+	assert_int_equal(json_array_size(tj_at(res, "/evicted")), 3);
+	assert_json_eq(tj_at(res, "/skipped"), "[{\"pod\": \"monitoring/node-exporter-x2vbn\", "
+	                                       "\"reason\": \"DaemonSet-managed\"}]");
 	/* the PodDisruptionBudget (minAvailable 2 of 3) refused the second web eviction at first */
-	json_t *ev = fake_requests(&F, "POST", "/eviction$");
+	json_t *ev = fake_requests(&fake_k8s, "POST", "/eviction$");
 	int refused = 0, web_ok = 0;
 	size_t i;
 	json_t *e;
 	json_array_foreach(ev, i, e)
 	{
-		assert_string_equal(str_at(e, "/body/apiVersion"), "policy/v1");
-		assert_string_equal(str_at(e, "/body/kind"), "Eviction");
+		assert_string_equal(tj_str_at(e, "/body/apiVersion"), "policy/v1");
+		assert_string_equal(tj_str_at(e, "/body/kind"), "Eviction");
 		assert_false(json_is_true(json_object_get(e, "dry_run")));
 		long long st = json_integer_value(json_object_get(e, "status"));
-		if (strstr(str_at(e, "/path"), "/pods/web-")) {
+		if (strstr(tj_str_at(e, "/path"), "/pods/web-")) {
 			refused += st == 429;
 			web_ok += st == 201 || st == 200;
 		}
@@ -959,16 +921,16 @@ static void test_drain_respects_pdb(void **state)
 	assert_int_equal(pods_on("node-1", "web-"), 0);
 	assert_int_equal(pods_on("node-1", "db-"), 0);
 	assert_int_equal(pods_on("node-1", "node-exporter-"), 1);
-	n = fake_object(&F, "Node", NULL, "node-1");
-	assert_true(json_is_true(at(n, "/spec/unschedulable")));
+	n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_true(json_is_true(tj_at(n, "/spec/unschedulable")));
 	json_decref(n);
 	json_decref(res);
 	/* done now */
 	assert_int_equal(mock_check("drain", "{\"node\": \"node-1\"}", &obs), SALVE_HOLDS);
 	json_decref(obs);
 	assert_int_equal(mock_undo("drain", undo), SALVE_OK);
-	n = fake_object(&F, "Node", NULL, "node-1");
-	assert_null(at(n, "/spec/unschedulable"));
+	n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_null(tj_at(n, "/spec/unschedulable"));
 	json_decref(n);
 	json_decref(undo);
 }
@@ -978,9 +940,10 @@ static void test_drain_times_out_with_undo(void **state)
 {
 	(void)state;
 	fake_fault(
-	    &F, "{\"method\": \"POST\", \"path_regex\": \"/pods/db-0/eviction$\", \"status\": 429, "
-	        "\"times\": 0, \"format\": \"status\", \"message\": \"Cannot evict pod as "
-	        "it would violate the pod's disruption budget.\"}");
+	    &fake_k8s,
+	    "{\"method\": \"POST\", \"path_regex\": \"/pods/db-0/eviction$\", \"status\": 429, "
+	    "\"times\": 0, \"format\": \"status\", \"message\": \"Cannot evict pod as "
+	    "it would violate the pod's disruption budget.\"}");
 	json_t *res = NULL, *undo = NULL;
 	assert_int_equal(mock_apply("drain", "{\"node\": \"node-1\", \"timeout\": 2}", &res, &undo),
 	                 SALVE_ERR_TIMEOUT);
@@ -993,8 +956,8 @@ static void test_drain_times_out_with_undo(void **state)
 	                       "still refused for [\"prod/db-0\"]: Cannot evict pod "
 	                       "as it would violate the pod's disruption budget. (429)"));
 	assert_int_equal(mock_undo("drain", undo), SALVE_OK);
-	json_t *n = fake_object(&F, "Node", NULL, "node-1");
-	assert_null(at(n, "/spec/unschedulable"));
+	json_t *n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_null(tj_at(n, "/spec/unschedulable"));
 	json_decref(n);
 	json_decref(undo);
 }
@@ -1011,14 +974,14 @@ static void test_delete_pod(void **state)
 	json_decref(obs);
 	assert_int_equal(mock_plan("delete_pod", args, &res), SALVE_OK);
 	json_decref(res);
-	json_t *p = fake_object(&F, "Pod", "prod", "web-86c4ff78d4-4bh8w");
+	json_t *p = fake_object(&fake_k8s, "Pod", "prod", "web-86c4ff78d4-4bh8w");
 	assert_non_null(p);
 	json_decref(p);
 	assert_int_equal(mock_apply("delete_pod", args, &res, &undo), SALVE_OK);
 	assert_null(undo); /* SALVE_ACTION_NO_UNDO */
 	assert_true(mock_action("delete_pod")->flags & SALVE_ACTION_NO_UNDO);
 	json_decref(res);
-	json_t *lines = fake_request_lines(&F, "DELETE", NULL);
+	json_t *lines = fake_request_lines(&fake_k8s, "DELETE", NULL);
 	const char *want[] = {
 	    "DELETE /api/v1/namespaces/prod/pods/web-86c4ff78d4-4bh8w?dryRun=All 200",
 	    "DELETE /api/v1/namespaces/prod/pods/web-86c4ff78d4-4bh8w 200", NULL};
@@ -1031,9 +994,9 @@ static void test_delete_pod(void **state)
 static void test_dry_run_writes_nothing(void **state)
 {
 	(void)state;
-	json_t *before = fake_objects(&F, "Deployment", NULL);
-	json_t *nodes_before = fake_objects(&F, "Node", NULL);
-	json_t *pods_before = fake_objects(&F, "Pod", NULL);
+	json_t *before = fake_objects(&fake_k8s, "Deployment", NULL);
+	json_t *nodes_before = fake_objects(&fake_k8s, "Node", NULL);
+	json_t *pods_before = fake_objects(&fake_k8s, "Pod", NULL);
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	const char *plans[][2] = {
 	    {"rollout_undo", "{\"namespace\": \"prod\", \"name\": \"web\"}"},
@@ -1054,36 +1017,36 @@ static void test_dry_run_writes_nothing(void **state)
 		json_decref(r);
 	}
 	mock_set_mode(SALVE_MODE_APPLY);
-	json_t *reqs = fake_requests(&F, NULL, NULL);
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
 	size_t i;
 	json_t *q;
 	int writes = 0;
 	json_array_foreach(reqs, i, q)
 	{
-		if (strcmp(str_at(q, "/method"), "GET") == 0)
+		if (strcmp(tj_str_at(q, "/method"), "GET") == 0)
 			continue;
 		writes++;
 		if (!json_is_true(json_object_get(q, "dry_run")) ||
-		    !strstr(str_at(q, "/query"), "dryRun=All"))
-			fail_msg("a plan sent a real write: %s %s?%s", str_at(q, "/method"),
-			         str_at(q, "/path"), str_at(q, "/query"));
+		    !strstr(tj_str_at(q, "/query"), "dryRun=All"))
+			fail_msg("a plan sent a real write: %s %s?%s", tj_str_at(q, "/method"),
+			         tj_str_at(q, "/path"), tj_str_at(q, "/query"));
 	}
 	assert_int_equal(writes, 10); /* 6 patches, 3 dry-run evictions, 1 delete */
 	json_decref(reqs);
 	/* drain's dry-run evictions carry the dry run in their DeleteOptions too */
-	json_t *ev = fake_requests(&F, "POST", "/eviction$");
-	assert_json_eq(at(json_array_get(ev, 0), "/body/deleteOptions/dryRun"), "[\"All\"]");
+	json_t *ev = fake_requests(&fake_k8s, "POST", "/eviction$");
+	assert_json_eq(tj_at(json_array_get(ev, 0), "/body/deleteOptions/dryRun"), "[\"All\"]");
 	json_decref(ev);
-	json_t *after = fake_objects(&F, "Deployment", NULL);
-	json_t *nodes_after = fake_objects(&F, "Node", NULL);
-	json_t *pods_after = fake_objects(&F, "Pod", NULL);
-	assert_true(json_equal(at(json_array_get(before, 0), "/spec"),
-	                       at(json_array_get(after, 0), "/spec")));
-	assert_true(json_equal(at(json_array_get(before, 0), "/metadata/resourceVersion"),
-	                       at(json_array_get(after, 0), "/metadata/resourceVersion")));
+	json_t *after = fake_objects(&fake_k8s, "Deployment", NULL);
+	json_t *nodes_after = fake_objects(&fake_k8s, "Node", NULL);
+	json_t *pods_after = fake_objects(&fake_k8s, "Pod", NULL);
+	assert_true(json_equal(tj_at(json_array_get(before, 0), "/spec"),
+	                       tj_at(json_array_get(after, 0), "/spec")));
+	assert_true(json_equal(tj_at(json_array_get(before, 0), "/metadata/resourceVersion"),
+	                       tj_at(json_array_get(after, 0), "/metadata/resourceVersion")));
 	for (size_t k = 0; k < json_array_size(nodes_before); k++)
-		assert_true(json_equal(at(json_array_get(nodes_before, k), "/spec"),
-		                       at(json_array_get(nodes_after, k), "/spec")));
+		assert_true(json_equal(tj_at(json_array_get(nodes_before, k), "/spec"),
+		                       tj_at(json_array_get(nodes_after, k), "/spec")));
 	assert_int_equal(json_array_size(pods_before), json_array_size(pods_after));
 	json_decref(before);
 	json_decref(after);
@@ -1097,20 +1060,18 @@ static void test_dry_run_writes_nothing(void **state)
 static void test_old_server_discovery(void **state)
 {
 	(void)state;
-	assert_int_equal(fake_start(&OLD, "1.20"), 0);
+	assert_int_equal(fake_start(&fake_k8s_second, "1.20"), 0);
 	mock_fini();
-	char cfg[1024];
-	snprintf(cfg, sizeof cfg, "{\"kubeconfig\": \"%s\"}", OLD.kc_token);
-	assert_int_equal(mock_init(salve_plugin_entry(), cfg), 0);
+	assert_int_equal(fake_k8s_init_plugin(fake_k8s_second.kc_token), 0);
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	json_t *r = NULL;
 	assert_int_equal(mock_plan("drain", "{\"node\": \"node-2\"}", &r), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
-	assert_json_eq(at(r, "/evicted"), "[\"prod/db-1\", \"prod/web-86c4ff78d4-4bh8w\"]");
+	assert_json_eq(tj_at(r, "/evicted"), "[\"prod/db-1\", \"prod/web-86c4ff78d4-4bh8w\"]");
 	json_decref(r);
-	json_t *ev = fake_requests(&OLD, "POST", "/eviction$");
+	json_t *ev = fake_requests(&fake_k8s_second, "POST", "/eviction$");
 	assert_int_equal(json_array_size(ev), 2);
-	assert_string_equal(str_at(json_array_get(ev, 0), "/body/apiVersion"), "policy/v1beta1");
+	assert_string_equal(tj_str_at(json_array_get(ev, 0), "/body/apiVersion"), "policy/v1beta1");
 	json_decref(ev);
 }
 
@@ -1120,12 +1081,12 @@ static void test_token_registered_before_the_first_answer(void **state)
 {
 	(void)state;
 	/* the kubeconfig loads with the first request, not at init */
-	assert_false(mock_is_registered(F.token));
+	assert_false(mock_is_registered(fake_k8s.token));
 	json_t *r = NULL;
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
 	                 SALVE_OK);
 	json_decref(r);
-	assert_true(mock_is_registered(F.token));
+	assert_true(mock_is_registered(fake_k8s.token));
 }
 
 /* The client key (the PEM, and each line of its body) from client-key-data. */
@@ -1133,13 +1094,13 @@ static void test_client_key_registered(void **state)
 {
 	(void)state;
 	mock_fini();
-	assert_int_equal(init_with(F.kc_cert), 0);
+	assert_int_equal(fake_k8s_init_plugin(fake_k8s.kc_cert), 0);
 	json_t *r = NULL;
 	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
 	                 SALVE_OK);
 	json_decref(r);
 	char key_path[600];
-	snprintf(key_path, sizeof key_path, "%s/certs/client.key", F.dir);
+	snprintf(key_path, sizeof key_path, "%s/certs/client.key", fake_k8s.dir);
 	char *pem = tp_read(key_path);
 	assert_non_null(pem);
 	assert_true(mock_is_registered(pem));
@@ -1172,9 +1133,9 @@ static void test_password_and_token_file_registered(void **state)
 	         "users: [{name: u, user: {tokenFile: token, username: ops, password: "
 	         "'basic-pw-31337'}}]\n"
 	         "contexts: [{name: c, context: {cluster: k, user: u}}]\n",
-	         F.base, F.ca);
+	         fake_k8s.base, fake_k8s.ca);
 	assert_int_equal(tp_write(kc, text), 0);
-	assert_int_equal(init_with(kc), 0);
+	assert_int_equal(fake_k8s_init_plugin(kc), 0);
 	json_t *r = NULL;
 	/* the fake takes neither: the request fails, the credentials are registered all the same */
 	assert_int_not_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
@@ -1190,36 +1151,57 @@ static void test_password_and_token_file_registered(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_get_with_token, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_get_with_client_cert, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_wrong_ca_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_insecure_is_audited, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_not_found_message, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hostile_labels_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reads, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rollout_undo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_conflict_rereads_and_retries, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stale_resource_version_is_a_conflict, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_retry_after_429, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_5xx_retries_bounded_by_deadline, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_invalid_422, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_patch_merge_and_undo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_patch_json_and_undo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_set_image_check_and_undo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_broken_rollout_rolled_back, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cordon_uncordon, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drain_respects_pdb, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drain_times_out_with_undo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_delete_pod, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_old_server_discovery, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_token_registered_before_the_first_answer, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_client_key_registered, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_password_and_token_file_registered, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_get_with_token, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_get_with_client_cert, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_ca_refused, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_insecure_is_audited, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_not_found_message, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_labels_refused, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_reads, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_rollout_undo, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_conflict_rereads_and_retries, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_resource_version_is_a_conflict,
+	                                    fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_retry_after_429, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_5xx_retries_bounded_by_deadline, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_cut_short_answer, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_422, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_patch_merge_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_patch_json_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_set_image_check_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_broken_rollout_rolled_back, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_cordon_uncordon, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_respects_pdb, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_times_out_with_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_pod, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_old_server_discovery, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_token_registered_before_the_first_answer,
+	                                    fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_client_key_registered, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_password_and_token_file_registered, fake_k8s_setup,
+	                                    fake_k8s_teardown),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, fake_k8s_group_setup, fake_k8s_group_teardown);
 }

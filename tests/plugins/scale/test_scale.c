@@ -10,99 +10,16 @@
 
 #include <cmocka.h>
 
-#include "fake.h"
+#include "fake_k8s_fixture.h"
+#include "json_check.h"
 #include "mock_host.h"
-
-const salve_plugin *salve_plugin_entry(void);
-
-static struct fake F;
-static struct fake OLD = {.pid =
-                              -1}; /* a second fake, stopped by teardown even when a test fails */
-
-static json_t *at(const json_t *j, const char *ptr)
-{
-	const json_t *node = j;
-	char buf[512];
-	snprintf(buf, sizeof buf, "%s", ptr);
-	for (char *save = NULL, *tok = strtok_r(buf, "/", &save); tok && node;
-	     tok = strtok_r(NULL, "/", &save))
-		node = json_is_array(node) ? json_array_get(node, (size_t)atoi(tok))
-		                           : json_object_get(node, tok);
-	return (json_t *)node;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_error_t e;
-	json_t *want = json_loads(want_text, JSON_DECODE_ANY, &e);
-	if (!want)
-		fail_msg("bad JSON in test: %s", e.text);
-	if (!json_equal(got, want)) {
-		char *g = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
-		fail_msg("JSON differs\n got: %s\nwant: %s", g, want_text);
-	}
-	json_decref(want);
-}
-
-static void assert_lines(json_t *lines, const char *const *want)
-{
-	size_t n = 0;
-	while (want[n])
-		n++;
-	int ok = json_array_size(lines) == n;
-	for (size_t i = 0; ok && i < n; i++)
-		ok = strcmp(json_string_value(json_array_get(lines, i)), want[i]) == 0;
-	if (!ok) {
-		char *g = json_dumps(lines, JSON_INDENT(1));
-		fail_msg("requests differ; got:\n%s", g);
-	}
-	json_decref(lines);
-}
 
 static long long replicas_of(const char *kind, const char *name)
 {
-	json_t *o = fake_object(&F, kind, "prod", name);
-	long long n = json_integer_value(at(o, "/spec/replicas"));
+	json_t *o = fake_object(&fake_k8s, kind, "prod", name);
+	long long n = json_integer_value(tj_at(o, "/spec/replicas"));
 	json_decref(o);
 	return n;
-}
-
-static int init_with(const char *kubeconfig)
-{
-	char cfg[1024];
-	snprintf(cfg, sizeof cfg, "{\"kubeconfig\": \"%s\"}", kubeconfig);
-	return mock_init(salve_plugin_entry(), cfg);
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return fake_start(&F, "1.29");
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	fake_stop(&F);
-	return 0;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	fake_reset(&F);
-	return init_with(F.kc_token);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	if (strstr(mock_logs(), F.token) || strstr(mock_last_error(), F.token))
-		fail_msg("the bearer token reached logs or errors");
-	mock_fini();
-	if (OLD.pid > 0)
-		fake_stop(&OLD);
-	return 0;
 }
 
 static void test_set_plan_apply_undo(void **state)
@@ -116,15 +33,15 @@ static void test_set_plan_apply_undo(void **state)
 	               "{\"kind\": \"StatefulSet\", \"namespace\": \"prod\", \"name\": \"db\", "
 	               "\"previous\": 2, \"replicas\": 3, \"clamped\": false, \"changes\": []}");
 	json_decref(obs);
-	fake_clear_requests(&F);
+	fake_clear_requests(&fake_k8s);
 
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	assert_int_equal(mock_plan("set", args, &plan), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
-	assert_json_eq(at(plan, "/changes"),
+	assert_json_eq(tj_at(plan, "/changes"),
 	               "[{\"path\": \"/spec/replicas\", \"before\": 2, \"after\": 3}]");
 	json_decref(plan);
-	json_t *lines = fake_request_lines(&F, NULL, NULL);
+	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want_plan[] = {
 	    "GET /apis/apps/v1/namespaces/prod/statefulsets/db/scale 200",
 	    "PUT /apis/apps/v1/namespaces/prod/statefulsets/db/scale?dryRun=All&fieldManager=salve "
@@ -133,17 +50,17 @@ static void test_set_plan_apply_undo(void **state)
 	assert_lines(lines, want_plan);
 	assert_int_equal(replicas_of("StatefulSet", "db"), 2);
 
-	fake_clear_requests(&F);
+	fake_clear_requests(&fake_k8s);
 	assert_int_equal(mock_apply("set", args, &res, &undo), SALVE_OK);
 	assert_json_eq(undo,
 	               "{\"kind\": \"StatefulSet\", \"namespace\": \"prod\", \"name\": \"db\", "
 	               "\"replicas\": 2}");
-	json_t *puts = fake_requests(&F, "PUT", NULL);
+	json_t *puts = fake_requests(&fake_k8s, "PUT", NULL);
 	assert_int_equal(json_array_size(puts), 1);
-	json_t *body = at(json_array_get(puts, 0), "/body");
-	assert_int_equal(json_integer_value(at(body, "/spec/replicas")), 3);
-	assert_string_equal(json_string_value(at(body, "/kind")), "Scale");
-	assert_non_null(json_string_value(at(body, "/metadata/resourceVersion")));
+	json_t *body = tj_at(json_array_get(puts, 0), "/body");
+	assert_int_equal(json_integer_value(tj_at(body, "/spec/replicas")), 3);
+	assert_string_equal(json_string_value(tj_at(body, "/kind")), "Scale");
+	assert_non_null(json_string_value(tj_at(body, "/metadata/resourceVersion")));
 	json_decref(puts);
 	json_decref(res);
 	assert_int_equal(replicas_of("StatefulSet", "db"), 3);
@@ -156,15 +73,15 @@ static void test_set_plan_apply_undo(void **state)
 	                          "\"name\": \"db\", \"timeout\": 30, \"interval\": 0.1}",
 	                          &r),
 	                 SALVE_OK);
-	assert_true(json_is_true(at(r, "/healthy")));
-	assert_int_equal(json_integer_value(at(r, "/ready")), 3);
+	assert_true(json_is_true(tj_at(r, "/healthy")));
+	assert_int_equal(json_integer_value(tj_at(r, "/ready")), 3);
 	json_decref(r);
 
 	assert_int_equal(mock_undo("set", undo), SALVE_OK);
 	assert_int_equal(replicas_of("StatefulSet", "db"), 2);
-	fake_clear_requests(&F);
+	fake_clear_requests(&fake_k8s);
 	assert_int_equal(mock_undo("set", undo), SALVE_OK); /* idempotent: no write */
-	json_t *writes = fake_requests(&F, "PUT", NULL);
+	json_t *writes = fake_requests(&fake_k8s, "PUT", NULL);
 	assert_int_equal(json_array_size(writes), 0);
 	json_decref(writes);
 	json_decref(undo);
@@ -210,7 +127,7 @@ static void test_guardrails(void **state)
 		assert_int_equal(mock_apply("set", refused[i].args, &r, &u), SALVE_ERR_INVALID);
 		assert_null(u);
 	}
-	json_t *reqs = fake_requests(&F, NULL, NULL);
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
 	assert_int_equal(json_array_size(reqs), 0); /* refused before any request */
 	json_decref(reqs);
 
@@ -231,8 +148,8 @@ static void test_guardrails(void **state)
 	                            "\"name\": \"db\", \"delta\": -10}",
 	                            &r, &u),
 	                 SALVE_OK);
-	assert_int_equal(json_integer_value(at(r, "/replicas")), 1); /* min defaults to 1 */
-	assert_true(json_is_true(at(r, "/clamped")));
+	assert_int_equal(json_integer_value(tj_at(r, "/replicas")), 1); /* min defaults to 1 */
+	assert_true(json_is_true(tj_at(r, "/clamped")));
 	json_decref(r);
 	json_decref(u);
 	/* factor rounds up: 1 * 1.5 -> 2 */
@@ -241,7 +158,7 @@ static void test_guardrails(void **state)
 	                            "\"name\": \"db\", \"factor\": 1.5}",
 	                            &r, &u),
 	                 SALVE_OK);
-	assert_int_equal(json_integer_value(at(r, "/replicas")), 2);
+	assert_int_equal(json_integer_value(tj_at(r, "/replicas")), 2);
 	json_decref(r);
 	json_decref(u);
 	/* zero only when asked for explicitly */
@@ -260,20 +177,20 @@ static void test_guardrails(void **state)
 static void test_conflict_on_scale(void **state)
 {
 	(void)state;
-	fake_fault(&F, "{\"method\": \"PUT\", \"path_regex\": \"/deployments/web/scale$\", "
-	               "\"status\": 409, \"times\": 1}");
+	fake_fault(&fake_k8s, "{\"method\": \"PUT\", \"path_regex\": \"/deployments/web/scale$\", "
+	                      "\"status\": 409, \"times\": 1}");
 	json_t *r = NULL, *u = NULL;
 	assert_int_equal(
 	    mock_apply("set", "{\"namespace\": \"prod\", \"name\": \"web\", \"delta\": 1}", &r, &u),
 	    SALVE_OK);
-	json_t *lines = fake_request_lines(&F, NULL, NULL);
+	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want[] = {
 	    "GET /apis/apps/v1/namespaces/prod/deployments/web/scale 200",
 	    "PUT /apis/apps/v1/namespaces/prod/deployments/web/scale?fieldManager=salve 409",
 	    "GET /apis/apps/v1/namespaces/prod/deployments/web/scale 200",
 	    "PUT /apis/apps/v1/namespaces/prod/deployments/web/scale?fieldManager=salve 200", NULL};
 	assert_lines(lines, want);
-	assert_int_equal(json_integer_value(at(r, "/replicas")), 4);
+	assert_int_equal(json_integer_value(tj_at(r, "/replicas")), 4);
 	assert_int_equal(replicas_of("Deployment", "web"), 4);
 	json_decref(r);
 	json_decref(u);
@@ -282,7 +199,7 @@ static void test_conflict_on_scale(void **state)
 static void test_wait_ready(void **state)
 {
 	(void)state;
-	fake_control(&F, "/__fake/deployments/prod/web", "{\"rollout_delay\": 3}");
+	fake_control(&fake_k8s, "/__fake/deployments/prod/web", "{\"rollout_delay\": 3}");
 	json_t *r = NULL, *u = NULL;
 	assert_int_equal(mock_apply("set",
 	                            "{\"namespace\": \"prod\", \"name\": \"web\", \"replicas\": 5}",
@@ -301,14 +218,14 @@ static void test_wait_ready(void **state)
 	                          "\"timeout\": 30, \"interval\": 0.2}",
 	                          &r),
 	                 SALVE_OK);
-	assert_int_equal(json_integer_value(at(r, "/available")), 5);
+	assert_int_equal(json_integer_value(tj_at(r, "/available")), 5);
 	json_decref(r);
 	assert_int_equal(mock_run("wait_ready",
 	                          "{\"kind\": \"replicaset\", \"namespace\": \"prod\", "
 	                          "\"name\": \"web-86c4ff78d4\", \"timeout\": 5}",
 	                          &r),
 	                 SALVE_OK);
-	assert_int_equal(json_integer_value(at(r, "/ready")), 5);
+	assert_int_equal(json_integer_value(tj_at(r, "/ready")), 5);
 	json_decref(r);
 }
 
@@ -324,16 +241,16 @@ static void test_hpa_bounds(void **state)
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	assert_int_equal(mock_plan("hpa_bounds", args, &plan), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
-	assert_json_eq(at(plan, "/changes"),
+	assert_json_eq(tj_at(plan, "/changes"),
 	               "[{\"path\": \"/spec/minReplicas\", \"before\": 2, \"after\": 3},"
 	               " {\"path\": \"/spec/maxReplicas\", \"before\": 6, \"after\": 8}]");
 	json_decref(plan);
-	json_t *hpa = fake_object(&F, "HorizontalPodAutoscaler", "prod", "web");
-	assert_int_equal(json_integer_value(at(hpa, "/spec/minReplicas")), 2);
+	json_t *hpa = fake_object(&fake_k8s, "HorizontalPodAutoscaler", "prod", "web");
+	assert_int_equal(json_integer_value(tj_at(hpa, "/spec/minReplicas")), 2);
 	json_decref(hpa);
-	fake_clear_requests(&F);
+	fake_clear_requests(&fake_k8s);
 	assert_int_equal(mock_apply("hpa_bounds", args, &res, &undo), SALVE_OK);
-	json_t *lines = fake_request_lines(&F, NULL, NULL);
+	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want[] = {
 	    "GET /apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/web 200",
 	    "PATCH "
@@ -346,9 +263,9 @@ static void test_hpa_bounds(void **state)
 	assert_int_equal(mock_check("hpa_bounds", args, &obs), SALVE_HOLDS);
 	json_decref(obs);
 	assert_int_equal(mock_undo("hpa_bounds", undo), SALVE_OK);
-	hpa = fake_object(&F, "HorizontalPodAutoscaler", "prod", "web");
-	assert_int_equal(json_integer_value(at(hpa, "/spec/minReplicas")), 2);
-	assert_int_equal(json_integer_value(at(hpa, "/spec/maxReplicas")), 6);
+	hpa = fake_object(&fake_k8s, "HorizontalPodAutoscaler", "prod", "web");
+	assert_int_equal(json_integer_value(tj_at(hpa, "/spec/minReplicas")), 2);
+	assert_int_equal(json_integer_value(tj_at(hpa, "/spec/maxReplicas")), 6);
 	json_decref(hpa);
 	json_decref(res);
 	json_decref(undo);
@@ -373,16 +290,16 @@ static void test_hpa_bounds(void **state)
 static void test_hpa_on_old_server(void **state)
 {
 	(void)state;
-	assert_int_equal(fake_start(&OLD, "1.20"), 0);
+	assert_int_equal(fake_start(&fake_k8s_second, "1.20"), 0);
 	mock_fini();
-	assert_int_equal(init_with(OLD.kc_cert), 0);
+	assert_int_equal(fake_k8s_init_plugin(fake_k8s_second.kc_cert), 0);
 	json_t *res = NULL, *undo = NULL;
 	assert_int_equal(mock_apply("hpa_bounds",
 	                            "{\"namespace\": \"prod\", \"name\": \"web\", "
 	                            "\"max\": 10}",
 	                            &res, &undo),
 	                 SALVE_OK);
-	json_t *lines = fake_request_lines(&OLD, NULL, NULL);
+	json_t *lines = fake_request_lines(&fake_k8s_second, NULL, NULL);
 	const char *want[] = {
 	    "GET /apis/autoscaling 200",
 	    "GET /apis/autoscaling/v2beta2/namespaces/prod/horizontalpodautoscalers/web 200",
@@ -391,7 +308,7 @@ static void test_hpa_on_old_server(void **state)
 	    "web?fieldManager=salve 200",
 	    NULL};
 	assert_lines(lines, want);
-	assert_int_equal(json_integer_value(at(res, "/max")), 10);
+	assert_int_equal(json_integer_value(tj_at(res, "/max")), 10);
 	json_decref(res);
 	json_decref(undo);
 }
@@ -399,12 +316,15 @@ static void test_hpa_on_old_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_set_plan_apply_undo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_guardrails, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_conflict_on_scale, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_wait_ready, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hpa_bounds, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hpa_on_old_server, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_plan_apply_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_guardrails, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_conflict_on_scale, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_wait_ready, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_hpa_bounds, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_hpa_on_old_server, fake_k8s_setup,
+	                                    fake_k8s_teardown),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, fake_k8s_group_setup, fake_k8s_group_teardown);
 }

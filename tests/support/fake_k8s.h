@@ -1,11 +1,11 @@
 /*
- * The fake Kubernetes API server (tests/fake-k8s/fake_k8s.py) for plugin tests: start it on
- * 127.0.0.1 with the basic fixture, read its request log, inject faults, reset it, stop it.
- * Its control API is documented in tests/fake-k8s/README.md. One test thread; json_t returned
- * are the caller's.
+ * The fake Kubernetes API server (tests/fake-k8s/fake_k8s.py) for the kubernetes and scale
+ * plugin tests and the shared client's: start it on 127.0.0.1 with the basic fixture, read its
+ * request log, inject faults, reset it, stop it. Its control API is documented in
+ * tests/fake-k8s/README.md. One test thread; json_t returned are the caller's.
  */
-#ifndef SALVE_TEST_FAKE_H
-#define SALVE_TEST_FAKE_H
+#ifndef SALVE_TEST_FAKE_K8S_H
+#define SALVE_TEST_FAKE_K8S_H
 
 #include <jansson.h>
 #include <sys/types.h>
@@ -42,5 +42,11 @@ void fake_control(struct fake *f, const char *path, const char *body_json);
 json_t *fake_object(struct fake *f, const char *kind, const char *ns, const char *name);
 /* Every object of a kind (in ns, or everywhere when ns is NULL). */
 json_t *fake_objects(struct fake *f, const char *kind, const char *ns);
+
+/* The fake a test group shares: cmocka group fixtures that start it (Kubernetes 1.29) and stop
+ * it. */
+extern struct fake fake_k8s;
+int fake_k8s_group_setup(void **state);
+int fake_k8s_group_teardown(void **state);
 
 #endif

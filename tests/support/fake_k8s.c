@@ -1,4 +1,4 @@
-#include "fake.h"
+#include "fake_k8s.h"
 
 #include "testproc.h"
 
@@ -142,18 +142,16 @@ void fake_control(struct fake *f, const char *path, const char *body_json)
 
 json_t *fake_object(struct fake *f, const char *kind, const char *ns, const char *name)
 {
-	json_t *all = control(f, "GET", "/__fake/objects", NULL);
+	json_t *all = fake_objects(f, kind, ns);
 	json_t *found = NULL;
 	size_t i;
 	json_t *o;
-	json_array_foreach(json_object_get(all, "items"), i, o)
+	json_array_foreach(all, i, o)
 	{
 		json_t *meta = json_object_get(o, "metadata");
-		const char *k = json_string_value(json_object_get(o, "kind"));
 		const char *n = json_string_value(json_object_get(meta, "name"));
 		const char *s = json_string_value(json_object_get(meta, "namespace"));
-		if (k && n && strcmp(k, kind) == 0 && strcmp(n, name) == 0 &&
-		    ((!ns && !s) || (ns && s && strcmp(ns, s) == 0))) {
+		if (n && strcmp(n, name) == 0 && (ns || !s)) {
 			found = json_incref(o);
 			break;
 		}
@@ -178,4 +176,19 @@ json_t *fake_objects(struct fake *f, const char *kind, const char *ns)
 	}
 	json_decref(all);
 	return out;
+}
+
+struct fake fake_k8s = {.pid = -1};
+
+int fake_k8s_group_setup(void **state)
+{
+	(void)state;
+	return fake_start(&fake_k8s, "1.29");
+}
+
+int fake_k8s_group_teardown(void **state)
+{
+	(void)state;
+	fake_stop(&fake_k8s);
+	return 0;
 }
