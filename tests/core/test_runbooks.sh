@@ -30,7 +30,7 @@ hostile() { # runbook expected-message hostile-value param...
 	shift 3
 	local args=()
 	for kv in "$@"; do args+=(-p "$kv"); done
-	rm -f "$T/h.jsonl"
+	rm -f "$T/h.jsonl" "$T/h.jsonl.head"
 	"$SALVE_BIN" --state-dir "$T" --audit "$T/h.jsonl" run --dry-run "${args[@]}" \
 		"$SALVE_SOURCE_DIR/runbooks/$rb" >"$T/out" 2>&1
 	local code=$?

@@ -401,8 +401,9 @@ def test_bulk_requests():
         T.eq(len(audit_events(s, "alert")), 2000, "all 2,000 alerts are audited")
         if trace:
             syncs = open(trace).read().count("fdatasync(") - before
-            T.ok(1 <= syncs <= 2, "their 2,000 records took one fdatasync per batch (%d), not "
-                 "one per record" % syncs)
+            # Each batch costs two: the log, then its head (salve_audit_sync).
+            T.ok(2 <= syncs <= 4, "their 2,000 records took two fdatasyncs per batch (%d in "
+                 "all), not one per record" % syncs)
         else:
             print("ok - # SKIP fdatasync count: strace is not installed")
         rc, out, err = salve(["audit", "verify", s.audit])
