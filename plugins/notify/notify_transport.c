@@ -6,7 +6,7 @@
  * Secrets (webhook URLs, keys, passwords) are resolved right before a delivery, live only in
  * this file's locals, are wiped after use, and are scrubbed from any server text quoted in an
  * error. Audit events and errors name the channel, never the URL. */
-#include "notify.h"
+#include "notify_transport.h"
 
 #include <math.h>
 #include <openssl/rand.h>

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import urllib.parse
 
+from e2e_support import Checks
+
 SLACK = "https://hooks.slack.com/services/T0E2E/B0E2E/e2eslacksecret31"
 TEAMS = "https://example.webhook.office.com/webhookb2/e2eteamssecret42"
 BEARER = "e2ebearersecret53"
@@ -41,16 +43,7 @@ step "tell" {
 def main():
     salve = os.environ["SALVE_BIN"]
     plugin_dir = os.environ["SALVE_PLUGIN_DIR"]
-    failures = []
-    passed = [0]
-
-    def check(cond, what):
-        print(("ok   " if cond else "FAIL ") + what)
-        if cond:
-            passed[0] += 1
-        else:
-            failures.append(what)
-
+    check = Checks()
     forms = {
         "slack URL": SLACK,
         "slack token": "e2eslacksecret31",
@@ -102,8 +95,7 @@ def main():
         v = subprocess.run([salve, "audit", "verify", audit], capture_output=True, text=True)
         check(v.returncode == 0, "the audit log verifies")
 
-    print("%d passed, %d failed" % (passed[0], len(failures)))
-    return 1 if failures else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
