@@ -82,7 +82,7 @@ static void test_sandbox(void **state)
 	expect_error("runbook { name = 'x' }\nlocal f = assert(load('\\27Lua\\84\\0', 'x', 'b'))\n",
 	             SALVE_EXIT_INVALID_RUNBOOK, "attempt to load a binary chunk (mode is 't')");
 	expect_error("runbook { name = 'x' }\nlocal t = {} for i = 1, 1e9 do t[i] = "
-	             "string.rep('x', 1000) .. i end\n",
+	             "string.rep('x', 2^20) .. i end\n",
 	             SALVE_EXIT_INVALID_RUNBOOK, "not enough memory");
 	/* Text chunks still load. */
 	const char *p = tu_path("ok.lua");
