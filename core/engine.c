@@ -462,13 +462,39 @@ int salve_exec_degraded(salve_runbook *rb, const char *where, const char *messag
 
 /* ---- calling runbook functions ------------------------------------------------------------ */
 
-static int traceback_handler(lua_State *L)
+struct lua_call {
+	struct salve_exec *x;
+	int ref, with_result, keep;
+	int truthy;
+};
+
+/* The part of call_fn inside the outer lua_pcall: every access to p and s is raw (a runbook
+ * may give them metatables), and what raises (memory) is caught by that pcall. */
+static int call_fn_protected(lua_State *L)
 {
-	const char *msg = lua_tostring(L, 1);
-	if (!msg)
-		msg = luaL_tolstring(L, 1, NULL);
-	luaL_traceback(L, L, msg, 1);
-	return 1;
+	struct lua_call *c = lua_touserdata(L, 1);
+	struct salve_exec *x = c->x;
+	lua_settop(L, 0);
+	lua_pushcfunction(L, salve_lua_traceback);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, x->p_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, x->s_ref);
+	int nargs = 2;
+	if (c->with_result) {
+		lua_pushstring(L, x->step->name);
+		lua_rawget(L, -2);
+		nargs = 3;
+	}
+	if (lua_pcall(L, nargs, 1, 1) != LUA_OK)
+		return lua_error(L);
+	c->truthy = lua_toboolean(L, -1);
+	if (c->keep) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, x->s_ref);
+		lua_pushstring(L, x->step->name);
+		lua_pushvalue(L, -3);
+		lua_rawset(L, -3);
+	}
+	return 0;
 }
 
 /* Calls function ref(p, s[, s[step]]) in phase. Returns 1 truthy, 0 falsy, -1 error (message
@@ -480,29 +506,20 @@ static int call_fn(struct salve_exec *x, enum salve_phase phase, int ref, int wi
 	lua_State *L = x->rb->L;
 	int base = lua_gettop(L);
 	x->phase = phase;
-	lua_pushcfunction(L, traceback_handler);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, x->p_ref);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, x->s_ref);
-	int nargs = 2;
-	if (with_result) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, x->s_ref);
-		lua_getfield(L, -1, x->step->name);
-		lua_remove(L, -2);
-		nargs = 3;
+	if (x->p_ref == LUA_NOREF) {
+		snprintf(err, errlen,
+		         "the run's params could not be handed to Lua (not enough memory)");
+		return -1;
 	}
-	int rc = lua_pcall(L, nargs, 1, base + 1);
+	struct lua_call c = {x, ref, with_result, keep, 0};
+	lua_pushcfunction(L, call_fn_protected);
+	lua_pushlightuserdata(L, &c);
+	int rc = lua_pcall(L, 1, 0, 0);
 	int truthy = -1;
 	if (rc == LUA_OK) {
-		truthy = lua_toboolean(L, -1);
-		if (keep) {
-			lua_rawgeti(L, LUA_REGISTRYINDEX, x->s_ref);
-			lua_pushvalue(L, -2);
-			lua_setfield(L, -2, x->step->name);
-			lua_pop(L, 1);
-		}
+		truthy = c.truthy;
 	} else {
-		const char *msg = lua_tostring(L, -1);
+		const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
 		char full[8192];
 		snprintf(full, sizeof full, "%s", msg ? msg : "error object is not a string");
 		char *tb = strstr(full, "\nstack traceback:");
@@ -933,19 +950,48 @@ static void lifecycle_notify(struct salve_exec *x, const char *event, const char
 
 /* ---- a whole run --------------------------------------------------------------------------- */
 
-static void set_lua_run_globals(struct salve_exec *x)
+/* Inside lua_pcall: p and s for the run, and the run's facts on the salve table (raw, on the
+ * table the runbook module made, whatever the runbook did to the global). */
+static int set_lua_run_globals_protected(lua_State *L)
+{
+	struct salve_exec *x = lua_touserdata(L, 1);
+	const json_t *params = lua_touserdata(L, 2);
+	salve_json_to_lua(L, params);
+	x->p_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_newtable(L);
+	x->s_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, x->rb->salve_ref);
+	if (!lua_istable(L, -1))
+		return 0;
+	lua_pushliteral(L, "dry_run");
+	lua_pushboolean(L, x->info.mode == SALVE_MODE_DRY_RUN);
+	lua_rawset(L, -3);
+	lua_pushliteral(L, "drill");
+	lua_pushboolean(L, x->info.drill);
+	lua_rawset(L, -3);
+	lua_pushliteral(L, "run_id");
+	lua_pushstring(L, x->info.run_id);
+	lua_rawset(L, -3);
+	lua_pushliteral(L, "trigger");
+	lua_pushstring(L, x->info.trigger);
+	lua_rawset(L, -3);
+	return 0;
+}
+
+/* On failure (Lua out of memory) p_ref stays LUA_NOREF and every step fails saying so. */
+static void set_lua_run_globals(struct salve_exec *x, const json_t *params)
 {
 	lua_State *L = x->rb->L;
-	lua_getglobal(L, "salve");
-	lua_pushboolean(L, x->info.mode == SALVE_MODE_DRY_RUN);
-	lua_setfield(L, -2, "dry_run");
-	lua_pushboolean(L, x->info.drill);
-	lua_setfield(L, -2, "drill");
-	lua_pushstring(L, x->info.run_id);
-	lua_setfield(L, -2, "run_id");
-	lua_pushstring(L, x->info.trigger);
-	lua_setfield(L, -2, "trigger");
-	lua_pop(L, 1);
+	int base = lua_gettop(L);
+	lua_pushcfunction(L, set_lua_run_globals_protected);
+	lua_pushlightuserdata(L, x);
+	lua_pushlightuserdata(L, (void *)params);
+	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+		luaL_unref(L, LUA_REGISTRYINDEX, x->p_ref);
+		luaL_unref(L, LUA_REGISTRYINDEX, x->s_ref);
+		x->p_ref = x->s_ref = LUA_NOREF;
+	}
+	lua_settop(L, base);
 }
 
 static void exec_init(struct salve_exec *x, salve_runbook *rb, const salve_run_options *o,
@@ -971,12 +1017,7 @@ static void exec_init(struct salve_exec *x, salve_runbook *rb, const salve_run_o
 	x->p_ref = x->s_ref = LUA_NOREF;
 	if (rb) {
 		rb->exec = x;
-		lua_State *L = rb->L;
-		salve_json_to_lua(L, params);
-		x->p_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-		lua_newtable(L);
-		x->s_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-		set_lua_run_globals(x);
+		set_lua_run_globals(x, params);
 	}
 }
 

@@ -30,6 +30,16 @@ static void on_signal(int sig)
 	cancel_signal = sig;
 }
 
+/* SIGINT and SIGTERM: on_signal (the run stops at its next check and rolls back), or SIG_DFL. */
+static void catch_signals(void (*handler)(int))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static const char usage_text[] =
     "usage: salve [global options] COMMAND [options]\n"
     "\n"
@@ -304,13 +314,27 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 		json_decref(given);
 		return code;
 	}
-	salve_runbook *rb = salve_runbook_load(source, e.reg, &code, err, sizeof err);
+	/* The runbook's top level runs under the run timeout too (then the steps get theirs),
+	 * and a signal stops it. */
+	double timeout = run_timeout > 0 ? run_timeout : e.cfg.run_timeout;
+	salve_load_options lo = {timeout > 0 ? salve_now() + timeout : 0, &cancel_signal};
+	catch_signals(on_signal);
+	salve_runbook *rb = salve_runbook_load_with(source, e.reg, &lo, &code, err, sizeof err);
+	/* Until the run starts, a signal ends salve at once, as before (lock waits poll). */
+	catch_signals(SIG_DFL);
 	json_t *params = NULL;
 	salve_audit *audit = NULL;
 	salve_lock *lock = NULL;
 	json_t *summary = NULL;
 	if (!rb) {
 		fprintf(stderr, "salve: %s\n", err);
+		goto out;
+	}
+	if (cancel_signal) {
+		fprintf(stderr,
+		        "salve: interrupted by signal %d while loading %s: nothing was run\n",
+		        (int)cancel_signal, source);
+		code = SALVE_EXIT_ROLLED_BACK;
 		goto out;
 	}
 	if (salve_runbook_params(rb, given, &params, err, sizeof err) < 0) {
@@ -372,11 +396,7 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 			goto out;
 		}
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	catch_signals(on_signal);
 	salve_run_options o;
 	memset(&o, 0, sizeof o);
 	o.mode = dry ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY;
@@ -385,7 +405,7 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	o.trigger = trigger;
 	o.run_id = run_id;
 	o.step_timeout = step_timeout >= 0 ? step_timeout : e.cfg.step_timeout;
-	o.run_timeout = run_timeout > 0 ? run_timeout : e.cfg.run_timeout;
+	o.run_timeout = timeout;
 	o.params = params;
 	o.audit = audit;
 	o.state_dir = e.state_dir;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -123,25 +124,106 @@ const char *salve_registry_search_path(const salve_registry *r)
 }
 
 /* Root-owned or ours, and nobody else can write: otherwise anyone who can write there runs
- * code as us. */
-static int check_owner(const char *path, char *err, size_t errlen)
+ * code as us. A directory others may write is accepted only when root owns it and its sticky
+ * bit is set (/tmp): there nobody can rename or remove what root or we own. */
+static int check_owner(const struct stat *st, const char *path, char *err, size_t errlen)
 {
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
 		snprintf(err, errlen, "refusing %s: owned by uid %u, not by root or uid %u", path,
-		         (unsigned)st.st_uid, (unsigned)geteuid());
+		         (unsigned)st->st_uid, (unsigned)geteuid());
 		return -1;
 	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+	int sticky_root_dir = S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX) && st->st_uid == 0;
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !sticky_root_dir) {
 		snprintf(err, errlen, "refusing %s: writable by group or others (mode %04o)", path,
-		         (unsigned)(st.st_mode & 07777));
+		         (unsigned)(st->st_mode & 07777));
 		return -1;
 	}
 	return 0;
+}
+
+/* Opens the directory real (an absolute path without symlinks, from realpath) component by
+ * component, never following a link, and checks each one as it is opened. Returns an O_PATH
+ * descriptor of real, or -1 with err. */
+static int open_checked_dir(const char *real, char *err, size_t errlen)
+{
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char walked[PATH_MAX] = "/";
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "/: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (check_owner(&st, "/", err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof copy, "%s", real);
+	char *save = NULL;
+	for (char *name = strtok_r(copy, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
+		size_t used = strlen(walked);
+		snprintf(walked + used, sizeof walked - used, "%s%s", used > 1 ? "/" : "", name);
+		int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			snprintf(err, errlen, "%s: %s", walked, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		if (check_owner(&st, walked, err, errlen) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* Opens the plugin file at path for dlopen: the directory it was found in and every
+ * directory of its real path must pass check_owner, and so must the file, checked on the
+ * descriptor that is then loaded (so nothing can be swapped in between). Returns the
+ * descriptor or -1 with err. */
+static int open_checked_plugin(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], real_dir[PATH_MAX], real[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	if (!realpath(dirname(dir), real_dir) || !realpath(path, real)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	int dfd = open_checked_dir(real_dir, err, errlen);
+	if (dfd < 0)
+		return -1;
+	close(dfd);
+	char parent[PATH_MAX], base[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", real);
+	snprintf(base, sizeof base, "%s", real);
+	dfd = open_checked_dir(dirname(parent), err, errlen);
+	if (dfd < 0)
+		return -1;
+	int fd = openat(dfd, basename(base), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", real, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "refusing %s: not a regular file", real);
+		close(fd);
+		return -1;
+	}
+	if (check_owner(&st, real, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static int valid_identifier(const char *s)
@@ -233,19 +315,54 @@ int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, s
 	return 0;
 }
 
+/* glibc knows a loaded object by its name too, so a /proc/self/fd/N name must never stand
+ * for two files: each plugin file loaded keeps one descriptor open for the life of the
+ * process (and the same file, loaded again, is named by the same descriptor). */
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kept_fd {
+	dev_t dev;
+	ino_t ino;
+	int fd;
+} * kept;
+static size_t nkept;
+
+/* Takes fd; returns the descriptor to name the file by. */
+static int keep_descriptor(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return fd;
+	pthread_mutex_lock(&kept_mu);
+	for (size_t i = 0; i < nkept; i++)
+		if (kept[i].dev == st.st_dev && kept[i].ino == st.st_ino) {
+			int same = kept[i].fd;
+			pthread_mutex_unlock(&kept_mu);
+			close(fd);
+			return same;
+		}
+	struct kept_fd *grown = realloc(kept, (nkept + 1) * sizeof *grown);
+	if (grown) {
+		kept = grown;
+		kept[nkept++] = (struct kept_fd){st.st_dev, st.st_ino, fd};
+	}
+	pthread_mutex_unlock(&kept_mu);
+	return fd;
+}
+
 /* Opens path and validates it; returns a new salve_loaded_plugin or NULL with err. */
 static salve_loaded_plugin *open_plugin(const char *path, const char *want_name, char *err,
                                         size_t errlen)
 {
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
 	char why[1024];
-	if (check_owner(dirname(dir), why, sizeof why) < 0 ||
-	    check_owner(path, why, sizeof why) < 0) {
+	int fd = open_checked_plugin(path, why, sizeof why);
+	if (fd < 0) {
 		snprintf(err, errlen, "plugin %s: %s", path, why);
 		return NULL;
 	}
-	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	/* The descriptor that was checked is the file that is loaded. */
+	char by_fd[64];
+	snprintf(by_fd, sizeof by_fd, "/proc/self/fd/%d", keep_descriptor(fd));
+	void *dl = dlopen(by_fd, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		snprintf(err, errlen, "%s: cannot load: %s", path, dlerror());
 		return NULL;

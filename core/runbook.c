@@ -13,9 +13,9 @@
 #include "lint.h"
 #include "luajson.h"
 #include "redact.h"
+#include "sandbox.h"
 #include "util.h"
 
-#define RUNBOOK_MEM_LIMIT (64u * 1024u * 1024u)
 #define HOOK_INSTRUCTIONS 1000
 
 struct salve_embedded {
@@ -53,30 +53,90 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
+const char *salve_runbook_interrupted(lua_State *L)
+{
+	salve_runbook *rb = runbook_of(L);
+	if (rb->closing)
+		return "the runbook's Lua state is being closed";
+	if (rb->exec)
+		return salve_exec_interrupt(rb);
+	if (!rb->loading)
+		return NULL;
+	if (rb->load_cancel && *rb->load_cancel) {
+		rb->load_stop = SALVE_LOAD_STOP_CANCEL;
+		snprintf(rb->why, sizeof rb->why,
+		         "interrupted by signal %d while the runbook's top level was running: "
+		         "nothing was run",
+		         (int)*rb->load_cancel);
+		return rb->why;
+	}
+	if (rb->load_deadline > 0 && salve_now() > rb->load_deadline) {
+		rb->load_stop = rb->load_deadline_is_callers ? SALVE_LOAD_STOP_DEADLINE
+		                                             : SALVE_LOAD_STOP_BUDGET;
+		if (rb->load_deadline_is_callers)
+			snprintf(rb->why, sizeof rb->why,
+			         "the run's timeout passed while the runbook's top level was "
+			         "running: nothing was run");
+		else
+			snprintf(rb->why, sizeof rb->why,
+			         "the runbook's top level did not finish within %.0f s (it should "
+			         "only declare the runbook and its steps)",
+			         SALVE_LOAD_TIMEOUT);
+		return rb->why;
+	}
+	return NULL;
+}
+
+/* Every instruction-count tick: the hook is set once on the main thread, and coroutines
+ * inherit it. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
-	const char *why = salve_exec_interrupt(runbook_of(L));
-	if (why)
-		luaL_error(L, "%s", why);
+	const char *why = salve_runbook_interrupted(L);
+	if (why) {
+		luaL_where(L, 0); /* the line that was running */
+		lua_pushstring(L, why);
+		lua_concat(L, 2);
+		lua_error(L);
+	}
 }
 
-/* load() that refuses binary chunks (they bypass the verifier). */
-static int l_load_text(lua_State *L)
+/* Reached only if a Lua error escapes every protected call, which the code never lets
+ * happen: the state is unknown, so stop here rather than return into it. */
+static int panic_handler(lua_State *L)
 {
-	int nargs = lua_gettop(L);
-	lua_getglobal(L, "__salve_load");
-	lua_insert(L, 1);
-	if (nargs < 2) {
-		lua_settop(L, 2);
-		lua_pushnil(L);
-		lua_replace(L, 3);
+	const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "no message";
+	salve_log(SALVE_LOG_ERROR, "internal error: a Lua error escaped protection: %s", msg);
+	abort();
+}
+
+static int pcall_tostring(lua_State *L)
+{
+	luaL_tolstring(L, 1, NULL);
+	return 1;
+}
+
+int salve_lua_traceback(lua_State *L)
+{
+	const char *msg;
+	if (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER) {
+		msg = lua_tostring(L, 1);
+	} else {
+		/* __tostring is runbook code: it may fail, and must not run while the error of
+		 * an interruption is handled (Lua turns hooks off then). */
+		msg = NULL;
+		if (!salve_runbook_interrupted(L)) {
+			lua_pushcfunction(L, pcall_tostring);
+			lua_pushvalue(L, 1);
+			if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+				msg = lua_tostring(L, -1);
+		}
+		if (!msg)
+			msg =
+			    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
 	}
-	lua_settop(L, 5);
-	lua_pushliteral(L, "t");
-	lua_replace(L, 4);
-	lua_call(L, 4, LUA_MULTRET);
-	return lua_gettop(L);
+	luaL_traceback(L, L, msg, 1);
+	return 1;
 }
 
 static int l_log(lua_State *L)
@@ -108,6 +168,12 @@ static int l_degraded(lua_State *L)
 	return 0;
 }
 
+static int push_string(lua_State *L)
+{
+	lua_pushstring(L, lua_touserdata(L, 1));
+	return 1;
+}
+
 static int l_secret(lua_State *L)
 {
 	const char *ref = luaL_checkstring(L, 1);
@@ -116,9 +182,14 @@ static int l_secret(lua_State *L)
 	char *value = salve_host_table()->secret(&call, ref);
 	if (!value)
 		return luaL_error(L, "%s", call.error);
-	lua_pushstring(L, value);
+	/* The copy is wiped also when Lua runs out of memory pushing it. */
+	lua_pushcfunction(L, push_string);
+	lua_pushlightuserdata(L, value);
+	int rc = lua_pcall(L, 1, 1, 0);
 	memset(value, 0, strlen(value));
 	free(value);
+	if (rc != LUA_OK)
+		return lua_error(L);
 	return 1;
 }
 
@@ -224,6 +295,24 @@ static int l_runbook(lua_State *L)
 	return 0;
 }
 
+static int push_json(lua_State *L)
+{
+	salve_json_to_lua(L, lua_touserdata(L, 1));
+	return 1;
+}
+
+/* Pushes v and drops the reference, also when Lua runs out of memory on the way. */
+static int push_json_and_free(lua_State *L, json_t *v)
+{
+	lua_pushcfunction(L, push_json);
+	lua_pushlightuserdata(L, v);
+	int rc = lua_pcall(L, 1, 1, 0);
+	json_decref(v);
+	if (rc != LUA_OK)
+		return lua_error(L);
+	return 1;
+}
+
 /* plugin_proxy.action(...) */
 static int l_action(lua_State *L)
 {
@@ -232,12 +321,9 @@ static int l_action(lua_State *L)
 	const salve_action *a = lua_touserdata(L, lua_upvalueindex(2));
 	int argi = 1;
 	/* k8s:get{...} passes the proxy first. */
-	if (lua_istable(L, 1) && lua_getmetatable(L, 1)) {
-		lua_getfield(L, -1, "__salve_proxy");
-		int is_proxy = !lua_isnil(L, -1);
-		lua_pop(L, 2);
-		if (is_proxy)
-			argi = 2;
+	if (lua_istable(L, 1) && luaL_getmetafield(L, 1, "__salve_proxy") != LUA_TNIL) {
+		lua_pop(L, 1);
+		argi = 2;
 	}
 	luaL_where(L, 1);
 	char where[512];
@@ -271,9 +357,7 @@ static int l_action(lua_State *L)
 		lua_pushstring(L, err);
 		return lua_error(L);
 	}
-	salve_json_to_lua(L, result);
-	json_decref(result);
-	return 1;
+	return push_json_and_free(L, result);
 }
 
 static int l_proxy_index(lua_State *L)
@@ -294,8 +378,11 @@ static int l_proxy_index(lua_State *L)
 	lua_pushlightuserdata(L, p);
 	lua_pushlightuserdata(L, (void *)a);
 	lua_pushcclosure(L, l_action, 2);
-	lua_pushvalue(L, -1);
-	lua_setfield(L, 1, name); /* cache: rawset on the proxy */
+	if (lua_istable(L, 1)) { /* cache on the proxy */
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, 1);
+	}
 	return 1;
 }
 
@@ -307,8 +394,7 @@ static int l_plugin(lua_State *L)
 	char err[2048];
 	salve_loaded_plugin *p = salve_registry_get(rb->reg, name, 0, &why, err, sizeof err);
 	if (!p) {
-		lua_pushinteger(L, why == SALVE_REG_NOT_FOUND ? 1 : 2);
-		lua_setfield(L, LUA_REGISTRYINDEX, "salve.plugin_error");
+		rb->plugin_error = 1;
 		return luaL_error(L, "%s", err);
 	}
 	int seen = 0;
@@ -327,6 +413,8 @@ static int l_plugin(lua_State *L)
 	lua_setfield(L, -2, "__name");
 	lua_pushboolean(L, 1);
 	lua_setfield(L, -2, "__salve_proxy");
+	lua_pushboolean(L, 0); /* getmetatable(proxy) is false; setmetatable refuses it */
+	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
 	return 1;
 }
@@ -430,65 +518,49 @@ static int l_step(lua_State *L)
 	return 1;
 }
 
-static void open_sandbox(lua_State *L)
+/* A lua_CFunction (it allocates: called through lua_pcall): the sandboxed libraries, then
+ * what runbooks add. The salve table is kept by reference, so the engine updates the table it
+ * made whatever the runbook does to the global. */
+static int open_runbook_env(lua_State *L)
 {
-	luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-	lua_pop(L, 1);
-	static const struct {
-		const char *name;
-		lua_CFunction open;
-	} libs[] = {{LUA_STRLIBNAME, luaopen_string},   {LUA_TABLIBNAME, luaopen_table},
-	            {LUA_MATHLIBNAME, luaopen_math},    {LUA_UTF8LIBNAME, luaopen_utf8},
-	            {LUA_COLIBNAME, luaopen_coroutine}, {LUA_OSLIBNAME, luaopen_os}};
-	for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
-		luaL_requiref(L, libs[i].name, libs[i].open, 1);
-		lua_pop(L, 1);
-	}
-	/* os: only the clock and calendar. */
-	lua_getglobal(L, "os");
-	lua_newtable(L);
-	static const char *const os_allowed[] = {"time", "clock", "date", "difftime", NULL};
-	for (size_t i = 0; os_allowed[i]; i++) {
-		lua_getfield(L, -2, os_allowed[i]);
-		lua_setfield(L, -2, os_allowed[i]);
-	}
-	lua_setglobal(L, "os");
-	lua_pop(L, 1);
-	static const char *const removed[] = {"dofile", "loadfile", "print", "collectgarbage",
-	                                      NULL};
-	for (size_t i = 0; removed[i]; i++) {
-		lua_pushnil(L);
-		lua_setglobal(L, removed[i]);
-	}
-	lua_getglobal(L, "load");
-	lua_setglobal(L, "__salve_load");
-	lua_register(L, "load", l_load_text);
-	lua_register(L, "runbook", l_runbook);
-	lua_register(L, "plugin", l_plugin);
-	lua_register(L, "step", l_step);
-	lua_register(L, "secret", l_secret);
-	lua_register(L, "degraded", l_degraded);
-	lua_register(L, "log", l_log);
-	lua_register(L, "print", l_log);
+	salve_runbook *rb = runbook_of(L);
+	lua_pushcfunction(L, salve_sandbox_open);
+	lua_call(L, 0, 0);
+	static const luaL_Reg fns[] = {
+	    {"runbook", l_runbook},   {"plugin", l_plugin}, {"step", l_step}, {"secret", l_secret},
+	    {"degraded", l_degraded}, {"log", l_log},       {"print", l_log}, {NULL, NULL}};
+	lua_pushglobaltable(L);
+	luaL_setfuncs(L, fns, 0);
 	lua_newtable(L);
 	lua_pushboolean(L, 0);
 	lua_setfield(L, -2, "dry_run");
 	lua_pushstring(L, SALVE_VERSION);
 	lua_setfield(L, -2, "version");
-	lua_setglobal(L, "salve");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "salve");
+	rb->salve_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
 }
 
-static int traceback_handler(lua_State *L)
+/* The first line of a Lua error (people want file:line and the reason, not the traceback). */
+static void lua_error_text(lua_State *L, char *err, size_t errlen)
 {
-	const char *msg = lua_tostring(L, 1);
-	if (!msg)
-		msg = luaL_tolstring(L, 1, NULL);
-	luaL_traceback(L, L, msg, 1);
-	return 1;
+	const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	snprintf(err, errlen, "%s", msg ? msg : "error object is not a string");
+	char *tb = strstr(err, "\nstack traceback:");
+	if (tb)
+		*tb = '\0';
 }
 
 salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *exit_code,
                                   char *err, size_t errlen)
+{
+	return salve_runbook_load_with(source, reg, NULL, exit_code, err, errlen);
+}
+
+salve_runbook *salve_runbook_load_with(const char *source, salve_registry *reg,
+                                       const salve_load_options *opt, int *exit_code, char *err,
+                                       size_t errlen)
 {
 	*exit_code = SALVE_EXIT_INVALID_RUNBOOK;
 	char *text = NULL;
@@ -524,7 +596,8 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 	salve_runbook *rb = calloc(1, sizeof *rb);
 	rb->source = strdup(source);
 	rb->reg = reg;
-	rb->mem_limit = RUNBOOK_MEM_LIMIT;
+	rb->mem_limit = SALVE_SANDBOX_MEMORY_LIMIT;
+	rb->salve_ref = LUA_NOREF;
 	rb->params_spec = json_object();
 	rb->plugins = json_array();
 	rb->step_lines = json_object();
@@ -538,24 +611,37 @@ salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *
 	}
 	lua_State *L = rb->L;
 	*(salve_runbook **)lua_getextraspace(L) = rb;
-	open_sandbox(L);
+	lua_atpanic(L, panic_handler);
+	lua_pushcfunction(L, open_runbook_env);
+	if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+		lua_error_text(L, err, errlen);
+		free(text);
+		salve_runbook_free(rb);
+		*exit_code = SALVE_EXIT_SOFTWARE;
+		return NULL;
+	}
+	/* The top level runs under a deadline too: the caller's, and at most SALVE_LOAD_TIMEOUT. */
+	double budget = salve_now() + SALVE_LOAD_TIMEOUT;
+	rb->load_deadline = budget;
+	if (opt && opt->deadline > 0 && opt->deadline < budget) {
+		rb->load_deadline = opt->deadline;
+		rb->load_deadline_is_callers = 1;
+	}
+	rb->load_cancel = opt ? opt->cancel : NULL;
+	rb->loading = 1;
 	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
-	lua_pushcfunction(L, traceback_handler);
+	lua_pushcfunction(L, salve_lua_traceback);
 	int rc = luaL_loadbufferx(L, text, len, chunkname, "t");
 	if (rc == LUA_OK)
 		rc = lua_pcall(L, 0, 0, -2);
+	rb->loading = 0;
 	if (rc != LUA_OK) {
-		const char *msg = lua_tostring(L, -1);
-		char first[2048];
-		snprintf(first, sizeof first, "%s", msg ? msg : "error");
-		/* The message without the traceback: people want file:line and the reason. */
-		char *tb = strstr(first, "\nstack traceback:");
-		if (tb)
-			*tb = '\0';
-		snprintf(err, errlen, "%s", first);
-		lua_getfield(L, LUA_REGISTRYINDEX, "salve.plugin_error");
-		if (lua_tointeger(L, -1) != 0)
+		lua_error_text(L, err, errlen);
+		if (rb->plugin_error)
 			*exit_code = SALVE_EXIT_UNAVAILABLE;
+		if (rb->load_stop == SALVE_LOAD_STOP_CANCEL ||
+		    rb->load_stop == SALVE_LOAD_STOP_DEADLINE)
+			*exit_code = SALVE_EXIT_ROLLED_BACK;
 		free(text);
 		salve_runbook_free(rb);
 		return NULL;
@@ -602,8 +688,12 @@ void salve_runbook_free(salve_runbook *rb)
 {
 	if (!rb)
 		return;
-	if (rb->L)
+	if (rb->L) {
+		/* No finalizer can exist (setmetatable refuses __gc), so closing runs no runbook
+		 * code; should any run, the hook stops it at its first count. */
+		rb->closing = 1;
 		lua_close(rb->L);
+	}
 	for (size_t i = 0; i < rb->nsteps; i++) {
 		free(rb->steps[i].name);
 		json_decref(rb->steps[i].approve);

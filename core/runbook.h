@@ -1,7 +1,9 @@
 /*
- * A loaded runbook: a sandboxed Lua 5.4 state (no io, no os.execute, no require, text-only
- * load, memory capped, instruction-count hook for deadlines and cancellation) holding the
- * runbook's metadata and its steps. Only the core touches Lua; plugins see JSON values.
+ * A loaded runbook: a sandboxed Lua 5.4 state (core/sandbox.h: no io, no os.execute, no
+ * require, text-only load, no finalizers, bounded pattern matching, memory capped,
+ * instruction-count hook for deadlines and cancellation) holding the runbook's metadata and
+ * its steps. Only the core touches Lua; plugins see JSON values. Every call into Lua from C
+ * is protected: a runbook error fails its run, never the process.
  *
  * Ownership: the runbook owns its lua_State and everything below; the registry is borrowed
  * and must outlive it. One runbook is used by one thread at a time.
@@ -11,6 +13,7 @@
 
 #include <jansson.h>
 #include <lua.h>
+#include <signal.h>
 #include <stddef.h>
 
 #include "registry.h"
@@ -54,10 +57,38 @@ typedef struct salve_runbook {
 	size_t mem_used, mem_limit;
 	int declared;            /* runbook{} was called */
 	struct salve_exec *exec; /* set by the engine while running */
+	int salve_ref;           /* registry reference of the `salve` table */
+	/* The load phase (the runbook's top level) and closing: see salve_runbook_interrupted. */
+	int loading, closing, plugin_error;
+	double load_deadline; /* salve_now() seconds */
+	int load_deadline_is_callers;
+	volatile sig_atomic_t *load_cancel;
+	enum {
+		SALVE_LOAD_STOP_NONE,
+		SALVE_LOAD_STOP_BUDGET,
+		SALVE_LOAD_STOP_DEADLINE,
+		SALVE_LOAD_STOP_CANCEL
+	} load_stop;
+	char why[256];
 } salve_runbook;
 
-/* Loads source (a path, or builtin:NAME for an embedded runbook). On failure returns NULL,
- * sets *exit_code (65 invalid runbook, 69 plugin unavailable) and a file:line message. */
+/* The longest a runbook's top level may run (it should only declare). */
+#define SALVE_LOAD_TIMEOUT 10.0
+
+typedef struct salve_load_options {
+	double deadline;               /* salve_now() seconds; 0 = SALVE_LOAD_TIMEOUT from now */
+	volatile sig_atomic_t *cancel; /* nonzero (a signal number) stops the top level; or NULL */
+} salve_load_options;
+
+/* Loads source (a path, or builtin:NAME for an embedded runbook) and runs its top level
+ * under a deadline: opt's (may be NULL), and at most SALVE_LOAD_TIMEOUT. On failure returns
+ * NULL, sets *exit_code and a file:line message: 65 invalid runbook (also a top level that
+ * ran past SALVE_LOAD_TIMEOUT), 69 plugin unavailable, 1 when opt's deadline passed or opt's
+ * cancel was set first (nothing ran, nothing to undo). */
+salve_runbook *salve_runbook_load_with(const char *source, salve_registry *reg,
+                                       const salve_load_options *opt, int *exit_code, char *err,
+                                       size_t errlen);
+/* salve_runbook_load_with(source, reg, NULL, ...). */
 salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *exit_code,
                                   char *err, size_t errlen);
 void salve_runbook_free(salve_runbook *rb);
@@ -82,5 +113,9 @@ int salve_exec_degraded(salve_runbook *rb, const char *where, const char *messag
 /* Implemented by the engine: the Lua count hook's question. Returns a reason to stop the
  * running Lua code (deadline passed, run cancelled) or NULL. */
 const char *salve_exec_interrupt(salve_runbook *rb);
+
+/* A lua_CFunction for lua_pcall's message handler: the error (whatever its type; a
+ * __tostring that fails is not called twice) with a traceback. */
+int salve_lua_traceback(lua_State *L);
 
 #endif

@@ -1,6 +1,22 @@
 /* Deliberately broken plugins: each -DBAD_* builds one way the loader must refuse. */
 #include <salve/plugin.h>
 
+#ifdef BAD_EVIL
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* What an attacker's library does: run code as soon as it is mapped. The loader test swaps
+ * it in for a checked plugin and looks for the marker. */
+__attribute__((constructor)) static void evil(void)
+{
+	const char *marker = getenv("SALVE_EVIL_MARKER");
+	int fd = marker ? open(marker, O_CREAT | O_WRONLY | O_CLOEXEC, 0644) : -1;
+	if (fd >= 0)
+		close(fd);
+}
+#endif
+
 __attribute__((unused)) static int noop_run(salve_call *call, const json_t *args, json_t **result)
 {
 	(void)call;
@@ -65,6 +81,8 @@ static const salve_plugin descriptor = {
     .name = "newminor",
 #elif defined(BAD_OLDMINOR)
     .name = "oldminor",
+#elif defined(BAD_EVIL)
+    .name = "testkit",
 #else
     .name = "nosymbol",
 #endif

@@ -199,7 +199,7 @@ printf 'name: [unclosed\n' >"$T/badparams.yaml"
 expect 64 "broken params file" -- S run --params-file "$T/badparams.yaml" "$T/two.lua"
 has "$T/err" "badparams.yaml:" "the params file error names the file"
 expect 1 "run --timeout stops a long run and rolls back" -- S run --timeout 300ms -p name=slow -p hold=30 "$T/two.lua"
-has "$T/out" "testkit.sleep: deadline passed after 0.3 s" "the deadline is reported"
+has "$T/out" "testkit.sleep: deadline passed after 0." "the deadline is reported (how long the sleep ran depends on the machine)"
 python3 - "$T/audit.jsonl" <<'PY' && ok "step_end records carry the step's real duration" || not_ok "step_end duration_ms"
 import json, sys
 ends = [json.loads(l) for l in open(sys.argv[1]) if '"event":"step_end"' in l and '"step":"two"' in l]
@@ -263,6 +263,45 @@ has "$T/err" "[REDACTED]" "the plugin's log line was redacted"
 expect 0 "builtin host-check dry-run" -- S run --dry-run -p config="$T/host.conf" builtin:host-check
 has "$T/out" "would host.ensure_line $T/host.conf" "host-check plans its change"
 [ -e "$T/host.conf" ] && not_ok "dry-run created the file" || ok "host-check dry-run created nothing"
+
+# --- hostile runbooks (issue 10): each attack fails its run cleanly; the process lives on
+attack() { # attack FILE STEP-BODY: step "x" sets the key named as the file, step "y" attacks
+	printf 'runbook { name = "attack" }\nlocal kit = plugin "testkit"\nstep "x" { run = function() return kit.set{ key = "%s", value = "1" } end }\nstep "y" { run = function(p, s)\n%s\nend }\n' "$(basename "$1" .lua)" "$2" >"$1"
+}
+attack "$T/f1.lua" 'local bc=string.dump(function() local x="AAAAAAAA" return x end,true)
+local i=bc:find("\3\0\0\0",1,true)
+__salve_load(bc:sub(1,i-1).."\3\128\255\255"..bc:sub(i+4),"e","b")()'
+expect 1 "F1: the bytecode exploit fails its run (no SIGSEGV)" -- S run "$T/f1.lua"
+has "$T/out" "f1.lua:5: attempt to call a nil value (field 'dump')" "F1: string.dump is not there"
+[ "$(kv f1)" = "<absent>" ] && ok "F1: the run was rolled back" || not_ok "f1=$(kv f1)"
+attack "$T/f2.lua" 'setmetatable(s, {__newindex = function() error("x") end}) return 1 end }
+step "z" { run = function() error("after the exploit") end }
+step "zz" { run = function()'
+expect 1 "F2: erroring metamethods on s do not abort (was SIGABRT)" -- S run "$T/f2.lua"
+has "$T/out" "f2.lua:6: after the exploit" "F2: the run went on to the next step"
+[ "$(kv f2)" = "<absent>" ] && ok "F2: the run was rolled back" || not_ok "f2=$(kv f2)"
+attack "$T/f3a.lua" 'setmetatable({}, {__gc = function() while true do end end})'
+expect 1 "F3a: a looping __gc is refused (was a spin after success)" -- timeout 60 "$SALVE" "${COMMON[@]}" run "$T/f3a.lua"
+has "$T/out" "setmetatable: __gc finalizers are not available to runbooks" "F3a: the refusal is explained"
+[ "$(kv f3a)" = "<absent>" ] && ok "F3a: the run was rolled back" || not_ok "f3a=$(kv f3a)"
+attack "$T/f3a2.lua" 'local mt = {} setmetatable({}, mt) mt.__gc = function() while true do end end'
+expect 0 "F3a: __gc added afterwards never runs: salve exits" -- timeout 60 "$SALVE" "${COMMON[@]}" run "$T/f3a2.lua"
+printf 'runbook { name = "top" }\nlog("top level running")\nwhile true do end\nstep "a" { run = function() end }\n' >"$T/f3b.lua"
+expect 1 "F3b: --timeout covers the top level" -- timeout 60 "$SALVE" "${COMMON[@]}" run --timeout 1s "$T/f3b.lua"
+has "$T/err" "f3b.lua:3: the run's timeout passed while the runbook's top level was running: nothing was run" "F3b: the timeout is reported"
+"$SALVE" "${COMMON[@]}" run "$T/f3b.lua" >"$T/top.out" 2>"$T/top.err" &
+victim=$!
+pids+=($victim)
+wait_for 20 grep -q "top level running" "$T/top.err"
+kill -TERM $victim
+wait $victim
+code=$?
+[ $code = 1 ] && ok "F3b: SIGTERM stops the top level: exit 1" || not_ok "F3b: SIGTERM during the top level: exit $code"
+has "$T/top.err" "interrupted by signal 15 while the runbook's top level was running: nothing was run" "F3b: the signal is reported"
+attack "$T/f3c.lua" 'return string.rep("a",20000):find(".-.-.-b")'
+expect 1 "F3c: a runaway pattern in a 2 s step is refused" -- timeout 60 "$SALVE" "${COMMON[@]}" run --step-timeout 2s "$T/f3c.lua"
+has "$T/out" 'string.find: pattern ".-.-.-b" is too costly for a 20000-byte subject' "F3c: the refusal names the function, pattern and subject"
+[ "$(kv f3c)" = "<absent>" ] && ok "F3c: the run was rolled back" || not_ok "f3c=$(kv f3c)"
 
 echo
 echo "$passed passed, $failed failed"

@@ -12,12 +12,12 @@
 #include "registry.h"
 #include "runbook.h"
 
-static const char *kit;
+static char kit[1024]; /* tu_path's buffers are reused: keep a copy */
 
 static int setup(void **state)
 {
 	(void)state;
-	kit = tu_path("kit");
+	snprintf(kit, sizeof kit, "%s", tu_path("kit"));
 	setenv("SALVE_TESTKIT_DIR", kit, 1);
 	return 0;
 }
@@ -35,6 +35,8 @@ struct run_opts {
 	int drill_notify;
 	volatile sig_atomic_t *cancel;
 	double step_timeout;
+	double rollback_timeout;
+	const char *params; /* JSON object, or NULL for none */
 };
 
 /* Runs lua as a runbook; returns the exit code; *summary optional. */
@@ -48,7 +50,8 @@ static int run_lua(const char *lua, const struct run_opts *ro, json_t **summary)
 	salve_runbook *rb = salve_runbook_load(path, reg, &code, err, sizeof err);
 	if (!rb)
 		fail_msg("runbook did not load: %s", err);
-	json_t *given = json_object(), *params = NULL;
+	json_t *given = ro && ro->params ? json_loads(ro->params, 0, NULL) : json_object();
+	json_t *params = NULL;
 	assert_int_equal(salve_runbook_params(rb, given, &params, err, sizeof err), 0);
 	salve_audit *audit =
 	    salve_audit_open(tu_path("audit.jsonl"), SALVE_AUDIT_SYNC_NONE, err, sizeof err);
@@ -60,6 +63,7 @@ static int run_lua(const char *lua, const struct run_opts *ro, json_t **summary)
 	o.drill_notify = ro ? ro->drill_notify : 0;
 	o.cancel = ro ? ro->cancel : NULL;
 	o.step_timeout = ro ? ro->step_timeout : 0;
+	o.rollback_timeout = ro ? ro->rollback_timeout : 0;
 	o.params = params;
 	o.audit = audit;
 	o.state_dir = tu_path("state");
@@ -433,6 +437,164 @@ static void test_cancelled_run_rolls_back(void **state)
 	assert_int_equal(tu_calls(kit, "set", "apply"), 0);
 }
 
+static const char *step_error(json_t *summary, size_t i)
+{
+	return json_string_value(
+	    json_object_get(json_array_get(json_object_get(summary, "steps"), i), "error"));
+}
+
+/* Step one changes a; step two (with timeout, a duration or NULL) is the attack. The run must
+ * fail at step two with error in its message and undo a, and the process must live on. */
+static void expect_rolled_back(const char *attack, const char *timeout, const struct run_opts *ro,
+                               const char *error)
+{
+	char lua[4096];
+	snprintf(lua, sizeof lua,
+	         HEAD "step \"one\" { run = function() return kit.set{ key = \"a\", value = "
+	              "\"A\" } end }\n"
+	              "step \"two\" { timeout = %s%s%s, run = function(p, s)\n%s\nend }\n",
+	         timeout ? "\"" : "", timeout ? timeout : "nil", timeout ? "\"" : "", attack);
+	json_t *s = NULL;
+	int code = run_lua(lua, ro, &s);
+	if (code != SALVE_EXIT_ROLLED_BACK) {
+		char *dump = json_dumps(s, JSON_COMPACT);
+		fail_msg("%s\nexit %d: %s", attack, code, dump);
+	}
+	assert_string_equal(outcome(s, 0), "rolled_back");
+	assert_string_equal(outcome(s, 1), "failed");
+	const char *err = step_error(s, 1);
+	if (!err || !strstr(err, error))
+		fail_msg("%s\nexpected \"%s\" in the error, got \"%s\"", attack, error,
+		         err ? err : "(none)");
+	json_decref(s);
+	char *a = kv("a");
+	assert_null(a);
+}
+
+/* Fills Lua's memory to within about 4 KB of the cap, and keeps it so (a global). */
+#define FILL_MEMORY                                                                                \
+	"kept = {}\n"                                                                              \
+	"for _, n in ipairs{ 2^20, 2^16, 2^12 } do\n"                                              \
+	"  pcall(function() while true do kept = { kept, string.rep('z', n) } end end)\n"          \
+	"end\n"
+
+/* F2: where C touches Lua (p, s, the salve table, error objects, Lua's memory) a runbook's
+ * error fails its run and rolls it back; it never aborts the process. */
+static void test_runbook_errors_never_abort_the_process(void **state)
+{
+	(void)state;
+	/* The audit's exploit: s with erroring metamethods (SIGABRT before); the engine stores
+	 * the step's result in s raw and hands it to verify. */
+	json_t *s = NULL;
+	assert_int_equal(
+	    run_lua(HEAD "step \"one\" { run = function() return kit.set{ key = \"a\", value = "
+	                 "\"A\" } end }\n"
+	                 "step \"two\" { run = function(p, s)\n"
+	                 "  setmetatable(s, { __newindex = function() error('x') end,\n"
+	                 "    __index = function() error('y') end })\n"
+	                 "  return 7 end, verify = function(p, s, r) return r == 7 end }\n"
+	                 "step \"three\" { run = function(p, s) error('two left ' .. rawget(s, "
+	                 "'two')) end }\n",
+	            NULL, &s),
+	    SALVE_EXIT_ROLLED_BACK);
+	assert_string_equal(outcome(s, 0), "rolled_back");
+	assert_string_equal(outcome(s, 1), "ok");
+	assert_non_null(strstr(step_error(s, 2), "rb.lua:8: two left 7"));
+	json_decref(s);
+	char *a = kv("a");
+	assert_null(a);
+	expect_rolled_back("error(setmetatable({}, { __tostring = function() error('nested') end "
+	                   "}))",
+	                   NULL, NULL, "(error object is a table value)");
+	expect_rolled_back("error(setmetatable({}, { __tostring = function() while true do end "
+	                   "end }))",
+	                   "200ms", NULL, "(error object is a table value)");
+	expect_rolled_back("local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 2^20) .. i end",
+	                   NULL, NULL, "not enough memory");
+	/* A plugin's result (set echoes the value) that Lua has no room for: its JSON is freed
+	 * (ASan, valgrind) and the change is undone. */
+	int undos = tu_calls(kit, "set", "undo");
+	expect_rolled_back("local big = string.rep('y', 2^20)\n" FILL_MEMORY
+	                   "return kit.set{ key = 'big', value = big }, big",
+	                   NULL, NULL, "not enough memory");
+	char *big = kv("big");
+	assert_null(big);
+	assert_int_equal(tu_calls(kit, "set", "undo"), undos + 2); /* big, then a */
+	/* The globals the engine updates, replaced or guarded by the runbook. */
+	assert_int_equal(
+	    run_lua(HEAD
+	            "local error, tostring, rawget = error, tostring, rawget\n"
+	            "step \"one\" { run = function() return kit.set{ key = \"a\", value = "
+	            "\"A\" } end }\n"
+	            "step \"two\" { run = function(p, s) error('one gave ' .. "
+	            "tostring(rawget(s, 'one').value)) end }\n"
+	            "salve = 5\n"
+	            "setmetatable(_G, { __index = function(_, k) error('no global ' .. k) end,\n"
+	            "  __newindex = function(_, k) error('frozen ' .. k) end })\n",
+	            NULL, &s),
+	    SALVE_EXIT_ROLLED_BACK);
+	assert_non_null(strstr(step_error(s, 1), "rb.lua:5: one gave A"));
+	json_decref(s);
+	a = kv("a");
+	assert_null(a);
+	/* No room left for the params: every step fails, nothing runs. */
+	struct run_opts ro = {.mode = SALVE_MODE_APPLY};
+	char *params = NULL;
+	if (asprintf(&params, "{\"big\": \"%0*d\"}", 1 << 20, 0) < 0)
+		fail_msg("asprintf");
+	ro.params = params;
+	int applies = tu_calls(kit, "set", "apply");
+	assert_int_equal(
+	    run_lua("runbook { name = \"t\", params = { big = {} } }\n"
+	            "local kit = plugin \"testkit\"\n"
+	            "step \"one\" { run = function() return kit.set{ key = \"a\", value = \"A\" } "
+	            "end }\n" FILL_MEMORY,
+	            &ro, &s),
+	    SALVE_EXIT_ROLLED_BACK);
+	free(params);
+	assert_string_equal(step_error(s, 0),
+	                    "the run's params could not be handed to Lua (not enough memory)");
+	json_decref(s);
+	assert_int_equal(tu_calls(kit, "set", "apply"), applies);
+}
+
+/* F3: a finalizer, a runaway pattern, a caught deadline: each ends within the deadline with
+ * the run failed and rolled back. */
+static void test_every_phase_ends_at_its_deadline(void **state)
+{
+	(void)state;
+	/* (a) the audit's finalizer that spun after the run printed success. */
+	expect_rolled_back("setmetatable({}, { __gc = function() while true do end end })", NULL,
+	                   NULL, "setmetatable: __gc finalizers are not available to runbooks");
+	assert_int_equal(run_lua(HEAD "step \"late\" { run = function()\n"
+	                              "local mt = {} setmetatable({}, mt)\n"
+	                              "mt.__gc = function() while true do end end end }\n",
+	                         NULL, NULL),
+	                 SALVE_EXIT_OK);
+	/* (c) the audit's pattern in a 2 s step. */
+	expect_rolled_back("string.rep('a', 20000):find('.-.-.-b')", "2s", NULL,
+	                   "string.find: pattern \".-.-.-b\" is too costly for a 20000-byte "
+	                   "subject");
+	/* A deadline the runbook tries to catch. */
+	expect_rolled_back("while true do pcall(function() while true do end end) end", "200ms",
+	                   NULL, "step \"two\" passed its deadline");
+	/* Rollback has a deadline too: a custom rollback that spins fails the rollback. */
+	struct run_opts ro = {.mode = SALVE_MODE_APPLY, .rollback_timeout = 0.2};
+	json_t *s = NULL;
+	assert_int_equal(run_lua(HEAD "step \"one\" { run = function() return kit.set{ key = "
+	                              "\"a\", value = \"A\" } end,\n"
+	                              "  rollback = function() while true do end end }\n"
+	                              "step \"two\" { run = function() error('boom') end }\n",
+	                         &ro, &s),
+	                 SALVE_EXIT_ROLLBACK_INCOMPLETE);
+	assert_string_equal(outcome(s, 0), "rollback_failed");
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_array_get(json_object_get(s, "steps"), 0),
+	                                             "rollback_error")),
+	           "step \"one\" passed its deadline"));
+	json_decref(s);
+}
+
 static void test_secrets_never_reach_audit_or_errors(void **state)
 {
 	(void)state;
@@ -495,6 +657,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_step_timeout_stops_plugin_and_lua, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_cancelled_run_rolls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_runbook_errors_never_abort_the_process, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_every_phase_ends_at_its_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_secrets_never_reach_audit_or_errors, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_action_is_reported_at_its_line, setup,

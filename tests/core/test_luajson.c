@@ -43,8 +43,42 @@ static void test_round_trip_and_refusals(void **state)
 	lua_close(L);
 }
 
+/* A runbook's metatables never run during a conversion: salve_lua_to_json is called outside
+ * any protected call, where an error would abort the process. */
+static void test_metamethods_never_run(void **state)
+{
+	(void)state;
+	lua_State *L = luaL_newstate();
+	luaL_openlibs(L);
+	char err[256];
+	json_t *v =
+	    eval(L,
+	         "setmetatable({ 1, 2 }, { __index = function() error('index') end, __len = "
+	         "function() error('len') end, __pairs = function() error('pairs') end })",
+	         err);
+	char *s = json_dumps(v, JSON_COMPACT);
+	assert_string_equal(s, "[1,2]");
+	free(s);
+	json_decref(v);
+	v = eval(
+	    L,
+	    "{ a = setmetatable({}, { __index = function() error('index') end, __tostring = "
+	    "function() error('tostring') end }), n = setmetatable({ x = 'y' }, { __newindex = "
+	    "function() error('newindex') end }) }",
+	    err);
+	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"a\":{},\"n\":{\"x\":\"y\"}}");
+	free(s);
+	json_decref(v);
+	assert_null(
+	    eval(L, "{ f = setmetatable({}, { __call = function() end }), g = print }", err));
+	assert_non_null(strstr(err, "g: cannot pass a function"));
+	lua_close(L);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip_and_refusals)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip_and_refusals),
+	                                   cmocka_unit_test(test_metamethods_never_run)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include "exitcodes.h"
 #include "runbook.h"
 #include "testutil.h"
+#include "util.h"
 
 static salve_registry *reg;
 
@@ -78,11 +79,10 @@ static void test_sandbox(void **state)
 	             "attempt to call a nil value (field 'execute')");
 	expect_error("runbook { name = 'x' }\nrequire('socket')\n", SALVE_EXIT_INVALID_RUNBOOK,
 	             "attempt to call a nil value (global 'require')");
-	expect_error(
-	    "runbook { name = 'x' }\nlocal f = assert(load(string.dump(function() end)))\n",
-	    SALVE_EXIT_INVALID_RUNBOOK, "attempt to load a binary chunk");
+	expect_error("runbook { name = 'x' }\nlocal f = assert(load('\\27Lua\\84\\0', 'x', 'b'))\n",
+	             SALVE_EXIT_INVALID_RUNBOOK, "attempt to load a binary chunk (mode is 't')");
 	expect_error("runbook { name = 'x' }\nlocal t = {} for i = 1, 1e9 do t[i] = "
-	             "string.rep('x', 1000) .. i end\n",
+	             "string.rep('x', 2^20) .. i end\n",
 	             SALVE_EXIT_INVALID_RUNBOOK, "not enough memory");
 	/* Text chunks still load. */
 	const char *p = tu_path("ok.lua");
@@ -93,6 +93,49 @@ static void test_sandbox(void **state)
 	salve_runbook *rb = salve_runbook_load(p, reg, &ec, err, sizeof err);
 	assert_non_null(rb);
 	salve_runbook_free(rb);
+}
+
+/* The audit's exploit (F1): bytecode through the real load, kept as a global. */
+static void test_bytecode_exploit_is_refused(void **state)
+{
+	(void)state;
+	const char *exploit =
+	    "local bc=string.dump(function() local x=\"AAAAAAAA\" return x end,true)\n"
+	    "local i=bc:find(\"\\3\\0\\0\\0\",1,true)\n"
+	    "__salve_load(bc:sub(1,i-1)..\"\\3\\128\\255\\255\"..bc:sub(i+4),\"e\",\"b\")()\n";
+	char text[2048];
+	snprintf(text, sizeof text, "runbook { name = 'x' }\n%s", exploit);
+	expect_error(text, SALVE_EXIT_INVALID_RUNBOOK,
+	             "rb.lua:2: attempt to call a nil value (field 'dump')");
+	/* Without string.dump, the global the exploit called is not there either. */
+	snprintf(text, sizeof text, "runbook { name = 'x' }\nlocal bc, i = '\\27Lua', 1\n%s",
+	         strstr(exploit, "__salve_load"));
+	expect_error(text, SALVE_EXIT_INVALID_RUNBOOK,
+	             "rb.lua:3: attempt to call a nil value (global '__salve_load')");
+}
+
+/* F3 (b): the top level runs under the caller's deadline and stops on a signal. */
+static void test_top_level_has_a_deadline_and_stops_on_signals(void **state)
+{
+	(void)state;
+	const char *p = tu_path("spin.lua");
+	tu_write(p,
+	         "runbook { name = 'x' }\nwhile true do end\nstep 'a' { run = function() end }\n");
+	int ec;
+	char err[1024];
+	salve_load_options opt = {salve_now() + 0.2, NULL};
+	assert_null(salve_runbook_load_with(p, reg, &opt, &ec, err, sizeof err));
+	assert_int_equal(ec, SALVE_EXIT_ROLLED_BACK);
+	assert_non_null(strstr(err, "spin.lua:2: the run's timeout passed while the runbook's top "
+	                            "level was running: nothing was run"));
+	static volatile sig_atomic_t cancel;
+	cancel = 15;
+	opt.deadline = 0;
+	opt.cancel = &cancel;
+	assert_null(salve_runbook_load_with(p, reg, &opt, &ec, err, sizeof err));
+	assert_int_equal(ec, SALVE_EXIT_ROLLED_BACK);
+	assert_non_null(strstr(err, "spin.lua:2: interrupted by signal 15 while the runbook's top "
+	                            "level was running: nothing was run"));
 }
 
 static void test_params(void **state)
@@ -136,6 +179,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bytecode_exploit_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_top_level_has_a_deadline_and_stops_on_signals,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

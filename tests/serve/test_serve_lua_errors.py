@@ -36,8 +36,10 @@ def main():
         if not alive:
             return T.finish()
         r = s.run(rid)
-        T.ok(r and r["outcome"] in ("rolled_back", "error"),
+        T.ok(r and r["outcome"] == "rolled_back" and r["exit_code"] == 1,
              "the run failed (rolled back) instead of killing the server", r)
+        steps = {st["name"]: st["outcome"] for st in (r or {}).get("steps", [])}
+        T.ok(steps.get("trip") == "failed", "the step whose write hit the trap failed", steps)
         T.eq(s.kv("p1"), None, "the first step's change was rolled back")
         T.eq(s.kv("p1-2"), None, "the poisoned step's change was rolled back")
         st, h = s.call("GET", "/healthz")

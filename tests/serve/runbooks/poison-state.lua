@@ -1,6 +1,7 @@
--- Issue F2: a step makes the run's state table raise on every write. The engine stores the
--- step's result there after run(): that error must fail the run and roll it back, never
--- abort the process (salve serve with it).
+-- Issue F2: a step makes the run's state table raise on every write. The engine stores each
+-- step's result there after run() with a raw write, so the trap never fires from C (before
+-- the fix it aborted the process, salve serve with it). The next step's own write does
+-- raise, inside its protected call: that fails the run and rolls back both earlier changes.
 runbook { name = "poison-state", params = { key = { required = true } } }
 local kit = plugin "testkit"
 step "first" { run = function(p) return kit.set{ key = p.key, value = "first" } end }
@@ -10,3 +11,4 @@ step "poison" {
     return kit.set{ key = p.key .. "-2", value = "second" }
   end,
 }
+step "trip" { run = function(p, s) s.tripped = true end }
