@@ -196,11 +196,16 @@ static int l_secret(lua_State *L)
 static int duration_field(lua_State *L, int idx, const char *what, double *out)
 {
 	if (lua_type(L, idx) == LUA_TNUMBER) {
-		*out = lua_tonumber(L, idx);
-		return *out >= 0 ? 0 : -1;
-	}
-	if (lua_type(L, idx) == LUA_TSTRING && salve_parse_duration(lua_tostring(L, idx), out) == 0)
+		double v = lua_tonumber(L, idx);
+		/* NaN fails every comparison: it can never pass for "no deadline". */
+		if (v >= 0 && v <= SALVE_DURATION_MAX) {
+			*out = v;
+			return 0;
+		}
+	} else if (lua_type(L, idx) == LUA_TSTRING &&
+	           salve_parse_duration(lua_tostring(L, idx), out) == 0) {
 		return 0;
+	}
 	return luaL_error(L, "%s must be a duration such as \"30s\", \"5m\" or \"1h\"", what);
 }
 

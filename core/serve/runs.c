@@ -1040,7 +1040,10 @@ static void execute(struct salve_server *s, struct run *r, struct worker_slot *w
 {
 	char err[4096];
 	int code = 0;
-	salve_runbook *rb = salve_runbook_load(r->runbook, s->reg, &code, err, sizeof err);
+	/* The top level runs under the shutdown flag too: SIGTERM stops a slow one. */
+	const salve_load_options load = {.deadline = 0, .cancel = &r->cancel};
+	salve_runbook *rb =
+	    salve_runbook_load_with(r->runbook, s->reg, &load, &code, err, sizeof err);
 	json_t *params = NULL, *summary = NULL;
 	salve_lock *lock = NULL;
 	if (!rb) {

@@ -1,4 +1,5 @@
 /* Loading runbooks: the sandbox, declarations, and errors that name file:line. */
+#include <stdio.h>
 #include <string.h>
 
 #include "exitcodes.h"
@@ -65,6 +66,21 @@ static void test_load_errors(void **state)
 	expect_error("runbook { name = 'x', params = { n = { type = 'integer' } } }\nstep 'a' { "
 	             "run = function() end }\n",
 	             SALVE_EXIT_INVALID_RUNBOOK, "param n: unknown type \"integer\"");
+	/* F10: a timeout that is not a number of seconds can never mean "no deadline". */
+	const char *bad_timeouts[] = {"0/0",   "math.huge", "-1",   "'nan'",
+	                              "'inf'", "'0x10'",    "'1e3'"};
+	for (size_t i = 0; i < sizeof bad_timeouts / sizeof *bad_timeouts; i++) {
+		char lua[256];
+		snprintf(lua, sizeof lua, "runbook { name = 'x', timeout = %s }\n",
+		         bad_timeouts[i]);
+		expect_error(lua, SALVE_EXIT_INVALID_RUNBOOK,
+		             "runbook{} timeout must be a duration");
+		snprintf(
+		    lua, sizeof lua,
+		    "runbook { name = 'x' }\nstep 'a' { run = function() end, timeout = %s }\n",
+		    bad_timeouts[i]);
+		expect_error(lua, SALVE_EXIT_INVALID_RUNBOOK, "timeout must be a duration");
+	}
 	expect_error("runbook { name = 'x' }\nlocal k = plugin 'testkit'\nk.get{ key = 'a' }\n",
 	             SALVE_EXIT_INVALID_RUNBOOK,
 	             "rb.lua:3: testkit.get: actions run only inside a step");
