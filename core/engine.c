@@ -1692,9 +1692,7 @@ static enum recover_status recover_one(const struct recover_ctx *c, const char *
 			goto error;
 		if (js == SALVE_JOURNAL_BUSY) {
 			live = 1;
-			int ignored;
-			if (salve_journal_read(path, &records, &check, &ignored, err, sizeof err) <
-			    0)
+			if (salve_journal_read(path, &records, &check, NULL, err, sizeof err) < 0)
 				records = NULL;
 		}
 	}
@@ -1703,8 +1701,8 @@ static enum recover_status recover_one(const struct recover_ctx *c, const char *
 	header_facts(entry, header);
 	if (live) {
 		rsay(c,
-		     "salve: run %s of %s is still going (its journal %s is held by a live "
-		     "process, pid %lld per the journal): left to it\n",
+		     "salve: run %s of %s: its journal %s is held by a live process (the run "
+		     "itself, pid %lld per the journal, or a recover in progress): left to it\n",
 		     run_id, runbook ? runbook : "?", path,
 		     (long long)json_integer_value(json_object_get(header, "pid")));
 		json_decref(records);
@@ -2068,9 +2066,8 @@ static int recover_lock_predecessors(struct salve_exec *x, const char *key, char
 		salve_journal_run_id(path, run_id, sizeof run_id);
 		json_t *records = NULL;
 		salve_journal_check check;
-		int live = 0;
 		if (strcmp(run_id, x->run_id) == 0 ||
-		    salve_journal_read(path, &records, &check, &live, err, sizeof err) < 0)
+		    salve_journal_read(path, &records, &check, NULL, err, sizeof err) < 0)
 			continue;
 		const char *lock =
 		    json_string_value(json_object_get(json_array_get(records, 0), "lock"));

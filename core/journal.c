@@ -409,7 +409,14 @@ enum salve_journal_status salve_journal_adopt(const char *path, salve_journal **
 		snprintf(err, errlen, "journal %s", why);
 		return SALVE_JOURNAL_ERROR;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	/* A reader (recover --list, a run looking for its lock's previous holder) holds a shared
+	 * lock for a moment; a live run holds its lock for its life. */
+	int locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	for (int tries = 0; !locked && errno == EWOULDBLOCK && tries < 20; tries++) {
+		usleep(10000);
+		locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	}
+	if (!locked) {
 		int busy = errno == EWOULDBLOCK;
 		snprintf(err, errlen, "journal %s: %s", path,
 		         busy ? "held by another process (a live run, or a recover in progress)"
@@ -434,15 +441,14 @@ int salve_journal_read(const char *path, json_t **records, salve_journal_check *
                        char *err, size_t errlen)
 {
 	*records = NULL;
-	*live = 0;
 	char why[4400];
 	int fd = salve_state_open(path, O_RDONLY, why, sizeof why);
 	if (fd < 0) {
 		snprintf(err, errlen, "journal %s", why);
 		return -1;
 	}
-	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
-		*live = 1;
+	if (live)
+		*live = flock(fd, LOCK_SH | LOCK_NB) < 0;
 	int rc = load(fd, path, records, check, NULL, err, errlen);
 	if (rc < 0) {
 		json_decref(*records);

@@ -57,8 +57,9 @@ enum salve_journal_status salve_journal_adopt(const char *path, salve_journal **
                                               char *err, size_t errlen);
 
 /* Reads and verifies a journal without taking it over (for listing, and to find the journal
- * of a lock's previous holder). *live is set to 1 when another process holds it. 0, or -1
- * with err. *records is a new reference. */
+ * of a lock's previous holder). With live, takes a shared lock for the read and sets *live to
+ * 1 when another process holds the journal; with live NULL, takes no lock. 0, or -1 with
+ * err. *records is a new reference. */
 int salve_journal_read(const char *path, json_t **records, salve_journal_check *check, int *live,
                        char *err, size_t errlen);
 
