@@ -218,14 +218,16 @@ salve_journal *salve_journal_create(const char *state_dir, const char *run_id, c
 	char why[4400];
 	int fd = -1;
 	for (int attempt = 0; fd < 0 && attempt < 3; attempt++) {
+		/* Locked before anyone can see it under its real name (recover skips held
+		 * journals). A recover sweeping temporaries of dead runs may remove it between
+		 * the open and the lock (ENOENT here, or no link left below): then start again. */
 		fd = salve_state_open(tmp, O_RDWR | O_CREAT | O_EXCL, why, sizeof why);
+		if (fd < 0 && errno == ENOENT)
+			continue;
 		if (fd < 0) {
 			snprintf(err, errlen, "journal %s", why);
 			return NULL;
 		}
-		/* Locked before anyone can see it under its real name (recover skips held
-		 * journals). A recover sweeping temporaries of dead runs may have removed it
-		 * between the open and the lock: then start again. */
 		struct stat st;
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0) {
 			close(fd);

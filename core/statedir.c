@@ -89,18 +89,24 @@ int salve_state_open(const char *path, int flags, char *err, size_t errlen)
 	}
 	struct stat st;
 	const char *why = NULL;
-	if (fstat(fd, &st) < 0)
+	int e = EPERM;
+	if (fstat(fd, &st) < 0) {
+		e = errno;
 		why = strerror(errno);
-	else if (!S_ISREG(st.st_mode))
+	} else if (st.st_nlink == 0) {
+		e = ENOENT;
+		why = "removed as it was opened";
+	} else if (!S_ISREG(st.st_mode)) {
 		why = "not a regular file";
-	else if (st.st_uid != geteuid())
+	} else if (st.st_uid != geteuid()) {
 		why = "not owned by the user running salve";
-	else if (st.st_nlink != 1)
+	} else if (st.st_nlink != 1) {
 		why = "it has other hard links";
+	}
 	if (why) {
 		snprintf(err, errlen, "%s: %s: refused", path, why);
 		close(fd);
-		errno = EPERM;
+		errno = e;
 		return -1;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);

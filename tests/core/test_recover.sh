@@ -97,14 +97,19 @@ learn() {
 	local out=$1
 	shift 2
 	ASAN_OPTIONS=$TRACED_ASAN strace -f -qq -y -o "$out" \
-		-e trace=pwrite64,write,flock,rename,renameat2,unlink,fdatasync,fsync "$@" >/dev/null 2>&1
+		-e trace=pwrite64,write,openat,flock,rename,renameat2,unlink,fdatasync,fsync "$@" >/dev/null 2>&1
 }
 # nth SYSCALL REGEX K FILE: the index, among every call of SYSCALL, of the Kth whose line
 # matches REGEX
 nth() { awk -v sc="$1" -v pat="$2" -v k="$3" \
 	'index($2, sc "(") == 1 { n++; if ($0 ~ pat) { m++; if (m == k) { print n; exit } } }' "$4"; }
 # faulted SYSCALL N ACTION -- command: runs it with strace making the Nth SYSCALL do ACTION
-# (signal=KILL, signal=STOP, error=EIO:signal=KILL ...); its exit status is returned
+# (signal=KILL, signal=STOP, error=EIO:signal=KILL ...); its exit status is returned. A signal
+# alone is queued as the call starts: a call that does not wait (pwrite, openat) completes
+# first, so the process stops or dies right after it.
+# The process is stopped for good once strace logs "stopped by SIGSTOP" (a traced process
+# passes through a tracing stop at every call, so its state alone says nothing).
+stopped_in() { grep -qs -- "--- stopped by SIGSTOP ---" "$1"; }
 faulted() {
 	local sc=$1 n=$2 action=$3
 	shift 4
@@ -114,8 +119,9 @@ faulted() {
 J='runs/[^>]*journal'
 RUN=(run -p dir="$T/t" -p tag=A "$T/five.lua")
 
-# The index of the pwrite64 that starts journal record K of `salve run ...five.lua` (record 1
+# The index of the pwrite64 that writes journal record K of `salve run ...five.lua` (record 1
 # is the run record, then each step writes step, intent and undo: s4's step record is 11).
+# Killed right after it, the record is in the file and its tail line one behind: valid.
 fresh
 learn "$T/learn.run" -- "${SC[@]}" "${RUN[@]}"
 record_write() { nth pwrite64 "$J" $((2 * $1 - 1)) "$T/learn.run"; }
@@ -123,7 +129,7 @@ AT_S4=$(record_write 11)
 AT_S1=$(record_write 2)
 [ -n "$AT_S4" ] && [ -n "$AT_S1" ] && ok "kill points learned (s1 at pwrite64 #$AT_S1, s4 at #$AT_S4)" ||
 	not_ok "no kill points in the learning trace"
-# Run A, killed just before step s4 starts: f1-f3 changed, journaled with their undo records.
+# Run A, killed as step s4 starts: f1-f3 changed, journaled with their undo records.
 kill_after_three() { faulted pwrite64 "$AT_S4" signal=KILL -- "${SC[@]}" "$@"; }
 
 echo "# bug 1: a run does not start on a lock whose previous holder died unrecovered"
@@ -135,12 +141,12 @@ same "$(sed -n 1p "$T/t/f1.conf" | tr -d '\n')|$(tail -1 "$T/t/f3.conf")|$(tail 
 	"orig 1|managed = A|orig 4" "run A left f1-f3 changed, f4 untouched"
 # B waits on the lock while A is stopped (holding it), then A dies and B gets the lock.
 fresh
-(ASAN_OPTIONS=$TRACED_ASAN exec strace -f -qq -o /dev/null -e trace=pwrite64 \
+rm -f "$T/stop.trace"
+(ASAN_OPTIONS=$TRACED_ASAN exec strace -f -qq -o "$T/stop.trace" -e trace=pwrite64 \
 	-e inject=pwrite64:signal=STOP:when="$AT_S4" "$SALVE" "${COMMON[@]}" "${RUN[@]}") >/dev/null 2>&1 &
 tracer=$!
 pids+=($tracer)
-stopped() { local p; p=$(pgrep -P $tracer) && grep -q '^State:.*[tT]' "/proc/$p/status"; }
-wait_for 30 stopped && ok "run A is stopped holding the lock" || not_ok "run A did not stop"
+wait_for 30 stopped_in "$T/stop.trace" && ok "run A is stopped holding the lock" || not_ok "run A did not stop"
 A=$(basename "$(journals)" .journal)
 S run -p dir="$T/t" -p tag=B "$T/five.lua" >"$T/b.out" 2>"$T/b.err" &
 b=$!
@@ -213,16 +219,17 @@ verify_audit "bug 2"
 
 echo "# bug 3: recover never takes a journal a run is creating"
 fresh
-learn "$T/learn.flock" -- "${SC[@]}" "${RUN[@]}"
-AT_JFLOCK=$(nth flock 'journal\.new' 1 "$T/learn.flock")
+learn "$T/learn.open" -- "${SC[@]}" "${RUN[@]}"
+AT_JOPEN=$(nth openat 'journal\.new' 1 "$T/learn.open")
 fresh
-(ASAN_OPTIONS=$TRACED_ASAN exec strace -f -qq -o /dev/null -e trace=flock,pwrite64 \
-	-e inject=flock:signal=STOP:when="$AT_JFLOCK" -e inject=pwrite64:signal=KILL:when="$AT_S4" \
+rm -f "$T/stop.trace"
+(ASAN_OPTIONS=$TRACED_ASAN exec strace -f -qq -o "$T/stop.trace" -e trace=openat,pwrite64 \
+	-e inject=openat:signal=STOP:when="$AT_JOPEN" -e inject=pwrite64:signal=KILL:when="$AT_S4" \
 	"$SALVE" "${COMMON[@]}" "${RUN[@]}") >/dev/null 2>&1 &
 tracer=$!
 pids+=($tracer)
-wait_for 30 stopped && ok "the run is stopped between creating its journal and locking it" ||
-	not_ok "the run did not stop at its journal's flock (#$AT_JFLOCK)"
+wait_for 30 stopped_in "$T/stop.trace" && ok "the run is stopped between creating its journal and locking it" ||
+	not_ok "the run did not stop after opening its journal (openat #$AT_JOPEN)"
 expect 0 "recover meanwhile" -- S recover
 has "$T/out" "nothing to recover" "recover finds no journal to take"
 kill -CONT "$(pgrep -P $tracer)"
@@ -245,11 +252,12 @@ has "$T/out" "salve: run $A could not be recovered: journal $T/state/runs/$A.jou
 same "$(tail -1 "$T/t/f3.conf")" "managed = A" "nothing was undone"
 # Plus a live run: reported as such, both in --json.
 mkdir -p "$T/t2"
-(ASAN_OPTIONS=$TRACED_ASAN exec strace -f -qq -o /dev/null -e trace=pwrite64 \
+rm -f "$T/stop.trace"
+(ASAN_OPTIONS=$TRACED_ASAN exec strace -f -qq -o "$T/stop.trace" -e trace=pwrite64 \
 	-e inject=pwrite64:signal=STOP:when="$AT_S4" "$SALVE" "${COMMON[@]}" run -p dir="$T/t2" "$T/five.lua") >/dev/null 2>&1 &
 tracer=$!
 pids+=($tracer)
-wait_for 30 stopped
+wait_for 30 stopped_in "$T/stop.trace"
 expect 2 "recover --json with one broken and one live journal" -- env ASAN_OPTIONS="$TRACED_ASAN" strace -f -qq -o /dev/null \
 	-P "$T/state/runs/$A.journal" -e trace=openat -e inject=openat:error=EROFS "$SALVE" "${COMMON[@]}" recover --json
 python3 - "$T/out" "$A" <<'PY' && ok "--json lists the live run and the one it could not process" || not_ok "--json report"
@@ -303,10 +311,10 @@ has "$T/out" "nothing to recover" "recover has nothing left"
 
 echo "# temporary files, empty journals, --list and --dry-run"
 fresh
-learn "$T/learn.rename" -- "${SC[@]}" "${RUN[@]}"
-AT_RENAME2=$(nth rename 'f2\.conf' 1 "$T/learn.rename")
+learn "$T/learn.fsync" -- "${SC[@]}" "${RUN[@]}"
+AT_TMP2=$(nth fsync 'f2\.conf\.salve-' 1 "$T/learn.fsync")
 fresh
-faulted rename "$AT_RENAME2" signal=KILL -- "${SC[@]}" "${RUN[@]}"
+faulted fsync "$AT_TMP2" signal=KILL -- "${SC[@]}" "${RUN[@]}"
 A=$(basename "$(journals)" .journal)
 tmp=$(ls "$T/t" | grep -c "^f2.conf.salve-$A-")
 same "$tmp" 1 "a kill inside the write of f2 left its temporary file"
