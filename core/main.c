@@ -407,21 +407,24 @@ out:
 	return code;
 }
 
-/* getopt_long for a subcommand: an unknown option or a missing argument is a usage error.
+/* getopt_long for a subcommand: an unknown option or a missing value is a usage error.
  * Returns the option, -1 at the end, '?' on a usage error (already reported). */
-static int sub_option(int argc, char **argv, const struct option *opts)
+static int sub_option(int argc, char **argv, const char *shortopts, const struct option *opts)
 {
-	int c = getopt_long(argc, argv, "h", opts, NULL);
-	if (c == '?' || c == ':')
-		fprintf(stderr, "Try 'salve %s --help'.\n", argv[0]);
-	return c == ':' ? '?' : c;
+	int c = getopt_long(argc, argv, shortopts, opts, NULL);
+	if (c == '?')
+		fprintf(stderr,
+		        "salve %s: %s: unknown option, or its value is missing\nTry 'salve %s "
+		        "--help'.\n",
+		        argv[0], argv[optind - 1], argv[0]);
+	return c;
 }
 
 /* Starts parsing a subcommand's own argv (argv[0] is its name), options in any order. */
 static void sub_options_begin(void)
 {
 	optind = 0; /* glibc: start afresh, permuting (main stops at the command) */
-	opterr = 1;
+	opterr = 0; /* sub_option says what was wrong */
 }
 
 static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv)
@@ -434,7 +437,7 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 	    {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	int as_json = 0, c;
 	sub_options_begin();
-	while ((c = sub_option(argc, argv, opts)) != -1) {
+	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
 		if (c == 'h') {
 			fputs(usage, stdout);
 			return 0;
@@ -494,7 +497,7 @@ static int cmd_plugins(const struct salve_cli_globals *g, int argc, char **argv)
 	    {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	int as_json = 0, c;
 	sub_options_begin();
-	while ((c = sub_option(argc, argv, opts)) != -1) {
+	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
 		if (c == 'h') {
 			fputs(usage, stdout);
 			return 0;
@@ -552,7 +555,7 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	int c;
 	sub_options_begin();
-	while ((c = sub_option(argc, argv, opts)) != -1) {
+	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
 		if (c != 'h')
 			return SALVE_EXIT_USAGE;
 		fputs(usage, stdout);
@@ -600,7 +603,7 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 	salve_recover_options ro = {0, 0};
 	const char *resolve = NULL, *note = NULL;
 	sub_options_begin();
-	while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+	while ((c = sub_option(argc, argv, "nh", opts)) != -1) {
 		switch (c) {
 		case 'j':
 			as_json = 1;
@@ -621,7 +624,6 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			fprintf(stderr, "Try 'salve recover --help'.\n");
 			return SALVE_EXIT_USAGE;
 		}
 	}

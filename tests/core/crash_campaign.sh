@@ -130,15 +130,20 @@ for trial in $(seq 1 "$N"); do
 	[ "$(snapshot)" = "$before" ] || problems+=("the second recover changed files")
 	[ "$r1" != 0 ] || grep -q "nothing to recover" "$D/r2.out" || problems+=("the second recover found work")
 	"${S[@]}" audit verify "$D/audit.jsonl" >"$D/verify.out" 2>&1 || problems+=("audit verify: $(cat "$D/verify.out")")
-	# The runs that succeeded, in the order they ended, by tag.
+	# The runs that succeeded, in the order they ended, by tag: run_end success, or (killed
+	# between its journal's end record and its run_end) recover finding it had finished.
 	succeeded=$(python3 - "$D/audit.jsonl" <<'PY'
 import json, sys
-tags, out = {}, []
+tags, done, out = {}, set(), []
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    if r.get("event") == "run_start":
+    ev = r.get("event")
+    if ev == "run_start":
         tags[r["run"]] = r["params"]["tag"]
-    elif r.get("event") == "run_end" and r.get("outcome") == "success":
+    elif ((ev == "run_end" and r.get("outcome") == "success") or
+          (ev == "recover_end" and r.get("outcome") == "finished" and
+           r.get("run_outcome") == "success")) and r["run"] not in done:
+        done.add(r["run"])
         out.append(tags.get(r["run"], "?"))
 print(" ".join(out))
 PY

@@ -370,8 +370,10 @@ has "$T/out" "(the file on disk differs now: not used)" "recover says the file o
 
 echo "# unknown options are usage errors"
 expect 64 "recover --bogus" -- S recover --bogus
-has "$T/err" "unrecognized option '--bogus'" "the option is named"
+has "$T/err" "salve recover: --bogus: unknown option, or its value is missing" "the option is named"
 expect 64 "recover with an argument" -- S recover now
+expect 64 "--resolve without its value" -- S recover --resolve
+has "$T/err" "salve recover: --resolve: unknown option, or its value is missing" "the option is named"
 expect 64 "--note without --resolve" -- S recover --note x
 expect 64 "--resolve with --dry-run" -- S recover --resolve abc --note x --dry-run
 expect 64 "--resolve of something that is not a run id" -- S recover --resolve ../x --note x
