@@ -1,19 +1,27 @@
 #include "engine.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcodes.h"
 #include "host.h"
 #include "journal.h"
+#include "lock.h"
 #include "luajson.h"
 #include "redact.h"
 #include "schema.h"
+#include "statedir.h"
 #include "util.h"
 
 #define DEFAULT_ROLLBACK_TIMEOUT 600.0
@@ -1038,6 +1046,90 @@ static json_t *step_record(const salve_step *st, size_t index)
 	                 "changes", "actions");
 }
 
+/* The journal's first record: what a recover needs to undo the run exactly as it ran. */
+static json_t *journal_header(const struct salve_exec *x, const char *lock_key)
+{
+	const salve_runbook *rb = x->rb;
+	char where[PATH_MAX], sha[65], started[40];
+	if (strncmp(rb->source, "builtin:", 8) == 0 || !realpath(rb->source, where))
+		snprintf(where, sizeof where, "%s", rb->source);
+	salve_sha256_hex(rb->text ? rb->text : "", rb->text_len, sha);
+	salve_timestamp(started, sizeof started);
+	json_t *h =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:O, s:s, s:I, s:s}", "t", "run",
+	              "run_id", x->run_id, "runbook", rb->name, "source", rb->source, "path", where,
+	              "sha256", sha, "lock", lock_key, "params", x->opt->params, "trigger",
+	              x->info.trigger, "pid", (json_int_t)getpid(), "started", started);
+	json_t *text = json_stringn(rb->text ? rb->text : "", rb->text_len);
+	if (text) {
+		json_object_set_new(h, "text", text);
+	} else {
+		/* Not UTF-8 (a Latin-1 comment, say): kept byte for byte all the same. */
+		char *b64 = malloc(4 * ((rb->text_len + 2) / 3) + 1);
+		EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)rb->text,
+		                (int)rb->text_len);
+		json_object_set_new(h, "text_base64", json_string(b64));
+		free(b64);
+	}
+	return h;
+}
+
+static int has_rollback_functions(const salve_runbook *rb)
+{
+	for (size_t i = 0; i < rb->nsteps; i++)
+		if (rb->steps[i].rollback != LUA_NOREF)
+			return 1;
+	return 0;
+}
+
+struct step_result {
+	const char *step;
+	int s_ref;
+	json_t *value; /* new reference, or NULL */
+	char why[512];
+};
+
+/* s[step] as JSON, inside lua_pcall: pushing the key may need memory. Raw access: a
+ * runbook's metamethods do not run here. */
+static int step_result_to_json(lua_State *L)
+{
+	struct step_result *r = lua_touserdata(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->s_ref);
+	lua_pushstring(L, r->step);
+	lua_rawget(L, -2);
+	if (!lua_isnil(L, -1))
+		r->value = salve_lua_to_json(L, -1, r->why, sizeof r->why);
+	else
+		r->why[0] = '\0';
+	return 0;
+}
+
+/* What a step's run left in s[step], journaled (redacted) so that salve recover can hand the
+ * rollback functions the same s. */
+static void journal_step_result(struct salve_exec *x, const salve_step *st)
+{
+	if (!x->journal || !has_rollback_functions(x->rb))
+		return;
+	lua_State *L = x->rb->L;
+	struct step_result r = {st->name, x->s_ref, NULL, "s[step] could not be read"};
+	lua_pushcfunction(L, step_result_to_json);
+	lua_pushlightuserdata(L, &r);
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+		lua_pop(L, 1);
+	if (!r.value && !r.why[0])
+		return; /* the step left nothing */
+	char err[512];
+	json_t *rec = r.value ? json_pack("{s:s, s:s, s:o}", "t", "result", "step", st->name,
+	                                  "value", r.value)
+	                      : json_pack("{s:s, s:s, s:s}", "t", "result", "step", st->name,
+	                                  "unavailable", r.why);
+	salve_redact_json(rec);
+	journal(x, rec, err, sizeof err);
+}
+
+static int recover_lock_predecessors(struct salve_exec *x, const char *key, char *why,
+                                     size_t whylen);
+
 int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **summary)
 {
 	struct salve_exec x;
@@ -1049,6 +1141,23 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 	json_t *params_audit = json_deep_copy(o->params);
 	salve_redact_json(params_audit);
 
+	const char *refused = NULL;
+	char lock_key[1024] = "";
+	if (!dry && rb->lock) {
+		/* The caller holds this lock (salve run, salve serve). */
+		char why[4096];
+		if (salve_lock_key(rb->lock, o->params, lock_key, sizeof lock_key, why,
+		                   sizeof why) < 0) {
+			lock_key[0] = '\0';
+		} else if ((code = recover_lock_predecessors(&x, lock_key, why, sizeof why))) {
+			say(&x, "salve: %s: nothing was run\n", why);
+			audit(&x, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused",
+			                    "reason", "previous holder of the lock not recovered",
+			                    "lock", lock_key, "error", why, "source", rb->source));
+			refused = "refused";
+			goto finish;
+		}
+	}
 	say(&x, "salve: run %s of %s (%s%s), %zu step%s\n", x.run_id, rb->name,
 	    dry ? "dry-run: nothing will be changed" : "apply", x.info.drill ? ", drill" : "",
 	    rb->nsteps, rb->nsteps == 1 ? "" : "s");
@@ -1060,11 +1169,8 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		goto finish;
 	}
 	if (!dry) {
-		char err[1024];
-		json_t *header =
-		    json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:I}", "t", "run", "run_id", x.run_id,
-		              "source", rb->source, "runbook", rb->name, "params", o->params,
-		              "trigger", x.info.trigger, "pid", (json_int_t)getpid());
+		char err[4600];
+		json_t *header = journal_header(&x, lock_key[0] ? lock_key : NULL);
 		x.journal = salve_journal_create(o->state_dir, x.run_id, header, err, sizeof err);
 		json_decref(header);
 		if (!x.journal) {
@@ -1098,6 +1204,7 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 		}
 		escalate_due(&x, 0);
 		const char *outcome = run_step(&x, i, rec);
+		journal_step_result(&x, &rb->steps[i]);
 		double ms = json_real_value(json_object_get(rec, "duration_ms"));
 		const char *note = json_string_value(json_object_get(rec, "note"));
 		say(&x, "[%zu/%zu] %-28s %-8s %8.1f ms%s%s%s\n", i + 1, rb->nsteps,
@@ -1137,6 +1244,13 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 	if (degraded)
 		code = SALVE_EXIT_DEGRADED;
 	x.info.outcome = outcome;
+	if (x.journal) {
+		/* Durable before anyone hears of the outcome: a kill from here on leaves a
+		 * journal that salve recover knows is finished (and never rolls back). */
+		char err[512];
+		journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), err,
+		        sizeof err);
+	}
 	if (degraded) {
 		snprintf(line, sizeof line,
 		         "salve %s: run %s completed DEGRADED: %zu failure(s) tolerated", rb->name,
@@ -1166,9 +1280,6 @@ int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **sum
 	audit(&x, json_pack("{s:s, s:s, s:i, s:f}", "event", "run_end", "outcome", outcome,
 	                    "exit_code", code, "duration_ms", ms));
 	if (x.journal) {
-		char err[512];
-		journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), err,
-		        sizeof err);
 		/* Kept when something is left to undo: salve recover can try again. */
 		salve_journal_close(x.journal, !incomplete);
 		x.journal = NULL;
@@ -1190,7 +1301,8 @@ finish:
 		    "{s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:f, s:O}", "run_id", x.run_id, "runbook",
 		    rb->name, "source", rb->source, "mode", dry ? "dry-run" : "apply", "drill",
 		    x.info.drill, "outcome",
-		    code == SALVE_EXIT_DEGRADED              ? "degraded"
+		    refused                                  ? refused
+		    : code == SALVE_EXIT_DEGRADED            ? "degraded"
 		    : code == SALVE_EXIT_OK                  ? "success"
 		    : code == SALVE_EXIT_ROLLED_BACK         ? "rolled_back"
 		    : code == SALVE_EXIT_ROLLBACK_INCOMPLETE ? "rollback_incomplete"
@@ -1208,6 +1320,72 @@ finish:
 
 /* ---- recovery ------------------------------------------------------------------------------ */
 
+/* What recovery found for one journal. */
+enum recover_status {
+	RECOVER_LIVE,        /* held by a live process: left to it */
+	RECOVER_FINISHED,    /* the run had ended: journal removed, nothing undone */
+	RECOVER_ROLLED_BACK, /* everything the run changed was undone */
+	RECOVER_INCOMPLETE,  /* something could not be undone: a human must look */
+	RECOVER_DAMAGED,     /* a record is damaged or missing: nothing was done */
+	RECOVER_ERROR,       /* the journal could not be opened, read or written */
+	RECOVER_PLANNED,     /* --dry-run, --list: described, nothing done */
+};
+
+static const char *const recover_status_names[] = {
+    "live", "finished", "rolled_back", "rollback_incomplete", "damaged", "error", "planned"};
+
+static int jstr_is(const json_t *v, const char *s)
+{
+	return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
+struct recover_ctx {
+	const char *state_dir;
+	salve_registry *reg;
+	salve_audit *audit;
+	FILE *out;
+	int dry_run;        /* the plan: nothing changed, removed or audited */
+	int list;           /* a description of each journal */
+	const char *by_run; /* a run recovering its lock's previous holder, or NULL */
+};
+
+static void rsay(const struct recover_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void rsay(const struct recover_ctx *c, const char *fmt, ...)
+{
+	if (!c->out)
+		return;
+	char raw[8192], safe[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	va_end(ap);
+	salve_redact_string(raw, safe, sizeof safe);
+	fputs(safe, c->out);
+	fflush(c->out);
+}
+
+/* An audit record about a dead run, under its own run id. Planning audits nothing. */
+static int recover_audit(const struct recover_ctx *c, const char *run_id, const char *runbook,
+                         json_t *rec)
+{
+	if (c->dry_run || c->list || !c->audit) {
+		json_decref(rec);
+		return 0;
+	}
+	salve_run_info info;
+	memset(&info, 0, sizeof info);
+	info.run_id = run_id;
+	info.runbook = runbook;
+	info.trigger = "recover";
+	info.mode = SALVE_MODE_APPLY;
+	info.audit = c->audit;
+	info.outcome = "recovering";
+	if (c->by_run)
+		json_object_set_new(rec, "by_run", json_string(c->by_run));
+	return salve_run_audit(&info, rec);
+}
+
 static json_t *find_change(json_t *done, json_int_t id)
 {
 	size_t i, k;
@@ -1220,8 +1398,9 @@ static json_t *find_change(json_t *done, json_int_t id)
 	return NULL;
 }
 
-/* Rebuilds the step records of a dead run from its journal. */
-static json_t *replay(const json_t *records)
+/* Rebuilds the step records of a dead run from its (verified) journal, and in results (an
+ * object) what each step's run returned, for the rollback functions' s. */
+static json_t *replay(const json_t *records, json_t *results)
 {
 	json_t *done = json_array();
 	size_t i;
@@ -1248,6 +1427,11 @@ static json_t *replay(const json_t *records)
 			                                "action", json_object_get(r, "action"),
 			                                "target", json_object_get(r, "target"),
 			                                "state", "unknown"));
+		} else if (strcmp(t, "result") == 0) {
+			const char *step = json_string_value(json_object_get(r, "step"));
+			json_t *value = json_object_get(r, "value");
+			if (step && value)
+				json_object_set(results, step, value);
 		} else {
 			json_t *c = find_change(done, id);
 			if (strcmp(t, "undo") == 0 && c) {
@@ -1260,6 +1444,8 @@ static json_t *replay(const json_t *records)
 				json_object_set_new(c, "state", json_string("undone"));
 			} else if (strcmp(t, "undone") == 0 && c) {
 				json_object_set_new(c, "state", json_string("undone"));
+			} else if (strcmp(t, "undo_failed") == 0 && c) {
+				json_object_set(c, "last_error", json_object_get(r, "error"));
 			} else if (strcmp(t, "step_rolled_back") == 0) {
 				size_t k, m;
 				json_t *rec, *ch;
@@ -1284,95 +1470,692 @@ static int needs_runbook(const json_t *done)
 	return 0;
 }
 
-int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit_log,
-                         FILE *out, json_t **summary)
+/* The runbook text a journal keeps: "text", or "text_base64" when it is not UTF-8. Returns a
+ * malloc'd copy (caller frees) or NULL. */
+static char *journaled_text(const json_t *header, size_t *len)
 {
-	json_t *paths = salve_journal_list(state_dir);
+	const json_t *text = json_object_get(header, "text");
+	if (json_is_string(text)) {
+		*len = json_string_length(text);
+		char *copy = malloc(*len + 1);
+		memcpy(copy, json_string_value(text), *len + 1);
+		return copy;
+	}
+	const char *b64 = json_string_value(json_object_get(header, "text_base64"));
+	if (!b64)
+		return NULL;
+	size_t n = strlen(b64);
+	char *out = malloc(n / 4 * 3 + 4);
+	int got = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)b64, (int)n);
+	if (got < 0) {
+		free(out);
+		return NULL;
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	while (n > 0 && b64[n - 1] == '=' && got > 0) {
+		n--;
+		got--;
+	}
+	*len = (size_t)got;
+	out[got] = '\0';
+	return out;
+}
+
+/* Loads the runbook exactly as it ran, from the copy its journal keeps (never the file on
+ * disk now, which may have been edited since). NULL with why. */
+static salve_runbook *load_runbook_as_ran(const struct recover_ctx *c, const json_t *header,
+                                          const char *run_id, char *why, size_t whylen)
+{
+	size_t len = 0;
+	char *text = journaled_text(header, &len);
+	const char *want = json_string_value(json_object_get(header, "sha256"));
+	char sha[65], dir[4096], path[4400];
+	if (!text) {
+		snprintf(why, whylen, "the journal keeps no copy of the runbook");
+		return NULL;
+	}
+	salve_sha256_hex(text, len, sha);
+	if (!want || strcmp(want, sha) != 0) {
+		snprintf(why, whylen,
+		         "the journal's copy of the runbook does not match its SHA-256");
+		free(text);
+		return NULL;
+	}
+	if (salve_state_subdir(c->state_dir, "runs", dir, sizeof dir, why, whylen) < 0) {
+		free(text);
+		return NULL;
+	}
+	snprintf(path, sizeof path, "%s/.%s.runbook.lua", dir, run_id);
+	unlink(path); /* left by a recover that was killed while loading it */
+	char err[4600];
+	int fd = salve_state_open(path, O_WRONLY | O_CREAT | O_EXCL, err, sizeof err);
+	int written = fd >= 0 && write(fd, text, len) == (ssize_t)len;
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	if (!written) {
+		snprintf(why, whylen, "cannot write the runbook's copy: %s",
+		         fd < 0 ? err : strerror(errno));
+		unlink(path);
+		return NULL;
+	}
+	int code;
+	salve_runbook *rb = salve_runbook_load(path, c->reg, &code, why, whylen);
+	unlink(path);
+	return rb;
+}
+
+/* Puts what each step's run returned back into s, as the rollback functions saw it. */
+static int fill_s(lua_State *L)
+{
+	const json_t *results = lua_touserdata(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, (int)lua_tointeger(L, 2));
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)results, k, v)
+	{
+		lua_pushstring(L, k);
+		salve_json_to_lua(L, v);
+		lua_rawset(L, -3);
+	}
+	return 0;
+}
+
+/* Temporary files a plugin writing a local file names TARGET.salve-RUN_ID-XXXXXX (the host
+ * plugin's ensure_line does): a dead run's are garbage. Removes them (act) or lists them. */
+static void remove_temporaries(const struct recover_ctx *c, const char *run_id, const json_t *done,
+                               int act, json_t *entry)
+{
+	json_t *found = json_array();
+	size_t i, k;
+	json_t *rec, *ch;
+	json_array_foreach(done, i, rec) json_array_foreach(json_object_get(rec, "changes"), k, ch)
+	{
+		const char *target = json_string_value(json_object_get(ch, "target"));
+		if (!target || target[0] != '/')
+			continue;
+		const char *slash = strrchr(target, '/');
+		char dir[4096], prefix[1024];
+		snprintf(dir, sizeof dir, "%.*s", slash == target ? 1 : (int)(slash - target),
+		         target);
+		if (salve_fmt(prefix, sizeof prefix, "%s.salve-%s-", slash + 1, run_id) < 0)
+			continue;
+		DIR *d = opendir(dir);
+		if (!d)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			struct stat st;
+			char full[5200];
+			if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
+			    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			snprintf(full, sizeof full, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "",
+			         e->d_name);
+			size_t m;
+			json_t *seen;
+			int dup = 0;
+			json_array_foreach(found, m, seen) dup |=
+			    strcmp(json_string_value(seen), full) == 0;
+			if (dup)
+				continue;
+			if (act && unlinkat(dirfd(d), e->d_name, 0) < 0) {
+				rsay(c, "salve: cannot remove temporary file %s: %s\n", full,
+				     strerror(errno));
+				continue;
+			}
+			json_array_append_new(found, json_string(full));
+			rsay(c, "      %s temporary file %s left by the dead run\n",
+			     act ? "removed" : "would remove", full);
+		}
+		closedir(d);
+	}
+	if (json_array_size(found))
+		json_object_set(entry, "temporary_files", found);
+	json_decref(found);
+}
+
+static void describe_change(const struct recover_ctx *c, const json_t *ch)
+{
+	char undo[512];
+	brief(json_object_get(ch, "undo"), undo, sizeof undo);
+	const char *target = json_string_value(json_object_get(ch, "target"));
+	rsay(c, "      #%lld %s.%s%s%s: %s%s%s\n",
+	     (long long)json_integer_value(json_object_get(ch, "id")),
+	     json_string_value(json_object_get(ch, "plugin")),
+	     json_string_value(json_object_get(ch, "action")), target ? " " : "",
+	     target ? target : "", json_string_value(json_object_get(ch, "state")),
+	     json_object_get(ch, "undo") ? ", undo record " : "",
+	     json_object_get(ch, "undo") ? undo : "");
+}
+
+/* --list: what the journal says, step by step. */
+static void describe_run(const struct recover_ctx *c, const json_t *done)
+{
+	size_t i, k;
+	json_t *rec, *ch;
+	json_array_foreach(done, i, rec)
+	{
+		rsay(c, "    step %s%s%s\n", json_string_value(json_object_get(rec, "name")),
+		     json_is_true(json_object_get(rec, "custom_rollback"))
+		         ? " (its own rollback function)"
+		         : "",
+		     json_is_true(json_object_get(rec, "rollback_disabled")) ? " (rollback = false)"
+		                                                             : "");
+		json_array_foreach(json_object_get(rec, "changes"), k, ch) describe_change(c, ch);
+	}
+}
+
+/* --dry-run: what recover would do, newest first. Returns 1 when a human would be needed. */
+static int plan_rollback(const struct recover_ctx *c, const json_t *done)
+{
+	int human = 0;
+	for (size_t n = json_array_size(done); n > 0; n--) {
+		json_t *rec = json_array_get(done, n - 1);
+		const char *name = json_string_value(json_object_get(rec, "name"));
+		if (!has_pending(rec))
+			continue;
+		if (json_is_true(json_object_get(rec, "rollback_disabled"))) {
+			rsay(c, "    step %s: rollback = false: its changes stay\n", name);
+			continue;
+		}
+		if (json_is_true(json_object_get(rec, "custom_rollback"))) {
+			rsay(c,
+			     "    step %s: would call its rollback function, from the runbook as "
+			     "it ran\n",
+			     name);
+			continue;
+		}
+		json_t *changes = json_object_get(rec, "changes");
+		for (size_t k = json_array_size(changes); k > 0; k--) {
+			json_t *ch = json_array_get(changes, k - 1);
+			const char *state = json_string_value(json_object_get(ch, "state"));
+			const char *target = json_string_value(json_object_get(ch, "target"));
+			const char *what = NULL;
+			if (strcmp(state, "undone") == 0)
+				continue;
+			if (strcmp(state, "unknown") == 0) {
+				what =
+				    "UNKNOWN: the runner stopped while applying it; a human must "
+				    "look";
+				human = 1;
+			} else if (json_is_true(json_object_get(ch, "no_undo"))) {
+				what = "cannot be undone (declared by the plugin): stays";
+			} else {
+				what =
+				    "would be undone (unless it changed since: then a human must "
+				    "look)";
+			}
+			rsay(c, "    step %s: %s.%s%s%s %s\n", name,
+			     json_string_value(json_object_get(ch, "plugin")),
+			     json_string_value(json_object_get(ch, "action")), target ? " " : "",
+			     target ? target : "", what);
+		}
+	}
+	return human;
+}
+
+/* What the trusted part of a damaged journal names, for the human who must check it. */
+static void name_changes(const struct recover_ctx *c, const json_t *done)
+{
+	size_t i, k;
+	json_t *rec, *ch;
+	json_array_foreach(done, i, rec) json_array_foreach(json_object_get(rec, "changes"), k, ch)
+	{
+		const char *target = json_string_value(json_object_get(ch, "target"));
+		rsay(c, "      step %s: %s.%s%s%s (%s when the journal was last trustworthy)\n",
+		     json_string_value(json_object_get(rec, "name")),
+		     json_string_value(json_object_get(ch, "plugin")),
+		     json_string_value(json_object_get(ch, "action")), target ? " " : "",
+		     target ? target : "", json_string_value(json_object_get(ch, "state")));
+	}
+}
+
+static void header_facts(json_t *entry, const json_t *header)
+{
+	static const char *const keys[] = {"runbook", "path", "sha256", "started",
+	                                   "pid",     "lock", "trigger"};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		json_t *v = json_object_get(header, keys[i]);
+		if (v)
+			json_object_set(entry, keys[i], v);
+	}
+}
+
+/* Recovers (or describes, or plans) one journal, filling entry for the report. Returns the
+ * status. */
+static enum recover_status recover_one(const struct recover_ctx *c, const char *path, json_t *entry)
+{
+	char run_id[128], err[4096];
+	salve_journal_run_id(path, run_id, sizeof run_id);
+	json_object_set_new(entry, "journal", json_string(path));
+	json_object_set_new(entry, "run_id", json_string(run_id));
+	salve_journal *j = NULL;
+	json_t *records = NULL;
+	salve_journal_check check;
+	int live = 0;
+	enum recover_status status;
+	if (c->dry_run || c->list) {
+		if (salve_journal_read(path, &records, &check, &live, err, sizeof err) < 0)
+			goto error;
+	} else {
+		enum salve_journal_status js =
+		    salve_journal_adopt(path, &j, &records, &check, err, sizeof err);
+		if (js == SALVE_JOURNAL_ERROR)
+			goto error;
+		if (js == SALVE_JOURNAL_BUSY) {
+			live = 1;
+			if (salve_journal_read(path, &records, &check, NULL, err, sizeof err) < 0)
+				records = NULL;
+		}
+	}
+	json_t *header = json_array_get(records, 0);
+	const char *runbook = json_string_value(json_object_get(header, "runbook"));
+	header_facts(entry, header);
+	if (live) {
+		rsay(c,
+		     "salve: run %s of %s: its journal %s is held by a live process (the run "
+		     "itself, pid %lld per the journal, or a recover in progress): left to it\n",
+		     run_id, runbook ? runbook : "?", path,
+		     (long long)json_integer_value(json_object_get(header, "pid")));
+		json_decref(records);
+		return RECOVER_LIVE;
+	}
+	if (!check.damaged && (!header || !jstr_is(json_object_get(header, "t"), "run") ||
+	                       strcmp(json_string_value(json_object_get(header, "run_id"))
+	                                  ? json_string_value(json_object_get(header, "run_id"))
+	                                  : "",
+	                              run_id) != 0)) {
+		check.damaged = 1;
+		snprintf(check.problem, sizeof check.problem,
+		         "its first record is not the run record of run %s", run_id);
+	}
+	json_t *results = json_object();
+	json_t *done = replay(records, results);
+	if (check.damaged) {
+		json_object_set_new(entry, "error", json_string(check.problem));
+		json_object_set_new(entry, "trusted_records", json_integer(check.trusted_seq));
+		json_object_set(entry, "steps", done);
+		rsay(c,
+		     "salve: run %s (journal %s) cannot be trusted: %s. Nothing was undone for "
+		     "it.\n",
+		     run_id, path, check.problem);
+		if (json_array_size(done)) {
+			rsay(c, "      its first %lld records verified; they name:\n",
+			     check.trusted_seq);
+			name_changes(c, done);
+		}
+		rsay(c,
+		     "      check those targets by hand, then `salve recover --resolve %s --note "
+		     "TEXT`\n",
+		     run_id);
+		recover_audit(c, run_id, runbook,
+		              json_pack("{s:s, s:s, s:s, s:s, s:I}", "event", "recover_end",
+		                        "journal", path, "outcome", "damaged", "error",
+		                        check.problem, "trusted_records",
+		                        (json_int_t)check.trusted_seq));
+		salve_journal_close(j, 0);
+		status = RECOVER_DAMAGED;
+		goto out;
+	}
+	if (check.torn)
+		rsay(c,
+		     "salve: run %s: its journal's last line was unfinished (its write never "
+		     "returned, so nothing it announced happened): left out\n",
+		     run_id);
+	json_t *last = json_array_get(records, json_array_size(records) - 1);
+	const char *last_outcome = json_string_value(json_object_get(last, "outcome"));
+	if (jstr_is(json_object_get(last, "t"), "end") && last_outcome &&
+	    strcmp(last_outcome, "rollback_incomplete") != 0) {
+		/* The run had finished; only the removal of its journal was cut short. */
+		json_object_set_new(entry, "outcome", json_string(last_outcome));
+		rsay(c,
+		     "salve: run %s of %s had already ended (%s): nothing to undo; %s its "
+		     "journal\n",
+		     run_id, runbook ? runbook : "?", last_outcome,
+		     c->dry_run || c->list ? "would remove" : "removing");
+		if (!c->dry_run && !c->list) {
+			remove_temporaries(c, run_id, done, 1, entry);
+			recover_audit(c, run_id, runbook,
+			              json_pack("{s:s, s:s, s:s, s:s}", "event", "recover_end",
+			                        "journal", path, "outcome", "finished",
+			                        "run_outcome", last_outcome));
+			salve_journal_close(j, 1);
+			status = RECOVER_FINISHED;
+		} else {
+			status = RECOVER_PLANNED;
+		}
+		goto out;
+	}
+	if (c->dry_run || c->list) {
+		const char *rb_path = json_string_value(json_object_get(header, "path"));
+		rsay(c, "salve: run %s of %s (%s, sha256 %.12s), started %s, pid %lld: dead\n",
+		     run_id, runbook ? runbook : "?", rb_path ? rb_path : "?",
+		     json_string_value(json_object_get(header, "sha256"))
+		         ? json_string_value(json_object_get(header, "sha256"))
+		         : "?",
+		     json_string_value(json_object_get(header, "started"))
+		         ? json_string_value(json_object_get(header, "started"))
+		         : "?",
+		     (long long)json_integer_value(json_object_get(header, "pid")));
+		if (c->list)
+			describe_run(c, done);
+		int human = 0;
+		if (c->dry_run) {
+			rsay(c, "  would roll back, newest first:\n");
+			human = plan_rollback(c, done);
+		}
+		remove_temporaries(c, run_id, done, 0, entry);
+		json_object_set(entry, "steps", done);
+		if (human)
+			json_object_set_new(entry, "needs_human", json_true());
+		status = RECOVER_PLANNED;
+		goto out;
+	}
+
+	/* Roll back what the dead run left, with the runbook exactly as it ran. */
+	salve_runbook *rb = NULL;
+	char rb_err[2048] = "";
+	if (needs_runbook(done)) {
+		rb = load_runbook_as_ran(c, header, run_id, rb_err, sizeof rb_err);
+		if (rb) {
+			const char *rb_path = json_string_value(json_object_get(header, "path"));
+			const char *sha = json_string_value(json_object_get(header, "sha256"));
+			size_t len;
+			char now[65] = "";
+			char *text = rb_path ? salve_read_file(rb_path, &len) : NULL;
+			if (text)
+				salve_sha256_hex(text, len, now);
+			free(text);
+			rsay(
+			    c,
+			    "salve: run %s: rollback functions come from the runbook as it ran: %s "
+			    "(sha256 %.12s), kept in its journal%s\n",
+			    run_id, rb_path, sha,
+			    strcmp(now, sha) == 0 ? ""
+			                          : " (the file on disk differs now: not used)");
+		}
+	}
+	salve_run_options o;
+	memset(&o, 0, sizeof o);
+	o.mode = SALVE_MODE_APPLY;
+	o.trigger = "recover";
+	o.run_id = run_id;
+	o.audit = c->audit;
+	o.state_dir = c->state_dir;
+	o.out = c->out;
+	json_t *params = json_object_get(header, "params");
+	struct salve_exec x;
+	json_t *empty = json_object();
+	exec_init(&x, rb, &o, json_is_object(params) ? params : empty);
+	json_decref(empty);
+	if (rb) {
+		lua_State *L = rb->L;
+		lua_pushcfunction(L, fill_s);
+		lua_pushlightuserdata(L, results);
+		lua_pushinteger(L, x.s_ref);
+		if (lua_pcall(L, 2, 0, 0) != LUA_OK)
+			lua_pop(L, 1);
+	}
+	/* Undo through the registry even when the runbook itself is not needed or not loaded. */
+	salve_runbook shim;
+	memset(&shim, 0, sizeof shim);
+	shim.reg = c->reg;
+	if (!rb) {
+		shim.name = (char *)runbook;
+		x.rb = &shim;
+		x.info.runbook = shim.name;
+	}
+	x.journal = j;
+	const char *rb_path = json_string_value(json_object_get(header, "path"));
+	rsay(c, "salve: recovering run %s of %s (%s, journal %s)\n", run_id,
+	     runbook ? runbook : "?", rb_path ? rb_path : "?", path);
+	json_t *start =
+	    json_pack("{s:s, s:s, s:s?, s:s?}", "event", "recover_start", "journal", path,
+	              "runbook_path", json_string_value(json_object_get(header, "path")),
+	              "runbook_sha256", json_string_value(json_object_get(header, "sha256")));
+	if (c->by_run)
+		json_object_set_new(start, "by_run", json_string(c->by_run));
+	audit(&x, start);
+	int incomplete = rollback_all(&x, done) < 0;
+	if (!rb && rb_err[0] && incomplete)
+		rsay(c, "salve: the runbook's rollback functions could not be loaded: %s\n",
+		     rb_err);
+	remove_temporaries(c, run_id, done, 1, entry);
+	const char *outcome = incomplete ? "rollback_incomplete" : "rolled_back";
+	json_t *end = json_pack("{s:s, s:s}", "event", "recover_end", "outcome", outcome);
+	if (c->by_run)
+		json_object_set_new(end, "by_run", json_string(c->by_run));
+	audit(&x, end);
+	char jerr[512];
+	if (journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), jerr,
+	            sizeof jerr) < 0)
+		rsay(c, "salve: run %s: %s\n", run_id, jerr);
+	rsay(c, "salve: run %s: %s\n", run_id, outcome);
+	json_object_set(entry, "steps", done);
+	x.journal = NULL;
+	salve_journal_close(j, !incomplete);
+	if (x.rb == &shim)
+		x.rb = NULL;
+	exec_fini(&x);
+	salve_runbook_free(rb);
+	status = incomplete ? RECOVER_INCOMPLETE : RECOVER_ROLLED_BACK;
+out:
+	json_decref(results);
+	json_decref(done);
+	json_decref(records);
+	return status;
+error:
+	json_object_set_new(entry, "error", json_string(err));
+	rsay(c, "salve: run %s could not be recovered: %s\n", run_id, err);
+	recover_audit(c, run_id, NULL,
+	              json_pack("{s:s, s:s, s:s, s:s}", "event", "recover_end", "journal", path,
+	                        "outcome", "error", "error", err));
+	return RECOVER_ERROR;
+}
+
+static int recover_exit(enum recover_status st, const json_t *entry)
+{
+	if (st == RECOVER_INCOMPLETE || st == RECOVER_DAMAGED || st == RECOVER_ERROR)
+		return SALVE_EXIT_ROLLBACK_INCOMPLETE;
+	if (st == RECOVER_PLANNED && json_is_true(json_object_get(entry, "needs_human")))
+		return SALVE_EXIT_ROLLBACK_INCOMPLETE;
+	return SALVE_EXIT_OK;
+}
+
+/* The state dir and its runs dir, checked without creating anything: 1 when there are
+ * journals to look at, 0 when there is no runs dir, -1 when the state dir is refused. */
+static int runs_dir(const char *state_dir, char *err, size_t errlen)
+{
+	char dir[4096];
+	int rc = salve_state_check(state_dir, 1, err, errlen);
+	if (rc <= 0)
+		return rc;
+	snprintf(dir, sizeof dir, "%s/runs", state_dir);
+	return salve_state_check(dir, 0, err, errlen);
+}
+
+int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit_log,
+                         FILE *out, const salve_recover_options *ro, json_t **summary)
+{
+	struct recover_ctx c = {state_dir,         reg, audit_log, out, ro ? ro->dry_run : 0,
+	                        ro ? ro->list : 0, NULL};
 	json_t *report = json_array();
 	int code = SALVE_EXIT_OK;
+	char err[4600] = "";
+	int have = runs_dir(state_dir, err, sizeof err);
+	if (have < 0) {
+		rsay(&c, "salve: %s\n", err);
+		code = SALVE_EXIT_CANTCREAT;
+	}
+	if (have > 0 && !c.dry_run && !c.list)
+		salve_journal_remove_stale(state_dir);
+	json_t *paths = have > 0 ? salve_journal_list(state_dir) : json_array();
+	size_t i;
+	json_t *jp;
+	json_array_foreach(paths, i, jp)
+	{
+		json_t *entry = json_object();
+		enum recover_status st = recover_one(&c, json_string_value(jp), entry);
+		json_object_set_new(entry, "status", json_string(recover_status_names[st]));
+		int rc = recover_exit(st, entry);
+		if (rc && !code)
+			code = rc;
+		json_array_append_new(report, entry);
+	}
+	if (summary) {
+		*summary = json_pack("{s:i, s:O}", "exit_code", code, "runs", report);
+		if (err[0])
+			json_object_set_new(*summary, "error", json_string(err));
+		salve_redact_json(*summary);
+	}
+	json_decref(report);
+	json_decref(paths);
+	return code;
+}
+
+int salve_engine_resolve(const char *state_dir, salve_audit *audit_log, const char *run_id,
+                         const char *note, FILE *out)
+{
+	struct recover_ctx c = {state_dir, NULL, audit_log, out, 0, 0, NULL};
+	char err[4600], path[4400];
+	if (!salve_journal_valid_run_id(run_id)) {
+		rsay(&c, "salve: \"%s\" is not a run id\n", run_id);
+		return SALVE_EXIT_USAGE;
+	}
+	if (!note || !*note) {
+		rsay(&c, "salve: --resolve needs --note TEXT: what was checked or done by hand\n");
+		return SALVE_EXIT_USAGE;
+	}
+	int have = runs_dir(state_dir, err, sizeof err);
+	if (have < 0) {
+		rsay(&c, "salve: %s\n", err);
+		return SALVE_EXIT_CANTCREAT;
+	}
+	snprintf(path, sizeof path, "%s/runs/%s.journal", state_dir, run_id);
+	if (!have || access(path, F_OK) < 0) {
+		rsay(&c, "salve: run %s has no journal in %s/runs\n", run_id, state_dir);
+		return SALVE_EXIT_USAGE;
+	}
+	salve_journal *j = NULL;
+	json_t *records = NULL;
+	salve_journal_check check;
+	enum salve_journal_status js =
+	    salve_journal_adopt(path, &j, &records, &check, err, sizeof err);
+	if (js != SALVE_JOURNAL_OK) {
+		rsay(&c, "salve: %s\n", err);
+		return js == SALVE_JOURNAL_BUSY ? SALVE_EXIT_TEMPFAIL : SALVE_EXIT_IOERR;
+	}
+	json_t *last = json_array_get(records, json_array_size(records) - 1);
+	int waiting =
+	    check.damaged || (jstr_is(json_object_get(last, "t"), "end") &&
+	                      jstr_is(json_object_get(last, "outcome"), "rollback_incomplete"));
+	json_t *header = json_array_get(records, 0);
+	const char *runbook = json_string_value(json_object_get(header, "runbook"));
+	if (!waiting) {
+		rsay(&c,
+		     "salve: run %s is not waiting for a human: `salve recover` can still roll it "
+		     "back (see `salve recover --dry-run`)\n",
+		     run_id);
+		salve_journal_close(j, 0);
+		json_decref(records);
+		return SALVE_EXIT_USAGE;
+	}
+	json_t *results = json_object();
+	json_t *done = replay(records, results);
+	json_t *left = json_array();
+	size_t i, k;
+	json_t *rec, *ch;
+	json_array_foreach(done, i, rec) json_array_foreach(json_object_get(rec, "changes"), k, ch)
+	{
+		if (strcmp(json_string_value(json_object_get(ch, "state")), "undone") != 0)
+			json_array_append_new(left,
+			                      json_pack("{s:O, s:O, s:O, s:O?, s:O}", "step",
+			                                json_object_get(rec, "name"), "plugin",
+			                                json_object_get(ch, "plugin"), "action",
+			                                json_object_get(ch, "action"), "target",
+			                                json_object_get(ch, "target"), "state",
+			                                json_object_get(ch, "state")));
+	}
+	json_t *arec = json_pack("{s:s, s:s, s:s, s:o}", "event", "recover_resolved", "journal",
+	                         path, "note", note, "left", left);
+	if (check.damaged)
+		json_object_set_new(arec, "damaged", json_string(check.problem));
+	int code = SALVE_EXIT_OK;
+	if (recover_audit(&c, run_id, runbook, arec) < 0) {
+		rsay(&c, "salve: the audit log cannot be written: run %s is not marked handled\n",
+		     run_id);
+		salve_journal_close(j, 0);
+		code = SALVE_EXIT_IOERR;
+	} else if (salve_journal_retire(j, err, sizeof err) < 0) {
+		rsay(&c, "salve: %s\n", err);
+		code = SALVE_EXIT_IOERR;
+	} else {
+		rsay(&c,
+		     "salve: run %s marked as handled (audited); its journal is kept in "
+		     "%s/runs/resolved/\n",
+		     run_id, state_dir);
+	}
+	json_decref(results);
+	json_decref(done);
+	json_decref(records);
+	return code;
+}
+
+/* A run must not start on a lock whose previous holder died with its journal in place: that
+ * run is recovered first, under the lock. Returns 0 to go on, or the exit status that
+ * refuses the run (why says why). */
+static int recover_lock_predecessors(struct salve_exec *x, const char *key, char *why,
+                                     size_t whylen)
+{
+	json_t *paths = salve_journal_list(x->opt->state_dir);
+	int code = 0;
 	size_t i;
 	json_t *jp;
 	json_array_foreach(paths, i, jp)
 	{
 		const char *path = json_string_value(jp);
-		char err[2048];
-		salve_journal *j = salve_journal_adopt(path, err, sizeof err);
-		if (!j) {
-			if (out)
-				fprintf(out, "salve: skipping %s\n", err);
-			json_array_append_new(
-			    report, json_pack("{s:s, s:s}", "journal", path, "skipped", err));
+		char run_id[128], err[4096];
+		salve_journal_run_id(path, run_id, sizeof run_id);
+		json_t *records = NULL;
+		salve_journal_check check;
+		if (strcmp(run_id, x->run_id) == 0 ||
+		    salve_journal_read(path, &records, &check, NULL, err, sizeof err) < 0)
 			continue;
-		}
-		json_t *records = salve_journal_read(path, err, sizeof err);
-		json_t *header = json_array_get(records, 0);
-		const char *run_id = json_string_value(json_object_get(header, "run_id"));
-		const char *source = json_string_value(json_object_get(header, "source"));
-		json_t *params = json_object_get(header, "params");
-		json_t *done = records ? replay(records) : json_array();
-
-		salve_runbook *rb = NULL;
-		char rb_err[2048] = "";
-		if (needs_runbook(done) && source) {
-			int ec;
-			rb = salve_runbook_load(source, reg, &ec, rb_err, sizeof rb_err);
-		}
-		salve_run_options o;
-		memset(&o, 0, sizeof o);
-		o.mode = SALVE_MODE_APPLY;
-		o.trigger = "recover";
-		o.run_id = run_id;
-		o.audit = audit_log;
-		o.state_dir = state_dir;
-		o.out = out;
-		struct salve_exec x;
-		json_t *empty = json_object();
-		exec_init(&x, rb, &o, json_is_object(params) ? params : empty);
-		json_decref(empty);
-		/* Undo through the registry even when the runbook itself cannot be loaded. */
-		salve_runbook shim;
-		memset(&shim, 0, sizeof shim);
-		shim.reg = reg;
-		if (!rb) {
-			shim.name = (char *)json_string_value(json_object_get(header, "runbook"));
-			x.rb = &shim;
-			x.info.runbook = shim.name;
-		}
-		x.journal = j;
-		if (out)
-			fprintf(out, "salve: recovering run %s of %s (journal %s)\n",
-			        run_id ? run_id : "?", source ? source : "?", path);
-		audit(&x, json_pack("{s:s, s:s}", "event", "recover_start", "journal", path));
-		int incomplete = rollback_all(&x, done) < 0;
-		if (!rb && rb_err[0] && incomplete && out)
-			fprintf(out,
-			        "salve: the runbook could not be loaded for its rollback "
-			        "functions: %s\n",
-			        rb_err);
-		const char *outcome = incomplete ? "rollback_incomplete" : "rolled_back";
-		audit(&x, json_pack("{s:s, s:s}", "event", "recover_end", "outcome", outcome));
-		char jerr[256];
-		journal(&x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), jerr,
-		        sizeof jerr);
-		if (out)
-			fprintf(out, "salve: run %s: %s\n", run_id ? run_id : "?", outcome);
-		json_array_append_new(report,
-		                      json_pack("{s:s, s:s?, s:s, s:O}", "journal", path, "run_id",
-		                                run_id, "outcome", outcome, "steps", done));
-		if (incomplete)
-			code = SALVE_EXIT_ROLLBACK_INCOMPLETE;
-		x.journal = NULL;
-		salve_journal_close(j, !incomplete);
-		if (x.rb == &shim)
-			x.rb = NULL;
-		exec_fini(&x);
-		salve_runbook_free(rb);
-		json_decref(done);
+		const char *lock =
+		    json_string_value(json_object_get(json_array_get(records, 0), "lock"));
+		int same = lock && strcmp(lock, key) == 0;
 		json_decref(records);
+		if (!same)
+			continue;
+		say(x,
+		    "salve: lock \"%s\": its previous holder, run %s, died with its journal in "
+		    "place: recovering it first\n",
+		    key, run_id);
+		struct recover_ctx c = {
+		    x->opt->state_dir, x->rb->reg, x->opt->audit, x->opt->out, 0, 0, x->run_id};
+		json_t *entry = json_object();
+		enum recover_status st = recover_one(&c, path, entry);
+		json_decref(entry);
+		if (st == RECOVER_LIVE) {
+			snprintf(why, whylen,
+			         "lock \"%s\": the journal of its previous holder, run %s, is held "
+			         "by another process (a recover in progress?): try again later",
+			         key, run_id);
+			code = SALVE_EXIT_TEMPFAIL;
+			break;
+		}
+		if (st != RECOVER_ROLLED_BACK && st != RECOVER_FINISHED) {
+			snprintf(why, whylen,
+			         "lock \"%s\": its previous holder, run %s, died and what it left "
+			         "needs a human (%s): see `salve recover --list`, then `salve "
+			         "recover --resolve %s --note TEXT` once it is handled",
+			         key, run_id, recover_status_names[st], run_id);
+			code = SALVE_EXIT_ROLLBACK_INCOMPLETE;
+			break;
+		}
 	}
-	if (summary)
-		*summary = json_pack("{s:i, s:O}", "exit_code", code, "runs", report);
-	json_decref(report);
 	json_decref(paths);
 	return code;
 }

@@ -50,13 +50,33 @@ typedef struct salve_run_options {
 	void *ctx;          /* passed to on_event and approve */
 } salve_run_options;
 
-/* Runs rb. Returns the exit status (exitcodes.h); *summary (new reference, may be NULL) is
+/* Runs rb. In apply mode with a runbook lock (which the caller holds), a previous holder
+ * of that lock that died with its journal in place is recovered first; when that cannot be
+ * finished the run is refused: 2 (a human must look) or 75 (another process holds that
+ * journal). Returns the exit status (exitcodes.h); *summary (new reference, may be NULL) is
  * {run_id, runbook, mode, outcome, exit_code, duration_ms, steps: [...]}. */
 int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **summary);
 
-/* Rolls back every run in state_dir whose journal says it died with changes not undone.
- * Returns 0 when all were undone (or none needed it), 2 when something could not be. */
+typedef struct salve_recover_options {
+	int dry_run; /* print the plan: nothing is changed, removed or audited */
+	int list;    /* describe each journal: run, runbook, steps, undo records */
+} salve_recover_options;
+
+/* salve recover: for every journal in state_dir/runs, rolls back a dead run's changes
+ * newest first (rollback functions from the runbook as it ran, kept in the journal); removes
+ * the journal of a run that had finished; leaves a live run's journal to it; touches nothing
+ * in a journal whose integrity check fails. Returns 0 when every dead run was undone (live
+ * ones are reported), 2 when any journal could not be processed or something could not be
+ * undone, 73 when the state dir is refused. *summary (new reference, may be NULL):
+ * {exit_code, runs: [{journal, run_id, status, ...}]}. ro may be NULL. */
 int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit, FILE *out,
-                         json_t **summary);
+                         const salve_recover_options *ro, json_t **summary);
+
+/* salve recover --resolve RUN --note TEXT: a human has handled what recover could not (a
+ * damaged journal, or a rollback that ended incomplete). Audits the note under the run's id
+ * and moves its journal to state_dir/runs/resolved/. Returns the exit status; messages go to
+ * out. */
+int salve_engine_resolve(const char *state_dir, salve_audit *audit, const char *run_id,
+                         const char *note, FILE *out);
 
 #endif

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "statedir.h"
 #include "util.h"
 
 struct salve_lock {
@@ -88,16 +89,14 @@ enum salve_lock_result salve_lock_acquire(const char *state_dir, const char *key
                                           salve_lock **out, char *err, size_t errlen)
 {
 	char dir[4096], escaped[1024], path[5200];
-	snprintf(dir, sizeof dir, "%s/locks", state_dir);
-	if (salve_mkdirs(dir, 0700) < 0) {
-		snprintf(err, errlen, "lock dir %s: %s", dir, strerror(errno));
+	if (salve_state_subdir(state_dir, "locks", dir, sizeof dir, err, errlen) < 0)
 		return SALVE_LOCK_ERROR;
-	}
 	escape_key(key, escaped, sizeof escaped);
 	snprintf(path, sizeof path, "%s/%s.lock", dir, escaped);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	char why[5400];
+	int fd = salve_state_open(path, O_RDWR | O_CREAT, why, sizeof why);
 	if (fd < 0) {
-		snprintf(err, errlen, "lock %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "lock %s", why);
 		return SALVE_LOCK_ERROR;
 	}
 	double until = salve_now() + timeout;

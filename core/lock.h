@@ -1,6 +1,8 @@
 /* Named run locks: STATE_DIR/locks/<escaped key>.lock held with flock for the life of the
- * process (released by the kernel if it dies). Not shared between threads of one process:
- * salve serve keeps its own in-process table on top. */
+ * process (released by the kernel if it dies). The state dir and locks/ must be ours and not
+ * group/world-writable, and a lock file must be a regular file we own (never a symlink), or
+ * the lock is refused (SALVE_LOCK_ERROR, err says why). Not shared between threads of one
+ * process: salve serve keeps its own in-process table on top. */
 #ifndef SALVE_LOCK_H
 #define SALVE_LOCK_H
 

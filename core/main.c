@@ -427,17 +427,24 @@ out:
 	return code;
 }
 
-static int simple_flags(int argc, char **argv, const char *usage, int *as_json)
+/* getopt_long for a subcommand: an unknown option or a missing value is a usage error.
+ * Returns the option, -1 at the end, '?' on a usage error (already reported). */
+static int sub_option(int argc, char **argv, const char *shortopts, const struct option *opts)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0 && as_json)
-			*as_json = 1;
-		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(usage, stdout);
-			return -1;
-		}
-	}
-	return 0;
+	int c = getopt_long(argc, argv, shortopts, opts, NULL);
+	if (c == '?')
+		fprintf(stderr,
+		        "salve %s: %s: unknown option, or its value is missing\nTry 'salve %s "
+		        "--help'.\n",
+		        argv[0], argv[optind - 1], argv[0]);
+	return c;
+}
+
+/* Starts parsing a subcommand's own argv (argv[0] is its name), options in any order. */
+static void sub_options_begin(void)
+{
+	optind = 0; /* glibc: start afresh, permuting (main stops at the command) */
+	opterr = 0; /* sub_option says what was wrong */
 }
 
 static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv)
@@ -446,17 +453,24 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 	    "usage: salve validate [--json] RUNBOOK\n"
 	    "Loads the runbook and checks its declarations, steps, plugin and\n"
 	    "action names and argument types, without running anything.\n";
-	int as_json = 0;
-	if (simple_flags(argc, argv, usage, &as_json) < 0)
-		return 0;
-	const char *source = NULL;
-	for (int i = 1; i < argc; i++)
-		if (argv[i][0] != '-')
-			source = argv[i];
-	if (!source) {
+	static const struct option opts[] = {
+	    {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int as_json = 0, c;
+	sub_options_begin();
+	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (c != 'j')
+			return SALVE_EXIT_USAGE;
+		as_json = 1;
+	}
+	if (optind != argc - 1) {
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
+	const char *source = argv[optind];
 	struct env e;
 	int code;
 	if ((code = env_open(&e, g)))
@@ -499,9 +513,21 @@ static int cmd_plugins(const struct salve_cli_globals *g, int argc, char **argv)
 	static const char usage[] =
 	    "usage: salve plugins [--json]\n"
 	    "Lists the plugins in the search path, their actions and kinds.\n";
-	int as_json = 0;
-	if (simple_flags(argc, argv, usage, &as_json) < 0)
-		return 0;
+	static const struct option opts[] = {
+	    {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int as_json = 0, c;
+	sub_options_begin();
+	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (c != 'j')
+			return SALVE_EXIT_USAGE;
+		as_json = 1;
+	}
+	if (optind < argc)
+		return usage_error("plugins takes no arguments (got \"%s\")", argv[optind]);
 	struct env e;
 	int code;
 	if ((code = env_open(&e, g)))
@@ -596,30 +622,98 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	static const char usage[] =
-	    "usage: salve recover [--json]\n"
+	    "usage: salve recover [--json] [--list] [--dry-run]\n"
+	    "       salve recover --resolve RUN --note TEXT\n"
 	    "Finds runs that died with changes in place (their journals in the\n"
-	    "state dir) and rolls them back, newest change first. Exits 2 when\n"
-	    "something cannot be undone and says what.\n";
-	int as_json = 0;
-	if (simple_flags(argc, argv, usage, &as_json) < 0)
-		return 0;
+	    "state dir) and rolls them back, newest change first, with the runbook\n"
+	    "exactly as it ran. A run that had finished is not undone; a live run is\n"
+	    "left to itself. Exits 2 when something cannot be undone, or a journal\n"
+	    "cannot be read or trusted, and says what.\n"
+	    "\n"
+	    "  --list            what would be recovered: run, runbook, steps, undo records\n"
+	    "  -n, --dry-run     the plan, newest first: nothing is changed\n"
+	    "  --resolve RUN     mark run RUN as handled by a human (its journal ended in\n"
+	    "                    exit 2, or cannot be trusted); needs --note; audited\n"
+	    "  --note TEXT       what was checked or done by hand\n"
+	    "  --json            the report as JSON on stdout\n";
+	static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+	                                     {"list", no_argument, 0, 'l'},
+	                                     {"dry-run", no_argument, 0, 'n'},
+	                                     {"resolve", required_argument, 0, 'r'},
+	                                     {"note", required_argument, 0, 'N'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
+	int as_json = 0, c;
+	salve_recover_options ro = {0, 0};
+	const char *resolve = NULL, *note = NULL;
+	sub_options_begin();
+	while ((c = sub_option(argc, argv, "nh", opts)) != -1) {
+		switch (c) {
+		case 'j':
+			as_json = 1;
+			break;
+		case 'l':
+			ro.list = 1;
+			break;
+		case 'n':
+			ro.dry_run = 1;
+			break;
+		case 'r':
+			resolve = optarg;
+			break;
+		case 'N':
+			note = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return SALVE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error("recover takes no arguments (got \"%s\")", argv[optind]);
+	if (note && !resolve)
+		return usage_error("%s goes with --resolve RUN", "--note");
+	if (resolve && (ro.list || ro.dry_run || as_json))
+		return usage_error("%s marks one run handled: no --list, --dry-run or --json",
+		                   "--resolve");
+	if (resolve && (!note || !*note))
+		return usage_error("--resolve %s needs --note TEXT (what was checked or done)",
+		                   resolve);
 	struct env e;
 	int code;
 	if ((code = env_open(&e, g)))
 		return code;
 	char err[1024];
-	salve_audit *audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
-	if (!audit) {
-		fprintf(stderr, "salve: %s\n", err);
+	salve_audit *audit = NULL;
+	if (!ro.list && !ro.dry_run) {
+		audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
+		if (!audit) {
+			fprintf(stderr, "salve: %s\n", err);
+			env_close(&e);
+			return SALVE_EXIT_CANTCREAT;
+		}
+	}
+	if (resolve) {
+		code = salve_engine_resolve(e.state_dir, audit, resolve, note, stdout);
+		salve_audit_close(audit);
 		env_close(&e);
-		return SALVE_EXIT_CANTCREAT;
+		return code;
 	}
 	json_t *summary = NULL;
-	code = salve_engine_recover(e.state_dir, e.reg, audit, as_json ? NULL : stdout, &summary);
-	if (as_json)
+	code =
+	    salve_engine_recover(e.state_dir, e.reg, audit, as_json ? NULL : stdout, &ro, &summary);
+	json_t *runs = json_object_get(summary, "runs");
+	if (as_json) {
 		print_json(summary);
-	else if (json_array_size(json_object_get(summary, "runs")) == 0)
+	} else if (json_object_get(summary, "error")) {
+		/* Already said: the state dir was refused. */
+	} else if (json_array_size(runs) == 0) {
 		printf("salve: nothing to recover in %s\n", e.state_dir);
+	} else if (code == SALVE_EXIT_ROLLBACK_INCOMPLETE) {
+		printf("salve: recover: some runs need a human (see above): exit 2\n");
+	}
 	json_decref(summary);
 	salve_audit_close(audit);
 	env_close(&e);

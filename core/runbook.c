@@ -653,7 +653,8 @@ salve_runbook *salve_runbook_load_with(const char *source, salve_registry *reg,
 	}
 	/* Every plugin call site is checked now, not when its line first runs. */
 	rc = salve_lint(text, len, source, reg, err, errlen);
-	free(text);
+	rb->text = text;
+	rb->text_len = len;
 	if (rc < 0) {
 		salve_runbook_free(rb);
 		return NULL;
@@ -705,6 +706,7 @@ void salve_runbook_free(salve_runbook *rb)
 	}
 	free(rb->steps);
 	free(rb->source);
+	free(rb->text);
 	free(rb->name);
 	free(rb->description);
 	free(rb->lock);

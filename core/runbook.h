@@ -43,6 +43,8 @@ struct salve_exec; /* the engine's per-run state */
 typedef struct salve_runbook {
 	lua_State *L;
 	char *source; /* file path, or builtin:NAME */
+	char *text;   /* the source text as loaded (the journal keeps a copy for recover) */
+	size_t text_len;
 	char *name;
 	char *description;
 	json_t *params_spec; /* name -> {type, required, default, description} */

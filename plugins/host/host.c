@@ -1,11 +1,20 @@
 /*
  * host: this machine, without SSH. Read actions report facts, disk and memory; ensure_line
  * keeps one line in a local text file (atomic rename, undo restores the exact old content).
+ * Paths must be absolute and normalized (no "." or ".." parts, no "//"): a relative path
+ * would depend on the working directory, which no runbook controls.
+ * The undo record carries the SHA-256 of what apply wrote: undo puts the old content back
+ * only while the file still holds exactly that, and otherwise fails, leaving the file for a
+ * human (something else changed it since; overwriting would destroy that change).
+ * Temporary files are named PATH.salve-RUN_ID-XXXXXX, so salve recover can remove those a
+ * killed run left behind.
  * Stateless; every action is safe to call from several threads at once.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <regex.h>
 #include <salve/plugin.h>
 #include <stdio.h>
@@ -81,6 +90,42 @@ static int disk_run(salve_call *call, const json_t *args, json_t **result)
 }
 
 /* ---- ensure_line -------------------------------------------------------------------------- */
+
+/* An absolute path without empty, "." or ".." components and without a trailing slash. */
+static int valid_path(salve_call *call, const char *path)
+{
+	const char *why = NULL;
+	if (!path || path[0] != '/')
+		why = "must be an absolute path";
+	else if (strlen(path) >= PATH_MAX - 32)
+		why = "is too long";
+	for (const char *p = path; !why && *p;) {
+		const char *part = p + 1, *next = strchr(part, '/');
+		size_t n = next ? (size_t)(next - part) : strlen(part);
+		if (n == 0)
+			why = "must not contain empty components or end with /";
+		else if ((n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.'))
+			why = "must be normalized (no . or .. components)";
+		p = part + n;
+	}
+	if (why) {
+		H->fail(call, "path \"%s\" %s", path ? path : "", why);
+		return 0;
+	}
+	return 1;
+}
+
+static void sha256_hex(const char *data, size_t len, char hex[65])
+{
+	/* The low-level calls: SHA256() goes through EVP and its providers (megabytes). */
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX ctx;
+	SHA256_Init(&ctx);
+	SHA256_Update(&ctx, data, len);
+	SHA256_Final(md, &ctx);
+	for (size_t i = 0; i < sizeof md; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
 
 struct text_file {
 	int exists;
@@ -198,6 +243,8 @@ static int line_check(salve_call *call, const json_t *args, json_t **observed)
 {
 	const char *path = json_string_value(json_object_get(args, "path"));
 	const char *line = json_string_value(json_object_get(args, "line"));
+	if (!valid_path(call, path))
+		return SALVE_ERR_INVALID;
 	if (strchr(line, '\n')) {
 		H->fail(call, "line must be one line (it contains a newline)");
 		return SALVE_ERR_INVALID;
@@ -220,6 +267,9 @@ static int line_change(salve_call *call, const json_t *args, struct text_file *t
 	const char *line = json_string_value(json_object_get(args, "line"));
 	regex_t re;
 	int have_re;
+	memset(tf, 0, sizeof *tf);
+	if (!valid_path(call, path))
+		return SALVE_ERR_INVALID;
 	int rc = compile_regexp(call, args, &re, &have_re);
 	if (rc < 0)
 		return rc;
@@ -249,11 +299,34 @@ static int line_plan(salve_call *call, const json_t *args, json_t **predicted)
 	return rc;
 }
 
-/* Writes content to path atomically (temp file in the same directory, fsync, rename). */
+static int sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Writes content to path atomically (temp file in the same directory, fsync, rename, fsync
+ * of the directory). The temp file's name carries the run id (salve recover removes a dead
+ * run's). */
 static int write_atomic(salve_call *call, const char *path, const char *content, mode_t mode)
 {
 	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s.salve-XXXXXX", path);
+	const char *run_id = H->run_info(call, "run_id");
+	if (run_id && strlen(run_id) <= 64 && !strchr(run_id, '/'))
+		snprintf(tmp, sizeof tmp, "%s.salve-%s-XXXXXX", path, run_id);
+	else
+		snprintf(tmp, sizeof tmp, "%s.salve-XXXXXX", path);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		H->fail(call, "%s: cannot create a temporary file beside it: %s", path,
@@ -266,6 +339,11 @@ static int write_atomic(salve_call *call, const char *path, const char *content,
 	if (!ok || rename(tmp, path) < 0) {
 		H->fail(call, "%s: cannot write: %s", path, strerror(errno));
 		unlink(tmp);
+		return SALVE_ERR;
+	}
+	if (sync_parent(path) < 0) {
+		H->fail(call, "%s: written, but its directory cannot be synced: %s", path,
+		        strerror(errno));
 		return SALVE_ERR;
 	}
 	return SALVE_OK;
@@ -281,32 +359,83 @@ static int line_apply(salve_call *call, const json_t *args, json_t **result, jso
 		return rc;
 	json_int_t mode = json_integer_value(json_object_get(args, "mode"));
 	mode_t m = tf.exists ? tf.mode : (mode_t)(mode > 0 ? mode : 0644);
+	char written[65];
+	sha256_hex(next, strlen(next), written);
 	rc = write_atomic(call, path, next, m);
 	if (rc == SALVE_OK)
-		*undo = tf.exists ? json_pack("{s:s, s:b, s:s, s:I}", "path", path, "existed", 1,
-		                              "content", tf.content, "mode", (json_int_t)tf.mode)
-		                  : json_pack("{s:s, s:b}", "path", path, "existed", 0);
+		*undo = tf.exists ? json_pack("{s:s, s:b, s:s, s:I, s:s}", "path", path, "existed",
+		                              1, "content", tf.content, "mode", (json_int_t)tf.mode,
+		                              "after_sha256", written)
+		                  : json_pack("{s:s, s:b, s:s}", "path", path, "existed", 0,
+		                              "after_sha256", written);
 	free(next);
 	free(tf.content);
 	return rc;
 }
 
+/* Undo puts back what was there only while the file holds exactly what apply wrote; when
+ * it already holds the old state it is done (undo may run twice after a crash). */
 static int line_undo(salve_call *call, const json_t *undo)
 {
 	const char *path = json_string_value(json_object_get(undo, "path"));
+	const char *written = json_string_value(json_object_get(undo, "after_sha256"));
 	if (!path) {
 		H->fail(call, "undo record has no path");
 		return SALVE_ERR_INVALID;
 	}
-	if (!json_is_true(json_object_get(undo, "existed"))) {
+	if (!valid_path(call, path))
+		return SALVE_ERR_INVALID;
+	if (!written || strlen(written) != 64) {
+		H->fail(call,
+		        "%s: the undo record does not say what was written, so whether the file "
+		        "changed since is unknown: left as it is; a human must look",
+		        path);
+		return SALVE_ERR_INVALID;
+	}
+	int existed = json_is_true(json_object_get(undo, "existed"));
+	const char *content = json_string_value(json_object_get(undo, "content"));
+	json_int_t mode = json_integer_value(json_object_get(undo, "mode"));
+	struct text_file now;
+	int rc = read_text(call, path, &now);
+	if (rc < 0)
+		return rc;
+	char now_sha[65] = "", old_sha[65] = "";
+	if (now.exists)
+		sha256_hex(now.content, now.len, now_sha);
+	if (existed && content)
+		sha256_hex(content, strlen(content), old_sha);
+	int is_old = existed ? now.exists && strcmp(now_sha, old_sha) == 0 : !now.exists;
+	int is_ours = now.exists && strcmp(now_sha, written) == 0;
+	free(now.content);
+	if (is_old)
+		return SALVE_OK;
+	if (!is_ours) {
+		if (now.exists)
+			H->fail(
+			    call,
+			    "%s changed since this run wrote it (it now has sha256 %.12s, the run "
+			    "wrote %.12s): left as it is; whether to restore it is unknown, a "
+			    "human must look",
+			    path, now_sha, written);
+		else
+			H->fail(call,
+			        "%s was removed since this run wrote it: left as it is; whether to "
+			        "restore it is unknown, a human must look",
+			        path);
+		return SALVE_ERR;
+	}
+	if (!existed) {
 		if (unlink(path) < 0 && errno != ENOENT) {
 			H->fail(call, "%s: cannot remove: %s", path, strerror(errno));
 			return SALVE_ERR;
 		}
+		if (sync_parent(path) < 0) {
+			H->fail(call, "%s: removed, but its directory cannot be synced: %s", path,
+			        strerror(errno));
+			return SALVE_ERR;
+		}
 		return SALVE_OK;
 	}
-	const char *content = json_string_value(json_object_get(undo, "content"));
-	json_int_t mode = json_integer_value(json_object_get(undo, "mode"));
 	return write_atomic(call, path, content ? content : "", (mode_t)(mode ? mode : 0644));
 }
 

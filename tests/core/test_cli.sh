@@ -199,7 +199,7 @@ printf 'name: [unclosed\n' >"$T/badparams.yaml"
 expect 64 "broken params file" -- S run --params-file "$T/badparams.yaml" "$T/two.lua"
 has "$T/err" "badparams.yaml:" "the params file error names the file"
 expect 1 "run --timeout stops a long run and rolls back" -- S run --timeout 300ms -p name=slow -p hold=30 "$T/two.lua"
-has "$T/out" "testkit.sleep: deadline passed after 0." "the deadline is reported (how long the sleep ran depends on the machine)"
+has "$T/out" "testkit.sleep: deadline passed after" "the deadline is reported"
 python3 - "$T/audit.jsonl" <<'PY' && ok "step_end records carry the step's real duration" || not_ok "step_end duration_ms"
 import json, sys
 ends = [json.loads(l) for l in open(sys.argv[1]) if '"event":"step_end"' in l and '"step":"two"' in l]

@@ -1,4 +1,6 @@
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,9 +56,70 @@ static void test_contention_and_hostile_keys(void **state)
 	tu_cleanup();
 }
 
+/* A symlink planted as a lock file used to be followed and truncated: refused now, and the
+ * file it points at is untouched. */
+static void test_planted_lock_files_are_refused(void **state)
+{
+	(void)state;
+	char err[1024];
+	salve_lock *l = NULL;
+	tu_write(tu_path("passwd"), "root:x:0:0::/root:/bin/sh\n");
+	assert_int_equal(
+	    salve_lock_acquire(tu_path("st"), "other", "run-a", 0, 0, &l, err, sizeof err),
+	    SALVE_LOCK_ACQUIRED);
+	salve_lock_release(l);
+	assert_int_equal(symlink(tu_path("passwd"), tu_path("st/locks/x.lock")), 0);
+	assert_int_equal(salve_lock_acquire(tu_path("st"), "x", "run-a", 0, 0, &l, err, sizeof err),
+	                 SALVE_LOCK_ERROR);
+	assert_non_null(strstr(err, "x.lock is a symbolic link: refused"));
+	assert_int_equal(link(tu_path("passwd"), tu_path("st/locks/y.lock")), 0);
+	assert_int_equal(salve_lock_acquire(tu_path("st"), "y", "run-a", 0, 0, &l, err, sizeof err),
+	                 SALVE_LOCK_ERROR);
+	assert_non_null(strstr(err, "y.lock: it has other hard links: refused"));
+	char *text = tu_read(tu_path("passwd"));
+	assert_string_equal(text, "root:x:0:0::/root:/bin/sh\n");
+	free(text);
+	tu_cleanup();
+}
+
+static void test_state_dir_must_be_ours(void **state)
+{
+	(void)state;
+	char err[1024], want[1024];
+	salve_lock *l = NULL;
+	mkdir(tu_path("open"), 0700);
+	chmod(tu_path("open"), 0775);
+	assert_int_equal(
+	    salve_lock_acquire(tu_path("open"), "k", "run-a", 0, 0, &l, err, sizeof err),
+	    SALVE_LOCK_ERROR);
+	snprintf(want, sizeof want,
+	         "state dir %s is writable by group or others (mode 0775): refused",
+	         tu_path("open"));
+	assert_non_null(strstr(err, want));
+	/* locks/ itself, too. */
+	mkdir(tu_path("st"), 0700);
+	mkdir(tu_path("st/locks"), 0700);
+	chmod(tu_path("st/locks"), 0777);
+	assert_int_equal(salve_lock_acquire(tu_path("st"), "k", "run-a", 0, 0, &l, err, sizeof err),
+	                 SALVE_LOCK_ERROR);
+	assert_non_null(strstr(err, "locks is writable by group or others (mode 0777)"));
+	if (geteuid() == 0) {
+		mkdir(tu_path("theirs"), 0700);
+		assert_int_equal(chown(tu_path("theirs"), 65534, 65534), 0);
+		assert_int_equal(
+		    salve_lock_acquire(tu_path("theirs"), "k", "run-a", 0, 0, &l, err, sizeof err),
+		    SALVE_LOCK_ERROR);
+		assert_non_null(
+		    strstr(err, "is owned by uid 65534, not by the user running salve"));
+	}
+	tu_cleanup();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {cmocka_unit_test(test_key_templates),
-	                                   cmocka_unit_test(test_contention_and_hostile_keys)};
+	                                   cmocka_unit_test(test_contention_and_hostile_keys),
+	                                   cmocka_unit_test(test_planted_lock_files_are_refused),
+	                                   cmocka_unit_test(test_state_dir_must_be_ours)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
