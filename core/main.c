@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,11 +86,35 @@ static const char run_usage[] =
     "  --json                print the run summary as JSON on stdout\n"
     "  -q, --quiet           no progress output\n";
 
-static int usage_error(const char *fmt, const char *arg)
+/* "salve: MESSAGE" on stderr. Messages carry values from runbooks, parameters and files:
+ * redacted, and with control characters escaped so none can forge a line or a screen. */
+static void cli_verror(const char *fmt, va_list ap)
 {
-	fprintf(stderr, "salve: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'salve --help'.\n");
+	char raw[4096], safe[4096], shown[4096];
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	salve_redact_string(raw, safe, sizeof safe);
+	salve_escape_controls(safe, shown, sizeof shown, 1);
+	salve_progress_clear();
+	fprintf(stderr, "salve: %s\n", shown);
+}
+
+static void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_verror(fmt, ap);
+	va_end(ap);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_verror(fmt, ap);
+	va_end(ap);
+	fputs("Try 'salve --help'.\n", stderr);
 	return SALVE_EXIT_USAGE;
 }
 
@@ -116,7 +141,7 @@ static int env_open(struct env *e, const struct salve_cli_globals *g)
 	memset(e, 0, sizeof *e);
 	char err[2048];
 	if (salve_config_load(g->config_path, &e->cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "salve: config %s\n", err);
+		cli_error("config %s", err);
 		salve_config_free(&e->cfg);
 		return SALVE_EXIT_INVALID_RUNBOOK;
 	}
@@ -289,9 +314,7 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 			return usage_error("%s", err);
 		}
 		if (!in) {
-			fprintf(stderr,
-			        "salve: outside the maintenance window \"%s\": nothing was run\n",
-			        window);
+			cli_error("outside the maintenance window \"%s\": nothing was run", window);
 			json_decref(given);
 			return SALVE_EXIT_TEMPFAIL;
 		}
@@ -299,8 +322,8 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	if (params_file) {
 		json_t *fileparams = salve_yaml_load_file(params_file, err, sizeof err);
 		if (!json_is_object(fileparams)) {
-			fprintf(stderr, "salve: params file %s\n",
-			        fileparams ? "must be a mapping of names to values" : err);
+			cli_error("params file %s",
+			          fileparams ? "must be a mapping of names to values" : err);
 			json_decref(fileparams);
 			json_decref(given);
 			return SALVE_EXIT_USAGE;
@@ -327,18 +350,17 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	salve_lock *lock = NULL;
 	json_t *summary = NULL;
 	if (!rb) {
-		fprintf(stderr, "salve: %s\n", err);
+		cli_error("%s", err);
 		goto out;
 	}
 	if (cancel_signal) {
-		fprintf(stderr,
-		        "salve: interrupted by signal %d while loading %s: nothing was run\n",
-		        (int)cancel_signal, source);
+		cli_error("interrupted by signal %d while loading %s: nothing was run",
+		          (int)cancel_signal, source);
 		code = SALVE_EXIT_ROLLED_BACK;
 		goto out;
 	}
 	if (salve_runbook_params(rb, given, &params, err, sizeof err) < 0) {
-		fprintf(stderr, "salve: %s: %s\n", source, err);
+		cli_error("%s: %s", source, err);
 		code = SALVE_EXIT_USAGE;
 		goto out;
 	}
@@ -347,8 +369,7 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 		for (size_t i = 0; i < rb->nsteps; i++)
 			found |= strcmp(rb->steps[i].name, fail_at) == 0;
 		if (!found) {
-			fprintf(stderr, "salve: --fail-at %s: runbook %s has no such step\n",
-			        fail_at, rb->name);
+			cli_error("--fail-at %s: runbook %s has no such step", fail_at, rb->name);
 			code = SALVE_EXIT_USAGE;
 			goto out;
 		}
@@ -360,14 +381,14 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	{
 		enum salve_registry_error why;
 		if (!salve_registry_get(e.reg, json_string_value(pn), 1, &why, err, sizeof err)) {
-			fprintf(stderr, "salve: %s\n", err);
+			cli_error("%s", err);
 			code = SALVE_EXIT_UNAVAILABLE;
 			goto out;
 		}
 	}
 	audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
 	if (!audit) {
-		fprintf(stderr, "salve: %s\n", err);
+		cli_error("%s", err);
 		code = SALVE_EXIT_CANTCREAT;
 		goto out;
 	}
@@ -376,17 +397,16 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	if (rb->lock && !dry) {
 		char key[1024];
 		if (salve_lock_key(rb->lock, params, key, sizeof key, err, sizeof err) < 0) {
-			fprintf(stderr, "salve: %s: %s\n", source, err);
+			cli_error("%s: %s", source, err);
 			code = SALVE_EXIT_USAGE;
 			goto out;
 		}
 		if (!no_wait && !quiet && isatty(STDERR_FILENO))
-			fprintf(stderr, "salve: waiting for lock \"%s\"...\n", key);
+			cli_error("waiting for lock \"%s\"...", key);
 		enum salve_lock_result lr = salve_lock_acquire(
 		    e.state_dir, key, run_id, !no_wait, lock_timeout, &lock, err, sizeof err);
 		if (lr != SALVE_LOCK_ACQUIRED) {
-			fprintf(stderr, "salve: %s%s\n", err,
-			        lr == SALVE_LOCK_BUSY ? ": not started" : "");
+			cli_error("%s%s", err, lr == SALVE_LOCK_BUSY ? ": not started" : "");
 			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused",
 			                        "run", run_id, "runbook", rb->name, "reason",
 			                        "lock busy", "error", err);
@@ -484,7 +504,7 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 			print_json(o);
 			json_decref(o);
 		} else {
-			fprintf(stderr, "salve: %s\n", err);
+			cli_error("%s", err);
 		}
 		env_close(&e);
 		return code;
@@ -588,7 +608,7 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 		} else if (strcmp(argv[i], "--accept-missing-head") == 0) {
 			accept = 1;
 		} else if (argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
-			fprintf(stderr, "salve: audit verify: unknown option %s\n", argv[i]);
+			cli_error("audit verify: unknown option %s", argv[i]);
 			fputs(usage, stderr);
 			return SALVE_EXIT_USAGE;
 		} else if (!file) {
@@ -613,7 +633,7 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 		printf("%s\n", msg);
 		return 0;
 	}
-	fprintf(stderr, "salve: audit verify: %s\n", msg);
+	cli_error("audit verify: %s", msg);
 	if (rc > 0)
 		return 1;
 	return accept && access(file, R_OK) == 0 ? SALVE_EXIT_IOERR : SALVE_EXIT_USAGE;
@@ -690,7 +710,7 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 	if (!ro.list && !ro.dry_run) {
 		audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
 		if (!audit) {
-			fprintf(stderr, "salve: %s\n", err);
+			cli_error("%s", err);
 			env_close(&e);
 			return SALVE_EXIT_CANTCREAT;
 		}
@@ -739,8 +759,7 @@ static int exec_server(char **argv, const char *cmd)
 		if (candidates[i] && access(candidates[i], X_OK) == 0) {
 			argv[0] = (char *)candidates[i];
 			execv(candidates[i], argv);
-			fprintf(stderr, "salve: %s: cannot run %s: %s\n", cmd, candidates[i],
-			        strerror(errno));
+			cli_error("%s: cannot run %s: %s", cmd, candidates[i], strerror(errno));
 			return SALVE_EXIT_SOFTWARE;
 		}
 	}

@@ -75,6 +75,27 @@ expect 64 "unknown param" -- S run -p name=x -p colour=red "$T/two.lua"
 has "$T/err" "unknown param 'colour' (runbook two takes: hold, name)" "unknown param lists the known ones"
 expect 64 "param of the wrong type" -- S run -p name=x -p hold=soon "$T/two.lua"
 has "$T/err" 'param hold must be a number, got "soon"' "wrong param type is explained"
+for bad in nan inf -5s 0x10 1e3 5min; do
+	expect 64 "--timeout $bad is refused" -- S run --timeout "$bad" -p name=x "$T/two.lua"
+	has "$T/err" "not a duration: \"$bad\"" "--timeout $bad is named as not a duration"
+done
+
+# --- F11: bytes from a runbook, a parameter or a plugin never reach the terminal raw
+cat >"$T/forge.lua" <<'LUA'
+runbook { name = "forge", params = { label = { required = true } } }
+step "s" { run = function(p) error("bad \r\27[32mok" .. p.label) end }
+LUA
+expect 1 "a step error carrying control bytes fails the run" -- \
+	S run -p "label=$(printf 'x\nsalve: run FAKE: success (exit 0)')" "$T/forge.lua"
+has "$T/out" 'bad \r\x1b[32mokx\nsalve: run FAKE: success (exit 0)' "control bytes in a step error are shown escaped"
+if grep -q "$(printf '\033')" "$T/out" "$T/err" || grep -q '^salve: run FAKE' "$T/out" "$T/err"; then
+	not_ok "no raw ESC and no forged line in the output"
+else
+	ok "no raw ESC and no forged line in the output"
+fi
+expect 64 "a param error carrying control bytes" -- S run -p name=x -p "$(printf 'co\033[2Jlour=1')" "$T/two.lua"
+has "$T/err" "unknown param 'co\x1b[2Jlour'" "control bytes in a usage error are shown escaped"
+
 expect 64 "--fail-at an unknown step" -- S run -p name=x --fail-at nine "$T/two.lua"
 has "$T/err" "--fail-at nine: runbook two has no such step" "--fail-at names the step"
 

@@ -238,13 +238,19 @@ static void test_a_swapped_file_is_never_loaded(void **state)
 	tu_cleanup();
 }
 
+static int never_runs(salve_call *call, const json_t *args, json_t **result)
+{
+	(void)call, (void)args, (void)result;
+	return SALVE_ERR;
+}
+
 static void test_descriptor_rules(void **state)
 {
 	(void)state;
 	static const salve_arg dup_args[] = {
 	    {"a", SALVE_T_STRING, 0, NULL}, {"a", SALVE_T_INT, 0, NULL}, {NULL, 0, 0, NULL}};
 	salve_action actions[] = {
-	    {.name = "x", .kind = SALVE_READ, .args = dup_args, .run = (void *)1}, {.name = NULL}};
+	    {.name = "x", .kind = SALVE_READ, .args = dup_args, .run = never_runs}, {.name = NULL}};
 	salve_plugin d = {.name = "p", .actions = actions};
 	char err[256];
 	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
