@@ -29,8 +29,8 @@
 /* What every command needs from the config and the global options. */
 struct env {
 	salve_config cfg;
-	salve_serve_conf conf;
-	salve_routes routes;
+	srv_conf conf;
+	srv_routes routes;
 	salve_registry *reg;
 	char *dirs_copy[2];
 	const char *audit_path;
@@ -50,8 +50,8 @@ static void env_close(struct env *e)
 {
 	salve_registry_free(e->reg);
 	if (e->loaded_routes)
-		salve_routes_free(&e->routes);
-	salve_serve_conf_free(&e->conf);
+		srv_routes_free(&e->routes);
+	srv_conf_free(&e->conf);
 	salve_config_free(&e->cfg);
 	free(e->dirs_copy[0]);
 	free(e->dirs_copy[1]);
@@ -83,15 +83,15 @@ static int env_open(struct env *e, const struct salve_cli_globals *g, int routes
 	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
 	e->state_dir = g->state_dir ? g->state_dir : e->cfg.state_dir;
 	const char *where = e->cfg.path ? e->cfg.path : "salve.yaml";
-	if (salve_serve_conf_load(e->cfg.doc, e->cfg.path, &e->conf, err, sizeof err) < 0) {
+	if (srv_conf_load(e->cfg.doc, e->cfg.path, &e->conf, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: config %s: %s\n", where, err);
 		env_close(e);
 		return SALVE_EXIT_INVALID_RUNBOOK;
 	}
 	if (!routes)
 		return 0;
-	if (salve_routes_load(e->cfg.doc, e->cfg.path, e->conf.runbook_dir, &e->routes, err,
-	                      sizeof err) < 0) {
+	if (srv_routes_load(e->cfg.doc, e->cfg.path, e->conf.runbook_dir, &e->routes, err,
+	                    sizeof err) < 0) {
 		fprintf(stderr, "salve: config %s: %s\n", where, err);
 		env_close(e);
 		return SALVE_EXIT_INVALID_RUNBOOK;
@@ -176,7 +176,7 @@ static int check_param_names(const salve_runbook *rb, const json_t *given, char 
 
 /* Start-up check of one route runbook: it loads, the route's params fit, its plugins start.
  * Returns 0 or an exit status with the reason printed. */
-static int preflight_one(struct env *e, const salve_route *r, const char *runbook,
+static int preflight_one(struct env *e, const srv_route *r, const char *runbook,
                          const json_t *params)
 {
 	char err[4096];
@@ -209,9 +209,9 @@ static int preflight_one(struct env *e, const salve_route *r, const char *runboo
 static int preflight(struct env *e)
 {
 	for (size_t i = 0; i < e->routes.n; i++) {
-		const salve_route *r = &e->routes.v[i];
+		const srv_route *r = &e->routes.v[i];
 		int code = preflight_one(e, r, r->runbook, r->params);
-		if (!code && r->on_resolved == SALVE_RESOLVED_RUN)
+		if (!code && r->on_resolved == SRV_RESOLVED_RUN)
 			code = preflight_one(e, r, r->resolved_runbook, r->resolved_params);
 		if (code)
 			return code;
@@ -336,14 +336,14 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	int code = env_open(&e, g, 1);
 	if (code)
 		return code;
-	struct salve_server *s = calloc(1, sizeof *s);
+	struct srv_server *s = calloc(1, sizeof *s);
 	char err[4096];
 	if (!s) {
 		env_close(&e);
 		return SALVE_EXIT_SOFTWARE;
 	}
 	static const char *const kinds[] = {"hooks", "read", "approve"};
-	for (int k = 0; k < SALVE_TOKEN_KINDS; k++) {
+	for (int k = 0; k < SRV_TOKEN_KINDS; k++) {
 		if (!e.conf.tokens[k])
 			continue;
 		if (load_token(e.conf.tokens[k], s->token_hash[k], err, sizeof err) < 0) {
@@ -382,9 +382,9 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	snprintf(audit_dir, sizeof audit_dir, "%s", dirname(path_copy));
 	struct stat ast;
 	if ((stat(audit_dir, &ast) == 0 &&
-	     srv_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) ||
+	     srv_state_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) ||
 	    !(s->audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err)) ||
-	    srv_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) {
+	    srv_state_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: serve: %s\n", err);
 		salve_audit_close(s->audit);
 		free(s);
@@ -515,15 +515,15 @@ static struct checked_runbook *runbook_cached(struct checked_runbook *cache, siz
 	return c;
 }
 
-static json_t *test_route(const salve_route *r, const json_t *alert, salve_registry *reg,
+static json_t *test_route(const srv_route *r, const json_t *alert, salve_registry *reg,
                           struct checked_runbook *cache, size_t *ncache, int *bad)
 {
 	int resolved = strcmp(json_string_value(json_object_get(alert, "status")), "resolved") == 0;
 	json_t *o = json_pack("{s:s, s:b}", "route", r->name, "matched", 1);
-	if (resolved && r->on_resolved != SALVE_RESOLVED_RUN) {
+	if (resolved && r->on_resolved != SRV_RESOLVED_RUN) {
 		json_object_set_new(
 		    o, "action",
-		    json_string(r->on_resolved == SALVE_RESOLVED_CANCEL ? "cancel" : "ignore"));
+		    json_string(r->on_resolved == SRV_RESOLVED_CANCEL ? "cancel" : "ignore"));
 		return o;
 	}
 	json_object_set_new(o, "action", json_string(resolved ? "run_on_resolved" : "run"));
@@ -534,7 +534,7 @@ static json_t *test_route(const salve_route *r, const json_t *alert, salve_regis
 	json_t *params = NULL;
 	char *target = NULL;
 	char err[4096];
-	if (salve_route_render(r, alert, resolved, &params, &target, err, sizeof err) < 0) {
+	if (srv_route_render(r, alert, resolved, &params, &target, err, sizeof err) < 0) {
 		json_object_set_new(o, "error", json_string(err));
 		*bad = 1;
 		return o;
@@ -578,7 +578,7 @@ static void print_escaped(const char *fmt, ...)
 	int newline = n > 0 && raw[n - 1] == '\n';
 	if (newline)
 		raw[n - 1] = '\0';
-	srv_fputs_escaped(raw, stdout);
+	srv_log_fputs(raw, stdout);
 	if (newline)
 		putchar('\n');
 }
@@ -664,7 +664,7 @@ static int routes_test(struct env *e, const char *file, int as_json)
 		return SALVE_EXIT_USAGE;
 	}
 	char err[4096];
-	json_t *payload = salve_alert_parse_json(text, len, 64, err, sizeof err);
+	json_t *payload = srv_alert_parse_json(text, len, 64, err, sizeof err);
 	free(text);
 	if (!payload) {
 		srv_log(SALVE_LOG_ERROR, "routes test: %s: %s", file, err);
@@ -673,8 +673,8 @@ static int routes_test(struct env *e, const char *file, int as_json)
 	int is_am = json_is_object(payload) && json_is_array(json_object_get(payload, "alerts")) &&
 	            (json_object_get(payload, "version") || json_object_get(payload, "receiver") ||
 	             json_object_get(payload, "groupKey"));
-	json_t *alerts = is_am ? salve_alerts_from_alertmanager(payload, err, sizeof err)
-	                       : salve_alerts_from_generic(payload, err, sizeof err);
+	json_t *alerts = is_am ? srv_alerts_from_alertmanager(payload, err, sizeof err)
+	                       : srv_alerts_from_generic(payload, err, sizeof err);
 	json_decref(payload);
 	if (!alerts) {
 		srv_log(SALVE_LOG_ERROR, "routes test: %s: %s", file, err);
@@ -691,15 +691,15 @@ static int routes_test(struct env *e, const char *file, int as_json)
 		json_t *routes = json_array();
 		int stopped = 0;
 		for (size_t k = 0; k < e->routes.n; k++) {
-			const salve_route *r = &e->routes.v[k];
+			const srv_route *r = &e->routes.v[k];
 			if (stopped) {
 				json_array_append_new(routes, json_pack("{s:s, s:b}", "route",
 				                                        r->name, "matched", 0));
 				continue;
 			}
 			char why[1024];
-			if (!salve_route_match(r, json_object_get(alert, "labels"), why,
-			                       sizeof why)) {
+			if (!srv_route_match(r, json_object_get(alert, "labels"), why,
+			                     sizeof why)) {
 				json_array_append_new(routes,
 				                      json_pack("{s:s, s:b, s:s}", "route", r->name,
 				                                "matched", 0, "why", why));
@@ -743,11 +743,11 @@ static int routes_list(struct env *e, int as_json)
 	snprintf(serve_dir, sizeof serve_dir, "%s/serve", e->state_dir);
 	json_t *list = json_array();
 	for (size_t i = 0; i < e->routes.n; i++) {
-		const salve_route *r = &e->routes.v[i];
+		const srv_route *r = &e->routes.v[i];
 		char path[4400];
 		snprintf(path, sizeof path, "%s/circuits/%s.open", serve_dir, r->name);
 		char err[1024];
-		char *file = srv_read_state_file(path, 1 << 20, NULL, err, sizeof err);
+		char *file = srv_state_read_file(path, 1 << 20, NULL, err, sizeof err);
 		json_t *open = file ? json_loads(file, 0, NULL) : NULL;
 		if (!file && errno != ENOENT)
 			open = json_pack("{s:s, s:s}", "opened_at", "?", "reason", err);
@@ -755,7 +755,7 @@ static int routes_list(struct env *e, int as_json)
 		json_t *m = json_array();
 		for (size_t k = 0; k < r->nmatchers; k++) {
 			char text[512];
-			salve_matcher_format(&r->matchers[k], text, sizeof text);
+			srv_matcher_format(&r->matchers[k], text, sizeof text);
 			json_array_append_new(m, json_string(text));
 		}
 		json_array_append_new(list,
@@ -808,7 +808,7 @@ static int routes_reset(struct env *e, const char *name)
 		return SALVE_EXIT_CANTCREAT;
 	}
 	snprintf(circuits, sizeof circuits, "%s/circuits", serve_dir);
-	int rc = srv_remove_circuit(circuits, name, err, sizeof err);
+	int rc = srv_state_remove_circuit(circuits, name, err, sizeof err);
 	if (rc < 0) {
 		fprintf(stderr, "salve: routes reset: %s\n", err);
 		return SALVE_EXIT_CANTCREAT;
@@ -918,7 +918,7 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 	snprintf(path, sizeof path, "%s/paused", serve_dir);
 	char why[1024];
 	int was = srv_state_file_present(path, why, sizeof why) != 0;
-	if (srv_write_pause(path, pause, who(), reason, err, sizeof err) < 0) {
+	if (srv_state_write_pause(path, pause, who(), reason, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: %s: %s\n", argv[0], err);
 		env_close(&e);
 		return SALVE_EXIT_CANTCREAT;

@@ -34,7 +34,7 @@ static int sync_dir(const char *dir)
 
 static void *committer_main(void *arg)
 {
-	struct salve_server *s = arg;
+	struct srv_server *s = arg;
 	for (;;) {
 		pthread_mutex_lock(&s->commit_mu);
 		while (!s->commit_head && !s->commit_stop)
@@ -76,7 +76,7 @@ static void *committer_main(void *arg)
 	}
 }
 
-int srv_commit_start(struct salve_server *s, char *err, size_t errlen)
+int srv_commit_start(struct srv_server *s, char *err, size_t errlen)
 {
 	pthread_mutex_init(&s->commit_mu, NULL);
 	pthread_cond_init(&s->commit_cv, NULL);
@@ -95,7 +95,7 @@ int srv_commit_start(struct salve_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-int srv_commit_submit(struct salve_server *s, struct srv_ingest *in, srv_commit_done_fn done,
+int srv_commit_submit(struct srv_server *s, struct srv_ingest *in, srv_commit_done_fn done,
                       void (*queued)(void *ctx), void *ctx)
 {
 	struct commit_job *j = calloc(1, sizeof *j);
@@ -123,7 +123,7 @@ int srv_commit_submit(struct salve_server *s, struct srv_ingest *in, srv_commit_
 	return 0;
 }
 
-void srv_commit_drain(struct salve_server *s)
+void srv_commit_drain(struct srv_server *s)
 {
 	if (!s->commit_ready)
 		return;
@@ -135,7 +135,7 @@ void srv_commit_drain(struct salve_server *s)
 	pthread_mutex_unlock(&s->commit_mu);
 }
 
-void srv_commit_stop(struct salve_server *s)
+void srv_commit_stop(struct srv_server *s)
 {
 	if (!s->commit_ready)
 		return;

@@ -49,22 +49,22 @@ enum handler {
 static const struct {
 	const char *name;
 	const char *method;
-	int right; /* -1 none, else enum salve_token_kind */
+	int right; /* -1 none, else enum srv_token_kind */
 	int has_body;
 } handlers[] = {
     [H_HEALTH] = {"healthz", "GET", -1, 0},
-    [H_METRICS] = {"metrics", "GET", SALVE_TOKEN_READ, 0},
-    [H_HOOK_ALERTMANAGER] = {"hook_alertmanager", "POST", SALVE_TOKEN_HOOKS, 1},
-    [H_HOOK_GENERIC] = {"hook_generic", "POST", SALVE_TOKEN_HOOKS, 1},
-    [H_RUNS] = {"runs", "GET", SALVE_TOKEN_READ, 0},
-    [H_RUN] = {"run", "GET", SALVE_TOKEN_READ, 0},
-    [H_RUN_APPROVE] = {"approve", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_RUN_DENY] = {"deny", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_RUN_CANCEL] = {"cancel", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_ROUTES] = {"routes", "GET", SALVE_TOKEN_READ, 0},
-    [H_ROUTE_RESET] = {"route_reset", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_PAUSE] = {"pause", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_RESUME] = {"resume", "POST", SALVE_TOKEN_APPROVE, 1},
+    [H_METRICS] = {"metrics", "GET", SRV_TOKEN_READ, 0},
+    [H_HOOK_ALERTMANAGER] = {"hook_alertmanager", "POST", SRV_TOKEN_HOOKS, 1},
+    [H_HOOK_GENERIC] = {"hook_generic", "POST", SRV_TOKEN_HOOKS, 1},
+    [H_RUNS] = {"runs", "GET", SRV_TOKEN_READ, 0},
+    [H_RUN] = {"run", "GET", SRV_TOKEN_READ, 0},
+    [H_RUN_APPROVE] = {"approve", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_RUN_DENY] = {"deny", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_RUN_CANCEL] = {"cancel", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_ROUTES] = {"routes", "GET", SRV_TOKEN_READ, 0},
+    [H_ROUTE_RESET] = {"route_reset", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_PAUSE] = {"pause", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_RESUME] = {"resume", "POST", SRV_TOKEN_APPROVE, 1},
 };
 
 /* Connections above max_connections that only /healthz may use, and how long they get. */
@@ -111,7 +111,7 @@ static struct conn_track *track_of(struct MHD_Connection *c)
 }
 
 /* The request is in hand: no deadline until the next one starts. */
-static void track_processing(struct salve_server *s, struct MHD_Connection *c)
+static void track_processing(struct srv_server *s, struct MHD_Connection *c)
 {
 	struct conn_track *t = track_of(c);
 	if (!t)
@@ -124,7 +124,7 @@ static void track_processing(struct salve_server *s, struct MHD_Connection *c)
 
 /* ---- responses ---------------------------------------------------------------------------- */
 
-static enum MHD_Result send_text(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_text(struct srv_server *s, struct MHD_Connection *c,
                                  const char *handler, unsigned status, char *text /* freed */,
                                  const char *content_type)
 {
@@ -147,7 +147,7 @@ static enum MHD_Result send_text(struct salve_server *s, struct MHD_Connection *
 	return rc;
 }
 
-static enum MHD_Result send_json(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_json(struct srv_server *s, struct MHD_Connection *c,
                                  const char *handler, unsigned status, json_t *body /* stolen */)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
@@ -164,10 +164,10 @@ static enum MHD_Result send_json(struct salve_server *s, struct MHD_Connection *
 	return send_text(s, c, handler, status, text, "application/json");
 }
 
-static enum MHD_Result send_error(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_error(struct srv_server *s, struct MHD_Connection *c,
                                   const char *handler, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-static enum MHD_Result send_error(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_error(struct srv_server *s, struct MHD_Connection *c,
                                   const char *handler, unsigned status, const char *fmt, ...)
 {
 	char msg[2048];
@@ -183,7 +183,7 @@ static enum MHD_Result send_error(struct salve_server *s, struct MHD_Connection 
 /* Which configured tokens the request presents, as a bit mask of kinds (0: none or an
  * unknown one). Every configured token is compared, each in constant time over SHA-256
  * digests (so neither the length nor the content of a token leaks through timing). */
-static int presented_token(const struct salve_server *s, struct MHD_Connection *c, int *given)
+static int presented_token(const struct srv_server *s, struct MHD_Connection *c, int *given)
 {
 	const char *h =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -204,19 +204,19 @@ static int presented_token(const struct salve_server *s, struct MHD_Connection *
 	char hex[65];
 	salve_sha256_hex(h, n, hex);
 	int found = 0;
-	for (int k = 0; k < SALVE_TOKEN_KINDS; k++)
+	for (int k = 0; k < SRV_TOKEN_KINDS; k++)
 		if (s->has_token[k] && CRYPTO_memcmp(hex, s->token_hash[k], 64) == 0)
 			found |= 1 << k;
 	return found;
 }
 
 /* 0 when allowed, else the HTTP status (401 or 403) with the reason in why. */
-static unsigned authorize(const struct salve_server *s, struct MHD_Connection *c, int right,
+static unsigned authorize(const struct srv_server *s, struct MHD_Connection *c, int right,
                           char *why, size_t whylen)
 {
 	if (right < 0)
 		return 0;
-	if (right == SALVE_TOKEN_APPROVE && !s->has_token[SALVE_TOKEN_APPROVE]) {
+	if (right == SRV_TOKEN_APPROVE && !s->has_token[SRV_TOKEN_APPROVE]) {
 		snprintf(why, whylen,
 		         "approvals and control need a token with approve rights: set "
 		         "server.tokens.approve");
@@ -228,7 +228,7 @@ static unsigned authorize(const struct salve_server *s, struct MHD_Connection *c
 	int given;
 	int kinds = presented_token(s, c, &given);
 	if ((kinds & (1 << right)) ||
-	    (right == SALVE_TOKEN_READ && (kinds & (1 << SALVE_TOKEN_APPROVE))))
+	    (right == SRV_TOKEN_READ && (kinds & (1 << SRV_TOKEN_APPROVE))))
 		return 0;
 	if (kinds) {
 		static const char *const names[] = {"hooks", "read", "approve"};
@@ -311,14 +311,14 @@ static void hook_committed(void *ctx, int status, json_t *result)
 	MHD_resume_connection(q->conn);
 }
 
-static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c, struct req *q)
+static enum MHD_Result do_hook(struct srv_server *s, struct MHD_Connection *c, struct req *q)
 {
 	const char *name = handlers[q->h].name;
 	if (q->len == 0)
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "empty body: expected JSON");
 	char err[1024];
 	json_t *payload =
-	    salve_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, sizeof err);
+	    srv_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, sizeof err);
 	if (!payload)
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "%s", err);
 	json_int_t truncated = json_integer_value(json_object_get(payload, "truncatedAlerts"));
@@ -328,8 +328,8 @@ static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c,
 		        "its webhook_config): salve never saw them",
 		        (long long)truncated);
 	json_t *alerts = q->h == H_HOOK_ALERTMANAGER
-	                     ? salve_alerts_from_alertmanager(payload, err, sizeof err)
-	                     : salve_alerts_from_generic(payload, err, sizeof err);
+	                     ? srv_alerts_from_alertmanager(payload, err, sizeof err)
+	                     : srv_alerts_from_generic(payload, err, sizeof err);
 	json_decref(payload);
 	if (!alerts)
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "%s", err);
@@ -363,12 +363,12 @@ static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c,
 }
 
 /* Parses an optional JSON object body (approve, deny, pause). NULL body -> empty object. */
-static json_t *optional_object(const struct req *q, const struct salve_server *s, char *err,
+static json_t *optional_object(const struct req *q, const struct srv_server *s, char *err,
                                size_t errlen)
 {
 	if (q->len == 0)
 		return json_object();
-	json_t *v = salve_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, errlen);
+	json_t *v = srv_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, errlen);
 	if (v && !json_is_object(v)) {
 		json_decref(v);
 		snprintf(err, errlen, "the body must be a JSON object such as {\"by\": \"alice\"}");
@@ -377,7 +377,7 @@ static json_t *optional_object(const struct req *q, const struct salve_server *s
 	return v;
 }
 
-static enum MHD_Result dispatch(struct salve_server *s, struct MHD_Connection *c, struct req *q)
+static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, struct req *q)
 {
 	const char *name = handlers[q->h].name;
 	json_t *out = NULL, *body = NULL;
@@ -455,7 +455,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   size_t *upload_data_size, void **con_cls)
 {
 	(void)version;
-	struct salve_server *s = cls;
+	struct srv_server *s = cls;
 	struct req *q = *con_cls;
 	if (!q) {
 		/* Headers only: refuse what can be refused before reading a byte of the body. */
@@ -565,7 +565,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	(void)toe;
-	struct salve_server *s = cls;
+	struct srv_server *s = cls;
 	struct req *q = *con_cls;
 	if (q) {
 		free(q->body);
@@ -584,7 +584,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static double head_timeout(const struct salve_server *s, const struct conn_track *t)
+static double head_timeout(const struct srv_server *s, const struct conn_track *t)
 {
 	return t->reserve && s->conf.request_timeout > RESERVE_TIMEOUT ? RESERVE_TIMEOUT
 	                                                               : s->conf.request_timeout;
@@ -593,7 +593,7 @@ static double head_timeout(const struct salve_server *s, const struct conn_track
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-	struct salve_server *s = cls;
+	struct srv_server *s = cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		struct conn_track *t = calloc(1, sizeof *t);
 		const union MHD_ConnectionInfo *info =
@@ -636,7 +636,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)uri;
-	struct salve_server *s = cls;
+	struct srv_server *s = cls;
 	struct conn_track *t = track_of(c);
 	if (t) {
 		pthread_mutex_lock(&s->conn_mu);
@@ -649,7 +649,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return NULL;
 }
 
-void srv_http_tick(struct salve_server *s)
+void srv_http_tick(struct srv_server *s)
 {
 	if (!s->mhd)
 		return;
@@ -747,7 +747,7 @@ static int is_loopback(const struct sockaddr_storage *ss)
 	return 0;
 }
 
-int srv_http_start(struct salve_server *s, char *err, size_t errlen)
+int srv_http_start(struct srv_server *s, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -755,7 +755,7 @@ int srv_http_start(struct salve_server *s, char *err, size_t errlen)
 	if (parse_listen(s->conf.listen, &ss, &sslen, &v6, err, errlen) < 0)
 		return -2;
 	s->loopback = is_loopback(&ss);
-	if (!s->loopback && (!s->has_token[SALVE_TOKEN_HOOKS] || !s->has_token[SALVE_TOKEN_READ])) {
+	if (!s->loopback && (!s->has_token[SRV_TOKEN_HOOKS] || !s->has_token[SRV_TOKEN_READ])) {
 		snprintf(err, errlen,
 		         "server.listen %s is not a loopback address: server.tokens.hooks and "
 		         "server.tokens.read are required",
@@ -818,7 +818,7 @@ int srv_http_start(struct salve_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-void srv_http_stop(struct salve_server *s)
+void srv_http_stop(struct srv_server *s)
 {
 	/* Every suspended request is answered before the daemon stops (libmicrohttpd must not
 	 * stop with suspended connections); requests that come meanwhile are written by their

@@ -45,7 +45,7 @@ static int duration_grammar(const char *p)
 	return parts > 0;
 }
 
-int salve_serve_parse_duration(const char *text, double *seconds)
+int srv_parse_duration(const char *text, double *seconds)
 {
 	double v;
 	if (!text || !duration_grammar(text) || salve_parse_duration(text, &v) < 0 ||
@@ -55,7 +55,7 @@ int salve_serve_parse_duration(const char *text, double *seconds)
 	return 0;
 }
 
-int salve_parse_rate(const char *text, int *count, double *window)
+int srv_parse_rate(const char *text, int *count, double *window)
 {
 	if (!text || !isdigit((unsigned char)*text))
 		return -1;
@@ -65,14 +65,14 @@ int salve_parse_rate(const char *text, int *count, double *window)
 	if (end == text || errno || n <= 0 || n > 1000000 || *end != '/')
 		return -1;
 	double w;
-	if (salve_serve_parse_duration(end + 1, &w) < 0 || !(w > 0))
+	if (srv_parse_duration(end + 1, &w) < 0 || !(w > 0))
 		return -1;
 	*count = (int)n;
 	*window = w;
 	return 0;
 }
 
-int salve_parse_size(const json_t *v, size_t *out)
+int srv_parse_size(const json_t *v, size_t *out)
 {
 	if (json_is_integer(v) && json_integer_value(v) > 0) {
 		*out = (size_t)json_integer_value(v);
@@ -122,7 +122,7 @@ static int get_duration(const json_t *obj, const char *key, double *out, const c
 		*out = (double)json_integer_value(v);
 		return 0;
 	}
-	if (json_is_string(v) && salve_serve_parse_duration(json_string_value(v), out) == 0)
+	if (json_is_string(v) && srv_parse_duration(json_string_value(v), out) == 0)
 		return 0;
 	snprintf(err, errlen,
 	         "%s.%s: must be a duration such as \"30s\", \"10m\" or \"1h30m\" (at most "
@@ -195,10 +195,9 @@ static int known_keys(const json_t *obj, const char *const *keys, const char *wh
 
 /* ---- server: --------------------------------------------------------------------------- */
 
-static const char *const token_names[SALVE_TOKEN_KINDS + 1] = {"hooks", "read", "approve", NULL};
+static const char *const token_names[SRV_TOKEN_KINDS + 1] = {"hooks", "read", "approve", NULL};
 
-int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serve_conf *c,
-                          char *err, size_t errlen)
+int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char *err, size_t errlen)
 {
 	(void)config_path;
 	memset(c, 0, sizeof *c);
@@ -281,11 +280,11 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 	}
 	c->max_json_depth = (size_t)depth;
 	json_t *v;
-	if ((v = json_object_get(s, "max_body")) && salve_parse_size(v, &c->max_body) < 0) {
+	if ((v = json_object_get(s, "max_body")) && srv_parse_size(v, &c->max_body) < 0) {
 		snprintf(err, errlen, "server.max_body: must be a size such as 1MiB or 65536");
 		return -1;
 	}
-	if ((v = json_object_get(s, "max_header")) && salve_parse_size(v, &c->max_header) < 0) {
+	if ((v = json_object_get(s, "max_header")) && srv_parse_size(v, &c->max_header) < 0) {
 		snprintf(err, errlen, "server.max_header: must be a size such as 32KiB");
 		return -1;
 	}
@@ -317,7 +316,7 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 				         "env:NAME or file:/path references");
 			return -1;
 		}
-		for (int k = 0; k < SALVE_TOKEN_KINDS; k++) {
+		for (int k = 0; k < SRV_TOKEN_KINDS; k++) {
 			if (get_string(v, token_names[k], &c->tokens[k], "server.tokens", err,
 			               errlen) < 0)
 				return -1;
@@ -335,12 +334,12 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 	return 0;
 }
 
-void salve_serve_conf_free(salve_serve_conf *c)
+void srv_conf_free(srv_conf *c)
 {
 	free(c->listen);
 	free(c->tls_cert);
 	free(c->tls_key);
-	for (int k = 0; k < SALVE_TOKEN_KINDS; k++)
+	for (int k = 0; k < SRV_TOKEN_KINDS; k++)
 		free(c->tokens[k]);
 	free(c->runbook_dir);
 	memset(c, 0, sizeof *c);
@@ -383,9 +382,9 @@ static int valid_route_name(const char *s)
 	return 1;
 }
 
-static int add_matcher(salve_route *r, const salve_matcher *m)
+static int add_matcher(srv_route *r, const srv_matcher *m)
 {
-	salve_matcher *grown = realloc(r->matchers, (r->nmatchers + 1) * sizeof *grown);
+	srv_matcher *grown = realloc(r->matchers, (r->nmatchers + 1) * sizeof *grown);
 	if (!grown)
 		return -1;
 	r->matchers = grown;
@@ -393,7 +392,7 @@ static int add_matcher(salve_route *r, const salve_matcher *m)
 	return 0;
 }
 
-static int load_matchers(const json_t *rj, salve_route *r, const char *where, char *err,
+static int load_matchers(const json_t *rj, srv_route *r, const char *where, char *err,
                          size_t errlen)
 {
 	char why[1024];
@@ -409,19 +408,18 @@ static int load_matchers(const json_t *rj, salve_route *r, const char *where, ch
 		json_t *m;
 		json_array_foreach(list, i, m)
 		{
-			salve_matcher parsed;
+			srv_matcher parsed;
 			if (!json_is_string(m)) {
 				snprintf(err, errlen, "%s.matchers[%zu]: must be a string", where,
 				         i);
 				return -1;
 			}
-			if (salve_matcher_parse(json_string_value(m), &parsed, why, sizeof why) <
-			    0) {
+			if (srv_matcher_parse(json_string_value(m), &parsed, why, sizeof why) < 0) {
 				snprintf(err, errlen, "%s.matchers[%zu]: %s", where, i, why);
 				return -1;
 			}
 			if (add_matcher(r, &parsed) < 0) {
-				salve_matcher_free(&parsed);
+				srv_matcher_free(&parsed);
 				snprintf(err, errlen, "out of memory");
 				return -1;
 			}
@@ -442,19 +440,19 @@ static int load_matchers(const json_t *rj, salve_route *r, const char *where, ch
 		json_t *v;
 		json_object_foreach(map, k, v)
 		{
-			salve_matcher parsed;
+			srv_matcher parsed;
 			if (!json_is_string(v)) {
 				snprintf(err, errlen, "%s.%s.%s: must be a string", where, forms[f],
 				         k);
 				return -1;
 			}
-			if (salve_matcher_init(&parsed, k, f ? SALVE_MATCH_RE : SALVE_MATCH_EQ,
-			                       json_string_value(v), why, sizeof why) < 0) {
+			if (srv_matcher_init(&parsed, k, f ? SRV_MATCH_RE : SRV_MATCH_EQ,
+			                     json_string_value(v), why, sizeof why) < 0) {
 				snprintf(err, errlen, "%s.%s: %s", where, forms[f], why);
 				return -1;
 			}
 			if (add_matcher(r, &parsed) < 0) {
-				salve_matcher_free(&parsed);
+				srv_matcher_free(&parsed);
 				snprintf(err, errlen, "out of memory");
 				return -1;
 			}
@@ -473,14 +471,14 @@ static int load_params(const json_t *v, json_t **out, const char *where, char *e
 		snprintf(err, errlen, "%s: must map runbook params to values or templates", where);
 		return -1;
 	}
-	if (salve_tmpl_check_json(v, where, err, errlen) < 0)
+	if (srv_tmpl_check_json(v, where, err, errlen) < 0)
 		return -1;
 	*out = json_incref((json_t *)v);
 	return 0;
 }
 
 /* allow_patterns: true (every param) or a list of the params that may carry patterns. */
-static int load_allow_patterns(const json_t *v, salve_route *r, const char *where, char *err,
+static int load_allow_patterns(const json_t *v, srv_route *r, const char *where, char *err,
                                size_t errlen)
 {
 	if (!v)
@@ -516,7 +514,7 @@ bad:
 	return -1;
 }
 
-static int load_route(const json_t *rj, salve_route *r, const char *where, const char *config_path,
+static int load_route(const json_t *rj, srv_route *r, const char *where, const char *config_path,
                       const char *runbook_dir, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"name",
@@ -583,7 +581,7 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 	snprintf(twhere, sizeof twhere, "%s.target", where);
 	if (r->target) {
 		char why[1024];
-		if (salve_tmpl_check(r->target, why, sizeof why) < 0) {
+		if (srv_tmpl_check(r->target, why, sizeof why) < 0) {
 			snprintf(err, errlen, "%s: %s", twhere, why);
 			goto out;
 		}
@@ -597,7 +595,7 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 	    get_duration(rj, "max_targets_window", &r->targets_window, where, err, errlen) < 0 ||
 	    get_string(rj, "rate_limit", &rate, where, err, errlen) < 0)
 		goto out;
-	if (rate && salve_parse_rate(rate, &r->rate_count, &r->rate_window) < 0) {
+	if (rate && srv_parse_rate(rate, &r->rate_count, &r->rate_window) < 0) {
 		snprintf(err, errlen,
 		         "%s.rate_limit: must be RUNS/DURATION such as \"5/1h\" (a whole number of "
 		         "runs above 0 and a duration above 0)",
@@ -606,9 +604,9 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 	}
 	json_t *res = json_object_get(rj, "on_resolved");
 	if (json_is_string(res) && strcmp(json_string_value(res), "ignore") == 0) {
-		r->on_resolved = SALVE_RESOLVED_IGNORE;
+		r->on_resolved = SRV_RESOLVED_IGNORE;
 	} else if (json_is_string(res) && strcmp(json_string_value(res), "cancel") == 0) {
-		r->on_resolved = SALVE_RESOLVED_CANCEL;
+		r->on_resolved = SRV_RESOLVED_CANCEL;
 	} else if (json_is_object(res)) {
 		static const char *const rkeys[] = {"runbook", "params", "dry_run", NULL};
 		char rwhere[300];
@@ -632,7 +630,7 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 		if (load_params(json_object_get(res, "params"), &r->resolved_params, rpwhere, err,
 		                errlen) < 0)
 			goto out;
-		r->on_resolved = SALVE_RESOLVED_RUN;
+		r->on_resolved = SRV_RESOLVED_RUN;
 	} else if (res) {
 		snprintf(err, errlen,
 		         "%s.on_resolved: must be ignore, cancel or {runbook: FILE, params: {...}}",
@@ -648,10 +646,10 @@ out:
 	return rc;
 }
 
-static void route_free(salve_route *r)
+static void route_free(srv_route *r)
 {
 	for (size_t i = 0; i < r->nmatchers; i++)
-		salve_matcher_free(&r->matchers[i]);
+		srv_matcher_free(&r->matchers[i]);
 	free(r->matchers);
 	free(r->name);
 	free(r->runbook);
@@ -663,8 +661,8 @@ static void route_free(salve_route *r)
 	memset(r, 0, sizeof *r);
 }
 
-int salve_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
-                      salve_routes *out, char *err, size_t errlen)
+int srv_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
+                    srv_routes *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	json_t *list = json_object_get(doc, "routes");
@@ -685,16 +683,16 @@ int salve_routes_load(const json_t *doc, const char *config_path, const char *ru
 	{
 		char where[64];
 		snprintf(where, sizeof where, "routes[%zu]", i);
-		salve_route *r = &out->v[out->n++];
+		srv_route *r = &out->v[out->n++];
 		if (load_route(rj, r, where, config_path, runbook_dir, err, errlen) < 0) {
-			salve_routes_free(out);
+			srv_routes_free(out);
 			return -1;
 		}
 		for (size_t j = 0; j + 1 < out->n; j++) {
 			if (strcmp(out->v[j].name, r->name) == 0) {
 				snprintf(err, errlen, "%s: route name \"%s\" is used twice", where,
 				         r->name);
-				salve_routes_free(out);
+				srv_routes_free(out);
 				return -1;
 			}
 		}
@@ -702,7 +700,7 @@ int salve_routes_load(const json_t *doc, const char *config_path, const char *ru
 	return 0;
 }
 
-void salve_routes_free(salve_routes *r)
+void srv_routes_free(srv_routes *r)
 {
 	for (size_t i = 0; i < r->n; i++)
 		route_free(&r->v[i]);
@@ -710,15 +708,15 @@ void salve_routes_free(salve_routes *r)
 	memset(r, 0, sizeof *r);
 }
 
-int salve_route_match(const salve_route *r, const json_t *labels, char *why, size_t whylen)
+int srv_route_match(const srv_route *r, const json_t *labels, char *why, size_t whylen)
 {
 	for (size_t i = 0; i < r->nmatchers; i++) {
-		const salve_matcher *m = &r->matchers[i];
-		if (salve_matcher_matches(m, labels))
+		const srv_matcher *m = &r->matchers[i];
+		if (srv_matcher_matches(m, labels))
 			continue;
 		if (why) {
 			char text[512];
-			salve_matcher_format(m, text, sizeof text);
+			srv_matcher_format(m, text, sizeof text);
 			const char *v = json_string_value(json_object_get(labels, m->name));
 			if (v)
 				snprintf(why, whylen, "%s does not hold: %s is \"%s\"", text,
@@ -734,7 +732,7 @@ int salve_route_match(const salve_route *r, const json_t *labels, char *why, siz
 	return 1;
 }
 
-const char *salve_value_syntax(const char *value)
+const char *srv_route_value_syntax(const char *value)
 {
 	if (strcasecmp(value, "all") == 0)
 		return "the word all";
@@ -784,7 +782,7 @@ static void top_param(const char *where, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, p);
 }
 
-static int patterns_allowed(const salve_route *r, const char *where)
+static int patterns_allowed(const srv_route *r, const char *where)
 {
 	if (r->allow_patterns_all)
 		return 1;
@@ -798,7 +796,7 @@ static int patterns_allowed(const salve_route *r, const char *where)
 }
 
 struct value_check {
-	const salve_route *r;
+	const srv_route *r;
 	int refused;
 };
 
@@ -806,7 +804,7 @@ static const char *check_value(void *ctx, const char *where, const char *name, c
                                char *err, size_t errlen)
 {
 	struct value_check *c = ctx;
-	const char *what = salve_value_syntax(value);
+	const char *what = srv_route_value_syntax(value);
 	if (!what || normalized_value(name) || patterns_allowed(c->r, where))
 		return value;
 	c->refused = 1;
@@ -820,21 +818,20 @@ static const char *check_value(void *ctx, const char *where, const char *name, c
 	return NULL;
 }
 
-int salve_route_render(const salve_route *r, const json_t *alert, int resolved, json_t **params,
-                       char **target, char *err, size_t errlen)
+int srv_route_render(const srv_route *r, const json_t *alert, int resolved, json_t **params,
+                     char **target, char *err, size_t errlen)
 {
 	*params = NULL;
 	*target = NULL;
 	const json_t *tmpl = resolved ? r->resolved_params : r->params;
 	struct value_check check = {r, 0};
-	*params =
-	    salve_tmpl_render_json_with(tmpl, alert, resolved ? "on_resolved.params" : "params",
-	                                check_value, &check, err, errlen);
+	*params = srv_tmpl_render_json_with(tmpl, alert, resolved ? "on_resolved.params" : "params",
+	                                    check_value, &check, err, errlen);
 	if (!*params)
 		return check.refused ? -2 : -1;
 	if (r->target) {
 		char why[1024];
-		*target = salve_tmpl_render(r->target, alert, why, sizeof why);
+		*target = srv_tmpl_render(r->target, alert, why, sizeof why);
 		if (!*target) {
 			snprintf(err, errlen, "target: %s", why);
 			json_decref(*params);
@@ -895,7 +892,7 @@ static const char *expand_value(void *ctx, const char *where, const char *name, 
 	(void)err;
 	(void)errlen;
 	struct expansion *x = ctx;
-	if (normalized_value(name) || !salve_value_syntax(value))
+	if (normalized_value(name) || !srv_route_value_syntax(value))
 		return value;
 	if (!x->selecting) {
 		int unbounded = 0;
@@ -916,21 +913,21 @@ static const char *expand_value(void *ctx, const char *where, const char *name, 
 }
 
 /* One render of the target source: the target template, or the params as canonical JSON. */
-static char *render_target(const salve_route *r, const json_t *alert, int resolved,
+static char *render_target(const srv_route *r, const json_t *alert, int resolved,
                            struct expansion *x, char *err, size_t errlen)
 {
 	x->met = 0;
 	if (r->target)
-		return salve_tmpl_render_with(r->target, alert, expand_value, x, err, errlen);
-	json_t *p = salve_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
-	                                        "params", expand_value, x, err, errlen);
+		return srv_tmpl_render_with(r->target, alert, expand_value, x, err, errlen);
+	json_t *p = srv_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
+	                                      "params", expand_value, x, err, errlen);
 	char *text = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(p);
 	return text;
 }
 
-int salve_route_targets(const salve_route *r, const json_t *alert, int resolved, json_t **targets,
-                        int *unbounded, char *err, size_t errlen)
+int srv_route_targets(const srv_route *r, const json_t *alert, int resolved, json_t **targets,
+                      int *unbounded, char *err, size_t errlen)
 {
 	struct expansion x;
 	memset(&x, 0, sizeof x);
@@ -939,8 +936,8 @@ int salve_route_targets(const salve_route *r, const json_t *alert, int resolved,
 	int rc = -1;
 	/* A pattern in any param reaches an unknown number of targets, even when the target
 	 * template does not name that param. */
-	json_t *p = salve_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
-	                                        "params", expand_value, &x, err, errlen);
+	json_t *p = srv_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
+	                                      "params", expand_value, &x, err, errlen);
 	if (!p)
 		goto out;
 	json_decref(p);

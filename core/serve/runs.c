@@ -33,14 +33,14 @@ static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 static const double step_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1,
                                      5,     10,    30,   60,   300, 600, 1800};
 
-static const char *state_name(enum run_state st)
+static const char *state_name(enum srv_run_state st)
 {
 	static const char *const names[] = {"queued",  "starting",          "waiting_lock",
 	                                    "running", "awaiting_approval", "finished"};
 	return names[st];
 }
 
-static const char *approval_name(enum approval_state a)
+static const char *approval_name(enum srv_approval_state a)
 {
 	static const char *const names[] = {"none",   "pending", "approved",
 	                                    "denied", "timeout", "cancelled"};
@@ -62,7 +62,7 @@ static int audit_through(salve_audit *audit, json_t *rec)
 }
 
 /* Writes one server record (stolen) to the audit log, seq and ts first. 0 or -1 (logged). */
-static int srv_audit(struct salve_server *s, json_t *rec)
+static int srv_audit(struct srv_server *s, json_t *rec)
 {
 	return audit_through(s->audit, rec);
 }
@@ -79,30 +79,30 @@ static void timestamp_us(char *buf, size_t len)
 	snprintf(buf, len, "%s.%06ldZ", base, ts.tv_nsec / 1000L);
 }
 
-static void label_route(char *buf, size_t len, const struct route_state *rs)
+static void label_route(char *buf, size_t len, const struct srv_route_state *rs)
 {
-	salve_metrics_labels(buf, len, "route", rs->route->name, NULL);
+	srv_metrics_labels(buf, len, "route", rs->route->name, NULL);
 }
 
 /* ---- state files ----------------------------------------------------------------------- */
 
 /* 1 open, 0 closed, -1 something that is not a circuit file of ours is there: the route
  * stays disabled (err says why) until salve routes reset removes it. */
-static int circuit_state(const struct salve_server *s, const char *route, char *err, size_t errlen)
+static int circuit_state(const struct srv_server *s, const char *route, char *err, size_t errlen)
 {
 	char path[4400];
 	snprintf(path, sizeof path, "%s/%s.open", s->circuit_dir, route);
 	return srv_state_file_present(path, err, errlen);
 }
 
-static void spool_path(const struct salve_server *s, const char *id, char *out, size_t len)
+static void spool_path(const struct srv_server *s, const char *id, char *out, size_t len)
 {
 	snprintf(out, len, "%s/%s.json", s->spool_dir, id);
 }
 
 /* ---- the run table and the queue (callers hold mu) -------------------------------------- */
 
-static void q_push(struct salve_server *s, struct run *r)
+static void q_push(struct srv_server *s, struct srv_run *r)
 {
 	r->qnext = NULL;
 	r->qprev = s->qtail;
@@ -115,7 +115,7 @@ static void q_push(struct salve_server *s, struct run *r)
 	r->rs->queued++;
 }
 
-static void q_remove(struct salve_server *s, struct run *r)
+static void q_remove(struct srv_server *s, struct srv_run *r)
 {
 	if (r->qprev)
 		r->qprev->qnext = r->qnext;
@@ -130,7 +130,7 @@ static void q_remove(struct salve_server *s, struct run *r)
 	r->rs->queued--;
 }
 
-static void run_free(struct run *r)
+static void run_free(struct srv_run *r)
 {
 	free(r->runbook);
 	free(r->runbook_name);
@@ -148,11 +148,12 @@ static void run_free(struct run *r)
 	free(r);
 }
 
-static struct run *run_new(struct salve_server *s, struct route_state *rs, const json_t *alert,
-                           int resolved, json_t *params /* stolen */, char *target /* stolen */,
-                           const char *occ_key, const char *target_key)
+static struct srv_run *run_new(struct srv_server *s, struct srv_route_state *rs,
+                               const json_t *alert, int resolved, json_t *params /* stolen */,
+                               char *target /* stolen */, const char *occ_key,
+                               const char *target_key)
 {
-	struct run *r = calloc(1, sizeof *r);
+	struct srv_run *r = calloc(1, sizeof *r);
 	if (!r) {
 		json_decref(params);
 		free(target);
@@ -175,14 +176,14 @@ static struct run *run_new(struct salve_server *s, struct route_state *rs, const
 	r->target_key = strdup(target_key);
 	r->target = target;
 	r->steps = json_array();
-	r->state = RUN_QUEUED;
+	r->state = SRV_RUN_QUEUED;
 	r->t_created = salve_now();
 	salve_timestamp(r->created_at, sizeof r->created_at);
 	return r;
 }
 
 /* Adds r to the run table (newest end) and evicts the oldest finished runs past history. */
-static void table_add(struct salve_server *s, struct run *r)
+static void table_add(struct srv_server *s, struct srv_run *r)
 {
 	r->older = s->newest;
 	r->newer = NULL;
@@ -192,11 +193,11 @@ static void table_add(struct salve_server *s, struct run *r)
 		s->oldest = r;
 	s->newest = r;
 	s->nruns++;
-	salve_strmap_put(s->by_id, r->id, r, NULL);
-	for (struct run *o = s->oldest; o && s->nruns > (size_t)s->conf.history;) {
-		struct run *next = o->newer;
+	srv_strmap_put(s->by_id, r->id, r, NULL);
+	for (struct srv_run *o = s->oldest; o && s->nruns > (size_t)s->conf.history;) {
+		struct srv_run *next = o->newer;
 		/* Not before its request is answered: the ingest still holds it. */
-		if (o->state == RUN_FINISHED && o->ready) {
+		if (o->state == SRV_RUN_FINISHED && o->ready) {
 			if (o->older)
 				o->older->newer = o->newer;
 			else
@@ -205,7 +206,7 @@ static void table_add(struct salve_server *s, struct run *r)
 				o->newer->older = o->older;
 			else
 				s->newest = o->older;
-			salve_strmap_remove(s->by_id, o->id);
+			srv_strmap_remove(s->by_id, o->id);
 			s->nruns--;
 			run_free(o);
 		}
@@ -213,29 +214,29 @@ static void table_add(struct salve_server *s, struct run *r)
 	}
 }
 
-static const char *runbook_label(const struct run *r)
+static const char *runbook_label(const struct srv_run *r)
 {
 	return r->runbook_name ? r->runbook_name : r->runbook;
 }
 
 /* A queued run leaves without running (resolved alert, API cancel). Caller holds mu; the
  * audit record is returned for the caller to write after unlocking. */
-static json_t *cancel_queued(struct salve_server *s, struct run *r, const char *reason)
+static json_t *cancel_queued(struct srv_server *s, struct srv_run *r, const char *reason)
 {
 	q_remove(s, r);
-	r->state = RUN_FINISHED;
+	r->state = SRV_RUN_FINISHED;
 	r->outcome = "cancelled";
 	r->cancel_reason = strdup(reason);
 	salve_timestamp(r->ended_at, sizeof r->ended_at);
 	/* Nothing ran: the occurrence and target are free again. */
-	salve_dedup_release(s->dedup, r->occ_key, r->id);
-	salve_dedup_release(s->dedup, r->target_key, r->id);
+	srv_dedup_release(s->dedup, r->occ_key, r->id);
+	srv_dedup_release(s->dedup, r->target_key, r->id);
 	char path[4400], labels[512];
 	spool_path(s, r->id, path, sizeof path);
 	unlink(path);
-	salve_metrics_labels(labels, sizeof labels, "route", r->rs->route->name, "runbook",
-	                     runbook_label(r), "outcome", "cancelled", NULL);
-	salve_metrics_add(s->metrics, "salve_runs_total", labels, 1);
+	srv_metrics_labels(labels, sizeof labels, "route", r->rs->route->name, "runbook",
+	                   runbook_label(r), "outcome", "cancelled", NULL);
+	srv_metrics_add(s->metrics, "salve_runs_total", labels, 1);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event", "run_cancelled", "run", r->id,
 	                 "route", r->rs->route->name, "state", "queued", "reason", reason,
 	                 "fingerprint",
@@ -245,31 +246,30 @@ static json_t *cancel_queued(struct salve_server *s, struct run *r, const char *
 /* ---- routing an alert (callers hold mu) ------------------------------------------------- */
 
 struct decision {
-	json_t *record;  /* audit record (alert fields + route, decision, reason, run) */
-	json_t *summary; /* the alert's entry in the answer */
-	struct run *run; /* a new run to release once audited */
+	json_t *record;      /* audit record (alert fields + route, decision, reason, run) */
+	json_t *summary;     /* the alert's entry in the answer */
+	struct srv_run *run; /* a new run to release once audited */
 	int queue_full;
 	json_t *extra; /* another audit record (a cancellation), or NULL */
 };
 
-static void refuse(struct salve_server *s, struct route_state *rs, struct decision *d,
+static void refuse(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
                    const char *reason, const char *detail)
 {
 	char labels[512];
-	salve_metrics_labels(labels, sizeof labels, "route", rs->route->name, "reason", reason,
-	                     NULL);
-	salve_metrics_add(s->metrics, "salve_alerts_refused_total", labels, 1);
+	srv_metrics_labels(labels, sizeof labels, "route", rs->route->name, "reason", reason, NULL);
+	srv_metrics_add(s->metrics, "salve_alerts_refused_total", labels, 1);
 	json_object_set_new(d->record, "decision", json_string("refused"));
 	json_object_set_new(d->record, "reason", json_string(reason));
 	json_object_set_new(d->record, "detail", json_string(detail));
 }
 
-static void dedup_decision(struct salve_server *s, struct route_state *rs, struct decision *d,
+static void dedup_decision(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
                            const char *what, const char *run_id, const char *why, double ago)
 {
 	char labels[512], detail[512];
 	label_route(labels, sizeof labels, rs);
-	salve_metrics_add(s->metrics, "salve_alerts_deduplicated_total", labels, 1);
+	srv_metrics_add(s->metrics, "salve_alerts_deduplicated_total", labels, 1);
 	if (strcmp(why, "active") == 0)
 		snprintf(detail, sizeof detail, "run %s is already active for %s", run_id, what);
 	else
@@ -282,17 +282,16 @@ static void dedup_decision(struct salve_server *s, struct route_state *rs, struc
 	json_object_set_new(d->record, "run", json_string(run_id));
 }
 
-static void on_resolved_cancel(struct salve_server *s, struct route_state *rs, const json_t *alert,
-                               struct decision *d, double now)
+static void on_resolved_cancel(struct srv_server *s, struct srv_route_state *rs,
+                               const json_t *alert, struct decision *d, double now)
 {
 	char key[1024], detail[512];
-	salve_occurrence_key(rs->route->name, alert, 0, key, sizeof key);
+	srv_alert_occurrence_key(rs->route->name, alert, 0, key, sizeof key);
 	const char *run_id = NULL, *why = NULL;
 	double ago;
-	struct run *r = NULL;
-	if (salve_dedup_check(s->dedup, key, now, &run_id, &why, &ago) &&
-	    strcmp(why, "active") == 0)
-		r = salve_strmap_get(s->by_id, run_id);
+	struct srv_run *r = NULL;
+	if (srv_dedup_check(s->dedup, key, now, &run_id, &why, &ago) && strcmp(why, "active") == 0)
+		r = srv_strmap_get(s->by_id, run_id);
 	json_object_set_new(d->record, "decision", json_string("resolved"));
 	if (!r) {
 		json_object_set_new(
@@ -301,13 +300,13 @@ static void on_resolved_cancel(struct salve_server *s, struct route_state *rs, c
 		return;
 	}
 	json_object_set_new(d->record, "run", json_string(r->id));
-	if (r->state == RUN_QUEUED) {
+	if (r->state == SRV_RUN_QUEUED) {
 		d->extra = cancel_queued(s, r, "the alert resolved before the run started");
 		json_object_set_new(d->record, "decision", json_string("cancelled"));
 		json_object_set_new(d->record, "detail",
 		                    json_string("the queued run was cancelled"));
-	} else if (r->state == RUN_AWAITING_APPROVAL && r->approval == APPROVAL_PENDING) {
-		r->approval = APPROVAL_CANCELLED;
+	} else if (r->state == SRV_RUN_AWAITING_APPROVAL && r->approval == SRV_APPROVAL_PENDING) {
+		r->approval = SRV_APPROVAL_CANCELLED;
 		free(r->cancel_reason);
 		r->cancel_reason = strdup("the alert resolved while the run waited for approval");
 		pthread_cond_signal(&r->cv);
@@ -323,10 +322,10 @@ static void on_resolved_cancel(struct salve_server *s, struct route_state *rs, c
 	}
 }
 
-static void admit(struct salve_server *s, struct route_state *rs, const json_t *alert, int resolved,
-                  struct decision *d, double now, double t_received)
+static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                  int resolved, struct decision *d, double now, double t_received)
 {
-	const salve_route *route = rs->route;
+	const srv_route *route = rs->route;
 	char detail[1024], err[1024];
 	if (s->paused) {
 		refuse(s, rs, d, "paused", "salve serve is paused (salve resume, or POST /resume)");
@@ -353,23 +352,22 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 	char *target = NULL;
 	const char **keys = NULL;
 	size_t nkeys = 0;
-	int rendered =
-	    salve_route_render(route, alert, resolved, &params, &target, err, sizeof err);
+	int rendered = srv_route_render(route, alert, resolved, &params, &target, err, sizeof err);
 	if (rendered < 0) {
 		refuse(s, rs, d, rendered == -2 ? "pattern" : "template", err);
 		return;
 	}
 	char occ[1024], tkey[512], tname[128];
-	salve_occurrence_key(route->name, alert, resolved, occ, sizeof occ);
+	srv_alert_occurrence_key(route->name, alert, resolved, occ, sizeof occ);
 	snprintf(tname, sizeof tname, "%s%s", route->name, resolved ? "#resolved" : "");
-	salve_target_key(tname, target, tkey, sizeof tkey);
+	srv_alert_target_key(tname, target, tkey, sizeof tkey);
 	const char *run_id, *why;
 	double ago;
-	if (salve_dedup_check(s->dedup, occ, now, &run_id, &why, &ago)) {
+	if (srv_dedup_check(s->dedup, occ, now, &run_id, &why, &ago)) {
 		dedup_decision(s, rs, d, "this alert", run_id, why, ago);
 		goto drop;
 	}
-	if (salve_dedup_check(s->dedup, tkey, now, &run_id, &why, &ago)) {
+	if (srv_dedup_check(s->dedup, tkey, now, &run_id, &why, &ago)) {
 		dedup_decision(s, rs, d, "the same target", run_id, why, ago);
 		goto drop;
 	}
@@ -384,8 +382,8 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		/* Blast radius counts what the run reaches: one target per host of a list that
 		 * allow_patterns let through. A pattern reaches an unknown number. */
 		int unbounded = 0;
-		if (salve_route_targets(route, alert, resolved, &reach, &unbounded, err,
-		                        sizeof err) < 0) {
+		if (srv_route_targets(route, alert, resolved, &reach, &unbounded, err, sizeof err) <
+		    0) {
 			refuse(s, rs, d, "template", err);
 			goto drop;
 		}
@@ -405,15 +403,15 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		}
 		for (size_t i = 0; i < nkeys; i++) {
 			char key[512];
-			salve_target_key(tname, json_string_value(json_array_get(reach, i)), key,
-			                 sizeof key);
+			srv_alert_target_key(tname, json_string_value(json_array_get(reach, i)),
+			                     key, sizeof key);
 			json_array_set_new(reach, i, json_string(key));
 			keys[i] = json_string_value(json_array_get(reach, i));
 		}
 	}
-	if (!salve_targets_would_allow_keys(&rs->targets, keys, nkeys, now) ||
-	    !salve_targets_would_allow_keys(&s->global_targets, keys, nkeys, now)) {
-		int route_limit = !salve_targets_would_allow_keys(&rs->targets, keys, nkeys, now);
+	if (!srv_targets_would_allow_keys(&rs->targets, keys, nkeys, now) ||
+	    !srv_targets_would_allow_keys(&s->global_targets, keys, nkeys, now)) {
+		int route_limit = !srv_targets_would_allow_keys(&rs->targets, keys, nkeys, now);
 		snprintf(detail, sizeof detail,
 		         "%s already acted on %d distinct targets in %.0f s: %s (%zu target%s) is "
 		         "not started",
@@ -425,7 +423,7 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		goto drop;
 	}
 	double retry_in = 0;
-	if (!salve_rate_take(&rs->rate, now, &retry_in)) {
+	if (!srv_rate_take(&rs->rate, now, &retry_in)) {
 		snprintf(detail, sizeof detail,
 		         "the route allows %d runs per %.0f s; the next may start in %.0f s",
 		         route->rate_count, route->rate_window, retry_in);
@@ -433,14 +431,14 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 		goto drop;
 	}
 	for (size_t i = 0; i < nkeys; i++) {
-		salve_targets_take(&rs->targets, keys[i], now, NULL);
-		salve_targets_take(&s->global_targets, keys[i], now, NULL);
+		srv_targets_take(&rs->targets, keys[i], now, NULL);
+		srv_targets_take(&s->global_targets, keys[i], now, NULL);
 	}
 	free(keys);
 	json_decref(reach);
 	keys = NULL;
 	reach = NULL;
-	struct run *r = run_new(s, rs, alert, resolved, params, target, occ, tkey);
+	struct srv_run *r = run_new(s, rs, alert, resolved, params, target, occ, tkey);
 	params = NULL;
 	target = NULL;
 	if (!r) {
@@ -449,14 +447,14 @@ static void admit(struct salve_server *s, struct route_state *rs, const json_t *
 	}
 	if (t_received > 0)
 		r->t_created = t_received;
-	salve_dedup_start(s->dedup, occ, r->id, route->cooldown);
-	salve_dedup_start(s->dedup, tkey, r->id, route->cooldown);
+	srv_dedup_start(s->dedup, occ, r->id, route->cooldown);
+	srv_dedup_start(s->dedup, tkey, r->id, route->cooldown);
 	table_add(s, r);
 	q_push(s, r);
 	d->run = r;
 	char labels[512];
 	label_route(labels, sizeof labels, rs);
-	salve_metrics_add(s->metrics, "salve_runs_accepted_total", labels, 1);
+	srv_metrics_add(s->metrics, "salve_runs_accepted_total", labels, 1);
 	json_object_set_new(d->record, "decision", json_string("queued"));
 	json_object_set_new(d->record, "run", json_string(r->id));
 	json_object_set_new(d->record, "runbook", json_string(r->runbook));
@@ -487,7 +485,7 @@ static json_t *alert_record(const char *hook, const json_t *alert)
 	return rec;
 }
 
-static int write_spool(struct salve_server *s, const struct run *r)
+static int write_spool(struct srv_server *s, const struct srv_run *r)
 {
 	json_t *o =
 	    json_pack("{s:s, s:s, s:b, s:b, s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "id", r->id,
@@ -498,12 +496,13 @@ static int write_spool(struct salve_server *s, const struct run *r)
 	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	/* Sealed: on a restart the entry alone decides runbook, params and dry_run. */
-	char *text = json ? srv_spool_seal(s->spool_key, json) : NULL;
+	char *text = json ? srv_state_seal(s->spool_key, json) : NULL;
 	free(json);
 	char path[4400], err[4600];
 	spool_path(s, r->id, path, sizeof path);
-	int rc = text ? srv_write_file_atomic(path, text, strlen(text), s->durable, err, sizeof err)
-	              : -1;
+	int rc = text
+	             ? srv_state_write_atomic(path, text, strlen(text), s->durable, err, sizeof err)
+	             : -1;
 	if (rc < 0)
 		srv_log(SALVE_LOG_ERROR,
 		        "serve: cannot spool run %s (it stays queued in memory): %s", r->id,
@@ -519,7 +518,7 @@ struct srv_ingest {
 	int spooled; /* runs were spooled: their directory is synced with the batch */
 };
 
-struct srv_ingest *srv_ingest_decide(struct salve_server *s, const char *hook, const json_t *alerts,
+struct srv_ingest *srv_ingest_decide(struct srv_server *s, const char *hook, const json_t *alerts,
                                      double t_received)
 {
 	size_t n = json_array_size(alerts);
@@ -539,25 +538,25 @@ struct srv_ingest *srv_ingest_decide(struct salve_server *s, const char *hook, c
 		const json_t *alert = json_array_get(alerts, i);
 		const char *status = json_string_value(json_object_get(alert, "status"));
 		int resolved = strcmp(status, "resolved") == 0;
-		salve_metrics_labels(labels, sizeof labels, "hook", hook, "status", status, NULL);
-		salve_metrics_add(s->metrics, "salve_alerts_received_total", labels, 1);
+		srv_metrics_labels(labels, sizeof labels, "hook", hook, "status", status, NULL);
+		srv_metrics_add(s->metrics, "salve_alerts_received_total", labels, 1);
 		const json_t *alabels = json_object_get(alert, "labels");
 		int matched = 0;
 		for (size_t k = 0; k < s->routes.n; k++) {
-			struct route_state *rs = &s->rs[k];
-			if (!salve_route_match(rs->route, alabels, NULL, 0))
+			struct srv_route_state *rs = &s->rs[k];
+			if (!srv_route_match(rs->route, alabels, NULL, 0))
 				continue;
 			matched = 1;
 			label_route(labels, sizeof labels, rs);
-			salve_metrics_add(s->metrics, "salve_alerts_matched_total", labels, 1);
+			srv_metrics_add(s->metrics, "salve_alerts_matched_total", labels, 1);
 			struct decision *d = &ds[nd++];
 			d->record = alert_record(hook, alert);
 			json_object_set_new(d->record, "route", json_string(rs->route->name));
-			if (resolved && rs->route->on_resolved == SALVE_RESOLVED_IGNORE) {
+			if (resolved && rs->route->on_resolved == SRV_RESOLVED_IGNORE) {
 				json_object_set_new(d->record, "decision", json_string("resolved"));
 				json_object_set_new(d->record, "detail",
 				                    json_string("on_resolved: ignore"));
-			} else if (resolved && rs->route->on_resolved == SALVE_RESOLVED_CANCEL) {
+			} else if (resolved && rs->route->on_resolved == SRV_RESOLVED_CANCEL) {
 				on_resolved_cancel(s, rs, alert, d, now);
 			} else {
 				admit(s, rs, alert, resolved, d, now, t_received);
@@ -566,8 +565,8 @@ struct srv_ingest *srv_ingest_decide(struct salve_server *s, const char *hook, c
 				break;
 		}
 		if (!matched && nd < cap) {
-			salve_metrics_labels(labels, sizeof labels, "hook", hook, NULL);
-			salve_metrics_add(s->metrics, "salve_alerts_unmatched_total", labels, 1);
+			srv_metrics_labels(labels, sizeof labels, "hook", hook, NULL);
+			srv_metrics_add(s->metrics, "salve_alerts_unmatched_total", labels, 1);
 			struct decision *d = &ds[nd++];
 			d->record = alert_record(hook, alert);
 			json_object_set_new(d->record, "decision", json_string("unmatched"));
@@ -580,7 +579,7 @@ struct srv_ingest *srv_ingest_decide(struct salve_server *s, const char *hook, c
 	return in;
 }
 
-void srv_ingest_write(struct salve_server *s, struct srv_ingest *in, salve_audit *audit)
+void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *audit)
 {
 	/* Spool before the record of the decision, and release the runs only after both (in
 	 * srv_ingest_finish): a run's own records never precede the alert that caused it. */
@@ -612,8 +611,7 @@ int srv_ingest_spooled(const struct srv_ingest *in)
 	return in->spooled;
 }
 
-int srv_ingest_finish(struct salve_server *s, struct srv_ingest *in, int sync_failed,
-                      json_t **result)
+int srv_ingest_finish(struct srv_server *s, struct srv_ingest *in, int sync_failed, json_t **result)
 {
 	json_t *out_alerts = json_array(), *runs = json_array();
 	int queue_full = 0;
@@ -626,7 +624,7 @@ int srv_ingest_finish(struct salve_server *s, struct srv_ingest *in, int sync_fa
 		queue_full |= d->queue_full;
 		if (d->run) {
 			json_array_append_new(runs, json_string(d->run->id));
-			if (d->run->state == RUN_FINISHED) {
+			if (d->run->state == SRV_RUN_FINISHED) {
 				/* Cancelled (API, resolved alert) while its batch was written:
 				 * its spool file may have landed after the cancel removed it. */
 				char path[4400];
@@ -657,7 +655,7 @@ int srv_ingest_finish(struct salve_server *s, struct srv_ingest *in, int sync_fa
 	return json_array_size(runs) ? 202 : 200;
 }
 
-int srv_ingest(struct salve_server *s, const char *hook, const json_t *alerts, double t_received,
+int srv_ingest(struct srv_server *s, const char *hook, const json_t *alerts, double t_received,
                json_t **result)
 {
 	struct srv_ingest *in = srv_ingest_decide(s, hook, alerts, t_received);
@@ -683,8 +681,8 @@ static json_t *find_step(json_t *steps, const char *name)
 
 static void on_event(void *ctx, const json_t *ev)
 {
-	struct run *r = ctx;
-	struct salve_server *s = r->srv;
+	struct srv_run *r = ctx;
+	struct srv_server *s = r->srv;
 	const char *name = json_string_value(json_object_get(ev, "event"));
 	const char *step = json_string_value(json_object_get(ev, "step"));
 	if (!name)
@@ -700,8 +698,8 @@ static void on_event(void *ctx, const json_t *ev)
 	pthread_mutex_lock(&s->mu);
 	if (strcmp(name, "step_start") == 0 && step) {
 		salve_timestamp(ts, sizeof ts);
-		if (r->state != RUN_AWAITING_APPROVAL)
-			r->state = RUN_RUNNING;
+		if (r->state != SRV_RUN_AWAITING_APPROVAL)
+			r->state = SRV_RUN_RUNNING;
 		r->t_step = salve_now();
 		json_array_append_new(r->steps, json_pack("{s:s, s:O, s:s, s:s}", "name", step,
 		                                          "index", json_object_get(ev, "index"),
@@ -710,8 +708,8 @@ static void on_event(void *ctx, const json_t *ev)
 			r->t_first_step = salve_now();
 			timestamp_us(r->first_step_at, sizeof r->first_step_at);
 			label_route(labels, sizeof labels, r->rs);
-			salve_metrics_observe(s->metrics, "salve_alert_to_first_step_seconds",
-			                      labels, r->t_first_step - r->t_created);
+			srv_metrics_observe(s->metrics, "salve_alert_to_first_step_seconds", labels,
+			                    r->t_first_step - r->t_created);
 		}
 	} else if (strcmp(name, "step_end") == 0 && step) {
 		json_t *st = find_step(r->steps, step);
@@ -730,10 +728,10 @@ static void on_event(void *ctx, const json_t *ev)
 		if (outcome && strcmp(outcome, "skipped") != 0 && r->t_step > 0) {
 			double secs = salve_now() - r->t_step;
 			json_object_set_new(st, "duration_ms", json_real(secs * 1000.0));
-			salve_metrics_labels(labels, sizeof labels, "runbook", runbook_label(r),
-			                     NULL);
-			salve_metrics_observe(s->metrics, "salve_step_duration_seconds", labels,
-			                      secs);
+			srv_metrics_labels(labels, sizeof labels, "runbook", runbook_label(r),
+			                   NULL);
+			srv_metrics_observe(s->metrics, "salve_step_duration_seconds", labels,
+			                    secs);
 		}
 		r->t_step = 0;
 	} else if (strcmp(name, "approval") == 0 && step) {
@@ -750,8 +748,8 @@ static void on_event(void *ctx, const json_t *ev)
 /* Tells people a run waits for them, through the notify plugin's send action (notify =
  * "slack:#oncall" in the step's approve table). A failure is audited and the wait goes on:
  * the run stays visible in GET /runs?state=awaiting_approval. */
-static void notify_approval(struct salve_server *s, struct run *r, const char *step, const char *to,
-                            double timeout)
+static void notify_approval(struct srv_server *s, struct srv_run *r, const char *step,
+                            const char *to, double timeout)
 {
 	enum salve_registry_error why;
 	char err[2048] = "", text[1024], summary[256], trigger[128];
@@ -816,8 +814,8 @@ static void notify_approval(struct salve_server *s, struct run *r, const char *s
 static int approve_hook(void *ctx, const char *run_id, const char *step, const json_t *spec,
                         char *why, size_t whylen)
 {
-	struct run *r = ctx;
-	struct salve_server *s = r->srv;
+	struct srv_run *r = ctx;
+	struct srv_server *s = r->srv;
 	(void)run_id;
 	double timeout = s->conf.approval_timeout;
 	json_t *t = json_object_get(spec, "timeout");
@@ -825,14 +823,14 @@ static int approve_hook(void *ctx, const char *run_id, const char *step, const j
 	/* The runbook's own text: nan, inf or a hex number fall back to approval_timeout. */
 	if (json_is_number(t))
 		given = json_number_value(t);
-	else if (json_is_string(t) && salve_serve_parse_duration(json_string_value(t), &given) < 0)
+	else if (json_is_string(t) && srv_parse_duration(json_string_value(t), &given) < 0)
 		given = 0;
 	if (isfinite(given) && given > 0 && given <= 3650.0 * 86400)
 		timeout = given;
 	const char *notify = json_string_value(json_object_get(spec, "notify"));
 
 	pthread_mutex_lock(&s->mu);
-	r->approval = APPROVAL_PENDING;
+	r->approval = SRV_APPROVAL_PENDING;
 	snprintf(r->approval_step, sizeof r->approval_step, "%s", step);
 	r->approval_deadline = salve_now() + timeout;
 	{
@@ -844,14 +842,14 @@ static int approve_hook(void *ctx, const char *run_id, const char *step, const j
 		strftime(r->approval_deadline_at, sizeof r->approval_deadline_at,
 		         "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	r->state = RUN_AWAITING_APPROVAL;
+	r->state = SRV_RUN_AWAITING_APPROVAL;
 	json_t *st = find_step(r->steps, step);
 	if (st)
 		json_object_set_new(st, "state", json_string("awaiting_approval"));
 	s->awaiting++;
 	if (s->stopping)
-		r->approval = APPROVAL_CANCELLED;
-	int pending = r->approval == APPROVAL_PENDING;
+		r->approval = SRV_APPROVAL_CANCELLED;
+	int pending = r->approval == SRV_APPROVAL_PENDING;
 	pthread_mutex_unlock(&s->mu);
 
 	srv_audit(s, json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:s?}", "event", "approval_waiting",
@@ -861,10 +859,10 @@ static int approve_hook(void *ctx, const char *run_id, const char *step, const j
 		notify_approval(s, r, step, notify, timeout);
 
 	pthread_mutex_lock(&s->mu);
-	while (r->approval == APPROVAL_PENDING) {
+	while (r->approval == SRV_APPROVAL_PENDING) {
 		double left = r->approval_deadline - salve_now();
 		if (left <= 0) {
-			r->approval = APPROVAL_TIMEOUT;
+			r->approval = SRV_APPROVAL_TIMEOUT;
 			break;
 		}
 		struct timespec ts;
@@ -874,49 +872,49 @@ static int approve_hook(void *ctx, const char *run_id, const char *step, const j
 		ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
 		pthread_cond_timedwait(&r->cv, &s->mu, &ts);
 	}
-	enum approval_state decision = r->approval;
+	enum srv_approval_state decision = r->approval;
 	switch (decision) {
-	case APPROVAL_APPROVED:
+	case SRV_APPROVAL_APPROVED:
 		snprintf(why, whylen, "approved by %s%s%s",
 		         r->approval_by ? r->approval_by : "an approver",
 		         r->approval_comment ? ": " : "",
 		         r->approval_comment ? r->approval_comment : "");
 		break;
-	case APPROVAL_DENIED:
+	case SRV_APPROVAL_DENIED:
 		snprintf(why, whylen, "denied by %s%s%s",
 		         r->approval_by ? r->approval_by : "an approver",
 		         r->approval_comment ? ": " : "",
 		         r->approval_comment ? r->approval_comment : "");
 		break;
-	case APPROVAL_TIMEOUT:
+	case SRV_APPROVAL_TIMEOUT:
 		snprintf(why, whylen, "no decision within %.0f s (approval timed out)", timeout);
 		break;
 	default:
 		snprintf(why, whylen, "cancelled: %s",
 		         r->cancel_reason ? r->cancel_reason : "the server is shutting down");
 	}
-	r->state = RUN_RUNNING;
+	r->state = SRV_RUN_RUNNING;
 	s->awaiting--;
 	pthread_mutex_unlock(&s->mu);
-	return decision == APPROVAL_APPROVED;
+	return decision == SRV_APPROVAL_APPROVED;
 }
 
 /* ---- workers ----------------------------------------------------------------------------- */
 
-static int counts_as_failure(const struct run *r)
+static int counts_as_failure(const struct srv_run *r)
 {
 	if (!r->outcome || strcmp(r->outcome, "success") == 0 ||
 	    strcmp(r->outcome, "cancelled") == 0)
 		return 0;
 	/* A person said no, nobody answered, the alert resolved or the server stopped: none of
 	 * these says the runbook is broken. */
-	if (r->approval == APPROVAL_DENIED || r->approval == APPROVAL_TIMEOUT ||
-	    r->approval == APPROVAL_CANCELLED || r->cancel)
+	if (r->approval == SRV_APPROVAL_DENIED || r->approval == SRV_APPROVAL_TIMEOUT ||
+	    r->approval == SRV_APPROVAL_CANCELLED || r->cancel)
 		return 0;
 	return 1;
 }
 
-static void finish(struct salve_server *s, struct run *r, const char *outcome, int code,
+static void finish(struct srv_server *s, struct srv_run *r, const char *outcome, int code,
                    const char *error, json_t *summary)
 {
 	json_t *circuit = NULL;
@@ -924,7 +922,7 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 	spool_path(s, r->id, path, sizeof path);
 	unlink(path); /* a run that never reached run_start */
 	pthread_mutex_lock(&s->mu);
-	r->state = RUN_FINISHED;
+	r->state = SRV_RUN_FINISHED;
 	r->outcome = outcome;
 	r->exit_code = code;
 	if (error && !r->error)
@@ -953,15 +951,15 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 		json_decref(r->steps);
 		r->steps = merged;
 	}
-	struct route_state *rs = r->rs;
+	struct srv_route_state *rs = r->rs;
 	rs->active--;
 	s->active--;
 	double now = salve_now();
-	salve_dedup_end(s->dedup, r->occ_key, r->id, now);
-	salve_dedup_end(s->dedup, r->target_key, r->id, now);
-	salve_metrics_labels(labels, sizeof labels, "route", rs->route->name, "runbook",
-	                     runbook_label(r), "outcome", outcome, NULL);
-	salve_metrics_add(s->metrics, "salve_runs_total", labels, 1);
+	srv_dedup_end(s->dedup, r->occ_key, r->id, now);
+	srv_dedup_end(s->dedup, r->target_key, r->id, now);
+	srv_metrics_labels(labels, sizeof labels, "route", rs->route->name, "runbook",
+	                   runbook_label(r), "outcome", outcome, NULL);
+	srv_metrics_add(s->metrics, "salve_runs_total", labels, 1);
 	if (strcmp(outcome, "success") == 0) {
 		rs->failures = 0;
 	} else if (counts_as_failure(r)) {
@@ -990,8 +988,8 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 		char *text = json_dumps(file, JSON_COMPACT);
 		json_decref(file);
 		snprintf(path, sizeof path, "%s/%s.open", s->circuit_dir, rs->route->name);
-		if (!text || srv_write_file_atomic(path, text, strlen(text), s->durable, err,
-		                                   sizeof err) < 0)
+		if (!text || srv_state_write_atomic(path, text, strlen(text), s->durable, err,
+		                                    sizeof err) < 0)
 			srv_log(SALVE_LOG_ERROR, "serve: circuit of route %s: %s", rs->route->name,
 			        text ? err : "out of memory");
 		free(text);
@@ -1004,9 +1002,9 @@ static void finish(struct salve_server *s, struct run *r, const char *outcome, i
 }
 
 /* A run that could not start: audited, finished with outcome error. */
-static void fail_early(struct salve_server *s, struct run *r, int code, const char *fmt, ...)
+static void fail_early(struct srv_server *s, struct srv_run *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void fail_early(struct salve_server *s, struct run *r, int code, const char *fmt, ...)
+static void fail_early(struct srv_server *s, struct srv_run *r, int code, const char *fmt, ...)
 {
 	char msg[4096];
 	va_list ap;
@@ -1022,21 +1020,21 @@ static void fail_early(struct salve_server *s, struct run *r, int code, const ch
 	finish(s, r, "error", code, msg, NULL);
 }
 
-static void set_state(struct salve_server *s, struct run *r, enum run_state st)
+static void set_state(struct srv_server *s, struct srv_run *r, enum srv_run_state st)
 {
 	pthread_mutex_lock(&s->mu);
 	r->state = st;
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void set_phase(struct salve_server *s, struct worker_slot *w, const char *phase)
+static void set_phase(struct srv_server *s, struct srv_worker *w, const char *phase)
 {
 	pthread_mutex_lock(&s->mu);
 	w->phase = phase;
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void execute(struct salve_server *s, struct run *r, struct worker_slot *w)
+static void execute(struct srv_server *s, struct srv_run *r, struct srv_worker *w)
 {
 	char err[4096];
 	int code = 0;
@@ -1090,11 +1088,11 @@ static void execute(struct salve_server *s, struct run *r, struct worker_slot *w
 				goto out;
 			}
 			if (!waited)
-				set_state(s, r, RUN_WAITING_LOCK);
+				set_state(s, r, SRV_RUN_WAITING_LOCK);
 			usleep(100000);
 		}
 	}
-	set_state(s, r, RUN_RUNNING);
+	set_state(s, r, SRV_RUN_RUNNING);
 	set_phase(s, w, "running");
 	srv_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
 	        r->dry_run ? " (dry-run)" : "", r->rs->route->name,
@@ -1144,9 +1142,9 @@ out:
 	salve_runbook_free(rb);
 }
 
-static struct run *pick(struct salve_server *s)
+static struct srv_run *pick(struct srv_server *s)
 {
-	for (struct run *r = s->qhead; r; r = r->qnext) {
+	for (struct srv_run *r = s->qhead; r; r = r->qnext) {
 		int limit = r->rs->route->max_concurrent;
 		if (r->ready && (limit == 0 || r->rs->active < limit))
 			return r;
@@ -1156,11 +1154,11 @@ static struct run *pick(struct salve_server *s)
 
 static void *worker_main(void *arg)
 {
-	struct worker_slot *w = arg;
-	struct salve_server *s = w->srv;
+	struct srv_worker *w = arg;
+	struct srv_server *s = w->srv;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		struct run *r = NULL;
+		struct srv_run *r = NULL;
 		while (!s->stopping && (s->paused || !(r = pick(s)))) {
 			/* Woken by new runs, finished runs and resume; the timeout notices a pause
 			 * file that the CLI removed. */
@@ -1174,7 +1172,7 @@ static void *worker_main(void *arg)
 			return NULL;
 		}
 		q_remove(s, r);
-		r->state = RUN_STARTING;
+		r->state = SRV_RUN_STARTING;
 		salve_timestamp(r->started_at, sizeof r->started_at);
 		r->rs->active++;
 		s->active++;
@@ -1190,60 +1188,60 @@ static void *worker_main(void *arg)
 
 /* ---- start, stop, spool recovery ---------------------------------------------------------- */
 
-static void declare_metrics(salve_metrics *m)
+static void declare_metrics(srv_metrics *m)
 {
-	salve_metrics_declare(m, "salve_alerts_received_total", SALVE_COUNTER,
-	                      "Alerts received, by hook and alert status.", NULL, 0);
-	salve_metrics_declare(m, "salve_alerts_matched_total", SALVE_COUNTER,
-	                      "Alerts a route matched.", NULL, 0);
-	salve_metrics_declare(m, "salve_alerts_unmatched_total", SALVE_COUNTER,
-	                      "Alerts no route matched (answered 200, audited).", NULL, 0);
-	salve_metrics_declare(m, "salve_alerts_deduplicated_total", SALVE_COUNTER,
-	                      "Alerts that did not start a run because one is active or cooling "
-	                      "down for the same alert or target.",
-	                      NULL, 0);
-	salve_metrics_declare(m, "salve_alerts_refused_total", SALVE_COUNTER,
-	                      "Alerts a guardrail refused, by route and reason.", NULL, 0);
-	salve_metrics_declare(m, "salve_runs_accepted_total", SALVE_COUNTER,
-	                      "Runs queued, by route.", NULL, 0);
-	salve_metrics_declare(m, "salve_runs_total", SALVE_COUNTER,
-	                      "Runs finished, by route, runbook and outcome.", NULL, 0);
-	salve_metrics_declare(m, "salve_step_duration_seconds", SALVE_HISTOGRAM,
-	                      "Duration of steps that ran (not skipped), by runbook.", step_bounds,
-	                      sizeof step_bounds / sizeof step_bounds[0]);
-	salve_metrics_declare(m, "salve_alert_to_first_step_seconds", SALVE_HISTOGRAM,
-	                      "From the webhook request to the start of the run's first step.",
-	                      latency_bounds, sizeof latency_bounds / sizeof latency_bounds[0]);
-	salve_metrics_declare(m, "salve_queue_depth", SALVE_GAUGE,
-	                      "Runs accepted and waiting for a worker.", NULL, 0);
-	salve_metrics_declare(m, "salve_queue_capacity", SALVE_GAUGE,
-	                      "Runs the queue holds before the hooks answer 503.", NULL, 0);
-	salve_metrics_declare(m, "salve_runs_active", SALVE_GAUGE, "Runs started and not finished.",
-	                      NULL, 0);
-	salve_metrics_declare(m, "salve_runs_awaiting_approval", SALVE_GAUGE,
-	                      "Runs waiting for POST /runs/ID/approve or deny.", NULL, 0);
-	salve_metrics_declare(m, "salve_route_circuit_open", SALVE_GAUGE,
-	                      "1 when the route's circuit breaker is open (route disabled).", NULL,
-	                      0);
-	salve_metrics_declare(m, "salve_route_consecutive_failures", SALVE_GAUGE,
-	                      "Failed runs in a row, by route.", NULL, 0);
-	salve_metrics_declare(m, "salve_paused", SALVE_GAUGE,
-	                      "1 while salve serve is paused (salve pause).", NULL, 0);
-	salve_metrics_declare(m, "salve_http_requests_total", SALVE_COUNTER,
-	                      "HTTP requests, by handler and status code.", NULL, 0);
-	salve_metrics_declare(m, "salve_http_connections", SALVE_GAUGE,
-	                      "Open HTTP connections (libmicrohttpd closes those over "
-	                      "max_connections_per_ip before they count).",
-	                      NULL, 0);
-	salve_metrics_declare(m, "salve_http_request_timeouts_total", SALVE_COUNTER,
-	                      "Connections closed because a request did not arrive whole within "
-	                      "server.request_timeout.",
-	                      NULL, 0);
+	srv_metrics_declare(m, "salve_alerts_received_total", SRV_COUNTER,
+	                    "Alerts received, by hook and alert status.", NULL, 0);
+	srv_metrics_declare(m, "salve_alerts_matched_total", SRV_COUNTER, "Alerts a route matched.",
+	                    NULL, 0);
+	srv_metrics_declare(m, "salve_alerts_unmatched_total", SRV_COUNTER,
+	                    "Alerts no route matched (answered 200, audited).", NULL, 0);
+	srv_metrics_declare(m, "salve_alerts_deduplicated_total", SRV_COUNTER,
+	                    "Alerts that did not start a run because one is active or cooling "
+	                    "down for the same alert or target.",
+	                    NULL, 0);
+	srv_metrics_declare(m, "salve_alerts_refused_total", SRV_COUNTER,
+	                    "Alerts a guardrail refused, by route and reason.", NULL, 0);
+	srv_metrics_declare(m, "salve_runs_accepted_total", SRV_COUNTER, "Runs queued, by route.",
+	                    NULL, 0);
+	srv_metrics_declare(m, "salve_runs_total", SRV_COUNTER,
+	                    "Runs finished, by route, runbook and outcome.", NULL, 0);
+	srv_metrics_declare(m, "salve_step_duration_seconds", SRV_HISTOGRAM,
+	                    "Duration of steps that ran (not skipped), by runbook.", step_bounds,
+	                    sizeof step_bounds / sizeof step_bounds[0]);
+	srv_metrics_declare(m, "salve_alert_to_first_step_seconds", SRV_HISTOGRAM,
+	                    "From the webhook request to the start of the run's first step.",
+	                    latency_bounds, sizeof latency_bounds / sizeof latency_bounds[0]);
+	srv_metrics_declare(m, "salve_queue_depth", SRV_GAUGE,
+	                    "Runs accepted and waiting for a worker.", NULL, 0);
+	srv_metrics_declare(m, "salve_queue_capacity", SRV_GAUGE,
+	                    "Runs the queue holds before the hooks answer 503.", NULL, 0);
+	srv_metrics_declare(m, "salve_runs_active", SRV_GAUGE, "Runs started and not finished.",
+	                    NULL, 0);
+	srv_metrics_declare(m, "salve_runs_awaiting_approval", SRV_GAUGE,
+	                    "Runs waiting for POST /runs/ID/approve or deny.", NULL, 0);
+	srv_metrics_declare(m, "salve_route_circuit_open", SRV_GAUGE,
+	                    "1 when the route's circuit breaker is open (route disabled).", NULL,
+	                    0);
+	srv_metrics_declare(m, "salve_route_consecutive_failures", SRV_GAUGE,
+	                    "Failed runs in a row, by route.", NULL, 0);
+	srv_metrics_declare(m, "salve_paused", SRV_GAUGE,
+	                    "1 while salve serve is paused (salve pause).", NULL, 0);
+	srv_metrics_declare(m, "salve_http_requests_total", SRV_COUNTER,
+	                    "HTTP requests, by handler and status code.", NULL, 0);
+	srv_metrics_declare(m, "salve_http_connections", SRV_GAUGE,
+	                    "Open HTTP connections (libmicrohttpd closes those over "
+	                    "max_connections_per_ip before they count).",
+	                    NULL, 0);
+	srv_metrics_declare(m, "salve_http_request_timeouts_total", SRV_COUNTER,
+	                    "Connections closed because a request did not arrive whole within "
+	                    "server.request_timeout.",
+	                    NULL, 0);
 }
 
 /* A spool entry that is not what salve wrote: never run, audited, renamed FILE.refused so
  * it is not read again and a person can look at it. */
-static void refuse_spooled(struct salve_server *s, const char *path, const char *name,
+static void refuse_spooled(struct srv_server *s, const char *path, const char *name,
                            const char *why)
 {
 	char aside[4800];
@@ -1265,7 +1263,7 @@ static int valid_run_id(const char *id)
 	return 1;
 }
 
-static void requeue_spool(struct salve_server *s)
+static void requeue_spool(struct srv_server *s)
 {
 	DIR *d = opendir(s->spool_dir);
 	if (!d)
@@ -1280,12 +1278,12 @@ static void requeue_spool(struct salve_server *s)
 		snprintf(stem, sizeof stem, "%.*s", (int)(len - 5), e->d_name);
 		size_t n = 0;
 		size_t max = s->conf.max_body * 4 + (1 << 20);
-		char *text = srv_read_state_file(path, max, &n, err, sizeof err);
+		char *text = srv_state_read_file(path, max, &n, err, sizeof err);
 		if (!text) {
 			refuse_spooled(s, path, e->d_name, err);
 			continue;
 		}
-		const char *json = srv_spool_unseal(s->spool_key, text, n, err, sizeof err);
+		const char *json = srv_state_unseal(s->spool_key, text, n, err, sizeof err);
 		json_error_t jerr;
 		json_t *o = json ? json_loads(json, 0, &jerr) : NULL;
 		free(text);
@@ -1301,7 +1299,7 @@ static void requeue_spool(struct salve_server *s)
 			json_decref(o);
 			continue;
 		}
-		struct route_state *rs = NULL;
+		struct srv_route_state *rs = NULL;
 		for (size_t i = 0; route && i < s->routes.n; i++)
 			if (strcmp(s->routes.v[i].name, route) == 0)
 				rs = &s->rs[i];
@@ -1327,8 +1325,8 @@ static void requeue_spool(struct salve_server *s)
 			json_decref(o);
 			continue;
 		}
-		struct run *r = run_new(s, rs, alert, resolved, json_incref(params),
-		                        strdup(target ? target : ""), occ, tkey);
+		struct srv_run *r = run_new(s, rs, alert, resolved, json_incref(params),
+		                            strdup(target ? target : ""), occ, tkey);
 		if (!r) {
 			json_decref(o);
 			continue;
@@ -1343,8 +1341,8 @@ static void requeue_spool(struct salve_server *s)
 		             : "");
 		r->ready = 1;
 		pthread_mutex_lock(&s->mu);
-		salve_dedup_start(s->dedup, occ, r->id, rs->route->cooldown);
-		salve_dedup_start(s->dedup, tkey, r->id, rs->route->cooldown);
+		srv_dedup_start(s->dedup, occ, r->id, rs->route->cooldown);
+		srv_dedup_start(s->dedup, tkey, r->id, rs->route->cooldown);
 		table_add(s, r);
 		q_push(s, r);
 		pthread_mutex_unlock(&s->mu);
@@ -1357,10 +1355,10 @@ static void requeue_spool(struct salve_server *s)
 	closedir(d);
 }
 
-int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
+int srv_runs_start(struct srv_server *s, char *err, size_t errlen)
 {
 	if (srv_state_paths(s->state_dir, s->serve_dir, sizeof s->serve_dir, err, errlen) < 0 ||
-	    srv_spool_key_load(s->serve_dir, s->spool_key, err, errlen) < 0)
+	    srv_state_spool_key(s->serve_dir, s->spool_key, err, errlen) < 0)
 		return -1;
 	snprintf(s->spool_dir, sizeof s->spool_dir, "%s/queue", s->serve_dir);
 	snprintf(s->circuit_dir, sizeof s->circuit_dir, "%s/circuits", s->serve_dir);
@@ -1371,23 +1369,23 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->work_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	s->by_id = salve_strmap_new();
-	s->dedup = salve_dedup_new();
-	s->metrics = salve_metrics_new();
+	s->by_id = srv_strmap_new();
+	s->dedup = srv_dedup_new();
+	s->metrics = srv_metrics_new();
 	s->rs = calloc(s->routes.n + 1, sizeof *s->rs);
 	if (!s->by_id || !s->dedup || !s->metrics || !s->rs) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	declare_metrics(s->metrics);
-	salve_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", 0);
-	salve_targets_init(&s->global_targets, s->conf.global_max_targets,
-	                   s->conf.global_targets_window);
+	srv_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", 0);
+	srv_targets_init(&s->global_targets, s->conf.global_max_targets,
+	                 s->conf.global_targets_window);
 	for (size_t i = 0; i < s->routes.n; i++) {
-		struct route_state *rs = &s->rs[i];
+		struct srv_route_state *rs = &s->rs[i];
 		rs->route = &s->routes.v[i];
-		salve_rate_init(&rs->rate, rs->route->rate_count, rs->route->rate_window);
-		salve_targets_init(&rs->targets, rs->route->max_targets, rs->route->targets_window);
+		srv_rate_init(&rs->rate, rs->route->rate_count, rs->route->rate_window);
+		srv_targets_init(&rs->targets, rs->route->max_targets, rs->route->targets_window);
 		char why[1024];
 		int circuit = circuit_state(s, rs->route->name, why, sizeof why);
 		if (circuit != 0) {
@@ -1403,7 +1401,7 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 		}
 		char labels[512];
 		label_route(labels, sizeof labels, rs);
-		salve_metrics_add(s->metrics, "salve_alerts_matched_total", labels, 0);
+		srv_metrics_add(s->metrics, "salve_alerts_matched_total", labels, 0);
 	}
 	srv_check_pause(s);
 	requeue_spool(s);
@@ -1425,11 +1423,11 @@ int srv_runs_start(struct salve_server *s, char *err, size_t errlen)
 
 /* Joins the workers until deadline (CLOCK_REALTIME, as pthread_timedjoin_np wants it).
  * Returns the abandoned ones as an array of {run, route, runbook, phase}. */
-static json_t *join_workers(struct salve_server *s, const struct timespec *deadline)
+static json_t *join_workers(struct srv_server *s, const struct timespec *deadline)
 {
 	json_t *abandoned = json_array();
 	for (int i = 0; i < s->nworkers; i++) {
-		struct worker_slot *w = &s->slots[i];
+		struct srv_worker *w = &s->slots[i];
 		if (pthread_timedjoin_np(w->thread, NULL, deadline) == 0)
 			continue;
 		pthread_mutex_lock(&s->mu);
@@ -1442,7 +1440,7 @@ static json_t *join_workers(struct salve_server *s, const struct timespec *deadl
 	return abandoned;
 }
 
-int srv_runs_stop(struct salve_server *s, json_t **abandoned)
+int srv_runs_stop(struct srv_server *s, json_t **abandoned)
 {
 	if (abandoned)
 		*abandoned = NULL;
@@ -1450,12 +1448,12 @@ int srv_runs_stop(struct salve_server *s, json_t **abandoned)
 		return 0;
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
-	for (struct run *r = s->oldest; r; r = r->newer) {
-		if (r->state == RUN_FINISHED || r->state == RUN_QUEUED)
+	for (struct srv_run *r = s->oldest; r; r = r->newer) {
+		if (r->state == SRV_RUN_FINISHED || r->state == SRV_RUN_QUEUED)
 			continue;
 		r->cancel = SIGTERM;
-		if (r->approval == APPROVAL_PENDING) {
-			r->approval = APPROVAL_CANCELLED;
+		if (r->approval == SRV_APPROVAL_PENDING) {
+			r->approval = SRV_APPROVAL_CANCELLED;
 			free(r->cancel_reason);
 			r->cancel_reason = strdup("the server is shutting down");
 			pthread_cond_signal(&r->cv);
@@ -1503,21 +1501,21 @@ int srv_runs_stop(struct salve_server *s, json_t **abandoned)
 	free(s->slots);
 	s->slots = NULL;
 	s->nworkers = 0;
-	struct run *r = s->oldest;
+	struct srv_run *r = s->oldest;
 	while (r) {
-		struct run *next = r->newer;
+		struct srv_run *next = r->newer;
 		run_free(r);
 		r = next;
 	}
 	s->oldest = s->newest = s->qhead = s->qtail = NULL;
-	salve_strmap_free(s->by_id);
+	srv_strmap_free(s->by_id);
 	s->by_id = NULL;
-	salve_dedup_free(s->dedup);
-	salve_metrics_free(s->metrics);
-	salve_targets_free(&s->global_targets);
+	srv_dedup_free(s->dedup);
+	srv_metrics_free(s->metrics);
+	srv_targets_free(&s->global_targets);
 	for (size_t i = 0; s->rs && i < s->routes.n; i++) {
-		salve_rate_free(&s->rs[i].rate);
-		salve_targets_free(&s->rs[i].targets);
+		srv_rate_free(&s->rs[i].rate);
+		srv_targets_free(&s->rs[i].targets);
 		free(s->rs[i].open_reason);
 	}
 	free(s->rs);
@@ -1529,7 +1527,7 @@ int srv_runs_stop(struct salve_server *s, json_t **abandoned)
 
 /* ---- pause, ticks, metrics ---------------------------------------------------------------- */
 
-void srv_check_pause(struct salve_server *s)
+void srv_check_pause(struct srv_server *s)
 {
 	/* Anything at the pause path that is not a pause file of ours pauses too: when in
 	 * doubt, start nothing. */
@@ -1547,59 +1545,59 @@ void srv_check_pause(struct salve_server *s)
 		srv_log(SALVE_LOG_WARN, "serve: paused: %s", why);
 }
 
-void srv_tick(struct salve_server *s)
+void srv_tick(struct srv_server *s)
 {
 	srv_check_pause(s);
 	pthread_mutex_lock(&s->mu);
-	salve_dedup_expire(s->dedup, salve_now());
+	srv_dedup_expire(s->dedup, salve_now());
 	pthread_mutex_unlock(&s->mu);
 }
 
-char *srv_metrics_text(struct salve_server *s)
+char *srv_metrics_text(struct srv_server *s)
 {
 	char labels[512];
 	pthread_mutex_lock(&s->mu);
-	salve_metrics_set(s->metrics, "salve_queue_depth", "", (double)s->queued);
-	salve_metrics_set(s->metrics, "salve_queue_capacity", "", s->conf.queue_size);
-	salve_metrics_set(s->metrics, "salve_runs_active", "", (double)s->active);
-	salve_metrics_set(s->metrics, "salve_runs_awaiting_approval", "", (double)s->awaiting);
-	salve_metrics_set(s->metrics, "salve_paused", "", s->paused);
+	srv_metrics_set(s->metrics, "salve_queue_depth", "", (double)s->queued);
+	srv_metrics_set(s->metrics, "salve_queue_capacity", "", s->conf.queue_size);
+	srv_metrics_set(s->metrics, "salve_runs_active", "", (double)s->active);
+	srv_metrics_set(s->metrics, "salve_runs_awaiting_approval", "", (double)s->awaiting);
+	srv_metrics_set(s->metrics, "salve_paused", "", s->paused);
 	if (s->mhd) {
 		pthread_mutex_lock(&s->conn_mu);
-		salve_metrics_set(s->metrics, "salve_http_connections", "", s->nconns);
+		srv_metrics_set(s->metrics, "salve_http_connections", "", s->nconns);
 		pthread_mutex_unlock(&s->conn_mu);
 	}
 	for (size_t i = 0; i < s->routes.n; i++) {
 		label_route(labels, sizeof labels, &s->rs[i]);
-		salve_metrics_set(s->metrics, "salve_route_circuit_open", labels, s->rs[i].open);
-		salve_metrics_set(s->metrics, "salve_route_consecutive_failures", labels,
-		                  s->rs[i].failures);
+		srv_metrics_set(s->metrics, "salve_route_circuit_open", labels, s->rs[i].open);
+		srv_metrics_set(s->metrics, "salve_route_consecutive_failures", labels,
+		                s->rs[i].failures);
 	}
-	char *text = salve_metrics_render(s->metrics);
+	char *text = srv_metrics_render(s->metrics);
 	pthread_mutex_unlock(&s->mu);
 	return text;
 }
 
-void srv_count_timeouts(struct salve_server *s, int n)
+void srv_count_timeouts(struct srv_server *s, int n)
 {
 	pthread_mutex_lock(&s->mu);
-	salve_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", n);
+	srv_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", n);
 	pthread_mutex_unlock(&s->mu);
 }
 
-void srv_count_request(struct salve_server *s, const char *handler, unsigned status)
+void srv_count_request(struct srv_server *s, const char *handler, unsigned status)
 {
 	char labels[256], code[16];
 	snprintf(code, sizeof code, "%u", status);
-	salve_metrics_labels(labels, sizeof labels, "handler", handler, "code", code, NULL);
+	srv_metrics_labels(labels, sizeof labels, "handler", handler, "code", code, NULL);
 	pthread_mutex_lock(&s->mu);
-	salve_metrics_add(s->metrics, "salve_http_requests_total", labels, 1);
+	srv_metrics_add(s->metrics, "salve_http_requests_total", labels, 1);
 	pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- the status API ----------------------------------------------------------------------- */
 
-static json_t *run_brief(const struct run *r)
+static json_t *run_brief(const struct srv_run *r)
 {
 	json_t *o = json_pack(
 	    "{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:b, s:s, s:s?, s:s?}", "id", r->id, "route",
@@ -1609,17 +1607,17 @@ static json_t *run_brief(const struct run *r)
 	    "dry_run", r->dry_run, "resolved", r->resolved, "created_at", r->created_at,
 	    "started_at", r->started_at[0] ? r->started_at : NULL, "ended_at",
 	    r->ended_at[0] ? r->ended_at : NULL);
-	if (r->state == RUN_AWAITING_APPROVAL)
+	if (r->state == SRV_RUN_AWAITING_APPROVAL)
 		json_object_set_new(o, "awaiting_step", json_string(r->approval_step));
 	return o;
 }
 
-int srv_runs_list(struct salve_server *s, const char *state, const char *route, int limit,
+int srv_runs_list(struct srv_server *s, const char *state, const char *route, int limit,
                   json_t **out)
 {
 	json_t *list = json_array();
 	pthread_mutex_lock(&s->mu);
-	for (struct run *r = s->newest; r && (limit <= 0 || (int)json_array_size(list) < limit);
+	for (struct srv_run *r = s->newest; r && (limit <= 0 || (int)json_array_size(list) < limit);
 	     r = r->older) {
 		if (state && strcmp(state, state_name(r->state)) != 0)
 			continue;
@@ -1635,10 +1633,10 @@ int srv_runs_list(struct salve_server *s, const char *state, const char *route, 
 	return 200;
 }
 
-int srv_run_get(struct salve_server *s, const char *id, json_t **out)
+int srv_run_get(struct srv_server *s, const char *id, json_t **out)
 {
 	pthread_mutex_lock(&s->mu);
-	struct run *r = salve_strmap_get(s->by_id, id);
+	struct srv_run *r = srv_strmap_get(s->by_id, id);
 	if (!r) {
 		pthread_mutex_unlock(&s->mu);
 		*out = json_pack("{s:s}", "error",
@@ -1658,7 +1656,7 @@ int srv_run_get(struct salve_server *s, const char *id, json_t **out)
 	                              json_object_get(r->alert, "fingerprint")));
 	json_object_set_new(o, "target", json_string(r->target ? r->target : ""));
 	json_object_set_new(o, "steps", json_deep_copy(r->steps));
-	if (r->state == RUN_FINISHED && r->outcome && strcmp(r->outcome, "cancelled") != 0)
+	if (r->state == SRV_RUN_FINISHED && r->outcome && strcmp(r->outcome, "cancelled") != 0)
 		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
 	if (r->error)
 		json_object_set_new(o, "error", json_string(r->error));
@@ -1669,7 +1667,7 @@ int srv_run_get(struct salve_server *s, const char *id, json_t **out)
 		json_object_set_new(o, "alert_to_first_step_ms",
 		                    json_real((r->t_first_step - r->t_created) * 1000.0));
 	}
-	if (r->approval != APPROVAL_NONE) {
+	if (r->approval != SRV_APPROVAL_NONE) {
 		json_t *a =
 		    json_pack("{s:s, s:s, s:s}", "step", r->approval_step, "state",
 		              approval_name(r->approval), "deadline", r->approval_deadline_at);
@@ -1684,7 +1682,7 @@ int srv_run_get(struct salve_server *s, const char *id, json_t **out)
 	return 200;
 }
 
-int srv_run_decide(struct salve_server *s, const char *id, const char *decision, const json_t *body,
+int srv_run_decide(struct srv_server *s, const char *id, const char *decision, const json_t *body,
                    json_t **out)
 {
 	const char *by = json_string_value(json_object_get(body, "by"));
@@ -1693,17 +1691,17 @@ int srv_run_decide(struct salve_server *s, const char *id, const char *decision,
 	json_t *extra = NULL;
 	char msg[512];
 	pthread_mutex_lock(&s->mu);
-	struct run *r = salve_strmap_get(s->by_id, id);
+	struct srv_run *r = srv_strmap_get(s->by_id, id);
 	if (!r) {
 		pthread_mutex_unlock(&s->mu);
 		*out = json_pack("{s:s}", "error", "no such run");
 		return 404;
 	}
-	if (strcmp(decision, "cancel") == 0 && r->state == RUN_QUEUED) {
+	if (strcmp(decision, "cancel") == 0 && r->state == SRV_RUN_QUEUED) {
 		snprintf(msg, sizeof msg, "cancelled through the API by %s",
 		         by ? by : "an approver");
 		extra = cancel_queued(s, r, msg);
-	} else if (r->state != RUN_AWAITING_APPROVAL || r->approval != APPROVAL_PENDING) {
+	} else if (r->state != SRV_RUN_AWAITING_APPROVAL || r->approval != SRV_APPROVAL_PENDING) {
 		snprintf(msg, sizeof msg, "run %s is %s, not waiting for approval", id,
 		         state_name(r->state));
 		pthread_mutex_unlock(&s->mu);
@@ -1716,14 +1714,14 @@ int srv_run_decide(struct salve_server *s, const char *id, const char *decision,
 		*out = json_pack("{s:s}", "error", msg);
 		return 409;
 	} else {
-		r->approval = strcmp(decision, "approve") == 0 ? APPROVAL_APPROVED
-		              : strcmp(decision, "deny") == 0  ? APPROVAL_DENIED
-		                                               : APPROVAL_CANCELLED;
+		r->approval = strcmp(decision, "approve") == 0 ? SRV_APPROVAL_APPROVED
+		              : strcmp(decision, "deny") == 0  ? SRV_APPROVAL_DENIED
+		                                               : SRV_APPROVAL_CANCELLED;
 		free(r->approval_by);
 		free(r->approval_comment);
 		r->approval_by = by ? strdup(by) : NULL;
 		r->approval_comment = comment ? strdup(comment) : NULL;
-		if (r->approval == APPROVAL_CANCELLED) {
+		if (r->approval == SRV_APPROVAL_CANCELLED) {
 			free(r->cancel_reason);
 			snprintf(msg, sizeof msg, "cancelled through the API by %s",
 			         by ? by : "an approver");
@@ -1748,17 +1746,17 @@ int srv_run_decide(struct salve_server *s, const char *id, const char *decision,
 	return 200;
 }
 
-int srv_routes_list(struct salve_server *s, json_t **out)
+int srv_routes_list(struct srv_server *s, json_t **out)
 {
 	json_t *list = json_array();
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->routes.n; i++) {
-		const struct route_state *rs = &s->rs[i];
-		const salve_route *r = rs->route;
+		const struct srv_route_state *rs = &s->rs[i];
+		const srv_route *r = rs->route;
 		json_t *m = json_array();
 		for (size_t k = 0; k < r->nmatchers; k++) {
 			char text[512];
-			salve_matcher_format(&r->matchers[k], text, sizeof text);
+			srv_matcher_format(&r->matchers[k], text, sizeof text);
 			json_array_append_new(m, json_string(text));
 		}
 		json_array_append_new(
@@ -1774,9 +1772,9 @@ int srv_routes_list(struct salve_server *s, json_t **out)
 	return 200;
 }
 
-int srv_route_reset(struct salve_server *s, const char *name, const char *by, json_t **out)
+int srv_route_reset(struct srv_server *s, const char *name, const char *by, json_t **out)
 {
-	struct route_state *rs = NULL;
+	struct srv_route_state *rs = NULL;
 	for (size_t i = 0; i < s->routes.n; i++)
 		if (strcmp(s->routes.v[i].name, name) == 0)
 			rs = &s->rs[i];
@@ -1785,7 +1783,7 @@ int srv_route_reset(struct salve_server *s, const char *name, const char *by, js
 		return 404;
 	}
 	char err[1024];
-	if (srv_remove_circuit(s->circuit_dir, name, err, sizeof err) < 0) {
+	if (srv_state_remove_circuit(s->circuit_dir, name, err, sizeof err) < 0) {
 		*out = json_pack("{s:s}", "error", err);
 		return 500;
 	}
@@ -1802,11 +1800,11 @@ int srv_route_reset(struct salve_server *s, const char *name, const char *by, js
 	return 200;
 }
 
-int srv_set_paused(struct salve_server *s, int pause, const char *by, const char *reason,
+int srv_set_paused(struct srv_server *s, int pause, const char *by, const char *reason,
                    json_t **out)
 {
 	char err[1024];
-	if (srv_write_pause(s->pause_path, pause, by, reason, err, sizeof err) < 0) {
+	if (srv_state_write_pause(s->pause_path, pause, by, reason, err, sizeof err) < 0) {
 		*out = json_pack("{s:s}", "error", err);
 		return 500;
 	}

@@ -25,7 +25,7 @@ static char *render(const char *text)
 {
 	char err[512];
 	json_t *c = ctx();
-	char *out = salve_tmpl_render(text, c, err, sizeof err);
+	char *out = srv_tmpl_render(text, c, err, sizeof err);
 	json_decref(c);
 	if (!out)
 		fail_msg("%s: %s", text, err);
@@ -59,7 +59,7 @@ static void test_render(void **state)
 	json_object_set_new(json_object_get(c, "labels"), "pod",
 	                    json_string("$(rm -rf /) {{ x }}"));
 	char err[512];
-	char *out = salve_tmpl_render("{{ labels.pod }}", c, err, sizeof err);
+	char *out = srv_tmpl_render("{{ labels.pod }}", c, err, sizeof err);
 	assert_string_equal(out, "$(rm -rf /) {{ x }}");
 	free(out);
 	json_decref(c);
@@ -69,8 +69,8 @@ static void expect_error(const char *text, int at_render, const char *words)
 {
 	char err[512] = "";
 	json_t *c = ctx();
-	int failed = at_render ? salve_tmpl_render(text, c, err, sizeof err) == NULL
-	                       : salve_tmpl_check(text, err, sizeof err) < 0;
+	int failed = at_render ? srv_tmpl_render(text, c, err, sizeof err) == NULL
+	                       : srv_tmpl_check(text, err, sizeof err) < 0;
 	json_decref(c);
 	if (!failed)
 		fail_msg("%s: accepted", text);
@@ -90,7 +90,7 @@ static void test_errors(void **state)
 	expect_error("{{ labels.deployment }}", 1, "labels.deployment is not set on the alert");
 	/* check accepts what render needs an alert for. */
 	char err[256];
-	assert_int_equal(salve_tmpl_check("{{ labels.deployment }}", err, sizeof err), 0);
+	assert_int_equal(srv_tmpl_check("{{ labels.deployment }}", err, sizeof err), 0);
 }
 
 static void test_render_json(void **state)
@@ -102,7 +102,7 @@ static void test_render_json(void **state)
 	                          0, &jerr);
 	json_t *c = ctx();
 	char err[512];
-	json_t *out = salve_tmpl_render_json(tmpl, c, "params", err, sizeof err);
+	json_t *out = srv_tmpl_render_json(tmpl, c, "params", err, sizeof err);
 	assert_non_null(out);
 	char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(
@@ -110,9 +110,9 @@ static void test_render_json(void **state)
 	free(s);
 	json_decref(out);
 	json_t *bad = json_pack("{s:[s]}", "tags", "{{ labels.nope }}");
-	assert_null(salve_tmpl_render_json(bad, c, "params", err, sizeof err));
+	assert_null(srv_tmpl_render_json(bad, c, "params", err, sizeof err));
 	assert_non_null(strstr(err, "params.tags[0]: labels.nope is not set"));
-	assert_int_equal(salve_tmpl_check_json(bad, "params", err, sizeof err), 0);
+	assert_int_equal(srv_tmpl_check_json(bad, "params", err, sizeof err), 0);
 	json_decref(bad);
 	json_decref(tmpl);
 	json_decref(c);
@@ -130,42 +130,42 @@ static void test_route_render_and_target(void **state)
 	    "{\"b\": \"{{ labels.pod }}\", \"a\": 1}, \"on_resolved\": {\"runbook\": \"done.lua\", "
 	    "\"params\": {\"ns\": \"{{ labels.namespace }}\"}}}]}",
 	    0, &jerr);
-	salve_routes r;
+	srv_routes r;
 	char err[1024];
-	assert_int_equal(salve_routes_load(doc, "/srv/salve.yaml", "runbooks", &r, err, sizeof err),
+	assert_int_equal(srv_routes_load(doc, "/srv/salve.yaml", "runbooks", &r, err, sizeof err),
 	                 0);
 	assert_string_equal(r.v[0].runbook, "/srv/runbooks/r.lua");
 	assert_string_equal(r.v[1].resolved_runbook, "/srv/runbooks/done.lua");
-	assert_int_equal(r.v[1].on_resolved, SALVE_RESOLVED_RUN);
+	assert_int_equal(r.v[1].on_resolved, SRV_RESOLVED_RUN);
 	json_t *c = ctx(), *params;
 	char *target;
-	assert_int_equal(salve_route_render(&r.v[0], c, 0, &params, &target, err, sizeof err), 0);
+	assert_int_equal(srv_route_render(&r.v[0], c, 0, &params, &target, err, sizeof err), 0);
 	assert_string_equal(target, "shop");
 	free(target);
 	json_decref(params);
-	assert_int_equal(salve_route_render(&r.v[1], c, 0, &params, &target, err, sizeof err), 0);
+	assert_int_equal(srv_route_render(&r.v[1], c, 0, &params, &target, err, sizeof err), 0);
 	/* Without a target template the target is the params as canonical JSON. */
 	assert_string_equal(target, "{\"a\":1,\"b\":\"web-7d9f\"}");
 	free(target);
 	json_decref(params);
-	assert_int_equal(salve_route_render(&r.v[1], c, 1, &params, &target, err, sizeof err), 0);
+	assert_int_equal(srv_route_render(&r.v[1], c, 1, &params, &target, err, sizeof err), 0);
 	assert_string_equal(json_string_value(json_object_get(params, "ns")), "shop");
 	free(target);
 	json_decref(params);
 	json_decref(c);
-	salve_routes_free(&r);
+	srv_routes_free(&r);
 	json_decref(doc);
 }
 
-static salve_routes load_routes(const char *json)
+static srv_routes load_routes(const char *json)
 {
 	json_error_t jerr;
 	json_t *doc = json_loads(json, 0, &jerr);
 	if (!doc)
 		fail_msg("bad test JSON: %s", jerr.text);
-	salve_routes r;
+	srv_routes r;
 	char err[1024];
-	if (salve_routes_load(doc, "/srv/salve.yaml", NULL, &r, err, sizeof err) < 0)
+	if (srv_routes_load(doc, "/srv/salve.yaml", NULL, &r, err, sizeof err) < 0)
 		fail_msg("%s", err);
 	json_decref(doc);
 	return r;
@@ -183,7 +183,7 @@ static json_t *host_alert(const char *host)
 static void test_patterns_refused(void **state)
 {
 	(void)state;
-	salve_routes r = load_routes(
+	srv_routes r = load_routes(
 	    "{\"routes\": [{\"name\": \"disk\", \"runbook\": \"r.lua\", \"params\": {\"hosts\": "
 	    "\"{{ labels.host }}\", \"note\": \"{{ annotations.summary }}\", \"since\": \"{{ "
 	    "startsAt }}\", \"group\": \"{{ labels.group | default \\\"all\\\" }}\"}, "
@@ -207,8 +207,8 @@ static void test_patterns_refused(void **state)
 	char *target;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		json_t *a = host_alert(bad[i].host);
-		assert_int_equal(
-		    salve_route_render(&r.v[0], a, 0, &params, &target, err, sizeof err), -2);
+		assert_int_equal(srv_route_render(&r.v[0], a, 0, &params, &target, err, sizeof err),
+		                 -2);
 		assert_null(params);
 		if (!strstr(err, "params.hosts: labels.host is") || !strstr(err, bad[i].what) ||
 		    !strstr(err, "allow_patterns: [hosts]"))
@@ -218,7 +218,7 @@ static void test_patterns_refused(void **state)
 	/* One host name passes; the annotation with spaces and ':' is allowed by name; the
 	 * normalized startsAt and the route's own default "all" are not values from the alert. */
 	json_t *a = host_alert("db1.example.org");
-	assert_int_equal(salve_route_render(&r.v[0], a, 0, &params, &target, err, sizeof err), 0);
+	assert_int_equal(srv_route_render(&r.v[0], a, 0, &params, &target, err, sizeof err), 0);
 	assert_string_equal(json_string_value(json_object_get(params, "hosts")), "db1.example.org");
 	assert_string_equal(json_string_value(json_object_get(params, "note")), "disk full: 99%");
 	assert_string_equal(json_string_value(json_object_get(params, "since")),
@@ -227,20 +227,20 @@ static void test_patterns_refused(void **state)
 	json_decref(params);
 	free(target);
 	json_decref(a);
-	salve_routes_free(&r);
+	srv_routes_free(&r);
 }
 
-static json_t *targets_of(const salve_route *route, const char *host, int *unbounded)
+static json_t *targets_of(const srv_route *route, const char *host, int *unbounded)
 {
 	char err[1024];
 	json_t *a = host_alert(host), *t;
-	if (salve_route_targets(route, a, 0, &t, unbounded, err, sizeof err) < 0)
+	if (srv_route_targets(route, a, 0, &t, unbounded, err, sizeof err) < 0)
 		fail_msg("%s", err);
 	json_decref(a);
 	return t;
 }
 
-static void expect_targets(const salve_route *route, const char *host, const char *want)
+static void expect_targets(const srv_route *route, const char *host, const char *want)
 {
 	int unbounded = 1;
 	json_t *t = targets_of(route, host, &unbounded);
@@ -251,7 +251,7 @@ static void expect_targets(const salve_route *route, const char *host, const cha
 	json_decref(t);
 }
 
-static void expect_unbounded(const salve_route *route, const char *host)
+static void expect_unbounded(const srv_route *route, const char *host)
 {
 	int unbounded = 0;
 	json_t *t = targets_of(route, host, &unbounded);
@@ -265,7 +265,7 @@ static void expect_unbounded(const salve_route *route, const char *host)
 static void test_targets_count_hosts(void **state)
 {
 	(void)state;
-	salve_routes r = load_routes(
+	srv_routes r = load_routes(
 	    "{\"routes\": [{\"name\": \"t\", \"runbook\": \"r.lua\", \"params\": {\"hosts\": "
 	    "\"{{ labels.host }}\"}, \"target\": \"host/{{ labels.host }}\", \"allow_patterns\": "
 	    "true}, {\"name\": \"p\", \"runbook\": \"r.lua\", \"params\": {\"hosts\": \"{{ "
@@ -284,7 +284,7 @@ static void test_targets_count_hosts(void **state)
 	expect_unbounded(&r.v[0], "web1,db[1:9]");
 	expect_unbounded(&r.v[0], "~db.*");
 	expect_unbounded(&r.v[1], "all:!db1");
-	salve_routes_free(&r);
+	srv_routes_free(&r);
 
 	/* A pattern in a param the target template leaves out still cannot be counted. */
 	r = load_routes("{\"routes\": [{\"name\": \"t\", \"runbook\": \"r.lua\", \"params\": "
@@ -292,7 +292,7 @@ static void test_targets_count_hosts(void **state)
 	                "\"allow_patterns\": true}]}");
 	expect_unbounded(&r.v[0], "*");
 	expect_targets(&r.v[0], "web1,web2", "[\"fixed\"]");
-	salve_routes_free(&r);
+	srv_routes_free(&r);
 }
 
 int main(void)
