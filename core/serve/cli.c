@@ -17,6 +17,8 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "host.h"
+#include "http.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "redact.h"
 #include "registry.h"
@@ -400,7 +402,7 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	signal(SIGPIPE, SIG_IGN);
 	code = 0;
 	int stop_signal = 0;
-	if (srv_runs_start(s, err, sizeof err) < 0) {
+	if (srv_lifecycle_start(s, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: serve: %s\n", err);
 		code = SALVE_EXIT_CANTCREAT;
 	} else {
@@ -434,7 +436,7 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 			if (got > 0) {
 				sig = got;
 			} else {
-				srv_tick(s);
+				srv_lifecycle_tick(s);
 				srv_http_tick(s);
 			}
 		}
@@ -446,7 +448,7 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	}
 	srv_http_stop(s);
 	json_t *abandoned = NULL;
-	int stuck = srv_runs_stop(s, &abandoned);
+	int stuck = srv_lifecycle_stop(s, &abandoned);
 	if (!code) {
 		json_t *stop = salve_audit_record();
 		json_object_update_new(stop, json_pack("{s:s, s:i, s:o}", "event", "serve_stop",
@@ -752,16 +754,10 @@ static int routes_list(struct env *e, int as_json)
 		if (!file && errno != ENOENT)
 			open = json_pack("{s:s, s:s}", "opened_at", "?", "reason", err);
 		free(file);
-		json_t *m = json_array();
-		for (size_t k = 0; k < r->nmatchers; k++) {
-			char text[512];
-			srv_matcher_format(&r->matchers[k], text, sizeof text);
-			json_array_append_new(m, json_string(text));
-		}
-		json_array_append_new(list,
-		                      json_pack("{s:s, s:o, s:s, s:b, s:o}", "name", r->name,
-		                                "matchers", m, "runbook", r->runbook, "dry_run",
-		                                r->dry_run, "circuit", open ? open : json_null()));
+		json_array_append_new(list, json_pack("{s:s, s:o, s:s, s:b, s:o}", "name", r->name,
+		                                      "matchers", srv_route_matchers_json(r),
+		                                      "runbook", r->runbook, "dry_run", r->dry_run,
+		                                      "circuit", open ? open : json_null()));
 	}
 	if (as_json) {
 		json_t *o = json_pack("{s:o}", "routes", list);

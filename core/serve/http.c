@@ -12,6 +12,8 @@
  * sockets that pass it. Clients are capped per IP, and a few connections beyond
  * max_connections are reserved for /healthz.
  */
+#include "http.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -25,9 +27,15 @@
 #include <sys/socket.h>
 
 #include "alert.h"
+#include "approvals.h"
+#include "circuits.h"
+#include "commit.h"
 #include "host.h"
+#include "ingest.h"
 #include "log.h"
+#include "pause.h"
 #include "srv.h"
+#include "status.h"
 #include "util.h"
 
 enum handler {
@@ -80,12 +88,12 @@ enum conn_phase {
 /* One TCP connection (MHD's socket context), in s->conns under s->conn_mu. The entry leaves
  * the list in MHD's "closed" notification, which comes before MHD closes the socket: while
  * it is listed, fd is this connection's. */
-struct conn_track {
+struct srv_conn {
 	int fd;
 	enum conn_phase phase;
 	double deadline; /* monotonic; 0: none */
 	int reserve;     /* accepted above max_connections: /healthz only */
-	struct conn_track *prev, *next;
+	struct srv_conn *prev, *next;
 };
 
 struct req {
@@ -103,17 +111,17 @@ struct req {
 	json_t *result;
 };
 
-static struct conn_track *track_of(struct MHD_Connection *c)
+static struct srv_conn *track_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *info =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return info ? (struct conn_track *)info->socket_context : NULL;
+	return info ? (struct srv_conn *)info->socket_context : NULL;
 }
 
 /* The request is in hand: no deadline until the next one starts. */
 static void track_processing(struct srv_server *s, struct MHD_Connection *c)
 {
-	struct conn_track *t = track_of(c);
+	struct srv_conn *t = track_of(c);
 	if (!t)
 		return;
 	pthread_mutex_lock(&s->conn_mu);
@@ -143,7 +151,7 @@ static enum MHD_Result send_text(struct srv_server *s, struct MHD_Connection *c,
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	enum MHD_Result rc = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
-	srv_count_request(s, handler, status);
+	srv_status_count_request(s, handler, status);
 	return rc;
 }
 
@@ -386,7 +394,7 @@ static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, 
 	switch (q->h) {
 	case H_HEALTH: {
 		json_t *list = NULL;
-		srv_runs_list(s, NULL, NULL, 1, &list);
+		srv_status_runs(s, NULL, NULL, 1, &list);
 		json_t *o = json_pack("{s:s, s:O, s:O, s:O}", "status", "ok", "paused",
 		                      json_object_get(list, "paused"), "queued",
 		                      json_object_get(list, "queued"), "active",
@@ -395,7 +403,7 @@ static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, 
 		return send_json(s, c, name, MHD_HTTP_OK, o);
 	}
 	case H_METRICS: {
-		char *text = srv_metrics_text(s);
+		char *text = srv_status_metrics(s);
 		if (!text)
 			return send_error(s, c, name, 500, "out of memory");
 		return send_text(s, c, name, MHD_HTTP_OK, text,
@@ -408,14 +416,14 @@ static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, 
 		const char *state = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
 		const char *route = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "route");
 		const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-		status = srv_runs_list(s, state, route, limit ? atoi(limit) : 100, &out);
+		status = srv_status_runs(s, state, route, limit ? atoi(limit) : 100, &out);
 		return send_json(s, c, name, (unsigned)status, out);
 	}
 	case H_RUN:
-		status = srv_run_get(s, q->arg, &out);
+		status = srv_status_run(s, q->arg, &out);
 		return send_json(s, c, name, (unsigned)status, out);
 	case H_ROUTES:
-		status = srv_routes_list(s, &out);
+		status = srv_status_routes(s, &out);
 		return send_json(s, c, name, (unsigned)status, out);
 	default:
 		break;
@@ -426,21 +434,21 @@ static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, 
 	const char *by = json_string_value(json_object_get(body, "by"));
 	switch (q->h) {
 	case H_RUN_APPROVE:
-		status = srv_run_decide(s, q->arg, "approve", body, &out);
+		status = srv_approval_decide(s, q->arg, "approve", body, &out);
 		break;
 	case H_RUN_DENY:
-		status = srv_run_decide(s, q->arg, "deny", body, &out);
+		status = srv_approval_decide(s, q->arg, "deny", body, &out);
 		break;
 	case H_RUN_CANCEL:
-		status = srv_run_decide(s, q->arg, "cancel", body, &out);
+		status = srv_approval_decide(s, q->arg, "cancel", body, &out);
 		break;
 	case H_ROUTE_RESET:
-		status = srv_route_reset(s, q->arg, by, &out);
+		status = srv_circuit_reset(s, q->arg, by, &out);
 		break;
 	case H_PAUSE:
 	case H_RESUME:
-		status = srv_set_paused(s, q->h == H_PAUSE, by,
-		                        json_string_value(json_object_get(body, "reason")), &out);
+		status = srv_pause_set(s, q->h == H_PAUSE, by,
+		                       json_string_value(json_object_get(body, "reason")), &out);
 		break;
 	default:
 		status = 500;
@@ -471,7 +479,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			                  url);
 		}
 		q->h = (enum handler)h;
-		struct conn_track *t = track_of(c);
+		struct srv_conn *t = track_of(c);
 		if (t && t->reserve && h != H_HEALTH) {
 			q->answered = 1;
 			return send_error(s, c, handlers[h].name, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -491,7 +499,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			enum MHD_Result rc =
 			    MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 			MHD_destroy_response(resp);
-			srv_count_request(s, handlers[h].name, MHD_HTTP_METHOD_NOT_ALLOWED);
+			srv_status_count_request(s, handlers[h].name, MHD_HTTP_METHOD_NOT_ALLOWED);
 			return rc;
 		}
 		char why[256];
@@ -575,7 +583,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 	/* Keep-alive: the next request's first line must come within connection_timeout (an
 	 * idle connection is closed by libmicrohttpd then), the rest within request_timeout. */
-	struct conn_track *t = track_of(c);
+	struct srv_conn *t = track_of(c);
 	if (t) {
 		pthread_mutex_lock(&s->conn_mu);
 		t->phase = CONN_IDLE;
@@ -584,7 +592,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static double head_timeout(const struct srv_server *s, const struct conn_track *t)
+static double head_timeout(const struct srv_server *s, const struct srv_conn *t)
 {
 	return t->reserve && s->conf.request_timeout > RESERVE_TIMEOUT ? RESERVE_TIMEOUT
 	                                                               : s->conf.request_timeout;
@@ -595,7 +603,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
 	struct srv_server *s = cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		struct conn_track *t = calloc(1, sizeof *t);
+		struct srv_conn *t = calloc(1, sizeof *t);
 		const union MHD_ConnectionInfo *info =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (!t || !info) {
@@ -616,7 +624,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		*socket_context = t;
 		return;
 	}
-	struct conn_track *t = *socket_context;
+	struct srv_conn *t = *socket_context;
 	if (toe != MHD_CONNECTION_NOTIFY_CLOSED || !t)
 		return;
 	pthread_mutex_lock(&s->conn_mu);
@@ -637,7 +645,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)uri;
 	struct srv_server *s = cls;
-	struct conn_track *t = track_of(c);
+	struct srv_conn *t = track_of(c);
 	if (t) {
 		pthread_mutex_lock(&s->conn_mu);
 		if (t->phase != CONN_RECEIVING) {
@@ -656,7 +664,7 @@ void srv_http_tick(struct srv_server *s)
 	double now = salve_now();
 	int closed = 0;
 	pthread_mutex_lock(&s->conn_mu);
-	for (struct conn_track *t = s->conns; t; t = t->next) {
+	for (struct srv_conn *t = s->conns; t; t = t->next) {
 		if (t->deadline > 0 && now > t->deadline) {
 			/* libmicrohttpd sees the end of the stream and closes the connection
 			 * itself (which unlists it); shutdown never closes the descriptor. */
@@ -667,7 +675,7 @@ void srv_http_tick(struct srv_server *s)
 	}
 	pthread_mutex_unlock(&s->conn_mu);
 	if (closed) {
-		srv_count_timeouts(s, closed);
+		srv_status_count_timeouts(s, closed);
 		srv_log(SALVE_LOG_DEBUG,
 		        "serve: http: closed %d connection%s that did not send a whole request "
 		        "within server.request_timeout",

@@ -732,6 +732,17 @@ int srv_route_match(const srv_route *r, const json_t *labels, char *why, size_t 
 	return 1;
 }
 
+json_t *srv_route_matchers_json(const srv_route *r)
+{
+	json_t *m = json_array();
+	for (size_t k = 0; k < r->nmatchers; k++) {
+		char text[512];
+		srv_matcher_format(&r->matchers[k], text, sizeof text);
+		json_array_append_new(m, json_string(text));
+	}
+	return m;
+}
+
 const char *srv_route_value_syntax(const char *value)
 {
 	if (strcasecmp(value, "all") == 0)

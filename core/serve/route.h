@@ -90,6 +90,8 @@ void srv_routes_free(srv_routes *r);
  * not ("severity=~\"critical\" does not hold: severity is \"warning\""). */
 int srv_route_match(const srv_route *r, const json_t *labels, char *why, size_t whylen);
 
+/* The route's matchers in canonical form (severity=~"critical|page"): a new array. */
+json_t *srv_route_matchers_json(const srv_route *r);
 /* What a route gives an alert: the params (templates rendered; the on_resolved ones when
  * resolved != 0) and the target text (the target template, or the params as canonical
  * JSON). *params is a new reference, *target malloc'd. 0; -1 with err when a template
