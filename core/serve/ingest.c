@@ -8,6 +8,7 @@
 #include "alert.h"
 #include "circuits.h"
 #include "pause.h"
+#include "render.h"
 #include "run.h"
 #include "spool.h"
 #include "srv.h"
@@ -127,8 +128,8 @@ static int blast_radius(struct srv_server *s, struct srv_route_state *rs, const 
 	char detail[1024], err[1024];
 	if (route->max_targets > 0 || s->conf.global_max_targets > 0) {
 		int unbounded = 0;
-		if (srv_route_targets(route, alert, resolved, &x->keys, &unbounded, err,
-		                      sizeof err) < 0) {
+		if (srv_render_targets(route, alert, resolved, &x->keys, &unbounded, err,
+		                       sizeof err) < 0) {
 			refuse(s, rs, d, "template", err);
 			return -1;
 		}
@@ -232,7 +233,7 @@ static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t
 		return;
 	json_t *params = NULL;
 	char *target = NULL;
-	int rendered = srv_route_render(route, alert, resolved, &params, &target, err, sizeof err);
+	int rendered = srv_render_params(route, alert, resolved, &params, &target, err, sizeof err);
 	if (rendered < 0) {
 		refuse(s, rs, d, rendered == -2 ? "pattern" : "template", err);
 		return;

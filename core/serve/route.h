@@ -92,28 +92,6 @@ int srv_route_match(const srv_route *r, const json_t *labels, char *why, size_t 
 
 /* The route's matchers in canonical form (severity=~"critical|page"): a new array. */
 json_t *srv_route_matchers_json(const srv_route *r);
-/* What a route gives an alert: the params (templates rendered; the on_resolved ones when
- * resolved != 0) and the target text (the target template, or the params as canonical
- * JSON). *params is a new reference, *target malloc'd. 0; -1 with err when a template
- * cannot be filled; -2 with err when a value from the alert carries host-pattern or list
- * syntax the route does not allow (see srv_route_value_syntax). */
-int srv_route_render(const srv_route *r, const json_t *alert, int resolved, json_t **params,
-                     char **target, char *err, size_t errlen);
-
-/* The distinct targets a run acts on, for the blast radius: the target text (as
- * srv_route_render gives it), rendered once per element when an allowed value from the
- * alert is a list ("web1,web2" counts two). *targets is a new array of strings. *unbounded is
- * set when a value is a pattern (web*, all, ~re, [1:3]) or the lists name more than 256
- * combinations: nobody can count what it reaches. 0, or -1 with err. */
-int srv_route_targets(const srv_route *r, const json_t *alert, int resolved, json_t **targets,
-                      int *unbounded, char *err, size_t errlen);
-
-/* Whether value (from an alert) carries host-pattern or list syntax: '*', '?', ',', ':', '!',
- * '&', '~', '[', ']', whitespace or control characters, or is the word "all". Returns NULL
- * when it names exactly one thing, else a static description of the first offence
- * ("'*'", "whitespace", "the word all"). */
-const char *srv_route_value_syntax(const char *value);
-
 /* A duration from the config: "30s", "1h30m", "250ms", "2d" or a bare number of seconds;
  * finite, >= 0 and at most ten years. nan, inf, hex, exponents and signs are refused.
  * 0 or -1. */

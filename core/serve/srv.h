@@ -2,19 +2,22 @@
  * salve serve's shared state and the helpers every module of core/serve uses.
  *
  * The modules, each including only modules listed before it (the graph is one-way):
- *   pure parts:  strmap, guard, metrics, matcher, tmpl, alert, log, state, route
- *   srv (this):  the server's state below, audit records, route lookup
- *   spool        sealed files of accepted runs (STATE_DIR/serve/queue)
- *   circuits     circuit breakers and their files; pause: the pause switch
- *   run          a run's record, the run table and the queue
- *   steps        a run's step list, built from the engine's events
- *   approvals    the engine's approve hook, its notice, the API's decisions
- *   ingest       routing decisions: alerts in, runs queued, the hook's answer
- *   status       the read side of the API and /metrics
- *   workers      the worker pool: pick a run, execute it, finish it
- *   lifecycle    start, tick and stop of all of the above
- *   commit       group commit of the hooks; http: the HTTP front
- *   env, cli_*   the commands (salve serve, routes, pause, resume)
+ *   pure parts  strmap, guard, metrics, matcher, tmpl, alert, log, state, route, render
+ *   srv (this)  the server's state below, audit records, route lookup
+ *   spool       sealed files of accepted runs (STATE_DIR/serve/queue)
+ *   circuits    circuit breakers and their files
+ *   pause       the pause switch
+ *   run         a run's record, the run table and the queue
+ *   steps       a run's step list, built from the engine's events
+ *   approvals   the engine's approve hook, its notice, the API's decisions
+ *   ingest      routing decisions: alerts in, runs queued, the hook's answer
+ *   status      the read side of the API and /metrics
+ *   workers     the worker pool: pick a run, execute it, finish it
+ *   lifecycle   start, tick and stop of the run side
+ *   commit      group commit of the hooks
+ *   http        the HTTP front
+ *   env         what every command loads first
+ *   cli_serve   salve serve; cli_routes: salve routes, pause and resume
  *
  * Locking: one mutex (srv->mu) guards every field below that changes after start-up (the
  * queue, the run table and each run's status fields, route states, the dedup table, the
