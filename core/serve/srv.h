@@ -19,6 +19,11 @@
  *   env         what every command loads first
  *   cli_serve   salve serve; cli_routes: salve routes, pause and resume
  *
+ * Ownership: salve serve's command (cli_serve.c) owns the struct srv_server; its config,
+ * server settings, routes and registry are borrowed from the command's env for the server's
+ * lifetime; everything else in it is made by lifecycle.c (run side) and http.c (HTTP front)
+ * and freed by their stop functions.
+ *
  * Locking: one mutex (srv->mu) guards every field below that changes after start-up (the
  * queue, the run table and each run's status fields, route states, the dedup table, the
  * guardrail windows, the metrics) unless a field names another lock. It is never held
