@@ -95,6 +95,7 @@ static void on_resolved_cancel(struct srv_server *s, struct srv_route_state *rs,
 	struct srv_run *r = NULL;
 	if (srv_dedup_check(s->dedup, key, now, &run_id, &why, &ago) && strcmp(why, "active") == 0)
 		r = srv_run_find(s, run_id);
+	decide(d, "resolved", NULL, NULL);
 	if (!r) {
 		decide(d, "resolved", NULL, "no queued or waiting run of this alert to cancel");
 		return;

@@ -27,7 +27,8 @@ static json_t *find_step(json_t *steps, const char *name)
 {
 	for (size_t i = json_array_size(steps); i > 0; i--) {
 		json_t *st = json_array_get(steps, i - 1);
-		if (strcmp(json_string_value(json_object_get(st, "name")), name) == 0)
+		const char *its = json_string_value(json_object_get(st, "name"));
+		if (its && name && strcmp(its, name) == 0)
 			return st;
 	}
 	return NULL;
