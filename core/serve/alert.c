@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-size_t salve_json_depth(const json_t *v)
+size_t srv_alert_json_depth(const json_t *v)
 {
 	size_t deepest = 0;
 	if (json_is_object(v)) {
@@ -17,7 +17,7 @@ size_t salve_json_depth(const json_t *v)
 		json_t *x;
 		json_object_foreach((json_t *)v, k, x)
 		{
-			size_t d = salve_json_depth(x);
+			size_t d = srv_alert_json_depth(x);
 			if (d > deepest)
 				deepest = d;
 		}
@@ -28,7 +28,7 @@ size_t salve_json_depth(const json_t *v)
 		json_t *x;
 		json_array_foreach(v, i, x)
 		{
-			size_t d = salve_json_depth(x);
+			size_t d = srv_alert_json_depth(x);
 			if (d > deepest)
 				deepest = d;
 		}
@@ -37,8 +37,8 @@ size_t salve_json_depth(const json_t *v)
 	return 0;
 }
 
-json_t *salve_alert_parse_json(const char *body, size_t len, size_t max_depth, char *err,
-                               size_t errlen)
+json_t *srv_alert_parse_json(const char *body, size_t len, size_t max_depth, char *err,
+                             size_t errlen)
 {
 	json_error_t jerr;
 	/* jansson itself stops at 2048 levels, so the check below never meets a stack-deep
@@ -49,7 +49,7 @@ json_t *salve_alert_parse_json(const char *body, size_t len, size_t max_depth, c
 		         jerr.column, jerr.text);
 		return NULL;
 	}
-	size_t depth = salve_json_depth(v);
+	size_t depth = srv_alert_json_depth(v);
 	if (depth > max_depth) {
 		snprintf(err, errlen, "JSON nested %zu levels deep; at most %zu are accepted",
 		         depth, max_depth);
@@ -72,7 +72,7 @@ static int digits(const char **p, int n, int *out)
 	return 0;
 }
 
-int salve_time_normalize(const char *text, char *out, size_t outlen)
+int srv_alert_time_normalize(const char *text, char *out, size_t outlen)
 {
 	const char *p = text;
 	int Y, M, D, h, m, s;
@@ -142,7 +142,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-void salve_alert_fingerprint(const json_t *labels, char *out, size_t outlen)
+void srv_alert_fingerprint(const json_t *labels, char *out, size_t outlen)
 {
 	uint64_t h = 14695981039346656037ULL;
 	size_t n = json_object_size(labels), i = 0;
@@ -212,7 +212,7 @@ static int time_field(const json_t *a, const char *name, const char *where, char
 	out[0] = '\0';
 	if (!v || (json_is_string(v) && !*json_string_value(v)))
 		return 0;
-	if (!json_is_string(v) || salve_time_normalize(json_string_value(v), out, outlen) < 0) {
+	if (!json_is_string(v) || srv_alert_time_normalize(json_string_value(v), out, outlen) < 0) {
 		snprintf(err, errlen, "%s.%s: not an RFC 3339 time", where, name);
 		return -1;
 	}
@@ -265,7 +265,7 @@ static json_t *normalize(const json_t *a, const json_t *group, const char *where
 	char computed[32];
 	const char *fingerprint = json_string_value(fp);
 	if (!fingerprint || !*fingerprint) {
-		salve_alert_fingerprint(labels, computed, sizeof computed);
+		srv_alert_fingerprint(labels, computed, sizeof computed);
 		fingerprint = computed;
 	}
 	json_t *out =
@@ -291,7 +291,7 @@ static json_t *normalize(const json_t *a, const json_t *group, const char *where
 	return out;
 }
 
-json_t *salve_alerts_from_alertmanager(const json_t *payload, char *err, size_t errlen)
+json_t *srv_alerts_from_alertmanager(const json_t *payload, char *err, size_t errlen)
 {
 	if (!json_is_object(payload)) {
 		snprintf(err, errlen,
@@ -342,7 +342,7 @@ json_t *salve_alerts_from_alertmanager(const json_t *payload, char *err, size_t 
 	return out;
 }
 
-json_t *salve_alerts_from_generic(const json_t *payload, char *err, size_t errlen)
+json_t *srv_alerts_from_generic(const json_t *payload, char *err, size_t errlen)
 {
 	const json_t *list = payload;
 	const char *prefix = "";
@@ -387,8 +387,8 @@ json_t *salve_alerts_from_generic(const json_t *payload, char *err, size_t errle
 	return out;
 }
 
-void salve_occurrence_key(const char *route, const json_t *alert, int resolved, char *out,
-                          size_t outlen)
+void srv_alert_occurrence_key(const char *route, const json_t *alert, int resolved, char *out,
+                              size_t outlen)
 {
 	snprintf(out, outlen, "o\x1f%s\x1f%s\x1f%s%s", route,
 	         json_string_value(json_object_get(alert, "fingerprint")),
@@ -396,7 +396,7 @@ void salve_occurrence_key(const char *route, const json_t *alert, int resolved, 
 	         resolved ? "\x1fresolved" : "");
 }
 
-void salve_target_key(const char *route, const char *target, char *out, size_t outlen)
+void srv_alert_target_key(const char *route, const char *target, char *out, size_t outlen)
 {
 	char hex[65];
 	salve_sha256_hex(target, strlen(target), hex);

@@ -1,45 +1,34 @@
 /*
- * Group commit of the hooks: one thread takes every decided request waiting for it, writes
- * their spool files and audit records through a handle that does not sync, then makes the
- * whole batch durable with one fdatasync of the log (and one of the spool directory) and
- * answers each request. An HTTP thread only decides (in memory) and suspends its connection,
- * so a flood of alerts waits for the disk here, never in front of /healthz.
+ * Group commit of the hooks (see commit.h). An HTTP thread only decides (in memory) and
+ * suspends its connection, so a flood of alerts waits for the disk here, never in front of
+ * /healthz.
  */
+#include "commit.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "ingest.h"
 #include "log.h"
+#include "spool.h"
 #include "srv.h"
 
-struct commit_job {
+struct srv_commit_job {
 	struct srv_ingest *in;
 	srv_commit_done_fn done;
 	void *ctx;
-	struct commit_job *next;
+	struct srv_commit_job *next;
 };
-
-/* fsync of the spool directory: the renames of a batch's spool files survive a power cut. */
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
 
 static void *committer_main(void *arg)
 {
-	struct salve_server *s = arg;
+	struct srv_server *s = arg;
 	for (;;) {
 		pthread_mutex_lock(&s->commit_mu);
 		while (!s->commit_head && !s->commit_stop)
 			pthread_cond_wait(&s->commit_cv, &s->commit_mu);
-		struct commit_job *batch = s->commit_head;
+		struct srv_commit_job *batch = s->commit_head;
 		s->commit_head = s->commit_tail = NULL;
 		int stop = s->commit_stop;
 		pthread_mutex_unlock(&s->commit_mu);
@@ -47,7 +36,7 @@ static void *committer_main(void *arg)
 			return NULL;
 		int spooled = 0, failed = 0;
 		size_t n = 0;
-		for (struct commit_job *j = batch; j; j = j->next, n++) {
+		for (struct srv_commit_job *j = batch; j; j = j->next, n++) {
 			srv_ingest_write(s, j->in, s->batch_audit);
 			spooled |= srv_ingest_spooled(j->in);
 		}
@@ -57,12 +46,12 @@ static void *committer_main(void *arg)
 				        salve_audit_path(s->batch_audit), strerror(errno));
 				failed = 1;
 			}
-			if (spooled && sync_dir(s->spool_dir) < 0)
+			if (spooled && srv_spool_sync(s) < 0)
 				srv_log(SALVE_LOG_ERROR, "serve: spool %s: fsync: %s", s->spool_dir,
 				        strerror(errno));
 		}
 		while (batch) {
-			struct commit_job *next = batch->next;
+			struct srv_commit_job *next = batch->next;
 			json_t *result = NULL;
 			int status = srv_ingest_finish(s, batch->in, failed, &result);
 			batch->done(batch->ctx, status, result);
@@ -76,7 +65,7 @@ static void *committer_main(void *arg)
 	}
 }
 
-int srv_commit_start(struct salve_server *s, char *err, size_t errlen)
+int srv_commit_start(struct srv_server *s, char *err, size_t errlen)
 {
 	pthread_mutex_init(&s->commit_mu, NULL);
 	pthread_cond_init(&s->commit_cv, NULL);
@@ -95,10 +84,10 @@ int srv_commit_start(struct salve_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-int srv_commit_submit(struct salve_server *s, struct srv_ingest *in, srv_commit_done_fn done,
+int srv_commit_submit(struct srv_server *s, struct srv_ingest *in, srv_commit_done_fn done,
                       void (*queued)(void *ctx), void *ctx)
 {
-	struct commit_job *j = calloc(1, sizeof *j);
+	struct srv_commit_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return -1;
 	j->in = in;
@@ -123,7 +112,7 @@ int srv_commit_submit(struct salve_server *s, struct srv_ingest *in, srv_commit_
 	return 0;
 }
 
-void srv_commit_drain(struct salve_server *s)
+void srv_commit_drain(struct srv_server *s)
 {
 	if (!s->commit_ready)
 		return;
@@ -135,7 +124,7 @@ void srv_commit_drain(struct salve_server *s)
 	pthread_mutex_unlock(&s->commit_mu);
 }
 
-void srv_commit_stop(struct salve_server *s)
+void srv_commit_stop(struct srv_server *s)
 {
 	if (!s->commit_ready)
 		return;

@@ -5,7 +5,7 @@
 
 #include "strmap.h"
 
-int salve_rate_init(salve_rate *r, int count, double window)
+int srv_rate_init(srv_rate *r, int count, double window)
 {
 	memset(r, 0, sizeof *r);
 	r->count = count;
@@ -18,13 +18,13 @@ int salve_rate_init(salve_rate *r, int count, double window)
 	return 0;
 }
 
-void salve_rate_free(salve_rate *r)
+void srv_rate_free(srv_rate *r)
 {
 	free(r->times);
 	memset(r, 0, sizeof *r);
 }
 
-int salve_rate_take(salve_rate *r, double now, double *retry_in)
+int srv_rate_take(srv_rate *r, double now, double *retry_in)
 {
 	if (r->count <= 0)
 		return 1;
@@ -45,14 +45,14 @@ int salve_rate_take(salve_rate *r, double now, double *retry_in)
 	return 1;
 }
 
-void salve_targets_init(salve_targets *t, int max, double window)
+void srv_targets_init(srv_targets *t, int max, double window)
 {
 	memset(t, 0, sizeof *t);
 	t->max = max;
 	t->window = window;
 }
 
-void salve_targets_free(salve_targets *t)
+void srv_targets_free(srv_targets *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		free(t->v[i].key);
@@ -60,7 +60,7 @@ void salve_targets_free(salve_targets *t)
 	memset(t, 0, sizeof *t);
 }
 
-static void targets_prune(salve_targets *t, double now)
+static void targets_prune(srv_targets *t, double now)
 {
 	size_t w = 0;
 	for (size_t i = 0; i < t->n; i++) {
@@ -72,7 +72,7 @@ static void targets_prune(salve_targets *t, double now)
 	t->n = w;
 }
 
-static long targets_find(const salve_targets *t, const char *key)
+static long targets_find(const srv_targets *t, const char *key)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->v[i].key, key) == 0)
@@ -80,7 +80,7 @@ static long targets_find(const salve_targets *t, const char *key)
 	return -1;
 }
 
-int salve_targets_would_allow(salve_targets *t, const char *key, double now)
+int srv_targets_would_allow(srv_targets *t, const char *key, double now)
 {
 	if (t->max <= 0)
 		return 1;
@@ -88,7 +88,7 @@ int salve_targets_would_allow(salve_targets *t, const char *key, double now)
 	return targets_find(t, key) >= 0 || t->n < (size_t)t->max;
 }
 
-int salve_targets_would_allow_keys(salve_targets *t, const char *const *keys, size_t n, double now)
+int srv_targets_would_allow_keys(srv_targets *t, const char *const *keys, size_t n, double now)
 {
 	if (t->max <= 0)
 		return 1;
@@ -103,7 +103,7 @@ int salve_targets_would_allow_keys(salve_targets *t, const char *const *keys, si
 	return t->n + fresh <= (size_t)t->max;
 }
 
-int salve_targets_take(salve_targets *t, const char *key, double now, size_t *distinct)
+int srv_targets_take(srv_targets *t, const char *key, double now, size_t *distinct)
 {
 	if (t->max <= 0) {
 		if (distinct)
@@ -117,7 +117,7 @@ int salve_targets_take(salve_targets *t, const char *key, double now, size_t *di
 	} else if (t->n < (size_t)t->max) {
 		if (t->n == t->cap) {
 			size_t cap = t->cap ? t->cap * 2 : 8;
-			struct salve_target_seen *grown = realloc(t->v, cap * sizeof *grown);
+			struct srv_target_seen *grown = realloc(t->v, cap * sizeof *grown);
 			if (!grown)
 				return 0;
 			t->v = grown;
@@ -143,16 +143,16 @@ struct dedup_entry {
 	double cooldown, ended;
 };
 
-struct salve_dedup {
-	salve_strmap *map;
+struct srv_dedup {
+	srv_strmap *map;
 };
 
-salve_dedup *salve_dedup_new(void)
+srv_dedup *srv_dedup_new(void)
 {
-	salve_dedup *d = calloc(1, sizeof *d);
+	srv_dedup *d = calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
-	d->map = salve_strmap_new();
+	d->map = srv_strmap_new();
 	if (!d->map) {
 		free(d);
 		return NULL;
@@ -160,23 +160,23 @@ salve_dedup *salve_dedup_new(void)
 	return d;
 }
 
-void salve_dedup_free(salve_dedup *d)
+void srv_dedup_free(srv_dedup *d)
 {
 	if (!d)
 		return;
 	size_t cur = 0;
 	const char *k;
 	void *v;
-	while (salve_strmap_next(d->map, &cur, &k, &v))
+	while (srv_strmap_next(d->map, &cur, &k, &v))
 		free(v);
-	salve_strmap_free(d->map);
+	srv_strmap_free(d->map);
 	free(d);
 }
 
-int salve_dedup_check(const salve_dedup *d, const char *key, double now, const char **run_id,
-                      const char **why, double *ago)
+int srv_dedup_check(const srv_dedup *d, const char *key, double now, const char **run_id,
+                    const char **why, double *ago)
 {
-	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	struct dedup_entry *e = srv_strmap_get(d->map, key);
 	if (!e)
 		return 0;
 	if (e->active) {
@@ -194,12 +194,12 @@ int salve_dedup_check(const salve_dedup *d, const char *key, double now, const c
 	return 0;
 }
 
-int salve_dedup_start(salve_dedup *d, const char *key, const char *run_id, double cooldown)
+int srv_dedup_start(srv_dedup *d, const char *key, const char *run_id, double cooldown)
 {
-	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	struct dedup_entry *e = srv_strmap_get(d->map, key);
 	if (!e) {
 		e = calloc(1, sizeof *e);
-		if (!e || salve_strmap_put(d->map, key, e, NULL) < 0) {
+		if (!e || srv_strmap_put(d->map, key, e, NULL) < 0) {
 			free(e);
 			return -1;
 		}
@@ -211,30 +211,30 @@ int salve_dedup_start(salve_dedup *d, const char *key, const char *run_id, doubl
 	return 0;
 }
 
-void salve_dedup_end(salve_dedup *d, const char *key, const char *run_id, double now)
+void srv_dedup_end(srv_dedup *d, const char *key, const char *run_id, double now)
 {
-	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	struct dedup_entry *e = srv_strmap_get(d->map, key);
 	if (!e || strcmp(e->run_id, run_id) != 0)
 		return;
 	e->active = 0;
 	e->ended = now;
 }
 
-void salve_dedup_release(salve_dedup *d, const char *key, const char *run_id)
+void srv_dedup_release(srv_dedup *d, const char *key, const char *run_id)
 {
-	struct dedup_entry *e = salve_strmap_get(d->map, key);
+	struct dedup_entry *e = srv_strmap_get(d->map, key);
 	if (!e || strcmp(e->run_id, run_id) != 0)
 		return;
-	free(salve_strmap_remove(d->map, key));
+	free(srv_strmap_remove(d->map, key));
 }
 
-size_t salve_dedup_expire(salve_dedup *d, double now)
+size_t srv_dedup_expire(srv_dedup *d, double now)
 {
 	size_t n = 0, cap = 0, cur = 0;
 	char **stale = NULL;
 	const char *k;
 	void *v;
-	while (salve_strmap_next(d->map, &cur, &k, &v)) {
+	while (srv_strmap_next(d->map, &cur, &k, &v)) {
 		struct dedup_entry *e = v;
 		if (e->active || now - e->ended < e->cooldown)
 			continue;
@@ -249,14 +249,14 @@ size_t salve_dedup_expire(salve_dedup *d, double now)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (stale[i])
-			free(salve_strmap_remove(d->map, stale[i]));
+			free(srv_strmap_remove(d->map, stale[i]));
 		free(stale[i]);
 	}
 	free(stale);
 	return n;
 }
 
-size_t salve_dedup_size(const salve_dedup *d)
+size_t srv_dedup_size(const srv_dedup *d)
 {
-	return salve_strmap_size(d->map);
+	return srv_strmap_size(d->map);
 }

@@ -4,64 +4,64 @@
  * window) and the dedup table (one run per occurrence or target while active or cooling
  * down). Not thread-safe: the server holds its mutex around them.
  */
-#ifndef SALVE_SERVE_GUARD_H
-#define SALVE_SERVE_GUARD_H
+#ifndef SRV_GUARD_H
+#define SRV_GUARD_H
 
 #include <stddef.h>
 
 /* At most count events in any window seconds. count == 0: no limit. */
-typedef struct salve_rate {
+typedef struct srv_rate {
 	double *times; /* ring of the last count start times */
 	int count, used, head;
 	double window;
-} salve_rate;
+} srv_rate;
 
-int salve_rate_init(salve_rate *r, int count, double window);
-void salve_rate_free(salve_rate *r);
+int srv_rate_init(srv_rate *r, int count, double window);
+void srv_rate_free(srv_rate *r);
 /* 1 and the event recorded when allowed, else 0 (with *retry_in seconds until a slot frees,
  * when retry_in is not NULL). */
-int salve_rate_take(salve_rate *r, double now, double *retry_in);
+int srv_rate_take(srv_rate *r, double now, double *retry_in);
 
 /* At most max distinct targets (keys) started in any window seconds. max == 0: no limit. */
-typedef struct salve_targets {
-	struct salve_target_seen {
+typedef struct srv_targets {
+	struct srv_target_seen {
 		char *key;
 		double last;
 	} * v;
 	size_t n, cap;
 	int max;
 	double window;
-} salve_targets;
+} srv_targets;
 
-void salve_targets_init(salve_targets *t, int max, double window);
-void salve_targets_free(salve_targets *t);
+void srv_targets_init(srv_targets *t, int max, double window);
+void srv_targets_free(srv_targets *t);
 /* 1 when key may start (already seen in the window, or room for one more), recording it;
  * 0 when it would be target max + 1. *distinct gets the count in the window. */
-int salve_targets_take(salve_targets *t, const char *key, double now, size_t *distinct);
+int srv_targets_take(srv_targets *t, const char *key, double now, size_t *distinct);
 /* Whether key could start without recording it. */
-int salve_targets_would_allow(salve_targets *t, const char *key, double now);
+int srv_targets_would_allow(srv_targets *t, const char *key, double now);
 /* Whether a run reaching all n keys could start: the keys not yet seen in the window (each
  * counted once) fit in what is left of max. Records nothing. */
-int salve_targets_would_allow_keys(salve_targets *t, const char *const *keys, size_t n, double now);
+int srv_targets_would_allow_keys(srv_targets *t, const char *const *keys, size_t n, double now);
 
 /* The dedup table: key -> the run that holds it. */
-typedef struct salve_dedup salve_dedup;
+typedef struct srv_dedup srv_dedup;
 
-salve_dedup *salve_dedup_new(void);
-void salve_dedup_free(salve_dedup *d);
+srv_dedup *srv_dedup_new(void);
+void srv_dedup_free(srv_dedup *d);
 /* 1 when key is taken: a run is active (*why = "active") or ended less than its cooldown ago
  * (*why = "cooldown", *ago = seconds since it ended); *run_id names the run (borrowed until
  * the next change of the table). 0 when free. */
-int salve_dedup_check(const salve_dedup *d, const char *key, double now, const char **run_id,
-                      const char **why, double *ago);
+int srv_dedup_check(const srv_dedup *d, const char *key, double now, const char **run_id,
+                    const char **why, double *ago);
 /* Marks key active for run_id, remembering the cooldown to apply when it ends. */
-int salve_dedup_start(salve_dedup *d, const char *key, const char *run_id, double cooldown);
+int srv_dedup_start(srv_dedup *d, const char *key, const char *run_id, double cooldown);
 /* The run ended at now: the key cools down from here (only if run_id still holds it). */
-void salve_dedup_end(salve_dedup *d, const char *key, const char *run_id, double now);
+void srv_dedup_end(srv_dedup *d, const char *key, const char *run_id, double now);
 /* Forgets the key if run_id holds it (a queued run cancelled before it did anything). */
-void salve_dedup_release(salve_dedup *d, const char *key, const char *run_id);
+void srv_dedup_release(srv_dedup *d, const char *key, const char *run_id);
 /* Drops entries whose cooldown is over; returns how many. */
-size_t salve_dedup_expire(salve_dedup *d, double now);
-size_t salve_dedup_size(const salve_dedup *d);
+size_t srv_dedup_expire(srv_dedup *d, double now);
+size_t srv_dedup_size(const srv_dedup *d);
 
 #endif

@@ -12,6 +12,8 @@
  * sockets that pass it. Clients are capped per IP, and a few connections beyond
  * max_connections are reserved for /healthz.
  */
+#include "http.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -25,9 +27,15 @@
 #include <sys/socket.h>
 
 #include "alert.h"
+#include "approvals.h"
+#include "circuits.h"
+#include "commit.h"
 #include "host.h"
+#include "ingest.h"
 #include "log.h"
+#include "pause.h"
 #include "srv.h"
+#include "status.h"
 #include "util.h"
 
 enum handler {
@@ -49,22 +57,22 @@ enum handler {
 static const struct {
 	const char *name;
 	const char *method;
-	int right; /* -1 none, else enum salve_token_kind */
+	int right; /* -1 none, else enum srv_token_kind */
 	int has_body;
 } handlers[] = {
     [H_HEALTH] = {"healthz", "GET", -1, 0},
-    [H_METRICS] = {"metrics", "GET", SALVE_TOKEN_READ, 0},
-    [H_HOOK_ALERTMANAGER] = {"hook_alertmanager", "POST", SALVE_TOKEN_HOOKS, 1},
-    [H_HOOK_GENERIC] = {"hook_generic", "POST", SALVE_TOKEN_HOOKS, 1},
-    [H_RUNS] = {"runs", "GET", SALVE_TOKEN_READ, 0},
-    [H_RUN] = {"run", "GET", SALVE_TOKEN_READ, 0},
-    [H_RUN_APPROVE] = {"approve", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_RUN_DENY] = {"deny", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_RUN_CANCEL] = {"cancel", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_ROUTES] = {"routes", "GET", SALVE_TOKEN_READ, 0},
-    [H_ROUTE_RESET] = {"route_reset", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_PAUSE] = {"pause", "POST", SALVE_TOKEN_APPROVE, 1},
-    [H_RESUME] = {"resume", "POST", SALVE_TOKEN_APPROVE, 1},
+    [H_METRICS] = {"metrics", "GET", SRV_TOKEN_READ, 0},
+    [H_HOOK_ALERTMANAGER] = {"hook_alertmanager", "POST", SRV_TOKEN_HOOKS, 1},
+    [H_HOOK_GENERIC] = {"hook_generic", "POST", SRV_TOKEN_HOOKS, 1},
+    [H_RUNS] = {"runs", "GET", SRV_TOKEN_READ, 0},
+    [H_RUN] = {"run", "GET", SRV_TOKEN_READ, 0},
+    [H_RUN_APPROVE] = {"approve", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_RUN_DENY] = {"deny", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_RUN_CANCEL] = {"cancel", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_ROUTES] = {"routes", "GET", SRV_TOKEN_READ, 0},
+    [H_ROUTE_RESET] = {"route_reset", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_PAUSE] = {"pause", "POST", SRV_TOKEN_APPROVE, 1},
+    [H_RESUME] = {"resume", "POST", SRV_TOKEN_APPROVE, 1},
 };
 
 /* Connections above max_connections that only /healthz may use, and how long they get. */
@@ -80,12 +88,12 @@ enum conn_phase {
 /* One TCP connection (MHD's socket context), in s->conns under s->conn_mu. The entry leaves
  * the list in MHD's "closed" notification, which comes before MHD closes the socket: while
  * it is listed, fd is this connection's. */
-struct conn_track {
+struct srv_conn {
 	int fd;
 	enum conn_phase phase;
 	double deadline; /* monotonic; 0: none */
 	int reserve;     /* accepted above max_connections: /healthz only */
-	struct conn_track *prev, *next;
+	struct srv_conn *prev, *next;
 };
 
 struct req {
@@ -103,17 +111,17 @@ struct req {
 	json_t *result;
 };
 
-static struct conn_track *track_of(struct MHD_Connection *c)
+static struct srv_conn *track_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *info =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return info ? (struct conn_track *)info->socket_context : NULL;
+	return info ? (struct srv_conn *)info->socket_context : NULL;
 }
 
 /* The request is in hand: no deadline until the next one starts. */
-static void track_processing(struct salve_server *s, struct MHD_Connection *c)
+static void track_processing(struct srv_server *s, struct MHD_Connection *c)
 {
-	struct conn_track *t = track_of(c);
+	struct srv_conn *t = track_of(c);
 	if (!t)
 		return;
 	pthread_mutex_lock(&s->conn_mu);
@@ -124,7 +132,7 @@ static void track_processing(struct salve_server *s, struct MHD_Connection *c)
 
 /* ---- responses ---------------------------------------------------------------------------- */
 
-static enum MHD_Result send_text(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_text(struct srv_server *s, struct MHD_Connection *c,
                                  const char *handler, unsigned status, char *text /* freed */,
                                  const char *content_type)
 {
@@ -143,11 +151,11 @@ static enum MHD_Result send_text(struct salve_server *s, struct MHD_Connection *
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	enum MHD_Result rc = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
-	srv_count_request(s, handler, status);
+	srv_status_count_request(s, handler, status);
 	return rc;
 }
 
-static enum MHD_Result send_json(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_json(struct srv_server *s, struct MHD_Connection *c,
                                  const char *handler, unsigned status, json_t *body /* stolen */)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
@@ -164,10 +172,10 @@ static enum MHD_Result send_json(struct salve_server *s, struct MHD_Connection *
 	return send_text(s, c, handler, status, text, "application/json");
 }
 
-static enum MHD_Result send_error(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_error(struct srv_server *s, struct MHD_Connection *c,
                                   const char *handler, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-static enum MHD_Result send_error(struct salve_server *s, struct MHD_Connection *c,
+static enum MHD_Result send_error(struct srv_server *s, struct MHD_Connection *c,
                                   const char *handler, unsigned status, const char *fmt, ...)
 {
 	char msg[2048];
@@ -183,7 +191,7 @@ static enum MHD_Result send_error(struct salve_server *s, struct MHD_Connection 
 /* Which configured tokens the request presents, as a bit mask of kinds (0: none or an
  * unknown one). Every configured token is compared, each in constant time over SHA-256
  * digests (so neither the length nor the content of a token leaks through timing). */
-static int presented_token(const struct salve_server *s, struct MHD_Connection *c, int *given)
+static int presented_token(const struct srv_server *s, struct MHD_Connection *c, int *given)
 {
 	const char *h =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -204,19 +212,19 @@ static int presented_token(const struct salve_server *s, struct MHD_Connection *
 	char hex[65];
 	salve_sha256_hex(h, n, hex);
 	int found = 0;
-	for (int k = 0; k < SALVE_TOKEN_KINDS; k++)
+	for (int k = 0; k < SRV_TOKEN_KINDS; k++)
 		if (s->has_token[k] && CRYPTO_memcmp(hex, s->token_hash[k], 64) == 0)
 			found |= 1 << k;
 	return found;
 }
 
 /* 0 when allowed, else the HTTP status (401 or 403) with the reason in why. */
-static unsigned authorize(const struct salve_server *s, struct MHD_Connection *c, int right,
+static unsigned authorize(const struct srv_server *s, struct MHD_Connection *c, int right,
                           char *why, size_t whylen)
 {
 	if (right < 0)
 		return 0;
-	if (right == SALVE_TOKEN_APPROVE && !s->has_token[SALVE_TOKEN_APPROVE]) {
+	if (right == SRV_TOKEN_APPROVE && !s->has_token[SRV_TOKEN_APPROVE]) {
 		snprintf(why, whylen,
 		         "approvals and control need a token with approve rights: set "
 		         "server.tokens.approve");
@@ -228,7 +236,7 @@ static unsigned authorize(const struct salve_server *s, struct MHD_Connection *c
 	int given;
 	int kinds = presented_token(s, c, &given);
 	if ((kinds & (1 << right)) ||
-	    (right == SALVE_TOKEN_READ && (kinds & (1 << SALVE_TOKEN_APPROVE))))
+	    (right == SRV_TOKEN_READ && (kinds & (1 << SRV_TOKEN_APPROVE))))
 		return 0;
 	if (kinds) {
 		static const char *const names[] = {"hooks", "read", "approve"};
@@ -311,14 +319,14 @@ static void hook_committed(void *ctx, int status, json_t *result)
 	MHD_resume_connection(q->conn);
 }
 
-static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c, struct req *q)
+static enum MHD_Result do_hook(struct srv_server *s, struct MHD_Connection *c, struct req *q)
 {
 	const char *name = handlers[q->h].name;
 	if (q->len == 0)
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "empty body: expected JSON");
 	char err[1024];
 	json_t *payload =
-	    salve_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, sizeof err);
+	    srv_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, sizeof err);
 	if (!payload)
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "%s", err);
 	json_int_t truncated = json_integer_value(json_object_get(payload, "truncatedAlerts"));
@@ -328,8 +336,8 @@ static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c,
 		        "its webhook_config): salve never saw them",
 		        (long long)truncated);
 	json_t *alerts = q->h == H_HOOK_ALERTMANAGER
-	                     ? salve_alerts_from_alertmanager(payload, err, sizeof err)
-	                     : salve_alerts_from_generic(payload, err, sizeof err);
+	                     ? srv_alerts_from_alertmanager(payload, err, sizeof err)
+	                     : srv_alerts_from_generic(payload, err, sizeof err);
 	json_decref(payload);
 	if (!alerts)
 		return send_error(s, c, name, MHD_HTTP_BAD_REQUEST, "%s", err);
@@ -363,12 +371,12 @@ static enum MHD_Result do_hook(struct salve_server *s, struct MHD_Connection *c,
 }
 
 /* Parses an optional JSON object body (approve, deny, pause). NULL body -> empty object. */
-static json_t *optional_object(const struct req *q, const struct salve_server *s, char *err,
+static json_t *optional_object(const struct req *q, const struct srv_server *s, char *err,
                                size_t errlen)
 {
 	if (q->len == 0)
 		return json_object();
-	json_t *v = salve_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, errlen);
+	json_t *v = srv_alert_parse_json(q->body, q->len, s->conf.max_json_depth, err, errlen);
 	if (v && !json_is_object(v)) {
 		json_decref(v);
 		snprintf(err, errlen, "the body must be a JSON object such as {\"by\": \"alice\"}");
@@ -377,7 +385,7 @@ static json_t *optional_object(const struct req *q, const struct salve_server *s
 	return v;
 }
 
-static enum MHD_Result dispatch(struct salve_server *s, struct MHD_Connection *c, struct req *q)
+static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, struct req *q)
 {
 	const char *name = handlers[q->h].name;
 	json_t *out = NULL, *body = NULL;
@@ -386,7 +394,7 @@ static enum MHD_Result dispatch(struct salve_server *s, struct MHD_Connection *c
 	switch (q->h) {
 	case H_HEALTH: {
 		json_t *list = NULL;
-		srv_runs_list(s, NULL, NULL, 1, &list);
+		srv_status_runs(s, NULL, NULL, 1, &list);
 		json_t *o = json_pack("{s:s, s:O, s:O, s:O}", "status", "ok", "paused",
 		                      json_object_get(list, "paused"), "queued",
 		                      json_object_get(list, "queued"), "active",
@@ -395,7 +403,7 @@ static enum MHD_Result dispatch(struct salve_server *s, struct MHD_Connection *c
 		return send_json(s, c, name, MHD_HTTP_OK, o);
 	}
 	case H_METRICS: {
-		char *text = srv_metrics_text(s);
+		char *text = srv_status_metrics(s);
 		if (!text)
 			return send_error(s, c, name, 500, "out of memory");
 		return send_text(s, c, name, MHD_HTTP_OK, text,
@@ -408,14 +416,14 @@ static enum MHD_Result dispatch(struct salve_server *s, struct MHD_Connection *c
 		const char *state = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
 		const char *route = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "route");
 		const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-		status = srv_runs_list(s, state, route, limit ? atoi(limit) : 100, &out);
+		status = srv_status_runs(s, state, route, limit ? atoi(limit) : 100, &out);
 		return send_json(s, c, name, (unsigned)status, out);
 	}
 	case H_RUN:
-		status = srv_run_get(s, q->arg, &out);
+		status = srv_status_run(s, q->arg, &out);
 		return send_json(s, c, name, (unsigned)status, out);
 	case H_ROUTES:
-		status = srv_routes_list(s, &out);
+		status = srv_status_routes(s, &out);
 		return send_json(s, c, name, (unsigned)status, out);
 	default:
 		break;
@@ -426,21 +434,21 @@ static enum MHD_Result dispatch(struct salve_server *s, struct MHD_Connection *c
 	const char *by = json_string_value(json_object_get(body, "by"));
 	switch (q->h) {
 	case H_RUN_APPROVE:
-		status = srv_run_decide(s, q->arg, "approve", body, &out);
+		status = srv_approval_decide(s, q->arg, "approve", body, &out);
 		break;
 	case H_RUN_DENY:
-		status = srv_run_decide(s, q->arg, "deny", body, &out);
+		status = srv_approval_decide(s, q->arg, "deny", body, &out);
 		break;
 	case H_RUN_CANCEL:
-		status = srv_run_decide(s, q->arg, "cancel", body, &out);
+		status = srv_approval_decide(s, q->arg, "cancel", body, &out);
 		break;
 	case H_ROUTE_RESET:
-		status = srv_route_reset(s, q->arg, by, &out);
+		status = srv_circuit_reset(s, q->arg, by, &out);
 		break;
 	case H_PAUSE:
 	case H_RESUME:
-		status = srv_set_paused(s, q->h == H_PAUSE, by,
-		                        json_string_value(json_object_get(body, "reason")), &out);
+		status = srv_pause_set(s, q->h == H_PAUSE, by,
+		                       json_string_value(json_object_get(body, "reason")), &out);
 		break;
 	default:
 		status = 500;
@@ -455,7 +463,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   size_t *upload_data_size, void **con_cls)
 {
 	(void)version;
-	struct salve_server *s = cls;
+	struct srv_server *s = cls;
 	struct req *q = *con_cls;
 	if (!q) {
 		/* Headers only: refuse what can be refused before reading a byte of the body. */
@@ -471,7 +479,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			                  url);
 		}
 		q->h = (enum handler)h;
-		struct conn_track *t = track_of(c);
+		struct srv_conn *t = track_of(c);
 		if (t && t->reserve && h != H_HEALTH) {
 			q->answered = 1;
 			return send_error(s, c, handlers[h].name, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -491,7 +499,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			enum MHD_Result rc =
 			    MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 			MHD_destroy_response(resp);
-			srv_count_request(s, handlers[h].name, MHD_HTTP_METHOD_NOT_ALLOWED);
+			srv_status_count_request(s, handlers[h].name, MHD_HTTP_METHOD_NOT_ALLOWED);
 			return rc;
 		}
 		char why[256];
@@ -565,7 +573,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	(void)toe;
-	struct salve_server *s = cls;
+	struct srv_server *s = cls;
 	struct req *q = *con_cls;
 	if (q) {
 		free(q->body);
@@ -575,7 +583,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 	/* Keep-alive: the next request's first line must come within connection_timeout (an
 	 * idle connection is closed by libmicrohttpd then), the rest within request_timeout. */
-	struct conn_track *t = track_of(c);
+	struct srv_conn *t = track_of(c);
 	if (t) {
 		pthread_mutex_lock(&s->conn_mu);
 		t->phase = CONN_IDLE;
@@ -584,7 +592,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static double head_timeout(const struct salve_server *s, const struct conn_track *t)
+static double head_timeout(const struct srv_server *s, const struct srv_conn *t)
 {
 	return t->reserve && s->conf.request_timeout > RESERVE_TIMEOUT ? RESERVE_TIMEOUT
 	                                                               : s->conf.request_timeout;
@@ -593,9 +601,9 @@ static double head_timeout(const struct salve_server *s, const struct conn_track
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-	struct salve_server *s = cls;
+	struct srv_server *s = cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		struct conn_track *t = calloc(1, sizeof *t);
+		struct srv_conn *t = calloc(1, sizeof *t);
 		const union MHD_ConnectionInfo *info =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (!t || !info) {
@@ -616,7 +624,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		*socket_context = t;
 		return;
 	}
-	struct conn_track *t = *socket_context;
+	struct srv_conn *t = *socket_context;
 	if (toe != MHD_CONNECTION_NOTIFY_CLOSED || !t)
 		return;
 	pthread_mutex_lock(&s->conn_mu);
@@ -636,8 +644,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)uri;
-	struct salve_server *s = cls;
-	struct conn_track *t = track_of(c);
+	struct srv_server *s = cls;
+	struct srv_conn *t = track_of(c);
 	if (t) {
 		pthread_mutex_lock(&s->conn_mu);
 		if (t->phase != CONN_RECEIVING) {
@@ -649,14 +657,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return NULL;
 }
 
-void srv_http_tick(struct salve_server *s)
+void srv_http_tick(struct srv_server *s)
 {
 	if (!s->mhd)
 		return;
 	double now = salve_now();
 	int closed = 0;
 	pthread_mutex_lock(&s->conn_mu);
-	for (struct conn_track *t = s->conns; t; t = t->next) {
+	for (struct srv_conn *t = s->conns; t; t = t->next) {
 		if (t->deadline > 0 && now > t->deadline) {
 			/* libmicrohttpd sees the end of the stream and closes the connection
 			 * itself (which unlists it); shutdown never closes the descriptor. */
@@ -667,7 +675,7 @@ void srv_http_tick(struct salve_server *s)
 	}
 	pthread_mutex_unlock(&s->conn_mu);
 	if (closed) {
-		srv_count_timeouts(s, closed);
+		srv_status_count_timeouts(s, closed);
 		srv_log(SALVE_LOG_DEBUG,
 		        "serve: http: closed %d connection%s that did not send a whole request "
 		        "within server.request_timeout",
@@ -747,7 +755,7 @@ static int is_loopback(const struct sockaddr_storage *ss)
 	return 0;
 }
 
-int srv_http_start(struct salve_server *s, char *err, size_t errlen)
+int srv_http_start(struct srv_server *s, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -755,7 +763,7 @@ int srv_http_start(struct salve_server *s, char *err, size_t errlen)
 	if (parse_listen(s->conf.listen, &ss, &sslen, &v6, err, errlen) < 0)
 		return -2;
 	s->loopback = is_loopback(&ss);
-	if (!s->loopback && (!s->has_token[SALVE_TOKEN_HOOKS] || !s->has_token[SALVE_TOKEN_READ])) {
+	if (!s->loopback && (!s->has_token[SRV_TOKEN_HOOKS] || !s->has_token[SRV_TOKEN_READ])) {
 		snprintf(err, errlen,
 		         "server.listen %s is not a loopback address: server.tokens.hooks and "
 		         "server.tokens.read are required",
@@ -818,7 +826,7 @@ int srv_http_start(struct salve_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-void srv_http_stop(struct salve_server *s)
+void srv_http_stop(struct srv_server *s)
 {
 	/* Every suspended request is answered before the daemon stops (libmicrohttpd must not
 	 * stop with suspended connections); requests that come meanwhile are written by their

@@ -36,7 +36,7 @@ static size_t utf8_len(const unsigned char *p)
 	return n;
 }
 
-char *salve_serve_escape(const char *in, char *out, size_t outlen)
+char *srv_log_escape(const char *in, char *out, size_t outlen)
 {
 	const unsigned char *p = (const unsigned char *)(in ? in : "");
 	size_t w = 0;
@@ -84,15 +84,15 @@ void srv_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	salve_log(level, "%s", salve_serve_escape(raw, safe, sizeof safe));
+	salve_log(level, "%s", srv_log_escape(raw, safe, sizeof safe));
 }
 
-void srv_fputs_escaped(const char *text, FILE *f)
+void srv_log_fputs(const char *text, FILE *f)
 {
 	size_t cap = strlen(text ? text : "") * 6 + 1;
 	char *safe = malloc(cap);
 	if (!safe)
 		return;
-	fputs(salve_serve_escape(text, safe, cap), f);
+	fputs(srv_log_escape(text, safe, cap), f);
 	free(safe);
 }

@@ -4,8 +4,8 @@
  * no value can end a line and forge the next one, move the cursor or recolour the terminal.
  * Pure functions and stderr writes; thread-safe.
  */
-#ifndef SALVE_SERVE_LOG_H
-#define SALVE_SERVE_LOG_H
+#ifndef SRV_LOG_H
+#define SRV_LOG_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -14,12 +14,12 @@
  * with control characters escaped: \n, \r, \t, \xHH for the other C0 bytes, DEL and bytes
  * that are not UTF-8, \u00HH for the C1 controls (U+0080..U+009F). Backslashes and printable
  * UTF-8 are kept. Returns out. */
-char *salve_serve_escape(const char *in, char *out, size_t outlen);
+char *srv_log_escape(const char *in, char *out, size_t outlen);
 
 /* salve_log with the whole formatted message escaped (redaction as in salve_log). */
 void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* fputs to f with the text escaped, for commands that print alert data (routes test). */
-void srv_fputs_escaped(const char *text, FILE *f);
+void srv_log_fputs(const char *text, FILE *f);
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *salve_match_op_text(enum salve_match_op op)
+const char *srv_match_op_text(enum srv_match_op op)
 {
 	static const char *const text[] = {"=", "!=", "=~", "!~"};
 	return text[op];
@@ -40,21 +40,21 @@ static const char *re2_only(const char *re)
 	return NULL;
 }
 
-int salve_matcher_init(salve_matcher *m, const char *name, enum salve_match_op op,
-                       const char *value, char *err, size_t errlen)
+int srv_matcher_init(srv_matcher *m, const char *name, enum srv_match_op op, const char *value,
+                     char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
 	if (!valid_label_name(name, strlen(name))) {
 		snprintf(err, errlen, "\"%s\" is not a label name ([A-Za-z_][A-Za-z0-9_]*)", name);
 		return -1;
 	}
-	if (op == SALVE_MATCH_RE || op == SALVE_MATCH_NRE) {
+	if (op == SRV_MATCH_RE || op == SRV_MATCH_NRE) {
 		const char *bad = re2_only(value);
 		if (bad) {
 			snprintf(err, errlen,
 			         "%s %s \"%s\": %s is RE2 syntax that POSIX extended regexes do "
 			         "not have",
-			         name, salve_match_op_text(op), value, bad);
+			         name, srv_match_op_text(op), value, bad);
 			return -1;
 		}
 		size_t n = strlen(value) + 5;
@@ -70,7 +70,7 @@ int salve_matcher_init(salve_matcher *m, const char *name, enum salve_match_op o
 			char why[256];
 			regerror(rc, &m->re, why, sizeof why);
 			snprintf(err, errlen, "%s %s \"%s\": bad regex: %s", name,
-			         salve_match_op_text(op), value, why);
+			         srv_match_op_text(op), value, why);
 			return -1;
 		}
 		m->has_re = 1;
@@ -79,14 +79,14 @@ int salve_matcher_init(salve_matcher *m, const char *name, enum salve_match_op o
 	m->value = strdup(value);
 	m->op = op;
 	if (!m->name || !m->value) {
-		salve_matcher_free(m);
+		srv_matcher_free(m);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-void salve_matcher_free(salve_matcher *m)
+void srv_matcher_free(srv_matcher *m)
 {
 	if (!m)
 		return;
@@ -136,7 +136,7 @@ static const char *unquote(const char *p, char *out, size_t outlen)
 	return p + 1;
 }
 
-int salve_matcher_parse(const char *text, salve_matcher *m, char *err, size_t errlen)
+int srv_matcher_parse(const char *text, srv_matcher *m, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
 	const char *p = text;
@@ -162,18 +162,18 @@ int salve_matcher_parse(const char *text, salve_matcher *m, char *err, size_t er
 	label[namelen] = '\0';
 	while (isspace((unsigned char)*p))
 		p++;
-	enum salve_match_op op;
+	enum srv_match_op op;
 	if (strncmp(p, "=~", 2) == 0) {
-		op = SALVE_MATCH_RE;
+		op = SRV_MATCH_RE;
 		p += 2;
 	} else if (strncmp(p, "!~", 2) == 0) {
-		op = SALVE_MATCH_NRE;
+		op = SRV_MATCH_NRE;
 		p += 2;
 	} else if (strncmp(p, "!=", 2) == 0) {
-		op = SALVE_MATCH_NE;
+		op = SRV_MATCH_NE;
 		p += 2;
 	} else if (*p == '=') {
-		op = SALVE_MATCH_EQ;
+		op = SRV_MATCH_EQ;
 		p++;
 	} else {
 		snprintf(err, errlen, "matcher \"%s\": expected =, !=, =~ or !~ after \"%s\"", text,
@@ -218,7 +218,7 @@ int salve_matcher_parse(const char *text, salve_matcher *m, char *err, size_t er
 		}
 	}
 	char why[512];
-	int rc = salve_matcher_init(m, label, op, value, why, sizeof why);
+	int rc = srv_matcher_init(m, label, op, value, why, sizeof why);
 	free(value);
 	if (rc < 0) {
 		snprintf(err, errlen, "matcher \"%s\": %s", text, why);
@@ -227,29 +227,29 @@ int salve_matcher_parse(const char *text, salve_matcher *m, char *err, size_t er
 	return 0;
 }
 
-int salve_matcher_matches(const salve_matcher *m, const json_t *labels)
+int srv_matcher_matches(const srv_matcher *m, const json_t *labels)
 {
 	const char *v = json_string_value(json_object_get(labels, m->name));
 	if (!v)
 		v = "";
 	switch (m->op) {
-	case SALVE_MATCH_EQ:
+	case SRV_MATCH_EQ:
 		return strcmp(v, m->value) == 0;
-	case SALVE_MATCH_NE:
+	case SRV_MATCH_NE:
 		return strcmp(v, m->value) != 0;
-	case SALVE_MATCH_RE:
+	case SRV_MATCH_RE:
 		return regexec(&m->re, v, 0, NULL, 0) == 0;
-	case SALVE_MATCH_NRE:
+	case SRV_MATCH_NRE:
 		return regexec(&m->re, v, 0, NULL, 0) != 0;
 	}
 	return 0;
 }
 
-void salve_matcher_format(const salve_matcher *m, char *buf, size_t len)
+void srv_matcher_format(const srv_matcher *m, char *buf, size_t len)
 {
 	if (len == 0)
 		return;
-	int n = snprintf(buf, len, "%s%s\"", m->name, salve_match_op_text(m->op));
+	int n = snprintf(buf, len, "%s%s\"", m->name, srv_match_op_text(m->op));
 	if (n < 0 || (size_t)n >= len)
 		return;
 	size_t w = (size_t)n;

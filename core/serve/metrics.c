@@ -16,23 +16,23 @@ struct series {
 
 struct family {
 	char *name, *help;
-	enum salve_metric_type type;
+	enum srv_metric_type type;
 	double *bounds;
 	size_t nbounds;
 	struct series *series, *last;
 };
 
-struct salve_metrics {
+struct srv_metrics {
 	struct family *f;
 	size_t n;
 };
 
-salve_metrics *salve_metrics_new(void)
+srv_metrics *srv_metrics_new(void)
 {
-	return calloc(1, sizeof(salve_metrics));
+	return calloc(1, sizeof(srv_metrics));
 }
 
-void salve_metrics_free(salve_metrics *m)
+void srv_metrics_free(srv_metrics *m)
 {
 	if (!m)
 		return;
@@ -53,8 +53,8 @@ void salve_metrics_free(salve_metrics *m)
 	free(m);
 }
 
-int salve_metrics_declare(salve_metrics *m, const char *name, enum salve_metric_type type,
-                          const char *help, const double *bounds, size_t nbounds)
+int srv_metrics_declare(srv_metrics *m, const char *name, enum srv_metric_type type,
+                        const char *help, const double *bounds, size_t nbounds)
 {
 	struct family *grown = realloc(m->f, (m->n + 1) * sizeof *grown);
 	if (!grown)
@@ -65,7 +65,7 @@ int salve_metrics_declare(salve_metrics *m, const char *name, enum salve_metric_
 	f->name = strdup(name);
 	f->help = strdup(help);
 	f->type = type;
-	if (type == SALVE_HISTOGRAM && nbounds) {
+	if (type == SRV_HISTOGRAM && nbounds) {
 		f->bounds = malloc(nbounds * sizeof *f->bounds);
 		if (f->bounds) {
 			memcpy(f->bounds, bounds, nbounds * sizeof *f->bounds);
@@ -82,7 +82,7 @@ int salve_metrics_declare(salve_metrics *m, const char *name, enum salve_metric_
 	return 0;
 }
 
-static struct family *family_of(const salve_metrics *m, const char *name)
+static struct family *family_of(const srv_metrics *m, const char *name)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (strcmp(m->f[i].name, name) == 0)
@@ -101,9 +101,9 @@ static struct series *series_of(struct family *f, const char *labels, int create
 	if (!s)
 		return NULL;
 	s->labels = strdup(labels);
-	if (f->type == SALVE_HISTOGRAM)
+	if (f->type == SRV_HISTOGRAM)
 		s->buckets = calloc(f->nbounds + 1, sizeof *s->buckets);
-	if (!s->labels || (f->type == SALVE_HISTOGRAM && !s->buckets)) {
+	if (!s->labels || (f->type == SRV_HISTOGRAM && !s->buckets)) {
 		free(s->labels);
 		free(s->buckets);
 		free(s);
@@ -117,26 +117,26 @@ static struct series *series_of(struct family *f, const char *labels, int create
 	return s;
 }
 
-void salve_metrics_add(salve_metrics *m, const char *name, const char *labels, double v)
+void srv_metrics_add(srv_metrics *m, const char *name, const char *labels, double v)
 {
 	struct family *f = family_of(m, name);
-	struct series *s = f && f->type != SALVE_HISTOGRAM ? series_of(f, labels, 1) : NULL;
+	struct series *s = f && f->type != SRV_HISTOGRAM ? series_of(f, labels, 1) : NULL;
 	if (s)
 		s->value += v;
 }
 
-void salve_metrics_set(salve_metrics *m, const char *name, const char *labels, double v)
+void srv_metrics_set(srv_metrics *m, const char *name, const char *labels, double v)
 {
 	struct family *f = family_of(m, name);
-	struct series *s = f && f->type == SALVE_GAUGE ? series_of(f, labels, 1) : NULL;
+	struct series *s = f && f->type == SRV_GAUGE ? series_of(f, labels, 1) : NULL;
 	if (s)
 		s->value = v;
 }
 
-void salve_metrics_observe(salve_metrics *m, const char *name, const char *labels, double v)
+void srv_metrics_observe(srv_metrics *m, const char *name, const char *labels, double v)
 {
 	struct family *f = family_of(m, name);
-	struct series *s = f && f->type == SALVE_HISTOGRAM ? series_of(f, labels, 1) : NULL;
+	struct series *s = f && f->type == SRV_HISTOGRAM ? series_of(f, labels, 1) : NULL;
 	if (!s)
 		return;
 	for (size_t i = 0; i < f->nbounds; i++)
@@ -146,16 +146,16 @@ void salve_metrics_observe(salve_metrics *m, const char *name, const char *label
 	s->sum += v;
 }
 
-double salve_metrics_value(const salve_metrics *m, const char *name, const char *labels)
+double srv_metrics_value(const srv_metrics *m, const char *name, const char *labels)
 {
 	struct family *f = family_of(m, name);
 	struct series *s = f ? series_of(f, labels, 0) : NULL;
 	if (!s)
 		return 0;
-	return f->type == SALVE_HISTOGRAM ? s->buckets[f->nbounds] : s->value;
+	return f->type == SRV_HISTOGRAM ? s->buckets[f->nbounds] : s->value;
 }
 
-void salve_metrics_labels(char *buf, size_t len, ...)
+void srv_metrics_labels(char *buf, size_t len, ...)
 {
 	va_list ap;
 	va_start(ap, len);
@@ -209,7 +209,7 @@ static void sample(FILE *f, const char *name, const char *suffix, const char *la
 	fputc('\n', f);
 }
 
-char *salve_metrics_render(const salve_metrics *m)
+char *srv_metrics_render(const srv_metrics *m)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -222,7 +222,7 @@ char *salve_metrics_render(const salve_metrics *m)
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name,
 		        types[fam->type]);
 		for (const struct series *s = fam->series; s; s = s->next) {
-			if (fam->type != SALVE_HISTOGRAM) {
+			if (fam->type != SRV_HISTOGRAM) {
 				sample(f, fam->name, "", s->labels, NULL, s->value);
 				continue;
 			}

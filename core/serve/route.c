@@ -45,7 +45,7 @@ static int duration_grammar(const char *p)
 	return parts > 0;
 }
 
-int salve_serve_parse_duration(const char *text, double *seconds)
+int srv_parse_duration(const char *text, double *seconds)
 {
 	double v;
 	if (!text || !duration_grammar(text) || salve_parse_duration(text, &v) < 0 ||
@@ -55,7 +55,7 @@ int salve_serve_parse_duration(const char *text, double *seconds)
 	return 0;
 }
 
-int salve_parse_rate(const char *text, int *count, double *window)
+int srv_parse_rate(const char *text, int *count, double *window)
 {
 	if (!text || !isdigit((unsigned char)*text))
 		return -1;
@@ -65,14 +65,14 @@ int salve_parse_rate(const char *text, int *count, double *window)
 	if (end == text || errno || n <= 0 || n > 1000000 || *end != '/')
 		return -1;
 	double w;
-	if (salve_serve_parse_duration(end + 1, &w) < 0 || !(w > 0))
+	if (srv_parse_duration(end + 1, &w) < 0 || !(w > 0))
 		return -1;
 	*count = (int)n;
 	*window = w;
 	return 0;
 }
 
-int salve_parse_size(const json_t *v, size_t *out)
+int srv_parse_size(const json_t *v, size_t *out)
 {
 	if (json_is_integer(v) && json_integer_value(v) > 0) {
 		*out = (size_t)json_integer_value(v);
@@ -122,7 +122,7 @@ static int get_duration(const json_t *obj, const char *key, double *out, const c
 		*out = (double)json_integer_value(v);
 		return 0;
 	}
-	if (json_is_string(v) && salve_serve_parse_duration(json_string_value(v), out) == 0)
+	if (json_is_string(v) && srv_parse_duration(json_string_value(v), out) == 0)
 		return 0;
 	snprintf(err, errlen,
 	         "%s.%s: must be a duration such as \"30s\", \"10m\" or \"1h30m\" (at most "
@@ -195,12 +195,10 @@ static int known_keys(const json_t *obj, const char *const *keys, const char *wh
 
 /* ---- server: --------------------------------------------------------------------------- */
 
-static const char *const token_names[SALVE_TOKEN_KINDS + 1] = {"hooks", "read", "approve", NULL};
+static const char *const token_names[SRV_TOKEN_KINDS + 1] = {"hooks", "read", "approve", NULL};
 
-int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serve_conf *c,
-                          char *err, size_t errlen)
+static void conf_defaults(srv_conf *c)
 {
-	(void)config_path;
 	memset(c, 0, sizeof *c);
 	c->listen = strdup("127.0.0.1:9095");
 	c->http_threads = 2;
@@ -219,37 +217,11 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 	c->lock_timeout = 600;
 	c->approval_timeout = 900;
 	c->global_targets_window = 3600;
-	const json_t *s = json_object_get(doc, "server");
-	if (!s || json_is_null(s))
-		return 0;
-	if (!json_is_object(s)) {
-		snprintf(err, errlen, "server: must be a mapping");
-		return -1;
-	}
-	static const char *const keys[] = {"listen",
-	                                   "http_threads",
-	                                   "workers",
-	                                   "queue_size",
-	                                   "history",
-	                                   "max_connections",
-	                                   "max_body",
-	                                   "max_header",
-	                                   "max_json_depth",
-	                                   "connection_timeout",
-	                                   "lock_timeout",
-	                                   "approval_timeout",
-	                                   "tls",
-	                                   "tokens",
-	                                   "runbook_dir",
-	                                   "max_targets",
-	                                   "max_targets_window",
-	                                   "max_connections_per_ip",
-	                                   "max_alerts",
-	                                   "request_timeout",
-	                                   "shutdown_grace",
-	                                   NULL};
-	if (known_keys(s, keys, "server", err, errlen) < 0)
-		return -1;
+}
+
+/* The keys of server: that are numbers, durations and strings. */
+static int conf_scalars(const json_t *s, srv_conf *c, char *err, size_t errlen)
+{
 	int depth = (int)c->max_json_depth;
 	if (get_string(s, "listen", &c->listen, "server", err, errlen) < 0 ||
 	    get_int(s, "http_threads", &c->http_threads, 1, 64, "server", err, errlen) < 0 ||
@@ -281,11 +253,11 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 	}
 	c->max_json_depth = (size_t)depth;
 	json_t *v;
-	if ((v = json_object_get(s, "max_body")) && salve_parse_size(v, &c->max_body) < 0) {
+	if ((v = json_object_get(s, "max_body")) && srv_parse_size(v, &c->max_body) < 0) {
 		snprintf(err, errlen, "server.max_body: must be a size such as 1MiB or 65536");
 		return -1;
 	}
-	if ((v = json_object_get(s, "max_header")) && salve_parse_size(v, &c->max_header) < 0) {
+	if ((v = json_object_get(s, "max_header")) && srv_parse_size(v, &c->max_header) < 0) {
 		snprintf(err, errlen, "server.max_header: must be a size such as 32KiB");
 		return -1;
 	}
@@ -293,54 +265,101 @@ int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serv
 		snprintf(err, errlen, "server.max_header: at least 4KiB");
 		return -1;
 	}
-	if ((v = json_object_get(s, "tls"))) {
-		static const char *const tls_keys[] = {"cert", "key", NULL};
-		if (!json_is_object(v) || known_keys(v, tls_keys, "server.tls", err, errlen) < 0 ||
-		    get_string(v, "cert", &c->tls_cert, "server.tls", err, errlen) < 0 ||
-		    get_string(v, "key", &c->tls_key, "server.tls", err, errlen) < 0) {
-			if (!json_is_object(v))
-				snprintf(err, errlen,
-				         "server.tls: must be {cert: FILE, key: FILE}");
-			return -1;
-		}
-		if (!c->tls_cert || !c->tls_key) {
-			snprintf(err, errlen, "server.tls: needs both cert and key");
-			return -1;
-		}
+	return 0;
+}
+
+static int conf_tls(const json_t *v, srv_conf *c, char *err, size_t errlen)
+{
+	static const char *const tls_keys[] = {"cert", "key", NULL};
+	if (!v)
+		return 0;
+	if (!json_is_object(v) || known_keys(v, tls_keys, "server.tls", err, errlen) < 0 ||
+	    get_string(v, "cert", &c->tls_cert, "server.tls", err, errlen) < 0 ||
+	    get_string(v, "key", &c->tls_key, "server.tls", err, errlen) < 0) {
+		if (!json_is_object(v))
+			snprintf(err, errlen, "server.tls: must be {cert: FILE, key: FILE}");
+		return -1;
 	}
-	if ((v = json_object_get(s, "tokens"))) {
-		if (!json_is_object(v) ||
-		    known_keys(v, token_names, "server.tokens", err, errlen) < 0) {
-			if (!json_is_object(v))
-				snprintf(err, errlen,
-				         "server.tokens: must map hooks, read and approve to "
-				         "env:NAME or file:/path references");
+	if (!c->tls_cert || !c->tls_key) {
+		snprintf(err, errlen, "server.tls: needs both cert and key");
+		return -1;
+	}
+	return 0;
+}
+
+static int conf_tokens(const json_t *v, srv_conf *c, char *err, size_t errlen)
+{
+	if (!v)
+		return 0;
+	if (!json_is_object(v) || known_keys(v, token_names, "server.tokens", err, errlen) < 0) {
+		if (!json_is_object(v))
+			snprintf(err, errlen,
+			         "server.tokens: must map hooks, read and approve to env:NAME or "
+			         "file:/path references");
+		return -1;
+	}
+	for (int k = 0; k < SRV_TOKEN_KINDS; k++) {
+		if (get_string(v, token_names[k], &c->tokens[k], "server.tokens", err, errlen) < 0)
 			return -1;
-		}
-		for (int k = 0; k < SALVE_TOKEN_KINDS; k++) {
-			if (get_string(v, token_names[k], &c->tokens[k], "server.tokens", err,
-			               errlen) < 0)
-				return -1;
-			const char *ref = c->tokens[k];
-			if (ref && strncmp(ref, "env:", 4) != 0 && strncmp(ref, "file:", 5) != 0) {
-				/* Never echo the value: it may be a pasted token. */
-				snprintf(err, errlen,
-				         "server.tokens.%s: must be a reference, env:NAME or "
-				         "file:/path (inline tokens are refused)",
-				         token_names[k]);
-				return -1;
-			}
+		const char *ref = c->tokens[k];
+		if (ref && strncmp(ref, "env:", 4) != 0 && strncmp(ref, "file:", 5) != 0) {
+			/* Never echo the value: it may be a pasted token. */
+			snprintf(err, errlen,
+			         "server.tokens.%s: must be a reference, env:NAME or file:/path "
+			         "(inline tokens are refused)",
+			         token_names[k]);
+			return -1;
 		}
 	}
 	return 0;
 }
 
-void salve_serve_conf_free(salve_serve_conf *c)
+int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char *err, size_t errlen)
+{
+	(void)config_path;
+	conf_defaults(c);
+	const json_t *s = json_object_get(doc, "server");
+	if (!s || json_is_null(s))
+		return 0;
+	if (!json_is_object(s)) {
+		snprintf(err, errlen, "server: must be a mapping");
+		return -1;
+	}
+	static const char *const keys[] = {"listen",
+	                                   "http_threads",
+	                                   "workers",
+	                                   "queue_size",
+	                                   "history",
+	                                   "max_connections",
+	                                   "max_body",
+	                                   "max_header",
+	                                   "max_json_depth",
+	                                   "connection_timeout",
+	                                   "lock_timeout",
+	                                   "approval_timeout",
+	                                   "tls",
+	                                   "tokens",
+	                                   "runbook_dir",
+	                                   "max_targets",
+	                                   "max_targets_window",
+	                                   "max_connections_per_ip",
+	                                   "max_alerts",
+	                                   "request_timeout",
+	                                   "shutdown_grace",
+	                                   NULL};
+	if (known_keys(s, keys, "server", err, errlen) < 0 || conf_scalars(s, c, err, errlen) < 0 ||
+	    conf_tls(json_object_get(s, "tls"), c, err, errlen) < 0 ||
+	    conf_tokens(json_object_get(s, "tokens"), c, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+void srv_conf_free(srv_conf *c)
 {
 	free(c->listen);
 	free(c->tls_cert);
 	free(c->tls_key);
-	for (int k = 0; k < SALVE_TOKEN_KINDS; k++)
+	for (int k = 0; k < SRV_TOKEN_KINDS; k++)
 		free(c->tokens[k]);
 	free(c->runbook_dir);
 	memset(c, 0, sizeof *c);
@@ -383,9 +402,9 @@ static int valid_route_name(const char *s)
 	return 1;
 }
 
-static int add_matcher(salve_route *r, const salve_matcher *m)
+static int add_matcher(srv_route *r, const srv_matcher *m)
 {
-	salve_matcher *grown = realloc(r->matchers, (r->nmatchers + 1) * sizeof *grown);
+	srv_matcher *grown = realloc(r->matchers, (r->nmatchers + 1) * sizeof *grown);
 	if (!grown)
 		return -1;
 	r->matchers = grown;
@@ -393,7 +412,7 @@ static int add_matcher(salve_route *r, const salve_matcher *m)
 	return 0;
 }
 
-static int load_matchers(const json_t *rj, salve_route *r, const char *where, char *err,
+static int load_matchers(const json_t *rj, srv_route *r, const char *where, char *err,
                          size_t errlen)
 {
 	char why[1024];
@@ -409,19 +428,18 @@ static int load_matchers(const json_t *rj, salve_route *r, const char *where, ch
 		json_t *m;
 		json_array_foreach(list, i, m)
 		{
-			salve_matcher parsed;
+			srv_matcher parsed;
 			if (!json_is_string(m)) {
 				snprintf(err, errlen, "%s.matchers[%zu]: must be a string", where,
 				         i);
 				return -1;
 			}
-			if (salve_matcher_parse(json_string_value(m), &parsed, why, sizeof why) <
-			    0) {
+			if (srv_matcher_parse(json_string_value(m), &parsed, why, sizeof why) < 0) {
 				snprintf(err, errlen, "%s.matchers[%zu]: %s", where, i, why);
 				return -1;
 			}
 			if (add_matcher(r, &parsed) < 0) {
-				salve_matcher_free(&parsed);
+				srv_matcher_free(&parsed);
 				snprintf(err, errlen, "out of memory");
 				return -1;
 			}
@@ -442,19 +460,19 @@ static int load_matchers(const json_t *rj, salve_route *r, const char *where, ch
 		json_t *v;
 		json_object_foreach(map, k, v)
 		{
-			salve_matcher parsed;
+			srv_matcher parsed;
 			if (!json_is_string(v)) {
 				snprintf(err, errlen, "%s.%s.%s: must be a string", where, forms[f],
 				         k);
 				return -1;
 			}
-			if (salve_matcher_init(&parsed, k, f ? SALVE_MATCH_RE : SALVE_MATCH_EQ,
-			                       json_string_value(v), why, sizeof why) < 0) {
+			if (srv_matcher_init(&parsed, k, f ? SRV_MATCH_RE : SRV_MATCH_EQ,
+			                     json_string_value(v), why, sizeof why) < 0) {
 				snprintf(err, errlen, "%s.%s: %s", where, forms[f], why);
 				return -1;
 			}
 			if (add_matcher(r, &parsed) < 0) {
-				salve_matcher_free(&parsed);
+				srv_matcher_free(&parsed);
 				snprintf(err, errlen, "out of memory");
 				return -1;
 			}
@@ -473,14 +491,14 @@ static int load_params(const json_t *v, json_t **out, const char *where, char *e
 		snprintf(err, errlen, "%s: must map runbook params to values or templates", where);
 		return -1;
 	}
-	if (salve_tmpl_check_json(v, where, err, errlen) < 0)
+	if (srv_tmpl_check_json(v, where, err, errlen) < 0)
 		return -1;
 	*out = json_incref((json_t *)v);
 	return 0;
 }
 
 /* allow_patterns: true (every param) or a list of the params that may carry patterns. */
-static int load_allow_patterns(const json_t *v, salve_route *r, const char *where, char *err,
+static int load_allow_patterns(const json_t *v, srv_route *r, const char *where, char *err,
                                size_t errlen)
 {
 	if (!v)
@@ -516,7 +534,51 @@ bad:
 	return -1;
 }
 
-static int load_route(const json_t *rj, salve_route *r, const char *where, const char *config_path,
+/* on_resolved: ignore (default), cancel, or {runbook, params, dry_run}. */
+static int load_on_resolved(const json_t *res, srv_route *r, const char *where,
+                            const char *config_path, const char *runbook_dir, char *err,
+                            size_t errlen)
+{
+	if (!res || (json_is_string(res) && strcmp(json_string_value(res), "ignore") == 0)) {
+		r->on_resolved = SRV_RESOLVED_IGNORE;
+		return 0;
+	}
+	if (json_is_string(res) && strcmp(json_string_value(res), "cancel") == 0) {
+		r->on_resolved = SRV_RESOLVED_CANCEL;
+		return 0;
+	}
+	if (!json_is_object(res)) {
+		snprintf(err, errlen,
+		         "%s.on_resolved: must be ignore, cancel or {runbook: FILE, params: {...}}",
+		         where);
+		return -1;
+	}
+	static const char *const rkeys[] = {"runbook", "params", "dry_run", NULL};
+	char rwhere[300], rpwhere[320];
+	snprintf(rwhere, sizeof rwhere, "%s.on_resolved", where);
+	char *rb = NULL;
+	r->resolved_dry_run = r->dry_run;
+	if (known_keys(res, rkeys, rwhere, err, errlen) < 0 ||
+	    get_string(res, "runbook", &rb, rwhere, err, errlen) < 0 ||
+	    get_bool(res, "dry_run", &r->resolved_dry_run, rwhere, err, errlen) < 0) {
+		free(rb);
+		return -1;
+	}
+	if (!rb) {
+		snprintf(err, errlen, "%s: needs a runbook", rwhere);
+		return -1;
+	}
+	r->resolved_runbook = resolve_runbook(rb, config_path, runbook_dir);
+	free(rb);
+	snprintf(rpwhere, sizeof rpwhere, "%s.params", rwhere);
+	if (load_params(json_object_get(res, "params"), &r->resolved_params, rpwhere, err, errlen) <
+	    0)
+		return -1;
+	r->on_resolved = SRV_RESOLVED_RUN;
+	return 0;
+}
+
+static int load_route(const json_t *rj, srv_route *r, const char *where, const char *config_path,
                       const char *runbook_dir, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"name",
@@ -583,7 +645,7 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 	snprintf(twhere, sizeof twhere, "%s.target", where);
 	if (r->target) {
 		char why[1024];
-		if (salve_tmpl_check(r->target, why, sizeof why) < 0) {
+		if (srv_tmpl_check(r->target, why, sizeof why) < 0) {
 			snprintf(err, errlen, "%s: %s", twhere, why);
 			goto out;
 		}
@@ -597,48 +659,16 @@ static int load_route(const json_t *rj, salve_route *r, const char *where, const
 	    get_duration(rj, "max_targets_window", &r->targets_window, where, err, errlen) < 0 ||
 	    get_string(rj, "rate_limit", &rate, where, err, errlen) < 0)
 		goto out;
-	if (rate && salve_parse_rate(rate, &r->rate_count, &r->rate_window) < 0) {
+	if (rate && srv_parse_rate(rate, &r->rate_count, &r->rate_window) < 0) {
 		snprintf(err, errlen,
 		         "%s.rate_limit: must be RUNS/DURATION such as \"5/1h\" (a whole number of "
 		         "runs above 0 and a duration above 0)",
 		         where);
 		goto out;
 	}
-	json_t *res = json_object_get(rj, "on_resolved");
-	if (json_is_string(res) && strcmp(json_string_value(res), "ignore") == 0) {
-		r->on_resolved = SALVE_RESOLVED_IGNORE;
-	} else if (json_is_string(res) && strcmp(json_string_value(res), "cancel") == 0) {
-		r->on_resolved = SALVE_RESOLVED_CANCEL;
-	} else if (json_is_object(res)) {
-		static const char *const rkeys[] = {"runbook", "params", "dry_run", NULL};
-		char rwhere[300];
-		snprintf(rwhere, sizeof rwhere, "%s.on_resolved", where);
-		char *rb = NULL;
-		r->resolved_dry_run = r->dry_run;
-		if (known_keys(res, rkeys, rwhere, err, errlen) < 0 ||
-		    get_string(res, "runbook", &rb, rwhere, err, errlen) < 0 ||
-		    get_bool(res, "dry_run", &r->resolved_dry_run, rwhere, err, errlen) < 0) {
-			free(rb);
-			goto out;
-		}
-		if (!rb) {
-			snprintf(err, errlen, "%s: needs a runbook", rwhere);
-			goto out;
-		}
-		r->resolved_runbook = resolve_runbook(rb, config_path, runbook_dir);
-		free(rb);
-		char rpwhere[320];
-		snprintf(rpwhere, sizeof rpwhere, "%s.params", rwhere);
-		if (load_params(json_object_get(res, "params"), &r->resolved_params, rpwhere, err,
-		                errlen) < 0)
-			goto out;
-		r->on_resolved = SALVE_RESOLVED_RUN;
-	} else if (res) {
-		snprintf(err, errlen,
-		         "%s.on_resolved: must be ignore, cancel or {runbook: FILE, params: {...}}",
-		         where);
+	if (load_on_resolved(json_object_get(rj, "on_resolved"), r, where, config_path, runbook_dir,
+	                     err, errlen) < 0)
 		goto out;
-	}
 	if (load_allow_patterns(json_object_get(rj, "allow_patterns"), r, where, err, errlen) < 0)
 		goto out;
 	rc = 0;
@@ -648,10 +678,10 @@ out:
 	return rc;
 }
 
-static void route_free(salve_route *r)
+static void route_free(srv_route *r)
 {
 	for (size_t i = 0; i < r->nmatchers; i++)
-		salve_matcher_free(&r->matchers[i]);
+		srv_matcher_free(&r->matchers[i]);
 	free(r->matchers);
 	free(r->name);
 	free(r->runbook);
@@ -663,8 +693,8 @@ static void route_free(salve_route *r)
 	memset(r, 0, sizeof *r);
 }
 
-int salve_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
-                      salve_routes *out, char *err, size_t errlen)
+int srv_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
+                    srv_routes *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	json_t *list = json_object_get(doc, "routes");
@@ -685,16 +715,16 @@ int salve_routes_load(const json_t *doc, const char *config_path, const char *ru
 	{
 		char where[64];
 		snprintf(where, sizeof where, "routes[%zu]", i);
-		salve_route *r = &out->v[out->n++];
+		srv_route *r = &out->v[out->n++];
 		if (load_route(rj, r, where, config_path, runbook_dir, err, errlen) < 0) {
-			salve_routes_free(out);
+			srv_routes_free(out);
 			return -1;
 		}
 		for (size_t j = 0; j + 1 < out->n; j++) {
 			if (strcmp(out->v[j].name, r->name) == 0) {
 				snprintf(err, errlen, "%s: route name \"%s\" is used twice", where,
 				         r->name);
-				salve_routes_free(out);
+				srv_routes_free(out);
 				return -1;
 			}
 		}
@@ -702,7 +732,7 @@ int salve_routes_load(const json_t *doc, const char *config_path, const char *ru
 	return 0;
 }
 
-void salve_routes_free(salve_routes *r)
+void srv_routes_free(srv_routes *r)
 {
 	for (size_t i = 0; i < r->n; i++)
 		route_free(&r->v[i]);
@@ -710,15 +740,15 @@ void salve_routes_free(salve_routes *r)
 	memset(r, 0, sizeof *r);
 }
 
-int salve_route_match(const salve_route *r, const json_t *labels, char *why, size_t whylen)
+int srv_route_match(const srv_route *r, const json_t *labels, char *why, size_t whylen)
 {
 	for (size_t i = 0; i < r->nmatchers; i++) {
-		const salve_matcher *m = &r->matchers[i];
-		if (salve_matcher_matches(m, labels))
+		const srv_matcher *m = &r->matchers[i];
+		if (srv_matcher_matches(m, labels))
 			continue;
 		if (why) {
 			char text[512];
-			salve_matcher_format(m, text, sizeof text);
+			srv_matcher_format(m, text, sizeof text);
 			const char *v = json_string_value(json_object_get(labels, m->name));
 			if (v)
 				snprintf(why, whylen, "%s does not hold: %s is \"%s\"", text,
@@ -734,254 +764,13 @@ int salve_route_match(const salve_route *r, const json_t *labels, char *why, siz
 	return 1;
 }
 
-const char *salve_value_syntax(const char *value)
+json_t *srv_route_matchers_json(const srv_route *r)
 {
-	if (strcasecmp(value, "all") == 0)
-		return "the word all";
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		switch (*p) {
-		case '*':
-			return "'*'";
-		case '?':
-			return "'?'";
-		case ',':
-			return "','";
-		case ':':
-			return "':'";
-		case '!':
-			return "'!'";
-		case '&':
-			return "'&'";
-		case '~':
-			return "'~'";
-		case '[':
-			return "'['";
-		case ']':
-			return "']'";
-		default:
-			if (isspace(*p))
-				return "whitespace";
-			if (*p < 0x20 || *p == 0x7f)
-				return "a control character";
-		}
+	json_t *m = json_array();
+	for (size_t k = 0; k < r->nmatchers; k++) {
+		char text[512];
+		srv_matcher_format(&r->matchers[k], text, sizeof text);
+		json_array_append_new(m, json_string(text));
 	}
-	return NULL;
-}
-
-/* Alert values that are not free text from a sender: normalized timestamps and the status. */
-static int normalized_value(const char *name)
-{
-	return strcmp(name, "startsAt") == 0 || strcmp(name, "endsAt") == 0 ||
-	       strcmp(name, "status") == 0;
-}
-
-/* "params.hosts[0]" or "on_resolved.params.hosts.x" -> "hosts". */
-static void top_param(const char *where, char *out, size_t len)
-{
-	const char *p = where ? strstr(where, "params.") : NULL;
-	p = p ? p + 7 : "";
-	size_t n = strcspn(p, ".[");
-	snprintf(out, len, "%.*s", (int)n, p);
-}
-
-static int patterns_allowed(const salve_route *r, const char *where)
-{
-	if (r->allow_patterns_all)
-		return 1;
-	char param[256];
-	top_param(where, param, sizeof param);
-	size_t i;
-	json_t *n;
-	json_array_foreach(r->allow_patterns, i,
-	                   n) if (strcmp(json_string_value(n), param) == 0) return 1;
-	return 0;
-}
-
-struct value_check {
-	const salve_route *r;
-	int refused;
-};
-
-static const char *check_value(void *ctx, const char *where, const char *name, const char *value,
-                               char *err, size_t errlen)
-{
-	struct value_check *c = ctx;
-	const char *what = salve_value_syntax(value);
-	if (!what || normalized_value(name) || patterns_allowed(c->r, where))
-		return value;
-	c->refused = 1;
-	char param[256];
-	top_param(where, param, sizeof param);
-	snprintf(err, errlen,
-	         "%s is \"%.64s%s\": a value from an alert must name exactly one thing, and %s is "
-	         "host-pattern or list syntax (set allow_patterns: [%s] on the route to let it "
-	         "through)",
-	         name, value, strlen(value) > 64 ? "..." : "", what, param);
-	return NULL;
-}
-
-int salve_route_render(const salve_route *r, const json_t *alert, int resolved, json_t **params,
-                       char **target, char *err, size_t errlen)
-{
-	*params = NULL;
-	*target = NULL;
-	const json_t *tmpl = resolved ? r->resolved_params : r->params;
-	struct value_check check = {r, 0};
-	*params =
-	    salve_tmpl_render_json_with(tmpl, alert, resolved ? "on_resolved.params" : "params",
-	                                check_value, &check, err, errlen);
-	if (!*params)
-		return check.refused ? -2 : -1;
-	if (r->target) {
-		char why[1024];
-		*target = salve_tmpl_render(r->target, alert, why, sizeof why);
-		if (!*target) {
-			snprintf(err, errlen, "target: %s", why);
-			json_decref(*params);
-			*params = NULL;
-			return -1;
-		}
-	} else {
-		*target = json_dumps(*params, JSON_COMPACT | JSON_SORT_KEYS);
-	}
-	return 0;
-}
-
-/* ---- blast radius: what a run reaches ------------------------------------------------------ */
-
-#define MAX_LISTS   8
-#define MAX_TARGETS 256
-
-/* Expansion of list values: a first render (collect) splits every list value into its
- * elements; each later render (select) puts one combination of elements in their place.
- * Renders visit placeholders in the same order every time, so the n-th list met is always
- * the same value. */
-struct expansion {
-	int selecting;
-	int unbounded;
-	size_t nlists, met;
-	json_t *elems[MAX_LISTS]; /* arrays of strings */
-	size_t pick[MAX_LISTS];
-};
-
-/* Splits value on the separators of host lists (',', ':', whitespace). Elements that only
- * narrow a pattern ('!x', '&x') reach nothing more and are dropped. Returns the array of
- * elements, setting *unbounded for a pattern (wildcards, ranges, regexes, all). */
-static json_t *list_elements(const char *value, int *unbounded)
-{
-	json_t *out = json_array();
-	const char *p = value;
-	while (*p) {
-		size_t n = strcspn(p, ",: \t\r\n\v\f");
-		if (n > 0 && p[0] != '!' && p[0] != '&') {
-			char *e = strndup(p, n);
-			if (e && (strpbrk(e, "*?[]~") || strcasecmp(e, "all") == 0))
-				*unbounded = 1;
-			else if (e)
-				json_array_append_new(out, json_string(e));
-			free(e);
-		}
-		p += n;
-		if (*p)
-			p++;
-	}
-	return out;
-}
-
-static const char *expand_value(void *ctx, const char *where, const char *name, const char *value,
-                                char *err, size_t errlen)
-{
-	(void)where;
-	(void)err;
-	(void)errlen;
-	struct expansion *x = ctx;
-	if (normalized_value(name) || !salve_value_syntax(value))
-		return value;
-	if (!x->selecting) {
-		int unbounded = 0;
-		json_t *elems = list_elements(value, &unbounded);
-		if (unbounded || x->nlists == MAX_LISTS || !json_is_array(elems)) {
-			x->unbounded = 1;
-			json_decref(elems);
-		} else {
-			x->elems[x->nlists++] = elems;
-		}
-		return value;
-	}
-	if (x->met >= x->nlists)
-		return value;
-	size_t i = x->met++;
-	json_t *e = json_array_get(x->elems[i], x->pick[i]);
-	return e ? json_string_value(e) : "";
-}
-
-/* One render of the target source: the target template, or the params as canonical JSON. */
-static char *render_target(const salve_route *r, const json_t *alert, int resolved,
-                           struct expansion *x, char *err, size_t errlen)
-{
-	x->met = 0;
-	if (r->target)
-		return salve_tmpl_render_with(r->target, alert, expand_value, x, err, errlen);
-	json_t *p = salve_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
-	                                        "params", expand_value, x, err, errlen);
-	char *text = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(p);
-	return text;
-}
-
-int salve_route_targets(const salve_route *r, const json_t *alert, int resolved, json_t **targets,
-                        int *unbounded, char *err, size_t errlen)
-{
-	struct expansion x;
-	memset(&x, 0, sizeof x);
-	*targets = NULL;
-	*unbounded = 0;
-	int rc = -1;
-	/* A pattern in any param reaches an unknown number of targets, even when the target
-	 * template does not name that param. */
-	json_t *p = salve_tmpl_render_json_with(resolved ? r->resolved_params : r->params, alert,
-	                                        "params", expand_value, &x, err, errlen);
-	if (!p)
-		goto out;
-	json_decref(p);
-	for (size_t i = 0; i < x.nlists; i++)
-		json_decref(x.elems[i]);
-	x.nlists = 0;
-	char *text = render_target(r, alert, resolved, &x, err, errlen);
-	if (!text)
-		goto out;
-	size_t combos = 1;
-	for (size_t i = 0; i < x.nlists && combos <= MAX_TARGETS; i++)
-		combos *= json_array_size(x.elems[i]);
-	*targets = json_array();
-	if (x.unbounded || combos > MAX_TARGETS) {
-		*unbounded = 1;
-		json_array_append_new(*targets, json_string(text));
-		free(text);
-		rc = 0;
-		goto out;
-	}
-	free(text);
-	x.selecting = 1;
-	for (size_t c = 0; c < combos; c++) {
-		size_t rest = c;
-		for (size_t i = 0; i < x.nlists; i++) {
-			size_t n = json_array_size(x.elems[i]);
-			x.pick[i] = rest % n;
-			rest /= n;
-		}
-		char *one = render_target(r, alert, resolved, &x, err, errlen);
-		if (!one) {
-			json_decref(*targets);
-			*targets = NULL;
-			goto out;
-		}
-		json_array_append_new(*targets, json_string(one));
-		free(one);
-	}
-	rc = 0;
-out:
-	for (size_t i = 0; i < x.nlists; i++)
-		json_decref(x.elems[i]);
-	return rc;
+	return m;
 }

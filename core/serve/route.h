@@ -3,25 +3,25 @@
  * bad matchers and template syntax are refused with the route named), and the pure routing
  * helpers the server and `salve routes test` share.
  *
- * Ownership: salve_serve_conf_free / salve_routes_free release everything. A loaded
- * salve_routes is read-only afterwards and may be used from several threads.
+ * Ownership: srv_conf_free / srv_routes_free release everything. A loaded
+ * srv_routes is read-only afterwards and may be used from several threads.
  */
-#ifndef SALVE_SERVE_ROUTE_H
-#define SALVE_SERVE_ROUTE_H
+#ifndef SRV_ROUTE_H
+#define SRV_ROUTE_H
 
 #include <jansson.h>
 #include <stddef.h>
 
 #include "matcher.h"
 
-enum salve_token_kind {
-	SALVE_TOKEN_HOOKS = 0, /* POST /hooks/... */
-	SALVE_TOKEN_READ,      /* GET /runs, /routes, /metrics */
-	SALVE_TOKEN_APPROVE,   /* approve, deny, cancel, reset, pause, resume (and read) */
-	SALVE_TOKEN_KINDS,
+enum srv_token_kind {
+	SRV_TOKEN_HOOKS = 0, /* POST /hooks/... */
+	SRV_TOKEN_READ,      /* GET /runs, /routes, /metrics */
+	SRV_TOKEN_APPROVE,   /* approve, deny, cancel, reset, pause, resume (and read) */
+	SRV_TOKEN_KINDS,
 };
 
-typedef struct salve_serve_conf {
+typedef struct srv_conf {
 	char *listen; /* "127.0.0.1:9095", "[::1]:9095", "0.0.0.0:9095" */
 	int http_threads, workers, queue_size, history, max_connections;
 	int max_connections_per_ip; /* 0: no limit */
@@ -31,21 +31,21 @@ typedef struct salve_serve_conf {
 	double request_timeout;   /* from connect (or a request's first line) to its whole body */
 	double shutdown_grace;    /* how long SIGTERM waits for runs to roll back */
 	char *tls_cert, *tls_key; /* both or neither */
-	char *tokens[SALVE_TOKEN_KINDS]; /* env:NAME or file:/path references, or NULL */
-	char *runbook_dir;               /* relative runbook paths start here */
-	int global_max_targets;          /* across all routes; 0 = no limit */
+	char *tokens[SRV_TOKEN_KINDS]; /* env:NAME or file:/path references, or NULL */
+	char *runbook_dir;             /* relative runbook paths start here */
+	int global_max_targets;        /* across all routes; 0 = no limit */
 	double global_targets_window;
-} salve_serve_conf;
+} srv_conf;
 
-enum salve_resolved_action {
-	SALVE_RESOLVED_IGNORE = 0, /* audit it, do nothing */
-	SALVE_RESOLVED_CANCEL,     /* cancel the occurrence's run if queued or awaiting approval */
-	SALVE_RESOLVED_RUN,        /* run resolved_runbook */
+enum srv_resolved_action {
+	SRV_RESOLVED_IGNORE = 0, /* audit it, do nothing */
+	SRV_RESOLVED_CANCEL,     /* cancel the occurrence's run if queued or awaiting approval */
+	SRV_RESOLVED_RUN,        /* run resolved_runbook */
 };
 
-typedef struct salve_route {
+typedef struct srv_route {
 	char *name;
-	salve_matcher *matchers;
+	srv_matcher *matchers;
 	size_t nmatchers;
 	char *runbook;  /* a path (resolved) or builtin:NAME */
 	json_t *params; /* object of templates */
@@ -63,63 +63,43 @@ typedef struct salve_route {
 	int breaker;     /* consecutive failed runs that open the circuit; 0: off */
 	int max_targets; /* distinct targets per targets_window; 0: no limit */
 	double targets_window;
-	enum salve_resolved_action on_resolved;
+	enum srv_resolved_action on_resolved;
 	char *resolved_runbook;
 	json_t *resolved_params;
 	int resolved_dry_run;
-} salve_route;
+} srv_route;
 
-typedef struct salve_routes {
-	salve_route *v;
+typedef struct srv_routes {
+	srv_route *v;
 	size_t n;
-} salve_routes;
+} srv_routes;
 
 /* doc is the whole salve.yaml document (salve_config.doc); config_path may be NULL. Fills
  * defaults for every missing key. 0, or -1 with "server.x: reason" in err. */
-int salve_serve_conf_load(const json_t *doc, const char *config_path, salve_serve_conf *c,
-                          char *err, size_t errlen);
-void salve_serve_conf_free(salve_serve_conf *c);
+int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char *err,
+                  size_t errlen);
+void srv_conf_free(srv_conf *c);
 
 /* Loads routes: relative runbook paths resolve against runbook_dir (NULL: the config
  * file's directory). 0, or -1 with "routes[i] (name): reason" in err. */
-int salve_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
-                      salve_routes *out, char *err, size_t errlen);
-void salve_routes_free(salve_routes *r);
+int srv_routes_load(const json_t *doc, const char *config_path, const char *runbook_dir,
+                    srv_routes *out, char *err, size_t errlen);
+void srv_routes_free(srv_routes *r);
 
 /* 1 when every matcher of r holds for labels; else 0 and why names the first that does
  * not ("severity=~\"critical\" does not hold: severity is \"warning\""). */
-int salve_route_match(const salve_route *r, const json_t *labels, char *why, size_t whylen);
+int srv_route_match(const srv_route *r, const json_t *labels, char *why, size_t whylen);
 
-/* What a route gives an alert: the params (templates rendered; the on_resolved ones when
- * resolved != 0) and the target text (the target template, or the params as canonical
- * JSON). *params is a new reference, *target malloc'd. 0; -1 with err when a template
- * cannot be filled; -2 with err when a value from the alert carries host-pattern or list
- * syntax the route does not allow (see salve_value_syntax). */
-int salve_route_render(const salve_route *r, const json_t *alert, int resolved, json_t **params,
-                       char **target, char *err, size_t errlen);
-
-/* The distinct targets a run acts on, for the blast radius: the target text (as
- * salve_route_render gives it), rendered once per element when an allowed value from the
- * alert is a list ("web1,web2" counts two). *targets is a new array of strings. *unbounded is
- * set when a value is a pattern (web*, all, ~re, [1:3]) or the lists name more than 256
- * combinations: nobody can count what it reaches. 0, or -1 with err. */
-int salve_route_targets(const salve_route *r, const json_t *alert, int resolved, json_t **targets,
-                        int *unbounded, char *err, size_t errlen);
-
-/* Whether value (from an alert) carries host-pattern or list syntax: '*', '?', ',', ':', '!',
- * '&', '~', '[', ']', whitespace or control characters, or is the word "all". Returns NULL
- * when it names exactly one thing, else a static description of the first offence
- * ("'*'", "whitespace", "the word all"). */
-const char *salve_value_syntax(const char *value);
-
+/* The route's matchers in canonical form (severity=~"critical|page"): a new array. */
+json_t *srv_route_matchers_json(const srv_route *r);
 /* A duration from the config: "30s", "1h30m", "250ms", "2d" or a bare number of seconds;
  * finite, >= 0 and at most ten years. nan, inf, hex, exponents and signs are refused.
  * 0 or -1. */
-int salve_serve_parse_duration(const char *text, double *seconds);
-/* "10/1h" -> 10 runs per 3600 s (the window as salve_serve_parse_duration, above 0). 0 or
+int srv_parse_duration(const char *text, double *seconds);
+/* "10/1h" -> 10 runs per 3600 s (the window as srv_parse_duration, above 0). 0 or
  * -1. */
-int salve_parse_rate(const char *text, int *count, double *window);
+int srv_parse_rate(const char *text, int *count, double *window);
 /* 1048576, "512KiB", "1MiB", "64k", "2MB" -> bytes. 0 or -1. */
-int salve_parse_size(const json_t *v, size_t *out);
+int srv_parse_size(const json_t *v, size_t *out);
 
 #endif

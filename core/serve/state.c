@@ -48,7 +48,7 @@ static int check_dir(const char *what, const char *dir, int follow, char *err, s
 	return 0;
 }
 
-int srv_check_private_dir(const char *what, const char *dir, char *err, size_t errlen)
+int srv_state_check_private_dir(const char *what, const char *dir, char *err, size_t errlen)
 {
 	return check_dir(what, dir, 1, err, errlen);
 }
@@ -129,7 +129,7 @@ int srv_state_file_present(const char *path, char *err, size_t errlen)
 	return 1;
 }
 
-char *srv_read_state_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+char *srv_state_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
 {
 	if (errlen)
 		err[0] = '\0';
@@ -185,8 +185,8 @@ char *srv_read_state_file(const char *path, size_t max, size_t *len, char *err, 
 	return buf;
 }
 
-int srv_write_file_atomic(const char *path, const char *data, size_t len, int durable, char *err,
-                          size_t errlen)
+int srv_state_write_atomic(const char *path, const char *data, size_t len, int durable, char *err,
+                           size_t errlen)
 {
 	char tmp[4400];
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -224,8 +224,8 @@ int srv_write_file_atomic(const char *path, const char *data, size_t len, int du
 	return 0;
 }
 
-int srv_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
-                    char *err, size_t errlen)
+int srv_state_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
+                          char *err, size_t errlen)
 {
 	if (!pause) {
 		if (unlink(pause_path) < 0 && errno != ENOENT) {
@@ -240,14 +240,14 @@ int srv_write_pause(const char *pause_path, int pause, const char *by, const cha
 	                      "reason", reason ? reason : "");
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	int rc = text ? srv_write_file_atomic(pause_path, text, strlen(text), 1, err, errlen) : -1;
+	int rc = text ? srv_state_write_atomic(pause_path, text, strlen(text), 1, err, errlen) : -1;
 	if (!text)
 		snprintf(err, errlen, "%s: out of memory", pause_path);
 	free(text);
 	return rc;
 }
 
-int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen)
+int srv_state_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen)
 {
 	char path[4400];
 	snprintf(path, sizeof path, "%s/%s.open", circuit_dir, route);
@@ -288,8 +288,8 @@ static int read_key(int fd, const char *path, unsigned char *key, char *err, siz
 	return 0;
 }
 
-int srv_spool_key_load(const char *serve_dir, unsigned char key[SRV_SPOOL_KEY_LEN], char *err,
-                       size_t errlen)
+int srv_state_spool_key(const char *serve_dir, unsigned char key[SRV_SPOOL_KEY_LEN], char *err,
+                        size_t errlen)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/spool.key", serve_dir);
@@ -352,7 +352,7 @@ static int spool_mac(const unsigned char *key, const char *json, size_t len, cha
 	return 0;
 }
 
-char *srv_spool_seal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *json)
+char *srv_state_seal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *json)
 {
 	char hex[65];
 	size_t len = strlen(json);
@@ -367,7 +367,7 @@ char *srv_spool_seal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *jso
 	return out;
 }
 
-const char *srv_spool_unseal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *text,
+const char *srv_state_unseal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *text,
                              size_t len, char *err, size_t errlen)
 {
 	size_t taglen = sizeof spool_tag - 1, head = taglen + 1 + 64 + 1;

@@ -11,8 +11,8 @@
  *
  * Pure file operations: thread-safe. Returned strings are malloc'd (the caller frees).
  */
-#ifndef SALVE_SERVE_STATE_H
-#define SALVE_SERVE_STATE_H
+#ifndef SRV_STATE_H
+#define SRV_STATE_H
 
 #include <stddef.h>
 
@@ -21,7 +21,7 @@
 /* Refuses dir unless it is a directory (not a symlink to one) owned by the running user and
  * not writable by its group or by others. what names it in err ("state dir", "audit dir").
  * 0, or -1 with "state dir /x: mode 0777 lets others write it: chmod go-w /x" in err. */
-int srv_check_private_dir(const char *what, const char *dir, char *err, size_t errlen);
+int srv_state_check_private_dir(const char *what, const char *dir, char *err, size_t errlen);
 
 /* Checks state_dir, then creates (0700) and checks STATE_DIR/serve, its queue/ and circuits/;
  * serve_dir gets STATE_DIR/serve. 0 or -1 with err. */
@@ -34,31 +34,31 @@ int srv_state_file_present(const char *path, char *err, size_t errlen);
 
 /* Reads a state file held to the rules above, at most max bytes. NULL with err (errno is
  * ENOENT when the file does not exist). *len may be NULL. */
-char *srv_read_state_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+char *srv_state_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
 /* Writes path atomically: PATH.tmp.PID created with O_EXCL | O_NOFOLLOW (mode 0600), written,
  * fdatasync'd when durable, renamed over path. 0 or -1 with err. */
-int srv_write_file_atomic(const char *path, const char *data, size_t len, int durable, char *err,
-                          size_t errlen);
+int srv_state_write_atomic(const char *path, const char *data, size_t len, int durable, char *err,
+                           size_t errlen);
 
 /* Writes the pause file (JSON {paused_at, by, reason}); removes it when pause == 0. */
-int srv_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
-                    char *err, size_t errlen);
+int srv_state_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
+                          char *err, size_t errlen);
 /* Removes a route's circuit file. 1 removed, 0 was not open, -1 error. */
-int srv_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen);
+int srv_state_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen);
 
 /* Loads SERVE_DIR/spool.key, creating it on first use (O_CREAT | O_EXCL | O_NOFOLLOW, 0600,
  * 32 random bytes). Refuses a key that is not a regular file of ours with mode 0600 or
  * stricter and exactly 32 bytes. 0 or -1 with err (never the key). */
-int srv_spool_key_load(const char *serve_dir, unsigned char key[SRV_SPOOL_KEY_LEN], char *err,
-                       size_t errlen);
+int srv_state_spool_key(const char *serve_dir, unsigned char key[SRV_SPOOL_KEY_LEN], char *err,
+                        size_t errlen);
 
 /* A spool entry as stored: "salve-spool-v1 HMAC\n" + json, HMAC the hex HMAC-SHA256 of the
  * first line's tag and the JSON bytes. NULL when out of memory. */
-char *srv_spool_seal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *json);
+char *srv_state_seal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *json);
 /* Checks a stored entry: returns a pointer to its JSON inside text, or NULL with the reason
  * in err (no header, a MAC that does not verify). */
-const char *srv_spool_unseal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *text,
+const char *srv_state_unseal(const unsigned char key[SRV_SPOOL_KEY_LEN], const char *text,
                              size_t len, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,7 @@ struct entry {
 	char key[]; /* NUL-terminated copy */
 };
 
-struct salve_strmap {
+struct srv_strmap {
 	struct entry **buckets;
 	size_t nbuckets; /* a power of two */
 	size_t size;
@@ -29,9 +29,9 @@ static uint64_t hash_of(const char *s)
 	return h;
 }
 
-salve_strmap *salve_strmap_new(void)
+srv_strmap *srv_strmap_new(void)
 {
-	salve_strmap *m = calloc(1, sizeof *m);
+	srv_strmap *m = calloc(1, sizeof *m);
 	if (!m)
 		return NULL;
 	m->nbuckets = 64;
@@ -43,7 +43,7 @@ salve_strmap *salve_strmap_new(void)
 	return m;
 }
 
-void salve_strmap_free(salve_strmap *m)
+void srv_strmap_free(srv_strmap *m)
 {
 	if (!m)
 		return;
@@ -59,7 +59,7 @@ void salve_strmap_free(salve_strmap *m)
 	free(m);
 }
 
-static struct entry **slot_of(const salve_strmap *m, const char *key, uint64_t h)
+static struct entry **slot_of(const srv_strmap *m, const char *key, uint64_t h)
 {
 	struct entry **p = &m->buckets[h & (m->nbuckets - 1)];
 	while (*p && ((*p)->hash != h || strcmp((*p)->key, key) != 0))
@@ -67,13 +67,13 @@ static struct entry **slot_of(const salve_strmap *m, const char *key, uint64_t h
 	return p;
 }
 
-void *salve_strmap_get(const salve_strmap *m, const char *key)
+void *srv_strmap_get(const srv_strmap *m, const char *key)
 {
 	struct entry **p = slot_of(m, key, hash_of(key));
 	return *p ? (*p)->value : NULL;
 }
 
-static void grow(salve_strmap *m)
+static void grow(srv_strmap *m)
 {
 	size_t n = m->nbuckets * 2;
 	struct entry **b = calloc(n, sizeof *b);
@@ -93,7 +93,7 @@ static void grow(salve_strmap *m)
 	m->nbuckets = n;
 }
 
-int salve_strmap_put(salve_strmap *m, const char *key, void *value, void **old)
+int srv_strmap_put(srv_strmap *m, const char *key, void *value, void **old)
 {
 	uint64_t h = hash_of(key);
 	struct entry **p = slot_of(m, key, h);
@@ -119,7 +119,7 @@ int salve_strmap_put(salve_strmap *m, const char *key, void *value, void **old)
 	return 0;
 }
 
-void *salve_strmap_remove(salve_strmap *m, const char *key)
+void *srv_strmap_remove(srv_strmap *m, const char *key)
 {
 	struct entry **p = slot_of(m, key, hash_of(key));
 	struct entry *e = *p;
@@ -132,12 +132,12 @@ void *salve_strmap_remove(salve_strmap *m, const char *key)
 	return v;
 }
 
-size_t salve_strmap_size(const salve_strmap *m)
+size_t srv_strmap_size(const srv_strmap *m)
 {
 	return m->size;
 }
 
-int salve_strmap_next(const salve_strmap *m, size_t *cursor, const char **key, void **value)
+int srv_strmap_next(const srv_strmap *m, size_t *cursor, const char **key, void **value)
 {
 	/* The cursor encodes bucket and position in the chain: bucket * 2^16 + index. Chains stay
 	 * short (load <= 1), so 2^16 entries per chain is never reached in practice. */

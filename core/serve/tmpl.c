@@ -112,7 +112,7 @@ static int parse_placeholder(const char *p, const char *end, struct placeholder 
  * and render share it so the two can never disagree about syntax. A "}}" outside a
  * placeholder is literal text. */
 static char *walk(const char *text, const json_t *ctx, int render, const char *where,
-                  salve_tmpl_value_fn fn, void *fnctx, char *err, size_t errlen)
+                  srv_tmpl_value_fn fn, void *fnctx, char *err, size_t errlen)
 {
 	size_t cap = strlen(text) + 64, w = 0;
 	char *out = render ? malloc(cap) : NULL;
@@ -206,27 +206,27 @@ static char *walk(const char *text, const json_t *ctx, int render, const char *w
 	return (char *)text; /* non-NULL: success */
 }
 
-int salve_tmpl_check(const char *text, char *err, size_t errlen)
+int srv_tmpl_check(const char *text, char *err, size_t errlen)
 {
 	return walk(text, NULL, 0, NULL, NULL, NULL, err, errlen) ? 0 : -1;
 }
 
-char *salve_tmpl_render(const char *text, const json_t *ctx, char *err, size_t errlen)
+char *srv_tmpl_render(const char *text, const json_t *ctx, char *err, size_t errlen)
 {
 	return walk(text, ctx, 1, NULL, NULL, NULL, err, errlen);
 }
 
-char *salve_tmpl_render_with(const char *text, const json_t *ctx, salve_tmpl_value_fn fn,
-                             void *fnctx, char *err, size_t errlen)
+char *srv_tmpl_render_with(const char *text, const json_t *ctx, srv_tmpl_value_fn fn, void *fnctx,
+                           char *err, size_t errlen)
 {
 	return walk(text, ctx, 1, NULL, fn, fnctx, err, errlen);
 }
 
-int salve_tmpl_check_json(const json_t *v, const char *where, char *err, size_t errlen)
+int srv_tmpl_check_json(const json_t *v, const char *where, char *err, size_t errlen)
 {
 	char sub[512], why[1024];
 	if (json_is_string(v)) {
-		if (salve_tmpl_check(json_string_value(v), why, sizeof why) < 0) {
+		if (srv_tmpl_check(json_string_value(v), why, sizeof why) < 0) {
 			snprintf(err, errlen, "%s: %s", where, why);
 			return -1;
 		}
@@ -236,7 +236,7 @@ int salve_tmpl_check_json(const json_t *v, const char *where, char *err, size_t 
 		json_object_foreach((json_t *)v, k, x)
 		{
 			snprintf(sub, sizeof sub, "%s.%s", where, k);
-			if (salve_tmpl_check_json(x, sub, err, errlen) < 0)
+			if (srv_tmpl_check_json(x, sub, err, errlen) < 0)
 				return -1;
 		}
 	} else if (json_is_array(v)) {
@@ -245,15 +245,15 @@ int salve_tmpl_check_json(const json_t *v, const char *where, char *err, size_t 
 		json_array_foreach(v, i, x)
 		{
 			snprintf(sub, sizeof sub, "%s[%zu]", where, i);
-			if (salve_tmpl_check_json(x, sub, err, errlen) < 0)
+			if (srv_tmpl_check_json(x, sub, err, errlen) < 0)
 				return -1;
 		}
 	}
 	return 0;
 }
 
-json_t *salve_tmpl_render_json_with(const json_t *v, const json_t *ctx, const char *where,
-                                    salve_tmpl_value_fn fn, void *fnctx, char *err, size_t errlen)
+json_t *srv_tmpl_render_json_with(const json_t *v, const json_t *ctx, const char *where,
+                                  srv_tmpl_value_fn fn, void *fnctx, char *err, size_t errlen)
 {
 	char sub[512], why[1024];
 	if (json_is_string(v)) {
@@ -275,8 +275,7 @@ json_t *salve_tmpl_render_json_with(const json_t *v, const json_t *ctx, const ch
 		json_object_foreach((json_t *)v, k, x)
 		{
 			snprintf(sub, sizeof sub, "%s.%s", where, k);
-			json_t *r =
-			    salve_tmpl_render_json_with(x, ctx, sub, fn, fnctx, err, errlen);
+			json_t *r = srv_tmpl_render_json_with(x, ctx, sub, fn, fnctx, err, errlen);
 			if (!r) {
 				json_decref(out);
 				return NULL;
@@ -292,8 +291,7 @@ json_t *salve_tmpl_render_json_with(const json_t *v, const json_t *ctx, const ch
 		json_array_foreach(v, i, x)
 		{
 			snprintf(sub, sizeof sub, "%s[%zu]", where, i);
-			json_t *r =
-			    salve_tmpl_render_json_with(x, ctx, sub, fn, fnctx, err, errlen);
+			json_t *r = srv_tmpl_render_json_with(x, ctx, sub, fn, fnctx, err, errlen);
 			if (!r) {
 				json_decref(out);
 				return NULL;
@@ -305,8 +303,8 @@ json_t *salve_tmpl_render_json_with(const json_t *v, const json_t *ctx, const ch
 	return json_deep_copy(v);
 }
 
-json_t *salve_tmpl_render_json(const json_t *v, const json_t *ctx, const char *where, char *err,
-                               size_t errlen)
+json_t *srv_tmpl_render_json(const json_t *v, const json_t *ctx, const char *where, char *err,
+                             size_t errlen)
 {
-	return salve_tmpl_render_json_with(v, ctx, where, NULL, NULL, err, errlen);
+	return srv_tmpl_render_json_with(v, ctx, where, NULL, NULL, err, errlen);
 }

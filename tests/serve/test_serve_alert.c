@@ -23,7 +23,7 @@ static json_t *fixture(const char *name)
 	if (!text)
 		fail_msg("cannot read %s", path);
 	char err[512];
-	json_t *v = salve_alert_parse_json(text, len, 32, err, sizeof err);
+	json_t *v = srv_alert_parse_json(text, len, 32, err, sizeof err);
 	free(text);
 	if (!v)
 		fail_msg("%s: %s", path, err);
@@ -43,7 +43,7 @@ static void test_firing_fixture(void **state)
 	(void)state;
 	json_t *p = fixture("alertmanager-payload-firing.json");
 	char err[512];
-	json_t *alerts = salve_alerts_from_alertmanager(p, err, sizeof err);
+	json_t *alerts = srv_alerts_from_alertmanager(p, err, sizeof err);
 	assert_non_null(alerts);
 	assert_int_equal(json_array_size(alerts), 1);
 	json_t *a = json_array_get(alerts, 0);
@@ -61,7 +61,7 @@ static void test_firing_fixture(void **state)
 	                    "http://vm:19090/graph?g0.expr=vector%281%29&g0.tab=1");
 	/* Our fingerprint of the labels is Alertmanager's. */
 	char fp[32];
-	salve_alert_fingerprint(json_object_get(a, "labels"), fp, sizeof fp);
+	srv_alert_fingerprint(json_object_get(a, "labels"), fp, sizeof fp);
 	assert_string_equal(fp, "ff878461ae8abf23");
 	json_decref(alerts);
 	json_decref(p);
@@ -73,15 +73,15 @@ static void test_resolved_fixture_same_occurrence(void **state)
 	json_t *pf = fixture("alertmanager-payload-firing.json");
 	json_t *pr = fixture("alertmanager-payload-resolved.json");
 	char err[512];
-	json_t *f = salve_alerts_from_alertmanager(pf, err, sizeof err);
-	json_t *r = salve_alerts_from_alertmanager(pr, err, sizeof err);
+	json_t *f = srv_alerts_from_alertmanager(pf, err, sizeof err);
+	json_t *r = srv_alerts_from_alertmanager(pr, err, sizeof err);
 	json_t *af = json_array_get(f, 0), *ar = json_array_get(r, 0);
 	assert_string_equal(str(ar, "status"), "resolved");
 	assert_string_equal(str(ar, "endsAt"), "2026-11-22T02:53:48.625Z");
 	char kf[512], kr[512], kres[512];
-	salve_occurrence_key("route", af, 0, kf, sizeof kf);
-	salve_occurrence_key("route", ar, 0, kr, sizeof kr);
-	salve_occurrence_key("route", ar, 1, kres, sizeof kres);
+	srv_alert_occurrence_key("route", af, 0, kf, sizeof kf);
+	srv_alert_occurrence_key("route", ar, 0, kr, sizeof kr);
+	srv_alert_occurrence_key("route", ar, 1, kres, sizeof kres);
 	assert_string_equal(kf, kr);
 	assert_string_not_equal(kf, kres);
 	json_decref(f);
@@ -93,7 +93,7 @@ static void test_resolved_fixture_same_occurrence(void **state)
 static void expect_time(const char *in, const char *want)
 {
 	char out[64];
-	if (salve_time_normalize(in, out, sizeof out) < 0)
+	if (srv_alert_time_normalize(in, out, sizeof out) < 0)
 		fail_msg("%s refused", in);
 	assert_string_equal(out, want);
 }
@@ -120,7 +120,7 @@ static void test_times(void **state)
 	                     "2026-11-22T02:52:22+0200",
 	                     "2026-11-22T02:52:22Zjunk"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		if (salve_time_normalize(bad[i], out, sizeof out) == 0)
+		if (srv_alert_time_normalize(bad[i], out, sizeof out) == 0)
 			fail_msg("%s accepted as %s", bad[i], out);
 }
 
@@ -131,8 +131,8 @@ static void expect_payload_error(const char *json, int generic, const char *word
 	if (!p)
 		fail_msg("bad test JSON %s", json);
 	char err[512] = "";
-	json_t *a = generic ? salve_alerts_from_generic(p, err, sizeof err)
-	                    : salve_alerts_from_alertmanager(p, err, sizeof err);
+	json_t *a = generic ? srv_alerts_from_generic(p, err, sizeof err)
+	                    : srv_alerts_from_alertmanager(p, err, sizeof err);
 	json_decref(p);
 	if (a) {
 		json_decref(a);
@@ -178,7 +178,7 @@ static void test_generic_forms(void **state)
 		json_error_t jerr;
 		json_t *p = json_loads(forms[i], 0, &jerr);
 		char err[512];
-		json_t *a = salve_alerts_from_generic(p, err, sizeof err);
+		json_t *a = srv_alerts_from_generic(p, err, sizeof err);
 		assert_non_null(a);
 		assert_int_equal(json_array_size(a), 1);
 		json_t *x = json_array_get(a, 0);
@@ -196,7 +196,7 @@ static void test_json_limits(void **state)
 {
 	(void)state;
 	char err[512];
-	json_t *v = salve_alert_parse_json("{\"a\": [1, 2", 11, 32, err, sizeof err);
+	json_t *v = srv_alert_parse_json("{\"a\": [1, 2", 11, 32, err, sizeof err);
 	assert_null(v);
 	assert_non_null(strstr(err, "invalid JSON at line 1 column"));
 	char deep[200];
@@ -206,14 +206,14 @@ static void test_json_limits(void **state)
 	for (int i = 0; i < 40; i++)
 		deep[n++] = ']';
 	deep[n] = '\0';
-	assert_null(salve_alert_parse_json(deep, n, 32, err, sizeof err));
+	assert_null(srv_alert_parse_json(deep, n, 32, err, sizeof err));
 	assert_string_equal(err, "JSON nested 40 levels deep; at most 32 are accepted");
-	v = salve_alert_parse_json(deep, n, 40, err, sizeof err);
+	v = srv_alert_parse_json(deep, n, 40, err, sizeof err);
 	assert_non_null(v);
-	assert_int_equal(salve_json_depth(v), 40);
+	assert_int_equal(srv_alert_json_depth(v), 40);
 	json_decref(v);
 	v = json_integer(1);
-	assert_int_equal(salve_json_depth(v), 0);
+	assert_int_equal(srv_alert_json_depth(v), 0);
 	json_decref(v);
 }
 
@@ -223,19 +223,19 @@ static void test_keys(void **state)
 	json_t *a = json_pack("{s:s, s:s}", "fingerprint", "ff878461ae8abf23", "startsAt",
 	                      "2026-11-22T02:52:22.625Z");
 	char k1[256], k2[256], t1[256], t2[256], t3[256];
-	salve_occurrence_key("r1", a, 0, k1, sizeof k1);
-	salve_occurrence_key("r2", a, 0, k2, sizeof k2);
+	srv_alert_occurrence_key("r1", a, 0, k1, sizeof k1);
+	srv_alert_occurrence_key("r2", a, 0, k2, sizeof k2);
 	assert_string_equal(k1, "o\x1f"
 	                        "r1\x1f"
 	                        "ff878461ae8abf23\x1f"
 	                        "2026-11-22T02:52:22.625Z");
 	assert_string_not_equal(k1, k2);
 	json_object_set_new(a, "startsAt", json_string("2026-11-22T03:00:00Z"));
-	salve_occurrence_key("r1", a, 0, k2, sizeof k2);
+	srv_alert_occurrence_key("r1", a, 0, k2, sizeof k2);
 	assert_string_not_equal(k1, k2); /* a new occurrence of the same alert */
-	salve_target_key("r1", "{\"ns\":\"shop\"}", t1, sizeof t1);
-	salve_target_key("r1", "{\"ns\":\"shop\"}", t2, sizeof t2);
-	salve_target_key("r1", "{\"ns\":\"cart\"}", t3, sizeof t3);
+	srv_alert_target_key("r1", "{\"ns\":\"shop\"}", t1, sizeof t1);
+	srv_alert_target_key("r1", "{\"ns\":\"shop\"}", t2, sizeof t2);
+	srv_alert_target_key("r1", "{\"ns\":\"cart\"}", t3, sizeof t3);
 	assert_string_equal(t1, t2);
 	assert_string_not_equal(t1, t3);
 	assert_int_equal(strlen(t1), 2 + 2 + 1 + 64);

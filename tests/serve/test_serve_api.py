@@ -302,12 +302,49 @@ def wait_awaiting(s, rid):
     return s.wait_run(rid, states=("awaiting_approval",))
 
 
+# What only the engine's summary knows; every other field of a step comes from the engine's
+# events, during the run and after it.
+SUMMARY_ONLY = {"custom_rollback", "rollback_disabled", "changes", "verify"}
+
+
+def step_drift(during, after, moved=()):
+    """How the steps seen while a run waited differ from the same steps after it. A step that
+    had ended then must show every field with the same value (but state and outcome for the
+    steps in moved, which a rollback changes) and add only SUMMARY_ONLY fields; a step in
+    progress then keeps its name, index and start. [] when nothing drifted."""
+    drift = []
+    if [x["name"] for x in during] != [x["name"] for x in after][:len(during)]:
+        return ["steps %s became %s" % ([x["name"] for x in during],
+                                        [x["name"] for x in after])]
+    for then, now in zip(during, after):
+        in_progress = then.get("state") in ("running", "awaiting_approval")
+        keys = ("name", "index", "started_at") if in_progress else then.keys()
+        for k in keys:
+            if now.get(k) != then.get(k) and not (then["name"] in moved and
+                                                  k in ("state", "outcome")):
+                drift.append("%s.%s: %r then, %r after" % (then["name"], k, then.get(k),
+                                                           now.get(k)))
+        if not in_progress:
+            drift += ["%s.%s added after the run" % (then["name"], k)
+                      for k in sorted(set(now) - set(then) - SUMMARY_ONLY)]
+    return drift
+
+
 def test_approvals(s):
     st, b = s.post_alerts([alert("NeedsApproval", {"key": "ap1"})])
     rid = first_run(b)
     r = wait_awaiting(s, rid)
     T.ok(r and r["approval"]["step"] == "risky" and r["approval"]["state"] == "pending",
          "the run waits for approval of step risky", r)
+    during = r["steps"] if r else []
+    T.eq([(x["name"], x["index"], x["state"]) for x in during],
+         [("prepare", 1, "changed"), ("risky", 2, "awaiting_approval")],
+         "while it waits: the first step changed, the second awaits approval")
+    T.ok(during and during[0].get("outcome") == "changed" and "duration_ms" in during[0] and
+         [(a["plugin"], a["action"], a["outcome"]) for a in during[0].get("actions", [])] ==
+         [("testkit", "set", "changed")],
+         "the finished step shows its outcome, duration and actions while the run goes on",
+         during)
     T.eq(s.kv("ap1-a"), "1", "the step before the approval ran")
     T.eq(s.kv("ap1-b"), None, "the step needing approval did not run")
     T.eq(s.metrics().get("salve_runs_awaiting_approval"), 1.0, "metrics: one run waiting")
@@ -321,6 +358,11 @@ def test_approvals(s):
     T.ok(st == 200 and b["decision"] == "approve" and b["step"] == "risky", "approved", b)
     r = s.wait_run(rid)
     T.ok(r and r["outcome"] == "success", "the approved run finished", r)
+    T.eq(step_drift(during, r["steps"] if r else []), [],
+         "GET /runs/ID shows the same steps after the run as during it")
+    T.ok(r and r["steps"][1]["state"] == "changed" and
+         r["steps"][1]["approval"] == {"outcome": "approved", "reason": "approved by alice: go"},
+         "the approved step ran, with its approval", r)
     T.eq(s.kv("ap1-b"), "1", "the approved step ran")
     st, b = s.call("POST", "/runs/%s/approve" % rid, {}, token=APPROVE_TOKEN)
     T.eq(st, 409, "approving a finished run: 409")
@@ -330,7 +372,7 @@ def test_approvals(s):
 
     st, b = s.post_alerts([alert("NeedsApproval", {"key": "ap2"})])
     rid = first_run(b)
-    wait_awaiting(s, rid)
+    during = (wait_awaiting(s, rid) or {}).get("steps", [])
     st, b = s.call("POST", "/runs/%s/deny" % rid, {"by": "bob", "comment": "not now"},
                    token=APPROVE_TOKEN)
     T.eq(st, 200, "denied")
@@ -339,6 +381,11 @@ def test_approvals(s):
          "a denied run rolls back", r)
     T.ok(s.kv("ap2-a") is None and s.kv("ap2-b") is None,
          "deny undid the step that ran before the approval")
+    T.eq(step_drift(during, r["steps"] if r else [], moved=("prepare",)), [],
+         "after the rollback the steps are those shown during the run, further along")
+    T.eq([(x["name"], x["state"], x["outcome"]) for x in (r or {}).get("steps", [])],
+         [("prepare", "rolled_back", "rolled_back"), ("risky", "failed", "failed")],
+         "the step that changed things is rolled back, the denied one failed")
 
     st, b = s.post_alerts([alert("ShortApproval", {"key": "ap3"})])
     rid = first_run(b)

@@ -18,139 +18,139 @@
 static void test_rate(void **state)
 {
 	(void)state;
-	salve_rate r;
-	assert_int_equal(salve_rate_init(&r, 3, 60), 0);
+	srv_rate r;
+	assert_int_equal(srv_rate_init(&r, 3, 60), 0);
 	double retry = -1;
-	assert_int_equal(salve_rate_take(&r, 100, &retry), 1);
-	assert_int_equal(salve_rate_take(&r, 110, &retry), 1);
-	assert_int_equal(salve_rate_take(&r, 120, &retry), 1);
-	assert_int_equal(salve_rate_take(&r, 130, &retry), 0);
+	assert_int_equal(srv_rate_take(&r, 100, &retry), 1);
+	assert_int_equal(srv_rate_take(&r, 110, &retry), 1);
+	assert_int_equal(srv_rate_take(&r, 120, &retry), 1);
+	assert_int_equal(srv_rate_take(&r, 130, &retry), 0);
 	assert_true(retry > 29.99 && retry < 30.01); /* the start at 100 leaves the window at 160 */
-	assert_int_equal(salve_rate_take(&r, 159.9, NULL), 0);
-	assert_int_equal(salve_rate_take(&r, 160, NULL), 1);
-	assert_int_equal(salve_rate_take(&r, 165, &retry), 0);
+	assert_int_equal(srv_rate_take(&r, 159.9, NULL), 0);
+	assert_int_equal(srv_rate_take(&r, 160, NULL), 1);
+	assert_int_equal(srv_rate_take(&r, 165, &retry), 0);
 	assert_true(retry > 4.99 && retry < 5.01); /* next oldest: 110 -> 170 */
-	salve_rate_free(&r);
-	assert_int_equal(salve_rate_init(&r, 0, 0), 0);
+	srv_rate_free(&r);
+	assert_int_equal(srv_rate_init(&r, 0, 0), 0);
 	for (int i = 0; i < 1000; i++)
-		assert_int_equal(salve_rate_take(&r, 1, NULL), 1);
-	salve_rate_free(&r);
+		assert_int_equal(srv_rate_take(&r, 1, NULL), 1);
+	srv_rate_free(&r);
 }
 
 static void test_targets(void **state)
 {
 	(void)state;
-	salve_targets t;
-	salve_targets_init(&t, 2, 100);
+	srv_targets t;
+	srv_targets_init(&t, 2, 100);
 	size_t n;
-	assert_int_equal(salve_targets_take(&t, "a", 0, &n), 1);
+	assert_int_equal(srv_targets_take(&t, "a", 0, &n), 1);
 	assert_int_equal(n, 1);
-	assert_int_equal(salve_targets_take(&t, "b", 10, &n), 1);
-	assert_int_equal(salve_targets_would_allow(&t, "c", 20), 0);
-	assert_int_equal(salve_targets_take(&t, "c", 20, &n), 0);
+	assert_int_equal(srv_targets_take(&t, "b", 10, &n), 1);
+	assert_int_equal(srv_targets_would_allow(&t, "c", 20), 0);
+	assert_int_equal(srv_targets_take(&t, "c", 20, &n), 0);
 	assert_int_equal(n, 2);
 	/* A target already in the window is no new blast radius. */
-	assert_int_equal(salve_targets_take(&t, "a", 30, &n), 1);
+	assert_int_equal(srv_targets_take(&t, "a", 30, &n), 1);
 	/* b leaves the window at 110; a was seen again at 30 and stays until 130. */
-	assert_int_equal(salve_targets_take(&t, "c", 109, &n), 0);
-	assert_int_equal(salve_targets_take(&t, "c", 110, &n), 1);
-	assert_int_equal(salve_targets_would_allow(&t, "d", 120), 0);
-	assert_int_equal(salve_targets_would_allow(&t, "d", 130), 1);
-	salve_targets_free(&t);
+	assert_int_equal(srv_targets_take(&t, "c", 109, &n), 0);
+	assert_int_equal(srv_targets_take(&t, "c", 110, &n), 1);
+	assert_int_equal(srv_targets_would_allow(&t, "d", 120), 0);
+	assert_int_equal(srv_targets_would_allow(&t, "d", 130), 1);
+	srv_targets_free(&t);
 }
 
 static void test_dedup(void **state)
 {
 	(void)state;
-	salve_dedup *d = salve_dedup_new();
+	srv_dedup *d = srv_dedup_new();
 	const char *run, *why;
 	double ago;
-	assert_int_equal(salve_dedup_check(d, "k", 0, &run, &why, &ago), 0);
-	assert_int_equal(salve_dedup_start(d, "k", "run1", 60), 0);
-	assert_int_equal(salve_dedup_check(d, "k", 1000, &run, &why, &ago), 1);
+	assert_int_equal(srv_dedup_check(d, "k", 0, &run, &why, &ago), 0);
+	assert_int_equal(srv_dedup_start(d, "k", "run1", 60), 0);
+	assert_int_equal(srv_dedup_check(d, "k", 1000, &run, &why, &ago), 1);
 	assert_string_equal(run, "run1");
-	assert_string_equal(why, "active");    /* active never expires */
-	salve_dedup_end(d, "k", "run2", 1000); /* not the holder: ignored */
-	assert_int_equal(salve_dedup_check(d, "k", 1001, &run, &why, &ago), 1);
+	assert_string_equal(why, "active");  /* active never expires */
+	srv_dedup_end(d, "k", "run2", 1000); /* not the holder: ignored */
+	assert_int_equal(srv_dedup_check(d, "k", 1001, &run, &why, &ago), 1);
 	assert_string_equal(why, "active");
-	salve_dedup_end(d, "k", "run1", 1000);
-	assert_int_equal(salve_dedup_check(d, "k", 1030, &run, &why, &ago), 1);
+	srv_dedup_end(d, "k", "run1", 1000);
+	assert_int_equal(srv_dedup_check(d, "k", 1030, &run, &why, &ago), 1);
 	assert_string_equal(why, "cooldown");
 	assert_true(ago > 29.99 && ago < 30.01);
-	assert_int_equal(salve_dedup_expire(d, 1059), 0);
-	assert_int_equal(salve_dedup_check(d, "k", 1060, &run, &why, &ago), 0);
-	assert_int_equal(salve_dedup_expire(d, 1060), 1);
-	assert_int_equal(salve_dedup_size(d), 0);
-	salve_dedup_start(d, "q", "run3", 600);
-	salve_dedup_release(d, "q", "other");
-	assert_int_equal(salve_dedup_size(d), 1);
-	salve_dedup_release(d, "q", "run3");
-	assert_int_equal(salve_dedup_size(d), 0);
+	assert_int_equal(srv_dedup_expire(d, 1059), 0);
+	assert_int_equal(srv_dedup_check(d, "k", 1060, &run, &why, &ago), 0);
+	assert_int_equal(srv_dedup_expire(d, 1060), 1);
+	assert_int_equal(srv_dedup_size(d), 0);
+	srv_dedup_start(d, "q", "run3", 600);
+	srv_dedup_release(d, "q", "other");
+	assert_int_equal(srv_dedup_size(d), 1);
+	srv_dedup_release(d, "q", "run3");
+	assert_int_equal(srv_dedup_size(d), 0);
 	/* Many keys: growth and expiry over a large table. */
 	char key[32];
 	for (int i = 0; i < 5000; i++) {
 		snprintf(key, sizeof key, "key%d", i);
-		salve_dedup_start(d, key, "r", i % 2 ? 10 : 1000);
-		salve_dedup_end(d, key, "r", 0);
+		srv_dedup_start(d, key, "r", i % 2 ? 10 : 1000);
+		srv_dedup_end(d, key, "r", 0);
 	}
-	assert_int_equal(salve_dedup_size(d), 5000);
-	assert_int_equal(salve_dedup_expire(d, 100), 2500);
-	assert_int_equal(salve_dedup_check(d, "key2", 100, &run, &why, &ago), 1);
-	assert_int_equal(salve_dedup_check(d, "key3", 100, &run, &why, &ago), 0);
-	salve_dedup_free(d);
+	assert_int_equal(srv_dedup_size(d), 5000);
+	assert_int_equal(srv_dedup_expire(d, 100), 2500);
+	assert_int_equal(srv_dedup_check(d, "key2", 100, &run, &why, &ago), 1);
+	assert_int_equal(srv_dedup_check(d, "key3", 100, &run, &why, &ago), 0);
+	srv_dedup_free(d);
 }
 
 static void test_strmap(void **state)
 {
 	(void)state;
-	salve_strmap *m = salve_strmap_new();
+	srv_strmap *m = srv_strmap_new();
 	static int values[3000];
 	char key[32];
 	for (int i = 0; i < 3000; i++) {
 		snprintf(key, sizeof key, "k%d", i);
-		assert_int_equal(salve_strmap_put(m, key, &values[i], NULL), 0);
+		assert_int_equal(srv_strmap_put(m, key, &values[i], NULL), 0);
 	}
-	assert_int_equal(salve_strmap_size(m), 3000);
+	assert_int_equal(srv_strmap_size(m), 3000);
 	void *old = NULL;
-	salve_strmap_put(m, "k7", &values[8], &old);
+	srv_strmap_put(m, "k7", &values[8], &old);
 	assert_ptr_equal(old, &values[7]);
-	assert_ptr_equal(salve_strmap_get(m, "k7"), &values[8]);
-	assert_ptr_equal(salve_strmap_remove(m, "k9"), &values[9]);
-	assert_null(salve_strmap_get(m, "k9"));
-	assert_null(salve_strmap_remove(m, "k9"));
+	assert_ptr_equal(srv_strmap_get(m, "k7"), &values[8]);
+	assert_ptr_equal(srv_strmap_remove(m, "k9"), &values[9]);
+	assert_null(srv_strmap_get(m, "k9"));
+	assert_null(srv_strmap_remove(m, "k9"));
 	size_t cursor = 0, seen = 0;
 	const char *k;
 	void *v;
-	while (salve_strmap_next(m, &cursor, &k, &v))
+	while (srv_strmap_next(m, &cursor, &k, &v))
 		seen++;
 	assert_int_equal(seen, 2999);
-	salve_strmap_free(m);
+	srv_strmap_free(m);
 }
 
 static void test_metrics_text(void **state)
 {
 	(void)state;
-	salve_metrics *m = salve_metrics_new();
+	srv_metrics *m = srv_metrics_new();
 	const double b[] = {0.1, 1};
-	salve_metrics_declare(m, "x_total", SALVE_COUNTER, "Things.", NULL, 0);
-	salve_metrics_declare(m, "x_depth", SALVE_GAUGE, "Depth.", NULL, 0);
-	salve_metrics_declare(m, "x_seconds", SALVE_HISTOGRAM, "Durations.", b, 2);
+	srv_metrics_declare(m, "x_total", SRV_COUNTER, "Things.", NULL, 0);
+	srv_metrics_declare(m, "x_depth", SRV_GAUGE, "Depth.", NULL, 0);
+	srv_metrics_declare(m, "x_seconds", SRV_HISTOGRAM, "Durations.", b, 2);
 	char l1[128], l2[128];
-	salve_metrics_labels(l1, sizeof l1, "route", "a\"b\\c\nd", "reason", "x", NULL);
-	salve_metrics_labels(l2, sizeof l2, "route", "b", NULL);
+	srv_metrics_labels(l1, sizeof l1, "route", "a\"b\\c\nd", "reason", "x", NULL);
+	srv_metrics_labels(l2, sizeof l2, "route", "b", NULL);
 	assert_string_equal(l1, "route=\"a\\\"b\\\\c\\nd\",reason=\"x\"");
-	salve_metrics_add(m, "x_total", l2, 1);
-	salve_metrics_add(m, "x_total", l2, 2);
-	salve_metrics_add(m, "x_total", l1, 1);
-	salve_metrics_add(m, "nope", "", 1);
-	salve_metrics_set(m, "x_depth", "", 7);
-	salve_metrics_set(m, "x_depth", "", 4);
-	salve_metrics_observe(m, "x_seconds", l2, 0.05);
-	salve_metrics_observe(m, "x_seconds", l2, 0.5);
-	salve_metrics_observe(m, "x_seconds", l2, 3);
-	assert_true(salve_metrics_value(m, "x_total", l2) == 3);
-	assert_true(salve_metrics_value(m, "x_seconds", l2) == 3);
-	char *text = salve_metrics_render(m);
+	srv_metrics_add(m, "x_total", l2, 1);
+	srv_metrics_add(m, "x_total", l2, 2);
+	srv_metrics_add(m, "x_total", l1, 1);
+	srv_metrics_add(m, "nope", "", 1);
+	srv_metrics_set(m, "x_depth", "", 7);
+	srv_metrics_set(m, "x_depth", "", 4);
+	srv_metrics_observe(m, "x_seconds", l2, 0.05);
+	srv_metrics_observe(m, "x_seconds", l2, 0.5);
+	srv_metrics_observe(m, "x_seconds", l2, 3);
+	assert_true(srv_metrics_value(m, "x_total", l2) == 3);
+	assert_true(srv_metrics_value(m, "x_seconds", l2) == 3);
+	char *text = srv_metrics_render(m);
 	assert_string_equal(text, "# HELP x_total Things.\n"
 	                          "# TYPE x_total counter\n"
 	                          "x_total{route=\"b\"} 3\n"
@@ -166,7 +166,7 @@ static void test_metrics_text(void **state)
 	                          "x_seconds_sum{route=\"b\"} 3.55\n"
 	                          "x_seconds_count{route=\"b\"} 3\n");
 	free(text);
-	salve_metrics_free(m);
+	srv_metrics_free(m);
 }
 
 static int conf_error(const char *json, char *err, size_t errlen)
@@ -175,15 +175,15 @@ static int conf_error(const char *json, char *err, size_t errlen)
 	json_t *doc = json_loads(json, 0, &jerr);
 	if (!doc)
 		fail_msg("bad test JSON %s", json);
-	salve_serve_conf c;
-	int rc = salve_serve_conf_load(doc, NULL, &c, err, errlen);
+	srv_conf c;
+	int rc = srv_conf_load(doc, NULL, &c, err, errlen);
 	if (rc == 0) {
-		salve_routes r;
-		rc = salve_routes_load(doc, NULL, c.runbook_dir, &r, err, errlen);
+		srv_routes r;
+		rc = srv_routes_load(doc, NULL, c.runbook_dir, &r, err, errlen);
 		if (rc == 0)
-			salve_routes_free(&r);
+			srv_routes_free(&r);
 	}
-	salve_serve_conf_free(&c);
+	srv_conf_free(&c);
 	json_decref(doc);
 	return rc;
 }
@@ -205,17 +205,17 @@ static void test_conf(void **state)
 	                         "\"64KiB\", \"workers\": 8, \"approval_timeout\": \"5m\", "
 	                         "\"tokens\": {\"hooks\": \"env:HOOK_TOKEN\"}}}",
 	                         0, &jerr);
-	salve_serve_conf c;
+	srv_conf c;
 	char err[512];
-	assert_int_equal(salve_serve_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_int_equal(srv_conf_load(doc, NULL, &c, err, sizeof err), 0);
 	assert_string_equal(c.listen, "0.0.0.0:9095");
 	assert_int_equal(c.max_body, 65536);
 	assert_int_equal(c.workers, 8);
 	assert_int_equal(c.queue_size, 256);
 	assert_true(c.approval_timeout == 300);
-	assert_string_equal(c.tokens[SALVE_TOKEN_HOOKS], "env:HOOK_TOKEN");
-	assert_null(c.tokens[SALVE_TOKEN_READ]);
-	salve_serve_conf_free(&c);
+	assert_string_equal(c.tokens[SRV_TOKEN_HOOKS], "env:HOOK_TOKEN");
+	assert_null(c.tokens[SRV_TOKEN_READ]);
+	srv_conf_free(&c);
 	json_decref(doc);
 
 	expect_conf_error("{\"server\": {\"tokens\": {\"hooks\": \"s3cr3t-token-value\"}}}",
@@ -254,12 +254,12 @@ static void test_conf(void **state)
 
 	int count;
 	double window;
-	assert_int_equal(salve_parse_rate("10/1h", &count, &window), 0);
+	assert_int_equal(srv_parse_rate("10/1h", &count, &window), 0);
 	assert_int_equal(count, 10);
 	assert_true(window == 3600);
-	assert_int_equal(salve_parse_rate("0/1h", &count, &window), -1);
-	assert_int_equal(salve_parse_rate("5/", &count, &window), -1);
-	assert_int_equal(salve_parse_rate("3/1h30m", &count, &window), 0);
+	assert_int_equal(srv_parse_rate("0/1h", &count, &window), -1);
+	assert_int_equal(srv_parse_rate("5/", &count, &window), -1);
+	assert_int_equal(srv_parse_rate("3/1h30m", &count, &window), 0);
 	assert_true(window == 5400);
 }
 
@@ -275,16 +275,16 @@ static void test_durations_strict(void **state)
 	double v;
 	char rate[64];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		if (salve_serve_parse_duration(bad[i], &v) == 0)
+		if (srv_parse_duration(bad[i], &v) == 0)
 			fail_msg("duration \"%s\" accepted as %g", bad[i], v);
 		snprintf(rate, sizeof rate, "2/%s", bad[i]);
-		if (salve_parse_rate(rate, &count, &v) == 0)
+		if (srv_parse_rate(rate, &count, &v) == 0)
 			fail_msg("rate \"%s\" accepted", rate);
 	}
 	static const char *const bad_rates[] = {"nan/1h", "0x2/1h", "2.5/1h", "-2/1h",
 	                                        "2/0s",   "2/0",    " 2/1h"};
 	for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++)
-		if (salve_parse_rate(bad_rates[i], &count, &v) == 0)
+		if (srv_parse_rate(bad_rates[i], &count, &v) == 0)
 			fail_msg("rate \"%s\" accepted", bad_rates[i]);
 	static const struct {
 		const char *text;
@@ -292,7 +292,7 @@ static void test_durations_strict(void **state)
 	} good[] = {{"0", 0},        {"0s", 0},    {"30", 30},      {"1.5s", 1.5},
 	            {"250ms", 0.25}, {"10m", 600}, {"1h30m", 5400}, {"2d", 172800}};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-		assert_int_equal(salve_serve_parse_duration(good[i].text, &v), 0);
+		assert_int_equal(srv_parse_duration(good[i].text, &v), 0);
 		assert_true(v == good[i].want);
 	}
 	/* Every duration and rate key of the config refuses them, naming the key. */
@@ -338,22 +338,22 @@ static void test_durations_strict(void **state)
 static void test_targets_keys(void **state)
 {
 	(void)state;
-	salve_targets t;
-	salve_targets_init(&t, 3, 60);
+	srv_targets t;
+	srv_targets_init(&t, 3, 60);
 	const char *two[] = {"a", "b"};
 	const char *three[] = {"c", "d", "c"};
-	assert_true(salve_targets_would_allow_keys(&t, two, 2, 0));
-	assert_int_equal(salve_targets_take(&t, "a", 0, NULL), 1);
-	assert_int_equal(salve_targets_take(&t, "b", 0, NULL), 1);
+	assert_true(srv_targets_would_allow_keys(&t, two, 2, 0));
+	assert_int_equal(srv_targets_take(&t, "a", 0, NULL), 1);
+	assert_int_equal(srv_targets_take(&t, "b", 0, NULL), 1);
 	/* c, d, c is two new targets: 2 + 2 > 3. */
-	assert_false(salve_targets_would_allow_keys(&t, three, 3, 1));
-	assert_true(salve_targets_would_allow_keys(&t, three, 1, 1));
-	assert_true(salve_targets_would_allow_keys(&t, two, 2, 1));    /* already seen */
-	assert_true(salve_targets_would_allow_keys(&t, three, 3, 61)); /* the window moved */
-	salve_targets_free(&t);
-	salve_targets_init(&t, 0, 60);
-	assert_true(salve_targets_would_allow_keys(&t, three, 3, 0));
-	salve_targets_free(&t);
+	assert_false(srv_targets_would_allow_keys(&t, three, 3, 1));
+	assert_true(srv_targets_would_allow_keys(&t, three, 1, 1));
+	assert_true(srv_targets_would_allow_keys(&t, two, 2, 1));    /* already seen */
+	assert_true(srv_targets_would_allow_keys(&t, three, 3, 61)); /* the window moved */
+	srv_targets_free(&t);
+	srv_targets_init(&t, 0, 60);
+	assert_true(srv_targets_would_allow_keys(&t, three, 3, 0));
+	srv_targets_free(&t);
 }
 
 int main(void)

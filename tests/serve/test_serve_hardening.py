@@ -53,9 +53,11 @@ def test_wedged_shutdown():
     st, b = s.post_alerts([alert("GcLoop", {"key": "g1"})])
     gc = first_run(b)
     r = s.wait_run(gc)
-    T.ok(r and r["outcome"] == "rolled_back" and
-         "__gc finalizers are not available" in (r.get("error") or ""),
-         "a looping finalizer is refused by the sandbox: that run fails and rolls back", r)
+    # The sandbox refuses __gc, so a runbook cannot leave a finalizer that loops when its
+    # Lua state is closed: the step fails and the worker is free again.
+    T.ok(r and r["outcome"] == "rolled_back" and "__gc finalizers are not available"
+         in (r.get("error") or ""),
+         "a runbook that would leave a looping finalizer behind is refused by the sandbox", r)
     t0 = time.monotonic()
     s.proc.send_signal(signal.SIGTERM)
     try:
@@ -80,10 +82,7 @@ def test_wedged_shutdown():
     stop = audit_events(s, "serve_stop")
     T.ok(stop and wedged in [a["run"] for a in stop[-1]["abandoned"]] and
          stop[-1]["signal"] == signal.SIGTERM, "serve_stop lists the abandoned runs", stop)
-    for a in ab:
-        if a["run"] == gc:
-            T.eq(a["phase"], "closing the runbook's Lua state (the run had ended)",
-                 "the finalizer's worker is reported as closing the Lua state")
+    T.ok(gc not in [a["run"] for a in ab], "the refused runbook left no worker behind", ab)
     journals = os.listdir(os.path.join(s.state, "runs"))
     T.ok(any(j.startswith(wedged) for j in journals),
          "the abandoned run's journal stays in the state dir", journals)

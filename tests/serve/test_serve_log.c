@@ -16,7 +16,7 @@
 static void expect_escape(const char *in, const char *want)
 {
 	char out[256];
-	assert_string_equal(salve_serve_escape(in, out, sizeof out), want);
+	assert_string_equal(srv_log_escape(in, out, sizeof out), want);
 }
 
 static void test_escape(void **state)
@@ -45,9 +45,9 @@ static void test_escape_truncates_whole(void **state)
 	(void)state;
 	char out[6];
 	/* "ab" fits, "\n" (two bytes) would leave no room for the terminator: cut before it. */
-	assert_string_equal(salve_serve_escape("ab\ncd", out, 5), "ab\\n");
-	assert_string_equal(salve_serve_escape("abc\ncd", out, 5), "abc");
-	assert_string_equal(salve_serve_escape("\xc3\xa9\xc3\xa9\xc3\xa9", out, sizeof out),
+	assert_string_equal(srv_log_escape("ab\ncd", out, 5), "ab\\n");
+	assert_string_equal(srv_log_escape("abc\ncd", out, 5), "abc");
+	assert_string_equal(srv_log_escape("\xc3\xa9\xc3\xa9\xc3\xa9", out, sizeof out),
 	                    "\xc3\xa9\xc3\xa9");
 }
 

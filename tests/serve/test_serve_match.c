@@ -19,12 +19,12 @@ static json_t *labels(void)
 
 static int matches(const char *text, const json_t *l)
 {
-	salve_matcher m;
+	srv_matcher m;
 	char err[512];
-	if (salve_matcher_parse(text, &m, err, sizeof err) < 0)
+	if (srv_matcher_parse(text, &m, err, sizeof err) < 0)
 		fail_msg("%s: %s", text, err);
-	int r = salve_matcher_matches(&m, l);
-	salve_matcher_free(&m);
+	int r = srv_matcher_matches(&m, l);
+	srv_matcher_free(&m);
 	return r;
 }
 
@@ -79,24 +79,24 @@ static void test_quoting(void **state)
 	assert_int_equal(matches("path = \"C:\\\\temp\"", l), 1);
 	assert_int_equal(matches("  summary   =   \"disk \\\"sda\\\" full\"  ", l), 1);
 	json_decref(l);
-	salve_matcher m;
+	srv_matcher m;
 	char err[512];
-	assert_int_equal(salve_matcher_parse("alertname = \"x\"", &m, err, sizeof err), 0);
+	assert_int_equal(srv_matcher_parse("alertname = \"x\"", &m, err, sizeof err), 0);
 	char text[128];
-	salve_matcher_format(&m, text, sizeof text);
+	srv_matcher_format(&m, text, sizeof text);
 	assert_string_equal(text, "alertname=\"x\"");
-	salve_matcher_free(&m);
-	assert_int_equal(salve_matcher_parse("a =~ \"b\\\"c\"", &m, err, sizeof err), 0);
-	salve_matcher_format(&m, text, sizeof text);
+	srv_matcher_free(&m);
+	assert_int_equal(srv_matcher_parse("a =~ \"b\\\"c\"", &m, err, sizeof err), 0);
+	srv_matcher_format(&m, text, sizeof text);
 	assert_string_equal(text, "a=~\"b\\\"c\"");
-	salve_matcher_free(&m);
+	srv_matcher_free(&m);
 }
 
 static void expect_refused(const char *text, const char *words)
 {
-	salve_matcher m;
+	srv_matcher m;
 	char err[512] = "";
-	assert_int_equal(salve_matcher_parse(text, &m, err, sizeof err), -1);
+	assert_int_equal(srv_matcher_parse(text, &m, err, sizeof err), -1);
 	if (!strstr(err, words))
 		fail_msg("%s: \"%s\" does not say \"%s\"", text, err, words);
 }
@@ -115,15 +115,15 @@ static void test_refusals(void **state)
 	expect_refused("alertname =~ \"a(b\"", "bad regex");
 }
 
-static salve_routes load_routes(const char *yaml_json)
+static srv_routes load_routes(const char *yaml_json)
 {
 	json_error_t jerr;
 	json_t *doc = json_loads(yaml_json, 0, &jerr);
 	if (!doc)
 		fail_msg("bad test JSON: %s", jerr.text);
-	salve_routes r;
+	srv_routes r;
 	char err[1024];
-	if (salve_routes_load(doc, "/etc/salve/salve.yaml", NULL, &r, err, sizeof err) < 0)
+	if (srv_routes_load(doc, "/etc/salve/salve.yaml", NULL, &r, err, sizeof err) < 0)
 		fail_msg("%s", err);
 	json_decref(doc);
 	return r;
@@ -132,7 +132,7 @@ static salve_routes load_routes(const char *yaml_json)
 static void test_route_match_explains(void **state)
 {
 	(void)state;
-	salve_routes r =
+	srv_routes r =
 	    load_routes("{\"routes\": [{\"name\": \"a\", \"runbook\": \"x.lua\", \"matchers\": "
 	                "[\"alertname = CheckoutDown\", \"severity =~ warning\"]},"
 	                "{\"name\": \"b\", \"runbook\": \"/abs/y.lua\", \"match\": {\"alertname\": "
@@ -142,14 +142,14 @@ static void test_route_match_explains(void **state)
 	assert_string_equal(r.v[1].runbook, "/abs/y.lua");
 	json_t *l = labels();
 	char why[512];
-	assert_int_equal(salve_route_match(&r.v[0], l, why, sizeof why), 0);
+	assert_int_equal(srv_route_match(&r.v[0], l, why, sizeof why), 0);
 	assert_string_equal(why, "severity=~\"warning\" does not hold: severity is \"critical\"");
-	assert_int_equal(salve_route_match(&r.v[1], l, why, sizeof why), 0);
+	assert_int_equal(srv_route_match(&r.v[1], l, why, sizeof why), 0);
 	assert_string_equal(why, "team=~\"ops|sre\" does not hold: the alert has no team label");
 	json_object_set_new(l, "team", json_string("sre"));
-	assert_int_equal(salve_route_match(&r.v[1], l, why, sizeof why), 1);
+	assert_int_equal(srv_route_match(&r.v[1], l, why, sizeof why), 1);
 	json_decref(l);
-	salve_routes_free(&r);
+	srv_routes_free(&r);
 }
 
 int main(void)

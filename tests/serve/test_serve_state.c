@@ -80,11 +80,11 @@ static void test_private_dirs(void **state)
 	             "mode 0777 lets everyone write it");
 	assert_non_null(strstr(err, state_dir));
 	assert_int_equal(chmod(state_dir, 0770), 0);
-	expect_error(srv_check_private_dir("audit dir", state_dir, err, sizeof err), err,
+	expect_error(srv_state_check_private_dir("audit dir", state_dir, err, sizeof err), err,
 	             "audit dir");
 	assert_non_null(strstr(err, "lets its group write it"));
 	assert_int_equal(chmod(state_dir, 0750), 0);
-	assert_int_equal(srv_check_private_dir("audit dir", state_dir, err, sizeof err), 0);
+	assert_int_equal(srv_state_check_private_dir("audit dir", state_dir, err, sizeof err), 0);
 	/* A subdir of ours that is writable by others, or a symlink, is refused too. */
 	char queue[4200];
 	snprintf(queue, sizeof queue, "%s/queue", serve);
@@ -102,7 +102,7 @@ static void test_private_dirs(void **state)
 	             "not a directory (a symlink)");
 	char missing[300];
 	path_of(missing, sizeof missing, "nope");
-	expect_error(srv_check_private_dir("audit dir", missing, err, sizeof err), err,
+	expect_error(srv_state_check_private_dir("audit dir", missing, err, sizeof err), err,
 	             "No such file");
 }
 
@@ -131,13 +131,13 @@ static void test_state_files(void **state)
 	assert_int_equal(srv_state_file_present(fifo, err, sizeof err), -1);
 	assert_non_null(strstr(err, "not a regular file"));
 	size_t n;
-	char *text = srv_read_state_file(good, 4096, &n, err, sizeof err);
+	char *text = srv_state_read_file(good, 4096, &n, err, sizeof err);
 	assert_non_null(text);
 	assert_string_equal(text, "{\"reason\": \"x\"}");
 	assert_int_equal(n, 15);
 	free(text);
-	assert_null(srv_read_state_file(link, 4096, &n, err, sizeof err));
-	assert_null(srv_read_state_file(good, 8, &n, err, sizeof err));
+	assert_null(srv_state_read_file(link, 4096, &n, err, sizeof err));
+	assert_null(srv_state_read_file(good, 8, &n, err, sizeof err));
 	assert_non_null(strstr(err, "larger than 8 bytes"));
 
 	/* A temporary name planted as a symlink is never written through. */
@@ -145,16 +145,16 @@ static void test_state_files(void **state)
 	path_of(target, sizeof target, "paused");
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", target, (long)getpid());
 	assert_int_equal(symlink(victim, tmp), 0);
-	assert_int_equal(srv_write_pause(target, 1, "alice", "freeze", err, sizeof err), 0);
+	assert_int_equal(srv_state_write_pause(target, 1, "alice", "freeze", err, sizeof err), 0);
 	assert_string_equal(slurp(victim), "precious\n");
 	assert_non_null(strstr(slurp(target), "\"by\":\"alice\""));
 	assert_int_equal(srv_state_file_present(target, err, sizeof err), 1);
 	/* Replacing a symlinked pause file replaces the link, not what it points to. */
 	assert_int_equal(unlink(target), 0);
 	assert_int_equal(symlink(victim, target), 0);
-	assert_int_equal(srv_write_pause(target, 1, "bob", NULL, err, sizeof err), 0);
+	assert_int_equal(srv_state_write_pause(target, 1, "bob", NULL, err, sizeof err), 0);
 	assert_string_equal(slurp(victim), "precious\n");
-	assert_int_equal(srv_write_pause(target, 0, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(srv_state_write_pause(target, 0, NULL, NULL, err, sizeof err), 0);
 	assert_int_equal(srv_state_file_present(target, err, sizeof err), 0);
 }
 
@@ -163,24 +163,24 @@ static void test_spool_key(void **state)
 	(void)state;
 	unsigned char k1[SRV_SPOOL_KEY_LEN], k2[SRV_SPOOL_KEY_LEN];
 	char err[1024], path[300];
-	assert_int_equal(srv_spool_key_load(dir, k1, err, sizeof err), 0);
+	assert_int_equal(srv_state_spool_key(dir, k1, err, sizeof err), 0);
 	path_of(path, sizeof path, "spool.key");
 	struct stat st;
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(st.st_size, SRV_SPOOL_KEY_LEN);
-	assert_int_equal(srv_spool_key_load(dir, k2, err, sizeof err), 0);
+	assert_int_equal(srv_state_spool_key(dir, k2, err, sizeof err), 0);
 	assert_memory_equal(k1, k2, SRV_SPOOL_KEY_LEN);
 	assert_int_equal(chmod(path, 0640), 0);
-	expect_error(srv_spool_key_load(dir, k2, err, sizeof err), err, "mode 0600");
+	expect_error(srv_state_spool_key(dir, k2, err, sizeof err), err, "mode 0600");
 	/* A symlink in place of the key (to a key the attacker knows) is refused. */
 	char theirs[300];
 	path_of(theirs, sizeof theirs, "their.key");
 	write_text(theirs, "0123456789abcdef0123456789abcdef", 0600);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(symlink(theirs, path), 0);
-	expect_error(srv_spool_key_load(dir, k2, err, sizeof err), err, "a symlink");
+	expect_error(srv_state_spool_key(dir, k2, err, sizeof err), err, "a symlink");
 }
 
 static void test_spool_seal(void **state)
@@ -190,31 +190,31 @@ static void test_spool_seal(void **state)
 	memset(key, 7, sizeof key);
 	memset(other, 8, sizeof other);
 	const char *json = "{\"id\":\"abc\",\"dry_run\":true,\"runbook\":\"scale.lua\"}";
-	char *sealed = srv_spool_seal(key, json);
+	char *sealed = srv_state_seal(key, json);
 	assert_non_null(sealed);
 	assert_int_equal(strncmp(sealed, "salve-spool-v1 ", 15), 0);
 	assert_int_equal(sealed[15 + 64], '\n');
 	char err[512];
-	const char *got = srv_spool_unseal(key, sealed, strlen(sealed), err, sizeof err);
+	const char *got = srv_state_unseal(key, sealed, strlen(sealed), err, sizeof err);
 	assert_non_null(got);
 	assert_string_equal(got, json);
 	/* The F4 attack: flip dry_run in a queued run, keep the MAC line. */
 	char *forged = strdup(sealed);
 	char *flag = strstr(forged, "\"dry_run\":true");
 	memcpy(flag, "\"dry_run\":1   ", 14);
-	assert_null(srv_spool_unseal(key, forged, strlen(forged), err, sizeof err));
+	assert_null(srv_state_unseal(key, forged, strlen(forged), err, sizeof err));
 	assert_non_null(strstr(err, "its MAC does not verify"));
 	/* Sealed under another key, or never sealed at all. */
-	assert_null(srv_spool_unseal(other, sealed, strlen(sealed), err, sizeof err));
+	assert_null(srv_state_unseal(other, sealed, strlen(sealed), err, sizeof err));
 	assert_non_null(strstr(err, "its MAC does not verify"));
-	assert_null(srv_spool_unseal(key, json, strlen(json), err, sizeof err));
+	assert_null(srv_state_unseal(key, json, strlen(json), err, sizeof err));
 	assert_non_null(strstr(err, "not a sealed spool entry"));
 	/* A NUL hidden after the JSON (json_loads would stop there) changes the MAC. */
 	size_t n = strlen(sealed);
 	char *longer = malloc(n + 5);
 	memcpy(longer, sealed, n);
 	memcpy(longer + n, "\0xyz", 4);
-	assert_null(srv_spool_unseal(key, longer, n + 4, err, sizeof err));
+	assert_null(srv_state_unseal(key, longer, n + 4, err, sizeof err));
 	free(longer);
 	free(forged);
 	free(sealed);

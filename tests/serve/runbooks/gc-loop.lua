@@ -1,5 +1,5 @@
 -- Tries to leave behind a table whose finalizer never ends (it would run when the run's Lua
--- state is closed, where no deadline reaches): the sandbox refuses __gc, so the step fails.
+-- state is closed, after the run finished): the sandbox refuses __gc, so the step fails.
 runbook { name = "gc-loop", params = { key = { required = true } } }
 local kit = plugin "testkit"
 step "set" {

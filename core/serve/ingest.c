@@ -1,0 +1,434 @@
+/* Routing decisions: alerts in, runs queued, the hook's answer (see ingest.h). */
+#include "ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "circuits.h"
+#include "pause.h"
+#include "render.h"
+#include "run.h"
+#include "spool.h"
+#include "srv.h"
+#include "util.h"
+
+struct decision {
+	json_t *record;      /* audit record (alert fields + route, decision, reason, run) */
+	json_t *summary;     /* the alert's entry in the answer */
+	struct srv_run *run; /* a new run to release once audited */
+	int queue_full;
+	json_t *extra; /* another audit record (a cancellation), or NULL */
+};
+
+struct srv_ingest {
+	struct decision *ds;
+	size_t nd;
+	int failed;  /* an audit record or the sync failed: answer 500 */
+	int spooled; /* runs were spooled: their directory is synced with the batch */
+};
+
+/* What a run would reach, for the blast radius: one target key per host of a list. */
+struct reach {
+	json_t *keys; /* array of strings */
+	const char **v;
+	size_t n;
+};
+
+static void reach_free(struct reach *x)
+{
+	free(x->v);
+	json_decref(x->keys);
+	memset(x, 0, sizeof *x);
+}
+
+/* ---- decisions (under mu) ------------------------------------------------------------------ */
+
+static void decide(struct decision *d, const char *decision, const char *reason, const char *detail)
+{
+	json_object_set_new(d->record, "decision", json_string(decision));
+	if (reason)
+		json_object_set_new(d->record, "reason", json_string(reason));
+	if (detail)
+		json_object_set_new(d->record, "detail", json_string(detail));
+}
+
+static void refuse(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
+                   const char *reason, const char *detail)
+{
+	char labels[512];
+	srv_metrics_labels(labels, sizeof labels, "route", rs->route->name, "reason", reason, NULL);
+	srv_metrics_add(s->metrics, "salve_alerts_refused_total", labels, 1);
+	decide(d, "refused", reason, detail);
+}
+
+/* 1 (deduplicated, decided) when key is held by an active or cooling run. */
+static int deduplicated(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
+                        const char *key, const char *what, double now)
+{
+	const char *run_id, *why;
+	double ago;
+	if (!srv_dedup_check(s->dedup, key, now, &run_id, &why, &ago))
+		return 0;
+	char labels[512], detail[512];
+	srv_route_labels(labels, sizeof labels, rs);
+	srv_metrics_add(s->metrics, "salve_alerts_deduplicated_total", labels, 1);
+	if (strcmp(why, "active") == 0)
+		snprintf(detail, sizeof detail, "run %s is already active for %s", run_id, what);
+	else
+		snprintf(detail, sizeof detail,
+		         "run %s for %s ended %.0f s ago; cooldown is %.0f s", run_id, what, ago,
+		         rs->route->cooldown);
+	decide(d, "deduplicated", why, detail);
+	json_object_set_new(d->record, "run", json_string(run_id));
+	return 1;
+}
+
+static void on_resolved_cancel(struct srv_server *s, struct srv_route_state *rs,
+                               const json_t *alert, struct decision *d, double now)
+{
+	char key[1024], detail[512];
+	srv_alert_occurrence_key(rs->route->name, alert, 0, key, sizeof key);
+	const char *run_id = NULL, *why = NULL;
+	double ago;
+	struct srv_run *r = NULL;
+	if (srv_dedup_check(s->dedup, key, now, &run_id, &why, &ago) && strcmp(why, "active") == 0)
+		r = srv_run_find(s, run_id);
+	decide(d, "resolved", NULL, NULL);
+	if (!r) {
+		decide(d, "resolved", NULL, "no queued or waiting run of this alert to cancel");
+		return;
+	}
+	json_object_set_new(d->record, "run", json_string(r->id));
+	if (r->state == SRV_RUN_QUEUED) {
+		d->extra = srv_run_cancel_queued(s, r, "the alert resolved before the run started");
+		decide(d, "cancelled", NULL, "the queued run was cancelled");
+	} else if (r->state == SRV_RUN_AWAITING_APPROVAL && r->approval == SRV_APPROVAL_PENDING) {
+		srv_run_cancel_approval(r, "the alert resolved while the run waited for approval");
+		decide(
+		    d, "cancelled", NULL,
+		    "the run waiting for approval was cancelled: what it changed is rolled back");
+	} else {
+		/* A run past its approval (or without one) is left alone: the fix it applies is
+		 * often why the alert resolved. */
+		snprintf(detail, sizeof detail, "run is %s: left to finish",
+		         srv_run_state_name(r->state));
+		decide(d, "resolved", NULL, detail);
+	}
+}
+
+/* Blast radius: the distinct targets the run reaches (one per host of a list that
+ * allow_patterns let through; a pattern reaches an unknown number) must fit the route's and
+ * the server's max_targets. 0, or -1 refused (decided). */
+static int blast_radius(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                        int resolved, const char *tname, const char *target, double now,
+                        struct decision *d, struct reach *x)
+{
+	const srv_route *route = rs->route;
+	char detail[1024], err[1024];
+	if (route->max_targets > 0 || s->conf.global_max_targets > 0) {
+		int unbounded = 0;
+		if (srv_render_targets(route, alert, resolved, &x->keys, &unbounded, err,
+		                       sizeof err) < 0) {
+			refuse(s, rs, d, "template", err);
+			return -1;
+		}
+		if (unbounded) {
+			snprintf(detail, sizeof detail,
+			         "%s has max_targets and %s names a host pattern (or more than 256 "
+			         "targets): the blast radius cannot count what it reaches",
+			         route->max_targets > 0 ? "the route" : "the server", target);
+			refuse(s, rs, d, "blast_radius", detail);
+			return -1;
+		}
+		x->n = json_array_size(x->keys);
+		x->v = calloc(x->n + 1, sizeof *x->v);
+		if (!x->v) {
+			refuse(s, rs, d, "internal", "out of memory");
+			return -1;
+		}
+		for (size_t i = 0; i < x->n; i++) {
+			char key[512];
+			srv_alert_target_key(tname, json_string_value(json_array_get(x->keys, i)),
+			                     key, sizeof key);
+			json_array_set_new(x->keys, i, json_string(key));
+			x->v[i] = json_string_value(json_array_get(x->keys, i));
+		}
+	}
+	int route_ok = srv_targets_would_allow_keys(&rs->targets, x->v, x->n, now);
+	if (route_ok && srv_targets_would_allow_keys(&s->global_targets, x->v, x->n, now))
+		return 0;
+	snprintf(detail, sizeof detail,
+	         "%s already acted on %d distinct targets in %.0f s: %s (%zu target%s) is not "
+	         "started",
+	         !route_ok ? "the route" : "the server",
+	         !route_ok ? route->max_targets : s->conf.global_max_targets,
+	         !route_ok ? route->targets_window : s->conf.global_targets_window, target, x->n,
+	         x->n == 1 ? "" : "s");
+	refuse(s, rs, d, "blast_radius", detail);
+	return -1;
+}
+
+/* Pause and the circuit refuse before anything is rendered. 1 when refused (decided). */
+static int closed(struct srv_server *s, struct srv_route_state *rs, struct decision *d)
+{
+	char detail[1024];
+	if (s->paused) {
+		refuse(s, rs, d, "paused", "salve serve is paused (salve resume, or POST /resume)");
+		return 1;
+	}
+	if (srv_circuit_refuses(s, rs, detail, sizeof detail)) {
+		refuse(s, rs, d, "circuit_open", detail);
+		return 1;
+	}
+	return 0;
+}
+
+/* The guardrails after the params: dedup, queue, blast radius, rate limit. 0 when the run
+ * may start (its targets and rate slot taken), -1 when decided otherwise. */
+static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                      int resolved, const char *target, const char *occ, const char *tkey,
+                      const char *tname, double now, struct decision *d)
+{
+	const srv_route *route = rs->route;
+	char detail[1024];
+	if (deduplicated(s, rs, d, occ, "this alert", now) ||
+	    deduplicated(s, rs, d, tkey, "the same target", now))
+		return -1;
+	if (s->queued >= (size_t)s->conf.queue_size) {
+		snprintf(detail, sizeof detail, "the run queue is full (%d runs waiting): retry",
+		         s->conf.queue_size);
+		refuse(s, rs, d, "queue_full", detail);
+		d->queue_full = 1;
+		return -1;
+	}
+	struct reach x = {0};
+	if (blast_radius(s, rs, alert, resolved, tname, target, now, d, &x) < 0) {
+		reach_free(&x);
+		return -1;
+	}
+	double retry_in = 0;
+	if (!srv_rate_take(&rs->rate, now, &retry_in)) {
+		snprintf(detail, sizeof detail,
+		         "the route allows %d runs per %.0f s; the next may start in %.0f s",
+		         route->rate_count, route->rate_window, retry_in);
+		refuse(s, rs, d, "rate_limited", detail);
+		reach_free(&x);
+		return -1;
+	}
+	for (size_t i = 0; i < x.n; i++) {
+		srv_targets_take(&rs->targets, x.v[i], now, NULL);
+		srv_targets_take(&s->global_targets, x.v[i], now, NULL);
+	}
+	reach_free(&x);
+	return 0;
+}
+
+static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                  int resolved, struct decision *d, double now, double t_received)
+{
+	const srv_route *route = rs->route;
+	char err[1024];
+	if (closed(s, rs, d))
+		return;
+	json_t *params = NULL;
+	char *target = NULL;
+	int rendered = srv_render_params(route, alert, resolved, &params, &target, err, sizeof err);
+	if (rendered < 0) {
+		refuse(s, rs, d, rendered == -2 ? "pattern" : "template", err);
+		return;
+	}
+	char occ[1024], tkey[512], tname[128];
+	srv_alert_occurrence_key(route->name, alert, resolved, occ, sizeof occ);
+	snprintf(tname, sizeof tname, "%s%s", route->name, resolved ? "#resolved" : "");
+	srv_alert_target_key(tname, target, tkey, sizeof tkey);
+	if (guardrails(s, rs, alert, resolved, target, occ, tkey, tname, now, d) < 0) {
+		json_decref(params);
+		free(target);
+		return;
+	}
+	struct srv_run *r = srv_run_new(s, rs, alert, resolved, params, target, occ, tkey);
+	if (!r) {
+		refuse(s, rs, d, "internal", "out of memory");
+		return;
+	}
+	if (t_received > 0)
+		r->t_created = t_received;
+	srv_run_enqueue(s, r);
+	d->run = r;
+	char labels[512];
+	srv_route_labels(labels, sizeof labels, rs);
+	srv_metrics_add(s->metrics, "salve_runs_accepted_total", labels, 1);
+	decide(d, "queued", NULL, NULL);
+	json_object_set_new(d->record, "run", json_string(r->id));
+	json_object_set_new(d->record, "runbook", json_string(r->runbook));
+	json_object_set(d->record, "params", r->params);
+	if (r->dry_run)
+		json_object_set_new(d->record, "dry_run", json_true());
+}
+
+static json_t *alert_record(const char *hook, const json_t *alert)
+{
+	json_t *rec = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O}", "event", "alert", "hook", hook,
+	                        "status", json_object_get(alert, "status"), "fingerprint",
+	                        json_object_get(alert, "fingerprint"), "starts_at",
+	                        json_object_get(alert, "startsAt"), "labels",
+	                        json_object_get(alert, "labels"));
+	json_t *ann = json_object_get(alert, "annotations");
+	if (json_object_size(ann))
+		json_object_set(rec, "annotations", ann);
+	const char *receiver = json_string_value(json_object_get(alert, "receiver"));
+	if (receiver && *receiver)
+		json_object_set_new(rec, "receiver", json_string(receiver));
+	return rec;
+}
+
+/* Under mu: one alert through the routes; its decisions from ds[*nd] on (at most cap). */
+static void route_alert(struct srv_server *s, const char *hook, const json_t *alert,
+                        struct decision *ds, size_t *nd, size_t cap, double now, double t_received)
+{
+	char labels[512];
+	const char *status = json_string_value(json_object_get(alert, "status"));
+	int resolved = strcmp(status, "resolved") == 0;
+	srv_metrics_labels(labels, sizeof labels, "hook", hook, "status", status, NULL);
+	srv_metrics_add(s->metrics, "salve_alerts_received_total", labels, 1);
+	const json_t *alabels = json_object_get(alert, "labels");
+	int matched = 0;
+	for (size_t k = 0; k < s->routes.n; k++) {
+		struct srv_route_state *rs = &s->rs[k];
+		if (!srv_route_match(rs->route, alabels, NULL, 0))
+			continue;
+		matched = 1;
+		srv_route_labels(labels, sizeof labels, rs);
+		srv_metrics_add(s->metrics, "salve_alerts_matched_total", labels, 1);
+		struct decision *d = &ds[(*nd)++];
+		d->record = alert_record(hook, alert);
+		json_object_set_new(d->record, "route", json_string(rs->route->name));
+		if (resolved && rs->route->on_resolved == SRV_RESOLVED_IGNORE)
+			decide(d, "resolved", NULL, "on_resolved: ignore");
+		else if (resolved && rs->route->on_resolved == SRV_RESOLVED_CANCEL)
+			on_resolved_cancel(s, rs, alert, d, now);
+		else
+			admit(s, rs, alert, resolved, d, now, t_received);
+		if (!rs->route->cont || *nd == cap)
+			break;
+	}
+	if (!matched && *nd < cap) {
+		srv_metrics_labels(labels, sizeof labels, "hook", hook, NULL);
+		srv_metrics_add(s->metrics, "salve_alerts_unmatched_total", labels, 1);
+		struct decision *d = &ds[(*nd)++];
+		d->record = alert_record(hook, alert);
+		decide(d, "unmatched", NULL, "no route matches");
+	}
+}
+
+/* ---- the three steps -------------------------------------------------------------------- */
+
+struct srv_ingest *srv_ingest_decide(struct srv_server *s, const char *hook, const json_t *alerts,
+                                     double t_received)
+{
+	size_t n = json_array_size(alerts);
+	size_t cap = n * (s->routes.n ? s->routes.n : 1) + 1;
+	struct srv_ingest *in = calloc(1, sizeof *in);
+	struct decision *ds = calloc(cap, sizeof *ds);
+	if (!in || !ds) {
+		free(in);
+		free(ds);
+		return NULL;
+	}
+	srv_pause_check(s);
+	double now = salve_now();
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < n; i++)
+		route_alert(s, hook, json_array_get(alerts, i), ds, &in->nd, cap, now, t_received);
+	pthread_mutex_unlock(&s->mu);
+	in->ds = ds;
+	return in;
+}
+
+void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *audit)
+{
+	/* Spool before the record of the decision, and release the runs only after both (in
+	 * srv_ingest_finish): a run's own records never precede the alert that caused it. */
+	for (size_t i = 0; i < in->nd; i++) {
+		struct decision *d = &in->ds[i];
+		if (d->run) {
+			json_t *entry = srv_run_spool_entry(d->run);
+			srv_spool_write(s, d->run->id, entry);
+			json_decref(entry);
+			in->spooled = 1;
+		}
+		/* The summary for the answer is built before the record goes. */
+		d->summary = json_pack("{s:O, s:O*, s:O, s:O*, s:O*, s:O*}", "fingerprint",
+		                       json_object_get(d->record, "fingerprint"), "route",
+		                       json_object_get(d->record, "route"), "decision",
+		                       json_object_get(d->record, "decision"), "reason",
+		                       json_object_get(d->record, "reason"), "detail",
+		                       json_object_get(d->record, "detail"), "run",
+		                       json_object_get(d->record, "run"));
+		in->failed |= srv_audit_to(audit, d->record) < 0;
+		d->record = NULL;
+		if (d->extra) {
+			in->failed |= srv_audit_to(audit, d->extra) < 0;
+			d->extra = NULL;
+		}
+	}
+}
+
+int srv_ingest_spooled(const struct srv_ingest *in)
+{
+	return in->spooled;
+}
+
+int srv_ingest_finish(struct srv_server *s, struct srv_ingest *in, int sync_failed, json_t **result)
+{
+	json_t *out_alerts = json_array(), *runs = json_array();
+	int queue_full = 0, released = 0;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < in->nd; i++) {
+		struct decision *d = &in->ds[i];
+		json_array_append_new(out_alerts, d->summary);
+		d->summary = NULL;
+		queue_full |= d->queue_full;
+		if (!d->run)
+			continue;
+		json_array_append_new(runs, json_string(d->run->id));
+		/* Cancelled (API, resolved alert) while its batch was written: its spool file
+		 * may have landed after the cancel removed it. */
+		if (d->run->state == SRV_RUN_FINISHED)
+			srv_spool_remove(s, d->run->id);
+		d->run->ready = 1;
+		released++;
+	}
+	if (released)
+		pthread_cond_broadcast(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+	int failed = in->failed || sync_failed;
+	free(in->ds);
+	free(in);
+	*result = json_pack("{s:o, s:o}", "runs", runs, "alerts", out_alerts);
+	if (failed) {
+		/* A 5xx makes Alertmanager send it again; the retry is deduplicated and gets its
+		 * own chance to be audited. */
+		json_object_set_new(*result, "error",
+		                    json_string("the audit log cannot be written (see the server's "
+		                                "log)"));
+		return 500;
+	}
+	if (queue_full)
+		return 503;
+	return json_array_size(runs) ? 202 : 200;
+}
+
+int srv_ingest(struct srv_server *s, const char *hook, const json_t *alerts, double t_received,
+               json_t **result)
+{
+	struct srv_ingest *in = srv_ingest_decide(s, hook, alerts, t_received);
+	if (!in) {
+		*result = json_pack("{s:s}", "error", "out of memory");
+		return 500;
+	}
+	srv_ingest_write(s, in, s->audit);
+	return srv_ingest_finish(s, in, 0, result);
+}

@@ -1,0 +1,141 @@
+/* Start, tick and stop of the run side of salve serve (see lifecycle.h). */
+#include "lifecycle.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuits.h"
+#include "log.h"
+#include "pause.h"
+#include "run.h"
+#include "spool.h"
+#include "srv.h"
+#include "status.h"
+#include "util.h"
+#include "workers.h"
+
+/* Runs accepted before a restart and not started go back in the queue, as they were. */
+static void requeue(struct srv_server *s)
+{
+	json_t *entries = srv_spool_read(s);
+	size_t i;
+	json_t *o;
+	json_array_foreach(entries, i, o)
+	{
+		const char *id = json_string_value(json_object_get(o, "id"));
+		char path[4400], why[256] = "its route no longer exists";
+		srv_spool_path(s, id, path, sizeof path);
+		struct srv_route_state *rs =
+		    srv_route_state_find(s, json_string_value(json_object_get(o, "route")));
+		struct srv_run *r = rs ? srv_run_from_spool(s, rs, o, why, sizeof why) : NULL;
+		if (!r) {
+			srv_log(SALVE_LOG_WARN,
+			        "serve: spooled run %s: %s; left in place for a person to look at",
+			        path, why);
+			continue;
+		}
+		pthread_mutex_lock(&s->mu);
+		srv_run_enqueue(s, r);
+		pthread_mutex_unlock(&s->mu);
+		srv_audit(s, json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", "run_requeued", "run",
+		                       r->id, "route", rs->route->name, "reason",
+		                       "accepted before a restart and not started", "dry_run",
+		                       r->dry_run));
+	}
+	json_decref(entries);
+}
+
+static void init_routes(struct srv_server *s)
+{
+	for (size_t i = 0; i < s->routes.n; i++) {
+		struct srv_route_state *rs = &s->rs[i];
+		rs->route = &s->routes.v[i];
+		srv_rate_init(&rs->rate, rs->route->rate_count, rs->route->rate_window);
+		srv_targets_init(&rs->targets, rs->route->max_targets, rs->route->targets_window);
+		srv_circuit_load(s, rs);
+		char labels[512];
+		srv_route_labels(labels, sizeof labels, rs);
+		srv_metrics_add(s->metrics, "salve_alerts_matched_total", labels, 0);
+	}
+}
+
+int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
+{
+	if (srv_state_paths(s->state_dir, s->serve_dir, sizeof s->serve_dir, err, errlen) < 0 ||
+	    srv_state_spool_key(s->serve_dir, s->spool_key, err, errlen) < 0)
+		return -1;
+	snprintf(s->spool_dir, sizeof s->spool_dir, "%s/queue", s->serve_dir);
+	snprintf(s->circuit_dir, sizeof s->circuit_dir, "%s/circuits", s->serve_dir);
+	snprintf(s->pause_path, sizeof s->pause_path, "%s/paused", s->serve_dir);
+	pthread_mutex_init(&s->mu, NULL);
+	srv_cond_init_monotonic(&s->work_cv);
+	s->by_id = srv_strmap_new();
+	s->dedup = srv_dedup_new();
+	s->metrics = srv_metrics_new();
+	s->rs = calloc(s->routes.n + 1, sizeof *s->rs);
+	if (!s->by_id || !s->dedup || !s->metrics || !s->rs) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	srv_status_declare_metrics(s->metrics);
+	srv_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", 0);
+	srv_targets_init(&s->global_targets, s->conf.global_max_targets,
+	                 s->conf.global_targets_window);
+	init_routes(s);
+	srv_pause_check(s);
+	requeue(s);
+	return srv_workers_start(s, err, errlen);
+}
+
+void srv_lifecycle_tick(struct srv_server *s)
+{
+	srv_pause_check(s);
+	pthread_mutex_lock(&s->mu);
+	srv_dedup_expire(s->dedup, salve_now());
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Every run in progress is told to stop (the engine rolls back what it changed). */
+static void cancel_runs(struct srv_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	for (struct srv_run *r = s->oldest; r; r = r->newer) {
+		if (r->state == SRV_RUN_FINISHED || r->state == SRV_RUN_QUEUED)
+			continue;
+		r->cancel = SIGTERM;
+		srv_run_cancel_approval(r, "the server is shutting down");
+	}
+	pthread_cond_broadcast(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
+{
+	if (abandoned)
+		*abandoned = NULL;
+	if (!s->by_id)
+		return 0;
+	cancel_runs(s);
+	int stuck = srv_workers_stop(s, abandoned);
+	if (stuck > 0)
+		return stuck;
+	srv_run_free_all(s);
+	srv_strmap_free(s->by_id);
+	s->by_id = NULL;
+	srv_dedup_free(s->dedup);
+	srv_metrics_free(s->metrics);
+	srv_targets_free(&s->global_targets);
+	for (size_t i = 0; s->rs && i < s->routes.n; i++) {
+		srv_rate_free(&s->rs[i].rate);
+		srv_targets_free(&s->rs[i].targets);
+		free(s->rs[i].open_reason);
+	}
+	free(s->rs);
+	s->rs = NULL;
+	pthread_cond_destroy(&s->work_cv);
+	pthread_mutex_destroy(&s->mu);
+	return 0;
+}

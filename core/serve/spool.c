@@ -1,0 +1,127 @@
+/* The spool of accepted runs: sealed entries under STATE_DIR/serve/queue (see spool.h). */
+#include "spool.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "srv.h"
+#include "state.h"
+
+void srv_spool_path(const struct srv_server *s, const char *id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s.json", s->spool_dir, id);
+}
+
+int srv_spool_write(struct srv_server *s, const char *id, const json_t *entry)
+{
+	char *json = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
+	/* Sealed: on a restart the entry alone decides runbook, params and dry_run. */
+	char *text = json ? srv_state_seal(s->spool_key, json) : NULL;
+	free(json);
+	char path[4400], err[4600];
+	srv_spool_path(s, id, path, sizeof path);
+	int rc = text
+	             ? srv_state_write_atomic(path, text, strlen(text), s->durable, err, sizeof err)
+	             : -1;
+	if (rc < 0)
+		srv_log(SALVE_LOG_ERROR,
+		        "serve: cannot spool run %s (it stays queued in memory): %s", id,
+		        text ? err : "out of memory");
+	free(text);
+	return rc;
+}
+
+void srv_spool_remove(const struct srv_server *s, const char *id)
+{
+	char path[4400];
+	srv_spool_path(s, id, path, sizeof path);
+	unlink(path);
+}
+
+int srv_spool_sync(const struct srv_server *s)
+{
+	int fd = open(s->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* A spool entry that is not what salve wrote: never run, audited, renamed FILE.refused so
+ * it is not read again and a person can look at it. */
+static void refuse(struct srv_server *s, const char *path, const char *name, const char *why)
+{
+	char aside[4800];
+	snprintf(aside, sizeof aside, "%s.refused", path);
+	int moved = rename(path, aside) == 0;
+	srv_log(SALVE_LOG_WARN, "serve: spooled run %s refused: %s; %s", path, why,
+	        moved ? "renamed *.refused for a person to look at" : "left in place");
+	srv_audit(s, json_pack("{s:s, s:s, s:s, s:s?}", "event", "spool_refused", "file", name,
+	                       "reason", why, "moved_to", moved ? aside : NULL));
+}
+
+static int valid_run_id(const char *id)
+{
+	if (strlen(id) != 32)
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
+/* One file: its entry, or NULL when it was refused. */
+static json_t *read_entry(struct srv_server *s, const char *name, size_t len)
+{
+	char path[4700], err[1024], stem[256];
+	snprintf(path, sizeof path, "%s/%s", s->spool_dir, name);
+	snprintf(stem, sizeof stem, "%.*s", (int)(len - 5), name);
+	size_t n = 0;
+	size_t max = s->conf.max_body * 4 + (1 << 20);
+	char *text = srv_state_read_file(path, max, &n, err, sizeof err);
+	if (!text) {
+		refuse(s, path, name, err);
+		return NULL;
+	}
+	const char *json = srv_state_unseal(s->spool_key, text, n, err, sizeof err);
+	json_error_t jerr;
+	json_t *o = json ? json_loads(json, 0, &jerr) : NULL;
+	free(text);
+	if (!o) {
+		refuse(s, path, name, json ? jerr.text : err);
+		return NULL;
+	}
+	const char *id = json_string_value(json_object_get(o, "id"));
+	if (!id || !valid_run_id(id) || strcmp(id, stem) != 0) {
+		refuse(s, path, name, "its run id does not match its file name");
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *srv_spool_read(struct srv_server *s)
+{
+	json_t *entries = json_array();
+	DIR *d = opendir(s->spool_dir);
+	if (!d)
+		return entries;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+			continue;
+		json_t *o = read_entry(s, e->d_name, len);
+		if (o)
+			json_array_append_new(entries, o);
+	}
+	closedir(d);
+	return entries;
+}

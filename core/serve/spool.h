@@ -1,0 +1,34 @@
+/*
+ * The spool: every accepted run as a sealed file STATE_DIR/serve/queue/ID.json (state.h says
+ * how files there are written and trusted), from its acceptance until the engine's run_start
+ * (from then on the audit log and the engine's journal carry it), so that a restart requeues
+ * what was accepted and not started. What an entry holds is the run's business (run.h); the
+ * spool only seals, writes, reads back and refuses.
+ *
+ * Thread-safe: plain file operations on s's fixed paths and key; no lock needed or taken.
+ */
+#ifndef SRV_SPOOL_H
+#define SRV_SPOOL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct srv_server;
+
+/* The entry's path, STATE_DIR/serve/queue/ID.json, into out. */
+void srv_spool_path(const struct srv_server *s, const char *id, char *out, size_t len);
+/* Seals entry and writes it as run id's file (fdatasync'd when s->durable). 0, or -1 logged:
+ * the run stays queued in memory. */
+int srv_spool_write(struct srv_server *s, const char *id, const json_t *entry);
+/* Removes run id's entry, if any. */
+void srv_spool_remove(const struct srv_server *s, const char *id);
+/* fsync of the spool directory: the renames of written entries survive a power cut. 0 or -1
+ * (errno set). */
+int srv_spool_sync(const struct srv_server *s);
+/* Reads every entry back at start-up: returns an array (new reference) of the entries whose
+ * seal verifies and whose "id" is a run id equal to their file name. Any other file named
+ * *.json is never returned: it is audited (spool_refused), logged and renamed *.refused for
+ * a person to look at. */
+json_t *srv_spool_read(struct srv_server *s);
+
+#endif

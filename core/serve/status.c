@@ -1,0 +1,221 @@
+/* The status API and /metrics (see status.h). */
+#include "status.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "route.h"
+#include "run.h"
+#include "srv.h"
+
+static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,  0.5,    1,     2.5,  5,     10};
+static const double step_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1,
+                                     5,     10,    30,   60,   300, 600, 1800};
+
+void srv_status_declare_metrics(srv_metrics *m)
+{
+	static const struct {
+		const char *name;
+		enum srv_metric_type type;
+		const char *help;
+		const double *bounds;
+		size_t nbounds;
+	} families[] = {
+	    {"salve_alerts_received_total", SRV_COUNTER,
+	     "Alerts received, by hook and alert status.", NULL, 0},
+	    {"salve_alerts_matched_total", SRV_COUNTER, "Alerts a route matched.", NULL, 0},
+	    {"salve_alerts_unmatched_total", SRV_COUNTER,
+	     "Alerts no route matched (answered 200, audited).", NULL, 0},
+	    {"salve_alerts_deduplicated_total", SRV_COUNTER,
+	     "Alerts that did not start a run because one is active or cooling down for the "
+	     "same alert or target.",
+	     NULL, 0},
+	    {"salve_alerts_refused_total", SRV_COUNTER,
+	     "Alerts a guardrail refused, by route and reason.", NULL, 0},
+	    {"salve_runs_accepted_total", SRV_COUNTER, "Runs queued, by route.", NULL, 0},
+	    {"salve_runs_total", SRV_COUNTER, "Runs finished, by route, runbook and outcome.", NULL,
+	     0},
+	    {"salve_step_duration_seconds", SRV_HISTOGRAM,
+	     "Duration of steps that ran (not skipped), by runbook.", step_bounds,
+	     sizeof step_bounds / sizeof step_bounds[0]},
+	    {"salve_alert_to_first_step_seconds", SRV_HISTOGRAM,
+	     "From the webhook request to the start of the run's first step.", latency_bounds,
+	     sizeof latency_bounds / sizeof latency_bounds[0]},
+	    {"salve_queue_depth", SRV_GAUGE, "Runs accepted and waiting for a worker.", NULL, 0},
+	    {"salve_queue_capacity", SRV_GAUGE, "Runs the queue holds before the hooks answer 503.",
+	     NULL, 0},
+	    {"salve_runs_active", SRV_GAUGE, "Runs started and not finished.", NULL, 0},
+	    {"salve_runs_awaiting_approval", SRV_GAUGE,
+	     "Runs waiting for POST /runs/ID/approve or deny.", NULL, 0},
+	    {"salve_route_circuit_open", SRV_GAUGE,
+	     "1 when the route's circuit breaker is open (route disabled).", NULL, 0},
+	    {"salve_route_consecutive_failures", SRV_GAUGE, "Failed runs in a row, by route.", NULL,
+	     0},
+	    {"salve_paused", SRV_GAUGE, "1 while salve serve is paused (salve pause).", NULL, 0},
+	    {"salve_http_requests_total", SRV_COUNTER, "HTTP requests, by handler and status code.",
+	     NULL, 0},
+	    {"salve_http_connections", SRV_GAUGE,
+	     "Open HTTP connections (libmicrohttpd closes those over max_connections_per_ip "
+	     "before they count).",
+	     NULL, 0},
+	    {"salve_http_request_timeouts_total", SRV_COUNTER,
+	     "Connections closed because a request did not arrive whole within "
+	     "server.request_timeout.",
+	     NULL, 0},
+	};
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+		srv_metrics_declare(m, families[i].name, families[i].type, families[i].help,
+		                    families[i].bounds, families[i].nbounds);
+}
+
+static json_t *run_brief(const struct srv_run *r)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:b, s:s, s:s?, s:s?}", "id",
+	                      r->id, "route", r->rs->route->name, "runbook",
+	                      srv_run_runbook_label(r), "state", srv_run_state_name(r->state),
+	                      "fingerprint", srv_run_fingerprint(r), "outcome", r->outcome,
+	                      "dry_run", r->dry_run, "resolved", r->resolved, "created_at",
+	                      r->created_at, "started_at", r->started_at[0] ? r->started_at : NULL,
+	                      "ended_at", r->ended_at[0] ? r->ended_at : NULL);
+	if (r->state == SRV_RUN_AWAITING_APPROVAL)
+		json_object_set_new(o, "awaiting_step", json_string(r->approval_step));
+	return o;
+}
+
+int srv_status_runs(struct srv_server *s, const char *state, const char *route, int limit,
+                    json_t **out)
+{
+	json_t *list = json_array();
+	pthread_mutex_lock(&s->mu);
+	for (struct srv_run *r = s->newest; r && (limit <= 0 || (int)json_array_size(list) < limit);
+	     r = r->older) {
+		if (state && strcmp(state, srv_run_state_name(r->state)) != 0)
+			continue;
+		if (route && strcmp(route, r->rs->route->name) != 0)
+			continue;
+		json_array_append_new(list, run_brief(r));
+	}
+	json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:b}", "runs", list, "queued",
+	                      (json_int_t)s->queued, "active", (json_int_t)s->active,
+	                      "awaiting_approval", (json_int_t)s->awaiting, "paused", s->paused);
+	pthread_mutex_unlock(&s->mu);
+	*out = o;
+	return 200;
+}
+
+/* Under mu: the approval of r as GET /runs/ID shows it. */
+static json_t *approval_of(const struct srv_run *r)
+{
+	json_t *a = json_pack("{s:s, s:s, s:s}", "step", r->approval_step, "state",
+	                      srv_approval_name(r->approval), "deadline", r->approval_deadline_at);
+	if (r->approval_by)
+		json_object_set_new(a, "by", json_string(r->approval_by));
+	if (r->approval_comment)
+		json_object_set_new(a, "comment", json_string(r->approval_comment));
+	return a;
+}
+
+int srv_status_run(struct srv_server *s, const char *id, json_t **out)
+{
+	pthread_mutex_lock(&s->mu);
+	struct srv_run *r = srv_run_find(s, id);
+	if (!r) {
+		pthread_mutex_unlock(&s->mu);
+		*out = json_pack("{s:s}", "error",
+		                 "no such run (finished runs are kept up to "
+		                 "server.history; the audit log has them all)");
+		return 404;
+	}
+	json_t *o = run_brief(r);
+	json_object_set_new(o, "runbook_source", json_string(r->runbook));
+	json_object_set(o, "params", r->params);
+	json_object_set_new(o, "alert",
+	                    json_pack("{s:O, s:O, s:O, s:O, s:O}", "status",
+	                              json_object_get(r->alert, "status"), "labels",
+	                              json_object_get(r->alert, "labels"), "annotations",
+	                              json_object_get(r->alert, "annotations"), "startsAt",
+	                              json_object_get(r->alert, "startsAt"), "fingerprint",
+	                              json_object_get(r->alert, "fingerprint")));
+	json_object_set_new(o, "target", json_string(r->target ? r->target : ""));
+	json_object_set_new(o, "steps", json_deep_copy(r->steps));
+	if (r->state == SRV_RUN_FINISHED && r->outcome && strcmp(r->outcome, "cancelled") != 0)
+		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+	if (r->error)
+		json_object_set_new(o, "error", json_string(r->error));
+	if (r->cancel_reason)
+		json_object_set_new(o, "cancel_reason", json_string(r->cancel_reason));
+	if (r->first_step_at[0]) {
+		json_object_set_new(o, "first_step_at", json_string(r->first_step_at));
+		json_object_set_new(o, "alert_to_first_step_ms",
+		                    json_real((r->t_first_step - r->t_created) * 1000.0));
+	}
+	if (r->approval != SRV_APPROVAL_NONE)
+		json_object_set_new(o, "approval", approval_of(r));
+	pthread_mutex_unlock(&s->mu);
+	*out = o;
+	return 200;
+}
+
+int srv_status_routes(struct srv_server *s, json_t **out)
+{
+	json_t *list = json_array();
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->routes.n; i++) {
+		const struct srv_route_state *rs = &s->rs[i];
+		const srv_route *r = rs->route;
+		json_array_append_new(
+		    list, json_pack("{s:s, s:o, s:s, s:b, s:b, s:i, s:i, s:i, s:b, s:s?}", "name",
+		                    r->name, "matchers", srv_route_matchers_json(r), "runbook",
+		                    r->runbook, "dry_run", r->dry_run, "continue", r->cont,
+		                    "active", rs->active, "queued", rs->queued,
+		                    "consecutive_failures", rs->failures, "circuit_open", rs->open,
+		                    "circuit_reason", rs->open_reason));
+	}
+	json_t *o = json_pack("{s:o, s:b}", "routes", list, "paused", s->paused);
+	pthread_mutex_unlock(&s->mu);
+	*out = o;
+	return 200;
+}
+
+char *srv_status_metrics(struct srv_server *s)
+{
+	char labels[512];
+	pthread_mutex_lock(&s->mu);
+	srv_metrics_set(s->metrics, "salve_queue_depth", "", (double)s->queued);
+	srv_metrics_set(s->metrics, "salve_queue_capacity", "", s->conf.queue_size);
+	srv_metrics_set(s->metrics, "salve_runs_active", "", (double)s->active);
+	srv_metrics_set(s->metrics, "salve_runs_awaiting_approval", "", (double)s->awaiting);
+	srv_metrics_set(s->metrics, "salve_paused", "", s->paused);
+	if (s->mhd) {
+		pthread_mutex_lock(&s->conn_mu);
+		srv_metrics_set(s->metrics, "salve_http_connections", "", s->nconns);
+		pthread_mutex_unlock(&s->conn_mu);
+	}
+	for (size_t i = 0; i < s->routes.n; i++) {
+		srv_route_labels(labels, sizeof labels, &s->rs[i]);
+		srv_metrics_set(s->metrics, "salve_route_circuit_open", labels, s->rs[i].open);
+		srv_metrics_set(s->metrics, "salve_route_consecutive_failures", labels,
+		                s->rs[i].failures);
+	}
+	char *text = srv_metrics_render(s->metrics);
+	pthread_mutex_unlock(&s->mu);
+	return text;
+}
+
+void srv_status_count_timeouts(struct srv_server *s, int n)
+{
+	pthread_mutex_lock(&s->mu);
+	srv_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", n);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void srv_status_count_request(struct srv_server *s, const char *handler, unsigned status)
+{
+	char labels[256], code[16];
+	snprintf(code, sizeof code, "%u", status);
+	srv_metrics_labels(labels, sizeof labels, "handler", handler, "code", code, NULL);
+	pthread_mutex_lock(&s->mu);
+	srv_metrics_add(s->metrics, "salve_http_requests_total", labels, 1);
+	pthread_mutex_unlock(&s->mu);
+}

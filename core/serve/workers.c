@@ -1,0 +1,347 @@
+/* The worker pool: pick a run, execute it, finish it (see workers.h). */
+#include "workers.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "approvals.h"
+#include "circuits.h"
+#include "engine.h"
+#include "exitcodes.h"
+#include "lock.h"
+#include "log.h"
+#include "redact.h"
+#include "run.h"
+#include "runbook.h"
+#include "spool.h"
+#include "srv.h"
+#include "steps.h"
+#include "util.h"
+
+/* One worker thread and what it is doing, for the shutdown report (fields under mu). A copy,
+ * not a pointer to the run: a finished run may leave the table while its worker still
+ * closes the run's Lua state. */
+struct srv_worker {
+	struct srv_server *srv;
+	pthread_t thread;
+	char run[33], route[65], runbook[256];
+	const char *phase; /* NULL when idle */
+};
+
+/* Whether a run that did not succeed says the runbook is broken (the circuit breaker counts
+ * it). A person said no, nobody answered, the alert resolved or the server stopped: none of
+ * these does. */
+static int counts_as_failure(const struct srv_run *r)
+{
+	if (!r->outcome || strcmp(r->outcome, "success") == 0 ||
+	    strcmp(r->outcome, "cancelled") == 0)
+		return 0;
+	if (r->approval == SRV_APPROVAL_DENIED || r->approval == SRV_APPROVAL_TIMEOUT ||
+	    r->approval == SRV_APPROVAL_CANCELLED || r->cancel)
+		return 0;
+	return 1;
+}
+
+static void finish(struct srv_server *s, struct srv_run *r, const char *outcome, int code,
+                   const char *error, const json_t *summary)
+{
+	char labels[512];
+	srv_spool_remove(s, r->id); /* a run that never reached run_start */
+	pthread_mutex_lock(&s->mu);
+	r->state = SRV_RUN_FINISHED;
+	r->outcome = outcome;
+	r->exit_code = code;
+	if (error && !r->error)
+		r->error = salve_redact_dup(error);
+	salve_timestamp(r->ended_at, sizeof r->ended_at);
+	srv_steps_finish(r, summary);
+	struct srv_route_state *rs = r->rs;
+	rs->active--;
+	s->active--;
+	double now = salve_now();
+	srv_dedup_end(s->dedup, r->occ_key, r->id, now);
+	srv_dedup_end(s->dedup, r->target_key, r->id, now);
+	srv_metrics_labels(labels, sizeof labels, "route", rs->route->name, "runbook",
+	                   srv_run_runbook_label(r), "outcome", outcome, NULL);
+	srv_metrics_add(s->metrics, "salve_runs_total", labels, 1);
+	json_t *circuit =
+	    srv_circuit_count(rs, strcmp(outcome, "success") == 0, counts_as_failure(r), r->id,
+	                      r->error ? r->error : outcome);
+	pthread_cond_broadcast(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+	srv_log(strcmp(outcome, "success") == 0 ? SALVE_LOG_INFO : SALVE_LOG_WARN,
+	        "serve: run %s: %s (exit %d)%s%s", r->id, outcome, code, error ? ": " : "",
+	        error ? error : "");
+	if (circuit)
+		srv_circuit_persist(s, rs, circuit);
+}
+
+/* A run the engine ran: its outcome (one the API documents) and first step error. */
+static void finish_engine_run(struct srv_server *s, struct srv_run *r, int code,
+                              const json_t *summary)
+{
+	const char *outcome = json_string_value(json_object_get(summary, "outcome"));
+	static const char *const known[] = {"success", "rolled_back", "rollback_incomplete",
+	                                    "error"};
+	const char *stable = "error";
+	for (size_t i = 0; outcome && i < 4; i++)
+		if (strcmp(outcome, known[i]) == 0)
+			stable = known[i];
+	const char *step_error = NULL;
+	size_t si;
+	json_t *st;
+	json_array_foreach(json_object_get(summary, "steps"), si, st)
+	{
+		const char *e = json_string_value(json_object_get(st, "error"));
+		if (e && !step_error)
+			step_error = e;
+	}
+	finish(s, r, stable, code, step_error, summary);
+}
+
+/* A run that could not start: audited, finished with outcome error. */
+static void fail_early(struct srv_server *s, struct srv_run *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail_early(struct srv_server *s, struct srv_run *r, int code, const char *fmt, ...)
+{
+	char msg[4096], trigger[128];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	srv_run_trigger(r, trigger, sizeof trigger);
+	srv_audit(s, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "run_error", "run",
+	                       r->id, "route", r->rs->route->name, "runbook", r->runbook, "trigger",
+	                       trigger, "error", msg, "exit_code", code));
+	finish(s, r, "error", code, msg, NULL);
+}
+
+static void set_state(struct srv_server *s, struct srv_run *r, enum srv_run_state st)
+{
+	pthread_mutex_lock(&s->mu);
+	r->state = st;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void set_phase(struct srv_server *s, struct srv_worker *w, const char *phase)
+{
+	pthread_mutex_lock(&s->mu);
+	w->phase = phase;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Starts the run: its runbook (own Lua state), typed params, plugins, lock, then the engine
+ * with the server's hooks. Everything a run needs before the engine is here, in one place. */
+static void execute(struct srv_server *s, struct srv_run *r, struct srv_worker *w)
+{
+	char err[4096];
+	int code = 0;
+	/* The top level runs under the shutdown flag too: SIGTERM stops a slow one. */
+	const salve_load_options load = {.deadline = 0, .cancel = &r->cancel};
+	salve_runbook *rb =
+	    salve_runbook_load_with(r->runbook, s->reg, &load, &code, err, sizeof err);
+	json_t *params = NULL, *summary = NULL;
+	salve_lock *lock = NULL;
+	if (!rb) {
+		fail_early(s, r, code, "%s", err);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	r->runbook_name = strdup(rb->name);
+	pthread_mutex_unlock(&s->mu);
+	if (salve_runbook_params(rb, r->params, &params, err, sizeof err) < 0) {
+		fail_early(s, r, SALVE_EXIT_USAGE, "params for %s: %s", rb->name, err);
+		goto out;
+	}
+	size_t pi;
+	json_t *pn;
+	json_array_foreach(rb->plugins, pi, pn)
+	{
+		enum salve_registry_error why;
+		if (!salve_registry_get(s->reg, json_string_value(pn), 1, &why, err, sizeof err)) {
+			fail_early(s, r, SALVE_EXIT_UNAVAILABLE, "%s", err);
+			goto out;
+		}
+	}
+	if (rb->lock && !r->dry_run) {
+		char key[1024];
+		if (salve_lock_key(rb->lock, params, key, sizeof key, err, sizeof err) < 0) {
+			fail_early(s, r, SALVE_EXIT_USAGE, "%s", err);
+			goto out;
+		}
+		double until = salve_now() + s->conf.lock_timeout;
+		for (int waited = 0;; waited = 1) {
+			enum salve_lock_result lr = salve_lock_acquire(s->state_dir, key, r->id, 0,
+			                                               0, &lock, err, sizeof err);
+			if (lr == SALVE_LOCK_ACQUIRED)
+				break;
+			if (lr == SALVE_LOCK_ERROR) {
+				fail_early(s, r, SALVE_EXIT_CANTCREAT, "%s", err);
+				goto out;
+			}
+			if (r->cancel || salve_now() >= until) {
+				fail_early(s, r, SALVE_EXIT_TEMPFAIL, "%s%s", err,
+				           r->cancel ? ": the server is shutting down"
+				                     : ": lock_timeout passed");
+				goto out;
+			}
+			if (!waited)
+				set_state(s, r, SRV_RUN_WAITING_LOCK);
+			usleep(100000);
+		}
+	}
+	set_state(s, r, SRV_RUN_RUNNING);
+	set_phase(s, w, "running");
+	srv_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
+	        r->dry_run ? " (dry-run)" : "", r->rs->route->name, srv_run_fingerprint(r));
+	char trigger[128];
+	srv_run_trigger(r, trigger, sizeof trigger);
+	salve_run_options o;
+	memset(&o, 0, sizeof o);
+	o.mode = r->dry_run ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY;
+	o.trigger = trigger;
+	o.fingerprint = srv_run_fingerprint(r);
+	o.run_id = r->id;
+	o.step_timeout = s->cfg->step_timeout;
+	o.run_timeout = s->cfg->run_timeout;
+	o.params = params;
+	o.audit = s->audit;
+	o.state_dir = s->state_dir;
+	o.out = NULL;
+	o.cancel = &r->cancel;
+	o.on_event = srv_steps_on_event;
+	o.approve = srv_approval_hook;
+	o.ctx = r;
+	code = salve_engine_run(rb, &o, &summary);
+	finish_engine_run(s, r, code, summary);
+out:
+	set_phase(s, w, "closing the runbook's Lua state (the run had ended)");
+	salve_lock_release(lock);
+	json_decref(summary);
+	json_decref(params);
+	salve_runbook_free(rb);
+}
+
+static void *worker_main(void *arg)
+{
+	struct srv_worker *w = arg;
+	struct srv_server *s = w->srv;
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		struct srv_run *r = NULL;
+		while (!s->stopping && (s->paused || !(r = srv_run_next(s)))) {
+			/* Woken by new runs, finished runs and resume; the timeout notices a pause
+			 * file that the CLI removed. */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+		}
+		if (s->stopping) {
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		srv_run_dequeue(s, r);
+		r->state = SRV_RUN_STARTING;
+		salve_timestamp(r->started_at, sizeof r->started_at);
+		r->rs->active++;
+		s->active++;
+		snprintf(w->run, sizeof w->run, "%s", r->id);
+		snprintf(w->route, sizeof w->route, "%s", r->rs->route->name);
+		snprintf(w->runbook, sizeof w->runbook, "%s", r->runbook);
+		w->phase = "loading the runbook";
+		pthread_mutex_unlock(&s->mu);
+		execute(s, r, w);
+		set_phase(s, w, NULL);
+	}
+}
+
+int srv_workers_start(struct srv_server *s, char *err, size_t errlen)
+{
+	s->workers = calloc((size_t)s->conf.workers, sizeof *s->workers);
+	if (!s->workers) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < s->conf.workers; i++) {
+		s->workers[i].srv = s;
+		if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+			snprintf(err, errlen, "cannot start worker %d: %s", i, strerror(errno));
+			return -1;
+		}
+		s->nworkers++;
+	}
+	return 0;
+}
+
+/* Joins the workers until deadline (CLOCK_REALTIME, as pthread_timedjoin_np wants it).
+ * Returns the abandoned ones as an array of {run, route, runbook, phase}. */
+static json_t *join_workers(struct srv_server *s, const struct timespec *deadline)
+{
+	json_t *abandoned = json_array();
+	for (int i = 0; i < s->nworkers; i++) {
+		struct srv_worker *w = &s->workers[i];
+		if (pthread_timedjoin_np(w->thread, NULL, deadline) == 0)
+			continue;
+		pthread_mutex_lock(&s->mu);
+		json_array_append_new(abandoned,
+		                      json_pack("{s:s, s:s, s:s, s:s}", "run", w->run, "route",
+		                                w->route, "runbook", w->runbook, "phase",
+		                                w->phase ? w->phase : "unknown"));
+		pthread_mutex_unlock(&s->mu);
+	}
+	return abandoned;
+}
+
+static void report_abandoned(struct srv_server *s, const json_t *left, double grace)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach(left, i, a)
+	{
+		srv_log(SALVE_LOG_ERROR,
+		        "serve: run %s (runbook %s, route %s) did not stop within shutdown_grace "
+		        "(%.0f s) while %s: abandoned; its journal stays for salve recover",
+		        json_string_value(json_object_get(a, "run")),
+		        json_string_value(json_object_get(a, "runbook")),
+		        json_string_value(json_object_get(a, "route")), grace,
+		        json_string_value(json_object_get(a, "phase")));
+		json_t *rec = json_deep_copy(a);
+		json_object_set_new(rec, "event", json_string("run_abandoned"));
+		json_object_set_new(rec, "grace_s", json_real(grace));
+		srv_audit(s, rec);
+	}
+}
+
+int srv_workers_stop(struct srv_server *s, json_t **abandoned)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	double grace = s->conf.shutdown_grace;
+	deadline.tv_sec += (time_t)grace;
+	deadline.tv_nsec += (long)((grace - (double)(time_t)grace) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	json_t *left = join_workers(s, &deadline);
+	size_t n = json_array_size(left);
+	if (n > 0) {
+		report_abandoned(s, left, grace);
+		if (abandoned)
+			*abandoned = left;
+		else
+			json_decref(left);
+		return (int)n;
+	}
+	json_decref(left);
+	free(s->workers);
+	s->workers = NULL;
+	s->nworkers = 0;
+	return 0;
+}
