@@ -114,6 +114,7 @@ static int env_open(struct env *e, const struct salve_cli_globals *g, int routes
 	    json_string_value(d);
 	dirs[n] = NULL;
 	e->reg = salve_registry_new(dirs, e->cfg.plugins);
+	salve_registry_set_config_file(e->reg, e->cfg.path);
 	return 0;
 }
 
