@@ -362,6 +362,10 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 	              "step", call.step, "phase", phase_name(x->phase), "plugin", pname, "action",
 	              a->name, "kind", salve_kind_name(a->kind), "target", target, "outcome",
 	              outcome, "duration_ms", ms, "args", audit_args);
+	/* The plugin's status by name; a check that found the state there returned HOLDS. */
+	json_object_set_new(
+	    rec, "status",
+	    json_string(salve_status_name(strcmp(outcome, "held") == 0 ? SALVE_HOLDS : rc)));
 	if (out)
 		json_object_set(rec, "result", out);
 	if (undo)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema.h"
 #include "util.h"
 
 enum tok_kind { T_NAME, T_STRING, T_NUMBER, T_PUNCT, T_EOF };
@@ -225,16 +226,30 @@ static int literal_fits(enum salve_type want, const char *got)
 	case SALVE_T_LIST:
 	case SALVE_T_MAP:
 		return !strcmp(got, "table");
+	case SALVE_T_DURATION:
+		return !strcmp(got, "string") || !strcmp(got, "integer") || !strcmp(got, "number");
+	case SALVE_T_SECRET_REF:
+		return !strcmp(got, "string");
 	default:
 		return 1;
 	}
 }
 
-static const char *type_word(enum salve_type t)
+/* The literal string or number at t as a value, for the checks of its content (a duration's
+ * grammar, a secret reference's form); NULL for other literals. */
+static json_t *literal_value(const struct tok *t, const char *type)
 {
-	static const char *const words[] = {"any",  "string", "int", "number",
-	                                    "bool", "list",   "map"};
-	return words[t];
+	if (!strcmp(type, "string"))
+		return json_string(t->text);
+	char text[64];
+	if (t->len >= sizeof text)
+		return NULL;
+	snprintf(text, sizeof text, "%.*s", (int)t->len, t->start);
+	if (!strcmp(type, "integer"))
+		return json_integer((json_int_t)strtoll(text, NULL, 0));
+	if (!strcmp(type, "number"))
+		return json_real(strtod(text, NULL));
+	return NULL;
 }
 
 /* Checks the table constructor at toks[i] ("{") against action a. */
@@ -267,7 +282,20 @@ static int check_call(const struct tok *toks, size_t i, const salve_loaded_plugi
 				snprintf(err, errlen,
 				         "%s:%d: %s.%s: argument '%s' must be %s, got %s", chunk,
 				         toks[j].line, p->desc.name, a->name, key,
-				         type_word(spec->type), lit);
+				         salve_type_name(spec->type), lit);
+				return -1;
+			}
+			json_t *value = lit && (spec->type == SALVE_T_DURATION ||
+			                        spec->type == SALVE_T_SECRET_REF)
+			                    ? literal_value(&toks[j + 2], lit)
+			                    : NULL;
+			char why[512];
+			int wrong = value && salve_value_check(spec->type, spec->flags, value, why,
+			                                       sizeof why) < 0;
+			json_decref(value);
+			if (wrong) {
+				snprintf(err, errlen, "%s:%d: %s.%s: argument '%s' %s", chunk,
+				         toks[j].line, p->desc.name, a->name, key, why);
 				return -1;
 			}
 			j = j + 2;
@@ -318,7 +346,7 @@ static int check_call(const struct tok *toks, size_t i, const salve_loaded_plugi
 		if (!present) {
 			snprintf(err, errlen, "%s:%d: %s.%s: missing required argument '%s' (%s)",
 			         chunk, line, p->desc.name, a->name, a->args[k].name,
-			         type_word(a->args[k].type));
+			         salve_type_name(a->args[k].type));
 			return -1;
 		}
 	}

@@ -3,8 +3,9 @@
  * line executes, so a typo in a rollback would surface at 3 a.m. in the middle of a failure.
  * This pass tokenizes the source, finds `local x = plugin "name"` bindings and checks every
  * `x.action{...}` / `x:action{...}`: the action exists, literal arguments have the declared
- * types, no unknown argument is passed and, where the table is all `name = value` fields,
- * every required argument is there. Pure; thread-safe.
+ * types (a literal duration parses in the one duration grammar, a literal secret reference
+ * has its form), no unknown argument is passed and, where the table is all `name = value`
+ * fields, every required argument is there. Pure; thread-safe.
  */
 #ifndef SALVE_LINT_H
 #define SALVE_LINT_H

@@ -173,6 +173,7 @@ static int env_open(struct env *e, const struct salve_cli_globals *g)
 	    json_string_value(d);
 	dirs[n] = NULL;
 	e->reg = salve_registry_new(dirs, e->cfg.plugins);
+	salve_registry_set_config_file(e->reg, e->cfg.path);
 	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
 	e->state_dir = g->state_dir ? g->state_dir : e->cfg.state_dir;
 	return 0;

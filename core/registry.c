@@ -15,6 +15,7 @@
 
 #include "host.h"
 #include "redact.h"
+#include "schema.h"
 
 #ifndef SALVE_PLUGIN_INSTALL_DIR
 #define SALVE_PLUGIN_INSTALL_DIR "/usr/local/lib/salve/plugins"
@@ -22,12 +23,21 @@
 
 #define MAX_DIRS 32
 
+/* More entries than this in one array means its terminating entry is missing. */
+#define MAX_ENTRIES 1024
+
+/* Element sizes of ABI 1.0 and 1.1, which declare none: up to their last field. */
+#define ACTION_SIZE_1_1  (offsetof(salve_action, render) + sizeof(void (*)(void)))
+#define ARG_SIZE_1_1     (offsetof(salve_arg, description) + sizeof(const char *))
+#define SETTING_SIZE_1_2 (offsetof(salve_setting, description) + sizeof(const char *))
+
 struct salve_registry {
 	pthread_mutex_t mu;
 	char *dirs[MAX_DIRS];
 	size_t ndirs;
 	char search_path[8192];
 	json_t *configs;
+	char *config_file;
 	salve_loaded_plugin **loaded;
 	size_t nloaded;
 };
@@ -62,8 +72,35 @@ const char *salve_type_name(enum salve_type type)
 		return "list";
 	case SALVE_T_MAP:
 		return "map";
+	case SALVE_T_DURATION:
+		return "duration";
+	case SALVE_T_SECRET_REF:
+		return "secret_ref";
 	}
 	return "invalid";
+}
+
+const char *salve_status_name(int status)
+{
+	switch (status) {
+	case SALVE_OK:
+		return "SALVE_OK";
+	case SALVE_HOLDS:
+		return "SALVE_HOLDS";
+	case SALVE_ERR:
+		return "SALVE_ERR";
+	case SALVE_ERR_RETRY:
+		return "SALVE_ERR_RETRY";
+	case SALVE_ERR_INVALID:
+		return "SALVE_ERR_INVALID";
+	case SALVE_ERR_TIMEOUT:
+		return "SALVE_ERR_TIMEOUT";
+	case SALVE_ERR_CANCELED:
+		return "SALVE_ERR_CANCELED";
+	case SALVE_ERR_NOTFOUND:
+		return "SALVE_ERR_NOTFOUND";
+	}
+	return "unknown";
 }
 
 static void add_dir(salve_registry *r, const char *dir)
@@ -97,6 +134,16 @@ salve_registry *salve_registry_new(const char *const *dirs, const json_t *config
 	return r;
 }
 
+static void free_host_copies(salve_loaded_plugin *p)
+{
+	for (size_t i = 0; p->action_args && i < p->nactions; i++)
+		free(p->action_args[i]);
+	free(p->action_args);
+	free((void *)p->desc.actions);
+	free((void *)p->desc.config);
+	free((void *)p->desc.settings);
+}
+
 void salve_registry_free(salve_registry *r)
 {
 	if (!r)
@@ -107,10 +154,12 @@ void salve_registry_free(salve_registry *r)
 			p->desc.fini(p->state);
 		/* Plugins may have registered atexit handlers or threads (libcurl, libssh2):
 		 * leave the object mapped, as the dynamic loader would at exit. */
+		free_host_copies(p);
 		free(p->path);
 		free(p);
 	}
 	free(r->loaded);
+	free(r->config_file);
 	for (size_t i = 0; i < r->ndirs; i++)
 		free(r->dirs[i]);
 	json_decref(r->configs);
@@ -121,6 +170,12 @@ void salve_registry_free(salve_registry *r)
 const char *salve_registry_search_path(const salve_registry *r)
 {
 	return r->search_path;
+}
+
+void salve_registry_set_config_file(salve_registry *r, const char *path)
+{
+	free(r->config_file);
+	r->config_file = path ? strdup(path) : NULL;
 }
 
 /* Root-owned or ours, and nobody else can write: otherwise anyone who can write there runs
@@ -237,11 +292,16 @@ static int valid_identifier(const char *s)
 	return 1;
 }
 
+static int valid_type(enum salve_type t)
+{
+	return (int)t >= SALVE_T_ANY && t <= SALVE_T_SECRET_REF;
+}
+
 static int check_args(const salve_arg *args, const char *path, const char *what, char *err,
                       size_t errlen)
 {
 	for (size_t i = 0; args && args[i].name; i++) {
-		if ((int)args[i].type < SALVE_T_ANY || args[i].type > SALVE_T_MAP) {
+		if (!valid_type(args[i].type)) {
 			snprintf(err, errlen, "%s: %s argument %s has an invalid type %d", path,
 			         what, args[i].name, (int)args[i].type);
 			return -1;
@@ -256,6 +316,39 @@ static int check_args(const salve_arg *args, const char *path, const char *what,
 	return 0;
 }
 
+static int check_settings(const salve_setting *settings, const char *path, const char *plugin,
+                          char *err, size_t errlen)
+{
+	for (size_t i = 0; settings && settings[i].name; i++) {
+		const salve_setting *s = &settings[i];
+		const char *wrong = NULL;
+		char why[512] = "";
+		if (!*s->name)
+			wrong = "has an empty name";
+		else if (!valid_type(s->type))
+			wrong = "has an invalid type";
+		else if (s->default_value && (s->flags & SALVE_ARG_REQUIRED))
+			wrong = "is required and has a default: declare one or the other";
+		else if (s->default_value && (s->flags & SALVE_ARG_SECRET))
+			wrong = "is a secret and has a default: a credential in the plugin file";
+		for (size_t j = 0; !wrong && j < i; j++)
+			if (strcmp(s->name, settings[j].name) == 0)
+				wrong = "is declared twice";
+		if (!wrong && s->default_value) {
+			json_t *v = salve_setting_default(s, why, sizeof why);
+			if (!v)
+				wrong = why;
+			json_decref(v);
+		}
+		if (wrong) {
+			snprintf(err, errlen, "%s: plugin %s: setting %s %s", path, plugin, s->name,
+			         wrong);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen)
 {
 	if (!valid_identifier(d->name)) {
@@ -266,7 +359,15 @@ int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, s
 		snprintf(err, errlen, "%s: plugin %s declares no actions", path, d->name);
 		return -1;
 	}
-	if (check_args(d->config, path, "config", err, errlen) < 0)
+	if (d->config && d->settings) {
+		snprintf(
+		    err, errlen,
+		    "%s: plugin %s declares both config and settings: settings replaces config",
+		    path, d->name);
+		return -1;
+	}
+	if (check_args(d->config, path, "config", err, errlen) < 0 ||
+	    check_settings(d->settings, path, d->name, err, errlen) < 0)
 		return -1;
 	for (const salve_action *a = d->actions; a->name; a++) {
 		if (!valid_identifier(a->name)) {
@@ -349,6 +450,117 @@ static int keep_descriptor(int fd)
 	return fd;
 }
 
+/* The element size of one of the descriptor's arrays: what it declares, or when it declares
+ * none (0, or a descriptor older than 1.2) the size of 1.2, which is 1.1's for actions and
+ * args. Smaller than that cannot hold the fields every plugin has. */
+static int element_size(uint32_t declared, size_t base, const char *type, const char *path,
+                        size_t *size, char *err, size_t errlen)
+{
+	*size = declared ? declared : base;
+	if (*size < base || *size > 65536) {
+		snprintf(err, errlen,
+		         "%s: descriptor declares %s elements of %u bytes; ABI %d.2 needs %zu to "
+		         "64 KiB: build it with SALVE_PLUGIN_HEADER",
+		         path, type, declared, SALVE_PLUGIN_ABI_MAJOR, base);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies the plugin's array at base (entries of stride bytes, ending with a NULL name, which
+ * every element type has first) into a zeroed host array of host_size elements, taking
+ * min(stride, host_size) bytes of each. *out is NULL for a NULL base. */
+static int copy_array(const void *base, size_t stride, size_t host_size, void **out, size_t *count,
+                      const char *path, const char *what, char *err, size_t errlen)
+{
+	*out = NULL;
+	*count = 0;
+	if (!base)
+		return 0;
+	size_t n = 0;
+	for (;; n++) {
+		if (n == MAX_ENTRIES) {
+			snprintf(err, errlen,
+			         "%s: %s has no terminating entry (a NULL name) in %d entries",
+			         path, what, MAX_ENTRIES);
+			return -1;
+		}
+		const char *name;
+		memcpy(&name, (const char *)base + n * stride, sizeof name);
+		if (!name)
+			break;
+	}
+	char *copy = calloc(n + 1, host_size);
+	if (!copy) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	size_t take = stride < host_size ? stride : host_size;
+	for (size_t i = 0; i < n; i++)
+		memcpy(copy + i * host_size, (const char *)base + i * stride, take);
+	*out = copy;
+	*count = n;
+	return 0;
+}
+
+_Static_assert(offsetof(salve_action, name) == 0 && offsetof(salve_arg, name) == 0 &&
+                   offsetof(salve_setting, name) == 0,
+               "copy_array finds an array's end by the name each element starts with");
+
+/* Replaces the descriptor's arrays (actions, their args, config, settings) by host copies laid
+ * out as this salve's structs, walking the plugin's with the element sizes it declares. On
+ * failure the descriptor points to no plugin array; free_host_copies frees what was made. */
+static int make_host_copies(salve_loaded_plugin *p, const char *path, char *err, size_t errlen)
+{
+	salve_plugin *d = &p->desc;
+	const void *actions = d->actions, *config = d->config, *settings = d->settings;
+	d->actions = NULL;
+	d->config = NULL;
+	d->settings = NULL;
+	size_t action_size, arg_size, setting_size, n;
+	if (element_size(d->action_size, ACTION_SIZE_1_1, "salve_action", path, &action_size, err,
+	                 errlen) < 0 ||
+	    element_size(d->arg_size, ARG_SIZE_1_1, "salve_arg", path, &arg_size, err, errlen) <
+	        0 ||
+	    element_size(d->setting_size, SETTING_SIZE_1_2, "salve_setting", path, &setting_size,
+	                 err, errlen) < 0)
+		return -1;
+	d->action_size = sizeof(salve_action);
+	d->arg_size = sizeof(salve_arg);
+	d->setting_size = sizeof(salve_setting);
+	void *copy;
+	if (copy_array(actions, action_size, sizeof(salve_action), &copy, &p->nactions, path,
+	               "the action array", err, errlen) < 0)
+		return -1;
+	d->actions = copy;
+	p->action_args = calloc(p->nactions + 1, sizeof *p->action_args);
+	if (!p->action_args) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	for (size_t i = 0; i < p->nactions; i++) {
+		salve_action *a = (salve_action *)copy + i;
+		char what[160];
+		snprintf(what, sizeof what, "the args of action %s", a->name);
+		void *args;
+		int rc = copy_array(a->args, arg_size, sizeof(salve_arg), &args, &n, path, what,
+		                    err, errlen);
+		a->args = args;
+		p->action_args[i] = args;
+		if (rc < 0)
+			return -1;
+	}
+	if (copy_array(config, arg_size, sizeof(salve_arg), &copy, &n, path, "config", err,
+	               errlen) < 0)
+		return -1;
+	d->config = copy;
+	if (copy_array(settings, setting_size, sizeof(salve_setting), &copy, &n, path, "settings",
+	               err, errlen) < 0)
+		return -1;
+	d->settings = copy;
+	return 0;
+}
+
 /* Opens path and validates it; returns a new salve_loaded_plugin or NULL with err. */
 static salve_loaded_plugin *open_plugin(const char *path, const char *want_name, char *err,
                                         size_t errlen)
@@ -402,7 +614,9 @@ static salve_loaded_plugin *open_plugin(const char *path, const char *want_name,
 	}
 	salve_loaded_plugin *p = calloc(1, sizeof *p);
 	memcpy(&p->desc, d, d->struct_size < sizeof p->desc ? d->struct_size : sizeof p->desc);
-	if (salve_descriptor_check(&p->desc, path, err, errlen) < 0) {
+	if (make_host_copies(p, path, err, errlen) < 0 ||
+	    salve_descriptor_check(&p->desc, path, err, errlen) < 0) {
+		free_host_copies(p);
 		free(p);
 		dlclose(dl);
 		return NULL;
@@ -410,24 +624,36 @@ static salve_loaded_plugin *open_plugin(const char *path, const char *want_name,
 	if (want_name && strcmp(p->desc.name, want_name) != 0) {
 		snprintf(err, errlen, "%s: file is named for plugin %s but declares plugin %s",
 		         path, want_name, p->desc.name);
+		free_host_copies(p);
 		free(p);
 		dlclose(dl);
 		return NULL;
 	}
 	p->dl = dl;
 	p->path = strdup(path);
-	for (const salve_action *a = p->desc.actions; a->name; a++)
-		p->nactions++;
 	return p;
 }
 
-static int validate_config(const salve_loaded_plugin *p, const json_t *config, char *err,
-                           size_t errlen)
+/* The configuration init gets: config checked against the plugin's settings (with defaults
+ * filled in) or, for a plugin that declares the older config keys, checked for unknown and
+ * required keys only. *out: new reference. */
+static int effective_config(const salve_registry *r, const salve_loaded_plugin *p,
+                            const json_t *config, json_t **out, char *err, size_t errlen)
 {
+	char where[PATH_MAX + 160];
+	if (r->config_file)
+		snprintf(where, sizeof where, "%s: plugins.%s", r->config_file, p->desc.name);
+	else
+		snprintf(where, sizeof where, "plugins.%s", p->desc.name);
+	*out = NULL;
+	if (p->desc.settings)
+		return salve_settings_apply(p->desc.settings, config, where, out, err, errlen);
 	if (!p->desc.config) {
-		if (json_object_size(config) == 0)
+		if (json_object_size(config) == 0) {
+			*out = json_incref((json_t *)config);
 			return 0;
-		snprintf(err, errlen, "plugins.%s: this plugin takes no settings", p->desc.name);
+		}
+		snprintf(err, errlen, "%s: this plugin takes no settings", where);
 		return -1;
 	}
 	const char *key;
@@ -445,18 +671,17 @@ static int validate_config(const salve_loaded_plugin *p, const json_t *config, c
 				snprintf(known + used, sizeof known - used, "%s%s",
 				         used ? ", " : "", a->name);
 			}
-			snprintf(err, errlen, "plugins.%s.%s: unknown setting (known: %s)",
-			         p->desc.name, key, known);
+			snprintf(err, errlen, "%s.%s: unknown setting (known: %s)", where, key,
+			         known);
 			return -1;
 		}
 	}
 	for (const salve_arg *a = p->desc.config; a->name; a++)
 		if ((a->flags & SALVE_ARG_REQUIRED) && !json_object_get(config, a->name)) {
-			snprintf(err, errlen,
-			         "plugins.%s.%s: required setting is missing in the config",
-			         p->desc.name, a->name);
+			snprintf(err, errlen, "%s.%s: required setting is missing", where, a->name);
 			return -1;
 		}
+	*out = json_incref((json_t *)config);
 	return 0;
 }
 
@@ -502,24 +727,26 @@ salve_loaded_plugin *salve_registry_get(salve_registry *r, const char *name, int
 		if (!json_is_object(config))
 			config = empty;
 		char inner[1024] = "";
-		if (validate_config(p, config, err, errlen) < 0) {
-			json_decref(empty);
+		json_t *effective;
+		int rc = effective_config(r, p, config, &effective, err, errlen);
+		json_decref(empty);
+		if (rc < 0) {
 			*why = SALVE_REG_INVALID;
 			p = NULL;
 			goto out;
 		}
-		if (p->desc.init &&
-		    p->desc.init(salve_host_table(), config, &p->state, inner, sizeof inner) < 0) {
+		if (p->desc.init && p->desc.init(salve_host_table(), effective, &p->state, inner,
+		                                 sizeof inner) < 0) {
 			char safe[1024];
 			salve_redact_string(inner, safe, sizeof safe);
 			snprintf(err, errlen, "plugin %s (%s) failed to initialise: %s", name,
 			         p->path, safe[0] ? safe : "no reason given");
-			json_decref(empty);
+			json_decref(effective);
 			*why = SALVE_REG_INVALID;
 			p = NULL;
 			goto out;
 		}
-		json_decref(empty);
+		json_decref(effective);
 		p->initialized = 1;
 	}
 out:
@@ -545,6 +772,21 @@ static json_t *describe_args(const salve_arg *args)
 		                                (args[i].flags & SALVE_ARG_REQUIRED) != 0, "secret",
 		                                (args[i].flags & SALVE_ARG_SECRET) != 0,
 		                                "description", args[i].description));
+	return out;
+}
+
+static json_t *describe_settings(const salve_plugin *d)
+{
+	if (!d->settings)
+		return describe_args(d->config);
+	json_t *out = json_array();
+	for (const salve_setting *s = d->settings; s->name; s++)
+		json_array_append_new(out,
+		                      json_pack("{s:s, s:s, s:b, s:b, s:s*, s:s?}", "name", s->name,
+		                                "type", salve_type_name(s->type), "required",
+		                                (s->flags & SALVE_ARG_REQUIRED) != 0, "secret",
+		                                (s->flags & SALVE_ARG_SECRET) != 0, "default",
+		                                s->default_value, "description", s->description));
 	return out;
 }
 
@@ -609,11 +851,12 @@ json_t *salve_registry_list(salve_registry *r)
 			}
 			char abi[16];
 			snprintf(abi, sizeof abi, "%u.%u", p->desc.abi_major, p->desc.abi_minor);
-			json_array_append_new(out,
-			                      json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:o}", "name",
-			                                p->desc.name, "version", p->desc.version,
-			                                "description", p->desc.description, "path",
-			                                p->path, "abi", abi, "actions", actions));
+			json_array_append_new(
+			    out,
+			    json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:o, s:o}", "name", p->desc.name,
+			              "version", p->desc.version, "description",
+			              p->desc.description, "path", p->path, "abi", abi, "actions",
+			              actions, "settings", describe_settings(&p->desc)));
 		}
 		json_decref(names);
 	}

@@ -19,10 +19,14 @@
 typedef struct salve_loaded_plugin {
 	char *path;
 	void *dl;
-	salve_plugin desc; /* host copy: fields newer than the plugin are zero */
+	/* Host copy: fields newer than the plugin are zero, and actions, every action's args,
+	 * config and settings point to host copies laid out as this salve's structs (the element
+	 * sizes say so). Owned by the registry. */
+	salve_plugin desc;
 	size_t nactions;
 	int initialized;
 	void *state;
+	salve_arg **action_args; /* nactions host copies (NULL where an action has none) */
 } salve_loaded_plugin;
 
 typedef struct salve_registry salve_registry;
@@ -43,8 +47,12 @@ void salve_registry_free(salve_registry *r);
 salve_loaded_plugin *salve_registry_get(salve_registry *r, const char *name, int init,
                                         enum salve_registry_error *why, char *err, size_t errlen);
 
-/* Every plugin file in the search path as [{name, version, path, actions:[...]}] or
- * {path, error} for refused ones. New reference. */
+/* Names the file the plugin configurations came from (salve.yaml) in their errors; copied.
+ * NULL: none. */
+void salve_registry_set_config_file(salve_registry *r, const char *path);
+
+/* Every plugin file in the search path as [{name, version, path, abi, actions:[...],
+ * settings:[...]}] or {path, error} for refused ones. New reference. */
 json_t *salve_registry_list(salve_registry *r);
 
 /* The search dirs joined with ':' (for error messages); borrowed. */
@@ -55,10 +63,13 @@ const salve_action *salve_plugin_action(const salve_loaded_plugin *p, const char
 /* Whether the config has a section for plugin name. */
 int salve_registry_configured(const salve_registry *r, const char *name);
 
-/* Validates a plugin descriptor; exposed for tests. 0, or -1 with the reason in err. */
+/* Validates a plugin descriptor laid out as this salve's structs (a host copy); exposed for
+ * tests. 0, or -1 with the reason in err. */
 int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen);
 
+/* Static names: "read"; "duration"; "SALVE_ERR_RETRY" (a code no salve knows: "unknown"). */
 const char *salve_kind_name(enum salve_kind kind);
 const char *salve_type_name(enum salve_type type);
+const char *salve_status_name(int status);
 
 #endif

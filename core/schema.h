@@ -1,4 +1,5 @@
-/* Argument checking against a plugin's declared schema. Pure functions; thread-safe. */
+/* Arguments and settings checked against what a plugin declares. Pure functions apart from
+ * registering secret values for redaction; thread-safe. */
 #ifndef SALVE_SCHEMA_H
 #define SALVE_SCHEMA_H
 
@@ -6,16 +7,35 @@
 #include <salve/plugin.h>
 #include <stddef.h>
 
-/* Checks args (an object) against spec: required arguments present, types right, no unknown
- * keys. An empty table passed for a list argument is turned into [] in place (Lua cannot
- * tell them apart). 0, or -1 with "argument 'x' ..." in err. */
+/* Checks args (an object) against spec: required arguments present, values of the declared
+ * type (a duration in the one grammar, a secret reference in its form), no unknown keys. An
+ * empty table passed for a list argument is turned into [] in place (Lua cannot tell them
+ * apart); values are otherwise left as written. 0, or -1 with "argument 'x' ..." in err. */
 int salve_args_validate(const salve_arg *spec, json_t *args, char *err, size_t errlen);
 
 /* A copy of args fit for the audit log: secret arguments replaced by [REDACTED] (their values
  * are registered for redaction everywhere else too). New reference. */
 json_t *salve_args_for_audit(const salve_arg *spec, const json_t *args);
 
-/* Whether v has type t ("any" matches everything; an integer is a number). */
+/* Whether v has the JSON type t takes ("any" matches everything; an integer is a number; a
+ * duration is a string or a number). salve_value_check also checks the content. */
 int salve_type_matches(enum salve_type t, const json_t *v);
+
+/* Whether v is a value of type t, content included. 0, or -1 with "must be ..., got ..." in
+ * why. The value is quoted only when it is a short string that is neither a secret (flags
+ * has SALVE_ARG_SECRET) nor meant to be a secret reference. */
+int salve_value_check(enum salve_type t, unsigned flags, const json_t *v, char *why, size_t whylen);
+
+/* A setting's declared default read as its type (durations in seconds): a new reference, or
+ * NULL (no default, or one that does not fit, with the reason in why). */
+json_t *salve_setting_default(const salve_setting *s, char *why, size_t whylen);
+
+/* A plugin's section of salve.yaml (config, an object) checked against its settings: every
+ * key declared, every required one there and not null, values of their type. *out is a new
+ * object with the values, durations in seconds, defaults filled in for absent or null keys,
+ * and null kept out. Secret values are registered for redaction. where prefixes errors
+ * ("salve.yaml: plugins.prometheus"). 0, or -1 with "where.key: reason" in err. */
+int salve_settings_apply(const salve_setting *spec, const json_t *config, const char *where,
+                         json_t **out, char *err, size_t errlen);
 
 #endif

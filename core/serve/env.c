@@ -84,6 +84,7 @@ int srv_env_open(struct srv_env *e, const struct salve_cli_globals *g, int route
 	    json_string_value(d);
 	dirs[n] = NULL;
 	e->reg = salve_registry_new(dirs, e->cfg.plugins);
+	salve_registry_set_config_file(e->reg, e->cfg.path);
 	return 0;
 }
 

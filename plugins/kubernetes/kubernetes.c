@@ -56,8 +56,8 @@ static const salve_arg wait_args[] = {
     {"kind", SALVE_T_STRING, 0, "deployment (default), statefulset or daemonset"},
     NS_ARG,
     {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "workload name"},
-    {"timeout", SALVE_T_ANY, 0, "how long to wait: \"5m\", \"90s\" or seconds (default 5m)"},
-    {"interval", SALVE_T_ANY, 0, "time between polls (default 1s)"},
+    {"timeout", SALVE_T_DURATION, 0, "how long to wait: \"5m\", \"90s\" or seconds (default 5m)"},
+    {"interval", SALVE_T_DURATION, 0, "time between polls (default 1s)"},
     END_ARGS,
 };
 static const salve_arg logs_args[] = {
@@ -108,7 +108,7 @@ static const salve_arg node_args[] = {
 };
 static const salve_arg drain_args[] = {
     {"node", SALVE_T_STRING, SALVE_ARG_REQUIRED, "node name"},
-    {"timeout", SALVE_T_ANY, 0, "how long evictions may take (default 5m)"},
+    {"timeout", SALVE_T_DURATION, 0, "how long evictions may take (default 5m)"},
     {"ignore_daemonsets", SALVE_T_BOOL, 0, "leave DaemonSet pods (default true)"},
     {"delete_emptydir_data", SALVE_T_BOOL, 0, "evict pods using emptyDir volumes"},
     {"force", SALVE_T_BOOL, 0, "evict pods that no controller manages"},

@@ -440,12 +440,8 @@ static int query_range(salve_call *call, const json_t *args, json_t **result)
 		        "argument \"end\": expected a Unix time, RFC 3339, \"now\" or \"now-5m\"");
 		return SALVE_ERR_INVALID;
 	}
-	double step;
-	if (json_is_number(stv))
-		step = json_number_value(stv);
-	else if (!stv || salve_parse_duration(json_string_value(stv), &step) < 0)
-		step = -1;
-	if (!(step > 0)) {
+	double step; /* the core checked the grammar; zero is still no resolution */
+	if (salve_duration_from_json(stv, &step) < 0 || !(step > 0)) {
 		H->fail(call, "argument \"step\": expected a positive duration such as \"30s\"");
 		return SALVE_ERR_INVALID;
 	}
@@ -478,7 +474,7 @@ static const salve_arg range_args[] = {
     {"expr", SALVE_T_STRING, SALVE_ARG_REQUIRED, "PromQL expression"},
     {"start", SALVE_T_ANY, SALVE_ARG_REQUIRED, "start: Unix time, RFC 3339 or \"now-1h\""},
     {"end", SALVE_T_ANY, 0, "end (default now)"},
-    {"step", SALVE_T_ANY, SALVE_ARG_REQUIRED, "resolution: \"30s\" or seconds"},
+    {"step", SALVE_T_DURATION, SALVE_ARG_REQUIRED, "resolution: \"30s\" or seconds"},
     {NULL, 0, 0, NULL},
 };
 
@@ -498,13 +494,14 @@ static const salve_action actions[] = {
     {.name = NULL},
 };
 
-static const salve_arg config_args[] = {
-    {"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, "Prometheus base URL, e.g. http://prom:9090"},
-    {"bearer_token", SALVE_T_STRING, SALVE_ARG_SECRET,
+/* The core checks the section against this map before init and fills in the defaults. */
+static const salve_setting settings[] = {
+    {"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL, "Prometheus base URL, e.g. http://prom:9090"},
+    {"bearer_token", SALVE_T_SECRET_REF, 0, NULL,
      "secret reference (env:NAME or file:/path) for an Authorization: Bearer token"},
-    {"ca_file", SALVE_T_STRING, 0, "CA bundle for an https URL (default: the system's)"},
-    {"request_timeout", SALVE_T_ANY, 0, "time one request may take (default 30s)"},
-    {NULL, 0, 0, NULL},
+    {"ca_file", SALVE_T_STRING, 0, NULL, "CA bundle for an https URL (default: the system's)"},
+    {"request_timeout", SALVE_T_DURATION, 0, "30s", "time one request may take"},
+    {NULL, 0, 0, NULL, NULL},
 };
 
 static void prom_fini(void *state)
@@ -532,19 +529,13 @@ static int prom_init(const salve_host *host, const json_t *config, void **state,
 	const char *url = json_string_value(json_object_get(config, "url"));
 	const char *token_ref = json_string_value(json_object_get(config, "bearer_token"));
 	const char *ca = json_string_value(json_object_get(config, "ca_file"));
-	json_t *rt = json_object_get(config, "request_timeout");
+	double timeout = json_number_value(json_object_get(config, "request_timeout"));
 	if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
 		snprintf(err, errlen, "prometheus: url must be set to an http:// or https:// URL");
 		return -1;
 	}
-	double timeout = 30;
-	if (json_is_number(rt))
-		timeout = json_number_value(rt);
-	else if (rt && salve_parse_duration(json_string_value(rt), &timeout) < 0)
-		timeout = -1;
 	if (!(timeout > 0)) {
-		snprintf(err, errlen,
-		         "prometheus: request_timeout must be a duration such as \"30s\"");
+		snprintf(err, errlen, "prometheus: request_timeout must be more than 0s");
 		return -1;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -580,7 +571,7 @@ static int prom_init(const salve_host *host, const json_t *config, void **state,
 static const salve_plugin prometheus_plugin = {
     SALVE_PLUGIN_HEADER,      .name = "prometheus",
     .version = SALVE_VERSION, .description = "PromQL queries against Prometheus' HTTP API",
-    .actions = actions,       .config = config_args,
+    .actions = actions,       .settings = settings,
     .init = prom_init,        .fini = prom_fini,
 };
 

@@ -507,8 +507,8 @@ static const salve_arg wait_args[] = {
     {"kind", SALVE_T_STRING, 0, "deployment (default), statefulset or replicaset"},
     {"namespace", SALVE_T_STRING, 0, "namespace (default: the context's, else default)"},
     {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "workload name"},
-    {"timeout", SALVE_T_ANY, 0, "how long to wait: \"5m\", \"90s\" or seconds (default 5m)"},
-    {"interval", SALVE_T_ANY, 0, "time between polls (default 1s)"},
+    {"timeout", SALVE_T_DURATION, 0, "how long to wait: \"5m\", \"90s\" or seconds (default 5m)"},
+    {"interval", SALVE_T_DURATION, 0, "time between polls (default 1s)"},
     END_ARGS,
 };
 static const salve_arg hpa_args_schema[] = {

@@ -224,9 +224,9 @@ static void sp_fini(void *state)
 	 "Ansible host pattern: group, host, a,b (or a:b), !x, g:&h, all"},                        \
 	    {"inventory", SALVE_T_STRING, 0, "inventory file (default: the inventory setting)"},   \
 	    {"forks", SALVE_T_INT, 0, "hosts worked on at once (default: the forks setting)"},     \
-	    {"timeout", SALVE_T_ANY, 0, "per-host command timeout: seconds or 30s, 5m, 1h"},       \
+	    {"timeout", SALVE_T_DURATION, 0, "per-host command timeout: seconds or 30s, 5m, 1h"},  \
 	{                                                                                          \
-		"connect_timeout", SALVE_T_ANY, 0, "per-host connect timeout"                      \
+		"connect_timeout", SALVE_T_DURATION, 0, "per-host connect timeout"                 \
 	}
 
 static const salve_arg exec_args[] = {
@@ -256,14 +256,14 @@ static const salve_arg patch_args[] = {
     {"max_fail_per_batch", SALVE_T_INT, 0, "failed hosts tolerated within one batch"},
     {"health", SALVE_T_STRING, 0, "shell command run on each host after its batch; 0 = healthy"},
     {"reboot", SALVE_T_STRING, 0, "never (default), if-required or always"},
-    {"reboot_wait", SALVE_T_ANY, 0, "how long a rebooting host may take (default 10m)"},
+    {"reboot_wait", SALVE_T_DURATION, 0, "how long a rebooting host may take (default 10m)"},
     {"refresh", SALVE_T_BOOL, 0, "refresh package lists first (default: refresh setting)"},
     {NULL, 0, 0, NULL},
 };
 
 static const salve_arg reboot_args[] = {
     HOST_ARGS,
-    {"wait", SALVE_T_ANY, 0, "how long to wait for SSH and a new boot id (default 10m)"},
+    {"wait", SALVE_T_DURATION, 0, "how long to wait for SSH and a new boot id (default 10m)"},
     {NULL, 0, 0, NULL},
 };
 

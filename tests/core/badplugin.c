@@ -1,4 +1,9 @@
-/* Deliberately broken plugins: each -DBAD_* builds one way the loader must refuse. */
+/* Plugins for the loader's tests, one per -DBAD_* (the file is named after it): the ways the
+ * loader must refuse a plugin (badabi, newminor, noundo, nosymbol, misnamed, smallstride), the
+ * library the race test swaps in (evil), and layouts other builds have that must load:
+ * oldminor and v11 (descriptors of ABI 1.0 and 1.1, which declare no element sizes), wide
+ * (array elements larger than this salve's, as fields appended later make them) and typed
+ * (ABI 1.2: settings, duration and secret-reference arguments). */
 #include <salve/plugin.h>
 
 #ifdef BAD_EVIL
@@ -44,6 +49,170 @@ __attribute__((unused)) static int noop_apply(salve_call *call, const json_t *ar
 	return SALVE_OK;
 }
 
+__attribute__((unused)) static int noop_undo(salve_call *call, const json_t *undo)
+{
+	(void)call;
+	(void)undo;
+	return SALVE_OK;
+}
+
+#if defined(BAD_OLDMINOR) || defined(BAD_V11)
+/* The descriptor as ABI 1.0 and 1.1 laid it out: it ends at fini and declares no element
+ * sizes. salve_action and salve_arg have not changed since 1.0. */
+struct descriptor_1_1 {
+	uint32_t struct_size;
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	const char *name;
+	const char *version;
+	const char *description;
+	const salve_action *actions;
+	const salve_arg *config;
+	int (*init)(const salve_host *host, const json_t *config, void **state, char *err,
+	            size_t errlen);
+	void (*fini)(void *state);
+};
+
+static const salve_arg look_args[] = {{"first", SALVE_T_STRING, SALVE_ARG_REQUIRED, "one"},
+                                      {"second", SALVE_T_INT, 0, "two"},
+                                      {NULL, 0, 0, NULL}};
+__attribute__((unused)) static const salve_arg config_args[] = {
+    {"dir", SALVE_T_STRING, 0, "a place"},
+    {"level", SALVE_T_INT, 0, "how much"},
+    {NULL, 0, 0, NULL}};
+static const salve_action old_actions[] = {
+    {.name = "look", .kind = SALVE_READ, .args = look_args, .run = noop_run},
+    {.name = "change",
+     .kind = SALVE_MUTATE,
+     .args = look_args,
+     .check = noop_check,
+     .plan = noop_check,
+     .apply = noop_apply,
+     .undo = noop_undo},
+    {.name = NULL},
+};
+
+static const struct descriptor_1_1 old_descriptor = {
+    .struct_size = sizeof(struct descriptor_1_1),
+    .abi_major = 1,
+#ifdef BAD_OLDMINOR
+    .abi_minor = 0,
+    .name = "oldminor",
+#else
+    .abi_minor = 1,
+    .name = "v11",
+    .config = config_args,
+#endif
+    .version = "0",
+    .actions = old_actions,
+};
+
+__attribute__((visibility("default"))) const salve_plugin *salve_plugin_entry(void);
+const salve_plugin *salve_plugin_entry(void)
+{
+	return (const salve_plugin *)(const void *)&old_descriptor;
+}
+
+#elif defined(BAD_WIDE)
+/* Each element carries fields this salve does not know, as a later minor's would: the loader
+ * must step by the declared sizes and take only the fields it knows. */
+struct wide_arg {
+	salve_arg arg;
+	const char *later;
+};
+struct wide_setting {
+	salve_setting setting;
+	const char *later;
+};
+struct wide_action {
+	salve_action action;
+	const char *later[3];
+};
+
+static const struct wide_arg wide_args[] = {
+    {{"first", SALVE_T_STRING, SALVE_ARG_REQUIRED, "one"}, "later"},
+    {{"second", SALVE_T_DURATION, 0, "two"}, "later"},
+    {{NULL, 0, 0, NULL}, NULL},
+};
+static const struct wide_setting wide_settings[] = {
+    {{"interval", SALVE_T_DURATION, 0, "5m", "how often"}, "later"},
+    {{"label", SALVE_T_STRING, 0, "x", "a label"}, "later"},
+    {{NULL, 0, 0, NULL, NULL}, NULL},
+};
+static const struct wide_action wide_actions[] = {
+    {{.name = "look", .kind = SALVE_READ, .args = &wide_args[0].arg, .run = noop_run},
+     {"later", "later", "later"}},
+    {{.name = "again", .kind = SALVE_READ, .run = noop_run}, {"later", "later", "later"}},
+    {{.name = NULL}, {NULL, NULL, NULL}},
+};
+
+static const salve_plugin descriptor = {
+    .struct_size = sizeof(salve_plugin),
+    .abi_major = SALVE_PLUGIN_ABI_MAJOR,
+    .abi_minor = SALVE_PLUGIN_ABI_MINOR,
+    .name = "wide",
+    .version = "0",
+    .actions = &wide_actions[0].action,
+    .settings = &wide_settings[0].setting,
+    .action_size = sizeof(struct wide_action),
+    .arg_size = sizeof(struct wide_arg),
+    .setting_size = sizeof(struct wide_setting),
+};
+SALVE_PLUGIN_DECLARE(descriptor)
+
+#elif defined(BAD_TYPED)
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Writes the configuration init received to $SALVE_TYPED_INIT_OUT, for the test to compare. */
+static int typed_init(const salve_host *host, const json_t *config, void **state, char *err,
+                      size_t errlen)
+{
+	(void)host;
+	(void)err;
+	(void)errlen;
+	*state = NULL;
+	const char *out = getenv("SALVE_TYPED_INIT_OUT");
+	if (out && json_dump_file(config, out, JSON_SORT_KEYS | JSON_COMPACT) < 0)
+		return -1;
+	return 0;
+}
+
+static int echo_run(salve_call *call, const json_t *args, json_t **result)
+{
+	(void)call;
+	*result = json_deep_copy(args);
+	return SALVE_OK;
+}
+
+static const salve_arg wait_args[] = {
+    {"timeout", SALVE_T_DURATION, SALVE_ARG_REQUIRED, "how long"},
+    {"token", SALVE_T_SECRET_REF, 0, "a credential's reference"},
+    {NULL, 0, 0, NULL},
+};
+static const salve_setting typed_settings[] = {
+    {"endpoint", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL, "where to ask"},
+    {"interval", SALVE_T_DURATION, 0, "1m30s", "how often"},
+    {"retries", SALVE_T_INT, 0, "3", "attempts"},
+    {"verbose", SALVE_T_BOOL, 0, "false", "more logs"},
+    {"hosts", SALVE_T_LIST, 0, "[\"a\"]", "hosts to ask"},
+    {"labels", SALVE_T_MAP, 0, "{}", "labels to add"},
+    {"token", SALVE_T_SECRET_REF, 0, NULL, "the API token's reference"},
+    {"password", SALVE_T_STRING, SALVE_ARG_SECRET, NULL, "an inline credential"},
+    {NULL, 0, 0, NULL, NULL},
+};
+static const salve_action typed_actions[] = {
+    {.name = "wait", .kind = SALVE_READ, .args = wait_args, .run = echo_run},
+    {.name = NULL},
+};
+
+static const salve_plugin descriptor = {
+    SALVE_PLUGIN_HEADER,        .name = "typed",    .version = "0", .actions = typed_actions,
+    .settings = typed_settings, .init = typed_init,
+};
+SALVE_PLUGIN_DECLARE(descriptor)
+
+#else
 static const salve_action actions[] = {
 #ifdef BAD_NOUNDO
     {.name = "change",
@@ -66,10 +235,11 @@ static const salve_plugin descriptor = {
 #endif
 #ifdef BAD_NEWMINOR
     .abi_minor = SALVE_PLUGIN_ABI_MINOR + 1,
-#elif defined(BAD_OLDMINOR)
-    .abi_minor = 0, /* a 1.0 plugin: must still load */
 #else
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
+#endif
+#ifdef BAD_SMALLSTRIDE
+    .action_size = 8, /* not even a name and a kind */
 #endif
 #ifdef BAD_MISNAMED
     .name = "somethingelse",
@@ -79,8 +249,8 @@ static const salve_plugin descriptor = {
     .name = "noundo",
 #elif defined(BAD_NEWMINOR)
     .name = "newminor",
-#elif defined(BAD_OLDMINOR)
-    .name = "oldminor",
+#elif defined(BAD_SMALLSTRIDE)
+    .name = "smallstride",
 #elif defined(BAD_EVIL)
     .name = "testkit",
 #else
@@ -100,4 +270,5 @@ const salve_plugin *not_the_entry(void)
 	(void)noop_check;
 	return &descriptor;
 }
+#endif
 #endif

@@ -42,6 +42,48 @@ static void test_finds_mistakes(void **state)
 	tu_cleanup();
 }
 
+#define TYPED "local t = plugin \"typed\"\n"
+#define DURATION_WANTED                                                                            \
+	"must be a duration such as \"30s\", \"5m\", \"1h30m\" or a number of seconds, got "
+
+/* Literal durations and secret references are checked as the core will check them. */
+static void test_checks_literal_durations(void **state)
+{
+	(void)state;
+	reg = tu_registry(1);
+	char err[512];
+	const char *good[] = {TYPED "t.wait{ timeout = '1h30m' }",
+	                      TYPED "t.wait{ timeout = \"250ms\" }",
+	                      TYPED "t.wait{ timeout = 90 }",
+	                      TYPED "t.wait{ timeout = 1.5 }",
+	                      TYPED "t.wait{ timeout = 0x10 }",
+	                      TYPED "t.wait{ timeout = p.wait }",
+	                      TYPED "t.wait{ timeout = '5' .. 'm' }",
+	                      TYPED "t.wait{ timeout = '5m', token = 'env:T' }",
+	                      NULL};
+	for (size_t i = 0; good[i]; i++)
+		if (lint(good[i], err) != 0)
+			fail_msg("%s: %s", good[i], err);
+	assert_int_equal(lint(TYPED "\nt.wait{ timeout = '5 minutes' }", err), -1);
+	assert_string_equal(err, "rb.lua:3: typed.wait: argument 'timeout' " DURATION_WANTED
+	                         "\"5 minutes\"");
+	assert_int_equal(lint(TYPED "t:wait{ timeout = 4e8 }", err), -1); /* over ten years */
+	assert_string_equal(err,
+	                    "rb.lua:2: typed.wait: argument 'timeout' " DURATION_WANTED "4e+08");
+	assert_int_equal(lint(TYPED "t.wait{ timeout = true }", err), -1);
+	assert_string_equal(
+	    err, "rb.lua:2: typed.wait: argument 'timeout' must be duration, got boolean");
+	assert_int_equal(lint(TYPED "t.wait{ timeout = '1m', token = 'hunter2' }", err), -1);
+	assert_string_equal(err,
+	                    "rb.lua:2: typed.wait: argument 'token' must be a secret reference "
+	                    "(env:NAME or file:/path), got a string of 7 bytes: inline secrets "
+	                    "are refused");
+	assert_int_equal(lint(TYPED "t.wait{}", err), -1);
+	assert_string_equal(err, "rb.lua:2: typed.wait: missing required argument 'timeout' "
+	                         "(duration)");
+	salve_registry_free(reg);
+}
+
 static void test_leaves_what_it_cannot_judge(void **state)
 {
 	(void)state;
@@ -69,6 +111,7 @@ static void test_leaves_what_it_cannot_judge(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {cmocka_unit_test(test_finds_mistakes),
+	                                   cmocka_unit_test(test_checks_literal_durations),
 	                                   cmocka_unit_test(test_leaves_what_it_cannot_judge)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "redact.h"
 #include "registry.h"
 #include "testutil.h"
 
@@ -144,7 +145,7 @@ static void test_symlink_into_a_writable_dir_is_refused(void **state)
 		fail_msg("%s", err);
 	struct stat st;
 	assert_int_equal(stat(target, &st), 0);
-	assert_int_equal(mapped_inode(p->desc.actions), (unsigned long)st.st_ino);
+	assert_int_equal(mapped_inode(p->desc.actions[0].name), (unsigned long)st.st_ino);
 	salve_registry_free(r);
 
 	/* A plugin file others can write is refused, and so is a link to one we do not own. */
@@ -244,6 +245,257 @@ static int never_runs(salve_call *call, const json_t *args, json_t **result)
 	return SALVE_ERR;
 }
 
+static salve_registry *bad_registry(const char *configs_json)
+{
+	const char *dirs[] = {getenv("SALVE_BAD_PLUGIN_DIR"), NULL};
+	json_t *configs = configs_json ? json_loads(configs_json, 0, NULL) : NULL;
+	salve_registry *r = salve_registry_new(dirs, configs);
+	json_decref(configs);
+	salve_registry_set_config_file(r, "/etc/salve/salve.yaml");
+	return r;
+}
+
+static salve_loaded_plugin *load(salve_registry *r, const char *name, int init)
+{
+	enum salve_registry_error why;
+	char err[1024];
+	salve_loaded_plugin *p = salve_registry_get(r, name, init, &why, err, sizeof err);
+	if (!p)
+		fail_msg("%s must load: %s", name, err);
+	return p;
+}
+
+static void expect_arg(const salve_arg *a, const char *name, enum salve_type type, unsigned flags,
+                       const char *description)
+{
+	assert_string_equal(a->name, name);
+	assert_int_equal(a->type, type);
+	assert_int_equal(a->flags, flags);
+	assert_string_equal(a->description, description);
+}
+
+/* Descriptors of ABI 1.0 and 1.1 end at fini and declare no element sizes: they load, their
+ * arrays read with the 1.1 sizes, and their config keys are checked as before (no types). */
+static void test_older_descriptors_load(void **state)
+{
+	(void)state;
+	salve_registry *r = bad_registry("{\"v11\": {\"dir\": \"/x\", \"level\": \"high\"}}");
+	salve_loaded_plugin *old = load(r, "oldminor", 1);
+	assert_int_equal(old->desc.abi_minor, 0);
+	assert_int_equal(old->desc.struct_size, offsetof(salve_plugin, fini) + sizeof(void *));
+	salve_loaded_plugin *p = load(r, "v11", 1);
+	assert_int_equal(p->desc.abi_minor, 1);
+	assert_int_equal(p->nactions, 2);
+	const salve_action *change = salve_plugin_action(p, "change");
+	assert_non_null(change);
+	assert_int_equal(change->kind, SALVE_MUTATE);
+	assert_non_null(change->undo);
+	expect_arg(&change->args[0], "first", SALVE_T_STRING, SALVE_ARG_REQUIRED, "one");
+	expect_arg(&change->args[1], "second", SALVE_T_INT, 0, "two");
+	assert_null(change->args[2].name);
+	expect_arg(&p->desc.config[1], "level", SALVE_T_INT, 0, "how much");
+	assert_null(p->desc.settings);
+	/* Host copies: laid out as this salve's structs, whatever the plugin declared. */
+	assert_int_equal(p->desc.action_size, sizeof(salve_action));
+	assert_int_equal(p->desc.arg_size, sizeof(salve_arg));
+	assert_int_equal(p->desc.setting_size, sizeof(salve_setting));
+	salve_registry_free(r);
+
+	r = bad_registry("{\"v11\": {\"colour\": 1}}");
+	enum salve_registry_error why;
+	char err[1024];
+	assert_null(salve_registry_get(r, "v11", 1, &why, err, sizeof err));
+	assert_string_equal(err, "/etc/salve/salve.yaml: plugins.v11.colour: unknown setting "
+	                         "(known: dir, level)");
+	salve_registry_free(r);
+}
+
+/* Elements larger than this salve's (fields appended by a later build): the loader steps by
+ * the declared sizes and takes the fields it knows; too small a size is refused. */
+static void test_declared_element_sizes(void **state)
+{
+	(void)state;
+	salve_registry *r = bad_registry(NULL);
+	salve_loaded_plugin *p = load(r, "wide", 0);
+	assert_int_equal(p->nactions, 2);
+	assert_string_equal(p->desc.actions[0].name, "look");
+	assert_string_equal(p->desc.actions[1].name, "again");
+	assert_null(p->desc.actions[1].args);
+	assert_null(p->desc.actions[2].name);
+	const salve_arg *args = p->desc.actions[0].args;
+	expect_arg(&args[0], "first", SALVE_T_STRING, SALVE_ARG_REQUIRED, "one");
+	expect_arg(&args[1], "second", SALVE_T_DURATION, 0, "two");
+	assert_null(args[2].name);
+	assert_string_equal(p->desc.settings[1].name, "label");
+	assert_string_equal(p->desc.settings[1].default_value, "x");
+	assert_null(p->desc.settings[2].name);
+	expect_refused(r, "smallstride",
+	               "descriptor declares salve_action elements of 8 bytes; ABI 1.2 needs 96 to "
+	               "64 KiB: build it with SALVE_PLUGIN_HEADER");
+	salve_registry_free(r);
+}
+
+static char *init_error(const char *configs_json)
+{
+	salve_registry *r = bad_registry(configs_json);
+	enum salve_registry_error why;
+	char err[1024] = "";
+	salve_loaded_plugin *p = salve_registry_get(r, "typed", 1, &why, err, sizeof err);
+	salve_registry_free(r);
+	if (p)
+		fail_msg("typed initialised with %s", configs_json);
+	return strdup(err);
+}
+
+static void expect_init_error(const char *configs_json, const char *want)
+{
+	char *err = init_error(configs_json);
+	if (strcmp(err, want) != 0)
+		fail_msg("config %s\n got: %s\nwant: %s", configs_json, err, want);
+	free(err);
+}
+
+#define DURATION_WANTED                                                                            \
+	"must be a duration such as \"30s\", \"5m\", \"1h30m\" or a number of seconds, got "
+
+/* The typed config map: checked before init, defaults filled in, durations in seconds. */
+static void test_settings_are_checked_before_init(void **state)
+{
+	(void)state;
+	char out[512];
+	snprintf(out, sizeof out, "%s", tu_path("init.json"));
+	setenv("SALVE_TYPED_INIT_OUT", out, 1);
+	expect_init_error("{}", "/etc/salve/salve.yaml: plugins.typed.endpoint: required setting "
+	                        "is missing (string)");
+	expect_init_error("{\"typed\": {\"endpoint\": \"e\", \"colour\": \"red\"}}",
+	                  "/etc/salve/salve.yaml: plugins.typed.colour: unknown setting (known: "
+	                  "endpoint, interval, retries, verbose, hosts, labels, token, password)");
+	expect_init_error("{\"typed\": {\"endpoint\": \"e\", \"interval\": \"soon\"}}",
+	                  "/etc/salve/salve.yaml: plugins.typed.interval: " DURATION_WANTED
+	                  "\"soon\"");
+	expect_init_error("{\"typed\": {\"endpoint\": \"e\", \"interval\": -5}}",
+	                  "/etc/salve/salve.yaml: plugins.typed.interval: " DURATION_WANTED "-5");
+	expect_init_error("{\"typed\": {\"endpoint\": \"e\", \"retries\": \"3\"}}",
+	                  "/etc/salve/salve.yaml: plugins.typed.retries: must be int, got string");
+	/* An inline credential where a reference belongs: refused, and never repeated. */
+	char *err = init_error("{\"typed\": {\"endpoint\": \"e\", \"token\": \"hunter2-inline\"}}");
+	assert_string_equal(err, "/etc/salve/salve.yaml: plugins.typed.token: must be a secret "
+	                         "reference (env:NAME or file:/path), got a string of 14 bytes: "
+	                         "inline secrets are refused");
+	free(err);
+	assert_null(tu_read(out)); /* init never ran */
+
+	salve_registry *r =
+	    bad_registry("{\"typed\": {\"endpoint\": \"e\", \"retries\": null, \"interval\": 45, "
+	                 "\"token\": \"env:TYPED_TOKEN\", \"password\": \"pw-very-secret\"}}");
+	load(r, "typed", 1);
+	json_t *got = json_load_file(out, 0, NULL);
+	json_t *want =
+	    json_loads("{\"endpoint\": \"e\", \"retries\": 3, \"interval\": 45.0, "
+	               "\"verbose\": false, \"hosts\": [\"a\"], \"labels\": {}, "
+	               "\"token\": \"env:TYPED_TOKEN\", \"password\": \"pw-very-secret\"}",
+	               0, NULL);
+	if (!json_equal(got, want))
+		fail_msg("init got %s", tu_read(out));
+	json_decref(got);
+	json_decref(want);
+	/* A secret setting's value is redacted everywhere from then on. */
+	char shown[64];
+	salve_redact_string("x pw-very-secret", shown, sizeof shown);
+	assert_string_equal(shown, "x [REDACTED]");
+	salve_redact_clear();
+	salve_registry_free(r);
+
+	/* Only the required setting given: the defaults fill the rest. */
+	r = bad_registry("{\"typed\": {\"endpoint\": \"e\"}}");
+	load(r, "typed", 1);
+	got = json_load_file(out, 0, NULL);
+	want = json_loads("{\"endpoint\": \"e\", \"retries\": 3, \"interval\": 90.0, \"verbose\": "
+	                  "false, \"hosts\": [\"a\"], \"labels\": {}}",
+	                  0, NULL);
+	if (!json_equal(got, want))
+		fail_msg("init got %s", tu_read(out));
+	json_decref(got);
+	json_decref(want);
+	salve_registry_free(r);
+	unsetenv("SALVE_TYPED_INIT_OUT");
+	tu_cleanup();
+}
+
+static json_t *listed(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(
+	    list, i, e) if (!strcmp(json_string_value(json_object_get(e, "name")), name)) return e;
+	fail_msg("%s is not listed", name);
+	return NULL;
+}
+
+/* salve plugins --json: every setting with its type, default and description. */
+static void test_plugins_list_shows_settings(void **state)
+{
+	(void)state;
+	salve_registry *r = bad_registry(NULL);
+	json_t *list = salve_registry_list(r);
+	json_t *typed = listed(list, "typed");
+	json_t *want = json_loads(
+	    "[{\"name\": \"endpoint\", \"type\": \"string\", \"required\": true, \"secret\": false,"
+	    "  \"description\": \"where to ask\"},"
+	    " {\"name\": \"interval\", \"type\": \"duration\", \"required\": false, \"secret\": "
+	    "false,"
+	    "  \"default\": \"1m30s\", \"description\": \"how often\"},"
+	    " {\"name\": \"retries\", \"type\": \"int\", \"required\": false, \"secret\": false,"
+	    "  \"default\": \"3\", \"description\": \"attempts\"},"
+	    " {\"name\": \"verbose\", \"type\": \"bool\", \"required\": false, \"secret\": false,"
+	    "  \"default\": \"false\", \"description\": \"more logs\"},"
+	    " {\"name\": \"hosts\", \"type\": \"list\", \"required\": false, \"secret\": false,"
+	    "  \"default\": \"[\\\"a\\\"]\", \"description\": \"hosts to ask\"},"
+	    " {\"name\": \"labels\", \"type\": \"map\", \"required\": false, \"secret\": false,"
+	    "  \"default\": \"{}\", \"description\": \"labels to add\"},"
+	    " {\"name\": \"token\", \"type\": \"secret_ref\", \"required\": false, \"secret\": "
+	    "false,"
+	    "  \"description\": \"the API token's reference\"},"
+	    " {\"name\": \"password\", \"type\": \"string\", \"required\": false, \"secret\": true,"
+	    "  \"description\": \"an inline credential\"}]",
+	    0, NULL);
+	assert_non_null(want);
+	if (!json_equal(json_object_get(typed, "settings"), want))
+		fail_msg("settings: %s", json_dumps(json_object_get(typed, "settings"), 0));
+	json_decref(want);
+	json_t *arg = json_array_get(
+	    json_object_get(json_array_get(json_object_get(typed, "actions"), 0), "args"), 0);
+	assert_string_equal(json_string_value(json_object_get(arg, "type")), "duration");
+	/* A 1.1 plugin's config keys are listed the same way. */
+	json_t *v11 = listed(list, "v11");
+	assert_string_equal(json_string_value(json_object_get(v11, "abi")), "1.1");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(v11, "settings"), 1), "name")),
+	                    "level");
+	json_decref(list);
+	salve_registry_free(r);
+}
+
+static void test_status_names(void **state)
+{
+	(void)state;
+	const struct {
+		int code;
+		const char *name;
+	} all[] = {{SALVE_OK, "SALVE_OK"},
+	           {SALVE_HOLDS, "SALVE_HOLDS"},
+	           {SALVE_ERR, "SALVE_ERR"},
+	           {SALVE_ERR_RETRY, "SALVE_ERR_RETRY"},
+	           {SALVE_ERR_INVALID, "SALVE_ERR_INVALID"},
+	           {SALVE_ERR_TIMEOUT, "SALVE_ERR_TIMEOUT"},
+	           {SALVE_ERR_CANCELED, "SALVE_ERR_CANCELED"},
+	           {SALVE_ERR_NOTFOUND, "SALVE_ERR_NOTFOUND"},
+	           {7, "unknown"},
+	           {-99, "unknown"}};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		assert_string_equal(salve_status_name(all[i].code), all[i].name);
+}
+
 static void test_descriptor_rules(void **state)
 {
 	(void)state;
@@ -259,6 +511,46 @@ static void test_descriptor_rules(void **state)
 	actions[0].run = NULL;
 	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
 	assert_string_equal(err, "p.so: read action p.x has no run");
+	actions[0].run = never_runs;
+
+	salve_setting settings[] = {{"wait", SALVE_T_DURATION, 0, "5m", NULL},
+	                            {NULL, 0, 0, NULL, NULL}};
+	d.settings = settings;
+	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), 0);
+	d.config = dup_args;
+	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
+	assert_string_equal(
+	    err, "p.so: plugin p declares both config and settings: settings replaces config");
+	d.config = NULL;
+	const struct {
+		salve_setting s;
+		const char *want;
+	} wrong[] = {
+	    {{"every", SALVE_T_DURATION, 0, "soon", NULL},
+	     "p.so: plugin p: setting every has a default that does not fit its type duration "
+	     "(" DURATION_WANTED "\"soon\")"},
+	    {{"n", SALVE_T_INT, 0, "1.5", NULL},
+	     "p.so: plugin p: setting n has a default that does not fit its type int (must be int, "
+	     "got number)"},
+	    {{"l", SALVE_T_LIST, 0, "[1,", NULL},
+	     "p.so: plugin p: setting l has a default that does not fit its type list (not a value "
+	     "of that type)"},
+	    {{"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, "http://x", NULL},
+	     "p.so: plugin p: setting url is required and has a default: declare one or the other"},
+	    {{"pw", SALVE_T_STRING, SALVE_ARG_SECRET, "hunter2", NULL},
+	     "p.so: plugin p: setting pw is a secret and has a default: a credential in the plugin "
+	     "file"},
+	    {{"t", (enum salve_type)42, 0, NULL, NULL},
+	     "p.so: plugin p: setting t has an invalid type"},
+	    {{"wait", SALVE_T_STRING, 0, NULL, NULL},
+	     "p.so: plugin p: setting wait is declared twice"},
+	};
+	for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+		salve_setting two[] = {settings[0], wrong[i].s, {NULL, 0, 0, NULL, NULL}};
+		d.settings = two;
+		assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
+		assert_string_equal(err, wrong[i].want);
+	}
 }
 
 int main(void)
@@ -268,6 +560,11 @@ int main(void)
 	    cmocka_unit_test(test_world_writable_dir_is_refused),
 	    cmocka_unit_test(test_symlink_into_a_writable_dir_is_refused),
 	    cmocka_unit_test(test_a_swapped_file_is_never_loaded),
+	    cmocka_unit_test(test_older_descriptors_load),
+	    cmocka_unit_test(test_declared_element_sizes),
+	    cmocka_unit_test(test_settings_are_checked_before_init),
+	    cmocka_unit_test(test_plugins_list_shows_settings),
+	    cmocka_unit_test(test_status_names),
 	    cmocka_unit_test(test_descriptor_rules)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,13 @@
  *
  * Compatibility: structs only grow at the end, each later field commented "added in 1.N";
  * the host copies min(struct_size, sizeof) into a zeroed copy, so an older plugin reads as
- * if its missing fields were NULL/0.
+ * if its missing fields were NULL/0. The arrays (actions, args, config, settings) are walked
+ * with the element sizes the descriptor declares (action_size, arg_size, setting_size, added
+ * in 1.2 and filled by SALVE_PLUGIN_HEADER; a 1.0/1.1 descriptor, or a size of 0, means the
+ * sizes of 1.2, which for actions and args are those of 1.0), and each element is copied the
+ * same way. A field appended later makes -Wextra warn about positional initializers that
+ * leave it out: write designated initializers (.name = ...) where a plugin must build with
+ * -Werror across releases.
  */
 #ifndef SALVE_PLUGIN_H
 #define SALVE_PLUGIN_H
@@ -64,6 +70,7 @@ enum salve_kind {
 	SALVE_NOTIFY = 3, /* tells people; in dry-run rendered and printed, sent only in drills */
 };
 
+/* Types of arguments and settings; the host checks a value before the plugin sees it. */
 enum salve_type {
 	SALVE_T_ANY = 0,
 	SALVE_T_STRING,
@@ -72,20 +79,44 @@ enum salve_type {
 	SALVE_T_BOOL,
 	SALVE_T_LIST,
 	SALVE_T_MAP,
+	/* added in 1.2: a duration in salve's one grammar: "250ms", "30s", "5m", "1h30m", "1d",
+	 * a bare "30", or a JSON number of seconds; finite, >= 0, at most ten years. An argument
+	 * reaches the plugin as written (string or number), a setting as a JSON real of seconds. */
+	SALVE_T_DURATION,
+	/* added in 1.2: a secret reference, "env:NAME" or "file:PATH", to resolve with
+	 * host->secret(). An inline value is refused, and never echoed in the error. */
+	SALVE_T_SECRET_REF,
 };
 
 /* salve_arg.flags */
 #define SALVE_ARG_REQUIRED 0x1u /* the host refuses a call without it */
 #define SALVE_ARG_SECRET   0x2u /* never written to the audit log, logs or errors */
 
-/* One argument of an action (or one key of a plugin's configuration). Arrays of these end
- * with an entry whose name is NULL. */
+/* One argument of an action (or, before 1.2, one key of a plugin's configuration). Arrays of
+ * these end with an entry whose name is NULL. */
 typedef struct salve_arg {
 	const char *name;
 	enum salve_type type;
 	unsigned flags;
 	const char *description;
 } salve_arg;
+
+/* added in 1.2: one setting of a plugin's section in salve.yaml (plugins: NAME:), the typed
+ * config map. The host checks the section against it before init: an unknown key is refused
+ * naming the key and the file, a required one must be there (REQUIRED), values must have the
+ * type, defaults are filled in and durations become seconds. init then reads values without
+ * parsing. SALVE_ARG_SECRET: the value itself is a credential (prefer SALVE_T_SECRET_REF); it
+ * is registered for redaction and may have no default. Arrays end with a NULL name. */
+typedef struct salve_setting {
+	const char *name;
+	enum salve_type type;
+	unsigned flags; /* SALVE_ARG_REQUIRED, SALVE_ARG_SECRET */
+	/* Text of the value used when the key is absent or null, read as the type: "30s" for a
+	 * duration, "10", "true", a string as is, JSON for list, map and any. NULL: none. The
+	 * loader refuses a default that does not fit its type, or one on a required setting. */
+	const char *default_value;
+	const char *description;
+} salve_setting;
 
 /* salve_action.flags */
 #define SALVE_ACTION_NO_UNDO 0x1u /* mutate action that cannot be undone (e.g. delete a pod) */
@@ -132,8 +163,19 @@ typedef struct salve_host {
 	double (*remaining)(salve_call *call);
 	/* The state init stored for this plugin. */
 	void *(*state)(salve_call *call);
-	/* Facts about the run, borrowed: "run_id", "runbook", "step", "trigger", "fingerprint",
-	 * "mode". NULL when unknown. */
+	/* Facts about the run, borrowed until the callback returns; NULL for an unknown key or
+	 * when the run has no such fact. The keys the host serves:
+	 *   "run_id"       the run's id, as in its audit records
+	 *   "runbook"      the runbook's name
+	 *   "step"         the step this call runs in
+	 *   "trigger"      what started the run: "cli", "cron", "alert:<fingerprint>", ...
+	 *   "fingerprint"  the alert fingerprint when an alert triggered the run
+	 *   "mode"         "apply" or "dry-run"
+	 *   "outcome"      "running" while steps run; in lifecycle notifications "success",
+	 *                  "degraded", "rolled_back" or "rollback_incomplete"; in an approval
+	 *                  notice "awaiting_approval"
+	 *   "target"       what the run acts on (its lock key, or the route's target), when the
+	 *                  trigger gave one */
 	const char *(*run_info)(salve_call *call, const char *key);
 	/* added in 1.1: one live status line for people ("batch 2/5: 40 done, 1 failed"). On a
 	 * terminal it replaces the previous one; elsewhere (cron) it is printed as a plain line.
@@ -190,18 +232,31 @@ typedef struct salve_plugin {
 	const char *version;
 	const char *description;
 	const salve_action *actions; /* ends with an entry whose name is NULL */
-	const salve_arg *config;     /* schema of the plugin's section in salve.yaml; may be NULL */
+	/* Keys of the plugin's section in salve.yaml, checked for unknown and required keys
+	 * only; may be NULL. Since 1.2 declare `settings` instead (not both). */
+	const salve_arg *config;
 	/* Called once after loading. config is the plugin's section of salve.yaml (an object,
-	 * never NULL). On failure return negative and write the reason into err. */
+	 * never NULL), checked against settings and with its defaults filled in. On failure
+	 * return negative and write the reason into err. */
 	int (*init)(const salve_host *host, const json_t *config, void **state, char *err,
 	            size_t errlen);
 	void (*fini)(void *state);
+	/* added in 1.2: the element sizes of the arrays as the plugin was compiled, so the host
+	 * walks them right after later releases append fields (SALVE_PLUGIN_HEADER sets them). */
+	uint32_t action_size;  /* sizeof(salve_action) */
+	uint32_t arg_size;     /* sizeof(salve_arg) */
+	uint32_t setting_size; /* sizeof(salve_setting) */
+	/* added in 1.2: the typed config map of the plugin's section in salve.yaml; may be
+	 * NULL (then the section must be empty, unless config is declared). */
+	const salve_setting *settings;
 } salve_plugin;
 
-/* Fills the version fields; use as: static const salve_plugin p = { SALVE_PLUGIN_HEADER, ... } */
+/* Fills the version and size fields; use as:
+ * static const salve_plugin p = { SALVE_PLUGIN_HEADER, .name = ..., ... } */
 #define SALVE_PLUGIN_HEADER                                                                        \
 	.struct_size = sizeof(salve_plugin), .abi_major = SALVE_PLUGIN_ABI_MAJOR,                  \
-	.abi_minor = SALVE_PLUGIN_ABI_MINOR
+	.abi_minor = SALVE_PLUGIN_ABI_MINOR, .action_size = sizeof(salve_action),                  \
+	.arg_size = sizeof(salve_arg), .setting_size = sizeof(salve_setting)
 
 /* Exports the entry point for a descriptor. */
 #define SALVE_PLUGIN_DECLARE(descriptor)                                                           \

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "mock_host.h"
+#include "schema.h"
 #include "testproc.h"
 
 const salve_plugin *salve_plugin_entry(void);
@@ -103,10 +104,37 @@ static int stop_prometheus(void **state)
 	return 0;
 }
 
+/* The configuration init gets from salve: config_json checked against the plugin's settings
+ * (the core's config map), defaults filled in. NULL with the refusal in err. */
+static char *as_salve_gives_it(const char *config_json, char *err, size_t errlen)
+{
+	json_t *raw = json_loads(config_json, 0, NULL);
+	json_t *effective = NULL;
+	if (!raw)
+		fail_msg("bad JSON in test: %s", config_json);
+	int rc = salve_settings_apply(salve_plugin_entry()->settings, raw, "plugins.prometheus",
+	                              &effective, err, errlen);
+	json_decref(raw);
+	char *text = rc == 0 ? json_dumps(effective, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	json_decref(effective);
+	return text;
+}
+
+static int init_as_salve(const char *config_json)
+{
+	char err[512];
+	char *text = as_salve_gives_it(config_json, err, sizeof err);
+	if (!text)
+		fail_msg("salve refuses %s: %s", config_json, err);
+	int rc = mock_init(salve_plugin_entry(), text);
+	free(text);
+	return rc;
+}
+
 static int setup(void **state)
 {
 	(void)state;
-	return mock_init(salve_plugin_entry(), config);
+	return init_as_salve(config);
 }
 
 static int teardown(void **state)
@@ -237,7 +265,7 @@ static void test_unreachable(void **state)
 	mock_fini();
 	char cfg[128];
 	snprintf(cfg, sizeof cfg, "{\"url\": \"http://127.0.0.1:%d\"}", tp_free_port());
-	assert_int_equal(mock_init(salve_plugin_entry(), cfg), 0);
+	assert_int_equal(init_as_salve(cfg), 0);
 	mock_set_remaining(1.0); /* retries stop at the step's deadline */
 	json_t *r = NULL;
 	int rc = mock_run("query", "{\"expr\": \"up\"}", &r);
@@ -245,8 +273,47 @@ static void test_unreachable(void **state)
 	assert_non_null(strstr(mock_last_error(), "prometheus query"));
 	assert_true(json_array_size(mock_audit_events()) >= 1); /* each retry is audited */
 	mock_fini();
-	assert_int_equal(mock_init(salve_plugin_entry(), "{\"url\": \"ftp://x\"}"), -1);
+	assert_int_equal(init_as_salve("{\"url\": \"ftp://x\"}"), -1);
 	assert_non_null(strstr(mock_last_error(), "url must be set to an http:// or https:// URL"));
+}
+
+/* The settings map: what salve refuses before init, and the defaults init gets. */
+static void test_settings(void **state)
+{
+	(void)state;
+	char err[512];
+	char *text = as_salve_gives_it("{\"url\": \"http://p:9090\"}", err, sizeof err);
+	assert_string_equal(text, "{\"request_timeout\":30.0,\"url\":\"http://p:9090\"}");
+	free(text);
+	text = as_salve_gives_it("{\"url\": \"http://p\", \"request_timeout\": \"1m30s\"}", err,
+	                         sizeof err);
+	assert_string_equal(text, "{\"request_timeout\":90.0,\"url\":\"http://p\"}");
+	free(text);
+	const struct {
+		const char *config, *refusal;
+	} refused[] = {
+	    {"{}", "plugins.prometheus.url: required setting is missing (string)"},
+	    {"{\"url\": \"http://p\", \"timeout\": \"5s\"}",
+	     "plugins.prometheus.timeout: unknown setting (known: url, bearer_token, ca_file, "
+	     "request_timeout)"},
+	    {"{\"url\": \"http://p\", \"request_timeout\": \"soon\"}",
+	     "plugins.prometheus.request_timeout: must be a duration such as \"30s\", \"5m\", "
+	     "\"1h30m\" or a number of seconds, got \"soon\""},
+	    {"{\"url\": \"http://p\", \"bearer_token\": \"inline-token-value\"}",
+	     "plugins.prometheus.bearer_token: must be a secret reference (env:NAME or "
+	     "file:/path), got a string of 18 bytes: inline secrets are refused"},
+	    {"{\"url\": 9090}", "plugins.prometheus.url: must be string, got integer"},
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		text = as_salve_gives_it(refused[i].config, err, sizeof err);
+		if (text)
+			fail_msg("%s was accepted: %s", refused[i].config, text);
+		assert_string_equal(err, refused[i].refusal);
+	}
+	/* The grammar allows 0s; a request that may take no time is the plugin's to refuse. */
+	mock_fini();
+	assert_int_equal(init_as_salve("{\"url\": \"http://p\", \"request_timeout\": \"0s\"}"), -1);
+	assert_string_equal(mock_last_error(), "prometheus: request_timeout must be more than 0s");
 }
 
 int main(void)
@@ -258,6 +325,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_range, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, start_prometheus, stop_prometheus);
 }

@@ -1,0 +1,150 @@
+/* The plugin ABI's layout, pinned (as Falco pins plugin_api.h): every offset and size of every
+ * public struct and every value a plugin compiles in. A field moved, inserted, resized or
+ * renumbered fails the build of this file. Growing a struct at the end is allowed and done
+ * here on purpose: pin the new field's offset and the new size, and say "added in 1.N" in
+ * plugin.h. The numbers are those of LP64 (x86-64, aarch64), the platforms salve ships for. */
+#include <salve/plugin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "testutil.h"
+
+#if !defined(__LP64__)
+#error "the pinned layout is LP64's: add this platform's numbers"
+#endif
+
+#define PIN(type, field, offset)                                                                   \
+	_Static_assert(offsetof(type, field) == (offset), #type "." #field " moved")
+#define SIZE(type, size) _Static_assert(sizeof(type) == (size), #type " changed size")
+
+/* 1.0 */
+PIN(salve_arg, name, 0);
+PIN(salve_arg, type, 8);
+PIN(salve_arg, flags, 12);
+PIN(salve_arg, description, 16);
+SIZE(salve_arg, 24);
+
+/* 1.0 */
+PIN(salve_action, name, 0);
+PIN(salve_action, kind, 8);
+PIN(salve_action, args, 16);
+PIN(salve_action, flags, 24);
+PIN(salve_action, description, 32);
+PIN(salve_action, target_arg, 40);
+PIN(salve_action, run, 48);
+PIN(salve_action, check, 56);
+PIN(salve_action, plan, 64);
+PIN(salve_action, apply, 72);
+PIN(salve_action, undo, 80);
+PIN(salve_action, render, 88);
+SIZE(salve_action, 96);
+
+/* 1.2 */
+PIN(salve_setting, name, 0);
+PIN(salve_setting, type, 8);
+PIN(salve_setting, flags, 12);
+PIN(salve_setting, default_value, 16);
+PIN(salve_setting, description, 24);
+SIZE(salve_setting, 32);
+
+/* 1.0 up to fini, then 1.2 */
+PIN(salve_plugin, struct_size, 0);
+PIN(salve_plugin, abi_major, 4);
+PIN(salve_plugin, abi_minor, 6);
+PIN(salve_plugin, name, 8);
+PIN(salve_plugin, version, 16);
+PIN(salve_plugin, description, 24);
+PIN(salve_plugin, actions, 32);
+PIN(salve_plugin, config, 40);
+PIN(salve_plugin, init, 48);
+PIN(salve_plugin, fini, 56);
+PIN(salve_plugin, action_size, 64);
+PIN(salve_plugin, arg_size, 68);
+PIN(salve_plugin, setting_size, 72);
+PIN(salve_plugin, settings, 80);
+SIZE(salve_plugin, 88);
+
+/* 1.0 up to run_info, progress in 1.1, register_secret in 1.2 */
+PIN(salve_host, struct_size, 0);
+PIN(salve_host, abi_minor, 4);
+PIN(salve_host, log, 8);
+PIN(salve_host, fail, 16);
+PIN(salve_host, audit, 24);
+PIN(salve_host, secret, 32);
+PIN(salve_host, mode, 40);
+PIN(salve_host, drill, 48);
+PIN(salve_host, cancelled, 56);
+PIN(salve_host, remaining, 64);
+PIN(salve_host, state, 72);
+PIN(salve_host, run_info, 80);
+PIN(salve_host, progress, 88);
+PIN(salve_host, register_secret, 96);
+SIZE(salve_host, 104);
+
+/* Values compiled into plugins: never renumbered. */
+_Static_assert(SALVE_PLUGIN_ABI_MAJOR == 1, "a new major breaks every plugin");
+_Static_assert(SALVE_OK == 0 && SALVE_HOLDS == 1 && SALVE_ERR == -1 && SALVE_ERR_RETRY == -2 &&
+                   SALVE_ERR_INVALID == -3 && SALVE_ERR_TIMEOUT == -4 && SALVE_ERR_CANCELED == -5 &&
+                   SALVE_ERR_NOTFOUND == -6,
+               "status codes renumbered");
+_Static_assert(SALVE_READ == 1 && SALVE_MUTATE == 2 && SALVE_NOTIFY == 3, "kinds renumbered");
+_Static_assert(SALVE_T_ANY == 0 && SALVE_T_STRING == 1 && SALVE_T_INT == 2 && SALVE_T_NUMBER == 3 &&
+                   SALVE_T_BOOL == 4 && SALVE_T_LIST == 5 && SALVE_T_MAP == 6 &&
+                   SALVE_T_DURATION == 7 && SALVE_T_SECRET_REF == 8,
+               "types renumbered");
+_Static_assert(SALVE_MODE_APPLY == 0 && SALVE_MODE_DRY_RUN == 1, "modes renumbered");
+_Static_assert(SALVE_LOG_ERROR == 0 && SALVE_LOG_WARN == 1 && SALVE_LOG_INFO == 2 &&
+                   SALVE_LOG_DEBUG == 3,
+               "log levels renumbered");
+_Static_assert(SALVE_ARG_REQUIRED == 1 && SALVE_ARG_SECRET == 2 && SALVE_ACTION_NO_UNDO == 1,
+               "flags renumbered");
+_Static_assert(sizeof(enum salve_type) == 4 && sizeof(enum salve_kind) == 4, "enums changed width");
+
+/* What the layout means at run time: a plugin finds a service only in a host new enough, and
+ * SALVE_PLUGIN_HEADER declares the sizes the arrays were compiled with. */
+static void some_progress(salve_call *call, const char *fmt, ...)
+{
+	(void)call;
+	(void)fmt;
+}
+
+static void some_register_secret(salve_call *call, const char *value)
+{
+	(void)call;
+	(void)value;
+}
+
+static void test_host_services_by_size(void **state)
+{
+	(void)state;
+	salve_host h = {.progress = some_progress, .register_secret = some_register_secret};
+	h.struct_size = (uint32_t)offsetof(salve_host, progress); /* a 1.0 host */
+	assert_false(SALVE_HOST_HAS(&h, progress));
+	assert_false(SALVE_HOST_HAS(&h, register_secret));
+	h.struct_size = (uint32_t)offsetof(salve_host, register_secret); /* 1.1 */
+	assert_true(SALVE_HOST_HAS(&h, progress));
+	assert_false(SALVE_HOST_HAS(&h, register_secret));
+	h.struct_size = (uint32_t)sizeof h;
+	assert_true(SALVE_HOST_HAS(&h, register_secret));
+	h.register_secret = NULL; /* a host that has the slot but not the service */
+	assert_false(SALVE_HOST_HAS(&h, register_secret));
+}
+
+static void test_header_declares_sizes(void **state)
+{
+	(void)state;
+	static const salve_plugin d = {SALVE_PLUGIN_HEADER, .name = "x"};
+	assert_int_equal(d.struct_size, sizeof(salve_plugin));
+	assert_int_equal(d.abi_major, SALVE_PLUGIN_ABI_MAJOR);
+	assert_int_equal(d.abi_minor, SALVE_PLUGIN_ABI_MINOR);
+	assert_int_equal(d.action_size, sizeof(salve_action));
+	assert_int_equal(d.arg_size, sizeof(salve_arg));
+	assert_int_equal(d.setting_size, sizeof(salve_setting));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_host_services_by_size),
+	                                   cmocka_unit_test(test_header_declares_sizes)};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
