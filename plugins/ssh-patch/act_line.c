@@ -32,7 +32,8 @@ static const char read_script[] = "if [ -e \"$1\" ]; then\n"
 /* $1 path; $2 the SHA-256 the file must still have, "absent" (it must not exist) or "any"
  * (no check); $3 mode for a new file; the new content on stdin. Prints W once written. When
  * the file is not as $2 says, writes nothing and prints C and the file's content, or N when
- * it does not exist. stdin is always read to its end, so the sender never blocks. */
+ * it does not exist. stdin is always read to its end, so the sender never blocks. Every
+ * process costs the host a few ms, so chown runs only when the owner or group differ. */
 static const char write_script[] =
     "p=$1\n"
     "if [ -L \"$p\" ]; then p=$(readlink -f -- \"$p\") || exit 1; fi\n"
@@ -51,7 +52,9 @@ static const char write_script[] =
     "t=$(mktemp -- \"$p.salve.XXXXXX\") || exit 1\n"
     "if ! cat >\"$t\"; then rm -f -- \"$t\"; exit 1; fi\n"
     "if [ \"$cur\" = absent ]; then chmod -- \"$3\" \"$t\"\n"
-    "else chmod --reference=\"$p\" -- \"$t\" && chown --reference=\"$p\" -- \"$t\"; fi ||\n"
+    "else chmod --reference=\"$p\" -- \"$t\" &&\n"
+    "  { { [ -O \"$p\" ] && [ -G \"$p\" ] && [ -G \"$t\" ]; } ||\n"
+    "    chown --reference=\"$p\" -- \"$t\"; }; fi ||\n"
     "  { rm -f -- \"$t\"; exit 1; }\n"
     "mv -f -- \"$t\" \"$p\" || { rm -f -- \"$t\"; exit 1; }\n"
     "printf W\n";

@@ -213,6 +213,11 @@ static void test_apply_reaches_only_hosts_to_change(void **state)
 	(void)state;
 	init_plugin();
 	const char *args = three_files();
+	/* b's mode, and as root its owner, survive the edit (another owner: chown runs). */
+	chmod(in_dir("b.conf"), 0640);
+	int root = geteuid() == 0;
+	if (root)
+		assert_int_equal(chown(in_dir("b.conf"), 65534, 65534), 0);
 	json_t *obs = NULL, *res = NULL, *undo = NULL;
 	/* check: one read a host; what it read travels with its observed, for b and c only. */
 	assert_int_equal(mock_check("ensure_line", args, &obs), SALVE_OK);
@@ -232,6 +237,16 @@ static void test_apply_reaches_only_hosts_to_change(void **state)
 	assert_string_equal(got("a.conf"), "x=0\nsalve=1\n");
 	assert_string_equal(got("b.conf"), "x=0\nsalve=1\n");
 	assert_string_equal(got("c.conf"), "salve=1\n");
+	struct stat sb;
+	assert_int_equal(stat(in_dir("b.conf"), &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	if (root) {
+		assert_int_equal(sb.st_uid, 65534);
+		assert_int_equal(sb.st_gid, 65534);
+	}
+	assert_int_equal(stat(in_dir("c.conf"), &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0644);
+	assert_int_equal(sb.st_uid, geteuid());
 	assert_false(changed_of(res, "a"));
 	assert_string_equal(str_of(res, "a", "edit"), "none");
 	assert_null(json_object_get(host_of(res, "a"), "seen"));
