@@ -415,6 +415,7 @@ static json_t *line_seen(const struct line_host *h)
 static int line_open(salve_call *call, const json_t *args, struct line_args *a, struct sp_target *t,
                      struct line_host **lh)
 {
+	*lh = NULL;
 	int rc = line_args_get(call, args, a);
 	if (rc != SALVE_OK)
 		return rc;
@@ -429,15 +430,18 @@ static int line_open(salve_call *call, const json_t *args, struct line_args *a, 
 	return SALVE_OK;
 }
 
-/* plan and apply: what check saw, else read the files again. */
-static int line_look(salve_call *call, const struct sp_target *t, const struct line_args *a,
-                     struct line_host **lh)
+/* plan and apply: open, then what check saw, else read the files again. Returns the status
+ * of reading; when *lh is NULL nothing is open and the status says why. */
+static int line_open_seen(salve_call *call, const json_t *args, struct line_args *a,
+                          struct sp_target *t, struct line_host **lh)
 {
-	if (line_from_observed(call, a, *lh, t->n))
-		return SALVE_OK;
+	int rc = line_open(call, args, a, t, lh);
+	if (rc != SALVE_OK || line_from_observed(call, a, *lh, t->n))
+		return rc;
 	line_free(*lh, t->n);
 	*lh = line_hosts(t, a);
 	if (!*lh) {
+		sp_target_close(t);
 		sp_fail(call, "ensure_line: out of memory");
 		return SALVE_ERR;
 	}
@@ -482,14 +486,9 @@ int sp_line_plan(salve_call *call, const json_t *args, json_t **predicted)
 	struct line_args a;
 	struct sp_target t;
 	struct line_host *lh;
-	int rc = line_open(call, args, &a, &t, &lh);
-	if (rc != SALVE_OK)
+	int rc = line_open_seen(call, args, &a, &t, &lh);
+	if (!lh)
 		return rc;
-	rc = line_look(call, &t, &a, &lh);
-	if (!lh) {
-		sp_target_close(&t);
-		return rc;
-	}
 	json_t *res = sp_result_new();
 	for (size_t i = 0; i < t.n; i++) {
 		json_t *hr = line_host_result(&lh[i], lh[i].changed);
@@ -564,14 +563,9 @@ int sp_line_apply(salve_call *call, const json_t *args, json_t **result, json_t 
 	struct line_args a;
 	struct sp_target t;
 	struct line_host *lh;
-	int rc = line_open(call, args, &a, &t, &lh);
-	if (rc != SALVE_OK)
+	int rc = line_open_seen(call, args, &a, &t, &lh);
+	if (!lh)
 		return rc;
-	rc = line_look(call, &t, &a, &lh);
-	if (!lh) {
-		sp_target_close(&t);
-		return rc;
-	}
 	json_t *undo_rec = json_pack("{s:s, s:{}}", "path", a.path, "hosts");
 	*undo = undo_rec;
 	size_t pending = 1;
