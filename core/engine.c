@@ -278,9 +278,11 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 			outcome = "held";
 			break;
 		}
-		json_decref(observed);
-		if (rc < 0)
+		if (rc < 0) {
+			json_decref(observed);
 			break;
+		}
+		call.observed = observed; /* for plan/apply (host->observed); freed below */
 		if (dry) {
 			rc = a->plan(&call, args, &out);
 			if (rc >= 0) {
@@ -311,6 +313,7 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 			            why, sizeof why) < 0) {
 				snprintf(err, errlen, "%s %s.%s not applied: %s", where, pname,
 				         a->name, why);
+				json_decref(call.observed);
 				return -1;
 			}
 		}
@@ -347,6 +350,7 @@ int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salv
 		break;
 	}
 	}
+	json_decref(call.observed);
 	double ms = (salve_now() - t0) * 1000.0;
 	if (rc < 0) {
 		outcome = "failed";

@@ -246,6 +246,11 @@ static void host_register_secret(salve_call *call, const char *value)
 	salve_redact_register(value);
 }
 
+static const json_t *host_observed(salve_call *call)
+{
+	return call ? call->observed : NULL;
+}
+
 static const salve_host host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -261,6 +266,7 @@ static const salve_host host_table = {
     .run_info = host_run_info,
     .progress = host_progress,
     .register_secret = host_register_secret,
+    .observed = host_observed,
 };
 
 const salve_host *salve_host_table(void)

@@ -33,6 +33,9 @@ struct salve_call {
 	const char *step;
 	double deadline; /* monotonic seconds; 0 = none */
 	char error[2048];
+	/* check's *observed while plan or apply runs (host->observed); owned by whoever called
+	 * check, NULL otherwise */
+	json_t *observed;
 };
 
 const salve_host *salve_host_table(void);

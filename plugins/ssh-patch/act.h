@@ -1,8 +1,80 @@
-/* ssh-patch actions: shared helpers and the callbacks plugin.c puts in its action table. */
+/*
+ * ssh-patch actions: the plugin's configuration and state, shared helpers, and the callbacks
+ * plugin.c puts in its action table. Actions reach hosts through the fan-out (fanout.h).
+ */
 #ifndef SALVE_SSH_PATCH_ACT_H
 #define SALVE_SSH_PATCH_ACT_H
 
-#include "sp.h"
+#include "fanout.h"
+
+struct sp_config {
+	char *inventory;
+	char *known_hosts;
+	int accept_new;
+	int use_agent;
+	char *user;
+	char *private_key_file;
+	char *passphrase; /* resolved secret; never logged */
+	long forks;
+	double connect_timeout;
+	double command_timeout;
+	size_t max_output;
+	json_t *apt_options; /* array of strings */
+	json_t *dnf_options; /* array of strings */
+	char *reboot_command;
+	char *systemctl;
+	int refresh;
+	int threads;         /* engine: 1 = thread pool, 0 = poll multiplexing */
+	double lock_timeout; /* seconds to wait for apt/dpkg/dnf/yum locks (hosts may override) */
+};
+
+/* What init stores: the configuration and the fan-out (whose settings borrow cfg's strings). */
+struct sp_state {
+	struct sp_config cfg;
+	struct sp_fanout fanout;
+};
+
+/* The state init stored, for this call. */
+struct sp_state *sp_state_of(salve_call *call);
+
+/* sp_fanout_run for an action: the step's time left, cancellation and progress lines from the
+ * host, accepted host keys audited. forks and connect_timeout <= 0 mean the settings'. */
+int sp_run(salve_call *call, struct sp_cmd *cmds, size_t n, long forks, double connect_timeout);
+
+/* ---- common action helpers (act_common.c) ---------------------------------------------- */
+
+/* What every fan-out action takes: the selected hosts and its run options. */
+struct sp_target {
+	struct sp_inventory *inv;
+	size_t *idx; /* selected host indexes */
+	size_t n;
+	long forks;
+	double connect_timeout;
+	double timeout; /* command timeout */
+};
+
+/* Resolve hosts= (and inventory=, forks=, timeout=, connect_timeout=) from args. On failure
+ * reports through fail() and returns SALVE_ERR_INVALID / SALVE_ERR_NOTFOUND. */
+int sp_target_open(salve_call *call, const json_t *args, struct sp_target *t);
+void sp_target_close(struct sp_target *t);
+
+/* A cmds array for the selected hosts, each with argv = a copy of argv (a JSON array). */
+struct sp_cmd *sp_cmds_for(const struct sp_target *t, const json_t *argv);
+/* The same script on every host: argv = sh -c SCRIPT salve ARGS... */
+struct sp_cmd *sp_cmds_script(const struct sp_target *t, const char *script, const json_t *args);
+void sp_cmd_set_script(struct sp_cmd *c, const char *script, const json_t *args);
+
+/* True when the command ran and exited 0. */
+int sp_cmd_ok(const struct sp_cmd *c);
+/* The per-host result object {rc, stdout, stderr, duration, changed, error}. */
+json_t *sp_cmd_result(const struct sp_cmd *c, int changed);
+/* A short reason for a failed host: its error, or "exit status N: <last stderr line>". */
+void sp_cmd_reason(const struct sp_cmd *c, char *out, size_t outlen);
+
+/* {hosts = {}, ok = 0, failed = 0} */
+json_t *sp_result_new(void);
+/* Put a host's object into result.hosts and count it ok or failed. */
+void sp_result_put(json_t *result, const char *host, json_t *host_result, int failed);
 
 /* Report "ACTION: k of n hosts failed: reasons..." through fail(); returns SALVE_ERR.
  * failed[i] marks failed hosts; NULL means "every cmd that did not exit 0". */
@@ -41,6 +113,29 @@ struct sp_cmd *sp_cmds_on(const struct sp_host *const *hosts, size_t n, double t
 int sp_reboot_hosts(salve_call *call, const struct sp_host *const *hosts, size_t n,
                     const unsigned char *want, double wait, double connect_timeout, long forks,
                     unsigned char *ok, char **why);
+
+/* ---- package managers (pkg.c) ---------------------------------------------------------- */
+
+struct sp_pkg {
+	char *name;
+	char *from; /* NULL when not installed */
+	char *to;
+};
+
+struct sp_pkglist {
+	char manager[8]; /* "apt", "dnf", "yum" or "" */
+	struct sp_pkg *pkgs;
+	size_t n;
+};
+
+void sp_pkglist_free(struct sp_pkglist *l);
+/* Parse `apt-get -s` output: Inst lines. */
+int sp_parse_apt_sim(const char *text, struct sp_pkglist *out);
+/* Parse `dnf|yum check-update` output plus an `rpm -qa` listing of NAME.ARCH E:V-R lines. */
+int sp_parse_dnf(const char *check_update, const char *rpmqa, struct sp_pkglist *out);
+/* Parse the output of the pending script (a marker line, then the tool's output). */
+int sp_parse_pending(const char *text, struct sp_pkglist *out, char *err, size_t errlen);
+json_t *sp_pkglist_json(const struct sp_pkglist *l);
 
 /* Package manager scripts (pkg.c). */
 char *sp_pending_script_for(const struct sp_config *cfg, const struct sp_host *h, int refresh,

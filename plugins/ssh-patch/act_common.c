@@ -6,6 +6,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct sp_state *sp_state_of(salve_call *call)
+{
+	return sp_api->state(call);
+}
+
+static int run_cancelled(void *call)
+{
+	return sp_api->cancelled(call);
+}
+
+static void run_progress(void *call, const char *host, const char *line)
+{
+	sp_progress(call, "%s: %s", host, line);
+}
+
+int sp_run(salve_call *call, struct sp_cmd *cmds, size_t n, long forks, double connect_timeout)
+{
+	if (n == 0)
+		return SALVE_OK;
+	const struct sp_fanout_run run = {
+	    .forks = forks,
+	    .connect_timeout = connect_timeout,
+	    .remaining = sp_api->remaining(call),
+	    .cancelled = run_cancelled,
+	    .progress = run_progress,
+	    .ctx = call,
+	};
+	int rc = sp_fanout_run(&sp_state_of(call)->fanout, &run, cmds, n);
+	for (size_t i = 0; i < n; i++)
+		if (cmds[i].key_added)
+			sp_api->audit(call, "ssh_host_key_accepted", cmds[i].key_added);
+	return rc;
+}
+
 int sp_target_open(salve_call *call, const json_t *args, struct sp_target *t)
 {
 	struct sp_state *st = sp_state_of(call);

@@ -346,34 +346,17 @@ static char *reason_of(const struct sp_cmd *c, const char *what)
 	return sp_strdupf("%s: %s", what, r);
 }
 
-/* One batch. Returns SALVE_OK or a run-level error (cancelled, deadline). */
-static int patch_batch(salve_call *call, const struct patch_opts *o, const struct sp_target *t,
-                       struct patch_host *ph, size_t nb, json_t *undo_hosts)
+/* Upgrade the hosts of a batch that have updates waiting. The undo entry goes in first: if
+ * the upgrade dies half-way, undo still knows every version it may have replaced. */
+static int batch_upgrade(salve_call *call, const struct sp_target *t, struct patch_host *ph,
+                         size_t nb, const struct sp_pkglist *lists, json_t *undo_hosts)
 {
 	struct sp_state *st = sp_state_of(call);
-	const struct sp_host **hosts = calloc(nb + 1, sizeof *hosts);
-	for (size_t i = 0; i < nb; i++)
-		hosts[i] = ph[i].host;
-	struct sp_pkglist *lists = calloc(nb + 1, sizeof *lists);
-	unsigned char *failed = calloc(nb + 1, 1);
-	struct sp_cmd *pend = NULL;
-	int rc = pending_on(call, hosts, nb, o->refresh, o->packages, t->timeout, t->forks,
-	                    t->connect_timeout, &pend, lists, failed);
-	for (size_t i = 0; i < nb; i++) {
-		ph[i].duration += pend[i].duration;
-		ph[i].manager = strdup(lists[i].manager);
-		ph[i].packages = sp_pkglist_json(&lists[i]);
-		if (failed[i])
-			host_failed(&ph[i], reason_of(&pend[i], "checking pending updates failed"));
-	}
-	sp_cmds_free(pend, nb);
-
-	/* Upgrade. The undo entry goes in first: if the upgrade dies half-way, undo still
-	 * knows every version it may have replaced. */
 	struct sp_cmd *up = calloc(nb + 1, sizeof *up);
 	size_t *umap = calloc(nb + 1, sizeof *umap);
 	size_t nu = 0;
-	for (size_t i = 0; rc == SALVE_OK && i < nb; i++) {
+	int rc = SALVE_OK;
+	for (size_t i = 0; i < nb; i++) {
 		if (ph[i].failed || lists[i].n == 0)
 			continue;
 		json_object_set_new(undo_hosts, ph[i].host->name,
@@ -387,7 +370,7 @@ static int patch_batch(salve_call *call, const struct patch_opts *o, const struc
 		free(script);
 		umap[nu++] = i;
 	}
-	if (rc == SALVE_OK && nu > 0)
+	if (nu > 0)
 		rc = sp_run(call, up, nu, t->forks, t->connect_timeout);
 	for (size_t k = 0; k < nu; k++) {
 		struct patch_host *p = &ph[umap[k]];
@@ -409,93 +392,132 @@ static int patch_batch(salve_call *call, const struct patch_opts *o, const struc
 	}
 	sp_cmds_free(up, nu);
 	free(umap);
+	return rc;
+}
 
-	/* Reboot. */
-	if (rc == SALVE_OK && o->reboot != REBOOT_NEVER) {
-		unsigned char *want = calloc(nb + 1, 1);
-		if (o->reboot == REBOOT_ALWAYS) {
-			for (size_t i = 0; i < nb; i++)
-				want[i] = !ph[i].failed;
-		} else {
-			struct sp_cmd *rq = sp_cmds_on(hosts, nb, 60);
-			char *script = sp_reboot_required_script();
-			for (size_t i = 0; i < nb; i++)
-				sp_cmd_set_script(&rq[i], script, NULL);
-			free(script);
-			/* Only hosts still healthy and changed are asked. */
-			size_t nq = 0;
-			for (size_t i = 0; i < nb; i++)
-				if (!ph[i].failed && ph[i].changed) {
-					struct sp_cmd tmp = rq[nq];
-					rq[nq] = rq[i];
-					rq[i] = tmp;
-					nq++;
-				}
-			rc = sp_run(call, rq, nq, t->forks, t->connect_timeout);
-			for (size_t k = 0; k < nq; k++) {
-				size_t i = 0;
-				while (ph[i].host != rq[k].host)
-					i++;
-				if (!sp_cmd_ok(&rq[k]))
-					host_failed(
-					    &ph[i],
-					    reason_of(&rq[k], "reboot-required check failed"));
-				else if (rq[k].out.data && strncmp(rq[k].out.data, "yes", 3) == 0)
-					want[i] = 1;
-			}
-			sp_cmds_free(rq, nb);
+/* reboot=if-required: ask the hosts still healthy and changed; want[i] = 1 where the host
+ * says a reboot is required. */
+static int batch_reboot_required(salve_call *call, const struct sp_target *t, struct patch_host *ph,
+                                 const struct sp_host **hosts, size_t nb, unsigned char *want)
+{
+	struct sp_cmd *rq = sp_cmds_on(hosts, nb, 60);
+	char *script = sp_reboot_required_script();
+	for (size_t i = 0; i < nb; i++)
+		sp_cmd_set_script(&rq[i], script, NULL);
+	free(script);
+	size_t nq = 0;
+	for (size_t i = 0; i < nb; i++)
+		if (!ph[i].failed && ph[i].changed) {
+			struct sp_cmd tmp = rq[nq];
+			rq[nq] = rq[i];
+			rq[i] = tmp;
+			nq++;
 		}
-		size_t nwant = 0;
-		for (size_t i = 0; i < nb; i++)
-			nwant += want[i];
-		if (rc == SALVE_OK && nwant > 0) {
-			unsigned char *ok = calloc(nb + 1, 1);
-			char **why = calloc(nb + 1, sizeof *why);
-			rc = sp_reboot_hosts(call, hosts, nb, want, o->reboot_wait,
-			                     t->connect_timeout, t->forks, ok, why);
-			for (size_t i = 0; i < nb; i++) {
-				if (want[i] && ok[i])
-					ph[i].rebooted = 1;
-				else if (want[i])
-					host_failed(&ph[i],
-					            why[i] ? why[i] : strdup("reboot failed"));
-				else
-					free(why[i]);
-				if (want[i] && ok[i])
-					free(why[i]);
-			}
-			free(ok);
-			free(why);
-		}
-		free(want);
+	int rc = sp_run(call, rq, nq, t->forks, t->connect_timeout);
+	for (size_t k = 0; k < nq; k++) {
+		size_t i = 0;
+		while (ph[i].host != rq[k].host)
+			i++;
+		if (!sp_cmd_ok(&rq[k]))
+			host_failed(&ph[i], reason_of(&rq[k], "reboot-required check failed"));
+		else if (rq[k].out.data && strncmp(rq[k].out.data, "yes", 3) == 0)
+			want[i] = 1;
 	}
+	sp_cmds_free(rq, nb);
+	return rc;
+}
 
-	/* Health. */
-	if (rc == SALVE_OK && o->health) {
-		struct sp_cmd *hc = sp_cmds_on(hosts, nb, t->timeout);
-		size_t nh = 0;
+static int batch_reboot(salve_call *call, const struct patch_opts *o, const struct sp_target *t,
+                        struct patch_host *ph, const struct sp_host **hosts, size_t nb)
+{
+	unsigned char *want = calloc(nb + 1, 1);
+	int rc = SALVE_OK;
+	if (o->reboot == REBOOT_ALWAYS) {
 		for (size_t i = 0; i < nb; i++)
-			if (!ph[i].failed) {
-				hc[nh].host = hosts[i];
-				hc[nh].shell = strdup(o->health);
-				nh++;
-			}
-		rc = sp_run(call, hc, nh, t->forks, t->connect_timeout);
-		for (size_t k = 0; k < nh; k++) {
-			size_t i = 0;
-			while (ph[i].host != hc[k].host)
-				i++;
-			ph[i].duration += hc[k].duration;
-			ph[i].health =
-			    json_pack("{s:o, s:o, s:o}", "rc",
-			              hc[k].ran ? json_integer(hc[k].rc) : json_null(), "stdout",
-			              sp_json_bytes(hc[k].out.data, hc[k].out.len), "stderr",
-			              sp_json_bytes(hc[k].err.data, hc[k].err.len));
-			if (!sp_cmd_ok(&hc[k]))
-				host_failed(&ph[i], reason_of(&hc[k], "health check failed"));
-		}
-		sp_cmds_free(hc, nb);
+			want[i] = !ph[i].failed;
+	} else {
+		rc = batch_reboot_required(call, t, ph, hosts, nb, want);
 	}
+	size_t nwant = 0;
+	for (size_t i = 0; i < nb; i++)
+		nwant += want[i];
+	if (rc == SALVE_OK && nwant > 0) {
+		unsigned char *ok = calloc(nb + 1, 1);
+		char **why = calloc(nb + 1, sizeof *why);
+		rc = sp_reboot_hosts(call, hosts, nb, want, o->reboot_wait, t->connect_timeout,
+		                     t->forks, ok, why);
+		for (size_t i = 0; i < nb; i++) {
+			if (want[i] && ok[i])
+				ph[i].rebooted = 1;
+			else if (want[i])
+				host_failed(&ph[i], why[i] ? why[i] : strdup("reboot failed"));
+			else
+				free(why[i]);
+			if (want[i] && ok[i])
+				free(why[i]);
+		}
+		free(ok);
+		free(why);
+	}
+	free(want);
+	return rc;
+}
+
+static int batch_health(salve_call *call, const struct patch_opts *o, const struct sp_target *t,
+                        struct patch_host *ph, const struct sp_host **hosts, size_t nb)
+{
+	struct sp_cmd *hc = sp_cmds_on(hosts, nb, t->timeout);
+	size_t nh = 0;
+	for (size_t i = 0; i < nb; i++)
+		if (!ph[i].failed) {
+			hc[nh].host = hosts[i];
+			hc[nh].shell = strdup(o->health);
+			nh++;
+		}
+	int rc = sp_run(call, hc, nh, t->forks, t->connect_timeout);
+	for (size_t k = 0; k < nh; k++) {
+		size_t i = 0;
+		while (ph[i].host != hc[k].host)
+			i++;
+		ph[i].duration += hc[k].duration;
+		ph[i].health = json_pack("{s:o, s:o, s:o}", "rc",
+		                         hc[k].ran ? json_integer(hc[k].rc) : json_null(), "stdout",
+		                         sp_json_bytes(hc[k].out.data, hc[k].out.len), "stderr",
+		                         sp_json_bytes(hc[k].err.data, hc[k].err.len));
+		if (!sp_cmd_ok(&hc[k]))
+			host_failed(&ph[i], reason_of(&hc[k], "health check failed"));
+	}
+	sp_cmds_free(hc, nb);
+	return rc;
+}
+
+/* One batch: pending, upgrade, reboot, health. Returns SALVE_OK or a run-level error
+ * (cancelled, deadline). */
+static int patch_batch(salve_call *call, const struct patch_opts *o, const struct sp_target *t,
+                       struct patch_host *ph, size_t nb, json_t *undo_hosts)
+{
+	const struct sp_host **hosts = calloc(nb + 1, sizeof *hosts);
+	for (size_t i = 0; i < nb; i++)
+		hosts[i] = ph[i].host;
+	struct sp_pkglist *lists = calloc(nb + 1, sizeof *lists);
+	unsigned char *failed = calloc(nb + 1, 1);
+	struct sp_cmd *pend = NULL;
+	int rc = pending_on(call, hosts, nb, o->refresh, o->packages, t->timeout, t->forks,
+	                    t->connect_timeout, &pend, lists, failed);
+	for (size_t i = 0; i < nb; i++) {
+		ph[i].duration += pend[i].duration;
+		ph[i].manager = strdup(lists[i].manager);
+		ph[i].packages = sp_pkglist_json(&lists[i]);
+		if (failed[i])
+			host_failed(&ph[i], reason_of(&pend[i], "checking pending updates failed"));
+	}
+	sp_cmds_free(pend, nb);
+	if (rc == SALVE_OK)
+		rc = batch_upgrade(call, t, ph, nb, lists, undo_hosts);
+	if (rc == SALVE_OK && o->reboot != REBOOT_NEVER)
+		rc = batch_reboot(call, o, t, ph, hosts, nb);
+	if (rc == SALVE_OK && o->health)
+		rc = batch_health(call, o, t, ph, hosts, nb);
 	for (size_t i = 0; i < nb; i++)
 		sp_pkglist_free(&lists[i]);
 	free(lists);

@@ -33,6 +33,65 @@ static int nap(salve_call *call, double seconds)
 	return 0;
 }
 
+/* Probe the rebooted hosts (cmds[k] where before[k] is set) every few seconds until each
+ * answers with a boot id other than before[k] (ok[map[k]] = 1), or wait seconds pass. */
+static int await_new_boot_ids(salve_call *call, const struct sp_cmd *cmds, size_t nr, char **before,
+                              const size_t *map, unsigned char *ok, double wait, long forks,
+                              double connect_timeout)
+{
+	int status = SALVE_OK;
+	double deadline = sp_now() + wait;
+	double remaining = sp_api->remaining(call);
+	if (isfinite(remaining))
+		deadline = fmin(deadline, sp_now() + remaining);
+	size_t waiting = 0;
+	for (size_t k = 0; k < nr; k++)
+		waiting += before[k] != NULL;
+	struct sp_cmd *probe = calloc(nr + 1, sizeof *probe);
+	size_t *pmap = calloc(nr + 1, sizeof *pmap);
+	while (status == SALVE_OK && waiting > 0 && sp_now() < deadline) {
+		status = nap(call, fmin(REBOOT_POLL_INTERVAL, fmax(0, deadline - sp_now())));
+		if (status != SALVE_OK)
+			break;
+		double left = deadline - sp_now();
+		if (left <= 0)
+			break;
+		size_t np = 0;
+		for (size_t k = 0; k < nr; k++) {
+			if (!before[k] || ok[map[k]])
+				continue;
+			memset(&probe[np], 0, sizeof probe[np]);
+			probe[np].host = cmds[k].host;
+			probe[np].shell = strdup(BOOT_ID_CMD);
+			probe[np].timeout = 10;
+			pmap[np++] = k;
+		}
+		status = sp_run(call, probe, np, forks, fmin(fmin(connect_timeout, 5), left));
+		if (status == SALVE_ERR_TIMEOUT)
+			break;
+		for (size_t q = 0; q < np; q++) {
+			size_t k = pmap[q];
+			trim(&probe[q].out);
+			if (sp_cmd_ok(&probe[q]) && probe[q].out.len > 0 &&
+			    strcmp(probe[q].out.data, before[k]) != 0) {
+				ok[map[k]] = 1;
+				waiting--;
+				sp_log(call, SALVE_LOG_INFO,
+				       "reboot: %s is back (boot id %s, was %s)",
+				       probe[q].host->name, probe[q].out.data, before[k]);
+			}
+			free(probe[q].shell);
+			sp_buf_free(&probe[q].out);
+			sp_buf_free(&probe[q].err);
+			json_decref(probe[q].key_added);
+			probe[q].key_added = NULL;
+		}
+	}
+	free(probe);
+	free(pmap);
+	return status;
+}
+
 int sp_reboot_hosts(salve_call *call, const struct sp_host *const *hosts, size_t n,
                     const unsigned char *want, double wait, double connect_timeout, long forks,
                     unsigned char *ok, char **why)
@@ -105,56 +164,12 @@ int sp_reboot_hosts(salve_call *call, const struct sp_host *const *hosts, size_t
 				free(before[k]);
 				before[k] = NULL;
 			}
-			sp_conn_forget(st, cmds[k].host);
+			sp_fanout_forget(&st->fanout, cmds[k].host);
 		}
 	}
-	double deadline = sp_now() + wait;
-	double remaining = sp_api->remaining(call);
-	if (isfinite(remaining))
-		deadline = fmin(deadline, sp_now() + remaining);
-	size_t waiting = 0;
-	for (size_t k = 0; k < nr; k++)
-		waiting += before[k] != NULL;
-	struct sp_cmd *probe = calloc(nr + 1, sizeof *probe);
-	size_t *pmap = calloc(nr + 1, sizeof *pmap);
-	while (status == SALVE_OK && waiting > 0 && sp_now() < deadline) {
-		status = nap(call, fmin(REBOOT_POLL_INTERVAL, fmax(0, deadline - sp_now())));
-		if (status != SALVE_OK)
-			break;
-		double left = deadline - sp_now();
-		if (left <= 0)
-			break;
-		size_t np = 0;
-		for (size_t k = 0; k < nr; k++) {
-			if (!before[k] || ok[map[k]])
-				continue;
-			memset(&probe[np], 0, sizeof probe[np]);
-			probe[np].host = cmds[k].host;
-			probe[np].shell = strdup(BOOT_ID_CMD);
-			probe[np].timeout = 10;
-			pmap[np++] = k;
-		}
-		status = sp_run(call, probe, np, forks, fmin(fmin(connect_timeout, 5), left));
-		if (status == SALVE_ERR_TIMEOUT)
-			break;
-		for (size_t q = 0; q < np; q++) {
-			size_t k = pmap[q];
-			trim(&probe[q].out);
-			if (sp_cmd_ok(&probe[q]) && probe[q].out.len > 0 &&
-			    strcmp(probe[q].out.data, before[k]) != 0) {
-				ok[map[k]] = 1;
-				waiting--;
-				sp_log(call, SALVE_LOG_INFO,
-				       "reboot: %s is back (boot id %s, was %s)",
-				       probe[q].host->name, probe[q].out.data, before[k]);
-			}
-			free(probe[q].shell);
-			sp_buf_free(&probe[q].out);
-			sp_buf_free(&probe[q].err);
-			json_decref(probe[q].key_added);
-			probe[q].key_added = NULL;
-		}
-	}
+	if (status == SALVE_OK)
+		status = await_new_boot_ids(call, cmds, nr, before, map, ok, wait, forks,
+		                            connect_timeout);
 	for (size_t k = 0; k < nr; k++)
 		if (before[k] && !ok[map[k]] && !why[map[k]])
 			why[map[k]] =
@@ -163,8 +178,6 @@ int sp_reboot_hosts(salve_call *call, const struct sp_host *const *hosts, size_t
 	for (size_t k = 0; k < ns; k++)
 		free(before[k]);
 	free(before);
-	free(probe);
-	free(pmap);
 	sp_cmds_free(cmds, ns);
 	free(sel);
 	free(map);

@@ -263,7 +263,7 @@ static void add_package_names(struct sp_buf *b, const json_t *packages)
  * Two kinds of lock: `lock` files that apt and dpkg lock with fcntl (held when /proc/locks
  * lists a lock on the file's device:inode; the holder is the PID there), and `pid` files of
  * dnf and yum (held while the PID written in them is alive). For each new holder the script
- * prints "salve: waiting for the LABEL lock held by PID N (comm)" on stderr (the engine makes
+ * prints "salve: waiting for the LABEL lock held by PID N (comm)" on stderr (the fan-out makes
  * it a progress line), then polls every second; past the bound it prints "salve: gave up
  * waiting ..." naming the lock, the holder and the bound, and exits 75.
  */

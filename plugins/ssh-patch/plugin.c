@@ -16,13 +16,6 @@
 
 #include <libssh2.h>
 
-const salve_host *sp_api;
-
-struct sp_state *sp_state_of(salve_call *call)
-{
-	return sp_api->state(call);
-}
-
 static const salve_arg config_schema[] = {
     {"inventory", SALVE_T_STRING, 0, "Ansible YAML inventory file (actions may pass inventory=)"},
     {"known_hosts", SALVE_T_STRING, 0, "OpenSSH known_hosts file (default ~/.ssh/known_hosts)"},
@@ -198,7 +191,20 @@ static int sp_init(const salve_host *host, const json_t *config, void **state, c
 		snprintf(err, errlen, "ssh-patch: libssh2_init failed");
 		goto fail;
 	}
-	pthread_mutex_init(&st->lock, NULL);
+	struct sp_fanout_settings fs = {
+	    .known_hosts = c->known_hosts,
+	    .accept_new = c->accept_new,
+	    .use_agent = c->use_agent,
+	    .user = c->user,
+	    .private_key_file = c->private_key_file,
+	    .passphrase = c->passphrase,
+	    .forks = c->forks,
+	    .connect_timeout = c->connect_timeout,
+	    .command_timeout = c->command_timeout,
+	    .max_output = c->max_output,
+	    .threads = c->threads,
+	};
+	sp_fanout_init(&st->fanout, &fs);
 	*state = st;
 	return SALVE_OK;
 fail:
@@ -212,8 +218,7 @@ static void sp_fini(void *state)
 	struct sp_state *st = state;
 	if (!st)
 		return;
-	sp_conn_close_all(st);
-	pthread_mutex_destroy(&st->lock);
+	sp_fanout_destroy(&st->fanout);
 	config_free(&st->cfg);
 	free(st);
 	libssh2_exit();

@@ -13,6 +13,8 @@
 
 #include "duration.h"
 
+const salve_host *sp_api;
+
 int sp_buf_add(struct sp_buf *b, const void *data, size_t n)
 {
 	if (b->limit && b->len + n > b->limit) {

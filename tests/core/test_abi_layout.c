@@ -79,7 +79,8 @@ PIN(salve_host, state, 72);
 PIN(salve_host, run_info, 80);
 PIN(salve_host, progress, 88);
 PIN(salve_host, register_secret, 96);
-SIZE(salve_host, 104);
+PIN(salve_host, observed, 104);
+SIZE(salve_host, 112);
 
 /* Values compiled into plugins: never renumbered. */
 _Static_assert(SALVE_PLUGIN_ABI_MAJOR == 1, "a new major breaks every plugin");

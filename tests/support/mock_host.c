@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,14 @@ static struct {
 	json_t *audit;
 	json_t *secrets;
 	json_t *registered;
+	/* What the last mock_check returned as observed when it found a change needed, for the
+	 * next plan or apply of the same action with the same args (as the core does). */
+	json_t *pending_observed;
+	const salve_action *pending_action;
+	json_t *pending_args;
+	/* check's observed while plan or apply runs; NULL otherwise */
+	json_t *observed;
+	uint32_t host_size; /* struct_size of the table init gets (a smaller one: an older host) */
 } M;
 
 static struct salve_call the_call;
@@ -160,6 +169,12 @@ static void host_register_secret(salve_call *call, const char *value)
 		json_array_append_new(M.registered, json_string(value));
 }
 
+static const json_t *host_observed(salve_call *call)
+{
+	(void)call;
+	return M.observed;
+}
+
 static const salve_host mock_host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -175,7 +190,19 @@ static const salve_host mock_host_table = {
     .run_info = host_run_info,
     .progress = host_progress,
     .register_secret = host_register_secret,
+    .observed = host_observed,
 };
+
+/* The table init gets: mock_host_table, or its start as an older host has it. */
+static salve_host host_as_told;
+
+static void forget_observed(void)
+{
+	json_decref(M.pending_observed);
+	json_decref(M.pending_args);
+	M.pending_observed = M.pending_args = NULL;
+	M.pending_action = NULL;
+}
 
 void mock_reset_records(void)
 {
@@ -189,9 +216,24 @@ void mock_reset_records(void)
 	M.secrets = json_array();
 }
 
+void mock_set_host_abi(unsigned minor)
+{
+	static const uint32_t sizes[] = {
+	    offsetof(salve_host, progress),
+	    offsetof(salve_host, register_secret),
+	    sizeof(salve_host),
+	};
+	M.host_size = sizes[minor < 2 ? minor : 2];
+}
+
 int mock_init(const salve_plugin *p, const char *config_json)
 {
+	uint32_t host_size = M.host_size ? M.host_size : sizeof(salve_host);
 	memset(&M, 0, sizeof M);
+	/* An older host's table ends earlier: what lies past struct_size is not there. */
+	memset(&host_as_told, 0, sizeof host_as_told);
+	memcpy(&host_as_told, &mock_host_table, host_size);
+	host_as_told.struct_size = host_size;
 	M.plugin = p;
 	M.remaining = HUGE_VAL;
 	M.run_info = json_pack("{s:s, s:s, s:s, s:s}", "run_id", "mock-run", "runbook", "mock",
@@ -204,7 +246,7 @@ int mock_init(const salve_plugin *p, const char *config_json)
 		fail_msg("mock_init: config is not JSON: %s", jerr.text);
 	int rc = 0;
 	if (p->init)
-		rc = p->init(&mock_host_table, config, &M.state, M.error, sizeof M.error);
+		rc = p->init(&host_as_told, config, &M.state, M.error, sizeof M.error);
 	json_decref(config);
 	return rc;
 }
@@ -217,6 +259,7 @@ void mock_fini(void)
 	json_decref(M.audit);
 	json_decref(M.secrets);
 	json_decref(M.registered);
+	forget_observed();
 	free(M.logs);
 	memset(&M, 0, sizeof M);
 }
@@ -278,34 +321,128 @@ static json_t *parse_args(const char *args_json)
 		if (!a->fn)                                                                        \
 			fail_msg("action %s has no " #fn " callback", action);                     \
 		json_t *args = parse_args(args_json);                                              \
+		forget_observed();                                                                 \
 		int rc = a->fn(&the_call, args, __VA_ARGS__);                                      \
 		json_decref(args);                                                                 \
 		return rc;                                                                         \
 	} while (0)
 
+/* check, remembering its observed as the core keeps it for plan/apply. */
+static int check_keep(const salve_action *a, json_t *args, json_t **observed)
+{
+	forget_observed();
+	*observed = NULL;
+	int rc = a->check(&the_call, args, observed);
+	if (rc == SALVE_OK && *observed) {
+		M.pending_observed = json_incref(*observed);
+		M.pending_action = a;
+		M.pending_args = json_incref(args);
+	}
+	return rc;
+}
+
+/* plan (apply when undo is not NULL) with check's observed when it was for this action and
+ * these args, as the core calls them right after check. */
+static int plan_or_apply(const salve_action *a, json_t *args, json_t **out, json_t **undo)
+{
+	if (M.pending_action == a && json_equal(M.pending_args, args))
+		M.observed = json_incref(M.pending_observed);
+	forget_observed();
+	int rc = undo ? a->apply(&the_call, args, out, undo) : a->plan(&the_call, args, out);
+	json_decref(M.observed);
+	M.observed = NULL;
+	return rc;
+}
+
+static const salve_action *need_mutate(const char *action)
+{
+	const salve_action *a = need_action(action);
+	if (a->kind != SALVE_MUTATE || !a->check || !a->plan || !a->apply)
+		fail_msg("action %s is not a mutate action with check, plan and apply", action);
+	return a;
+}
+
+static void mark(json_t *result, const char *key, int value)
+{
+	if (json_is_object(result))
+		json_object_set_new(result, key, json_boolean(value));
+}
+
+int mock_exec(const char *action, const char *args_json, json_t **result, json_t **undo)
+{
+	const salve_action *a = need_mutate(action);
+	json_t *args = parse_args(args_json);
+	json_t *observed = NULL, *kept_undo = NULL;
+	const int dry = M.mode == SALVE_MODE_DRY_RUN;
+	*result = NULL;
+	if (undo)
+		*undo = NULL;
+	int rc = check_keep(a, args, &observed);
+	if (rc == SALVE_HOLDS) {
+		*result = observed ? observed : json_object();
+		mark(*result, "changed", 0);
+	} else if (rc >= 0) {
+		json_decref(observed);
+		rc = plan_or_apply(a, args, result, dry ? NULL : undo ? undo : &kept_undo);
+		json_decref(kept_undo);
+		if (rc >= 0) {
+			if (!*result)
+				*result = json_object();
+			mark(*result, "changed", 1);
+			if (dry)
+				mark(*result, "planned", 1);
+		}
+	} else {
+		json_decref(observed);
+	}
+	json_decref(args);
+	return rc;
+}
+
 int mock_run(const char *action, const char *args_json, json_t **result)
 {
-	if (M.mode == SALVE_MODE_DRY_RUN && !M.drill && need_action(action)->kind == SALVE_NOTIFY)
+	const salve_action *a = need_action(action);
+	if (a->kind == SALVE_MUTATE)
+		return mock_exec(action, args_json, result, NULL);
+	if (M.mode == SALVE_MODE_DRY_RUN && !M.drill && a->kind == SALVE_NOTIFY)
 		fail_msg("the core never sends notification %s in a dry-run without a drill",
 		         action);
-	MOCK_CALL(run, action, args_json, result);
+	if (!a->run)
+		fail_msg("action %s has no run callback", action);
+	json_t *args = parse_args(args_json);
+	forget_observed();
+	int rc = a->run(&the_call, args, result);
+	json_decref(args);
+	return rc;
 }
 
 int mock_check(const char *action, const char *args_json, json_t **observed)
 {
-	MOCK_CALL(check, action, args_json, observed);
+	const salve_action *a = need_mutate(action);
+	json_t *args = parse_args(args_json);
+	int rc = check_keep(a, args, observed);
+	json_decref(args);
+	return rc;
 }
 
 int mock_plan(const char *action, const char *args_json, json_t **predicted)
 {
-	MOCK_CALL(plan, action, args_json, predicted);
+	const salve_action *a = need_mutate(action);
+	json_t *args = parse_args(args_json);
+	int rc = plan_or_apply(a, args, predicted, NULL);
+	json_decref(args);
+	return rc;
 }
 
 int mock_apply(const char *action, const char *args_json, json_t **result, json_t **undo)
 {
 	if (M.mode == SALVE_MODE_DRY_RUN)
 		fail_msg("the core never calls apply (%s) in a dry-run", action);
-	MOCK_CALL(apply, action, args_json, result, undo);
+	const salve_action *a = need_mutate(action);
+	json_t *args = parse_args(args_json);
+	int rc = plan_or_apply(a, args, result, undo);
+	json_decref(args);
+	return rc;
 }
 
 int mock_undo(const char *action, const json_t *undo)
@@ -313,6 +450,7 @@ int mock_undo(const char *action, const json_t *undo)
 	const salve_action *a = need_action(action);
 	if (!a->undo)
 		fail_msg("action %s has no undo callback", action);
+	forget_observed();
 	return a->undo(&the_call, undo);
 }
 

@@ -189,6 +189,14 @@ typedef struct salve_host {
 	 * can echo it. value is copied; values under 4 bytes are ignored. call may be NULL.
 	 * Guard with SALVE_HOST_HAS(host, register_secret): a 1.1 host does not have it. */
 	void (*register_secret)(salve_call *call, const char *value);
+	/* added in 1.2: in plan and apply, what this call's check returned through *observed
+	 * (check ran first, found a change needed, and plan or apply follows with the same args),
+	 * so they can act on what check saw instead of looking again. NULL in check, run, undo
+	 * and render, and when check returned none. Borrowed until the callback returns. Data
+	 * only the plugin needs may go in it: a check that returns SALVE_OK has its observed
+	 * handed to plan/apply, not audited. Guard with SALVE_HOST_HAS(host, observed): a 1.1
+	 * host does not have it, and then plan and apply must look for themselves. */
+	const json_t *(*observed)(salve_call *call);
 } salve_host;
 
 /* Whether the host offers a service added after 1.0. */

@@ -1,7 +1,7 @@
 /*
  * ssh-patch pieces that need no server: shell quoting (checked against a real /bin/sh),
- * inventory parsing and host patterns, package-manager output parsers, the lineinfile edit,
- * durations, the action table, and argument validation.
+ * inventory parsing and host patterns, package-manager output parsers, durations, the action
+ * table, and argument validation (ensure_line: test_ssh_patch_line.c).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -551,41 +551,6 @@ static void test_lock_wait_script(void **state)
 	rmdir(dir);
 }
 
-#define EDIT(old, line, re, want, want_changed, want_what)                                         \
-	do {                                                                                       \
-		size_t nl;                                                                         \
-		int ch;                                                                            \
-		const char *what;                                                                  \
-		char err[200];                                                                     \
-		char *got =                                                                        \
-		    sp_line_edit(old, strlen(old), line, re, &nl, &ch, &what, err, sizeof err);    \
-		assert_non_null(got);                                                              \
-		assert_string_equal(got, want);                                                    \
-		assert_int_equal(ch, want_changed);                                                \
-		assert_string_equal(what, want_what);                                              \
-		free(got);                                                                         \
-	} while (0)
-
-static void test_line_edit(void **state)
-{
-	(void)state;
-	EDIT("", "a=1", NULL, "a=1\n", 1, "append");
-	EDIT("x\n", "a=1", NULL, "x\na=1\n", 1, "append");
-	EDIT("x", "a=1", NULL, "x\na=1\n", 1, "append");
-	EDIT("x\na=1\ny", "a=1", NULL, "x\na=1\ny", 0, "none");
-	EDIT("a=0\nb\na=2\n", "a=1", "^a=", "a=0\nb\na=1\n", 1, "replace");
-	EDIT("a=1\n", "a=1", "^a=", "a=1\n", 0, "none");
-	/* regexp without a match but the exact line present: nothing to do (Ansible). */
-	EDIT("k\na=1\n", "a=1", "^zzz", "k\na=1\n", 0, "none");
-	EDIT("#Port 22\n", "Port 2222", "^#?Port ", "Port 2222\n", 1, "replace");
-	size_t nl;
-	int ch;
-	const char *what;
-	char err[200];
-	assert_null(sp_line_edit("x", 1, "y", "(", &nl, &ch, &what, err, sizeof err));
-	assert_non_null(strstr(err, "regexp '('"));
-}
-
 static void test_descriptor_and_validation(void **state)
 {
 	(void)state;
@@ -970,7 +935,6 @@ int main(void)
 	    cmocka_unit_test(test_localhost_without_inventory),
 	    cmocka_unit_test(test_scripts_quote_options),
 	    cmocka_unit_test(test_lock_wait_script),
-	    cmocka_unit_test(test_line_edit),
 	    cmocka_unit_test(test_descriptor_and_validation),
 	    cmocka_unit_test(test_escape_for_people),
 	    cmocka_unit_test(test_control_bytes_escaped),
