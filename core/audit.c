@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -241,7 +242,9 @@ static int sync_tail(salve_audit *a, int check_head, char *err, size_t errlen)
 		return -1;
 	}
 	int rc = -1;
-	if (!t.has_seq) {
+	/* A writer numbers records 1, 2, 3, ...: any other last seq was edited in (and the next
+	 * one, seq + 1, might not even exist). */
+	if (!t.has_seq || (t.good > 0 && (t.seq < 1 || t.seq == LLONG_MAX))) {
 		snprintf(
 		    err, errlen,
 		    "audit log %s: its last complete line is not a salve audit record (edited, "
@@ -601,16 +604,58 @@ static char *read_nofollow(const char *path, size_t *len)
 	return buf;
 }
 
-/* Where an intact chain ends. */
+/* What LOG.head says: its state, and when it is a head, the seq and hash it names (seq 0 and
+ * the zero hash: no record yet). */
+enum head_state { HEAD_OK, HEAD_MISSING, HEAD_EMPTY, HEAD_DAMAGED, HEAD_UNREADABLE };
+struct head {
+	enum head_state state;
+	long long seq;
+	char hash[65];
+	char why[512]; /* HEAD_UNREADABLE: what and where */
+};
+
+static void read_head_file(const char *path, struct head *h)
+{
+	memset(h, 0, sizeof *h);
+	char headpath[4200];
+	snprintf(headpath, sizeof headpath, "%s.head", path);
+	size_t hlen = 0;
+	char *text = read_nofollow(headpath, &hlen);
+	if (!text) {
+		h->state = errno == ENOENT ? HEAD_MISSING : HEAD_UNREADABLE;
+		snprintf(h->why, sizeof h->why, "%s: %s", headpath,
+		         errno == ELOOP ? "is a symbolic link" : strerror(errno));
+		return;
+	}
+	json_t *j = json_loads(text, 0, NULL);
+	json_t *jseq = json_object_get(j, "seq");
+	const char *hash = json_string_value(json_object_get(j, "hash"));
+	if (json_is_integer(jseq) && json_integer_value(jseq) >= 0 && hash && strlen(hash) == 64) {
+		h->state = HEAD_OK;
+		h->seq = json_integer_value(jseq);
+		memcpy(h->hash, hash, 65);
+	} else {
+		h->state = hlen == 0 ? HEAD_EMPTY : HEAD_DAMAGED;
+	}
+	json_decref(j);
+	free(text);
+}
+
+/* Where an intact chain ends, and the hash of the record a head names. */
 struct chain_end {
 	long long records;
 	long long last_seq;
 	char hash[65];
+	char wanted_hash[65]; /* the hash of the record with the wanted seq, when there is one */
 };
 
-/* The chain alone: 0 intact (*end set), 1 broken (msg says where), -1 unreadable. */
-static int verify_chain(const char *path, struct chain_end *end, char *msg, size_t msglen)
+/* The chain alone: 0 intact (*end set), 1 broken (msg says where), -1 unreadable. Records run
+ * 1, 2, 3, ... from the first line; wanted_seq (0 for none) names the record whose hash is
+ * kept. No seq is computed with: an edited log may hold any integer. */
+static int verify_chain(const char *path, long long wanted_seq, struct chain_end *end, char *msg,
+                        size_t msglen)
 {
+	memset(end, 0, sizeof *end);
 	size_t len;
 	char *text = salve_read_file(path, &len);
 	if (!text) {
@@ -649,13 +694,27 @@ static int verify_chain(const char *path, struct chain_end *end, char *msg, size
 			         "%s:%lld: record has no seq or prev field: the line was edited",
 			         path, lineno);
 			rc = 1;
-		} else if (lineno > 1 && seq != prev_seq + 1) {
-			if (seq > prev_seq + 1)
+		} else if (seq < 1) {
+			snprintf(msg, msglen,
+			         "%s:%lld: record seq %lld: records are numbered from 1: the line "
+			         "was edited",
+			         path, lineno, seq);
+			rc = 1;
+		} else if (lineno == 1 && seq != 1) {
+			/* seq >= 2 here, so seq - 1 cannot overflow. */
+			snprintf(
+			    msg, msglen,
+			    "%s:1: the first record has seq %lld: %lld record(s) missing before "
+			    "this line",
+			    path, seq, seq - 1);
+			rc = 1;
+		} else if (lineno > 1 && seq - 1 != prev_seq) {
+			/* prev_seq >= 1 and seq >= 1: their difference cannot overflow. */
+			if (seq - 1 > prev_seq)
 				snprintf(msg, msglen,
 				         "%s:%lld: record seq %lld follows seq %lld: %lld "
-				         "record(s) missing "
-				         "before this line",
-				         path, lineno, seq, prev_seq, seq - prev_seq - 1);
+				         "record(s) missing before this line",
+				         path, lineno, seq, prev_seq, seq - 1 - prev_seq);
 			else
 				snprintf(msg, msglen,
 				         "%s:%lld: record seq %lld follows seq %lld: out of order",
@@ -674,6 +733,8 @@ static int verify_chain(const char *path, struct chain_end *end, char *msg, size
 			goto done;
 		salve_sha256_hex(p, (size_t)(nl - p), prev_hash);
 		prev_seq = seq;
+		if (seq == wanted_seq)
+			memcpy(end->wanted_hash, prev_hash, 65);
 		p = nl + 1;
 	}
 	end->records = lineno;
@@ -684,50 +745,63 @@ done:
 	return rc;
 }
 
-/* The head compared with the chain's end. 0 fine; 1 with msg; 2 head missing or empty. */
-static int check_head(const char *path, const struct chain_end *end, char *msg, size_t msglen)
+/* The head compared with the chain's end. 0 fine; 1 with msg; 2 head missing or empty. A head
+ * behind the log (a writer without sync, or one that died between a record and its head)
+ * must name a record the log has, with that record's hash. */
+static int check_head(const char *path, const struct head *h, const struct chain_end *end,
+                      char *msg, size_t msglen)
 {
-	char headpath[4200];
-	snprintf(headpath, sizeof headpath, "%s.head", path);
-	size_t hlen = 0;
-	char *head = read_nofollow(headpath, &hlen);
-	if (!head) {
-		if (errno == ENOENT)
-			return end->records ? 2 : 0;
-		snprintf(msg, msglen, "%s: %s", headpath,
-		         errno == ELOOP ? "is a symbolic link" : strerror(errno));
-		return 1;
-	}
 	long long lineno = end->records, last_seq = end->last_seq;
-	int rc = 0;
-	json_t *h = json_loads(head, 0, NULL);
-	json_t *jseq = json_object_get(h, "seq");
-	const char *hhash = json_string_value(json_object_get(h, "hash"));
-	long long hseq = json_integer_value(jseq);
-	if (!json_is_integer(jseq) || !hhash) {
-		rc = lineno ? 2 : 0;
-		if (hlen > 0 && lineno) {
-			snprintf(msg, msglen,
-			         "%s: damaged (not a head record): the log cannot be "
-			         "checked for records removed from its end",
-			         headpath);
-			rc = 1;
-		}
-	} else if (hseq > last_seq) {
+	switch (h->state) {
+	case HEAD_MISSING:
+	case HEAD_EMPTY:
+		return lineno ? 2 : 0;
+	case HEAD_UNREADABLE:
+		snprintf(msg, msglen, "%s", h->why);
+		return 1;
+	case HEAD_DAMAGED:
+		if (!lineno)
+			return 0;
+		snprintf(msg, msglen,
+		         "%s.head: damaged (not a head record): the log cannot be checked for "
+		         "records removed from its end",
+		         path);
+		return 1;
+	case HEAD_OK:
+		break;
+	}
+	if (h->seq > last_seq) {
+		/* Both >= 0: the difference cannot overflow. */
 		snprintf(msg, msglen,
 		         "%s:%lld: the log ends at seq %lld but its head says %lld records were "
 		         "written: %lld record(s) removed from the end",
-		         path, lineno, last_seq, hseq, hseq - last_seq);
-		rc = 1;
-	} else if (hseq == last_seq && strcmp(hhash, end->hash) != 0 && lineno) {
+		         path, lineno, last_seq, h->seq, h->seq - last_seq);
+		return 1;
+	}
+	if (!lineno)
+		return 0;
+	if (h->seq == last_seq && strcmp(h->hash, end->hash) != 0) {
 		snprintf(msg, msglen,
 		         "%s:%lld: the last record was edited (its hash differs from the head)",
 		         path, lineno);
-		rc = 1;
+		return 1;
 	}
-	json_decref(h);
-	free(head);
-	return rc;
+	/* An intact chain runs 1..last_seq, so it has record h->seq (seq 0: its start). */
+	const char *named = h->seq == 0 ? ZERO_HASH : end->wanted_hash;
+	if (h->seq < last_seq && strcmp(h->hash, named) != 0) {
+		if (h->seq == 0)
+			snprintf(msg, msglen,
+			         "%s.head names seq 0 (no record yet) with a hash that is not the "
+			         "chain's start: the head was edited",
+			         path);
+		else /* record N is line N */
+			snprintf(msg, msglen,
+			         "%s:%lld: record seq %lld was edited (its hash differs from the "
+			         "head, which names it)",
+			         path, h->seq, h->seq);
+		return 1;
+	}
+	return 0;
 }
 
 /* A shared lock on the log while it and its head are read: a writer appends a record and
@@ -749,14 +823,23 @@ static void unlock_reading(int fd)
 		close(fd);
 }
 
+/* The log and its head, read under one shared lock. */
+static int verify_locked(const char *path, struct chain_end *end, char *msg, size_t msglen)
+{
+	struct head h;
+	int lock_fd = lock_for_reading(path);
+	read_head_file(path, &h);
+	int rc = verify_chain(path, h.state == HEAD_OK ? h.seq : 0, end, msg, msglen);
+	if (rc == 0)
+		rc = check_head(path, &h, end, msg, msglen);
+	unlock_reading(lock_fd);
+	return rc;
+}
+
 int salve_audit_verify(const char *path, char *msg, size_t msglen)
 {
 	struct chain_end end;
-	int lock_fd = lock_for_reading(path);
-	int rc = verify_chain(path, &end, msg, msglen);
-	if (rc == 0)
-		rc = check_head(path, &end, msg, msglen);
-	unlock_reading(lock_fd);
+	int rc = verify_locked(path, &end, msg, msglen);
 	if (rc < 0 || rc == 1)
 		return rc;
 	if (rc == 2) {
@@ -776,11 +859,7 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen)
 int salve_audit_accept_missing_head(const char *path, char *msg, size_t msglen)
 {
 	struct chain_end end;
-	int lock_fd = lock_for_reading(path);
-	int rc = verify_chain(path, &end, msg, msglen);
-	if (rc == 0)
-		rc = check_head(path, &end, msg, msglen);
-	unlock_reading(lock_fd);
+	int rc = verify_locked(path, &end, msg, msglen);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {

@@ -717,6 +717,16 @@ void salve_runbook_free(salve_runbook *rb)
 	free(rb);
 }
 
+/* The shortest text that reads back as d (%g's six digits turned 1.2345678 into 1.23457). */
+static void shortest_real(double d, char *buf, size_t len)
+{
+	for (int digits = 1; digits <= 17; digits++) {
+		snprintf(buf, len, "%.*g", digits, d);
+		if (strtod(buf, NULL) == d)
+			return;
+	}
+}
+
 static json_t *coerce_param(const char *name, const char *type, json_t *v, char *err, size_t errlen)
 {
 	if (!json_is_string(v)) {
@@ -731,7 +741,7 @@ static json_t *coerce_param(const char *name, const char *type, json_t *v, char 
 			if (json_is_integer(v))
 				snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
 			else
-				snprintf(buf, sizeof buf, "%g", json_real_value(v));
+				shortest_real(json_real_value(v), buf, sizeof buf);
 			return json_string(buf);
 		}
 		if (!ok) {

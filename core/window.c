@@ -45,6 +45,20 @@ static int parse_days(const char *s, size_t len, unsigned *mask)
 	return *mask ? 0 : -1;
 }
 
+/* Exactly two digits, ':', two digits, at most max minutes after midnight: sscanf's %d took
+ * " 2: 0", "+2:00" and 24:30 (which then ended at 24:00). */
+static int parse_hhmm(const char *s, int max, int *minutes)
+{
+	for (int i = 0; i < 5; i++)
+		if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9'))
+			return -1;
+	int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h * 60 + m > max)
+		return -1;
+	*minutes = h * 60 + m;
+	return 0;
+}
+
 int salve_window_contains(const char *spec, time_t when, char *err, size_t errlen)
 {
 	unsigned mask = 0x7f;
@@ -58,16 +72,17 @@ int salve_window_contains(const char *spec, time_t when, char *err, size_t errle
 		}
 		times = space + 1;
 	}
-	int h1, m1, h2, m2;
-	char tail;
-	if (sscanf(times, "%d:%d-%d:%d%c", &h1, &m1, &h2, &m2, &tail) != 4 || h1 < 0 || h1 > 23 ||
-	    h2 < 0 || h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59) {
-		snprintf(err, errlen, "window \"%s\": times must be like 02:00-04:00", spec);
+	int start, end;
+	if (strlen(times) != 11 || times[5] != '-' || parse_hhmm(times, 23 * 60 + 59, &start) < 0 ||
+	    parse_hhmm(times + 6, 24 * 60, &end) < 0) {
+		snprintf(err, errlen,
+		         "window \"%s\": times must be like 02:00-04:00 (HH:MM, 00:00 to 24:00)",
+		         spec);
 		return -1;
 	}
 	struct tm tm;
 	localtime_r(&when, &tm);
-	int now = tm.tm_hour * 60 + tm.tm_min, start = h1 * 60 + m1, end = h2 * 60 + m2;
+	int now = tm.tm_hour * 60 + tm.tm_min;
 	int today = tm.tm_wday, yesterday = (tm.tm_wday + 6) % 7;
 	if (start < end)
 		return (mask & (1u << today)) && now >= start && now < end;

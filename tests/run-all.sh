@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs what is needed, then
 #  1. checks formatting against the repo's .clang-format,
 #  2. builds everything with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test,
-#  3. builds without sanitizers and runs the unit tests under valgrind.
+#  3. builds without sanitizers and runs the unit tests under valgrind,
+#  4. builds the fuzz targets with clang (libFuzzer, ASan + UBSan) and runs each briefly.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,3 +27,12 @@ echo "== valgrind build, unit tests"
 cmake -S . -B build-valgrind -DSALVE_SANITIZE=OFF -DSALVE_VALGRIND=ON -DCMAKE_BUILD_TYPE=Debug -DSALVE_PLUGIN_ALL=ON >/dev/null
 cmake --build build-valgrind -j"$jobs"
 ctest --test-dir build-valgrind --output-on-failure -j"$jobs" -L unit --timeout 900
+
+fuzz_seconds=${SALVE_FUZZ_SECONDS:-5}
+echo "== fuzz targets, $fuzz_seconds s each"
+# tests/fuzz: the seeds (and every bug's reproducer) replayed, then a short run per target;
+# bench/fuzz/run.sh is the long run.
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSALVE_SANITIZE=ON -DSALVE_FUZZ=ON \
+	-DSALVE_FUZZ_SECONDS="$fuzz_seconds" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSALVE_PLUGIN_ALL=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" --target salve-fuzz
+ctest --test-dir build-fuzz --output-on-failure -j"$jobs" -L fuzz

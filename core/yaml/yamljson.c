@@ -8,8 +8,23 @@
 #include <string.h>
 #include <yaml.h>
 
-/* Deep enough for any real config; refuses alias bombs and pathological nesting. */
+/* Deep enough for any real config; refuses pathological nesting. */
 #define MAX_DEPTH 64
+/* A document may produce its own nodes plus this many more through aliases (each expansion
+ * counted again): far above what shared settings in a real config, inventory or kubeconfig
+ * need, and what bounds an alias bomb (40 lines of `aN: &aN [*aN-1, *aN-1]` expand to 2^40
+ * nodes), which MAX_DEPTH does not. */
+#define MAX_ALIAS_NODES 100000
+
+/* Where convert stands: the nodes it may still produce, and why it stopped. */
+struct conversion {
+	yaml_document_t *doc;
+	enum salve_yaml_scalars scalars;
+	size_t budget;     /* nodes the document may produce */
+	size_t nodes_left; /* of those, not produced yet */
+	char *err;
+	size_t errlen;
+};
 
 static json_t *plain_scalar(const char *s, size_t len, enum salve_yaml_scalars scalars)
 {
@@ -42,28 +57,51 @@ static json_t *plain_scalar(const char *s, size_t len, enum salve_yaml_scalars s
 	return json_stringn(s, len);
 }
 
-static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth,
-                       enum salve_yaml_scalars scalars, char *err, size_t errlen)
+static json_t *convert(struct conversion *c, yaml_node_t *node, int depth,
+                       const yaml_mark_t *alias_at);
+
+/* A child that does not start after its parent was brought there by an alias (an anchor comes
+ * before its aliases, or is the node the alias is in): the parent is where the outermost
+ * expansion on this path is written, which is what an error names. */
+static json_t *convert_child(struct conversion *c, const yaml_node_t *parent, int id, int depth,
+                             const yaml_mark_t *alias_at)
+{
+	yaml_node_t *child = yaml_document_get_node(c->doc, id);
+	if (!alias_at && child->start_mark.index <= parent->start_mark.index)
+		alias_at = &parent->start_mark;
+	return convert(c, child, depth + 1, alias_at);
+}
+
+static json_t *convert(struct conversion *c, yaml_node_t *node, int depth,
+                       const yaml_mark_t *alias_at)
 {
 	if (depth > MAX_DEPTH) {
-		snprintf(err, errlen, "line %zu: nesting deeper than %d levels",
-		         node->start_mark.line + 1, MAX_DEPTH);
+		snprintf(c->err, c->errlen, "%zu:%zu: nesting deeper than %d levels",
+		         node->start_mark.line + 1, node->start_mark.column + 1, MAX_DEPTH);
 		return NULL;
 	}
+	if (c->nodes_left == 0) {
+		const yaml_mark_t *at = alias_at ? alias_at : &node->start_mark;
+		snprintf(c->err, c->errlen,
+		         "%zu:%zu: aliases expand the document to more than %zu nodes (an alias "
+		         "bomb?)",
+		         at->line + 1, at->column + 1, c->budget);
+		return NULL;
+	}
+	c->nodes_left--;
 	switch (node->type) {
 	case YAML_SCALAR_NODE: {
 		const char *s = (const char *)node->data.scalar.value;
 		size_t len = node->data.scalar.length;
 		if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-			return plain_scalar(s, len, scalars);
+			return plain_scalar(s, len, c->scalars);
 		return json_stringn(s, len);
 	}
 	case YAML_SEQUENCE_NODE: {
 		json_t *arr = json_array();
 		for (yaml_node_item_t *it = node->data.sequence.items.start;
 		     it < node->data.sequence.items.top; it++) {
-			json_t *v = convert(doc, yaml_document_get_node(doc, *it), depth + 1,
-			                    scalars, err, errlen);
+			json_t *v = convert_child(c, node, *it, depth, alias_at);
 			if (!v) {
 				json_decref(arr);
 				return NULL;
@@ -76,15 +114,14 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *node, int depth,
 		json_t *obj = json_object();
 		for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
 		     p < node->data.mapping.pairs.top; p++) {
-			yaml_node_t *k = yaml_document_get_node(doc, p->key);
+			yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
 			if (k->type != YAML_SCALAR_NODE) {
-				snprintf(err, errlen, "line %zu: mapping keys must be scalars",
-				         k->start_mark.line + 1);
+				snprintf(c->err, c->errlen, "%zu:%zu: mapping keys must be scalars",
+				         k->start_mark.line + 1, k->start_mark.column + 1);
 				json_decref(obj);
 				return NULL;
 			}
-			json_t *v = convert(doc, yaml_document_get_node(doc, p->value), depth + 1,
-			                    scalars, err, errlen);
+			json_t *v = convert_child(c, node, p->value, depth, alias_at);
 			if (!v) {
 				json_decref(obj);
 				return NULL;
@@ -132,9 +169,13 @@ json_t *salve_yaml_parse(const char *text, size_t len, const char *name,
 		out = json_object();
 	} else {
 		char inner[512] = "";
-		out = convert(&doc, root, 0, scalars, inner, sizeof inner);
+		size_t own = (size_t)(doc.nodes.top - doc.nodes.start);
+		struct conversion c = {
+		    &doc,  scalars,     own + MAX_ALIAS_NODES, own + MAX_ALIAS_NODES,
+		    inner, sizeof inner};
+		out = convert(&c, root, 0, NULL);
 		if (!out)
-			snprintf(err, errlen, "%s: %s", name, inner);
+			snprintf(err, errlen, "%s:%s", name, inner);
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);

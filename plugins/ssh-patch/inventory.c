@@ -154,17 +154,32 @@ static int walk_group(struct builder *b, const char *name, const json_t *def, in
 	return 0;
 }
 
-static void collect_members(struct builder *b, const char *name, json_t *out, int depth)
+/* Every host in group name and the groups below it. Each group is visited once: walking once
+ * per path cost 2^depth for a chain of diamonds (gN -> aN, bN -> gN+1), and a cycle ends. */
+static void collect_members(struct builder *b, const char *name, json_t *out)
 {
-	json_t *g = json_object_get(b->groups, name);
-	if (!g || depth > MAX_DEPTH)
-		return;
-	size_t i;
-	json_t *x;
-	json_array_foreach(json_object_get(g, "hosts"), i, x)
-	    add_unique_int(out, (long)json_integer_value(x));
-	json_array_foreach(json_object_get(g, "children"), i, x)
-	    collect_members(b, json_string_value(x), out, depth + 1);
+	json_t *seen = json_object(), *todo = json_array();
+	json_object_set_new(seen, name, json_true());
+	json_array_append_new(todo, json_string(name));
+	size_t n;
+	while ((n = json_array_size(todo)) > 0) {
+		json_t *g =
+		    json_object_get(b->groups, json_string_value(json_array_get(todo, n - 1)));
+		json_array_remove(todo, n - 1);
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(g, "hosts"), i, x)
+		    add_unique_int(out, (long)json_integer_value(x));
+		json_array_foreach(json_object_get(g, "children"), i, x)
+		{
+			if (json_object_get(seen, json_string_value(x)))
+				continue;
+			json_object_set_new(seen, json_string_value(x), json_true());
+			json_array_append(todo, x);
+		}
+	}
+	json_decref(todo);
+	json_decref(seen);
 }
 
 static int cmp_long(const void *a, const void *b)
@@ -344,7 +359,7 @@ struct sp_inventory *sp_inventory_parse(const char *yaml, size_t len, const char
 				for (size_t i = 0; i < inv->nhosts; i++)
 					json_array_append_new(members, json_integer((json_int_t)i));
 			else
-				collect_members(&b, gname, members, 0);
+				collect_members(&b, gname, members);
 			sort_int_array(members);
 			json_object_set_new(inv->groups, gname, members);
 		}

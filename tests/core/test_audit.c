@@ -649,6 +649,176 @@ static void test_sync_writes_the_head(void **state)
 	salve_audit_close(a);
 }
 
+/* Writes a log and its head exactly as given. */
+static void write_log(const char *path, const char *log, const char *head)
+{
+	tu_write(path, log);
+	if (head)
+		tu_write(head_path(path), head);
+	else
+		unlink(head_path(path));
+}
+
+static void assert_refused(const char *path, const char *why)
+{
+	char msg[1024];
+	int rc = salve_audit_verify(path, msg, sizeof msg);
+	if (rc != 1 || !strstr(msg, why))
+		fail_msg("verify %s: rc %d, \"%s\" (wanted 1 and \"%s\")", path, rc, msg, why);
+}
+
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Fuzz finding 10 (tests/fuzz/corpus/audit/bug-first-record-seq): a one-record log whose seq
+ * is 2, with the head a writer would leave for it. Verify said "hash chain intact". */
+static void test_first_record_must_be_seq_1(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	const char *line = "{\"seq\":2,\"prev\":\"" ZERO64 "\",\"event\":\"xyyyyyyy\"}";
+	char hash[65], log[512], head[256];
+	salve_sha256_hex(line, strlen(line), hash);
+	snprintf(log, sizeof log, "%s\n", line);
+	snprintf(head, sizeof head, "{\"seq\":2,\"hash\":\"%s\"}\n", hash);
+	write_log(p, log, head);
+	assert_refused(p, "a.jsonl:1: the first record has seq 2: 1 record(s) missing before "
+	                  "this line");
+
+	/* The attack on a real log: its one record renumbered, its head left as it was. */
+	write_log(p, "", NULL);
+	write_n(p, 1, "x");
+	assert_verifies(p, "1 records, hash chain intact");
+	char *text = tu_read(p);
+	char *seq = strstr(text, "\"seq\":1,");
+	assert_non_null(seq);
+	seq[6] = '2';
+	tu_write(p, text);
+	free(text);
+	assert_refused(p, "a.jsonl:1: the first record has seq 2");
+}
+
+/* Fuzz finding 10: a head behind the log must name a record the log has, with its hash. The
+ * attack: the chain re-hashed from record 2 on (no key is needed to do that) and the head left
+ * naming record 2. */
+static void test_head_behind_the_log_is_compared(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	write_n(p, 4, "x");
+	char *text = tu_read(p);
+	char *lines[4], *save = NULL;
+	int n = 0;
+	for (char *l = strtok_r(text, "\n", &save); l && n < 4; l = strtok_r(NULL, "\n", &save))
+		lines[n++] = l;
+	assert_int_equal(n, 4);
+	char hash2[65], head[256];
+	salve_sha256_hex(lines[1], strlen(lines[1]), hash2);
+
+	/* A head a writer left behind (died before moving it, or wrote without sync). */
+	snprintf(head, sizeof head, "{\"seq\":%20d,\"hash\":\"%s\"}\n", 2, hash2);
+	tu_write(head_path(p), head);
+	assert_verifies(p, "4 records, hash chain intact");
+	snprintf(head, sizeof head, "{\"seq\":%20d,\"hash\":\"%s\"}\n", 0, ZERO64);
+	tu_write(head_path(p), head);
+	assert_verifies(p, "4 records, hash chain intact");
+
+	/* Record 2 edited, records 3 and 4 re-chained on it. */
+	char prev[65];
+	salve_sha256_hex(lines[0], strlen(lines[0]), prev);
+	FILE *f = fopen(p, "w");
+	fprintf(f, "%s\n", lines[0]);
+	for (int i = 1; i < 4; i++) {
+		json_t *rec = json_loads(lines[i], 0, NULL);
+		assert_non_null(rec);
+		json_object_set_new(rec, "prev", json_string(prev));
+		if (i == 1)
+			json_object_set_new(rec, "who", json_string("someone else"));
+		char *out = json_dumps(rec, JSON_COMPACT);
+		fprintf(f, "%s\n", out);
+		salve_sha256_hex(out, strlen(out), prev);
+		free(out);
+		json_decref(rec);
+	}
+	fclose(f);
+	free(text);
+	snprintf(head, sizeof head, "{\"seq\":%20d,\"hash\":\"%s\"}\n", 2, hash2);
+	tu_write(head_path(p), head);
+	assert_refused(p, "a.jsonl:2: record seq 2 was edited (its hash differs from the head, "
+	                  "which names it)");
+	/* A head naming no record must name the chain's start. */
+	snprintf(head, sizeof head, "{\"seq\":%20d,\"hash\":\"%s\"}\n", 0, hash2);
+	tu_write(head_path(p), head);
+	assert_refused(p, "a.jsonl.head names seq 0 (no record yet) with a hash that is not the "
+	                  "chain's start");
+	/* Negative seqs name nothing. */
+	snprintf(head, sizeof head, "{\"seq\":%20d,\"hash\":\"%s\"}\n", -1, hash2);
+	tu_write(head_path(p), head);
+	assert_refused(p, "a.jsonl.head: damaged (not a head record)");
+}
+
+/* Fuzz finding 11 (tests/fuzz/corpus/audit/bug-seq-overflow-*): seqs at the ends of the
+ * integer range made verify compute prev_seq + 1, seq - prev_seq - 1 and hseq - prev_seq with
+ * signed overflow (UBSan aborts this test if any is computed). */
+static void test_extreme_seqs_are_refused_without_overflow(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	/* the exact reproducers */
+	write_log(p,
+	          "{\"seq\":9223372036854775807,\"prev\":\"" ZERO64 "\"}\n"
+	          "{\"seq\":1,\"prev\":\"x\"}\n",
+	          NULL);
+	assert_refused(p, "a.jsonl:1: the first record has seq 9223372036854775807: "
+	                  "9223372036854775806 record(s) missing");
+	write_log(p,
+	          "{\"seq\":-9223372036854775808,\"prev\":\"" ZERO64 "\"}\n"
+	          "{\"seq\":9223372036854775807,\"prev\":\"x\"}\n",
+	          NULL);
+	assert_refused(p, "a.jsonl:1: record seq -9223372036854775808: records are numbered "
+	                  "from 1");
+	write_log(p, "{\"seq\":-5,\"prev\":\"" ZERO64 "\"}\n",
+	          "{\"seq\":9223372036854775807,\"hash\":\"x\"}\n");
+	assert_refused(p, "a.jsonl:1: record seq -5: records are numbered from 1");
+
+	/* The same values after a good first record. */
+	const char *first = "{\"seq\":1,\"prev\":\"" ZERO64 "\"}";
+	char hash[65], log[1024], head[256];
+	salve_sha256_hex(first, strlen(first), hash);
+	snprintf(log, sizeof log, "%s\n{\"seq\":9223372036854775807,\"prev\":\"%s\"}\n", first,
+	         hash);
+	write_log(p, log, NULL);
+	assert_refused(p, "a.jsonl:2: record seq 9223372036854775807 follows seq 1: "
+	                  "9223372036854775805 record(s) missing before this line");
+	snprintf(log, sizeof log, "%s\n{\"seq\":-9223372036854775808,\"prev\":\"%s\"}\n", first,
+	         hash);
+	write_log(p, log, NULL);
+	assert_refused(p, "a.jsonl:2: record seq -9223372036854775808: records are numbered");
+	snprintf(log, sizeof log, "%s\n", first);
+	snprintf(head, sizeof head, "{\"seq\":9223372036854775807,\"hash\":\"%s\"}\n", hash);
+	write_log(p, log, head);
+	assert_refused(p, "a.jsonl:1: the log ends at seq 1 but its head says "
+	                  "9223372036854775807 records were written: 9223372036854775806 "
+	                  "record(s) removed from the end");
+	snprintf(head, sizeof head, "{\"seq\":-9223372036854775808,\"hash\":\"%s\"}\n", hash);
+	write_log(p, log, head);
+	assert_refused(p, "a.jsonl.head: damaged (not a head record)");
+	snprintf(head, sizeof head, "{\"seq\":1,\"hash\":\"%s\"}\n", hash);
+	write_log(p, log, head);
+	assert_verifies(p, "1 records, hash chain intact");
+
+	/* A writer never appends seq + 1 after a last seq it could not have written. */
+	snprintf(log, sizeof log, "{\"seq\":9223372036854775807,\"prev\":\"%s\"}\n", ZERO64);
+	salve_sha256_hex(log, strlen(log) - 1, hash);
+	snprintf(head, sizeof head, "{\"seq\":9223372036854775807,\"hash\":\"%s\"}\n", hash);
+	write_log(p, log, head);
+	expect_open_refused(p, "its last complete line is not a salve audit record");
+	snprintf(log, sizeof log, "{\"seq\":-3,\"prev\":\"%s\"}\n", ZERO64);
+	salve_sha256_hex(log, strlen(log) - 1, hash);
+	snprintf(head, sizeof head, "{\"seq\":0,\"hash\":\"%s\"}\n", ZERO64);
+	write_log(p, log, head);
+	expect_open_refused(p, "its last complete line is not a salve audit record");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,6 +841,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_writer_refuses_a_log_cut_behind_its_head, teardown),
 	    cmocka_unit_test_teardown(test_accept_refuses_a_broken_chain, teardown),
 	    cmocka_unit_test_teardown(test_sync_writes_the_head, teardown),
+	    cmocka_unit_test_teardown(test_first_record_must_be_seq_1, teardown),
+	    cmocka_unit_test_teardown(test_head_behind_the_log_is_compared, teardown),
+	    cmocka_unit_test_teardown(test_extreme_seqs_are_refused_without_overflow, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,6 +285,106 @@ static void test_torn_write_and_lagging_tail(void **state)
 	tu_cleanup();
 }
 
+/* Recovery adopts what a crash left (path) and appends twice; both records read back after
+ * the `before` records that verified, and nothing the crash left stays in the file. */
+static void assert_recovery_appends_after(const char *path, size_t before, const char *what)
+{
+	static const char *const marks[] = {"undone", "end"};
+	char err[512];
+	for (size_t k = 0; k < 2; k++) {
+		salve_journal *j = NULL;
+		json_t *recs = NULL;
+		salve_journal_check check;
+		if (salve_journal_adopt(path, &j, &recs, &check, err, sizeof err) !=
+		    SALVE_JOURNAL_OK)
+			fail_msg("%s: adopt: %s", what, err);
+		if (check.damaged || json_array_size(recs) != before + k)
+			fail_msg("%s: adopt %zu: damaged %d (%s), %zu records", what, k + 1,
+			         check.damaged, check.problem, json_array_size(recs));
+		json_decref(recs);
+		if (salve_journal_append(j, json_pack("{s:s, s:s}", "t", marks[k], "step", "s"),
+		                         err, sizeof err) < 0)
+			fail_msg("%s: append: %s", what, err);
+		salve_journal_close(j, 0);
+		check = read_check(path, &recs);
+		size_t n = json_array_size(recs);
+		json_t *last = json_array_get(recs, n - 1);
+		if (check.damaged || check.torn || n != before + k + 1 ||
+		    strcmp(json_string_value(json_object_get(last, "t")), marks[k]) != 0 ||
+		    json_integer_value(json_object_get(last, "seq")) !=
+		        (json_int_t)(before + k + 1))
+			fail_msg("%s: after append %zu: damaged %d torn %d (%s), %zu records, last "
+			         "\"%s\"",
+			         what, k + 1, check.damaged, check.torn, check.problem, n,
+			         json_string_value(json_object_get(last, "t")));
+		json_decref(recs);
+	}
+	size_t len;
+	char *text = slurp(path, &len);
+	if (memchr(text, '\0', len) || text[len - 1] != '\n')
+		fail_msg("%s: the crash's leftovers are still in the file", what);
+	free(text);
+}
+
+/* Fuzz finding 12 (tests/fuzz/corpus/journal/bug-torn-tail, bug-zero-filled-tail), replayed
+ * on the journal with its tail line: a record cut before its newline, or followed by NUL
+ * bytes (a power loss leaves a delayed-allocation block zero-filled). The old journal
+ * appended after the leftovers, so the next read lost what recovery wrote. Now adopt cuts the
+ * file back to its last verified record before appending. */
+static void test_recovery_appends_after_any_torn_tail(void **state)
+{
+	(void)state;
+	size_t len3, len4;
+	char *three = slurp(dead_journal(2), &len3); /* records 1..3, tail names 3 */
+	tu_cleanup();
+	const char *path = dead_journal(3);
+	char *four = slurp(path, &len4); /* the same, plus record 4 */
+	assert_memory_equal(three + 128, four + 128, len3 - 128);
+	char *crash = malloc(len4 + 64);
+	char what[64];
+
+	/* Record 4 cut at every length: its tail line still names record 3. */
+	for (size_t cut = len3 + 1; cut < len4; cut++) {
+		memcpy(crash, four, cut);
+		memcpy(crash, three, 128);
+		spit(path, crash, cut);
+		snprintf(what, sizeof what, "record 4 cut at %zu of %zu", cut, len4);
+		assert_recovery_appends_after(path, 3, what);
+	}
+	/* Record 4's bytes zero-filled, all of them or from its middle on. */
+	for (size_t from = len3; from < len4; from += (len4 - len3) / 2) {
+		memcpy(crash, four, len4);
+		memcpy(crash, three, 128);
+		memset(crash + from, 0, len4 - from);
+		spit(path, crash, len4);
+		snprintf(what, sizeof what, "record 4 zero-filled from %zu", from);
+		assert_recovery_appends_after(path, 3, what);
+	}
+	/* Record 4 whole and durable, then 64 NUL bytes (the torn write of record 5). */
+	memcpy(crash, four, len4);
+	memset(crash + len4, 0, 64);
+	spit(path, crash, len4 + 64);
+	json_t *recs;
+	salve_journal_check check = read_check(path, &recs);
+	assert_false(check.damaged);
+	assert_true(check.torn);
+	assert_int_equal(json_array_size(recs), 4);
+	json_decref(recs);
+	assert_recovery_appends_after(path, 4, "64 NUL bytes after record 4");
+
+	/* A NUL inside a complete line is damage, never skipped. */
+	memcpy(crash, four, len4);
+	crash[len4 - 10] = '\0';
+	spit(path, crash, len4);
+	check = read_check(path, NULL);
+	assert_true(check.damaged);
+	assert_non_null(strstr(check.problem, "line 5 (record 4)"));
+	free(crash);
+	free(three);
+	free(four);
+	tu_cleanup();
+}
+
 static void test_bound_to_its_run_and_append_refused_when_damaged(void **state)
 {
 	(void)state;
@@ -423,6 +523,7 @@ int main(void)
 	    cmocka_unit_test(test_every_cut_is_caught),
 	    cmocka_unit_test(test_missing_and_reordered_records),
 	    cmocka_unit_test(test_torn_write_and_lagging_tail),
+	    cmocka_unit_test(test_recovery_appends_after_any_torn_tail),
 	    cmocka_unit_test(test_bound_to_its_run_and_append_refused_when_damaged),
 	    cmocka_unit_test(test_created_locked_and_stale_temporaries),
 	    cmocka_unit_test(test_refused_files_and_dirs)};

@@ -6,6 +6,7 @@
 #include "runbook.h"
 #include "testutil.h"
 #include "util.h"
+#include "yamljson.h"
 
 static salve_registry *reg;
 
@@ -190,6 +191,42 @@ static void test_params(void **state)
 	salve_runbook_free(rb);
 }
 
+/* Fuzz finding 13 (tests/fuzz/corpus/params/bug-number-for-string-param.yaml): a YAML number
+ * in a params file, given for a string param, became "1.23457" (%g keeps six digits). It is
+ * now the shortest text that reads back as the same number. */
+static void test_number_for_string_param_keeps_every_digit(void **state)
+{
+	(void)state;
+	const char *p = tu_path("s.lua");
+	tu_write(
+	    p, "runbook { name = 'x', params = { host = { type = 'string', required = true } } }\n"
+	       "step 'a' { run = function() end }\n");
+	int ec;
+	char err[1024];
+	salve_runbook *rb = salve_runbook_load(p, reg, &ec, err, sizeof err);
+	assert_non_null(rb);
+	static const char *const cases[][2] = {
+	    {"host: 1.2345678\n", "1.2345678"},
+	    {"host: 0.1\n", "0.1"},
+	    {"host: 3.0\n", "3"},
+	    {"host: 1e300\n", "1e+300"},
+	    {"host: 0.30000000000000004\n", "0.30000000000000004"},
+	    {"host: -2.5e-7\n", "-2.5e-07"},
+	    {"host: 9007199254740993\n", "9007199254740993"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		json_t *given = salve_yaml_load_string(cases[i][0], strlen(cases[i][0]),
+		                                       "params.yaml", err, sizeof err);
+		assert_non_null(given);
+		json_t *out = NULL;
+		assert_int_equal(salve_runbook_params(rb, given, &out, err, sizeof err), 0);
+		assert_string_equal(json_string_value(json_object_get(out, "host")), cases[i][1]);
+		json_decref(out);
+		json_decref(given);
+	}
+	salve_runbook_free(rb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +236,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_top_level_has_a_deadline_and_stops_on_signals,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_params, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_number_for_string_param_keeps_every_digit, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -921,6 +921,8 @@ static void test_hostile_operands_refused(void **state)
 	rmdir(dir);
 }
 
+static void test_inventory_groups_walked_once(void **state);
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -941,6 +943,98 @@ int main(void)
 	    cmocka_unit_test(test_local_environment_is_clean),
 	    cmocka_unit_test(test_unit_names_and_paths),
 	    cmocka_unit_test(test_hostile_operands_refused),
+	    cmocka_unit_test(test_inventory_groups_walked_once),
 	};
 	return cmocka_run_group_tests_name("ssh_patch_unit", tests, NULL, NULL);
+}
+
+/* The members of group name, as host names joined by ",". */
+static char *members_of(struct sp_inventory *inv, const char *name)
+{
+	struct sp_buf b = {0};
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(inv->groups, name), i, x)
+	{
+		if (i)
+			sp_buf_add(&b, ",", 1);
+		const char *host = inv->hosts[json_integer_value(x)].name;
+		sp_buf_add(&b, host, strlen(host));
+	}
+	sp_buf_add(&b, "", 1);
+	return sp_buf_take(&b);
+}
+
+static void assert_members(struct sp_inventory *inv, const char *group, const char *want)
+{
+	char *got = members_of(inv, group);
+	if (strcmp(got, want) != 0)
+		fail_msg("group %s: members \"%s\", wanted \"%s\"", group, got, want);
+	free(got);
+}
+
+/* Fuzz finding 6 (tests/fuzz/corpus/inventory/bug-group-diamond-blowup): 30 levels of
+ * gN: {children: {aN, bN}}, aN and bN: {children: {gN+1}} made collect_members walk 2^30
+ * paths (a 3 KB inventory hung). Each group is walked once now; cycles end, and a chain longer
+ * than the old depth cut (64) keeps its deepest members. */
+static void test_inventory_groups_walked_once(void **state)
+{
+	(void)state;
+	struct sp_buf y = {0};
+	char line[256];
+	sp_buf_addstr(&y, "all:\n  children:\n");
+	for (int i = 0; i < 30; i++) {
+		int n =
+		    snprintf(line, sizeof line,
+		             "    g%d:\n      children: {a%d: , b%d: }\n"
+		             "    a%d:\n      children: {g%d: }\n"
+		             "    b%d:\n      children: {g%d: }\n%s",
+		             i, i, i, i, i + 1, i, i + 1, i == 12 ? "      hosts: {db1: }\n" : "");
+		sp_buf_add(&y, line, (size_t)n);
+	}
+	sp_buf_addstr(&y, "    g30:\n      hosts: {web1: }\n");
+	char err[512];
+	struct sp_inventory *inv =
+	    sp_inventory_parse(y.data, y.len, "diamond.yaml", err, sizeof err);
+	if (!inv)
+		fail_msg("%s", err);
+	assert_members(inv, "g0", "db1,web1");
+	assert_members(inv, "a0", "db1,web1");
+	assert_members(inv, "g12", "db1,web1");
+	assert_members(inv, "b12", "db1,web1");
+	assert_members(inv, "a12", "web1");
+	assert_members(inv, "g13", "web1");
+	assert_members(inv, "g30", "web1");
+	size_t n;
+	size_t *sel = sp_inventory_select(inv, "b0", &n, err, sizeof err);
+	assert_non_null(sel);
+	assert_int_equal(n, 2);
+	free(sel);
+	sp_inventory_free(inv);
+	sp_buf_free(&y);
+
+	/* A cycle of top-level groups: each holds the other's hosts. */
+	const char *cycle = "p:\n  hosts: {h1: }\n  children: {q: }\n"
+	                    "q:\n  hosts: {h2: }\n  children: {p: }\n";
+	inv = sp_inventory_parse(cycle, strlen(cycle), "cycle.yaml", err, sizeof err);
+	if (!inv)
+		fail_msg("%s", err);
+	assert_members(inv, "p", "h1,h2");
+	assert_members(inv, "q", "h1,h2");
+	sp_inventory_free(inv);
+
+	/* A chain of 100 top-level groups, c0 -> c1 -> ... -> c99 (which holds the host). */
+	struct sp_buf chain = {0};
+	for (int i = 0; i < 99; i++) {
+		int k = snprintf(line, sizeof line, "c%d:\n  children: {c%d: }\n", i, i + 1);
+		sp_buf_add(&chain, line, (size_t)k);
+	}
+	sp_buf_addstr(&chain, "c99:\n  hosts: {deep: }\n");
+	inv = sp_inventory_parse(chain.data, chain.len, "chain.yaml", err, sizeof err);
+	if (!inv)
+		fail_msg("%s", err);
+	assert_members(inv, "c0", "deep");
+	assert_members(inv, "c50", "deep");
+	sp_inventory_free(inv);
+	sp_buf_free(&chain);
 }
