@@ -52,6 +52,8 @@ static const char *level_name(int level)
 }
 
 static void emit(int level, const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void emit(int level, const char *prefix, const char *fmt, va_list ap)
 {
 	if (level > log_level)
 		return;
@@ -99,6 +101,8 @@ int salve_run_audit(const salve_run_info *run, json_t *record)
 }
 
 static void host_log(salve_call *call, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void host_log(salve_call *call, int level, const char *fmt, ...)
 {
 	char prefix[256] = "";
 	if (call && call->plugin && call->action)
@@ -110,6 +114,7 @@ static void host_log(salve_call *call, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void host_fail(salve_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void host_fail(salve_call *call, const char *fmt, ...)
 {
 	if (!call)
@@ -217,6 +222,8 @@ static const char *host_run_info(salve_call *call, const char *key)
 	return NULL;
 }
 
+static void host_progress(salve_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void host_progress(salve_call *call, const char *fmt, ...)
 {
 	char raw[1024], redacted[1024], safe[1024], prefix[256] = "";

@@ -278,6 +278,7 @@ void sp_escape_into(char *out, size_t outlen, const char *s)
 	sp_buf_free(&b);
 }
 
+static char *escaped_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *escaped_vprintf(const char *fmt, va_list ap)
 {
 	char *raw = NULL;
