@@ -15,7 +15,9 @@ static void test_escape_controls(void **state)
 	salve_escape_controls("a\tb", out, sizeof out, 0);
 	assert_string_equal(out, "a\\tb");
 	/* UTF-8 stays; the C1 CSI (U+009B) a terminal would act on does not. */
-	salve_escape_controls("caf\xc3\xa9 \xc2\x9b" "2J", out, sizeof out, 0);
+	salve_escape_controls("caf\xc3\xa9 \xc2\x9b"
+	                      "2J",
+	                      out, sizeof out, 0);
 	assert_string_equal(out, "caf\xc3\xa9 \\u009b2J");
 	/* Cut at a whole escape, never half of one. */
 	salve_escape_controls("abc\033def", out, 7, 0);
