@@ -344,6 +344,8 @@ static int load(int fd, const char *path, json_t **records, salve_journal_check 
 		snprintf(check->problem, sizeof check->problem,
 		         "its tail line (which names the last record) is missing or damaged");
 		free(text);
+		if (state)
+			state->read_only = 1;
 		return 0;
 	}
 	size_t pos = TAIL_WIDTH, line_no = 1;
