@@ -128,11 +128,14 @@ int srv_alert_time_normalize(const char *text, char *out, size_t outlen)
 	tm.tm_sec = s;
 	time_t t = timegm(&tm) - offset;
 	struct tm utc;
-	if (!gmtime_r(&t, &utc))
+	/* The offset can carry 0001-01-01T00:30:00+01:00 into year 0 or 9999-12-31 into 10000,
+	 * neither of which RFC 3339 can write; strftime's %Y would also drop the leading zeros
+	 * of years below 1000. */
+	if (!gmtime_r(&t, &utc) || utc.tm_year + 1900 < 1 || utc.tm_year + 1900 > 9999)
 		return -1;
-	char base[40];
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &utc);
-	if (salve_fmt(out, outlen, "%s%s%sZ", base, frac[0] ? "." : "", frac) < 0)
+	if (salve_fmt(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d%s%sZ", utc.tm_year + 1900,
+	              utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+	              frac[0] ? "." : "", frac) < 0)
 		return -1;
 	return 0;
 }

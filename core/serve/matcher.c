@@ -40,6 +40,122 @@ static const char *re2_only(const char *re)
 	return NULL;
 }
 
+/* Past these, glibc's regcomp time and memory grow beyond what a config line deserves; RE2
+ * (Alertmanager) refuses repeat counts above 1000 too. */
+#define MAX_GROUP_DEPTH 32
+#define MAX_REPEAT      1000
+
+/* The end of the bracket expression that starts at p ('['), or NULL if it never closes.
+ * Inside brackets a backslash is literal and "]" right after "[" or "[^" is a member. */
+static const char *bracket_end(const char *p)
+{
+	p++;
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	for (; *p; p++) {
+		if (*p == ']')
+			return p;
+		if (*p == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+			char close[3] = {p[1], ']', '\0'};
+			const char *q = strstr(p + 2, close);
+			if (!q)
+				return NULL;
+			p = q + 1;
+		}
+	}
+	return NULL;
+}
+
+/* The end of an interval {m}, {m,} or {m,n} starting at p, or NULL if p does not start one.
+ * *too_big is set when a count exceeds MAX_REPEAT. */
+static const char *interval_end(const char *p, int *too_big)
+{
+	const char *q = p + 1;
+	if (!isdigit((unsigned char)*q))
+		return NULL;
+	for (int part = 0; part < 2; part++) {
+		long count = 0;
+		while (isdigit((unsigned char)*q)) {
+			if (count <= MAX_REPEAT)
+				count = count * 10 + (*q - '0');
+			q++;
+		}
+		if (count > MAX_REPEAT)
+			*too_big = 1;
+		if (*q == '}')
+			return q;
+		if (*q != ',' || part == 1)
+			return NULL;
+		q++;
+		if (*q == '}')
+			return q;
+	}
+	return NULL;
+}
+
+/* The regex is pasted into ^(...)$, so its parentheses must balance on their own or
+ * "x)|(.*" would escape the anchors. Repetition of a repetition (a++, (a+)*, (a|b*){2})
+ * makes glibc's regcomp exponential; RE2 cannot express the blow-up, so Alertmanager
+ * configs never need it. Returns why the regex is refused, or NULL. */
+static const char *unsafe_structure(const char *re)
+{
+	enum { NOTHING, ATOM, REPEAT, GROUP } last = NOTHING;
+	char group_repeats[MAX_GROUP_DEPTH + 1] = {0}; /* [depth]: a repeat inside this group */
+	int depth = 0, closed_repeats = 0, too_big = 0;
+	for (const char *p = re; *p; p++) {
+		const char *end = NULL;
+		if (*p == '*' || *p == '+' || *p == '?' ||
+		    (*p == '{' && (end = interval_end(p, &too_big)))) {
+			if (too_big)
+				return "a repeat count above 1000";
+			if (last == REPEAT || (last == GROUP && closed_repeats))
+				return "nested or stacked repetition (such as a++ or (a+)*)";
+			if (last == NOTHING)
+				return "a repetition with nothing to repeat";
+			group_repeats[depth] = 1;
+			last = REPEAT;
+			if (end)
+				p = end;
+			continue;
+		}
+		switch (*p) {
+		case '(':
+			if (depth == MAX_GROUP_DEPTH)
+				return "groups nested more than 32 deep";
+			group_repeats[++depth] = 0;
+			last = NOTHING;
+			break;
+		case ')':
+			if (depth == 0)
+				return "a ')' without its '('";
+			closed_repeats = group_repeats[depth--];
+			group_repeats[depth] |= (char)closed_repeats;
+			last = GROUP;
+			break;
+		case '|':
+			last = NOTHING;
+			break;
+		case '[':
+			end = bracket_end(p);
+			if (!end)
+				return "a '[' without its ']'";
+			p = end;
+			last = ATOM;
+			break;
+		case '\\':
+			if (p[1])
+				p++;
+			last = ATOM;
+			break;
+		default:
+			last = ATOM;
+		}
+	}
+	return depth ? "a '(' without its ')'" : NULL;
+}
+
 int srv_matcher_init(srv_matcher *m, const char *name, enum srv_match_op op, const char *value,
                      char *err, size_t errlen)
 {
@@ -55,6 +171,11 @@ int srv_matcher_init(srv_matcher *m, const char *name, enum srv_match_op op, con
 			         "%s %s \"%s\": %s is RE2 syntax that POSIX extended regexes do "
 			         "not have",
 			         name, srv_match_op_text(op), value, bad);
+			return -1;
+		}
+		if ((bad = unsafe_structure(value))) {
+			snprintf(err, errlen, "%s %s \"%s\": refused: %s", name,
+			         srv_match_op_text(op), value, bad);
 			return -1;
 		}
 		size_t n = strlen(value) + 5;

@@ -72,19 +72,31 @@ int srv_parse_rate(const char *text, int *count, double *window)
 	return 0;
 }
 
+/* Sizes stop at a terabyte: larger is a typo, and the bound keeps the cast to size_t defined. */
+#define MAX_SIZE 1e12
+
+/* NUMBER [UNIT] with NUMBER digits and an optional fraction, checked before strtod, which
+ * would also take "nan", "inf", "0x10", "1e9" and signs. Every comparison is written so that
+ * a NaN fails it: !(x > 0), never x <= 0. */
 int srv_parse_size(const json_t *v, size_t *out)
 {
-	if (json_is_integer(v) && json_integer_value(v) > 0) {
-		*out = (size_t)json_integer_value(v);
+	if (json_is_integer(v)) {
+		json_int_t n = json_integer_value(v);
+		if (!(n > 0 && (double)n <= MAX_SIZE))
+			return -1;
+		*out = (size_t)n;
 		return 0;
 	}
 	const char *s = json_string_value(v);
-	if (!s)
+	if (!s || !isdigit((unsigned char)*s))
 		return -1;
+	size_t digits = strspn(s, "0123456789");
+	if (s[digits] == '.' && isdigit((unsigned char)s[digits + 1]))
+		digits += 1 + strspn(s + digits + 1, "0123456789");
 	char *end;
 	errno = 0;
 	double n = strtod(s, &end);
-	if (end == s || errno || n <= 0)
+	if (end != s + digits || errno || !(n > 0) || !isfinite(n))
 		return -1;
 	while (isspace((unsigned char)*end))
 		end++;
@@ -98,7 +110,7 @@ int srv_parse_size(const json_t *v, size_t *out)
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
 		if (strcmp(end, units[i].unit) == 0) {
 			double bytes = n * units[i].factor;
-			if (bytes < 1 || bytes > 1e12)
+			if (!(bytes >= 1 && bytes <= MAX_SIZE))
 				return -1;
 			*out = (size_t)bytes;
 			return 0;

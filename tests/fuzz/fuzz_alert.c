@@ -1,5 +1,5 @@
-/* The webhook payload parsers of salve-serve: salve_alert_parse_json, then both
- * salve_alerts_from_alertmanager and salve_alerts_from_generic on the same body.
+/* The webhook payload parsers of salve-serve: srv_alert_parse_json, then both
+ * srv_alerts_from_alertmanager and srv_alerts_from_generic on the same body.
  * Invariants: an accepted body nests no deeper than the limit; every normalized alert has the
  * documented shape (status firing|resolved, non-empty labels and annotations of strings,
  * a fingerprint, the group fields); startsAt/endsAt are "" or canonical (normalizing them
@@ -31,7 +31,7 @@ static void check_time(const json_t *alert, const char *field)
 	if (!*t)
 		return;
 	char again[64];
-	FUZZ_CHECK(salve_time_normalize(t, again, sizeof again) == 0,
+	FUZZ_CHECK(srv_alert_time_normalize(t, again, sizeof again) == 0,
 	           "normalized %s \"%s\" is not RFC 3339 any more", field, t);
 	FUZZ_CHECK(strcmp(again, t) == 0, "normalized %s \"%s\" normalizes again to \"%s\"", field,
 	           t, again);
@@ -61,14 +61,14 @@ static void check_alert(const json_t *in, const json_t *out)
 	const char *given = json_string_value(json_object_get(in, "fingerprint"));
 	if (!given || !*given) {
 		char want[32];
-		salve_alert_fingerprint(json_object_get(out, "labels"), want, sizeof want);
+		srv_alert_fingerprint(json_object_get(out, "labels"), want, sizeof want);
 		FUZZ_CHECK(strcmp(fp, want) == 0, "computed fingerprint %s, the labels give %s", fp,
 		           want);
 	} else {
 		FUZZ_CHECK(strcmp(fp, given) == 0, "fingerprint %s given, %s kept", given, fp);
 	}
 	char key[1024];
-	salve_occurrence_key("route", out, 0, key, sizeof key);
+	srv_alert_occurrence_key("route", out, 0, key, sizeof key);
 	FUZZ_CHECK(strncmp(key, "o\x1froute\x1f", 8) == 0, "occurrence key %s", key);
 }
 
@@ -86,15 +86,15 @@ int fuzz_one(const uint8_t *data, size_t size)
 {
 	char err[1024] = "";
 	json_t *payload =
-	    salve_alert_parse_json((const char *)data, size, MAX_DEPTH, err, sizeof err);
+	    srv_alert_parse_json((const char *)data, size, MAX_DEPTH, err, sizeof err);
 	if (!payload) {
 		FUZZ_CHECK(err[0], "a body was refused without a reason");
 		return 0;
 	}
-	FUZZ_CHECK(salve_json_depth(payload) <= MAX_DEPTH, "accepted a body nested %zu deep",
-	           salve_json_depth(payload));
+	FUZZ_CHECK(srv_alert_json_depth(payload) <= MAX_DEPTH, "accepted a body nested %zu deep",
+	           srv_alert_json_depth(payload));
 
-	json_t *am = salve_alerts_from_alertmanager(payload, err, sizeof err);
+	json_t *am = srv_alerts_from_alertmanager(payload, err, sizeof err);
 	if (am) {
 		check_list(json_object_get(payload, "alerts"), am, "alertmanager");
 		json_decref(am);
@@ -103,7 +103,7 @@ int fuzz_one(const uint8_t *data, size_t size)
 	}
 
 	err[0] = '\0';
-	json_t *gen = salve_alerts_from_generic(payload, err, sizeof err);
+	json_t *gen = srv_alerts_from_generic(payload, err, sizeof err);
 	if (gen) {
 		const json_t *list = payload;
 		if (json_is_object(payload) && json_object_get(payload, "alerts"))

@@ -1,5 +1,5 @@
 /* salve_config_load: salve.yaml from a file, then what salve-serve reads from the same
- * document (salve_serve_conf_load: server:, salve_routes_load: routes:).
+ * document (srv_conf_load: server:, srv_routes_load: routes:).
  * Invariants: a config that loads has an audit path and a state dir, timeouts that are finite
  * and >= 0, plugin_path a list of strings and plugins a mapping of mappings; loading a file
  * twice gives the same result; a refusal names the file. Accepted server settings and routes
@@ -20,11 +20,11 @@ static int duration_ok(double d)
 
 static void check_server(const salve_config *cfg, const char *file)
 {
-	salve_serve_conf sc;
+	srv_conf sc;
 	char err[4096] = "";
-	if (salve_serve_conf_load(cfg->doc, file, &sc, err, sizeof err) < 0) {
+	if (srv_conf_load(cfg->doc, file, &sc, err, sizeof err) < 0) {
 		FUZZ_CHECK(err[0], "server: refused without a reason");
-		salve_serve_conf_free(&sc);
+		srv_conf_free(&sc);
 		return;
 	}
 	FUZZ_CHECK(sc.listen && *sc.listen, "server.listen empty");
@@ -39,20 +39,20 @@ static void check_server(const salve_config *cfg, const char *file)
 	FUZZ_CHECK(sc.max_json_depth >= 1, "server.max_json_depth %zu", sc.max_json_depth);
 	FUZZ_CHECK(!sc.tls_cert == !sc.tls_key, "server.tls: cert without key or the reverse");
 	FUZZ_CHECK(sc.global_max_targets >= 0, "server.max_targets %d", sc.global_max_targets);
-	salve_serve_conf_free(&sc);
+	srv_conf_free(&sc);
 }
 
 static void check_routes(const salve_config *cfg, const char *file)
 {
-	salve_routes routes;
+	srv_routes routes;
 	char err[4096] = "";
-	if (salve_routes_load(cfg->doc, file, "/etc/salve/runbooks", &routes, err, sizeof err) <
+	if (srv_routes_load(cfg->doc, file, "/etc/salve/runbooks", &routes, err, sizeof err) <
 	    0) {
 		FUZZ_CHECK(err[0], "routes: refused without a reason");
 		return;
 	}
 	for (size_t i = 0; i < routes.n; i++) {
-		const salve_route *r = &routes.v[i];
+		const srv_route *r = &routes.v[i];
 		FUZZ_CHECK(r->name && *r->name && r->runbook && *r->runbook,
 		           "routes[%zu]: no name or runbook", i);
 		FUZZ_CHECK(duration_ok(r->cooldown) && duration_ok(r->rate_window) &&
@@ -66,15 +66,15 @@ static void check_routes(const salve_config *cfg, const char *file)
 		FUZZ_CHECK(json_is_object(r->params), "routes[%zu]: params not an object", i);
 		for (size_t k = 0; k < r->nmatchers; k++) {
 			char text[8192];
-			salve_matcher_format(&r->matchers[k], text, sizeof text);
-			salve_matcher again;
-			FUZZ_CHECK(salve_matcher_parse(text, &again, err, sizeof err) == 0,
+			srv_matcher_format(&r->matchers[k], text, sizeof text);
+			srv_matcher again;
+			FUZZ_CHECK(srv_matcher_parse(text, &again, err, sizeof err) == 0,
 			           "routes[%zu]: matcher prints as %s, which does not parse: %s", i,
 			           text, err);
-			salve_matcher_free(&again);
+			srv_matcher_free(&again);
 		}
 	}
-	salve_routes_free(&routes);
+	srv_routes_free(&routes);
 }
 
 int fuzz_one(const uint8_t *data, size_t size)

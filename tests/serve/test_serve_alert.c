@@ -124,6 +124,36 @@ static void test_times(void **state)
 			fail_msg("%s accepted as %s", bad[i], out);
 }
 
+/* Fuzz bug #9 (tests/fuzz/corpus/alert/bug-year-below-1000.json): strftime's %Y printed
+ * year 999 as "999-12-31T...", which is not RFC 3339. Four digits always; an offset that
+ * carries the time out of years 1..9999 is refused. */
+static void test_times_four_digit_years(void **state)
+{
+	(void)state;
+	json_error_t jerr;
+	json_t *p = json_loads("{\"labels\":{\"alertname\":\"Old\"},"
+	                       "\"startsAt\":\"0999-12-31T23:00:00Z\"}",
+	                       0, &jerr);
+	char err[512] = "";
+	json_t *a = srv_alerts_from_generic(p, err, sizeof err);
+	if (!a)
+		fail_msg("%s", err);
+	assert_string_equal(str(json_array_get(a, 0), "startsAt"), "0999-12-31T23:00:00Z");
+	json_decref(a);
+	json_decref(p);
+
+	expect_time("0009-03-04T05:06:07.5Z", "0009-03-04T05:06:07.5Z");
+	expect_time("1000-01-01T00:30:00+01:00", "0999-12-31T23:30:00Z");
+	expect_time("0001-01-01T01:00:00+01:00", "0001-01-01T00:00:00Z");
+	expect_time("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z");
+	const char *bad[] = {"0000-06-01T00:00:00Z", "0001-01-01T00:30:00+01:00",
+	                     "9999-12-31T23:30:00-01:00"};
+	char out[64];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (srv_alert_time_normalize(bad[i], out, sizeof out) == 0)
+			fail_msg("%s accepted as %s", bad[i], out);
+}
+
 static void expect_payload_error(const char *json, int generic, const char *words)
 {
 	json_error_t jerr;
@@ -248,6 +278,7 @@ int main(void)
 	    cmocka_unit_test(test_firing_fixture),
 	    cmocka_unit_test(test_resolved_fixture_same_occurrence),
 	    cmocka_unit_test(test_times),
+	    cmocka_unit_test(test_times_four_digit_years),
 	    cmocka_unit_test(test_payload_errors),
 	    cmocka_unit_test(test_generic_forms),
 	    cmocka_unit_test(test_json_limits),

@@ -226,6 +226,7 @@ static void test_conf(void **state)
 	assert_null(strstr(err2, "s3cr3t")); /* an inline token is never echoed */
 	expect_conf_error("{\"server\": {\"listn\": \"x\"}}", "server: unknown key 'listn'");
 	expect_conf_error("{\"server\": {\"max_body\": \"lots\"}}", "server.max_body");
+	expect_conf_error("{\"server\": {\"max_body\": 1000000000001}}", "server.max_body");
 	expect_conf_error("{\"server\": {\"tls\": {\"cert\": \"/c.pem\"}}}",
 	                  "needs both cert and key");
 	expect_conf_error("{\"routes\": [{\"runbook\": \"x.lua\"}]}",
@@ -335,6 +336,48 @@ static void test_durations_strict(void **state)
 	                  "allow_patterns: must be true, false or a list");
 }
 
+/* Fuzz bug #3 (tests/fuzz/corpus/config/bug-max-body-nan.yaml): "nan" passed n <= 0 and
+ * the range check, then (size_t)NaN was undefined behaviour. */
+static void test_sizes_strict(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "nan", "NaN", "nanKiB", "inf", "-inf", "infinity", "0x10", "1e3",    "1e309",  "-5",
+	    "+5",  " 5",  "0",      "0.4", ".5K",  "5.K",      "2TB",  "1001GB", "5 lots", ""};
+	size_t size;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		json_t *v = json_string(bad[i]);
+		if (srv_parse_size(v, &size) == 0)
+			fail_msg("size \"%s\" accepted as %zu", bad[i], size);
+		json_decref(v);
+	}
+	static const struct {
+		const char *text;
+		size_t want;
+	} good[] = {{"1", 1},
+	            {"64KiB", 65536},
+	            {"1.5K", 1536},
+	            {"2 MB", 2000000},
+	            {"1000GB", 1000000000000}};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		json_t *v = json_string(good[i].text);
+		assert_int_equal(srv_parse_size(v, &size), 0);
+		assert_int_equal(size, good[i].want);
+		json_decref(v);
+	}
+	json_t *real = json_real(1e300); /* a YAML real such as 1e300 */
+	assert_int_equal(srv_parse_size(real, &size), -1);
+	json_decref(real);
+	json_t *zero = json_integer(0);
+	assert_int_equal(srv_parse_size(zero, &size), -1);
+	json_decref(zero);
+	/* The YAML replayed as salve-serve reads it: YAML nan is the string "nan". */
+	expect_conf_error("{\"server\": {\"max_body\": \"nan\"}}",
+	                  "server.max_body: must be a size");
+	expect_conf_error("{\"server\": {\"max_header\": \"nan\"}}",
+	                  "server.max_header: must be a size");
+}
+
 static void test_targets_keys(void **state)
 {
 	(void)state;
@@ -366,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(test_metrics_text),
 	    cmocka_unit_test(test_conf),
 	    cmocka_unit_test(test_durations_strict),
+	    cmocka_unit_test(test_sizes_strict),
 	    cmocka_unit_test(test_targets_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

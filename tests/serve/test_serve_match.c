@@ -112,7 +112,65 @@ static void test_refusals(void **state)
 	expect_refused("instance =~ \"web-\\d+\"", "\\d (write [0-9])");
 	expect_refused("alertname =~ \"(?i)disk\"", "(?...)");
 	expect_refused("alertname =~ \"a.*?b\"", "lazy");
-	expect_refused("alertname =~ \"a(b\"", "bad regex");
+	expect_refused("alertname =~ \"a(b\"", "a '(' without its ')'");
+	expect_refused("alertname =~ \"[a-\"", "a '[' without its ']'");
+}
+
+/* Fuzz bug #7 (tests/fuzz/corpus/matcher/bug-regex-anchor-escape): pasted into ^(%s)$,
+ * "x)|(.*" became ^(x)|(.*)$ and matched every alert. */
+static void test_regex_cannot_escape_anchors(void **state)
+{
+	(void)state;
+	expect_refused("severity =~ \"x)|(.*\"", "severity =~ \"x)|(.*\": refused: a ')' without");
+	expect_refused("severity !~ \"x)|(.*\"", "a ')' without its '('");
+	expect_refused("severity =~ \")(\"", "a ')' without its '('");
+	expect_refused("severity =~ \"(x\"", "a '(' without its ')'");
+	/* Escaped and bracketed parentheses are literals and need no partner. */
+	json_t *l = json_pack("{s:s, s:s}", "severity", "x)", "path", "(a)");
+	assert_int_equal(matches("severity =~ \"x\\\\)\"", l), 1);
+	assert_int_equal(matches("severity =~ \"x[)]\"", l), 1);
+	assert_int_equal(matches("severity =~ \"y|x[)]\"", l), 1);
+	assert_int_equal(matches("path =~ \"[(]a[)]\"", l), 1);
+	assert_int_equal(matches("path =~ \"[]()]a[])]\"", l), 1);
+	assert_int_equal(matches("path =~ \"[[:punct:]]a[[:punct:]]\"", l), 1);
+	json_decref(l);
+	/* An escaped ')' cannot close the '(' that follows it. */
+	expect_refused("severity =~ \"x\\\\)|(.*\"", "a '(' without its ')'");
+}
+
+/* Fuzz bug #8 (tests/fuzz/corpus/matcher/bug-nested-quantifier-blowup): glibc's regcomp
+ * took seconds and hundreds of MB on stacked quantifiers. They are refused before regcomp. */
+static void test_regex_repetition_limits(void **state)
+{
+	(void)state;
+	expect_refused("severity =~ \"a++++++++++++++++++++\"",
+	               "severity =~ \"a++++++++++++++++++++\": refused: nested or stacked "
+	               "repetition");
+	static const char *const bad[] = {"a**",   "a+?",       "a*{2}",    "a{2}{3}",   "(a+)*",
+	                                  "(a*)+", "(a|b*){2}", "((a+)b)*", "x(y(z?))+", "[ab]+*"};
+	char text[64];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "job =~ \"%s\"", bad[i]);
+		expect_refused(text, "job =~");
+	}
+	expect_refused("job =~ \"*a\"", "nothing to repeat");
+	expect_refused("job =~ \"a|+\"", "nothing to repeat");
+	expect_refused("job =~ \"a{1001}\"", "a repeat count above 1000");
+	expect_refused(
+	    "job =~ \"((((((((((((((((((((((((((((((((((x))))))))))))))))))))))))))))))))"
+	    "))\"",
+	    "groups nested more than 32 deep");
+	/* Ordinary patterns keep working. */
+	json_t *l = json_pack("{s:s, s:s, s:s, s:s}", "job", "api-server", "code", "503", "s",
+	                      "aaab", "braces", "a{b}");
+	assert_int_equal(matches("job =~ \"(api|web)-.*\"", l), 1);
+	assert_int_equal(matches("code =~ \"5..\"", l), 1);
+	assert_int_equal(matches("s =~ \"a+b*\"", l), 1);
+	assert_int_equal(matches("s =~ \"a{3}b?\"", l), 1);
+	assert_int_equal(matches("s =~ \"(a|b){4}\"", l), 1);
+	assert_int_equal(matches("s =~ \"a\\\\+*b\"", l), 0); /* a literal '+' repeated */
+	assert_int_equal(matches("braces =~ \"a[{]b[}]\"", l), 1);
+	json_decref(l);
 }
 
 static srv_routes load_routes(const char *yaml_json)
@@ -157,6 +215,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_operators),
 	    cmocka_unit_test(test_regex_is_anchored),
+	    cmocka_unit_test(test_regex_cannot_escape_anchors),
+	    cmocka_unit_test(test_regex_repetition_limits),
 	    cmocka_unit_test(test_absent_label_is_empty),
 	    cmocka_unit_test(test_quoting),
 	    cmocka_unit_test(test_refusals),
