@@ -46,8 +46,7 @@ static void check_routes(const salve_config *cfg, const char *file)
 {
 	srv_routes routes;
 	char err[4096] = "";
-	if (srv_routes_load(cfg->doc, file, "/etc/salve/runbooks", &routes, err, sizeof err) <
-	    0) {
+	if (srv_routes_load(cfg->doc, file, "/etc/salve/runbooks", &routes, err, sizeof err) < 0) {
 		FUZZ_CHECK(err[0], "routes: refused without a reason");
 		return;
 	}

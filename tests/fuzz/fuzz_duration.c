@@ -1,5 +1,5 @@
 /* salve_parse_duration: every duration the project reads (timeouts, cooldowns), and
- * salve-serve's rate limits built on it (salve_parse_rate, "5/1h").
+ * salve-serve's rate limits built on it (srv_parse_rate, "5/1h").
  * Invariants: an accepted duration is a finite number of seconds >= 0, the same every time;
  * no control bytes, hex or exponent forms (0x1p4, 1e3) are accepted, and nothing that a
  * stray '#' follows. An accepted rate is 1..1000000 runs per a finite window > 0. */
@@ -42,9 +42,9 @@ int fuzz_one(const uint8_t *data, size_t size)
 	}
 	int count = -1;
 	double window = -1;
-	if (salve_parse_rate(text, &count, &window) == 0)
+	if (srv_parse_rate(text, &count, &window) == 0)
 		FUZZ_CHECK(count >= 1 && count <= 1000000 && isfinite(window) && window > 0,
-		           "salve_parse_rate(\"%s\") accepted %d per %g s", text, count, window);
+		           "srv_parse_rate(\"%s\") accepted %d per %g s", text, count, window);
 	free(text);
 	return 0;
 }

@@ -26,8 +26,7 @@ static void check_matches(const srv_matcher *m, const char *text)
 		srv_matcher opposite;
 		char err[1024];
 		enum srv_match_op op = m->op == SRV_MATCH_RE ? SRV_MATCH_NRE : SRV_MATCH_RE;
-		FUZZ_CHECK(srv_matcher_init(&opposite, m->name, op, m->value, err, sizeof err) ==
-		               0,
+		FUZZ_CHECK(srv_matcher_init(&opposite, m->name, op, m->value, err, sizeof err) == 0,
 		           "%s: the opposite regex operator is refused: %s", text, err);
 		FUZZ_CHECK(srv_matcher_matches(&opposite, labels) == !hit,
 		           "%s: =~ and !~ agree on the same label", text);

@@ -1,4 +1,4 @@
-/* salve_tmpl_check / salve_tmpl_render: route parameter templates.
+/* srv_tmpl_check / srv_tmpl_render: route parameter templates.
  * Invariants: check and render agree on syntax (what check refuses, render refuses; render
  * fails otherwise only for a name the alert does not carry); text without "{{" renders to itself;
  * values are data (a label holding "{{ labels.x }}" comes out as written, never expanded); the JSON
@@ -31,8 +31,8 @@ int fuzz_one(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_strndup(data, size);
 	char cerr[2048] = "", rerr[2048] = "";
-	int checked = salve_tmpl_check(text, cerr, sizeof cerr);
-	char *out = salve_tmpl_render(text, ctx, rerr, sizeof rerr);
+	int checked = srv_tmpl_check(text, cerr, sizeof cerr);
+	char *out = srv_tmpl_render(text, ctx, rerr, sizeof rerr);
 	if (checked < 0) {
 		/* Render may stop earlier, at a name the alert lacks: only the verdict must agree.
 		 */
@@ -58,10 +58,10 @@ int fuzz_one(const uint8_t *data, size_t size)
 	if (v) {
 		json_t *doc = json_pack("{s:[o, i]}", "p", v, 3);
 		char jerr[4096];
-		int jchecked = salve_tmpl_check_json(doc, "params", jerr, sizeof jerr);
+		int jchecked = srv_tmpl_check_json(doc, "params", jerr, sizeof jerr);
 		FUZZ_CHECK((jchecked < 0) == (checked < 0),
 		           "check_json and check disagree on \"%s\"", text);
-		json_t *rendered = salve_tmpl_render_json(doc, ctx, "params", jerr, sizeof jerr);
+		json_t *rendered = srv_tmpl_render_json(doc, ctx, "params", jerr, sizeof jerr);
 		FUZZ_CHECK((rendered != NULL) == (out != NULL),
 		           "render_json and render disagree on \"%s\"", text);
 		if (rendered) {
