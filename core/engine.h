@@ -17,6 +17,9 @@
 #include "audit.h"
 #include "runbook.h"
 
+/* A run in progress, as its trigger's hooks see it (borrowed for the hook's call). */
+typedef struct salve_exec salve_run;
+
 typedef struct salve_run_options {
 	enum salve_mode mode;
 	int drill_notify;        /* dry-run: send notifications, marked [DRILL] */
@@ -37,9 +40,9 @@ typedef struct salve_run_options {
 	void (*on_event)(void *ctx, const json_t *event);
 	/* Steps declaring approve = {...}: called before the step runs (never in a dry-run).
 	 * Returns 1 to go on, 0 when denied or timed out (reason in why). NULL: such steps
-	 * need --approve on the command line. */
-	int (*approve)(void *ctx, const char *run_id, const char *step, const json_t *spec,
-	               char *why, size_t whylen);
+	 * need --approve on the command line. run is for salve_run_notice. */
+	int (*approve)(void *ctx, salve_run *run, const char *step, const json_t *spec, char *why,
+	               size_t whylen);
 	int approve_all; /* salve run --approve: the person running it approves every step */
 	/* Run lifecycle notifications (salve.yaml lifecycle.notify), overridden by the
 	 * runbook's notify = {...}: { to = "slack:#ops" | [...], on = [events],
@@ -56,6 +59,12 @@ typedef struct salve_run_options {
  * journal). Returns the exit status (exitcodes.h); *summary (new reference, may be NULL) is
  * {run_id, runbook, mode, outcome, exit_code, duration_ms, steps: [...]}. */
 int salve_engine_run(salve_runbook *rb, const salve_run_options *o, json_t **summary);
+
+/* From a hook of a run in progress (approve): tells people through the notify plugin's send
+ * action, dispatched and audited as one of the run's actions, with run_info "outcome" set to
+ * outcome for the call. 0, or -1 with err. Implemented in notices.c. */
+int salve_run_notice(salve_run *run, const char *to, const char *summary, const char *text,
+                     const char *outcome, char *err, size_t errlen);
 
 typedef struct salve_recover_options {
 	int dry_run; /* print the plan: nothing is changed, removed or audited */

@@ -13,6 +13,7 @@
 #include "lint.h"
 #include "luajson.h"
 #include "redact.h"
+#include "runbook_lua.h"
 #include "sandbox.h"
 #include "util.h"
 
@@ -25,13 +26,7 @@ struct salve_embedded {
 };
 const struct salve_embedded *salve_embedded_find(const char *name);
 
-const char *const *salve_builtin_runbooks(void)
-{
-	static const char *const names[] = {"host-check", "patch-hosts", NULL};
-	return names;
-}
-
-static salve_runbook *runbook_of(lua_State *L)
+salve_runbook *salve_runbook_of(lua_State *L)
 {
 	return *(salve_runbook **)lua_getextraspace(L);
 }
@@ -55,11 +50,11 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 const char *salve_runbook_interrupted(lua_State *L)
 {
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	if (rb->closing)
 		return "the runbook's Lua state is being closed";
-	if (rb->exec)
-		return salve_exec_interrupt(rb);
+	if (rb->hooks)
+		return rb->hooks->interrupt(rb->hooks_ctx);
 	if (!rb->loading)
 		return NULL;
 	if (rb->load_cancel && *rb->load_cancel) {
@@ -151,7 +146,7 @@ static int l_log(lua_State *L)
 			luaL_addchar(&b, ' ');
 	}
 	luaL_pushresult(&b);
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	salve_log(SALVE_LOG_INFO, "%s: %s", rb->name ? rb->name : rb->source, lua_tostring(L, -1));
 	return 0;
 }
@@ -163,7 +158,12 @@ static int l_degraded(lua_State *L)
 	char where[512], err[1024];
 	snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
 	lua_pop(L, 1);
-	if (salve_exec_degraded(runbook_of(L), where, msg, err, sizeof err) < 0)
+	salve_runbook *rb = salve_runbook_of(L);
+	if (!rb->hooks) {
+		snprintf(err, sizeof err, "%sdegraded() can only be called inside a step", where);
+		return luaL_error(L, "%s", err);
+	}
+	if (rb->hooks->degraded(rb->hooks_ctx, where, msg, err, sizeof err) < 0)
 		return luaL_error(L, "%s", err);
 	return 0;
 }
@@ -213,7 +213,7 @@ static const char *const param_types[] = {"string", "int", "number", "bool", "li
 
 static int l_runbook(lua_State *L)
 {
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (rb->declared)
 		return luaL_error(L, "runbook{} is declared twice");
@@ -321,7 +321,7 @@ static int push_json_and_free(lua_State *L, json_t *v)
 /* plugin_proxy.action(...) */
 static int l_action(lua_State *L)
 {
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	salve_loaded_plugin *p = lua_touserdata(L, lua_upvalueindex(1));
 	const salve_action *a = lua_touserdata(L, lua_upvalueindex(2));
 	int argi = 1;
@@ -356,7 +356,12 @@ static int l_action(lua_State *L)
 		}
 	}
 	json_t *result = NULL;
-	int rc = salve_exec_action(rb, p, a, args, where, &result, err, sizeof err);
+	int rc = -1;
+	if (rb->hooks)
+		rc = rb->hooks->action(rb->hooks_ctx, p, a, args, where, &result, err, sizeof err);
+	else
+		snprintf(err, sizeof err, "%s %s.%s: actions run only inside a step's functions",
+		         where, p->desc.name, a->name);
 	json_decref(args);
 	if (rc < 0) {
 		lua_pushstring(L, err);
@@ -393,7 +398,7 @@ static int l_proxy_index(lua_State *L)
 
 static int l_plugin(lua_State *L)
 {
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	const char *name = luaL_checkstring(L, 1);
 	enum salve_registry_error why;
 	char err[2048];
@@ -429,7 +434,7 @@ static const char *const step_fields[] = {"when",    "check",       "run",     "
 
 static int l_step_define(lua_State *L)
 {
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	const char *name = lua_tostring(L, lua_upvalueindex(1));
 	int line = (int)lua_tointeger(L, lua_upvalueindex(2));
 	if (!lua_istable(L, 1))
@@ -452,7 +457,8 @@ static int l_step_define(lua_State *L)
 	salve_step st;
 	memset(&st, 0, sizeof st);
 	st.line = line;
-	int *refs[] = {&st.when, &st.check, &st.run, &st.verify, &st.rollback};
+	int *refs[] = {&st.fn[SALVE_FN_WHEN], &st.fn[SALVE_FN_CHECK], &st.fn[SALVE_FN_RUN],
+	               &st.fn[SALVE_FN_VERIFY], &st.fn[SALVE_FN_ROLLBACK]};
 	const char *names[] = {"when", "check", "run", "verify", "rollback"};
 	for (size_t i = 0; i < 5; i++) {
 		*refs[i] = LUA_NOREF;
@@ -491,7 +497,7 @@ static int l_step_define(lua_State *L)
 		}
 	}
 	lua_pop(L, 1);
-	if (st.run == LUA_NOREF && st.check == LUA_NOREF)
+	if (st.fn[SALVE_FN_RUN] == LUA_NOREF && st.fn[SALVE_FN_CHECK] == LUA_NOREF)
 		return luaL_error(L, "step \"%s\" has neither check nor run", name);
 	salve_step *grown = realloc(rb->steps, (rb->nsteps + 1) * sizeof *grown);
 	if (!grown)
@@ -505,7 +511,7 @@ static int l_step_define(lua_State *L)
 
 static int l_step(lua_State *L)
 {
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	const char *name = luaL_checkstring(L, 1);
 	if (!*name || strlen(name) > 128)
 		return luaL_error(L, "step names are 1 to 128 characters");
@@ -528,7 +534,7 @@ static int l_step(lua_State *L)
  * made whatever the runbook does to the global. */
 static int open_runbook_env(lua_State *L)
 {
-	salve_runbook *rb = runbook_of(L);
+	salve_runbook *rb = salve_runbook_of(L);
 	lua_pushcfunction(L, salve_sandbox_open);
 	lua_call(L, 0, 0);
 	static const luaL_Reg fns[] = {
@@ -602,7 +608,7 @@ salve_runbook *salve_runbook_load_with(const char *source, salve_registry *reg,
 	rb->source = strdup(source);
 	rb->reg = reg;
 	rb->mem_limit = SALVE_SANDBOX_MEMORY_LIMIT;
-	rb->salve_ref = LUA_NOREF;
+	rb->salve_ref = rb->p_ref = rb->s_ref = LUA_NOREF;
 	rb->params_spec = json_object();
 	rb->plugins = json_array();
 	rb->step_lines = json_object();

@@ -12,36 +12,57 @@
 #define SALVE_RUNBOOK_H
 
 #include <jansson.h>
-#include <lua.h>
 #include <signal.h>
 #include <stddef.h>
 
 #include "registry.h"
 
+struct lua_State;
+
+/* A step's functions, in the order the engine calls them. */
+enum salve_step_fn {
+	SALVE_FN_WHEN = 0,
+	SALVE_FN_CHECK,
+	SALVE_FN_RUN,
+	SALVE_FN_VERIFY,
+	SALVE_FN_ROLLBACK,
+	SALVE_FN_COUNT
+};
+
 typedef struct salve_step {
 	char *name;
 	int line;
-	/* Lua registry references, LUA_NOREF when absent. */
-	int when, check, run, verify, rollback;
-	int rollback_disabled; /* rollback = false */
-	double timeout;        /* seconds; 0 = the run's default */
-	json_t *approve;       /* approve = {...} (used by salve serve), or NULL */
+	int fn[SALVE_FN_COUNT]; /* the runbook module's Lua references: use salve_step_has */
+	int rollback_disabled;  /* rollback = false */
+	double timeout;         /* seconds; 0 = the run's default */
+	json_t *approve;        /* approve = {...} (used by salve serve), or NULL */
 } salve_step;
 
-enum salve_phase {
-	SALVE_PHASE_LOAD = 0,
-	SALVE_PHASE_WHEN,
-	SALVE_PHASE_CHECK,
-	SALVE_PHASE_RUN,
-	SALVE_PHASE_VERIFY,
-	SALVE_PHASE_ROLLBACK,
-	SALVE_PHASE_LIFECYCLE, /* run lifecycle notifications: notify actions only */
-};
+/* Whether the step declares fn. */
+int salve_step_has(const salve_step *st, enum salve_step_fn fn);
 
-struct salve_exec; /* the engine's per-run state */
+/* What runs the steps (the engine) is called back through these from inside a step's
+ * functions: a plugin action, degraded("msg"), and the instruction-count hook's question
+ * (a reason to stop the running Lua code, or NULL). ctx is the one given to
+ * salve_runbook_begin_run. */
+typedef struct salve_step_hooks {
+	int (*action)(void *ctx, salve_loaded_plugin *plugin, const salve_action *action,
+	              json_t *args, const char *where, json_t **result, char *err, size_t errlen);
+	int (*degraded)(void *ctx, const char *where, const char *message, char *err,
+	                size_t errlen);
+	const char *(*interrupt)(void *ctx);
+} salve_step_hooks;
+
+/* The run's facts a runbook reads from its salve table. */
+typedef struct salve_run_facts {
+	const char *run_id;
+	const char *trigger;
+	int dry_run;
+	int drill;
+} salve_run_facts;
 
 typedef struct salve_runbook {
-	lua_State *L;
+	struct lua_State *L;
 	char *source; /* file path, or builtin:NAME */
 	char *text;   /* the source text as loaded (the journal keeps a copy for recover) */
 	size_t text_len;
@@ -57,9 +78,12 @@ typedef struct salve_runbook {
 	json_t *step_lines; /* step name -> line it was declared on */
 	salve_registry *reg;
 	size_t mem_used, mem_limit;
-	int declared;            /* runbook{} was called */
-	struct salve_exec *exec; /* set by the engine while running */
-	int salve_ref;           /* registry reference of the `salve` table */
+	int declared;  /* runbook{} was called */
+	int salve_ref; /* registry reference of the `salve` table */
+	/* Between salve_runbook_begin_run and salve_runbook_end_run: */
+	const salve_step_hooks *hooks;
+	void *hooks_ctx;
+	int p_ref, s_ref; /* the run's p and s tables */
 	/* The load phase (the runbook's top level) and closing: see salve_runbook_interrupted. */
 	int loading, closing, plugin_error;
 	double load_deadline; /* salve_now() seconds */
@@ -101,23 +125,30 @@ void salve_runbook_free(salve_runbook *rb);
 int salve_runbook_params(const salve_runbook *rb, const json_t *given, json_t **out, char *err,
                          size_t errlen);
 
-/* Names of the embedded runbooks, NULL-terminated (for --help). */
-const char *const *salve_builtin_runbooks(void);
+/* ---- running the steps (core/runbook_call.c): every Lua call of a run is here ---- */
 
-/* Implemented by the engine: one plugin action invoked from a runbook. where is "file:line:".
- * Returns 0 with *result set (new reference) or -1 with a message in err. */
-int salve_exec_action(salve_runbook *rb, salve_loaded_plugin *plugin, const salve_action *action,
-                      json_t *args, const char *where, json_t **result, char *err, size_t errlen);
-/* Implemented by the engine: degraded("msg") from a step -- the run goes on and is not rolled
- * back, but ends as degraded (exit 3). 0, or -1 with err when called outside a step. */
-int salve_exec_degraded(salve_runbook *rb, const char *where, const char *message, char *err,
-                        size_t errlen);
-/* Implemented by the engine: the Lua count hook's question. Returns a reason to stop the
- * running Lua code (deadline passed, run cancelled) or NULL. */
-const char *salve_exec_interrupt(salve_runbook *rb);
+/* Starts a run: p (the validated params), an empty s, the salve table's run facts, and the
+ * hooks that plugin actions, degraded() and the count hook go through until
+ * salve_runbook_end_run. 0, or -1 when Lua ran out of memory: then every call fails saying
+ * so. */
+int salve_runbook_begin_run(salve_runbook *rb, const salve_step_hooks *hooks, void *ctx,
+                            const json_t *params, const salve_run_facts *facts);
+void salve_runbook_end_run(salve_runbook *rb);
 
-/* A lua_CFunction for lua_pcall's message handler: the error (whatever its type; a
- * __tostring that fails is not called twice) with a traceback. */
-int salve_lua_traceback(lua_State *L);
+/* Calls step's fn with (p, s), verify with (p, s, s[step]); run's first result is kept in
+ * s[step]. Returns 1 truthy, 0 falsy, -1 error (err: "file:line: message", redacted;
+ * *traceback, when not NULL, a new string or left NULL). */
+int salve_runbook_call(salve_runbook *rb, size_t step, enum salve_step_fn fn, char *err,
+                       size_t errlen, char **traceback);
+
+/* What step's run left in s[step] as JSON (new reference), or NULL: nothing (why empty) or
+ * not representable (why says why). */
+json_t *salve_runbook_step_result(salve_runbook *rb, size_t step, char *why, size_t whylen);
+
+/* Puts {step: value} back into s, as a recovered run's rollback functions saw it. */
+void salve_runbook_restore_results(salve_runbook *rb, const json_t *results);
+
+/* The step named name, or NULL. */
+const salve_step *salve_runbook_step(const salve_runbook *rb, const char *name, size_t *index);
 
 #endif

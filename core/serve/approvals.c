@@ -16,21 +16,15 @@
 #include "srv.h"
 #include "util.h"
 
-/* Tells people a run waits for them, through the notify plugin's send action (notify =
- * "slack:#oncall" in the step's approve table). A failure is audited and the wait goes on:
- * the run stays visible in GET /runs?state=awaiting_approval. */
-static void notify_approval(struct srv_server *s, struct srv_run *r, const char *step,
-                            const char *to, double timeout)
+/* Tells people a run waits for them (notify = "slack:#oncall" in the step's approve table),
+ * as one of the run's notices: dispatched and audited like the run's own calls. A failure is
+ * audited and the wait goes on: the run stays visible in GET /runs?state=awaiting_approval. */
+static void notify_approval(struct srv_server *s, struct srv_run *r, salve_run *run,
+                            const char *step, const char *to, double timeout)
 {
-	enum salve_registry_error why;
-	char err[2048] = "", text[1024], summary[256], trigger[128];
-	salve_loaded_plugin *p = salve_registry_get(s->reg, "notify", 1, &why, err, sizeof err);
-	const salve_action *a = p ? salve_plugin_action(p, "send") : NULL;
+	char err[2048] = "", text[1024], summary[256];
 	const char *alertname =
 	    json_string_value(json_object_get(json_object_get(r->alert, "labels"), "alertname"));
-	const char *fp = srv_run_fingerprint(r);
-	json_t *result = NULL;
-	int rc = -1;
 	snprintf(summary, sizeof summary, "salve: run %.12s waits for approval of step %s", r->id,
 	         step);
 	snprintf(text, sizeof text,
@@ -38,39 +32,8 @@ static void notify_approval(struct srv_server *s, struct srv_run *r, const char 
 	         "step \"%s\". Approve: POST /runs/%s/approve; deny: POST /runs/%s/deny. With no "
 	         "decision within %.0f s it is rolled back.",
 	         r->id, r->runbook_name ? r->runbook_name : r->runbook, r->rs->route->name,
-	         alertname ? alertname : "-", fp, step, r->id, r->id, timeout);
-	srv_run_trigger(r, trigger, sizeof trigger);
-	if (p && !a)
-		snprintf(err, sizeof err, "plugin notify has no send action");
-	if (a && a->kind == SALVE_NOTIFY && a->run) {
-		json_t *args =
-		    json_pack("{s:s, s:s, s:s}", "to", to, "text", text, "summary", summary);
-		if (salve_args_validate(a->args, args, err, sizeof err) == 0) {
-			salve_run_info info;
-			memset(&info, 0, sizeof info);
-			info.run_id = r->id;
-			info.runbook = r->runbook_name;
-			info.trigger = trigger;
-			info.fingerprint = fp;
-			info.mode = SALVE_MODE_APPLY;
-			info.audit = s->audit;
-			info.outcome = "awaiting_approval";
-			info.target = r->target;
-			struct salve_call call;
-			memset(&call, 0, sizeof call);
-			call.run = &info;
-			call.plugin = p;
-			call.action = a;
-			call.step = step;
-			call.deadline = salve_now() + 30;
-			rc = a->run(&call, args, &result);
-			if (rc < 0)
-				salve_redact_string(call.error[0] ? call.error : "send failed", err,
-				                    sizeof err);
-		}
-		json_decref(args);
-	}
-	json_decref(result);
+	         alertname ? alertname : "-", srv_run_fingerprint(r), step, r->id, r->id, timeout);
+	int rc = salve_run_notice(run, to, summary, text, "awaiting_approval", err, sizeof err);
 	json_t *rec =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "approval_notified", "run", r->id,
 	              "step", step, "to", to, "outcome", rc < 0 ? "failed" : "sent");
@@ -132,12 +95,11 @@ static void decision_reason(const struct srv_run *r, enum srv_approval_state dec
 		         r->cancel_reason ? r->cancel_reason : "the server is shutting down");
 }
 
-int srv_approval_hook(void *ctx, const char *run_id, const char *step, const json_t *spec,
-                      char *why, size_t whylen)
+int srv_approval_hook(void *ctx, salve_run *run, const char *step, const json_t *spec, char *why,
+                      size_t whylen)
 {
 	struct srv_run *r = ctx;
 	struct srv_server *s = r->srv;
-	(void)run_id;
 	double timeout = approval_timeout(s, spec);
 	const char *notify = json_string_value(json_object_get(spec, "notify"));
 
@@ -163,7 +125,7 @@ int srv_approval_hook(void *ctx, const char *run_id, const char *step, const jso
 	                       "run", r->id, "step", step, "route", r->rs->route->name, "timeout_s",
 	                       timeout, "deadline", r->approval_deadline_at, "notify", notify));
 	if (notify && pending)
-		notify_approval(s, r, step, notify, timeout);
+		notify_approval(s, r, run, step, notify, timeout);
 
 	pthread_mutex_lock(&s->mu);
 	enum srv_approval_state decision = wait_decision(s, r);

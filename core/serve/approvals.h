@@ -1,7 +1,7 @@
 /*
  * Approvals: a step declaring approve = {timeout, notify} holds its run's worker in the
  * engine's approve hook until POST /runs/ID/approve or deny, a cancellation or the timeout.
- * The notice to people goes through the notify plugin's send action; the engine audits the
+ * The notice to people is one of the run's notices (salve_run_notice); the engine audits the
  * decision (approval), the server who called the API (approval_decision).
  *
  * Locking: the run's approval fields are under srv->mu; both functions take it. The hook
@@ -13,12 +13,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "engine.h"
+
 struct srv_server;
 
 /* The engine's approve hook (salve_run_options.approve), ctx the struct srv_run: returns 1
  * when approved, else 0 with why ("denied by bob: not now", the timeout, the cancellation). */
-int srv_approval_hook(void *ctx, const char *run_id, const char *step, const json_t *spec,
-                      char *why, size_t whylen);
+int srv_approval_hook(void *ctx, salve_run *run, const char *step, const json_t *spec, char *why,
+                      size_t whylen);
 /* POST /runs/ID/approve, /deny and /cancel: decision "approve", "deny" or "cancel"; body may
  * carry by, comment, step. cancel also takes a queued run out of the queue. Returns the HTTP
  * status (200, 404, 409) and *out (new reference). */

@@ -1,0 +1,320 @@
+/*
+ * Dispatch: one plugin action, from a step or a notice (see exec.h). The dry-run guarantee
+ * lives in call_mutate: in a dry-run a mutating action reaches check and plan, never apply;
+ * in apply its intent is journaled before apply runs, so a kill at any point leaves a record
+ * recover can act on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec.h"
+#include "redact.h"
+#include "schema.h"
+#include "util.h"
+
+/* What the phase allows: reads anywhere; notifications anywhere but in a gate's question;
+ * changes only in run and rollback. 0, or -1 with err. */
+static int phase_allows(const struct salve_exec *x, const char *pname, const salve_action *a,
+                        const char *where, char *err, size_t errlen)
+{
+	if ((x->phase == SALVE_PHASE_WHEN || x->phase == SALVE_PHASE_CHECK) &&
+	    a->kind != SALVE_READ) {
+		snprintf(err, errlen,
+		         "%s %s.%s is a %s action: only read actions may run in a step's %s", where,
+		         pname, a->name, salve_kind_name(a->kind), salve_phase_name(x->phase));
+		return -1;
+	}
+	if (x->phase == SALVE_PHASE_NOTICE && a->kind == SALVE_MUTATE) {
+		snprintf(err, errlen, "%s %s.%s: lifecycle hooks only notify", where, pname,
+		         a->name);
+		return -1;
+	}
+	if (x->phase == SALVE_PHASE_VERIFY && a->kind == SALVE_MUTATE) {
+		snprintf(err, errlen, "%s %s.%s changes things: verify may only read and notify",
+		         where, pname, a->name);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *target_of(const salve_action *a, const json_t *args, char *buf, size_t len)
+{
+	if (!a->target_arg)
+		return NULL;
+	json_t *t = json_object_get(args, a->target_arg);
+	if (json_is_string(t))
+		return json_string_value(t);
+	if (json_is_array(t) || json_is_object(t) || json_is_integer(t)) {
+		salve_exec_brief(t, buf, len);
+		return buf;
+	}
+	return NULL;
+}
+
+static void mark(json_t *result, const char *key, int value)
+{
+	if (json_is_object(result))
+		json_object_set_new(result, key, json_boolean(value));
+}
+
+/* One call in progress: what the plugin got and gave back. */
+struct call {
+	struct salve_exec *x;
+	salve_loaded_plugin *plugin;
+	const salve_action *a;
+	json_t *args;
+	const char *target;
+	struct salve_call c;
+	const char *outcome; /* ok, held, planned, sent, changed, failed */
+	int rc;
+	json_t *out, *undo;
+};
+
+/* Appends a change to the current step record; returns it (borrowed). */
+static json_t *add_change(struct call *k, long id, const char *state)
+{
+	json_t *changes = json_object_get(k->x->rec, "changes");
+	json_t *c = json_pack("{s:I, s:s, s:s, s:s?, s:s}", "id", (json_int_t)id, "plugin",
+	                      k->plugin->desc.name, "action", k->a->name, "target", k->target,
+	                      "state", state);
+	json_array_append_new(changes, c);
+	return c;
+}
+
+static int journal_step(struct salve_exec *x, char *err, size_t errlen)
+{
+	if (x->step_journaled || !x->journal)
+		return 0;
+	x->step_journaled = 1;
+	return salve_exec_journal(
+	    x,
+	    json_pack("{s:s, s:s, s:I, s:b, s:b}", "t", "step", "step", x->step->name, "index",
+	              json_integer_value(json_object_get(x->rec, "index")), "custom_rollback",
+	              salve_step_has(x->step, SALVE_FN_ROLLBACK), "rollback_disabled",
+	              x->step->rollback_disabled),
+	    err, errlen);
+}
+
+static void call_notify(struct call *k)
+{
+	struct salve_exec *x = k->x;
+	if (x->info.mode == SALVE_MODE_DRY_RUN && !x->info.drill) {
+		json_t *msg = NULL;
+		if (k->a->render)
+			k->rc = k->a->render(&k->c, k->args, &msg);
+		char line[2048];
+		salve_exec_brief(msg ? msg : k->args, line, sizeof line);
+		salve_exec_say(x, "      would notify %s.%s: %s\n", k->plugin->desc.name,
+		               k->a->name, line);
+		k->out = json_pack("{s:b, s:b, s:o}", "sent", 0, "planned", 1, "message",
+		                   msg ? msg : json_deep_copy(k->args));
+		k->outcome = "planned";
+	} else {
+		k->rc = k->a->run(&k->c, k->args, &k->out);
+		k->outcome = "sent";
+	}
+}
+
+/* Apply: the intent is durable before the plugin touches anything, the undo record right
+ * after. -1 (err set) when the intent cannot be journaled: nothing was applied. */
+static int apply_journaled(struct call *k, const char *where, char *err, size_t errlen)
+{
+	struct salve_exec *x = k->x;
+	const char *pname = k->plugin->desc.name, *aname = k->a->name;
+	char why[1024];
+	long id = ++x->next_change_id;
+	int rolling_back = x->phase == SALVE_PHASE_ROLLBACK;
+	if (!rolling_back &&
+	    (journal_step(x, why, sizeof why) < 0 ||
+	     salve_exec_journal(x,
+	                        json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?}", "t", "intent", "id",
+	                                  (json_int_t)id, "step", k->c.step, "plugin", pname,
+	                                  "action", aname, "target", k->target),
+	                        why, sizeof why) < 0)) {
+		snprintf(err, errlen, "%s %s.%s not applied: %s", where, pname, aname, why);
+		return -1;
+	}
+	k->rc = k->a->apply(&k->c, k->args, &k->out, &k->undo);
+	if (rolling_back) {
+		json_decref(k->undo);
+		k->undo = NULL;
+	} else if (k->undo) {
+		json_object_set(add_change(k, id, "applied"), "undo", k->undo);
+		salve_exec_journal(x,
+		                   json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?, s:O}", "t", "undo",
+		                             "id", (json_int_t)id, "step", k->c.step, "plugin",
+		                             pname, "action", aname, "target", k->target, "undo",
+		                             k->undo),
+		                   why, sizeof why);
+	} else if (k->rc >= 0) {
+		json_object_set_new(add_change(k, id, "applied"), "no_undo", json_true());
+		salve_exec_journal(
+		    x, json_pack("{s:s, s:I}", "t", "applied_no_undo", "id", (json_int_t)id), why,
+		    sizeof why);
+	} else {
+		salve_exec_journal(
+		    x, json_pack("{s:s, s:I}", "t", "not_applied", "id", (json_int_t)id), why,
+		    sizeof why);
+	}
+	if (k->rc >= 0) {
+		if (!k->out)
+			k->out = json_object();
+		mark(k->out, "changed", 1);
+		k->outcome = "changed";
+	}
+	return 0;
+}
+
+/* check, then plan (dry-run) or apply. A check that holds ends the call. */
+static int call_mutate(struct call *k, const char *where, char *err, size_t errlen)
+{
+	struct salve_exec *x = k->x;
+	json_t *observed = NULL;
+	k->rc = k->a->check(&k->c, k->args, &observed);
+	if (k->rc == SALVE_HOLDS) {
+		k->rc = SALVE_OK;
+		k->out = observed ? observed : json_object();
+		mark(k->out, "changed", 0);
+		k->outcome = "held";
+		return 0;
+	}
+	if (k->rc < 0) {
+		json_decref(observed);
+		return 0;
+	}
+	k->c.observed = observed; /* host->observed for plan and apply */
+	int rc = 0;
+	if (x->info.mode == SALVE_MODE_DRY_RUN) {
+		k->rc = k->a->plan(&k->c, k->args, &k->out);
+		if (k->rc >= 0) {
+			if (!k->out)
+				k->out = json_object();
+			mark(k->out, "changed", 1);
+			mark(k->out, "planned", 1);
+			k->outcome = "planned";
+			char line[2048];
+			salve_exec_brief(k->out, line, sizeof line);
+			salve_exec_say(x, "      would %s.%s%s%s: %s\n", k->plugin->desc.name,
+			               k->a->name, k->target ? " " : "", k->target ? k->target : "",
+			               line);
+			if (x->phase != SALVE_PHASE_ROLLBACK)
+				add_change(k, ++x->next_change_id, "planned");
+		}
+	} else {
+		rc = apply_journaled(k, where, err, errlen);
+	}
+	json_decref(k->c.observed);
+	k->c.observed = NULL;
+	return rc;
+}
+
+/* The action's audit record, and its line in the step record. -1 when the audit log cannot
+ * be written. */
+static int record(struct call *k, double ms, const char *error)
+{
+	struct salve_exec *x = k->x;
+	const char *pname = k->plugin->desc.name;
+	json_t *rec = json_pack(
+	    "{s:s, s:s?, s:s, s:s, s:s, s:s, s:s?, s:s, s:f, s:o}", "event", "action", "step",
+	    k->c.step, "phase", salve_phase_name(x->phase), "plugin", pname, "action", k->a->name,
+	    "kind", salve_kind_name(k->a->kind), "target", k->target, "outcome", k->outcome,
+	    "duration_ms", ms, "args", salve_args_for_audit(k->a->args, k->args));
+	/* The plugin's status by name; a check that found the state there returned HOLDS. */
+	json_object_set_new(
+	    rec, "status",
+	    json_string(salve_status_name(strcmp(k->outcome, "held") == 0 ? SALVE_HOLDS : k->rc)));
+	if (k->out)
+		json_object_set(rec, "result", k->out);
+	if (k->undo)
+		json_object_set(rec, "undo", k->undo);
+	if (error)
+		json_object_set_new(rec, "error", json_string(error));
+	int rc = salve_exec_audit(x, rec);
+	json_t *actions = json_object_get(x->rec, "actions");
+	if (actions)
+		json_array_append_new(actions,
+		                      json_pack("{s:s, s:s, s:s?, s:s, s:f}", "plugin", pname,
+		                                "action", k->a->name, "target", k->target,
+		                                "outcome", k->outcome, "duration_ms", ms));
+	return rc;
+}
+
+int salve_dispatch(struct salve_exec *x, salve_loaded_plugin *plugin, const salve_action *a,
+                   json_t *args, const char *where, json_t **result, char *err, size_t errlen)
+{
+	const char *pname = plugin->desc.name;
+	char why[1024], tbuf[512];
+	*result = NULL;
+	if (phase_allows(x, pname, a, where, err, errlen) < 0)
+		return -1;
+	if (salve_args_validate(a->args, args, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s %s.%s: %s", where, pname, a->name, why);
+		return -1;
+	}
+	enum salve_registry_error rerr;
+	if (!plugin->initialized && !salve_registry_get(x->reg, pname, 1, &rerr, why, sizeof why)) {
+		snprintf(err, errlen, "%s %s", where, why);
+		return -1;
+	}
+	struct call k = {.x = x, .plugin = plugin, .a = a, .args = args, .outcome = "ok"};
+	k.target = target_of(a, args, tbuf, sizeof tbuf);
+	k.c.run = &x->info;
+	k.c.plugin = plugin;
+	k.c.action = a;
+	k.c.step = x->step ? x->step->name : NULL;
+	k.c.deadline = x->deadline;
+	double t0 = salve_now();
+	if (a->kind == SALVE_READ)
+		k.rc = a->run(&k.c, args, &k.out);
+	else if (a->kind == SALVE_NOTIFY)
+		call_notify(&k);
+	else if (call_mutate(&k, where, err, errlen) < 0)
+		return -1;
+	double ms = (salve_now() - t0) * 1000.0;
+	char safe_error[2048] = "";
+	if (k.rc < 0) {
+		k.outcome = "failed";
+		if (!k.c.error[0])
+			snprintf(k.c.error, sizeof k.c.error, "failed (status %d) without a reason",
+			         k.rc);
+		salve_redact_string(k.c.error, safe_error, sizeof safe_error);
+	}
+	int audit_rc = record(&k, ms, k.rc < 0 ? safe_error : NULL);
+	json_decref(k.undo);
+	if (k.rc < 0) {
+		json_decref(k.out);
+		snprintf(err, errlen, "%s %s.%s%s%s: %s", where, pname, a->name,
+		         k.target ? " " : "", k.target ? k.target : "", safe_error);
+		return -1;
+	}
+	if (audit_rc < 0 && x->info.mode != SALVE_MODE_DRY_RUN) {
+		json_decref(k.out);
+		snprintf(err, errlen, "%s %s.%s: the audit log cannot be written; stopping", where,
+		         pname, a->name);
+		return -1;
+	}
+	salve_notices_on_action(x, plugin, a, args, k.outcome);
+	*result = k.out ? k.out : json_object();
+	return 0;
+}
+
+int salve_call_action(struct salve_exec *x, const char *plugin, const char *action, json_t *args,
+                      const char *where, json_t **result, char *err, size_t errlen)
+{
+	enum salve_registry_error why;
+	*result = NULL;
+	salve_loaded_plugin *p = salve_registry_get(x->reg, plugin, 1, &why, err, errlen);
+	if (!p)
+		return -1;
+	const salve_action *a = salve_plugin_action(p, action);
+	if (!a) {
+		snprintf(err, errlen, "plugin %s has no %s action", plugin, action);
+		return -1;
+	}
+	enum salve_phase saved = x->phase;
+	x->phase = SALVE_PHASE_NOTICE;
+	int rc = salve_dispatch(x, p, a, args, where, result, err, errlen);
+	x->phase = saved;
+	return rc;
+}
