@@ -16,7 +16,7 @@
 #include "engine.h"
 #include "exitcodes.h"
 #include "host.h"
-#include "lock.h"
+#include "launch.h"
 #include "redact.h"
 #include "registry.h"
 #include "runbook.h"
@@ -118,73 +118,16 @@ static int usage_error(const char *fmt, ...)
 	return SALVE_EXIT_USAGE;
 }
 
-/* Splits colon lists and appends to dirs. */
-static void add_dirs(const char **dirs, size_t *n, size_t max, char *list)
+/* The config and plugin registry; a failure is reported. 0, or the exit status. */
+static int open_env(salve_env *e, const struct salve_cli_globals *g)
 {
-	char *save = NULL;
-	for (char *d = strtok_r(list, ":", &save); d && *n + 1 < max;
-	     d = strtok_r(NULL, ":", &save))
-		dirs[(*n)++] = d;
-}
-
-struct env {
-	salve_config cfg;
-	salve_registry *reg;
-	char *plugin_path_copy;
-	char *env_path_copy;
-	const char *audit_path;
-	const char *state_dir;
-};
-
-static int env_open(struct env *e, const struct salve_cli_globals *g)
-{
-	memset(e, 0, sizeof *e);
 	char err[2048];
-	if (salve_config_load(g->config_path, &e->cfg, err, sizeof err) < 0) {
-		cli_error("config %s", err);
-		salve_config_free(&e->cfg);
-		return SALVE_EXIT_INVALID_RUNBOOK;
-	}
-	if (g->audit_sync) {
-		if (strcmp(g->audit_sync, "always") == 0)
-			e->cfg.audit_sync = SALVE_AUDIT_SYNC_ALWAYS;
-		else if (strcmp(g->audit_sync, "none") == 0)
-			e->cfg.audit_sync = SALVE_AUDIT_SYNC_NONE;
-		else {
-			salve_config_free(&e->cfg);
-			return usage_error("--audit-sync must be always or none, not %s",
-			                   g->audit_sync);
-		}
-	}
-	const char *dirs[40];
-	size_t n = 0;
-	if (g->plugin_path) {
-		e->plugin_path_copy = strdup(g->plugin_path);
-		add_dirs(dirs, &n, 40, e->plugin_path_copy);
-	}
-	const char *envp = getenv("SALVE_PLUGIN_PATH");
-	if (envp) {
-		e->env_path_copy = strdup(envp);
-		add_dirs(dirs, &n, 40, e->env_path_copy);
-	}
-	size_t i;
-	json_t *d;
-	json_array_foreach(e->cfg.plugin_path, i, d) if (n + 1 < 40) dirs[n++] =
-	    json_string_value(d);
-	dirs[n] = NULL;
-	e->reg = salve_registry_new(dirs, e->cfg.plugins);
-	salve_registry_set_config_file(e->reg, e->cfg.path);
-	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
-	e->state_dir = g->state_dir ? g->state_dir : e->cfg.state_dir;
-	return 0;
-}
-
-static void env_close(struct env *e)
-{
-	salve_registry_free(e->reg);
-	salve_config_free(&e->cfg);
-	free(e->plugin_path_copy);
-	free(e->env_path_copy);
+	int code = salve_env_open(e, g, err, sizeof err);
+	if (code == SALVE_EXIT_USAGE)
+		return usage_error("%s", err);
+	if (code)
+		cli_error("%s", err);
+	return code;
 }
 
 static void print_json(const json_t *v)
@@ -207,7 +150,16 @@ static int parse_param(json_t *params, const char *kv)
 	return 0;
 }
 
-static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
+/* What salve run was asked, from its options. */
+struct run_args {
+	json_t *given; /* --param, then --params-file (new reference) */
+	const char *params_file, *fail_at, *window, *trigger, *source;
+	int dry, drill_notify, no_wait, as_json, quiet, approve_all;
+	double lock_timeout, run_timeout, step_timeout;
+};
+
+/* -1 when the options are good (a is filled), else the exit status (0 for --help). */
+static int parse_run_args(int argc, char **argv, struct run_args *a)
 {
 	static const struct option opts[] = {{"param", required_argument, 0, 'p'},
 	                                     {"params-file", required_argument, 0, 'F'},
@@ -225,226 +177,154 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	                                     {"approve", no_argument, 0, 'A'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
-	json_t *given = json_object();
-	const char *params_file = NULL, *fail_at = NULL, *window = NULL, *trigger = "cli";
-	int dry = 0, drill_notify = 0, no_wait = 0, as_json = 0, quiet = 0, approve_all = 0, c;
-	double lock_timeout = 0, run_timeout = 0, step_timeout = -1;
-	int code = SALVE_EXIT_OK;
+	int c;
+	a->trigger = "cli";
+	a->step_timeout = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+p:nqh", opts, NULL)) != -1) {
+		double v;
 		switch (c) {
 		case 'p':
-			if (parse_param(given, optarg)) {
-				json_decref(given);
+			if (parse_param(a->given, optarg))
 				return SALVE_EXIT_USAGE;
-			}
 			break;
 		case 'F':
-			params_file = optarg;
+			a->params_file = optarg;
 			break;
 		case 'n':
-			dry = 1;
+			a->dry = 1;
 			break;
 		case 'f':
-			fail_at = optarg;
+			a->fail_at = optarg;
 			break;
 		case 'D':
-			drill_notify = 1;
+			a->drill_notify = 1;
 			break;
 		case 'W':
-			no_wait = 1;
+			a->no_wait = 1;
 			break;
 		case 'w':
-			window = optarg;
+			a->window = optarg;
 			break;
 		case 'g':
-			trigger = optarg;
+			a->trigger = optarg;
 			break;
 		case 'j':
-			as_json = 1;
+			a->as_json = 1;
 			break;
 		case 'q':
-			quiet = 1;
+			a->quiet = 1;
 			break;
 		case 'A':
-			approve_all = 1;
+			a->approve_all = 1;
 			break;
 		case 'L':
 		case 't':
-		case 'T': {
-			double v;
-			if (salve_parse_duration(optarg, &v) < 0) {
-				json_decref(given);
+		case 'T':
+			if (salve_parse_duration(optarg, &v) < 0)
 				return usage_error("not a duration: \"%s\" (try 30s, 5m, 1h)",
 				                   optarg);
-			}
-			if (c == 'L')
-				lock_timeout = v;
-			else if (c == 't')
-				run_timeout = v;
-			else
-				step_timeout = v;
+			*(c == 'L'   ? &a->lock_timeout
+			  : c == 't' ? &a->run_timeout
+			             : &a->step_timeout) = v;
 			break;
-		}
 		case 'h':
 			fputs(run_usage, stdout);
-			json_decref(given);
 			return 0;
 		default:
-			json_decref(given);
 			fputs(run_usage, stderr);
 			return SALVE_EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
-		json_decref(given);
 		fputs(run_usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
-	if (drill_notify && !dry) {
-		json_decref(given);
+	if (a->drill_notify && !a->dry)
 		return usage_error("%s goes with --dry-run (a drill that changes nothing)",
 		                   "--drill-notify");
-	}
-	const char *source = argv[optind];
+	a->source = argv[optind];
+	return -1;
+}
+
+/* --window and --params-file: -1 to go on, else the exit status (reported). */
+static int run_preconditions(struct run_args *a)
+{
 	char err[4096];
-	if (window) {
-		int in = salve_window_contains(window, time(NULL), err, sizeof err);
-		if (in < 0) {
-			json_decref(given);
+	if (a->window) {
+		int in = salve_window_contains(a->window, time(NULL), err, sizeof err);
+		if (in < 0)
 			return usage_error("%s", err);
-		}
 		if (!in) {
-			cli_error("outside the maintenance window \"%s\": nothing was run", window);
-			json_decref(given);
+			cli_error("outside the maintenance window \"%s\": nothing was run",
+			          a->window);
 			return SALVE_EXIT_TEMPFAIL;
 		}
 	}
-	if (params_file) {
-		json_t *fileparams = salve_yaml_load_file(params_file, err, sizeof err);
+	if (a->params_file) {
+		json_t *fileparams = salve_yaml_load_file(a->params_file, err, sizeof err);
 		if (!json_is_object(fileparams)) {
 			cli_error("params file %s",
 			          fileparams ? "must be a mapping of names to values" : err);
 			json_decref(fileparams);
-			json_decref(given);
 			return SALVE_EXIT_USAGE;
 		}
 		/* --param wins over the file. */
-		json_object_update_missing(given, fileparams);
+		json_object_update_missing(a->given, fileparams);
 		json_decref(fileparams);
 	}
-	struct env e;
-	if ((code = env_open(&e, g))) {
-		json_decref(given);
+	return -1;
+}
+
+/* The launch's waiting hook: people at a terminal hear why nothing happens yet. */
+static void say_waiting(void *ctx, const char *lock_key)
+{
+	const struct run_args *a = ctx;
+	if (!a->quiet && isatty(STDERR_FILENO))
+		cli_error("waiting for lock \"%s\"...", lock_key);
+}
+
+static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
+{
+	struct run_args a;
+	memset(&a, 0, sizeof a);
+	a.given = json_object();
+	int code = parse_run_args(argc, argv, &a);
+	if (code < 0)
+		code = run_preconditions(&a);
+	salve_env e;
+	if (code >= 0 || (code = open_env(&e, g))) {
+		json_decref(a.given);
 		return code;
 	}
-	/* The runbook's top level runs under the run timeout too (then the steps get theirs),
-	 * and a signal stops it. */
-	double timeout = run_timeout > 0 ? run_timeout : e.cfg.run_timeout;
-	salve_load_options lo = {timeout > 0 ? salve_now() + timeout : 0, &cancel_signal};
+	salve_launch_request rq = {
+	    .runbook = a.source,
+	    .params = a.given,
+	    .mode = a.dry ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY,
+	    .drill_notify = a.drill_notify,
+	    .fail_at = a.fail_at,
+	    .approve_all = a.approve_all,
+	    .trigger = a.trigger,
+	    .run_timeout = a.run_timeout,
+	    .step_timeout = a.step_timeout,
+	    .lock_wait = !a.no_wait,
+	    .lock_timeout = a.lock_timeout,
+	    .cancel = &cancel_signal,
+	    .out = a.quiet || a.as_json ? NULL : stdout,
+	    .waiting = say_waiting,
+	    .ctx = &a,
+	};
+	/* SIGINT and SIGTERM stop the load, the lock wait or the run (which then rolls back). */
 	catch_signals(on_signal);
-	salve_runbook *rb = salve_runbook_load_with(source, e.reg, &lo, &code, err, sizeof err);
-	/* Until the run starts, a signal ends salve at once, as before (lock waits poll). */
-	catch_signals(SIG_DFL);
-	json_t *params = NULL;
-	salve_audit *audit = NULL;
-	salve_lock *lock = NULL;
-	json_t *summary = NULL;
-	if (!rb) {
-		cli_error("%s", err);
-		goto out;
-	}
-	if (cancel_signal) {
-		cli_error("interrupted by signal %d while loading %s: nothing was run",
-		          (int)cancel_signal, source);
-		code = SALVE_EXIT_ROLLED_BACK;
-		goto out;
-	}
-	if (salve_runbook_params(rb, given, &params, err, sizeof err) < 0) {
-		cli_error("%s: %s", source, err);
-		code = SALVE_EXIT_USAGE;
-		goto out;
-	}
-	if (fail_at) {
-		int found = 0;
-		for (size_t i = 0; i < rb->nsteps; i++)
-			found |= strcmp(rb->steps[i].name, fail_at) == 0;
-		if (!found) {
-			cli_error("--fail-at %s: runbook %s has no such step", fail_at, rb->name);
-			code = SALVE_EXIT_USAGE;
-			goto out;
-		}
-	}
-	/* Every plugin the runbook uses starts now: bad settings stop the run before step 1. */
-	size_t pi;
-	json_t *pn;
-	json_array_foreach(rb->plugins, pi, pn)
-	{
-		enum salve_registry_error why;
-		if (!salve_registry_get(e.reg, json_string_value(pn), 1, &why, err, sizeof err)) {
-			cli_error("%s", err);
-			code = SALVE_EXIT_UNAVAILABLE;
-			goto out;
-		}
-	}
-	audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
-	if (!audit) {
-		cli_error("%s", err);
-		code = SALVE_EXIT_CANTCREAT;
-		goto out;
-	}
-	char run_id[64];
-	salve_random_id(run_id, sizeof run_id);
-	if (rb->lock && !dry) {
-		char key[1024];
-		if (salve_lock_key(rb->lock, params, key, sizeof key, err, sizeof err) < 0) {
-			cli_error("%s: %s", source, err);
-			code = SALVE_EXIT_USAGE;
-			goto out;
-		}
-		if (!no_wait && !quiet && isatty(STDERR_FILENO))
-			cli_error("waiting for lock \"%s\"...", key);
-		enum salve_lock_result lr = salve_lock_acquire(
-		    e.state_dir, key, run_id, !no_wait, lock_timeout, &lock, err, sizeof err);
-		if (lr != SALVE_LOCK_ACQUIRED) {
-			cli_error("%s%s", err, lr == SALVE_LOCK_BUSY ? ": not started" : "");
-			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused",
-			                        "run", run_id, "runbook", rb->name, "reason",
-			                        "lock busy", "error", err);
-			char aerr[512];
-			salve_audit_write(audit, rec, aerr, sizeof aerr);
-			code = lr == SALVE_LOCK_BUSY ? SALVE_EXIT_TEMPFAIL : SALVE_EXIT_CANTCREAT;
-			goto out;
-		}
-	}
-	catch_signals(on_signal);
-	salve_run_options o;
-	memset(&o, 0, sizeof o);
-	o.mode = dry ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY;
-	o.drill_notify = drill_notify;
-	o.fail_at = fail_at;
-	o.trigger = trigger;
-	o.run_id = run_id;
-	o.step_timeout = step_timeout >= 0 ? step_timeout : e.cfg.step_timeout;
-	o.run_timeout = timeout;
-	o.params = params;
-	o.audit = audit;
-	o.state_dir = e.state_dir;
-	o.out = quiet || as_json ? NULL : stdout;
-	o.cancel = &cancel_signal;
-	o.approve_all = approve_all;
-	o.lifecycle = json_object_get(json_object_get(e.cfg.doc, "lifecycle"), "notify");
-	code = salve_engine_run(rb, &o, &summary);
-	if (as_json && summary)
-		print_json(summary);
-out:
-	json_decref(summary);
-	salve_lock_release(lock);
-	salve_audit_close(audit);
-	json_decref(params);
-	json_decref(given);
-	salve_runbook_free(rb);
-	env_close(&e);
+	salve_launch_result res;
+	code = salve_launch(&e, &rq, &res);
+	if (res.stage != SALVE_LAUNCH_RAN)
+		cli_error("%s", res.error);
+	else if (a.as_json && res.summary)
+		print_json(res.summary);
+	json_decref(res.summary);
+	json_decref(a.given);
+	salve_env_close(&e);
 	return code;
 }
 
@@ -468,15 +348,12 @@ static void sub_options_begin(void)
 	opterr = 0; /* sub_option says what was wrong */
 }
 
-static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv)
+/* A command whose only options are --json and --help: -1 to go on, else the exit status. */
+static int json_help_options(int argc, char **argv, const char *usage, int *as_json)
 {
-	static const char usage[] =
-	    "usage: salve validate [--json] RUNBOOK\n"
-	    "Loads the runbook and checks its declarations, steps, plugin and\n"
-	    "action names and argument types, without running anything.\n";
 	static const struct option opts[] = {
 	    {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	int as_json = 0, c;
+	int c;
 	sub_options_begin();
 	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
 		if (c == 'h') {
@@ -485,16 +362,28 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 		}
 		if (c != 'j')
 			return SALVE_EXIT_USAGE;
-		as_json = 1;
+		*as_json = 1;
 	}
+	return -1;
+}
+
+static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv)
+{
+	static const char usage[] =
+	    "usage: salve validate [--json] RUNBOOK\n"
+	    "Loads the runbook and checks its declarations, steps, plugin and\n"
+	    "action names and argument types, without running anything.\n";
+	int as_json = 0;
+	int code = json_help_options(argc, argv, usage, &as_json);
+	if (code >= 0)
+		return code;
 	if (optind != argc - 1) {
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
 	const char *source = argv[optind];
-	struct env e;
-	int code;
-	if ((code = env_open(&e, g)))
+	salve_env e;
+	if ((code = open_env(&e, g)))
 		return code;
 	char err[4096];
 	salve_runbook *rb = salve_runbook_load(source, e.reg, &code, err, sizeof err);
@@ -507,7 +396,7 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 		} else {
 			cli_error("%s", err);
 		}
-		env_close(&e);
+		salve_env_close(&e);
 		return code;
 	}
 	json_t *steps = json_array();
@@ -525,7 +414,7 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 		       json_array_size(rb->plugins) ? "used as declared" : "none");
 	json_decref(o);
 	salve_runbook_free(rb);
-	env_close(&e);
+	salve_env_close(&e);
 	return 0;
 }
 
@@ -534,24 +423,14 @@ static int cmd_plugins(const struct salve_cli_globals *g, int argc, char **argv)
 	static const char usage[] =
 	    "usage: salve plugins [--json]\n"
 	    "Lists the plugins in the search path, their actions and kinds.\n";
-	static const struct option opts[] = {
-	    {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	int as_json = 0, c;
-	sub_options_begin();
-	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
-		if (c == 'h') {
-			fputs(usage, stdout);
-			return 0;
-		}
-		if (c != 'j')
-			return SALVE_EXIT_USAGE;
-		as_json = 1;
-	}
+	int as_json = 0;
+	int code = json_help_options(argc, argv, usage, &as_json);
+	if (code >= 0)
+		return code;
 	if (optind < argc)
 		return usage_error("plugins takes no arguments (got \"%s\")", argv[optind]);
-	struct env e;
-	int code;
-	if ((code = env_open(&e, g)))
+	salve_env e;
+	if ((code = open_env(&e, g)))
 		return code;
 	json_t *list = salve_registry_list(e.reg);
 	if (as_json) {
@@ -583,7 +462,7 @@ static int cmd_plugins(const struct salve_cli_globals *g, int argc, char **argv)
 		}
 	}
 	json_decref(list);
-	env_close(&e);
+	salve_env_close(&e);
 	return 0;
 }
 
@@ -702,9 +581,9 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 	if (resolve && (!note || !*note))
 		return usage_error("--resolve %s needs --note TEXT (what was checked or done)",
 		                   resolve);
-	struct env e;
+	salve_env e;
 	int code;
-	if ((code = env_open(&e, g)))
+	if ((code = open_env(&e, g)))
 		return code;
 	char err[1024];
 	salve_audit *audit = NULL;
@@ -712,14 +591,14 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 		audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
 		if (!audit) {
 			cli_error("%s", err);
-			env_close(&e);
+			salve_env_close(&e);
 			return SALVE_EXIT_CANTCREAT;
 		}
 	}
 	if (resolve) {
 		code = salve_engine_resolve(e.state_dir, audit, resolve, note, stdout);
 		salve_audit_close(audit);
-		env_close(&e);
+		salve_env_close(&e);
 		return code;
 	}
 	json_t *summary = NULL;
@@ -737,7 +616,7 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 	}
 	json_decref(summary);
 	salve_audit_close(audit);
-	env_close(&e);
+	salve_env_close(&e);
 	return code;
 }
 

@@ -246,8 +246,8 @@ static int routes_test(struct srv_env *e, const char *file, int as_json)
 				                                "matched", 0, "why", why));
 				continue;
 			}
-			json_array_append_new(routes,
-			                      test_route(r, alert, e->reg, cache, &ncache, &bad));
+			json_array_append_new(
+			    routes, test_route(r, alert, e->core.reg, cache, &ncache, &bad));
 			stopped = !r->cont;
 		}
 		json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:O, s:o}", "fingerprint",
@@ -281,7 +281,7 @@ static int routes_list(struct srv_env *e, int as_json)
 {
 	/* Read only: listing must not create the state dir. */
 	char serve_dir[4096];
-	snprintf(serve_dir, sizeof serve_dir, "%s/serve", e->state_dir);
+	snprintf(serve_dir, sizeof serve_dir, "%s/serve", e->core.state_dir);
 	json_t *list = json_array();
 	for (size_t i = 0; i < e->routes.n; i++) {
 		const srv_route *r = &e->routes.v[i];
@@ -334,11 +334,11 @@ static int routes_reset(struct srv_env *e, const char *name)
 		known |= strcmp(e->routes.v[i].name, name) == 0;
 	if (!known) {
 		fprintf(stderr, "salve: routes reset: no route named %s in %s\n", name,
-		        e->cfg.path ? e->cfg.path : "the config");
+		        e->core.cfg.path ? e->core.cfg.path : "the config");
 		return SALVE_EXIT_USAGE;
 	}
 	char serve_dir[4096], circuits[4200], err[1024];
-	if (srv_state_paths(e->state_dir, serve_dir, sizeof serve_dir, err, sizeof err) < 0) {
+	if (srv_state_paths(e->core.state_dir, serve_dir, sizeof serve_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: %s\n", err);
 		return SALVE_EXIT_CANTCREAT;
 	}
@@ -348,7 +348,7 @@ static int routes_reset(struct srv_env *e, const char *name)
 		fprintf(stderr, "salve: routes reset: %s\n", err);
 		return SALVE_EXIT_CANTCREAT;
 	}
-	srv_env_audit(e->audit_path, e->cfg.audit_sync,
+	srv_env_audit(e->core.audit_path, e->core.cfg.audit_sync,
 	              json_pack("{s:s, s:s, s:s, s:b, s:s}", "event", "circuit_reset", "route",
 	                        name, "by", srv_env_who(), "was_open", rc == 1, "via", "cli"));
 	printf("salve: route %s: circuit %s\n", name,
@@ -445,7 +445,7 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 	if (code)
 		return code;
 	char serve_dir[4096], path[4200], err[1024];
-	if (srv_state_paths(e.state_dir, serve_dir, sizeof serve_dir, err, sizeof err) < 0) {
+	if (srv_state_paths(e.core.state_dir, serve_dir, sizeof serve_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: %s\n", err);
 		srv_env_close(&e);
 		return SALVE_EXIT_CANTCREAT;
@@ -458,7 +458,7 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 		srv_env_close(&e);
 		return SALVE_EXIT_CANTCREAT;
 	}
-	srv_env_audit(e.audit_path, e.cfg.audit_sync,
+	srv_env_audit(e.core.audit_path, e.core.cfg.audit_sync,
 	              json_pack("{s:s, s:s, s:s?, s:b, s:s}", "event", pause ? "paused" : "resumed",
 	                        "by", srv_env_who(), "reason", reason, "was_paused", was, "via",
 	                        "cli"));

@@ -55,7 +55,7 @@ static int preflight_one(struct srv_env *e, const srv_route *r, const char *runb
 {
 	char err[4096];
 	int code = 0;
-	salve_runbook *rb = salve_runbook_load(runbook, e->reg, &code, err, sizeof err);
+	salve_runbook *rb = salve_runbook_load(runbook, e->core.reg, &code, err, sizeof err);
 	if (!rb) {
 		fprintf(stderr, "salve: route %s: %s\n", r->name, err);
 		return code ? code : SALVE_EXIT_INVALID_RUNBOOK;
@@ -70,7 +70,8 @@ static int preflight_one(struct srv_env *e, const srv_route *r, const char *runb
 	json_array_foreach(rb->plugins, i, pn)
 	{
 		enum salve_registry_error why;
-		if (!salve_registry_get(e->reg, json_string_value(pn), 1, &why, err, sizeof err)) {
+		if (!salve_registry_get(e->core.reg, json_string_value(pn), 1, &why, err,
+		                        sizeof err)) {
 			fprintf(stderr, "salve: route %s: %s\n", r->name, err);
 			salve_runbook_free(rb);
 			return SALVE_EXIT_UNAVAILABLE;
@@ -190,12 +191,13 @@ static int load_tokens(struct srv_server *s, const srv_conf *conf)
 static int open_audit(struct srv_server *s, const struct srv_env *e)
 {
 	char path_copy[4096], audit_dir[4096], err[4096];
-	snprintf(path_copy, sizeof path_copy, "%s", e->audit_path);
+	snprintf(path_copy, sizeof path_copy, "%s", e->core.audit_path);
 	snprintf(audit_dir, sizeof audit_dir, "%s", dirname(path_copy));
 	struct stat ast;
 	if ((stat(audit_dir, &ast) == 0 &&
 	     srv_state_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) ||
-	    !(s->audit = salve_audit_open(e->audit_path, e->cfg.audit_sync, err, sizeof err)) ||
+	    !(s->audit =
+	          salve_audit_open(e->core.audit_path, e->core.cfg.audit_sync, err, sizeof err)) ||
 	    srv_state_check_private_dir("audit dir", audit_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: serve: %s\n", err);
 		salve_audit_close(s->audit);
@@ -291,12 +293,13 @@ static void stop_server(struct srv_server *s, int code, int stop_signal)
 /* Serves with the checked environment e until a signal. Returns the exit status. */
 static int serve(struct srv_env *e, struct srv_server *s)
 {
-	s->cfg = &e->cfg;
+	s->env = &e->core;
+	s->cfg = &e->core.cfg;
 	s->conf = e->conf;
 	s->routes = e->routes;
-	s->reg = e->reg;
-	s->state_dir = e->state_dir;
-	s->durable = e->cfg.audit_sync == SALVE_AUDIT_SYNC_ALWAYS;
+	s->reg = e->core.reg;
+	s->state_dir = e->core.state_dir;
+	s->durable = e->core.cfg.audit_sync == SALVE_AUDIT_SYNC_ALWAYS;
 	int code = open_audit(s, e);
 	if (code)
 		return code;
@@ -347,7 +350,7 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 		if (check_only)
 			printf(
 			    "salve: %s: %zu route%s, runbooks and plugins load, tokens resolve\n",
-			    e.cfg.path, e.routes.n, e.routes.n == 1 ? "" : "s");
+			    e.core.cfg.path, e.routes.n, e.routes.n == 1 ? "" : "s");
 		else
 			code = serve(&e, s);
 	}

@@ -9,23 +9,12 @@
 
 #include "exitcodes.h"
 
-static void add_dirs(const char **dirs, size_t *n, size_t max, char *list)
-{
-	char *save = NULL;
-	for (char *d = strtok_r(list, ":", &save); d && *n + 1 < max;
-	     d = strtok_r(NULL, ":", &save))
-		dirs[(*n)++] = d;
-}
-
 void srv_env_close(struct srv_env *e)
 {
-	salve_registry_free(e->reg);
 	if (e->loaded_routes)
 		srv_routes_free(&e->routes);
 	srv_conf_free(&e->conf);
-	salve_config_free(&e->cfg);
-	free(e->dirs_copy[0]);
-	free(e->dirs_copy[1]);
+	salve_env_close(&e->core);
 	memset(e, 0, sizeof *e);
 }
 
@@ -33,58 +22,21 @@ int srv_env_open(struct srv_env *e, const struct salve_cli_globals *g, int route
 {
 	memset(e, 0, sizeof *e);
 	char err[2048];
-	if (salve_config_load(g->config_path, &e->cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "salve: config %s\n", err);
-		salve_config_free(&e->cfg);
-		return SALVE_EXIT_INVALID_RUNBOOK;
+	int code = salve_env_open(&e->core, g, err, sizeof err);
+	if (code) {
+		fprintf(stderr, "salve: %s\n", err);
+		return code;
 	}
-	if (g->audit_sync) {
-		if (strcmp(g->audit_sync, "always") == 0) {
-			e->cfg.audit_sync = SALVE_AUDIT_SYNC_ALWAYS;
-		} else if (strcmp(g->audit_sync, "none") == 0) {
-			e->cfg.audit_sync = SALVE_AUDIT_SYNC_NONE;
-		} else {
-			fprintf(stderr, "salve: --audit-sync must be always or none, not %s\n",
-			        g->audit_sync);
-			salve_config_free(&e->cfg);
-			return SALVE_EXIT_USAGE;
-		}
-	}
-	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
-	e->state_dir = g->state_dir ? g->state_dir : e->cfg.state_dir;
-	const char *where = e->cfg.path ? e->cfg.path : "salve.yaml";
-	if (srv_conf_load(e->cfg.doc, e->cfg.path, &e->conf, err, sizeof err) < 0) {
+	const salve_config *cfg = &e->core.cfg;
+	const char *where = cfg->path ? cfg->path : "salve.yaml";
+	if (srv_conf_load(cfg->doc, cfg->path, &e->conf, err, sizeof err) < 0 ||
+	    (routes && srv_routes_load(cfg->doc, cfg->path, e->conf.runbook_dir, &e->routes, err,
+	                               sizeof err) < 0)) {
 		fprintf(stderr, "salve: config %s: %s\n", where, err);
 		srv_env_close(e);
 		return SALVE_EXIT_INVALID_RUNBOOK;
 	}
-	if (!routes)
-		return 0;
-	if (srv_routes_load(e->cfg.doc, e->cfg.path, e->conf.runbook_dir, &e->routes, err,
-	                    sizeof err) < 0) {
-		fprintf(stderr, "salve: config %s: %s\n", where, err);
-		srv_env_close(e);
-		return SALVE_EXIT_INVALID_RUNBOOK;
-	}
-	e->loaded_routes = 1;
-	const char *dirs[40];
-	size_t n = 0;
-	if (g->plugin_path) {
-		e->dirs_copy[0] = strdup(g->plugin_path);
-		add_dirs(dirs, &n, 40, e->dirs_copy[0]);
-	}
-	const char *envp = getenv("SALVE_PLUGIN_PATH");
-	if (envp) {
-		e->dirs_copy[1] = strdup(envp);
-		add_dirs(dirs, &n, 40, e->dirs_copy[1]);
-	}
-	size_t i;
-	json_t *d;
-	json_array_foreach(e->cfg.plugin_path, i, d) if (n + 1 < 40) dirs[n++] =
-	    json_string_value(d);
-	dirs[n] = NULL;
-	e->reg = salve_registry_new(dirs, e->cfg.plugins);
-	salve_registry_set_config_file(e->reg, e->cfg.path);
+	e->loaded_routes = routes;
 	return 0;
 }
 

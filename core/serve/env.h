@@ -13,23 +13,19 @@
 
 #include "audit.h"
 #include "cli.h"
-#include "config.h"
-#include "registry.h"
+#include "launch.h"
 #include "route.h"
 
-/* What every command needs from the config and the global options. */
+/* What every command needs: salve's environment (config, global options, plugin registry)
+ * and the server's own settings and routes. */
 struct srv_env {
-	salve_config cfg;
+	salve_env core;
 	srv_conf conf;
 	srv_routes routes;
-	salve_registry *reg;
-	char *dirs_copy[2];
-	const char *audit_path;
-	const char *state_dir;
 	int loaded_routes;
 };
 
-/* Loads config, server settings and, with routes != 0, routes and the plugin registry.
+/* Loads salve's environment, the server settings and, with routes != 0, the routes.
  * 0, or the exit status with the reason printed (nothing to close then). */
 int srv_env_open(struct srv_env *e, const struct salve_cli_globals *g, int routes);
 void srv_env_close(struct srv_env *e);

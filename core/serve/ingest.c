@@ -248,7 +248,9 @@ static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t
 		free(target);
 		return;
 	}
-	struct srv_run *r = srv_run_new(s, rs, alert, resolved, params, target, occ, tkey);
+	char trigger[256];
+	srv_run_alert_trigger(alert, trigger, sizeof trigger);
+	struct srv_run *r = srv_run_new(s, rs, trigger, alert, resolved, params, target, occ, tkey);
 	if (!r) {
 		refuse(s, rs, d, "internal", "out of memory");
 		return;

@@ -9,9 +9,9 @@
 #include "srv.h"
 #include "util.h"
 
-struct srv_run *srv_run_new(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
-                            int resolved, json_t *params, char *target, const char *occ_key,
-                            const char *target_key)
+struct srv_run *srv_run_new(struct srv_server *s, struct srv_route_state *rs, const char *trigger,
+                            const json_t *alert, int resolved, json_t *params, char *target,
+                            const char *occ_key, const char *target_key)
 {
 	struct srv_run *r = calloc(1, sizeof *r);
 	if (!r) {
@@ -23,11 +23,12 @@ struct srv_run *srv_run_new(struct srv_server *s, struct srv_route_state *rs, co
 	r->srv = s;
 	salve_random_id(r->id, sizeof r->id);
 	r->rs = rs;
+	r->trigger = strdup(trigger);
 	r->resolved = resolved;
 	r->dry_run = resolved ? rs->route->resolved_dry_run : rs->route->dry_run;
 	r->runbook = strdup(resolved ? rs->route->resolved_runbook : rs->route->runbook);
 	r->params = params;
-	r->alert = json_incref((json_t *)alert);
+	r->alert = alert ? json_incref((json_t *)alert) : NULL;
 	r->occ_key = strdup(occ_key);
 	r->target_key = strdup(target_key);
 	r->target = target;
@@ -40,6 +41,7 @@ struct srv_run *srv_run_new(struct srv_server *s, struct srv_route_state *rs, co
 
 void srv_run_free(struct srv_run *r)
 {
+	free(r->trigger);
 	free(r->runbook);
 	free(r->runbook_name);
 	json_decref(r->params);
@@ -80,9 +82,12 @@ const char *srv_run_fingerprint(const struct srv_run *r)
 	return json_string_value(json_object_get(r->alert, "fingerprint"));
 }
 
-void srv_run_trigger(const struct srv_run *r, char *buf, size_t len)
+void srv_run_alert_trigger(const json_t *alert, char *buf, size_t len)
 {
-	snprintf(buf, len, "alert:%s", srv_run_fingerprint(r));
+	snprintf(buf, len, "alert:%s",
+	         json_string_value(json_object_get(alert, "fingerprint"))
+	             ? json_string_value(json_object_get(alert, "fingerprint"))
+	             : "");
 }
 
 /* ---- the spool entry -------------------------------------------------------------------- */
@@ -115,7 +120,9 @@ struct srv_run *srv_run_from_spool(struct srv_server *s, struct srv_route_state 
 		return NULL;
 	}
 	int resolved = json_is_true(json_object_get(entry, "resolved"));
-	struct srv_run *r = srv_run_new(s, rs, alert, resolved, json_incref(params),
+	char trigger[256];
+	srv_run_alert_trigger(alert, trigger, sizeof trigger);
+	struct srv_run *r = srv_run_new(s, rs, trigger, alert, resolved, json_incref(params),
 	                                strdup(target ? target : ""), occ, tkey);
 	if (!r) {
 		snprintf(why, whylen, "out of memory");

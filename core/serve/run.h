@@ -44,10 +44,11 @@ struct srv_run {
 	struct srv_route_state *rs;
 	int resolved; /* started by on_resolved */
 	int dry_run;
+	char *trigger;      /* what started it, as audited: "alert:<fingerprint>", ... */
 	char *runbook;      /* path or builtin:NAME */
 	char *runbook_name; /* once loaded */
 	json_t *params;     /* rendered from the alert */
-	json_t *alert;      /* normalized alert */
+	json_t *alert;      /* normalized alert, or NULL when no alert started it */
 	char *occ_key, *target_key;
 	char *target;
 	enum srv_run_state state;
@@ -70,11 +71,12 @@ struct srv_run {
 	struct srv_run *older, *newer; /* the run table in creation order */
 };
 
-/* A new queued run of rs for alert (borrowed); params and target are stolen (freed on
- * failure), the keys copied. NULL when out of memory. Not in the table yet. */
-struct srv_run *srv_run_new(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
-                            int resolved, json_t *params, char *target, const char *occ_key,
-                            const char *target_key);
+/* A new queued run of rs started by trigger (copied) for alert (borrowed, may be NULL);
+ * params and target are stolen (freed on failure), the keys copied. NULL when out of memory.
+ * Not in the table yet. */
+struct srv_run *srv_run_new(struct srv_server *s, struct srv_route_state *rs, const char *trigger,
+                            const json_t *alert, int resolved, json_t *params, char *target,
+                            const char *occ_key, const char *target_key);
 void srv_run_free(struct srv_run *r);
 
 const char *srv_run_state_name(enum srv_run_state st);
@@ -82,8 +84,8 @@ const char *srv_approval_name(enum srv_approval_state a);
 /* The runbook's name once loaded, else its source. Under mu (runbook_name is set late). */
 const char *srv_run_runbook_label(const struct srv_run *r);
 const char *srv_run_fingerprint(const struct srv_run *r);
-/* The engine's trigger of the run, "alert:FINGERPRINT", into buf. */
-void srv_run_trigger(const struct srv_run *r, char *buf, size_t len);
+/* The trigger of a run an alert started: "alert:<fingerprint>". */
+void srv_run_alert_trigger(const json_t *alert, char *buf, size_t len);
 
 /* The spool entry of r (new reference): all a restart needs to queue it again. */
 json_t *srv_run_spool_entry(const struct srv_run *r);

@@ -40,6 +40,7 @@
 #include "audit.h"
 #include "config.h"
 #include "guard.h"
+#include "launch.h"
 #include "metrics.h"
 #include "registry.h"
 #include "route.h"
@@ -61,6 +62,7 @@ struct srv_route_state {
 };
 
 struct srv_server {
+	const salve_env *env; /* what every run is launched with */
 	salve_config *cfg;
 	srv_conf conf;
 	srv_routes routes;

@@ -109,15 +109,14 @@ static void fail_early(struct srv_server *s, struct srv_run *r, int code, const 
     __attribute__((format(printf, 4, 5)));
 static void fail_early(struct srv_server *s, struct srv_run *r, int code, const char *fmt, ...)
 {
-	char msg[4096], trigger[128];
+	char msg[4096];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	srv_run_trigger(r, trigger, sizeof trigger);
 	srv_audit(s, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "run_error", "run",
 	                       r->id, "route", r->rs->route->name, "runbook", r->runbook, "trigger",
-	                       trigger, "error", msg, "exit_code", code));
+	                       r->trigger, "error", msg, "exit_code", code));
 	finish(s, r, "error", code, msg, NULL);
 }
 
@@ -135,96 +134,67 @@ static void set_phase(struct srv_server *s, struct srv_worker *w, const char *ph
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Starts the run: its runbook (own Lua state), typed params, plugins, lock, then the engine
- * with the server's hooks. Everything a run needs before the engine is here, in one place. */
+/* The launch's hooks: the run table shows where the run is. */
+static void run_loaded(void *ctx, const salve_runbook *rb)
+{
+	struct srv_run *r = ctx;
+	pthread_mutex_lock(&r->srv->mu);
+	r->runbook_name = strdup(rb->name);
+	pthread_mutex_unlock(&r->srv->mu);
+}
+
+static void run_waiting(void *ctx, const char *lock_key)
+{
+	(void)lock_key;
+	struct srv_run *r = ctx;
+	set_state(r->srv, r, SRV_RUN_WAITING_LOCK);
+}
+
+static void run_running(void *ctx, const salve_runbook *rb)
+{
+	struct srv_run *r = ctx;
+	set_state(r->srv, r, SRV_RUN_RUNNING);
+	const char *fp = srv_run_fingerprint(r);
+	srv_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, %s%s", r->id, rb->name,
+	        r->dry_run ? " (dry-run)" : "", r->rs->route->name, fp ? "alert " : "",
+	        fp ? fp : r->trigger);
+}
+
+/* Launches the run as every trigger does (core/launch.h) with the server's hooks. */
 static void execute(struct srv_server *s, struct srv_run *r, struct srv_worker *w)
 {
-	char err[4096];
-	int code = 0;
-	/* The top level runs under the shutdown flag too: SIGTERM stops a slow one. */
-	const salve_load_options load = {.deadline = 0, .cancel = &r->cancel};
-	salve_runbook *rb =
-	    salve_runbook_load_with(r->runbook, s->reg, &load, &code, err, sizeof err);
-	json_t *params = NULL, *summary = NULL;
-	salve_lock *lock = NULL;
-	if (!rb) {
-		fail_early(s, r, code, "%s", err);
-		return;
-	}
-	pthread_mutex_lock(&s->mu);
-	r->runbook_name = strdup(rb->name);
-	pthread_mutex_unlock(&s->mu);
-	if (salve_runbook_params(rb, r->params, &params, err, sizeof err) < 0) {
-		fail_early(s, r, SALVE_EXIT_USAGE, "params for %s: %s", rb->name, err);
-		goto out;
-	}
-	size_t pi;
-	json_t *pn;
-	json_array_foreach(rb->plugins, pi, pn)
-	{
-		enum salve_registry_error why;
-		if (!salve_registry_get(s->reg, json_string_value(pn), 1, &why, err, sizeof err)) {
-			fail_early(s, r, SALVE_EXIT_UNAVAILABLE, "%s", err);
-			goto out;
-		}
-	}
-	if (rb->lock && !r->dry_run) {
-		char key[1024];
-		if (salve_lock_key(rb->lock, params, key, sizeof key, err, sizeof err) < 0) {
-			fail_early(s, r, SALVE_EXIT_USAGE, "%s", err);
-			goto out;
-		}
-		double until = salve_now() + s->conf.lock_timeout;
-		for (int waited = 0;; waited = 1) {
-			enum salve_lock_result lr = salve_lock_acquire(s->state_dir, key, r->id, 0,
-			                                               0, &lock, err, sizeof err);
-			if (lr == SALVE_LOCK_ACQUIRED)
-				break;
-			if (lr == SALVE_LOCK_ERROR) {
-				fail_early(s, r, SALVE_EXIT_CANTCREAT, "%s", err);
-				goto out;
-			}
-			if (r->cancel || salve_now() >= until) {
-				fail_early(s, r, SALVE_EXIT_TEMPFAIL, "%s%s", err,
-				           r->cancel ? ": the server is shutting down"
-				                     : ": lock_timeout passed");
-				goto out;
-			}
-			if (!waited)
-				set_state(s, r, SRV_RUN_WAITING_LOCK);
-			usleep(100000);
-		}
-	}
-	set_state(s, r, SRV_RUN_RUNNING);
+	salve_launch_request rq = {
+	    .runbook = r->runbook,
+	    .params = r->params,
+	    .mode = r->dry_run ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY,
+	    .trigger = r->trigger,
+	    .fingerprint = srv_run_fingerprint(r),
+	    .run_id = r->id,
+	    .target = r->target,
+	    .step_timeout = -1,
+	    .lock_wait = 1,
+	    .lock_timeout = s->conf.lock_timeout,
+	    .cancel = &r->cancel,
+	    .audit = s->audit,
+	    .loaded = run_loaded,
+	    .waiting = run_waiting,
+	    .running = run_running,
+	    .on_event = srv_steps_on_event,
+	    .approve = srv_approval_hook,
+	    .ctx = r,
+	};
+	salve_launch_result res;
 	set_phase(s, w, "running");
-	srv_log(SALVE_LOG_INFO, "serve: run %s: %s%s for route %s, alert %s", r->id, rb->name,
-	        r->dry_run ? " (dry-run)" : "", r->rs->route->name, srv_run_fingerprint(r));
-	char trigger[128];
-	srv_run_trigger(r, trigger, sizeof trigger);
-	salve_run_options o;
-	memset(&o, 0, sizeof o);
-	o.mode = r->dry_run ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY;
-	o.trigger = trigger;
-	o.fingerprint = srv_run_fingerprint(r);
-	o.run_id = r->id;
-	o.step_timeout = s->cfg->step_timeout;
-	o.run_timeout = s->cfg->run_timeout;
-	o.params = params;
-	o.audit = s->audit;
-	o.state_dir = s->state_dir;
-	o.out = NULL;
-	o.cancel = &r->cancel;
-	o.on_event = srv_steps_on_event;
-	o.approve = srv_approval_hook;
-	o.ctx = r;
-	code = salve_engine_run(rb, &o, &summary);
-	finish_engine_run(s, r, code, summary);
-out:
+	int code = salve_launch(s->env, &rq, &res);
 	set_phase(s, w, "closing the runbook's Lua state (the run had ended)");
-	salve_lock_release(lock);
-	json_decref(summary);
-	json_decref(params);
-	salve_runbook_free(rb);
+	if (res.stage == SALVE_LAUNCH_RAN)
+		finish_engine_run(s, r, code, res.summary);
+	else
+		fail_early(s, r, code, "%s%s", res.error,
+		           res.stage == SALVE_LAUNCH_LOCK_BUSY && r->cancel
+		               ? " (the server is shutting down)"
+		               : "");
+	json_decref(res.summary);
 }
 
 static void *worker_main(void *arg)

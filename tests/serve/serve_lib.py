@@ -126,7 +126,7 @@ class Server:
     """One salve serve process. yaml is the config text after the common header."""
 
     def __init__(self, name, routes_yaml, server_yaml="", tokens=True, extra_env=None,
-                 plugins_yaml="", plugin_dirs=(), audit_sync="none"):
+                 plugins_yaml="", plugin_dirs=(), audit_sync="none", top_yaml=""):
         self.dir = tmpdir("salve-serve-%s-" % name)
         self.kit = os.path.join(self.dir, "kit")
         os.makedirs(self.kit)
@@ -145,9 +145,10 @@ class Server:
         text = ("audit: %s\naudit_sync: %s\nstate_dir: %s\nplugin_path: [%s]\n"
                 "plugins:\n  testkit: {dir: %s}\n%s"
                 "server:\n  listen: 127.0.0.1:0\n  runbook_dir: %s\n%s%s"
-                "routes:\n%s" % (self.audit, audit_sync, self.state,
-                                 ", ".join([TEST_PLUGINS] + list(plugin_dirs)), self.kit,
-                                 plugins_yaml, RUNBOOKS, token_yaml, server_yaml, routes_yaml))
+                "routes:\n%s%s" % (self.audit, audit_sync, self.state,
+                                   ", ".join([TEST_PLUGINS] + list(plugin_dirs)), self.kit,
+                                   plugins_yaml, RUNBOOKS, token_yaml, server_yaml, routes_yaml,
+                                   top_yaml))
         with open(self.config, "w") as f:
             f.write(text)
         self.env = dict(os.environ)

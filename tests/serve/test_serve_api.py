@@ -685,7 +685,10 @@ def test_tls_and_startup_refusals():
          "a route param the runbook does not declare stops the start (65)", err)
 
 
-def test_approval_notice():
+def test_notices():
+    """Notices under serve go out as every trigger's do (one launch path): salve.yaml's
+    lifecycle.notify is honoured, the start notice names the route's target, and an approval
+    notice is dispatched and audited as one of the run's actions."""
     plugin_dir = os.environ.get("SALVE_PLUGIN_DIR", "")
     if not os.path.exists(os.path.join(plugin_dir, "notify.so")):
         print("ok - # SKIP approval notices: the notify plugin is not built in this tree")
@@ -710,17 +713,40 @@ def test_approval_notice():
     matchers: ['alertname = "NeedsApproval"']
     runbook: approve.lua
     params: {key: "{{ labels.key }}"}
+  - name: kv
+    matchers: ['alertname = "Announced"']
+    runbook: kv.lua
+    params: {key: "{{ labels.key }}"}
+    target: "{{ labels.namespace }}/{{ labels.key }}"
 """
     s = Server("notice", routes, plugin_dirs=[plugin_dir],
                plugins_yaml="  notify: {slack: {webhook_url: env:SALVE_TEST_SLACK_URL}}\n",
                extra_env={"SALVE_TEST_SLACK_URL":
-                          "http://127.0.0.1:%d/services/T0/B0/x" % httpd.server_port})
+                          "http://127.0.0.1:%d/services/T0/B0/x" % httpd.server_port},
+               top_yaml="lifecycle:\n  notify: {to: \"slack:#ops\", on: [start, success]}\n")
     s.start()
     try:
+        st, b = s.post_alerts([alert("Announced", {"key": "lc1", "namespace": "shop"})])
+        rid = first_run(b)
+        T.ok(s.wait_run(rid), "the announced run ends")
+        got = wait_for("two lifecycle notices", lambda: received if len(received) >= 2 else None,
+                       timeout=20) or []
+        texts = [json.loads(body)["text"] for _, body in got]
+        T.ok(len(texts) == 2 and "kv-set: %s on shop/lc1 started (apply)" % rid in texts[0]
+             and "run %s succeeded" % rid in texts[1],
+             "lifecycle.notify is honoured under serve, and the start names the route's target",
+             texts)
+        sends = [r for r in s.audit_records() if r.get("event") == "action"
+                 and r.get("run") == rid and r.get("action") == "send"]
+        T.ok(len(sends) == 2 and all(r["plugin"] == "notify" and r["phase"] == "lifecycle"
+                                     and r["outcome"] == "sent" for r in sends),
+             "each lifecycle notice is an audited action of the run", sends)
+        del received[:]
         st, b = s.post_alerts([alert("NeedsApproval", {"key": "n1"})])
         rid = first_run(b)
         s.wait_run(rid, states=("awaiting_approval",))
-        got = wait_for("the approval notice", lambda: received, timeout=20)
+        got = wait_for("the approval notice", lambda: [
+            m for m in received if "waits for approval" in m[1]], timeout=20)
         T.ok(got and got[0][0] == "/services/T0/B0/x" and rid in got[0][1] and
              "/runs/%s/approve" % rid in got[0][1] and "#oncall" in got[0][1],
              "approve = {notify = \"slack:#oncall\"} posts a notice naming the run", got)
@@ -729,6 +755,11 @@ def test_approval_notice():
             r for r in s.audit_records() if r.get("event") == "approval_notified"], timeout=10)
         T.ok(recs and recs[0]["outcome"] == "sent" and recs[0]["to"] == "slack:#oncall",
              "the notice is audited", recs)
+        acts = [r for r in s.audit_records() if r.get("event") == "action"
+                and r.get("run") == rid and r.get("action") == "send" and r.get("step")]
+        T.ok(len(acts) == 1 and acts[0]["step"] == "risky" and acts[0]["outcome"] == "sent"
+             and acts[0]["args"]["to"] == "slack:#oncall",
+             "the approval notice went through dispatch: one audited send action", acts)
         s.call("POST", "/runs/%s/deny" % rid, {}, token=APPROVE_TOKEN)
         T.ok(s.wait_run(rid), "the run ends after the deny")
     finally:
@@ -789,7 +820,7 @@ def main():
     test_queue_full_and_spool()
     test_metrics_sequence()
     test_tls_and_startup_refusals()
-    test_approval_notice()
+    test_notices()
     test_examples()
     return T.finish()
 

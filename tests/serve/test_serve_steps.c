@@ -42,7 +42,8 @@ static int setup(void **state)
 	memset(&rs, 0, sizeof rs);
 	rs.route = &route;
 	json_t *alert = json_pack("{s:s}", "fingerprint", "ff878461ae8abf23");
-	run = srv_run_new(&srv, &rs, alert, 0, json_object(), strdup("t"), "occ", "tkey");
+	run = srv_run_new(&srv, &rs, "alert:ff878461ae8abf23", alert, 0, json_object(), strdup("t"),
+	                  "occ", "tkey");
 	json_decref(alert);
 	return run ? 0 : -1;
 }

@@ -15,7 +15,7 @@ from e2e_support import Checks, control, http_receiver
 
 
 RUNBOOK = """
-runbook { name = "lc", params = { mode = { default = "ok" } } }
+runbook { name = "lc", params = { mode = { default = "ok" } }, lock = "lc/{mode}" }
 local kit = plugin "testkit"
 step "change" { run = function(p) return kit.set{ key = "k", value = p.mode, fail_undo = p.mode == "stuck" } end }
 step "maybe-fail" { run = function(p) if p.mode ~= "ok" then error("disk on fire") end end }
@@ -74,6 +74,8 @@ def main():
         check(p.returncode == 0, "a good run exits 0 (%d: %s)" % (p.returncode, p.stderr))
         check(len(texts) == 2 and "started" in texts[0] and "succeeded" in texts[1],
               "start and success are announced: %s" % texts)
+        check(" on lc/ok started" in texts[0],
+              "the start names the run's target, its lock key: %s" % texts[:1])
 
         p, reqs, texts = run("bad")
         check(p.returncode == 1, "a failing run exits 1 (%d)" % p.returncode)

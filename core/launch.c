@@ -1,0 +1,276 @@
+/* Launch: the one way a run starts (see launch.h). */
+#include "launch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "lock.h"
+#include "redact.h"
+#include "util.h"
+
+#define MAX_PLUGIN_DIRS 40
+#define LOCK_POLL_US    100000
+
+/* ---- the environment ----------------------------------------------------------------------- */
+
+/* Splits a colon list (a copy the env keeps) onto dirs. */
+static void add_dirs(const char **dirs, size_t *n, char **copy, const char *list)
+{
+	*copy = strdup(list);
+	char *save = NULL;
+	for (char *d = strtok_r(*copy, ":", &save); d && *n + 1 < MAX_PLUGIN_DIRS;
+	     d = strtok_r(NULL, ":", &save))
+		dirs[(*n)++] = d;
+}
+
+int salve_env_open(salve_env *e, const struct salve_cli_globals *g, char *err, size_t errlen)
+{
+	memset(e, 0, sizeof *e);
+	char why[2048];
+	if (salve_config_load(g->config_path, &e->cfg, why, sizeof why) < 0) {
+		snprintf(err, errlen, "config %s", why);
+		salve_config_free(&e->cfg);
+		return SALVE_EXIT_INVALID_RUNBOOK;
+	}
+	if (g->audit_sync) {
+		if (strcmp(g->audit_sync, "always") == 0) {
+			e->cfg.audit_sync = SALVE_AUDIT_SYNC_ALWAYS;
+		} else if (strcmp(g->audit_sync, "none") == 0) {
+			e->cfg.audit_sync = SALVE_AUDIT_SYNC_NONE;
+		} else {
+			snprintf(err, errlen, "--audit-sync must be always or none, not %s",
+			         g->audit_sync);
+			salve_config_free(&e->cfg);
+			return SALVE_EXIT_USAGE;
+		}
+	}
+	/* Plugin directories: --plugin-path, then $SALVE_PLUGIN_PATH, then the config's. */
+	const char *dirs[MAX_PLUGIN_DIRS];
+	size_t n = 0;
+	if (g->plugin_path)
+		add_dirs(dirs, &n, &e->dirs_copy[0], g->plugin_path);
+	const char *envp = getenv("SALVE_PLUGIN_PATH");
+	if (envp)
+		add_dirs(dirs, &n, &e->dirs_copy[1], envp);
+	size_t i;
+	json_t *d;
+	json_array_foreach(e->cfg.plugin_path, i, d) if (n + 1 < MAX_PLUGIN_DIRS) dirs[n++] =
+	    json_string_value(d);
+	dirs[n] = NULL;
+	e->reg = salve_registry_new(dirs, e->cfg.plugins);
+	salve_registry_set_config_file(e->reg, e->cfg.path);
+	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
+	e->state_dir = g->state_dir ? g->state_dir : e->cfg.state_dir;
+	return 0;
+}
+
+void salve_env_close(salve_env *e)
+{
+	salve_registry_free(e->reg);
+	salve_config_free(&e->cfg);
+	free(e->dirs_copy[0]);
+	free(e->dirs_copy[1]);
+	memset(e, 0, sizeof *e);
+}
+
+/* ---- one launch ---------------------------------------------------------------------------- */
+
+/* Ends a launch that did not run: res says where and why. Returns the exit status. */
+static int refuse(salve_launch_result *res, enum salve_launch_stage stage, int code,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int refuse(salve_launch_result *res, enum salve_launch_stage stage, int code,
+                  const char *fmt, ...)
+{
+	char raw[sizeof res->error];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	va_end(ap);
+	salve_redact_string(raw, res->error, sizeof res->error);
+	res->stage = stage;
+	res->exit_code = code;
+	return code;
+}
+
+static const char *stopped_by(volatile sig_atomic_t *cancel, char *buf, size_t len)
+{
+	snprintf(buf, len, "interrupted by signal %d", (int)*cancel);
+	return buf;
+}
+
+/* The params checked against the runbook, and --fail-at naming one of its steps. */
+static int check_request(const salve_runbook *rb, const salve_launch_request *rq, json_t **params,
+                         salve_launch_result *res)
+{
+	char err[4096];
+	json_t *none = rq->params ? NULL : json_object();
+	int rc = salve_runbook_params(rb, rq->params ? rq->params : none, params, err, sizeof err);
+	json_decref(none);
+	if (rc < 0)
+		return refuse(res, SALVE_LAUNCH_PARAMS, SALVE_EXIT_USAGE, "%s: %s", rq->runbook,
+		              err);
+	if (rq->fail_at && !salve_runbook_step(rb, rq->fail_at, NULL))
+		return refuse(res, SALVE_LAUNCH_PARAMS, SALVE_EXIT_USAGE,
+		              "--fail-at %s: runbook %s has no such step", rq->fail_at, rb->name);
+	return 0;
+}
+
+/* Every plugin the runbook uses starts now: bad settings stop the run before step 1. */
+static int start_plugins(const salve_env *env, const salve_runbook *rb, salve_launch_result *res)
+{
+	size_t i;
+	json_t *name;
+	json_array_foreach(rb->plugins, i, name)
+	{
+		enum salve_registry_error why;
+		char err[2048];
+		if (!salve_registry_get(env->reg, json_string_value(name), 1, &why, err,
+		                        sizeof err))
+			return refuse(res, SALVE_LAUNCH_PLUGIN, SALVE_EXIT_UNAVAILABLE, "%s", err);
+	}
+	return 0;
+}
+
+/* Takes the runbook's lock key, polling so that a cancel stops the wait. */
+static int take_lock(const salve_env *env, const salve_launch_request *rq, const char *key,
+                     salve_audit *audit, const salve_runbook *rb, salve_lock **lock,
+                     salve_launch_result *res)
+{
+	char err[2048], how[64];
+	double until = rq->lock_timeout > 0 ? salve_now() + rq->lock_timeout : 0;
+	for (int waited = 0;; waited = 1) {
+		enum salve_lock_result lr = salve_lock_acquire(env->state_dir, key, res->run_id, 0,
+		                                               0, lock, err, sizeof err);
+		if (lr == SALVE_LOCK_ACQUIRED)
+			return 0;
+		if (lr == SALVE_LOCK_ERROR)
+			return refuse(res, SALVE_LAUNCH_LOCK, SALVE_EXIT_CANTCREAT, "%s", err);
+		const char *stop = !rq->lock_wait ? "not started"
+		                   : *rq->cancel  ? stopped_by(rq->cancel, how, sizeof how)
+		                   : until && salve_now() >= until ? "the lock timeout passed"
+		                                                   : NULL;
+		if (stop) {
+			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused",
+			                        "run", res->run_id, "runbook", rb->name, "reason",
+			                        "lock busy", "error", err);
+			char aerr[512];
+			salve_audit_write(audit, rec, aerr, sizeof aerr);
+			return refuse(res, SALVE_LAUNCH_LOCK_BUSY, SALVE_EXIT_TEMPFAIL, "%s: %s",
+			              err, stop);
+		}
+		if (!waited && rq->waiting)
+			rq->waiting(rq->ctx, key);
+		usleep(LOCK_POLL_US);
+	}
+}
+
+/* The engine's options, the same for every trigger. */
+static void run_options(const salve_env *env, const salve_launch_request *rq, const json_t *params,
+                        salve_audit *audit, const char *target, double run_timeout,
+                        const salve_launch_result *res, salve_run_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->mode = rq->mode;
+	o->drill_notify = rq->drill_notify;
+	o->fail_at = rq->fail_at;
+	o->trigger = rq->trigger;
+	o->fingerprint = rq->fingerprint;
+	o->run_id = res->run_id;
+	o->step_timeout = rq->step_timeout >= 0 ? rq->step_timeout : env->cfg.step_timeout;
+	o->run_timeout = run_timeout;
+	o->params = params;
+	o->audit = audit;
+	o->state_dir = env->state_dir;
+	o->out = rq->out;
+	o->cancel = rq->cancel;
+	o->on_event = rq->on_event;
+	o->approve = rq->approve;
+	o->approve_all = rq->approve_all;
+	o->lifecycle = json_object_get(json_object_get(env->cfg.doc, "lifecycle"), "notify");
+	o->target = target;
+	o->ctx = rq->ctx;
+}
+
+/* From a loaded runbook to the engine's summary. */
+static int launch_loaded(const salve_env *env, const salve_launch_request *rq, salve_runbook *rb,
+                         double run_timeout, salve_launch_result *res)
+{
+	json_t *params = NULL;
+	salve_audit *audit = rq->audit;
+	salve_lock *lock = NULL;
+	char err[4096], how[64];
+	int code;
+	if ((code = check_request(rb, rq, &params, res)) || (code = start_plugins(env, rb, res)))
+		goto out;
+	if (!audit &&
+	    !(audit = salve_audit_open(env->audit_path, env->cfg.audit_sync, err, sizeof err))) {
+		code = refuse(res, SALVE_LAUNCH_AUDIT, SALVE_EXIT_CANTCREAT, "%s", err);
+		goto out;
+	}
+	char key[1024] = "";
+	if (rb->lock && salve_lock_key(rb->lock, params, key, sizeof key, err, sizeof err) < 0) {
+		code =
+		    refuse(res, SALVE_LAUNCH_PARAMS, SALVE_EXIT_USAGE, "%s: %s", rq->runbook, err);
+		goto out;
+	}
+	if (key[0] && rq->mode != SALVE_MODE_DRY_RUN &&
+	    (code = take_lock(env, rq, key, audit, rb, &lock, res)))
+		goto out;
+	if (*rq->cancel) {
+		code = refuse(res, SALVE_LAUNCH_LOAD, SALVE_EXIT_ROLLED_BACK,
+		              "%s before %s started: nothing was run",
+		              stopped_by(rq->cancel, how, sizeof how), rq->runbook);
+		goto out;
+	}
+	if (rq->running)
+		rq->running(rq->ctx, rb);
+	salve_run_options o;
+	run_options(env, rq, params, audit,
+	            rq->target ? rq->target
+	            : key[0]   ? key
+	                       : NULL,
+	            run_timeout, res, &o);
+	code = salve_engine_run(rb, &o, &res->summary);
+	res->stage = SALVE_LAUNCH_RAN;
+	res->exit_code = code;
+out:
+	salve_lock_release(lock);
+	if (audit != rq->audit)
+		salve_audit_close(audit);
+	json_decref(params);
+	return code;
+}
+
+int salve_launch(const salve_env *env, const salve_launch_request *rq, salve_launch_result *res)
+{
+	memset(res, 0, sizeof *res);
+	if (rq->run_id)
+		snprintf(res->run_id, sizeof res->run_id, "%s", rq->run_id);
+	else
+		salve_random_id(res->run_id, sizeof res->run_id);
+	/* The runbook's top level runs under the run timeout too (then the steps get theirs),
+	 * and the trigger's cancel stops it. */
+	double run_timeout = rq->run_timeout > 0 ? rq->run_timeout : env->cfg.run_timeout;
+	salve_load_options lo = {run_timeout > 0 ? salve_now() + run_timeout : 0, rq->cancel};
+	char err[4096], how[64];
+	int code;
+	salve_runbook *rb =
+	    salve_runbook_load_with(rq->runbook, env->reg, &lo, &code, err, sizeof err);
+	if (!rb)
+		return refuse(res, SALVE_LAUNCH_LOAD, code, "%s", err);
+	if (*rq->cancel) {
+		code = refuse(res, SALVE_LAUNCH_LOAD, SALVE_EXIT_ROLLED_BACK,
+		              "%s while loading %s: nothing was run",
+		              stopped_by(rq->cancel, how, sizeof how), rq->runbook);
+	} else {
+		if (rq->loaded)
+			rq->loaded(rq->ctx, rb);
+		code = launch_loaded(env, rq, rb, run_timeout, res);
+	}
+	salve_runbook_free(rb);
+	return code;
+}
