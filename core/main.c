@@ -45,7 +45,7 @@ static const char usage_text[] =
     "usage: salve [global options] COMMAND [options]\n"
     "\n"
     "Commands:\n"
-    "  run RUNBOOK        run a runbook (a .lua file, builtin:patch-hosts or builtin:host-check)\n"
+    "  run RUNBOOK        run a runbook (a .lua file, or one of " SALVE_BUILTIN_RUNBOOKS ")\n"
     "  validate RUNBOOK   load and check a runbook without running anything\n"
     "  plugins            list the plugins found and their actions\n"
     "  audit verify FILE  check an audit log's hash chain\n"

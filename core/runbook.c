@@ -584,7 +584,7 @@ salve_runbook *salve_runbook_load_with(const char *source, salve_registry *reg,
 			e = salve_embedded_find(file);
 		if (!e) {
 			snprintf(err, errlen,
-			         "%s: no such built-in runbook (built in: host-check, patch-hosts)",
+			         "%s: no such built-in runbook (built in: " SALVE_BUILTIN_RUNBOOKS ")",
 			         source);
 			*exit_code = SALVE_EXIT_USAGE;
 			return NULL;
