@@ -563,6 +563,24 @@ static void lua_error_text(lua_State *L, char *err, size_t errlen)
 		*tb = '\0';
 }
 
+/* Every placeholder of the lock template must name a declared parameter. 0, or -1 with err. */
+static int check_lock_template(const salve_runbook *rb, char *err, size_t errlen)
+{
+	for (const char *p = rb->lock ? strchr(rb->lock, '{') : NULL; p; p = strchr(p + 1, '{')) {
+		const char *end = strchr(p, '}');
+		char pname[128] = "";
+		if (end && (size_t)(end - p - 1) < sizeof pname)
+			memcpy(pname, p + 1, (size_t)(end - p - 1));
+		if (!end || !json_object_get(rb->params_spec, pname)) {
+			snprintf(err, errlen,
+			         "%s: lock \"%s\" uses {%s}, which is not a declared param",
+			         rb->source, rb->lock, pname);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 salve_runbook *salve_runbook_load(const char *source, salve_registry *reg, int *exit_code,
                                   char *err, size_t errlen)
 {
@@ -584,7 +602,8 @@ salve_runbook *salve_runbook_load_with(const char *source, salve_registry *reg,
 			e = salve_embedded_find(file);
 		if (!e) {
 			snprintf(err, errlen,
-			         "%s: no such built-in runbook (built in: " SALVE_BUILTIN_RUNBOOKS ")",
+			         "%s: no such built-in runbook (built in: " SALVE_BUILTIN_RUNBOOKS
+			         ")",
 			         source);
 			*exit_code = SALVE_EXIT_USAGE;
 			return NULL;
@@ -676,21 +695,9 @@ salve_runbook *salve_runbook_load_with(const char *source, salve_registry *reg,
 		salve_runbook_free(rb);
 		return NULL;
 	}
-	if (rb->lock) {
-		/* Every placeholder must name a declared parameter. */
-		for (const char *p = strchr(rb->lock, '{'); p; p = strchr(p + 1, '{')) {
-			const char *end = strchr(p, '}');
-			char pname[128] = "";
-			if (end && (size_t)(end - p - 1) < sizeof pname)
-				memcpy(pname, p + 1, (size_t)(end - p - 1));
-			if (!end || !json_object_get(rb->params_spec, pname)) {
-				snprintf(err, errlen,
-				         "%s: lock \"%s\" uses {%s}, which is not a declared param",
-				         source, rb->lock, pname);
-				salve_runbook_free(rb);
-				return NULL;
-			}
-		}
+	if (check_lock_template(rb, err, errlen) < 0) {
+		salve_runbook_free(rb);
+		return NULL;
 	}
 	*exit_code = SALVE_EXIT_OK;
 	return rb;
