@@ -294,7 +294,8 @@ int salve_dispatch(struct salve_exec *x, salve_loaded_plugin *plugin, const salv
 		         pname, a->name);
 		return -1;
 	}
-	salve_notices_on_action(x, plugin, a, args, k.outcome);
+	if (x->on_action)
+		x->on_action(x, plugin, a, args, k.outcome);
 	*result = k.out ? k.out : json_object();
 	return 0;
 }

@@ -1,5 +1,4 @@
-/* The state of one run: its output, audit and journal, and the hooks its steps call (see
- * exec.h). */
+/* The state of one run: its output, audit and journal (see exec.h). */
 #include "exec.h"
 
 #include <stdarg.h>
@@ -78,87 +77,4 @@ const char *salve_phase_name(enum salve_phase p)
 	static const char *const names[] = {"when",   "check",    "run",
 	                                    "verify", "rollback", "lifecycle"};
 	return names[p];
-}
-
-/* ---- what the runbook's steps call back (runbook.h's salve_step_hooks) ------------------- */
-
-static int on_action(void *ctx, salve_loaded_plugin *plugin, const salve_action *a, json_t *args,
-                     const char *where, json_t **result, char *err, size_t errlen)
-{
-	return salve_dispatch(ctx, plugin, a, args, where, result, err, errlen);
-}
-
-/* degraded("msg") from a step: the run goes on and is not rolled back, but ends as degraded
- * (exit 3). */
-static int on_degraded(void *ctx, const char *where, const char *message, char *err, size_t errlen)
-{
-	struct salve_exec *x = ctx;
-	if (!x->step) {
-		snprintf(err, errlen, "%sdegraded() can only be called inside a step", where);
-		return -1;
-	}
-	if (!x->degraded)
-		x->degraded = json_array();
-	json_array_append_new(x->degraded,
-	                      json_pack("{s:s, s:s}", "step", x->step->name, "message", message));
-	salve_exec_say(x, "      degraded: %s\n", message);
-	salve_exec_audit(x, json_pack("{s:s, s:s, s:s}", "event", "degraded", "step", x->step->name,
-	                              "message", message));
-	return 0;
-}
-
-/* The Lua count hook's question: a reason to stop the running code, or NULL. */
-static const char *on_interrupt(void *ctx)
-{
-	struct salve_exec *x = ctx;
-	if (!x->info.ignore_cancel && x->info.cancel && *x->info.cancel) {
-		snprintf(x->interrupt, sizeof x->interrupt, "run interrupted by signal %d",
-		         (int)*x->info.cancel);
-		return x->interrupt;
-	}
-	if (x->deadline > 0 && salve_now() > x->deadline) {
-		snprintf(x->interrupt, sizeof x->interrupt, "step \"%s\" passed its deadline",
-		         x->step ? x->step->name : "?");
-		return x->interrupt;
-	}
-	return NULL;
-}
-
-static const salve_step_hooks step_hooks = {on_action, on_degraded, on_interrupt};
-
-void salve_exec_init(struct salve_exec *x, salve_runbook *rb, salve_registry *reg,
-                     const salve_run_options *o, const json_t *params)
-{
-	memset(x, 0, sizeof *x);
-	x->rb = rb;
-	x->reg = reg;
-	x->opt = o;
-	if (o->run_id)
-		snprintf(x->run_id, sizeof x->run_id, "%s", o->run_id);
-	else
-		salve_random_id(x->run_id, sizeof x->run_id);
-	x->info.run_id = x->run_id;
-	x->info.runbook = rb ? rb->name : NULL;
-	x->info.trigger = o->trigger ? o->trigger : "cli";
-	x->info.fingerprint = o->fingerprint;
-	x->info.mode = o->mode;
-	x->info.drill = o->drill_notify || o->fail_at;
-	x->info.cancel = o->cancel;
-	x->info.audit = o->audit;
-	x->info.outcome = "running";
-	x->info.target = o->target;
-	if (rb) {
-		salve_run_facts facts = {x->run_id, x->info.trigger, o->mode == SALVE_MODE_DRY_RUN,
-		                         x->info.drill};
-		salve_runbook_begin_run(rb, &step_hooks, x, params, &facts);
-	}
-}
-
-void salve_exec_fini(struct salve_exec *x)
-{
-	if (x->rb)
-		salve_runbook_end_run(x->rb);
-	salve_notices_free(&x->notices);
-	json_decref(x->degraded);
-	x->degraded = NULL;
 }

@@ -1,6 +1,6 @@
 /*
- * Private to the engine's files (engine.c, exec.c, dispatch.c, rollback.c, notices.c,
- * recover.c): the state of one run as the engine executes or recovers it. Nothing here
+ * Private to the engine's files (engine.c, exec.c, exec_init.c, dispatch.c, rollback.c,
+ * notices.c, recover.c): the state of one run as the engine executes or recovers it. Nothing here
  * touches Lua: the runbook module does, through the step hooks (runbook.h).
  *
  * One salve_exec is used by the thread running its run.
@@ -42,15 +42,21 @@ struct salve_exec {
 	int io_failed;    /* the audit log or journal could not be written */
 	json_t *degraded; /* [{step, message}] reported by degraded() */
 	struct salve_notices notices;
+	/* After each dispatched action's audit: the notices subscriber (a page starts the
+	 * escalation clock). */
+	void (*on_action)(struct salve_exec *x, salve_loaded_plugin *plugin, const salve_action *a,
+	                  const json_t *args, const char *outcome);
 	char interrupt[256];
 };
 
-/* exec.c: the run's state, its output, audit and journal. */
-/* rb may be NULL (a recover that needs no rollback function); reg is where plugins come
- * from. With rb, its steps call back into the engine until salve_exec_fini. */
+/* exec_init.c: the run's state set up. rb may be NULL (a recover that needs no rollback function);
+ * reg is where plugins come from. With rb, its steps call back into the engine until
+ * salve_exec_fini. */
 void salve_exec_init(struct salve_exec *x, salve_runbook *rb, salve_registry *reg,
                      const salve_run_options *o, const json_t *params);
 void salve_exec_fini(struct salve_exec *x);
+
+/* exec.c: the run's output, audit and journal. */
 /* A progress line for people (redacted, control characters escaped); nothing without out. */
 void salve_exec_say(const struct salve_exec *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

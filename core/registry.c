@@ -55,31 +55,6 @@ const char *salve_kind_name(enum salve_kind kind)
 	return "invalid";
 }
 
-const char *salve_type_name(enum salve_type type)
-{
-	switch (type) {
-	case SALVE_T_ANY:
-		return "any";
-	case SALVE_T_STRING:
-		return "string";
-	case SALVE_T_INT:
-		return "int";
-	case SALVE_T_NUMBER:
-		return "number";
-	case SALVE_T_BOOL:
-		return "bool";
-	case SALVE_T_LIST:
-		return "list";
-	case SALVE_T_MAP:
-		return "map";
-	case SALVE_T_DURATION:
-		return "duration";
-	case SALVE_T_SECRET_REF:
-		return "secret_ref";
-	}
-	return "invalid";
-}
-
 const char *salve_status_name(int status)
 {
 	switch (status) {

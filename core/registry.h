@@ -67,9 +67,8 @@ int salve_registry_configured(const salve_registry *r, const char *name);
  * tests. 0, or -1 with the reason in err. */
 int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen);
 
-/* Static names: "read"; "duration"; "SALVE_ERR_RETRY" (a code no salve knows: "unknown"). */
+/* Static names: "read"; "SALVE_ERR_RETRY" (a code no salve knows: "unknown"). */
 const char *salve_kind_name(enum salve_kind kind);
-const char *salve_type_name(enum salve_type type);
 const char *salve_status_name(int status);
 
 #endif

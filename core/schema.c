@@ -9,6 +9,31 @@
 #include "registry.h"
 #include "util.h"
 
+const char *salve_type_name(enum salve_type type)
+{
+	switch (type) {
+	case SALVE_T_ANY:
+		return "any";
+	case SALVE_T_STRING:
+		return "string";
+	case SALVE_T_INT:
+		return "int";
+	case SALVE_T_NUMBER:
+		return "number";
+	case SALVE_T_BOOL:
+		return "bool";
+	case SALVE_T_LIST:
+		return "list";
+	case SALVE_T_MAP:
+		return "map";
+	case SALVE_T_DURATION:
+		return "duration";
+	case SALVE_T_SECRET_REF:
+		return "secret_ref";
+	}
+	return "invalid";
+}
+
 int salve_type_matches(enum salve_type t, const json_t *v)
 {
 	switch (t) {

@@ -7,6 +7,9 @@
 #include <salve/plugin.h>
 #include <stddef.h>
 
+/* A type's static name: "duration". */
+const char *salve_type_name(enum salve_type type);
+
 /* Checks args (an object) against spec: required arguments present, values of the declared
  * type (a duration in the one grammar, a secret reference in its form), no unknown keys. An
  * empty table passed for a list argument is turned into [] in place (Lua cannot tell them
