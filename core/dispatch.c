@@ -10,6 +10,7 @@
 
 #include "exec.h"
 #include "redact.h"
+#include "replay.h"
 #include "schema.h"
 #include "util.h"
 
@@ -69,7 +70,76 @@ struct call {
 	const char *outcome; /* ok, held, planned, sent, changed, failed */
 	int rc;
 	json_t *out, *undo;
+	json_t *answer; /* salve test: the fixture's answer, given instead of the plugin's */
 };
+
+/* ---- the plugin's callbacks, or the fixture's answers (replay.h) ---------------------------- */
+
+static int answered(struct call *k, json_t **out, json_t **undo)
+{
+	json_t *result = json_object_get(k->answer, "result");
+	json_t *u = json_object_get(k->answer, "undo");
+	*out = result ? json_deep_copy(result) : NULL;
+	if (undo)
+		*undo = u ? json_deep_copy(u) : NULL;
+	int rc = salve_replay_status(k->answer);
+	if (rc < 0)
+		snprintf(k->c.error, sizeof k->c.error, "%s",
+		         json_string_value(json_object_get(k->answer, "error"))
+		             ? json_string_value(json_object_get(k->answer, "error"))
+		             : "failed (recorded)");
+	return rc;
+}
+
+static int cb_run(struct call *k, json_t **out)
+{
+	return k->answer ? answered(k, out, NULL) : k->a->run(&k->c, k->args, out);
+}
+
+static int cb_render(struct call *k, json_t **out)
+{
+	if (k->answer)
+		return answered(k, out, NULL);
+	return k->a->render ? k->a->render(&k->c, k->args, out) : SALVE_OK;
+}
+
+/* A recorded mutation that held answers check with HOLDS; any other passes check. */
+static int cb_check(struct call *k, json_t **observed)
+{
+	if (!k->answer)
+		return k->a->check(&k->c, k->args, observed);
+	const char *outcome = json_string_value(json_object_get(k->answer, "outcome"));
+	if (outcome && strcmp(outcome, "held") == 0) {
+		json_t *result = json_object_get(k->answer, "result");
+		*observed = result ? json_deep_copy(result) : NULL;
+		return SALVE_HOLDS;
+	}
+	return SALVE_OK;
+}
+
+static int cb_plan(struct call *k, json_t **out)
+{
+	return k->answer ? answered(k, out, NULL) : k->a->plan(&k->c, k->args, out);
+}
+
+static int cb_apply(struct call *k, json_t **out, json_t **undo)
+{
+	return k->answer ? answered(k, out, undo) : k->a->apply(&k->c, k->args, out, undo);
+}
+
+/* salve test: the fixture's answer for this call. -1 (the call fails, showing why) when it
+ * is not the call the fixture expects next. */
+static int ask_fixture(struct call *k)
+{
+	json_t *args = salve_args_for_audit(k->a->args, k->args);
+	salve_redact_json(args);
+	char name[256];
+	snprintf(name, sizeof name, "%s.%s", k->plugin->desc.name, k->a->name);
+	k->answer = salve_replay_answer(k->x->opt->replay, k->c.step, name, args, k->c.error,
+	                                sizeof k->c.error);
+	json_decref(args);
+	return k->answer ? 0 : -1;
+}
 
 /* Appends a change to the current step record; returns it (borrowed). */
 static json_t *add_change(struct call *k, long id, const char *state)
@@ -101,8 +171,7 @@ static void call_notify(struct call *k)
 	struct salve_exec *x = k->x;
 	if (x->info.mode == SALVE_MODE_DRY_RUN && !x->info.drill) {
 		json_t *msg = NULL;
-		if (k->a->render)
-			k->rc = k->a->render(&k->c, k->args, &msg);
+		k->rc = cb_render(k, &msg);
 		char line[2048];
 		salve_exec_brief(msg ? msg : k->args, line, sizeof line);
 		salve_exec_say(x, "      would notify %s.%s: %s\n", k->plugin->desc.name,
@@ -111,7 +180,7 @@ static void call_notify(struct call *k)
 		                   msg ? msg : json_deep_copy(k->args));
 		k->outcome = "planned";
 	} else {
-		k->rc = k->a->run(&k->c, k->args, &k->out);
+		k->rc = cb_run(k, &k->out);
 		k->outcome = "sent";
 	}
 }
@@ -135,7 +204,7 @@ static int apply_journaled(struct call *k, const char *where, char *err, size_t 
 		snprintf(err, errlen, "%s %s.%s not applied: %s", where, pname, aname, why);
 		return -1;
 	}
-	k->rc = k->a->apply(&k->c, k->args, &k->out, &k->undo);
+	k->rc = cb_apply(k, &k->out, &k->undo);
 	if (rolling_back) {
 		json_decref(k->undo);
 		k->undo = NULL;
@@ -171,7 +240,7 @@ static int call_mutate(struct call *k, const char *where, char *err, size_t errl
 {
 	struct salve_exec *x = k->x;
 	json_t *observed = NULL;
-	k->rc = k->a->check(&k->c, k->args, &observed);
+	k->rc = cb_check(k, &observed);
 	if (k->rc == SALVE_HOLDS) {
 		k->rc = SALVE_OK;
 		k->out = observed ? observed : json_object();
@@ -186,7 +255,7 @@ static int call_mutate(struct call *k, const char *where, char *err, size_t errl
 	k->c.observed = observed; /* host->observed for plan and apply */
 	int rc = 0;
 	if (x->info.mode == SALVE_MODE_DRY_RUN) {
-		k->rc = k->a->plan(&k->c, k->args, &k->out);
+		k->rc = cb_plan(k, &k->out);
 		if (k->rc >= 0) {
 			if (!k->out)
 				k->out = json_object();
@@ -253,7 +322,9 @@ int salve_dispatch(struct salve_exec *x, salve_loaded_plugin *plugin, const salv
 		return -1;
 	}
 	enum salve_registry_error rerr;
-	if (!plugin->initialized && !salve_registry_get(x->reg, pname, 1, &rerr, why, sizeof why)) {
+	const salve_replay *replay = x->opt ? x->opt->replay : NULL;
+	if (!replay && !plugin->initialized &&
+	    !salve_registry_get(x->reg, pname, 1, &rerr, why, sizeof why)) {
 		snprintf(err, errlen, "%s %s", where, why);
 		return -1;
 	}
@@ -265,12 +336,16 @@ int salve_dispatch(struct salve_exec *x, salve_loaded_plugin *plugin, const salv
 	k.c.step = x->step ? x->step->name : NULL;
 	k.c.deadline = x->deadline;
 	double t0 = salve_now();
-	if (a->kind == SALVE_READ)
-		k.rc = a->run(&k.c, args, &k.out);
+	if (replay && ask_fixture(&k) < 0)
+		k.rc = SALVE_ERR;
+	else if (a->kind == SALVE_READ)
+		k.rc = cb_run(&k, &k.out);
 	else if (a->kind == SALVE_NOTIFY)
 		call_notify(&k);
-	else if (call_mutate(&k, where, err, errlen) < 0)
+	else if (call_mutate(&k, where, err, errlen) < 0) {
+		json_decref(k.answer);
 		return -1;
+	}
 	double ms = (salve_now() - t0) * 1000.0;
 	char safe_error[2048] = "";
 	if (k.rc < 0) {
@@ -282,6 +357,7 @@ int salve_dispatch(struct salve_exec *x, salve_loaded_plugin *plugin, const salv
 	}
 	int audit_rc = record(&k, ms, k.rc < 0 ? safe_error : NULL);
 	json_decref(k.undo);
+	json_decref(k.answer);
 	if (k.rc < 0) {
 		json_decref(k.out);
 		snprintf(err, errlen, "%s %s.%s%s%s: %s", where, pname, a->name,
@@ -305,7 +381,8 @@ int salve_call_action(struct salve_exec *x, const char *plugin, const char *acti
 {
 	enum salve_registry_error why;
 	*result = NULL;
-	salve_loaded_plugin *p = salve_registry_get(x->reg, plugin, 1, &why, err, errlen);
+	int start = !(x->opt && x->opt->replay); /* salve test never starts a plugin */
+	salve_loaded_plugin *p = salve_registry_get(x->reg, plugin, start, &why, err, errlen);
 	if (!p)
 		return -1;
 	const salve_action *a = salve_plugin_action(p, action);

@@ -50,7 +50,10 @@ typedef struct salve_run_options {
 	 * rollback_incomplete, success. Borrowed; may be NULL. */
 	const json_t *lifecycle;
 	const char *target; /* what the run acts on (its lock key), for messages; may be NULL */
-	void *ctx;          /* passed to on_event and approve */
+	/* salve test: plugin calls are answered from this fixture instead of by the plugins
+	 * (which are then never started); NULL for a real run. */
+	struct salve_replay *replay;
+	void *ctx; /* passed to on_event and approve */
 } salve_run_options;
 
 /* Runs rb. In apply mode with a runbook lock (which the caller holds), a previous holder

@@ -192,6 +192,7 @@ static void run_options(const salve_env *env, const salve_launch_request *rq, co
 	o->approve_all = rq->approve_all;
 	o->lifecycle = json_object_get(json_object_get(env->cfg.doc, "lifecycle"), "notify");
 	o->target = target;
+	o->replay = rq->replay;
 	o->ctx = rq->ctx;
 }
 
@@ -204,7 +205,8 @@ static int launch_loaded(const salve_env *env, const salve_launch_request *rq, s
 	salve_lock *lock = NULL;
 	char err[4096], how[64];
 	int code;
-	if ((code = check_request(rb, rq, &params, res)) || (code = start_plugins(env, rb, res)))
+	if ((code = check_request(rb, rq, &params, res)) ||
+	    (!rq->replay && (code = start_plugins(env, rb, res))))
 		goto out;
 	if (!audit &&
 	    !(audit = salve_audit_open(env->audit_path, env->cfg.audit_sync, err, sizeof err))) {

@@ -70,6 +70,9 @@ typedef struct salve_launch_request {
 	volatile sig_atomic_t *cancel; /* set (a signal number, or 1) to stop: never NULL */
 	salve_audit *audit;            /* the trigger's audit log, or NULL: opened from env */
 	FILE *out;                     /* progress for people, or NULL */
+	/* salve test: plugin calls answered from a fixture; the plugins are loaded for their
+	 * descriptors but never started. NULL for a real run. */
+	struct salve_replay *replay;
 	/* The trigger's hooks (each may be NULL), all with ctx. */
 	void (*loaded)(void *ctx, const salve_runbook *rb);  /* the runbook is loaded */
 	void (*waiting)(void *ctx, const char *lock_key);    /* the lock is held: waiting */

@@ -17,9 +17,11 @@
 #include "exitcodes.h"
 #include "host.h"
 #include "launch.h"
+#include "record.h"
 #include "redact.h"
 #include "registry.h"
 #include "runbook.h"
+#include "runbook_tests.h"
 #include "util.h"
 #include "window.h"
 #include "yamljson.h"
@@ -47,6 +49,7 @@ static const char usage_text[] =
     "Commands:\n"
     "  run RUNBOOK        run a runbook (a .lua file, or one of " SALVE_BUILTIN_RUNBOOKS ")\n"
     "  validate RUNBOOK   load and check a runbook without running anything\n"
+    "  test PATH...       run runbook tests offline (plugin calls replayed from fixtures)\n"
     "  plugins            list the plugins found and their actions\n"
     "  audit verify FILE  check an audit log's hash chain\n"
     "  recover            roll back runs that died (kill -9, power loss) with changes in place\n"
@@ -84,6 +87,8 @@ static const char run_usage[] =
     "  --trigger NAME        recorded in the audit log (cli, cron, ...)\n"
     "  --approve             approve steps that declare approve = {...} (you approve them)\n"
     "  --json                print the run summary as JSON on stdout\n"
+    "  --record FILE         write every plugin call (secrets redacted) as a fixture for\n"
+    "                        salve test\n"
     "  -q, --quiet           no progress output\n";
 
 /* "salve: MESSAGE" on stderr. Messages carry values from runbooks, parameters and files:
@@ -153,7 +158,8 @@ static int parse_param(json_t *params, const char *kv)
 /* What salve run was asked, from its options. */
 struct run_args {
 	json_t *given; /* --param, then --params-file (new reference) */
-	const char *params_file, *fail_at, *window, *trigger, *source;
+	const char *params_file, *fail_at, *window, *trigger, *source, *record;
+	salve_recorder *recorder; /* --record */
 	int dry, drill_notify, no_wait, as_json, quiet, approve_all;
 	double lock_timeout, run_timeout, step_timeout;
 };
@@ -175,6 +181,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 	                                     {"json", no_argument, 0, 'j'},
 	                                     {"quiet", no_argument, 0, 'q'},
 	                                     {"approve", no_argument, 0, 'A'},
+	                                     {"record", required_argument, 0, 'R'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	int c;
@@ -217,6 +224,9 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'A':
 			a->approve_all = 1;
+			break;
+		case 'R':
+			a->record = optarg;
 			break;
 		case 'L':
 		case 't':
@@ -284,6 +294,12 @@ static void say_waiting(void *ctx, const char *lock_key)
 		cli_error("waiting for lock \"%s\"...", lock_key);
 }
 
+static void record_event(void *ctx, const json_t *event)
+{
+	const struct run_args *a = ctx;
+	salve_recorder_event(a->recorder, event);
+}
+
 static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	struct run_args a;
@@ -314,14 +330,26 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	    .waiting = say_waiting,
 	    .ctx = &a,
 	};
+	if (a.record) {
+		a.recorder = salve_recorder_new();
+		rq.on_event = record_event;
+	}
 	/* SIGINT and SIGTERM stop the load, the lock wait or the run (which then rolls back). */
 	catch_signals(on_signal);
 	salve_launch_result res;
 	code = salve_launch(&e, &rq, &res);
+	char err[4096];
 	if (res.stage != SALVE_LAUNCH_RAN)
 		cli_error("%s", res.error);
 	else if (a.as_json && res.summary)
 		print_json(res.summary);
+	if (a.recorder && res.stage == SALVE_LAUNCH_RAN &&
+	    salve_recorder_write(a.recorder, a.record, res.summary, a.given, err, sizeof err) < 0) {
+		cli_error("%s", err);
+		if (!code)
+			code = SALVE_EXIT_CANTCREAT;
+	}
+	salve_recorder_free(a.recorder);
 	json_decref(res.summary);
 	json_decref(a.given);
 	salve_env_close(&e);
@@ -416,6 +444,53 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 	salve_runbook_free(rb);
 	salve_env_close(&e);
 	return 0;
+}
+
+static int cmd_test(const struct salve_cli_globals *g, int argc, char **argv)
+{
+	static const char usage[] =
+	    "usage: salve test [--format tap|junit] [-v] PATH...\n"
+	    "Runs runbook tests (NAME.test.yaml files, or folders holding them) offline: each\n"
+	    "test runs its runbook with every plugin call answered from a fixture (recorded\n"
+	    "with salve run --record, or written by hand) and checks the outcome, the steps,\n"
+	    "the calls made and their arguments. Exits 0 when all pass, 1 when one fails.\n"
+	    "\n"
+	    "  --format FMT   tap (default) or junit (JUnit XML, for CI)\n"
+	    "  -v, --verbose  show each run's progress on stderr\n";
+	static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+	                                     {"verbose", no_argument, 0, 'v'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
+	enum salve_test_format format = SALVE_TEST_TAP;
+	int verbose = 0, c;
+	sub_options_begin();
+	while ((c = sub_option(argc, argv, "vh", opts)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		} else if (c == 'v') {
+			verbose = 1;
+		} else if (c == 'f' && (!strcmp(optarg, "tap") || !strcmp(optarg, "junit"))) {
+			format = strcmp(optarg, "junit") == 0 ? SALVE_TEST_JUNIT : SALVE_TEST_TAP;
+		} else {
+			return c == 'f' ? usage_error("--format is tap or junit, not %s", optarg)
+			                : SALVE_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return SALVE_EXIT_USAGE;
+	}
+	salve_env e;
+	int code;
+	if ((code = open_env(&e, g)))
+		return code;
+	if (!verbose && !g->verbose)
+		salve_set_log_level(SALVE_LOG_WARN); /* the runbooks' log() lines: with -v */
+	code = salve_runbook_tests(&e, argv + optind, (size_t)(argc - optind), format, verbose,
+	                           stdout);
+	salve_env_close(&e);
+	return code;
 }
 
 static int cmd_plugins(const struct salve_cli_globals *g, int argc, char **argv)
@@ -709,6 +784,8 @@ int main(int argc, char **argv)
 		code = cmd_run(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "validate") == 0)
 		code = cmd_validate(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "test") == 0)
+		code = cmd_test(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "plugins") == 0)
 		code = cmd_plugins(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "audit") == 0)

@@ -6,6 +6,7 @@
 
 #include "exec.h"
 #include "redact.h"
+#include "replay.h"
 #include "util.h"
 
 #define DEFAULT_ROLLBACK_TIMEOUT 600.0
@@ -30,6 +31,11 @@ static int call_undo(struct salve_exec *x, const json_t *c, char *err, size_t er
 	const char *aname = json_string_value(json_object_get(c, "action"));
 	const char *target = json_string_value(json_object_get(c, "target"));
 	json_t *rec_undo = json_object_get(c, "undo");
+	if (x->opt && x->opt->replay) {
+		char name[256];
+		snprintf(name, sizeof name, "%s.%s", pname, aname);
+		return salve_replay_undo(x->opt->replay, name, target, err, errlen);
+	}
 	enum salve_registry_error why;
 	char reason[1024] = "";
 	salve_loaded_plugin *p = salve_registry_get(x->reg, pname, 1, &why, reason, sizeof reason);
@@ -38,6 +44,7 @@ static int call_undo(struct salve_exec *x, const json_t *c, char *err, size_t er
 		snprintf(err, errlen, "cannot undo %s.%s: %s", pname, aname, reason);
 		return -1;
 	}
+
 	if (!a || !a->undo) {
 		snprintf(err, errlen, "cannot undo %s.%s: the plugin has no such undoable action",
 		         pname, aname);
