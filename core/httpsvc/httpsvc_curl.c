@@ -408,11 +408,57 @@ static void tell(const salve_http_request *req, salve_http_attempt *a, const cha
 		req->attempted(req->ud, a);
 }
 
+/* The time limits of one request, fixed when it begins: the step's deadline (as
+ * host->remaining says then) and the request's own max_time. */
+struct limits {
+	double step;     /* monotonic seconds; HUGE_VAL when the step has none */
+	double max_time; /* likewise */
+};
+
+static double limit_of(const struct limits *l)
+{
+	return l->step < l->max_time ? l->step : l->max_time;
+}
+
+/* What a failure without an answer reports: curl's static words, then its details with what
+ * of the URL may be secret masked. */
+static void transport_error(char *out, size_t len, const struct outcome *o, size_t cap, int too_big,
+                            const char *url)
+{
+	if (too_big) {
+		snprintf(out, len, "the response is larger than %zu bytes", cap);
+		return;
+	}
+	char detail[CURL_ERROR_SIZE];
+	safe_error(detail, sizeof detail, o->error, url);
+	snprintf(out, len, "%s%s%s", curl_easy_strerror(o->code), detail[0] ? ": " : "", detail);
+}
+
+/* Whether a retryable outcome may be sent again after `wait`: 0, or why not. */
+static int stop_reason(const struct limits *l, int n, int attempts, double wait)
+{
+	if (n >= attempts)
+		return SALVE_HTTP_STOP_ATTEMPTS;
+	if (now_s() + wait >= limit_of(l))
+		return l->step <= l->max_time ? SALVE_HTTP_STOP_DEADLINE : SALVE_HTTP_STOP_MAX_TIME;
+	return 0;
+}
+
 static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *c,
                         const salve_http_request *req, salve_http_response *resp)
 {
 	memset(resp, 0, sizeof *resp);
 	const salve_http_options *o = c->o;
+	const double start = now_s();
+	const double remaining = host->remaining(call);
+	const struct limits lim = {
+	    .step = isfinite(remaining) ? start + remaining : HUGE_VAL,
+	    .max_time = req->max_time > 0 ? start + req->max_time : HUGE_VAL,
+	};
+	if (remaining <= 0) {
+		snprintf(resp->error, sizeof resp->error, "the step's deadline passed");
+		return SALVE_ERR_TIMEOUT;
+	}
 	if (req->bearer_token && SALVE_HOST_HAS(host, register_secret))
 		host->register_secret(call, req->bearer_token);
 	struct curl_slist *headers = request_headers(req);
@@ -422,13 +468,13 @@ static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *
 		snprintf(resp->error, sizeof resp->error, "HTTP client: out of memory");
 		return SALVE_ERR;
 	}
-	const double start = now_s();
 	const double per_attempt = req->timeout > 0         ? req->timeout
 	                           : o->request_timeout > 0 ? o->request_timeout
 	                                                    : DEFAULT_REQUEST_TIMEOUT;
 	const double connect_timeout =
 	    o->connect_timeout > 0 ? o->connect_timeout : DEFAULT_CONNECT_TIMEOUT;
 	const int attempts = req->attempts > 1 ? req->attempts : 1;
+	const size_t cap = o->max_response ? o->max_response : DEFAULT_MAX_RESPONSE;
 	int rc = SALVE_ERR;
 	for (int n = 1;; n++) {
 		if (host->cancelled(call)) {
@@ -436,18 +482,15 @@ static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *
 			rc = SALVE_ERR_CANCELED;
 			break;
 		}
-		double left = host->remaining(call);
+		double left = limit_of(&lim) - now_s();
 		if (left <= 0) {
 			snprintf(resp->error, sizeof resp->error, "the step's deadline passed");
 			rc = SALVE_ERR_TIMEOUT;
 			break;
 		}
-		if (req->max_time > 0 && start + req->max_time - now_s() < left)
-			left = start + req->max_time - now_s();
-		struct transfer t = {.host = host,
-		                     .call = call,
-		                     .cap =
-		                         o->max_response ? o->max_response : DEFAULT_MAX_RESPONSE};
+		/* the step's deadline, not the attempt's own timeout, bounds this attempt */
+		const int step_bound = lim.step <= lim.max_time && left <= per_attempt;
+		struct transfer t = {.host = host, .call = call, .cap = cap};
 		salve_http_attempt a = {.number = n};
 		struct outcome out;
 		perform(h, req, headers, per_attempt < left ? per_attempt : left, connect_timeout,
@@ -469,50 +512,45 @@ static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *
 			rc = SALVE_OK;
 		} else {
 			verdict = t.too_big ? SALVE_ERR : transport_verdict(out.code, req->flags);
-			if (t.too_big)
-				snprintf(resp->error, sizeof resp->error,
-				         "the response is larger than %zu bytes", t.cap);
-			else
-				safe_error(resp->error, sizeof resp->error,
-				           out.error[0] ? out.error : curl_easy_strerror(out.code),
-				           req->url);
+			transport_error(resp->error, sizeof resp->error, &out, cap, t.too_big,
+			                req->url);
 			a.error = resp->error;
+			a.timed_out = out.code == CURLE_OPERATION_TIMEDOUT;
 			rc = verdict;
-			if (out.code == CURLE_OPERATION_TIMEDOUT && host->remaining(call) <= 0) {
-				char why[sizeof resp->error];
-				snprintf(why, sizeof why, "%s", resp->error);
-				snprintf(resp->error, sizeof resp->error,
-				         "the step's deadline passed (%s)", why);
-				rc = verdict = SALVE_ERR_TIMEOUT;
-			}
 		}
 		if (verdict == SALVE_ERR_CANCELED) {
 			snprintf(resp->error, sizeof resp->error, "cancelled");
 			tell(req, &a, "cancelled", 0);
 			break;
 		}
-		if (verdict != SALVE_ERR_RETRY) {
-			tell(req, &a, verdict == SALVE_OK ? "ok" : "failed", 0);
-			break;
+		if (verdict == SALVE_ERR_RETRY) {
+			double wait = a.retry_after >= 0 ? a.retry_after : backoff(req, n);
+			resp->stopped = stop_reason(&lim, n, attempts, wait);
+			if (!resp->stopped) {
+				tell(req, &a, "retry", wait);
+				if (nap(host, call, wait)) {
+					snprintf(resp->error, sizeof resp->error, "cancelled");
+					rc = SALVE_ERR_CANCELED;
+					break;
+				}
+				continue;
+			}
+			resp->wait = wait;
+			resp->left = limit_of(&lim) - now_s();
+			if (resp->left < 0)
+				resp->left = 0;
 		}
-		double wait = a.retry_after >= 0 ? a.retry_after : backoff(req, n);
-		resp->wait = wait;
-		if (n >= attempts)
-			resp->stopped = SALVE_HTTP_STOP_ATTEMPTS;
-		else if (wait >= host->remaining(call))
-			resp->stopped = SALVE_HTTP_STOP_DEADLINE;
-		else if (req->max_time > 0 && now_s() + wait >= start + req->max_time)
-			resp->stopped = SALVE_HTTP_STOP_MAX_TIME;
-		if (resp->stopped) {
-			tell(req, &a, "failed", 0);
-			break;
+		tell(req, &a, verdict == SALVE_OK ? "ok" : "failed", 0);
+		/* No answer, and the step's time is what ran out: the deadline passed. */
+		if (rc != SALVE_OK &&
+		    (resp->stopped == SALVE_HTTP_STOP_DEADLINE || (a.timed_out && step_bound))) {
+			char why[sizeof resp->error];
+			snprintf(why, sizeof why, "%s", resp->error);
+			snprintf(resp->error, sizeof resp->error, "the step's deadline passed (%s)",
+			         why);
+			rc = SALVE_ERR_TIMEOUT;
 		}
-		tell(req, &a, "retry", wait);
-		if (nap(host, call, wait)) {
-			snprintf(resp->error, sizeof resp->error, "cancelled");
-			rc = SALVE_ERR_CANCELED;
-			break;
-		}
+		break;
 	}
 	wipe_headers(headers);
 	release(c, h);

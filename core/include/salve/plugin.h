@@ -180,6 +180,7 @@ typedef struct salve_http_attempt {
 	const char *body; /* the answer's body (NUL-terminated), NULL when none */
 	size_t body_len;
 	const char *error;  /* why no answer arrived (curl's words, no URL), else NULL */
+	int timed_out;      /* 1 when no answer arrived within `timeout` */
 	double retry_after; /* seconds a 429 or 503 asked to wait (Retry-After), -1 when none */
 	double duration;    /* seconds the attempt took */
 	double timeout;     /* seconds it was allowed */
@@ -221,7 +222,9 @@ typedef struct salve_http_request {
 
 /* salve_http_response.stopped: why an answer or failure that could be retried was not */
 #define SALVE_HTTP_STOP_ATTEMPTS 1 /* that was the last attempt allowed */
-#define SALVE_HTTP_STOP_DEADLINE 2 /* waiting `wait` seconds would pass the step's deadline */
+#define SALVE_HTTP_STOP_DEADLINE                                                                   \
+	2                          /* waiting `wait` seconds would pass the step's deadline (as    \
+	                            * it was when the request began) */
 #define SALVE_HTTP_STOP_MAX_TIME 3 /* or the request's max_time */
 
 /* What a request came to. The body is the plugin's until host->http_response_clear. */
@@ -233,6 +236,7 @@ typedef struct salve_http_response {
 	int verdict;        /* the judge's word on the last answer */
 	int stopped;        /* SALVE_HTTP_STOP_*, 0 when nothing retryable was left undone */
 	double wait;        /* with STOP_DEADLINE or STOP_MAX_TIME: the wait refused */
+	double left;        /* and the seconds that were left then */
 	int new_connection; /* the last attempt opened a connection */
 	char error[512];    /* why the request failed (no URL, no secrets), "" otherwise */
 } salve_http_response;
