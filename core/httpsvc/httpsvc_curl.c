@@ -408,16 +408,14 @@ static void tell(const salve_http_request *req, salve_http_attempt *a, const cha
 		req->attempted(req->ud, a);
 }
 
-/* The time limits of one request, fixed when it begins: the step's deadline (as
- * host->remaining says then) and the request's own max_time. */
-struct limits {
-	double step;     /* monotonic seconds; HUGE_VAL when the step has none */
-	double max_time; /* likewise */
-};
-
-static double limit_of(const struct limits *l)
+/* Seconds left for the request now: the step's (host->remaining, asked each time, so a host
+ * whose deadline moves is followed) and its own max_time (*step_first: the step's is less). */
+static double time_left(const salve_host *host, salve_call *call, double max_time_end,
+                        int *step_first)
 {
-	return l->step < l->max_time ? l->step : l->max_time;
+	double step = host->remaining(call), own = max_time_end - now_s();
+	*step_first = step <= own;
+	return step <= own ? step : own;
 }
 
 /* What a failure without an answer reports: curl's static words, then its details with what
@@ -435,12 +433,15 @@ static void transport_error(char *out, size_t len, const struct outcome *o, size
 }
 
 /* Whether a retryable outcome may be sent again after `wait`: 0, or why not. */
-static int stop_reason(const struct limits *l, int n, int attempts, double wait)
+static int stop_reason(const salve_host *host, salve_call *call, double max_time_end, int n,
+                       int attempts, double wait, double *left)
 {
+	int step_first;
+	*left = time_left(host, call, max_time_end, &step_first);
 	if (n >= attempts)
 		return SALVE_HTTP_STOP_ATTEMPTS;
-	if (now_s() + wait >= limit_of(l))
-		return l->step <= l->max_time ? SALVE_HTTP_STOP_DEADLINE : SALVE_HTTP_STOP_MAX_TIME;
+	if (wait >= *left)
+		return step_first ? SALVE_HTTP_STOP_DEADLINE : SALVE_HTTP_STOP_MAX_TIME;
 	return 0;
 }
 
@@ -449,13 +450,8 @@ static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *
 {
 	memset(resp, 0, sizeof *resp);
 	const salve_http_options *o = c->o;
-	const double start = now_s();
-	const double remaining = host->remaining(call);
-	const struct limits lim = {
-	    .step = isfinite(remaining) ? start + remaining : HUGE_VAL,
-	    .max_time = req->max_time > 0 ? start + req->max_time : HUGE_VAL,
-	};
-	if (remaining <= 0) {
+	const double max_time_end = req->max_time > 0 ? now_s() + req->max_time : HUGE_VAL;
+	if (host->remaining(call) <= 0) {
 		snprintf(resp->error, sizeof resp->error, "the step's deadline passed");
 		return SALVE_ERR_TIMEOUT;
 	}
@@ -482,14 +478,15 @@ static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *
 			rc = SALVE_ERR_CANCELED;
 			break;
 		}
-		double left = limit_of(&lim) - now_s();
+		int step_first;
+		double left = time_left(host, call, max_time_end, &step_first);
 		if (left <= 0) {
 			snprintf(resp->error, sizeof resp->error, "the step's deadline passed");
 			rc = SALVE_ERR_TIMEOUT;
 			break;
 		}
 		/* the step's deadline, not the attempt's own timeout, bounds this attempt */
-		const int step_bound = lim.step <= lim.max_time && left <= per_attempt;
+		const int step_bound = step_first && left <= per_attempt;
 		struct transfer t = {.host = host, .call = call, .cap = cap};
 		salve_http_attempt a = {.number = n};
 		struct outcome out;
@@ -525,7 +522,12 @@ static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *
 		}
 		if (verdict == SALVE_ERR_RETRY) {
 			double wait = a.retry_after >= 0 ? a.retry_after : backoff(req, n);
-			resp->stopped = stop_reason(&lim, n, attempts, wait);
+			double now_left;
+			resp->stopped =
+			    stop_reason(host, call, max_time_end, n, attempts, wait, &now_left);
+			/* timed out at the step's deadline: no time is left for another attempt */
+			if (!resp->stopped && a.timed_out && step_bound)
+				resp->stopped = SALVE_HTTP_STOP_DEADLINE;
 			if (!resp->stopped) {
 				tell(req, &a, "retry", wait);
 				if (nap(host, call, wait)) {
@@ -536,14 +538,11 @@ static int conn_request(const salve_host *host, salve_call *call, httpsvc_conn *
 				continue;
 			}
 			resp->wait = wait;
-			resp->left = limit_of(&lim) - now_s();
-			if (resp->left < 0)
-				resp->left = 0;
+			resp->left = now_left > 0 ? now_left : 0;
 		}
 		tell(req, &a, verdict == SALVE_OK ? "ok" : "failed", 0);
 		/* No answer, and the step's time is what ran out: the deadline passed. */
-		if (rc != SALVE_OK &&
-		    (resp->stopped == SALVE_HTTP_STOP_DEADLINE || (a.timed_out && step_bound))) {
+		if (rc != SALVE_OK && a.timed_out && step_bound) {
 			char why[sizeof resp->error];
 			snprintf(why, sizeof why, "%s", resp->error);
 			snprintf(resp->error, sizeof resp->error, "the step's deadline passed (%s)",

@@ -222,9 +222,7 @@ typedef struct salve_http_request {
 
 /* salve_http_response.stopped: why an answer or failure that could be retried was not */
 #define SALVE_HTTP_STOP_ATTEMPTS 1 /* that was the last attempt allowed */
-#define SALVE_HTTP_STOP_DEADLINE                                                                   \
-	2                          /* waiting `wait` seconds would pass the step's deadline (as    \
-	                            * it was when the request began) */
+#define SALVE_HTTP_STOP_DEADLINE 2 /* waiting `wait` seconds would pass the step's deadline */
 #define SALVE_HTTP_STOP_MAX_TIME 3 /* or the request's max_time */
 
 /* What a request came to. The body is the plugin's until host->http_response_clear. */
