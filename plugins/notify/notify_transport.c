@@ -603,6 +603,47 @@ static int add_line(char **lines, size_t *n, size_t max, const char *name, const
 	return 0;
 }
 
+/* The request's header lines, with the secrets they name resolved (kept in secrets for the
+ * excerpt scrubbing). SALVE_OK, SALVE_ERR_INVALID when a secret cannot be resolved (out->error
+ * set), SALVE_ERR when out of memory. */
+static int header_lines(struct notify_state *st, salve_call *call,
+                        const struct notify_http_request *req, char **lines, size_t *nlines,
+                        size_t max_lines, struct secrets *secrets, struct notify_outcome *out)
+{
+	int failed =
+	    add_line(lines, nlines, max_lines, "Content-Type", "application/json; charset=utf-8");
+	failed |= add_line(lines, nlines, max_lines, "Accept", "application/json");
+	if (req->auth_ref) {
+		char *key = resolve(st, call, req->auth_ref, req->channel, "API key", out);
+		if (!key)
+			return SALVE_ERR_INVALID;
+		char *value = NULL;
+		if (asprintf(&value, "%s %s", req->auth_scheme, key) < 0)
+			value = NULL;
+		secrets_keep(secrets, key);
+		if (!value)
+			return SALVE_ERR;
+		failed |= add_line(lines, nlines, max_lines, "Authorization", value);
+		wipe_free(value);
+	}
+	const char *hname;
+	json_t *hv;
+	json_object_foreach((json_t *)req->headers, hname, hv)
+	{
+		const char *v = json_string_value(hv);
+		if (notify_is_secret_ref(v)) {
+			char *sv = resolve(st, call, v, req->channel, "header value", out);
+			if (!sv)
+				return SALVE_ERR_INVALID;
+			failed |= add_line(lines, nlines, max_lines, hname, sv);
+			secrets_keep(secrets, sv);
+		} else {
+			failed |= add_line(lines, nlines, max_lines, hname, v);
+		}
+	}
+	return failed ? SALVE_ERR : SALVE_OK;
+}
+
 int notify_http_post(struct notify_state *st, salve_call *call,
                      const struct notify_http_request *req, struct notify_outcome *out)
 {
@@ -612,7 +653,7 @@ int notify_http_post(struct notify_state *st, salve_call *call,
 	size_t nlines = 0;
 	const size_t max_lines = sizeof lines / sizeof lines[0];
 	char *url = NULL, *payload = NULL;
-	int failed = 0, rc = SALVE_ERR;
+	int rc = SALVE_ERR;
 	json_t *body = NULL;
 
 	/* URL */
@@ -650,38 +691,12 @@ int notify_http_post(struct notify_state *st, salve_call *call,
 	if (!payload)
 		goto oom;
 
-	failed |=
-	    add_line(lines, &nlines, max_lines, "Content-Type", "application/json; charset=utf-8");
-	failed |= add_line(lines, &nlines, max_lines, "Accept", "application/json");
-	if (req->auth_ref) {
-		char *key = resolve(st, call, req->auth_ref, req->channel, "API key", out);
-		if (!key)
-			goto done;
-		char *value = NULL;
-		if (asprintf(&value, "%s %s", req->auth_scheme, key) < 0)
-			value = NULL;
-		secrets_keep(&secrets, key);
-		if (!value)
-			goto oom;
-		failed |= add_line(lines, &nlines, max_lines, "Authorization", value);
-		wipe_free(value);
+	rc = header_lines(st, call, req, lines, &nlines, max_lines, &secrets, out);
+	if (rc == SALVE_ERR_INVALID) { /* a secret could not be resolved: out->error says which */
+		rc = SALVE_ERR;
+		goto done;
 	}
-	const char *hname;
-	json_t *hv;
-	json_object_foreach((json_t *)req->headers, hname, hv)
-	{
-		const char *v = json_string_value(hv);
-		if (notify_is_secret_ref(v)) {
-			char *sv = resolve(st, call, v, req->channel, "header value", out);
-			if (!sv)
-				goto done;
-			failed |= add_line(lines, &nlines, max_lines, hname, sv);
-			secrets_keep(&secrets, sv);
-		} else {
-			failed |= add_line(lines, &nlines, max_lines, hname, v);
-		}
-	}
-	if (failed)
+	if (rc < 0)
 		goto oom;
 
 	const struct notify_config *cfg = &st->cfg;
