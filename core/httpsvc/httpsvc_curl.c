@@ -429,7 +429,11 @@ static void transport_error(char *out, size_t len, const struct outcome *o, size
 	}
 	char detail[CURL_ERROR_SIZE];
 	safe_error(detail, sizeof detail, o->error, url);
-	snprintf(out, len, "%s%s%s", curl_easy_strerror(o->code), detail[0] ? ": " : "", detail);
+	const char *words = curl_easy_strerror(o->code);
+	if (strstr(detail, words)) /* "Failed to connect to ...: Couldn't connect to server" */
+		snprintf(out, len, "%s", detail);
+	else
+		snprintf(out, len, "%s%s%s", words, detail[0] ? ": " : "", detail);
 }
 
 /* Whether a retryable outcome may be sent again after `wait`: 0, or why not. */
