@@ -14,8 +14,10 @@
  *    you keep.
  *  - Every json_t a plugin hands back through an out-parameter (result, observed, predicted,
  *    undo, message) becomes the host's; the host json_decref()s it. Leave it NULL for "none".
- *  - A string returned by host->secret() is malloc'd for the plugin, which frees it with free().
- *    Every other pointer a host service returns is borrowed until the callback returns.
+ *  - A string returned by host->secret() or host->http_escape() is malloc'd for the plugin,
+ *    which frees it with free(). A client from host->http_client() is the plugin's until
+ *    host->http_client_free(); a response's body until host->http_response_clear(). Every
+ *    other pointer a host service returns is borrowed until the callback returns.
  *
  * Threads: a salve_call is used by one thread. `salve serve` runs several runs at once, so
  * the same action may be called concurrently from different threads with different calls;

@@ -8,8 +8,8 @@
  * says insecure-skip-tls-verify, and then every call that uses it is audited.
  *
  * Threads: a k8s_client is shared by every call of a plugin and is thread-safe (the host's
- * HTTP client keeps connections alive across calls; the discovery cache sits behind a mutex). A k8s_ctx lives on one
- * call's stack and is used by that call's thread only.
+ * HTTP client keeps connections alive across calls; the discovery cache sits behind a mutex). A
+ * k8s_ctx lives on one call's stack and is used by that call's thread only.
  *
  * Ownership: a json_t returned through `json_t **` or by a function named *_new / k8s_*diff /
  * k8s_*patch belongs to the caller (json_decref). A `const json_t *` or `const char *`
