@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "httpmod.h"
 #include "redact.h"
 #include "util.h"
 
@@ -30,11 +31,6 @@ void salve_progress_clear(void)
 void salve_set_log_level(int level)
 {
 	log_level = level;
-}
-
-int salve_log_level(void)
-{
-	return log_level;
 }
 
 static const char *level_name(int level)
@@ -258,6 +254,24 @@ static const json_t *host_observed(salve_call *call)
 	return call ? call->observed : NULL;
 }
 
+static const salve_host host_table;
+
+static salve_http_client *host_http_client(salve_call *call, const salve_http_options *options)
+{
+	return salve_http_client_new(&host_table, salve_httpmod_load, call, options);
+}
+
+static int host_http_request(salve_call *call, salve_http_client *client,
+                             const salve_http_request *req, salve_http_response *resp)
+{
+	return salve_http_client_request(&host_table, call, client, req, resp);
+}
+
+static char *host_http_escape(const char *s)
+{
+	return salve_http_escape(salve_httpmod_load, s);
+}
+
 static const salve_host host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -274,6 +288,11 @@ static const salve_host host_table = {
     .progress = host_progress,
     .register_secret = host_register_secret,
     .observed = host_observed,
+    .http_client = host_http_client,
+    .http_request = host_http_request,
+    .http_response_clear = salve_http_response_clear,
+    .http_client_free = salve_http_client_free,
+    .http_escape = host_http_escape,
 };
 
 const salve_host *salve_host_table(void)

@@ -42,7 +42,6 @@ const salve_host *salve_host_table(void);
 
 /* Verbosity of host->log and the core's own messages: SALVE_LOG_* (default INFO). */
 void salve_set_log_level(int level);
-int salve_log_level(void);
 /* Clears a live progress line from the terminal before other output (thread-safe). */
 void salve_progress_clear(void);
 /* The core's own log line to stderr, redacted. */

@@ -256,6 +256,11 @@ static int open_checked_plugin(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+int salve_registry_open_checked(const char *path, char *err, size_t errlen)
+{
+	return open_checked_plugin(path, err, errlen);
+}
+
 static int valid_identifier(const char *s)
 {
 	if (!s || !*s)

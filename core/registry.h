@@ -67,6 +67,11 @@ int salve_registry_configured(const salve_registry *r, const char *name);
  * tests. 0, or -1 with the reason in err. */
 int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen);
 
+/* Opens a file to dlopen (a plugin, the HTTP module) with the checks plugins pass: the file
+ * and every folder on its real path are root's or ours and nobody else can write them. The
+ * descriptor (the caller closes it), or -1 with the reason in err. */
+int salve_registry_open_checked(const char *path, char *err, size_t errlen);
+
 /* Static names: "read"; "SALVE_ERR_RETRY" (a code no salve knows: "unknown"). */
 const char *salve_kind_name(enum salve_kind kind);
 const char *salve_status_name(int status);

@@ -43,6 +43,7 @@ step "memory" {
 
 step "marker" {
   run = function(p)
-    return host.ensure_line{ path = p.config, line = "managed_by = salve", regexp = "^managed_by *=" }
+    return host.ensure_line{ path = p.config, line = "managed_by = salve", regexp = "^managed_by *=",
+                            create = true }
   end,
 }

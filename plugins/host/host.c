@@ -239,6 +239,17 @@ static int compile_regexp(salve_call *call, const json_t *args, regex_t *re, int
 	return 0;
 }
 
+/* A missing file is created only when the runbook says create = true (as ssh-patch's
+ * ensure_line): a typo in a path must not make a new file. */
+static int refuse_missing(salve_call *call, const json_t *args, const struct text_file *tf)
+{
+	if (tf->exists || json_is_true(json_object_get(args, "create")))
+		return 0;
+	H->fail(call, "%s does not exist (set create=true to create it)",
+	        json_string_value(json_object_get(args, "path")));
+	return SALVE_ERR_NOTFOUND;
+}
+
 static int line_check(salve_call *call, const json_t *args, json_t **observed)
 {
 	const char *path = json_string_value(json_object_get(args, "path"));
@@ -252,6 +263,8 @@ static int line_check(salve_call *call, const json_t *args, json_t **observed)
 	struct text_file tf;
 	int rc = read_text(call, path, &tf);
 	if (rc < 0)
+		return rc;
+	if ((rc = refuse_missing(call, args, &tf)) < 0)
 		return rc;
 	int holds = has_line(&tf, line);
 	*observed =
@@ -273,7 +286,7 @@ static int line_change(salve_call *call, const json_t *args, struct text_file *t
 	int rc = compile_regexp(call, args, &re, &have_re);
 	if (rc < 0)
 		return rc;
-	if ((rc = read_text(call, path, tf)) < 0) {
+	if ((rc = read_text(call, path, tf)) < 0 || (rc = refuse_missing(call, args, tf)) < 0) {
 		if (have_re)
 			regfree(&re);
 		return rc;
@@ -447,6 +460,7 @@ static const salve_arg line_args[] = {
     {"path", SALVE_T_STRING, SALVE_ARG_REQUIRED, "the text file"},
     {"line", SALVE_T_STRING, SALVE_ARG_REQUIRED, "the exact line that must be present"},
     {"regexp", SALVE_T_STRING, 0, "extended regex: the last matching line is replaced"},
+    {"create", SALVE_T_BOOL, 0, "create the file when missing (default false)"},
     {"mode", SALVE_T_INT, 0, "permissions of a file created (default 0644)"},
     {NULL, 0, 0, NULL}};
 

@@ -5,6 +5,7 @@
 #include "notify_channel.h"
 #include "notify_read.h"
 
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

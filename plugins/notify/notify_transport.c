@@ -1,12 +1,14 @@
-/* Delivery over HTTP and SMTP with libcurl: timeouts from the step's remaining time, retries
- * with exponential backoff and jitter (or the server's Retry-After), one audit event per
- * attempt. Connections, DNS and TLS sessions live in one curl share, locked, so keep-alive
- * works across calls and threads.
+/* Delivery over HTTP through the host's client (host->http_request: connections kept alive
+ * across calls and threads, timeouts from the step's remaining time, retries with exponential
+ * backoff and jitter or the server's Retry-After), and over SMTP with libcurl and the same
+ * retry rules here (the host's service speaks HTTP only). One audit event per attempt.
  *
  * Secrets (webhook URLs, keys, passwords) are resolved right before a delivery, live only in
  * this file's locals, are wiped after use, and are scrubbed from any server text quoted in an
  * error. Audit events and errors name the channel, never the URL. */
 #include "notify_transport.h"
+
+#include <curl/curl.h>
 
 #include <math.h>
 #include <openssl/rand.h>
@@ -16,7 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#define RESPONSE_KEEP (64 * 1024) /* bytes of a response body kept for parsing */
+#define RESPONSE_KEEP (64 * 1024) /* bytes of an SMTP server's text kept */
+#define RESPONSE_CAP  (1 << 20)   /* bytes of an HTTP answer accepted */
 #define MAX_SECRETS   8
 
 static double now_s(void)
@@ -26,54 +29,43 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *userptr)
-{
-	(void)h;
-	(void)access;
-	struct notify_state *st = userptr;
-	pthread_mutex_lock(&st->share_locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *userptr)
-{
-	(void)h;
-	struct notify_state *st = userptr;
-	pthread_mutex_unlock(&st->share_locks[data]);
-}
-
 int notify_transport_init(struct notify_state *st, char *err, size_t errlen)
 {
+	if (!SALVE_HOST_HAS(st->host, http_request)) {
+		snprintf(err, errlen,
+		         "notify: needs a salve with the HTTP client service (ABI 1.2)");
+		return -1;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(err, errlen, "notify: libcurl failed to initialise");
 		return -1;
 	}
 	st->curl_ready = 1;
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&st->share_locks[i], NULL);
-	st->share = curl_share_init();
-	if (!st->share) {
-		snprintf(err, errlen, "notify: cannot create the curl share");
+	/* Webhooks go out to the internet: the proxy environment variables are honoured, as
+	 * they were when this plugin ran libcurl itself. */
+	salve_http_options o = {.struct_size = sizeof o,
+	                        .protocols = "http,https",
+	                        .user_agent = "salve-notify/" SALVE_VERSION,
+	                        .ca_file = st->cfg.ca_file,
+	                        .proxy_from_env = 1,
+	                        .connect_timeout = st->cfg.connect_timeout,
+	                        .request_timeout = st->cfg.timeout,
+	                        .max_response = RESPONSE_CAP};
+	st->http = st->host->http_client(NULL, &o);
+	if (!st->http) {
+		snprintf(err, errlen, "notify: cannot create the HTTP client");
 		return -1;
 	}
-	curl_share_setopt(st->share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(st->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(st->share, CURLSHOPT_USERDATA, st);
-	curl_share_setopt(st->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(st->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_share_setopt(st->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	return 0;
 }
 
 void notify_transport_fini(struct notify_state *st)
 {
-	if (st->share)
-		curl_share_cleanup(st->share);
-	st->share = NULL;
-	if (st->curl_ready) {
-		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-			pthread_mutex_destroy(&st->share_locks[i]);
+	if (st->http)
+		st->host->http_client_free(st->http);
+	st->http = NULL;
+	if (st->curl_ready)
 		curl_global_cleanup();
-	}
 	st->curl_ready = 0;
 }
 
@@ -140,7 +132,7 @@ static void excerpt(char *out, size_t outlen, const char *body, size_t len, cons
 	}
 }
 
-/* ---- one curl handle per attempt, sharing the connection cache ------------------------- */
+/* ---- SMTP: one curl handle per attempt ---------------------------------------------------- */
 
 struct transfer {
 	struct notify_state *st;
@@ -197,7 +189,6 @@ static CURL *new_handle(struct notify_state *st, struct transfer *t, double time
 		timeout_ms = 1;
 	if (connect_ms > timeout_ms)
 		connect_ms = timeout_ms;
-	curl_easy_setopt(h, CURLOPT_SHARE, st->share);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
@@ -421,64 +412,42 @@ static enum verdict classify_curl(CURLcode cc)
 	}
 }
 
+/* What the host's HTTP client reports of each attempt, turned into this plugin's words. */
 struct http_ctx {
-	struct notify_state *st;
-	salve_call *call;
-	const char *url;
-	struct curl_slist *headers;
-	const char *payload;
+	struct delivery *d;
 	const struct secrets *secrets;
 	const char *failure_text;
-	json_t *response; /* parsed JSON body of the last answer */
+	struct attempt last; /* the last attempt, for the error message */
+	int attempts;
 };
 
-static void http_attempt(void *vctx, double timeout, struct attempt *a)
+/* What an answer means for a notification. */
+static int http_judge(void *ud, const salve_http_attempt *a)
 {
-	struct http_ctx *c = vctx;
-	struct transfer t = {.st = c->st, .call = c->call};
-	CURL *h = new_handle(c->st, &t, timeout, "http,https");
-	if (!h) {
-		a->verdict = V_FAIL;
-		snprintf(a->detail, sizeof a->detail, "cannot create a curl handle");
-		return;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, c->url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->payload);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->payload));
-	CURLcode cc = curl_easy_perform(h);
-	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	a->status = status;
-	json_decref(c->response);
-	c->response = NULL;
-	if (t.body && t.len > 0 && (t.body[0] == '{' || t.body[0] == '['))
-		c->response = json_loadb(t.body, t.len, 0, NULL);
-
-	if (cc != CURLE_OK) {
-		a->verdict = classify_curl(cc);
-		if (cc == CURLE_OPERATION_TIMEDOUT)
-			snprintf(a->detail, sizeof a->detail, "no answer within %.1f s (%s)",
-			         timeout, curl_easy_strerror(cc));
-		else
-			snprintf(a->detail, sizeof a->detail, "%s", curl_easy_strerror(cc));
-	} else if (status >= 200 && status < 300 && c->failure_text && t.body &&
-	           strstr(t.body, c->failure_text)) {
+	struct http_ctx *c = ud;
+	struct attempt *at = &c->last;
+	memset(at, 0, sizeof *at);
+	at->status = a->status;
+	at->retry_after = a->retry_after;
+	long status = a->status;
+	const char *body = a->body;
+	if (status >= 200 && status < 300 && c->failure_text && body &&
+	    strstr(body, c->failure_text)) {
 		/* "Webhook message delivery failed with error: ... returned HTTP error 429" */
-		int throttled = strstr(t.body, "429") != NULL;
-		a->verdict = throttled ? V_RETRY : V_FAIL;
-		snprintf(a->detail, sizeof a->detail, "HTTP %ld but the service reports %s", status,
-		         throttled ? "rate limiting (429)" : "a failed delivery");
-		excerpt(a->server, sizeof a->server, t.body, t.len, c->secrets);
+		int throttled = strstr(body, "429") != NULL;
+		at->verdict = throttled ? V_RETRY : V_FAIL;
+		snprintf(at->detail, sizeof at->detail, "HTTP %ld but the service reports %s",
+		         status, throttled ? "rate limiting (429)" : "a failed delivery");
+		excerpt(at->server, sizeof at->server, body, a->body_len, c->secrets);
 	} else if (status >= 200 && status < 300) {
-		a->verdict = V_OK;
+		at->verdict = V_OK;
 	} else {
 		if (status == 408 || status == 425 || status == 429 || status >= 500)
-			a->verdict = V_RETRY;
+			at->verdict = V_RETRY;
 		else if (status == 400 || status == 422)
-			a->verdict = V_INVALID;
+			at->verdict = V_INVALID;
 		else
-			a->verdict = V_FAIL;
+			at->verdict = V_FAIL;
 		const char *why = "";
 		if (status == 401 || status == 403)
 			why = " (the credentials were refused)";
@@ -488,21 +457,112 @@ static void http_attempt(void *vctx, double timeout, struct attempt *a)
 			why = " (rate limited)";
 		else if (status >= 300 && status < 400)
 			why = " (redirects are not followed)";
-		snprintf(a->detail, sizeof a->detail, "HTTP %ld%s", status, why);
-		if (t.body)
-			excerpt(a->server, sizeof a->server, t.body, t.len, c->secrets);
-		curl_off_t retry_after = -1;
-		if ((status == 429 || status == 503) &&
-		    curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-		    retry_after >= 0) {
-			/* libcurl reports 0 both for "Retry-After: 0" and for no header; only a
-			 * positive value is the server's wish. */
-			if (retry_after > 0)
-				a->retry_after = (double)retry_after;
-		}
+		snprintf(at->detail, sizeof at->detail, "HTTP %ld%s", status, why);
+		if (body)
+			excerpt(at->server, sizeof at->server, body, a->body_len, c->secrets);
 	}
-	curl_easy_cleanup(h);
-	free(t.body);
+	return at->verdict == V_OK        ? SALVE_OK
+	       : at->verdict == V_RETRY   ? SALVE_ERR_RETRY
+	       : at->verdict == V_INVALID ? SALVE_ERR_INVALID
+	                                  : SALVE_ERR;
+}
+
+/* Every attempt is audited (and a retry logged), as SMTP's are by deliver(). */
+static void http_attempted(void *ud, const salve_http_attempt *a)
+{
+	struct http_ctx *c = ud;
+	struct attempt *at = &c->last;
+	c->attempts = a->number;
+	if (!a->status) { /* no answer: the judge did not see it */
+		memset(at, 0, sizeof *at);
+		at->retry_after = -1;
+		at->verdict = strcmp(a->result, "cancelled") == 0 ? V_CANCELED
+		              : strcmp(a->result, "retry") == 0   ? V_RETRY
+		                                                  : V_FAIL;
+		if (a->timed_out)
+			snprintf(at->detail, sizeof at->detail, "no answer within %.1f s (%s)",
+			         a->timeout, a->error);
+		else
+			snprintf(at->detail, sizeof at->detail, "%s", a->error ? a->error : "");
+	}
+	int retry = strcmp(a->result, "retry") == 0;
+	audit_attempt(c->d, a->number, at, a->duration, a->result, retry ? a->wait : -1);
+	if (retry)
+		c->d->st->host->log(c->d->call, SALVE_LOG_WARN,
+		                    "notify: %s attempt %d failed (%s), retrying in %.0f ms",
+		                    c->d->channel, a->number, at->detail, a->wait * 1000);
+}
+
+/* The outcome of a delivery the host's client ran: the error people read and the status. */
+static int http_outcome(struct http_ctx *c, int rc, const salve_http_response *resp,
+                        struct notify_outcome *out)
+{
+	const struct delivery *d = c->d;
+	const struct attempt *a = &c->last;
+	const char *q = a->server[0] ? ": \"" : "", *q_end = a->server[0] ? "\"" : "";
+	out->attempts = resp->attempts;
+	out->status = resp->status;
+	if (rc == SALVE_OK && resp->verdict == SALVE_OK) {
+		d->st->host->log(d->call, SALVE_LOG_INFO,
+		                 "notify: %s%s%s delivered (HTTP %ld, attempt %d)", d->channel,
+		                 d->target ? " " : "", d->target ? d->target : "", resp->status,
+		                 resp->attempts);
+		return SALVE_OK;
+	}
+	if (resp->attempts == 0 && rc == SALVE_ERR_TIMEOUT) {
+		snprintf(out->error, sizeof out->error,
+		         "notify %s: not sent, the step's deadline has passed", d->channel);
+		return SALVE_ERR_TIMEOUT;
+	}
+	if (rc == SALVE_ERR_CANCELED) {
+		if (a->verdict == V_CANCELED)
+			snprintf(out->error, sizeof out->error,
+			         "notify %s: the run was cancelled during attempt %d", d->channel,
+			         c->attempts);
+		else if (c->attempts > 0)
+			snprintf(out->error, sizeof out->error,
+			         "notify %s: the run was cancelled while waiting to retry",
+			         d->channel);
+		else
+			snprintf(out->error, sizeof out->error,
+			         "notify %s: the run was cancelled before attempt 1", d->channel);
+		return SALVE_ERR_CANCELED;
+	}
+	int n = resp->attempts;
+	switch (resp->stopped) {
+	case SALVE_HTTP_STOP_ATTEMPTS:
+		snprintf(out->error, sizeof out->error,
+		         "notify %.96s: gave up after %d attempt%s: %.200s%s%.200s%s", d->channel,
+		         n, n == 1 ? "" : "s", a->detail, q, a->server, q_end);
+		return SALVE_ERR_RETRY;
+	case SALVE_HTTP_STOP_DEADLINE:
+	case SALVE_HTTP_STOP_MAX_TIME: {
+		int step_bound = resp->stopped == SALVE_HTTP_STOP_DEADLINE;
+		if (a->retry_after >= 0)
+			snprintf(
+			    out->error, sizeof out->error,
+			    "notify %s: %s; the server asked to retry after %.0f s, beyond the "
+			    "%.1f s left (attempt %d)",
+			    d->channel, a->detail, a->retry_after, resp->left, n);
+		else
+			snprintf(
+			    out->error, sizeof out->error,
+			    "notify %s: %s; no time left for another attempt within %s (attempt "
+			    "%d)",
+			    d->channel, a->detail,
+			    step_bound ? "the step's deadline" : "retry.max_time", n);
+		return step_bound ? SALVE_ERR_TIMEOUT : SALVE_ERR_RETRY;
+	}
+	default:
+		break;
+	}
+	if (n == 0) /* the client itself could not start */
+		snprintf(out->error, sizeof out->error, "notify %s: %s", d->channel, resp->error);
+	else
+		snprintf(out->error, sizeof out->error,
+		         "notify %.96s: %.200s%s%.200s%s (not retried)", d->channel, a->detail, q,
+		         a->server, q_end);
+	return rc == SALVE_ERR_INVALID || a->verdict == V_INVALID ? SALVE_ERR_INVALID : SALVE_ERR;
 }
 
 static struct curl_slist *add_header(struct curl_slist *list, const char *name, const char *value,
@@ -520,13 +580,6 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *name, 
 	return l ? l : list;
 }
 
-static void wipe_headers(struct curl_slist *list)
-{
-	for (struct curl_slist *l = list; l; l = l->next)
-		explicit_bzero(l->data, strlen(l->data));
-	curl_slist_free_all(list);
-}
-
 /* Resolve a secret; on failure say which reference and for which channel. */
 static char *resolve(struct notify_state *st, salve_call *call, const char *ref,
                      const char *channel, const char *what, struct notify_outcome *out)
@@ -541,14 +594,66 @@ static char *resolve(struct notify_state *st, salve_call *call, const char *ref,
 	return v;
 }
 
+/* A header line "name: value" appended to lines (wiped and freed by the caller). */
+static int add_line(char **lines, size_t *n, size_t max, const char *name, const char *value)
+{
+	if (*n + 1 >= max || asprintf(&lines[*n], "%s: %s", name, value) < 0)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* The request's header lines, with the secrets they name resolved (kept in secrets for the
+ * excerpt scrubbing). SALVE_OK, SALVE_ERR_INVALID when a secret cannot be resolved (out->error
+ * set), SALVE_ERR when out of memory. */
+static int header_lines(struct notify_state *st, salve_call *call,
+                        const struct notify_http_request *req, char **lines, size_t *nlines,
+                        size_t max_lines, struct secrets *secrets, struct notify_outcome *out)
+{
+	int failed =
+	    add_line(lines, nlines, max_lines, "Content-Type", "application/json; charset=utf-8");
+	failed |= add_line(lines, nlines, max_lines, "Accept", "application/json");
+	if (req->auth_ref) {
+		char *key = resolve(st, call, req->auth_ref, req->channel, "API key", out);
+		if (!key)
+			return SALVE_ERR_INVALID;
+		char *value = NULL;
+		if (asprintf(&value, "%s %s", req->auth_scheme, key) < 0)
+			value = NULL;
+		secrets_keep(secrets, key);
+		if (!value)
+			return SALVE_ERR;
+		failed |= add_line(lines, nlines, max_lines, "Authorization", value);
+		wipe_free(value);
+	}
+	const char *hname;
+	json_t *hv;
+	json_object_foreach((json_t *)req->headers, hname, hv)
+	{
+		const char *v = json_string_value(hv);
+		if (notify_is_secret_ref(v)) {
+			char *sv = resolve(st, call, v, req->channel, "header value", out);
+			if (!sv)
+				return SALVE_ERR_INVALID;
+			failed |= add_line(lines, nlines, max_lines, hname, sv);
+			secrets_keep(secrets, sv);
+		} else {
+			failed |= add_line(lines, nlines, max_lines, hname, v);
+		}
+	}
+	return failed ? SALVE_ERR : SALVE_OK;
+}
+
 int notify_http_post(struct notify_state *st, salve_call *call,
                      const struct notify_http_request *req, struct notify_outcome *out)
 {
 	memset(out, 0, sizeof *out);
 	struct secrets secrets = {0};
-	struct curl_slist *headers = NULL;
+	char *lines[40] = {0};
+	size_t nlines = 0;
+	const size_t max_lines = sizeof lines / sizeof lines[0];
 	char *url = NULL, *payload = NULL;
-	int failed = 0, rc = SALVE_ERR;
+	int rc = SALVE_ERR;
 	json_t *body = NULL;
 
 	/* URL */
@@ -586,60 +691,49 @@ int notify_http_post(struct notify_state *st, salve_call *call,
 	if (!payload)
 		goto oom;
 
-	headers = add_header(headers, "Content-Type", "application/json; charset=utf-8", &failed);
-	headers = add_header(headers, "Accept", "application/json", &failed);
-	headers = curl_slist_append(headers, "Expect:");
-	if (req->auth_ref) {
-		char *key = resolve(st, call, req->auth_ref, req->channel, "API key", out);
-		if (!key)
-			goto done;
-		char *value = NULL;
-		if (asprintf(&value, "%s %s", req->auth_scheme, key) < 0)
-			value = NULL;
-		secrets_keep(&secrets, key);
-		if (!value)
-			goto oom;
-		headers = add_header(headers, "Authorization", value, &failed);
-		wipe_free(value);
+	rc = header_lines(st, call, req, lines, &nlines, max_lines, &secrets, out);
+	if (rc == SALVE_ERR_INVALID) { /* a secret could not be resolved: out->error says which */
+		rc = SALVE_ERR;
+		goto done;
 	}
-	const char *hname;
-	json_t *hv;
-	json_object_foreach((json_t *)req->headers, hname, hv)
-	{
-		const char *v = json_string_value(hv);
-		if (notify_is_secret_ref(v)) {
-			char *sv = resolve(st, call, v, req->channel, "header value", out);
-			if (!sv)
-				goto done;
-			headers = add_header(headers, hname, sv, &failed);
-			secrets_keep(&secrets, sv);
-		} else {
-			headers = add_header(headers, hname, v, &failed);
-		}
-	}
-	if (failed || !headers)
+	if (rc < 0)
 		goto oom;
 
-	struct http_ctx ctx = {.st = st,
-	                       .call = call,
-	                       .url = url,
-	                       .headers = headers,
-	                       .payload = payload,
-	                       .secrets = &secrets,
-	                       .failure_text = req->failure_text};
+	const struct notify_config *cfg = &st->cfg;
 	struct delivery d = {.st = st,
 	                     .call = call,
 	                     .channel = req->channel,
 	                     .target = req->target,
 	                     .status_key = "http_status"};
-	rc = deliver(&d, http_attempt, &ctx, out);
-	out->response = ctx.response;
+	struct http_ctx ctx = {.d = &d, .secrets = &secrets, .failure_text = req->failure_text};
+	salve_http_request hr = {.struct_size = sizeof hr,
+	                         .method = "POST",
+	                         .url = url,
+	                         .headers = (const char *const *)lines,
+	                         .body = payload,
+	                         .body_len = strlen(payload),
+	                         .timeout = cfg->timeout,
+	                         .flags = SALVE_HTTP_RETRY_IO | SALVE_HTTP_JITTER,
+	                         .attempts = cfg->retry.attempts,
+	                         .backoff = cfg->retry.base_delay,
+	                         .backoff_max = cfg->retry.max_delay,
+	                         .max_time = cfg->retry.max_time,
+	                         .judge = http_judge,
+	                         .attempted = http_attempted,
+	                         .ud = &ctx};
+	salve_http_response resp;
+	rc = st->host->http_request(call, st->http, &hr, &resp);
+	rc = http_outcome(&ctx, rc, &resp, out);
+	if (resp.body && resp.body_len > 0 && (resp.body[0] == '{' || resp.body[0] == '['))
+		out->response = json_loadb(resp.body, resp.body_len, 0, NULL);
+	st->host->http_response_clear(&resp);
 	goto done;
 oom:
 	snprintf(out->error, sizeof out->error, "notify %s: out of memory", req->channel);
 	rc = SALVE_ERR;
 done:
-	wipe_headers(headers);
+	for (size_t i = 0; i < nlines; i++)
+		wipe_free(lines[i]);
 	wipe_free(payload);
 	wipe_free(url);
 	json_decref(body);

@@ -1,30 +1,28 @@
 /*
- * notify plugin: delivery over HTTP and SMTP with libcurl (not installed): retries with
- * backoff, timeouts from the step's remaining time, one audit event per attempt. Channels
- * describe a request; only this module resolves the secrets it names, right before sending.
+ * notify plugin: delivery over HTTP (the host's client, host->http_request) and SMTP
+ * (libcurl: the host's service speaks HTTP only): retries with backoff, timeouts from the
+ * step's remaining time, one audit event per attempt. Channels describe a request; only this
+ * module resolves the secrets it names, right before sending.
  *
  * Ownership: requests and their strings are borrowed for the call; an outcome's response
- * belongs to the caller (json_decref). Threads: the curl share inside notify_state is locked,
- * so deliveries may run concurrently with different calls.
+ * belongs to the caller (json_decref). Threads: the host's HTTP client is thread-safe and
+ * SMTP uses a handle per attempt, so deliveries may run concurrently with different calls.
  */
 #ifndef SALVE_NOTIFY_TRANSPORT_H
 #define SALVE_NOTIFY_TRANSPORT_H
 
 #include <salve/plugin.h>
 
-#include <curl/curl.h>
-#include <pthread.h>
 #include <stddef.h>
 
 #include "notify_config.h"
 
-/* The plugin's state: the host table, the configuration and the shared curl caches. */
+/* The plugin's state: the host table, the configuration and the HTTP client. */
 struct notify_state {
 	const salve_host *host;
 	struct notify_config cfg;
-	CURLSH *share;
-	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-	int curl_ready;
+	salve_http_client *http;
+	int curl_ready; /* libcurl initialised, for SMTP */
 };
 
 int notify_transport_init(struct notify_state *st, char *err, size_t errlen);

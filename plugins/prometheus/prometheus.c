@@ -2,9 +2,7 @@
  * (/api/v1/query, /api/v1/query_range), returning numbers and labelled samples. Read only. */
 #include <salve/plugin.h>
 
-#include <curl/curl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,28 +10,16 @@
 
 #include "duration.h"
 
-#define POOL_MAX       4
 #define MAX_ATTEMPTS   4
 #define MAX_BODY_BYTES (32u << 20)
 
 static const salve_host *H;
 
 struct prom {
-	pthread_mutex_t lock;
 	char *url;   /* base URL without a trailing '/' */
 	char *token; /* bearer token (secret), NULL when none */
-	char *ca_file;
-	double timeout;
-	CURL *idle[POOL_MAX];
-	size_t nidle;
+	salve_http_client *http;
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double wall(void)
 {
@@ -74,205 +60,86 @@ static int time_arg(const json_t *v, char *buf, size_t len)
 	return 0;
 }
 
-/* ---- HTTP --------------------------------------------------------------------------------------
- */
+/* ---- HTTP: through the host's client (host->http_request) ------------------------------- */
 
-struct buf {
-	char *data;
-	size_t len;
-	int too_big;
+/* Prometheus answers 429 when it sheds load and 502-504 through a proxy that lost it. */
+static int judge(void *ud, const salve_http_attempt *a)
+{
+	(void)ud;
+	long s = a->status;
+	return s == 429 || s == 502 || s == 503 || s == 504 ? SALVE_ERR_RETRY : SALVE_OK;
+}
+
+struct attempt_ctx {
+	salve_call *call;
+	const char *what;
 };
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+static void attempted(void *ud, const salve_http_attempt *a)
 {
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-	if (b->len + n > MAX_BODY_BYTES) {
-		b->too_big = 1;
-		return 0;
-	}
-	char *g = realloc(b->data, b->len + n + 1);
-	if (!g)
-		return 0;
-	memcpy(g + b->len, ptr, n);
-	b->data = g;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	struct attempt_ctx *c = ud;
+	if (strcmp(a->result, "retry") != 0)
+		return;
+	json_t *ev = json_pack("{s:s, s:i, s:I, s:f}", "query", c->what, "attempt", a->number,
+	                       "status", (json_int_t)a->status, "wait_seconds", a->wait);
+	H->audit(c->call, "prometheus.retry", ev);
+	json_decref(ev);
 }
 
-static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-	(void)a, (void)b, (void)c, (void)d;
-	return H->cancelled(ud) ? 1 : 0;
-}
-
-static CURL *acquire(struct prom *p)
-{
-	CURL *h = NULL;
-	pthread_mutex_lock(&p->lock);
-	if (p->nidle)
-		h = p->idle[--p->nidle];
-	pthread_mutex_unlock(&p->lock);
-	if (h)
-		return h;
-	h = curl_easy_init();
-	if (!h)
-		return NULL;
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "salve/" SALVE_VERSION " (prometheus plugin)");
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (p->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
-	return h;
-}
-
-static void release(struct prom *p, CURL *h)
-{
-	pthread_mutex_lock(&p->lock);
-	if (p->nidle < POOL_MAX) {
-		p->idle[p->nidle++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&p->lock);
-	if (h)
-		curl_easy_cleanup(h);
-}
-
-static int nap(salve_call *call, double seconds)
-{
-	double end = mono() + seconds;
-	while (mono() < end) {
-		if (H->cancelled(call))
-			return -1;
-		struct timespec ts = {0, 50 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	return 0;
-}
-
-/* GET base+path, retrying 429/5xx and refused connections with backoff within the step's
- * time. On success *data is Prometheus' "data" member (caller's). */
+/* GET base+path, retrying 429/502-504 and lost connections (a GET may be sent again) within
+ * the step's time. On success *data is Prometheus' "data" member (caller's). */
 static int api_get(salve_call *call, const char *what, const char *path, json_t **data)
 {
 	struct prom *p = H->state(call);
-	size_t ulen = strlen(p->url) + strlen(path) + 1;
-	char *url = malloc(ulen);
-	CURL *h = acquire(p);
-	if (!url || !h) {
-		free(url);
-		if (h)
-			curl_easy_cleanup(h);
+	char *url = NULL;
+	if (asprintf(&url, "%s%s", p->url, path) < 0) {
 		H->fail(call, "prometheus %s: out of memory", what);
 		return SALVE_ERR;
 	}
-	snprintf(url, ulen, "%s%s", p->url, path);
-	struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
-	if (p->token) {
-		size_t n = strlen(p->token) + 32;
-		char *auth = malloc(n);
-		if (auth) {
-			snprintf(auth, n, "Authorization: Bearer %s", p->token);
-			headers = curl_slist_append(headers, auth);
-			memset(auth, 0, n);
-			free(auth);
-		}
-	}
-	int rc = SALVE_ERR;
-	char errbuf[CURL_ERROR_SIZE];
-	for (int attempt = 1;; attempt++) {
-		double remaining = H->remaining(call);
-		if (remaining <= 0) {
-			H->fail(call, "prometheus %s: the step's deadline passed", what);
-			rc = SALVE_ERR_TIMEOUT;
-			break;
-		}
-		double timeout = remaining < p->timeout ? remaining : p->timeout;
-		struct buf b = {0};
-		errbuf[0] = '\0';
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, call);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-		                 (long)(timeout * 1000) > 0 ? (long)(timeout * 1000) : 1L);
-		CURLcode res = curl_easy_perform(h);
-		long status = 0;
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		int retry = 0;
-		double wait = 0.2 * pow(2, attempt - 1);
-		if (res == CURLE_ABORTED_BY_CALLBACK) {
-			H->fail(call, "prometheus %s: cancelled", what);
-			rc = SALVE_ERR_CANCELED;
-		} else if (res != CURLE_OK) {
-			H->fail(call, "prometheus %s: %s: %s", what, p->url,
-			        errbuf[0] ? errbuf : curl_easy_strerror(res));
-			rc = res == CURLE_OPERATION_TIMEDOUT && H->remaining(call) <= 0
-			         ? SALVE_ERR_TIMEOUT
-			         : SALVE_ERR_RETRY;
-			retry = res == CURLE_COULDNT_CONNECT || res == CURLE_OPERATION_TIMEDOUT ||
-			        res == CURLE_RECV_ERROR || res == CURLE_GOT_NOTHING;
-		} else {
-			json_error_t jerr;
-			json_t *body = b.data ? json_loadb(b.data, b.len, 0, &jerr) : NULL;
-			const char *st = json_string_value(json_object_get(body, "status"));
-			if (status == 200 && st && strcmp(st, "success") == 0) {
-				*data = json_incref(json_object_get(body, "data"));
-				rc = SALVE_OK;
-			} else {
-				const char *etype =
-				    json_string_value(json_object_get(body, "errorType"));
-				const char *emsg =
-				    json_string_value(json_object_get(body, "error"));
-				if (emsg)
-					H->fail(call, "prometheus %s: %s: %s (%ld)", what,
-					        etype ? etype : "error", emsg, status);
-				else
-					H->fail(call, "prometheus %s: HTTP %ld from %s", what,
-					        status, p->url);
-				rc = status == 400 || status == 422   ? SALVE_ERR_INVALID
-				     : status == 404                  ? SALVE_ERR_NOTFOUND
-				     : status == 429 || status >= 500 ? SALVE_ERR_RETRY
-				                                      : SALVE_ERR;
-				retry = status == 429 || status == 502 || status == 503 ||
-				        status == 504;
-				curl_off_t after = 0; /* 0: no Retry-After header */
-				curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after);
-				if (after > 0)
-					wait = (double)after;
-			}
-			json_decref(body);
-		}
-		free(b.data);
-		if (!retry || attempt >= MAX_ATTEMPTS || wait >= H->remaining(call))
-			break;
-		json_t *ev = json_pack("{s:s, s:i, s:I, s:f}", "query", what, "attempt", attempt,
-		                       "status", (json_int_t)status, "wait_seconds", wait);
-		H->audit(call, "prometheus.retry", ev);
-		json_decref(ev);
-		if (nap(call, wait) < 0) {
-			H->fail(call, "prometheus %s: cancelled", what);
-			rc = SALVE_ERR_CANCELED;
-			break;
-		}
-	}
-	for (struct curl_slist *l = headers; l; l = l->next)
-		if (strncmp(l->data, "Authorization:", 14) == 0)
-			memset(l->data, 0, strlen(l->data));
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(headers);
-	release(p, h);
+	static const char *const headers[] = {"Accept: application/json", NULL};
+	struct attempt_ctx ctx = {call, what};
+	salve_http_request req = {.struct_size = sizeof req,
+	                          .method = "GET",
+	                          .url = url,
+	                          .headers = headers,
+	                          .bearer_token = p->token,
+	                          .flags = SALVE_HTTP_RETRY_IO,
+	                          .attempts = MAX_ATTEMPTS,
+	                          .judge = judge,
+	                          .attempted = attempted,
+	                          .ud = &ctx};
+	salve_http_response resp;
+	int rc = H->http_request(call, p->http, &req, &resp);
 	free(url);
+	if (rc != SALVE_OK) {
+		H->fail(call, "prometheus %s: %s", what, resp.error);
+		H->http_response_clear(&resp);
+		return rc == SALVE_ERR_RETRY || rc == SALVE_ERR_TIMEOUT || rc == SALVE_ERR_CANCELED
+		           ? rc
+		           : SALVE_ERR;
+	}
+	json_error_t jerr;
+	json_t *body = resp.body ? json_loadb(resp.body, resp.body_len, 0, &jerr) : NULL;
+	const char *st = json_string_value(json_object_get(body, "status"));
+	long status = resp.status;
+	if (status == 200 && st && strcmp(st, "success") == 0) {
+		*data = json_incref(json_object_get(body, "data"));
+		rc = SALVE_OK;
+	} else {
+		const char *etype = json_string_value(json_object_get(body, "errorType"));
+		const char *emsg = json_string_value(json_object_get(body, "error"));
+		if (emsg)
+			H->fail(call, "prometheus %s: %s: %s (%ld)", what, etype ? etype : "error",
+			        emsg, status);
+		else
+			H->fail(call, "prometheus %s: HTTP %ld", what, status);
+		rc = status == 400 || status == 422   ? SALVE_ERR_INVALID
+		     : status == 404                  ? SALVE_ERR_NOTFOUND
+		     : status == 429 || status >= 500 ? SALVE_ERR_RETRY
+		                                      : SALVE_ERR;
+	}
+	json_decref(body);
+	H->http_response_clear(&resp);
 	return rc;
 }
 
@@ -371,7 +238,7 @@ static json_t *range_result(const char *expr, const json_t *data)
 
 static char *escape(const char *s)
 {
-	return curl_easy_escape(NULL, s, 0);
+	return H->http_escape(s);
 }
 
 static int check_expr(salve_call *call, const json_t *args, const char **expr)
@@ -403,14 +270,14 @@ static int query(salve_call *call, const json_t *args, json_t **result)
 	size_t n = strlen(e ? e : "") + (et ? strlen(et) : 0) + 64;
 	char *path = malloc(n);
 	if (!e || !path || (*t && !et)) {
-		curl_free(e);
-		curl_free(et);
+		free(e);
+		free(et);
 		free(path);
 		return SALVE_ERR;
 	}
 	snprintf(path, n, "/api/v1/query?query=%s%s%s", e, et ? "&time=" : "", et ? et : "");
-	curl_free(e);
-	curl_free(et);
+	free(e);
+	free(et);
 	json_t *data = NULL;
 	rc = api_get(call, "query", path, &data);
 	free(path);
@@ -451,9 +318,9 @@ static int query_range(salve_call *call, const json_t *args, json_t **result)
 	if (e && es && ee && path)
 		snprintf(path, n, "/api/v1/query_range?query=%s&start=%s&end=%s&step=%g", e, es, ee,
 		         step);
-	curl_free(e);
-	curl_free(es);
-	curl_free(ee);
+	free(e);
+	free(es);
+	free(ee);
 	if (!path)
 		return SALVE_ERR;
 	json_t *data = NULL;
@@ -509,17 +376,13 @@ static void prom_fini(void *state)
 	struct prom *p = state;
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->nidle; i++)
-		curl_easy_cleanup(p->idle[i]);
+	H->http_client_free(p->http);
 	free(p->url);
 	if (p->token) {
 		memset(p->token, 0, strlen(p->token));
 		free(p->token);
 	}
-	free(p->ca_file);
-	pthread_mutex_destroy(&p->lock);
 	free(p);
-	curl_global_cleanup();
 }
 
 static int prom_init(const salve_host *host, const json_t *config, void **state, char *err,
@@ -538,20 +401,24 @@ static int prom_init(const salve_host *host, const json_t *config, void **state,
 		snprintf(err, errlen, "prometheus: request_timeout must be more than 0s");
 		return -1;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(err, errlen, "prometheus: cannot initialise libcurl");
+	if (!SALVE_HOST_HAS(host, http_request)) {
+		snprintf(err, errlen,
+		         "prometheus: needs a salve with the HTTP client service (ABI "
+		         "1.2)");
 		return -1;
 	}
 	struct prom *p = calloc(1, sizeof *p);
-	if (!p) {
-		curl_global_cleanup();
+	salve_http_options opts = {.struct_size = sizeof opts,
+	                           .protocols = "http,https",
+	                           .user_agent = "salve/" SALVE_VERSION " (prometheus plugin)",
+	                           .ca_file = ca,
+	                           .request_timeout = timeout,
+	                           .max_response = MAX_BODY_BYTES};
+	if (!p || !(p->http = host->http_client(NULL, &opts)) || !(p->url = strdup(url))) {
+		prom_fini(p);
 		snprintf(err, errlen, "prometheus: out of memory");
 		return -1;
 	}
-	pthread_mutex_init(&p->lock, NULL);
-	p->url = strdup(url);
-	p->timeout = timeout;
-	p->ca_file = ca ? strdup(ca) : NULL;
 	size_t n = p->url ? strlen(p->url) : 0;
 	while (n > 0 && p->url[n - 1] == '/')
 		p->url[--n] = '\0';

@@ -45,7 +45,8 @@ runbook { name = "five", params = { dir = { required = true }, tag = { default =
 local host = plugin "host"
 for i = 1, 5 do
   step ("s" .. i) { run = function(p)
-    return host.ensure_line{ path = p.dir .. "/f" .. i .. ".conf", line = "managed = " .. p.tag }
+    return host.ensure_line{ path = p.dir .. "/f" .. i .. ".conf", line = "managed = " .. p.tag,
+                            create = true }
   end }
 end
 LUA

@@ -64,7 +64,7 @@ PIN(salve_plugin, setting_size, 72);
 PIN(salve_plugin, settings, 80);
 SIZE(salve_plugin, 88);
 
-/* 1.0 up to run_info, progress in 1.1, register_secret in 1.2 */
+/* 1.0 up to run_info, progress in 1.1, register_secret to http_escape in 1.2 */
 PIN(salve_host, struct_size, 0);
 PIN(salve_host, abi_minor, 4);
 PIN(salve_host, log, 8);
@@ -80,7 +80,76 @@ PIN(salve_host, run_info, 80);
 PIN(salve_host, progress, 88);
 PIN(salve_host, register_secret, 96);
 PIN(salve_host, observed, 104);
-SIZE(salve_host, 112);
+PIN(salve_host, http_client, 112);
+PIN(salve_host, http_request, 120);
+PIN(salve_host, http_response_clear, 128);
+PIN(salve_host, http_client_free, 136);
+PIN(salve_host, http_escape, 144);
+SIZE(salve_host, 152);
+
+/* 1.2: the HTTP client service's structs */
+PIN(salve_http_options, struct_size, 0);
+PIN(salve_http_options, protocols, 8);
+PIN(salve_http_options, user_agent, 16);
+PIN(salve_http_options, ca_file, 24);
+PIN(salve_http_options, ca_pem, 32);
+PIN(salve_http_options, ca_pem_len, 40);
+PIN(salve_http_options, cert_file, 48);
+PIN(salve_http_options, cert_pem, 56);
+PIN(salve_http_options, cert_pem_len, 64);
+PIN(salve_http_options, key_file, 72);
+PIN(salve_http_options, key_pem, 80);
+PIN(salve_http_options, key_pem_len, 88);
+PIN(salve_http_options, username, 96);
+PIN(salve_http_options, password, 104);
+PIN(salve_http_options, insecure, 112);
+PIN(salve_http_options, proxy, 120);
+PIN(salve_http_options, proxy_from_env, 128);
+PIN(salve_http_options, connect_timeout, 136);
+PIN(salve_http_options, request_timeout, 144);
+PIN(salve_http_options, max_response, 152);
+SIZE(salve_http_options, 160);
+PIN(salve_http_attempt, number, 0);
+PIN(salve_http_attempt, status, 8);
+PIN(salve_http_attempt, body, 16);
+PIN(salve_http_attempt, body_len, 24);
+PIN(salve_http_attempt, error, 32);
+PIN(salve_http_attempt, timed_out, 40);
+PIN(salve_http_attempt, retry_after, 48);
+PIN(salve_http_attempt, duration, 56);
+PIN(salve_http_attempt, timeout, 64);
+PIN(salve_http_attempt, new_connection, 72);
+PIN(salve_http_attempt, result, 80);
+PIN(salve_http_attempt, wait, 88);
+SIZE(salve_http_attempt, 96);
+PIN(salve_http_request, struct_size, 0);
+PIN(salve_http_request, method, 8);
+PIN(salve_http_request, url, 16);
+PIN(salve_http_request, headers, 24);
+PIN(salve_http_request, body, 32);
+PIN(salve_http_request, body_len, 40);
+PIN(salve_http_request, bearer_token, 48);
+PIN(salve_http_request, timeout, 56);
+PIN(salve_http_request, flags, 64);
+PIN(salve_http_request, attempts, 68);
+PIN(salve_http_request, backoff, 72);
+PIN(salve_http_request, backoff_max, 80);
+PIN(salve_http_request, max_time, 88);
+PIN(salve_http_request, judge, 96);
+PIN(salve_http_request, attempted, 104);
+PIN(salve_http_request, ud, 112);
+SIZE(salve_http_request, 120);
+PIN(salve_http_response, status, 0);
+PIN(salve_http_response, body, 8);
+PIN(salve_http_response, body_len, 16);
+PIN(salve_http_response, attempts, 24);
+PIN(salve_http_response, verdict, 28);
+PIN(salve_http_response, stopped, 32);
+PIN(salve_http_response, wait, 40);
+PIN(salve_http_response, left, 48);
+PIN(salve_http_response, new_connection, 56);
+PIN(salve_http_response, error, 60);
+SIZE(salve_http_response, 576);
 
 /* Values compiled into plugins: never renumbered. */
 _Static_assert(SALVE_PLUGIN_ABI_MAJOR == 1, "a new major breaks every plugin");
@@ -99,6 +168,10 @@ _Static_assert(SALVE_LOG_ERROR == 0 && SALVE_LOG_WARN == 1 && SALVE_LOG_INFO == 
                "log levels renumbered");
 _Static_assert(SALVE_ARG_REQUIRED == 1 && SALVE_ARG_SECRET == 2 && SALVE_ACTION_NO_UNDO == 1,
                "flags renumbered");
+_Static_assert(SALVE_HTTP_RETRY_5XX == 1 && SALVE_HTTP_RETRY_IO == 2 && SALVE_HTTP_JITTER == 4 &&
+                   SALVE_HTTP_STOP_ATTEMPTS == 1 && SALVE_HTTP_STOP_DEADLINE == 2 &&
+                   SALVE_HTTP_STOP_MAX_TIME == 3,
+               "HTTP flags renumbered");
 _Static_assert(sizeof(enum salve_type) == 4 && sizeof(enum salve_kind) == 4, "enums changed width");
 
 /* What the layout means at run time: a plugin finds a service only in a host new enough, and
@@ -131,6 +204,26 @@ static void test_host_services_by_size(void **state)
 	assert_false(SALVE_HOST_HAS(&h, register_secret));
 }
 
+static int some_http_request(salve_call *call, salve_http_client *client,
+                             const salve_http_request *req, salve_http_response *resp)
+{
+	(void)call, (void)client, (void)req, (void)resp;
+	return SALVE_OK;
+}
+
+/* A 1.2 plugin asks for the HTTP service: a 1.1 host's table ends before it. */
+static void test_http_service_only_from_a_1_2_host(void **state)
+{
+	(void)state;
+	salve_host h = {.http_request = some_http_request};
+	h.struct_size = (uint32_t)offsetof(salve_host, register_secret); /* 1.1 */
+	assert_false(SALVE_HOST_HAS(&h, http_request));
+	h.struct_size = (uint32_t)offsetof(salve_host, http_client); /* 1.2 before the service */
+	assert_false(SALVE_HOST_HAS(&h, http_request));
+	h.struct_size = (uint32_t)sizeof h;
+	assert_true(SALVE_HOST_HAS(&h, http_request));
+}
+
 static void test_header_declares_sizes(void **state)
 {
 	(void)state;
@@ -146,6 +239,7 @@ static void test_header_declares_sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {cmocka_unit_test(test_host_services_by_size),
+	                                   cmocka_unit_test(test_http_service_only_from_a_1_2_host),
 	                                   cmocka_unit_test(test_header_declares_sizes)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "httpsvc/httpsvc.h"
+
 struct salve_call {
 	int unused;
 };
@@ -175,6 +177,34 @@ static const json_t *host_observed(salve_call *call)
 	return M.observed;
 }
 
+/* The HTTP service is the real one (the transport linked in, not dlopened), so plugins are
+ * tested against real servers through exactly the code the core runs. */
+static const salve_httpsvc_ops *linked_transport(char *err, size_t errlen)
+{
+	const salve_httpsvc_ops *ops = salve_httpsvc_entry();
+	if (!ops)
+		snprintf(err, errlen, "libcurl failed to initialise");
+	return ops;
+}
+
+static const salve_host mock_host_table;
+
+static salve_http_client *host_http_client(salve_call *call, const salve_http_options *options)
+{
+	return salve_http_client_new(&mock_host_table, linked_transport, call, options);
+}
+
+static int host_http_request(salve_call *call, salve_http_client *client,
+                             const salve_http_request *req, salve_http_response *resp)
+{
+	return salve_http_client_request(&mock_host_table, call, client, req, resp);
+}
+
+static char *host_http_escape(const char *s)
+{
+	return salve_http_escape(linked_transport, s);
+}
+
 static const salve_host mock_host_table = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -191,6 +221,11 @@ static const salve_host mock_host_table = {
     .progress = host_progress,
     .register_secret = host_register_secret,
     .observed = host_observed,
+    .http_client = host_http_client,
+    .http_request = host_http_request,
+    .http_response_clear = salve_http_response_clear,
+    .http_client_free = salve_http_client_free,
+    .http_escape = host_http_escape,
 };
 
 /* The table init gets: mock_host_table, or its start as an older host has it. */

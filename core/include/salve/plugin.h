@@ -14,8 +14,10 @@
  *    you keep.
  *  - Every json_t a plugin hands back through an out-parameter (result, observed, predicted,
  *    undo, message) becomes the host's; the host json_decref()s it. Leave it NULL for "none".
- *  - A string returned by host->secret() is malloc'd for the plugin, which frees it with free().
- *    Every other pointer a host service returns is borrowed until the callback returns.
+ *  - A string returned by host->secret() or host->http_escape() is malloc'd for the plugin,
+ *    which frees it with free(). A client from host->http_client() is the plugin's until
+ *    host->http_client_free(); a response's body until host->http_response_clear(). Every
+ *    other pointer a host service returns is borrowed until the callback returns.
  *
  * Threads: a salve_call is used by one thread. `salve serve` runs several runs at once, so
  * the same action may be called concurrently from different threads with different calls;
@@ -133,6 +135,112 @@ enum salve_log_level {
 	SALVE_LOG_DEBUG = 3,
 };
 
+/* ---- added in 1.2: the host's HTTP client (host->http_*) ---------------------------------- */
+
+/* A plugin's HTTP client: its TLS and proxy settings and its kept-alive connections. Made by
+ * host->http_client, thread-safe (every call of the plugin may use it at once, from several
+ * threads under `salve serve`), freed by host->http_client_free (in fini). */
+typedef struct salve_http_client salve_http_client;
+
+/* How a client connects. Strings and PEM data are copied; zero or NULL means the default.
+ * TLS is always verified (peer and host name) against ca_file/ca_pem or the system's CAs,
+ * unless insecure is set, which a plugin may do only when its user explicitly configured it.
+ * No proxy is used unless `proxy` names one, or proxy_from_env is set: then https_proxy,
+ * http_proxy, all_proxy and no_proxy are honoured as curl and kubectl read them. */
+typedef struct salve_http_options {
+	uint32_t struct_size;   /* sizeof(salve_http_options) */
+	const char *protocols;  /* "https" (default) or "http,https" */
+	const char *user_agent; /* default "salve/<version>" */
+	const char *ca_file;    /* PEM bundle of the CAs to trust */
+	const char *ca_pem;     /* or the bundle itself, ca_pem_len bytes */
+	size_t ca_pem_len;
+	const char *cert_file; /* client certificate (PEM) */
+	const char *cert_pem;
+	size_t cert_pem_len;
+	const char *key_file; /* its private key (PEM); the data is registered for redaction */
+	const char *key_pem;
+	size_t key_pem_len;
+	const char *username; /* HTTP basic authentication; the password is registered too */
+	const char *password;
+	int insecure;           /* 1: do not verify the server (explicit user configuration only) */
+	const char *proxy;      /* proxy URL */
+	int proxy_from_env;     /* 1: honour the standard proxy environment variables */
+	double connect_timeout; /* seconds to connect (default 10) */
+	double request_timeout; /* seconds one attempt may take (default 30) */
+	size_t max_response;    /* bytes of a response body (default 8 MiB); more fails the call */
+} salve_http_options;
+
+/* salve_http_request.flags */
+#define SALVE_HTTP_RETRY_5XX 0x1u /* also send again after 500, 502, 504 and 408 */
+#define SALVE_HTTP_RETRY_IO  0x2u /* and after a timeout or a connection lost mid-request */
+#define SALVE_HTTP_JITTER    0x4u /* wait a random time between half the backoff and all of it */
+
+/* One attempt of a request, as the judge and attempted callbacks see it (borrowed). */
+typedef struct salve_http_attempt {
+	int number;       /* 1, 2, ... */
+	long status;      /* HTTP status; 0 when no answer arrived */
+	const char *body; /* the answer's body (NUL-terminated), NULL when none */
+	size_t body_len;
+	const char *error;  /* why no answer arrived (curl's words, no URL), else NULL */
+	int timed_out;      /* 1 when no answer arrived within `timeout` */
+	double retry_after; /* seconds a 429 or 503 asked to wait (Retry-After), -1 when none */
+	double duration;    /* seconds the attempt took */
+	double timeout;     /* seconds it was allowed */
+	int new_connection; /* 1 when it opened a connection, 0 when it reused a kept-alive one */
+	/* attempted only: "ok" (the judge accepted the answer), "retry", "failed", "cancelled",
+	 * and the seconds it waits before the next attempt with "retry" */
+	const char *result;
+	double wait;
+} salve_http_attempt;
+
+/* One request. Strings are borrowed for the call. */
+typedef struct salve_http_request {
+	uint32_t struct_size;       /* sizeof(salve_http_request) */
+	const char *method;         /* "GET", "POST", "PATCH", ... */
+	const char *url;            /* never appears in errors or logs: it may carry a token */
+	const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+	const char *body;           /* body_len bytes, or NULL for none */
+	size_t body_len;
+	/* Sent as "Authorization: Bearer <token>" and registered for redaction first. */
+	const char *bearer_token;
+	double timeout; /* seconds one attempt may take (default: the client's request_timeout) */
+	unsigned flags; /* SALVE_HTTP_* */
+	/* Retries: at most `attempts` attempts (0 or 1: one). A 429 or 503 is sent again after
+	 * its Retry-After, else after the backoff (0.2 s doubling up to 5 s unless set), and so
+	 * is a connection that could not be made (nothing was sent); the flags add more. Never
+	 * past the step's deadline (host->remaining) nor max_time (seconds, 0: no limit). */
+	int attempts;
+	double backoff;
+	double backoff_max;
+	double max_time;
+	/* Optional: decide what an answer means: SALVE_OK (done), SALVE_ERR_RETRY (send again
+	 * when allowed), any other negative status (done, not retried). Without it: 429 and 503
+	 * (and with SALVE_HTTP_RETRY_5XX 500, 502, 504, 408) are SALVE_ERR_RETRY, the rest OK. */
+	int (*judge)(void *ud, const salve_http_attempt *attempt);
+	/* Optional: told of every attempt once its result is known (to audit or log it). */
+	void (*attempted)(void *ud, const salve_http_attempt *attempt);
+	void *ud;
+} salve_http_request;
+
+/* salve_http_response.stopped: why an answer or failure that could be retried was not */
+#define SALVE_HTTP_STOP_ATTEMPTS 1 /* that was the last attempt allowed */
+#define SALVE_HTTP_STOP_DEADLINE 2 /* waiting `wait` seconds would pass the step's deadline */
+#define SALVE_HTTP_STOP_MAX_TIME 3 /* or the request's max_time */
+
+/* What a request came to. The body is the plugin's until host->http_response_clear. */
+typedef struct salve_http_response {
+	long status; /* the last answer's HTTP status; 0 when none arrived */
+	char *body;  /* its body, NUL-terminated (NULL when none) */
+	size_t body_len;
+	int attempts;       /* attempts made */
+	int verdict;        /* the judge's word on the last answer */
+	int stopped;        /* SALVE_HTTP_STOP_*, 0 when nothing retryable was left undone */
+	double wait;        /* with STOP_DEADLINE or STOP_MAX_TIME: the wait refused */
+	double left;        /* and the seconds that were left then */
+	int new_connection; /* the last attempt opened a connection */
+	char error[512];    /* why the request failed (no URL, no secrets), "" otherwise */
+} salve_http_response;
+
 /* One invocation of one action. Opaque; valid only during the callback it is passed to. */
 typedef struct salve_call salve_call;
 
@@ -197,6 +305,26 @@ typedef struct salve_host {
 	 * handed to plan/apply, not audited. Guard with SALVE_HOST_HAS(host, observed): a 1.1
 	 * host does not have it, and then plan and apply must look for themselves. */
 	const json_t *(*observed)(salve_call *call);
+	/* added in 1.2: the HTTP client service, so plugins never set up libcurl themselves.
+	 * libcurl is loaded on the first request of any plugin, not before. Guard with
+	 * SALVE_HOST_HAS(host, http_request): a 1.1 host does not have them.
+	 * http_client: a client with these options (copied), or NULL (out of memory, options
+	 * from a newer salve). call may be NULL (in init). */
+	salve_http_client *(*http_client)(salve_call *call, const salve_http_options *options);
+	/* Send req, retrying as it asks, polling host->cancelled, each attempt bounded by the
+	 * step's remaining time. SALVE_OK when an answer arrived (whatever its status: read
+	 * resp->status and resp->verdict); otherwise SALVE_ERR_CANCELED, SALVE_ERR_TIMEOUT (the
+	 * deadline passed), SALVE_ERR_RETRY (no answer, transient), SALVE_ERR_INVALID (a URL or
+	 * protocol the client refuses) or SALVE_ERR (no answer, or one over max_response), with
+	 * resp->error saying why. resp is always filled; clear it with http_response_clear. */
+	int (*http_request)(salve_call *call, salve_http_client *client,
+	                    const salve_http_request *req, salve_http_response *resp);
+	void (*http_response_clear)(salve_http_response *resp);
+	/* Frees a client (NULL is fine) once no call uses it: from fini. */
+	void (*http_client_free)(salve_http_client *client);
+	/* s percent-encoded for a URL's path segment or query value: malloc'd (free() it), NULL
+	 * when out of memory. */
+	char *(*http_escape)(const char *s);
 } salve_host;
 
 /* Whether the host offers a service added after 1.0. */

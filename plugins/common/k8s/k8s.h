@@ -1,14 +1,15 @@
 /*
- * The Kubernetes API client shared by the kubernetes and scale plugins (libcurl + jansson).
+ * The Kubernetes API client shared by the kubernetes and scale plugins (jansson, and HTTP
+ * through the host's client service, host->http_request: no libcurl of its own).
  *
  * Auth is resolved as kubectl resolves it: an explicit kubeconfig file, else $KUBECONFIG
  * (a ':'-separated list, merged: the first file to define a name wins), else ~/.kube/config,
  * else the in-cluster service account. TLS is always verified unless the kubeconfig's cluster
  * says insecure-skip-tls-verify, and then every call that uses it is audited.
  *
- * Threads: a k8s_client is shared by every call of a plugin and is thread-safe (a pool of
- * keep-alive curl handles and the discovery cache sit behind a mutex). A k8s_ctx lives on one
- * call's stack and is used by that call's thread only.
+ * Threads: a k8s_client is shared by every call of a plugin and is thread-safe (the host's
+ * HTTP client keeps connections alive across calls; the discovery cache sits behind a mutex). A
+ * k8s_ctx lives on one call's stack and is used by that call's thread only.
  *
  * Ownership: a json_t returned through `json_t **` or by a function named *_new / k8s_*diff /
  * k8s_*patch belongs to the caller (json_decref). A `const json_t *` or `const char *`

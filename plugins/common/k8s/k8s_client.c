@@ -1,21 +1,16 @@
-/* The HTTP side of the Kubernetes client: a pool of keep-alive curl handles configured from
- * the resolved kubeconfig, retries with backoff, Status errors, and discovery. */
+/* The HTTP side of the Kubernetes client: the host's HTTP client (host->http_request)
+ * configured from the resolved kubeconfig, retries, Status errors, and discovery. */
 #include "k8s.h"
 
-#include <curl/curl.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define POOL_MAX       8
 #define MAX_ATTEMPTS   6
 #define MAX_BODY_BYTES (64u << 20)
 #define TOKEN_FILE_TTL 60.0 /* client-go re-reads a token file every minute */
-#define BACKOFF_BASE   0.2
-#define BACKOFF_CAP    5.0
 
 struct k8s_client {
 	pthread_mutex_t lock;
@@ -24,8 +19,9 @@ struct k8s_client {
 	double request_timeout;
 	int loaded;
 	k8s_config cfg;
-	CURL *idle[POOL_MAX];
-	size_t nidle;
+	/* the host's client for cfg (kept-alive connections), made with the kubeconfig */
+	const salve_host *host;
+	salve_http_client *http;
 	char *file_token;
 	double file_token_at;
 	const char *eviction_gv;
@@ -51,19 +47,8 @@ int k8s_client_new(const char *kubeconfig, const char *context, double request_t
                    k8s_client **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(err, errlen, "cannot initialise libcurl");
-		return -1;
-	}
-	curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
-	if (!(info->features & CURL_VERSION_SSL)) {
-		curl_global_cleanup();
-		snprintf(err, errlen, "libcurl %s was built without TLS", info->version);
-		return -1;
-	}
 	k8s_client *c = calloc(1, sizeof *c);
 	if (!c) {
-		curl_global_cleanup();
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -79,8 +64,8 @@ void k8s_client_free(k8s_client *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->nidle; i++)
-		curl_easy_cleanup(c->idle[i]);
+	if (c->http)
+		c->host->http_client_free(c->http);
 	k8s_config_free(&c->cfg);
 	if (c->file_token) {
 		memset(c->file_token, 0, strlen(c->file_token));
@@ -90,7 +75,35 @@ void k8s_client_free(k8s_client *c)
 	free(c->context);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
-	curl_global_cleanup();
+}
+
+/* The host's HTTP client for a resolved kubeconfig: https only, its CA, client certificate
+ * and key, basic auth, proxy-url or else the proxy environment variables (as kubectl reads
+ * them), and insecure-skip-tls-verify only when the kubeconfig says so. */
+static salve_http_client *http_client_for(k8s_ctx *ctx, const k8s_config *cfg, double timeout)
+{
+	salve_http_options o = {
+	    .struct_size = sizeof o,
+	    .protocols = "https",
+	    .user_agent = "salve/" SALVE_VERSION " (kubernetes client)",
+	    .ca_file = cfg->ca_file,
+	    .ca_pem = (const char *)cfg->ca_data.data,
+	    .ca_pem_len = cfg->ca_data.len,
+	    .cert_file = cfg->cert_file,
+	    .cert_pem = (const char *)cfg->cert_data.data,
+	    .cert_pem_len = cfg->cert_data.len,
+	    .key_file = cfg->key_file,
+	    .key_pem = (const char *)cfg->key_data.data,
+	    .key_pem_len = cfg->key_data.len,
+	    .username = cfg->password ? cfg->username : NULL,
+	    .password = cfg->username ? cfg->password : NULL,
+	    .insecure = cfg->insecure,
+	    .proxy = cfg->proxy_url,
+	    .proxy_from_env = 1,
+	    .request_timeout = timeout,
+	    .max_response = MAX_BODY_BYTES,
+	};
+	return ctx->host->http_client(ctx->call, &o);
 }
 
 /* Load the kubeconfig on first use. Failures are not cached: a fixed kubeconfig works on the
@@ -101,8 +114,18 @@ static int ensure_loaded(k8s_ctx *ctx)
 	char err[1024];
 	pthread_mutex_lock(&c->lock);
 	int rc = 0;
-	if (!c->loaded) {
-		if (k8s_config_load(c->kubeconfig, c->context, &c->cfg, err, sizeof err) == 0) {
+	if (!c->loaded && !SALVE_HOST_HAS(ctx->host, http_request)) {
+		snprintf(err, sizeof err, "this salve has no HTTP client service (ABI 1.2 needed)");
+		rc = -1;
+	} else if (!c->loaded) {
+		if (k8s_config_load(c->kubeconfig, c->context, &c->cfg, err, sizeof err) == 0 &&
+		    !(c->http = http_client_for(ctx, &c->cfg, c->request_timeout))) {
+			snprintf(err, sizeof err, "cannot create the HTTP client");
+			k8s_config_free(&c->cfg);
+			memset(&c->cfg, 0, sizeof c->cfg);
+			rc = -1;
+		} else if (c->http) {
+			c->host = ctx->host;
 			c->loaded = 1;
 			k8s_config_register_secrets(&c->cfg, ctx->host, ctx->call);
 			ctx->host->log(ctx->call, SALVE_LOG_DEBUG,
@@ -171,118 +194,6 @@ static char *current_token(k8s_ctx *ctx, int *failed)
 	return copy;
 }
 
-static CURL *new_handle(k8s_client *c)
-{
-	CURL *h = curl_easy_init();
-	if (!h)
-		return NULL;
-	const k8s_config *cfg = &c->cfg;
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "salve/" SALVE_VERSION " (kubernetes client)");
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	if (cfg->insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	}
-	if (cfg->ca_data.data) {
-		struct curl_blob blob = {cfg->ca_data.data, cfg->ca_data.len, CURL_BLOB_COPY};
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-	} else if (cfg->ca_file) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
-	}
-	if (cfg->cert_data.data) {
-		struct curl_blob blob = {cfg->cert_data.data, cfg->cert_data.len, CURL_BLOB_COPY};
-		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
-		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-	} else if (cfg->cert_file) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, cfg->cert_file);
-		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-	}
-	if (cfg->key_data.data) {
-		struct curl_blob blob = {cfg->key_data.data, cfg->key_data.len, CURL_BLOB_COPY};
-		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
-		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-	} else if (cfg->key_file) {
-		curl_easy_setopt(h, CURLOPT_SSLKEY, cfg->key_file);
-		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-	}
-	if (cfg->username && cfg->password) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, cfg->username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, cfg->password);
-	}
-	if (cfg->proxy_url)
-		curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy_url);
-	return h;
-}
-
-static CURL *pool_acquire(k8s_client *c)
-{
-	CURL *h = NULL;
-	pthread_mutex_lock(&c->lock);
-	if (c->nidle > 0)
-		h = c->idle[--c->nidle];
-	pthread_mutex_unlock(&c->lock);
-	return h ? h : new_handle(c);
-}
-
-static void pool_release(k8s_client *c, CURL *h)
-{
-	pthread_mutex_lock(&c->lock);
-	if (c->nidle < POOL_MAX) {
-		c->idle[c->nidle++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (h)
-		curl_easy_cleanup(h);
-}
-
-struct body_buf {
-	char *data;
-	size_t len;
-	int too_big;
-};
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct body_buf *b = userdata;
-	size_t n = size * nmemb;
-	if (b->len + n > MAX_BODY_BYTES) {
-		b->too_big = 1;
-		return 0;
-	}
-	char *grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + b->len, ptr, n);
-	b->data = grown;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	k8s_ctx *ctx = userdata;
-	return ctx->host->cancelled(ctx->call) ? 1 : 0;
-}
-
-/* Exponential backoff for failures that carry no Retry-After. */
-static double backoff(int attempt)
-{
-	double wait = BACKOFF_BASE * pow(2, attempt - 1);
-	return wait < BACKOFF_CAP ? wait : BACKOFF_CAP;
-}
-
 int k8s_sleep(k8s_ctx *ctx, double seconds)
 {
 	double end = k8s_mono() + seconds;
@@ -316,11 +227,6 @@ static int status_code(long status)
 	return SALVE_ERR;
 }
 
-static int retryable_status(long status)
-{
-	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
 /* The message people read for a failed response: the Status message and the code. */
 static void fail_status(k8s_ctx *ctx, const char *method, const char *path, long status,
                         const json_t *body, const char *raw, const char *suffix)
@@ -343,18 +249,6 @@ static void fail_status(k8s_ctx *ctx, const char *method, const char *path, long
 	                *snippet ? ": " : "", snippet, suffix);
 }
 
-static int transport_retryable(CURLcode res, const char *method)
-{
-	if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
-	    res == CURLE_COULDNT_RESOLVE_PROXY)
-		return 1; /* nothing was sent */
-	if (strcmp(method, "GET") == 0)
-		return res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR ||
-		       res == CURLE_GOT_NOTHING || res == CURLE_OPERATION_TIMEDOUT ||
-		       res == CURLE_PARTIAL_FILE;
-	return 0;
-}
-
 static void audit_insecure(k8s_ctx *ctx)
 {
 	if (!ctx->client->cfg.insecure || ctx->insecure_audited)
@@ -372,183 +266,95 @@ static void audit_insecure(k8s_ctx *ctx)
 	json_decref(data);
 }
 
-/* One HTTP exchange on handle h. Returns the curl code; fills status and body. */
-static CURLcode perform(k8s_ctx *ctx, CURL *h, const char *method, const char *url,
-                        const char *ctype, const char *payload, unsigned flags, const char *token,
-                        double timeout, long *status, struct body_buf *body, char *errbuf)
-{
-	struct curl_slist *headers = NULL;
-	char auth[16400];
-	headers = curl_slist_append(headers, (flags & K8S_TEXT) ? "Accept: */*"
-	                                                        : "Accept: application/json");
-	if (payload) {
-		char ct[128];
-		snprintf(ct, sizeof ct, "Content-Type: %s", ctype ? ctype : "application/json");
-		headers = curl_slist_append(headers, ct);
-	}
-	if (token) {
-		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-		headers = curl_slist_append(headers, auth);
-		memset(auth, 0, sizeof auth);
-	}
-	headers = curl_slist_append(headers, "Expect:");
-
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, ctx);
-	long ms = (long)(timeout * 1000.0);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms > 1 ? ms : 1L);
-	if (payload) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	} else {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
-	}
-	errbuf[0] = '\0';
-	CURLcode res = curl_easy_perform(h);
-	*status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	/* Wipe the copy of the token curl holds before the list is freed. */
-	for (struct curl_slist *l = headers; l; l = l->next)
-		if (strncmp(l->data, "Authorization:", 14) == 0)
-			memset(l->data, 0, strlen(l->data));
-	curl_slist_free_all(headers);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	return res;
-}
-
-/* What one attempt came to: the status for the caller and, when the request may be sent
- * again, why (NULL: it may not) and after how many seconds. */
-struct outcome {
-	int rc;
-	const char *why;
-	double wait;
+/* What k8s_request's callbacks need to know about the request. */
+struct exchange {
+	k8s_ctx *ctx;
+	const char *method;
+	const char *path;
+	unsigned flags;
 };
 
-/* curl got no HTTP answer: fail the call saying why, and judge whether to send it again. */
-static void transport_failed(k8s_ctx *ctx, const char *method, const char *path, CURLcode res,
-                             int too_big, const char *errbuf, double took, int attempt,
-                             struct outcome *o)
+/* 429 and 500/502/503/504 are load or a passing failure: send again (a 429 that is an answer,
+ * an eviction a PodDisruptionBudget blocks, is not). */
+static int judge(void *ud, const salve_http_attempt *a)
 {
-	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(res);
-	if (res == CURLE_ABORTED_BY_CALLBACK) {
-		ctx->host->fail(ctx->call, "%s %s: cancelled", method, path);
-		o->rc = SALVE_ERR_CANCELED;
-	} else if (too_big) {
-		ctx->host->fail(ctx->call, "%s %s: response larger than %u bytes", method, path,
-		                MAX_BODY_BYTES);
-		o->rc = SALVE_ERR;
-	} else if (res == CURLE_OPERATION_TIMEDOUT && ctx->host->remaining(ctx->call) <= 0) {
-		ctx->host->fail(ctx->call, "%s %s: the step's deadline passed (%s)", method, path,
-		                detail);
-		o->rc = SALVE_ERR_TIMEOUT;
-	} else {
-		ctx->host->fail(ctx->call, "%s %s%s: %s", method, ctx->client->cfg.server, path,
-		                detail);
-		o->rc = transport_retryable(res, method) ? SALVE_ERR_RETRY : SALVE_ERR;
-		if (o->rc == SALVE_ERR_RETRY) {
-			o->why = detail;
-			o->wait = backoff(attempt);
-		}
-	}
-	ctx->host->log(ctx->call, SALVE_LOG_DEBUG, "kubernetes: %s %s -> %s (%.0f ms)", method,
-	               path, detail, took * 1000);
+	const struct exchange *x = ud;
+	long s = a->status;
+	if (s == 429)
+		return (x->flags & K8S_NO_RETRY_429) ? SALVE_OK : SALVE_ERR_RETRY;
+	return s == 500 || s == 502 || s == 503 || s == 504 ? SALVE_ERR_RETRY : SALVE_OK;
 }
 
-/* The server answered: fill resp (a text body moves out of buf), audit a write, and judge the
- * status: a 429 (unless flags say it is an answer) and 5xx may be sent again. */
-static void answered(k8s_ctx *ctx, CURL *h, const char *method, const char *path, unsigned flags,
-                     long status, struct body_buf *buf, double took, int attempt, k8s_resp *resp,
-                     struct outcome *o)
+/* Each attempt: a debug line, a write's audit record, and a retry announced. */
+static void attempted(void *ud, const salve_http_attempt *a)
 {
-	long connects = 0;
-	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
-	ctx->host->log(ctx->call, SALVE_LOG_DEBUG, "kubernetes: %s %s -> %ld (%.0f ms, %s)", method,
-	               path, status, took * 1000,
-	               connects ? "new connection" : "kept-alive connection");
-	resp->status = status;
-	int ok = status >= 200 && status < 300;
-	if ((flags & K8S_TEXT) && ok) {
-		resp->text = buf->data ? buf->data : strdup("");
-		resp->text_len = buf->len;
-		buf->data = NULL;
-	} else if (buf->data) {
-		json_error_t jerr;
-		resp->json = json_loadb(buf->data, buf->len, 0, &jerr);
-		if (!resp->json && !ok) {
-			resp->text = strdup(buf->data); /* a plain-text error body */
-			resp->text_len = resp->text ? buf->len : 0;
-		}
-	}
-	if (strcmp(method, "GET") != 0) {
-		json_t *data = json_pack("{s:s, s:s, s:I}", "method", method, "path", path,
-		                         "status", (json_int_t)status);
+	const struct exchange *x = ud;
+	k8s_ctx *ctx = x->ctx;
+	if (a->status)
+		ctx->host->log(ctx->call, SALVE_LOG_DEBUG, "kubernetes: %s %s -> %ld (%.0f ms, %s)",
+		               x->method, x->path, a->status, a->duration * 1000,
+		               a->new_connection ? "new connection" : "kept-alive connection");
+	else
+		ctx->host->log(ctx->call, SALVE_LOG_DEBUG, "kubernetes: %s %s -> %s (%.0f ms)",
+		               x->method, x->path, a->error ? a->error : a->result,
+		               a->duration * 1000);
+	if (a->status && strcmp(x->method, "GET") != 0) {
+		json_t *data = json_pack("{s:s, s:s, s:I}", "method", x->method, "path", x->path,
+		                         "status", (json_int_t)a->status);
 		ctx->host->audit(ctx->call, "k8s.request", data);
 		json_decref(data);
 	}
-	if (ok) {
-		o->rc = SALVE_OK;
-		if (!(flags & K8S_TEXT) && !resp->json) {
-			ctx->host->fail(ctx->call, "%s %s: the response is not JSON", method, path);
-			o->rc = SALVE_ERR;
-		}
+	if (strcmp(a->result, "retry") != 0)
 		return;
-	}
-	fail_status(ctx, method, path, status, resp->json, buf->data, "");
-	o->rc = status_code(status);
-	if (retryable_status(status) && !(status == 429 && (flags & K8S_NO_RETRY_429))) {
-		/* A server's Retry-After is honoured as given; curl reports 0 when the header
-		 * is absent. */
-		curl_off_t after = 0;
-		curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after);
-		o->wait = after > 0 ? (double)after : backoff(attempt);
-		o->why = "retryable status";
-	}
-}
-
-/* A retryable failure is sent again unless that was the last attempt or the wait would pass
- * the step's deadline; then the failure says so. */
-static int retry_allowed(k8s_ctx *ctx, const char *method, const char *path, int attempt,
-                         double wait, const k8s_resp *resp, const char *raw)
-{
-	char suffix[128];
-	if (attempt >= MAX_ATTEMPTS)
-		snprintf(suffix, sizeof suffix, "; gave up after %d attempts", attempt);
-	else if (wait >= ctx->host->remaining(ctx->call))
-		snprintf(suffix, sizeof suffix,
-		         "; not retried: waiting %.1fs would pass the step's deadline", wait);
-	else
-		return 1;
-	if (resp->status)
-		fail_status(ctx, method, path, resp->status, resp->json, raw, suffix);
-	return 0;
-}
-
-static void announce_retry(k8s_ctx *ctx, const char *method, const char *path, const k8s_resp *resp,
-                           int attempt, const struct outcome *o)
-{
 	json_t *data =
-	    json_pack("{s:s, s:s, s:I, s:i, s:f}", "method", method, "path", path, "status",
-	              (json_int_t)resp->status, "attempt", attempt, "wait_seconds", o->wait);
+	    json_pack("{s:s, s:s, s:I, s:i, s:f}", "method", x->method, "path", x->path, "status",
+	              (json_int_t)a->status, "attempt", a->number, "wait_seconds", a->wait);
 	ctx->host->audit(ctx->call, "k8s.retry", data);
 	json_decref(data);
 	char what[64];
-	if (resp->status)
-		snprintf(what, sizeof what, "HTTP %ld", resp->status);
+	if (a->status)
+		snprintf(what, sizeof what, "HTTP %ld", a->status);
 	else
-		snprintf(what, sizeof what, "%s", o->why);
+		snprintf(what, sizeof what, "%s", a->error ? a->error : "no answer");
 	ctx->host->log(ctx->call, SALVE_LOG_INFO,
-	               "kubernetes: %s %s failed (%s), retry %d in %.1fs", method, path, what,
-	               attempt, o->wait);
+	               "kubernetes: %s %s failed (%s), retry %d in %.1fs", x->method, x->path, what,
+	               a->number, a->wait);
+}
+
+/* The server answered: fill resp (a text body moves out of http) and judge the status. */
+static int answered(k8s_ctx *ctx, const char *method, const char *path, unsigned flags,
+                    salve_http_response *http, k8s_resp *resp)
+{
+	long status = http->status;
+	resp->status = status;
+	int ok = status >= 200 && status < 300;
+	if ((flags & K8S_TEXT) && ok) {
+		resp->text = http->body ? http->body : strdup("");
+		resp->text_len = http->body_len;
+		http->body = NULL;
+	} else if (http->body) {
+		json_error_t jerr;
+		resp->json = json_loadb(http->body, http->body_len, 0, &jerr);
+		if (!resp->json && !ok) {
+			resp->text = strdup(http->body); /* a plain-text error body */
+			resp->text_len = resp->text ? http->body_len : 0;
+		}
+	}
+	if (ok) {
+		if (!(flags & K8S_TEXT) && !resp->json) {
+			ctx->host->fail(ctx->call, "%s %s: the response is not JSON", method, path);
+			return SALVE_ERR;
+		}
+		return SALVE_OK;
+	}
+	char suffix[128] = "";
+	if (http->stopped == SALVE_HTTP_STOP_ATTEMPTS)
+		snprintf(suffix, sizeof suffix, "; gave up after %d attempts", http->attempts);
+	else if (http->stopped)
+		snprintf(suffix, sizeof suffix,
+		         "; not retried: waiting %.1fs would pass the step's deadline", http->wait);
+	fail_status(ctx, method, path, status, resp->json, http->body, suffix);
+	return status_code(status);
 }
 
 int k8s_request(k8s_ctx *ctx, const char *method, const char *path, const char *content_type,
@@ -565,76 +371,60 @@ int k8s_request(k8s_ctx *ctx, const char *method, const char *path, const char *
 	             strcmp(method, "POST") == 0;
 	const char *manager =
 	    writes ? (strchr(path, '?') ? "&fieldManager=salve" : "?fieldManager=salve") : "";
-	size_t ulen = strlen(c->cfg.server) + strlen(path) + strlen(manager) + 1;
-	char *url = malloc(ulen);
+	char *url = NULL, *ctype = NULL;
 	char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	CURL *h = pool_acquire(c);
-	if (!url || (body && !payload) || !h) {
+	if (asprintf(&url, "%s%s%s", c->cfg.server, path, manager) < 0)
+		url = NULL;
+	if (payload && asprintf(&ctype, "Content-Type: %s",
+	                        content_type ? content_type : "application/json") < 0)
+		ctype = NULL;
+	if (!url || (body && (!payload || !ctype))) {
 		free(url);
 		free(payload);
-		if (h)
-			curl_easy_cleanup(h);
+		free(ctype);
 		ctx->host->fail(ctx->call, "%s %s: out of memory", method, path);
 		return SALVE_ERR;
 	}
-	snprintf(url, ulen, "%s%s%s", c->cfg.server, path, manager);
-
-	int rc = SALVE_ERR;
-	char errbuf[CURL_ERROR_SIZE];
-	for (int attempt = 1;; attempt++) {
-		if (ctx->host->cancelled(ctx->call)) {
-			ctx->host->fail(ctx->call, "%s %s: cancelled", method, path);
-			rc = SALVE_ERR_CANCELED;
-			break;
-		}
-		double remaining = ctx->host->remaining(ctx->call);
-		if (remaining <= 0) {
-			ctx->host->fail(ctx->call, "%s %s: the step's deadline passed", method,
-			                path);
-			rc = SALVE_ERR_TIMEOUT;
-			break;
-		}
-		int token_failed;
-		char *token = current_token(ctx, &token_failed);
-		if (token_failed) {
-			rc = SALVE_ERR;
-			break;
-		}
-		double timeout = remaining < c->request_timeout ? remaining : c->request_timeout;
-		struct body_buf buf = {0};
-		long status = 0;
-		double t0 = k8s_mono();
-		CURLcode res = perform(ctx, h, method, url, content_type, payload, flags, token,
-		                       timeout, &status, &buf, errbuf);
-		if (token) {
-			memset(token, 0, strlen(token));
-			free(token);
-		}
-		double took = k8s_mono() - t0;
-		struct outcome o = {SALVE_ERR, NULL, 0};
-		if (res != CURLE_OK)
-			transport_failed(ctx, method, path, res, buf.too_big, errbuf, took, attempt,
-			                 &o);
-		else
-			answered(ctx, h, method, path, flags, status, &buf, took, attempt, resp,
-			         &o);
-		rc = o.rc;
-		int again =
-		    o.why && retry_allowed(ctx, method, path, attempt, o.wait, resp, buf.data);
-		free(buf.data);
-		if (!again)
-			break;
-		announce_retry(ctx, method, path, resp, attempt, &o);
-		k8s_resp_clear(resp);
-		if (k8s_sleep(ctx, o.wait) != SALVE_OK) {
-			ctx->host->fail(ctx->call, "%s %s: cancelled", method, path);
-			rc = SALVE_ERR_CANCELED;
-			break;
-		}
+	int token_failed;
+	char *token = current_token(ctx, &token_failed);
+	if (token_failed) {
+		free(url);
+		free(payload);
+		free(ctype);
+		return SALVE_ERR;
 	}
+	const char *headers[] = {(flags & K8S_TEXT) ? "Accept: */*" : "Accept: application/json",
+	                         ctype, NULL};
+	struct exchange x = {ctx, method, path, flags};
+	salve_http_request req = {.struct_size = sizeof req,
+	                          .method = method,
+	                          .url = url,
+	                          .headers = headers,
+	                          .body = payload,
+	                          .body_len = payload ? strlen(payload) : 0,
+	                          .bearer_token = token,
+	                          /* a GET may be sent again after a lost connection */
+	                          .flags = strcmp(method, "GET") == 0 ? SALVE_HTTP_RETRY_IO : 0,
+	                          .attempts = MAX_ATTEMPTS,
+	                          .judge = judge,
+	                          .attempted = attempted,
+	                          .ud = &x};
+	salve_http_response http;
+	int rc = ctx->host->http_request(ctx->call, c->http, &req, &http);
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	if (rc == SALVE_OK)
+		rc = answered(ctx, method, path, flags, &http, resp);
+	else if (rc == SALVE_ERR_CANCELED || rc == SALVE_ERR_TIMEOUT)
+		ctx->host->fail(ctx->call, "%s %s: %s", method, path, http.error);
+	else
+		ctx->host->fail(ctx->call, "%s %s%s: %s", method, c->cfg.server, path, http.error);
+	ctx->host->http_response_clear(&http);
 	free(url);
 	free(payload);
-	pool_release(c, h);
+	free(ctype);
 	return rc;
 }
 

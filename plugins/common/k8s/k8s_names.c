@@ -3,7 +3,6 @@
  * request is built, and escaped anyway. */
 #include "k8s.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,14 +106,27 @@ int k8s_check_subdomain(const char *arg, const char *value, char *err, size_t er
 	return -1;
 }
 
+/* RFC 3986 percent-encoding of everything but the unreserved characters, as
+ * curl_easy_escape does. Here rather than host->http_escape because names and selectors are
+ * escaped by pure code that has no host (and is unit-tested without one). */
 char *k8s_escape(const char *s)
 {
-	char *e = curl_easy_escape(NULL, s, 0);
-	if (!e)
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+	if (!out)
 		return NULL;
-	char *copy = strdup(e);
-	curl_free(e);
-	return copy;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return out;
 }
 
 int k8s_path_query(char *path, size_t len, const char *key, const char *value)

@@ -1,4 +1,5 @@
-/* host.ensure_line: absolute normalized paths only, and an undo that never overwrites a file
+/* host.ensure_line: absolute normalized paths only, a missing file created only with
+ * create = true (as ssh-patch.ensure_line), and an undo that never overwrites a file
  * something else changed since the run wrote it. */
 #include <dirent.h>
 #include <openssl/evp.h>
@@ -85,6 +86,72 @@ static char *line_args(const char *path, const char *line)
 	free(s);
 	json_decref(a);
 	return buf;
+}
+
+/* line_args with "create": true. */
+static char *create_args(const char *path, const char *line)
+{
+	static char buf[1024];
+	json_t *a = json_pack("{s:s, s:s, s:b}", "path", path, "line", line, "create", 1);
+	char *s = json_dumps(a, JSON_COMPACT);
+	snprintf(buf, sizeof buf, "%s", s);
+	free(s);
+	json_decref(a);
+	return buf;
+}
+
+static void test_missing_file_needs_create(void **state)
+{
+	(void)state;
+	const char *path = file("typo.conf");
+	char expected[512];
+	snprintf(expected, sizeof expected, "%s does not exist (set create=true to create it)",
+	         path);
+	json_t *out = NULL, *undo = NULL;
+	/* check, plan and apply all refuse, with ssh-patch's words, and nothing is created */
+	assert_int_equal(mock_check("ensure_line", line_args(path, "a = 1"), &out),
+	                 SALVE_ERR_NOTFOUND);
+	assert_string_equal(mock_last_error(), expected);
+	assert_null(out);
+	assert_int_equal(mock_plan("ensure_line", line_args(path, "a = 1"), &out),
+	                 SALVE_ERR_NOTFOUND);
+	assert_string_equal(mock_last_error(), expected);
+	assert_null(out);
+	assert_int_equal(mock_apply("ensure_line", line_args(path, "a = 1"), &out, &undo),
+	                 SALVE_ERR_NOTFOUND);
+	assert_string_equal(mock_last_error(), expected);
+	assert_null(out);
+	assert_null(undo);
+	assert_null(get(path));
+	/* "create": false says the same */
+	assert_int_equal(mock_check("ensure_line",
+	                            "{\"path\": \"/nonexistent-salve/x\", \"line\": \"a\", "
+	                            "\"create\": false}",
+	                            &out),
+	                 SALVE_ERR_NOTFOUND);
+	assert_string_equal(mock_last_error(),
+	                    "/nonexistent-salve/x does not exist (set create=true to create it)");
+
+	/* with create = true: a change is needed, apply creates the file, the check then holds */
+	assert_int_equal(mock_check("ensure_line", create_args(path, "a = 1"), &out), SALVE_OK);
+	assert_false(json_is_true(json_object_get(out, "exists")));
+	json_decref(out);
+	assert_int_equal(mock_exec("ensure_line", create_args(path, "a = 1"), &out, &undo),
+	                 SALVE_OK);
+	assert_true(json_is_true(json_object_get(out, "created")));
+	json_decref(out);
+	assert_string_equal(get(path), "a = 1\n");
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(mock_check("ensure_line", create_args(path, "a = 1"), &out), SALVE_HOLDS);
+	json_decref(out);
+	/* an existing file needs no create */
+	assert_int_equal(mock_check("ensure_line", line_args(path, "b = 2"), &out), SALVE_OK);
+	json_decref(out);
+	assert_int_equal(mock_undo("ensure_line", undo), SALVE_OK);
+	assert_null(get(path));
+	json_decref(undo);
 }
 
 static void test_paths_must_be_absolute_and_normalized(void **state)
@@ -185,7 +252,7 @@ static void test_undo_of_a_created_file(void **state)
 	(void)state;
 	const char *path = file("new.conf");
 	json_t *out = NULL, *undo = NULL;
-	assert_int_equal(mock_apply("ensure_line", line_args(path, "a = 1"), &out, &undo),
+	assert_int_equal(mock_apply("ensure_line", create_args(path, "a = 1"), &out, &undo),
 	                 SALVE_OK);
 	json_decref(out);
 	assert_false(json_is_true(json_object_get(undo, "existed")));
@@ -212,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_paths_must_be_absolute_and_normalized, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file_needs_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_undo_checks_what_was_written, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_undo_of_a_created_file, setup, teardown)};
 	return cmocka_run_group_tests(tests, NULL, NULL);

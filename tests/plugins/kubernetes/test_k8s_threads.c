@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "fake_k8s.h"
+#include "httpsvc/httpsvc.h"
 #include "k8s.h"
 
 #define THREADS 4
@@ -93,6 +94,26 @@ static const char *h_info(salve_call *call, const char *key)
 	return NULL;
 }
 
+/* The host's HTTP service as the core runs it, with the transport linked in. */
+static const salve_httpsvc_ops *transport(char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	return salve_httpsvc_entry();
+}
+
+static const salve_host host;
+
+static salve_http_client *h_http_client(salve_call *call, const salve_http_options *o)
+{
+	return salve_http_client_new(&host, transport, call, o);
+}
+
+static int h_http_request(salve_call *call, salve_http_client *c, const salve_http_request *req,
+                          salve_http_response *resp)
+{
+	return salve_http_client_request(&host, call, c, req, resp);
+}
+
 static const salve_host host = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -106,6 +127,10 @@ static const salve_host host = {
     .remaining = h_remaining,
     .state = h_state,
     .run_info = h_info,
+    .http_client = h_http_client,
+    .http_request = h_http_request,
+    .http_response_clear = salve_http_response_clear,
+    .http_client_free = salve_http_client_free,
 };
 
 static int build_label(k8s_ctx *ctx, const json_t *current, json_t **desired, void *ud)
