@@ -113,7 +113,11 @@ S test "$T/broken.test.yaml" >"$T/tap" 2>&1
 check "a malformed test file is a failed test naming the file" \
 	bash -c "[ $? = 1 ] && grep -q 'not ok 1 - $T/broken.test.yaml' '$T/tap'"
 S test "$T/nothing-here" >"$T/tap" 2>&1
-check "no test found: exit 64" [ $? = 64 ]
+check "a path that does not exist is a failed test saying so" \
+	bash -c "[ $? = 1 ] && grep -q 'nothing-here: No such file' '$T/tap'"
+mkdir "$T/empty"
+S test "$T/empty" >"$T/tap" 2>&1
+check "a folder without tests: exit 64" [ $? = 64 ]
 
 echo "# $passed passed, $failed failed"
 [ $failed = 0 ]
