@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RESTARTED_AT "kubectl.kubernetes.io/restartedAt"
 
@@ -284,13 +285,27 @@ const k8s_mutation kube_rollout_undo = {
 
 struct restart {
 	k8s_target t;
-	char stamp[40];
+	char stamp[48];
 };
+
+/* The restartedAt value: RFC 3339 UTC with nanoseconds. kubectl writes whole seconds and
+ * refuses a second restart within the same second; a finer stamp lets two restarts in one
+ * second each change the template (and so each restart the pods). */
+static void restart_stamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char secs[32];
+	strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%09ldZ", secs, (long)ts.tv_nsec);
+}
 
 static int restart_parse(k8s_ctx *ctx, const json_t *args, void *state)
 {
 	struct restart *r = state;
-	k8s_now_rfc3339(r->stamp, sizeof r->stamp);
+	restart_stamp(r->stamp, sizeof r->stamp);
 	return workload_target(ctx, args, &r->t);
 }
 
@@ -314,6 +329,17 @@ static int build_restart(k8s_ctx *ctx, const json_t *current, json_t **desired, 
 		ctx->host->fail(ctx->call,
 		                "can't restart paused deployment (run rollout resume first)");
 		return SALVE_ERR;
+	}
+	const char *prev = json_string_value(k8s_ptr_get(
+	    current, "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"));
+	if (prev && strcmp(prev, r->stamp) == 0) {
+		/* The write would change nothing, so no pod would restart: never report that as
+		 * a restart (a clock stepped back, or a stamp written by someone else). */
+		ctx->host->fail(ctx->call,
+		                "%s %s/%s: the pod template already carries %s=%s; nothing was "
+		                "sent and no pod restarts (try again)",
+		                r->t.kind->kind, r->t.ns, r->t.name, RESTARTED_AT, prev);
+		return SALVE_ERR_RETRY;
 	}
 	json_t *d = json_deep_copy(current);
 	json_t *ann = k8s_child_object(

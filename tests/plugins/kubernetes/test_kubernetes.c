@@ -750,6 +750,62 @@ static void test_rollout_restart_and_undo(void **state)
 	json_decref(undo);
 }
 
+/* RFC 3339 UTC with nanoseconds: 2024-05-01T12:00:00.123456789Z */
+static int is_nano_stamp(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddddddddZ";
+	if (!s || strlen(s) != sizeof shape - 1)
+		return 0;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+			return 0;
+	return 1;
+}
+
+/* Issue 16 bug 1: kubectl's whole-second stamp made a second restart within the same second
+ * change nothing (no PATCH, no pod restarted) while it was reported changed. Two restarts back
+ * to back must each send one PATCH with a new stamp, and report the change they made. */
+static void test_two_restarts_within_one_second(void **state)
+{
+	(void)state;
+	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\"}";
+	json_t *first = NULL, *second = NULL, *undo1 = NULL, *undo2 = NULL;
+	assert_int_equal(mock_apply("rollout_restart", args, &first, &undo1), SALVE_OK);
+	assert_int_equal(mock_apply("rollout_restart", args, &second, &undo2), SALVE_OK);
+	const char *s1 = tj_str_at(first, "/restarted_at");
+	const char *s2 = tj_str_at(second, "/restarted_at");
+	assert_true(is_nano_stamp(s1));
+	assert_true(is_nano_stamp(s2));
+	assert_string_not_equal(s1, s2);
+	json_t *patches = fake_requests(&fake_k8s, "PATCH", "/deployments/web$");
+	assert_int_equal(json_array_size(patches), 2);
+	assert_string_equal(tj_str_at(json_array_get(patches, 1),
+	                              "/body/spec/template/metadata/annotations/"
+	                              "kubectl.kubernetes.io~1restartedAt"),
+	                    s2);
+	json_decref(patches);
+	char want[512];
+	snprintf(want, sizeof want,
+	         "[{\"path\": \"/spec/template/metadata/annotations/"
+	         "kubectl.kubernetes.io~1restartedAt\", \"before\": \"%s\", \"after\": \"%s\"}]",
+	         s1, s2);
+	assert_json_eq(tj_at(second, "/changes"), want);
+	snprintf(want, sizeof want,
+	         "[{\"path\": \"/spec/template/metadata/annotations/"
+	         "kubectl.kubernetes.io~1restartedAt\", \"present\": true, \"value\": \"%s\"}]",
+	         s1);
+	assert_json_eq(tj_at(undo2, "/touched"), want);
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(
+	    tj_str_at(d, "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"),
+	    s2);
+	json_decref(d);
+	json_decref(first);
+	json_decref(second);
+	json_decref(undo1);
+	json_decref(undo2);
+}
+
 static void test_set_image_check_and_undo(void **state)
 {
 	(void)state;
@@ -1180,6 +1236,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_patch_json_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_two_restarts_within_one_second, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_set_image_check_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),

@@ -190,4 +190,30 @@ salve run -q --json -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua"
 [ "$(pods_on node-2 node-exporter-)" = 1 ] || fail "the DaemonSet pod should stay"
 ok "drain-node cordons node-2 and evicts its pods, leaving the DaemonSet pod"
 
+# Issue 16 bug 5: a dry-run whose evictions a PodDisruptionBudget refuses must fail, not end
+# in success. One web pod on node-1 not ready leaves web-pdb no disruption to allow, so the
+# eviction of node-2's web pod is refused.
+ctl POST /__fake/reset >/dev/null
+salve run -q --json --dry-run -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua" \
+  >"$tmp/out.json" 2>"$tmp/err" || { cat "$tmp/err"; fail "dry-run drain-node exit $?"; }
+[ "$(step_outcome "$tmp/out.json" drain)" = changed ] || fail "dry-run drain step: $(cat "$tmp/out.json")"
+ok "drain-node dry-run succeeds while web-pdb allows the evictions"
+
+ctl POST /__fake/reset >/dev/null
+ctl POST /__fake/pods/prod/web-86c4ff78d4-7xk2p '{"ready": false}' >/dev/null
+[ "$(obj PodDisruptionBudget prod web-pdb /status/disruptionsAllowed)" = 0 ] || fail "web-pdb still allows a disruption"
+ctl DELETE /__fake/requests >/dev/null
+set +e
+salve run -q --json --dry-run -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua" \
+  >"$tmp/out.json" 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" != 0 ] || fail "dry-run with refused evictions exited 0: $(cat "$tmp/out.json")"
+[ "$(step_outcome "$tmp/out.json" drain)" = failed ] || fail "dry-run drain step: $(cat "$tmp/out.json")"
+grep -q 'drain of node node-2 would not finish: 1 of 2 evictions refused now (prod/web-86c4ff78d4-4bh8w: Cannot evict pod as it would violate the pod' \
+  "$tmp/out.json" "$tmp/err" || fail "no refusal named: $(cat "$tmp/out.json" "$tmp/err")"
+! writes | grep -q ' real$' || fail "dry-run sent real writes: $(writes)"
+[ "$(obj Node - node-2 /spec/unschedulable)" = null ] || fail "dry-run cordoned node-2"
+ok "drain-node dry-run fails when web-pdb would refuse an eviction (rc $rc)"
+
 echo "$passed passed, 0 failed"
