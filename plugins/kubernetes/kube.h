@@ -4,6 +4,10 @@
 
 #include "k8s.h"
 
+/* kubectl patch's default for built-in kinds: lists with a merge key (containers, env, ports,
+ * volumes, ...) merge by it instead of being replaced. */
+#define K8S_STRATEGIC_PATCH "application/strategic-merge-patch+json"
+
 /* The host table from init; lives as long as the process. */
 extern const salve_host *kube_host;
 

@@ -98,7 +98,9 @@ static const salve_arg patch_args[] = {
     {"kind", SALVE_T_STRING, SALVE_ARG_REQUIRED, "kind or resource"},
     NS_ARG,
     {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "object name"},
-    {"merge", SALVE_T_MAP, 0, "RFC 7386 merge patch"},
+    {"strategic", SALVE_T_MAP, 0,
+     "strategic merge patch (kubectl patch's default: lists merge by key, e.g. env by name)"},
+    {"merge", SALVE_T_MAP, 0, "RFC 7386 merge patch (lists are replaced whole)"},
     {"json", SALVE_T_LIST, 0, "RFC 6902 JSON patch operations"},
     END_ARGS,
 };
@@ -201,7 +203,8 @@ static const salve_action actions[] = {
      .kind = SALVE_MUTATE,
      .args = patch_args,
      .target_arg = "name",
-     .description = "Patch an object (merge or JSON patch); undo restores what it changed",
+     .description =
+         "Patch an object (strategic, merge or JSON patch); undo restores what it changed",
      .check = patch_check,
      .plan = patch_plan,
      .apply = patch_apply,

@@ -504,16 +504,52 @@ const k8s_mutation kube_set_image = {
 /* ---- patch
  * --------------------------------------------------------------------------------------- */
 
+enum patch_type { PATCH_MERGE, PATCH_JSON, PATCH_STRATEGIC };
+
+static const char *const patch_arg[] = {"merge", "json", "strategic"};
+static const char *const patch_content_type[] = {K8S_MERGE_PATCH, K8S_JSON_PATCH,
+                                                 K8S_STRATEGIC_PATCH};
+
 struct patch_req {
 	k8s_target t;
 	const json_t *patch;
-	int json_patch;
+	enum patch_type type;
+	json_t *shape;   /* the merge patch touching what the patch touches (see patch_shape) */
 	json_t *touched; /* apply: what the patch changes in the object it was based on */
 };
 
 static void patch_clear(void *state)
 {
-	json_decref(((struct patch_req *)state)->touched);
+	struct patch_req *p = state;
+	json_decref(p->shape);
+	json_decref(p->touched);
+}
+
+/* A strategic merge patch as a merge patch of the paths it touches, so its undo record is
+ * computed like a merge patch's: a directive names the field it acts on
+ * ($setElementOrder/X, $deleteFromPrimitiveList/X touch list X), and an object the patch
+ * replaces, deletes or prunes ($patch, $retainKeys) is touched whole. Lists are touched whole
+ * anyway (undo puts the old list back). */
+static json_t *strategic_shape(const json_t *patch)
+{
+	if (!json_is_object(patch))
+		return json_deep_copy(patch);
+	if (json_object_get(patch, "$patch") || json_object_get(patch, "$retainKeys"))
+		return json_string("$patch");
+	json_t *out = json_object();
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)patch, key, v)
+	{
+		const char *field = strchr(key, '/');
+		if (key[0] == '$') {
+			if (field && field[1] && !json_object_get(out, field + 1))
+				json_object_set_new(out, field + 1, json_array());
+			continue;
+		}
+		json_object_set_new(out, key, strategic_shape(v));
+	}
+	return out;
 }
 
 /* Fields that name the object or carry its concurrency token: a patch must leave them. */
@@ -522,7 +558,8 @@ static const char *forbidden_path(const json_t *patch, int json_patch)
 	static const char *const paths[] = {"/metadata/resourceVersion", "/metadata/name",
 	                                    "/metadata/namespace", "/metadata/uid", NULL};
 	if (!json_patch) {
-		if (json_is_null(json_object_get(patch, "metadata")))
+		json_t *meta = json_object_get(patch, "metadata");
+		if (json_is_null(meta) || json_is_string(meta))
 			return "/metadata";
 		for (const char *const *f = paths; *f; f++)
 			if (k8s_ptr_get(patch, *f))
@@ -568,24 +605,36 @@ static int patch_parse(k8s_ctx *ctx, const json_t *args, void *state)
 	                  "name", NULL);
 	if (rc != SALVE_OK)
 		return rc;
-	json_t *merge = json_object_get(args, "merge");
-	json_t *jp = json_object_get(args, "json");
-	if ((merge != NULL) == (jp != NULL))
+	int given = 0;
+	for (int i = PATCH_MERGE; i <= PATCH_STRATEGIC; i++) {
+		json_t *v = json_object_get(args, patch_arg[i]);
+		if (v) {
+			given++;
+			p->type = (enum patch_type)i;
+			p->patch = v;
+		}
+	}
+	if (given != 1)
 		return k8s_invalid(ctx,
-		                   "patch needs exactly one of \"merge\" (an object) or \"json\" "
+		                   "patch needs exactly one of \"strategic\" (an object, "
+		                   "kubectl patch's default), \"merge\" (an object) or \"json\" "
 		                   "(a list of operations)");
-	p->json_patch = jp != NULL;
-	p->patch = jp ? jp : merge;
+	const char *arg = patch_arg[p->type];
+	if (p->type == PATCH_STRATEGIC &&
+	    (json_object_get(p->patch, "$patch") || json_object_get(p->patch, "$retainKeys")))
+		return k8s_invalid(ctx, "argument \"strategic\": a $patch or $retainKeys directive "
+		                        "on the whole object is refused");
+	p->shape = p->type == PATCH_STRATEGIC ? strategic_shape(p->patch)
+	                                      : json_incref((json_t *)p->patch);
 	char err[512];
 	/* Validate the shape now, so a malformed patch fails before any request. */
-	json_t *touched = k8s_patch_touched(NULL, p->patch, p->json_patch, err, sizeof err);
+	json_t *touched = k8s_patch_touched(NULL, p->shape, p->type == PATCH_JSON, err, sizeof err);
 	if (!touched)
-		return k8s_invalid(ctx, "argument \"%s\": %s", jp ? "json" : "merge", err);
+		return k8s_invalid(ctx, "argument \"%s\": %s", arg, err);
 	json_decref(touched);
-	const char *bad = forbidden_path(p->patch, p->json_patch);
+	const char *bad = forbidden_path(p->shape, p->type == PATCH_JSON);
 	if (bad)
-		return k8s_invalid(ctx, "argument \"%s\": the patch must not change %s",
-		                   jp ? "json" : "merge", bad);
+		return k8s_invalid(ctx, "argument \"%s\": the patch must not change %s", arg, bad);
 	return SALVE_OK;
 }
 
@@ -595,7 +644,7 @@ static json_t *patch_body(const struct patch_req *p, const char *rv)
 	json_t *body = json_deep_copy(p->patch);
 	if (!rv)
 		return body;
-	if (p->json_patch)
+	if (p->type == PATCH_JSON)
 		json_array_append_new(body, json_pack("{s:s, s:s, s:s}", "op", "replace", "path",
 		                                      "/metadata/resourceVersion", "value", rv));
 	else
@@ -604,8 +653,8 @@ static json_t *patch_body(const struct patch_req *p, const char *rv)
 	return body;
 }
 
-/* Send the caller's patch as given (merge or JSON patch). A dry run sends it once, as it is,
- * with dryRun=All; a real one records what it touches, carries the resourceVersion of the
+/* Send the caller's patch as given (strategic, merge or JSON patch). A dry run sends it once, as it
+ * is, with dryRun=All; a real one records what it touches, carries the resourceVersion of the
  * object it was based on and is sent again on 409 Conflict. */
 static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before, json_t **after,
                        json_t **merge_patch)
@@ -626,19 +675,18 @@ static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before
 		if (!dry_run) {
 			char err[512];
 			json_decref(p->touched);
-			p->touched =
-			    k8s_patch_touched(current, p->patch, p->json_patch, err, sizeof err);
+			p->touched = k8s_patch_touched(current, p->shape, p->type == PATCH_JSON,
+			                               err, sizeof err);
 			if (!p->touched) {
 				json_decref(current);
-				return k8s_invalid(ctx, "argument \"%s\": %s",
-				                   p->json_patch ? "json" : "merge", err);
+				return k8s_invalid(ctx, "argument \"%s\": %s", patch_arg[p->type],
+				                   err);
 			}
 			body = patch_body(p, json_string_value(k8s_ptr_get(
 			                         current, "/metadata/resourceVersion")));
 		}
 		k8s_resp resp;
-		rc = k8s_request(ctx, "PATCH", path,
-		                 p->json_patch ? K8S_JSON_PATCH : K8S_MERGE_PATCH,
+		rc = k8s_request(ctx, "PATCH", path, patch_content_type[p->type],
 		                 body ? body : p->patch, 0, &resp);
 		json_decref(body);
 		if (rc == SALVE_OK) {

@@ -721,6 +721,99 @@ static void test_patch_json_and_undo(void **state)
 	                 SALVE_ERR_INVALID);
 }
 
+/* Issue 16 bug 2: a strategic merge patch of one container's env keeps the other entries and
+ * the container's other fields (a merge patch would replace the lists whole), $patch: delete
+ * removes one entry, and undo puts each list back as it was. */
+static void test_patch_strategic_env_and_undo(void **state)
+{
+	(void)state;
+	const char *add = "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": \"web\", "
+	                  "\"strategic\": {\"spec\": {\"template\": {\"spec\": {\"containers\": "
+	                  "[{\"name\": \"web\", \"env\": [{\"name\": \"A\", \"value\": \"1\"}, "
+	                  "{\"name\": \"B\", \"value\": \"2\"}]}]}}}}}";
+	const char *set_b =
+	    "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": \"web\", "
+	    "\"strategic\": {\"spec\": {\"template\": {\"spec\": {\"containers\": "
+	    "[{\"name\": \"web\", \"env\": [{\"name\": \"B\", \"value\": \"3\"}]}]}}}}}";
+	const char *del_a =
+	    "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": \"web\", "
+	    "\"strategic\": {\"spec\": {\"template\": {\"spec\": {\"containers\": "
+	    "[{\"name\": \"web\", \"env\": [{\"name\": \"A\", \"$patch\": "
+	    "\"delete\"}]}]}}}}}";
+	json_t *res = NULL, *u1 = NULL, *u2 = NULL, *u3 = NULL, *obs = NULL;
+	assert_int_equal(mock_apply("patch", add, &res, &u1), SALVE_OK);
+	json_decref(res);
+	assert_int_equal(mock_check("patch", set_b, &obs), SALVE_OK);
+	json_decref(obs);
+	assert_int_equal(mock_apply("patch", set_b, &res, &u2), SALVE_OK);
+	assert_json_eq(tj_at(res, "/changes"),
+	               "[{\"path\": \"/spec/template/spec/containers/0/env/1/value\", "
+	               "\"before\": \"2\", \"after\": \"3\"}]");
+	json_decref(res);
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", "/deployments/web$");
+	json_t *last = json_array_get(reqs, json_array_size(reqs) - 1);
+	assert_string_equal(tj_str_at(last, "/content_type"),
+	                    "application/strategic-merge-patch+json");
+	assert_false(json_is_true(json_object_get(last, "dry_run")));
+	json_decref(reqs);
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_json_eq(
+	    tj_at(d, "/spec/template/spec/containers/0/env"),
+	    "[{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\", \"value\": \"3\"}]");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	assert_int_equal(json_array_size(tj_at(d, "/spec/template/spec/containers/0/ports")), 1);
+	json_decref(d);
+	/* applied again it changes nothing: check holds */
+	assert_int_equal(mock_check("patch", set_b, &obs), SALVE_HOLDS);
+	json_decref(obs);
+
+	assert_int_equal(mock_apply("patch", del_a, &res, &u3), SALVE_OK);
+	json_decref(res);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_json_eq(tj_at(d, "/spec/template/spec/containers/0/env"),
+	               "[{\"name\": \"B\", \"value\": \"3\"}]");
+	json_decref(d);
+	assert_string_equal(tj_str_at(u3, "/touched/0/path"), "/spec/template/spec/containers");
+
+	assert_int_equal(mock_undo("patch", u3), SALVE_OK);
+	assert_int_equal(mock_undo("patch", u2), SALVE_OK);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_json_eq(
+	    tj_at(d, "/spec/template/spec/containers/0/env"),
+	    "[{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\", \"value\": \"2\"}]");
+	json_decref(d);
+	assert_int_equal(mock_undo("patch", u1), SALVE_OK);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_null(tj_at(d, "/spec/template/spec/containers/0/env"));
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	json_decref(d);
+	json_decref(u1);
+	json_decref(u2);
+	json_decref(u3);
+
+	/* a directive on the whole object, or two kinds of patch at once, is refused unsent */
+	fake_clear_requests(&fake_k8s);
+	assert_int_equal(mock_check("patch",
+	                            "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": "
+	                            "\"web\", \"strategic\": {\"$patch\": \"replace\"}}",
+	                            &obs),
+	                 SALVE_ERR_INVALID);
+	assert_int_equal(mock_check("patch",
+	                            "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": "
+	                            "\"web\", \"strategic\": {\"metadata\": {\"$patch\": "
+	                            "\"replace\"}}}",
+	                            &obs),
+	                 SALVE_ERR_INVALID);
+	assert_string_equal(mock_last_error(),
+	                    "argument \"strategic\": the patch must not change /metadata");
+	assert_int_equal(mock_check("patch",
+	                            "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": "
+	                            "\"web\", \"strategic\": {}, \"merge\": {}}",
+	                            &obs),
+	                 SALVE_ERR_INVALID);
+	assert_no_requests();
+}
+
 /* ---- restart, image ------------------------------------------------------------------------ */
 
 static void test_rollout_restart_and_undo(void **state)
@@ -1234,6 +1327,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_patch_merge_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_patch_json_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_patch_strategic_env_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
