@@ -15,7 +15,7 @@ static const char *const workload_kinds[] = {"Deployment", "StatefulSet", "Daemo
 
 /* The undo record of a merge-patch change to the target a state begins with: enough to
  * rebuild what was there. */
-static json_t *touched_record(const void *state, const json_t *before, const json_t *patch)
+json_t *kube_touched_record(const void *state, const json_t *before, const json_t *patch)
 {
 	const k8s_target *t = state;
 	char err[256];
@@ -265,7 +265,7 @@ static json_t *rollback_done(k8s_ctx *ctx, void *state, const json_t *before, co
 static json_t *rollback_undo_record(const void *state, const json_t *before, const json_t *patch)
 {
 	const struct rollback *r = state;
-	json_t *rec = touched_record(r, before, patch);
+	json_t *rec = kube_touched_record(r, before, patch);
 	json_object_set_new(rec, "left_revision", json_integer(r->current_revision));
 	return rec;
 }
@@ -366,7 +366,7 @@ const k8s_mutation kube_rollout_restart = {
     .observe = restart_observe,
     .build = build_restart,
     .result = restart_result,
-    .undo_record = touched_record,
+    .undo_record = kube_touched_record,
 };
 
 /* ---- set_image

@@ -52,8 +52,9 @@ SERVER_VERSIONS = {
 def group_versions(server_version):
     """(group, [versions, preferred first]) served besides the core group, in /apis order."""
     if server_version == "1.20":
-        return [("apps", ["v1"]), ("autoscaling", ["v1", "v2beta2"]), ("policy", ["v1beta1"])]
-    return [("apps", ["v1"]), ("autoscaling", ["v2", "v1"]), ("policy", ["v1"])]
+        return [("apps", ["v1"]), ("autoscaling", ["v1", "v2beta2"]), ("networking.k8s.io", ["v1"]),
+                ("policy", ["v1beta1"])]
+    return [("apps", ["v1"]), ("autoscaling", ["v2", "v1"]), ("networking.k8s.io", ["v1"]), ("policy", ["v1"])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -874,6 +875,8 @@ RESOURCE_TYPES = [
                  ["status"], True, True, [], "v2"),
     ResourceType("poddisruptionbudgets", "PodDisruptionBudget", "policy", True, ["pdb"], [], ["status"], True, True,
                  [], "v1"),
+    ResourceType("networkpolicies", "NetworkPolicy", "networking.k8s.io", True, ["netpol"], [], [], False, True,
+                 [], "v1"),
 ]
 RT_BY_PLURAL = {rt.plural: rt for rt in RESOURCE_TYPES}
 RT_BY_KIND = {rt.kind: rt for rt in RESOURCE_TYPES}
@@ -995,6 +998,15 @@ DEFAULT_TOLERATIONS = [
 
 def apply_defaults(plural, obj, server_version):
     spec = obj.get("spec")
+    if plural == "networkpolicies":
+        # pkg/apis/networking/v1/defaults.go: policyTypes from the rules given, TCP ports
+        if not spec.get("policyTypes"):
+            spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+        for direction in ("ingress", "egress"):
+            for rule in spec.get(direction) or []:
+                for port in (rule or {}).get("ports") or []:
+                    if isinstance(port, dict):
+                        port.setdefault("protocol", "TCP")
     if plural == "deployments":
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
@@ -1221,6 +1233,17 @@ def validate_object(plural, obj, old):
             errs.append(FieldError("Required", "spec.scaleTargetRef.kind"))
         if not ref.get("name"):
             errs.append(FieldError("Required", "spec.scaleTargetRef.name"))
+    if plural == "networkpolicies":
+        for i, t in enumerate(spec.get("policyTypes") or []):
+            if t not in ("Ingress", "Egress"):
+                errs.append(FieldError("NotSupported", "spec.policyTypes[%d]" % i, t, supported=["Egress", "Ingress"]))
+        for direction in ("ingress", "egress"):
+            for i, rule in enumerate(spec.get(direction) or []):
+                for j, port in enumerate((rule or {}).get("ports") or []):
+                    proto = (port or {}).get("protocol")
+                    if proto not in ("TCP", "UDP", "SCTP"):
+                        errs.append(FieldError("NotSupported", "spec.%s[%d].ports[%d].protocol" % (direction, i, j),
+                                               proto, supported=["SCTP", "TCP", "UDP"]))
     if plural == "events":
         io = obj.get("involvedObject") or {}
         if io.get("namespace") and io.get("namespace") != ns_of(obj):
@@ -1477,6 +1500,10 @@ TABLE_COLUMNS = {
                              ("Allowed Disruptions", "integer", "", 0, lambda p: (p.get("status") or {})
                               .get("disruptionsAllowed", 0)),
                              AGE_COL],
+    "networkpolicies": [NAME_COL,
+                        ("Pod-Selector", "string", "", 0, lambda n: selector_string(
+                            (n.get("spec") or {}).get("podSelector") or {}) or "<none>"),
+                        AGE_COL],
     "horizontalpodautoscalers": [NAME_COL,
                                  ("Reference", "string", "", 0, lambda h: "%s/%s" % (
                                      h["spec"]["scaleTargetRef"].get("kind"), h["spec"]["scaleTargetRef"].get("name"))),
@@ -2503,6 +2530,18 @@ class Cluster:
             return False
         changed = False
         want = rs["spec"].get("replicas", 1)
+        # ControllerRefManager: a pod whose labels no longer match the selector is released
+        # (its controller ownerReference removed); the pod keeps running and is replaced.
+        for p in self._owned_pods(rs):
+            if not md(p).get("deletionTimestamp") and not selector_matches(rs["spec"].get("selector"), labels_of(p)):
+                q = deep(p)
+                refs = [r for r in md(q).get("ownerReferences") or [] if r.get("uid") != uid_of(rs)]
+                if refs:
+                    md(q)["ownerReferences"] = refs
+                else:
+                    md(q).pop("ownerReferences", None)
+                self.store.put("pods", q)
+                changed = True
         pods = self._owned_pods(rs)
         while len(pods) < want:
             pname = "%s-%s" % (name, rand_suffix())
