@@ -879,6 +879,42 @@ RESOURCE_TYPES = [
                  [], "v1"),
 ]
 RT_BY_PLURAL = {rt.plural: rt for rt in RESOURCE_TYPES}
+
+
+def request_attributes(method, path, params):
+    """(verb, group, resource, subresource, namespace, name) of a resource request, as the
+    apiserver's RequestInfoFactory finds them; None for other paths."""
+    segs = [urllib.parse.unquote(x) for x in path.split("/") if x]
+    if len(segs) >= 3 and segs[0] == "api":
+        group, rest = "", segs[2:]
+    elif len(segs) >= 4 and segs[0] == "apis":
+        group, rest = segs[1], segs[3:]
+    else:
+        return None
+    watch = False
+    if rest and rest[0] == "watch":
+        watch, rest = True, rest[1:]
+    ns = None
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+        ns, rest = rest[1], rest[2:]
+    elif len(rest) == 2 and rest[0] == "namespaces":
+        ns = rest[1]
+    if not rest:
+        return None
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else ""
+    sub = rest[2] if len(rest) > 2 else ""
+    if (params.get("watch") or [""])[-1] in ("true", "1"):
+        watch = True
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method)
+    if verb is None:
+        if method in ("GET", "HEAD"):
+            verb = "watch" if watch else ("get" if name else "list")
+        elif method == "DELETE":
+            verb = "delete" if name else "deletecollection"
+        else:
+            verb = method.lower()
+    return verb, group, resource, sub, ns, name
 RT_BY_KIND = {rt.kind: rt for rt in RESOURCE_TYPES}
 SUBRESOURCE_VERBS = {"scale": ["get", "patch", "update"], "status": ["get", "patch", "update"],
                      "log": ["get"], "eviction": ["create"]}
@@ -1635,9 +1671,98 @@ class Cluster:
         self.bad_rs = set()          # ReplicaSet uids whose pods never become ready
         self.logs = {}               # (ns, pod, container, previous) -> text
         self.wakeups = []            # times at which controllers must run again
+        self.terminating = {}        # pod uid -> when the kubelet confirms it stopped
+        self.reset_settings()
         self.ip_counter = 10
         self.event_counter = 0
         self.initial_objects = []
+
+    # -- settings (POST /__fake/settings) ----------------------------------------------------------
+
+    SETTINGS = ("controller_delay", "pod_termination", "rbac")
+
+    def reset_settings(self):
+        self.controller_delay = None  # seconds: controllers run asynchronously (None: at once)
+        self.pod_termination = 0.0    # seconds a deleted pod stays Terminating (0: gone at once)
+        self.rbac = None              # rules for the token user (None: everything allowed)
+        self.pending = 0              # async: requests to answer before the pending controller run
+
+    def settings_now(self):
+        return {"controller_delay": self.controller_delay, "pod_termination": self.pod_termination,
+                "rbac": self.rbac}
+
+    def set_settings(self, data):
+        unknown = set(data) - set(self.SETTINGS)
+        if unknown:
+            raise ValueError("unknown keys: %s" % ", ".join(sorted(unknown)))
+        d = data.get("controller_delay", self.controller_delay)
+        if d is not None and (not isinstance(d, (int, float)) or isinstance(d, bool) or d <= 0):
+            raise ValueError("controller_delay must be a number of seconds > 0, or null")
+        t = data.get("pod_termination", self.pod_termination)
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or t < 0:
+            raise ValueError("pod_termination must be a number of seconds >= 0")
+        rules = data.get("rbac", self.rbac)
+        if rules is not None:
+            if not isinstance(rules, list) or not all(
+                    isinstance(r, dict) and all(isinstance(r.get(k, []), list) for k in
+                                                ("verbs", "apiGroups", "resources", "namespaces", "resourceNames"))
+                    for r in rules):
+                raise ValueError("rbac must be a list of rules {verbs, apiGroups, resources[, namespaces, "
+                                 "resourceNames]} or null")
+        with self.lock:
+            self.controller_delay = float(d) if d is not None else None
+            self.pod_termination = float(t)
+            self.rbac = rules
+            if d is None and self.pending:
+                self.reconcile_all()
+            return self.settings_now()
+
+    def after_write(self):
+        """A write's controllers: at once, or (controller_delay) after the next API request is
+        answered or once the delay has passed, whichever comes first, as the real controllers
+        act on a watch event a moment after the write."""
+        if self.controller_delay is None:
+            self.reconcile_all()
+            return
+        self.pending = 2
+        self.add_wakeup(time.time() + self.controller_delay)
+
+    def after_request(self):
+        """Called once each API request is answered."""
+        with self.lock:
+            if self.pending:
+                self.pending -= 1
+                if not self.pending:
+                    self.reconcile_all()
+
+    def authorize(self, method, path, params, user):
+        """A minimal RBAC authorizer for the token user: a 403 Response, or None when allowed.
+        The certificate user is in system:masters and always allowed, as on a real cluster."""
+        with self.lock:
+            rules = self.rbac
+        if rules is None or user != "salve-token":
+            return None
+        attrs = request_attributes(method, path, params)
+        if attrs is None:
+            return None  # discovery and non-resource paths: system:discovery allows them
+        verb, group, resource, sub, ns, name = attrs
+        full = resource + ("/" + sub if sub else "")
+
+        def has(rule, key, value):
+            vals = rule.get(key)
+            if key in ("namespaces", "resourceNames") and not vals:
+                return True
+            return "*" in (vals or []) or value in (vals or [])
+
+        for r in rules:
+            if has(r, "verbs", verb) and has(r, "apiGroups", group) and has(r, "resources", full) and \
+                    has(r, "namespaces", ns or "") and (not r.get("resourceNames") or has(r, "resourceNames", name)):
+                return None
+        where = ('in the namespace "%s"' % ns) if ns else "at the cluster scope"
+        msg = 'User "%s" cannot %s resource "%s" in API group "%s" %s' % (user, verb, full, group, where)
+        q = qualified(group, resource)
+        text = ('%s "%s" is forbidden: %s' % (q, name, msg)) if name else ("%s is forbidden: %s" % (q, msg))
+        return Response(403, ApiError(403, "Forbidden", text, status_details(name, group, resource)).body())
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -1711,6 +1836,7 @@ class Cluster:
         with self.lock:
             if replace_all:
                 self.store.clear()
+                self.terminating.clear()
                 self.pod_runtime.clear()
                 self.bad_rs.clear()
                 self.logs.clear()
@@ -1864,9 +1990,11 @@ class Cluster:
 
     def reconcile_all(self):
         now = time.time()
+        self.pending = 0
         self.wakeups = [t for t in self.wakeups if t > now]
         for _ in range(200):
             changed = False
+            changed |= self._kubelet_reap(now)
             changed |= self._node_controller()
             changed |= self._gc()
             changed |= self._scheduler(now)
@@ -2542,7 +2670,7 @@ class Cluster:
                     md(q).pop("ownerReferences", None)
                 self.store.put("pods", q)
                 changed = True
-        pods = self._owned_pods(rs)
+        pods = [p for p in self._owned_pods(rs) if not md(p).get("deletionTimestamp")]
         while len(pods) < want:
             pname = "%s-%s" % (name, rand_suffix())
             if self.store.get("pods", ns, pname) is not None:
@@ -2562,7 +2690,7 @@ class Cluster:
                 self.emit_event(rs, "Normal", "SuccessfulDelete", "Deleted pod: %s" % name_of(p),
                                 "replicaset-controller")
                 changed = True
-            pods = self._owned_pods(rs)
+            pods = [p for p in self._owned_pods(rs) if not md(p).get("deletionTimestamp")]
         ready = sum(1 for p in pods if self._pod_ready(p))
         tlabels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         st = {"replicas": len(pods)}
@@ -3146,7 +3274,7 @@ class Cluster:
                 self.pod_runtime[m["uid"]] = {"scheduled_at": time.time() if obj["spec"].get("nodeName") else None,
                                               "ready": False, "state": None}
             out = to_version(rt, obj, version)
-            self.reconcile_all()
+            self.after_write()
             return Response(201, out)
 
     def _apply_update(self, rt, version, old, new, dry, subresource=None):
@@ -3186,7 +3314,7 @@ class Cluster:
             return Response(200, to_version(rt, result, version), dry_run=True)
         self.store.put(rt.plural, result)
         out = to_version(rt, result, version)
-        self.reconcile_all()
+        self.after_write()
         return Response(200, out)
 
     def api_update(self, rt, version, ns, name, body, params, subresource=None):
@@ -3242,7 +3370,7 @@ class Cluster:
         with self.lock:
             old = self.store.get(rt.plural, ns, name)
             if old is None:
-                raise err_not_found(rt.group, rt.plural, name)
+                raise err_not_found(rt.group, rt.plural + ("/scale" if subresource == "scale" else ""), name)
             if subresource == "scale":
                 patched = self.apply_patch(ptype, self.scale_of(rt, old), patch)
                 return self._scale_update(rt, old, patched, dry, is_patch=True)
@@ -3326,12 +3454,45 @@ class Cluster:
             self.check_preconditions(rt, obj, opts.get("preconditions"))
             if dry:
                 return Response(200, self._deleted_response(rt, obj, version, opts), dry_run=True)
+            if rt.plural == "pods" and md(obj).get("deletionTimestamp"):
+                return Response(200, to_version(rt, obj, version))  # already terminating
             if policy == "Orphan":
                 self._orphan_dependents(obj)
-            final = self._delete_object(rt, obj)
+            if rt.plural == "pods":
+                final = self._terminate_pod(obj, opts.get("gracePeriodSeconds"))
+            else:
+                final = self._delete_object(rt, obj)
             out = self._deleted_response(rt, obj, version, opts, md(final)["resourceVersion"])
-            self.reconcile_all()
+            self.after_write()
             return Response(200, out)
+
+    def _terminate_pod(self, pod, grace):
+        """A graceful delete: the pod stays, Terminating, until the kubelet confirms it stopped
+        (after min(grace, pod_termination) seconds); with pod_termination 0 it goes at once."""
+        if grace is None:
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        grace = max(0, int(grace))
+        hold = min(grace, self.pod_termination)
+        if hold <= 0:
+            return self._delete_object(RT_BY_PLURAL["pods"], pod)
+        p = deep(pod)
+        md(p)["deletionTimestamp"] = now_ts(time.time() + grace)
+        md(p)["deletionGracePeriodSeconds"] = grace
+        self.store.put("pods", p)
+        self.terminating[uid_of(p)] = time.time() + hold
+        self.add_wakeup(time.time() + hold)
+        return self.store.get("pods", ns_of(p), name_of(p))
+
+    def _kubelet_reap(self, now):
+        """Pods whose graceful termination the kubelet has confirmed are removed."""
+        changed = False
+        for p in list(self.store.items("pods")):
+            due = self.terminating.get(uid_of(p))
+            if due is not None and due <= now:
+                self.terminating.pop(uid_of(p), None)
+                self._delete_object(RT_BY_PLURAL["pods"], p)
+                changed = True
+        return changed
 
     def _orphan_dependents(self, owner):
         for ort in RESOURCE_TYPES:
@@ -3364,7 +3525,7 @@ class Cluster:
                 items.append(x)
             rv = str(self.store.rv)
             if not dry:
-                self.reconcile_all()
+                self.after_write()
         return Response(200, {"kind": rt.kind + "List", "apiVersion": rt.api_version(version),
                               "metadata": {"resourceVersion": rv}, "items": items}, dry_run=dry)
 
@@ -3388,7 +3549,7 @@ class Cluster:
         with self.lock:
             obj = self.store.get(rt.plural, ns, name)
             if obj is None:
-                raise err_not_found(rt.group, rt.plural, name)
+                raise err_not_found(rt.group, rt.plural + "/scale", name)
             return Response(200, self.scale_of(rt, obj))
 
     def api_scale_update(self, rt, ns, name, body, params):
@@ -3396,7 +3557,7 @@ class Cluster:
         with self.lock:
             old = self.store.get(rt.plural, ns, name)
             if old is None:
-                raise err_not_found(rt.group, rt.plural, name)
+                raise err_not_found(rt.group, rt.plural + "/scale", name)
             return self._scale_update(rt, old, body, dry)
 
     def _scale_update(self, rt, old, scale, dry, is_patch=False):
@@ -3435,7 +3596,7 @@ class Cluster:
             return Response(200, self.scale_of(rt, new), dry_run=True)
         self.store.put(rt.plural, new)
         out = self.scale_of(rt, new)
-        self.reconcile_all()
+        self.after_write()
         return Response(200, out)
 
     # -- API: pods/log and pods/eviction ---------------------------------------------------------
@@ -3484,7 +3645,7 @@ class Cluster:
                 raise err_invalid("", "PodLogOptions", name, errs)
             previous = p1("previous") in ("true", "1")
             if not spec.get("nodeName"):
-                raise err_bad_request("pod %s does not have a host assigned" % name)
+                return Response(204, b"", ctype="text/plain")  # as the real server answers
             for cs in (pod.get("status") or {}).get("containerStatuses") or []:
                 waiting = (cs.get("state") or {}).get("waiting")
                 if cs.get("name") == cname and waiting and not previous and \
@@ -3538,10 +3699,12 @@ class Cluster:
                 raise err_not_found("", "pods", name)
             self.check_preconditions(prt, pod, dopts.get("preconditions"))
             phase = (pod.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed", "Pending") or md(pod).get("deletionTimestamp"):
+            if md(pod).get("deletionTimestamp"):
+                return Response(201, success, dry_run=dry)  # terminating already: nothing more to do
+            if phase in ("Succeeded", "Failed", "Pending"):
                 if not dry:
-                    self._delete_object(prt, pod)
-                    self.reconcile_all()
+                    self._terminate_pod(pod, dopts.get("gracePeriodSeconds"))
+                    self.after_write()
                 return Response(201, success, dry_run=dry)
             pdbs = [p for p in self.store.items("poddisruptionbudgets", ns)
                     if not selector_empty((p.get("spec") or {}).get("selector"))
@@ -3580,8 +3743,8 @@ class Cluster:
                         nst.setdefault("disruptedPods", {})[name] = now_ts()
                         self.store.put("poddisruptionbudgets", n)
             if not dry:
-                self._delete_object(prt, pod)
-                self.reconcile_all()
+                self._terminate_pod(pod, dopts.get("gracePeriodSeconds"))
+                self.after_write()
             return Response(201, success, dry_run=dry)
 
     # -- discovery -------------------------------------------------------------------------------
@@ -4038,8 +4201,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             resp = Response(401, err_unauthorized().body())
         else:
             fault = app.faults.take(method, path)
+            forbidden = app.cluster.authorize(method, path, params, user)
             if fault is not None and not fault.get("execute"):
                 resp = None
+            elif forbidden is not None:
+                resp = forbidden
             else:
                 resp = app.cluster.route("GET" if method == "HEAD" else method, path, params, body, ctype, app.port,
                                          self.headers.get("Accept") or "")
@@ -4061,8 +4227,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         app.requests.add(entry)
         if resp is None:
             self.close_connection = True
+            app.cluster.after_request()
             return
         self.send(resp)
+        app.cluster.after_request()
 
     def send(self, resp):
         if resp.stream is not None:
@@ -4173,9 +4341,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_control(200, {"items": cluster.all_objects()})
             if segs == ["reset"] and method == "POST":
                 objs = data if data is not None else cluster.initial_objects
+                with cluster.lock:
+                    cluster.reset_settings()
                 app.faults.clear()
                 app.requests.clear()
                 return self.send_control(200, {"loaded": cluster.load_objects(deep(objs), replace_all=True)})
+            if segs == ["settings"] and method == "GET":
+                with cluster.lock:
+                    return self.send_control(200, cluster.settings_now())
+            if segs == ["settings"] and method == "POST":
+                if not isinstance(data, dict):
+                    raise ValueError("body must be a JSON object")
+                return self.send_control(200, cluster.set_settings(data))
             if len(segs) == 3 and segs[0] == "deployments" and method in ("POST", "GET"):
                 if method == "GET":
                     with cluster.lock:

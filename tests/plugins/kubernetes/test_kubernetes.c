@@ -814,6 +814,141 @@ static void test_patch_strategic_env_and_undo(void **state)
 	assert_no_requests();
 }
 
+/* ---- the fake as strict as a real API server (issue 16 bug 4) -------------------------------- */
+
+/* Logs of a pod no node runs yet: the real server answers 204 without a body. */
+static void test_logs_of_unscheduled_pod(void **state)
+{
+	(void)state;
+	fake_control(
+	    &fake_k8s, "/__fake/objects",
+	    "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+	    "\"lonely\", \"namespace\": \"prod\"}, \"spec\": {\"nodeSelector\": {\"disk\": "
+	    "\"none\"}, \"containers\": [{\"name\": \"app\", \"image\": \"busybox\"}]}}");
+	json_t *r = NULL;
+	assert_int_equal(mock_run("logs", "{\"namespace\": \"prod\", \"pod\": \"lonely\"}", &r),
+	                 SALVE_OK);
+	assert_json_eq(r, "{\"namespace\": \"prod\", \"pod\": \"lonely\", \"container\": null, "
+	                  "\"text\": \"\", \"lines\": 0}");
+	json_decref(r);
+	const char *const want[] = {
+	    "GET /api/v1/namespaces/prod/pods/lonely/log?tailLines=100&limitBytes=1048576 204",
+	    NULL};
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), want);
+}
+
+/* RBAC: the token user may read deployments but not patch them; the 403 names what was refused
+ * in the real server's words, nothing was changed, and the undo-free failure is not retried. */
+static void test_rbac_forbidden(void **state)
+{
+	(void)state;
+	fake_control(&fake_k8s, "/__fake/settings",
+	             "{\"rbac\": [{\"verbs\": [\"get\", \"list\", \"watch\"], \"apiGroups\": "
+	             "[\"apps\"], \"resources\": [\"deployments\"]}]}");
+	json_t *obs = NULL, *res = NULL, *undo = NULL;
+	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\", \"container\": \"web\", "
+	                   "\"image\": \"nginx:1.26.0\"}";
+	assert_int_equal(mock_check("set_image", args, &obs), SALVE_OK);
+	json_decref(obs);
+	assert_int_equal(mock_apply("set_image", args, &res, &undo), SALVE_ERR);
+	assert_string_equal(
+	    mock_last_error(),
+	    "deployments.apps \"web\" is forbidden: User \"salve-token\" cannot patch "
+	    "resource \"deployments\" in API group \"apps\" in the namespace \"prod\" "
+	    "(403)");
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", NULL);
+	assert_int_equal(json_array_size(reqs), 1);
+	assert_json_eq(tj_at(json_array_get(reqs, 0), "/status"), "403");
+	json_decref(reqs);
+	/* a subresource and a cluster-scoped resource say so too */
+	assert_int_equal(mock_check("cordon", "{\"node\": \"node-1\"}", &obs), SALVE_ERR);
+	assert_string_equal(
+	    mock_last_error(),
+	    "nodes \"node-1\" is forbidden: User \"salve-token\" cannot get resource "
+	    "\"nodes\" in API group \"\" at the cluster scope (403)");
+	assert_int_equal(mock_run("logs", "{\"namespace\": \"prod\", \"pod\": \"db-0\"}", &obs),
+	                 SALVE_ERR);
+	assert_string_equal(mock_last_error(),
+	                    "pods \"db-0\" is forbidden: User \"salve-token\" cannot get resource "
+	                    "\"pods/log\" in API group \"\" in the namespace \"prod\" (403)");
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	json_decref(d);
+	/* the client certificate's user is in system:masters: RBAC does not hold it back */
+	mock_fini();
+	assert_int_equal(fake_k8s_init_plugin(fake_k8s.kc_cert), 0);
+	assert_int_equal(mock_apply("set_image", args, &res, &undo), SALVE_OK);
+	json_decref(res);
+	json_decref(undo);
+}
+
+/* Controllers write a moment after the write they react to, as real ones do: the node
+ * controller's taint lands between the undo's read and its write, so the undo meets a natural
+ * 409, reads again and succeeds. */
+static void test_natural_conflict_with_node_controller(void **state)
+{
+	(void)state;
+	fake_control(&fake_k8s, "/__fake/settings", "{\"controller_delay\": 30}");
+	json_t *res = NULL, *undo = NULL;
+	assert_int_equal(mock_apply("cordon", "{\"node\": \"node-1\"}", &res, &undo), SALVE_OK);
+	json_t *n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_null(tj_at(n, "/spec/taints")); /* the controller has not acted yet */
+	json_decref(n);
+	fake_clear_requests(&fake_k8s);
+	assert_int_equal(mock_undo("cordon", undo), SALVE_OK);
+	const char *const want[] = {"GET /api/v1/nodes/node-1 200",
+	                            "PATCH /api/v1/nodes/node-1?fieldManager=salve 409",
+	                            "GET /api/v1/nodes/node-1 200",
+	                            "PATCH /api/v1/nodes/node-1?fieldManager=salve 200", NULL};
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), want);
+	size_t i, conflicts = 0;
+	json_t *e;
+	json_array_foreach(mock_audit_events(), i, e)
+	{
+		conflicts += strcmp(tj_str_at(e, "/event"), "k8s.conflict") == 0;
+	}
+	assert_int_equal(conflicts, 1);
+	/* controllers caught up: the taint followed the uncordon away */
+	fake_control(&fake_k8s, "/__fake/settings", "{\"controller_delay\": null}");
+	n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_null(tj_at(n, "/spec/unschedulable"));
+	assert_null(tj_at(n, "/spec/taints"));
+	json_decref(n);
+	json_decref(res);
+	json_decref(undo);
+}
+
+/* Evicted pods stay Terminating until the kubelet confirms (here 1 s): the drain waits for
+ * them to go, and the ReplicaSet replaces them meanwhile. */
+static void test_drain_waits_for_terminating_pods(void **state)
+{
+	(void)state;
+	fake_control(&fake_k8s, "/__fake/settings", "{\"pod_termination\": 2}");
+	json_t *db1 = fake_object(&fake_k8s, "Pod", "prod", "db-1");
+	json_t *res = NULL, *undo = NULL;
+	assert_int_equal(
+	    mock_apply("drain", "{\"node\": \"node-2\", \"timeout\": \"30s\"}", &res, &undo),
+	    SALVE_OK);
+	/* db-1 was evicted first and looked at right away: still there (Terminating), so the
+	 * drain polled until its StatefulSet had made a new db-1 */
+	json_t *gets = fake_request_lines(&fake_k8s, "GET", "/pods/db-1$");
+	assert_true(json_array_size(gets) >= 2);
+	assert_string_equal(json_string_value(json_array_get(gets, 0)),
+	                    "GET /api/v1/namespaces/prod/pods/db-1 200");
+	json_decref(gets);
+	json_t *now = fake_object(&fake_k8s, "Pod", "prod", "db-1");
+	assert_string_not_equal(tj_str_at(now, "/metadata/uid"), tj_str_at(db1, "/metadata/uid"));
+	json_decref(now);
+	json_decref(db1);
+	gets = fake_request_lines(&fake_k8s, "GET", "/pods/web-86c4ff78d4-4bh8w$");
+	assert_string_equal(json_string_value(json_array_get(gets, json_array_size(gets) - 1)),
+	                    "GET /api/v1/namespaces/prod/pods/web-86c4ff78d4-4bh8w 404");
+	json_decref(gets);
+	json_decref(res);
+	assert_int_equal(mock_undo("drain", undo), SALVE_OK);
+	json_decref(undo);
+}
+
 /* ---- restart, image ------------------------------------------------------------------------ */
 
 static void test_rollout_restart_and_undo(void **state)
@@ -1329,6 +1464,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_patch_json_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_patch_strategic_env_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_logs_of_unscheduled_pod, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_rbac_forbidden, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_natural_conflict_with_node_controller,
+	                                    fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_waits_for_terminating_pods, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),

@@ -196,6 +196,22 @@ static void test_conflict_on_scale(void **state)
 	json_decref(u);
 }
 
+/* The real server names the subresource in a scale 404 (issue 16 bug 4). */
+static void test_scale_not_found(void **state)
+{
+	(void)state;
+	json_t *obs = NULL;
+	assert_int_equal(mock_check("set",
+	                            "{\"namespace\": \"prod\", \"name\": \"nope\", "
+	                            "\"replicas\": 2}",
+	                            &obs),
+	                 SALVE_ERR_NOTFOUND);
+	assert_string_equal(mock_last_error(), "deployments/scale.apps \"nope\" not found (404)");
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
+	assert_json_eq(tj_at(json_array_get(reqs, 0), "/status"), "404");
+	json_decref(reqs);
+}
+
 static void test_wait_ready(void **state)
 {
 	(void)state;
@@ -320,6 +336,8 @@ int main(void)
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_guardrails, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_conflict_on_scale, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_scale_not_found, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_ready, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_hpa_bounds, fake_k8s_setup, fake_k8s_teardown),
