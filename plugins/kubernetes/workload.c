@@ -130,6 +130,26 @@ static void rollback_clear(void *state)
 	json_decref(r->rs);
 }
 
+/* In plan and apply after check: the Deployment and the ReplicaSet of the target revision as
+ * check found them (the write carries the Deployment's resourceVersion, so a change since is a
+ * 409 and a fresh read). 1 when taken from there. */
+static int rollback_seen(k8s_ctx *ctx, struct rollback *r)
+{
+	if (!SALVE_HOST_HAS(ctx->host, observed))
+		return 0;
+	const json_t *o = ctx->host->observed(ctx->call);
+	const json_t *d = k8s_observed_object(o, r->t.path);
+	json_t *rs = json_object_get(o, "k8s_replicaset");
+	json_t *to = json_object_get(o, "to_revision");
+	if (!d || !json_is_object(rs) || !json_is_integer(to))
+		return 0;
+	r->deployment = json_deep_copy(d);
+	r->rs = json_deep_copy(rs);
+	r->revision = json_integer_value(to);
+	r->current_revision = k8s_revision_of(r->deployment);
+	return 1;
+}
+
 /* kubectl rollout undo up to the patch: read the Deployment, list the ReplicaSets it
  * controls, pick the revision, refuse a paused Deployment. */
 static int rollback_parse(k8s_ctx *ctx, const json_t *args, void *state)
@@ -148,6 +168,8 @@ static int rollback_parse(k8s_ctx *ctx, const json_t *args, void *state)
 	                  "name", NULL);
 	if (rc != SALVE_OK)
 		return rc;
+	if (rollback_seen(ctx, r))
+		return SALVE_OK;
 	rc = k8s_get(ctx, r->t.path, 0, &r->deployment);
 	if (rc != SALVE_OK)
 		return rc;
@@ -253,6 +275,11 @@ static int rollback_check(k8s_ctx *ctx, void *state, json_t **observed)
 	              : "the current template differs from revision %lld",
 	         r->revision);
 	*observed = rollback_result(r, json_array(), msg);
+	if (!same) { /* for plan and apply: what they need, without reading again */
+		json_object_set(*observed, K8S_OBSERVED_OBJECT, r->deployment);
+		json_object_set_new(*observed, "k8s_path", json_string(r->t.path));
+		json_object_set(*observed, "k8s_replicaset", r->rs);
+	}
 	return same ? SALVE_HOLDS : SALVE_OK;
 }
 
@@ -667,9 +694,16 @@ static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before
 		k8s_dry_run_path(path, sizeof path, p->t.path);
 	else
 		snprintf(path, sizeof path, "%s", p->t.path);
+	const json_t *seen = NULL;
+	if (!dry_run && SALVE_HOST_HAS(ctx->host, observed))
+		seen = k8s_observed_object(ctx->host->observed(ctx->call), p->t.path);
 	for (int attempt = 1;; attempt++) {
 		json_t *current = NULL, *body = NULL;
-		int rc = k8s_get(ctx, p->t.path, 0, &current);
+		int rc = SALVE_OK;
+		if (attempt == 1 && seen) /* check read it a moment ago; a 409 says when stale */
+			current = json_deep_copy(seen);
+		else
+			rc = k8s_get(ctx, p->t.path, 0, &current);
 		if (rc != SALVE_OK)
 			return rc;
 		if (!dry_run) {
@@ -725,6 +759,11 @@ static int patch_would_change(k8s_ctx *ctx, void *state, json_t **observed)
 		*observed = patch_result(ctx, state, before, after);
 		rc = json_array_size(json_object_get(*observed, "changes")) == 0 ? SALVE_HOLDS
 		                                                                 : SALVE_OK;
+	}
+	if (rc == SALVE_OK) { /* for apply, which then sends its patch without reading again */
+		const struct patch_req *p = state;
+		json_object_set(*observed, K8S_OBSERVED_OBJECT, before);
+		json_object_set_new(*observed, "k8s_path", json_string(p->t.path));
 	}
 	json_decref(before);
 	json_decref(after);

@@ -298,15 +298,13 @@ static void test_rollout_undo(void **state)
 	json_decref(obs);
 	fake_clear_requests(&fake_k8s);
 
-	/* dry-run: the same patch, sent with dryRun=All; nothing stored */
+	/* dry-run: the same patch, sent with dryRun=All; nothing stored. The plan writes from what
+	 * check read (host->observed): no read of its own. */
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	assert_int_equal(mock_plan("rollout_undo", args, &plan), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
 	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want_plan[] = {
-	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
-	    "GET /apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dweb 200",
-	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
 	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?dryRun=All&fieldManager=salve 200",
 	    NULL,
 	};
@@ -949,6 +947,93 @@ static void test_drain_waits_for_terminating_pods(void **state)
 	json_decref(undo);
 }
 
+/* ---- round trips (issue 16 item 6) ---------------------------------------------------------- */
+
+/* check then apply, as the core runs a mutation: the requests it sends, exactly. */
+static void assert_round_trips(const char *action, const char *args, const char *const *want)
+{
+	fake_clear_requests(&fake_k8s);
+	json_t *res = NULL, *undo = NULL;
+	int rc = mock_exec(action, args, &res, &undo);
+	if (rc != SALVE_OK)
+		fail_msg("%s: %d %s", action, rc, mock_last_error());
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), want);
+	json_decref(res);
+	json_decref(undo);
+}
+
+/* Plan and apply write what check read (host->observed) with its resourceVersion: no second
+ * read. The counts are in plugins/kubernetes/README.md. */
+static void test_round_trips(void **state)
+{
+	(void)state;
+	const char *const image[] = {
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 200", NULL};
+	assert_round_trips("set_image",
+	                   "{\"namespace\": \"prod\", \"name\": \"web\", \"container\": \"web\", "
+	                   "\"image\": \"nginx:1.26.0\"}",
+	                   image);
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", NULL);
+	assert_non_null(tj_str_at(json_array_get(reqs, 0), "/body/metadata/resourceVersion"));
+	json_decref(reqs);
+	json_t *d = NULL;
+	assert_round_trips("rollout_restart", "{\"namespace\": \"prod\", \"name\": \"web\"}",
+	                   image);
+	wait_healthy("web");
+	const char *const undo[] = {
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "GET /apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dweb 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 200", NULL};
+	assert_round_trips("rollout_undo", "{\"namespace\": \"prod\", \"name\": \"web\"}", undo);
+	const char *const patch[] = {
+	    "GET /apis/apps/v1/namespaces/prod/statefulsets/db 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/statefulsets/db?dryRun=All&fieldManager=salve 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/statefulsets/db?fieldManager=salve 200", NULL};
+	assert_round_trips("patch",
+	                   "{\"kind\": \"statefulset\", \"namespace\": \"prod\", \"name\": \"db\", "
+	                   "\"strategic\": {\"spec\": {\"minReadySeconds\": 5}}}",
+	                   patch);
+	const char *const cordon[] = {"GET /api/v1/nodes/node-1 200",
+	                              "PATCH /api/v1/nodes/node-1?fieldManager=salve 200", NULL};
+	assert_round_trips("cordon", "{\"node\": \"node-1\"}", cordon);
+	assert_round_trips(
+	    "taint", "{\"node\": \"node-1\", \"key\": \"k\", \"effect\": \"NoSchedule\"}", cordon);
+	const char *const quarantine[] = {
+	    "GET /api/v1/namespaces/prod/pods/db-0 200",
+	    "PATCH /api/v1/namespaces/prod/pods/db-0?fieldManager=salve 200", NULL};
+	assert_round_trips("quarantine_pod", "{\"namespace\": \"prod\", \"pod\": \"db-0\"}",
+	                   quarantine);
+	const char *const isolate[] = {
+	    "GET /apis/networking.k8s.io/v1/namespaces/prod/networkpolicies/salve-isolate 404",
+	    "POST /apis/networking.k8s.io/v1/namespaces/prod/networkpolicies?fieldManager=salve "
+	    "201",
+	    NULL};
+	assert_round_trips("isolate", "{\"namespace\": \"prod\"}", isolate);
+	/* the same in a dry-run: the write with dryRun=All, still no second read */
+	mock_set_mode(SALVE_MODE_DRY_RUN);
+	const char *const planned[] = {
+	    "GET /api/v1/nodes/node-2 200",
+	    "PATCH /api/v1/nodes/node-2?dryRun=All&fieldManager=salve 200", NULL};
+	assert_round_trips("cordon", "{\"node\": \"node-2\"}", planned);
+	mock_set_mode(SALVE_MODE_APPLY);
+	/* what check read went stale before apply: the 409, one fresh read, the write again */
+	fake_fault(&fake_k8s, "{\"method\": \"PATCH\", \"path_regex\": \"/deployments/web$\", "
+	                      "\"status\": 409, \"times\": 1}");
+	const char *const stale[] = {
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 409",
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 200", NULL};
+	assert_round_trips("set_image",
+	                   "{\"namespace\": \"prod\", \"name\": \"web\", \"container\": \"web\", "
+	                   "\"image\": \"nginx:1.27.0\"}",
+	                   stale);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.27.0");
+	json_decref(d);
+}
+
 /* ---- restart, image ------------------------------------------------------------------------ */
 
 static void test_rollout_restart_and_undo(void **state)
@@ -1472,6 +1557,7 @@ int main(void)
 	                                    fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_waits_for_terminating_pods, fake_k8s_setup,
 	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trips, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_two_restarts_within_one_second, fake_k8s_setup,

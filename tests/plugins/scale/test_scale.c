@@ -29,6 +29,12 @@ static void test_set_plan_apply_undo(void **state)
 	                   "\"replicas\": 3}";
 	json_t *obs = NULL, *plan = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("set", args, &obs), SALVE_OK);
+	/* the Scale check read, left for plan and apply (they write without reading again) */
+	assert_string_equal(tj_str_at(obs, "/k8s_path"),
+	                    "/apis/apps/v1/namespaces/prod/statefulsets/db/scale");
+	assert_string_equal(tj_str_at(obs, "/k8s_object/kind"), "Scale");
+	json_object_del(obs, "k8s_path");
+	json_object_del(obs, "k8s_object");
 	assert_json_eq(obs,
 	               "{\"kind\": \"StatefulSet\", \"namespace\": \"prod\", \"name\": \"db\", "
 	               "\"previous\": 2, \"replicas\": 3, \"clamped\": false, \"changes\": []}");
@@ -251,6 +257,9 @@ static void test_hpa_bounds(void **state)
 	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\", \"min\": 3, \"max\": 8}";
 	json_t *obs = NULL, *plan = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("hpa_bounds", args, &obs), SALVE_OK);
+	assert_string_equal(tj_str_at(obs, "/k8s_object/kind"), "HorizontalPodAutoscaler");
+	json_object_del(obs, "k8s_path");
+	json_object_del(obs, "k8s_object");
 	assert_json_eq(obs, "{\"namespace\": \"prod\", \"name\": \"web\", \"min\": 2, \"max\": 6, "
 	                    "\"changes\": []}");
 	json_decref(obs);
