@@ -15,7 +15,9 @@ import collections
 import copy
 import datetime
 import hashlib
+import http.client
 import http.server
+import io
 import ipaddress
 import json
 import math
@@ -4223,7 +4225,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "body": body_for_log(body, ctype), "status": resp.code if resp is not None else 0,
                  "dry_run": dry, "auth": auth, "user": user,
                  "user_agent": self.headers.get("User-Agent") or "",
-                 "watch": bool(resp is not None and resp.stream is not None), "fault": fault is not None}
+                 "watch": bool(resp is not None and resp.stream is not None), "fault": fault is not None,
+                 "protocol": self.request_version}
         app.requests.add(entry)
         if resp is None:
             self.close_connection = True
@@ -4380,6 +4383,170 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_control(404, {"error": "no control endpoint %s %s" % (method, path)})
 
 
+class H2Exchange(Handler):
+    """One HTTP/2 request run through Handler.dispatch, its answer captured for the stream."""
+
+    def __init__(self, server, conn, client_address, stream, method, path, headers, body):
+        # no BaseRequestHandler.__init__: there is no per-request socket to read from
+        self.server = server
+        self.connection = conn
+        self.client_address = client_address
+        self.stream = stream
+        self.command = method
+        self.path = path
+        self.request_version = "HTTP/2.0"
+        self.requestline = "%s %s HTTP/2.0" % (method, path)
+        self.headers = headers
+        self.rfile = io.BytesIO(body)
+        self.wfile = io.BytesIO()
+        self.close_connection = False
+        self.status = None
+        self.out_headers = []
+
+    def send_response(self, code, message=None):
+        self.log_request(code)
+        self.status = code
+        self.out_headers.append(("date", self.date_time_string()))
+
+    def send_header(self, keyword, value):
+        if keyword.lower() not in ("connection", "transfer-encoding", "keep-alive"):
+            self.out_headers.append((keyword.lower(), str(value)))
+
+    def end_headers(self):
+        pass
+
+    def send_stream(self, resp):
+        self.send_response(200)
+        self.send_header("Audit-Id", str(uuid.uuid4()))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Content-Type", "application/json")
+        self.stream.respond(self.status, self.out_headers)
+        try:
+            for ev in resp.stream:
+                if ev is not None:
+                    self.stream.data((dumps(ev) + "\n").encode())
+        finally:
+            resp.stream.close()
+        self.stream.data(b"", end=True)
+        self.status = None  # answered
+
+    def client_gone(self):
+        return self.stream.conn.closed
+
+
+class H2Stream:
+    def __init__(self, conn, stream_id):
+        self.conn = conn
+        self.id = stream_id
+
+    def respond(self, status, headers):
+        self.conn.send_headers(self.id, [(":status", str(status))] + headers)
+
+    def data(self, data, end=False):
+        self.conn.send_data(self.id, data, end)
+
+
+class H2Connection:
+    """The fake's API over HTTP/2 (h2 from python3-h2), as a real apiserver negotiates it by
+    ALPN. Requests on one connection are answered one after the other."""
+
+    def __init__(self, server, sock, client_address):
+        import h2.config
+        import h2.connection
+        self.server = server
+        self.sock = sock
+        self.client_address = client_address
+        self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        self.partial = {}   # stream id -> [headers, body]
+        self.ready = []     # complete requests: (stream id, headers, body)
+        self.closed = False
+
+    def flush(self):
+        out = self.h2.data_to_send()
+        if out:
+            self.sock.sendall(out)
+
+    def pump(self):
+        """Read from the peer once and sort what arrived; False when it is gone."""
+        import h2.events
+        try:
+            data = self.sock.recv(65536)
+        except (OSError, ssl.SSLError):
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        for ev in self.h2.receive_data(data):
+            if isinstance(ev, h2.events.RequestReceived):
+                self.partial[ev.stream_id] = [ev.headers, bytearray()]
+            elif isinstance(ev, h2.events.DataReceived):
+                if ev.stream_id in self.partial:
+                    self.partial[ev.stream_id][1] += ev.data
+                self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                if ev.stream_id in self.partial:
+                    hdrs, body = self.partial.pop(ev.stream_id)
+                    self.ready.append((ev.stream_id, hdrs, bytes(body)))
+            elif isinstance(ev, h2.events.StreamReset):
+                self.partial.pop(ev.stream_id, None)
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                self.closed = True
+        self.flush()
+        return not self.closed
+
+    def send_headers(self, stream_id, headers):
+        self.h2.send_headers(stream_id, headers)
+        self.flush()
+
+    def send_data(self, stream_id, data, end):
+        while data:
+            window = min(self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size)
+            if window <= 0:
+                if not self.pump():
+                    raise ConnectionError("peer gone")
+                continue
+            self.h2.send_data(stream_id, data[:window])
+            data = data[window:]
+            self.flush()
+        if end:
+            self.h2.end_stream(stream_id)
+            self.flush()
+
+    def serve(self):
+        self.sock.settimeout(Handler.timeout)
+        self.h2.initiate_connection()
+        self.flush()
+        while not self.closed:
+            while self.ready and not self.closed:
+                self.answer(*self.ready.pop(0))
+            if not self.closed:
+                self.pump()
+
+    def answer(self, stream_id, hdrs, body):
+        pseudo = {k: v for k, v in hdrs if k.startswith(":")}
+        msg = http.client.HTTPMessage()
+        for k, v in hdrs:
+            if not k.startswith(":"):
+                msg[k] = v
+        if ":authority" in pseudo and "host" not in msg:
+            msg["Host"] = pseudo[":authority"]
+        del msg["Content-Length"]
+        del msg["Transfer-Encoding"]
+        msg["Content-Length"] = str(len(body))
+        ex = H2Exchange(self.server, self.sock, self.client_address, H2Stream(self, stream_id),
+                        pseudo.get(":method", "GET"), pseudo.get(":path", "/"), msg, body)
+        ex.dispatch(ex.command)
+        if ex.status is None and not ex.out_headers:
+            self.closed = True  # a fault that drops the connection
+            return
+        if ex.status is not None:
+            data = ex.wfile.getvalue()
+            self.send_headers(stream_id, [(":status", str(ex.status))] + ex.out_headers)
+            self.send_data(stream_id, data, True) if data else self.h2.end_stream(stream_id)
+            self.flush()
+
+
 class TLSServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -4404,7 +4571,12 @@ class TLSServer(http.server.ThreadingHTTPServer):
                 pass
             return
         try:
-            self.RequestHandlerClass(conn, client_address, self)
+            if conn.selected_alpn_protocol() == "h2":
+                H2Connection(self, conn, client_address).serve()
+            else:
+                self.RequestHandlerClass(conn, client_address, self)
+        except (OSError, ssl.SSLError, ConnectionError):
+            pass
         finally:
             try:
                 conn.close()
@@ -4503,13 +4675,13 @@ def write_kubeconfigs(d, server, token):
     write_private(os.path.join(d, "token"), token + "\n")
 
 
-def ssl_context(d):
+def ssl_context(d, http2=False):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
     ctx.load_verify_locations(os.path.join(d, "ca.crt"))
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     return ctx
 
 
@@ -4543,6 +4715,8 @@ def main(argv=None):
     ap.add_argument("--requests", help="append every API request as a JSON line to this file")
     ap.add_argument("--version", default="1.29", choices=sorted(SERVER_VERSIONS), help="Kubernetes version to mimic")
     ap.add_argument("--verbose", action="store_true", help="log requests and TLS errors to stderr")
+    ap.add_argument("--http2", action="store_true",
+                    help="offer HTTP/2 by ALPN, as a real apiserver does (needs python3-h2)")
     args = ap.parse_args(argv)
     try:
         host, port, family = parse_listen(args.listen)
@@ -4564,7 +4738,13 @@ def main(argv=None):
         sys.stderr.write("fake-k8s: cannot make certificates in %s: %s\n" % (args.certs, e))
         return 2
     app = App(cluster, args.token, args.requests, args.verbose)
-    server = TLSServer((host, port), app, ssl_context(args.certs), family)
+    if args.http2:
+        try:
+            import h2.connection  # noqa: F401  (python3-h2)
+        except ImportError:
+            sys.stderr.write("fake-k8s: --http2 needs the h2 module (Debian: python3-h2)\n")
+            return 2
+    server = TLSServer((host, port), app, ssl_context(args.certs, args.http2), family)
     app.port = server.server_address[1]
     server_url = "https://%s:%d" % ("[%s]" % host if family == socket.AF_INET6 else host, app.port)
     write_kubeconfigs(args.certs, server_url, args.token)

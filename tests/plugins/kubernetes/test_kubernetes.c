@@ -947,6 +947,23 @@ static void test_drain_waits_for_terminating_pods(void **state)
 	json_decref(undo);
 }
 
+/* The protocol the client and the fake agreed on: HTTP/2 when the fake offers it (as a real
+ * apiserver does), else HTTP/1.1. Run both ways by ctest (kubernetes_plugin and
+ * kubernetes_plugin_h2). */
+static void test_http_version(void **state)
+{
+	(void)state;
+	json_t *r = NULL;
+	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
+	                 SALVE_OK);
+	json_decref(r);
+	const char *h2 = getenv("SALVE_FAKE_K8S_HTTP2");
+	json_t *reqs = fake_requests(&fake_k8s, "GET", "/nodes/node-1$");
+	assert_string_equal(tj_str_at(json_array_get(reqs, 0), "/protocol"),
+	                    h2 && strcmp(h2, "1") == 0 ? "HTTP/2.0" : "HTTP/1.1");
+	json_decref(reqs);
+}
+
 /* ---- round trips (issue 16 item 6) ---------------------------------------------------------- */
 
 /* check then apply, as the core runs a mutation: the requests it sends, exactly. */
@@ -1557,6 +1574,7 @@ int main(void)
 	                                    fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_waits_for_terminating_pods, fake_k8s_setup,
 	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_http_version, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trips, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
