@@ -940,6 +940,52 @@ class TestRealServerFidelity(FakeTestCase):
         self.assertEqual(len(self.pods()), 3)  # a replacement took its place
 
 
+def have_h2():
+    try:
+        import h2.connection  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+@unittest.skipUnless(have_h2(), "the h2 module (python3-h2) is not installed")
+class TestHttp2(unittest.TestCase):
+    """--http2: h2 by ALPN, the same answers, large bodies past the flow-control window."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = FakeServer("--http2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def curl(self, *args):
+        return subprocess.run(["curl", "-sS", "--http2", "--cacert", os.path.join(self.s.certs, "ca.crt"),
+                               "-H", "Authorization: Bearer " + self.s.token] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+
+    def test_h2_answers_as_http1_does(self):
+        base = "https://127.0.0.1:%d" % self.s.port
+        out = self.curl("-w", "\n%{http_version} %{http_code}", base + DEPLOY + "/web").stdout
+        body, status = out.rsplit("\n", 1)
+        self.assertEqual(status, "2 200")
+        self.assertEqual(json.loads(body)["metadata"]["name"], "web")
+        out = self.curl("-o", "/dev/null", "-w", "%{http_version} %{http_code} %{size_download}",
+                        "-X", "PATCH", "-H", "Content-Type: " + MERGE, "-d", '{"spec":{"replicas":"x"}}',
+                        base + DEPLOY + "/web").stdout
+        self.assertTrue(out.startswith("2 422 "), out)
+        # a list far beyond the 65535-byte initial window arrives whole
+        objs = [{"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e%d" % i, "namespace": "prod"},
+                 "involvedObject": {"kind": "Pod", "name": "db-0", "namespace": "prod"},
+                 "reason": "Filler", "message": "x" * 200} for i in range(600)]
+        self.s.control("POST", "objects", objs)
+        out = self.curl(base + "/api/v1/namespaces/prod/events").stdout
+        self.assertGreaterEqual(len(json.loads(out)["items"]), 600)
+        entry = self.s.control("GET", "requests")[-1]
+        self.assertEqual(entry["protocol"], "HTTP/2.0")
+
+
 class TestLifecycle(unittest.TestCase):
     def test_sigterm_exits_cleanly(self):
         s = FakeServer(fixture=None)
