@@ -32,8 +32,19 @@ step "inspect" {
 
 step "drain" {
   run = function(p)
-    return k8s.drain{ node = p.node, timeout = p.timeout, ignore_daemonsets = true,
-                      delete_emptydir_data = p.delete_emptydir_data, force = p.force }
+    local r = k8s.drain{ node = p.node, timeout = p.timeout, ignore_daemonsets = true,
+                         delete_emptydir_data = p.delete_emptydir_data, force = p.force }
+    -- In a dry-run r is the plan. An eviction a PodDisruptionBudget refuses now stays refused
+    -- while nothing else changes, so the real drain would wait out its timeout and fail: the
+    -- dry-run shows that failure instead of a success.
+    local refused = r.refused_now or {}
+    if #refused > 0 then
+      local why = {}
+      for _, x in ipairs(refused) do why[#why + 1] = x.pod .. ": " .. x.reason end
+      error(string.format("drain of node %s would not finish: %d of %d evictions refused now (%s)",
+        p.node, #refused, #refused + #r.evicted, table.concat(why, "; ")), 0)
+    end
+    return r
   end,
   verify = function(p, s, result)
     log(string.format("node %s drained: %d pods evicted, %d left alone", p.node,

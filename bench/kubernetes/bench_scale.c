@@ -77,6 +77,15 @@ static const char *h_run_info(salve_call *call, const char *key)
 	return NULL;
 }
 
+/* What check returned, handed to apply as the core hands it (host->observed, ABI 1.2). */
+static const json_t *check_observed;
+
+static const json_t *h_observed(salve_call *call)
+{
+	(void)call;
+	return check_observed;
+}
+
 static const salve_host host = {
     .struct_size = sizeof(salve_host),
     .abi_minor = SALVE_PLUGIN_ABI_MINOR,
@@ -90,6 +99,7 @@ static const salve_host host = {
     .remaining = h_remaining,
     .state = h_state,
     .run_info = h_run_info,
+    .observed = h_observed,
 };
 
 static double now_ms(void)
@@ -138,8 +148,10 @@ int main(int argc, char **argv)
 		json_t *observed = NULL, *result = NULL, *undo = NULL;
 		double t0 = now_ms();
 		int rc = set->check(&call, args, &observed);
+		check_observed = observed;
 		if (rc == SALVE_OK)
 			rc = set->apply(&call, args, &result, &undo);
+		check_observed = NULL;
 		double t1 = now_ms();
 		json_decref(args);
 		json_decref(observed);

@@ -4,6 +4,10 @@
 
 #include "k8s.h"
 
+/* kubectl patch's default for built-in kinds: lists with a merge key (containers, env, ports,
+ * volumes, ...) merge by it instead of being replaced. */
+#define K8S_STRATEGIC_PATCH "application/strategic-merge-patch+json"
+
 /* The host table from init; lives as long as the process. */
 extern const salve_host *kube_host;
 
@@ -28,6 +32,25 @@ extern const k8s_mutation kube_patch;
 extern const k8s_mutation kube_delete_pod;
 /* Undo of every action whose record is {kind, namespace, name, touched}. */
 extern const k8s_mutation kube_touched_restore;
+/* That undo record, for a merge-patch change of the k8s_target a state begins with. */
+json_t *kube_touched_record(const void *state, const json_t *before, const json_t *patch);
+
+/* contain.c: containment. isolate's undo deletes the policy it made (kube_isolate_remove);
+ * quarantine_pod's undo is kube_touched_restore; taint's and untaint's kube_taint_restore. */
+extern const k8s_mutation kube_isolate;
+extern const k8s_mutation kube_isolate_remove;
+extern const k8s_mutation kube_quarantine_pod;
+extern const k8s_mutation kube_taint;
+extern const k8s_mutation kube_untaint;
+extern const k8s_mutation kube_taint_restore;
+/* Namespaces isolate refuses without force (config isolate_deny_namespaces; kube-system
+ * always). Set by init, read-only afterwards. */
+extern json_t *kube_deny_namespaces;
+/* The run id as a label value (at most 63 of [A-Za-z0-9._-]; "unknown" without one). */
+void kube_run_label(salve_call *call, char *buf, size_t len);
+
+/* evidence.c: read-only forensics capture into a directory, digests into the audit log. */
+int kube_evidence(salve_call *call, const json_t *args, json_t **result);
 
 /* node.c */
 extern const k8s_mutation kube_cordon;

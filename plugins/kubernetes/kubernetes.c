@@ -98,7 +98,9 @@ static const salve_arg patch_args[] = {
     {"kind", SALVE_T_STRING, SALVE_ARG_REQUIRED, "kind or resource"},
     NS_ARG,
     {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "object name"},
-    {"merge", SALVE_T_MAP, 0, "RFC 7386 merge patch"},
+    {"strategic", SALVE_T_MAP, 0,
+     "strategic merge patch (kubectl patch's default: lists merge by key, e.g. env by name)"},
+    {"merge", SALVE_T_MAP, 0, "RFC 7386 merge patch (lists are replaced whole)"},
     {"json", SALVE_T_LIST, 0, "RFC 6902 JSON patch operations"},
     END_ARGS,
 };
@@ -122,6 +124,39 @@ static const salve_arg delete_pod_args[] = {
     END_ARGS,
 };
 
+static const salve_arg isolate_args[] = {
+    NS_ARG,
+    {"selector", SALVE_T_STRING, 0,
+     "pods to isolate, an equality selector such as app=web (default: the whole namespace)"},
+    {"allow_dns", SALVE_T_BOOL, 0, "still allow DNS to kube-dns in kube-system (default true)"},
+    {"allow_from", SALVE_T_STRING, 0,
+     "a namespace whose pods may still connect in (e.g. the forensics tools')"},
+    {"force", SALVE_T_BOOL, 0, "isolate kube-system or a namespace of isolate_deny_namespaces"},
+    {"reason", SALVE_T_STRING, 0, "why, recorded in the policy's salve/reason annotation"},
+    END_ARGS,
+};
+static const salve_arg quarantine_args[] = {
+    NS_ARG,
+    {"pod", SALVE_T_STRING, SALVE_ARG_REQUIRED, "pod name"},
+    {"reason", SALVE_T_STRING, 0, "why, recorded in the pod's salve/reason annotation"},
+    END_ARGS,
+};
+static const salve_arg evidence_args[] = {
+    NS_ARG,
+    {"pod", SALVE_T_STRING, 0, "one pod (or selector)"},
+    {"selector", SALVE_T_STRING, 0, "pods by label selector (at most 100)"},
+    {"dir", SALVE_T_STRING, SALVE_ARG_REQUIRED, "new or empty directory (absolute path)"},
+    {"max_log_bytes", SALVE_T_INT, 0, "bytes of each container log kept (default 1 MiB)"},
+    END_ARGS,
+};
+static const salve_arg taint_args[] = {
+    {"node", SALVE_T_STRING, SALVE_ARG_REQUIRED, "node name"},
+    {"key", SALVE_T_STRING, SALVE_ARG_REQUIRED, "taint key"},
+    {"effect", SALVE_T_STRING, SALVE_ARG_REQUIRED, "NoSchedule, PreferNoSchedule or NoExecute"},
+    {"value", SALVE_T_STRING, 0, "taint value (taint only)"},
+    END_ARGS,
+};
+
 K8S_MUTATION_CALLBACKS(rollout_undo, kube_rollout_undo, kube_host)
 K8S_MUTATION_CALLBACKS(rollout_restart, kube_rollout_restart, kube_host)
 K8S_MUTATION_CALLBACKS(set_image, kube_set_image, kube_host)
@@ -129,6 +164,12 @@ K8S_MUTATION_CALLBACKS(patch, kube_patch, kube_host)
 K8S_MUTATION_CALLBACKS(cordon, kube_cordon, kube_host)
 K8S_MUTATION_CALLBACKS(uncordon, kube_uncordon, kube_host)
 K8S_MUTATION_CALLBACKS(delete_pod, kube_delete_pod, kube_host)
+K8S_MUTATION_CALLBACKS(isolate, kube_isolate, kube_host)
+K8S_MUTATION_CALLBACKS(quarantine, kube_quarantine_pod, kube_host)
+K8S_MUTATION_CALLBACKS(taint, kube_taint, kube_host)
+K8S_MUTATION_CALLBACKS(untaint, kube_untaint, kube_host)
+K8S_UNDO_CALLBACK(isolate, kube_isolate_remove, kube_host)
+K8S_UNDO_CALLBACK(taint, kube_taint_restore, kube_host)
 K8S_UNDO_CALLBACK(touched, kube_touched_restore, kube_host)
 K8S_UNDO_CALLBACK(set_image, kube_set_image, kube_host)
 K8S_UNDO_CALLBACK(node, kube_node_restore, kube_host)
@@ -201,7 +242,8 @@ static const salve_action actions[] = {
      .kind = SALVE_MUTATE,
      .args = patch_args,
      .target_arg = "name",
-     .description = "Patch an object (merge or JSON patch); undo restores what it changed",
+     .description =
+         "Patch an object (strategic, merge or JSON patch); undo restores what it changed",
      .check = patch_check,
      .plan = patch_plan,
      .apply = patch_apply,
@@ -242,22 +284,95 @@ static const salve_action actions[] = {
      .check = delete_pod_check,
      .plan = delete_pod_plan,
      .apply = delete_pod_apply},
+    {.name = "isolate",
+     .kind = SALVE_MUTATE,
+     .args = isolate_args,
+     .target_arg = "namespace",
+     .description = "Deny all traffic to and from pods (or a namespace) with a NetworkPolicy",
+     .check = isolate_check,
+     .plan = isolate_plan,
+     .apply = isolate_apply,
+     .undo = isolate_undo},
+    {.name = "quarantine_pod",
+     .kind = SALVE_MUTATE,
+     .args = quarantine_args,
+     .target_arg = "pod",
+     .description = "Take a pod out of its Services and ReplicaSet (it keeps running)",
+     .check = quarantine_check,
+     .plan = quarantine_plan,
+     .apply = quarantine_apply,
+     .undo = touched_undo},
+    {.name = "evidence",
+     .kind = SALVE_READ,
+     .args = evidence_args,
+     .target_arg = "pod",
+     .description = "Capture pods, logs, events, owners and nodes with SHA-256 digests",
+     .run = kube_evidence},
+    {.name = "taint",
+     .kind = SALVE_MUTATE,
+     .args = taint_args,
+     .target_arg = "node",
+     .description = "Taint a node (NoSchedule, PreferNoSchedule, NoExecute)",
+     .check = taint_check,
+     .plan = taint_plan,
+     .apply = taint_apply,
+     .undo = taint_undo},
+    {.name = "untaint",
+     .kind = SALVE_MUTATE,
+     .args = taint_args,
+     .target_arg = "node",
+     .description = "Remove a node's taint",
+     .check = untaint_check,
+     .plan = untaint_plan,
+     .apply = untaint_apply,
+     .undo = taint_undo},
     {.name = NULL},
+};
+
+/* The shared client's settings (k8s_config_args) and the plugin's own. */
+static const salve_arg kube_config_args[] = {
+    {"kubeconfig", SALVE_T_STRING, 0,
+     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},
+    {"context", SALVE_T_STRING, 0, "kubeconfig context (default: current-context)"},
+    {"request_timeout", SALVE_T_ANY, 0, "time one HTTP request may take (default 30s)"},
+    {"isolate_deny_namespaces", SALVE_T_LIST, 0,
+     "namespaces isolate refuses without force=true (kube-system always)"},
+    END_ARGS,
 };
 
 static int kube_init(const salve_host *host, const json_t *config, void **state, char *err,
                      size_t errlen)
 {
 	kube_host = host;
+	json_t *deny = json_object_get(config, "isolate_deny_namespaces");
+	size_t i;
+	json_t *v;
+	json_array_foreach(deny, i, v)
+	{
+		char why[512];
+		if (!json_is_string(v) ||
+		    k8s_check_label("isolate_deny_namespaces", json_string_value(v), why,
+		                    sizeof why) < 0) {
+			snprintf(err, errlen, "kubernetes: isolate_deny_namespaces[%zu]: %s", i,
+			         json_is_string(v) ? why : "not a string");
+			return -1;
+		}
+	}
+	kube_deny_namespaces = deny ? json_deep_copy(deny) : json_array();
 	k8s_client *client = NULL;
-	if (k8s_client_from_config("kubernetes", config, &client, err, errlen) < 0)
+	if (k8s_client_from_config("kubernetes", config, &client, err, errlen) < 0) {
+		json_decref(kube_deny_namespaces);
+		kube_deny_namespaces = NULL;
 		return -1;
+	}
 	*state = client;
 	return 0;
 }
 
 static void kube_fini(void *state)
 {
+	json_decref(kube_deny_namespaces);
+	kube_deny_namespaces = NULL;
 	k8s_client_free(state);
 }
 
@@ -267,7 +382,7 @@ static const salve_plugin kubernetes_plugin = {
     .version = SALVE_VERSION,
     .description = "Kubernetes workloads and nodes: status, rollbacks, restarts, patches, drains",
     .actions = actions,
-    .config = k8s_config_args,
+    .config = kube_config_args,
     .init = kube_init,
     .fini = kube_fini,
 };

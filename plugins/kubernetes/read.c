@@ -258,6 +258,16 @@ int kube_logs(salve_call *call, const json_t *args, json_t **result)
 		snprintf(path + n, sizeof path - n, "&previous=true");
 	k8s_resp resp;
 	rc = k8s_request(&ctx, "GET", path, NULL, NULL, K8S_TEXT, &resp);
+	if (rc == SALVE_OK && !resp.text) {
+		/* 204 without a body: a pod not scheduled yet has no log */
+		resp.text = strdup("");
+		resp.text_len = 0;
+		if (!resp.text) {
+			k8s_resp_clear(&resp);
+			ctx.host->fail(call, "out of memory");
+			return SALVE_ERR;
+		}
+	}
 	if (rc == SALVE_OK) {
 		long long lines = 0;
 		for (size_t i = 0; i < resp.text_len; i++)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RESTARTED_AT "kubectl.kubernetes.io/restartedAt"
 
@@ -14,7 +15,7 @@ static const char *const workload_kinds[] = {"Deployment", "StatefulSet", "Daemo
 
 /* The undo record of a merge-patch change to the target a state begins with: enough to
  * rebuild what was there. */
-static json_t *touched_record(const void *state, const json_t *before, const json_t *patch)
+json_t *kube_touched_record(const void *state, const json_t *before, const json_t *patch)
 {
 	const k8s_target *t = state;
 	char err[256];
@@ -129,6 +130,26 @@ static void rollback_clear(void *state)
 	json_decref(r->rs);
 }
 
+/* In plan and apply after check: the Deployment and the ReplicaSet of the target revision as
+ * check found them (the write carries the Deployment's resourceVersion, so a change since is a
+ * 409 and a fresh read). 1 when taken from there. */
+static int rollback_seen(k8s_ctx *ctx, struct rollback *r)
+{
+	if (!SALVE_HOST_HAS(ctx->host, observed))
+		return 0;
+	const json_t *o = ctx->host->observed(ctx->call);
+	const json_t *d = k8s_observed_object(o, r->t.path);
+	json_t *rs = json_object_get(o, "k8s_replicaset");
+	json_t *to = json_object_get(o, "to_revision");
+	if (!d || !json_is_object(rs) || !json_is_integer(to))
+		return 0;
+	r->deployment = json_deep_copy(d);
+	r->rs = json_deep_copy(rs);
+	r->revision = json_integer_value(to);
+	r->current_revision = k8s_revision_of(r->deployment);
+	return 1;
+}
+
 /* kubectl rollout undo up to the patch: read the Deployment, list the ReplicaSets it
  * controls, pick the revision, refuse a paused Deployment. */
 static int rollback_parse(k8s_ctx *ctx, const json_t *args, void *state)
@@ -147,6 +168,8 @@ static int rollback_parse(k8s_ctx *ctx, const json_t *args, void *state)
 	                  "name", NULL);
 	if (rc != SALVE_OK)
 		return rc;
+	if (rollback_seen(ctx, r))
+		return SALVE_OK;
 	rc = k8s_get(ctx, r->t.path, 0, &r->deployment);
 	if (rc != SALVE_OK)
 		return rc;
@@ -252,6 +275,11 @@ static int rollback_check(k8s_ctx *ctx, void *state, json_t **observed)
 	              : "the current template differs from revision %lld",
 	         r->revision);
 	*observed = rollback_result(r, json_array(), msg);
+	if (!same) { /* for plan and apply: what they need, without reading again */
+		json_object_set(*observed, K8S_OBSERVED_OBJECT, r->deployment);
+		json_object_set_new(*observed, "k8s_path", json_string(r->t.path));
+		json_object_set(*observed, "k8s_replicaset", r->rs);
+	}
 	return same ? SALVE_HOLDS : SALVE_OK;
 }
 
@@ -264,7 +292,7 @@ static json_t *rollback_done(k8s_ctx *ctx, void *state, const json_t *before, co
 static json_t *rollback_undo_record(const void *state, const json_t *before, const json_t *patch)
 {
 	const struct rollback *r = state;
-	json_t *rec = touched_record(r, before, patch);
+	json_t *rec = kube_touched_record(r, before, patch);
 	json_object_set_new(rec, "left_revision", json_integer(r->current_revision));
 	return rec;
 }
@@ -284,13 +312,27 @@ const k8s_mutation kube_rollout_undo = {
 
 struct restart {
 	k8s_target t;
-	char stamp[40];
+	char stamp[48];
 };
+
+/* The restartedAt value: RFC 3339 UTC with nanoseconds. kubectl writes whole seconds and
+ * refuses a second restart within the same second; a finer stamp lets two restarts in one
+ * second each change the template (and so each restart the pods). */
+static void restart_stamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char secs[32];
+	strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%09ldZ", secs, (long)ts.tv_nsec);
+}
 
 static int restart_parse(k8s_ctx *ctx, const json_t *args, void *state)
 {
 	struct restart *r = state;
-	k8s_now_rfc3339(r->stamp, sizeof r->stamp);
+	restart_stamp(r->stamp, sizeof r->stamp);
 	return workload_target(ctx, args, &r->t);
 }
 
@@ -314,6 +356,17 @@ static int build_restart(k8s_ctx *ctx, const json_t *current, json_t **desired, 
 		ctx->host->fail(ctx->call,
 		                "can't restart paused deployment (run rollout resume first)");
 		return SALVE_ERR;
+	}
+	const char *prev = json_string_value(k8s_ptr_get(
+	    current, "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"));
+	if (prev && strcmp(prev, r->stamp) == 0) {
+		/* The write would change nothing, so no pod would restart: never report that as
+		 * a restart (a clock stepped back, or a stamp written by someone else). */
+		ctx->host->fail(ctx->call,
+		                "%s %s/%s: the pod template already carries %s=%s; nothing was "
+		                "sent and no pod restarts (try again)",
+		                r->t.kind->kind, r->t.ns, r->t.name, RESTARTED_AT, prev);
+		return SALVE_ERR_RETRY;
 	}
 	json_t *d = json_deep_copy(current);
 	json_t *ann = k8s_child_object(
@@ -340,7 +393,7 @@ const k8s_mutation kube_rollout_restart = {
     .observe = restart_observe,
     .build = build_restart,
     .result = restart_result,
-    .undo_record = touched_record,
+    .undo_record = kube_touched_record,
 };
 
 /* ---- set_image
@@ -478,16 +531,52 @@ const k8s_mutation kube_set_image = {
 /* ---- patch
  * --------------------------------------------------------------------------------------- */
 
+enum patch_type { PATCH_MERGE, PATCH_JSON, PATCH_STRATEGIC };
+
+static const char *const patch_arg[] = {"merge", "json", "strategic"};
+static const char *const patch_content_type[] = {K8S_MERGE_PATCH, K8S_JSON_PATCH,
+                                                 K8S_STRATEGIC_PATCH};
+
 struct patch_req {
 	k8s_target t;
 	const json_t *patch;
-	int json_patch;
+	enum patch_type type;
+	json_t *shape;   /* the merge patch touching what the patch touches (see patch_shape) */
 	json_t *touched; /* apply: what the patch changes in the object it was based on */
 };
 
 static void patch_clear(void *state)
 {
-	json_decref(((struct patch_req *)state)->touched);
+	struct patch_req *p = state;
+	json_decref(p->shape);
+	json_decref(p->touched);
+}
+
+/* A strategic merge patch as a merge patch of the paths it touches, so its undo record is
+ * computed like a merge patch's: a directive names the field it acts on
+ * ($setElementOrder/X, $deleteFromPrimitiveList/X touch list X), and an object the patch
+ * replaces, deletes or prunes ($patch, $retainKeys) is touched whole. Lists are touched whole
+ * anyway (undo puts the old list back). */
+static json_t *strategic_shape(const json_t *patch)
+{
+	if (!json_is_object(patch))
+		return json_deep_copy(patch);
+	if (json_object_get(patch, "$patch") || json_object_get(patch, "$retainKeys"))
+		return json_string("$patch");
+	json_t *out = json_object();
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)patch, key, v)
+	{
+		const char *field = strchr(key, '/');
+		if (key[0] == '$') {
+			if (field && field[1] && !json_object_get(out, field + 1))
+				json_object_set_new(out, field + 1, json_array());
+			continue;
+		}
+		json_object_set_new(out, key, strategic_shape(v));
+	}
+	return out;
 }
 
 /* Fields that name the object or carry its concurrency token: a patch must leave them. */
@@ -496,7 +585,8 @@ static const char *forbidden_path(const json_t *patch, int json_patch)
 	static const char *const paths[] = {"/metadata/resourceVersion", "/metadata/name",
 	                                    "/metadata/namespace", "/metadata/uid", NULL};
 	if (!json_patch) {
-		if (json_is_null(json_object_get(patch, "metadata")))
+		json_t *meta = json_object_get(patch, "metadata");
+		if (json_is_null(meta) || json_is_string(meta))
 			return "/metadata";
 		for (const char *const *f = paths; *f; f++)
 			if (k8s_ptr_get(patch, *f))
@@ -542,24 +632,36 @@ static int patch_parse(k8s_ctx *ctx, const json_t *args, void *state)
 	                  "name", NULL);
 	if (rc != SALVE_OK)
 		return rc;
-	json_t *merge = json_object_get(args, "merge");
-	json_t *jp = json_object_get(args, "json");
-	if ((merge != NULL) == (jp != NULL))
+	int given = 0;
+	for (int i = PATCH_MERGE; i <= PATCH_STRATEGIC; i++) {
+		json_t *v = json_object_get(args, patch_arg[i]);
+		if (v) {
+			given++;
+			p->type = (enum patch_type)i;
+			p->patch = v;
+		}
+	}
+	if (given != 1)
 		return k8s_invalid(ctx,
-		                   "patch needs exactly one of \"merge\" (an object) or \"json\" "
+		                   "patch needs exactly one of \"strategic\" (an object, "
+		                   "kubectl patch's default), \"merge\" (an object) or \"json\" "
 		                   "(a list of operations)");
-	p->json_patch = jp != NULL;
-	p->patch = jp ? jp : merge;
+	const char *arg = patch_arg[p->type];
+	if (p->type == PATCH_STRATEGIC &&
+	    (json_object_get(p->patch, "$patch") || json_object_get(p->patch, "$retainKeys")))
+		return k8s_invalid(ctx, "argument \"strategic\": a $patch or $retainKeys directive "
+		                        "on the whole object is refused");
+	p->shape = p->type == PATCH_STRATEGIC ? strategic_shape(p->patch)
+	                                      : json_incref((json_t *)p->patch);
 	char err[512];
 	/* Validate the shape now, so a malformed patch fails before any request. */
-	json_t *touched = k8s_patch_touched(NULL, p->patch, p->json_patch, err, sizeof err);
+	json_t *touched = k8s_patch_touched(NULL, p->shape, p->type == PATCH_JSON, err, sizeof err);
 	if (!touched)
-		return k8s_invalid(ctx, "argument \"%s\": %s", jp ? "json" : "merge", err);
+		return k8s_invalid(ctx, "argument \"%s\": %s", arg, err);
 	json_decref(touched);
-	const char *bad = forbidden_path(p->patch, p->json_patch);
+	const char *bad = forbidden_path(p->shape, p->type == PATCH_JSON);
 	if (bad)
-		return k8s_invalid(ctx, "argument \"%s\": the patch must not change %s",
-		                   jp ? "json" : "merge", bad);
+		return k8s_invalid(ctx, "argument \"%s\": the patch must not change %s", arg, bad);
 	return SALVE_OK;
 }
 
@@ -569,7 +671,7 @@ static json_t *patch_body(const struct patch_req *p, const char *rv)
 	json_t *body = json_deep_copy(p->patch);
 	if (!rv)
 		return body;
-	if (p->json_patch)
+	if (p->type == PATCH_JSON)
 		json_array_append_new(body, json_pack("{s:s, s:s, s:s}", "op", "replace", "path",
 		                                      "/metadata/resourceVersion", "value", rv));
 	else
@@ -578,8 +680,8 @@ static json_t *patch_body(const struct patch_req *p, const char *rv)
 	return body;
 }
 
-/* Send the caller's patch as given (merge or JSON patch). A dry run sends it once, as it is,
- * with dryRun=All; a real one records what it touches, carries the resourceVersion of the
+/* Send the caller's patch as given (strategic, merge or JSON patch). A dry run sends it once, as it
+ * is, with dryRun=All; a real one records what it touches, carries the resourceVersion of the
  * object it was based on and is sent again on 409 Conflict. */
 static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before, json_t **after,
                        json_t **merge_patch)
@@ -592,27 +694,33 @@ static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before
 		k8s_dry_run_path(path, sizeof path, p->t.path);
 	else
 		snprintf(path, sizeof path, "%s", p->t.path);
+	const json_t *seen = NULL;
+	if (!dry_run && SALVE_HOST_HAS(ctx->host, observed))
+		seen = k8s_observed_object(ctx->host->observed(ctx->call), p->t.path);
 	for (int attempt = 1;; attempt++) {
 		json_t *current = NULL, *body = NULL;
-		int rc = k8s_get(ctx, p->t.path, 0, &current);
+		int rc = SALVE_OK;
+		if (attempt == 1 && seen) /* check read it a moment ago; a 409 says when stale */
+			current = json_deep_copy(seen);
+		else
+			rc = k8s_get(ctx, p->t.path, 0, &current);
 		if (rc != SALVE_OK)
 			return rc;
 		if (!dry_run) {
 			char err[512];
 			json_decref(p->touched);
-			p->touched =
-			    k8s_patch_touched(current, p->patch, p->json_patch, err, sizeof err);
+			p->touched = k8s_patch_touched(current, p->shape, p->type == PATCH_JSON,
+			                               err, sizeof err);
 			if (!p->touched) {
 				json_decref(current);
-				return k8s_invalid(ctx, "argument \"%s\": %s",
-				                   p->json_patch ? "json" : "merge", err);
+				return k8s_invalid(ctx, "argument \"%s\": %s", patch_arg[p->type],
+				                   err);
 			}
 			body = patch_body(p, json_string_value(k8s_ptr_get(
 			                         current, "/metadata/resourceVersion")));
 		}
 		k8s_resp resp;
-		rc = k8s_request(ctx, "PATCH", path,
-		                 p->json_patch ? K8S_JSON_PATCH : K8S_MERGE_PATCH,
+		rc = k8s_request(ctx, "PATCH", path, patch_content_type[p->type],
 		                 body ? body : p->patch, 0, &resp);
 		json_decref(body);
 		if (rc == SALVE_OK) {
@@ -651,6 +759,11 @@ static int patch_would_change(k8s_ctx *ctx, void *state, json_t **observed)
 		*observed = patch_result(ctx, state, before, after);
 		rc = json_array_size(json_object_get(*observed, "changes")) == 0 ? SALVE_HOLDS
 		                                                                 : SALVE_OK;
+	}
+	if (rc == SALVE_OK) { /* for apply, which then sends its patch without reading again */
+		const struct patch_req *p = state;
+		json_object_set(*observed, K8S_OBSERVED_OBJECT, before);
+		json_object_set_new(*observed, "k8s_path", json_string(p->t.path));
 	}
 	json_decref(before);
 	json_decref(after);

@@ -15,7 +15,9 @@ import collections
 import copy
 import datetime
 import hashlib
+import http.client
 import http.server
+import io
 import ipaddress
 import json
 import math
@@ -52,8 +54,9 @@ SERVER_VERSIONS = {
 def group_versions(server_version):
     """(group, [versions, preferred first]) served besides the core group, in /apis order."""
     if server_version == "1.20":
-        return [("apps", ["v1"]), ("autoscaling", ["v1", "v2beta2"]), ("policy", ["v1beta1"])]
-    return [("apps", ["v1"]), ("autoscaling", ["v2", "v1"]), ("policy", ["v1"])]
+        return [("apps", ["v1"]), ("autoscaling", ["v1", "v2beta2"]), ("networking.k8s.io", ["v1"]),
+                ("policy", ["v1beta1"])]
+    return [("apps", ["v1"]), ("autoscaling", ["v2", "v1"]), ("networking.k8s.io", ["v1"]), ("policy", ["v1"])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -874,8 +877,46 @@ RESOURCE_TYPES = [
                  ["status"], True, True, [], "v2"),
     ResourceType("poddisruptionbudgets", "PodDisruptionBudget", "policy", True, ["pdb"], [], ["status"], True, True,
                  [], "v1"),
+    ResourceType("networkpolicies", "NetworkPolicy", "networking.k8s.io", True, ["netpol"], [], [], False, True,
+                 [], "v1"),
 ]
 RT_BY_PLURAL = {rt.plural: rt for rt in RESOURCE_TYPES}
+
+
+def request_attributes(method, path, params):
+    """(verb, group, resource, subresource, namespace, name) of a resource request, as the
+    apiserver's RequestInfoFactory finds them; None for other paths."""
+    segs = [urllib.parse.unquote(x) for x in path.split("/") if x]
+    if len(segs) >= 3 and segs[0] == "api":
+        group, rest = "", segs[2:]
+    elif len(segs) >= 4 and segs[0] == "apis":
+        group, rest = segs[1], segs[3:]
+    else:
+        return None
+    watch = False
+    if rest and rest[0] == "watch":
+        watch, rest = True, rest[1:]
+    ns = None
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+        ns, rest = rest[1], rest[2:]
+    elif len(rest) == 2 and rest[0] == "namespaces":
+        ns = rest[1]
+    if not rest:
+        return None
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else ""
+    sub = rest[2] if len(rest) > 2 else ""
+    if (params.get("watch") or [""])[-1] in ("true", "1"):
+        watch = True
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method)
+    if verb is None:
+        if method in ("GET", "HEAD"):
+            verb = "watch" if watch else ("get" if name else "list")
+        elif method == "DELETE":
+            verb = "delete" if name else "deletecollection"
+        else:
+            verb = method.lower()
+    return verb, group, resource, sub, ns, name
 RT_BY_KIND = {rt.kind: rt for rt in RESOURCE_TYPES}
 SUBRESOURCE_VERBS = {"scale": ["get", "patch", "update"], "status": ["get", "patch", "update"],
                      "log": ["get"], "eviction": ["create"]}
@@ -995,6 +1036,15 @@ DEFAULT_TOLERATIONS = [
 
 def apply_defaults(plural, obj, server_version):
     spec = obj.get("spec")
+    if plural == "networkpolicies":
+        # pkg/apis/networking/v1/defaults.go: policyTypes from the rules given, TCP ports
+        if not spec.get("policyTypes"):
+            spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+        for direction in ("ingress", "egress"):
+            for rule in spec.get(direction) or []:
+                for port in (rule or {}).get("ports") or []:
+                    if isinstance(port, dict):
+                        port.setdefault("protocol", "TCP")
     if plural == "deployments":
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
@@ -1221,6 +1271,17 @@ def validate_object(plural, obj, old):
             errs.append(FieldError("Required", "spec.scaleTargetRef.kind"))
         if not ref.get("name"):
             errs.append(FieldError("Required", "spec.scaleTargetRef.name"))
+    if plural == "networkpolicies":
+        for i, t in enumerate(spec.get("policyTypes") or []):
+            if t not in ("Ingress", "Egress"):
+                errs.append(FieldError("NotSupported", "spec.policyTypes[%d]" % i, t, supported=["Egress", "Ingress"]))
+        for direction in ("ingress", "egress"):
+            for i, rule in enumerate(spec.get(direction) or []):
+                for j, port in enumerate((rule or {}).get("ports") or []):
+                    proto = (port or {}).get("protocol")
+                    if proto not in ("TCP", "UDP", "SCTP"):
+                        errs.append(FieldError("NotSupported", "spec.%s[%d].ports[%d].protocol" % (direction, i, j),
+                                               proto, supported=["SCTP", "TCP", "UDP"]))
     if plural == "events":
         io = obj.get("involvedObject") or {}
         if io.get("namespace") and io.get("namespace") != ns_of(obj):
@@ -1477,6 +1538,10 @@ TABLE_COLUMNS = {
                              ("Allowed Disruptions", "integer", "", 0, lambda p: (p.get("status") or {})
                               .get("disruptionsAllowed", 0)),
                              AGE_COL],
+    "networkpolicies": [NAME_COL,
+                        ("Pod-Selector", "string", "", 0, lambda n: selector_string(
+                            (n.get("spec") or {}).get("podSelector") or {}) or "<none>"),
+                        AGE_COL],
     "horizontalpodautoscalers": [NAME_COL,
                                  ("Reference", "string", "", 0, lambda h: "%s/%s" % (
                                      h["spec"]["scaleTargetRef"].get("kind"), h["spec"]["scaleTargetRef"].get("name"))),
@@ -1608,9 +1673,98 @@ class Cluster:
         self.bad_rs = set()          # ReplicaSet uids whose pods never become ready
         self.logs = {}               # (ns, pod, container, previous) -> text
         self.wakeups = []            # times at which controllers must run again
+        self.terminating = {}        # pod uid -> when the kubelet confirms it stopped
+        self.reset_settings()
         self.ip_counter = 10
         self.event_counter = 0
         self.initial_objects = []
+
+    # -- settings (POST /__fake/settings) ----------------------------------------------------------
+
+    SETTINGS = ("controller_delay", "pod_termination", "rbac")
+
+    def reset_settings(self):
+        self.controller_delay = None  # seconds: controllers run asynchronously (None: at once)
+        self.pod_termination = 0.0    # seconds a deleted pod stays Terminating (0: gone at once)
+        self.rbac = None              # rules for the token user (None: everything allowed)
+        self.pending = 0              # async: requests to answer before the pending controller run
+
+    def settings_now(self):
+        return {"controller_delay": self.controller_delay, "pod_termination": self.pod_termination,
+                "rbac": self.rbac}
+
+    def set_settings(self, data):
+        unknown = set(data) - set(self.SETTINGS)
+        if unknown:
+            raise ValueError("unknown keys: %s" % ", ".join(sorted(unknown)))
+        d = data.get("controller_delay", self.controller_delay)
+        if d is not None and (not isinstance(d, (int, float)) or isinstance(d, bool) or d <= 0):
+            raise ValueError("controller_delay must be a number of seconds > 0, or null")
+        t = data.get("pod_termination", self.pod_termination)
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or t < 0:
+            raise ValueError("pod_termination must be a number of seconds >= 0")
+        rules = data.get("rbac", self.rbac)
+        if rules is not None:
+            if not isinstance(rules, list) or not all(
+                    isinstance(r, dict) and all(isinstance(r.get(k, []), list) for k in
+                                                ("verbs", "apiGroups", "resources", "namespaces", "resourceNames"))
+                    for r in rules):
+                raise ValueError("rbac must be a list of rules {verbs, apiGroups, resources[, namespaces, "
+                                 "resourceNames]} or null")
+        with self.lock:
+            self.controller_delay = float(d) if d is not None else None
+            self.pod_termination = float(t)
+            self.rbac = rules
+            if d is None and self.pending:
+                self.reconcile_all()
+            return self.settings_now()
+
+    def after_write(self):
+        """A write's controllers: at once, or (controller_delay) after the next API request is
+        answered or once the delay has passed, whichever comes first, as the real controllers
+        act on a watch event a moment after the write."""
+        if self.controller_delay is None:
+            self.reconcile_all()
+            return
+        self.pending = 2
+        self.add_wakeup(time.time() + self.controller_delay)
+
+    def after_request(self):
+        """Called once each API request is answered."""
+        with self.lock:
+            if self.pending:
+                self.pending -= 1
+                if not self.pending:
+                    self.reconcile_all()
+
+    def authorize(self, method, path, params, user):
+        """A minimal RBAC authorizer for the token user: a 403 Response, or None when allowed.
+        The certificate user is in system:masters and always allowed, as on a real cluster."""
+        with self.lock:
+            rules = self.rbac
+        if rules is None or user != "salve-token":
+            return None
+        attrs = request_attributes(method, path, params)
+        if attrs is None:
+            return None  # discovery and non-resource paths: system:discovery allows them
+        verb, group, resource, sub, ns, name = attrs
+        full = resource + ("/" + sub if sub else "")
+
+        def has(rule, key, value):
+            vals = rule.get(key)
+            if key in ("namespaces", "resourceNames") and not vals:
+                return True
+            return "*" in (vals or []) or value in (vals or [])
+
+        for r in rules:
+            if has(r, "verbs", verb) and has(r, "apiGroups", group) and has(r, "resources", full) and \
+                    has(r, "namespaces", ns or "") and (not r.get("resourceNames") or has(r, "resourceNames", name)):
+                return None
+        where = ('in the namespace "%s"' % ns) if ns else "at the cluster scope"
+        msg = 'User "%s" cannot %s resource "%s" in API group "%s" %s' % (user, verb, full, group, where)
+        q = qualified(group, resource)
+        text = ('%s "%s" is forbidden: %s' % (q, name, msg)) if name else ("%s is forbidden: %s" % (q, msg))
+        return Response(403, ApiError(403, "Forbidden", text, status_details(name, group, resource)).body())
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -1684,6 +1838,7 @@ class Cluster:
         with self.lock:
             if replace_all:
                 self.store.clear()
+                self.terminating.clear()
                 self.pod_runtime.clear()
                 self.bad_rs.clear()
                 self.logs.clear()
@@ -1837,9 +1992,11 @@ class Cluster:
 
     def reconcile_all(self):
         now = time.time()
+        self.pending = 0
         self.wakeups = [t for t in self.wakeups if t > now]
         for _ in range(200):
             changed = False
+            changed |= self._kubelet_reap(now)
             changed |= self._node_controller()
             changed |= self._gc()
             changed |= self._scheduler(now)
@@ -2503,7 +2660,19 @@ class Cluster:
             return False
         changed = False
         want = rs["spec"].get("replicas", 1)
-        pods = self._owned_pods(rs)
+        # ControllerRefManager: a pod whose labels no longer match the selector is released
+        # (its controller ownerReference removed); the pod keeps running and is replaced.
+        for p in self._owned_pods(rs):
+            if not md(p).get("deletionTimestamp") and not selector_matches(rs["spec"].get("selector"), labels_of(p)):
+                q = deep(p)
+                refs = [r for r in md(q).get("ownerReferences") or [] if r.get("uid") != uid_of(rs)]
+                if refs:
+                    md(q)["ownerReferences"] = refs
+                else:
+                    md(q).pop("ownerReferences", None)
+                self.store.put("pods", q)
+                changed = True
+        pods = [p for p in self._owned_pods(rs) if not md(p).get("deletionTimestamp")]
         while len(pods) < want:
             pname = "%s-%s" % (name, rand_suffix())
             if self.store.get("pods", ns, pname) is not None:
@@ -2523,7 +2692,7 @@ class Cluster:
                 self.emit_event(rs, "Normal", "SuccessfulDelete", "Deleted pod: %s" % name_of(p),
                                 "replicaset-controller")
                 changed = True
-            pods = self._owned_pods(rs)
+            pods = [p for p in self._owned_pods(rs) if not md(p).get("deletionTimestamp")]
         ready = sum(1 for p in pods if self._pod_ready(p))
         tlabels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         st = {"replicas": len(pods)}
@@ -3107,7 +3276,7 @@ class Cluster:
                 self.pod_runtime[m["uid"]] = {"scheduled_at": time.time() if obj["spec"].get("nodeName") else None,
                                               "ready": False, "state": None}
             out = to_version(rt, obj, version)
-            self.reconcile_all()
+            self.after_write()
             return Response(201, out)
 
     def _apply_update(self, rt, version, old, new, dry, subresource=None):
@@ -3147,7 +3316,7 @@ class Cluster:
             return Response(200, to_version(rt, result, version), dry_run=True)
         self.store.put(rt.plural, result)
         out = to_version(rt, result, version)
-        self.reconcile_all()
+        self.after_write()
         return Response(200, out)
 
     def api_update(self, rt, version, ns, name, body, params, subresource=None):
@@ -3203,7 +3372,7 @@ class Cluster:
         with self.lock:
             old = self.store.get(rt.plural, ns, name)
             if old is None:
-                raise err_not_found(rt.group, rt.plural, name)
+                raise err_not_found(rt.group, rt.plural + ("/scale" if subresource == "scale" else ""), name)
             if subresource == "scale":
                 patched = self.apply_patch(ptype, self.scale_of(rt, old), patch)
                 return self._scale_update(rt, old, patched, dry, is_patch=True)
@@ -3287,12 +3456,45 @@ class Cluster:
             self.check_preconditions(rt, obj, opts.get("preconditions"))
             if dry:
                 return Response(200, self._deleted_response(rt, obj, version, opts), dry_run=True)
+            if rt.plural == "pods" and md(obj).get("deletionTimestamp"):
+                return Response(200, to_version(rt, obj, version))  # already terminating
             if policy == "Orphan":
                 self._orphan_dependents(obj)
-            final = self._delete_object(rt, obj)
+            if rt.plural == "pods":
+                final = self._terminate_pod(obj, opts.get("gracePeriodSeconds"))
+            else:
+                final = self._delete_object(rt, obj)
             out = self._deleted_response(rt, obj, version, opts, md(final)["resourceVersion"])
-            self.reconcile_all()
+            self.after_write()
             return Response(200, out)
+
+    def _terminate_pod(self, pod, grace):
+        """A graceful delete: the pod stays, Terminating, until the kubelet confirms it stopped
+        (after min(grace, pod_termination) seconds); with pod_termination 0 it goes at once."""
+        if grace is None:
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        grace = max(0, int(grace))
+        hold = min(grace, self.pod_termination)
+        if hold <= 0:
+            return self._delete_object(RT_BY_PLURAL["pods"], pod)
+        p = deep(pod)
+        md(p)["deletionTimestamp"] = now_ts(time.time() + grace)
+        md(p)["deletionGracePeriodSeconds"] = grace
+        self.store.put("pods", p)
+        self.terminating[uid_of(p)] = time.time() + hold
+        self.add_wakeup(time.time() + hold)
+        return self.store.get("pods", ns_of(p), name_of(p))
+
+    def _kubelet_reap(self, now):
+        """Pods whose graceful termination the kubelet has confirmed are removed."""
+        changed = False
+        for p in list(self.store.items("pods")):
+            due = self.terminating.get(uid_of(p))
+            if due is not None and due <= now:
+                self.terminating.pop(uid_of(p), None)
+                self._delete_object(RT_BY_PLURAL["pods"], p)
+                changed = True
+        return changed
 
     def _orphan_dependents(self, owner):
         for ort in RESOURCE_TYPES:
@@ -3325,7 +3527,7 @@ class Cluster:
                 items.append(x)
             rv = str(self.store.rv)
             if not dry:
-                self.reconcile_all()
+                self.after_write()
         return Response(200, {"kind": rt.kind + "List", "apiVersion": rt.api_version(version),
                               "metadata": {"resourceVersion": rv}, "items": items}, dry_run=dry)
 
@@ -3349,7 +3551,7 @@ class Cluster:
         with self.lock:
             obj = self.store.get(rt.plural, ns, name)
             if obj is None:
-                raise err_not_found(rt.group, rt.plural, name)
+                raise err_not_found(rt.group, rt.plural + "/scale", name)
             return Response(200, self.scale_of(rt, obj))
 
     def api_scale_update(self, rt, ns, name, body, params):
@@ -3357,7 +3559,7 @@ class Cluster:
         with self.lock:
             old = self.store.get(rt.plural, ns, name)
             if old is None:
-                raise err_not_found(rt.group, rt.plural, name)
+                raise err_not_found(rt.group, rt.plural + "/scale", name)
             return self._scale_update(rt, old, body, dry)
 
     def _scale_update(self, rt, old, scale, dry, is_patch=False):
@@ -3396,7 +3598,7 @@ class Cluster:
             return Response(200, self.scale_of(rt, new), dry_run=True)
         self.store.put(rt.plural, new)
         out = self.scale_of(rt, new)
-        self.reconcile_all()
+        self.after_write()
         return Response(200, out)
 
     # -- API: pods/log and pods/eviction ---------------------------------------------------------
@@ -3445,7 +3647,7 @@ class Cluster:
                 raise err_invalid("", "PodLogOptions", name, errs)
             previous = p1("previous") in ("true", "1")
             if not spec.get("nodeName"):
-                raise err_bad_request("pod %s does not have a host assigned" % name)
+                return Response(204, b"", ctype="text/plain")  # as the real server answers
             for cs in (pod.get("status") or {}).get("containerStatuses") or []:
                 waiting = (cs.get("state") or {}).get("waiting")
                 if cs.get("name") == cname and waiting and not previous and \
@@ -3499,10 +3701,12 @@ class Cluster:
                 raise err_not_found("", "pods", name)
             self.check_preconditions(prt, pod, dopts.get("preconditions"))
             phase = (pod.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed", "Pending") or md(pod).get("deletionTimestamp"):
+            if md(pod).get("deletionTimestamp"):
+                return Response(201, success, dry_run=dry)  # terminating already: nothing more to do
+            if phase in ("Succeeded", "Failed", "Pending"):
                 if not dry:
-                    self._delete_object(prt, pod)
-                    self.reconcile_all()
+                    self._terminate_pod(pod, dopts.get("gracePeriodSeconds"))
+                    self.after_write()
                 return Response(201, success, dry_run=dry)
             pdbs = [p for p in self.store.items("poddisruptionbudgets", ns)
                     if not selector_empty((p.get("spec") or {}).get("selector"))
@@ -3541,8 +3745,8 @@ class Cluster:
                         nst.setdefault("disruptedPods", {})[name] = now_ts()
                         self.store.put("poddisruptionbudgets", n)
             if not dry:
-                self._delete_object(prt, pod)
-                self.reconcile_all()
+                self._terminate_pod(pod, dopts.get("gracePeriodSeconds"))
+                self.after_write()
             return Response(201, success, dry_run=dry)
 
     # -- discovery -------------------------------------------------------------------------------
@@ -3999,8 +4203,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             resp = Response(401, err_unauthorized().body())
         else:
             fault = app.faults.take(method, path)
+            forbidden = app.cluster.authorize(method, path, params, user)
             if fault is not None and not fault.get("execute"):
                 resp = None
+            elif forbidden is not None:
+                resp = forbidden
             else:
                 resp = app.cluster.route("GET" if method == "HEAD" else method, path, params, body, ctype, app.port,
                                          self.headers.get("Accept") or "")
@@ -4018,12 +4225,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "body": body_for_log(body, ctype), "status": resp.code if resp is not None else 0,
                  "dry_run": dry, "auth": auth, "user": user,
                  "user_agent": self.headers.get("User-Agent") or "",
-                 "watch": bool(resp is not None and resp.stream is not None), "fault": fault is not None}
+                 "watch": bool(resp is not None and resp.stream is not None), "fault": fault is not None,
+                 "protocol": self.request_version}
         app.requests.add(entry)
         if resp is None:
             self.close_connection = True
+            app.cluster.after_request()
             return
         self.send(resp)
+        app.cluster.after_request()
 
     def send(self, resp):
         if resp.stream is not None:
@@ -4134,9 +4344,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_control(200, {"items": cluster.all_objects()})
             if segs == ["reset"] and method == "POST":
                 objs = data if data is not None else cluster.initial_objects
+                with cluster.lock:
+                    cluster.reset_settings()
                 app.faults.clear()
                 app.requests.clear()
                 return self.send_control(200, {"loaded": cluster.load_objects(deep(objs), replace_all=True)})
+            if segs == ["settings"] and method == "GET":
+                with cluster.lock:
+                    return self.send_control(200, cluster.settings_now())
+            if segs == ["settings"] and method == "POST":
+                if not isinstance(data, dict):
+                    raise ValueError("body must be a JSON object")
+                return self.send_control(200, cluster.set_settings(data))
             if len(segs) == 3 and segs[0] == "deployments" and method in ("POST", "GET"):
                 if method == "GET":
                     with cluster.lock:
@@ -4164,6 +4383,170 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_control(404, {"error": "no control endpoint %s %s" % (method, path)})
 
 
+class H2Exchange(Handler):
+    """One HTTP/2 request run through Handler.dispatch, its answer captured for the stream."""
+
+    def __init__(self, server, conn, client_address, stream, method, path, headers, body):
+        # no BaseRequestHandler.__init__: there is no per-request socket to read from
+        self.server = server
+        self.connection = conn
+        self.client_address = client_address
+        self.stream = stream
+        self.command = method
+        self.path = path
+        self.request_version = "HTTP/2.0"
+        self.requestline = "%s %s HTTP/2.0" % (method, path)
+        self.headers = headers
+        self.rfile = io.BytesIO(body)
+        self.wfile = io.BytesIO()
+        self.close_connection = False
+        self.status = None
+        self.out_headers = []
+
+    def send_response(self, code, message=None):
+        self.log_request(code)
+        self.status = code
+        self.out_headers.append(("date", self.date_time_string()))
+
+    def send_header(self, keyword, value):
+        if keyword.lower() not in ("connection", "transfer-encoding", "keep-alive"):
+            self.out_headers.append((keyword.lower(), str(value)))
+
+    def end_headers(self):
+        pass
+
+    def send_stream(self, resp):
+        self.send_response(200)
+        self.send_header("Audit-Id", str(uuid.uuid4()))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Content-Type", "application/json")
+        self.stream.respond(self.status, self.out_headers)
+        try:
+            for ev in resp.stream:
+                if ev is not None:
+                    self.stream.data((dumps(ev) + "\n").encode())
+        finally:
+            resp.stream.close()
+        self.stream.data(b"", end=True)
+        self.status = None  # answered
+
+    def client_gone(self):
+        return self.stream.conn.closed
+
+
+class H2Stream:
+    def __init__(self, conn, stream_id):
+        self.conn = conn
+        self.id = stream_id
+
+    def respond(self, status, headers):
+        self.conn.send_headers(self.id, [(":status", str(status))] + headers)
+
+    def data(self, data, end=False):
+        self.conn.send_data(self.id, data, end)
+
+
+class H2Connection:
+    """The fake's API over HTTP/2 (h2 from python3-h2), as a real apiserver negotiates it by
+    ALPN. Requests on one connection are answered one after the other."""
+
+    def __init__(self, server, sock, client_address):
+        import h2.config
+        import h2.connection
+        self.server = server
+        self.sock = sock
+        self.client_address = client_address
+        self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        self.partial = {}   # stream id -> [headers, body]
+        self.ready = []     # complete requests: (stream id, headers, body)
+        self.closed = False
+
+    def flush(self):
+        out = self.h2.data_to_send()
+        if out:
+            self.sock.sendall(out)
+
+    def pump(self):
+        """Read from the peer once and sort what arrived; False when it is gone."""
+        import h2.events
+        try:
+            data = self.sock.recv(65536)
+        except (OSError, ssl.SSLError):
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        for ev in self.h2.receive_data(data):
+            if isinstance(ev, h2.events.RequestReceived):
+                self.partial[ev.stream_id] = [ev.headers, bytearray()]
+            elif isinstance(ev, h2.events.DataReceived):
+                if ev.stream_id in self.partial:
+                    self.partial[ev.stream_id][1] += ev.data
+                self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                if ev.stream_id in self.partial:
+                    hdrs, body = self.partial.pop(ev.stream_id)
+                    self.ready.append((ev.stream_id, hdrs, bytes(body)))
+            elif isinstance(ev, h2.events.StreamReset):
+                self.partial.pop(ev.stream_id, None)
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                self.closed = True
+        self.flush()
+        return not self.closed
+
+    def send_headers(self, stream_id, headers):
+        self.h2.send_headers(stream_id, headers)
+        self.flush()
+
+    def send_data(self, stream_id, data, end):
+        while data:
+            window = min(self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size)
+            if window <= 0:
+                if not self.pump():
+                    raise ConnectionError("peer gone")
+                continue
+            self.h2.send_data(stream_id, data[:window])
+            data = data[window:]
+            self.flush()
+        if end:
+            self.h2.end_stream(stream_id)
+            self.flush()
+
+    def serve(self):
+        self.sock.settimeout(Handler.timeout)
+        self.h2.initiate_connection()
+        self.flush()
+        while not self.closed:
+            while self.ready and not self.closed:
+                self.answer(*self.ready.pop(0))
+            if not self.closed:
+                self.pump()
+
+    def answer(self, stream_id, hdrs, body):
+        pseudo = {k: v for k, v in hdrs if k.startswith(":")}
+        msg = http.client.HTTPMessage()
+        for k, v in hdrs:
+            if not k.startswith(":"):
+                msg[k] = v
+        if ":authority" in pseudo and "host" not in msg:
+            msg["Host"] = pseudo[":authority"]
+        del msg["Content-Length"]
+        del msg["Transfer-Encoding"]
+        msg["Content-Length"] = str(len(body))
+        ex = H2Exchange(self.server, self.sock, self.client_address, H2Stream(self, stream_id),
+                        pseudo.get(":method", "GET"), pseudo.get(":path", "/"), msg, body)
+        ex.dispatch(ex.command)
+        if ex.status is None and not ex.out_headers:
+            self.closed = True  # a fault that drops the connection
+            return
+        if ex.status is not None:
+            data = ex.wfile.getvalue()
+            self.send_headers(stream_id, [(":status", str(ex.status))] + ex.out_headers)
+            self.send_data(stream_id, data, True) if data else self.h2.end_stream(stream_id)
+            self.flush()
+
+
 class TLSServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -4188,7 +4571,12 @@ class TLSServer(http.server.ThreadingHTTPServer):
                 pass
             return
         try:
-            self.RequestHandlerClass(conn, client_address, self)
+            if conn.selected_alpn_protocol() == "h2":
+                H2Connection(self, conn, client_address).serve()
+            else:
+                self.RequestHandlerClass(conn, client_address, self)
+        except (OSError, ssl.SSLError, ConnectionError):
+            pass
         finally:
             try:
                 conn.close()
@@ -4287,13 +4675,13 @@ def write_kubeconfigs(d, server, token):
     write_private(os.path.join(d, "token"), token + "\n")
 
 
-def ssl_context(d):
+def ssl_context(d, http2=False):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
     ctx.load_verify_locations(os.path.join(d, "ca.crt"))
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     return ctx
 
 
@@ -4327,6 +4715,8 @@ def main(argv=None):
     ap.add_argument("--requests", help="append every API request as a JSON line to this file")
     ap.add_argument("--version", default="1.29", choices=sorted(SERVER_VERSIONS), help="Kubernetes version to mimic")
     ap.add_argument("--verbose", action="store_true", help="log requests and TLS errors to stderr")
+    ap.add_argument("--http2", action="store_true",
+                    help="offer HTTP/2 by ALPN, as a real apiserver does (needs python3-h2)")
     args = ap.parse_args(argv)
     try:
         host, port, family = parse_listen(args.listen)
@@ -4348,7 +4738,13 @@ def main(argv=None):
         sys.stderr.write("fake-k8s: cannot make certificates in %s: %s\n" % (args.certs, e))
         return 2
     app = App(cluster, args.token, args.requests, args.verbose)
-    server = TLSServer((host, port), app, ssl_context(args.certs), family)
+    if args.http2:
+        try:
+            import h2.connection  # noqa: F401  (python3-h2)
+        except ImportError:
+            sys.stderr.write("fake-k8s: --http2 needs the h2 module (Debian: python3-h2)\n")
+            return 2
+    server = TLSServer((host, port), app, ssl_context(args.certs, args.http2), family)
     app.port = server.server_address[1]
     server_url = "https://%s:%d" % ("[%s]" % host if family == socket.AF_INET6 else host, app.port)
     write_kubeconfigs(args.certs, server_url, args.token)

@@ -841,6 +841,151 @@ class TestControlApi(FakeTestCase):
         self.assertEqual(self.s.obj("/apis/apps/v1/namespaces/prod/statefulsets/db")["status"]["readyReplicas"], 1)
 
 
+class TestRealServerFidelity(FakeTestCase):
+    """Issue 16: what a real v1.20 apiserver showed that the fake did not."""
+
+    def test_scale_404_names_the_subresource(self):
+        r = self.s.get(DEPLOY + "/nope/scale")
+        self.assertEqual(r.status, 404)
+        self.assertEqual(r.json, status_body(404, "NotFound", 'deployments/scale.apps "nope" not found',
+                                             {"name": "nope", "group": "apps", "kind": "deployments/scale"}))
+
+    def test_logs_of_an_unscheduled_pod_are_204_empty(self):
+        self.s.control("POST", "objects", {"apiVersion": "v1", "kind": "Pod",
+                                           "metadata": {"name": "lonely", "namespace": "prod"},
+                                           "spec": {"nodeSelector": {"disk": "none"},
+                                                    "containers": [{"name": "app", "image": "busybox"}]}})
+        r = self.s.get(PODS + "/lonely/log")
+        self.assertEqual((r.status, r.data), (204, b""))
+
+    def test_rbac_403_in_the_real_words(self):
+        rules = [{"verbs": ["get"], "apiGroups": ["apps"], "resources": ["deployments"], "namespaces": ["prod"]}]
+        self.assertEqual(self.s.control("POST", "settings", {"rbac": rules})["rbac"], rules)
+        self.assertEqual(self.s.get(DEPLOY + "/web").status, 200)
+        r = self.s.request("PATCH", DEPLOY + "/web", {"spec": {"replicas": 4}}, ctype=MERGE)
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.json, status_body(
+            403, "Forbidden", 'deployments.apps "web" is forbidden: User "salve-token" cannot patch resource '
+            '"deployments" in API group "apps" in the namespace "prod"', {"name": "web", "group": "apps",
+                                                                          "kind": "deployments"}))
+        r = self.s.get(DEPLOY)
+        self.assertEqual(r.json["message"], 'deployments.apps is forbidden: User "salve-token" cannot list resource '
+                                            '"deployments" in API group "apps" in the namespace "prod"')
+        r = self.s.request("POST", PODS + "/db-0/eviction", {"metadata": {"name": "db-0"}})
+        self.assertEqual(r.json["message"], 'pods "db-0" is forbidden: User "salve-token" cannot create resource '
+                                            '"pods/eviction" in API group "" in the namespace "prod"')
+        self.assertEqual(self.s.get("/api/v1/nodes").json["message"],
+                         'nodes is forbidden: User "salve-token" cannot list resource "nodes" in API group "" '
+                         'at the cluster scope')
+        self.assertEqual(self.s.get("/apis").status, 200)  # discovery stays open
+        self.assertEqual(self.s.get(DEPLOY, auth="cert").status, 200)  # system:masters
+        self.s.control("POST", "reset")
+        self.assertIsNone(self.s.control("GET", "settings")["rbac"])
+
+    def test_async_controllers_make_natural_conflicts(self):
+        self.s.control("POST", "settings", {"controller_delay": 30})
+        node = "/api/v1/nodes/node-1"
+        r = self.s.request("PATCH", node, {"spec": {"unschedulable": True}}, ctype=MERGE)
+        self.assertEqual(r.status, 200)
+        # the next read is answered before the node controller acts on the write, which then
+        # adds its taint: a write based on that read is a natural 409
+        read = self.s.obj(node)
+        self.assertNotIn("taints", read["spec"])
+        r = self.s.request("PATCH", node, {"metadata": {"resourceVersion": read["metadata"]["resourceVersion"]},
+                                           "spec": {"unschedulable": None}}, ctype=MERGE)
+        self.assertEqual(r.status, 409)
+        self.assertEqual(r.json["reason"], "Conflict")
+        self.assertEqual(self.s.obj(node)["spec"]["taints"][0]["key"], "node.kubernetes.io/unschedulable")
+
+    def test_deleted_pods_stay_terminating(self):
+        self.s.control("POST", "settings", {"pod_termination": 1})
+        pod = PODS + "/db-0"
+        uid = self.s.obj(pod)["metadata"]["uid"]
+        r = self.s.request("DELETE", pod)
+        self.assertEqual(r.status, 200)
+        still = self.s.obj(pod)
+        self.assertEqual(still["metadata"]["uid"], uid)
+        self.assertEqual(still["metadata"]["deletionGracePeriodSeconds"], 30)
+        self.assertIn("deletionTimestamp", still["metadata"])
+        wait_until(lambda: self.s.get(pod).status == 404 or self.s.obj(pod)["metadata"]["uid"] != uid,
+                   what="the kubelet to confirm db-0 stopped")
+
+    def test_network_policies(self):
+        np = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "deny", "namespace": "prod"},
+              "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                       "egress": [{"ports": [{"port": 53}]}]}}
+        r = self.s.request("POST", "/apis/networking.k8s.io/v1/namespaces/prod/networkpolicies", np)
+        self.assertEqual(r.status, 201)
+        self.assertEqual(r.json["spec"]["policyTypes"], ["Ingress", "Egress"])
+        self.assertEqual(r.json["spec"]["egress"][0]["ports"][0]["protocol"], "TCP")
+        self.assertEqual(r.json["metadata"]["generation"], 1)
+        np["spec"]["policyTypes"] = ["Sideways"]
+        np["metadata"]["name"] = "bad"
+        r = self.s.request("POST", "/apis/networking.k8s.io/v1/namespaces/prod/networkpolicies", np)
+        self.assertEqual(r.status, 422)
+        self.assertIn('spec.policyTypes[0]: Unsupported value: "Sideways": supported values: "Egress", "Ingress"',
+                      r.json["message"])
+        r = self.s.get("/apis/networking.k8s.io/v1/namespaces/prod/networkpolicies/nope")
+        self.assertEqual(r.json["message"], 'networkpolicies.networking.k8s.io "nope" not found')
+
+    def test_replicaset_releases_a_relabelled_pod(self):
+        name = self.pods()[0]["metadata"]["name"]
+        r = self.s.request("PATCH", PODS + "/" + name, {"metadata": {"labels": {"app": None, "quarantine": "yes"}}},
+                           ctype=MERGE)
+        self.assertEqual(r.status, 200)
+        released = self.s.obj(PODS + "/" + name)
+        self.assertNotIn("ownerReferences", released["metadata"])
+        self.assertEqual(released["status"]["phase"], "Running")
+        self.assertEqual(len(self.pods()), 3)  # a replacement took its place
+
+
+def have_h2():
+    try:
+        import h2.connection  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+@unittest.skipUnless(have_h2(), "the h2 module (python3-h2) is not installed")
+class TestHttp2(unittest.TestCase):
+    """--http2: h2 by ALPN, the same answers, large bodies past the flow-control window."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = FakeServer("--http2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def curl(self, *args):
+        return subprocess.run(["curl", "-sS", "--http2", "--cacert", os.path.join(self.s.certs, "ca.crt"),
+                               "-H", "Authorization: Bearer " + self.s.token] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+
+    def test_h2_answers_as_http1_does(self):
+        base = "https://127.0.0.1:%d" % self.s.port
+        out = self.curl("-w", "\n%{http_version} %{http_code}", base + DEPLOY + "/web").stdout
+        body, status = out.rsplit("\n", 1)
+        self.assertEqual(status, "2 200")
+        self.assertEqual(json.loads(body)["metadata"]["name"], "web")
+        out = self.curl("-o", "/dev/null", "-w", "%{http_version} %{http_code} %{size_download}",
+                        "-X", "PATCH", "-H", "Content-Type: " + MERGE, "-d", '{"spec":{"replicas":"x"}}',
+                        base + DEPLOY + "/web").stdout
+        self.assertTrue(out.startswith("2 422 "), out)
+        # a list far beyond the 65535-byte initial window arrives whole
+        objs = [{"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e%d" % i, "namespace": "prod"},
+                 "involvedObject": {"kind": "Pod", "name": "db-0", "namespace": "prod"},
+                 "reason": "Filler", "message": "x" * 200} for i in range(600)]
+        self.s.control("POST", "objects", objs)
+        out = self.curl(base + "/api/v1/namespaces/prod/events").stdout
+        self.assertGreaterEqual(len(json.loads(out)["items"]), 600)
+        entry = self.s.control("GET", "requests")[-1]
+        self.assertEqual(entry["protocol"], "HTTP/2.0")
+
+
 class TestLifecycle(unittest.TestCase):
     def test_sigterm_exits_cleanly(self):
         s = FakeServer(fixture=None)

@@ -45,8 +45,21 @@ int fake_start(struct fake *f, const char *version)
 	snprintf(certs, sizeof certs, "%s/certs", f->dir);
 	snprintf(port_file, sizeof port_file, "%s/port", f->dir);
 	snprintf(log, sizeof log, "%s/fake.log", f->dir);
-	const char *argv[] = {python,      script,  "--certs",   certs,   "--port-file", port_file,
-	                      "--fixture", fixture, "--version", version, NULL};
+	/* SALVE_FAKE_K8S_HTTP2=1: the fake offers h2 by ALPN as a real apiserver does, so the
+	 * client's HTTP/2 path (the one production takes) runs the same tests. */
+	const char *h2 = getenv("SALVE_FAKE_K8S_HTTP2");
+	const char *argv[] = {python,
+	                      script,
+	                      "--certs",
+	                      certs,
+	                      "--port-file",
+	                      port_file,
+	                      "--fixture",
+	                      fixture,
+	                      "--version",
+	                      version,
+	                      h2 && strcmp(h2, "1") == 0 ? "--http2" : NULL,
+	                      NULL};
 	f->pid = tp_spawn(argv, log);
 	for (int i = 0; i < 300; i++) { /* 30 s at most: certificates take a moment */
 		char *port = tp_read(port_file);

@@ -22,7 +22,8 @@ struct fake {
 	char token[64];
 };
 
-/* Start the fake mimicking Kubernetes `version` ("1.29", "1.20"). 0 or -1 (log on stderr). */
+/* Start the fake mimicking Kubernetes `version` ("1.29", "1.20"), offering HTTP/2 when the
+ * environment says SALVE_FAKE_K8S_HTTP2=1. 0 or -1 (log on stderr). */
 int fake_start(struct fake *f, const char *version);
 void fake_stop(struct fake *f);
 

@@ -206,6 +206,12 @@ typedef int (*k8s_build_fn)(k8s_ctx *ctx, const json_t *current, json_t **desire
 int k8s_update(k8s_ctx *ctx, const char *path, unsigned mode, k8s_build_fn build, void *ud,
                json_t **before, json_t **after, json_t **patch);
 
+/* k8s_update starting from `seen`, the object as read a moment ago (check's read), instead of
+ * reading it again: one request when it is still current, a 409 and the usual re-read when it
+ * is not. seen NULL: k8s_update. seen is borrowed. */
+int k8s_update_from(k8s_ctx *ctx, const char *path, unsigned mode, const json_t *seen,
+                    k8s_build_fn build, void *ud, json_t **before, json_t **after, json_t **patch);
+
 /* path + "?dryRun=All" or "&dryRun=All" into buf. */
 void k8s_dry_run_path(char *buf, size_t len, const char *path);
 
@@ -344,6 +350,13 @@ typedef struct k8s_mutation {
 	/* undo: log what was put back (patch as for undo_record). */
 	void (*undone)(k8s_ctx *ctx, const void *state, const json_t *patch);
 } k8s_mutation;
+
+/* The key under which k8s_mutation_check leaves the object it read in the observed of a check
+ * that finds a change needed (with "k8s_path"), so plan and apply, given it back by
+ * host->observed (ABI 1.2), write without reading again. */
+#define K8S_OBSERVED_OBJECT "k8s_object"
+/* That object when observed (host->observed's, may be NULL) carries one for `path`; borrowed. */
+const json_t *k8s_observed_object(const json_t *observed, const char *path);
 
 /* The salve_action callbacks of a mutation; host is the plugin's host table. */
 int k8s_mutation_check(const k8s_mutation *m, const salve_host *host, salve_call *call,

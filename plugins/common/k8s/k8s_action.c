@@ -140,14 +140,30 @@ static void end(const k8s_mutation *m, void *state)
 	free(state);
 }
 
+const json_t *k8s_observed_object(const json_t *observed, const char *path)
+{
+	const char *p = json_string_value(json_object_get(observed, "k8s_path"));
+	json_t *obj = json_object_get(observed, K8S_OBSERVED_OBJECT);
+	return p && path && strcmp(p, path) == 0 && json_is_object(obj) ? obj : NULL;
+}
+
+/* What check read, when the host hands check's observed to this plan or apply. */
+static const json_t *seen_by_check(k8s_ctx *ctx, const char *path)
+{
+	if (!SALVE_HOST_HAS(ctx->host, observed))
+		return NULL;
+	return k8s_observed_object(ctx->host->observed(ctx->call), path);
+}
+
 static int write_target(const k8s_mutation *m, k8s_ctx *ctx, void *state, unsigned mode,
                         json_t **before, json_t **after, json_t **patch)
 {
 	if (m->write)
 		return m->write(ctx, state, mode, before, after, patch);
 	const k8s_target *t = state;
-	return k8s_update(ctx, t->path, mode | m->update_mode, m->build, state, before, after,
-	                  patch);
+	const json_t *seen = before ? seen_by_check(ctx, t->path) : NULL; /* none for an undo */
+	return k8s_update_from(ctx, t->path, mode | m->update_mode, seen, m->build, state, before,
+	                       after, patch);
 }
 
 int k8s_mutation_check(const k8s_mutation *m, const salve_host *host, salve_call *call,
@@ -162,6 +178,11 @@ int k8s_mutation_check(const k8s_mutation *m, const salve_host *host, salve_call
 		rc = k8s_get(&ctx, t->path, 0, &current);
 		if (rc == SALVE_OK)
 			rc = m->observe(&ctx, state, current, observed);
+		if (rc == SALVE_OK && json_is_object(*observed)) {
+			/* for plan and apply (not audited: a change is needed) */
+			json_object_set(*observed, K8S_OBSERVED_OBJECT, current);
+			json_object_set_new(*observed, "k8s_path", json_string(t->path));
+		}
 		json_decref(current);
 	} else if (rc == SALVE_OK) {
 		rc = m->check(&ctx, state, observed);

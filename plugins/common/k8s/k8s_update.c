@@ -60,6 +60,12 @@ static int updated(json_t *current, json_t *answer, json_t *diff, json_t **befor
 int k8s_update(k8s_ctx *ctx, const char *path, unsigned mode, k8s_build_fn build, void *ud,
                json_t **before, json_t **after, json_t **patch)
 {
+	return k8s_update_from(ctx, path, mode, NULL, build, ud, before, after, patch);
+}
+
+int k8s_update_from(k8s_ctx *ctx, const char *path, unsigned mode, const json_t *seen,
+                    k8s_build_fn build, void *ud, json_t **before, json_t **after, json_t **patch)
+{
 	char target[4096];
 	if (mode & K8S_UPDATE_DRY_RUN)
 		k8s_dry_run_path(target, sizeof target, path);
@@ -74,7 +80,11 @@ int k8s_update(k8s_ctx *ctx, const char *path, unsigned mode, k8s_build_fn build
 
 	for (int attempt = 1;; attempt++) {
 		json_t *current = NULL, *desired = NULL, *diff = NULL;
-		int rc = k8s_get(ctx, path, 0, &current);
+		int rc = SALVE_OK;
+		if (attempt == 1 && seen) /* read a moment ago: a 409 says when it is stale */
+			current = json_deep_copy(seen);
+		else
+			rc = k8s_get(ctx, path, 0, &current);
 		if (rc != SALVE_OK)
 			return rc;
 		rc = build(ctx, current, &desired, ud);

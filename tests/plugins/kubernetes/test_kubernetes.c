@@ -298,15 +298,13 @@ static void test_rollout_undo(void **state)
 	json_decref(obs);
 	fake_clear_requests(&fake_k8s);
 
-	/* dry-run: the same patch, sent with dryRun=All; nothing stored */
+	/* dry-run: the same patch, sent with dryRun=All; nothing stored. The plan writes from what
+	 * check read (host->observed): no read of its own. */
 	mock_set_mode(SALVE_MODE_DRY_RUN);
 	assert_int_equal(mock_plan("rollout_undo", args, &plan), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
 	json_t *lines = fake_request_lines(&fake_k8s, NULL, NULL);
 	const char *want_plan[] = {
-	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
-	    "GET /apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dweb 200",
-	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
 	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?dryRun=All&fieldManager=salve 200",
 	    NULL,
 	};
@@ -721,6 +719,338 @@ static void test_patch_json_and_undo(void **state)
 	                 SALVE_ERR_INVALID);
 }
 
+/* Issue 16 bug 2: a strategic merge patch of one container's env keeps the other entries and
+ * the container's other fields (a merge patch would replace the lists whole), $patch: delete
+ * removes one entry, and undo puts each list back as it was. */
+static void test_patch_strategic_env_and_undo(void **state)
+{
+	(void)state;
+	const char *add = "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": \"web\", "
+	                  "\"strategic\": {\"spec\": {\"template\": {\"spec\": {\"containers\": "
+	                  "[{\"name\": \"web\", \"env\": [{\"name\": \"A\", \"value\": \"1\"}, "
+	                  "{\"name\": \"B\", \"value\": \"2\"}]}]}}}}}";
+	const char *set_b =
+	    "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": \"web\", "
+	    "\"strategic\": {\"spec\": {\"template\": {\"spec\": {\"containers\": "
+	    "[{\"name\": \"web\", \"env\": [{\"name\": \"B\", \"value\": \"3\"}]}]}}}}}";
+	const char *del_a =
+	    "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": \"web\", "
+	    "\"strategic\": {\"spec\": {\"template\": {\"spec\": {\"containers\": "
+	    "[{\"name\": \"web\", \"env\": [{\"name\": \"A\", \"$patch\": "
+	    "\"delete\"}]}]}}}}}";
+	json_t *res = NULL, *u1 = NULL, *u2 = NULL, *u3 = NULL, *obs = NULL;
+	assert_int_equal(mock_apply("patch", add, &res, &u1), SALVE_OK);
+	json_decref(res);
+	assert_int_equal(mock_check("patch", set_b, &obs), SALVE_OK);
+	json_decref(obs);
+	assert_int_equal(mock_apply("patch", set_b, &res, &u2), SALVE_OK);
+	assert_json_eq(tj_at(res, "/changes"),
+	               "[{\"path\": \"/spec/template/spec/containers/0/env/1/value\", "
+	               "\"before\": \"2\", \"after\": \"3\"}]");
+	json_decref(res);
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", "/deployments/web$");
+	json_t *last = json_array_get(reqs, json_array_size(reqs) - 1);
+	assert_string_equal(tj_str_at(last, "/content_type"),
+	                    "application/strategic-merge-patch+json");
+	assert_false(json_is_true(json_object_get(last, "dry_run")));
+	json_decref(reqs);
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_json_eq(
+	    tj_at(d, "/spec/template/spec/containers/0/env"),
+	    "[{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\", \"value\": \"3\"}]");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	assert_int_equal(json_array_size(tj_at(d, "/spec/template/spec/containers/0/ports")), 1);
+	json_decref(d);
+	/* applied again it changes nothing: check holds */
+	assert_int_equal(mock_check("patch", set_b, &obs), SALVE_HOLDS);
+	json_decref(obs);
+
+	assert_int_equal(mock_apply("patch", del_a, &res, &u3), SALVE_OK);
+	json_decref(res);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_json_eq(tj_at(d, "/spec/template/spec/containers/0/env"),
+	               "[{\"name\": \"B\", \"value\": \"3\"}]");
+	json_decref(d);
+	assert_string_equal(tj_str_at(u3, "/touched/0/path"), "/spec/template/spec/containers");
+
+	assert_int_equal(mock_undo("patch", u3), SALVE_OK);
+	assert_int_equal(mock_undo("patch", u2), SALVE_OK);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_json_eq(
+	    tj_at(d, "/spec/template/spec/containers/0/env"),
+	    "[{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\", \"value\": \"2\"}]");
+	json_decref(d);
+	assert_int_equal(mock_undo("patch", u1), SALVE_OK);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_null(tj_at(d, "/spec/template/spec/containers/0/env"));
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	json_decref(d);
+	json_decref(u1);
+	json_decref(u2);
+	json_decref(u3);
+
+	/* a directive on the whole object, or two kinds of patch at once, is refused unsent */
+	fake_clear_requests(&fake_k8s);
+	assert_int_equal(mock_check("patch",
+	                            "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": "
+	                            "\"web\", \"strategic\": {\"$patch\": \"replace\"}}",
+	                            &obs),
+	                 SALVE_ERR_INVALID);
+	assert_int_equal(mock_check("patch",
+	                            "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": "
+	                            "\"web\", \"strategic\": {\"metadata\": {\"$patch\": "
+	                            "\"replace\"}}}",
+	                            &obs),
+	                 SALVE_ERR_INVALID);
+	assert_string_equal(mock_last_error(),
+	                    "argument \"strategic\": the patch must not change /metadata");
+	assert_int_equal(mock_check("patch",
+	                            "{\"kind\": \"deployment\", \"namespace\": \"prod\", \"name\": "
+	                            "\"web\", \"strategic\": {}, \"merge\": {}}",
+	                            &obs),
+	                 SALVE_ERR_INVALID);
+	assert_no_requests();
+}
+
+/* ---- the fake as strict as a real API server (issue 16 bug 4) -------------------------------- */
+
+/* Logs of a pod no node runs yet: the real server answers 204 without a body. */
+static void test_logs_of_unscheduled_pod(void **state)
+{
+	(void)state;
+	fake_control(
+	    &fake_k8s, "/__fake/objects",
+	    "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+	    "\"lonely\", \"namespace\": \"prod\"}, \"spec\": {\"nodeSelector\": {\"disk\": "
+	    "\"none\"}, \"containers\": [{\"name\": \"app\", \"image\": \"busybox\"}]}}");
+	json_t *r = NULL;
+	assert_int_equal(mock_run("logs", "{\"namespace\": \"prod\", \"pod\": \"lonely\"}", &r),
+	                 SALVE_OK);
+	assert_json_eq(r, "{\"namespace\": \"prod\", \"pod\": \"lonely\", \"container\": null, "
+	                  "\"text\": \"\", \"lines\": 0}");
+	json_decref(r);
+	const char *const want[] = {
+	    "GET /api/v1/namespaces/prod/pods/lonely/log?tailLines=100&limitBytes=1048576 204",
+	    NULL};
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), want);
+}
+
+/* RBAC: the token user may read deployments but not patch them; the 403 names what was refused
+ * in the real server's words, nothing was changed, and the undo-free failure is not retried. */
+static void test_rbac_forbidden(void **state)
+{
+	(void)state;
+	fake_control(&fake_k8s, "/__fake/settings",
+	             "{\"rbac\": [{\"verbs\": [\"get\", \"list\", \"watch\"], \"apiGroups\": "
+	             "[\"apps\"], \"resources\": [\"deployments\"]}]}");
+	json_t *obs = NULL, *res = NULL, *undo = NULL;
+	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\", \"container\": \"web\", "
+	                   "\"image\": \"nginx:1.26.0\"}";
+	assert_int_equal(mock_check("set_image", args, &obs), SALVE_OK);
+	json_decref(obs);
+	assert_int_equal(mock_apply("set_image", args, &res, &undo), SALVE_ERR);
+	assert_string_equal(
+	    mock_last_error(),
+	    "deployments.apps \"web\" is forbidden: User \"salve-token\" cannot patch "
+	    "resource \"deployments\" in API group \"apps\" in the namespace \"prod\" "
+	    "(403)");
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", NULL);
+	assert_int_equal(json_array_size(reqs), 1);
+	assert_json_eq(tj_at(json_array_get(reqs, 0), "/status"), "403");
+	json_decref(reqs);
+	/* a subresource and a cluster-scoped resource say so too */
+	assert_int_equal(mock_check("cordon", "{\"node\": \"node-1\"}", &obs), SALVE_ERR);
+	assert_string_equal(
+	    mock_last_error(),
+	    "nodes \"node-1\" is forbidden: User \"salve-token\" cannot get resource "
+	    "\"nodes\" in API group \"\" at the cluster scope (403)");
+	assert_int_equal(mock_run("logs", "{\"namespace\": \"prod\", \"pod\": \"db-0\"}", &obs),
+	                 SALVE_ERR);
+	assert_string_equal(mock_last_error(),
+	                    "pods \"db-0\" is forbidden: User \"salve-token\" cannot get resource "
+	                    "\"pods/log\" in API group \"\" in the namespace \"prod\" (403)");
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.25.3");
+	json_decref(d);
+	/* the client certificate's user is in system:masters: RBAC does not hold it back */
+	mock_fini();
+	assert_int_equal(fake_k8s_init_plugin(fake_k8s.kc_cert), 0);
+	assert_int_equal(mock_apply("set_image", args, &res, &undo), SALVE_OK);
+	json_decref(res);
+	json_decref(undo);
+}
+
+/* Controllers write a moment after the write they react to, as real ones do: the node
+ * controller's taint lands between the undo's read and its write, so the undo meets a natural
+ * 409, reads again and succeeds. */
+static void test_natural_conflict_with_node_controller(void **state)
+{
+	(void)state;
+	fake_control(&fake_k8s, "/__fake/settings", "{\"controller_delay\": 30}");
+	json_t *res = NULL, *undo = NULL;
+	assert_int_equal(mock_apply("cordon", "{\"node\": \"node-1\"}", &res, &undo), SALVE_OK);
+	json_t *n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_null(tj_at(n, "/spec/taints")); /* the controller has not acted yet */
+	json_decref(n);
+	fake_clear_requests(&fake_k8s);
+	assert_int_equal(mock_undo("cordon", undo), SALVE_OK);
+	const char *const want[] = {"GET /api/v1/nodes/node-1 200",
+	                            "PATCH /api/v1/nodes/node-1?fieldManager=salve 409",
+	                            "GET /api/v1/nodes/node-1 200",
+	                            "PATCH /api/v1/nodes/node-1?fieldManager=salve 200", NULL};
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), want);
+	size_t i, conflicts = 0;
+	json_t *e;
+	json_array_foreach(mock_audit_events(), i, e)
+	{
+		conflicts += strcmp(tj_str_at(e, "/event"), "k8s.conflict") == 0;
+	}
+	assert_int_equal(conflicts, 1);
+	/* controllers caught up: the taint followed the uncordon away */
+	fake_control(&fake_k8s, "/__fake/settings", "{\"controller_delay\": null}");
+	n = fake_object(&fake_k8s, "Node", NULL, "node-1");
+	assert_null(tj_at(n, "/spec/unschedulable"));
+	assert_null(tj_at(n, "/spec/taints"));
+	json_decref(n);
+	json_decref(res);
+	json_decref(undo);
+}
+
+/* Evicted pods stay Terminating until the kubelet confirms (here 1 s): the drain waits for
+ * them to go, and the ReplicaSet replaces them meanwhile. */
+static void test_drain_waits_for_terminating_pods(void **state)
+{
+	(void)state;
+	fake_control(&fake_k8s, "/__fake/settings", "{\"pod_termination\": 2}");
+	json_t *db1 = fake_object(&fake_k8s, "Pod", "prod", "db-1");
+	json_t *res = NULL, *undo = NULL;
+	assert_int_equal(
+	    mock_apply("drain", "{\"node\": \"node-2\", \"timeout\": \"30s\"}", &res, &undo),
+	    SALVE_OK);
+	/* db-1 was evicted first and looked at right away: still there (Terminating), so the
+	 * drain polled until its StatefulSet had made a new db-1 */
+	json_t *gets = fake_request_lines(&fake_k8s, "GET", "/pods/db-1$");
+	assert_true(json_array_size(gets) >= 2);
+	assert_string_equal(json_string_value(json_array_get(gets, 0)),
+	                    "GET /api/v1/namespaces/prod/pods/db-1 200");
+	json_decref(gets);
+	json_t *now = fake_object(&fake_k8s, "Pod", "prod", "db-1");
+	assert_string_not_equal(tj_str_at(now, "/metadata/uid"), tj_str_at(db1, "/metadata/uid"));
+	json_decref(now);
+	json_decref(db1);
+	gets = fake_request_lines(&fake_k8s, "GET", "/pods/web-86c4ff78d4-4bh8w$");
+	assert_string_equal(json_string_value(json_array_get(gets, json_array_size(gets) - 1)),
+	                    "GET /api/v1/namespaces/prod/pods/web-86c4ff78d4-4bh8w 404");
+	json_decref(gets);
+	json_decref(res);
+	assert_int_equal(mock_undo("drain", undo), SALVE_OK);
+	json_decref(undo);
+}
+
+/* The protocol the client and the fake agreed on: HTTP/2 when the fake offers it (as a real
+ * apiserver does), else HTTP/1.1. Run both ways by ctest (kubernetes_plugin and
+ * kubernetes_plugin_h2). */
+static void test_http_version(void **state)
+{
+	(void)state;
+	json_t *r = NULL;
+	assert_int_equal(mock_run("get", "{\"kind\": \"node\", \"name\": \"node-1\"}", &r),
+	                 SALVE_OK);
+	json_decref(r);
+	const char *h2 = getenv("SALVE_FAKE_K8S_HTTP2");
+	json_t *reqs = fake_requests(&fake_k8s, "GET", "/nodes/node-1$");
+	assert_string_equal(tj_str_at(json_array_get(reqs, 0), "/protocol"),
+	                    h2 && strcmp(h2, "1") == 0 ? "HTTP/2.0" : "HTTP/1.1");
+	json_decref(reqs);
+}
+
+/* ---- round trips (issue 16 item 6) ---------------------------------------------------------- */
+
+/* check then apply, as the core runs a mutation: the requests it sends, exactly. */
+static void assert_round_trips(const char *action, const char *args, const char *const *want)
+{
+	fake_clear_requests(&fake_k8s);
+	json_t *res = NULL, *undo = NULL;
+	int rc = mock_exec(action, args, &res, &undo);
+	if (rc != SALVE_OK)
+		fail_msg("%s: %d %s", action, rc, mock_last_error());
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), want);
+	json_decref(res);
+	json_decref(undo);
+}
+
+/* Plan and apply write what check read (host->observed) with its resourceVersion: no second
+ * read. The counts are in plugins/kubernetes/README.md. */
+static void test_round_trips(void **state)
+{
+	(void)state;
+	const char *const image[] = {
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 200", NULL};
+	assert_round_trips("set_image",
+	                   "{\"namespace\": \"prod\", \"name\": \"web\", \"container\": \"web\", "
+	                   "\"image\": \"nginx:1.26.0\"}",
+	                   image);
+	json_t *reqs = fake_requests(&fake_k8s, "PATCH", NULL);
+	assert_non_null(tj_str_at(json_array_get(reqs, 0), "/body/metadata/resourceVersion"));
+	json_decref(reqs);
+	json_t *d = NULL;
+	assert_round_trips("rollout_restart", "{\"namespace\": \"prod\", \"name\": \"web\"}",
+	                   image);
+	wait_healthy("web");
+	const char *const undo[] = {
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "GET /apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dweb 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 200", NULL};
+	assert_round_trips("rollout_undo", "{\"namespace\": \"prod\", \"name\": \"web\"}", undo);
+	const char *const patch[] = {
+	    "GET /apis/apps/v1/namespaces/prod/statefulsets/db 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/statefulsets/db?dryRun=All&fieldManager=salve 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/statefulsets/db?fieldManager=salve 200", NULL};
+	assert_round_trips("patch",
+	                   "{\"kind\": \"statefulset\", \"namespace\": \"prod\", \"name\": \"db\", "
+	                   "\"strategic\": {\"spec\": {\"minReadySeconds\": 5}}}",
+	                   patch);
+	const char *const cordon[] = {"GET /api/v1/nodes/node-1 200",
+	                              "PATCH /api/v1/nodes/node-1?fieldManager=salve 200", NULL};
+	assert_round_trips("cordon", "{\"node\": \"node-1\"}", cordon);
+	assert_round_trips(
+	    "taint", "{\"node\": \"node-1\", \"key\": \"k\", \"effect\": \"NoSchedule\"}", cordon);
+	const char *const quarantine[] = {
+	    "GET /api/v1/namespaces/prod/pods/db-0 200",
+	    "PATCH /api/v1/namespaces/prod/pods/db-0?fieldManager=salve 200", NULL};
+	assert_round_trips("quarantine_pod", "{\"namespace\": \"prod\", \"pod\": \"db-0\"}",
+	                   quarantine);
+	const char *const isolate[] = {
+	    "GET /apis/networking.k8s.io/v1/namespaces/prod/networkpolicies/salve-isolate 404",
+	    "POST /apis/networking.k8s.io/v1/namespaces/prod/networkpolicies?fieldManager=salve "
+	    "201",
+	    NULL};
+	assert_round_trips("isolate", "{\"namespace\": \"prod\"}", isolate);
+	/* the same in a dry-run: the write with dryRun=All, still no second read */
+	mock_set_mode(SALVE_MODE_DRY_RUN);
+	const char *const planned[] = {
+	    "GET /api/v1/nodes/node-2 200",
+	    "PATCH /api/v1/nodes/node-2?dryRun=All&fieldManager=salve 200", NULL};
+	assert_round_trips("cordon", "{\"node\": \"node-2\"}", planned);
+	mock_set_mode(SALVE_MODE_APPLY);
+	/* what check read went stale before apply: the 409, one fresh read, the write again */
+	fake_fault(&fake_k8s, "{\"method\": \"PATCH\", \"path_regex\": \"/deployments/web$\", "
+	                      "\"status\": 409, \"times\": 1}");
+	const char *const stale[] = {
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 409",
+	    "GET /apis/apps/v1/namespaces/prod/deployments/web 200",
+	    "PATCH /apis/apps/v1/namespaces/prod/deployments/web?fieldManager=salve 200", NULL};
+	assert_round_trips("set_image",
+	                   "{\"namespace\": \"prod\", \"name\": \"web\", \"container\": \"web\", "
+	                   "\"image\": \"nginx:1.27.0\"}",
+	                   stale);
+	d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(tj_str_at(d, "/spec/template/spec/containers/0/image"), "nginx:1.27.0");
+	json_decref(d);
+}
+
 /* ---- restart, image ------------------------------------------------------------------------ */
 
 static void test_rollout_restart_and_undo(void **state)
@@ -748,6 +1078,62 @@ static void test_rollout_restart_and_undo(void **state)
 	json_decref(d);
 	json_decref(res);
 	json_decref(undo);
+}
+
+/* RFC 3339 UTC with nanoseconds: 2024-05-01T12:00:00.123456789Z */
+static int is_nano_stamp(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddddddddZ";
+	if (!s || strlen(s) != sizeof shape - 1)
+		return 0;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+			return 0;
+	return 1;
+}
+
+/* Issue 16 bug 1: kubectl's whole-second stamp made a second restart within the same second
+ * change nothing (no PATCH, no pod restarted) while it was reported changed. Two restarts back
+ * to back must each send one PATCH with a new stamp, and report the change they made. */
+static void test_two_restarts_within_one_second(void **state)
+{
+	(void)state;
+	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\"}";
+	json_t *first = NULL, *second = NULL, *undo1 = NULL, *undo2 = NULL;
+	assert_int_equal(mock_apply("rollout_restart", args, &first, &undo1), SALVE_OK);
+	assert_int_equal(mock_apply("rollout_restart", args, &second, &undo2), SALVE_OK);
+	const char *s1 = tj_str_at(first, "/restarted_at");
+	const char *s2 = tj_str_at(second, "/restarted_at");
+	assert_true(is_nano_stamp(s1));
+	assert_true(is_nano_stamp(s2));
+	assert_string_not_equal(s1, s2);
+	json_t *patches = fake_requests(&fake_k8s, "PATCH", "/deployments/web$");
+	assert_int_equal(json_array_size(patches), 2);
+	assert_string_equal(tj_str_at(json_array_get(patches, 1),
+	                              "/body/spec/template/metadata/annotations/"
+	                              "kubectl.kubernetes.io~1restartedAt"),
+	                    s2);
+	json_decref(patches);
+	char want[512];
+	snprintf(want, sizeof want,
+	         "[{\"path\": \"/spec/template/metadata/annotations/"
+	         "kubectl.kubernetes.io~1restartedAt\", \"before\": \"%s\", \"after\": \"%s\"}]",
+	         s1, s2);
+	assert_json_eq(tj_at(second, "/changes"), want);
+	snprintf(want, sizeof want,
+	         "[{\"path\": \"/spec/template/metadata/annotations/"
+	         "kubectl.kubernetes.io~1restartedAt\", \"present\": true, \"value\": \"%s\"}]",
+	         s1);
+	assert_json_eq(tj_at(undo2, "/touched"), want);
+	json_t *d = fake_object(&fake_k8s, "Deployment", "prod", "web");
+	assert_string_equal(
+	    tj_str_at(d, "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"),
+	    s2);
+	json_decref(d);
+	json_decref(first);
+	json_decref(second);
+	json_decref(undo1);
+	json_decref(undo2);
 }
 
 static void test_set_image_check_and_undo(void **state)
@@ -1179,7 +1565,20 @@ int main(void)
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_patch_json_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_patch_strategic_env_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_logs_of_unscheduled_pod, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_rbac_forbidden, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_natural_conflict_with_node_controller,
+	                                    fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_waits_for_terminating_pods, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_http_version, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trips, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_two_restarts_within_one_second, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_set_image_check_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),

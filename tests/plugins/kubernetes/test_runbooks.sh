@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The four Kubernetes runbooks end to end: the real salve binary loads the kubernetes, scale
-# and prometheus plugins and runs runbooks/*.lua against the fake API server and a real
+# The five Kubernetes runbooks end to end: the real salve binary loads the kubernetes, scale,
+# notify and prometheus plugins and runs runbooks/*.lua against the fake API server and a real
 # Prometheus (scraping a static metrics file), all on 127.0.0.1, started and cleaned up here.
 # Asserts exit codes, step outcomes and the cluster's state before and after.
 set -euo pipefail
@@ -94,6 +94,19 @@ done
 curl -sf "$prom/api/v1/query?query=cpu_usage" | grep -q '"value"' ||
   { cat "$tmp/prometheus.log"; fail "prometheus did not scrape the metrics"; }
 
+# ---- a webhook receiver for the security team's notices ------------------------------------------
+"$python" "$src/tests/plugins/notify/http_receiver.py" --port-file "$tmp/hook-port" >"$tmp/hook.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/hook-port" ] && break; sleep 0.1; done
+hook="http://127.0.0.1:$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$tmp/hook-port")"
+hook_posts() { # the notices received so far, one JSON body a line
+  curl -sf "$hook/_control/requests" | "$python" -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r["method"] == "POST":
+        print(r["body"] if isinstance(r["body"], str) else json.dumps(r["body"]))'
+}
+
 cat >"$tmp/salve.yaml" <<EOF
 audit: $tmp/audit.jsonl
 state_dir: $tmp/state
@@ -101,6 +114,9 @@ plugins:
   kubernetes: {kubeconfig: $tmp/certs/kubeconfig-token}
   scale: {kubeconfig: $tmp/certs/kubeconfig-cert}
   prometheus: {url: "$prom"}
+  notify:
+    webhooks:
+      security: {url: "$hook/security"}
 EOF
 salve() { "$SALVE_BIN" --config "$tmp/salve.yaml" --plugin-path "$SALVE_PLUGIN_DIR" "$@"; }
 
@@ -189,5 +205,81 @@ salve run -q --json -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua"
 [ "$(pods_on node-2 web-)" = 0 ] && [ "$(pods_on node-2 db-)" = 0 ] || fail "pods left on node-2"
 [ "$(pods_on node-2 node-exporter-)" = 1 ] || fail "the DaemonSet pod should stay"
 ok "drain-node cordons node-2 and evicts its pods, leaving the DaemonSet pod"
+
+# Issue 16 bug 5: a dry-run whose evictions a PodDisruptionBudget refuses must fail, not end
+# in success. One web pod on node-1 not ready leaves web-pdb no disruption to allow, so the
+# eviction of node-2's web pod is refused.
+ctl POST /__fake/reset >/dev/null
+salve run -q --json --dry-run -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua" \
+  >"$tmp/out.json" 2>"$tmp/err" || { cat "$tmp/err"; fail "dry-run drain-node exit $?"; }
+[ "$(step_outcome "$tmp/out.json" drain)" = changed ] || fail "dry-run drain step: $(cat "$tmp/out.json")"
+ok "drain-node dry-run succeeds while web-pdb allows the evictions"
+
+ctl POST /__fake/reset >/dev/null
+ctl POST /__fake/pods/prod/web-86c4ff78d4-7xk2p '{"ready": false}' >/dev/null
+[ "$(obj PodDisruptionBudget prod web-pdb /status/disruptionsAllowed)" = 0 ] || fail "web-pdb still allows a disruption"
+ctl DELETE /__fake/requests >/dev/null
+set +e
+salve run -q --json --dry-run -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua" \
+  >"$tmp/out.json" 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" != 0 ] || fail "dry-run with refused evictions exited 0: $(cat "$tmp/out.json")"
+[ "$(step_outcome "$tmp/out.json" drain)" = failed ] || fail "dry-run drain step: $(cat "$tmp/out.json")"
+grep -q 'drain of node node-2 would not finish: 1 of 2 evictions refused now (prod/web-86c4ff78d4-4bh8w: Cannot evict pod as it would violate the pod' \
+  "$tmp/out.json" "$tmp/err" || fail "no refusal named: $(cat "$tmp/out.json" "$tmp/err")"
+! writes | grep -q ' real$' || fail "dry-run sent real writes: $(writes)"
+[ "$(obj Node - node-2 /spec/unschedulable)" = null ] || fail "dry-run cordoned node-2"
+ok "drain-node dry-run fails when web-pdb would refuse an eviction (rc $rc)"
+
+# ---- contain-compromised-pod ------------------------------------------------------------------------
+pod=web-86c4ff78d4-7xk2p
+ctl POST /__fake/reset >/dev/null
+ctl POST /__fake/logs/prod/$pod '{"container": "web", "log": "xmrig started\n", "previous": true}' >/dev/null
+ctl DELETE /__fake/requests >/dev/null
+salve run -q --json --dry-run -p namespace=prod -p pod=$pod -p evidence_dir="$tmp/ev-dry" \
+  "$src/runbooks/contain-compromised-pod.lua" >"$tmp/out.json" 2>"$tmp/err" || { cat "$tmp/err"; fail "contain dry-run exit $?"; }
+for s in evidence quarantine isolate; do
+  [ "$(step_outcome "$tmp/out.json" $s)" != failed ] || fail "dry-run step $s: $(cat "$tmp/out.json")"
+done
+[ -s "$tmp/ev-dry/manifest.json" ] || fail "the dry-run kept no evidence"
+! writes | grep -q ' real$' || fail "contain dry-run sent real writes: $(writes)"
+writes | grep -q '^POST /apis/networking.k8s.io/v1/namespaces/prod/networkpolicies?dryRun=All&fieldManager=salve dry$' ||
+  fail "no dry-run NetworkPolicy: $(writes)"
+[ "$(obj Pod prod $pod /metadata/labels/app)" = '"web"' ] || fail "dry-run relabelled the pod"
+[ -z "$(hook_posts)" ] || fail "the dry-run sent a notice: $(hook_posts)"
+ok "contain-compromised-pod dry-run keeps evidence and plans quarantine and isolation with dryRun=All"
+
+salve run -q --json -p namespace=prod -p pod=$pod -p evidence_dir="$tmp/ev" -p reason="xmrig in web" \
+  "$src/runbooks/contain-compromised-pod.lua" >"$tmp/out.json" 2>"$tmp/err" || { cat "$tmp/err"; fail "contain exit $?"; }
+[ "$(cat "$tmp/ev/$pod/web.previous.log")" = "xmrig started" ] || fail "previous log not kept"
+digest=$(sha256sum "$tmp/ev/manifest.json" | cut -d' ' -f1)
+grep 'k8s.evidence' "$tmp/audit.jsonl" | grep -q "\"manifest_sha256\":\"$digest\"" ||
+  fail "the manifest's digest $digest is not in the audit log"
+[ "$(obj Pod prod $pod /metadata/labels)" = '{"salve/quarantined": "true", "salve/run-id": '"$(obj Pod prod $pod /metadata/labels/salve~1run-id)"'}' ] ||
+  fail "pod labels: $(obj Pod prod $pod /metadata/labels)"
+[ "$(obj Pod prod $pod /metadata/annotations/salve~1reason)" = '"xmrig in web"' ] || fail "no reason annotation"
+np=$(ctl GET /__fake/objects | "$python" -c '
+import json, sys
+print(" ".join(o["metadata"]["name"] + ":" + json.dumps(o["spec"]["podSelector"], sort_keys=True)
+               for o in json.load(sys.stdin)["items"] if o["kind"] == "NetworkPolicy"))')
+[ "$np" = 'salve-isolate-'"$(printf 'salve/quarantined=true' | sha256sum | cut -c1-10)"':{"matchLabels": {"salve/quarantined": "true"}}' ] ||
+  fail "network policies: $np"
+hook_posts | grep -q "Pod prod/$pod is quarantined" || fail "no notice: $(hook_posts)"
+ok "contain-compromised-pod keeps evidence (digest in the audit log), quarantines, isolates and notifies"
+
+ctl POST /__fake/reset >/dev/null
+curl -sf -X POST "$hook/_control/reset" >/dev/null
+set +e
+salve run -q --json --fail-at notify -p namespace=prod -p pod=$pod -p evidence_dir="$tmp/ev-drill" \
+  "$src/runbooks/contain-compromised-pod.lua" >"$tmp/out.json" 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || { cat "$tmp/err"; fail "contain drill exit $rc, want 1 (rolled back)"; }
+[ "$(obj Pod prod $pod /metadata/labels)" = '{"app": "web", "pod-template-hash": "86c4ff78d4"}' ] ||
+  fail "labels not restored: $(obj Pod prod $pod /metadata/labels)"
+[ -z "$(ctl GET /__fake/objects | grep -o NetworkPolicy || true)" ] || fail "the NetworkPolicy survived the rollback"
+[ -s "$tmp/ev-drill/manifest.json" ] || fail "the rollback removed the evidence"
+ok "contain-compromised-pod rolled back (--fail-at notify) restores the labels and deletes the policy, keeps the evidence"
 
 echo "$passed passed, 0 failed"

@@ -29,6 +29,12 @@ static void test_set_plan_apply_undo(void **state)
 	                   "\"replicas\": 3}";
 	json_t *obs = NULL, *plan = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("set", args, &obs), SALVE_OK);
+	/* the Scale check read, left for plan and apply (they write without reading again) */
+	assert_string_equal(tj_str_at(obs, "/k8s_path"),
+	                    "/apis/apps/v1/namespaces/prod/statefulsets/db/scale");
+	assert_string_equal(tj_str_at(obs, "/k8s_object/kind"), "Scale");
+	json_object_del(obs, "k8s_path");
+	json_object_del(obs, "k8s_object");
 	assert_json_eq(obs,
 	               "{\"kind\": \"StatefulSet\", \"namespace\": \"prod\", \"name\": \"db\", "
 	               "\"previous\": 2, \"replicas\": 3, \"clamped\": false, \"changes\": []}");
@@ -196,6 +202,22 @@ static void test_conflict_on_scale(void **state)
 	json_decref(u);
 }
 
+/* The real server names the subresource in a scale 404 (issue 16 bug 4). */
+static void test_scale_not_found(void **state)
+{
+	(void)state;
+	json_t *obs = NULL;
+	assert_int_equal(mock_check("set",
+	                            "{\"namespace\": \"prod\", \"name\": \"nope\", "
+	                            "\"replicas\": 2}",
+	                            &obs),
+	                 SALVE_ERR_NOTFOUND);
+	assert_string_equal(mock_last_error(), "deployments/scale.apps \"nope\" not found (404)");
+	json_t *reqs = fake_requests(&fake_k8s, NULL, NULL);
+	assert_json_eq(tj_at(json_array_get(reqs, 0), "/status"), "404");
+	json_decref(reqs);
+}
+
 static void test_wait_ready(void **state)
 {
 	(void)state;
@@ -235,6 +257,9 @@ static void test_hpa_bounds(void **state)
 	const char *args = "{\"namespace\": \"prod\", \"name\": \"web\", \"min\": 3, \"max\": 8}";
 	json_t *obs = NULL, *plan = NULL, *res = NULL, *undo = NULL;
 	assert_int_equal(mock_check("hpa_bounds", args, &obs), SALVE_OK);
+	assert_string_equal(tj_str_at(obs, "/k8s_object/kind"), "HorizontalPodAutoscaler");
+	json_object_del(obs, "k8s_path");
+	json_object_del(obs, "k8s_object");
 	assert_json_eq(obs, "{\"namespace\": \"prod\", \"name\": \"web\", \"min\": 2, \"max\": 6, "
 	                    "\"changes\": []}");
 	json_decref(obs);
@@ -320,6 +345,8 @@ int main(void)
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_guardrails, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_conflict_on_scale, fake_k8s_setup,
+	                                    fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_scale_not_found, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_ready, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_hpa_bounds, fake_k8s_setup, fake_k8s_teardown),
