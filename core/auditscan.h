@@ -41,6 +41,25 @@ struct salve_scan_result {
  * the one named. */
 int salve_scan_log(const char *path, salve_scan_fn fn, void *ctx, struct salve_scan_result *res);
 
+/* A top-level member of a record, found without building the record (jansson allocates for
+ * every value; a summary over a million records needs a few strings of each). */
+struct salve_field {
+	const char *key; /* in: the member's name */
+	const char *val; /* out: its value's first byte (a string's after the quote), or NULL */
+	size_t len;      /* out: the value's length (a string's without the quotes) */
+	int string;      /* out: 1 when the value is a string */
+	int escaped;     /* out: 1 when that string holds escapes (read it with jansson) */
+};
+
+/* Finds the members named in f[0..n) at the top level of the JSON object text[0..len), in
+ * one pass that stops when all are found. Values inside nested objects and arrays, and
+ * strings, never match. Returns how many were found; -1 when text is not an object or is
+ * cut short (then nothing found may be trusted). Duplicate keys: the first wins. */
+int salve_scan_fields(const char *text, size_t len, struct salve_field *f, size_t n);
+
+/* A found string field into buf (NUL-terminated; "" when absent, escaped or too long). */
+const char *salve_field_str(const struct salve_field *f, char *buf, size_t len);
+
 /* RFC 3339 ("2026-12-04T21:46:23.763Z", "...+02:00", fractional seconds of any length) to
  * seconds since the epoch. 0, or -1 when text is not such a time. */
 int salve_parse_rfc3339(const char *text, double *out);

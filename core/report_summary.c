@@ -221,67 +221,142 @@ static void on_failed_step(struct summary *s, const char *run, const char *step)
 	}
 }
 
-/* Only the records a summary needs are parsed: the rest is skipped on a byte search. */
+/* A record's top-level strings, read in place (auditscan.h), or through jansson when one
+ * holds escapes. */
+#define VIEW_MAX 8
+struct view {
+	struct salve_field f[VIEW_MAX];
+	size_t n;
+	json_t *json;
+	char buf[VIEW_MAX][512];
+};
+
+static int view_open(struct view *v, const char *text, size_t len, const char *const *keys,
+                     size_t n)
+{
+	memset(v, 0, sizeof *v);
+	v->n = n;
+	for (size_t i = 0; i < n; i++)
+		v->f[i].key = keys[i];
+	int found = salve_scan_fields(text, len, v->f, n);
+	int fallback = found < 0;
+	for (size_t i = 0; i < n && !fallback; i++)
+		fallback = v->f[i].escaped || (v->f[i].string && v->f[i].len >= sizeof v->buf[i]);
+	if (fallback) {
+		v->json = json_loadb(text, len, 0, NULL);
+		return json_is_object(v->json) ? 0 : -1;
+	}
+	return 0;
+}
+
+static const char *view_str(struct view *v, size_t i)
+{
+	if (v->json)
+		return str(v->json, v->f[i].key);
+	if (!v->f[i].val || !v->f[i].string)
+		return NULL;
+	return salve_field_str(&v->f[i], v->buf[i], sizeof v->buf[i]);
+}
+
+static int view_true(struct view *v, size_t i)
+{
+	if (v->json)
+		return json_is_true(json_object_get(v->json, v->f[i].key));
+	return v->f[i].val && v->f[i].len == 4 && memcmp(v->f[i].val, "true", 4) == 0;
+}
+
+static void view_close(struct view *v)
+{
+	json_decref(v->json);
+}
+
+/* labels.alertname of an alert record. */
+static const char *alertname_of(struct view *v, size_t labels, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (v->json) {
+		const char *n = str(json_object_get(v->json, "labels"), "alertname");
+		snprintf(buf, len, "%s", n ? n : "");
+		return buf;
+	}
+	struct salve_field an = {.key = "alertname"};
+	const struct salve_field *l = &v->f[labels];
+	if (!l->val || l->string || salve_scan_fields(l->val, l->len, &an, 1) != 1)
+		return buf;
+	if (an.escaped) {
+		json_t *j = json_loadb(an.val - 1, an.len + 2, JSON_DECODE_ANY, NULL);
+		snprintf(buf, len, "%s", json_string_value(j) ? json_string_value(j) : "");
+		json_decref(j);
+		return buf;
+	}
+	return salve_field_str(&an, buf, len);
+}
+
+static void on_alert(struct summary *s, const struct salve_scan_line *l)
+{
+	static const char *const keys[] = {"decision", "run", "fingerprint", "starts_at", "labels"};
+	struct view v;
+	char an[256];
+	if (view_open(&v, l->text, l->len, keys, 5) == 0 && streq(view_str(&v, 0), "queued") &&
+	    view_str(&v, 1))
+		json_object_set_new(s->pending, view_str(&v, 1),
+		                    json_pack("{s:s?, s:s, s:s?}", "fingerprint", view_str(&v, 2),
+		                              "alertname", alertname_of(&v, 4, an, sizeof an),
+		                              "starts_at", view_str(&v, 3)));
+	view_close(&v);
+}
+
+static void on_start_line(struct summary *s, const struct salve_scan_line *l, int error)
+{
+	static const char *const keys[] = {"run", "runbook", "trigger", "mode", "drill", "fail_at"};
+	struct view v;
+	if (view_open(&v, l->text, l->len, keys, 6) == 0 && view_str(&v, 0) && view_str(&v, 1)) {
+		json_t *rec = json_pack("{s:s, s:s?, s:s?, s:b, s:s?}", "runbook", view_str(&v, 1),
+		                        "trigger", view_str(&v, 2), "mode", view_str(&v, 3),
+		                        "drill", view_true(&v, 4), "fail_at", view_str(&v, 5));
+		on_start(s, rec, view_str(&v, 0), l->ts);
+		if (error)
+			on_end(s, view_str(&v, 0), "error", l->ts);
+		json_decref(rec);
+	}
+	view_close(&v);
+}
+
+/* Only the records a summary needs are read, and only their top-level strings. */
 static int on_line(void *ctx, const struct salve_scan_line *l)
 {
 	struct summary *s = ctx;
 	const char *ev = l->event;
-	json_t *active = l->run[0] ? json_object_get(s->active, l->run) : NULL;
-	enum { SKIP, ALERT, START, ACTION, STEP_END, END } kind = SKIP;
 	if (!strcmp(ev, "alert")) {
-		if (memmem(l->text, l->len, "\"decision\":\"queued\"", 19))
-			kind = ALERT;
-	} else if (!strcmp(ev, "run_start") || !strcmp(ev, "run_error")) {
-		kind = START;
-	} else if (!active) {
-		return 0;
-	} else if (!strcmp(ev, "action")) {
-		if (json_real_value(json_object_get(active, "first_change")) == 0 &&
-		    memmem(l->text, l->len, "\"outcome\":\"changed\"", 19))
-			kind = ACTION;
-	} else if (!strcmp(ev, "step_end")) {
-		if (memmem(l->text, l->len, "\"outcome\":\"failed\"", 18))
-			kind = STEP_END;
-	} else if (!strcmp(ev, "run_end")) {
-		kind = END;
-	}
-	if (kind == SKIP)
-		return 0;
-	json_t *rec = json_loadb(l->text, l->len, 0, NULL);
-	const char *run = str(rec, "run");
-	if (!run) {
-		json_decref(rec);
+		on_alert(s, l);
 		return 0;
 	}
-	switch (kind) {
-	case ALERT:
-		json_object_set_new(s->pending, run,
-		                    json_pack("{s:s?, s:s?, s:s?}", "fingerprint",
-		                              str(rec, "fingerprint"), "alertname",
-		                              str(json_object_get(rec, "labels"), "alertname"),
-		                              "starts_at", str(rec, "starts_at")));
-		break;
-	case START:
-		on_start(s, rec, run, l->ts);
-		if (streq(str(rec, "event"), "run_error"))
-			on_end(s, run, "error", l->ts);
-		break;
-	case ACTION:
-		if (streq(str(rec, "outcome"), "changed") &&
-		    !streq(str(rec, "phase"), "rollback") && streq(str(rec, "event"), "action"))
+	if (!strcmp(ev, "run_start") || !strcmp(ev, "run_error")) {
+		if (!json_object_get(s->active, l->run))
+			on_start_line(s, l, !strcmp(ev, "run_error"));
+		return 0;
+	}
+	json_t *active = l->run[0] ? json_object_get(s->active, l->run) : NULL;
+	if (!active)
+		return 0;
+	int action = !strcmp(ev, "action"), step_end = !strcmp(ev, "step_end");
+	int end = !strcmp(ev, "run_end");
+	if (action && json_real_value(json_object_get(active, "first_change")) != 0)
+		return 0;
+	if (!action && !step_end && !end)
+		return 0;
+	static const char *const keys[] = {"outcome", "phase", "step"};
+	struct view v;
+	if (view_open(&v, l->text, l->len, keys, 3) == 0) {
+		const char *outcome = view_str(&v, 0);
+		if (action && streq(outcome, "changed") && !streq(view_str(&v, 1), "rollback"))
 			json_object_set_new(active, "first_change", json_real(l->ts));
-		break;
-	case STEP_END:
-		if (streq(str(rec, "outcome"), "failed"))
-			on_failed_step(s, run, str(rec, "step"));
-		break;
-	case END:
-		on_end(s, run, str(rec, "outcome") ? str(rec, "outcome") : "error", l->ts);
-		break;
-	case SKIP:
-		break;
+		else if (step_end && streq(outcome, "failed"))
+			on_failed_step(s, l->run, view_str(&v, 2));
+		else if (end)
+			on_end(s, l->run, outcome ? outcome : "error", l->ts);
 	}
-	json_decref(rec);
+	view_close(&v);
 	return 0;
 }
 
