@@ -150,9 +150,11 @@ static const char *value_end(const char *p, const char *end)
 	if (*p == '"')
 		return string_end(p, end, &esc);
 	if (*p != '{' && *p != '[') {
-		while (p < end && *p != ',' && *p != '}' && *p != ']')
+		const char *start = p;
+		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+		       *p != '\n' && *p != '\r')
 			p++;
-		return p;
+		return p > start ? p : NULL;
 	}
 	int depth = 0;
 	while (p < end) {
@@ -220,11 +222,11 @@ int salve_scan_fields(const char *text, size_t len, struct salve_field *f, size_
 		if (p < end && *p == ',')
 			p = skip_ws(p + 1, end);
 		else if (p < end && *p == '}')
-			break;
+			return (int)found;
 		else
 			return -1;
 	}
-	return (int)found;
+	return found == n ? (int)found : -1;
 }
 
 const char *salve_field_str(const struct salve_field *f, char *buf, size_t len)

@@ -284,6 +284,49 @@ static void on_step_rollback(json_t *r, const json_t *rec, const char *at)
 	}
 }
 
+static const char *who_of(const json_t *rec, const char *event);
+
+/* The engine writes approval_requested and approval; salve serve writes approval_waiting and
+ * approval_decision from its own threads, so a decision may land before or after the
+ * engine's approval record: each attaches to the step's latest request still missing it. */
+static void on_approval(json_t *r, const json_t *rec, const char *event, const char *at)
+{
+	json_t *aps = json_object_get(r, "approvals");
+	const char *step = str(rec, "step");
+	const char *missing = streq(event, "approval")            ? "decided_at"
+	                      : streq(event, "approval_decision") ? "decision"
+	                      : streq(event, "approval_waiting")  ? "deadline"
+	                                                          : NULL;
+	json_t *ap = NULL;
+	for (size_t n = json_array_size(aps); missing && n > 0 && !ap; n--) {
+		json_t *e = json_array_get(aps, n - 1);
+		if (streq(str(e, "step"), step) && !json_object_get(e, missing))
+			ap = e;
+	}
+	if (!ap) {
+		ap = json_pack("{s:s?, s:s}", "step", step, "requested_at", at);
+		json_array_append_new(aps, ap);
+	}
+	if (streq(event, "approval_waiting")) {
+		json_object_set_new(ap, "deadline",
+		                    json_string(str(rec, "deadline") ? str(rec, "deadline") : ""));
+	} else if (streq(event, "approval_decision")) {
+		json_object_set_new(ap, "decision",
+		                    json_string(str(rec, "decision") ? str(rec, "decision") : ""));
+		json_object_set_new(ap, "by", json_string(str(rec, "by") ? str(rec, "by") : ""));
+		if (str(rec, "comment"))
+			json_object_set_new(ap, "comment", json_string(str(rec, "comment")));
+	} else if (streq(event, "approval")) {
+		json_object_set_new(ap, "decided_at", json_string(at));
+		json_object_set_new(ap, "outcome",
+		                    json_string(str(rec, "outcome") ? str(rec, "outcome") : "?"));
+		json_object_set_new(ap, "reason",
+		                    json_string(str(rec, "reason") ? str(rec, "reason") : ""));
+		if (!json_object_get(ap, "by") && who_of(rec, event))
+			json_object_set_new(ap, "by", json_string(who_of(rec, event)));
+	}
+}
+
 static const char *who_of(const json_t *rec, const char *event)
 {
 	if (streq(event, "run_start") || streq(event, "run_error"))
@@ -386,34 +429,7 @@ static void on_run_record(struct build *b, json_t *r, const json_t *rec, const c
 		on_step_rollback(r, rec, at);
 	} else if (streq(event, "approval_requested") || streq(event, "approval_waiting") ||
 	           streq(event, "approval") || streq(event, "approval_decision")) {
-		json_t *ap = last_named(json_object_get(r, "approvals"), "step", str(rec, "step"));
-		if (!ap || json_object_get(ap, "decided_at")) {
-			ap = json_pack("{s:s?, s:s}", "step", str(rec, "step"), "requested_at", at);
-			json_array_append_new(json_object_get(r, "approvals"), ap);
-		}
-		if (streq(event, "approval_waiting")) {
-			json_object_set_new(
-			    ap, "deadline",
-			    json_string(str(rec, "deadline") ? str(rec, "deadline") : ""));
-		} else if (streq(event, "approval_decision")) {
-			json_object_set_new(ap, "by",
-			                    json_string(str(rec, "by") ? str(rec, "by") : ""));
-			if (str(rec, "comment"))
-				json_object_set_new(ap, "comment",
-				                    json_string(str(rec, "comment")));
-		} else if (streq(event, "approval")) {
-			json_object_set_new(ap, "decided_at", json_string(at));
-			json_object_set_new(
-			    ap, "outcome",
-			    json_string(str(rec, "outcome") ? str(rec, "outcome") : "?"));
-			json_object_set_new(
-			    ap, "reason",
-			    json_string(str(rec, "reason") ? str(rec, "reason") : ""));
-			if (!json_object_get(ap, "by"))
-				json_object_set_new(
-				    ap, "by",
-				    json_string(who_of(rec, event) ? who_of(rec, event) : ""));
-		}
+		on_approval(r, rec, event, at);
 	} else if (streq(event, "approval_notified")) {
 		json_array_append_new(json_object_get(r, "notifications"),
 		                      json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "at", at,
