@@ -237,20 +237,25 @@ def check_show_tail(runs):
     want = records()[-3:]
     T.eq([l.split()[3] for l in out.splitlines()], [x["event"] for x in want],
          "audit tail -n 3: the last three records")
-    p = spawn([SALVE, "--audit", AUDIT, "audit", "tail", "-f", "-n", "0"], stdout=subprocess.PIPE,
+    p = spawn([SALVE, "--audit", AUDIT, "audit", "tail", "-f", "-n", "1"], stdout=subprocess.PIPE,
               stderr=subprocess.DEVNULL, env=ENV)
-    time.sleep(0.3)
-    rc, new = run(OK)
     os.set_blocking(p.stdout.fileno(), False)
     seen = []
 
-    def got_end():
+    def has(pred):
         chunk = p.stdout.read()
         if chunk:
             seen.append(chunk.decode("utf-8", "replace"))
-        return any(new["run_id"][:8] in l and " run_end " in l for l in "".join(seen).splitlines())
+        return any(pred(l) for l in "".join(seen).splitlines())
 
-    T.ok(new and wait_for("audit tail -f to print the new run's end", got_end, timeout=20),
+    last = records()[-1]
+    T.ok(wait_for("audit tail -f to print the last record",
+                  lambda: has(lambda l: last["run"][:8] in l and last["event"] in l), timeout=20),
+         "audit tail -f -n 1: the last record first", "".join(seen))
+    rc, new = run(OK)
+    T.ok(new and wait_for("audit tail -f to print the new run's end",
+                          lambda: has(lambda l: new["run_id"][:8] in l and " run_end " in l),
+                          timeout=20),
          "audit tail -f: prints the records of a run appended while it follows", "".join(seen))
     p.terminate()
     p.wait(timeout=10)
@@ -460,7 +465,9 @@ def check_serve():
     T.eq((a["alertname"], a["fingerprint"], len(a["cycles"])), ("CheckoutDown", fp, 1),
          "alert: name, fingerprint, one cycle")
     T.eq((cyc["starts_at"], cyc["received_at"], cyc["resolved_at"]),
-         (starts, fired[0]["ts"], fired[1]["ts"]), "alert: startsAt, received, resolved")
+         (fired[0]["starts_at"], fired[0]["ts"], fired[1]["ts"]),
+         "alert: startsAt, received, resolved as audited")
+    T.eq(round(ts(cyc["starts_at"]), 3), round(ts(starts), 3), "... startsAt as Alertmanager sent it")
     T.eq([x["run"] for x in doc["runs"]], [rid], "alert: the run it caused")
     run = doc["runs"][0]
     T.eq((run["trigger"], run["outcome"], run["alert"]["fingerprint"]),
