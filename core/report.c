@@ -18,6 +18,7 @@ struct build {
 	json_t *run_alert; /* run id -> {fingerprint, alertname, starts_at, received_at} */
 	json_t *timeline;  /* entries in log order */
 	json_t *watched;   /* "plugin\x1ftarget" -> [change, ...] of the selected runs */
+	json_t *cycles;    /* "fingerprint\x1fstarts_at" -> the cycle in alerts */
 	size_t runs_left_out;
 };
 
@@ -76,21 +77,50 @@ static const char *alert_name(const json_t *rec)
 	return n ? n : "";
 }
 
-static int alert_selected(struct build *b, const json_t *rec, double ts)
+static int runs_full(const struct build *b)
+{
+	return json_object_size(b->runs) >= (b->q->max_runs ? b->q->max_runs : DEFAULT_MAX_RUNS);
+}
+
+static void cycle_key(const char *fp, const char *starts, char *key, size_t len)
+{
+	snprintf(key, len, "%s\x1f%s", fp ? fp : "", starts ? starts : "");
+}
+
+/* The cycle of fingerprint fp that started at starts, when the report has it. */
+static json_t *cycle_of(const struct build *b, const char *fp, const char *starts)
+{
+	char key[1024];
+	cycle_key(fp, starts, key, sizeof key);
+	return json_object_get(b->cycles, key);
+}
+
+/* What decides whether an alert record belongs to the report. */
+struct alert_keys {
+	const char *fp, *starts, *decision, *runbook, *run;
+};
+
+/* --alert: every record of that fingerprint (new cycles only while runs may be added).
+ * Otherwise: the alert record that queued a selected run (it comes first), then the
+ * records of that same cycle (dedup, refusals, the resolved notice). */
+static int alert_selected(struct build *b, const struct alert_keys *k, double ts)
 {
 	const struct salve_report_query *q = b->q;
-	const char *fp = str(rec, "fingerprint");
+	const char *fp = k->fp;
 	if (!fp)
 		return 0;
+	int known_cycle = cycle_of(b, fp, k->starts) != NULL;
 	if (q->alert)
-		return streq(fp, q->alert) && in_range(q, ts);
-	if (json_object_get(b->alerts, fp))
+		return streq(fp, q->alert) && in_range(q, ts) && (known_cycle || !runs_full(b));
+	if (known_cycle)
 		return 1;
+	if (runs_full(b))
+		return 0;
 	if (q->run)
-		return run_matches(q->run, str(rec, "run"));
+		return run_matches(q->run, k->run);
 	/* runbook or time range: the alert that queued a matching run. */
-	return streq(str(rec, "decision"), "queued") &&
-	       (!q->runbook || streq(str(rec, "runbook"), q->runbook)) && in_range(q, ts);
+	return streq(k->decision, "queued") && (!q->runbook || streq(k->runbook, q->runbook)) &&
+	       in_range(q, ts);
 }
 
 static void add_alert(struct build *b, const json_t *rec, const char *at)
@@ -105,14 +135,14 @@ static void add_alert(struct build *b, const json_t *rec, const char *at)
 	}
 	/* A cycle is one firing (its startsAt) until the resolved notice with the same start. */
 	const char *starts = str(rec, "starts_at");
-	json_t *cycles = json_object_get(a, "cycles"), *cyc = NULL;
-	size_t i;
-	json_t *c;
-	json_array_foreach(cycles, i, c) if (streq(str(c, "starts_at"), starts)) cyc = c;
+	json_t *cycles = json_object_get(a, "cycles"), *cyc = cycle_of(b, fp, starts);
 	if (!cyc) {
 		cyc = json_pack("{s:s?, s:n, s:n, s:[], s:[]}", "starts_at", starts, "received_at",
 		                "resolved_at", "runs", "decisions");
 		json_array_append_new(cycles, cyc);
+		char key[1024];
+		cycle_key(fp, starts, key, sizeof key);
+		json_object_set(b->cycles, key, cyc);
 	}
 	int resolved = streq(str(rec, "status"), "resolved");
 	if (!resolved && json_is_null(json_object_get(cyc, "received_at")))
@@ -188,7 +218,31 @@ static json_t *last_named(json_t *arr, const char *key, const char *name)
 	return NULL;
 }
 
-static void watch_change(struct build *b, json_t *change)
+/* A later change to the same plugin target by another run: the earlier ones are no longer
+ * "still in place" as their runs left them. Marked changes stop being watched, so a target
+ * changed over and over costs one parse per change, not one per change per watcher. */
+static void changed_again(struct build *b, const char *plugin, const char *target, const char *run,
+                          const char *at)
+{
+	char key[1024];
+	snprintf(key, sizeof key, "%s\x1f%s", plugin ? plugin : "", target ? target : "");
+	json_t *list = json_object_get(b->watched, key);
+	for (size_t n = json_array_size(list); n > 0; n--) {
+		json_t *w = json_array_get(list, n - 1);
+		json_t *c = json_object_get(w, "change");
+		if (streq(str(w, "run"), run))
+			continue;
+		if (streq(str(c, "state"), "in_place")) {
+			json_object_set_new(c, "changed_again_at", json_string(at));
+			json_object_set_new(c, "changed_again_by", json_string(run ? run : ""));
+		}
+		json_array_remove(list, n - 1);
+	}
+	if (list && !json_array_size(list))
+		json_object_del(b->watched, key);
+}
+
+static void watch_change(struct build *b, const char *run, json_t *change)
 {
 	char key[1024];
 	snprintf(key, sizeof key, "%s\x1f%s", str(change, "plugin"),
@@ -198,7 +252,7 @@ static void watch_change(struct build *b, json_t *change)
 		list = json_array();
 		json_object_set_new(b->watched, key, list);
 	}
-	json_array_append(list, change);
+	json_array_append_new(list, json_pack("{s:s, s:O}", "run", run, "change", change));
 }
 
 static void on_action(struct build *b, json_t *r, const json_t *rec, const char *at)
@@ -230,7 +284,8 @@ static void on_action(struct build *b, json_t *r, const json_t *rec, const char 
 		if (json_is_null(json_object_get(r, "first_change_at")) ||
 		    !json_object_get(r, "first_change_at"))
 			json_object_set_new(r, "first_change_at", json_string(at));
-		watch_change(b, c);
+		changed_again(b, str(c, "plugin"), str(c, "target"), str(r, "run"), at);
+		watch_change(b, str(r, "run"), c);
 	}
 }
 
@@ -463,24 +518,55 @@ static void on_run_record(struct build *b, json_t *r, const json_t *rec, const c
 	}
 }
 
-/* A change by another run to something a selected run changed: it is not "still in place"
- * as the selected run left it. */
 static void on_other_action(struct build *b, const json_t *rec, const char *at)
 {
-	if (!streq(str(rec, "outcome"), "changed") || streq(str(rec, "phase"), "rollback"))
-		return;
-	char key[1024];
-	snprintf(key, sizeof key, "%s\x1f%s", str(rec, "plugin"),
-	         str(rec, "target") ? str(rec, "target") : "");
-	size_t i;
-	json_t *c;
-	json_array_foreach(json_object_get(b->watched, key), i, c)
-	{
-		if (streq(str(c, "state"), "in_place") && !json_object_get(c, "changed_again_at")) {
-			json_object_set_new(c, "changed_again_at", json_string(at));
-			json_object_set_new(c, "changed_again_by", json_string(str(rec, "run")));
-		}
+	if (streq(str(rec, "outcome"), "changed") && !streq(str(rec, "phase"), "rollback"))
+		changed_again(b, str(rec, "plugin"), str(rec, "target"), str(rec, "run"), at);
+}
+
+/* An action record of another run on a watched plugin target, read without a parse. */
+static int watched_target(const struct build *b, const struct salve_scan_line *l)
+{
+	if (!json_object_size(b->watched))
+		return 0;
+	struct salve_field f[2] = {{.key = "plugin"}, {.key = "target"}};
+	if (salve_scan_fields(l->text, l->len, f, 2) < 1 || f[0].escaped || f[1].escaped)
+		return f[0].escaped || f[1].escaped; /* rare: let the parse decide */
+	char plugin[256], target[768], key[1024];
+	salve_field_str(&f[0], plugin, sizeof plugin);
+	salve_field_str(&f[1], target, sizeof target);
+	snprintf(key, sizeof key, "%s\x1f%s", plugin, target);
+	return json_object_get(b->watched, key) != NULL;
+}
+
+/* Whether an alert record is selected, from its top-level fields read in place (parsed
+ * only when one holds escapes): most alert records in a long log are not. */
+static int alert_line_selected(struct build *b, const struct salve_scan_line *l)
+{
+	struct salve_field f[5] = {{.key = "fingerprint"},
+	                           {.key = "starts_at"},
+	                           {.key = "decision"},
+	                           {.key = "runbook"},
+	                           {.key = "run"}};
+	char v[5][512];
+	int found = salve_scan_fields(l->text, l->len, f, 5);
+	int escaped = found < 0;
+	for (size_t i = 0; i < 5; i++) {
+		escaped |= f[i].escaped || (f[i].string && f[i].len >= sizeof v[i]);
+		salve_field_str(&f[i], v[i], sizeof v[i]);
 	}
+	if (!escaped) {
+		struct alert_keys k = {f[0].val ? v[0] : NULL, f[1].val ? v[1] : NULL,
+		                       f[2].val ? v[2] : NULL, f[3].val ? v[3] : NULL,
+		                       f[4].val ? v[4] : NULL};
+		return alert_selected(b, &k, l->ts);
+	}
+	json_t *rec = json_loadb(l->text, l->len, 0, NULL);
+	struct alert_keys k = {str(rec, "fingerprint"), str(rec, "starts_at"), str(rec, "decision"),
+	                       str(rec, "runbook"), str(rec, "run")};
+	int selected = alert_selected(b, &k, l->ts);
+	json_decref(rec);
+	return selected;
 }
 
 static int on_line(void *ctx, const struct salve_scan_line *l)
@@ -490,9 +576,11 @@ static int on_line(void *ctx, const struct salve_scan_line *l)
 	int is_alert = strcmp(ev, "alert") == 0;
 	json_t *run = l->run[0] ? json_object_get(b->runs, l->run) : NULL;
 	int starts = !run && (!strcmp(ev, "run_start") || !strcmp(ev, "run_error"));
-	int other_action = !run && !strcmp(ev, "action") && json_object_size(b->watched);
+	int other_action = !run && !strcmp(ev, "action") && watched_target(b, l);
 	int cancelled = !strcmp(ev, "run_cancelled") && json_object_size(b->alerts);
 	if (!is_alert && !run && !starts && !other_action && !cancelled)
+		return 0;
+	if (is_alert && !alert_line_selected(b, l))
 		return 0;
 	json_t *rec = json_loadb(l->text, l->len, 0, NULL);
 	if (!json_is_object(rec)) {
@@ -506,18 +594,15 @@ static int on_line(void *ctx, const struct salve_scan_line *l)
 	if (!event) {
 		/* not a record of an event */
 	} else if (is_alert) {
-		if (alert_selected(b, rec, l->ts)) {
-			add_alert(b, rec, at);
-			add_timeline(b, rec, event, at, NULL);
-		}
+		add_alert(b, rec, at);
+		add_timeline(b, rec, event, at, NULL);
 	} else if (cancelled && !run) {
 		if (json_object_get(b->alerts,
 		                    str(rec, "fingerprint") ? str(rec, "fingerprint") : ""))
 			add_timeline(b, rec, event, at, NULL);
 	} else if (starts) {
 		if (run_selected(b, rec, l->ts)) {
-			size_t max = b->q->max_runs ? b->q->max_runs : DEFAULT_MAX_RUNS;
-			if (json_object_size(b->runs) >= max) {
+			if (runs_full(b)) {
 				b->runs_left_out++;
 			} else {
 				json_t *r = new_run(b, rec, at);
@@ -799,6 +884,7 @@ json_t *salve_report_build(const char *path, const struct salve_report_query *q,
 	b.run_alert = json_object();
 	b.timeline = json_array();
 	b.watched = json_object();
+	b.cycles = json_object();
 	struct salve_scan_result res;
 	if (salve_scan_log(path, on_line, &b, &res) != 0) {
 		snprintf(err, errlen, "%s", res.verdict);
@@ -807,6 +893,7 @@ json_t *salve_report_build(const char *path, const struct salve_report_query *q,
 		json_decref(b.run_alert);
 		json_decref(b.timeline);
 		json_decref(b.watched);
+		json_decref(b.cycles);
 		return NULL;
 	}
 	json_t *runs = json_array(), *follow = json_array(), *drills = json_array();
@@ -844,5 +931,6 @@ json_t *salve_report_build(const char *path, const struct salve_report_query *q,
 	json_decref(b.alerts);
 	json_decref(b.run_alert);
 	json_decref(b.watched);
+	json_decref(b.cycles);
 	return doc;
 }
