@@ -144,16 +144,32 @@ static const char *verdict_line(const json_t *doc, char *buf, size_t len)
 	return buf;
 }
 
+/* The alert names, else the runbooks (three at most), of the runs reported. */
 static const char *title_of(const json_t *doc, char *buf, size_t len)
 {
-	const json_t *s = json_object_get(doc, "summary");
-	const json_t *names = json_object_get(s, "alerts");
+	const json_t *names = json_object_get(json_object_get(doc, "summary"), "alerts");
 	const json_t *runs = json_object_get(doc, "runs");
-	if (json_array_size(names))
-		snprintf(buf, len, "%s", json_string_value(json_array_get(names, 0)));
-	else if (json_array_size(runs))
-		snprintf(buf, len, "%s", or_dash(str(json_array_get(runs, 0), "runbook")));
-	else
+	size_t i, n = 0, used = 0;
+	json_t *v;
+	buf[0] = '\0';
+	json_t *seen = json_object();
+	json_array_foreach(json_array_size(names) ? names : runs, i, v)
+	{
+		const char *name = json_is_string(v) ? json_string_value(v) : str(v, "runbook");
+		if (!name || json_object_get(seen, name))
+			continue;
+		json_object_set_new(seen, name, json_true());
+		if (n++ == 3) {
+			snprintf(buf + used, len - used, ", ...");
+			break;
+		}
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+	json_decref(seen);
+	if (!buf[0])
 		snprintf(buf, len, "no matching records");
 	return buf;
 }
@@ -168,7 +184,9 @@ static void md_figures(FILE *f, const json_t *fig)
 	        human_duration(json_object_get(fig, "time_to_detect_s"), b, sizeof b));
 	fprintf(f, "| Time to start (run start − received) | %s |\n",
 	        human_duration(json_object_get(fig, "time_to_start_s"), b, sizeof b));
-	fprintf(f, "| Time to remediate (first change, or end − alert start) | %s |\n",
+	fprintf(f,
+	        "| Time to remediate (first change, or end − alert start; run start without an "
+	        "alert) | %s |\n",
 	        human_duration(json_object_get(fig, "time_to_remediate_s"), b, sizeof b));
 	fprintf(f, "| Time to resolve (resolved − alert start) | %s |\n",
 	        human_duration(json_object_get(fig, "time_to_resolve_s"), b, sizeof b));
@@ -773,8 +791,8 @@ static void h_chart(FILE *f, const json_t *doc)
 		double x = cx(&c, t);
 		fprintf(f,
 		        "<line x1=\"%.1f\" y1=\"22\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n"
-		        "<text x=\"%.1f\" y=\"16\" font-size=\"10\" text-anchor=\"middle\">",
-		        x, x, height - 20, x);
+		        "<text x=\"%.1f\" y=\"16\" font-size=\"10\" text-anchor=\"%s\">",
+		        x, x, height - 20, x, k == 4 ? "end" : "middle");
 		html(f, time_only(ts, b, sizeof b));
 		fputs("</text>\n", f);
 	}
@@ -860,7 +878,8 @@ static void h_figures(FILE *f, const json_t *fig)
 	const char *rows[][2] = {
 	    {"time_to_detect_s", "Time to detect (received − alert start)"},
 	    {"time_to_start_s", "Time to start (run start − received)"},
-	    {"time_to_remediate_s", "Time to remediate (first change, or end − alert start)"},
+	    {"time_to_remediate_s",
+	     "Time to remediate (first change, or end − alert start; run start without an alert)"},
 	    {"time_to_resolve_s", "Time to resolve (resolved − alert start)"}};
 	fputs("<table><tr><th>Figure</th><th>Value</th></tr>\n", f);
 	for (size_t i = 0; i < 4; i++) {

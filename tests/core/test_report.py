@@ -372,24 +372,61 @@ def check_html(runs):
         print("# SKIP headless Chromium checks: chromium is not installed "
               "(.ci/install-deps installs it); html.parser checks ran instead", flush=True)
         return
-    prof = tmpdir("salve-report-chromium-")
-    base = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--user-data-dir=" + prof, "--enable-logging=stderr", "--v=0"]
-    r = subprocess.run(base + ["--dump-dom", "file://" + page_path], capture_output=True,
-                       text=True, timeout=90)
-    dom = SvgCount()
-    dom.feed(r.stdout)
+    dom, console = chromium_dom(page_path)
     T.eq((dom.counts.get("rect"), dom.counts.get("polygon"), dom.counts.get("circle", 0)),
          (3, 2, 0), "chromium: the chart's SVG elements in the rendered DOM")
-    console = [l for l in r.stderr.splitlines() if "CONSOLE" in l or "Refused to" in l]
     T.eq(console, [], "chromium: no console errors or refused loads")
     shot = os.path.join(D, "approve.png")
-    r = subprocess.run(base + ["--window-size=1200,1600", "--screenshot=" + shot,
-                               "file://" + page_path], capture_output=True, text=True, timeout=90)
+    r = subprocess.run(chromium_argv() + ["--window-size=1200,1600", "--screenshot=" + shot,
+                                          "file://" + page_path],
+                       capture_output=True, text=True, timeout=90)
     with open(shot, "rb") as f:
         head = f.read(8)
     T.ok(head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(shot) > 10000,
          "chromium: a screenshot of the report", (head, r.stderr[-500:]))
+
+
+def chromium_argv():
+    return [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--user-data-dir=" + tmpdir("salve-report-chromium-"), "--enable-logging=stderr",
+            "--v=0"]
+
+
+def chromium_dom(page_path):
+    """The page's DOM as Chromium rendered it (SVG counted), and its console complaints."""
+    r = subprocess.run(chromium_argv() + ["--dump-dom", "file://" + page_path],
+                       capture_output=True, text=True, timeout=90)
+    dom = SvgCount()
+    dom.feed(r.stdout)
+    return dom, [l for l in r.stderr.splitlines() if "CONSOLE" in l or "Refused to" in l]
+
+
+def check_hostile_text():
+    """Text from runbooks and remote hosts reaches the report as data, never as markup or
+    terminal control: a step error carrying a script tag, Markdown table syntax and ESC."""
+    evil = runbook("evil", """runbook { name = "report-evil" }
+local kit = plugin "testkit"
+step "boom" { run = function()
+  return kit.fail{ message = "<script>alert(1)</script> | *bold* [x](http://e.example) \\27[2J" } end }
+""")
+    rc, out = run(evil)
+    T.eq(rc, 1, "report-evil failed (exit 1)")
+    rid = out["run_id"]
+    rc, doc, _ = report_json(rid)
+    err = by_step(doc["runs"][0]["steps"])["boom"]["error"]
+    T.ok("<script>alert(1)</script>" in err and "\x1b[2J" in err,
+         "json: the error exactly as audited", err)
+    rc, page, _ = salve("report", rid, "--format", "html")
+    T.ok("<script" not in page.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and
+         "\x1b" not in page, "html: the script tag is text, ESC written out")
+    rc, md, _ = salve("report", rid)
+    T.ok("&lt;script&gt;" in md and "\\|" in md and "\\*bold\\*" in md and
+         "\\[x\\](http://e.example)" in md and "\x1b" not in md,
+         "md: tags, table pipes, emphasis and links escaped; ESC written out",
+         [l for l in md.splitlines() if "script" in l][:2])
+    rc, shown, _ = salve("audit", "show", rid)
+    T.ok("\x1b" not in shown and "\\x1b[2J" in shown, "audit show: ESC written out as \\x1b",
+         [l for l in shown.splitlines() if "boom" in l])
 
 
 # ---- salve serve with a real Alertmanager payload ----------------------------------------
@@ -494,6 +531,22 @@ def check_serve():
                        capture_output=True, text=True, timeout=60)
     T.ok("- What fired: CheckoutDown: checkout web deployment is down" in r.stdout and
          "- Severity: critical" in r.stdout, "md: what fired and its severity")
+    page_path = os.path.join(D, "alert.html")
+    r = subprocess.run([SALVE, "--config", env_cfg, "report", "--alert", fp, "--format", "html",
+                        "-o", page_path], capture_output=True, text=True, timeout=60)
+    p = SvgCount()
+    with open(page_path) as fh:
+        p.feed(fh.read())
+    # Lanes: the alert (its bar, the received dot), the run (bar, approval requested and
+    # decided, the approval notice) and its two steps.
+    want = (4, 2, 2)
+    T.eq((p.counts.get("rect"), p.counts.get("polygon"), p.counts.get("circle")), want,
+         "html of the alert: alert, run and step bars, approval and notice marks")
+    if chromium():
+        dom, console = chromium_dom(page_path)
+        T.eq((dom.counts.get("rect"), dom.counts.get("polygon"), dom.counts.get("circle")), want,
+             "chromium: the alert's chart as rendered")
+        T.eq(console, [], "chromium: no console errors on the alert's page")
     # The flapping alert: every cycle and run, and the summary's flapping list.
     r = subprocess.run([SALVE, "--config", env_cfg, "report", "--alert", "f1a9f1a9f1a9f1a9",
                         "--format", "json"], capture_output=True, text=True, timeout=60)
@@ -528,6 +581,7 @@ def main():
         check_show_tail(runs)
         check_tampered(runs)
         check_html(runs)
+        check_hostile_text()
     check_serve()
     check_usage()
     return T.finish()
