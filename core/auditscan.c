@@ -267,9 +267,11 @@ static void broke(struct chain *c, const char *fmt, ...)
 static int seq_and_prev(const char *line, size_t len, long long *seq, char *prev)
 {
 	static const char lead[] = "{\"seq\":";
+	/* A second "seq" (jansson keeps the last of duplicate keys) takes the parse. */
 	if (len > sizeof lead - 1 + PREV_TAIL && memcmp(line, lead, sizeof lead - 1) == 0 &&
 	    memcmp(line + len - PREV_TAIL, PREV_KEY, sizeof PREV_KEY - 1) == 0 &&
-	    memcmp(line + len - 2, "\"}", 2) == 0) {
+	    memcmp(line + len - 2, "\"}", 2) == 0 &&
+	    !memmem(line + sizeof lead - 1, len - (sizeof lead - 1), "\"seq\"", 5)) {
 		const char *p = line + sizeof lead - 1;
 		long long v = 0;
 		int digits = 0;

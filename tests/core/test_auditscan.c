@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "auditscan.h"
 #include "testutil.h"
+#include "util.h"
 
 static int teardown(void **state)
 {
@@ -160,6 +161,30 @@ static void test_unreadable_log(void **state)
 	assert_non_null(strstr(res.verdict, "not a regular file"));
 }
 
+/* jansson keeps the last of duplicate keys; the scan must read such a line the same way, or
+ * a report and `salve audit verify` would disagree about one log. */
+static void test_duplicate_seq_is_read_as_verify_reads_it(void **state)
+{
+	(void)state;
+	const char *path = tu_path("dup.jsonl");
+	char line[256], hash[65], head[160], headpath[4200];
+	snprintf(line, sizeof line, "{\"seq\":2,\"seq\":1,\"event\":\"x\",\"prev\":\"%064d\"}", 0);
+	char text[300];
+	snprintf(text, sizeof text, "%s\n", line);
+	tu_write(path, text);
+	salve_sha256_hex(line, strlen(line), hash);
+	snprintf(head, sizeof head, "{\"seq\":1,\"hash\":\"%s\"}\n", hash);
+	snprintf(headpath, sizeof headpath, "%s.head", path);
+	tu_write(headpath, head);
+	char msg[1024];
+	assert_int_equal(salve_audit_verify(path, msg, sizeof msg), 0);
+	struct seen s = {0};
+	struct salve_scan_result res;
+	assert_int_equal(salve_scan_log(path, collect, &s, &res), 0);
+	assert_int_equal(res.intact, 1);
+	assert_int_equal(s.last_seq, 1);
+}
+
 static int stop_at_two(void *ctx, const struct salve_scan_line *l)
 {
 	(void)ctx;
@@ -268,6 +293,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_missing_head_and_torn_line, teardown),
 	    cmocka_unit_test_teardown(test_unreadable_log, teardown),
 	    cmocka_unit_test_teardown(test_callback_stops_the_scan, teardown),
+	    cmocka_unit_test_teardown(test_duplicate_seq_is_read_as_verify_reads_it, teardown),
 	    cmocka_unit_test(test_fields_are_top_level_only),
 	    cmocka_unit_test(test_escaped_strings_are_flagged),
 	    cmocka_unit_test(test_malformed_objects_are_refused),
