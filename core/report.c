@@ -204,6 +204,7 @@ static json_t *new_run(struct build *b, const json_t *rec, const char *at)
 	    "steps", "approvals", "notifications", "changes", "rollback", "degraded");
 	json_t *al = json_object_get(b->run_alert, id);
 	json_object_set(r, "alert", al ? al : json_null());
+	json_object_set_new(r, "first_change_at", json_null());
 	json_object_set_new(b->runs, id, r);
 	return r;
 }
@@ -281,8 +282,7 @@ static void on_action(struct build *b, json_t *r, const json_t *rec, const char 
 	                      streq(outcome, "planned") ? "planned" : "in_place");
 	json_array_append_new(json_object_get(r, "changes"), c);
 	if (streq(outcome, "changed")) {
-		if (json_is_null(json_object_get(r, "first_change_at")) ||
-		    !json_object_get(r, "first_change_at"))
+		if (json_is_null(json_object_get(r, "first_change_at")))
 			json_object_set_new(r, "first_change_at", json_string(at));
 		changed_again(b, str(c, "plugin"), str(c, "target"), str(r, "run"), at);
 		watch_change(b, str(r, "run"), c);
