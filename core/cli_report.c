@@ -477,6 +477,17 @@ int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
 		say_error("report: %s", err);
 		return SALVE_EXIT_USAGE;
 	}
+	if (!summary && !json_array_size(json_object_get(doc, "runs")) &&
+	    !json_array_size(json_object_get(doc, "alerts"))) {
+		const json_t *audit = json_object_get(doc, "audit");
+		if (!json_is_true(json_object_get(audit, "intact")))
+			say_error("report: the audit log is NOT intact: %s",
+			          s_or(audit, "verdict", "?"));
+		say_error("report: no run or alert in %s matches the selection",
+		          s_or(audit, "path", "?"));
+		json_decref(doc);
+		return 1;
+	}
 	FILE *f = stdout;
 	if (output && !(f = fopen(output, "we"))) {
 		say_error("report: %s: %s", output, strerror(errno));

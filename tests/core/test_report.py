@@ -564,6 +564,9 @@ def check_serve():
 
 
 def check_usage():
+    rc, out, err = salve("report", "deadbeefdeadbeef")
+    T.ok(rc == 1 and out == "" and "no run or alert" in err and "matches the selection" in err,
+         "report of an unknown run: exit 1, nothing written", err)
     rc, _, err = salve("report")
     T.ok(rc == 64 and "say which incident" in err, "report without a selection: usage (64)")
     rc, _, err = salve("report", "--since", "yesterday", "--summary")
