@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "cli_report.h"
 #include "config.h"
 #include "engine.h"
 #include "exitcodes.h"
@@ -52,6 +53,8 @@ static const char usage_text[] =
     "  test PATH...       run runbook tests offline (plugin calls replayed from fixtures)\n"
     "  plugins            list the plugins found and their actions\n"
     "  audit verify FILE  check an audit log's hash chain\n"
+    "  audit show RUN | tail [-f]  one run's timeline; follow the log\n"
+    "  report             post-incident review or --summary from the audit log\n"
     "  recover            roll back runs that died (kill -9, power loss) with changes in place\n"
     "  serve              serve Alertmanager webhooks and run the routed runbooks (salve-serve)\n"
     "  routes test|list|reset  which route an alert takes; list routes; close a circuit\n"
@@ -788,8 +791,14 @@ int main(int argc, char **argv)
 		code = cmd_test(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "plugins") == 0)
 		code = cmd_plugins(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "audit") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "show") == 0)
+		code = salve_cmd_audit_show(&g, sub_argc - 1, sub_argv + 1);
+	else if (strcmp(cmd, "audit") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "tail") == 0)
+		code = salve_cmd_audit_tail(&g, sub_argc - 1, sub_argv + 1);
 	else if (strcmp(cmd, "audit") == 0)
 		code = cmd_audit(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "report") == 0)
+		code = salve_cmd_report(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "recover") == 0)
 		code = cmd_recover(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "routes") == 0 ||
