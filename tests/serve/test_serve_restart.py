@@ -4,6 +4,7 @@ a stale "firing" after a "resolved" of the same occurrence starts nothing; a kil
 middle of a run is rolled back at the next start, before any alert is taken, and the
 occurrence that ran is still deduplicated; the dedup table is bounded (LRU) and counts what
 it evicts; the standalone salve-serve binary takes the options salve serve takes."""
+import json
 import os
 import signal
 import subprocess
@@ -148,6 +149,38 @@ def test_dedup_lru():
         s.stop()
 
 
+def test_dedup_file_attack():
+    """The dedup file decides what may run again: a symlink planted in its place (to make the
+    server read or overwrite another file) refuses the start, and what it points to is left
+    as it was."""
+    s = Server("dedupfile", ROUTES).start()
+    st, b = s.post_alerts([alert("Kv", {"key": "f1"})])
+    run = b["runs"][0] if st == 202 else None
+    T.ok(run and s.wait_run(run), "a run ran", b)
+    T.eq(s.stop(), 0, "SIGTERM stops the server")
+    path = os.path.join(s.state, "serve", "dedup.jsonl")
+    with open(path) as f:
+        lines = [json.loads(line) for line in f]
+    last = {}
+    for x in sorted(lines, key=lambda x: x["seq"]):
+        last[x["key"]] = x
+    mine = sorted(x["state"] for x in last.values() if x["run"] == run)
+    T.ok(mine == ["ended", "ended"] and oct(os.stat(path).st_mode & 0o777) == "0o600",
+         "the dedup file's last lines of the run's two keys say ended; mode 0600", lines)
+    victim = os.path.join(s.dir, "victim")
+    with open(victim, "w") as f:
+        f.write("not salve's\n")
+    os.unlink(path)
+    os.symlink(victim, path)
+    r = subprocess.run([SALVE, "serve", "--config", s.config], capture_output=True, text=True,
+                       timeout=60, env=s.env)
+    T.ok(r.returncode == 73 and "dedup.jsonl" in r.stderr,
+         "a symlink in its place refuses the start (73), naming it", r.stderr)
+    with open(victim) as f:
+        T.eq(f.read(), "not salve's\n", "the file it points to is untouched")
+    T.ok(os.path.islink(path), "the symlink is left for a person to look at")
+
+
 def test_standalone_check():
     s = Server("standalone", ROUTES)
 
@@ -184,6 +217,7 @@ def main():
     test_stale_firing()
     test_kill9_mid_run()
     test_dedup_lru()
+    test_dedup_file_attack()
     return T.finish()
 
 
