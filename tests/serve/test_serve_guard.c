@@ -307,8 +307,19 @@ static void test_conf(void **state)
 	assert_true(c.approval_timeout == 300);
 	assert_string_equal(c.tokens[SRV_TOKEN_HOOKS], "env:HOOK_TOKEN");
 	assert_null(c.tokens[SRV_TOKEN_READ]);
+	assert_int_equal(c.dedup_size, 100000);
+	assert_true(c.resolved_memory == 86400);
 	srv_conf_free(&c);
 	json_decref(doc);
+	doc =
+	    json_loads("{\"server\": {\"dedup_size\": 50, \"resolved_memory\": \"6h\"}}", 0, &jerr);
+	assert_int_equal(srv_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_int_equal(c.dedup_size, 50);
+	assert_true(c.resolved_memory == 21600);
+	srv_conf_free(&c);
+	json_decref(doc);
+	expect_conf_error("{\"server\": {\"dedup_size\": 0}}", "server.dedup_size");
+	expect_conf_error("{\"server\": {\"resolved_memory\": \"nan\"}}", "server.resolved_memory");
 
 	expect_conf_error("{\"server\": {\"tokens\": {\"hooks\": \"s3cr3t-token-value\"}}}",
 	                  "server.tokens.hooks: must be a reference");
