@@ -267,10 +267,10 @@ static int append(struct srv_server *s, const char *text, size_t len)
 	return 0;
 }
 
-void srv_dedupfile_flush(struct srv_server *s)
+int srv_dedupfile_flush(struct srv_server *s)
 {
 	if (!s->dedup_path[0])
-		return;
+		return 0;
 	pthread_mutex_lock(&s->dedup_file_mu);
 	size_t n = 0, len = 0;
 	pthread_mutex_lock(&s->mu);
@@ -278,19 +278,24 @@ void srv_dedupfile_flush(struct srv_server *s)
 	size_t table = srv_dedup_size(s->dedup);
 	pthread_mutex_unlock(&s->mu);
 	char err[1024];
+	int rc = 0;
 	if (n && s->dedup_fd >= 0) {
 		char *text = changes_text(c, n, &len);
-		if (text && append(s, text, len) == 0)
-			s->dedup_lines += n;
-		else if (!text)
+		if (!text)
 			srv_log(SALVE_LOG_ERROR, "serve: %s: out of memory", s->dedup_path);
+		rc = text && append(s, text, len) == 0 ? 0 : -1;
+		if (!rc)
+			s->dedup_lines += n;
 		free(text);
+	} else if (n) {
+		rc = -1; /* the file could not be reopened after a compaction (logged then) */
 	}
 	srv_dedup_changes_free(c, n);
 	if (s->dedup_fd >= 0 && s->dedup_lines > 2 * table + 1024 &&
 	    compact(s, err, sizeof err) < 0)
 		srv_log(SALVE_LOG_ERROR, "serve: compacting the dedup file: %s", err);
 	pthread_mutex_unlock(&s->dedup_file_mu);
+	return rc;
 }
 
 void srv_dedupfile_close(struct srv_server *s)

@@ -24,9 +24,10 @@ struct srv_server;
  * or -1 with err. Called once at start, before any run is queued. */
 long srv_dedupfile_open(struct srv_server *s, char *err, size_t errlen);
 /* Appends the table's changes since the last flush (fdatasync'd with audit_sync: always),
- * compacting the file when it has grown. Takes dedup_file_mu and mu itself. A failure is
- * logged (the copy then remembers less: a restart treats what it lost as never run). */
-void srv_dedupfile_flush(struct srv_server *s);
+ * compacting the file when it has grown. Takes dedup_file_mu and mu itself. 0, or -1 when
+ * the changes could not be written (logged; the copy then remembers less, and a restart
+ * would treat what it lost as never run). */
+int srv_dedupfile_flush(struct srv_server *s);
 /* Flushes and closes. */
 void srv_dedupfile_close(struct srv_server *s);
 

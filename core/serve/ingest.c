@@ -423,8 +423,9 @@ void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *
 			d->extra = NULL;
 		}
 	}
-	/* The keys the new runs took, and resolved occurrences, are durable with the batch. */
-	srv_dedupfile_flush(s);
+	/* The keys the new runs took, and resolved occurrences, are durable with the batch;
+	 * when they cannot be, the answer is 500 and Alertmanager's retry is deduplicated. */
+	in->failed |= srv_dedupfile_flush(s) < 0;
 }
 
 int srv_ingest_spooled(const struct srv_ingest *in)
@@ -463,8 +464,8 @@ int srv_ingest_finish(struct srv_server *s, struct srv_ingest *in, int sync_fail
 		/* A 5xx makes Alertmanager send it again; the retry is deduplicated and gets its
 		 * own chance to be audited. */
 		json_object_set_new(*result, "error",
-		                    json_string("the audit log cannot be written (see the server's "
-		                                "log)"));
+		                    json_string("the audit log or the state dir cannot be written "
+		                                "(see the server's log)"));
 		return 500;
 	}
 	if (queue_full)

@@ -6,6 +6,7 @@ occurrence that ran is still deduplicated; the dedup table is bounded (LRU) and 
 it evicts; the standalone salve-serve binary takes the options salve serve takes."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 
@@ -181,6 +182,34 @@ def test_dedup_file_attack():
     T.ok(os.path.islink(path), "the symlink is left for a person to look at")
 
 
+def test_dedup_file_unwritable():
+    """A run's keys that cannot be made durable would be forgotten by a restart: the hook
+    answers 500 (Alertmanager retries) and the retry is a duplicate, not a second run. The
+    write error is injected with strace (ENOSPC on every write to the dedup file)."""
+    if not shutil.which("strace"):
+        print("ok - # SKIP dedup file write errors: strace is not installed")
+        return
+    s = Server("nospace", ROUTES)
+    path = os.path.join(s.state, "serve", "dedup.jsonl")
+    s.start(prefix=("strace", "-f", "-qq", "-o", "/dev/null", "-P", path, "-e",
+                    "trace=write", "-e", "inject=write:error=ENOSPC"))
+    with open("/proc/%d/task/%d/children" % (s.proc.pid, s.proc.pid)) as f:
+        traced = int(f.read().split()[0])
+    try:
+        st, b = s.post_alerts([alert("Slow", {"key": "nospace"})])
+        T.ok(st == 500 and "cannot be written" in b["error"] and
+             decisions(b) == [("queued", None)],
+             "the dedup file cannot be written: 500, the run stays accepted", b)
+        run = b["runs"][0] if b and b.get("runs") else None
+        st, b2 = s.post_alerts([alert("Slow", {"key": "nospace"})])
+        T.ok(st == 200 and decisions(b2) == [("deduplicated", "active")] and
+             b2["alerts"][0]["run"] == run, "Alertmanager's retry is a duplicate of it", b2)
+        T.ok("No space left on device" in s.stderr(), "the error is logged", s.stderr())
+    finally:
+        os.kill(traced, signal.SIGTERM)
+        s.stop()
+
+
 def test_standalone_check():
     s = Server("standalone", ROUTES)
 
@@ -218,6 +247,7 @@ def main():
     test_kill9_mid_run()
     test_dedup_lru()
     test_dedup_file_attack()
+    test_dedup_file_unwritable()
     return T.finish()
 
 
