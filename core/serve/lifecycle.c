@@ -9,7 +9,6 @@
 #include "circuits.h"
 #include "dedupfile.h"
 #include "engine.h"
-#include "exitcodes.h"
 #include "log.h"
 #include "pause.h"
 #include "run.h"
