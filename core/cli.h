@@ -20,5 +20,9 @@ int salve_serve_main(const struct salve_cli_globals *g, int argc, char **argv); 
 int salve_routes_main(const struct salve_cli_globals *g, int argc, char **argv); /* routes */
 int salve_control_main(const struct salve_cli_globals *g, int argc,
                        char **argv); /* pause, resume */
+/* salve-serve run without a command (salve-serve --config X [--check]): serve, with salve's
+ * global options anywhere. Returns its exit status, or -1 when argv names a command (or
+ * asks for --version): main goes on as for salve. argv[0] is the program. */
+int salve_serve_standalone(int argc, char **argv);
 
 #endif

@@ -732,6 +732,13 @@ int main(int argc, char **argv)
 {
 	struct salve_cli_globals g;
 	memset(&g, 0, sizeof g);
+#ifdef SALVE_WITH_SERVE
+	int standalone = salve_serve_standalone(argc, argv);
+	if (standalone >= 0) {
+		salve_redact_clear();
+		return standalone;
+	}
+#endif
 	static const struct option opts[] = {{"config", required_argument, 0, 'c'},
 	                                     {"audit", required_argument, 0, 'a'},
 	                                     {"state-dir", required_argument, 0, 's'},

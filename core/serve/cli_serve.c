@@ -137,6 +137,7 @@ static int load_token(const char *ref, unsigned char *hash_hex, char *err, size_
 
 static const char serve_usage[] =
     "usage: salve serve --config salve.yaml [--check]\n"
+    "       salve-serve --config salve.yaml [--check]\n"
     "\n"
     "Serves Alertmanager webhooks (POST /hooks/alertmanager), generic alerts\n"
     "(POST /hooks/generic), the run status API (GET /runs, GET /runs/ID), approvals\n"
@@ -282,7 +283,7 @@ static void stop_server(struct srv_server *s, int code, int stop_signal)
 		 * written record by record; the journals of their runs stay for salve recover. */
 		fprintf(stderr,
 		        "salve serve: %d run%s did not stop within shutdown_grace: exiting anyway "
-		        "(exit %d); run salve recover before the next start\n",
+		        "(exit %d); the next start rolls them back (or run salve recover)\n",
 		        stuck, stuck == 1 ? "" : "s", SALVE_EXIT_ROLLBACK_INCOMPLETE);
 		fflush(stdout);
 		fflush(stderr);
@@ -357,4 +358,51 @@ int salve_serve_main(const struct salve_cli_globals *globals, int argc, char **a
 	free(s);
 	srv_env_close(&e);
 	return code;
+}
+
+/* The global options salve takes before a command; those of salve serve are taken anywhere
+ * (srv_env_take_globals), the rest here. */
+static int is_global_option(const char *a, int *skip)
+{
+	static const char *const valued[] = {"--config", "--audit", "--state-dir", "--plugin-path",
+	                                     "--audit-sync"};
+	*skip = 0;
+	if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+		*skip = 1;
+	for (size_t k = 0; k < sizeof valued / sizeof *valued && !*skip; k++) {
+		size_t n = strlen(valued[k]);
+		if (strcmp(a, valued[k]) == 0)
+			*skip = 2;
+		else if (strncmp(a, valued[k], n) == 0 && a[n] == '=')
+			*skip = 1;
+	}
+	return *skip > 0;
+}
+
+int salve_serve_standalone(int argc, char **argv)
+{
+	int i = 1, skip;
+	while (i < argc && is_global_option(argv[i], &skip))
+		i += skip;
+	if (i < argc &&
+	    (argv[i][0] != '-' || strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0))
+		return -1; /* a command (salve serve, routes, pause, resume exec us so), or
+		              --version */
+	struct salve_cli_globals g;
+	memset(&g, 0, sizeof g);
+	int w = 1;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+			g.verbose = 1;
+			salve_set_log_level(SALVE_LOG_DEBUG);
+		} else if (strcmp(argv[i], "--audit-sync") == 0 && i + 1 < argc) {
+			g.audit_sync = argv[++i];
+		} else if (strncmp(argv[i], "--audit-sync=", 13) == 0) {
+			g.audit_sync = argv[i] + 13;
+		} else {
+			argv[w++] = argv[i];
+		}
+	}
+	argv[w] = NULL;
+	return salve_serve_main(&g, w, argv);
 }

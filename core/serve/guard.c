@@ -1,5 +1,6 @@
 #include "guard.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,18 +141,30 @@ int srv_targets_take(srv_targets *t, const char *key, double now, size_t *distin
 struct dedup_entry {
 	char run_id[64];
 	int active;
+	int resolved; /* a remembered resolve, not a run */
 	double cooldown, ended;
+	unsigned long long seq;            /* of the last change, for the durable copy */
+	struct dedup_entry *older, *newer; /* least recently changed first */
+	char key[];
 };
 
 struct srv_dedup {
 	srv_strmap *map;
+	size_t capacity; /* 0: no bound */
+	struct dedup_entry *oldest, *newest;
+	size_t evicted; /* since srv_dedup_take_evictions last asked */
+	int recording;  /* keep changes for srv_dedup_take_changes */
+	unsigned long long seq;
+	srv_dedup_change *changes;
+	size_t nchanges, capchanges;
 };
 
-srv_dedup *srv_dedup_new(void)
+srv_dedup *srv_dedup_new(size_t capacity)
 {
 	srv_dedup *d = calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
+	d->capacity = capacity;
 	d->map = srv_strmap_new();
 	if (!d->map) {
 		free(d);
@@ -160,17 +173,123 @@ srv_dedup *srv_dedup_new(void)
 	return d;
 }
 
+void srv_dedup_changes_free(srv_dedup_change *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(c[i].key);
+	free(c);
+}
+
 void srv_dedup_free(srv_dedup *d)
 {
 	if (!d)
 		return;
-	size_t cur = 0;
-	const char *k;
-	void *v;
-	while (srv_strmap_next(d->map, &cur, &k, &v))
-		free(v);
+	for (struct dedup_entry *e = d->oldest, *next; e; e = next) {
+		next = e->newer;
+		free(e);
+	}
 	srv_strmap_free(d->map);
+	srv_dedup_changes_free(d->changes, d->nchanges);
 	free(d);
+}
+
+static void lru_unlink(srv_dedup *d, struct dedup_entry *e)
+{
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		d->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		d->newest = e->older;
+	e->older = e->newer = NULL;
+}
+
+static void lru_append(srv_dedup *d, struct dedup_entry *e)
+{
+	e->older = d->newest;
+	e->newer = NULL;
+	if (d->newest)
+		d->newest->newer = e;
+	else
+		d->oldest = e;
+	d->newest = e;
+}
+
+static void entry_remove(srv_dedup *d, struct dedup_entry *e)
+{
+	lru_unlink(d, e);
+	srv_strmap_remove(d->map, e->key);
+	free(e);
+}
+
+/* Records a change of e for the durable copy (a failed allocation loses it: the copy then
+ * remembers less, which the caller's restart treats as it treats a crash). */
+static void record_change(srv_dedup *d, struct dedup_entry *e, enum srv_dedup_change_kind kind)
+{
+	e->seq = ++d->seq;
+	if (!d->recording)
+		return;
+	if (d->nchanges == d->capchanges) {
+		size_t cap = d->capchanges ? d->capchanges * 2 : 64;
+		srv_dedup_change *grown = realloc(d->changes, cap * sizeof *grown);
+		if (!grown)
+			return;
+		d->changes = grown;
+		d->capchanges = cap;
+	}
+	srv_dedup_change *c = &d->changes[d->nchanges];
+	c->key = strdup(e->key);
+	if (!c->key)
+		return;
+	c->kind = kind;
+	memcpy(c->run_id, e->run_id, sizeof c->run_id);
+	c->cooldown = e->cooldown;
+	c->at = e->ended;
+	c->seq = e->seq;
+	d->nchanges++;
+}
+
+/* Makes room for one more entry: the least recently changed entries that hold no active run
+ * go first. An active run's keys are never evicted (that would let a second run of the same
+ * occurrence start beside it); their number is bounded by the queue and the workers. */
+static void make_room(srv_dedup *d)
+{
+	if (!d->capacity)
+		return;
+	struct dedup_entry *e = d->oldest;
+	while (e && srv_strmap_size(d->map) >= d->capacity) {
+		struct dedup_entry *next = e->newer;
+		if (!e->active) {
+			entry_remove(d, e);
+			d->evicted++;
+		}
+		e = next;
+	}
+}
+
+/* The entry of key, made (evicting when full) when absent. NULL when out of memory. */
+static struct dedup_entry *entry_get(srv_dedup *d, const char *key)
+{
+	struct dedup_entry *e = srv_strmap_get(d->map, key);
+	if (e) {
+		lru_unlink(d, e);
+		lru_append(d, e);
+		return e;
+	}
+	make_room(d);
+	size_t len = strlen(key);
+	e = calloc(1, sizeof *e + len + 1);
+	if (!e)
+		return NULL;
+	memcpy(e->key, key, len + 1);
+	if (srv_strmap_put(d->map, key, e, NULL) < 0) {
+		free(e);
+		return NULL;
+	}
+	lru_append(d, e);
+	return e;
 }
 
 int srv_dedup_check(const srv_dedup *d, const char *key, double now, const char **run_id,
@@ -187,7 +306,7 @@ int srv_dedup_check(const srv_dedup *d, const char *key, double now, const char 
 	}
 	if (now - e->ended < e->cooldown) {
 		*run_id = e->run_id;
-		*why = "cooldown";
+		*why = e->resolved ? "resolved" : "cooldown";
 		*ago = now - e->ended;
 		return 1;
 	}
@@ -196,18 +315,15 @@ int srv_dedup_check(const srv_dedup *d, const char *key, double now, const char 
 
 int srv_dedup_start(srv_dedup *d, const char *key, const char *run_id, double cooldown)
 {
-	struct dedup_entry *e = srv_strmap_get(d->map, key);
-	if (!e) {
-		e = calloc(1, sizeof *e);
-		if (!e || srv_strmap_put(d->map, key, e, NULL) < 0) {
-			free(e);
-			return -1;
-		}
-	}
-	strncpy(e->run_id, run_id, sizeof e->run_id - 1);
+	struct dedup_entry *e = entry_get(d, key);
+	if (!e)
+		return -1;
+	snprintf(e->run_id, sizeof e->run_id, "%s", run_id);
 	e->active = 1;
+	e->resolved = 0;
 	e->cooldown = cooldown;
 	e->ended = 0;
+	record_change(d, e, SRV_DEDUP_ACTIVE);
 	return 0;
 }
 
@@ -216,8 +332,11 @@ void srv_dedup_end(srv_dedup *d, const char *key, const char *run_id, double now
 	struct dedup_entry *e = srv_strmap_get(d->map, key);
 	if (!e || strcmp(e->run_id, run_id) != 0)
 		return;
+	lru_unlink(d, e);
+	lru_append(d, e);
 	e->active = 0;
 	e->ended = now;
+	record_change(d, e, SRV_DEDUP_ENDED);
 }
 
 void srv_dedup_release(srv_dedup *d, const char *key, const char *run_id)
@@ -225,38 +344,105 @@ void srv_dedup_release(srv_dedup *d, const char *key, const char *run_id)
 	struct dedup_entry *e = srv_strmap_get(d->map, key);
 	if (!e || strcmp(e->run_id, run_id) != 0)
 		return;
-	free(srv_strmap_remove(d->map, key));
+	record_change(d, e, SRV_DEDUP_RELEASED);
+	entry_remove(d, e);
+}
+
+int srv_dedup_remember_resolved(srv_dedup *d, const char *key, double now, double memory)
+{
+	struct dedup_entry *e = srv_strmap_get(d->map, key);
+	if (e && e->active)
+		return 0;
+	if (!(e = entry_get(d, key)))
+		return -1;
+	e->run_id[0] = '\0';
+	e->resolved = 1;
+	e->cooldown = memory;
+	e->ended = now;
+	record_change(d, e, SRV_DEDUP_RESOLVED);
+	return 0;
+}
+
+int srv_dedup_restore(srv_dedup *d, const srv_dedup_change *c, double ended)
+{
+	if (c->kind == SRV_DEDUP_RELEASED)
+		return 0;
+	struct dedup_entry *e = srv_strmap_get(d->map, c->key);
+	if (e && e->active)
+		return 0;
+	if (!(e = entry_get(d, c->key)))
+		return -1;
+	memcpy(e->run_id, c->run_id, sizeof e->run_id);
+	e->run_id[sizeof e->run_id - 1] = '\0';
+	e->active = 0;
+	e->resolved = c->kind == SRV_DEDUP_RESOLVED;
+	e->cooldown = c->cooldown;
+	e->ended = ended;
+	e->seq = c->seq;
+	if (c->seq > d->seq)
+		d->seq = c->seq;
+	return 0;
 }
 
 size_t srv_dedup_expire(srv_dedup *d, double now)
 {
-	size_t n = 0, cap = 0, cur = 0;
-	char **stale = NULL;
-	const char *k;
-	void *v;
-	while (srv_strmap_next(d->map, &cur, &k, &v)) {
-		struct dedup_entry *e = v;
+	size_t n = 0;
+	for (struct dedup_entry *e = d->oldest, *next; e; e = next) {
+		next = e->newer;
 		if (e->active || now - e->ended < e->cooldown)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **grown = realloc(stale, cap * sizeof *grown);
-			if (!grown)
-				break;
-			stale = grown;
-		}
-		stale[n++] = strdup(k);
+		entry_remove(d, e);
+		n++;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (stale[i])
-			free(srv_strmap_remove(d->map, stale[i]));
-		free(stale[i]);
-	}
-	free(stale);
 	return n;
 }
 
 size_t srv_dedup_size(const srv_dedup *d)
 {
 	return srv_strmap_size(d->map);
+}
+
+size_t srv_dedup_take_evictions(srv_dedup *d)
+{
+	size_t n = d->evicted;
+	d->evicted = 0;
+	return n;
+}
+
+void srv_dedup_record_changes(srv_dedup *d, int on)
+{
+	d->recording = on;
+}
+
+srv_dedup_change *srv_dedup_take_changes(srv_dedup *d, size_t *n)
+{
+	srv_dedup_change *c = d->changes;
+	*n = d->nchanges;
+	d->changes = NULL;
+	d->nchanges = d->capchanges = 0;
+	return c;
+}
+
+srv_dedup_change *srv_dedup_snapshot(const srv_dedup *d, size_t *n)
+{
+	size_t size = srv_strmap_size(d->map), i = 0;
+	srv_dedup_change *c = calloc(size + 1, sizeof *c);
+	if (!c) {
+		*n = 0;
+		return NULL;
+	}
+	for (const struct dedup_entry *e = d->oldest; e && i < size; e = e->newer) {
+		if (!(c[i].key = strdup(e->key)))
+			break;
+		c[i].kind = e->active     ? SRV_DEDUP_ACTIVE
+		            : e->resolved ? SRV_DEDUP_RESOLVED
+		                          : SRV_DEDUP_ENDED;
+		memcpy(c[i].run_id, e->run_id, sizeof c[i].run_id);
+		c[i].cooldown = e->cooldown;
+		c[i].at = e->ended;
+		c[i].seq = e->seq;
+		i++;
+	}
+	*n = i;
+	return c;
 }

@@ -44,14 +44,35 @@ int srv_targets_would_allow(srv_targets *t, const char *key, double now);
  * counted once) fit in what is left of max. Records nothing. */
 int srv_targets_would_allow_keys(srv_targets *t, const char *const *keys, size_t n, double now);
 
-/* The dedup table: key -> the run that holds it. */
+/* The dedup table: key -> the run that holds it, or an occurrence remembered as resolved.
+ * Bounded (an LRU): when it holds capacity keys, the least recently changed keys that hold
+ * no active run are evicted (counted); an active run's keys are never evicted, so the table
+ * may exceed capacity by the keys of runs queued or running. */
 typedef struct srv_dedup srv_dedup;
 
-srv_dedup *srv_dedup_new(void);
+/* A change of the table, as kept for its durable copy (dedupfile.h): at is the time (the
+ * table's clock) it started cooling down or was resolved, 0 while active. */
+enum srv_dedup_change_kind {
+	SRV_DEDUP_ACTIVE = 0, /* a run holds the key */
+	SRV_DEDUP_ENDED,      /* the run ended: cooldown from at */
+	SRV_DEDUP_RELEASED,   /* forgotten (a queued run cancelled) */
+	SRV_DEDUP_RESOLVED,   /* the occurrence resolved at at: remembered for cooldown s */
+};
+typedef struct srv_dedup_change {
+	char *key;
+	enum srv_dedup_change_kind kind;
+	char run_id[64];
+	double cooldown, at;
+	unsigned long long seq; /* increasing: a key's highest is its state */
+} srv_dedup_change;
+
+/* capacity 0: no bound. */
+srv_dedup *srv_dedup_new(size_t capacity);
 void srv_dedup_free(srv_dedup *d);
-/* 1 when key is taken: a run is active (*why = "active") or ended less than its cooldown ago
- * (*why = "cooldown", *ago = seconds since it ended); *run_id names the run (borrowed until
- * the next change of the table). 0 when free. */
+/* 1 when key is taken: a run is active (*why = "active"), ended less than its cooldown ago
+ * (*why = "cooldown", *ago = seconds since it ended), or the key was remembered as resolved
+ * less than its memory ago (*why = "resolved", *run_id ""); *run_id names the run
+ * (borrowed until the next change of the table). 0 when free. */
 int srv_dedup_check(const srv_dedup *d, const char *key, double now, const char **run_id,
                     const char **why, double *ago);
 /* Marks key active for run_id, remembering the cooldown to apply when it ends. */
@@ -60,8 +81,24 @@ int srv_dedup_start(srv_dedup *d, const char *key, const char *run_id, double co
 void srv_dedup_end(srv_dedup *d, const char *key, const char *run_id, double now);
 /* Forgets the key if run_id holds it (a queued run cancelled before it did anything). */
 void srv_dedup_release(srv_dedup *d, const char *key, const char *run_id);
+/* Remembers key as resolved at now for memory seconds (unless a run holds it). 0 or -1. */
+int srv_dedup_remember_resolved(srv_dedup *d, const char *key, double now, double memory);
+/* Puts back a change read from the durable copy, not active: ended is when its cooldown (or
+ * memory) started, on the table's clock. A key a run holds is left alone; RELEASED does
+ * nothing. Not recorded as a change. 0 or -1. */
+int srv_dedup_restore(srv_dedup *d, const srv_dedup_change *c, double ended);
 /* Drops entries whose cooldown is over; returns how many. */
 size_t srv_dedup_expire(srv_dedup *d, double now);
 size_t srv_dedup_size(const srv_dedup *d);
+/* Keys evicted since the last call. */
+size_t srv_dedup_take_evictions(srv_dedup *d);
+/* on: every change from now is kept until srv_dedup_take_changes takes it. */
+void srv_dedup_record_changes(srv_dedup *d, int on);
+/* The changes kept so far (malloc'd, *n of them, may be NULL), oldest first. */
+srv_dedup_change *srv_dedup_take_changes(srv_dedup *d, size_t *n);
+/* Every key's state as a change, least recently changed first (malloc'd, *n). */
+srv_dedup_change *srv_dedup_snapshot(const srv_dedup *d, size_t *n);
+/* Frees what take_changes and snapshot return. */
+void srv_dedup_changes_free(srv_dedup_change *c, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "alert.h"
 #include "circuits.h"
+#include "dedupfile.h"
 #include "pause.h"
 #include "render.h"
 #include "run.h"
@@ -82,6 +83,48 @@ static int deduplicated(struct srv_server *s, struct srv_route_state *rs, struct
 		         rs->route->cooldown);
 	decide(d, "deduplicated", why, detail);
 	json_object_set_new(d->record, "run", json_string(run_id));
+	return 1;
+}
+
+/* The key under which an occurrence is remembered as resolved ("r" instead of the "o" of
+ * its occurrence key). */
+static void resolved_key(const char *route, const json_t *alert, char *key, size_t len)
+{
+	srv_alert_occurrence_key(route, alert, 0, key, len);
+	key[0] = 'r';
+}
+
+/* A "resolved" notification: the occurrence is remembered, so that a "firing" of it that
+ * arrives later (an HA peer's, or one delayed in flight) is known to be stale. */
+static void remember_resolved(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                              double now)
+{
+	char key[1024];
+	if (s->conf.resolved_memory <= 0)
+		return;
+	resolved_key(rs->route->name, alert, key, sizeof key);
+	srv_dedup_remember_resolved(s->dedup, key, now, s->conf.resolved_memory);
+}
+
+/* 1 (ignored, decided) when a "firing" notification names an occurrence that resolved. */
+static int stale_firing(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                        struct decision *d, double now)
+{
+	char key[1024], labels[512], detail[512];
+	const char *run_id, *why;
+	double ago;
+	resolved_key(rs->route->name, alert, key, sizeof key);
+	if (!srv_dedup_check(s->dedup, key, now, &run_id, &why, &ago) ||
+	    strcmp(why, "resolved") != 0)
+		return 0;
+	srv_metrics_labels(labels, sizeof labels, "route", rs->route->name, "reason", "resolved",
+	                   NULL);
+	srv_metrics_add(s->metrics, "salve_alerts_ignored_total", labels, 1);
+	snprintf(detail, sizeof detail,
+	         "this occurrence (same fingerprint and startsAt) resolved %.0f s ago: a later "
+	         "\"firing\" of it is stale (an HA peer's, or delayed) and starts nothing",
+	         ago);
+	decide(d, "ignored", "resolved", detail);
 	return 1;
 }
 
@@ -307,11 +350,13 @@ static void route_alert(struct srv_server *s, const char *hook, const json_t *al
 		struct decision *d = &ds[(*nd)++];
 		d->record = alert_record(hook, alert);
 		json_object_set_new(d->record, "route", json_string(rs->route->name));
+		if (resolved)
+			remember_resolved(s, rs, alert, now);
 		if (resolved && rs->route->on_resolved == SRV_RESOLVED_IGNORE)
 			decide(d, "resolved", NULL, "on_resolved: ignore");
 		else if (resolved && rs->route->on_resolved == SRV_RESOLVED_CANCEL)
 			on_resolved_cancel(s, rs, alert, d, now);
-		else
+		else if (resolved || !stale_firing(s, rs, alert, d, now))
 			admit(s, rs, alert, resolved, d, now, t_received);
 		if (!rs->route->cont || *nd == cap)
 			break;
@@ -344,6 +389,8 @@ struct srv_ingest *srv_ingest_decide(struct srv_server *s, const char *hook, con
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < n; i++)
 		route_alert(s, hook, json_array_get(alerts, i), ds, &in->nd, cap, now, t_received);
+	srv_metrics_add(s->metrics, "salve_dedup_evictions_total", "",
+	                (double)srv_dedup_take_evictions(s->dedup));
 	pthread_mutex_unlock(&s->mu);
 	in->ds = ds;
 	return in;
@@ -376,6 +423,9 @@ void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *
 			d->extra = NULL;
 		}
 	}
+	/* The keys the new runs took, and resolved occurrences, are durable with the batch;
+	 * when they cannot be, the answer is 500 and Alertmanager's retry is deduplicated. */
+	in->failed |= srv_dedupfile_flush(s) < 0;
 }
 
 int srv_ingest_spooled(const struct srv_ingest *in)
@@ -414,8 +464,8 @@ int srv_ingest_finish(struct srv_server *s, struct srv_ingest *in, int sync_fail
 		/* A 5xx makes Alertmanager send it again; the retry is deduplicated and gets its
 		 * own chance to be audited. */
 		json_object_set_new(*result, "error",
-		                    json_string("the audit log cannot be written (see the server's "
-		                                "log)"));
+		                    json_string("the audit log or the state dir cannot be written "
+		                                "(see the server's log)"));
 		return 500;
 	}
 	if (queue_full)

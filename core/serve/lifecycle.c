@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "circuits.h"
+#include "dedupfile.h"
+#include "engine.h"
 #include "log.h"
 #include "pause.h"
 #include "run.h"
@@ -47,6 +49,67 @@ static void requeue(struct srv_server *s)
 	json_decref(entries);
 }
 
+/* Runs a previous process left behind (kill -9, a power cut, runs abandoned at shutdown) are
+ * rolled back from their journals before anything new starts, as salve recover does, and
+ * audited by it (recover_start, recover_end); serve_recover sums them up. A run that could
+ * not be undone is left for a person (salve recover --resolve); the server starts anyway. */
+static void recover_dead_runs(struct srv_server *s)
+{
+	json_t *summary = NULL;
+	int code = salve_engine_recover(s->state_dir, s->reg, s->audit, NULL, NULL, &summary);
+	json_t *runs = json_object_get(summary, "runs"), *found = json_array();
+	size_t i;
+	json_t *r;
+	json_array_foreach(runs, i, r)
+	{
+		const char *status = json_string_value(json_object_get(r, "status"));
+		const char *id = json_string_value(json_object_get(r, "run_id"));
+		if (!status || strcmp(status, "live") == 0)
+			continue;
+		char labels[256];
+		srv_metrics_labels(labels, sizeof labels, "status", status, NULL);
+		srv_metrics_add(s->metrics, "salve_runs_recovered_total", labels, 1);
+		json_array_append_new(found,
+		                      json_pack("{s:s?, s:s, s:O*, s:O*}", "run", id, "status",
+		                                status, "runbook", json_object_get(r, "runbook"),
+		                                "trigger", json_object_get(r, "trigger")));
+		const char *error = json_string_value(json_object_get(r, "error"));
+		srv_log(strcmp(status, "rolled_back") == 0 || strcmp(status, "finished") == 0
+		            ? SALVE_LOG_INFO
+		            : SALVE_LOG_ERROR,
+		        "serve: run %s left by a previous process: %s%s%s", id ? id : "?", status,
+		        error ? ": " : "", error ? error : "");
+	}
+	if (json_array_size(found) || code)
+		srv_audit(s, json_pack("{s:s, s:i, s:o, s:O*}", "event", "serve_recover",
+		                       "exit_code", code, "runs", found, "error",
+		                       json_object_get(summary, "error")));
+	else
+		json_decref(found);
+	if (code)
+		srv_log(
+		    SALVE_LOG_ERROR,
+		    "serve: some runs of a previous process could not be rolled back (exit %d): "
+		    "see salve recover --list; starting anyway",
+		    code);
+	json_decref(summary);
+}
+
+static void declare_metrics(struct srv_server *s)
+{
+	srv_status_declare_metrics(s->metrics);
+	srv_metrics_declare(s->metrics, "salve_alerts_ignored_total", SRV_COUNTER,
+	                    "Firing notifications of an occurrence that had resolved (stale)", NULL,
+	                    0);
+	srv_metrics_declare(s->metrics, "salve_dedup_evictions_total", SRV_COUNTER,
+	                    "Dedup keys evicted because server.dedup_size was reached", NULL, 0);
+	srv_metrics_declare(s->metrics, "salve_runs_recovered_total", SRV_COUNTER,
+	                    "Runs of a previous process recovered at start, by what recover found",
+	                    NULL, 0);
+	srv_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", 0);
+	srv_metrics_add(s->metrics, "salve_dedup_evictions_total", "", 0);
+}
+
 static void init_routes(struct srv_server *s)
 {
 	for (size_t i = 0; i < s->routes.n; i++) {
@@ -72,19 +135,27 @@ int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
 	pthread_mutex_init(&s->mu, NULL);
 	srv_cond_init_monotonic(&s->work_cv);
 	s->by_id = srv_strmap_new();
-	s->dedup = srv_dedup_new();
+	s->dedup = srv_dedup_new((size_t)s->conf.dedup_size);
 	s->metrics = srv_metrics_new();
 	s->rs = calloc(s->routes.n + 1, sizeof *s->rs);
 	if (!s->by_id || !s->dedup || !s->metrics || !s->rs) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	srv_status_declare_metrics(s->metrics);
-	srv_metrics_add(s->metrics, "salve_http_request_timeouts_total", "", 0);
+	declare_metrics(s);
 	srv_targets_init(&s->global_targets, s->conf.global_max_targets,
 	                 s->conf.global_targets_window);
 	init_routes(s);
 	srv_pause_check(s);
+	/* Before anything can start: dead runs rolled back, then what ran is remembered (a run
+	 * recovered here ended now), then the runs accepted and not started are queued again. */
+	recover_dead_runs(s);
+	long restored = srv_dedupfile_open(s, err, errlen);
+	if (restored < 0)
+		return -1;
+	if (restored)
+		srv_log(SALVE_LOG_INFO, "serve: %ld dedup keys restored from %s", restored,
+		        s->dedup_path);
 	requeue(s);
 	return srv_workers_start(s, err, errlen);
 }
@@ -94,7 +165,10 @@ void srv_lifecycle_tick(struct srv_server *s)
 	srv_pause_check(s);
 	pthread_mutex_lock(&s->mu);
 	srv_dedup_expire(s->dedup, salve_now());
+	srv_metrics_add(s->metrics, "salve_dedup_evictions_total", "",
+	                (double)srv_dedup_take_evictions(s->dedup));
 	pthread_mutex_unlock(&s->mu);
+	srv_dedupfile_flush(s);
 }
 
 /* Every run in progress is told to stop (the engine rolls back what it changed). */
@@ -122,6 +196,7 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 	int stuck = srv_workers_stop(s, abandoned);
 	if (stuck > 0)
 		return stuck;
+	srv_dedupfile_close(s);
 	srv_run_free_all(s);
 	srv_strmap_free(s->by_id);
 	s->by_id = NULL;

@@ -229,6 +229,8 @@ static void conf_defaults(srv_conf *c)
 	c->lock_timeout = 600;
 	c->approval_timeout = 900;
 	c->global_targets_window = 3600;
+	c->dedup_size = 100000;
+	c->resolved_memory = 86400;
 }
 
 /* The keys of server: that are numbers, durations and strings. */
@@ -256,7 +258,9 @@ static int conf_scalars(const json_t *s, srv_conf *c, char *err, size_t errlen)
 	            err, errlen) < 0 ||
 	    get_int(s, "max_alerts", &c->max_alerts, 1, 1000000, "server", err, errlen) < 0 ||
 	    get_duration(s, "request_timeout", &c->request_timeout, "server", err, errlen) < 0 ||
-	    get_duration(s, "shutdown_grace", &c->shutdown_grace, "server", err, errlen) < 0)
+	    get_duration(s, "shutdown_grace", &c->shutdown_grace, "server", err, errlen) < 0 ||
+	    get_int(s, "dedup_size", &c->dedup_size, 1, 100000000, "server", err, errlen) < 0 ||
+	    get_duration(s, "resolved_memory", &c->resolved_memory, "server", err, errlen) < 0)
 		return -1;
 	if (c->request_timeout < 1 || c->connection_timeout < 1) {
 		snprintf(err, errlen, "server.%s: at least 1s",
@@ -358,6 +362,8 @@ int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char 
 	                                   "max_alerts",
 	                                   "request_timeout",
 	                                   "shutdown_grace",
+	                                   "dedup_size",
+	                                   "resolved_memory",
 	                                   NULL};
 	if (known_keys(s, keys, "server", err, errlen) < 0 || conf_scalars(s, c, err, errlen) < 0 ||
 	    conf_tls(json_object_get(s, "tls"), c, err, errlen) < 0 ||

@@ -35,6 +35,8 @@ typedef struct srv_conf {
 	char *runbook_dir;             /* relative runbook paths start here */
 	int global_max_targets;        /* across all routes; 0 = no limit */
 	double global_targets_window;
+	int dedup_size;         /* keys the dedup table keeps (an LRU beyond) */
+	double resolved_memory; /* how long a resolved occurrence's later "firing" is ignored */
 } srv_conf;
 
 enum srv_resolved_action {

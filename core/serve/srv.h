@@ -5,6 +5,7 @@
  *   pure parts  strmap, guard, metrics, matcher, tmpl, alert, log, state, route, render
  *   srv (this)  the server's state below, audit records, route lookup
  *   spool       sealed files of accepted runs (STATE_DIR/serve/queue)
+ *   dedupfile   the dedup table's durable copy (STATE_DIR/serve/dedup.jsonl)
  *   circuits    circuit breakers and their files
  *   pause       the pause switch
  *   run         a run's record, the run table and the queue
@@ -90,6 +91,11 @@ struct srv_server {
 	int paused;
 	int stopping;
 	size_t active, awaiting;
+	/* The dedup table's durable copy (dedupfile.c), under dedup_file_mu. */
+	pthread_mutex_t dedup_file_mu;
+	char dedup_path[4200];
+	int dedup_fd;
+	size_t dedup_lines;         /* lines in the file */
 	struct srv_worker *workers; /* workers.c */
 	int nworkers;
 	/* Group commit of the hooks (commit.c), under commit_mu. */

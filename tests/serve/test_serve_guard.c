@@ -62,7 +62,7 @@ static void test_targets(void **state)
 static void test_dedup(void **state)
 {
 	(void)state;
-	srv_dedup *d = srv_dedup_new();
+	srv_dedup *d = srv_dedup_new(0);
 	const char *run, *why;
 	double ago;
 	assert_int_equal(srv_dedup_check(d, "k", 0, &run, &why, &ago), 0);
@@ -97,6 +97,98 @@ static void test_dedup(void **state)
 	assert_int_equal(srv_dedup_expire(d, 100), 2500);
 	assert_int_equal(srv_dedup_check(d, "key2", 100, &run, &why, &ago), 1);
 	assert_int_equal(srv_dedup_check(d, "key3", 100, &run, &why, &ago), 0);
+	srv_dedup_free(d);
+}
+
+/* The bound: the least recently changed keys go first, an active run's keys never, and the
+ * evictions are counted; resolved occurrences live in the same table. */
+static void test_dedup_lru(void **state)
+{
+	(void)state;
+	srv_dedup *d = srv_dedup_new(3);
+	const char *run, *why;
+	double ago;
+	srv_dedup_start(d, "active", "r0", 600); /* held by a running run: never evicted */
+	srv_dedup_start(d, "a", "r1", 600);
+	srv_dedup_end(d, "a", "r1", 10);
+	assert_int_equal(srv_dedup_remember_resolved(d, "res", 11, 100), 0);
+	assert_int_equal(srv_dedup_check(d, "res", 50, &run, &why, &ago), 1);
+	assert_string_equal(why, "resolved");
+	assert_true(ago > 38.99 && ago < 39.01);
+	assert_int_equal(srv_dedup_take_evictions(d), 0);
+	srv_dedup_start(d, "b", "r2", 600); /* full: "a" (oldest not active) goes */
+	assert_int_equal(srv_dedup_take_evictions(d), 1);
+	assert_int_equal(srv_dedup_check(d, "a", 20, &run, &why, &ago), 0);
+	assert_int_equal(srv_dedup_check(d, "active", 20, &run, &why, &ago), 1);
+	assert_int_equal(srv_dedup_size(d), 3);
+	srv_dedup_end(d, "b", "r2", 30);
+	srv_dedup_start(d, "c", "r3", 600); /* "res" is now the oldest not active */
+	assert_int_equal(srv_dedup_take_evictions(d), 1);
+	assert_int_equal(srv_dedup_check(d, "res", 31, &run, &why, &ago), 0);
+	assert_int_equal(srv_dedup_check(d, "b", 31, &run, &why, &ago), 1);
+	/* Only active keys left: the table grows past its bound rather than drop one. */
+	srv_dedup_start(d, "b", "r4", 600);
+	srv_dedup_start(d, "e", "r5", 600);
+	assert_int_equal(srv_dedup_size(d), 4);
+	assert_int_equal(srv_dedup_take_evictions(d), 0);
+	srv_dedup_free(d);
+}
+
+/* Changes kept for the durable copy, and put back from it. */
+static void test_dedup_changes(void **state)
+{
+	(void)state;
+	srv_dedup *d = srv_dedup_new(0);
+	srv_dedup_start(d, "before", "r0", 60); /* before recording: not kept */
+	srv_dedup_record_changes(d, 1);
+	srv_dedup_start(d, "k", "r1", 60);
+	srv_dedup_end(d, "k", "r1", 5);
+	srv_dedup_start(d, "q", "r2", 60);
+	srv_dedup_release(d, "q", "r2");
+	srv_dedup_remember_resolved(d, "res", 7, 100);
+	size_t n = 0;
+	srv_dedup_change *c = srv_dedup_take_changes(d, &n);
+	assert_int_equal(n, 5);
+	static const enum srv_dedup_change_kind kinds[] = {SRV_DEDUP_ACTIVE, SRV_DEDUP_ENDED,
+	                                                   SRV_DEDUP_ACTIVE, SRV_DEDUP_RELEASED,
+	                                                   SRV_DEDUP_RESOLVED};
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(c[i].kind, kinds[i]);
+		if (i)
+			assert_true(c[i].seq > c[i - 1].seq);
+	}
+	assert_string_equal(c[1].key, "k");
+	assert_string_equal(c[1].run_id, "r1");
+	assert_true(c[1].at == 5 && c[1].cooldown == 60);
+	srv_dedup_take_changes(d, &n);
+	assert_int_equal(n, 0);
+	size_t m = 0;
+	srv_dedup_change *snap = srv_dedup_snapshot(d, &m);
+	assert_int_equal(m, 3); /* before (active), k (ended), res (resolved) */
+	assert_int_equal(snap[0].kind, SRV_DEDUP_ACTIVE);
+	assert_string_equal(snap[2].key, "res");
+	/* A fresh table from the snapshot: an active key comes back ended (its run died). */
+	srv_dedup *back = srv_dedup_new(0);
+	for (size_t i = 0; i < m; i++)
+		assert_int_equal(srv_dedup_restore(back, &snap[i], 100), 0);
+	const char *run, *why;
+	double ago;
+	assert_int_equal(srv_dedup_check(back, "before", 110, &run, &why, &ago), 1);
+	assert_string_equal(why, "cooldown");
+	assert_string_equal(run, "r0");
+	assert_int_equal(srv_dedup_check(back, "res", 110, &run, &why, &ago), 1);
+	assert_string_equal(why, "resolved");
+	assert_int_equal(srv_dedup_check(back, "before", 160, &run, &why, &ago), 0);
+	/* Seq goes on from what was restored. */
+	srv_dedup_record_changes(back, 1);
+	srv_dedup_start(back, "new", "r9", 1);
+	srv_dedup_change *more = srv_dedup_take_changes(back, &n);
+	assert_int_equal(n, 1);
+	assert_true(more[0].seq > snap[m - 1].seq);
+	srv_dedup_changes_free(more, n);
+	srv_dedup_changes_free(snap, m);
+	srv_dedup_changes_free(c, 5);
+	srv_dedup_free(back);
 	srv_dedup_free(d);
 }
 
@@ -215,8 +307,19 @@ static void test_conf(void **state)
 	assert_true(c.approval_timeout == 300);
 	assert_string_equal(c.tokens[SRV_TOKEN_HOOKS], "env:HOOK_TOKEN");
 	assert_null(c.tokens[SRV_TOKEN_READ]);
+	assert_int_equal(c.dedup_size, 100000);
+	assert_true(c.resolved_memory == 86400);
 	srv_conf_free(&c);
 	json_decref(doc);
+	doc =
+	    json_loads("{\"server\": {\"dedup_size\": 50, \"resolved_memory\": \"6h\"}}", 0, &jerr);
+	assert_int_equal(srv_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_int_equal(c.dedup_size, 50);
+	assert_true(c.resolved_memory == 21600);
+	srv_conf_free(&c);
+	json_decref(doc);
+	expect_conf_error("{\"server\": {\"dedup_size\": 0}}", "server.dedup_size");
+	expect_conf_error("{\"server\": {\"resolved_memory\": \"nan\"}}", "server.resolved_memory");
 
 	expect_conf_error("{\"server\": {\"tokens\": {\"hooks\": \"s3cr3t-token-value\"}}}",
 	                  "server.tokens.hooks: must be a reference");
@@ -405,6 +508,8 @@ int main(void)
 	    cmocka_unit_test(test_rate),
 	    cmocka_unit_test(test_targets),
 	    cmocka_unit_test(test_dedup),
+	    cmocka_unit_test(test_dedup_lru),
+	    cmocka_unit_test(test_dedup_changes),
 	    cmocka_unit_test(test_strmap),
 	    cmocka_unit_test(test_metrics_text),
 	    cmocka_unit_test(test_conf),
