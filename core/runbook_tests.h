@@ -14,6 +14,7 @@
  *       inject: [{ call: ssh-patch.service, n: 1, error: "connection reset" }]
  *       fail_at: STEP                     # a drill, as --fail-at
  *       approve: true                     # as --approve
+ *       partial: true                     # the run may stop before the fixture's end
  *       expect:
  *         exit: 1
  *         outcome: rolled_back
@@ -24,8 +25,8 @@
  *         args: [{ call: ssh-patch.service, n: 1, has: { state: restarted } }]
  *         error: "connection reset"               # in a failed step's error
  *
- * Fixture calls the run never asked for fail the test unless it injects or drills (then the
- * path is meant to change).
+ * Fixture calls the run never asked for fail the test unless it injects, drills or says
+ * partial (then the path is meant to change).
  *
  * Thread-unsafe (one run at a time); the env is borrowed.
  */
