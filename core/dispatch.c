@@ -384,11 +384,11 @@ int salve_call_action(struct salve_exec *x, const char *plugin, const char *acti
 	int start = !(x->opt && x->opt->replay); /* salve test never starts a plugin */
 	salve_loaded_plugin *p = salve_registry_get(x->reg, plugin, start, &why, err, errlen);
 	if (!p)
-		return -1;
+		return -2;
 	const salve_action *a = salve_plugin_action(p, action);
 	if (!a) {
 		snprintf(err, errlen, "plugin %s has no %s action", plugin, action);
-		return -1;
+		return -2;
 	}
 	enum salve_phase saved = x->phase;
 	x->phase = SALVE_PHASE_NOTICE;

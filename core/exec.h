@@ -75,7 +75,9 @@ int salve_dispatch(struct salve_exec *x, salve_loaded_plugin *plugin, const salv
                    json_t *args, const char *where, json_t **result, char *err, size_t errlen);
 
 /* dispatch.c: plugin.action by name, for notices: the same dispatch, audit and redaction as a
- * runbook's call, in the notice phase (no mutation). 0 with *result, or -1 with err. */
+ * runbook's call, in the notice phase (no mutation). 0 with *result; -1 with err when the
+ * call failed (its action record says so); -2 with err when there was nothing to call (no
+ * such plugin or action: nothing was audited). */
 int salve_call_action(struct salve_exec *x, const char *plugin, const char *action, json_t *args,
                       const char *where, json_t **result, char *err, size_t errlen);
 

@@ -31,6 +31,14 @@ static int call_notify(struct salve_exec *x, const char *action, json_t *args, c
 	return salve_call_action(x, NOTIFY_PLUGIN, action, args, where, result, err, errlen);
 }
 
+/* A notice that could not even be dispatched (no notify plugin, or no such action): the
+ * audit log says so, since no action record will. */
+static void not_dispatched(struct salve_exec *x, const char *event, const char *err)
+{
+	salve_exec_audit(x, json_pack("{s:s, s:s, s:s, s:s}", "event", "lifecycle_notify", "on",
+	                              event, "outcome", "failed", "error", err));
+}
+
 /* Tells people about a lifecycle event: to every `to` the settings name for it, and a page
  * when a rollback is incomplete. */
 static void lifecycle(struct salve_exec *x, const char *event, const char *severity,
@@ -55,13 +63,12 @@ static void lifecycle(struct salve_exec *x, const char *event, const char *sever
 		    json_pack("{s:O, s:s, s:s, s:s, s:s}", "to", to, "text", text, "summary",
 		              summary, "severity", severity, "outcome", event);
 		json_t *res = NULL;
-		if (call_notify(x, "send", args, "lifecycle:", &res, err, sizeof err) < 0) {
+		int rc = call_notify(x, "send", args, "lifecycle:", &res, err, sizeof err);
+		if (rc < 0)
 			salve_log(SALVE_LOG_WARN, "%s notification to %s not sent: %s", event,
 			          json_string_value(to), err);
-			salve_exec_audit(x, json_pack("{s:s, s:s, s:s, s:s}", "event",
-			                              "lifecycle_notify", "on", event, "outcome",
-			                              "failed", "error", err));
-		}
+		if (rc == -2)
+			not_dispatched(x, event, err);
 		json_decref(res);
 		json_decref(args);
 	}
@@ -70,13 +77,12 @@ static void lifecycle(struct salve_exec *x, const char *event, const char *sever
 		json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "severity", "critical", "summary",
 		                         summary, "text", text, "outcome", event);
 		json_t *res = NULL;
-		if (call_notify(x, "page", args, "lifecycle:", &res, err, sizeof err) < 0) {
+		int rc = call_notify(x, "page", args, "lifecycle:", &res, err, sizeof err);
+		if (rc < 0)
 			salve_log(SALVE_LOG_ERROR, "page for the incomplete rollback not sent: %s",
 			          err);
-			salve_exec_audit(x, json_pack("{s:s, s:s, s:s, s:s}", "event",
-			                              "lifecycle_notify", "on", event, "outcome",
-			                              "failed", "error", err));
-		}
+		if (rc == -2)
+			not_dispatched(x, event, err);
 		json_decref(res);
 		json_decref(args);
 	}

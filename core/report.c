@@ -256,6 +256,27 @@ static void watch_change(struct build *b, const char *run, json_t *change)
 	json_array_append_new(list, json_pack("{s:s, s:O}", "run", run, "change", change));
 }
 
+/* serve's record of an approval notice. The notice itself is one of the run's actions (a
+ * notify send in that step, recorded just before): it is marked as the approval notice
+ * rather than counted twice. Older logs have no such action: the record stands alone. */
+static void on_approval_notified(json_t *r, const json_t *rec, const char *at)
+{
+	json_t *list = json_object_get(r, "notifications");
+	for (size_t i = json_array_size(list); i > 0; i--) {
+		json_t *n = json_array_get(list, i - 1);
+		if (streq(str(n, "via"), "action") && streq(str(n, "step"), str(rec, "step")) &&
+		    json_is_string(json_object_get(n, "to")) &&
+		    streq(json_string_value(json_object_get(n, "to")), str(rec, "to"))) {
+			json_object_set_new(n, "via", json_string("approval"));
+			return;
+		}
+	}
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "at", at, "via",
+	                                      "approval", "step", str(rec, "step"), "to",
+	                                      str(rec, "to"), "outcome", str(rec, "outcome"),
+	                                      "error", str(rec, "error")));
+}
+
 static void on_action(struct build *b, json_t *r, const json_t *rec, const char *at)
 {
 	const char *outcome = str(rec, "outcome"), *kind = str(rec, "kind");
@@ -486,11 +507,7 @@ static void on_run_record(struct build *b, json_t *r, const json_t *rec, const c
 	           streq(event, "approval") || streq(event, "approval_decision")) {
 		on_approval(r, rec, event, at);
 	} else if (streq(event, "approval_notified")) {
-		json_array_append_new(json_object_get(r, "notifications"),
-		                      json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "at", at,
-		                                "via", "approval", "step", str(rec, "step"), "to",
-		                                str(rec, "to"), "outcome", str(rec, "outcome"),
-		                                "error", str(rec, "error")));
+		on_approval_notified(r, rec, at);
 	} else if (streq(event, "lifecycle_notify")) {
 		json_array_append_new(json_object_get(r, "notifications"),
 		                      json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "at", at, "via",
