@@ -51,13 +51,14 @@ static int parse_channels(const json_t *root, struct notify_config *cfg, char *e
 			continue;
 		char where[64];
 		snprintf(where, sizeof where, NOTIFY_WHERE ".%s", (*ch)->config_key);
-		if ((*ch)->settings && notify_section_apply((*ch)->settings, section, where,
-		                                            &section, err, errlen) < 0)
-			return -1;
+		json_t *checked;
 		if (!(*ch)->settings)
-			json_incref(section);
-		int rc = (*ch)->parse(section, cfg, err, errlen);
-		json_decref(section);
+			checked = json_incref(section);
+		else if (notify_section_apply((*ch)->settings, section, where, &checked, err,
+		                              errlen) < 0)
+			return -1;
+		int rc = (*ch)->parse(checked, cfg, err, errlen);
+		json_decref(checked);
 		if (rc < 0)
 			return -1;
 	}

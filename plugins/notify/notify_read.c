@@ -3,6 +3,7 @@
 #include "notify_read.h"
 
 #include "duration.h"
+#include "notify_common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,11 +42,6 @@ static const char *value_name(const json_t *v)
 	return names[json_typeof(v)];
 }
 
-static int is_secret_ref(const char *s)
-{
-	return (strncmp(s, "env:", 4) == 0 && s[4]) || (strncmp(s, "file:", 5) == 0 && s[5]);
-}
-
 static int fits(enum salve_type t, const json_t *v)
 {
 	switch (t) {
@@ -68,52 +64,51 @@ static int fits(enum salve_type t, const json_t *v)
 	}
 }
 
+/* What v is, for "got ...": a short string quoted (JSON-escaped) unless it may be secret. */
+static void describe(const json_t *v, int quote, char *got, size_t len)
+{
+	char *text = NULL;
+	if (json_is_string(v) && quote && json_string_length(v) <= 40)
+		text = json_dumps(v, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+	if (text)
+		snprintf(got, len, "%s", text);
+	else if (json_is_string(v))
+		snprintf(got, len, "a string of %zu bytes", json_string_length(v));
+	else
+		snprintf(got, len, "%s", value_name(v));
+	free(text);
+}
+
 /* Why v does not fit s (into why), or 0 when it does; *seconds for a duration. */
 static int misfit(const salve_setting *s, const json_t *v, double *seconds, char *why,
                   size_t whylen)
 {
-	int text = s->type == SALVE_T_STRING || s->type == SALVE_T_SECRET_REF;
-	if (text && json_is_string(v) &&
-	    (json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v))) {
+	const char *text = json_string_value(v);
+	if ((s->type == SALVE_T_STRING || s->type == SALVE_T_SECRET_REF) && text &&
+	    (!*text || strlen(text) != json_string_length(v))) {
 		snprintf(why, whylen, "must be a non-empty string without NUL bytes");
 		return 1;
 	}
-	switch (s->type) {
-	case SALVE_T_DURATION:
-		if (salve_duration_from_json(v, seconds) == 0)
-			return 0;
-		if (json_is_string(v) && json_string_length(v) <= 40)
-			snprintf(
-			    why, whylen,
-			    "must be a duration such as \"30s\", \"5m\", \"1h30m\" or a number "
-			    "of seconds, got \"%s\"",
-			    json_string_value(v));
-		else
-			snprintf(
-			    why, whylen,
-			    "must be a duration such as \"30s\", \"5m\", \"1h30m\" or a number "
-			    "of seconds, got %s",
-			    value_name(v));
-		return 1;
-	case SALVE_T_SECRET_REF:
-		if (json_is_string(v) && is_secret_ref(json_string_value(v)))
-			return 0;
-		char got[48];
-		if (json_is_string(v))
-			snprintf(got, sizeof got, "a string of %zu bytes", json_string_length(v));
-		else
-			snprintf(got, sizeof got, "%s", value_name(v));
+	int ok = s->type == SALVE_T_DURATION     ? salve_duration_from_json(v, seconds) == 0
+	         : s->type == SALVE_T_SECRET_REF ? text && notify_is_secret_ref(text)
+	                                         : fits(s->type, v);
+	if (ok)
+		return 0;
+	char got[96];
+	describe(v, s->type == SALVE_T_DURATION, got, sizeof got);
+	if (s->type == SALVE_T_DURATION)
+		snprintf(why, whylen,
+		         "must be a duration such as \"30s\", \"5m\", \"1h30m\" or a number of "
+		         "seconds, got %s",
+		         got);
+	else if (s->type == SALVE_T_SECRET_REF)
 		snprintf(why, whylen,
 		         "must be a secret reference (env:NAME or file:/path), got %s: inline "
 		         "secrets are refused",
 		         got);
-		return 1;
-	default:
-		if (fits(s->type, v))
-			return 0;
+	else
 		snprintf(why, whylen, "must be %s, got %s", type_name(s->type), value_name(v));
-		return 1;
-	}
+	return 1;
 }
 
 static const salve_setting *find(const salve_setting *spec, const char *name)
