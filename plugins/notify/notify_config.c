@@ -108,17 +108,14 @@ static json_t *default_route(const struct notify_config *cfg, enum notify_severi
 	return list;
 }
 
-static const salve_setting routing_settings[] = {
-    {"critical", SALVE_T_ANY, 0, NULL, "targets: a string or a list"},
-    {"high", SALVE_T_ANY, 0, NULL, "targets"},
-    {"medium", SALVE_T_ANY, 0, NULL, "targets"},
-    {"low", SALVE_T_ANY, 0, NULL, "targets"},
-    {"info", SALVE_T_ANY, 0, NULL, "targets"},
-    {NULL, 0, 0, NULL, NULL},
-};
-
 static int parse_routing(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
 {
+	/* one key per severity, named where severities are (notify_common.c) */
+	salve_setting routing_settings[NOTIFY_SEV_COUNT + 1] = {{0}};
+	for (int i = 0; i < NOTIFY_SEV_COUNT; i++)
+		routing_settings[i] =
+		    (salve_setting){notify_severity_name((enum notify_severity)i), SALVE_T_ANY, 0,
+		                    NULL, "targets: a string or a list"};
 	json_t *o;
 	if (notify_section_apply(routing_settings, json_object_get(root, "routing"),
 	                         NOTIFY_WHERE ".routing", &o, err, errlen) < 0)
