@@ -1,7 +1,7 @@
 /*
  * notify plugin: the channels (not installed). Each channel is one entry of the table in
- * notify_channels.c: its name (the scheme of a target, "slack:#ops"), the parser of its
- * salve.yaml section, its target check, and prepare, which builds the exact request (URL,
+ * notify_channels.c: its name (the scheme of a target, "slack:#ops"), the keys and the parser
+ * of its salve.yaml section, its target check, and prepare, which builds the exact request (URL,
  * headers, body) from a message. Render (dry-run) and run share what prepare built, so what
  * dry-run shows is what run sends. The entries live with their payload builders:
  * notify_chat.c (Slack, Teams), notify_incident.c (PagerDuty, Opsgenie), notify_webhook.c,
@@ -39,8 +39,11 @@ struct notify_prepared {
 struct notify_channel {
 	const char *name;       /* the scheme: "slack" */
 	const char *config_key; /* its section: notify.<config_key> */
-	/* Reads the section (a map) into cfg. Returns 0 or -1 with the reason in err (-1 with err
-	 * empty: out of memory). */
+	/* The section's keys, checked by notify_section_apply before parse; NULL when the
+	 * section is a map of names (webhooks: NAME: {...}) that parse checks itself. */
+	const salve_setting *settings;
+	/* Reads the section (checked against settings, defaults filled in) into cfg. Returns 0
+	 * or -1 with the reason in err (-1 with err empty: out of memory). */
 	int (*parse)(const json_t *section, struct notify_config *cfg, char *err, size_t errlen);
 	/* 1 when the section is there. NULL: the channel decides per target. Checked before
 	 * check_target and prepare. */

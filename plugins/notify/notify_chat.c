@@ -36,21 +36,23 @@ static void chat_lines_free(struct chat_lines *l)
 
 /* ---- Slack ---------------------------------------------------------------------------- */
 
+static const salve_setting slack_settings[] = {
+    {"webhook_url", SALVE_T_SECRET_REF, SALVE_ARG_REQUIRED, NULL,
+     "the incoming webhook's URL (it carries the token)"},
+    {"channel", SALVE_T_STRING, 0, NULL, "#channel when a call names none"},
+    {"username", SALVE_T_STRING, 0, NULL, "the sender's name"},
+    {"icon_emoji", SALVE_T_STRING, 0, NULL, "the sender's icon, e.g. :robot_face:"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
 static int slack_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"webhook_url", "channel", "username", "icon_emoji",
-	                                   NULL};
-	static const char where[] = "notify.slack";
-	if (notify_read_only_keys(o, where, keys, err, errlen) < 0 ||
-	    notify_read_secret_ref(o, "webhook_url", where, &cfg->slack_url_ref, err, errlen) < 0 ||
-	    notify_read_string(o, "channel", where, &cfg->slack_channel, err, errlen) < 0 ||
-	    notify_read_string(o, "username", where, &cfg->slack_username, err, errlen) < 0 ||
-	    notify_read_string(o, "icon_emoji", where, &cfg->slack_icon_emoji, err, errlen) < 0)
+	(void)err, (void)errlen;
+	if (notify_copy_string(o, "webhook_url", &cfg->slack_url_ref) < 0 ||
+	    notify_copy_string(o, "channel", &cfg->slack_channel) < 0 ||
+	    notify_copy_string(o, "username", &cfg->slack_username) < 0 ||
+	    notify_copy_string(o, "icon_emoji", &cfg->slack_icon_emoji) < 0)
 		return -1;
-	if (!cfg->slack_url_ref) {
-		notify_read_error(err, errlen, "notify: notify.slack.webhook_url is required");
-		return -1;
-	}
 	return 0;
 }
 
@@ -189,6 +191,7 @@ static int slack_prepare(const struct notify_config *cfg, const char *rest,
 const struct notify_channel notify_slack_channel = {
     .name = "slack",
     .config_key = "slack",
+    .settings = slack_settings,
     .parse = slack_parse,
     .configured = slack_configured,
     .prepare = slack_prepare,
@@ -196,32 +199,24 @@ const struct notify_channel notify_slack_channel = {
 
 /* ---- Microsoft Teams ------------------------------------------------------------------- */
 
+static const salve_setting teams_settings[] = {
+    {"webhook_url", SALVE_T_SECRET_REF, SALVE_ARG_REQUIRED, NULL,
+     "the incoming webhook's or workflow's URL (it carries the token)"},
+    {"format", SALVE_T_STRING, 0, "messagecard",
+     "messagecard (connectors) or adaptive (Workflows: an Adaptive Card)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
 static int teams_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
 {
-	char *format = NULL;
-	static const char *const keys[] = {"webhook_url", "format", NULL};
-	static const char where[] = "notify.teams";
-	if (notify_read_only_keys(o, where, keys, err, errlen) < 0 ||
-	    notify_read_secret_ref(o, "webhook_url", where, &cfg->teams_url_ref, err, errlen) < 0 ||
-	    notify_read_string(o, "format", where, &format, err, errlen) < 0)
-		return -1;
-	if (!cfg->teams_url_ref) {
-		free(format);
-		notify_read_error(err, errlen, "notify: notify.teams.webhook_url is required");
-		return -1;
-	}
-	int rc = 0;
-	if (!format || strcmp(format, "messagecard") == 0) {
-		cfg->teams_adaptive = 0;
-	} else if (strcmp(format, "adaptive") == 0) {
-		cfg->teams_adaptive = 1;
-	} else {
+	const char *format = json_string_value(json_object_get(o, "format"));
+	if (strcmp(format, "messagecard") != 0 && strcmp(format, "adaptive") != 0) {
 		notify_read_error(err, errlen,
-		                  "notify: notify.teams.format must be messagecard or adaptive");
-		rc = -1;
+		                  NOTIFY_WHERE ".teams.format: must be messagecard or adaptive");
+		return -1;
 	}
-	free(format);
-	return rc;
+	cfg->teams_adaptive = strcmp(format, "adaptive") == 0;
+	return notify_copy_string(o, "webhook_url", &cfg->teams_url_ref);
 }
 
 static int teams_configured(const struct notify_config *cfg)
@@ -329,6 +324,7 @@ static int teams_prepare(const struct notify_config *cfg, const char *rest,
 const struct notify_channel notify_teams_channel = {
     .name = "teams",
     .config_key = "teams",
+    .settings = teams_settings,
     .parse = teams_parse,
     .configured = teams_configured,
     .prepare = teams_prepare,

@@ -1,7 +1,9 @@
-/* The notify plugin's configuration: parsed once in init, read-only afterwards. The top level
- * (timeouts, retry, routing, escalation) is read here, each channel's section by that
- * channel's entry in the table of channels. Every error names the key (e.g.
- * "notify.slack.webhook_url") and never echoes a value that may be a secret. */
+/* The notify plugin's configuration: read once in init, read-only afterwards. The core has
+ * checked the top level against the plugin's settings (types, durations as seconds, defaults);
+ * the maps inside it (retry, routing, each escalation level) are checked here against their
+ * own tables, each channel's section against its entry's table in the table of channels.
+ * What remains is what no table says: ranges, targets naming configured channels. Every
+ * error names the key ("plugins.notify.retry.attempts") and never echoes a secret. */
 #include "notify_config.h"
 
 #include "notify_channel.h"
@@ -13,48 +15,51 @@
 #include <string.h>
 #include <strings.h>
 
+static const salve_setting retry_settings[] = {
+    {"attempts", SALVE_T_INT, 0, "4", "tries in all, 1..100"},
+    {"base_delay", SALVE_T_DURATION, 0, "500ms", "wait before the 2nd try; doubles each time"},
+    {"max_delay", SALVE_T_DURATION, 0, "8s", "cap on one wait"},
+    {"max_time", SALVE_T_DURATION, 0, "30s", "cap on a delivery, all tries and waits"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
 static int parse_retry(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
 {
 	json_t *o;
-	static const char *const keys[] = {"attempts", "base_delay", "max_delay", "max_time", NULL};
-	static const char where[] = "notify.retry";
-	cfg->retry.attempts = 4;
-	cfg->retry.base_delay = 0.5;
-	cfg->retry.max_delay = 8;
-	cfg->retry.max_time = 30;
-	if (notify_read_object(root, "retry", "notify", &o, err, errlen) < 0)
+	if (notify_section_apply(retry_settings, json_object_get(root, "retry"),
+	                         NOTIFY_WHERE ".retry", &o, err, errlen) < 0)
 		return -1;
-	if (!o)
-		return 0;
-	if (notify_read_only_keys(o, where, keys, err, errlen) < 0)
+	json_int_t attempts = json_integer_value(json_object_get(o, "attempts"));
+	cfg->retry.attempts = (int)attempts;
+	cfg->retry.base_delay = json_real_value(json_object_get(o, "base_delay"));
+	cfg->retry.max_delay = json_real_value(json_object_get(o, "max_delay"));
+	cfg->retry.max_time = json_real_value(json_object_get(o, "max_time"));
+	json_decref(o);
+	if (attempts < 1 || attempts > 100) {
+		notify_read_error(err, errlen, NOTIFY_WHERE ".retry.attempts: must be 1..100");
 		return -1;
-	json_t *attempts = json_object_get(o, "attempts");
-	if (attempts) {
-		if (!json_is_integer(attempts) || json_integer_value(attempts) < 1 ||
-		    json_integer_value(attempts) > 100) {
-			notify_read_error(err, errlen,
-			                  "notify: notify.retry.attempts must be 1..100");
-			return -1;
-		}
-		cfg->retry.attempts = (int)json_integer_value(attempts);
 	}
-	if (notify_read_duration(o, "base_delay", where, &cfg->retry.base_delay, 0.5, err, errlen) <
-	        0 ||
-	    notify_read_duration(o, "max_delay", where, &cfg->retry.max_delay, 8, err, errlen) <
-	        0 ||
-	    notify_read_duration(o, "max_time", where, &cfg->retry.max_time, 30, err, errlen) < 0)
-		return -1;
 	return 0;
 }
 
-/* Each channel's section, in the table's order. */
+/* Each channel's section, in the table's order, checked against its settings. */
 static int parse_channels(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
 {
 	for (const struct notify_channel *const *ch = notify_channels; *ch; ch++) {
-		json_t *o;
-		if (notify_read_object(root, (*ch)->config_key, "notify", &o, err, errlen) < 0)
+		json_t *section = json_object_get(root, (*ch)->config_key);
+		if (!section)
+			continue;
+		char where[64];
+		snprintf(where, sizeof where, NOTIFY_WHERE ".%s", (*ch)->config_key);
+		json_t *checked;
+		if (!(*ch)->settings)
+			checked = json_incref(section);
+		else if (notify_section_apply((*ch)->settings, section, where, &checked, err,
+		                              errlen) < 0)
 			return -1;
-		if (o && (*ch)->parse(o, cfg, err, errlen) < 0)
+		int rc = (*ch)->parse(checked, cfg, err, errlen);
+		json_decref(checked);
+		if (rc < 0)
 			return -1;
 	}
 	return 0;
@@ -70,7 +75,7 @@ static int check_targets(const struct notify_config *cfg, const json_t *list, co
 		char why[384];
 		const char *rest;
 		if (!notify_target_parse(cfg, json_string_value(t), &rest, why, sizeof why)) {
-			notify_read_error(err, errlen, "notify: %s[%zu]: %s", where, i, why);
+			notify_read_error(err, errlen, "%s[%zu]: %s", where, i, why);
 			return -1;
 		}
 	}
@@ -105,58 +110,62 @@ static json_t *default_route(const struct notify_config *cfg, enum notify_severi
 
 static int parse_routing(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
 {
+	/* one key per severity, named where severities are (notify_common.c) */
+	salve_setting routing_settings[NOTIFY_SEV_COUNT + 1] = {{0}};
+	for (int i = 0; i < NOTIFY_SEV_COUNT; i++)
+		routing_settings[i] =
+		    (salve_setting){notify_severity_name((enum notify_severity)i), SALVE_T_ANY, 0,
+		                    NULL, "targets: a string or a list"};
 	json_t *o;
-	static const char *const keys[] = {"critical", "high", "medium", "low", "info", NULL};
-	if (notify_read_object(root, "routing", "notify", &o, err, errlen) < 0)
+	if (notify_section_apply(routing_settings, json_object_get(root, "routing"),
+	                         NOTIFY_WHERE ".routing", &o, err, errlen) < 0)
 		return -1;
-	if (o && notify_read_only_keys(o, "notify.routing", keys, err, errlen) < 0)
-		return -1;
-	for (int i = 0; i < NOTIFY_SEV_COUNT; i++) {
+	int rc = 0;
+	for (int i = 0; i < NOTIFY_SEV_COUNT && rc == 0; i++) {
 		const char *sev = notify_severity_name((enum notify_severity)i);
-		json_t *list = NULL;
-		if (o && notify_read_string_list(o, sev, "notify.routing", &list, err, errlen) < 0)
-			return -1;
-		cfg->routing[i] = list ? list : default_route(cfg, (enum notify_severity)i);
 		char where[64];
-		snprintf(where, sizeof where, "notify.routing.%s", sev);
-		if (check_targets(cfg, cfg->routing[i], where, err, errlen) < 0)
-			return -1;
+		snprintf(where, sizeof where, NOTIFY_WHERE ".routing.%s", sev);
+		json_t *list;
+		rc = notify_string_list(json_object_get(o, sev), where, &list, err, errlen);
+		if (rc == 0) {
+			cfg->routing[i] = list ? list : default_route(cfg, (enum notify_severity)i);
+			rc = check_targets(cfg, cfg->routing[i], where, err, errlen);
+		}
 	}
-	return 0;
+	json_decref(o);
+	return rc;
 }
+
+/* One level of escalation: [{wait, to}, ...]. */
+static const salve_setting level_settings[] = {
+    {"wait", SALVE_T_DURATION, 0, "0s", "after the previous level (level 1: after the failure)"},
+    {"to", SALVE_T_ANY, 0, NULL, "targets: a string or a list"},
+    {NULL, 0, 0, NULL, NULL},
+};
 
 static int parse_level(const json_t *item, const char *where, struct notify_config *cfg,
                        struct notify_level *lv, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"wait", "to", NULL};
-	if (!json_is_object(item)) {
-		notify_read_error(err, errlen, "notify: %s must be a map {wait, to}", where);
-		return -1;
-	}
-	if (notify_read_only_keys(item, where, keys, err, errlen) < 0 ||
-	    notify_read_duration(item, "wait", where, &lv->wait, 0, err, errlen) < 0 ||
-	    notify_read_string_list(item, "to", where, &lv->to, err, errlen) < 0)
-		return -1;
-	if (!lv->to || json_array_size(lv->to) == 0) {
-		notify_read_error(err, errlen, "notify: %s.to must list at least one target",
-		                  where);
-		return -1;
-	}
+	json_t *o;
 	char twhere[80];
 	snprintf(twhere, sizeof twhere, "%s.to", where);
+	if (notify_section_apply(level_settings, item, where, &o, err, errlen) < 0)
+		return -1;
+	lv->wait = json_real_value(json_object_get(o, "wait"));
+	int rc = notify_string_list(json_object_get(o, "to"), twhere, &lv->to, err, errlen);
+	json_decref(o);
+	if (rc < 0)
+		return -1;
+	if (json_array_size(lv->to) == 0) {
+		notify_read_error(err, errlen, "%s: must list at least one target", twhere);
+		return -1;
+	}
 	return check_targets(cfg, lv->to, twhere, err, errlen);
 }
 
 static int parse_escalation(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
 {
 	json_t *list = json_object_get(root, "escalation");
-	if (!list || json_is_null(list))
-		return 0;
-	if (!json_is_array(list)) {
-		notify_read_error(err, errlen,
-		                  "notify: notify.escalation must be a list of {wait, to}");
-		return -1;
-	}
 	if (json_array_size(list) == 0)
 		return 0;
 	cfg->levels = calloc(json_array_size(list), sizeof *cfg->levels);
@@ -167,7 +176,7 @@ static int parse_escalation(const json_t *root, struct notify_config *cfg, char 
 	json_array_foreach(list, i, item)
 	{
 		char where[64];
-		snprintf(where, sizeof where, "notify.escalation[%zu]", i);
+		snprintf(where, sizeof where, NOTIFY_WHERE ".escalation[%zu]", i);
 		if (parse_level(item, where, cfg, &cfg->levels[cfg->nlevels++], err, errlen) < 0)
 			return -1;
 	}
@@ -176,31 +185,22 @@ static int parse_escalation(const json_t *root, struct notify_config *cfg, char 
 
 int notify_config_parse(const json_t *config, struct notify_config *cfg, char *err, size_t errlen)
 {
-	static const char *const keys[] = {
-	    "slack",      "pagerduty", "opsgenie",        "teams", "webhooks", "email", "routing",
-	    "escalation", "timeout",   "connect_timeout", "retry", "ca_file",  NULL};
 	memset(cfg, 0, sizeof *cfg);
 	err[0] = '\0';
-	if (!json_is_object(config)) {
-		notify_read_error(err, errlen, "notify: the configuration must be a map");
-		return -1;
-	}
+	cfg->timeout = json_number_value(json_object_get(config, "timeout"));
+	cfg->connect_timeout = json_number_value(json_object_get(config, "connect_timeout"));
 	int rc = -1;
-	if (notify_read_only_keys(config, "notify", keys, err, errlen) < 0 ||
-	    notify_read_duration(config, "timeout", "notify", &cfg->timeout, 10, err, errlen) < 0 ||
-	    notify_read_duration(config, "connect_timeout", "notify", &cfg->connect_timeout, 5, err,
-	                         errlen) < 0 ||
-	    notify_read_string(config, "ca_file", "notify", &cfg->ca_file, err, errlen) < 0 ||
+	if (!(cfg->timeout > 0) || !(cfg->connect_timeout > 0)) {
+		notify_read_error(
+		    err, errlen, NOTIFY_WHERE ": timeout and connect_timeout must be more than 0s");
+		goto out;
+	}
+	if (notify_copy_string(config, "ca_file", &cfg->ca_file) < 0 ||
 	    parse_retry(config, cfg, err, errlen) < 0 ||
 	    parse_channels(config, cfg, err, errlen) < 0 ||
 	    parse_routing(config, cfg, err, errlen) < 0 ||
 	    parse_escalation(config, cfg, err, errlen) < 0)
 		goto out;
-	if (cfg->timeout <= 0 || cfg->connect_timeout <= 0) {
-		notify_read_error(err, errlen,
-		                  "notify: notify.timeout and connect_timeout must be positive");
-		goto out;
-	}
 	rc = 0;
 out:
 	if (rc < 0) {

@@ -1,8 +1,8 @@
 /*
- * notify plugin: its configuration (not installed). notify_config.c parses the top level
- * (timeouts, retry, routing, escalation) and hands each channel's section to that channel's
- * parser (notify_channel.h); every routing and escalation target must name a configured
- * channel.
+ * notify plugin: its configuration (not installed). The core checks the top level against
+ * the settings notify_plugin.c declares; notify_config.c reads it (timeouts, retry, routing,
+ * escalation) and hands each channel's section to that channel's parser (notify_channel.h);
+ * every routing and escalation target must name a configured channel.
  *
  * Ownership: notify_config_parse fills a struct the caller owns and frees with
  * notify_config_free. The configuration is read-only after init, so any thread may read it.
@@ -78,7 +78,8 @@ struct notify_config {
 	char *ca_file; /* CA bundle for https/smtps/STARTTLS; NULL = system default */
 };
 
-/* Parse config into cfg. Returns 0, or -1 with the reason (naming the key) in err. */
+/* Read config, as the core gives it to init (checked against the plugin's settings, defaults
+ * filled in), into cfg. Returns 0, or -1 with the reason (naming the key) in err. */
 int notify_config_parse(const json_t *config, struct notify_config *cfg, char *err, size_t errlen);
 void notify_config_free(struct notify_config *cfg);
 /* Registers every credential cfg names with the host's redaction, at load, before anything

@@ -13,24 +13,36 @@
 
 /* ---- configuration ------------------------------------------------------------------- */
 
-/* What the section's values must be, once read. */
+static const salve_setting email_settings[] = {
+    {"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL,
+     "smtp://host:port (STARTTLS) or smtps://host:port (implicit TLS)"},
+    {"from", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL, "the sender's address"},
+    {"from_name", SALVE_T_STRING, 0, NULL, "the sender's name"},
+    {"to", SALVE_T_ANY, 0, NULL, "an address or a list: the recipients of email:"},
+    {"username", SALVE_T_STRING, 0, NULL, "SMTP login"},
+    {"password", SALVE_T_SECRET_REF, 0, NULL, "SMTP password"},
+    {"starttls", SALVE_T_BOOL, 0, "true", "require STARTTLS on smtp://"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+/* What the table cannot say: the URL's scheme, addresses, and rules across keys. */
 static int email_validate(struct notify_config *cfg, char *err, size_t errlen)
 {
-	if (!cfg->smtp_url || (strncmp(cfg->smtp_url, "smtp://", 7) != 0 &&
-	                       strncmp(cfg->smtp_url, "smtps://", 8) != 0)) {
+	if (strncmp(cfg->smtp_url, "smtp://", 7) != 0 &&
+	    strncmp(cfg->smtp_url, "smtps://", 8) != 0) {
 		notify_read_error(err, errlen,
-		                  "notify: notify.email.url must be smtp://host:port (STARTTLS) or "
-		                  "smtps://host:port (implicit TLS)");
+		                  NOTIFY_WHERE ".email.url: must be smtp://host:port (STARTTLS) or "
+		                               "smtps://host:port (implicit TLS)");
 		return -1;
 	}
-	if (!cfg->smtp_from || !notify_valid_address(cfg->smtp_from)) {
+	if (!notify_valid_address(cfg->smtp_from)) {
 		notify_read_error(err, errlen,
-		                  "notify: notify.email.from must be an address such as "
-		                  "salve@example.org");
+		                  NOTIFY_WHERE ".email.from: must be an address such as "
+		                               "salve@example.org");
 		return -1;
 	}
 	if (cfg->smtp_from_name && strpbrk(cfg->smtp_from_name, "\r\n")) {
-		notify_read_error(err, errlen, "notify: notify.email.from_name must be one line");
+		notify_read_error(err, errlen, NOTIFY_WHERE ".email.from_name: must be one line");
 		return -1;
 	}
 	if (!cfg->smtp_to)
@@ -41,19 +53,19 @@ static int email_validate(struct notify_config *cfg, char *err, size_t errlen)
 	{
 		if (!notify_valid_address(json_string_value(a))) {
 			notify_read_error(err, errlen,
-			                  "notify: notify.email.to[%zu] is not an address", i);
+			                  NOTIFY_WHERE ".email.to[%zu]: is not an address", i);
 			return -1;
 		}
 	}
 	if (cfg->smtp_password_ref && strncmp(cfg->smtp_url, "smtp://", 7) == 0 &&
 	    !cfg->smtp_starttls) {
 		notify_read_error(err, errlen,
-		                  "notify: notify.email.password would cross the network in clear: "
-		                  "use starttls: true or an smtps:// url");
+		                  NOTIFY_WHERE ".email.password: would cross the network in clear: "
+		                               "use starttls: true or an smtps:// url");
 		return -1;
 	}
 	if (cfg->smtp_password_ref && !cfg->smtp_username) {
-		notify_read_error(err, errlen, "notify: notify.email.password needs username");
+		notify_read_error(err, errlen, NOTIFY_WHERE ".email.password: needs username");
 		return -1;
 	}
 	return 0;
@@ -61,18 +73,14 @@ static int email_validate(struct notify_config *cfg, char *err, size_t errlen)
 
 static int email_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"url",      "from",     "from_name", "to",
-	                                   "username", "password", "starttls",  NULL};
-	static const char where[] = "notify.email";
-	if (notify_read_only_keys(o, where, keys, err, errlen) < 0 ||
-	    notify_read_string(o, "url", where, &cfg->smtp_url, err, errlen) < 0 ||
-	    notify_read_string(o, "from", where, &cfg->smtp_from, err, errlen) < 0 ||
-	    notify_read_string(o, "from_name", where, &cfg->smtp_from_name, err, errlen) < 0 ||
-	    notify_read_string_list(o, "to", where, &cfg->smtp_to, err, errlen) < 0 ||
-	    notify_read_string(o, "username", where, &cfg->smtp_username, err, errlen) < 0 ||
-	    notify_read_secret_ref(o, "password", where, &cfg->smtp_password_ref, err, errlen) <
-	        0 ||
-	    notify_read_bool(o, "starttls", where, &cfg->smtp_starttls, 1, err, errlen) < 0)
+	cfg->smtp_starttls = json_is_true(json_object_get(o, "starttls"));
+	if (notify_copy_string(o, "url", &cfg->smtp_url) < 0 ||
+	    notify_copy_string(o, "from", &cfg->smtp_from) < 0 ||
+	    notify_copy_string(o, "from_name", &cfg->smtp_from_name) < 0 ||
+	    notify_copy_string(o, "username", &cfg->smtp_username) < 0 ||
+	    notify_copy_string(o, "password", &cfg->smtp_password_ref) < 0 ||
+	    notify_string_list(json_object_get(o, "to"), NOTIFY_WHERE ".email.to", &cfg->smtp_to,
+	                       err, errlen) < 0)
 		return -1;
 	return email_validate(cfg, err, errlen);
 }
@@ -462,6 +470,7 @@ static void email_describe(const struct notify_prepared *p, const json_t *respon
 const struct notify_channel notify_email_channel = {
     .name = "email",
     .config_key = "email",
+    .settings = email_settings,
     .parse = email_parse,
     .configured = email_configured,
     .check_target = email_check_target,

@@ -20,41 +20,40 @@ static int one_of(const char *s, const char *const *allowed)
 
 /* ---- PagerDuty ------------------------------------------------------------------------ */
 
+static const salve_setting pagerduty_settings[] = {
+    {"routing_key", SALVE_T_SECRET_REF, 0, NULL, "the Events API v2 integration's routing key"},
+    {"url", SALVE_T_STRING, 0, "https://events.pagerduty.com/v2/enqueue", "the Events API"},
+    {"source", SALVE_T_STRING, 0, NULL, "payload.source when a call gives none"},
+    {"services", SALVE_T_MAP, 0, NULL, "{NAME = routing key reference}, for pagerduty:NAME"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
 static int pagerduty_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
 {
-	json_t *services;
-	static const char *const keys[] = {"routing_key", "url", "source", "services", NULL};
-	static const char where[] = "notify.pagerduty";
-	if (notify_read_only_keys(o, where, keys, err, errlen) < 0 ||
-	    notify_read_secret_ref(o, "routing_key", where, &cfg->pd_key_ref, err, errlen) < 0 ||
-	    notify_read_string(o, "url", where, &cfg->pd_url, err, errlen) < 0 ||
-	    notify_read_string(o, "source", where, &cfg->pd_source, err, errlen) < 0 ||
-	    notify_read_object(o, "services", where, &services, err, errlen) < 0)
-		return -1;
-	if (services) {
-		const char *name;
-		json_t *ref;
-		json_object_foreach(services, name, ref)
-		{
-			if (!json_is_string(ref) || !notify_is_secret_ref(json_string_value(ref))) {
-				notify_read_error(
-				    err, errlen,
-				    "notify: notify.pagerduty.services.%s must be a secret "
-				    "reference (env:NAME or file:/path), not an inline "
-				    "value",
-				    name);
-				return -1;
-			}
+	json_t *services = json_object_get(o, "services");
+	const char *name;
+	json_t *ref;
+	json_object_foreach(services, name, ref)
+	{
+		if (!json_is_string(ref) || !notify_is_secret_ref(json_string_value(ref))) {
+			notify_read_error(err, errlen,
+			                  NOTIFY_WHERE ".pagerduty.services.%s: must be a secret "
+			                               "reference (env:NAME or file:/path): inline "
+			                               "secrets are refused",
+			                  name);
+			return -1;
 		}
-		cfg->pd_services = json_incref(services);
 	}
-	if (!cfg->pd_key_ref && !cfg->pd_services) {
-		notify_read_error(
-		    err, errlen,
-		    "notify: notify.pagerduty needs routing_key (or services: NAME: routing key)");
+	cfg->pd_services = json_incref(services);
+	if (!json_object_get(o, "routing_key") && !services) {
+		notify_read_error(err, errlen,
+		                  NOTIFY_WHERE
+		                  ".pagerduty: needs routing_key (or services: NAME: routing key)");
 		return -1;
 	}
-	if (!cfg->pd_url && !(cfg->pd_url = strdup("https://events.pagerduty.com/v2/enqueue")))
+	if (notify_copy_string(o, "routing_key", &cfg->pd_key_ref) < 0 ||
+	    notify_copy_string(o, "url", &cfg->pd_url) < 0 ||
+	    notify_copy_string(o, "source", &cfg->pd_source) < 0)
 		return -1;
 	return 0;
 }
@@ -224,6 +223,7 @@ static void pagerduty_describe(const struct notify_prepared *p, const json_t *re
 const struct notify_channel notify_pagerduty_channel = {
     .name = "pagerduty",
     .config_key = "pagerduty",
+    .settings = pagerduty_settings,
     .parse = pagerduty_parse,
     .check_target = pagerduty_check_target,
     .prepare = pagerduty_prepare,
@@ -232,48 +232,35 @@ const struct notify_channel notify_pagerduty_channel = {
 
 /* ---- Opsgenie ------------------------------------------------------------------------- */
 
-static int opsgenie_responders(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
+static const salve_setting opsgenie_settings[] = {
+    {"api_key", SALVE_T_SECRET_REF, SALVE_ARG_REQUIRED, NULL, "the Alert API's key"},
+    {"url", SALVE_T_STRING, 0, "https://api.opsgenie.com", "the API (EU: api.eu.opsgenie.com)"},
+    {"responders", SALVE_T_LIST, 0, NULL, "[{type = team|user|escalation|schedule, name}]"},
+    {"tags", SALVE_T_ANY, 0, NULL, "a tag or a list of tags on every alert"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static int opsgenie_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
 {
 	json_t *responders = json_object_get(o, "responders");
-	if (!responders || json_is_null(responders))
-		return 0;
 	size_t i;
 	json_t *r;
-	if (!json_is_array(responders)) {
-		notify_read_error(err, errlen, "notify: notify.opsgenie.responders must be a list");
-		return -1;
-	}
 	json_array_foreach(responders, i, r)
 	{
 		if (!json_is_object(r) || !json_is_string(json_object_get(r, "type"))) {
-			notify_read_error(
-			    err, errlen,
-			    "notify: notify.opsgenie.responders[%zu] must be a map with "
-			    "a type (team, user, escalation, schedule)",
-			    i);
+			notify_read_error(err, errlen,
+			                  NOTIFY_WHERE
+			                  ".opsgenie.responders[%zu]: must be a map with "
+			                  "a type (team, user, escalation, schedule)",
+			                  i);
 			return -1;
 		}
 	}
 	cfg->og_responders = json_incref(responders);
-	return 0;
-}
-
-static int opsgenie_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
-{
-	static const char *const keys[] = {"api_key", "url", "responders", "tags", NULL};
-	static const char where[] = "notify.opsgenie";
-	if (notify_read_only_keys(o, where, keys, err, errlen) < 0 ||
-	    notify_read_secret_ref(o, "api_key", where, &cfg->og_key_ref, err, errlen) < 0 ||
-	    notify_read_string(o, "url", where, &cfg->og_url, err, errlen) < 0 ||
-	    notify_read_string_list(o, "tags", where, &cfg->og_tags, err, errlen) < 0)
-		return -1;
-	if (!cfg->og_key_ref) {
-		notify_read_error(err, errlen, "notify: notify.opsgenie.api_key is required");
-		return -1;
-	}
-	if (opsgenie_responders(o, cfg, err, errlen) < 0)
-		return -1;
-	if (!cfg->og_url && !(cfg->og_url = strdup("https://api.opsgenie.com")))
+	if (notify_string_list(json_object_get(o, "tags"), NOTIFY_WHERE ".opsgenie.tags",
+	                       &cfg->og_tags, err, errlen) < 0 ||
+	    notify_copy_string(o, "api_key", &cfg->og_key_ref) < 0 ||
+	    notify_copy_string(o, "url", &cfg->og_url) < 0)
 		return -1;
 	size_t n = strlen(cfg->og_url);
 	while (n > 0 && cfg->og_url[n - 1] == '/')
@@ -469,6 +456,7 @@ static void opsgenie_describe(const struct notify_prepared *p, const json_t *res
 const struct notify_channel notify_opsgenie_channel = {
     .name = "opsgenie",
     .config_key = "opsgenie",
+    .settings = opsgenie_settings,
     .parse = opsgenie_parse,
     .configured = opsgenie_configured,
     .prepare = opsgenie_prepare,

@@ -1,41 +1,41 @@
 /*
- * notify plugin: readers for its salve.yaml section (not installed), used by the top-level
- * configuration and by each channel for its own section. Every error names the key
- * ("notify: notify.slack.channel must be ...") and never echoes a value, which may be a
- * secret.
+ * notify plugin: the maps inside its salve.yaml section (not installed). The core checks the
+ * section's top level against the plugin's settings (notify_plugin.c) but has no schema for a
+ * map inside a setting, so each inner map (slack, retry, one webhook, one escalation level,
+ * ...) declares its keys as a salve_setting table too, and notify_section_apply checks it as
+ * the core checks the top level, with the core's error shape
+ * ("plugins.notify.slack.chanel: unknown setting (known: ...)"). Once the core checks nested
+ * maps, these tables move into the settings and this module goes.
  *
- * Each reader returns 0 (the key may be absent or null: *out is then NULL or the default) or
- * -1 with the reason in err; a -1 with err left empty means out of memory. Strings a reader
- * returns are malloc'd, json_t are new references: the caller owns both. No state: any thread.
+ * What no type says (a string or a list, rules across keys) the section's reader checks.
+ * Errors never echo a value that may be a secret. No state: any thread.
  */
 #ifndef SALVE_NOTIFY_READ_H
 #define SALVE_NOTIFY_READ_H
 
+#include <salve/plugin.h>
+
 #include <jansson.h>
 #include <stddef.h>
+
+/* Where the plugin's section is in salve.yaml, the prefix of every error about it. */
+#define NOTIFY_WHERE "plugins.notify"
 
 void notify_read_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Refuse keys outside allowed (NULL-terminated): a typo must not silently disable a channel. */
-int notify_read_only_keys(const json_t *obj, const char *where, const char *const *allowed,
-                          char *err, size_t errlen);
-/* A map; *out is borrowed from parent. */
-int notify_read_object(const json_t *parent, const char *key, const char *where, json_t **out,
-                       char *err, size_t errlen);
-/* A non-empty string without NUL bytes. */
-int notify_read_string(const json_t *parent, const char *key, const char *where, char **out,
-                       char *err, size_t errlen);
-/* A credential: only a reference is accepted, so no secret sits in salve.yaml. */
-int notify_read_secret_ref(const json_t *parent, const char *key, const char *where, char **out,
-                           char *err, size_t errlen);
-int notify_read_bool(const json_t *parent, const char *key, const char *where, int *out, int def,
-                     char *err, size_t errlen);
-/* Seconds, from "250ms", "10s", "5m" or a number. */
-int notify_read_duration(const json_t *parent, const char *key, const char *where, double *out,
-                         double def, char *err, size_t errlen);
-/* A string or a list of non-empty strings, as an array. */
-int notify_read_string_list(const json_t *parent, const char *key, const char *where, json_t **out,
-                            char *err, size_t errlen);
+/* Checks section (a map; NULL or null: an empty one) against spec: an unknown key, a missing
+ * required one or a value of the wrong type is refused; strings must be non-empty and without
+ * NUL; defaults are filled in and durations become seconds (a JSON real). *out: a new
+ * reference the caller owns. 0, or -1 with the reason in err (empty: out of memory). */
+int notify_section_apply(const salve_setting *spec, const json_t *section, const char *where,
+                         json_t **out, char *err, size_t errlen);
+
+/* A string or a list of non-empty strings (where names it in errors), as a new array in
+ * *out; NULL in *out when v is NULL or null. */
+int notify_string_list(const json_t *v, const char *where, json_t **out, char *err, size_t errlen);
+
+/* A copy of the string value of key (NULL when absent) into *out: -1 when out of memory. */
+int notify_copy_string(const json_t *values, const char *key, char **out);
 
 #endif

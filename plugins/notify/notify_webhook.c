@@ -10,72 +10,64 @@
 
 /* ---- configuration ------------------------------------------------------------------- */
 
-static int webhook_headers(const json_t *w, const char *where, struct notify_webhook *hook,
-                           char *err, size_t errlen)
+/* One webhook (webhooks: NAME: {...}). */
+static const salve_setting webhook_settings[] = {
+    {"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL,
+     "an http(s) URL, or a secret reference when the URL carries a token"},
+    {"headers", SALVE_T_MAP, 0, NULL, "{Name = value or secret reference}"},
+    {"body", SALVE_T_ANY, 0, NULL, "a template string or map (default: the standard body)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+/* What the table cannot say: the URL's form, one-line headers, the body's type. */
+static int webhook_check(const json_t *w, const char *where, char *err, size_t errlen)
 {
-	json_t *headers = json_object_get(w, "headers");
-	if (!headers || json_is_null(headers))
-		return 0;
-	const char *hname;
-	json_t *hv;
-	if (!json_is_object(headers)) {
-		notify_read_error(err, errlen, "notify: %s.headers must be a map", where);
+	const char *url = json_string_value(json_object_get(w, "url"));
+	if (!notify_is_secret_ref(url) && !notify_is_http_url(url)) {
+		notify_read_error(err, errlen,
+		                  "%s.url: must be an http(s) URL or a secret reference", where);
 		return -1;
 	}
-	json_object_foreach(headers, hname, hv)
+	const char *hname;
+	json_t *hv;
+	json_object_foreach(json_object_get(w, "headers"), hname, hv)
 	{
 		const char *s = json_string_value(hv);
-		int bad = !s || strpbrk(s, "\r\n") || !*hname || strpbrk(hname, ": \t\r\n");
-		if (bad) {
-			notify_read_error(err, errlen,
-			                  "notify: %s.headers.%s must be a one-line string", where,
-			                  hname);
+		if (!s || strpbrk(s, "\r\n") || !*hname || strpbrk(hname, ": \t\r\n")) {
+			notify_read_error(err, errlen, "%s.headers.%s: must be a one-line string",
+			                  where, hname);
 			return -1;
 		}
 	}
-	hook->headers = json_incref(headers);
-	return 0;
-}
-
-static int webhook_one(const char *name, const json_t *w, struct notify_webhook *hook, char *err,
-                       size_t errlen)
-{
-	static const char *const keys[] = {"url", "headers", "body", NULL};
-	char where[256];
-	snprintf(where, sizeof where, "notify.webhooks.%s", name);
-	if (!json_is_object(w)) {
-		notify_read_error(err, errlen, "notify: %s must be a map with a url", where);
-		return -1;
-	}
-	if (!(hook->name = strdup(name)))
-		return -1;
-	if (notify_read_only_keys(w, where, keys, err, errlen) < 0 ||
-	    notify_read_string(w, "url", where, &hook->url, err, errlen) < 0)
-		return -1;
-	if (!hook->url) {
-		notify_read_error(err, errlen, "notify: %s.url is required", where);
-		return -1;
-	}
-	hook->url_is_ref = notify_is_secret_ref(hook->url);
-	if (!hook->url_is_ref && !notify_is_http_url(hook->url)) {
-		notify_read_error(err, errlen,
-		                  "notify: %s.url must be an http(s) URL or a secret reference",
+	json_t *body = json_object_get(w, "body");
+	if (body && !json_is_string(body) && !json_is_object(body) && !json_is_array(body)) {
+		notify_read_error(err, errlen, "%s.body: must be a template string or a map",
 		                  where);
 		return -1;
 	}
-	if (webhook_headers(w, where, hook, err, errlen) < 0)
-		return -1;
-	json_t *body = json_object_get(w, "body");
-	if (body && !json_is_null(body)) {
-		if (!json_is_string(body) && !json_is_object(body) && !json_is_array(body)) {
-			notify_read_error(err, errlen,
-			                  "notify: %s.body must be a template string or a map",
-			                  where);
-			return -1;
-		}
-		hook->body = json_incref(body);
-	}
 	return 0;
+}
+
+static int webhook_one(const char *name, const json_t *section, struct notify_webhook *hook,
+                       char *err, size_t errlen)
+{
+	char where[256];
+	json_t *w;
+	snprintf(where, sizeof where, NOTIFY_WHERE ".webhooks.%s", name);
+	if (notify_section_apply(webhook_settings, json_is_null(section) ? NULL : section, where,
+	                         &w, err, errlen) < 0)
+		return -1;
+	int rc = webhook_check(w, where, err, errlen);
+	if (rc == 0 &&
+	    (!(hook->name = strdup(name)) || notify_copy_string(w, "url", &hook->url) < 0))
+		rc = -1;
+	if (rc == 0) {
+		hook->url_is_ref = notify_is_secret_ref(hook->url);
+		hook->headers = json_incref(json_object_get(w, "headers"));
+		hook->body = json_incref(json_object_get(w, "body"));
+	}
+	json_decref(w);
+	return rc;
 }
 
 static int webhook_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)

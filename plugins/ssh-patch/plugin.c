@@ -2,12 +2,12 @@
  * ssh-patch: run commands, check and apply package updates, reboot, edit lines and manage
  * services on many hosts over SSH (libssh2) or locally, from an Ansible-style inventory.
  *
- * This file holds the descriptor, the configuration (one table gives schema and defaults)
- * and init/fini. See README.md beside it for what each action does.
+ * This file holds the descriptor, the settings (the core checks salve.yaml against them and
+ * fills in their defaults before init) and init/fini. See README.md beside it for what each action
+ * does.
  */
 #include "act.h"
 
-#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,35 +16,37 @@
 
 #include <libssh2.h>
 
-static const salve_arg config_schema[] = {
-    {"inventory", SALVE_T_STRING, 0, "Ansible YAML inventory file (actions may pass inventory=)"},
-    {"known_hosts", SALVE_T_STRING, 0, "OpenSSH known_hosts file (default ~/.ssh/known_hosts)"},
-    {"accept_new", SALVE_T_BOOL, 0,
-     "add unknown host keys to known_hosts (audited); changed keys are always refused"},
-    {"agent", SALVE_T_BOOL, 0, "try ssh-agent identities (SSH_AUTH_SOCK) after the key file"},
-    {"user", SALVE_T_STRING, 0, "SSH user when the inventory gives none (default: current user)"},
-    {"private_key_file", SALVE_T_STRING, 0,
-     "key file when the inventory gives none (ansible_ssh_private_key_file)"},
-    {"private_key_passphrase", SALVE_T_STRING, SALVE_ARG_SECRET,
-     "secret reference (env:NAME or file:/path) for the key's passphrase"},
-    {"forks", SALVE_T_INT, 0, "hosts worked on at once (default 50)"},
-    {"connect_timeout", SALVE_T_ANY, 0, "per-host connect timeout (default 10s)"},
-    {"command_timeout", SALVE_T_ANY, 0, "per-host command timeout (default 30m)"},
-    {"max_output", SALVE_T_INT, 0, "bytes of stdout/stderr kept per host (default 4 MiB)"},
-    {"apt_options", SALVE_T_LIST, 0, "extra apt-get arguments, e.g. [\"-o\", \"Dir::...\"]"},
-    {"dnf_options", SALVE_T_LIST, 0, "extra dnf/yum arguments"},
-    {"reboot_command", SALVE_T_STRING, 0, "shell command that reboots a host"},
-    {"systemctl", SALVE_T_STRING, 0, "systemctl program (default systemctl)"},
-    {"refresh", SALVE_T_BOOL, 0, "refresh package lists before pending/patch (default true)"},
-    {"engine", SALVE_T_STRING, 0, "poll (default) or threads: how hosts are multiplexed"},
-    {"lock_timeout", SALVE_T_ANY, 0,
-     "how long to wait for apt/dpkg/dnf/yum locks held by others (default 10m; inventory "
-     "hosts may set salve_lock_timeout)"},
-    {NULL, 0, 0, NULL},
-};
-
 #define DEFAULT_REBOOT_COMMAND                                                                     \
 	"nohup sh -c 'sleep 2; shutdown -r now || systemctl reboot || reboot' >/dev/null 2>&1 &"
+
+/* plugins: ssh-patch: in salve.yaml; the core checks it and fills in the defaults. */
+static const salve_setting settings[] = {
+    {"inventory", SALVE_T_STRING, 0, NULL,
+     "Ansible YAML inventory file (actions may pass inventory=)"},
+    {"known_hosts", SALVE_T_STRING, 0, "~/.ssh/known_hosts", "OpenSSH known_hosts file"},
+    {"accept_new", SALVE_T_BOOL, 0, "false",
+     "add unknown host keys to known_hosts (audited); changed keys are always refused"},
+    {"agent", SALVE_T_BOOL, 0, "true", "try ssh-agent identities (SSH_AUTH_SOCK) after the key"},
+    {"user", SALVE_T_STRING, 0, NULL, "SSH user when the inventory gives none (default: yours)"},
+    {"private_key_file", SALVE_T_STRING, 0, NULL,
+     "key file when the inventory gives none (ansible_ssh_private_key_file)"},
+    {"private_key_passphrase", SALVE_T_SECRET_REF, 0, NULL, "the key's passphrase"},
+    {"forks", SALVE_T_INT, 0, "50", "hosts worked on at once, >= 1"},
+    {"connect_timeout", SALVE_T_DURATION, 0, "10s", "per-host connect timeout"},
+    {"command_timeout", SALVE_T_DURATION, 0, "30m", "per-host command timeout"},
+    {"max_output", SALVE_T_INT, 0, "4194304", "bytes of stdout/stderr kept per host, >= 1024"},
+    {"apt_options", SALVE_T_LIST, 0, "[]", "extra apt-get arguments, e.g. [\"-o\", \"Dir::...\"]"},
+    {"dnf_options", SALVE_T_LIST, 0, "[]", "extra dnf/yum arguments"},
+    {"reboot_command", SALVE_T_STRING, 0, DEFAULT_REBOOT_COMMAND,
+     "shell command that reboots a host"},
+    {"systemctl", SALVE_T_STRING, 0, "systemctl", "the systemctl program"},
+    {"refresh", SALVE_T_BOOL, 0, "true", "refresh package lists before pending/patch"},
+    {"engine", SALVE_T_STRING, 0, "poll", "poll or threads: how hosts are multiplexed"},
+    {"lock_timeout", SALVE_T_DURATION, 0, "10m",
+     "how long to wait for apt/dpkg/dnf/yum locks held by others (inventory hosts may set "
+     "salve_lock_timeout)"},
+    {NULL, 0, 0, NULL, NULL},
+};
 
 static void config_free(struct sp_config *c)
 {
@@ -63,9 +65,10 @@ static void config_free(struct sp_config *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* A copy of path with a leading ~ made the home directory; NULL for NULL. */
 static char *home_path(const char *path)
 {
-	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
+	if (path && path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
 		const char *home = getenv("HOME");
 		struct passwd *pw = home ? NULL : getpwuid(getuid());
 		if (!home)
@@ -75,118 +78,97 @@ static char *home_path(const char *path)
 		snprintf(out, n, "%s%s", home, path + 1);
 		return out;
 	}
-	return strdup(path);
+	return path ? strdup(path) : NULL;
 }
 
-static int string_list(const json_t *v, const char *key, json_t **out, char *err, size_t errlen)
+/* A list of options: each must be a string (the core checked it is a list). */
+static json_t *string_list(const json_t *config, const char *key, char *err, size_t errlen)
 {
-	if (!v || json_is_null(v)) {
-		*out = json_array();
-		return 0;
-	}
-	if (json_is_string(v)) {
-		/* One string: split on spaces (options with spaces need the list form). */
-		*out = json_array();
-		char *copy = strdup(json_string_value(v));
-		for (char *save = NULL, *t = strtok_r(copy, " \t", &save); t;
-		     t = strtok_r(NULL, " \t", &save))
-			json_array_append_new(*out, json_string(t));
-		free(copy);
-		return 0;
-	}
+	const json_t *v = json_object_get(config, key);
 	size_t i;
 	json_t *x;
-	if (!json_is_array(v))
-		goto bad;
-	json_array_foreach(v, i, x) if (!json_is_string(x)) goto bad;
-	*out = json_deep_copy(v);
+	json_array_foreach(v, i, x)
+	{
+		if (!json_is_string(x)) {
+			snprintf(err, errlen, "ssh-patch: %s[%zu] must be a string", key, i);
+			return NULL;
+		}
+	}
+	return json_deep_copy(v);
+}
+
+static const char *str(const json_t *config, const char *key)
+{
+	return json_string_value(json_object_get(config, key));
+}
+
+static double num(const json_t *config, const char *key)
+{
+	return json_number_value(json_object_get(config, key));
+}
+
+/* Reads the values the core checked. What no type says (ranges, the engine's name) is checked
+ * here, and what has no fixed default (the user) is found. */
+static int config_read(const salve_host *host, const json_t *config, struct sp_config *c, char *err,
+                       size_t errlen)
+{
+	c->inventory = home_path(str(config, "inventory"));
+	c->known_hosts = home_path(str(config, "known_hosts"));
+	c->private_key_file = home_path(str(config, "private_key_file"));
+	c->accept_new = json_is_true(json_object_get(config, "accept_new"));
+	c->use_agent = json_is_true(json_object_get(config, "agent"));
+	c->refresh = json_is_true(json_object_get(config, "refresh"));
+	c->forks = (long)num(config, "forks");
+	c->connect_timeout = num(config, "connect_timeout");
+	c->command_timeout = num(config, "command_timeout");
+	c->lock_timeout = num(config, "lock_timeout");
+	double max_output = num(config, "max_output");
+	c->reboot_command = strdup(str(config, "reboot_command"));
+	c->systemctl = strdup(str(config, "systemctl"));
+	const char *engine = str(config, "engine");
+	c->threads = strcmp(engine, "threads") == 0;
+	const char *user = str(config, "user");
+	struct passwd *pw = user ? NULL : getpwuid(getuid());
+	if (!user)
+		user = pw ? pw->pw_name : getenv("USER") ? getenv("USER") : "root";
+	c->user = strdup(user);
+	const char *passphrase_ref = str(config, "private_key_passphrase");
+	if (c->forks < 1 || !(c->connect_timeout > 0) || !(c->command_timeout > 0) ||
+	    max_output < 1024) {
+		snprintf(err, errlen,
+		         "ssh-patch: forks must be >= 1, connect_timeout and command_timeout more "
+		         "than 0s, max_output >= 1024");
+		return -1;
+	}
+	c->max_output = (size_t)max_output;
+	if (!c->threads && strcmp(engine, "poll") != 0) {
+		snprintf(err, errlen, "ssh-patch: engine must be poll or threads, not '%s'",
+		         engine);
+		return -1;
+	}
+	if (!(c->apt_options = string_list(config, "apt_options", err, errlen)) ||
+	    !(c->dnf_options = string_list(config, "dnf_options", err, errlen)))
+		return -1;
+	if (passphrase_ref && !(c->passphrase = host->secret(NULL, passphrase_ref))) {
+		snprintf(err, errlen,
+		         "ssh-patch: private_key_passphrase: cannot resolve the secret reference");
+		return -1;
+	}
 	return 0;
-bad:
-	snprintf(err, errlen, "ssh-patch: %s must be a list of strings", key);
-	return -1;
 }
 
 static int sp_init(const salve_host *host, const json_t *config, void **state, char *err,
                    size_t errlen)
 {
 	sp_api = host;
-	const char *key;
-	json_t *val;
-	json_object_foreach((json_t *)config, key, val)
-	{
-		int known = 0;
-		for (const salve_arg *a = config_schema; a->name; a++)
-			known |= strcmp(a->name, key) == 0;
-		if (!known) {
-			snprintf(err, errlen, "ssh-patch: unknown setting '%s'", key);
-			return SALVE_ERR_INVALID;
-		}
-	}
 	struct sp_state *st = calloc(1, sizeof *st);
 	if (!st) {
 		snprintf(err, errlen, "ssh-patch: out of memory");
 		return SALVE_ERR;
 	}
 	struct sp_config *c = &st->cfg;
-	const char *s;
-	if ((s = json_string_value(json_object_get(config, "inventory"))))
-		c->inventory = home_path(s);
-	s = json_string_value(json_object_get(config, "known_hosts"));
-	c->known_hosts = home_path(s ? s : "~/.ssh/known_hosts");
-	c->accept_new = sp_bool(json_object_get(config, "accept_new"), 0);
-	c->use_agent = sp_bool(json_object_get(config, "agent"), 1);
-	if ((s = json_string_value(json_object_get(config, "user")))) {
-		c->user = strdup(s);
-	} else {
-		struct passwd *pw = getpwuid(getuid());
-		const char *env = getenv("USER");
-		c->user = strdup(pw ? pw->pw_name : env ? env : "root");
-	}
-	if ((s = json_string_value(json_object_get(config, "private_key_file"))))
-		c->private_key_file = home_path(s);
-	if ((s = json_string_value(json_object_get(config, "private_key_passphrase")))) {
-		c->passphrase = host->secret(NULL, s);
-		if (!c->passphrase) {
-			snprintf(err, errlen,
-			         "ssh-patch: private_key_passphrase: cannot resolve the secret "
-			         "reference");
-			goto fail;
-		}
-	}
-	c->forks = sp_long(json_object_get(config, "forks"), 50);
-	c->connect_timeout = sp_duration(json_object_get(config, "connect_timeout"), 10);
-	c->command_timeout = sp_duration(json_object_get(config, "command_timeout"), 1800);
-	long max_output = sp_long(json_object_get(config, "max_output"), 4L << 20);
-	if (c->forks < 1 || c->connect_timeout <= 0 || c->command_timeout <= 0 ||
-	    max_output < 1024) {
-		snprintf(err, errlen,
-		         "ssh-patch: forks must be >= 1, timeouts positive durations, max_output "
-		         ">= 1024");
+	if (config_read(host, config, c, err, errlen) < 0)
 		goto fail;
-	}
-	c->max_output = (size_t)max_output;
-	if (string_list(json_object_get(config, "apt_options"), "apt_options", &c->apt_options, err,
-	                errlen) < 0 ||
-	    string_list(json_object_get(config, "dnf_options"), "dnf_options", &c->dnf_options, err,
-	                errlen) < 0)
-		goto fail;
-	s = json_string_value(json_object_get(config, "reboot_command"));
-	c->reboot_command = strdup(s ? s : DEFAULT_REBOOT_COMMAND);
-	s = json_string_value(json_object_get(config, "systemctl"));
-	c->systemctl = strdup(s ? s : "systemctl");
-	c->refresh = sp_bool(json_object_get(config, "refresh"), 1);
-	c->lock_timeout = sp_duration(json_object_get(config, "lock_timeout"), 600);
-	if (c->lock_timeout < 0) {
-		snprintf(err, errlen,
-		         "ssh-patch: lock_timeout must be a duration (seconds, or 30s, 5m, 1h)");
-		goto fail;
-	}
-	s = json_string_value(json_object_get(config, "engine"));
-	if (s && strcmp(s, "threads") != 0 && strcmp(s, "poll") != 0) {
-		snprintf(err, errlen, "ssh-patch: engine must be poll or threads, not '%s'", s);
-		goto fail;
-	}
-	c->threads = s && strcmp(s, "threads") == 0;
 	if (libssh2_init(0) != 0) {
 		snprintf(err, errlen, "ssh-patch: libssh2_init failed");
 		goto fail;
@@ -358,7 +340,7 @@ static const salve_plugin descriptor = {
     .version = "0.1.0",
     .description = "Commands, patching, reboots, line edits and services over SSH (libssh2)",
     .actions = actions,
-    .config = config_schema,
+    .settings = settings,
     .init = sp_init,
     .fini = sp_fini,
 };

@@ -22,6 +22,7 @@
 
 #include "launcher.h"
 #include "mock_host.h"
+#include "mock_settings.h"
 
 const salve_plugin *salve_plugin_entry(void);
 
@@ -246,7 +247,7 @@ static int init_with(const char *overrides)
 	}
 	char *text = json_dumps(cfg, JSON_COMPACT);
 	json_decref(cfg);
-	int rc = mock_init(salve_plugin_entry(), text);
+	int rc = mock_init_settings(salve_plugin_entry(), text);
 	free(text);
 	return rc;
 }
@@ -1690,14 +1691,14 @@ static void test_send_dispatches_by_scheme(void **state)
 static void expect_init_error(const char *config, const char *needle, const char *absent)
 {
 	char *text = jq_text(config);
-	int rc = mock_init(salve_plugin_entry(), text);
+	int rc = mock_init_settings(salve_plugin_entry(), text);
 	free(text);
 	if (rc == 0)
 		fail_msg("init accepted %s", config);
-	if (!strstr(mock_last_error(), needle))
-		fail_msg("error \"%s\" does not say \"%s\"", mock_last_error(), needle);
-	if (absent && strstr(mock_last_error(), absent))
-		fail_msg("error \"%s\" repeats \"%s\"", mock_last_error(), absent);
+	if (!strstr(mock_settings_error(), needle))
+		fail_msg("error \"%s\" does not say \"%s\"", mock_settings_error(), needle);
+	if (absent && strstr(mock_settings_error(), absent))
+		fail_msg("error \"%s\" repeats \"%s\"", mock_settings_error(), absent);
 	mock_fini();
 }
 
@@ -1706,36 +1707,111 @@ static void test_config_rejects_inline_credentials(void **state)
 	(void)state;
 	expect_init_error(
 	    "{'slack': {'webhook_url': 'https://hooks.slack.com/services/T/B/inl1ne'}}",
-	    "notify.slack.webhook_url must be a secret reference", "inl1ne");
+	    "plugins.notify.slack.webhook_url: must be a secret reference (env:NAME or "
+	    "file:/path), got a string of 43 bytes: inline secrets are refused",
+	    "inl1ne");
 	expect_init_error("{'pagerduty': {'routing_key': 'R0UTINGKEY'}}",
-	                  "notify.pagerduty.routing_key must be a secret reference", "R0UTINGKEY");
-	expect_init_error("{'opsgenie': {'api_key': 'K3Y'}}", "notify.opsgenie.api_key", "K3Y");
+	                  "plugins.notify.pagerduty.routing_key: must be a secret reference",
+	                  "R0UTINGKEY");
+	expect_init_error("{'pagerduty': {'services': {'db': 'R0UTINGKEY'}}}",
+	                  "plugins.notify.pagerduty.services.db: must be a secret reference",
+	                  "R0UTINGKEY");
+	expect_init_error("{'opsgenie': {'api_key': 'K3Y'}}", "plugins.notify.opsgenie.api_key",
+	                  "K3Y");
 	expect_init_error("{'email': {'url': 'smtp://h:25', 'from': 'a@b.c', 'username': 'u',"
 	                  " 'password': 'hunter2'}}",
-	                  "notify.email.password must be a secret reference", "hunter2");
+	                  "plugins.notify.email.password: must be a secret reference", "hunter2");
 	expect_init_error("{'email': {'url': 'smtp://h:25', 'from': 'a@b.c', 'username': 'u',"
 	                  " 'password': 'env:P', 'starttls': false}}",
 	                  "would cross the network in clear", NULL);
 }
 
+/* The top level is the core's to refuse (salve_settings_apply, the same words as for every
+ * plugin); the maps inside are refused in the same shape by the plugin's tables. */
 static void test_config_rejects_unknown_keys_and_bad_values(void **state)
 {
 	(void)state;
-	expect_init_error("{'slak': {}}", "unknown configuration key notify.slak", NULL);
-	expect_init_error("{'slack': {'webhook_url': 'env:X', 'chanel': '#x'}}",
-	                  "unknown configuration key notify.slack.chanel", NULL);
-	expect_init_error("{'timeout': '10 seconds'}", "notify.timeout must be a duration", NULL);
-	expect_init_error("{'retry': {'attempts': 0}}", "notify.retry.attempts must be 1..100",
-	                  NULL);
-	expect_init_error("{'teams': {'webhook_url': 'env:X', 'format': 'html'}}",
-	                  "messagecard or adaptive", NULL);
-	expect_init_error("{'email': {'url': 'http://h', 'from': 'a@b.c'}}", "notify.email.url",
-	                  NULL);
-	expect_init_error("{'email': {'url': 'smtp://h', 'from': 'not an address'}}",
-	                  "notify.email.from", NULL);
-	expect_init_error("{'webhooks': {'t': {'url': 'ftp://h'}}}", "notify.webhooks.t.url", NULL);
-	expect_init_error("{'escalation': [{'wait': 'soon', 'to': ['slack:']}]}",
-	                  "notify.escalation[0].wait must be a duration", NULL);
+	const struct {
+		const char *config, *refusal;
+	} refused[] = {
+	    /* the core */
+	    {"{'slak': {}}", "plugins.notify.slak: unknown setting (known: slack, pagerduty, "
+	                     "opsgenie, teams, webhooks, email, routing, escalation, timeout, "
+	                     "connect_timeout, retry, ca_file)"},
+	    {"{'timeout': '10 seconds'}",
+	     "plugins.notify.timeout: must be a duration such as \"30s\", \"5m\", \"1h30m\" or "
+	     "a number of seconds, got \"10 seconds\""},
+	    {"{'slack': 'env:X'}", "plugins.notify.slack: must be map, got string"},
+	    {"{'escalation': {'wait': '1m'}}",
+	     "plugins.notify.escalation: must be list, got table"},
+	    {"{'ca_file': 7}", "plugins.notify.ca_file: must be string, got integer"},
+	    /* the maps inside */
+	    {"{'slack': {'webhook_url': 'env:X', 'chanel': '#x'}}",
+	     "plugins.notify.slack.chanel: unknown setting (known: webhook_url, channel, username, "
+	     "icon_emoji)"},
+	    {"{'slack': {'channel': '#x'}}",
+	     "plugins.notify.slack.webhook_url: required setting is missing (secret_ref)"},
+	    {"{'slack': {'webhook_url': 'env:X', 'channel': 5}}",
+	     "plugins.notify.slack.channel: must be string, got integer"},
+	    {"{'email': {'url': 'smtp://h', 'from': 'a@b.c', 'starttls': 'yes'}}",
+	     "plugins.notify.email.starttls: must be bool, got string"},
+	    {"{'retry': {'base_delay': 'soon'}}",
+	     "plugins.notify.retry.base_delay: must be a duration such as \"30s\", \"5m\", "
+	     "\"1h30m\" or a number of seconds, got \"soon\""},
+	    {"{'retry': {'attempts': 0}}", "plugins.notify.retry.attempts: must be 1..100"},
+	    {"{'retry': {'attempts': '3'}}",
+	     "plugins.notify.retry.attempts: must be int, got string"},
+	    {"{'teams': {'webhook_url': 'env:X', 'format': 'html'}}",
+	     "plugins.notify.teams.format: must be messagecard or adaptive"},
+	    {"{'email': {'url': 'http://h', 'from': 'a@b.c'}}",
+	     "plugins.notify.email.url: must be smtp://host:port (STARTTLS) or smtps://host:port "
+	     "(implicit TLS)"},
+	    {"{'email': {'url': 'smtp://h', 'from': 'not an address'}}",
+	     "plugins.notify.email.from: must be an address such as salve@example.org"},
+	    {"{'webhooks': {'t': {'url': 'ftp://h'}}}",
+	     "plugins.notify.webhooks.t.url: must be an http(s) URL or a secret reference"},
+	    {"{'webhooks': {'t': {'url': 'https://h', 'heders': {}}}}",
+	     "plugins.notify.webhooks.t.heders: unknown setting (known: url, headers, body)"},
+	    {"{'escalation': [{'wait': 'soon', 'to': ['slack:']}]}",
+	     "plugins.notify.escalation[0].wait: must be a duration such as \"30s\", \"5m\", "
+	     "\"1h30m\" or a number of seconds, got \"soon\""},
+	    {"{'routing': {'urgent': ['slack:']}}",
+	     "plugins.notify.routing.urgent: unknown setting (known: critical, high, medium, low, "
+	     "info)"},
+	    {"{'routing': {'high': [5]}}", "plugins.notify.routing.high[0]: must be a non-empty "
+	                                   "string"},
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		char *text = jq_text(refused[i].config);
+		int rc = mock_init_settings(salve_plugin_entry(), text);
+		free(text);
+		if (rc == 0)
+			fail_msg("init accepted %s", refused[i].config);
+		assert_string_equal(mock_settings_error(), refused[i].refusal);
+		mock_fini();
+	}
+}
+
+/* What init gets when salve.yaml says little: the declared defaults, durations in seconds. */
+static void test_config_defaults_are_declared(void **state)
+{
+	(void)state;
+	char *text = jq_text("{'slack': {'webhook_url': 'env:X'}, 'connect_timeout': '1m30s'}");
+	char *effective = mock_settings_effective(salve_plugin_entry(), text);
+	assert_non_null(effective);
+	assert_string_equal(effective, "{\"connect_timeout\":90.0,\"slack\":{\"webhook_url\":"
+	                               "\"env:X\"},\"timeout\":10.0}");
+	free(effective);
+	/* a timeout of 0s fits the grammar; a delivery that may take no time is refused */
+	expect_init_error("{'timeout': '0s'}",
+	                  "plugins.notify: timeout and connect_timeout must be more than 0s", NULL);
+	assert_int_equal(mock_init_settings(salve_plugin_entry(), text), 0);
+	free(text);
+	json_t *policy = NULL;
+	assert_int_equal(mock_run("escalation_policy", "{}", &policy), SALVE_OK);
+	assert_json_eq(policy, "[]");
+	json_decref(policy);
+	mock_fini();
 }
 
 static void test_config_targets_must_name_configured_channels(void **state)
@@ -1751,7 +1827,7 @@ static void test_config_targets_must_name_configured_channels(void **state)
 	expect_init_error("{'slack': {'webhook_url': 'env:X'}, 'escalation': [{'to': ['sms:+1']}]}",
 	                  "notify.escalation[0].to[0]: target \"sms:+1\": unknown scheme", NULL);
 	expect_init_error("{'slack': {'webhook_url': 'env:X'}, 'escalation': [{'wait': '1m'}]}",
-	                  "notify.escalation[0].to must list at least one target", NULL);
+	                  "plugins.notify.escalation[0].to: must list at least one target", NULL);
 }
 
 static void test_config_default_routing_uses_configured_channels(void **state)
@@ -1761,7 +1837,7 @@ static void test_config_default_routing_uses_configured_channels(void **state)
 	    jq_text("{'slack': {'webhook_url': 'env:X'},"
 	            " 'pagerduty': {'routing_key': 'env:Y'},"
 	            " 'webhooks': {'tickets': {'url': 'https://tickets.example.org/new'}}}");
-	assert_int_equal(mock_init(salve_plugin_entry(), text), 0);
+	assert_int_equal(mock_init_settings(salve_plugin_entry(), text), 0);
 	free(text);
 	const char *expect[][2] = {{"critical", "['pagerduty:', 'slack:']"},
 	                           {"high", "['slack:']"},
@@ -1810,6 +1886,7 @@ int main(void)
 	    cmocka_unit_test(test_every_notify_action_has_run_and_render),
 	    cmocka_unit_test(test_config_rejects_inline_credentials),
 	    cmocka_unit_test(test_config_rejects_unknown_keys_and_bad_values),
+	    cmocka_unit_test(test_config_defaults_are_declared),
 	    cmocka_unit_test(test_config_targets_must_name_configured_channels),
 	    cmocka_unit_test(test_config_default_routing_uses_configured_channels),
 	};

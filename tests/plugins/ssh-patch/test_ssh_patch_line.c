@@ -19,6 +19,7 @@
 
 #include "act.h"
 #include "mock_host.h"
+#include "mock_settings.h"
 
 const salve_plugin *salve_plugin_entry(void);
 
@@ -171,7 +172,7 @@ static void init_plugin(void)
 {
 	char cfg[600];
 	snprintf(cfg, sizeof cfg, "{\"inventory\": \"%s\"}", in_dir("inventory.yaml"));
-	assert_int_equal(mock_init(salve_plugin_entry(), cfg), SALVE_OK);
+	assert_int_equal(mock_init_settings(salve_plugin_entry(), cfg), SALVE_OK);
 	mock_set_mode(SALVE_MODE_APPLY);
 }
 

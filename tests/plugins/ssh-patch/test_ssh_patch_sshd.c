@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "mock_host.h"
+#include "mock_settings.h"
 
 const salve_plugin *salve_plugin_entry(void);
 
@@ -196,10 +197,10 @@ static void init_with(const char *extra_json)
 	}
 	char *text = json_dumps(cfg, 0);
 	json_decref(cfg);
-	int rc = mock_init(salve_plugin_entry(), text);
+	int rc = mock_init_settings(salve_plugin_entry(), text);
 	free(text);
 	if (rc != 0)
-		fail_msg("init failed: %s", mock_last_error());
+		fail_msg("init failed: %s", mock_settings_error());
 	mock_set_mode(SALVE_MODE_APPLY);
 }
 

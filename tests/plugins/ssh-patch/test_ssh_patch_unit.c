@@ -18,6 +18,7 @@
 
 #include "act.h"
 #include "mock_host.h"
+#include "mock_settings.h"
 
 const salve_plugin *salve_plugin_entry(void);
 
@@ -557,21 +558,53 @@ static void test_descriptor_and_validation(void **state)
 	const salve_plugin *p = salve_plugin_entry();
 	assert_string_equal(p->name, "ssh-patch");
 	assert_int_equal(p->abi_major, SALVE_PLUGIN_ABI_MAJOR);
-	/* Unknown settings and bad values are refused at init, naming the setting. */
-	assert_int_equal(mock_init(p, "{\"forkz\": 3}"), SALVE_ERR_INVALID);
-	assert_non_null(strstr(mock_last_error(), "unknown setting 'forkz'"));
-	mock_fini();
-	assert_int_equal(mock_init(p, "{\"lock_timeout\": \"soon\"}"), SALVE_ERR_INVALID);
-	assert_string_equal(mock_last_error(),
-	                    "ssh-patch: lock_timeout must be a duration (seconds, or 30s, 5m, 1h)");
-	mock_fini();
-	assert_int_equal(mock_init(p, "{\"engine\": \"fibers\"}"), SALVE_ERR_INVALID);
-	assert_non_null(strstr(mock_last_error(), "engine must be poll or threads"));
-	mock_fini();
-	assert_int_equal(mock_init(p, "{\"private_key_passphrase\": \"env:SP_UNSET_VAR_X\"}"),
-	                 SALVE_ERR_INVALID);
-	mock_fini();
-	assert_int_equal(mock_init(p, "{}"), SALVE_OK);
+	/* The core refuses unknown settings, wrong types and bad durations before init, as
+	 * for every plugin; init refuses what no type says. */
+	const struct {
+		const char *config, *refusal;
+	} refused[] = {
+	    {"{\"forkz\": 3}",
+	     "plugins.ssh-patch.forkz: unknown setting (known: inventory, known_hosts, accept_new, "
+	     "agent, user, private_key_file, private_key_passphrase, forks, connect_timeout, "
+	     "command_timeout, max_output, apt_options, dnf_options, reboot_command, systemctl, "
+	     "refresh, engine, lock_timeout)"},
+	    {"{\"lock_timeout\": \"soon\"}",
+	     "plugins.ssh-patch.lock_timeout: must be a duration such as \"30s\", \"5m\", "
+	     "\"1h30m\" or a number of seconds, got \"soon\""},
+	    {"{\"forks\": \"8\"}", "plugins.ssh-patch.forks: must be int, got string"},
+	    {"{\"agent\": \"no\"}", "plugins.ssh-patch.agent: must be bool, got string"},
+	    {"{\"apt_options\": \"-o x\"}",
+	     "plugins.ssh-patch.apt_options: must be list, got string"},
+	    {"{\"private_key_passphrase\": \"hunter2\"}",
+	     "plugins.ssh-patch.private_key_passphrase: must be a secret reference (env:NAME or "
+	     "file:/path), got a string of 7 bytes: inline secrets are refused"},
+	    {"{\"engine\": \"fibers\"}", "ssh-patch: engine must be poll or threads, not 'fibers'"},
+	    {"{\"forks\": 0}", "ssh-patch: forks must be >= 1, connect_timeout and command_timeout "
+	                       "more than 0s, max_output >= 1024"},
+	    {"{\"command_timeout\": \"0s\"}",
+	     "ssh-patch: forks must be >= 1, connect_timeout and command_timeout more than 0s, "
+	     "max_output >= 1024"},
+	    {"{\"dnf_options\": [\"-q\", 3]}", "ssh-patch: dnf_options[1] must be a string"},
+	    {"{\"private_key_passphrase\": \"env:SP_UNSET_VAR_X\"}",
+	     "ssh-patch: private_key_passphrase: cannot resolve the secret reference"},
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		assert_int_equal(mock_init_settings(p, refused[i].config), SALVE_ERR_INVALID);
+		assert_string_equal(mock_settings_error(), refused[i].refusal);
+		mock_fini();
+	}
+	/* The defaults are the declaration's; durations reach init in seconds. */
+	char *effective = mock_settings_effective(p, "{\"forks\": 8, \"lock_timeout\": \"1m30s\"}");
+	assert_non_null(effective);
+	assert_string_equal(
+	    effective,
+	    "{\"accept_new\":false,\"agent\":true,\"apt_options\":[],\"command_timeout\":1800.0,"
+	    "\"connect_timeout\":10.0,\"dnf_options\":[],\"engine\":\"poll\",\"forks\":8,"
+	    "\"known_hosts\":\"~/.ssh/known_hosts\",\"lock_timeout\":90.0,\"max_output\":4194304,"
+	    "\"reboot_command\":\"nohup sh -c 'sleep 2; shutdown -r now || systemctl reboot || "
+	    "reboot' >/dev/null 2>&1 &\",\"refresh\":true,\"systemctl\":\"systemctl\"}");
+	free(effective);
+	assert_int_equal(mock_init_settings(p, "{}"), SALVE_OK);
 	const char *kinds[][2] = {{"exec", "m"},   {"query", "r"},  {"pending", "r"},
 	                          {"patch", "m"},  {"reboot", "m"}, {"ensure_line", "m"},
 	                          {"service", "m"}};
@@ -689,7 +722,7 @@ static void test_control_bytes_escaped(void **state)
 	(void)state;
 	const char *engines[] = {"{}", "{\"engine\": \"threads\"}"};
 	for (int e = 0; e < 2; e++) {
-		assert_int_equal(mock_init(salve_plugin_entry(), engines[e]), SALVE_OK);
+		assert_int_equal(mock_init_settings(salve_plugin_entry(), engines[e]), SALVE_OK);
 		json_t *res = NULL;
 		/* A failed step made to look like a success: erase the line, CR, green "done". */
 		assert_int_equal(
@@ -731,7 +764,7 @@ static void test_local_environment_is_clean(void **state)
 {
 	(void)state;
 	setenv("SLACK_URL", "https://hooks.slack.com/services/T000/B000/s3cr3t", 1);
-	assert_int_equal(mock_init(salve_plugin_entry(), "{}"), SALVE_OK);
+	assert_int_equal(mock_init_settings(salve_plugin_entry(), "{}"), SALVE_OK);
 	json_t *res = NULL;
 	assert_int_equal(mock_run("query",
 	                          "{\"hosts\": \"localhost\", \"argv\": [\"printenv\", "
@@ -838,7 +871,7 @@ static void test_hostile_operands_refused(void **state)
 	fclose(f);
 	chmod(fake, 0755);
 	snprintf(cfg, sizeof cfg, "{\"systemctl\": \"%s\"}", fake);
-	assert_int_equal(mock_init(salve_plugin_entry(), cfg), SALVE_OK);
+	assert_int_equal(mock_init_settings(salve_plugin_entry(), cfg), SALVE_OK);
 	json_t *res = NULL, *undo = NULL;
 	const char *attacks[] = {"--version", "-Hroot@evil.example"};
 	for (size_t i = 0; i < 2; i++) {
@@ -900,7 +933,7 @@ static void test_hostile_operands_refused(void **state)
 	fputs("all:\n  hosts:\n    me: {ansible_connection: local}\n", f);
 	fclose(f);
 	snprintf(cfg, sizeof cfg, "{\"inventory\": \"%s\"}", inv);
-	assert_int_equal(mock_init(salve_plugin_entry(), cfg), SALVE_OK);
+	assert_int_equal(mock_init_settings(salve_plugin_entry(), cfg), SALVE_OK);
 	char marker[128], args[512];
 	snprintf(marker, sizeof marker, "%s/ran", dir);
 	snprintf(args, sizeof args, "{\"hosts\": \"localhost\", \"argv\": [\"touch\", \"%s\"]}",
