@@ -166,16 +166,32 @@ static int journal_step(struct salve_exec *x, char *err, size_t errlen)
 	    err, errlen);
 }
 
+/* One line for people about a notification a dry-run does not send: its summary or the first
+ * line of its text, else the rendered message in brief. */
+static const char *notice_summary(const json_t *args, const json_t *msg, char *buf, size_t len)
+{
+	const char *s = json_string_value(json_object_get(args, "summary"));
+	if (!s)
+		s = json_string_value(json_object_get(args, "text"));
+	if (!s) {
+		salve_exec_brief(msg ? msg : args, buf, len > 200 ? 200 : len);
+		return buf;
+	}
+	size_t n = strcspn(s, "\n");
+	snprintf(buf, len, "%.*s%s", (int)(n > 160 ? 157 : n), s, n > 160 ? "..." : "");
+	return buf;
+}
+
 static void call_notify(struct call *k)
 {
 	struct salve_exec *x = k->x;
+	char line[256];
 	if (x->info.mode == SALVE_MODE_DRY_RUN && !x->info.drill) {
 		json_t *msg = NULL;
 		k->rc = cb_render(k, &msg);
-		char line[2048];
-		salve_exec_brief(msg ? msg : k->args, line, sizeof line);
-		salve_exec_say(x, "      would notify %s.%s: %s\n", k->plugin->desc.name,
-		               k->a->name, line);
+		salve_exec_say(x, "      would notify %s.%s%s%s: %s\n", k->plugin->desc.name,
+		               k->a->name, k->target ? " " : "", k->target ? k->target : "",
+		               notice_summary(k->args, msg, line, sizeof line));
 		k->out = json_pack("{s:b, s:b, s:o}", "sent", 0, "planned", 1, "message",
 		                   msg ? msg : json_deep_copy(k->args));
 		k->outcome = "planned";

@@ -38,7 +38,9 @@ static int call_step(struct salve_exec *x, size_t index, enum salve_step_fn fn, 
 	                                            SALVE_PHASE_RUN, SALVE_PHASE_VERIFY,
 	                                            SALVE_PHASE_ROLLBACK};
 	x->phase = phase_of[fn];
-	return salve_runbook_call(x->rb, index, fn, err, errlen, traceback);
+	int r = salve_runbook_call(x->rb, index, fn, err, errlen, traceback);
+	/* nil is false to a gate; verify tells it apart (verify()). */
+	return r == SALVE_CALL_NIL && fn != SALVE_FN_VERIFY ? 0 : r;
 }
 
 /* A step declaring approve = {...}: the trigger's approve hook decides (salve serve), or
@@ -83,17 +85,40 @@ static int verify(struct salve_exec *x, size_t index, json_t *rec, char *err, si
 		free(vtb);
 		return 0;
 	}
+	const char *said = r < 0                 ? verr
+	                   : r == SALVE_CALL_NIL ? "verify returned nothing (missing return?)"
+	                                         : "verify returned false";
 	if (x->info.mode == SALVE_MODE_DRY_RUN) {
-		json_object_set_new(rec, "verify",
-		                    json_string(r < 0 ? verr
-		                                      : "verify was false (dry-run: the live "
-		                                        "state was not changed)"));
+		char note[4200];
+		snprintf(note, sizeof note, "%s (dry-run: the live state was not changed)", said);
+		json_object_set_new(rec, "verify", json_string(r < 0 ? verr : note));
 		free(vtb);
 		return 0;
 	}
-	snprintf(err, errlen, "%s", r < 0 ? verr : "verify returned false");
+	snprintf(err, errlen, "%s", said);
 	*tb = vtb;
 	return -1;
+}
+
+/* A drill whose --fail-at step would not run (its gate is shut) injects nothing: the run
+ * says so and ends 64, unless --drill-force opens the gate (a dry-run only). Returns 1 when
+ * the step goes on as if the gate had opened. */
+static int drill_gate(struct salve_exec *x, const salve_step *st, const char *why, char *err,
+                      size_t errlen)
+{
+	if (!x->opt->fail_at || strcmp(x->opt->fail_at, st->name) != 0)
+		return 0;
+	if (x->opt->drill_force) {
+		salve_exec_say(x, "      %s: --drill-force runs it as if the gate had opened\n",
+		               why);
+		return 1;
+	}
+	x->not_injected = 1;
+	snprintf(err, errlen,
+	         "--fail-at %s: the step did not run (%s), so no failure was injected; "
+	         "--drill-force (with --dry-run) runs its plan as if the gate had opened",
+	         st->name, why);
+	return 0;
 }
 
 /* The gates and the work of one step, in order. Returns its outcome, or NULL when it went
@@ -111,9 +136,9 @@ static const char *step_body(struct salve_exec *x, size_t index, json_t *rec, ch
 		int r = call_step(x, index, SALVE_FN_WHEN, err, errlen, tb);
 		if (r < 0)
 			return "failed";
-		if (r == 0) {
+		if (r == 0 && !drill_gate(x, st, "when() was false", err, errlen)) {
 			*note = "when() was false";
-			return "skipped";
+			return x->not_injected ? "failed" : "skipped";
 		}
 	}
 	if (st->approve && approval(x, st, err, errlen) < 0)
@@ -122,9 +147,9 @@ static const char *step_body(struct salve_exec *x, size_t index, json_t *rec, ch
 		int r = call_step(x, index, SALVE_FN_CHECK, err, errlen, tb);
 		if (r < 0)
 			return "failed";
-		if (r == 1) {
+		if (r == 1 && !drill_gate(x, st, "check held", err, errlen)) {
 			*note = "check held: nothing to do";
-			return "ok";
+			return x->not_injected ? "failed" : "ok";
 		}
 		if (!salve_step_has(st, SALVE_FN_RUN)) {
 			snprintf(err, errlen, "check did not hold and step \"%s\" has no run",
@@ -180,8 +205,10 @@ static const char *run_step(struct salve_exec *x, size_t index, json_t *rec)
 	json_object_set(end, "duration_ms", json_object_get(rec, "duration_ms"));
 	if (strcmp(outcome, "failed") == 0) {
 		json_object_set_new(end, "error", json_string(err));
-		if (tb)
+		if (tb) {
 			json_object_set_new(end, "traceback", json_string(tb));
+			salve_log(SALVE_LOG_DEBUG, "step %s: %s", st->name, tb); /* -v */
+		}
 	}
 	if (note)
 		json_object_set_new(end, "note", json_string(note));
@@ -282,9 +309,10 @@ static int run_begin(struct salve_exec *x, const json_t *params_audit, const cha
 	salve_exec_say(x, "salve: run %s of %s (%s%s), %zu step%s\n", x->run_id, rb->name,
 	               dry ? "dry-run: nothing will be changed" : "apply",
 	               x->info.drill ? ", drill" : "", rb->nsteps, rb->nsteps == 1 ? "" : "s");
-	if (salve_exec_audit(x, json_pack("{s:s, s:s, s:O, s:I, s:s?}", "event", "run_start",
+	if (salve_exec_audit(x, json_pack("{s:s, s:s, s:O, s:I, s:s?, s:O?}", "event", "run_start",
 	                                  "source", rb->source, "params", params_audit, "steps",
-	                                  (json_int_t)rb->nsteps, "fail_at", o->fail_at)) < 0) {
+	                                  (json_int_t)rb->nsteps, "fail_at", o->fail_at, "who",
+	                                  o->who)) < 0) {
 		salve_exec_say(x, "salve: the audit log cannot be written: nothing was run\n");
 		return SALVE_EXIT_IOERR;
 	}
@@ -323,7 +351,10 @@ static int run_steps(struct salve_exec *x, json_t *steps)
 			continue;
 		}
 		salve_notices_on(x, SALVE_MOMENT_STEP, NULL, NULL);
+		x->held = json_array();
 		const char *outcome = run_step(x, i, rec);
+		json_t *held = x->held;
+		x->held = NULL;
 		journal_step_result(x, i);
 		double ms = json_real_value(json_object_get(rec, "duration_ms"));
 		const char *note = json_string_value(json_object_get(rec, "note"));
@@ -331,6 +362,8 @@ static int run_steps(struct salve_exec *x, json_t *steps)
 		               outcome, ms,
 		               dry && strcmp(outcome, "changed") == 0 ? "  (planned)" : "",
 		               note ? "  " : "", note ? note : "");
+		x->held = held;
+		salve_exec_release(x);
 		if (json_object_get(rec, "verify"))
 			salve_exec_say(x, "      note: %s\n",
 			               json_string_value(json_object_get(rec, "verify")));
@@ -392,6 +425,8 @@ static int run_finish(struct salve_exec *x, json_t *steps, int failed, double t0
 	salve_notices_on(x, SALVE_MOMENT_FINISHED, NULL, NULL);
 	if (x->io_failed && code != SALVE_EXIT_ROLLBACK_INCOMPLETE)
 		code = SALVE_EXIT_IOERR;
+	if (x->not_injected && code == SALVE_EXIT_ROLLED_BACK)
+		code = SALVE_EXIT_USAGE; /* the drill rehearsed nothing */
 	double ms = (salve_now() - t0) * 1000.0;
 	salve_exec_audit(x, json_pack("{s:s, s:s, s:i, s:f}", "event", "run_end", "outcome",
 	                              outcome, "exit_code", code, "duration_ms", ms));

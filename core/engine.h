@@ -24,11 +24,13 @@ typedef struct salve_run_options {
 	enum salve_mode mode;
 	int drill_notify;        /* dry-run: send notifications, marked [DRILL] */
 	const char *fail_at;     /* inject a failure after this step's run */
+	int drill_force;         /* dry-run: fail_at's step runs even when its gate is shut */
 	const char *trigger;     /* "cli" when NULL */
 	const char *fingerprint; /* alert fingerprint, when an alert triggered the run */
-	const char *run_id;      /* preset run id (salve serve), or NULL for a fresh one */
-	double step_timeout;     /* default per-step timeout, seconds; 0 = none */
-	double run_timeout;      /* overrides the runbook's; 0 = the runbook's */
+	const json_t *who;   /* who started it (CLI: uid, user, sudo_user, host, tty), or NULL */
+	const char *run_id;  /* preset run id (salve serve), or NULL for a fresh one */
+	double step_timeout; /* default per-step timeout, seconds; 0 = none */
+	double run_timeout;  /* overrides the runbook's; 0 = the runbook's */
 	double rollback_timeout; /* for the whole rollback; 0 = 10 minutes */
 	const json_t *params;    /* validated (salve_runbook_params) */
 	salve_audit *audit;      /* required */

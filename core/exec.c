@@ -26,11 +26,36 @@ void salve_exec_say(const struct salve_exec *x, const char *fmt, ...)
 	size_t newlines = strlen(safe) - body;
 	safe[body] = '\0';
 	salve_escape_controls(safe, shown, sizeof shown, 1);
+	if (x->held) {
+		/* A step's own lines wait for its status line (run_steps prints them after). */
+		size_t len = strlen(shown);
+		if (len + newlines < sizeof shown) {
+			memset(shown + len, '\n', newlines);
+			shown[len + newlines] = '\0';
+		}
+		json_array_append_new(x->held, json_string(shown));
+		return;
+	}
 	salve_progress_clear();
 	fputs(shown, x->opt->out);
 	for (size_t i = 0; i < newlines; i++)
 		fputc('\n', x->opt->out);
 	fflush(x->opt->out);
+}
+
+void salve_exec_release(struct salve_exec *x)
+{
+	json_t *held = x->held;
+	x->held = NULL;
+	size_t i;
+	json_t *line;
+	json_array_foreach(held, i, line) if (x->opt && x->opt->out)
+	{
+		salve_progress_clear();
+		fputs(json_string_value(line), x->opt->out);
+		fflush(x->opt->out);
+	}
+	json_decref(held);
 }
 
 void salve_exec_brief(const json_t *v, char *buf, size_t len)

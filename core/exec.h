@@ -40,8 +40,10 @@ struct salve_exec {
 	double run_deadline;
 	long next_change_id;
 	int io_failed;    /* the audit log or journal could not be written */
+	int not_injected; /* --fail-at named a step whose gate was shut: no failure injected */
 	json_t *degraded; /* [{step, message}] reported by degraded() */
 	struct salve_notices notices;
+	json_t *held; /* while a step runs: its lines, printed after its status line */
 	/* After each dispatched action's audit: the notices subscriber (a page starts the
 	 * escalation clock). */
 	void (*on_action)(struct salve_exec *x, salve_loaded_plugin *plugin, const salve_action *a,
@@ -60,6 +62,8 @@ void salve_exec_fini(struct salve_exec *x);
 /* A progress line for people (redacted, control characters escaped); nothing without out. */
 void salve_exec_say(const struct salve_exec *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Prints the lines held while a step ran (held set to an array holds them). */
+void salve_exec_release(struct salve_exec *x);
 /* Compact one-line JSON for people, redacted, cut at len bytes. */
 void salve_exec_brief(const json_t *v, char *buf, size_t len);
 /* An audit record of the run (stolen); also handed to the trigger's on_event. */

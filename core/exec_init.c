@@ -2,6 +2,7 @@
  * subscriber (see exec.h). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "exec.h"
 #include "util.h"
@@ -43,14 +44,47 @@ static const char *on_interrupt(void *ctx)
 		return x->interrupt;
 	}
 	if (x->deadline > 0 && salve_now() > x->deadline) {
-		snprintf(x->interrupt, sizeof x->interrupt, "step \"%s\" passed its deadline",
-		         x->step ? x->step->name : "?");
+		if (x->run_deadline > 0 && x->deadline >= x->run_deadline &&
+		    x->phase != SALVE_PHASE_ROLLBACK)
+			snprintf(x->interrupt, sizeof x->interrupt,
+			         "the run's timeout passed (in step \"%s\")",
+			         x->step ? x->step->name : "?");
+		else
+			snprintf(x->interrupt, sizeof x->interrupt,
+			         "step \"%s\" passed its deadline", x->step ? x->step->name : "?");
 		return x->interrupt;
 	}
 	return NULL;
 }
 
-static const salve_step_hooks step_hooks = {on_action, on_degraded, on_interrupt};
+/* sleep() and wait_until(): in slices, so a deadline or a signal ends the wait at once. */
+static int on_pause(void *ctx, double seconds, char *err, size_t errlen)
+{
+	double until = salve_now() + seconds;
+	for (;;) {
+		const char *why = on_interrupt(ctx);
+		if (why) {
+			snprintf(err, errlen, "%s", why);
+			return -1;
+		}
+		double left = until - salve_now();
+		if (left <= 0)
+			return 0;
+		struct timespec ts = {0, (long)((left < 0.05 ? left : 0.05) * 1e9)};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void on_audit(void *ctx, json_t *record)
+{
+	struct salve_exec *x = ctx;
+	if (x->step)
+		json_object_set_new(record, "step", json_string(x->step->name));
+	salve_exec_audit(x, record);
+}
+
+static const salve_step_hooks step_hooks = {on_action, on_degraded, on_interrupt, on_pause,
+                                            on_audit};
 
 void salve_exec_init(struct salve_exec *x, salve_runbook *rb, salve_registry *reg,
                      const salve_run_options *o, const json_t *params)

@@ -154,9 +154,10 @@ static int take_lock(const salve_env *env, const salve_launch_request *rq, const
 		                   : until && salve_now() >= until ? "the lock timeout passed"
 		                                                   : NULL;
 		if (stop) {
-			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused",
-			                        "run", res->run_id, "runbook", rb->name, "reason",
-			                        "lock busy", "error", err);
+			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:O?}", "event",
+			                        "run_refused", "run", res->run_id, "runbook",
+			                        rb->name, "reason", "lock busy", "error", err,
+			                        "trigger", rq->trigger, "who", rq->who);
 			char aerr[512];
 			salve_audit_write(audit, rec, aerr, sizeof aerr);
 			return refuse(res, SALVE_LAUNCH_LOCK_BUSY, SALVE_EXIT_TEMPFAIL, "%s: %s",
@@ -177,8 +178,10 @@ static void run_options(const salve_env *env, const salve_launch_request *rq, co
 	o->mode = rq->mode;
 	o->drill_notify = rq->drill_notify;
 	o->fail_at = rq->fail_at;
+	o->drill_force = rq->drill_force;
 	o->trigger = rq->trigger;
 	o->fingerprint = rq->fingerprint;
+	o->who = rq->who;
 	o->run_id = res->run_id;
 	o->step_timeout = rq->step_timeout >= 0 ? rq->step_timeout : env->cfg.step_timeout;
 	o->run_timeout = run_timeout;

@@ -58,9 +58,11 @@ typedef struct salve_launch_request {
 	enum salve_mode mode;
 	int drill_notify;        /* dry-run drill: notifications sent, marked [DRILL] */
 	const char *fail_at;     /* drill: fail after this step's run (it must exist) */
+	int drill_force;         /* dry-run drill: fail_at's step runs even if its gate is shut */
 	int approve_all;         /* the person launching approves every approve step */
 	const char *trigger;     /* "cli", "cron", "alert:<fingerprint>", ...; "cli" if NULL */
 	const char *fingerprint; /* an alert's fingerprint, or NULL */
+	const json_t *who;       /* who started it, audited in run_start and refusals; or NULL */
 	const char *run_id;      /* preset (serve's), or NULL for a fresh one */
 	const char *target;      /* what the run acts on; NULL: its lock key */
 	double run_timeout;      /* > 0 overrides the config's (and the runbook's) */

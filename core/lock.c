@@ -31,6 +31,23 @@ static void escape_key(const char *key, char *out, size_t outlen)
 	out[w] = '\0';
 }
 
+/* A parameter as part of a lock key: the same thing written two ways gives one key. A path
+ * loses repeated and trailing slashes ("/srv//data/" is "/srv/data"); other values are
+ * kept as written. */
+static void canonical_value(const char *v, char *out, size_t len)
+{
+	size_t w = 0;
+	for (const char *p = v; *p && w + 1 < len; p++) {
+		if (v[0] == '/' && *p == '/' && w > 0 && out[w - 1] == '/')
+			continue;
+		out[w++] = *p;
+	}
+	if (v[0] == '/')
+		while (w > 1 && out[w - 1] == '/')
+			w--;
+	out[w] = '\0';
+}
+
 int salve_lock_key(const char *template_, const json_t *params, char *out, size_t outlen, char *err,
                    size_t errlen)
 {
@@ -53,7 +70,7 @@ int salve_lock_key(const char *template_, const json_t *params, char *out, size_
 			json_t *v = json_object_get(params, name);
 			char val[1024];
 			if (json_is_string(v))
-				snprintf(val, sizeof val, "%s", json_string_value(v));
+				canonical_value(json_string_value(v), val, sizeof val);
 			else if (json_is_integer(v))
 				snprintf(val, sizeof val, "%lld", (long long)json_integer_value(v));
 			else if (json_is_boolean(v))

@@ -20,7 +20,9 @@ enum salve_lock_result salve_lock_acquire(const char *state_dir, const char *key
                                           salve_lock **out, char *err, size_t errlen);
 void salve_lock_release(salve_lock *l);
 
-/* Expands {name} placeholders of template from params (an object); 0 or -1 with err. */
+/* Expands {name} placeholders of template from params (an object), a path parameter
+ * canonical (no repeated or trailing slash: "/srv/data/" and "/srv//data" take the lock of
+ * "/srv/data"); 0 or -1 with err. */
 int salve_lock_key(const char *template_, const json_t *params, char *out, size_t outlen, char *err,
                    size_t errlen);
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +83,8 @@ static const char run_usage[] =
     "  -n, --dry-run         check and plan only: nothing is changed\n"
     "  --fail-at STEP        drill: fail after STEP's run, to rehearse the rollback\n"
     "  --drill-notify        dry-run drill: send notifications, marked [DRILL]\n"
+    "  --drill-force         dry-run drill: the --fail-at step runs even when its when()\n"
+    "                        is false or its check holds (else such a drill exits 64)\n"
     "  --no-wait             exit 75 at once if the runbook's lock is held (for cron)\n"
     "  --lock-timeout DUR    wait at most DUR for the lock, then exit 75\n"
     "  --window SPEC         run only inside a window like \"Sun 02:00-04:00\", else exit 75\n"
@@ -163,7 +166,7 @@ struct run_args {
 	json_t *given; /* --param, then --params-file (new reference) */
 	const char *params_file, *fail_at, *window, *trigger, *source, *record;
 	salve_recorder *recorder; /* --record */
-	int dry, drill_notify, no_wait, as_json, quiet, approve_all;
+	int dry, drill_notify, drill_force, no_wait, as_json, quiet, approve_all;
 	double lock_timeout, run_timeout, step_timeout;
 };
 
@@ -175,6 +178,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 	                                     {"dry-run", no_argument, 0, 'n'},
 	                                     {"fail-at", required_argument, 0, 'f'},
 	                                     {"drill-notify", no_argument, 0, 'D'},
+	                                     {"drill-force", no_argument, 0, 'X'},
 	                                     {"no-wait", no_argument, 0, 'W'},
 	                                     {"lock-timeout", required_argument, 0, 'L'},
 	                                     {"window", required_argument, 0, 'w'},
@@ -209,6 +213,9 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'D':
 			a->drill_notify = 1;
+			break;
+		case 'X':
+			a->drill_force = 1;
 			break;
 		case 'W':
 			a->no_wait = 1;
@@ -253,27 +260,21 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 		fputs(run_usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
-	if (a->drill_notify && !a->dry)
+	if ((a->drill_notify || a->drill_force) && !a->dry)
 		return usage_error("%s goes with --dry-run (a drill that changes nothing)",
-		                   "--drill-notify");
+		                   a->drill_notify ? "--drill-notify" : "--drill-force");
+	if (a->drill_force && !a->fail_at)
+		return usage_error("--drill-force goes with --fail-at STEP");
 	a->source = argv[optind];
 	return -1;
 }
 
-/* --window and --params-file: -1 to go on, else the exit status (reported). */
+/* --window's spec and --params-file: -1 to go on, else the exit status (reported). */
 static int run_preconditions(struct run_args *a)
 {
 	char err[4096];
-	if (a->window) {
-		int in = salve_window_contains(a->window, time(NULL), err, sizeof err);
-		if (in < 0)
-			return usage_error("%s", err);
-		if (!in) {
-			cli_error("outside the maintenance window \"%s\": nothing was run",
-			          a->window);
-			return SALVE_EXIT_TEMPFAIL;
-		}
-	}
+	if (a->window && salve_window_contains(a->window, time(NULL), err, sizeof err) < 0)
+		return usage_error("%s", err);
 	if (a->params_file) {
 		json_t *fileparams = salve_yaml_load_file(a->params_file, err, sizeof err);
 		if (!json_is_object(fileparams)) {
@@ -287,6 +288,44 @@ static int run_preconditions(struct run_args *a)
 		json_decref(fileparams);
 	}
 	return -1;
+}
+
+/* Who runs this command, for the audit log: the account, the person behind sudo, the host
+ * and the terminal. A new reference. */
+static json_t *who_runs(void)
+{
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	struct passwd *pw = getpwuid(getuid());
+	const char *sudo = getenv("SUDO_USER");
+	const char *tty = isatty(STDIN_FILENO) ? ttyname(STDIN_FILENO) : NULL;
+	return json_pack("{s:I, s:s?, s:s?, s:s, s:s?}", "uid", (json_int_t)getuid(), "user",
+	                 pw ? pw->pw_name : NULL, "sudo_user", sudo && *sudo ? sudo : NULL, "host",
+	                 host, "tty", tty);
+}
+
+/* Outside --window: nothing runs, and the refusal is audited like a busy lock. */
+static int refuse_outside_window(const salve_env *e, const struct run_args *a, const json_t *who)
+{
+	char err[1024];
+	cli_error("outside the maintenance window \"%s\": nothing was run", a->window);
+	salve_audit *audit = salve_audit_open(e->audit_path, e->cfg.audit_sync, err, sizeof err);
+	if (!audit) {
+		cli_error("%s", err);
+		return SALVE_EXIT_CANTCREAT;
+	}
+	int rc = salve_audit_write(audit,
+	                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "event",
+	                                     "run_refused", "runbook", a->source, "reason",
+	                                     "outside the maintenance window", "window", a->window,
+	                                     "trigger", a->trigger, "who", who),
+	                           err, sizeof err);
+	salve_audit_close(audit);
+	if (rc < 0) {
+		cli_error("%s", err);
+		return SALVE_EXIT_IOERR;
+	}
+	return SALVE_EXIT_TEMPFAIL;
 }
 
 /* The launch's waiting hook: people at a terminal hear why nothing happens yet. */
@@ -316,12 +355,23 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 		json_decref(a.given);
 		return code;
 	}
+	json_t *who = who_runs();
+	char werr[512];
+	if (a.window && !salve_window_contains(a.window, time(NULL), werr, sizeof werr)) {
+		code = refuse_outside_window(&e, &a, who);
+		json_decref(who);
+		json_decref(a.given);
+		salve_env_close(&e);
+		return code;
+	}
 	salve_launch_request rq = {
 	    .runbook = a.source,
+	    .who = who,
 	    .params = a.given,
 	    .mode = a.dry ? SALVE_MODE_DRY_RUN : SALVE_MODE_APPLY,
 	    .drill_notify = a.drill_notify,
 	    .fail_at = a.fail_at,
+	    .drill_force = a.drill_force,
 	    .approve_all = a.approve_all,
 	    .trigger = a.trigger,
 	    .run_timeout = a.run_timeout,
@@ -353,6 +403,7 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 			code = SALVE_EXIT_CANTCREAT;
 	}
 	salve_recorder_free(a.recorder);
+	json_decref(who);
 	json_decref(res.summary);
 	json_decref(a.given);
 	salve_env_close(&e);
@@ -546,11 +597,10 @@ static int cmd_plugins(const struct salve_cli_globals *g, int argc, char **argv)
 
 static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 {
-	(void)g;
 	static const char usage[] =
-	    "usage: salve audit verify [--accept-missing-head] FILE\n"
+	    "usage: salve audit verify [--accept-missing-head] [FILE]\n"
 	    "Checks the hash chain; names the first edited or missing record. Exits 0 when\n"
-	    "intact, 1 when not.\n"
+	    "intact, 1 when not. FILE defaults to the log --config (or --audit) names.\n"
 	    "\n"
 	    "  --accept-missing-head  the log's .head file is gone and you know why: when the\n"
 	    "                         chain is intact, record that you accepted the log as it is\n"
@@ -580,21 +630,33 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
-	if (argc < 3 || strcmp(argv[1], "verify") != 0 || !file) {
+	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
+	}
+	salve_env e;
+	int opened = 0;
+	if (!file) { /* the log salve.yaml (or --audit) names */
+		int code = open_env(&e, g);
+		if (code)
+			return code;
+		opened = 1;
+		file = e.audit_path;
 	}
 	char msg[2048];
 	int rc = accept ? salve_audit_accept_missing_head(file, msg, sizeof msg)
 	                : salve_audit_verify(file, msg, sizeof msg);
-	if (rc == 0) {
+	int code = rc == 0                             ? 0
+	           : rc > 0                            ? 1
+	           : accept && access(file, R_OK) == 0 ? SALVE_EXIT_IOERR
+	                                               : SALVE_EXIT_USAGE;
+	if (rc == 0)
 		printf("%s\n", msg);
-		return 0;
-	}
-	cli_error("audit verify: %s", msg);
-	if (rc > 0)
-		return 1;
-	return accept && access(file, R_OK) == 0 ? SALVE_EXIT_IOERR : SALVE_EXIT_USAGE;
+	else
+		cli_error("audit verify: %s", msg);
+	if (opened)
+		salve_env_close(&e);
+	return code;
 }
 
 static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)

@@ -18,7 +18,7 @@ int salve_rollback_pending(const json_t *rec)
 	json_array_foreach(json_object_get(rec, "changes"), i, c)
 	{
 		const char *s = json_string_value(json_object_get(c, "state"));
-		if (strcmp(s, "undone") != 0)
+		if (strcmp(s, "undone") != 0 && strcmp(s, "would_undo") != 0)
 			return 1;
 	}
 	return 0;
@@ -81,12 +81,13 @@ static int undo_change(struct salve_exec *x, json_t *c, char *err, size_t errlen
 	const char *target = json_string_value(json_object_get(c, "target"));
 	const char *step = x->step ? x->step->name : NULL;
 	json_int_t id = json_integer_value(json_object_get(c, "id"));
-	if (strcmp(state, "undone") == 0)
+	if (strcmp(state, "undone") == 0 || strcmp(state, "would_undo") == 0)
 		return 0;
 	if (strcmp(state, "planned") == 0) {
 		salve_exec_say(x, "      would undo %s.%s%s%s\n", pname, aname, target ? " " : "",
 		               target ? target : "");
-		json_object_set_new(c, "state", json_string("undone"));
+		json_object_set_new(c, "state",
+		                    json_string("would_undo")); /* a dry-run undid nothing */
 		return 0;
 	}
 	if (json_is_true(json_object_get(c, "no_undo"))) {
@@ -146,13 +147,16 @@ static int custom_rollback(struct salve_exec *x, json_t *rec, const char *name, 
 	x->phase = SALVE_PHASE_ROLLBACK;
 	char *tb = NULL;
 	int rc = salve_runbook_call(x->rb, index, SALVE_FN_ROLLBACK, err, errlen, &tb);
+	if (rc < 0 && tb)
+		salve_log(SALVE_LOG_DEBUG, "%s", tb);
 	free(tb);
 	if (rc < 0)
 		return -1;
 	size_t i;
 	json_t *c;
+	const char *state = x->info.mode == SALVE_MODE_DRY_RUN ? "would_undo" : "undone";
 	json_array_foreach(json_object_get(rec, "changes"), i, c)
-	    json_object_set_new(c, "state", json_string("undone"));
+	    json_object_set_new(c, "state", json_string(state));
 	char jerr[512];
 	salve_exec_journal(x, json_pack("{s:s, s:s}", "t", "step_rolled_back", "step", name), jerr,
 	                   sizeof jerr);
@@ -203,9 +207,11 @@ int salve_rollback_all(struct salve_exec *x, json_t *done)
 		}
 		salve_exec_say(x, "  rollback %s\n", name);
 		char err[4096] = "";
-		int ok = (json_is_true(json_object_get(rec, "custom_rollback"))
-		              ? custom_rollback(x, rec, name, err, sizeof err)
-		              : undo_changes(x, rec, err, sizeof err)) == 0;
+		int custom = json_is_true(json_object_get(rec, "custom_rollback"));
+		int ok = (custom ? custom_rollback(x, rec, name, err, sizeof err)
+		                 : undo_changes(x, rec, err, sizeof err)) == 0;
+		if (!ok && custom) /* undo_changes says each error as it happens */
+			salve_exec_say(x, "      error: %s\n", err);
 		const char *after =
 		    ok ? (was_failed ? "failed" : "rolled_back") : "rollback_failed";
 		json_object_set_new(rec, "outcome", json_string(after));

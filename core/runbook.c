@@ -209,6 +209,83 @@ static int duration_field(lua_State *L, int idx, const char *what, double *out)
 	return luaL_error(L, "%s must be a duration such as \"30s\", \"5m\" or \"1h\"", what);
 }
 
+/* The step's hooks, or a Lua error: sleep() and wait_until() work only inside a step. */
+static const salve_step_hooks *step_hooks_or_error(lua_State *L, const char *fn)
+{
+	salve_runbook *rb = salve_runbook_of(L);
+	if (!rb->hooks)
+		luaL_error(L, "%s() can only be called inside a step", fn);
+	return rb->hooks;
+}
+
+/* sleep(d): waits d (a duration), bounded by the step's deadline; audited. */
+static int l_sleep(lua_State *L)
+{
+	const salve_step_hooks *h = step_hooks_or_error(L, "sleep");
+	double seconds;
+	duration_field(L, 1, "sleep's argument", &seconds);
+	salve_runbook *rb = salve_runbook_of(L);
+	char err[512];
+	int rc = h->pause(rb->hooks_ctx, seconds, err, sizeof err);
+	h->audit(rb->hooks_ctx, json_pack("{s:s, s:f, s:s}", "event", "sleep", "seconds", seconds,
+	                                  "outcome", rc < 0 ? "interrupted" : "slept"));
+	if (rc < 0)
+		return luaL_error(L, "sleep: %s", err);
+	return 0;
+}
+
+/* wait_until{ timeout = "60s", every = "2s", fn = function() ... end }: calls fn until it
+ * returns a true value (true is returned), at most timeout, every seconds apart, bounded by
+ * the step's deadline. A condition not met in time is an error. Audited once. */
+static int l_wait_until(lua_State *L)
+{
+	const salve_step_hooks *h = step_hooks_or_error(L, "wait_until");
+	luaL_checktype(L, 1, LUA_TTABLE);
+	double timeout = 0, every = 1;
+	lua_getfield(L, 1, "timeout");
+	if (lua_isnil(L, -1))
+		return luaL_error(L,
+		                  "wait_until needs timeout = \"60s\" (how long to wait at most)");
+	duration_field(L, -1, "wait_until's timeout", &timeout);
+	lua_getfield(L, 1, "every");
+	if (!lua_isnil(L, -1))
+		duration_field(L, -1, "wait_until's every", &every);
+	if (lua_getfield(L, 1, "fn") != LUA_TFUNCTION)
+		return luaL_error(L, "wait_until needs fn = function() ... end (the condition)");
+	int fn = lua_gettop(L);
+	salve_runbook *rb = salve_runbook_of(L);
+	double t0 = salve_now();
+	char err[512] = "";
+	long tries = 0;
+	const char *outcome = NULL;
+	while (!outcome) {
+		tries++;
+		lua_pushvalue(L, fn);
+		lua_call(L, 0, 1); /* an error in fn ends the wait: the step's pcall reports it */
+		int met = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+		double elapsed = salve_now() - t0;
+		if (met)
+			outcome = "met";
+		else if (elapsed + every > timeout)
+			outcome = "timed_out";
+		else if (h->pause(rb->hooks_ctx, every, err, sizeof err) < 0)
+			outcome = "interrupted";
+	}
+	double elapsed = salve_now() - t0;
+	h->audit(rb->hooks_ctx,
+	         json_pack("{s:s, s:s, s:I, s:f, s:f}", "event", "wait_until", "outcome", outcome,
+	                   "tries", (json_int_t)tries, "seconds", elapsed, "timeout", timeout));
+	if (strcmp(outcome, "timed_out") == 0)
+		return luaL_error(L,
+		                  "wait_until: the condition was not met within %.0f s (%ld tries)",
+		                  timeout, tries);
+	if (strcmp(outcome, "interrupted") == 0)
+		return luaL_error(L, "wait_until: %s", err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static const char *const param_types[] = {"string", "int", "number", "bool", "list", "map", NULL};
 
 static int l_runbook(lua_State *L)
@@ -537,9 +614,16 @@ static int open_runbook_env(lua_State *L)
 	salve_runbook *rb = salve_runbook_of(L);
 	lua_pushcfunction(L, salve_sandbox_open);
 	lua_call(L, 0, 0);
-	static const luaL_Reg fns[] = {
-	    {"runbook", l_runbook},   {"plugin", l_plugin}, {"step", l_step}, {"secret", l_secret},
-	    {"degraded", l_degraded}, {"log", l_log},       {"print", l_log}, {NULL, NULL}};
+	static const luaL_Reg fns[] = {{"runbook", l_runbook},
+	                               {"plugin", l_plugin},
+	                               {"step", l_step},
+	                               {"secret", l_secret},
+	                               {"degraded", l_degraded},
+	                               {"log", l_log},
+	                               {"print", l_log},
+	                               {"sleep", l_sleep},
+	                               {"wait_until", l_wait_until},
+	                               {NULL, NULL}};
 	lua_pushglobaltable(L);
 	luaL_setfuncs(L, fns, 0);
 	lua_newtable(L);

@@ -51,6 +51,11 @@ typedef struct salve_step_hooks {
 	int (*degraded)(void *ctx, const char *where, const char *message, char *err,
 	                size_t errlen);
 	const char *(*interrupt)(void *ctx);
+	/* sleep() and wait_until(): waits seconds, stopping early with -1 and the reason in err
+	 * when the step's deadline passes or the run is cancelled; 0 when the time is up. */
+	int (*pause)(void *ctx, double seconds, char *err, size_t errlen);
+	/* An audit record of the step (stolen): what sleep() and wait_until() did. */
+	void (*audit)(void *ctx, json_t *record);
 } salve_step_hooks;
 
 /* The run's facts a runbook reads from its salve table. */
@@ -135,9 +140,13 @@ int salve_runbook_begin_run(salve_runbook *rb, const salve_step_hooks *hooks, vo
                             const json_t *params, const salve_run_facts *facts);
 void salve_runbook_end_run(salve_runbook *rb);
 
+/* What salve_runbook_call returns besides 1 (truthy), 0 (false) and -1 (error): the function
+ * returned nothing (nil), a forgotten `return` in a verify. */
+#define SALVE_CALL_NIL 2
+
 /* Calls step's fn with (p, s), verify with (p, s, s[step]); run's first result is kept in
- * s[step]. Returns 1 truthy, 0 falsy, -1 error (err: "file:line: message", redacted;
- * *traceback, when not NULL, a new string or left NULL). */
+ * s[step]. Returns 1 truthy, 0 false, SALVE_CALL_NIL nil, -1 error (err: "file:line:
+ * message", redacted; *traceback, when not NULL, a new string or left NULL). */
 int salve_runbook_call(salve_runbook *rb, size_t step, enum salve_step_fn fn, char *err,
                        size_t errlen, char **traceback);
 

@@ -112,7 +112,7 @@ static int call_protected(lua_State *L)
 	}
 	if (lua_pcall(L, nargs, 1, 1) != LUA_OK)
 		return lua_error(L);
-	c->truthy = lua_toboolean(L, -1);
+	c->truthy = lua_isnil(L, -1) ? SALVE_CALL_NIL : lua_toboolean(L, -1);
 	if (c->fn == SALVE_FN_RUN) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, rb->s_ref);
 		lua_pushstring(L, c->st->name);

@@ -18,6 +18,23 @@ static void test_key_templates(void **state)
 	assert_int_equal(salve_lock_key("x/{missing}", p, key, sizeof key, err, sizeof err), -1);
 	assert_non_null(strstr(err, "parameter missing has no value"));
 	json_decref(p);
+	/* One path, written three ways, is one lock; a relative value is kept as written. */
+	const char *paths[] = {"/srv/data", "/srv/data/", "//srv//data//"};
+	for (size_t i = 0; i < 3; i++) {
+		p = json_pack("{s:s}", "path", paths[i]);
+		assert_int_equal(
+		    salve_lock_key("files/{path}", p, key, sizeof key, err, sizeof err), 0);
+		assert_string_equal(key, "files//srv/data");
+		json_decref(p);
+	}
+	p = json_pack("{s:s}", "path", "/");
+	assert_int_equal(salve_lock_key("files/{path}", p, key, sizeof key, err, sizeof err), 0);
+	assert_string_equal(key, "files//");
+	json_decref(p);
+	p = json_pack("{s:s}", "path", "a//b/");
+	assert_int_equal(salve_lock_key("f/{path}", p, key, sizeof key, err, sizeof err), 0);
+	assert_string_equal(key, "f/a//b/");
+	json_decref(p);
 }
 
 static void test_contention_and_hostile_keys(void **state)

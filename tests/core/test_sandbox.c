@@ -89,10 +89,11 @@ static void test_environment_is_exactly_the_documented_one(void **state)
 	    "ceil,cos,cosh,deg,exp,floor,fmod,frexp,huge,ldexp,log,log10,max,maxinteger,min,"
 	    "mininteger,modf,pi,pow,rad,random,randomseed,sin,sinh,sqrt,tan,tanh,tointeger,type,"
 	    "ult} next os{clock,date,difftime,time} pairs pcall plugin print rawequal rawget "
-	    "rawlen rawset runbook salve{dry_run,version} secret select setmetatable step "
+	    "rawlen rawset runbook salve{dry_run,version} secret select setmetatable sleep step "
 	    "string{byte,char,find,format,gmatch,gsub,len,lower,match,pack,packsize,rep,"
 	    "reverse,sub,unpack,upper} table{concat,insert,move,pack,remove,sort,unpack} "
-	    "tonumber tostring type utf8{char,charpattern,codepoint,codes,len,offset} xpcall");
+	    "tonumber tostring type utf8{char,charpattern,codepoint,codes,len,offset} "
+	    "wait_until xpcall");
 	/* The metatables a runbook did not make are locked. */
 	expect_ok("assert(getmetatable('') == false)\n"
 	          "assert(getmetatable(plugin 'testkit') == false)\n"
