@@ -321,7 +321,10 @@ def main():
     finally:
         if b:
             b.close()
-        s.stop()
+        rc = s.stop()
+    T.eq(rc, 0, "salve serve stopped cleanly (no sanitizer report)")
+    if rc != 0:
+        print(s.stderr()[-3000:])
     return T.finish()
 
 
