@@ -36,6 +36,7 @@
 #include "pause.h"
 #include "srv.h"
 #include "status.h"
+#include "ui.h"
 #include "util.h"
 
 enum handler {
@@ -52,6 +53,9 @@ enum handler {
 	H_ROUTE_RESET,
 	H_PAUSE,
 	H_RESUME,
+	H_UI,
+	H_UI_ASSET,
+	H_UI_TIMELINE,
 };
 
 static const struct {
@@ -73,6 +77,10 @@ static const struct {
     [H_ROUTE_RESET] = {"route_reset", "POST", SRV_TOKEN_APPROVE, 1},
     [H_PAUSE] = {"pause", "POST", SRV_TOKEN_APPROVE, 1},
     [H_RESUME] = {"resume", "POST", SRV_TOKEN_APPROVE, 1},
+    /* The page's shell and files carry no data: its script asks for the tokens. */
+    [H_UI] = {"ui", "GET", -1, 0},
+    [H_UI_ASSET] = {"ui_asset", "GET", -1, 0},
+    [H_UI_TIMELINE] = {"ui_timeline", "GET", SRV_TOKEN_READ, 0},
 };
 
 /* Connections above max_connections that only /healthz may use, and how long they get. */
@@ -186,6 +194,30 @@ static enum MHD_Result send_error(struct srv_server *s, struct MHD_Connection *c
 	return send_json(s, c, handler, status, json_pack("{s:s}", "error", msg));
 }
 
+/* A response of the operator's page, with its Content-Security-Policy. */
+static enum MHD_Result send_ui(struct srv_server *s, struct MHD_Connection *c, const char *handler,
+                               struct srv_ui_response *r)
+{
+	if (!r->body)
+		return MHD_NO;
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(r->body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "Content-Security-Policy", srv_ui_csp);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	enum MHD_Result rc = MHD_queue_response(c, r->status, resp);
+	MHD_destroy_response(resp);
+	srv_status_count_request(s, handler, r->status);
+	return rc;
+}
+
 /* ---- auth --------------------------------------------------------------------------------- */
 
 /* Which configured tokens the request presents, as a bit mask of kinds (0: none or an
@@ -269,6 +301,12 @@ static int path_arg(const char *rest, char *arg, size_t len, const char **after)
 static int find_handler(const char *url, char *arg, size_t arglen)
 {
 	const char *after;
+	static const int ui_handlers[] = {
+	    [SRV_UI_SHELL] = H_UI, [SRV_UI_ASSET] = H_UI_ASSET, [SRV_UI_TIMELINE] = H_UI_TIMELINE};
+	if (strncmp(url, "/ui", 3) == 0 && (url[3] == '\0' || url[3] == '/')) {
+		int kind = srv_ui_find(url, arg, arglen);
+		return kind < 0 ? -1 : ui_handlers[kind];
+	}
 	if (strcmp(url, "/healthz") == 0)
 		return H_HEALTH;
 	if (strcmp(url, "/metrics") == 0)
@@ -425,6 +463,22 @@ static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, 
 	case H_ROUTES:
 		status = srv_status_routes(s, &out);
 		return send_json(s, c, name, (unsigned)status, out);
+	case H_UI: {
+		struct srv_ui_response r;
+		srv_ui_shell(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Prefix"),
+		             q->arg, &r);
+		return send_ui(s, c, name, &r);
+	}
+	case H_UI_ASSET: {
+		struct srv_ui_response r;
+		srv_ui_asset(q->arg, &r);
+		return send_ui(s, c, name, &r);
+	}
+	case H_UI_TIMELINE: {
+		struct srv_ui_response r;
+		srv_ui_timeline(s, q->arg, &r);
+		return send_ui(s, c, name, &r);
+	}
 	default:
 		break;
 	}

@@ -13,6 +13,13 @@ static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 static const double step_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1,
                                      5,     10,    30,   60,   300, 600, 1800};
 
+/* Alert to run start: milliseconds when a worker is free, minutes when the queue is full. */
+static const double start_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                      2.5,   5,    10,    30,   60,  300,  900};
+/* Alert start to remediation: approvals and slow steps make it minutes to hours. */
+static const double remediate_bounds[] = {1,   5,    10,   30,   60,    120,   300,  600,
+                                          900, 1800, 3600, 7200, 14400, 43200, 86400};
+
 void srv_status_declare_metrics(srv_metrics *m)
 {
 	static const struct {
@@ -42,6 +49,13 @@ void srv_status_declare_metrics(srv_metrics *m)
 	    {"salve_alert_to_first_step_seconds", SRV_HISTOGRAM,
 	     "From the webhook request to the start of the run's first step.", latency_bounds,
 	     sizeof latency_bounds / sizeof latency_bounds[0]},
+	    {"salve_run_time_to_start_seconds", SRV_HISTOGRAM,
+	     "From the webhook request to the run's start, by route and runbook.", start_bounds,
+	     sizeof start_bounds / sizeof start_bounds[0]},
+	    {"salve_run_time_to_remediate_seconds", SRV_HISTOGRAM,
+	     "From the alert's startsAt (else its receipt) to the end of a successful run (not "
+	     "a dry-run), by route and runbook.",
+	     remediate_bounds, sizeof remediate_bounds / sizeof remediate_bounds[0]},
 	    {"salve_queue_depth", SRV_GAUGE, "Runs accepted and waiting for a worker.", NULL, 0},
 	    {"salve_queue_capacity", SRV_GAUGE, "Runs the queue holds before the hooks answer 503.",
 	     NULL, 0},

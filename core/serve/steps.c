@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auditscan.h"
 #include "redact.h"
 #include "run.h"
 #include "spool.h"
@@ -139,6 +140,47 @@ static void step_ended(struct srv_server *s, struct srv_run *r, const json_t *f)
 	                    json_number_value(ms) / 1000.0);
 }
 
+/* The route and runbook labels of the run histograms: both names come from the config. */
+static void run_labels(char *buf, size_t len, const struct srv_run *r)
+{
+	srv_metrics_labels(buf, len, "route", r->rs->route->name, "runbook",
+	                   srv_run_runbook_label(r), NULL);
+}
+
+/* Seconds from the alert's startsAt to now; from its receipt when it carries no usable
+ * startsAt (none, Alertmanager's zero time, or ahead of this clock). */
+static double since_alert_start(const struct srv_run *r)
+{
+	double starts, now = salve_now() - r->t_created;
+	const char *at = json_string_value(json_object_get(r->alert, "startsAt"));
+	if (!at || salve_parse_rfc3339(at, &starts) < 0 || starts <= 0)
+		return now;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double wall = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return starts <= wall ? wall - starts : now;
+}
+
+/* Under mu: run_start and a successful run_end of a production run (no dry-run) feed the
+ * time to start and time to remediate histograms, as salve report defines them. */
+static void run_event(struct srv_server *s, struct srv_run *r, const char *name, const json_t *ev)
+{
+	char labels[512];
+	if (strcmp(name, "run_start") == 0) {
+		run_labels(labels, sizeof labels, r);
+		srv_metrics_observe(s->metrics, "salve_run_time_to_start_seconds", labels,
+		                    salve_now() - r->t_created);
+		return;
+	}
+	const char *outcome = json_string_value(json_object_get(ev, "outcome"));
+	if (strcmp(name, "run_end") != 0 || r->dry_run || !outcome ||
+	    strcmp(outcome, "success") != 0)
+		return;
+	run_labels(labels, sizeof labels, r);
+	srv_metrics_observe(s->metrics, "salve_run_time_to_remediate_seconds", labels,
+	                    since_alert_start(r));
+}
+
 void srv_steps_on_event(void *ctx, const json_t *ev)
 {
 	struct srv_run *r = ctx;
@@ -147,6 +189,12 @@ void srv_steps_on_event(void *ctx, const json_t *ev)
 	const char *step = json_string_value(json_object_get(ev, "step"));
 	if (name && strcmp(name, "run_start") == 0)
 		srv_spool_remove(s, r->id);
+	if (name && !step && (strcmp(name, "run_start") == 0 || strcmp(name, "run_end") == 0)) {
+		pthread_mutex_lock(&s->mu);
+		run_event(s, r, name, ev);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	if (!name || !step)
 		return;
 	json_t *f = event_fields(name, step, ev);
