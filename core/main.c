@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "cli_doc.h"
 #include "config.h"
 #include "engine.h"
 #include "exitcodes.h"
@@ -48,6 +49,8 @@ static const char usage_text[] =
     "  run RUNBOOK        run a runbook (a .lua file, or one of " SALVE_BUILTIN_RUNBOOKS ")\n"
     "  validate RUNBOOK   load and check a runbook without running anything\n"
     "  plugins            list the plugins found and their actions\n"
+    "  doc [PLUGIN[.ACTION]]  a plugin's actions, an action's arguments and an example\n"
+    "  stubs --out DIR    LuaLS annotations of the runbook globals and every plugin\n"
     "  audit verify FILE  check an audit log's hash chain\n"
     "  recover            roll back runs that died (kill -9, power loss) with changes in place\n"
     "  serve              serve Alertmanager webhooks and run the routed runbooks (salve-serve)\n"
@@ -711,6 +714,10 @@ int main(int argc, char **argv)
 		code = cmd_validate(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "plugins") == 0)
 		code = cmd_plugins(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "doc") == 0)
+		code = salve_cmd_doc(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "stubs") == 0)
+		code = salve_cmd_stubs(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "audit") == 0)
 		code = cmd_audit(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "recover") == 0)
