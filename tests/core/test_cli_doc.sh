@@ -214,5 +214,16 @@ for p in json.load(open(sys.argv[1]))["plugins"]:
 	done
 fi
 
+# salve doc points at each plugin's README for result fields: it must list every action.
+S plugins --json >"$T/plugins.json"
+missing=$(python3 -c 'import json, re, sys, os
+for p in json.load(open(sys.argv[1]))["plugins"]:
+    readme = os.path.join(sys.argv[2], "plugins", p["name"], "README.md")
+    text = open(readme).read() if os.path.exists(readme) else ""
+    for a in p["actions"]:
+        if not re.search("`" + re.escape(a["name"]) + "[`{(]", text):
+            print(p["name"] + "." + a["name"])' "$T/plugins.json" "${SALVE_SOURCE_DIR:?}")
+same "$missing" "" "every plugin's README names each of its actions"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
