@@ -22,7 +22,7 @@ stds.salve = {
     os = { fields = { "clock", "date", "difftime", "time" } },
     -- salve's own (docs/runbooks.md)
     "runbook", "plugin", "step", "log", "print", "degraded", "secret", "wait_until", "sleep",
-    salve = { fields = { "dry_run", "version" } },
+    salve = { fields = { "dry_run", "drill", "run_id", "trigger", "version" } },
   },
 }
 std = "salve"

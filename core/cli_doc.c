@@ -514,6 +514,9 @@ static int write_globals_stub(const char *dir, const json_t *names, char *err, s
 	      "function sleep(duration) end\n\n"
 	      "---@class salve.info\n"
 	      "---@field dry_run boolean\n"
+	      "---@field drill boolean --fail-at or --drill-notify\n"
+	      "---@field run_id string\n"
+	      "---@field trigger string cli, cron, alert:FINGERPRINT, ...\n"
 	      "---@field version string\n\n"
 	      "---@type salve.info\n"
 	      "salve = {}\n\n",
