@@ -320,6 +320,11 @@ int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv)
 	char *action = strchr(name, '.');
 	if (action)
 		*action++ = '\0';
+	if (!name[0] || (action && !action[0])) {
+		doc_error("doc takes PLUGIN or PLUGIN.ACTION (got \"%s\")", argv[optind]);
+		salve_env_close(&e);
+		return SALVE_EXIT_USAGE;
+	}
 	enum salve_registry_error why;
 	char err[2048];
 	salve_loaded_plugin *p = salve_registry_get(e.reg, name, 0, &why, err, sizeof err);

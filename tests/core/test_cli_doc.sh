@@ -134,6 +134,10 @@ same "$?:$out" '64:salve: plugin host has no action "nope" (its actions: facts, 
 out=$(S doc nosuch 2>&1)
 same "$?:${out//$PLUGINS/PLUGINS}" "69:salve: plugin \"nosuch\" not found (searched PLUGINS:$(S plugins | sed -n 's/^search path: //p' | cut -d: -f2-))" \
 	"an unknown plugin: exit 69, the search path named"
+out=$(S doc .host 2>&1)
+same "$?:$out" '64:salve: doc takes PLUGIN or PLUGIN.ACTION (got ".host")' "an empty plugin name: exit 64"
+out=$(S doc host. 2>&1)
+same "$?:$out" '64:salve: doc takes PLUGIN or PLUGIN.ACTION (got "host.")' "an empty action name: exit 64"
 out=$(S doc host extra 2>&1)
 same "$?:$(printf '%s' "$out" | head -1)" "64:salve: doc takes one PLUGIN or PLUGIN.ACTION (got 2)" "two operands: exit 64"
 out=$(S doc 2>&1)
