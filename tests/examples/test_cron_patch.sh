@@ -151,15 +151,23 @@ same "$(events run_start) $(events step_start) $(versions)" "0 0 1.0 1.0 " "noth
 # --- the lock: a second invocation while the first holds it ---------------------------------
 # The first run waits for apt's lock on r0's lists (held here) inside its pending step, so it
 # holds the runbook's lock patch/all until the holder lets go.
-python3 "$src/tests/plugins/ssh-patch/lock_holder.py" "$T/fx/apt-r0/lists/lock" "$T/held" &
+# The holder is apt's kind of lock (fcntl, as lock_holder.py explains), held until killed
+# (110 s at most: past the test's own timeout).
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a")
+fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+open(sys.argv[2], "w").close()
+time.sleep(110)' "$T/fx/apt-r0/lists/lock" "$T/held" &
 holder_pid=$!
 for _ in $(seq 100); do [ -e "$T/held" ] && break; sleep 0.1; done
 sh -c "$(with_window "$inside")" &
 first=$!
-for _ in $(seq 300); do [ "$(events step_start)" -ge 1 ] && break; sleep 0.1; done
+for _ in $(seq 900); do [ "$(events step_start)" -ge 1 ] && break; sleep 0.1; done
 same "$(events step_start)" 1 "the first run is in its pending step, holding the lock"
 sh -c "$(with_window "$inside")"
 same "$?" 75 "a second invocation while the first runs: exit 75"
+kill -0 "$first" 2>/dev/null && ok "the first run was still running then" ||
+	not_ok "the first run was still running then"
 same "$(grep -c '"reason": *"lock busy"' "$audit")" 1 "the refusal is audited (run_refused, lock busy)"
 grep -q 'lock "patch/all" is held' "$T/log/patch-cron.log" &&
 	ok "the cron log names the held lock" || {
