@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "cli_report.h"
+#include "cli_doc.h"
 #include "config.h"
 #include "engine.h"
 #include "exitcodes.h"
@@ -53,7 +54,9 @@ static const char usage_text[] =
     "  validate RUNBOOK   load and check a runbook without running anything\n"
     "  test PATH...       run runbook tests offline (plugin calls replayed from fixtures)\n"
     "  plugins            list the plugins found and their actions\n"
-    "  audit verify FILE  check an audit log's hash chain\n"
+    "  doc [PLUGIN[.ACTION]]  a plugin's actions, an action's arguments and an example\n"
+    "  stubs --out DIR    LuaLS annotations of the runbook globals and every plugin\n"
+    "  audit verify [FILE]  check an audit log's hash chain\n"
     "  audit show RUN | tail [-f]  one run's timeline; follow the log\n"
     "  report             post-incident review or --summary from the audit log\n"
     "  recover            roll back runs that died (kill -9, power loss) with changes in place\n"
@@ -864,6 +867,10 @@ int main(int argc, char **argv)
 		code = salve_cmd_audit_show(&g, sub_argc - 1, sub_argv + 1);
 	else if (strcmp(cmd, "audit") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "tail") == 0)
 		code = salve_cmd_audit_tail(&g, sub_argc - 1, sub_argv + 1);
+	else if (strcmp(cmd, "doc") == 0)
+		code = salve_cmd_doc(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "stubs") == 0)
+		code = salve_cmd_stubs(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "audit") == 0)
 		code = cmd_audit(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "report") == 0)

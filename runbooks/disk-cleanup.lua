@@ -40,7 +40,7 @@ local function usage(p)
 end
 
 local function all_below(p)
-  for name, pct in pairs(usage(p)) do
+  for _, pct in pairs(usage(p)) do
     if pct == nil or pct > p.max_pct then return false end
   end
   return true

@@ -1,10 +1,12 @@
 #!/bin/bash
 # Real OpenSSH servers and a real apt repository for the ssh-patch tests and benchmark.
 #
-#   fixture.sh start DIR NSSHD [--no-apt]   start NSSHD sshd on 127.0.0.1 (free ports), plus:
+#   fixture.sh start DIR NSSHD [--no-apt|--no-system-apt]   start NSSHD sshd on 127.0.0.1
+#       (free ports), plus:
 #       a silent TCP listener (accepts, never speaks SSH), a closed port, a server whose
 #       known_hosts entry is wrong, an ssh-agent holding a second key, a passphrase key,
-#       salve-dummy 1.0/1.1 .debs in a file repository, per-host dpkg roots, inventory.yaml.
+#       salve-dummy 1.0/1.1 .debs in a file repository, per-host dpkg roots, inventory.yaml,
+#       and salve-dummy 1.0 on this machine itself (not with --no-system-apt).
 #   fixture.sh stop DIR                     kill everything started, purge salve-dummy.
 #
 # DIR/env holds shell assignments describing it all. Everything is bounded: sshd processes
@@ -66,7 +68,9 @@ fi
 
 nsshd=${3:?NSSHD}
 with_apt=1
+system_apt=1
 [ "${4:-}" = --no-apt ] && with_apt=0
+[ "${4:-}" = --no-system-apt ] && system_apt=0
 mkdir -p "$dir" /run/sshd "$dir/home"
 chmod 755 "$dir"
 cd "$dir"
@@ -207,6 +211,10 @@ if [ "$with_apt" = 1 ]; then
 		echo "FIX_APT_R$i=\"$o\"" >>env
 	done
 	# The real system gets salve-dummy 1.0 too (purged by stop).
+	if [ "$system_apt" = 0 ]; then
+		echo "fixture: ready in $dir"
+		exit 0
+	fi
 	if dpkg -s salve-dummy >/dev/null 2>&1; then
 		echo "fixture: salve-dummy is already installed on this machine; refusing to touch it" >&2
 		exit 1
