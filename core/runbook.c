@@ -276,10 +276,12 @@ static int l_wait_until(lua_State *L)
 	h->audit(rb->hooks_ctx,
 	         json_pack("{s:s, s:s, s:I, s:f, s:f}", "event", "wait_until", "outcome", outcome,
 	                   "tries", (json_int_t)tries, "seconds", elapsed, "timeout", timeout));
-	if (strcmp(outcome, "timed_out") == 0)
-		return luaL_error(L,
-		                  "wait_until: the condition was not met within %.0f s (%ld tries)",
-		                  timeout, tries);
+	if (strcmp(outcome, "timed_out") == 0) {
+		snprintf(err, sizeof err,
+		         "wait_until: the condition was not met within %g s (%ld tries)", timeout,
+		         tries);
+		return luaL_error(L, "%s", err);
+	}
 	if (strcmp(outcome, "interrupted") == 0)
 		return luaL_error(L, "wait_until: %s", err);
 	lua_pushboolean(L, 1);

@@ -268,6 +268,17 @@ has "$T/audit.jsonl" '"event":"degraded","step":"fleet","message":"web3: health 
 # --- maintenance window
 expect 75 "outside the window" -- S run --window "$(date -d tomorrow +%a) 00:00-00:01" -p name=w "$T/two.lua"
 has "$T/err" "outside the maintenance window" "outside the window is explained"
+tail -n 1 "$T/audit.jsonl" >"$T/last"
+has "$T/last" '"event":"run_refused"' "a refusal outside the window is audited"
+has "$T/last" '"reason":"outside the maintenance window"' "with its reason"
+has "$T/last" "\"uid\":$(id -u)" "and who asked (uid)"
+has "$T/last" "\"host\":\"$(hostname)\"" "and the host"
+SUDO_USER=alice S run -p name=who "$T/two.lua" >/dev/null 2>&1
+grep '"event":"run_start"' "$T/audit.jsonl" | tail -n 1 >"$T/last"
+has "$T/last" '"sudo_user":"alice"' "a CLI run audits the person behind sudo"
+has "$T/last" "\"user\":\"$(id -un)\"" "and the account"
+expect 0 "audit verify without FILE checks the configured log" -- S audit verify
+has "$T/out" "$T/audit.jsonl" "it names the log it checked"
 expect 64 "bad window" -- S run --window "Someday 1-2" -p name=w "$T/two.lua"
 
 # --- secrets

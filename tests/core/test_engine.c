@@ -11,6 +11,7 @@
 #include "journal.h"
 #include "registry.h"
 #include "runbook.h"
+#include "util.h"
 
 static char kit[1024]; /* tu_path's buffers are reused: keep a copy */
 
@@ -37,6 +38,9 @@ struct run_opts {
 	double step_timeout;
 	double rollback_timeout;
 	const char *params; /* JSON object, or NULL for none */
+	int drill_force;
+	double run_timeout;
+	FILE *out;
 };
 
 /* Runs lua as a runbook; returns the exit code; *summary optional. */
@@ -64,6 +68,9 @@ static int run_lua(const char *lua, const struct run_opts *ro, json_t **summary)
 	o.cancel = ro ? ro->cancel : NULL;
 	o.step_timeout = ro ? ro->step_timeout : 0;
 	o.rollback_timeout = ro ? ro->rollback_timeout : 0;
+	o.drill_force = ro ? ro->drill_force : 0;
+	o.run_timeout = ro ? ro->run_timeout : 0;
+	o.out = ro ? ro->out : NULL;
 	o.params = params;
 	o.audit = audit;
 	o.state_dir = tu_path("state");
@@ -327,6 +334,149 @@ static void test_verify_false_fails_and_rolls_back(void **state)
 	assert_null(a);
 }
 
+static const char *step_error(json_t *summary, size_t i)
+{
+	return json_string_value(
+	    json_object_get(json_array_get(json_object_get(summary, "steps"), i), "error"));
+}
+
+/* The audit records of one event, as an array (new reference). */
+static json_t *audited(const char *event)
+{
+	char *text = tu_read(tu_path("audit.jsonl"));
+	json_t *found = json_array();
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		json_t *r = json_loads(line, 0, NULL);
+		if (r && strcmp(json_string_value(json_object_get(r, "event")), event) == 0)
+			json_array_append(found, r);
+		json_decref(r);
+	}
+	free(text);
+	return found;
+}
+
+static void test_verify_returning_nothing_says_so(void **state)
+{
+	(void)state;
+	json_t *s = NULL;
+	assert_int_equal(run_lua(HEAD
+	                         "step \"one\" { run = function() return kit.set{ key = "
+	                         "\"a\", value = \"A\" } end,\n"
+	                         "  verify = function(p, s, r) local ok = r.value == \"A\" end }\n",
+	                         NULL, &s),
+	                 SALVE_EXIT_ROLLED_BACK);
+	assert_string_equal(step_error(s, 0), "verify returned nothing (missing return?)");
+	json_decref(s);
+}
+
+static void test_fail_at_a_shut_gate_injects_nothing(void **state)
+{
+	(void)state;
+	const char *lua =
+	    HEAD "step \"one\" { run = function() return kit.set{ key = \"a\", value = "
+	         "\"A\" } end }\n"
+	         "step \"two\" { when = function() return false end,\n"
+	         "  run = function() return kit.set{ key = \"b\", value = \"B\" } end }\n";
+	struct run_opts ro = {.mode = SALVE_MODE_APPLY, .fail_at = "two"};
+	json_t *s = NULL;
+	assert_int_equal(run_lua(lua, &ro, &s), SALVE_EXIT_USAGE);
+	assert_non_null(strstr(step_error(s, 1), "--fail-at two: the step did not run (when() was "
+	                                         "false), so no failure was injected"));
+	assert_string_equal(outcome(s, 0), "rolled_back"); /* what the drill did is undone */
+	json_decref(s);
+	char *a = kv("a");
+	assert_null(a);
+	/* --drill-force (a dry-run) opens the gate: the step plans, then the failure is injected.
+	 */
+	struct run_opts forced = {.mode = SALVE_MODE_DRY_RUN, .fail_at = "two", .drill_force = 1};
+	assert_int_equal(run_lua(lua, &forced, &s), SALVE_EXIT_ROLLED_BACK);
+	assert_non_null(strstr(step_error(s, 1), "injected failure (--fail-at two)"));
+	json_t *changes =
+	    json_object_get(json_array_get(json_object_get(s, "steps"), 1), "changes");
+	assert_int_equal(json_array_size(changes), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(changes, 0), "state")),
+	                    "would_undo"); /* a dry-run's rollback undid nothing */
+	json_decref(s);
+	a = kv("a");
+	char *b = kv("b");
+	assert_null(a);
+	assert_null(b);
+}
+
+static void test_sleep_and_wait_until(void **state)
+{
+	(void)state;
+	json_t *s = NULL;
+	assert_int_equal(run_lua(HEAD
+	                         "local n = 0\n"
+	                         "step \"poll\" { run = function()\n"
+	                         "  sleep(\"10ms\")\n"
+	                         "  return wait_until{ timeout = \"5s\", every = \"20ms\", fn = "
+	                         "function() n = n + 1; return n >= 3 end }\n"
+	                         "end }\n",
+	                         NULL, &s),
+	                 SALVE_EXIT_OK);
+	json_decref(s);
+	json_t *w = audited("wait_until");
+	assert_int_equal(json_array_size(w), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(w, 0), "outcome")),
+	                    "met");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(w, 0), "tries")), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(w, 0), "step")),
+	                    "poll");
+	json_decref(w);
+	w = audited("sleep");
+	assert_int_equal(json_array_size(w), 1);
+	json_decref(w);
+	/* A condition never met: an error naming the wait; the step fails. */
+	assert_int_equal(run_lua(HEAD
+	                         "step \"poll\" { run = function()\n"
+	                         "  return wait_until{ timeout = \"60ms\", every = \"20ms\", fn = "
+	                         "function() return false end } end }\n",
+	                         NULL, &s),
+	                 SALVE_EXIT_ROLLED_BACK);
+	assert_non_null(strstr(step_error(s, 0), "wait_until: the condition was not met within"));
+	json_decref(s);
+	/* A sleep past the step's deadline ends at the deadline, saying so. */
+	struct run_opts ro = {.mode = SALVE_MODE_APPLY, .step_timeout = 0.2};
+	double t0 = salve_now();
+	assert_int_equal(
+	    run_lua(HEAD "step \"nap\" { run = function() sleep(\"1h\") end }\n", &ro, &s),
+	    SALVE_EXIT_ROLLED_BACK);
+	assert_true(salve_now() - t0 < 30);
+	assert_non_null(strstr(step_error(s, 0), "sleep: step \"nap\" passed its deadline"));
+	json_decref(s);
+	/* The run's own timeout is named as such. */
+	struct run_opts rt = {.mode = SALVE_MODE_APPLY, .run_timeout = 0.2};
+	assert_int_equal(
+	    run_lua(HEAD "step \"nap\" { run = function() sleep(\"1h\") end }\n", &rt, &s),
+	    SALVE_EXIT_ROLLED_BACK);
+	assert_non_null(strstr(step_error(s, 0), "the run's timeout passed (in step \"nap\")"));
+	json_decref(s);
+}
+
+static void test_plan_lines_follow_their_status_line(void **state)
+{
+	(void)state;
+	const char *path = tu_path("out.txt");
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	struct run_opts ro = {.mode = SALVE_MODE_DRY_RUN, .out = out};
+	assert_int_equal(run_lua(HEAD
+	                         "step \"one\" { run = function() return kit.set{ key = \"a\", "
+	                         "value = \"A\" } end }\n",
+	                         &ro, NULL),
+	                 SALVE_EXIT_OK);
+	fclose(out);
+	char *text = tu_read(path);
+	const char *status = strstr(text, "[1/1] one");
+	const char *plan = strstr(text, "      would testkit.set");
+	assert_non_null(status);
+	assert_non_null(plan);
+	assert_true(status < plan);
+	free(text);
+}
+
 static void test_check_and_when(void **state)
 {
 	(void)state;
@@ -435,12 +585,6 @@ static void test_cancelled_run_rolls_back(void **state)
 	char *a = kv("a");
 	assert_null(a);
 	assert_int_equal(tu_calls(kit, "set", "apply"), 0);
-}
-
-static const char *step_error(json_t *summary, size_t i)
-{
-	return json_string_value(
-	    json_object_get(json_array_get(json_object_get(summary, "steps"), i), "error"));
 }
 
 /* Step one changes a; step two (with timeout, a duration or NULL) is the attack. The run must
@@ -647,6 +791,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_drill_notify_sends_marked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fail_at_rolls_back_that_step_too, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_custom_rollback_replaces_undo_records, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_returning_nothing_says_so, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fail_at_a_shut_gate_injects_nothing, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_sleep_and_wait_until, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_lines_follow_their_status_line, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_false_fails_and_rolls_back, setup,
 	                                    teardown),

@@ -147,6 +147,8 @@ same "$?" 75 "outside the window ($outside): exit 75"
 grep -q "outside the maintenance window \"$outside\": nothing was run" "$T/log/patch-cron.log" &&
 	ok "the cron log says it was outside the window" || not_ok "the cron log says it was outside the window"
 same "$(events run_start) $(events step_start) $(versions)" "0 0 1.0 1.0 " "nothing ran"
+same "$(grep -c '"reason":"outside the maintenance window"' "$audit" 2>/dev/null)" 1 \
+	"the refusal outside the window is audited"
 
 # --- the lock: a second invocation while the first holds it ---------------------------------
 # The first run waits for apt's lock on r0's lists (held here) inside its pending step, so it
