@@ -339,6 +339,21 @@ static void say_waiting(void *ctx, const char *lock_key)
 		cli_error("waiting for lock \"%s\"...", lock_key);
 }
 
+/* --json: the run's summary (docs/cli-json.md), or why it did not start; "format": 1. */
+static void print_run_json(const struct run_args *a, const salve_launch_result *res)
+{
+	static const char *const stages[] = {"ran",      "load",  "params",   "plugin",
+	                                     "audit", "lock_busy", "lock"};
+	json_t *out = res->summary ? json_deep_copy(res->summary)
+	                           : json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "run_id",
+	                                       res->run_id, "source", a->source, "outcome",
+	                                       "refused", "exit_code", res->exit_code, "stage",
+	                                       stages[res->stage], "error", res->error);
+	json_object_set_new(out, "format", json_integer(1));
+	print_json(out);
+	json_decref(out);
+}
+
 static void record_event(void *ctx, const json_t *event)
 {
 	const struct run_args *a = ctx;
@@ -362,6 +377,14 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	char werr[512];
 	if (a.window && !salve_window_contains(a.window, time(NULL), werr, sizeof werr)) {
 		code = refuse_outside_window(&e, &a, who);
+		if (a.as_json) {
+			json_t *out = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s}", "format", 1, "source",
+			                        a.source, "outcome", "refused", "exit_code", code,
+			                        "stage", "window", "error",
+			                        "outside the maintenance window");
+			print_json(out);
+			json_decref(out);
+		}
 		json_decref(who);
 		json_decref(a.given);
 		salve_env_close(&e);
@@ -397,8 +420,8 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	char err[4096];
 	if (res.stage != SALVE_LAUNCH_RAN)
 		cli_error("%s", res.error);
-	else if (a.as_json && res.summary)
-		print_json(res.summary);
+	if (a.as_json)
+		print_run_json(&a, &res);
 	if (a.recorder && res.stage == SALVE_LAUNCH_RAN &&
 	    salve_recorder_write(a.recorder, a.record, res.summary, a.given, err, sizeof err) < 0) {
 		cli_error("%s", err);
