@@ -284,8 +284,8 @@ static int call_mutate(struct call *k, const char *where, char *err, size_t errl
 			               k->a->name, k->target ? " " : "", k->target ? k->target : "",
 			               line);
 			if (x->phase != SALVE_PHASE_ROLLBACK)
-				json_object_set(add_change(k, ++x->next_change_id, "planned"), "plan",
-				                k->out);
+				json_object_set(add_change(k, ++x->next_change_id, "planned"),
+				                "plan", k->out);
 		}
 	} else {
 		rc = apply_journaled(k, where, err, errlen);

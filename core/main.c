@@ -13,8 +13,8 @@
 
 #include "audit.h"
 #include "cli.h"
-#include "cli_report.h"
 #include "cli_doc.h"
+#include "cli_report.h"
 #include "config.h"
 #include "engine.h"
 #include "exitcodes.h"
@@ -342,7 +342,7 @@ static void say_waiting(void *ctx, const char *lock_key)
 /* --json: the run's summary (docs/cli-json.md), or why it did not start; "format": 1. */
 static void print_run_json(const struct run_args *a, const salve_launch_result *res)
 {
-	static const char *const stages[] = {"ran",      "load",  "params",   "plugin",
+	static const char *const stages[] = {"ran",   "load",      "params", "plugin",
 	                                     "audit", "lock_busy", "lock"};
 	json_t *out = res->summary ? json_deep_copy(res->summary)
 	                           : json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "run_id",
@@ -378,10 +378,10 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	if (a.window && !salve_window_contains(a.window, time(NULL), werr, sizeof werr)) {
 		code = refuse_outside_window(&e, &a, who);
 		if (a.as_json) {
-			json_t *out = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s}", "format", 1, "source",
-			                        a.source, "outcome", "refused", "exit_code", code,
-			                        "stage", "window", "error",
-			                        "outside the maintenance window");
+			json_t *out =
+			    json_pack("{s:i, s:s, s:s, s:i, s:s, s:s}", "format", 1, "source",
+			              a.source, "outcome", "refused", "exit_code", code, "stage",
+			              "window", "error", "outside the maintenance window");
 			print_json(out);
 			json_decref(out);
 		}

@@ -329,15 +329,12 @@ static const salve_action actions[] = {
     {.name = NULL},
 };
 
-/* The shared client's settings (k8s_config_args) and the plugin's own. */
-static const salve_arg kube_config_args[] = {
-    {"kubeconfig", SALVE_T_STRING, 0,
-     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},
-    {"context", SALVE_T_STRING, 0, "kubeconfig context (default: current-context)"},
-    {"request_timeout", SALVE_T_ANY, 0, "time one HTTP request may take (default 30s)"},
-    {"isolate_deny_namespaces", SALVE_T_LIST, 0,
+/* The shared client's settings and the plugin's own. */
+static const salve_setting kube_settings[] = {
+    K8S_SETTINGS,
+    {"isolate_deny_namespaces", SALVE_T_LIST, 0, "[]",
      "namespaces isolate refuses without force=true (kube-system always)"},
-    END_ARGS,
+    {NULL, 0, 0, NULL, NULL},
 };
 
 static int kube_init(const salve_host *host, const json_t *config, void **state, char *err,
@@ -382,7 +379,7 @@ static const salve_plugin kubernetes_plugin = {
     .version = SALVE_VERSION,
     .description = "Kubernetes workloads and nodes: status, rollbacks, restarts, patches, drains",
     .actions = actions,
-    .config = kube_config_args,
+    .settings = kube_settings,
     .init = kube_init,
     .fini = kube_fini,
 };

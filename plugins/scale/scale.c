@@ -569,7 +569,7 @@ static const salve_plugin scale_plugin = {
     .version = SALVE_VERSION,
     .description = "Scale Kubernetes workloads within guardrails; HPA bounds",
     .actions = actions,
-    .config = k8s_config_args,
+    .settings = k8s_settings,
     .init = scale_init,
     .fini = scale_fini,
 };

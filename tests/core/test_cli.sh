@@ -72,23 +72,6 @@ has "$T/err" "nope.lua: cannot read runbook" "missing runbook file is named"
 expect 64 "missing required param" -- S run "$T/two.lua"
 has "$T/err" "missing required param 'name'" "missing param is named"
 expect 64 "unknown param" -- S run -p name=x -p colour=red "$T/two.lua"
-expect 64 "unknown param, --json" -- S run --json -p name=x -p colour=red "$T/two.lua"
-python3 - "$T/out" <<'PY' && ok "--json says why a refused run did not start (format 1)" ||
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert d["format"] == 1 and d["outcome"] == "refused" and d["stage"] == "params" \
-    and d["exit_code"] == 64 and "colour" in d["error"], d
-PY
-	not_ok "--json for a refused run: $(cat "$T/out")"
-expect 0 "dry-run --json" -- S run --json --dry-run -p name=plan "$T/two.lua"
-python3 - "$T/out" <<'PY' && ok "--json carries each planned change with its plan" ||
-import json, sys
-d = json.load(open(sys.argv[1]))
-c = d["steps"][0]["changes"][0]
-assert d["format"] == 1 and d["mode"] == "dry-run" and c["state"] == "planned" \
-    and c["plan"]["planned"] is True, d
-PY
-	not_ok "--json dry-run plan: $(cat "$T/out")"
 has "$T/err" "unknown param 'colour' (runbook two takes: hold, name)" "unknown param lists the known ones"
 expect 64 "param of the wrong type" -- S run -p name=x -p hold=soon "$T/two.lua"
 has "$T/err" 'param hold must be a number, got "soon"' "wrong param type is explained"
@@ -351,6 +334,26 @@ attack "$T/f3c.lua" 'return string.rep("a",20000):find(".-.-.-b")'
 expect 1 "F3c: a runaway pattern in a 2 s step is refused" -- timeout 60 "$SALVE" "${COMMON[@]}" run --step-timeout 2s "$T/f3c.lua"
 has "$T/out" 'string.find: pattern ".-.-.-b" is too costly for a 20000-byte subject' "F3c: the refusal names the function, pattern and subject"
 [ "$(kv f3c)" = "<absent>" ] && ok "F3c: the run was rolled back" || not_ok "f3c=$(kv f3c)"
+
+
+# --- --json: versioned, with plans, and for refused runs (docs/cli-json.md)
+expect 64 "unknown param, --json" -- S run --json -p name=x -p colour=red "$T/two.lua"
+python3 - "$T/out" <<'PY' && ok "--json says why a refused run did not start (format 1)" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["format"] == 1 and d["outcome"] == "refused" and d["stage"] == "params" \
+    and d["exit_code"] == 64 and "colour" in d["error"], d
+PY
+	not_ok "--json for a refused run: $(cat "$T/out")"
+expect 0 "dry-run --json" -- S run --json --dry-run -p name=plan "$T/two.lua"
+python3 - "$T/out" <<'PY' && ok "--json carries each planned change with its plan" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["steps"][0]["changes"][0]
+assert d["format"] == 1 and d["mode"] == "dry-run" and c["state"] == "planned" \
+    and c["plan"]["planned"] is True, d
+PY
+	not_ok "--json dry-run plan: $(cat "$T/out")"
 
 echo
 echo "$passed passed, $failed failed"

@@ -54,6 +54,7 @@ Arguments:
   path    string  required  the text file
   line    string  required  the exact line that must be present
   regexp  string  -         extended regex: the last matching line is replaced
+  create  bool    -         create the file when missing (default false)
   mode    int     -         permissions of a file created (default 0644)
 
 Result: a table. The descriptor declares no result fields (ABI 1.2); the
@@ -181,6 +182,7 @@ function host.disk(args) end
 ---@field path string the text file
 ---@field line string the exact line that must be present
 ---@field regexp? string extended regex: the last matching line is replaced
+---@field create? boolean create the file when missing (default false)
 ---@field mode? integer permissions of a file created (default 0644)
 
 --- keep a line in a local text file; undo restores the old content

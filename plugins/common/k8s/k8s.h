@@ -134,8 +134,17 @@ void k8s_client_free(k8s_client *c);
 
 /* The salve.yaml settings every plugin on this client takes (kubeconfig, context,
  * request_timeout), as a plugin's config schema, NULL-terminated. */
-extern const salve_arg k8s_config_args[];
-/* A client from a plugin's settings (validated against k8s_config_args); errors name the
+/* The client's settings (salve.yaml plugins: kubernetes: and scale:), checked by the core;
+ * K8S_SETTINGS for a plugin that declares more of its own after them. */
+#define K8S_SETTINGS                                                                               \
+	{"kubeconfig", SALVE_T_STRING, 0, NULL,                                                    \
+	 "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},               \
+	    {"context", SALVE_T_STRING, 0, NULL, "kubeconfig context (default: current-context)"}, \
+	{                                                                                          \
+		"request_timeout", SALVE_T_DURATION, 0, "30s", "time one HTTP request may take"    \
+	}
+extern const salve_setting k8s_settings[];
+/* A client from a plugin's settings (validated against k8s_settings); errors name the
  * plugin. 0, or -1 with err set. */
 int k8s_client_from_config(const char *plugin, const json_t *config, k8s_client **out, char *err,
                            size_t errlen);

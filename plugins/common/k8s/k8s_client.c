@@ -544,13 +544,7 @@ int k8s_discover_hpa(k8s_ctx *ctx, const char **gv)
 	return SALVE_OK;
 }
 
-const salve_arg k8s_config_args[] = {
-    {"kubeconfig", SALVE_T_STRING, 0,
-     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},
-    {"context", SALVE_T_STRING, 0, "kubeconfig context (default: current-context)"},
-    {"request_timeout", SALVE_T_ANY, 0, "time one HTTP request may take (default 30s)"},
-    {NULL, 0, 0, NULL},
-};
+const salve_setting k8s_settings[] = {K8S_SETTINGS, {NULL, 0, 0, NULL, NULL}};
 
 int k8s_client_from_config(const char *plugin, const json_t *config, k8s_client **out, char *err,
                            size_t errlen)
