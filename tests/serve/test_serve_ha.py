@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""salve serve with ha: on a real 3-member etcd cluster (Debian's etcd-server, 127.0.0.1 only)
+and two real salve-serve replicas (issue 14, the first slice): the same alert posted to both
+replicas at the same instant, 100 times, gives exactly 100 runs (the loser answers 200
+"duplicate of run X on replica Y" and audits it); salve pause on replica A stops replica B;
+with one etcd member killed the service goes on; with quorum lost an alert gets 503 and no
+run starts. The config is checked too: inline passwords and unknown keys are refused."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import urllib.request
+
+from serve_lib import (HOOK_TOKEN, READ_TOKEN, Checks, Server, alert, free_port, salve,
+                       spawn, tmpdir, wait_for)
+
+T = Checks()
+ETCD = shutil.which("etcd")
+ETCDCTL = shutil.which("etcdctl")
+
+ROUTES = """
+  - name: kv
+    matchers: ['alertname = "Kv"']
+    runbook: kv.lua
+    params: {key: "{{ labels.key }}"}
+    cooldown: 0s
+"""
+
+
+class Etcd:
+    """A 3-member etcd cluster on 127.0.0.1, started here, killed at the end."""
+
+    def __init__(self, n=3):
+        self.dir = tmpdir("salve-etcd-")
+        self.members = []
+        for i in range(n):
+            self.members.append({"name": "m%d" % i, "client": free_port(),
+                                 "peer": free_port(), "proc": None})
+        cluster = ",".join("%s=http://127.0.0.1:%d" % (m["name"], m["peer"])
+                           for m in self.members)
+        for m in self.members:
+            log = open(os.path.join(self.dir, m["name"] + ".log"), "w")
+            m["proc"] = spawn([
+                ETCD, "--name", m["name"], "--data-dir", os.path.join(self.dir, m["name"]),
+                "--listen-client-urls", "http://127.0.0.1:%d" % m["client"],
+                "--advertise-client-urls", "http://127.0.0.1:%d" % m["client"],
+                "--listen-peer-urls", "http://127.0.0.1:%d" % m["peer"],
+                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % m["peer"],
+                "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                "--initial-cluster-token", "salve-test"], stdout=log, stderr=log)
+
+    def endpoints(self):
+        return ["http://127.0.0.1:%d" % m["client"] for m in self.members]
+
+    def healthy(self, m):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health" % m["client"],
+                                        timeout=2) as r:
+                return json.loads(r.read()).get("health") == "true"
+        except (OSError, ValueError):
+            return False
+
+    def wait_healthy(self):
+        return wait_for("etcd to be healthy",
+                        lambda: all(self.healthy(m) for m in self.members
+                                    if m["proc"].poll() is None), timeout=30, interval=0.2)
+
+    def kill(self, i):
+        self.members[i]["proc"].send_signal(signal.SIGKILL)
+        self.members[i]["proc"].wait(timeout=10)
+
+    def get(self, key):
+        """The value at key through etcdctl (the CLI from Debian's etcd-client), or None."""
+        alive = [e for e, m in zip(self.endpoints(), self.members) if m["proc"].poll() is None]
+        r = subprocess.run([ETCDCTL, "--endpoints", ",".join(alive), "get", key,
+                            "--print-value-only"], capture_output=True, text=True, timeout=20,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        return r.stdout.strip() or None
+
+    def values(self, prefix):
+        """The values of every key under prefix (etcdctl get --prefix)."""
+        alive = [e for e, m in zip(self.endpoints(), self.members) if m["proc"].poll() is None]
+        r = subprocess.run([ETCDCTL, "--endpoints", ",".join(alive), "get", prefix, "--prefix",
+                            "--print-value-only"], capture_output=True, text=True, timeout=20,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        return [line for line in r.stdout.splitlines() if line.strip()]
+
+
+def ha_yaml(etcd, replica, extra=""):
+    return ("ha:\n  etcd:\n    endpoints: [%s]\n    timeout: 1s\n%s"
+            "  prefix: /salve-test\n  lease_ttl: 10s\n  replica: %s\n"
+            % (", ".join(etcd.endpoints()), extra, replica))
+
+
+def run_starts(*servers):
+    return [r for s in servers for r in s.audit_records() if r.get("event") == "run_start"]
+
+
+def runs(srv):
+    status, body = srv.call("GET", "/runs?route=kv&limit=1000", token=READ_TOKEN)
+    return body["runs"] if status == 200 else None
+
+
+def all_finished(*servers):
+    for s in servers:
+        rs = runs(s)
+        if rs is None or any(r["state"] != "finished" for r in rs):
+            return False
+    return True
+
+
+def post_both(a, b, alerts):
+    """Posts the same alerts to both replicas at the same instant: [(status, body)] * 2."""
+    barrier = threading.Barrier(2)
+    out = [None, None]
+
+    def post(i, srv):
+        conn = srv.conn()
+        conn.connect()
+        barrier.wait(timeout=10)
+        out[i] = srv.post_alerts(alerts, conn=conn)
+        conn.close()
+
+    threads = [threading.Thread(target=post, args=(i, s)) for i, s in enumerate((a, b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def test_config_refused(etcd):
+    s = Server("ha-bad", ROUTES, top_yaml=ha_yaml(etcd, "x", "    username: salve\n"
+                                                   "    password: hunter2-inline\n"))
+    code, out, err = salve(["serve", "--check"], config=s.config, env=s.env)
+    T.ok(code != 0 and "ha.etcd.password: must be a reference" in err and
+         "hunter2" not in err, "an inline etcd password is refused, not echoed", (code, err))
+    s = Server("ha-bad2", ROUTES, top_yaml=ha_yaml(etcd, "x", "    endpoint: x\n"))
+    code, out, err = salve(["serve", "--check"], config=s.config, env=s.env)
+    T.ok(code != 0 and "ha.etcd: unknown key 'endpoint'" in err,
+         "an unknown key under ha.etcd is refused", (code, err))
+
+
+def test_exactly_once(etcd, a, b):
+    rounds = 100
+    winners = {"a": 0, "b": 0}
+    answers_ok = True
+    detail = None
+    for i in range(rounds):
+        al = alert("Kv", {"key": "k%03d" % i})
+        (sa, ba), (sb, bb) = post_both(a, b, [al])
+        ok = sorted([sa, sb]) == [200, 202]
+        if ok:
+            win, lose = (ba, bb) if sa == 202 else (bb, ba)
+            winner = "a" if sa == 202 else "b"
+            loser = lose["alerts"][0]
+            run_id = win["runs"][0]
+            ok = (loser["decision"] == "deduplicated" and loser["reason"] == "claimed" and
+                  loser["detail"] == "duplicate of run %s on replica %s" % (run_id, winner) and
+                  loser["run"] == run_id and lose["runs"] == [])
+            winners[winner] += 1
+        if not ok and answers_ok:
+            answers_ok = False
+            detail = (i, sa, ba, sb, bb)
+    T.ok(answers_ok, "each of %d simultaneous pairs: one 202, one 200 naming the winner's "
+         "run and replica" % rounds, detail)
+    T.ok(wait_for("the runs to finish", lambda: all_finished(a, b), timeout=60),
+         "every run finished")
+    starts = run_starts(a, b)
+    T.eq(len(starts), rounds, "exactly %d run_start records across both audit logs, "
+         "never %d" % (rounds, 2 * rounds))
+    keys = sorted(k for s in (a, b) if os.path.isdir(os.path.join(s.kit, "kv"))
+                  for k in os.listdir(os.path.join(s.kit, "kv")))
+    T.eq(keys, ["k%03d" % i for i in range(rounds)], "each key was set once, by one replica")
+    dups = [r for s in (a, b) for r in s.audit_records()
+            if r.get("event") == "alert" and r.get("reason") == "claimed"]
+    T.ok(len(dups) == rounds and all(r["decision"] == "deduplicated" and
+                                     r["replica"] in ("a", "b") and r["run"] for r in dups),
+         "the losers audited %d deduplicated decisions with the holder's run and replica"
+         % rounds, dups[:2])
+    print("# winners: %r" % winners, flush=True)
+    claims = [json.loads(v) for v in etcd.values("/salve-test/claims/")]
+    won = sorted(r["run"] for r in starts)
+    T.eq(sorted(c["run"] for c in claims), won,
+         "etcd holds one claim per occurrence, naming the run that started")
+
+
+def paused(srv):
+    status, body = srv.call("GET", "/routes", token=READ_TOKEN)
+    return body["paused"] if status == 200 else None
+
+
+def test_shared_pause(etcd, a, b):
+    code, out, err = salve(["pause", "--reason", "maintenance"], config=a.config, env=a.env)
+    T.ok(code == 0 and "paused" in out, "salve pause with ha: exits 0", (code, out, err))
+    value = etcd.get("/salve-test/pause")
+    T.ok(value is not None and json.loads(value)["reason"] == "maintenance",
+         "the pause key is in etcd", value)
+    T.ok(wait_for("replica b to pause", lambda: paused(b) is True, timeout=10),
+         "replica b is paused by salve pause run with a's config")
+    before = len(run_starts(a, b))
+    st, body = b.post_alerts([alert("Kv", {"key": "paused"})])
+    T.ok(st == 200 and body["alerts"][0]["decision"] == "refused" and
+         body["alerts"][0]["reason"] == "paused" and body["runs"] == [],
+         "an alert to replica b is refused (paused)", body)
+    T.ok(not os.path.exists(os.path.join(b.state, "serve", "paused")) and
+         not os.path.exists(os.path.join(a.state, "serve", "paused")),
+         "no local pause file: the switch is etcd's")
+    code, out, err = salve(["resume"], config=b.config, env=b.env)
+    T.ok(code == 0 and etcd.get("/salve-test/pause") is None, "salve resume lifts it",
+         (code, out, err))
+    T.ok(wait_for("both replicas to resume",
+                  lambda: paused(a) is False and paused(b) is False, timeout=10),
+         "both replicas resume")
+    st, body = a.post_alerts([alert("Kv", {"key": "after-pause"})])
+    T.ok(st == 202, "and runs again", body)
+    T.ok(wait_for("the runs to finish", lambda: all_finished(a, b), timeout=30), "it finished")
+    T.eq(len(run_starts(a, b)), before + 1, "the paused alert started nothing, the later one "
+         "one run")
+
+
+def accepted_eventually(srv, al):
+    """Posts al until it is not 503 (as Alertmanager retries); the last answer."""
+    last = [None]
+
+    def attempt():
+        last[0] = srv.post_alerts([al])
+        return last[0][0] != 503
+
+    wait_for("an answer other than 503", attempt, timeout=30, interval=0.5)
+    return last[0]
+
+
+def test_member_killed(etcd, a, b):
+    etcd.kill(0)
+    before = len(run_starts(a, b))
+    st, body = accepted_eventually(a, alert("Kv", {"key": "one-down-1"}))
+    T.ok(st == 202, "one etcd member killed: an alert is still accepted", body)
+    (sa, ba), (sb, bb) = post_both(a, b, [alert("Kv", {"key": "one-down-2"})])
+    lose = bb if sa == 202 else ba
+    T.ok(sorted([sa, sb]) == [200, 202] and lose["alerts"][0]["reason"] == "claimed",
+         "and the same alert to both replicas runs once (the other is a duplicate)",
+         (sa, ba, sb, bb))
+    T.ok(wait_for("the runs to finish", lambda: all_finished(a, b), timeout=30), "finished")
+    T.eq(len(run_starts(a, b)), before + 2, "two runs for two alerts")
+
+
+def test_quorum_lost(etcd, a, b):
+    etcd.kill(1)
+    before_a, before_b = runs(a), runs(b)
+    before = len(run_starts(a, b))
+    sa, ba = a.post_alerts([alert("Kv", {"key": "no-quorum"})])
+    sb, bb = b.post_alerts([alert("Kv", {"key": "no-quorum"})])
+    T.ok(sa == 503 and ba["alerts"][0]["decision"] == "refused" and
+         ba["alerts"][0]["reason"] == "ha_unavailable" and ba["runs"] == [],
+         "quorum lost: replica a answers 503, refused ha_unavailable", ba)
+    T.ok(sb == 503 and bb["runs"] == [], "and so does replica b", bb)
+    T.eq((len(runs(a)), len(runs(b))), (len(before_a), len(before_b)), "no run was queued")
+    T.eq(len(run_starts(a, b)), before, "no run started")
+    T.eq(a.kv("no-quorum"), None, "nothing was changed")
+    recs = [r for r in a.audit_records() if r.get("event") == "alert" and
+            r.get("reason") == "ha_unavailable" and r["labels"]["key"] == "no-quorum"]
+    T.ok(len(recs) == 1 and "etcd" in recs[0]["detail"], "the refusal is audited", recs)
+
+
+def main():
+    if not ETCD or not ETCDCTL:
+        print("not ok - etcd-server and etcd-client are needed "
+              "(tests/plugins/serve/apt-packages)")
+        return 1
+    etcd = Etcd()
+    if not T.ok(etcd.wait_healthy(), "a 3-member etcd cluster is up"):
+        return T.finish()
+    test_config_refused(etcd)
+    a = Server("ha-a", ROUTES, top_yaml=ha_yaml(etcd, "a")).start()
+    b = Server("ha-b", ROUTES, top_yaml=ha_yaml(etcd, "b")).start()
+    try:
+        test_exactly_once(etcd, a, b)
+        test_shared_pause(etcd, a, b)
+        test_member_killed(etcd, a, b)
+        test_quorum_lost(etcd, a, b)
+    finally:
+        T.eq(a.stop(), 0, "replica a stops cleanly")
+        T.eq(b.stop(), 0, "replica b stops cleanly")
+    return T.finish()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
