@@ -277,6 +277,7 @@ static json_t *call(salve_etcd *e, const char *path, json_t *body, char *err, si
 			const char *msg = json_string_value(json_object_get(answer, "message"));
 			snprintf(last, sizeof last, "%s: %s (HTTP %ld)", endpoint,
 			         msg ? msg : "an answer that is not etcd's", status);
+			int elsewhere = try_elsewhere(status, code, msg);
 			json_decref(answer);
 			if (code == GRPC_UNAUTHENTICATED && e->username && !reauthenticated) {
 				pthread_mutex_lock(&e->mu);
@@ -285,7 +286,7 @@ static json_t *call(salve_etcd *e, const char *path, json_t *body, char *err, si
 				pthread_mutex_unlock(&e->mu);
 				continue;
 			}
-			refused = !try_elsewhere(status, code, msg);
+			refused = !elsewhere;
 			break;
 		}
 	}

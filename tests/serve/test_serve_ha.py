@@ -10,6 +10,8 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import ssl
 import threading
 import urllib.request
 
@@ -30,10 +32,13 @@ ROUTES = """
 
 
 class Etcd:
-    """A 3-member etcd cluster on 127.0.0.1, started here, killed at the end."""
+    """An etcd cluster of n members on 127.0.0.1, started here, killed at the end; with tls
+    (ca, cert, key files) its members serve https and want client certificates."""
 
-    def __init__(self, n=3):
+    def __init__(self, n=3, tls=None):
         self.dir = tmpdir("salve-etcd-")
+        self.tls = tls
+        scheme = "https" if tls else "http"
         self.members = []
         for i in range(n):
             self.members.append({"name": "m%d" % i, "client": free_port(),
@@ -44,20 +49,28 @@ class Etcd:
             log = open(os.path.join(self.dir, m["name"] + ".log"), "w")
             m["proc"] = spawn([
                 ETCD, "--name", m["name"], "--data-dir", os.path.join(self.dir, m["name"]),
-                "--listen-client-urls", "http://127.0.0.1:%d" % m["client"],
-                "--advertise-client-urls", "http://127.0.0.1:%d" % m["client"],
+                "--listen-client-urls", "%s://127.0.0.1:%d" % (scheme, m["client"]),
+                "--advertise-client-urls", "%s://127.0.0.1:%d" % (scheme, m["client"]),
                 "--listen-peer-urls", "http://127.0.0.1:%d" % m["peer"],
                 "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % m["peer"],
                 "--initial-cluster", cluster, "--initial-cluster-state", "new",
-                "--initial-cluster-token", "salve-test"], stdout=log, stderr=log)
+                "--initial-cluster-token", "salve-test"] + (
+                    ["--cert-file", tls["server_cert"], "--key-file", tls["server_key"],
+                     "--client-cert-auth", "--trusted-ca-file", tls["ca"]] if tls else []),
+                stdout=log, stderr=log)
+        self.scheme = scheme
 
     def endpoints(self):
-        return ["http://127.0.0.1:%d" % m["client"] for m in self.members]
+        return ["%s://127.0.0.1:%d" % (self.scheme, m["client"]) for m in self.members]
 
     def healthy(self, m):
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls["ca"])
+            ctx.load_cert_chain(self.tls["cert"], self.tls["key"])
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % m["client"],
-                                        timeout=2) as r:
+            with urllib.request.urlopen("%s://127.0.0.1:%d/health" % (self.scheme, m["client"]),
+                                        timeout=2, context=ctx) as r:
                 return json.loads(r.read()).get("health") == "true"
         except (OSError, ValueError):
             return False
@@ -70,6 +83,14 @@ class Etcd:
     def kill(self, i):
         self.members[i]["proc"].send_signal(signal.SIGKILL)
         self.members[i]["proc"].wait(timeout=10)
+
+    def ctl(self, *args):
+        """etcdctl on the live members: (exit code, output)."""
+        alive = [e for e, m in zip(self.endpoints(), self.members) if m["proc"].poll() is None]
+        r = subprocess.run([ETCDCTL, "--endpoints", ",".join(alive)] + list(args),
+                           capture_output=True, text=True, timeout=20,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        return r.returncode, r.stdout + r.stderr
 
     def get(self, key):
         """The value at key through etcdctl (the CLI from Debian's etcd-client), or None."""
@@ -86,6 +107,62 @@ class Etcd:
                             "--print-value-only"], capture_output=True, text=True, timeout=20,
                            env=dict(os.environ, ETCDCTL_API="3"))
         return [line for line in r.stdout.splitlines() if line.strip()]
+
+
+def make_tls(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
+    f = {k: os.path.join(d, k) for k in ("ca", "ca_key", "server_cert", "server_key", "cert",
+                                         "key", "ext_server", "ext_client", "csr")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", f["ca_key"], "-out", f["ca"], "-days", "1",
+        "-subj", "/CN=salve-test-ca")
+    with open(f["ext_server"], "w") as x:
+        x.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    with open(f["ext_client"], "w") as x:
+        x.write("extendedKeyUsage=clientAuth\n")
+    for cert, key, cn, ext in ((f["server_cert"], f["server_key"], "127.0.0.1", "ext_server"),
+                               (f["cert"], f["key"], "salve", "ext_client")):
+        run("req", *ec, "-keyout", key, "-out", f["csr"], "-subj", "/CN=" + cn)
+        run("x509", "-req", "-in", f["csr"], "-CA", f["ca"], "-CAkey", f["ca_key"],
+            "-CAcreateserial", "-out", cert, "-days", "1", "-extfile", f[ext])
+    return f
+
+
+def test_client(cluster, binary):
+    """The etcd client's own checks (test_ha_etcd.c) on this cluster, a member with
+    authentication on and a member that wants client certificates."""
+    auth = Etcd(1)
+    tls = make_tls(tmpdir("salve-etcd-tls-"))
+    secure = Etcd(1, tls=tls)
+    if not T.ok(auth.wait_healthy() and secure.wait_healthy(),
+                "an etcd with authentication and one with client certificates are up"):
+        return
+    password = "etcd-password-0123456789"
+    steps = [("user", "add", "root", "--new-user-password", "root-password-0123"),
+             ("user", "add", "salve", "--new-user-password", password),
+             ("role", "add", "salve"),
+             ("role", "grant-permission", "salve", "readwrite", "/etcd-test/", "--prefix"),
+             ("user", "grant-role", "salve", "salve"),
+             ("auth", "enable")]
+    for step in steps:
+        code, out = auth.ctl(*step)
+        if not T.ok(code == 0, "etcdctl " + " ".join(step[:2]), out):
+            return
+    env = dict(os.environ, SALVE_TEST_ETCD=",".join(cluster.endpoints()),
+               SALVE_TEST_ETCD_DEAD="http://127.0.0.1:%d" % free_port(),
+               SALVE_TEST_ETCD_AUTH=auth.endpoints()[0], SALVE_TEST_ETCD_USER="salve",
+               SALVE_TEST_ETCD_PASSWORD=password, SALVE_TEST_ETCD_TLS=secure.endpoints()[0],
+               SALVE_TEST_ETCD_CA=tls["ca"], SALVE_TEST_ETCD_CERT=tls["cert"],
+               SALVE_TEST_ETCD_KEY=tls["key"])
+    r = subprocess.run([binary], capture_output=True, text=True, timeout=120, env=env)
+    T.ok(r.returncode == 0, "the etcd client: kv, txn, leases, failover, auth and TLS "
+         "(test_ha_etcd)", r.stdout + r.stderr)
+    for e in (auth, secure):
+        for m in e.members:
+            m["proc"].kill()
+            m["proc"].wait(timeout=10)
 
 
 def ha_yaml(etcd, replica, extra=""):
@@ -274,6 +351,8 @@ def main():
     if not T.ok(etcd.wait_healthy(), "a 3-member etcd cluster is up"):
         return T.finish()
     test_config_refused(etcd)
+    if len(sys.argv) > 1:
+        test_client(etcd, sys.argv[1])
     a = Server("ha-a", ROUTES, top_yaml=ha_yaml(etcd, "a")).start()
     b = Server("ha-b", ROUTES, top_yaml=ha_yaml(etcd, "b")).start()
     try:
