@@ -302,18 +302,14 @@ static void unclaim(struct srv_server *s, const char *occ, const char *run_id)
 	pthread_mutex_lock(&s->mu);
 }
 
-/* The guardrails after the params: dedup (the local table, then etcd's claim with ha:),
- * queue, blast radius, rate limit. 0 when the run may start (its claim, targets and rate
- * slot taken), -1 when decided otherwise. */
-static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
-                      int resolved, const char *target, const char *occ, const char *tkey,
-                      const char *tname, const char *run_id, double now, struct decision *d)
+/* Queue, blast radius and rate limit, all under mu. 0 when the run may start (its targets
+ * and rate slot taken), -1 refused (decided). */
+static int within_limits(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                         int resolved, const char *target, const char *tname, double now,
+                         struct decision *d)
 {
 	const srv_route *route = rs->route;
 	char detail[1024];
-	if (deduplicated(s, rs, d, occ, "this alert", now) ||
-	    deduplicated(s, rs, d, tkey, "the same target", now))
-		return -1;
 	if (s->queued >= (size_t)s->conf.queue_size) {
 		snprintf(detail, sizeof detail, "the run queue is full (%d runs waiting): retry",
 		         s->conf.queue_size);
@@ -326,10 +322,6 @@ static int guardrails(struct srv_server *s, struct srv_route_state *rs, const js
 		reach_free(&x);
 		return -1;
 	}
-	if (claimed(s, rs, d, occ, run_id) < 0) {
-		reach_free(&x);
-		return -1;
-	}
 	double retry_in = 0;
 	if (!srv_rate_take(&rs->rate, now, &retry_in)) {
 		snprintf(detail, sizeof detail,
@@ -337,7 +329,6 @@ static int guardrails(struct srv_server *s, struct srv_route_state *rs, const js
 		         route->rate_count, route->rate_window, retry_in);
 		refuse(s, rs, d, "rate_limited", detail);
 		reach_free(&x);
-		unclaim(s, occ, run_id);
 		return -1;
 	}
 	for (size_t i = 0; i < x.n; i++) {
@@ -345,6 +336,29 @@ static int guardrails(struct srv_server *s, struct srv_route_state *rs, const js
 		srv_targets_take(&s->global_targets, x.v[i], now, NULL);
 	}
 	reach_free(&x);
+	return 0;
+}
+
+/* The guardrails after the params: dedup (the local table, then with ha: the claim in etcd),
+ * then the limits. 0 when the run may start, -1 when decided otherwise (a claim made for a
+ * run that does not start is given back). */
+static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                      int resolved, const char *target, const char *occ, const char *tkey,
+                      const char *tname, const char *run_id, double now, struct decision *d)
+{
+	if (deduplicated(s, rs, d, occ, "this alert", now) ||
+	    deduplicated(s, rs, d, tkey, "the same target", now))
+		return -1;
+	if (!s->ha)
+		return within_limits(s, rs, alert, resolved, target, tname, now, d);
+	if (claimed(s, rs, d, occ, run_id) < 0)
+		return -1;
+	/* mu was let go for the claim: what other threads decided meanwhile counts too. */
+	if (closed(s, rs, d) || deduplicated(s, rs, d, tkey, "the same target", now) ||
+	    within_limits(s, rs, alert, resolved, target, tname, now, d) < 0) {
+		unclaim(s, occ, run_id);
+		return -1;
+	}
 	return 0;
 }
 

@@ -28,6 +28,12 @@ ROUTES = """
     runbook: kv.lua
     params: {key: "{{ labels.key }}"}
     cooldown: 0s
+  - name: limited
+    matchers: ['alertname = "Limited"']
+    runbook: kv.lua
+    params: {key: "{{ labels.key }}"}
+    cooldown: 0s
+    rate_limit: 1/1h
 """
 
 
@@ -176,7 +182,7 @@ def run_starts(*servers):
 
 
 def runs(srv):
-    status, body = srv.call("GET", "/runs?route=kv&limit=1000", token=READ_TOKEN)
+    status, body = srv.call("GET", "/runs?limit=1000", token=READ_TOKEN)
     return body["runs"] if status == 200 else None
 
 
@@ -262,6 +268,21 @@ def test_exactly_once(etcd, a, b):
     won = sorted(r["run"] for r in starts)
     T.eq(sorted(c["run"] for c in claims), won,
          "etcd holds one claim per occurrence, naming the run that started")
+
+
+def test_refusal_gives_claim_back(etcd, a, b):
+    """A replica that claims an alert and then refuses it on a local limit gives the claim
+    back: a peer with room runs it, instead of every replica answering duplicate."""
+    st, body = a.post_alerts([alert("Limited", {"key": "lim-1"})])
+    T.ok(st == 202, "replica a runs the first alert of its 1/1h route", body)
+    st, body = a.post_alerts([alert("Limited", {"key": "lim-2"})])
+    T.ok(st == 200 and body["alerts"][0]["reason"] == "rate_limited",
+         "a refuses the second one (rate_limited)", body)
+    st, body = b.post_alerts([alert("Limited", {"key": "lim-2"})])
+    T.ok(st == 202 and body["runs"], "and replica b runs it: a gave its claim back", body)
+    T.ok(wait_for("the runs to finish", lambda: all_finished(a, b), timeout=30), "finished")
+    T.eq((a.kv("lim-1"), b.kv("lim-2"), a.kv("lim-2")), ("on", "on", None),
+         "lim-1 set by a, lim-2 by b alone")
 
 
 def paused(srv):
@@ -357,6 +378,7 @@ def main():
     b = Server("ha-b", ROUTES, top_yaml=ha_yaml(etcd, "b")).start()
     try:
         test_exactly_once(etcd, a, b)
+        test_refusal_gives_claim_back(etcd, a, b)
         test_shared_pause(etcd, a, b)
         test_member_killed(etcd, a, b)
         test_quorum_lost(etcd, a, b)
