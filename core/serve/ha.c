@@ -11,6 +11,7 @@
 
 #include "ha/etcd.h"
 #include "httpmod.h"
+#include "log.h"
 #include "redact.h"
 #include "util.h"
 
@@ -24,6 +25,7 @@
 struct srv_ha {
 	salve_etcd *etcd;
 	char *prefix, *replica;
+	char instance[33]; /* this process: tells our claims from a same-named replica's */
 	double lease_ttl;
 	pthread_mutex_t mu; /* the leases and the pause's last answer */
 	struct lease_slot {
@@ -96,6 +98,21 @@ struct srv_ha *srv_ha_open(const srv_ha_conf *conf, char *err, size_t errlen)
 	h->prefix = strdup(conf->prefix);
 	h->replica = strdup(conf->replica);
 	h->lease_ttl = conf->lease_ttl;
+	if (salve_random_id(h->instance, sizeof h->instance) < 0) {
+		snprintf(err, errlen, "ha: no random bytes for this replica's instance id");
+		srv_ha_close(h);
+		return NULL;
+	}
+	for (size_t i = 0; i < conf->nendpoints; i++) {
+		const char *ep = conf->endpoints[i];
+		if (strncmp(ep, "http://", 7) == 0 && strncmp(ep, "http://127.", 11) != 0 &&
+		    strncmp(ep, "http://[::1]", 12) != 0 &&
+		    strncmp(ep, "http://localhost", 16) != 0)
+			srv_log(SALVE_LOG_WARN,
+			        "ha.etcd.endpoints: %s is plain HTTP: claims%s cross the network "
+			        "unencrypted",
+			        ep, conf->username ? " and the etcd auth token" : "");
+	}
 	if (!h->etcd || !h->prefix || !h->replica) {
 		if (h->etcd)
 			snprintf(err, errlen, "ha: out of memory");
@@ -116,11 +133,6 @@ void srv_ha_close(struct srv_ha *h)
 	free(h);
 }
 
-const char *srv_ha_replica(const struct srv_ha *h)
-{
-	return h->replica;
-}
-
 /* ---- claims -------------------------------------------------------------------------------- */
 
 static char *claim_key(const struct srv_ha *h, const char *occ_key)
@@ -135,7 +147,8 @@ static char *claim_key(const struct srv_ha *h, const char *occ_key)
 /* The claim's value for run_id: the same bytes every time (compared by unclaim). */
 static char *claim_value(const struct srv_ha *h, const char *run_id)
 {
-	json_t *v = json_pack("{s:s, s:s}", "replica", h->replica, "run", run_id);
+	json_t *v = json_pack("{s:s, s:s, s:s}", "instance", h->instance, "replica", h->replica,
+	                      "run", run_id);
 	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(v);
 	return text;
@@ -190,9 +203,11 @@ int srv_ha_claim(struct srv_ha *h, const char *occ_key, const char *run_id, doub
 		         json_string_value(json_object_get(v, "replica"))
 		             ? json_string_value(json_object_get(v, "replica"))
 		             : "unknown");
+		const char *instance = json_string_value(json_object_get(v, "instance"));
+		holder->ours = instance && strcmp(instance, h->instance) == 0;
 		json_decref(v);
 		/* An attempt that timed out on one member may have landed before the retry. */
-		if (strcmp(holder->run, run_id) == 0 && strcmp(holder->replica, h->replica) == 0)
+		if (holder->ours && strcmp(holder->run, run_id) == 0)
 			rc = 1;
 	}
 	salve_etcd_kv_clear(&found);

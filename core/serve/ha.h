@@ -3,7 +3,7 @@
  * that make one run per alert occurrence across replicas, and the shared pause switch.
  *
  * Keys (prefix from ha.prefix, default /salve):
- *   PREFIX/claims/<occurrence key>  {"replica": NAME, "run": ID}, on a lease of
+ *   PREFIX/claims/<occurrence key>  {"instance", "replica": NAME, "run": ID}, on a lease of
  *                                   max(lease_ttl, cooldown + run_timeout or 1 h)
  *   PREFIX/pause                    {"by", "paused_at", "reason"}, no lease (survives restarts)
  *
@@ -25,13 +25,12 @@ struct srv_ha;
  * etcd itself is first contacted by the first request. NULL with err. */
 struct srv_ha *srv_ha_open(const srv_ha_conf *conf, char *err, size_t errlen);
 void srv_ha_close(struct srv_ha *h);
-/* This replica's name (ha.replica). */
-const char *srv_ha_replica(const struct srv_ha *h);
 
 /* Who holds a claim. */
 typedef struct srv_ha_holder {
 	char run[64];
 	char replica[256];
+	int ours; /* made by this process (not a restarted one, nor a twin with our name) */
 } srv_ha_holder;
 
 /* Claims the occurrence for run_id with one txn (create if absent) on a lease of ttl
@@ -39,8 +38,9 @@ typedef struct srv_ha_holder {
  * run holds it (*holder), -1 etcd could not be asked or did not answer (err): start nothing. */
 int srv_ha_claim(struct srv_ha *h, const char *occ_key, const char *run_id, double ttl,
                  srv_ha_holder *holder, char *err, size_t errlen);
-/* Takes over a claim this replica made for old_run, a run it does not have (an attempt whose
- * answer was lost, a run that died with the process): one txn that compares the old value.
+/* Takes over a claim this process made for old_run, a run it does not have (an attempt whose
+ * answer was lost, a run that ended and left the run table): one txn that compares the old
+ * value.
  * 1 now held for run_id, 0 the claim changed meanwhile (ask again), -1 error. */
 int srv_ha_reclaim(struct srv_ha *h, const char *occ_key, const char *old_run, const char *run_id,
                    double ttl, char *err, size_t errlen);

@@ -253,12 +253,13 @@ static int claimed(struct srv_server *s, struct srv_route_state *rs, struct deci
 	pthread_mutex_unlock(&s->mu);
 	int rc = srv_ha_claim(s->ha, occ, run_id, ttl, &holder, err, sizeof err);
 	pthread_mutex_lock(&s->mu);
-	/* Our own claim for a run we do not have: its answer was lost (a timeout after etcd
-	 * applied it, so no run started) or its run died with an earlier process. Left alone,
-	 * it would make every replica answer "duplicate" until its lease ends: nothing would run.
-	 */
-	if (rc == 0 && strcmp(holder.replica, srv_ha_replica(s->ha)) == 0 &&
-	    !srv_run_find(s, holder.run)) {
+	/* This process's own claim for a run it does not have: its answer was lost (a timeout
+	 * after etcd applied it, so no run started), or the run ended and left the run table (the
+	 * local dedup table let this alert through: its cooldown is over). Left alone, it would
+	 * make every replica answer "duplicate" until its lease ends. A claim of an earlier
+	 * process, or of a replica misconfigured with our name, is never taken over: its run may
+	 * be live, and the lease ends it. */
+	if (rc == 0 && holder.ours && !srv_run_find(s, holder.run)) {
 		pthread_mutex_unlock(&s->mu);
 		rc = srv_ha_reclaim(s->ha, occ, holder.run, run_id, ttl, err, sizeof err);
 		pthread_mutex_lock(&s->mu);

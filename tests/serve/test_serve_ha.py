@@ -291,6 +291,42 @@ def test_refusal_gives_claim_back(etcd, a, b):
          "lim-1 set by a, lim-2 by b alone")
 
 
+def test_take_over_own_claim(etcd):
+    """A claim is taken over only by the process that made it, for a run it no longer has;
+    a second process started with the same replica name never takes it (its run may be
+    live)."""
+    c = Server("ha-c", ROUTES, server_yaml="  history: 1\n",
+               top_yaml=ha_yaml(etcd, "c")).start()
+    twin = Server("ha-c2", ROUTES, top_yaml=ha_yaml(etcd, "c")).start()
+    try:
+        x = alert("Kv", {"key": "own-x"})
+        st, body = c.post_alerts([x])
+        first = body["runs"][0] if st == 202 else None
+        T.ok(first and c.wait_run(first), "replica c runs alert x", body)
+        st, body = c.post_alerts([alert("Kv", {"key": "own-y"})])
+        T.ok(st == 202 and c.wait_run(body["runs"][0]) and c.run(first) is None,
+             "and then y, which pushes x's run out of its table (history: 1)", body)
+        st, body = twin.post_alerts([x])
+        T.ok(st == 200 and body["alerts"][0]["detail"] ==
+             "duplicate of run %s on replica c" % first,
+             "a second process named c does not take over c's claim", body)
+        st, body = c.post_alerts([x])
+        again = body["runs"][0] if st == 202 else None
+        T.ok(again and again != first and c.wait_run(again),
+             "c itself does (its cooldown is over, the run gone): x runs again, as it would "
+             "on a single server", body)
+        claim = [json.loads(v) for v in etcd.values("/salve-test/claims/")
+                 if json.loads(v)["run"] in (first, again)]
+        T.ok(len(claim) == 1 and claim[0]["run"] == again and claim[0]["replica"] == "c",
+             "the claim in etcd now names the new run", claim)
+        st, body = twin.post_alerts([x])
+        T.ok(st == 200 and body["alerts"][0]["detail"] ==
+             "duplicate of run %s on replica c" % again, "and the twin sees that one", body)
+    finally:
+        T.eq(c.stop(), 0, "replica c stops cleanly")
+        T.eq(twin.stop(), 0, "its twin too")
+
+
 def paused(srv):
     status, body = srv.call("GET", "/routes", token=READ_TOKEN)
     return body["paused"] if status == 200 else None
@@ -390,6 +426,7 @@ def main():
     try:
         test_exactly_once(etcd, a, b)
         test_refusal_gives_claim_back(etcd, a, b)
+        test_take_over_own_claim(etcd)
         test_shared_pause(etcd, a, b)
         test_member_killed(etcd, a, b)
         test_quorum_lost(etcd, a, b)
