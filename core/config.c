@@ -10,7 +10,7 @@
 
 static const char *const known_keys[] = {"audit",        "audit_sync",  "state_dir", "plugin_path",
                                          "step_timeout", "run_timeout", "plugins",   "server",
-                                         "routes",       "lifecycle",   NULL};
+                                         "routes",       "lifecycle",   "ha",        NULL};
 
 static void defaults(salve_config *cfg)
 {

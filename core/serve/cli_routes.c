@@ -11,6 +11,7 @@
 #include "env.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "pause.h"
 #include "render.h"
 #include "route.h"
 #include "runbook.h"
@@ -418,7 +419,8 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 	    "pause stops salve serve from starting runs: alerts are still received and audited,\n"
 	    "and refused with reason \"paused\"; runs already queued wait. resume lifts it. The\n"
 	    "switch is the file STATE_DIR/serve/paused, which the server checks on every\n"
-	    "request and every second.\n";
+	    "request and every second. With ha: in salve.yaml it is the key PREFIX/pause in\n"
+	    "etcd instead, which every replica reads every second (docs/ha.md).\n";
 	int pause = strcmp(argv[0], "pause") == 0;
 	const char *reason = NULL;
 	static const struct option opts[] = {
@@ -452,16 +454,26 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 	}
 	snprintf(path, sizeof path, "%s/paused", serve_dir);
 	char why[1024];
-	int was = srv_state_file_present(path, why, sizeof why) != 0;
-	if (srv_state_write_pause(path, pause, srv_env_who(), reason, err, sizeof err) < 0) {
+	int was = srv_state_file_present(path, why, sizeof why) != 0, shared_was = 0;
+	int shared =
+	    srv_pause_shared(&e.conf, pause, srv_env_who(), reason, &shared_was, err, sizeof err);
+	if (shared < 0) {
+		fprintf(stderr, "salve: %s: %s\n", argv[0], err);
+		srv_env_close(&e);
+		return SALVE_EXIT_UNAVAILABLE;
+	}
+	was = shared ? shared_was : was;
+	/* With ha: the switch is etcd's; resume lifts a local file too (left from before). */
+	if ((!shared || !pause) &&
+	    srv_state_write_pause(path, pause, srv_env_who(), reason, err, sizeof err) < 0) {
 		fprintf(stderr, "salve: %s: %s\n", argv[0], err);
 		srv_env_close(&e);
 		return SALVE_EXIT_CANTCREAT;
 	}
 	srv_env_audit(e.core.audit_path, e.core.cfg.audit_sync,
-	              json_pack("{s:s, s:s, s:s?, s:b, s:s}", "event", pause ? "paused" : "resumed",
-	                        "by", srv_env_who(), "reason", reason, "was_paused", was, "via",
-	                        "cli"));
+	              json_pack("{s:s, s:s, s:s?, s:b, s:s, s:b}", "event",
+	                        pause ? "paused" : "resumed", "by", srv_env_who(), "reason", reason,
+	                        "was_paused", was, "via", "cli", "shared", shared));
 	printf("salve: %s%s\n",
 	       pause ? "paused: salve serve starts no runs until salve resume"
 	             : "resumed: salve serve starts runs again",

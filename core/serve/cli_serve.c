@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "env.h"
 #include "exitcodes.h"
+#include "ha.h"
 #include "host.h"
 #include "http.h"
 #include "lifecycle.h"
@@ -304,6 +305,12 @@ static int serve(struct srv_env *e, struct srv_server *s)
 	int code = open_audit(s, e);
 	if (code)
 		return code;
+	char err[1024];
+	if (s->conf.ha && !(s->ha = srv_ha_open(s->conf.ha, err, sizeof err))) {
+		fprintf(stderr, "salve: serve: %s\n", err);
+		salve_audit_close(s->audit);
+		return SALVE_EXIT_INVALID_RUNBOOK;
+	}
 	/* Signals go to the main thread only: block them before any thread starts. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -314,6 +321,7 @@ static int serve(struct srv_env *e, struct srv_server *s)
 	code = start_server(s);
 	int stop_signal = code ? 0 : serve_until_signal(s, &set);
 	stop_server(s, code, stop_signal);
+	srv_ha_close(s->ha);
 	salve_audit_close(s->audit);
 	/* The server borrowed these from the env. */
 	memset(&s->conf, 0, sizeof s->conf);

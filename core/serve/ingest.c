@@ -8,6 +8,8 @@
 #include "alert.h"
 #include "circuits.h"
 #include "dedupfile.h"
+#include "ha.h"
+#include "log.h"
 #include "pause.h"
 #include "render.h"
 #include "run.h"
@@ -20,7 +22,8 @@ struct decision {
 	json_t *summary;     /* the alert's entry in the answer */
 	struct srv_run *run; /* a new run to release once audited */
 	int queue_full;
-	json_t *extra; /* another audit record (a cancellation), or NULL */
+	int unavailable; /* etcd could not be asked (ha:): answer 503 */
+	json_t *extra;   /* another audit record (a cancellation), or NULL */
 };
 
 struct srv_ingest {
@@ -228,17 +231,86 @@ static int closed(struct srv_server *s, struct srv_route_state *rs, struct decis
 	return 0;
 }
 
-/* The guardrails after the params: dedup, queue, blast radius, rate limit. 0 when the run
- * may start (its targets and rate slot taken), -1 when decided otherwise. */
-static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
-                      int resolved, const char *target, const char *occ, const char *tkey,
-                      const char *tname, double now, struct decision *d)
+/* How long a claim in etcd holds the occurrence: the run (at most run_timeout, an hour when
+ * unset) and then its cooldown, as the local dedup table does from the run's end. */
+static double claim_ttl(const struct srv_server *s, const struct srv_route_state *rs)
+{
+	double run = s->cfg && s->cfg->run_timeout > 0 ? s->cfg->run_timeout : 3600;
+	return rs->route->cooldown + run;
+}
+
+/* With ha: the occurrence is claimed in etcd for run_id, so one replica runs it. Called
+ * under mu, which it lets go for the round trip. 0 claimed (or no ha:), -1 decided: another
+ * replica's run holds it (deduplicated) or etcd cannot be asked (refused, 503). */
+static int claimed(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
+                   const char *occ, const char *run_id)
+{
+	if (!s->ha)
+		return 0;
+	srv_ha_holder holder;
+	char err[1024], detail[1024], labels[512];
+	double ttl = claim_ttl(s, rs);
+	pthread_mutex_unlock(&s->mu);
+	int rc = srv_ha_claim(s->ha, occ, run_id, ttl, &holder, err, sizeof err);
+	pthread_mutex_lock(&s->mu);
+	/* This process's own claim for a run it does not have: its answer was lost (a timeout
+	 * after etcd applied it, so no run started), or the run ended and left the run table (the
+	 * local dedup table let this alert through: its cooldown is over). Left alone, it would
+	 * make every replica answer "duplicate" until its lease ends. A claim of an earlier
+	 * process, or of a replica misconfigured with our name, is never taken over: its run may
+	 * be live, and the lease ends it. */
+	if (rc == 0 && holder.ours && !srv_run_find(s, holder.run)) {
+		pthread_mutex_unlock(&s->mu);
+		rc = srv_ha_reclaim(s->ha, occ, holder.run, run_id, ttl, err, sizeof err);
+		pthread_mutex_lock(&s->mu);
+		if (rc == 0) {
+			snprintf(err, sizeof err,
+			         "the claim of a lost run changed while it was taken over");
+			rc = -1;
+		}
+	}
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		snprintf(detail, sizeof detail,
+		         "etcd cannot be asked whether another replica runs this alert, so none "
+		         "starts here (Alertmanager retries the 503): %s",
+		         err);
+		refuse(s, rs, d, "ha_unavailable", detail);
+		d->unavailable = 1;
+		return -1;
+	}
+	srv_route_labels(labels, sizeof labels, rs);
+	srv_metrics_add(s->metrics, "salve_alerts_deduplicated_total", labels, 1);
+	snprintf(detail, sizeof detail, "duplicate of run %s on replica %s", holder.run,
+	         holder.replica);
+	decide(d, "deduplicated", "claimed", detail);
+	json_object_set_new(d->record, "run", json_string(holder.run));
+	json_object_set_new(d->record, "replica", json_string(holder.replica));
+	return -1;
+}
+
+/* Gives back a claim whose run did not start here (under mu, let go for the round trip). */
+static void unclaim(struct srv_server *s, const char *occ, const char *run_id)
+{
+	if (!s->ha)
+		return;
+	char err[1024];
+	pthread_mutex_unlock(&s->mu);
+	if (srv_ha_unclaim(s->ha, occ, run_id, err, sizeof err) < 0)
+		srv_log(SALVE_LOG_WARN, "serve: a claim of run %s lapses with its lease: %s",
+		        run_id, err);
+	pthread_mutex_lock(&s->mu);
+}
+
+/* Queue, blast radius and rate limit, all under mu. 0 when the run may start (its targets
+ * and rate slot taken), -1 refused (decided). */
+static int within_limits(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                         int resolved, const char *target, const char *tname, double now,
+                         struct decision *d)
 {
 	const srv_route *route = rs->route;
 	char detail[1024];
-	if (deduplicated(s, rs, d, occ, "this alert", now) ||
-	    deduplicated(s, rs, d, tkey, "the same target", now))
-		return -1;
 	if (s->queued >= (size_t)s->conf.queue_size) {
 		snprintf(detail, sizeof detail, "the run queue is full (%d runs waiting): retry",
 		         s->conf.queue_size);
@@ -268,6 +340,29 @@ static int guardrails(struct srv_server *s, struct srv_route_state *rs, const js
 	return 0;
 }
 
+/* The guardrails after the params: dedup (the local table, then with ha: the claim in etcd),
+ * then the limits. 0 when the run may start, -1 when decided otherwise (a claim made for a
+ * run that does not start is given back). */
+static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                      int resolved, const char *target, const char *occ, const char *tkey,
+                      const char *tname, const char *run_id, double now, struct decision *d)
+{
+	if (deduplicated(s, rs, d, occ, "this alert", now) ||
+	    deduplicated(s, rs, d, tkey, "the same target", now))
+		return -1;
+	if (!s->ha)
+		return within_limits(s, rs, alert, resolved, target, tname, now, d);
+	if (claimed(s, rs, d, occ, run_id) < 0)
+		return -1;
+	/* mu was let go for the claim: what other threads decided meanwhile counts too. */
+	if (closed(s, rs, d) || deduplicated(s, rs, d, tkey, "the same target", now) ||
+	    within_limits(s, rs, alert, resolved, target, tname, now, d) < 0) {
+		unclaim(s, occ, run_id);
+		return -1;
+	}
+	return 0;
+}
+
 static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
                   int resolved, struct decision *d, double now, double t_received)
 {
@@ -286,16 +381,16 @@ static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t
 	srv_alert_occurrence_key(route->name, alert, resolved, occ, sizeof occ);
 	snprintf(tname, sizeof tname, "%s%s", route->name, resolved ? "#resolved" : "");
 	srv_alert_target_key(tname, target, tkey, sizeof tkey);
-	if (guardrails(s, rs, alert, resolved, target, occ, tkey, tname, now, d) < 0) {
-		json_decref(params);
-		free(target);
-		return;
-	}
+	/* The run exists (not queued) before the guardrails: its id is what a claim holds. */
 	char trigger[256];
 	srv_run_alert_trigger(alert, trigger, sizeof trigger);
 	struct srv_run *r = srv_run_new(s, rs, trigger, alert, resolved, params, target, occ, tkey);
 	if (!r) {
 		refuse(s, rs, d, "internal", "out of memory");
+		return;
+	}
+	if (guardrails(s, rs, alert, resolved, r->target, occ, tkey, tname, r->id, now, d) < 0) {
+		srv_run_free(r);
 		return;
 	}
 	if (t_received > 0)
@@ -436,13 +531,14 @@ int srv_ingest_spooled(const struct srv_ingest *in)
 int srv_ingest_finish(struct srv_server *s, struct srv_ingest *in, int sync_failed, json_t **result)
 {
 	json_t *out_alerts = json_array(), *runs = json_array();
-	int queue_full = 0, released = 0;
+	int queue_full = 0, unavailable = 0, released = 0;
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < in->nd; i++) {
 		struct decision *d = &in->ds[i];
 		json_array_append_new(out_alerts, d->summary);
 		d->summary = NULL;
 		queue_full |= d->queue_full;
+		unavailable |= d->unavailable;
 		if (!d->run)
 			continue;
 		json_array_append_new(runs, json_string(d->run->id));
@@ -468,7 +564,7 @@ int srv_ingest_finish(struct srv_server *s, struct srv_ingest *in, int sync_fail
 		                                "(see the server's log)"));
 		return 500;
 	}
-	if (queue_full)
+	if (queue_full || unavailable)
 		return 503;
 	return json_array_size(runs) ? 202 : 200;
 }

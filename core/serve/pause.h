@@ -1,22 +1,33 @@
 /*
  * The pause switch: the file STATE_DIR/serve/paused (salve pause, POST /pause) stops the
  * server from starting runs; alerts are still received, audited and refused with paused.
- * s->paused mirrors the file; both functions take srv->mu themselves (callers must not hold
- * it) and wake the workers when it changes.
+ * With `ha:` the switch is the key PREFIX/pause in etcd, shared by every replica (read at
+ * most once a second, ha.h); the local file still pauses this replica alone.
+ * s->paused mirrors them; the server's functions take srv->mu themselves (callers must not
+ * hold it) and wake the workers when it changes.
  */
 #ifndef SRV_PAUSE_H
 #define SRV_PAUSE_H
 
 #include <jansson.h>
+#include <stddef.h>
+
+#include "route.h"
 
 struct srv_server;
 
 /* Re-reads the pause file (the CLI may have changed it). Anything at the path that is not a
  * pause file of ours pauses too, with a warning. */
 void srv_pause_check(struct srv_server *s);
-/* POST /pause (pause != 0) and /resume: writes or removes the file, audited. Returns the HTTP
- * status and *out (new reference). */
+/* POST /pause (pause != 0) and /resume: writes or removes the file (with ha: sets or
+ * deletes the etcd key; resume removes the file too), audited. Returns the HTTP status (503
+ * when etcd cannot be written) and *out (new reference). */
 int srv_pause_set(struct srv_server *s, int pause, const char *by, const char *reason,
                   json_t **out);
+
+/* salve pause / resume with `ha:` in conf: sets or lifts the shared pause in etcd (*was: it
+ * was set). 1 done, 0 no `ha:` (the caller writes the file), -1 with err. */
+int srv_pause_shared(const srv_conf *conf, int pause, const char *by, const char *reason, int *was,
+                     char *err, size_t errlen);
 
 #endif

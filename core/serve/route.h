@@ -21,6 +21,18 @@ enum srv_token_kind {
 	SRV_TOKEN_KINDS,
 };
 
+/* salve.yaml's `ha:` (docs/ha.md): replicas share dedup claims and the pause switch in etcd. */
+typedef struct srv_ha_conf {
+	char **endpoints; /* etcd client URLs */
+	size_t nendpoints;
+	char *ca_file, *cert_file, *key_file;
+	char *username, *password; /* password: an env:NAME or file:/path reference */
+	char *prefix;              /* every key starts with it; default "/salve" */
+	char *replica;             /* this replica's name in claims; default the host name */
+	double lease_ttl;          /* the shortest lease a claim gets; default 10 s */
+	double timeout;            /* one etcd request on one endpoint; default 2 s */
+} srv_ha_conf;
+
 typedef struct srv_conf {
 	char *listen; /* "127.0.0.1:9095", "[::1]:9095", "0.0.0.0:9095" */
 	int http_threads, workers, queue_size, history, max_connections;
@@ -37,6 +49,7 @@ typedef struct srv_conf {
 	double global_targets_window;
 	int dedup_size;         /* keys the dedup table keeps (an LRU beyond) */
 	double resolved_memory; /* how long a resolved occurrence's later "firing" is ignored */
+	srv_ha_conf *ha;        /* NULL without `ha:` */
 } srv_conf;
 
 enum srv_resolved_action {
@@ -77,7 +90,8 @@ typedef struct srv_routes {
 } srv_routes;
 
 /* doc is the whole salve.yaml document (salve_config.doc); config_path may be NULL. Fills
- * defaults for every missing key. 0, or -1 with "server.x: reason" in err. */
+ * defaults for every missing key; reads `server:` and `ha:`. 0, or -1 with "server.x: reason" in
+ * err. */
 int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char *err,
                   size_t errlen);
 void srv_conf_free(srv_conf *c);

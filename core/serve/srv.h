@@ -89,6 +89,7 @@ struct srv_server {
 	srv_targets global_targets;
 	srv_metrics *metrics;
 	int paused;
+	struct srv_ha *ha; /* with `ha:` (ha.h), else NULL; thread-safe on its own */
 	int stopping;
 	size_t active, awaiting;
 	/* The dedup table's durable copy (dedupfile.c), under dedup_file_mu. */
