@@ -157,6 +157,34 @@ static int is_lua_name(const char *s)
 	return 1;
 }
 
+/* The Result table: the keys of the object the action returns. */
+static void print_results(const salve_action *a)
+{
+	char text[TEXT_MAX];
+	if (!a->results || !a->results[0].name) {
+		printf("\nResult: a table; the plugin declares no result fields.\n");
+		return;
+	}
+	size_t wname = 4, wtype = 4;
+	for (const salve_arg *r = a->results; r->name; r++) {
+		if (strlen(r->name) > wname)
+			wname = strlen(r->name);
+		if (strlen(salve_type_name(r->type)) > wtype)
+			wtype = strlen(salve_type_name(r->type));
+	}
+	printf("\nResult:\n  %-*s  %-*s  %s\n", (int)wname, "NAME", (int)wtype, "TYPE",
+	       "DESCRIPTION");
+	for (const salve_arg *r = a->results; r->name; r++)
+		printf("  %-*s  %-*s  %s\n", (int)wname, r->name, (int)wtype,
+		       salve_type_name(r->type), one_line(r->description, text, sizeof text));
+	if (a->kind == SALVE_MUTATE)
+		printf("The core adds changed (false when the state held) and, in a dry-run,\n"
+		       "planned = true.\n");
+	else if (a->kind == SALVE_NOTIFY)
+		printf("In a dry-run the core returns {sent = false, planned = true, message}\n"
+		       "instead.\n");
+}
+
 static void print_action_doc(const salve_loaded_plugin *p, const salve_action *a)
 {
 	char text[TEXT_MAX], local[128];
@@ -198,8 +226,7 @@ static void print_action_doc(const salve_loaded_plugin *p, const salve_action *a
 			       one_line(g->description, text, sizeof text));
 		}
 	}
-	printf("\nResult: a table. The descriptor declares no result fields (ABI 1.2); the\n"
-	       "plugin's README lists them.\n");
+	print_results(a);
 
 	lua_local_name(p->desc.name, local, sizeof local);
 	printf("\nExample:\n  local %s = plugin \"%s\"\n  step \"%s\" {\n    run = function(p)\n"
@@ -298,7 +325,8 @@ int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv)
 	static const char usage[] =
 	    "usage: salve doc [PLUGIN[.ACTION]]\n"
 	    "Describes the plugins found, a plugin's actions and settings, or an action: its\n"
-	    "kind, undo, target, arguments and an example call, from the plugin's descriptor.\n";
+	    "kind, undo, target, arguments, result fields and an example call, from the\n"
+	    "plugin's descriptor.\n";
 	int code = parse_options(argc, argv, usage, NULL);
 	if (code >= 0)
 		return code;
@@ -352,7 +380,7 @@ int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv)
 	return code;
 }
 
-/* LuaLS type of an argument. */
+/* LuaLS type of an argument or result field. */
 static const char *luals_type(enum salve_type t)
 {
 	switch (t) {
@@ -401,6 +429,27 @@ static int finish(FILE *f, const char *dir, const char *name, char *err, size_t 
 	return 0;
 }
 
+/* ---@field lines for args (optional unless SALVE_ARG_REQUIRED) or for result fields (as
+ * declared); returns whether any field is required. */
+static int write_fields(FILE *f, const salve_arg *fields, int are_args)
+{
+	char text[TEXT_MAX];
+	int required = 0;
+	for (const salve_arg *g = fields; g && g->name; g++) {
+		int req = !are_args || (g->flags & SALVE_ARG_REQUIRED) != 0;
+		required |= req;
+		if (is_lua_name(g->name))
+			fprintf(f, "---@field %s%s %s", g->name, req ? "" : "?",
+			        luals_type(g->type));
+		else
+			fprintf(f, "---@field [\"%s\"] %s%s", g->name, luals_type(g->type),
+			        req ? "" : "?");
+		fprintf(f, " %s%s\n", are_args && (g->flags & SALVE_ARG_SECRET) ? "(secret) " : "",
+		        one_line(g->description, text, sizeof text));
+	}
+	return required;
+}
+
 /* DIR/NAME.lua for one plugin. */
 static int write_plugin_stub(const char *dir, const salve_loaded_plugin *p, char *err,
                              size_t errlen)
@@ -414,10 +463,7 @@ static int write_plugin_stub(const char *dir, const salve_loaded_plugin *p, char
 	fprintf(f,
 	        "---@meta\n"
 	        "-- salve plugin \"%s\" %s (plugin ABI %u.%u): %s\n"
-	        "-- Written by `salve stubs` from the plugin's descriptor. Descriptors (ABI 1.2) "
-	        "declare no\n"
-	        "-- result fields: every action returns `table` (the plugin's README lists the "
-	        "fields).\n\n"
+	        "-- Written by `salve stubs` from the plugin's descriptor.\n\n"
 	        "---@class salve.plugin.%s\n"
 	        "local %s = {}\n",
 	        p->desc.name, p->desc.version ? p->desc.version : "-", p->desc.abi_major,
@@ -427,26 +473,25 @@ static int write_plugin_stub(const char *dir, const salve_loaded_plugin *p, char
 		char cls[400];
 		snprintf(cls, sizeof cls, "salve.%s.%s.args", local, a->name);
 		fprintf(f, "\n---@class %s\n", cls);
-		int required = 0;
-		for (const salve_arg *g = a->args; g && g->name; g++) {
-			int req = (g->flags & SALVE_ARG_REQUIRED) != 0;
-			required |= req;
-			if (is_lua_name(g->name))
-				fprintf(f, "---@field %s%s %s", g->name, req ? "" : "?",
-				        luals_type(g->type));
-			else
-				fprintf(f, "---@field [\"%s\"] %s%s", g->name, luals_type(g->type),
-				        req ? "" : "?");
-			fprintf(f, " %s%s\n", g->flags & SALVE_ARG_SECRET ? "(secret) " : "",
-			        one_line(g->description, text, sizeof text));
+		int required = write_fields(f, a->args, 1);
+		char result[400] = "table";
+		if (a->results && a->results[0].name) {
+			snprintf(result, sizeof result, "salve.%s.%s.result", local, a->name);
+			fprintf(f, "\n---@class %s\n", result);
+			write_fields(f, a->results, 0);
+			if (a->kind == SALVE_MUTATE)
+				fputs("---@field changed boolean (the core) false when the state "
+				      "held\n"
+				      "---@field planned? boolean (the core) true in a dry-run\n",
+				      f);
 		}
 		const char *undo = a->kind != SALVE_MUTATE             ? ""
 		                   : (a->flags & SALVE_ACTION_NO_UNDO) ? ", no undo"
 		                                                       : ", undoable";
-		fprintf(f, "\n--- %s\n--- %s%s%s%s\n---@param args%s %s\n---@return table\n",
+		fprintf(f, "\n--- %s\n--- %s%s%s%s\n---@param args%s %s\n---@return %s\n",
 		        one_line(a->description, text, sizeof text), salve_kind_name(a->kind), undo,
 		        a->target_arg ? "; target: " : "", a->target_arg ? a->target_arg : "",
-		        required ? "" : "?", cls);
+		        required ? "" : "?", cls, result);
 		if (is_lua_name(a->name))
 			fprintf(f, "function %s.%s(args) end\n", local, a->name);
 		else
@@ -545,7 +590,8 @@ int salve_cmd_stubs(const struct salve_cli_globals *g, int argc, char **argv)
 	    "usage: salve stubs --out DIR\n"
 	    "Writes LuaLS (lua-language-server) annotations for runbooks: DIR/salve.lua (the\n"
 	    "runbook globals) and DIR/PLUGIN.lua for every plugin in the search path (actions,\n"
-	    "argument names, types and required flags). Add DIR to workspace.library.\n";
+	    "argument names, types and required flags, result fields). Add DIR to\n"
+	    "workspace.library.\n";
 	const char *out = NULL;
 	int code = parse_options(argc, argv, usage, &out);
 	if (code >= 0)

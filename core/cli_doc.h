@@ -12,11 +12,11 @@
 #include "cli.h"
 
 /* salve doc [PLUGIN[.ACTION]]: the plugins found; one plugin's actions and settings; one
- * action's kind, undo, target, arguments and an example call. */
+ * action's kind, undo, target, arguments, result fields and an example call. */
 int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv);
 
 /* salve stubs --out DIR: DIR/salve.lua (the runbook globals) and DIR/NAME.lua for every
- * plugin that loads. */
+ * plugin that loads: each action typed by its args class and returning its result class. */
 int salve_cmd_stubs(const struct salve_cli_globals *g, int argc, char **argv);
 
 #endif

@@ -26,7 +26,8 @@
 /* More entries than this in one array means its terminating entry is missing. */
 #define MAX_ENTRIES 1024
 
-/* Element sizes of ABI 1.0 and 1.1, which declare none: up to their last field. */
+/* Element sizes of ABI 1.0 and 1.1, which declare none: up to their last field (for actions,
+ * render; results came in 1.2). */
 #define ACTION_SIZE_1_1  (offsetof(salve_action, render) + sizeof(void (*)(void)))
 #define ARG_SIZE_1_1     (offsetof(salve_arg, description) + sizeof(const char *))
 #define SETTING_SIZE_1_2 (offsetof(salve_setting, description) + sizeof(const char *))
@@ -114,6 +115,9 @@ static void free_host_copies(salve_loaded_plugin *p)
 	for (size_t i = 0; p->action_args && i < p->nactions; i++)
 		free(p->action_args[i]);
 	free(p->action_args);
+	for (size_t i = 0; p->action_results && i < p->nactions; i++)
+		free(p->action_results[i]);
+	free(p->action_results);
 	free((void *)p->desc.actions);
 	free((void *)p->desc.config);
 	free((void *)p->desc.settings);
@@ -392,6 +396,9 @@ int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, s
 		snprintf(what, sizeof what, "action %s", a->name);
 		if (check_args(a->args, path, what, err, errlen) < 0)
 			return -1;
+		snprintf(what, sizeof what, "the results of action %s", a->name);
+		if (check_args(a->results, path, what, err, errlen) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -487,7 +494,8 @@ _Static_assert(offsetof(salve_action, name) == 0 && offsetof(salve_arg, name) ==
                    offsetof(salve_setting, name) == 0,
                "copy_array finds an array's end by the name each element starts with");
 
-/* Replaces the descriptor's arrays (actions, their args, config, settings) by host copies laid
+/* Replaces the descriptor's arrays (actions, their args and results, config, settings) by host
+ * copies laid
  * out as this salve's structs, walking the plugin's with the element sizes it declares. On
  * failure the descriptor points to no plugin array; free_host_copies frees what was made. */
 static int make_host_copies(salve_loaded_plugin *p, const char *path, char *err, size_t errlen)
@@ -514,7 +522,8 @@ static int make_host_copies(salve_loaded_plugin *p, const char *path, char *err,
 		return -1;
 	d->actions = copy;
 	p->action_args = calloc(p->nactions + 1, sizeof *p->action_args);
-	if (!p->action_args) {
+	p->action_results = calloc(p->nactions + 1, sizeof *p->action_results);
+	if (!p->action_args || !p->action_results) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
@@ -527,6 +536,14 @@ static int make_host_copies(salve_loaded_plugin *p, const char *path, char *err,
 		                    err, errlen);
 		a->args = args;
 		p->action_args[i] = args;
+		if (rc < 0)
+			return -1;
+		snprintf(what, sizeof what, "the results of action %s", a->name);
+		void *results;
+		rc = copy_array(a->results, arg_size, sizeof(salve_arg), &results, &n, path, what,
+		                err, errlen);
+		a->results = results;
+		p->action_results[i] = results;
 		if (rc < 0)
 			return -1;
 	}
@@ -755,6 +772,16 @@ static json_t *describe_args(const salve_arg *args)
 	return out;
 }
 
+static json_t *describe_results(const salve_arg *results)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; results && results[i].name; i++)
+		json_array_append_new(out, json_pack("{s:s, s:s, s:s?}", "name", results[i].name,
+		                                     "type", salve_type_name(results[i].type),
+		                                     "description", results[i].description));
+	return out;
+}
+
 static json_t *describe_settings(const salve_plugin *d)
 {
 	if (!d->settings)
@@ -822,12 +849,13 @@ json_t *salve_registry_list(salve_registry *r)
 				const salve_action *a = &p->desc.actions[ai];
 				json_array_append_new(
 				    actions,
-				    json_pack("{s:s, s:s, s:b, s:s?, s:o}", "name", a->name, "kind",
-				              salve_kind_name(a->kind), "undoable",
+				    json_pack("{s:s, s:s, s:b, s:s?, s:o, s:o}", "name", a->name,
+				              "kind", salve_kind_name(a->kind), "undoable",
 				              a->kind == SALVE_MUTATE &&
 				                  !(a->flags & SALVE_ACTION_NO_UNDO),
 				              "description", a->description, "args",
-				              describe_args(a->args)));
+				              describe_args(a->args), "results",
+				              describe_results(a->results)));
 			}
 			char abi[16];
 			snprintf(abi, sizeof abi, "%u.%u", p->desc.abi_major, p->desc.abi_minor);

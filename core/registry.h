@@ -19,14 +19,15 @@
 typedef struct salve_loaded_plugin {
 	char *path;
 	void *dl;
-	/* Host copy: fields newer than the plugin are zero, and actions, every action's args,
-	 * config and settings point to host copies laid out as this salve's structs (the element
-	 * sizes say so). Owned by the registry. */
+	/* Host copy: fields newer than the plugin are zero, and actions, every action's args and
+	 * results, config and settings point to host copies laid out as this salve's structs (the
+	 * element sizes say so). Owned by the registry. */
 	salve_plugin desc;
 	size_t nactions;
 	int initialized;
 	void *state;
-	salve_arg **action_args; /* nactions host copies (NULL where an action has none) */
+	salve_arg **action_args;    /* nactions host copies (NULL where an action has none) */
+	salve_arg **action_results; /* the same for results */
 } salve_loaded_plugin;
 
 typedef struct salve_registry salve_registry;
@@ -51,8 +52,9 @@ salve_loaded_plugin *salve_registry_get(salve_registry *r, const char *name, int
  * NULL: none. */
 void salve_registry_set_config_file(salve_registry *r, const char *path);
 
-/* Every plugin file in the search path as [{name, version, path, abi, actions:[...],
- * settings:[...]}] or {path, error} for refused ones. New reference. */
+/* Every plugin file in the search path as [{name, version, path, abi, actions:[{name, kind,
+ * undoable, description, args:[...], results:[{name, type, description}]}], settings:[...]}] or
+ * {path, error} for refused ones. New reference. */
 json_t *salve_registry_list(salve_registry *r);
 
 /* The search dirs joined with ':' (for error messages); borrowed. */

@@ -464,18 +464,47 @@ static const salve_arg line_args[] = {
     {"mode", SALVE_T_INT, 0, "permissions of a file created (default 0644)"},
     {NULL, 0, 0, NULL}};
 
+static const salve_arg facts_results[] = {
+    {"hostname", SALVE_T_STRING, 0, "the machine's host name"},
+    {"kernel", SALVE_T_STRING, 0, "kernel release (uname -r)"},
+    {"arch", SALVE_T_STRING, 0, "machine architecture (uname -m)"},
+    {"uptime_s", SALVE_T_INT, 0, "seconds since boot"},
+    {"load", SALVE_T_LIST, 0, "load averages over 1, 5 and 15 minutes"},
+    {"cpus", SALVE_T_INT, 0, "CPUs online"},
+    {"mem_total_mb", SALVE_T_INT, 0, "memory in MiB"},
+    {"mem_available_mb", SALVE_T_INT, 0, "memory available in MiB; -1 without MemAvailable"},
+    {NULL, 0, 0, NULL}};
+static const salve_arg disk_results[] = {
+    {"path", SALVE_T_STRING, 0, "the path measured"},
+    {"total_bytes", SALVE_T_INT, 0, "size of the filesystem"},
+    {"used_bytes", SALVE_T_INT, 0, "bytes in use"},
+    {"available_bytes", SALVE_T_INT, 0, "bytes available to unprivileged users"},
+    {"used_pct", SALVE_T_NUMBER, 0, "used / (used + available), 0 to 100, as df computes it"},
+    {NULL, 0, 0, NULL}};
+static const salve_arg line_results[] = {
+    {"path", SALVE_T_STRING, 0, "the text file"},
+    {"exists", SALVE_T_BOOL, 0, "the file exists (when the line is already there)"},
+    {"present", SALVE_T_BOOL, 0, "the line is there (when it already was)"},
+    {"change", SALVE_T_STRING, 0, "\"append\" or \"replace\" (when planned or applied)"},
+    {"line", SALVE_T_STRING, 0, "the line written (when planned or applied)"},
+    {"replaced", SALVE_T_STRING, 0, "the line a regexp replaced, if any"},
+    {"created", SALVE_T_BOOL, 0, "the file was created (when planned or applied)"},
+    {NULL, 0, 0, NULL}};
+
 static const salve_action actions[] = {
     {.name = "facts",
      .kind = SALVE_READ,
      .args = no_args,
      .description = "hostname, kernel, uptime, load, CPUs and memory of this machine",
-     .run = facts_run},
+     .run = facts_run,
+     .results = facts_results},
     {.name = "disk",
      .kind = SALVE_READ,
      .args = disk_args,
      .target_arg = "path",
      .description = "size, use and free space of the filesystem holding path",
-     .run = disk_run},
+     .run = disk_run,
+     .results = disk_results},
     {.name = "ensure_line",
      .kind = SALVE_MUTATE,
      .args = line_args,
@@ -484,7 +513,8 @@ static const salve_action actions[] = {
      .check = line_check,
      .plan = line_plan,
      .apply = line_apply,
-     .undo = line_undo},
+     .undo = line_undo,
+     .results = line_results},
     {.name = NULL},
 };
 

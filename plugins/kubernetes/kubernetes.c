@@ -174,43 +174,211 @@ K8S_UNDO_CALLBACK(touched, kube_touched_restore, kube_host)
 K8S_UNDO_CALLBACK(set_image, kube_set_image, kube_host)
 K8S_UNDO_CALLBACK(node, kube_node_restore, kube_host)
 
+/* What each action returns (README: Actions). Mutations return the same shape from check (when
+ * the state holds), plan and apply; "changes" lists the paths a write changed. */
+#define R_CHANGES                                                                                  \
+	{                                                                                          \
+		"changes", SALVE_T_LIST, 0, "[{path, before, after}] the write changed"            \
+	}
+#define R_ROLLOUT                                                                                  \
+	{"healthy", SALVE_T_BOOL, 0, "the rollout is complete, as kubectl rollout status judges"}, \
+	    {"failed", SALVE_T_BOOL, 0, "the progress deadline passed"},                           \
+	    {"message", SALVE_T_STRING, 0, "what kubectl rollout status would say"},               \
+	    {"desired", SALVE_T_INT, 0, "replicas wanted"},                                        \
+	    {"replicas", SALVE_T_INT, 0, "replicas there, old and new"},                           \
+	    {"updated", SALVE_T_INT, 0, "replicas of the current template"},                       \
+	    {"ready", SALVE_T_INT, 0, "replicas ready"},                                           \
+	    {"available", SALVE_T_INT, 0, "replicas available"},                                   \
+	    {"generation", SALVE_T_INT, 0, "metadata.generation"},                                 \
+	    {"observed_generation", SALVE_T_INT, 0, "status.observedGeneration"},                  \
+	    {"kind", SALVE_T_STRING, 0, "Deployment, StatefulSet or DaemonSet"},                   \
+	    {"namespace", SALVE_T_STRING, 0, "its namespace"},                                     \
+	    {"name", SALVE_T_STRING, 0, "its name"},                                               \
+	{                                                                                          \
+		"revision", SALVE_T_INT, 0, "deployment.kubernetes.io/revision"                    \
+	}
+static const salve_arg get_results[] = {
+    {"apiVersion", SALVE_T_STRING, 0, "the object as the API serves it"},
+    {"kind", SALVE_T_STRING, 0, "its kind"},
+    {"metadata", SALVE_T_MAP, 0, "its metadata, without managedFields"},
+    {"spec", SALVE_T_MAP, 0, "its spec (for kinds that have one)"},
+    {"status", SALVE_T_MAP, 0, "its status (for kinds that have one)"},
+    END_ARGS,
+};
+static const salve_arg pods_results[] = {
+    {"namespace", SALVE_T_STRING, 0, "the namespace listed"},
+    {"count", SALVE_T_INT, 0, "pods listed"},
+    {"pods", SALVE_T_LIST, 0,
+     "[{name, namespace, phase, status, ready, restarts, node, containers: [{name, image, "
+     "ready, restarts, state, reason}]}]; status as kubectl get pods shows it"},
+    END_ARGS,
+};
+static const salve_arg status_results[] = {R_ROLLOUT, END_ARGS};
+static const salve_arg wait_results[] = {
+    R_ROLLOUT,
+    {"waited_seconds", SALVE_T_NUMBER, 0, "how long it waited (0 in a dry-run)"},
+    END_ARGS,
+};
+static const salve_arg logs_results[] = {
+    {"namespace", SALVE_T_STRING, 0, "the pod's namespace"},
+    {"pod", SALVE_T_STRING, 0, "the pod"},
+    {"container", SALVE_T_STRING, 0, "the container, when one was named"},
+    {"text", SALVE_T_STRING, 0, "the last lines (at most 1 MiB)"},
+    {"lines", SALVE_T_INT, 0, "lines in text"},
+    END_ARGS,
+};
+static const salve_arg events_results[] = {
+    {"namespace", SALVE_T_STRING, 0, "the namespace"},
+    {"count", SALVE_T_INT, 0, "events listed"},
+    {"events", SALVE_T_LIST, 0,
+     "[{type, reason, message, object, count, last_seen}], oldest first"},
+    END_ARGS,
+};
+static const salve_arg rollout_undo_results[] = {
+    {"kind", SALVE_T_STRING, 0, "Deployment"},
+    {"namespace", SALVE_T_STRING, 0, "its namespace"},
+    {"name", SALVE_T_STRING, 0, "its name"},
+    {"from_revision", SALVE_T_INT, 0, "the revision it ran"},
+    {"to_revision", SALVE_T_INT, 0, "the revision it returns to"},
+    R_CHANGES,
+    {"message", SALVE_T_STRING, 0, "what was (or would be) done"},
+    END_ARGS,
+};
+static const salve_arg restart_results[] = {
+    {"kind", SALVE_T_STRING, 0, "the workload's kind"},
+    {"namespace", SALVE_T_STRING, 0, "its namespace"},
+    {"name", SALVE_T_STRING, 0, "its name"},
+    {"last_restarted_at", SALVE_T_STRING, 0, "the previous restart's stamp (check only)"},
+    {"restarted_at", SALVE_T_STRING, 0, "the stamp written (plan and apply)"},
+    R_CHANGES,
+    END_ARGS,
+};
+static const salve_arg image_results[] = {
+    {"kind", SALVE_T_STRING, 0, "the workload's kind"},
+    {"namespace", SALVE_T_STRING, 0, "its namespace"},
+    {"name", SALVE_T_STRING, 0, "its name"},
+    {"container", SALVE_T_STRING, 0, "the container"},
+    {"image", SALVE_T_STRING, 0, "the image set"},
+    {"previous_image", SALVE_T_STRING, 0, "the image it ran"},
+    R_CHANGES,
+    END_ARGS,
+};
+static const salve_arg patch_results[] = {
+    {"kind", SALVE_T_STRING, 0, "the object's kind"},
+    {"namespace", SALVE_T_STRING, 0, "its namespace (namespaced kinds)"},
+    {"name", SALVE_T_STRING, 0, "its name"},
+    R_CHANGES,
+    END_ARGS,
+};
+static const salve_arg node_results[] = {
+    {"node", SALVE_T_STRING, 0, "the node"},
+    {"unschedulable", SALVE_T_BOOL, 0, "spec.unschedulable"},
+    R_CHANGES,
+    END_ARGS,
+};
+static const salve_arg drain_results[] = {
+    {"node", SALVE_T_STRING, 0, "the node"},
+    {"unschedulable", SALVE_T_BOOL, 0, "the node is cordoned"},
+    {"was_unschedulable", SALVE_T_BOOL, 0, "it was cordoned before (apply)"},
+    R_CHANGES,
+    {"evicted", SALVE_T_LIST, 0, "pods evicted (apply) or that would be (plan)"},
+    {"to_evict", SALVE_T_LIST, 0, "pods left to evict (check)"},
+    {"refused_now", SALVE_T_LIST, 0, "pods an eviction would be refused for now (plan)"},
+    {"skipped", SALVE_T_LIST, 0, "[{pod, reason}] not evicted (mirror and DaemonSet pods)"},
+    {"timeout", SALVE_T_NUMBER, 0, "seconds the drain may take (plan)"},
+    END_ARGS,
+};
+static const salve_arg delete_pod_results[] = {
+    {"namespace", SALVE_T_STRING, 0, "the pod's namespace"},
+    {"name", SALVE_T_STRING, 0, "the pod"},
+    {"exists", SALVE_T_BOOL, 0, "the pod exists (check)"},
+    {"status", SALVE_T_STRING, 0, "its phase (check)"},
+    {"deleted", SALVE_T_BOOL, 0, "it was deleted (apply; false: already gone)"},
+    {"uid", SALVE_T_STRING, 0, "its uid"},
+    {"message", SALVE_T_STRING, 0, "why nothing was deleted, when it was gone"},
+    END_ARGS,
+};
+static const salve_arg isolate_results[] = {
+    {"namespace", SALVE_T_STRING, 0, "the namespace"},
+    {"name", SALVE_T_STRING, 0, "the NetworkPolicy's name"},
+    {"spec", SALVE_T_MAP, 0, "its spec"},
+    {"run_id", SALVE_T_STRING, 0, "the run that created it (salve/run-id label)"},
+    {"created", SALVE_T_BOOL, 0, "this call created it"},
+    {"uid", SALVE_T_STRING, 0, "its uid, once stored"},
+    END_ARGS,
+};
+static const salve_arg quarantine_results[] = {
+    {"namespace", SALVE_T_STRING, 0, "the pod's namespace"},
+    {"pod", SALVE_T_STRING, 0, "the pod"},
+    {"labels_before", SALVE_T_MAP, 0, "its labels before"},
+    {"labels_after", SALVE_T_MAP, 0, "its labels after"},
+    R_CHANGES,
+    END_ARGS,
+};
+static const salve_arg evidence_results[] = {
+    {"dir", SALVE_T_STRING, 0, "the directory written"},
+    {"namespace", SALVE_T_STRING, 0, "the namespace"},
+    {"pods", SALVE_T_LIST, 0, "the pods captured"},
+    {"manifest", SALVE_T_STRING, 0, "manifest.json"},
+    {"manifest_sha256", SALVE_T_STRING, 0, "the manifest's SHA-256"},
+    {"files", SALVE_T_LIST, 0, "[{path, sha256, bytes}]"},
+    {"notes", SALVE_T_LIST, 0, "what could not be captured, and why"},
+    END_ARGS,
+};
+static const salve_arg taint_results[] = {
+    {"node", SALVE_T_STRING, 0, "the node"},
+    {"key", SALVE_T_STRING, 0, "the taint's key"},
+    {"effect", SALVE_T_STRING, 0, "its effect"},
+    {"value", SALVE_T_STRING, 0, "its value, when given"},
+    {"present", SALVE_T_BOOL, 0, "the node has the taint"},
+    {"taints", SALVE_T_LIST, 0, "the node's taints"},
+    R_CHANGES,
+    END_ARGS,
+};
+
 static const salve_action actions[] = {
     {.name = "get",
      .kind = SALVE_READ,
      .args = get_args,
      .target_arg = "name",
      .description = "Read one object",
-     .run = kube_get},
+     .run = kube_get,
+     .results = get_results},
     {.name = "pods",
      .kind = SALVE_READ,
      .args = pods_args,
      .target_arg = "namespace",
      .description = "List pods with their readiness, restarts and status",
-     .run = kube_pods},
+     .run = kube_pods,
+     .results = pods_results},
     {.name = "rollout_status",
      .kind = SALVE_READ,
      .args = status_args,
      .target_arg = "name",
      .description = "Judge a rollout as kubectl rollout status does",
-     .run = kube_rollout_status},
+     .run = kube_rollout_status,
+     .results = status_results},
     {.name = "rollout_wait",
      .kind = SALVE_READ,
      .args = wait_args,
      .target_arg = "name",
      .description = "Wait until a rollout is healthy (in a dry-run: its status now, no wait)",
-     .run = kube_rollout_wait},
+     .run = kube_rollout_wait,
+     .results = wait_results},
     {.name = "logs",
      .kind = SALVE_READ,
      .args = logs_args,
      .target_arg = "pod",
      .description = "The last lines of a container's log",
-     .run = kube_logs},
+     .run = kube_logs,
+     .results = logs_results},
     {.name = "events",
      .kind = SALVE_READ,
      .args = events_args,
      .target_arg = "name",
      .description = "Events in a namespace, optionally about one object",
-     .run = kube_events},
+     .run = kube_events,
+     .results = events_results},
     {.name = "rollout_undo",
      .kind = SALVE_MUTATE,
      .args = undo_args,
@@ -219,7 +387,8 @@ static const salve_action actions[] = {
      .check = rollout_undo_check,
      .plan = rollout_undo_plan,
      .apply = rollout_undo_apply,
-     .undo = touched_undo},
+     .undo = touched_undo,
+     .results = rollout_undo_results},
     {.name = "rollout_restart",
      .kind = SALVE_MUTATE,
      .args = restart_args,
@@ -228,7 +397,8 @@ static const salve_action actions[] = {
      .check = rollout_restart_check,
      .plan = rollout_restart_plan,
      .apply = rollout_restart_apply,
-     .undo = touched_undo},
+     .undo = touched_undo,
+     .results = restart_results},
     {.name = "set_image",
      .kind = SALVE_MUTATE,
      .args = image_args,
@@ -237,7 +407,8 @@ static const salve_action actions[] = {
      .check = set_image_check,
      .plan = set_image_plan,
      .apply = set_image_apply,
-     .undo = set_image_undo},
+     .undo = set_image_undo,
+     .results = image_results},
     {.name = "patch",
      .kind = SALVE_MUTATE,
      .args = patch_args,
@@ -247,7 +418,8 @@ static const salve_action actions[] = {
      .check = patch_check,
      .plan = patch_plan,
      .apply = patch_apply,
-     .undo = touched_undo},
+     .undo = touched_undo,
+     .results = patch_results},
     {.name = "cordon",
      .kind = SALVE_MUTATE,
      .args = node_args,
@@ -256,7 +428,8 @@ static const salve_action actions[] = {
      .check = cordon_check,
      .plan = cordon_plan,
      .apply = cordon_apply,
-     .undo = node_undo},
+     .undo = node_undo,
+     .results = node_results},
     {.name = "uncordon",
      .kind = SALVE_MUTATE,
      .args = node_args,
@@ -265,7 +438,8 @@ static const salve_action actions[] = {
      .check = uncordon_check,
      .plan = uncordon_plan,
      .apply = uncordon_apply,
-     .undo = node_undo},
+     .undo = node_undo,
+     .results = node_results},
     {.name = "drain",
      .kind = SALVE_MUTATE,
      .args = drain_args,
@@ -274,7 +448,8 @@ static const salve_action actions[] = {
      .check = kube_drain_check,
      .plan = kube_drain_plan,
      .apply = kube_drain_apply,
-     .undo = node_undo},
+     .undo = node_undo,
+     .results = drain_results},
     {.name = "delete_pod",
      .kind = SALVE_MUTATE,
      .args = delete_pod_args,
@@ -283,7 +458,8 @@ static const salve_action actions[] = {
      .description = "Delete a pod (its controller replaces it)",
      .check = delete_pod_check,
      .plan = delete_pod_plan,
-     .apply = delete_pod_apply},
+     .apply = delete_pod_apply,
+     .results = delete_pod_results},
     {.name = "isolate",
      .kind = SALVE_MUTATE,
      .args = isolate_args,
@@ -292,7 +468,8 @@ static const salve_action actions[] = {
      .check = isolate_check,
      .plan = isolate_plan,
      .apply = isolate_apply,
-     .undo = isolate_undo},
+     .undo = isolate_undo,
+     .results = isolate_results},
     {.name = "quarantine_pod",
      .kind = SALVE_MUTATE,
      .args = quarantine_args,
@@ -301,13 +478,15 @@ static const salve_action actions[] = {
      .check = quarantine_check,
      .plan = quarantine_plan,
      .apply = quarantine_apply,
-     .undo = touched_undo},
+     .undo = touched_undo,
+     .results = quarantine_results},
     {.name = "evidence",
      .kind = SALVE_READ,
      .args = evidence_args,
      .target_arg = "pod",
      .description = "Capture pods, logs, events, owners and nodes with SHA-256 digests",
-     .run = kube_evidence},
+     .run = kube_evidence,
+     .results = evidence_results},
     {.name = "taint",
      .kind = SALVE_MUTATE,
      .args = taint_args,
@@ -316,7 +495,8 @@ static const salve_action actions[] = {
      .check = taint_check,
      .plan = taint_plan,
      .apply = taint_apply,
-     .undo = taint_undo},
+     .undo = taint_undo,
+     .results = taint_results},
     {.name = "untaint",
      .kind = SALVE_MUTATE,
      .args = taint_args,
@@ -325,7 +505,8 @@ static const salve_action actions[] = {
      .check = untaint_check,
      .plan = untaint_plan,
      .apply = untaint_apply,
-     .undo = taint_undo},
+     .undo = taint_undo,
+     .results = taint_results},
     {.name = NULL},
 };
 

@@ -451,26 +451,69 @@ static const salve_arg escalate_args[] = {
 
 static const salve_arg no_args[] = {ARG_END};
 
-#define NOTIFY_ACTION(n, a, target, desc)                                                          \
+/* What a delivery returns (README: Results); in a dry-run the core returns the rendered
+ * message instead. */
+#define RESULT_DELIVERY                                                                            \
+	{"channel", SALVE_T_STRING, 0, "the channel: slack, pagerduty, opsgenie, teams, ..."},     \
+	    {"target", SALVE_T_STRING, 0, "where it went (channel, key, alias or recipients)"},    \
+	    {"status", SALVE_T_INT, 0, "the HTTP or SMTP status of the last attempt"},             \
+	    {"attempts", SALVE_T_INT, 0, "attempts made"},                                         \
+	{                                                                                          \
+		"drill", SALVE_T_BOOL, 0, "true in drills (absent otherwise)"                      \
+	}
+#define RESULT_PAGERDUTY                                                                           \
+	{"dedup_key", SALVE_T_STRING, 0, "the key PagerDuty answered with (pagerduty)"},           \
+	{                                                                                          \
+		"event_action", SALVE_T_STRING, 0, "trigger, acknowledge or resolve (pagerduty)"   \
+	}
+#define RESULT_OPSGENIE                                                                            \
+	{"request_id", SALVE_T_STRING, 0, "Opsgenie's request id (opsgenie)"},                     \
+	    {"alias", SALVE_T_STRING, 0, "the alert's alias (opsgenie)"},                          \
+	{                                                                                          \
+		"action", SALVE_T_STRING, 0, "create, close or acknowledge (opsgenie)"             \
+	}
+#define RESULT_EMAIL                                                                               \
+	{                                                                                          \
+		"message_id", SALVE_T_STRING, 0, "the Message-ID sent (email)"                     \
+	}
+static const salve_arg delivery_results[] = {RESULT_DELIVERY, ARG_END};
+static const salve_arg pagerduty_results[] = {RESULT_DELIVERY, RESULT_PAGERDUTY, ARG_END};
+static const salve_arg opsgenie_results[] = {RESULT_DELIVERY, RESULT_OPSGENIE, ARG_END};
+static const salve_arg email_results[] = {RESULT_DELIVERY, RESULT_EMAIL, ARG_END};
+static const salve_arg send_results[] = {RESULT_DELIVERY, RESULT_PAGERDUTY, RESULT_OPSGENIE,
+                                         RESULT_EMAIL, ARG_END};
+static const salve_arg page_results[] = {
+    {"severity", SALVE_T_STRING, 0, "the severity paged"},
+    {"targets", SALVE_T_LIST, 0, "the targets notified"},
+    {"delivered", SALVE_T_LIST, 0, "one delivery result per target"},
+    {"level", SALVE_T_INT, 0, "the escalation level (escalate)"},
+    {"drill", SALVE_T_BOOL, 0, "true in drills (absent otherwise)"},
+    ARG_END,
+};
+
+#define NOTIFY_ACTION(n, a, target, desc, res)                                                     \
 	{                                                                                          \
 		.name = #n, .kind = SALVE_NOTIFY, .args = a, .description = desc,                  \
-		.target_arg = target, .run = n##_run, .render = n##_render                         \
+		.target_arg = target, .run = n##_run, .render = n##_render, .results = res         \
 	}
 
 static const salve_action actions[] = {
-    NOTIFY_ACTION(slack, slack_args, "channel", "Slack incoming webhook (Block Kit message)"),
+    NOTIFY_ACTION(slack, slack_args, "channel", "Slack incoming webhook (Block Kit message)",
+                  delivery_results),
     NOTIFY_ACTION(pagerduty, pagerduty_args, "dedup_key",
-                  "PagerDuty Events API v2: trigger, acknowledge or resolve"),
+                  "PagerDuty Events API v2: trigger, acknowledge or resolve", pagerduty_results),
     NOTIFY_ACTION(opsgenie, opsgenie_args, "alias",
-                  "Opsgenie Alert API: create, or close/acknowledge by alias"),
-    NOTIFY_ACTION(teams, teams_args, NULL, "Microsoft Teams incoming webhook card"),
-    NOTIFY_ACTION(webhook, webhook_args, "name", "generic JSON POST from a template"),
-    NOTIFY_ACTION(email, email_args, "to", "email over SMTP (STARTTLS or smtps)"),
-    NOTIFY_ACTION(send, send_args, "to", "send to one target by its scheme"),
+                  "Opsgenie Alert API: create, or close/acknowledge by alias", opsgenie_results),
+    NOTIFY_ACTION(teams, teams_args, NULL, "Microsoft Teams incoming webhook card",
+                  delivery_results),
+    NOTIFY_ACTION(webhook, webhook_args, "name", "generic JSON POST from a template",
+                  delivery_results),
+    NOTIFY_ACTION(email, email_args, "to", "email over SMTP (STARTTLS or smtps)", email_results),
+    NOTIFY_ACTION(send, send_args, "to", "send to one target by its scheme", send_results),
     NOTIFY_ACTION(page, page_args, "severity",
-                  "notify the targets notify.routing lists for a severity"),
+                  "notify the targets notify.routing lists for a severity", page_results),
     NOTIFY_ACTION(escalate, escalate_args, "level",
-                  "notify level N of notify.escalation (the core calls it)"),
+                  "notify level N of notify.escalation (the core calls it)", page_results),
     {.name = "escalation_policy",
      .kind = SALVE_READ,
      .args = no_args,

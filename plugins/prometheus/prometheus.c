@@ -345,19 +345,37 @@ static const salve_arg range_args[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const salve_arg query_results[] = {
+    {"expr", SALVE_T_STRING, 0, "the expression evaluated"},
+    {"result_type", SALVE_T_STRING, 0, "vector, scalar, matrix or string, as Prometheus says"},
+    {"count", SALVE_T_INT, 0, "samples returned"},
+    {"value", SALVE_T_NUMBER, 0, "the first sample's number (or the scalar); null when none"},
+    {"samples", SALVE_T_LIST, 0, "[{labels, value, time}]"},
+    {NULL, 0, 0, NULL},
+};
+static const salve_arg range_results[] = {
+    {"expr", SALVE_T_STRING, 0, "the expression evaluated"},
+    {"result_type", SALVE_T_STRING, 0, "matrix, as Prometheus says"},
+    {"count", SALVE_T_INT, 0, "series returned"},
+    {"series", SALVE_T_LIST, 0, "[{labels, values: [[time, value], ...], last}]"},
+    {NULL, 0, 0, NULL},
+};
+
 static const salve_action actions[] = {
     {.name = "query",
      .kind = SALVE_READ,
      .args = query_args,
      .target_arg = "expr",
      .description = "Evaluate a PromQL expression at one time",
-     .run = query},
+     .run = query,
+     .results = query_results},
     {.name = "query_range",
      .kind = SALVE_READ,
      .args = range_args,
      .target_arg = "expr",
      .description = "Evaluate a PromQL expression over a time range",
-     .run = query_range},
+     .run = query_range,
+     .results = range_results},
     {.name = NULL},
 };
 

@@ -519,6 +519,45 @@ static const salve_arg hpa_args_schema[] = {
     END_ARGS,
 };
 
+/* What each action returns (README). set and hpa_bounds return the same shape from check (when
+ * the state holds), plan and apply. */
+static const salve_arg set_results[] = {
+    {"kind", SALVE_T_STRING, 0, "Deployment, StatefulSet or ReplicaSet"},
+    {"namespace", SALVE_T_STRING, 0, "its namespace"},
+    {"name", SALVE_T_STRING, 0, "its name"},
+    {"previous", SALVE_T_INT, 0, "the replica count it had"},
+    {"replicas", SALVE_T_INT, 0, "the replica count set"},
+    {"clamped", SALVE_T_BOOL, 0, "min or max held a computed count back"},
+    {"changes", SALVE_T_LIST, 0, "[{path, before, after}] the write changed"},
+    END_ARGS,
+};
+static const salve_arg wait_results[] = {
+    {"healthy", SALVE_T_BOOL, 0, "the replicas are ready (false only in a dry-run)"},
+    {"failed", SALVE_T_BOOL, 0, "the progress deadline passed"},
+    {"message", SALVE_T_STRING, 0, "what kubectl rollout status would say"},
+    {"desired", SALVE_T_INT, 0, "replicas wanted"},
+    {"replicas", SALVE_T_INT, 0, "replicas there"},
+    {"updated", SALVE_T_INT, 0, "replicas of the current template"},
+    {"ready", SALVE_T_INT, 0, "replicas ready"},
+    {"available", SALVE_T_INT, 0, "replicas available"},
+    {"generation", SALVE_T_INT, 0, "metadata.generation"},
+    {"observed_generation", SALVE_T_INT, 0, "status.observedGeneration"},
+    {"kind", SALVE_T_STRING, 0, "the workload's kind"},
+    {"namespace", SALVE_T_STRING, 0, "its namespace"},
+    {"name", SALVE_T_STRING, 0, "its name"},
+    {"waited_seconds", SALVE_T_NUMBER, 0, "how long it waited"},
+    END_ARGS,
+};
+static const salve_arg hpa_results[] = {
+    {"namespace", SALVE_T_STRING, 0, "the HorizontalPodAutoscaler's namespace"},
+    {"name", SALVE_T_STRING, 0, "its name"},
+    {"min", SALVE_T_INT, 0, "minReplicas (1 when unset)"},
+    {"max", SALVE_T_INT, 0, "maxReplicas"},
+    {"previous", SALVE_T_MAP, 0, "{min, max} before (plan and apply)"},
+    {"changes", SALVE_T_LIST, 0, "[{path, before, after}] the write changed"},
+    END_ARGS,
+};
+
 static const salve_action actions[] = {
     {.name = "set",
      .kind = SALVE_MUTATE,
@@ -528,13 +567,15 @@ static const salve_action actions[] = {
      .check = set_check,
      .plan = set_plan,
      .apply = set_apply,
-     .undo = set_undo},
+     .undo = set_undo,
+     .results = set_results},
     {.name = "wait_ready",
      .kind = SALVE_READ,
      .args = wait_args,
      .target_arg = "name",
      .description = "Wait until a workload's replicas are ready (dry-run: state now, no wait)",
-     .run = wait_ready},
+     .run = wait_ready,
+     .results = wait_results},
     {.name = "hpa_bounds",
      .kind = SALVE_MUTATE,
      .args = hpa_args_schema,
@@ -543,7 +584,8 @@ static const salve_action actions[] = {
      .check = hpa_check,
      .plan = hpa_plan,
      .apply = hpa_apply,
-     .undo = hpa_undo},
+     .undo = hpa_undo,
+     .results = hpa_results},
     {.name = NULL},
 };
 

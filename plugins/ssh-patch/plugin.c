@@ -271,6 +271,34 @@ static const salve_arg service_args[] = {
     {NULL, 0, 0, NULL},
 };
 
+/* What each action returns (README: Actions): per-host results and counts, and for pending and
+ * patch their totals. */
+#define HOST_RESULTS                                                                               \
+	{"hosts", SALVE_T_MAP, 0,                                                                  \
+	 "{NAME = {rc, stdout, stderr, duration, changed, error, ...}} per host; rc null when "    \
+	 "the command did not run, error null when fine"},                                         \
+	    {"ok", SALVE_T_INT, 0, "hosts that succeeded"},                                        \
+	{                                                                                          \
+		"failed", SALVE_T_INT, 0, "hosts that failed"                                      \
+	}
+static const salve_arg host_results[] = {HOST_RESULTS, {NULL, 0, 0, NULL}};
+static const salve_arg pending_results[] = {
+    HOST_RESULTS,
+    {"pending", SALVE_T_INT, 0, "updates waiting on all hosts"},
+    {"hosts_with_updates", SALVE_T_INT, 0, "hosts with at least one"},
+    {NULL, 0, 0, NULL},
+};
+static const salve_arg patch_results[] = {
+    HOST_RESULTS,
+    {"batches", SALVE_T_ANY, 0, "plan: the hosts of each batch; apply: how many batches"},
+    {"batches_run", SALVE_T_INT, 0, "batches that ran (apply)"},
+    {"stopped", SALVE_T_BOOL, 0, "max_fail or a failure stopped the run (apply)"},
+    {"max_fail", SALVE_T_INT, 0, "failed hosts tolerated (plan)"},
+    {"reboot", SALVE_T_STRING, 0, "never, if-required or always (plan)"},
+    {"health", SALVE_T_STRING, 0, "the health command, when given (plan)"},
+    {NULL, 0, 0, NULL},
+};
+
 static const salve_action actions[] = {
     {.name = "exec",
      .kind = SALVE_MUTATE,
@@ -281,19 +309,22 @@ static const salve_action actions[] = {
      .check = sp_exec_check,
      .plan = sp_exec_plan,
      .apply = sp_exec_apply,
-     .undo = sp_exec_undo},
+     .undo = sp_exec_undo,
+     .results = host_results},
     {.name = "query",
      .kind = SALVE_READ,
      .args = exec_args,
      .description = "Run a read-only command on hosts; runs in dry-run too (exec's read form)",
      .target_arg = "hosts",
-     .run = sp_query_run},
+     .run = sp_query_run,
+     .results = host_results},
     {.name = "pending",
      .kind = SALVE_READ,
      .args = pending_args,
      .description = "Packages with updates waiting, per host (apt, dnf, yum)",
      .target_arg = "hosts",
-     .run = sp_pending_run},
+     .run = sp_pending_run,
+     .results = pending_results},
     {.name = "patch",
      .kind = SALVE_MUTATE,
      .args = patch_args,
@@ -302,7 +333,8 @@ static const salve_action actions[] = {
      .check = sp_patch_check,
      .plan = sp_patch_plan,
      .apply = sp_patch_apply,
-     .undo = sp_patch_undo},
+     .undo = sp_patch_undo,
+     .results = patch_results},
     {.name = "reboot",
      .kind = SALVE_MUTATE,
      .args = reboot_args,
@@ -312,7 +344,8 @@ static const salve_action actions[] = {
      .check = sp_reboot_check,
      .plan = sp_reboot_plan,
      .apply = sp_reboot_apply,
-     .undo = sp_reboot_undo},
+     .undo = sp_reboot_undo,
+     .results = host_results},
     {.name = "ensure_line",
      .kind = SALVE_MUTATE,
      .args = line_args,
@@ -321,7 +354,8 @@ static const salve_action actions[] = {
      .check = sp_line_check,
      .plan = sp_line_plan,
      .apply = sp_line_apply,
-     .undo = sp_line_undo},
+     .undo = sp_line_undo,
+     .results = host_results},
     {.name = "service",
      .kind = SALVE_MUTATE,
      .args = service_args,
@@ -330,7 +364,8 @@ static const salve_action actions[] = {
      .check = sp_service_check,
      .plan = sp_service_plan,
      .apply = sp_service_apply,
-     .undo = sp_service_undo},
+     .undo = sp_service_undo,
+     .results = host_results},
     {.name = NULL},
 };
 

@@ -1,9 +1,10 @@
 /* Plugins for the loader's tests, one per -DBAD_* (the file is named after it): the ways the
  * loader must refuse a plugin (badabi, newminor, noundo, nosymbol, misnamed, smallstride), the
  * library the race test swaps in (evil), and layouts other builds have that must load:
- * oldminor and v11 (descriptors of ABI 1.0 and 1.1, which declare no element sizes), wide
- * (array elements larger than this salve's, as fields appended later make them) and typed
- * (ABI 1.2: settings, duration and secret-reference arguments). */
+ * oldminor and v11 (descriptors of ABI 1.0 and 1.1, which declare no element sizes), v12 (a
+ * 1.2 descriptor built before salve_action.results), wide (array elements larger than this
+ * salve's, as fields appended later make them) and typed (ABI 1.2: settings, duration and
+ * secret-reference arguments). */
 #include <salve/plugin.h>
 
 #ifdef BAD_EVIL
@@ -56,9 +57,28 @@ __attribute__((unused)) static int noop_undo(salve_call *call, const json_t *und
 	return SALVE_OK;
 }
 
-#if defined(BAD_OLDMINOR) || defined(BAD_V11)
+#if defined(BAD_OLDMINOR) || defined(BAD_V11) || defined(BAD_V12)
+/* salve_action as 1.0 and 1.1 laid it out (and 1.2 until results was appended): it ends at
+ * render. salve_arg has not changed since 1.0. */
+struct action_1_1 {
+	const char *name;
+	enum salve_kind kind;
+	const salve_arg *args;
+	unsigned flags;
+	const char *description;
+	const char *target_arg;
+	int (*run)(salve_call *call, const json_t *args, json_t **result);
+	int (*check)(salve_call *call, const json_t *args, json_t **observed);
+	int (*plan)(salve_call *call, const json_t *args, json_t **predicted);
+	int (*apply)(salve_call *call, const json_t *args, json_t **result, json_t **undo);
+	int (*undo)(salve_call *call, const json_t *undo);
+	int (*render)(salve_call *call, const json_t *args, json_t **message);
+};
+_Static_assert(sizeof(struct action_1_1) == offsetof(salve_action, results),
+               "the 1.1 action is salve_action up to results");
+
 /* The descriptor as ABI 1.0 and 1.1 laid it out: it ends at fini and declares no element
- * sizes. salve_action and salve_arg have not changed since 1.0. */
+ * sizes. */
 struct descriptor_1_1 {
 	uint32_t struct_size;
 	uint16_t abi_major;
@@ -80,7 +100,7 @@ __attribute__((unused)) static const salve_arg config_args[] = {
     {"dir", SALVE_T_STRING, 0, "a place"},
     {"level", SALVE_T_INT, 0, "how much"},
     {NULL, 0, 0, NULL}};
-static const salve_action old_actions[] = {
+static const struct action_1_1 old_actions[] = {
     {.name = "look", .kind = SALVE_READ, .args = look_args, .run = noop_run},
     {.name = "change",
      .kind = SALVE_MUTATE,
@@ -92,6 +112,23 @@ static const salve_action old_actions[] = {
     {.name = NULL},
 };
 
+#ifdef BAD_V12
+/* Built against 1.2's plugin.h before results was appended: SALVE_PLUGIN_HEADER recorded
+ * the shorter action. Read with this salve's size, each action's results would be the next
+ * action's name. */
+static const salve_plugin descriptor = {
+    .struct_size = sizeof(salve_plugin),
+    .abi_major = SALVE_PLUGIN_ABI_MAJOR,
+    .abi_minor = 2,
+    .action_size = sizeof(struct action_1_1),
+    .arg_size = sizeof(salve_arg),
+    .setting_size = sizeof(salve_setting),
+    .name = "v12",
+    .version = "0",
+    .actions = (const salve_action *)(const void *)old_actions,
+};
+SALVE_PLUGIN_DECLARE(descriptor)
+#else
 static const struct descriptor_1_1 old_descriptor = {
     .struct_size = sizeof(struct descriptor_1_1),
     .abi_major = 1,
@@ -104,7 +141,7 @@ static const struct descriptor_1_1 old_descriptor = {
     .config = config_args,
 #endif
     .version = "0",
-    .actions = old_actions,
+    .actions = (const salve_action *)(const void *)old_actions,
 };
 
 __attribute__((visibility("default"))) const salve_plugin *salve_plugin_entry(void);
@@ -112,6 +149,7 @@ const salve_plugin *salve_plugin_entry(void)
 {
 	return (const salve_plugin *)(const void *)&old_descriptor;
 }
+#endif
 
 #elif defined(BAD_WIDE)
 /* Each element carries fields this salve does not know, as a later minor's would: the loader
@@ -140,7 +178,11 @@ static const struct wide_setting wide_settings[] = {
     {{NULL, 0, 0, NULL, NULL}, NULL},
 };
 static const struct wide_action wide_actions[] = {
-    {{.name = "look", .kind = SALVE_READ, .args = &wide_args[0].arg, .run = noop_run},
+    {{.name = "look",
+      .kind = SALVE_READ,
+      .args = &wide_args[0].arg,
+      .run = noop_run,
+      .results = &wide_args[0].arg},
      {"later", "later", "later"}},
     {{.name = "again", .kind = SALVE_READ, .run = noop_run}, {"later", "later", "later"}},
     {{.name = NULL}, {NULL, NULL, NULL}},

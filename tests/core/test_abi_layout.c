@@ -37,7 +37,9 @@ PIN(salve_action, plan, 64);
 PIN(salve_action, apply, 72);
 PIN(salve_action, undo, 80);
 PIN(salve_action, render, 88);
-SIZE(salve_action, 96);
+/* 1.2 */
+PIN(salve_action, results, 96);
+SIZE(salve_action, 104);
 
 /* 1.2 */
 PIN(salve_setting, name, 0);

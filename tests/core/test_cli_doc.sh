@@ -2,7 +2,8 @@
 # salve doc and salve stubs against the built plugins: the exact reference of the host
 # plugin and its actions, the errors (unknown plugin 69, unknown action 64 naming the actions),
 # and LuaLS stubs for every plugin (valid Lua 5.4, one function per action of the descriptor,
-# typed argument tables with required flags).
+# typed argument tables with required flags, typed result classes); every action declares its
+# result fields, and two real results have exactly the declared fields.
 set -u
 SALVE=${SALVE_BIN:?run through ctest}
 PLUGINS=${SALVE_PLUGIN_DIR:?}
@@ -57,8 +58,17 @@ Arguments:
   create  bool    -         create the file when missing (default false)
   mode    int     -         permissions of a file created (default 0644)
 
-Result: a table. The descriptor declares no result fields (ABI 1.2); the
-plugin's README lists them.
+Result:
+  NAME      TYPE    DESCRIPTION
+  path      string  the text file
+  exists    bool    the file exists (when the line is already there)
+  present   bool    the line is there (when it already was)
+  change    string  \"append\" or \"replace\" (when planned or applied)
+  line      string  the line written (when planned or applied)
+  replaced  string  the line a regexp replaced, if any
+  created   bool    the file was created (when planned or applied)
+The core adds changed (false when the state held) and, in a dry-run,
+planned = true.
 
 Example:
   local host = plugin \"host\"
@@ -79,8 +89,13 @@ Arguments:
   NAME  TYPE    FLAGS     DESCRIPTION
   path  string  required  a path on the filesystem to measure
 
-Result: a table. The descriptor declares no result fields (ABI 1.2); the
-plugin's README lists them.
+Result:
+  NAME             TYPE    DESCRIPTION
+  path             string  the path measured
+  total_bytes      int     size of the filesystem
+  used_bytes       int     bytes in use
+  available_bytes  int     bytes available to unprivileged users
+  used_pct         number  used / (used + available), 0 to 100, as df computes it
 
 Example:
   local host = plugin \"host\"
@@ -100,8 +115,16 @@ Target: none.
 Arguments:
   none
 
-Result: a table. The descriptor declares no result fields (ABI 1.2); the
-plugin's README lists them.
+Result:
+  NAME              TYPE    DESCRIPTION
+  hostname          string  the machine's host name
+  kernel            string  kernel release (uname -r)
+  arch              string  machine architecture (uname -m)
+  uptime_s          int     seconds since boot
+  load              list    load averages over 1, 5 and 15 minutes
+  cpus              int     CPUs online
+  mem_total_mb      int     memory in MiB
+  mem_available_mb  int     memory available in MiB; -1 without MemAvailable
 
 Example:
   local host = plugin \"host\"
@@ -155,27 +178,43 @@ same "$(cd "$T/stubs" && ls | tr '\n' ' ')" "$( (echo salve.lua; cd "$PLUGINS" &
 	"one file per plugin, and salve.lua"
 same "$(cat "$T/stubs/host.lua")" '---@meta
 -- salve plugin "host" 1.0.0 (plugin ABI 1.2): this machine: facts, disk space, local file lines
--- Written by `salve stubs` from the plugin'"'"'s descriptor. Descriptors (ABI 1.2) declare no
--- result fields: every action returns `table` (the plugin'"'"'s README lists the fields).
+-- Written by `salve stubs` from the plugin'"'"'s descriptor.
 
 ---@class salve.plugin.host
 local host = {}
 
 ---@class salve.host.facts.args
 
+---@class salve.host.facts.result
+---@field hostname string the machine'"'"'s host name
+---@field kernel string kernel release (uname -r)
+---@field arch string machine architecture (uname -m)
+---@field uptime_s integer seconds since boot
+---@field load any[] load averages over 1, 5 and 15 minutes
+---@field cpus integer CPUs online
+---@field mem_total_mb integer memory in MiB
+---@field mem_available_mb integer memory available in MiB; -1 without MemAvailable
+
 --- hostname, kernel, uptime, load, CPUs and memory of this machine
 --- read
 ---@param args? salve.host.facts.args
----@return table
+---@return salve.host.facts.result
 function host.facts(args) end
 
 ---@class salve.host.disk.args
 ---@field path string a path on the filesystem to measure
 
+---@class salve.host.disk.result
+---@field path string the path measured
+---@field total_bytes integer size of the filesystem
+---@field used_bytes integer bytes in use
+---@field available_bytes integer bytes available to unprivileged users
+---@field used_pct number used / (used + available), 0 to 100, as df computes it
+
 --- size, use and free space of the filesystem holding path
 --- read; target: path
 ---@param args salve.host.disk.args
----@return table
+---@return salve.host.disk.result
 function host.disk(args) end
 
 ---@class salve.host.ensure_line.args
@@ -185,10 +224,21 @@ function host.disk(args) end
 ---@field create? boolean create the file when missing (default false)
 ---@field mode? integer permissions of a file created (default 0644)
 
+---@class salve.host.ensure_line.result
+---@field path string the text file
+---@field exists boolean the file exists (when the line is already there)
+---@field present boolean the line is there (when it already was)
+---@field change string "append" or "replace" (when planned or applied)
+---@field line string the line written (when planned or applied)
+---@field replaced string the line a regexp replaced, if any
+---@field created boolean the file was created (when planned or applied)
+---@field changed boolean (the core) false when the state held
+---@field planned? boolean (the core) true in a dry-run
+
 --- keep a line in a local text file; undo restores the old content
 --- mutate, undoable; target: path
 ---@param args salve.host.ensure_line.args
----@return table
+---@return salve.host.ensure_line.result
 function host.ensure_line(args) end
 
 return host' "host.lua, exactly"
@@ -230,6 +280,39 @@ for p in json.load(open(sys.argv[1]))["plugins"]:
         if not re.search("`" + re.escape(a["name"]) + "[`{(]", text):
             print(p["name"] + "." + a["name"])' "$T/plugins.json" "${SALVE_SOURCE_DIR:?}")
 same "$missing" "" "every plugin's README names each of its actions"
+
+# Every action of every built plugin declares its result fields (salve plugins --json), except
+# notify.escalation_policy, whose result is a list, not an object with fields.
+undeclared=$(python3 -c 'import json, sys
+for p in json.load(open(sys.argv[1]))["plugins"]:
+    for a in p["actions"]:
+        r = a.get("results")
+        if not r or any(not f.get("name") or not f.get("type") or not f.get("description") for f in r):
+            print(p["name"] + "." + a["name"])' "$T/plugins.json")
+same "$undeclared" "notify.escalation_policy" "every action but one declares named, typed, described result fields"
+
+# What host.disk and host.facts return has exactly the fields they declare.
+cat >"$T/keys.lua" <<'EOF'
+runbook { name = "result-keys" }
+local host = plugin "host"
+local function keys(r)
+  local k = {}
+  for n in pairs(r) do k[#k + 1] = n end
+  table.sort(k)
+  return table.concat(k, " ")
+end
+step "disk" { run = function(p) print("disk: " .. keys(host.disk{ path = "/" })) end }
+step "facts" { run = function(p) print("facts: " .. keys(host.facts{})) end }
+EOF
+got=$(S --audit "$T/audit.jsonl" --state-dir "$T/state" --audit-sync none run "$T/keys.lua" 2>&1 |
+	sed -n 's/^salve: info: result-keys: //p')
+want=$(python3 -c 'import json, sys
+for p in json.load(open(sys.argv[1]))["plugins"]:
+    if p["name"] == "host":
+        acts = {a["name"]: a for a in p["actions"]}
+        for n in ("disk", "facts"):
+            print(n + ": " + " ".join(sorted(f["name"] for f in acts[n]["results"])))' "$T/plugins.json")
+same "$got" "$want" "host.disk and host.facts return exactly their declared result fields"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

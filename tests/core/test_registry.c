@@ -265,6 +265,16 @@ static salve_loaded_plugin *load(salve_registry *r, const char *name, int init)
 	return p;
 }
 
+static json_t *listed(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(
+	    list, i, e) if (!strcmp(json_string_value(json_object_get(e, "name")), name)) return e;
+	fail_msg("%s is not listed", name);
+	return NULL;
+}
+
 static void expect_arg(const salve_arg *a, const char *name, enum salve_type type, unsigned flags,
                        const char *description)
 {
@@ -293,6 +303,7 @@ static void test_older_descriptors_load(void **state)
 	expect_arg(&change->args[0], "first", SALVE_T_STRING, SALVE_ARG_REQUIRED, "one");
 	expect_arg(&change->args[1], "second", SALVE_T_INT, 0, "two");
 	assert_null(change->args[2].name);
+	assert_null(change->results);
 	expect_arg(&p->desc.config[1], "level", SALVE_T_INT, 0, "how much");
 	assert_null(p->desc.settings);
 	/* Host copies: laid out as this salve's structs, whatever the plugin declared. */
@@ -307,6 +318,37 @@ static void test_older_descriptors_load(void **state)
 	assert_null(salve_registry_get(r, "v11", 1, &why, err, sizeof err));
 	assert_string_equal(err, "/etc/salve/salve.yaml: plugins.v11.colour: unknown setting "
 	                         "(known: dir, level)");
+	salve_registry_free(r);
+}
+
+/* A 1.2 descriptor built before salve_action.results was appended declares the shorter
+ * action_size: the loader steps by it, and every action reads as declaring no results (taking
+ * sizeof(salve_action) bytes of each would read the next action's name as results). */
+static void test_actions_without_results_load(void **state)
+{
+	(void)state;
+	salve_registry *r = bad_registry(NULL);
+	salve_loaded_plugin *p = load(r, "v12", 1);
+	assert_int_equal(p->desc.abi_minor, 2);
+	assert_int_equal(p->nactions, 2);
+	const salve_action *look = salve_plugin_action(p, "look");
+	const salve_action *change = salve_plugin_action(p, "change");
+	assert_non_null(look);
+	assert_non_null(change);
+	assert_null(look->results);
+	assert_null(change->results);
+	assert_int_equal(change->kind, SALVE_MUTATE);
+	assert_non_null(change->undo);
+	expect_arg(&look->args[1], "second", SALVE_T_INT, 0, "two");
+	json_t *list = salve_registry_list(r);
+	json_t *actions = json_object_get(listed(list, "v12"), "actions");
+	assert_int_equal(json_array_size(actions), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *results = json_object_get(json_array_get(actions, i), "results");
+		assert_true(json_is_array(results));
+		assert_int_equal(json_array_size(results), 0);
+	}
+	json_decref(list);
 	salve_registry_free(r);
 }
 
@@ -326,6 +368,24 @@ static void test_declared_element_sizes(void **state)
 	expect_arg(&args[0], "first", SALVE_T_STRING, SALVE_ARG_REQUIRED, "one");
 	expect_arg(&args[1], "second", SALVE_T_DURATION, 0, "two");
 	assert_null(args[2].name);
+	/* results are salve_arg arrays, walked with arg_size too */
+	const salve_arg *results = p->desc.actions[0].results;
+	assert_ptr_not_equal(results, args);
+	expect_arg(&results[0], "first", SALVE_T_STRING, SALVE_ARG_REQUIRED, "one");
+	expect_arg(&results[1], "second", SALVE_T_DURATION, 0, "two");
+	assert_null(results[2].name);
+	assert_null(p->desc.actions[1].results);
+	json_t *list = salve_registry_list(r);
+	json_t *want = json_loads("[{\"name\": \"first\", \"type\": \"string\", \"description\": "
+	                          "\"one\"}, {\"name\": \"second\", \"type\": \"duration\", "
+	                          "\"description\": \"two\"}]",
+	                          0, NULL);
+	json_t *got = json_object_get(
+	    json_array_get(json_object_get(listed(list, "wide"), "actions"), 0), "results");
+	if (!json_equal(got, want))
+		fail_msg("results listed: %s", json_dumps(got, 0));
+	json_decref(want);
+	json_decref(list);
 	assert_string_equal(p->desc.settings[1].name, "label");
 	assert_string_equal(p->desc.settings[1].default_value, "x");
 	assert_null(p->desc.settings[2].name);
@@ -422,16 +482,6 @@ static void test_settings_are_checked_before_init(void **state)
 	tu_cleanup();
 }
 
-static json_t *listed(json_t *list, const char *name)
-{
-	size_t i;
-	json_t *e;
-	json_array_foreach(
-	    list, i, e) if (!strcmp(json_string_value(json_object_get(e, "name")), name)) return e;
-	fail_msg("%s is not listed", name);
-	return NULL;
-}
-
 /* salve plugins --json: every setting with its type, default and description. */
 static void test_plugins_list_shows_settings(void **state)
 {
@@ -508,6 +558,10 @@ static void test_descriptor_rules(void **state)
 	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
 	assert_string_equal(err, "p.so: action x declares argument a twice");
 	actions[0].args = NULL;
+	actions[0].results = dup_args;
+	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
+	assert_string_equal(err, "p.so: the results of action x declares argument a twice");
+	actions[0].results = NULL;
 	actions[0].run = NULL;
 	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
 	assert_string_equal(err, "p.so: read action p.x has no run");
@@ -561,6 +615,7 @@ int main(void)
 	    cmocka_unit_test(test_symlink_into_a_writable_dir_is_refused),
 	    cmocka_unit_test(test_a_swapped_file_is_never_loaded),
 	    cmocka_unit_test(test_older_descriptors_load),
+	    cmocka_unit_test(test_actions_without_results_load),
 	    cmocka_unit_test(test_declared_element_sizes),
 	    cmocka_unit_test(test_settings_are_checked_before_init),
 	    cmocka_unit_test(test_plugins_list_shows_settings),

@@ -26,13 +26,13 @@
  *
  * Compatibility: structs only grow at the end, each later field commented "added in 1.N";
  * the host copies min(struct_size, sizeof) into a zeroed copy, so an older plugin reads as
- * if its missing fields were NULL/0. The arrays (actions, args, config, settings) are walked
- * with the element sizes the descriptor declares (action_size, arg_size, setting_size, added
- * in 1.2 and filled by SALVE_PLUGIN_HEADER; a 1.0/1.1 descriptor, or a size of 0, means the
- * sizes of 1.2, which for actions and args are those of 1.0), and each element is copied the
- * same way. A field appended later makes -Wextra warn about positional initializers that
- * leave it out: write designated initializers (.name = ...) where a plugin must build with
- * -Werror across releases.
+ * if its missing fields were NULL/0. The arrays (actions, args, results, config, settings)
+ * are walked with the element sizes the descriptor declares (action_size, arg_size,
+ * setting_size, added in 1.2 and filled by SALVE_PLUGIN_HEADER; a 1.0/1.1 descriptor, or a
+ * size of 0, means the sizes of 1.0, which actions and args kept until 1.2 appended
+ * salve_action.results), and each element is copied the same way. A field appended later
+ * makes -Wextra warn about positional initializers that leave it out: write designated
+ * initializers (.name = ...) where a plugin must build with -Werror across releases.
  */
 #ifndef SALVE_PLUGIN_H
 #define SALVE_PLUGIN_H
@@ -358,6 +358,13 @@ typedef struct salve_action {
 	int (*undo)(salve_call *call, const json_t *undo);
 	/* notify (optional): the message as it would be sent, for dry-run output. */
 	int (*render)(salve_call *call, const json_t *args, json_t **message);
+	/* added in 1.2: the keys of the object run, apply and plan return (and check's observed
+	 * when the state holds), each with its type and what it holds; a key present only
+	 * sometimes says when in its description. Documentation for people and editors (salve
+	 * doc, salve stubs, salve plugins --json); the host does not check results against it.
+	 * flags: 0. Ends with a NULL name; NULL: not declared (a plugin built before the field,
+	 * whose shorter action_size the host reads as NULL here). */
+	const salve_arg *results;
 } salve_action;
 
 typedef struct salve_plugin {
