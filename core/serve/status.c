@@ -312,8 +312,8 @@ int srv_status_routes(struct srv_server *s, json_t **out)
 		*out = json_pack("{s:s}", "error", "out of memory");
 		return 500;
 	}
-	double now = salve_now();
 	pthread_mutex_lock(&s->mu);
+	double now = salve_now(); /* under mu: no event recorded after it is read */
 	struct cooling_scan scan = {s, cooling};
 	srv_dedup_each_cooling(s->dedup, now, cooling_visit, &scan);
 	for (size_t i = 0; i < s->routes.n; i++) {

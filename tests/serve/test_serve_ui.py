@@ -303,9 +303,7 @@ def test_guardrails_api(s):
     cd = g["cooldown"]
     T.eq((cd["seconds"], cd["cooling"]), (3600.0, 4),
          "guarded: cooldown 1h, four keys cooling (each run's alert and target)")
-    fps = {r: None for r in runs}
-    for rid in runs:
-        fps[rid] = s.run(rid)["fingerprint"]
+    fps = {rid: s.run(rid)["fingerprint"] for rid in runs}
     got = sorted((k["run"], k["kind"], k.get("target"), k.get("fingerprint"),
                   k.get("starts_at"), k["resolved"]) for k in cd["soonest"])
     want = sorted([(runs[0], "alert", "web1", fps[runs[0]], GUARDED_STARTS, False),
