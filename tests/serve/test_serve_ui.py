@@ -9,11 +9,14 @@ form, and the audit log must show the decisions with that name.
 """
 import datetime
 import fcntl
+import http.client
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -350,9 +353,64 @@ def test_guardrails_page(b, runs):
          ["/ui/runs/" + r for r in runs], "each cooling run links to its view")
 
 
-def test_configured_prefix():
+class PrefixProxy:
+    """A reverse proxy on 127.0.0.1 that serves salve under /ops/salve/ and strips the
+    prefix before it forwards, sending no X-Forwarded-Prefix (as a proxy that does not know
+    the header): the page must get its prefix from server.ui_prefix."""
+
+    PREFIX = "/ops/salve"
+
+    def __init__(self, upstream_port):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def forward(self):
+                if not self.path.startswith(proxy.PREFIX + "/"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("authorization", "content-type")}
+                c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                try:
+                    c.request(self.command, self.path[len(proxy.PREFIX):], body=body,
+                              headers=headers)
+                    r = c.getresponse()
+                    data = r.read()
+                except OSError:  # salve stopped under a poll of the page
+                    self.send_error(502)
+                    return
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                c.close()
+                proxy.paths.append(self.path)
+
+            do_GET = do_POST = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.paths = []
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_configured_prefix(b):
     """server.ui_prefix: the page's links, script and API calls go under it, whatever
-    X-Forwarded-Prefix says; a prefix that is not a plain path is refused at start-up."""
+    X-Forwarded-Prefix says; a prefix that is not a plain path is refused at start-up.
+    Chromium drives the page through a proxy that strips the prefix."""
     for bad in ("/a/../b", "ops", "//evil.example", "/a b", "/x\"><script>", "/.hidden"):
         p = Server("ui-bad-prefix", ROUTES, server_yaml="  ui_prefix: %s\n" % json.dumps(bad))
         rc, out, err = salve(["serve", "--check"], env=p.env, config=p.config)
@@ -368,6 +426,43 @@ def test_configured_prefix():
                  "/elsewhere" not in body,
                  "the configured prefix is in every link (X-Forwarded-Prefix %s)" %
                  headers.get("X-Forwarded-Prefix", "absent"), body[:800])
+        st, body = p.post_alerts([alert("Guarded", {"key": "px", "host": "web9"},
+                                        starts=GUARDED_STARTS)])
+        rid = body["runs"][0]
+        T.ok(p.wait_run(rid), "a run on the prefixed server finished")
+        proxy = PrefixProxy(p.port)
+        try:
+            base = "http://127.0.0.1:%d%s" % (proxy.port, proxy.PREFIX)
+            b.events = []
+            T.ok(b.open(base + "/ui"), "the page loads through the proxy")
+            login(b)
+            wait_for("the runs and the cooling run", lambda: b.js(
+                "document.querySelectorAll('#runs a, #routes li a').length === 2"), timeout=10)
+            links = b.js("Array.from(document.querySelectorAll('#runs a, #routes li a, h1 a'))"
+                         ".map(function(a){return a.getAttribute('href')})")
+            T.eq(sorted(links or []), sorted([PrefixProxy.PREFIX + "/ui",
+                                              PrefixProxy.PREFIX + "/ui/runs/" + rid,
+                                              PrefixProxy.PREFIX + "/ui/runs/" + rid]),
+                 "the title, the runs list and the cooling run link under the prefix")
+            T.ok({PrefixProxy.PREFIX + x for x in
+                  ("/ui", "/ui/app.js", "/ui/app.css", "/routes")} <= set(
+                      x.split("?")[0] for x in proxy.paths),
+                 "the script, style sheet and API calls went through the prefix", proxy.paths)
+            b.js("document.querySelector('#runs a').click(); true")
+            T.ok(wait_for("the run view under the prefix", lambda: b.js(
+                "location.pathname === '%s/ui/runs/%s' && document.readyState === 'complete'"
+                " && !!document.getElementById('access')" % (PrefixProxy.PREFIX, rid)),
+                timeout=10), "a run link opens the run's view under the prefix")
+            login(b)
+            T.eq(wait_for("its timeline", lambda: b.js(
+                "document.querySelectorAll('#timeline svg.chart').length"), timeout=10), 1,
+                "the run's timeline loads through the proxy")
+            b.events = [m for m in b.events if m.get("method") != "Log.entryAdded" or
+                        "favicon" not in json.dumps(m)]
+            T.eq(b.problems(), [], "no errors in the console behind the proxy")
+        finally:
+            b.send("Page.navigate", {"url": "about:blank"}, session=True)  # stop its polling
+            proxy.close()
     finally:
         T.eq(p.stop(), 0, "the prefixed server stopped cleanly")
 
@@ -430,7 +525,7 @@ def main():
         b = Browser()
         guarded = test_guardrails_api(s)
         test_page(s, b, guarded)
-        test_configured_prefix()
+        test_configured_prefix(b)
         test_metrics(s)
     finally:
         if b:
