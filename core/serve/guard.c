@@ -446,3 +446,12 @@ srv_dedup_change *srv_dedup_snapshot(const srv_dedup *d, size_t *n)
 	*n = i;
 	return c;
 }
+
+void srv_dedup_each_cooling(const srv_dedup *d, double now,
+                            void (*fn)(void *arg, const char *key, const char *run_id, double left),
+                            void *arg)
+{
+	for (const struct dedup_entry *e = d->oldest; e; e = e->newer)
+		if (!e->active && !e->resolved && now - e->ended < e->cooldown)
+			fn(arg, e->key, e->run_id, e->cooldown - (now - e->ended));
+}

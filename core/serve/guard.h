@@ -100,5 +100,11 @@ srv_dedup_change *srv_dedup_take_changes(srv_dedup *d, size_t *n);
 srv_dedup_change *srv_dedup_snapshot(const srv_dedup *d, size_t *n);
 /* Frees what take_changes and snapshot return. */
 void srv_dedup_changes_free(srv_dedup_change *c, size_t n);
+/* Calls fn for each key cooling down at now (its run ended less than its cooldown ago; not
+ * active, not a remembered resolve) with the run that held it and the seconds left. key and
+ * run_id are borrowed for the call; fn must not change the table. */
+void srv_dedup_each_cooling(const srv_dedup *d, double now,
+                            void (*fn)(void *arg, const char *key, const char *run_id, double left),
+                            void *arg);
 
 #endif

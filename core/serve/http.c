@@ -465,7 +465,8 @@ static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, 
 		return send_json(s, c, name, (unsigned)status, out);
 	case H_UI: {
 		struct srv_ui_response r;
-		srv_ui_shell(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Prefix"),
+		srv_ui_shell(s->conf.ui_prefix,
+		             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Prefix"),
 		             q->arg, &r);
 		return send_ui(s, c, name, &r);
 	}

@@ -232,6 +232,45 @@ static void conf_defaults(srv_conf *c)
 	c->global_targets_window = 3600;
 	c->dedup_size = 100000;
 	c->resolved_memory = 86400;
+	c->ui_prefix = strdup("");
+}
+
+int srv_plain_prefix(const char *text, char *out, size_t outlen)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	                         "/-._~";
+	size_t n = strlen(text);
+	if (text[0] != '/' || n > 200 || n >= outlen || text[strspn(text, ok)] != '\0' ||
+	    strstr(text, "//") || strstr(text, "/.") || strstr(text, ".."))
+		return -1;
+	memcpy(out, text, n + 1);
+	while (n > 0 && out[n - 1] == '/')
+		out[--n] = '\0';
+	return 0;
+}
+
+/* server.ui_prefix: "" (none) or a plain path, kept without trailing slashes. */
+static int conf_ui_prefix(const json_t *v, srv_conf *c, char *err, size_t errlen)
+{
+	char prefix[256];
+	if (!v)
+		return 0;
+	const char *text = json_string_value(v);
+	if (!text || (text[0] && srv_plain_prefix(text, prefix, sizeof prefix) < 0)) {
+		snprintf(err, errlen,
+		         "server.ui_prefix: must be \"\" or a plain path such as /ops/salve "
+		         "(letters, digits and /-._~, no \"..\", \"//\" or segment starting with "
+		         "'.', at most 200 characters)");
+		return -1;
+	}
+	char *copy = strdup(text[0] ? prefix : "");
+	if (!copy) {
+		snprintf(err, errlen, "server.ui_prefix: out of memory");
+		return -1;
+	}
+	free(c->ui_prefix);
+	c->ui_prefix = copy;
+	return 0;
 }
 
 /* The keys of server: that are numbers, durations and strings. */
@@ -496,8 +535,10 @@ int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char 
 	                                   "shutdown_grace",
 	                                   "dedup_size",
 	                                   "resolved_memory",
+	                                   "ui_prefix",
 	                                   NULL};
 	if (known_keys(s, keys, "server", err, errlen) < 0 || conf_scalars(s, c, err, errlen) < 0 ||
+	    conf_ui_prefix(json_object_get(s, "ui_prefix"), c, err, errlen) < 0 ||
 	    conf_tls(json_object_get(s, "tls"), c, err, errlen) < 0 ||
 	    conf_tokens(json_object_get(s, "tokens"), c, err, errlen) < 0)
 		return -1;
@@ -513,6 +554,7 @@ void srv_conf_free(srv_conf *c)
 		free(c->tokens[k]);
 	free(c->runbook_dir);
 	ha_conf_free(c->ha);
+	free(c->ui_prefix);
 	memset(c, 0, sizeof *c);
 }
 

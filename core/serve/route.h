@@ -50,6 +50,7 @@ typedef struct srv_conf {
 	int dedup_size;         /* keys the dedup table keeps (an LRU beyond) */
 	double resolved_memory; /* how long a resolved occurrence's later "firing" is ignored */
 	srv_ha_conf *ha;        /* NULL without `ha:` */
+	char *ui_prefix; /* the operator page's path prefix behind a proxy: "" or "/ops/salve" */
 } srv_conf;
 
 enum srv_resolved_action {
@@ -115,6 +116,11 @@ int srv_parse_duration(const char *text, double *seconds);
 /* "10/1h" -> 10 runs per 3600 s (the window as srv_parse_duration, above 0). 0 or
  * -1. */
 int srv_parse_rate(const char *text, int *count, double *window);
+/* A URL path prefix the operator's page may be put under ("/ops/salve"): '/' then letters,
+ * digits and "/-._~", at most 200 characters, no "//" and no segment starting with '.' (no
+ * "..", nothing that leaves the server or the path). Into out without trailing slashes ("/"
+ * gives ""). 0, or -1 when text is not such a path. */
+int srv_plain_prefix(const char *text, char *out, size_t outlen);
 /* 1048576, "512KiB", "1MiB", "64k", "2MB" -> bytes. 0 or -1. */
 int srv_parse_size(const json_t *v, size_t *out);
 

@@ -2,11 +2,13 @@
 #include "status.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "route.h"
 #include "run.h"
 #include "srv.h"
+#include "util.h"
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,    1,     2.5,  5,     10};
@@ -171,23 +173,172 @@ int srv_status_run(struct srv_server *s, const char *id, json_t **out)
 	return 200;
 }
 
+/* The keys cooling down that GET /routes lists per route: the soonest to expire. */
+enum { COOLING_SHOWN = 10 };
+
+struct cooling_entry {
+	const char *key, *run_id; /* borrowed from the dedup table (under mu) */
+	double left;
+};
+
+struct route_cooling {
+	size_t count;
+	size_t n;
+	struct cooling_entry soonest[COOLING_SHOWN]; /* ascending by left */
+};
+
+struct cooling_scan {
+	struct srv_server *s;
+	struct route_cooling *per_route;
+};
+
+/* The route a dedup key belongs to: "o<US>ROUTE<US>..." (an occurrence) or
+ * "t<US>ROUTE[#resolved]<US>..." (a target), route names having neither separator. */
+static long cooling_route(const struct srv_server *s, const char *key)
+{
+	if ((key[0] != 'o' && key[0] != 't') || key[1] != '\x1f')
+		return -1;
+	const char *name = key + 2, *end = strchr(name, '\x1f');
+	if (!end)
+		return -1;
+	size_t n = (size_t)(end - name);
+	static const char resolved[] = "#resolved";
+	if (key[0] == 't' && n > sizeof resolved - 1 &&
+	    memcmp(end - (sizeof resolved - 1), resolved, sizeof resolved - 1) == 0)
+		n -= sizeof resolved - 1;
+	for (size_t i = 0; i < s->routes.n; i++) {
+		const char *rn = s->routes.v[i].name;
+		if (strlen(rn) == n && memcmp(rn, name, n) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+static void cooling_visit(void *arg, const char *key, const char *run_id, double left)
+{
+	struct cooling_scan *scan = arg;
+	long i = cooling_route(scan->s, key);
+	if (i < 0)
+		return;
+	struct route_cooling *c = &scan->per_route[i];
+	c->count++;
+	size_t at = c->n;
+	while (at > 0 && c->soonest[at - 1].left > left)
+		at--;
+	if (at >= COOLING_SHOWN)
+		return;
+	size_t keep = c->n < COOLING_SHOWN ? c->n : COOLING_SHOWN - 1;
+	memmove(&c->soonest[at + 1], &c->soonest[at], (keep - at) * sizeof c->soonest[0]);
+	c->soonest[at] = (struct cooling_entry){key, run_id, left};
+	if (c->n < COOLING_SHOWN)
+		c->n++;
+}
+
+/* Whole seconds, rounded up: a key shown with 0 s left has expired. */
+static json_int_t seconds_up(double seconds)
+{
+	json_int_t whole = (json_int_t)seconds;
+	return whole < seconds ? whole + 1 : whole;
+}
+
+/* Under mu: one key cooling down. An occurrence key names the alert,
+ * "o<US>ROUTE<US>FINGERPRINT<US>STARTS[<US>resolved]", read from its end (a fingerprint may
+ * hold anything; the normalized startsAt holds no separator). A target key holds only the
+ * target's hash: the target is the run's while the run is in the history. */
+static json_t *cooling_json(struct srv_server *s, const struct cooling_entry *e)
+{
+	static const char resolved_tail[] = "\x1fresolved";
+	const size_t tail = sizeof resolved_tail - 1;
+	const char *route = e->key + 2, *route_end = strchr(route, '\x1f');
+	if (!route_end)
+		route_end = route + strlen(route);
+	const char *rest = *route_end ? route_end + 1 : route_end;
+	size_t len = strlen(rest);
+	int occurrence = e->key[0] == 'o', resolved;
+	if (occurrence) {
+		resolved = len >= tail && memcmp(rest + len - tail, resolved_tail, tail) == 0;
+		len -= resolved ? tail : 0;
+	} else {
+		resolved = route_end - route > 9 && memcmp(route_end - 9, "#resolved", 9) == 0;
+	}
+	json_t *o =
+	    json_pack("{s:s, s:s, s:I, s:b}", "kind", occurrence ? "alert" : "target", "run",
+	              e->run_id, "seconds_left", seconds_up(e->left), "resolved", resolved);
+	if (occurrence) {
+		size_t fp = len;
+		while (fp > 0 && rest[fp - 1] != '\x1f')
+			fp--;
+		if (fp > 0) {
+			json_object_set_new(o, "fingerprint", json_stringn(rest, fp - 1));
+			json_object_set_new(o, "starts_at", json_stringn(rest + fp, len - fp));
+		}
+	}
+	const struct srv_run *r = srv_run_find(s, e->run_id);
+	if (r && r->target)
+		json_object_set_new(o, "target", json_string(r->target));
+	return o;
+}
+
+/* Runs started within the rate window (the ring holds the last count start times). */
+static json_t *rate_json(const srv_rate *rate, double now)
+{
+	int used = 0;
+	for (int i = 0; i < rate->used; i++)
+		used += now - rate->times[(rate->head + i) % rate->count] < rate->window;
+	json_t *o = json_pack("{s:i, s:f, s:i}", "limit", rate->count, "window_seconds",
+	                      rate->window, "used", used);
+	if (rate->count > 0 && used >= rate->count)
+		json_object_set_new(
+		    o, "next_in_seconds",
+		    json_integer(seconds_up(rate->window - (now - rate->times[rate->head]))));
+	return o;
+}
+
+static json_t *targets_json(const srv_targets *t, double now)
+{
+	int counted = 0;
+	for (size_t i = 0; i < t->n; i++)
+		counted += now - t->v[i].last < t->window;
+	return json_pack("{s:i, s:f, s:i}", "max_targets", t->max, "window_seconds", t->window,
+	                 "targets", counted);
+}
+
 int srv_status_routes(struct srv_server *s, json_t **out)
 {
 	json_t *list = json_array();
+	struct route_cooling *cooling = calloc(s->routes.n + 1, sizeof *cooling);
+	if (!cooling) {
+		json_decref(list);
+		*out = json_pack("{s:s}", "error", "out of memory");
+		return 500;
+	}
 	pthread_mutex_lock(&s->mu);
+	double now = salve_now(); /* under mu: no event recorded after it is read */
+	struct cooling_scan scan = {s, cooling};
+	srv_dedup_each_cooling(s->dedup, now, cooling_visit, &scan);
 	for (size_t i = 0; i < s->routes.n; i++) {
 		const struct srv_route_state *rs = &s->rs[i];
 		const srv_route *r = rs->route;
-		json_array_append_new(
-		    list, json_pack("{s:s, s:o, s:s, s:b, s:b, s:i, s:i, s:i, s:b, s:s?}", "name",
-		                    r->name, "matchers", srv_route_matchers_json(r), "runbook",
-		                    r->runbook, "dry_run", r->dry_run, "continue", r->cont,
-		                    "active", rs->active, "queued", rs->queued,
-		                    "consecutive_failures", rs->failures, "circuit_open", rs->open,
-		                    "circuit_reason", rs->open_reason));
+		json_t *soonest = json_array();
+		for (size_t k = 0; k < cooling[i].n; k++)
+			json_array_append_new(soonest, cooling_json(s, &cooling[i].soonest[k]));
+		json_t *o = json_pack("{s:s, s:o, s:s, s:b, s:b, s:i, s:i, s:i, s:b, s:s?}", "name",
+		                      r->name, "matchers", srv_route_matchers_json(r), "runbook",
+		                      r->runbook, "dry_run", r->dry_run, "continue", r->cont,
+		                      "active", rs->active, "queued", rs->queued,
+		                      "consecutive_failures", rs->failures, "circuit_open",
+		                      rs->open, "circuit_reason", rs->open_reason);
+		json_object_set_new(o, "cooldown",
+		                    json_pack("{s:f, s:I, s:o}", "seconds", r->cooldown, "cooling",
+		                              (json_int_t)cooling[i].count, "soonest", soonest));
+		json_object_set_new(o, "rate_limit", rate_json(&rs->rate, now));
+		json_object_set_new(o, "blast_radius", targets_json(&rs->targets, now));
+		json_array_append_new(list, o);
 	}
-	json_t *o = json_pack("{s:o, s:b}", "routes", list, "paused", s->paused);
+	json_t *o = json_pack("{s:o, s:b, s:o}", "routes", list, "paused", s->paused,
+	                      "blast_radius", targets_json(&s->global_targets, now));
 	pthread_mutex_unlock(&s->mu);
+	free(cooling);
 	*out = o;
 	return 200;
 }

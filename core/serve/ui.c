@@ -47,21 +47,16 @@ int srv_ui_find(const char *url, char *arg, size_t arglen)
 	return strcmp(slash, "/timeline") == 0 ? SRV_UI_TIMELINE : -1;
 }
 
-/* A reverse proxy's prefix when it is a plain path ("/ops/salve"), else "": the header
+/* The page's path prefix: server.ui_prefix when set (the operator's word, already
+ * validated), else a reverse proxy's X-Forwarded-Prefix when it is a plain path: the header
  * comes from whoever connects, so it never reaches the page unless it is inert. */
-static void prefix_of(const char *header, char *buf, size_t len)
+static void prefix_of(const char *configured, const char *header, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	if (!header || header[0] != '/' || strlen(header) >= len || strlen(header) > 200)
-		return;
-	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	                         "/-._~";
-	if (header[strspn(header, ok)] != '\0' || strstr(header, "//") || strstr(header, "/."))
-		return;
-	snprintf(buf, len, "%s", header);
-	size_t n = strlen(buf);
-	while (n > 0 && buf[n - 1] == '/')
-		buf[--n] = '\0';
+	if (configured && configured[0])
+		snprintf(buf, len, "%s", configured);
+	else if (header && srv_plain_prefix(header, buf, len) < 0)
+		buf[0] = '\0';
 }
 
 static void fail(struct srv_ui_response *out, unsigned status, const char *text)
@@ -72,11 +67,12 @@ static void fail(struct srv_ui_response *out, unsigned status, const char *text)
 }
 
 /* The template with @PREFIX@ and @RUN@ replaced (both already plain: no escaping needed). */
-void srv_ui_shell(const char *forwarded_prefix, const char *run, struct srv_ui_response *out)
+void srv_ui_shell(const char *configured_prefix, const char *forwarded_prefix, const char *run,
+                  struct srv_ui_response *out)
 {
 	const struct srv_ui_asset *page = srv_ui_asset_find("page.html");
 	char prefix[256];
-	prefix_of(forwarded_prefix, prefix, sizeof prefix);
+	prefix_of(configured_prefix, forwarded_prefix, prefix, sizeof prefix);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = page ? open_memstream(&buf, &len) : NULL;

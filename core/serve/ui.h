@@ -43,9 +43,11 @@ struct srv_ui_response {
  * url is not the page's. */
 int srv_ui_find(const char *url, char *arg, size_t arglen);
 
-/* The shell; forwarded_prefix is the X-Forwarded-Prefix header (NULL: none), used only
- * when it is a plain path; run is "" for the runs list. */
-void srv_ui_shell(const char *forwarded_prefix, const char *run, struct srv_ui_response *out);
+/* The shell; configured_prefix is server.ui_prefix ("" or NULL: none) and wins;
+ * forwarded_prefix is the X-Forwarded-Prefix header (NULL: none), used only without a
+ * configured prefix and only when it is a plain path; run is "" for the runs list. */
+void srv_ui_shell(const char *configured_prefix, const char *forwarded_prefix, const char *run,
+                  struct srv_ui_response *out);
 void srv_ui_asset(const char *name, struct srv_ui_response *out);
 /* salve report's HTML of one run, built from the audit log (its chain verified). */
 void srv_ui_timeline(struct srv_server *s, const char *run, struct srv_ui_response *out);

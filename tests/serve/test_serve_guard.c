@@ -502,6 +502,85 @@ static void test_targets_keys(void **state)
 	srv_targets_free(&t);
 }
 
+struct cooled {
+	char keys[256];
+};
+
+static void note_cooling(void *arg, const char *key, const char *run_id, double left)
+{
+	struct cooled *c = arg;
+	char item[64];
+	snprintf(item, sizeof item, "%s%s=%s/%.0f", c->keys[0] ? " " : "", key, run_id, left);
+	strncat(c->keys, item, sizeof c->keys - strlen(c->keys) - 1);
+}
+
+/* What GET /routes lists as cooling down: ended runs' keys within their cooldown, oldest
+ * first; not an active run's key, a remembered resolve or an expired key. */
+static void test_dedup_each_cooling(void **state)
+{
+	(void)state;
+	srv_dedup *d = srv_dedup_new(0);
+	srv_dedup_start(d, "a", "r1", 100);
+	srv_dedup_end(d, "a", "r1", 10);
+	srv_dedup_start(d, "b", "r2", 30);
+	srv_dedup_end(d, "b", "r2", 20);
+	srv_dedup_start(d, "running", "r3", 100);
+	srv_dedup_remember_resolved(d, "res", 20, 1000);
+	struct cooled c = {{0}};
+	srv_dedup_each_cooling(d, 40, note_cooling, &c);
+	assert_string_equal(c.keys, "a=r1/70 b=r2/10");
+	memset(&c, 0, sizeof c);
+	srv_dedup_each_cooling(d, 50, note_cooling, &c); /* b ended 30 s ago: cooled */
+	assert_string_equal(c.keys, "a=r1/60");
+	memset(&c, 0, sizeof c);
+	srv_dedup_each_cooling(d, 110, note_cooling, &c);
+	assert_string_equal(c.keys, "");
+	srv_dedup_free(d);
+}
+
+/* server.ui_prefix: a plain path or nothing; the shared check also vets X-Forwarded-Prefix. */
+static void test_plain_prefix(void **state)
+{
+	(void)state;
+	char out[256];
+	assert_int_equal(srv_plain_prefix("/ops/salve/", out, sizeof out), 0);
+	assert_string_equal(out, "/ops/salve");
+	assert_int_equal(srv_plain_prefix("/", out, sizeof out), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(srv_plain_prefix("/a-b_c.d~e/9", out, sizeof out), 0);
+	assert_string_equal(out, "/a-b_c.d~e/9");
+	static const char *const bad[] = {"",       "salve",      "/a/../b",   "/a..b", "//evil",
+	                                  "/a//b",  "/.hidden",   "/a b",      "/a?b",  "/a#b",
+	                                  "/x\"><", "/a%2e%2e/b", "/\xc3\xa9", NULL};
+	for (const char *const *b = bad; *b; b++)
+		if (srv_plain_prefix(*b, out, sizeof out) == 0)
+			fail_msg("prefix \"%s\" accepted", *b);
+	char longer[300];
+	memset(longer, 'a', sizeof longer - 1);
+	longer[0] = '/';
+	longer[201] = '\0';
+	assert_int_equal(srv_plain_prefix(longer, out, sizeof out), -1);
+	longer[200] = '\0';
+	assert_int_equal(srv_plain_prefix(longer, out, sizeof out), 0);
+
+	json_error_t jerr;
+	srv_conf c;
+	char err[512];
+	json_t *doc = json_loads("{\"server\": {\"listen\": \"127.0.0.1:1\"}}", 0, &jerr);
+	assert_int_equal(srv_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.ui_prefix, "");
+	srv_conf_free(&c);
+	json_decref(doc);
+	doc = json_loads("{\"server\": {\"ui_prefix\": \"/ops/salve/\"}}", 0, &jerr);
+	assert_int_equal(srv_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.ui_prefix, "/ops/salve");
+	srv_conf_free(&c);
+	json_decref(doc);
+	expect_conf_error("{\"server\": {\"ui_prefix\": \"/a/../b\"}}",
+	                  "server.ui_prefix: must be");
+	expect_conf_error("{\"server\": {\"ui_prefix\": 5}}", "server.ui_prefix: must be");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +595,8 @@ int main(void)
 	    cmocka_unit_test(test_durations_strict),
 	    cmocka_unit_test(test_sizes_strict),
 	    cmocka_unit_test(test_targets_keys),
+	    cmocka_unit_test(test_dedup_each_cooling),
+	    cmocka_unit_test(test_plain_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

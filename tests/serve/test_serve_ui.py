@@ -9,16 +9,19 @@ form, and the audit log must show the decisions with that name.
 """
 import datetime
 import fcntl
+import http.client
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_lib import (APPROVE_TOKEN, READ_TOKEN, Checks, Server, alert, spawn,  # noqa: E402
-                       tmpdir, wait_for)
+from serve_lib import (APPROVE_TOKEN, READ_TOKEN, Checks, Server, alert, salve,  # noqa: E402
+                       spawn, tmpdir, wait_for)
 
 T = Checks()
 
@@ -32,7 +35,18 @@ ROUTES = """
     runbook: kv.lua
     params: {key: "{{ labels.key }}"}
     cooldown: 0s
+  - name: guarded
+    matchers: ['alertname = "Guarded"']
+    runbook: kv.lua
+    params: {key: "{{ labels.key }}"}
+    target: "{{ labels.host }}"
+    cooldown: 1h
+    rate_limit: 5/1h
+    max_targets: 2
+    max_targets_window: 30m
 """
+
+GUARDED_STARTS = "2026-11-22T02:52:22.625Z"
 
 HOSTILE = '"><img src=x id=pwn onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
@@ -170,7 +184,7 @@ def test_shell_and_headers(s):
     T.eq(s.request("GET", "/ui/runs/abc/timeline")[0], 401, "the timeline needs the read token")
 
 
-def test_page(s, b):
+def test_page(s, b, guarded):
     # Two runs that wait for approval, one plain run, one with hostile labels.
     waits = []
     for key in ("ui-approve", "ui-deny"):
@@ -239,7 +253,9 @@ def test_page(s, b):
          "pause and resume audited with the operator's name")
     routes = b.js("Array.from(document.querySelectorAll('#routes tr')).map(function(t){"
                   "return t.cells[0].textContent + ' ' + t.cells[5].textContent})")
-    T.eq(routes, ["approve closed", "plain closed"], "the guardrails show each route's circuit")
+    T.eq(routes, ["approve closed", "plain closed", "guarded closed"],
+         "the guardrails show each route's circuit")
+    test_guardrails_page(b, guarded)
 
     # A run's timeline: salve report's HTML with its SVG chart, hostile labels inert.
     T.ok(b.open("http://127.0.0.1:%d/ui/runs/%s" % (s.port, plain)), "the run view loads")
@@ -259,6 +275,196 @@ def test_page(s, b):
     # The wrong token of the start answers 401 (a poll may land after the right one).
     T.eq([x for x in b.problems() if "status of 401" not in (x or "")], [],
          "no errors in the page's console (no CSP violation, no exception)")
+
+
+def test_guardrails_api(s):
+    """Two runs of the guarded route, then a third target (refused: blast radius) and a
+    repeat of the first alert (deduplicated: cooling down): GET /routes has exact counts."""
+    runs = []
+    for host in ("web1", "web2"):
+        st, body = s.post_alerts([alert("Guarded", {"key": "g-" + host, "host": host},
+                                        starts=GUARDED_STARTS)])
+        runs.append(body["runs"][0])
+        T.ok(s.wait_run(runs[-1]), "guarded run on %s finished" % host)
+    st, body = s.post_alerts([alert("Guarded", {"key": "g-web3", "host": "web3"},
+                                    starts=GUARDED_STARTS)])
+    T.eq([(a["decision"], a.get("reason")) for a in body["alerts"]],
+         [("refused", "blast_radius")], "a third target is refused by the blast radius")
+    st, body = s.post_alerts([alert("Guarded", {"key": "g-web1", "host": "web1"},
+                                    starts=GUARDED_STARTS)])
+    T.eq([(a["decision"], a.get("reason")) for a in body["alerts"]],
+         [("deduplicated", "cooldown")], "the first alert again: cooling down")
+
+    st, body = s.call("GET", "/routes", token=READ_TOKEN)
+    T.eq(st, 200, "GET /routes")
+    rt = {r["name"]: r for r in body["routes"]}
+    g = rt["guarded"]
+    T.eq((g["rate_limit"], g["blast_radius"]),
+         ({"limit": 5, "window_seconds": 3600.0, "used": 2},
+          {"max_targets": 2, "window_seconds": 1800.0, "targets": 2}),
+         "guarded: 2 of 5 runs per hour used (refusals take no slot), 2 of 2 targets")
+    cd = g["cooldown"]
+    T.eq((cd["seconds"], cd["cooling"]), (3600.0, 4),
+         "guarded: cooldown 1h, four keys cooling (each run's alert and target)")
+    fps = {rid: s.run(rid)["fingerprint"] for rid in runs}
+    got = sorted((k["run"], k["kind"], k.get("target"), k.get("fingerprint"),
+                  k.get("starts_at"), k["resolved"]) for k in cd["soonest"])
+    want = sorted([(runs[0], "alert", "web1", fps[runs[0]], GUARDED_STARTS, False),
+                   (runs[0], "target", "web1", None, None, False),
+                   (runs[1], "alert", "web2", fps[runs[1]], GUARDED_STARTS, False),
+                   (runs[1], "target", "web2", None, None, False)])
+    T.eq(got, want, "the keys cooling down name their run, alert and target")
+    lefts = [k["seconds_left"] for k in cd["soonest"]]
+    T.ok(lefts == sorted(lefts) and all(0 < x <= 3600 for x in lefts),
+         "soonest first, with the seconds left of the hour", lefts)
+    T.ok(cd["soonest"][0]["run"] == runs[0], "the first run's keys expire first", cd)
+    T.eq((rt["plain"]["cooldown"], rt["plain"]["rate_limit"]["limit"],
+          rt["plain"]["blast_radius"]["max_targets"]),
+         ({"seconds": 0.0, "cooling": 0, "soonest": []}, 0, 0),
+         "plain: no cooldown, no rate limit, no blast radius")
+    T.eq(body["blast_radius"], {"max_targets": 0, "window_seconds": 3600.0, "targets": 0},
+         "the server-wide blast radius is off")
+    return runs
+
+
+def test_guardrails_page(b, runs):
+    """The page shows the same: each route's cooldown, what cools down, rate and blast."""
+    rows = wait_for("the guardrails", lambda: b.js(
+        "(function(){var r = document.querySelector('#routes tr[data-route=guarded]');"
+        "return r && r.cells[7].querySelectorAll('li').length ? "
+        "Array.from(r.cells).map(function(c){return c.textContent}) : null})()"), timeout=10)
+    T.ok(rows, "the guarded route's row is shown")
+    if not rows:
+        return
+    T.eq(rows[6], "1h", "its cooldown")
+    T.ok(rows[7].startswith("4 keys:") and "target web1: run " + runs[0] in rows[7] and
+         "target web2: run " + runs[1] in rows[7] and " left" in rows[7],
+         "what cools down: one item per run with its target and the time left", rows[7])
+    T.eq(rows[8], "2 of 5 runs per 1h", "its rate limit")
+    T.eq(rows[9], "2 of 2 targets per 30m", "its blast radius")
+    T.eq(b.js("document.querySelector('#routes tr[data-route=guarded]').cells[9].className"),
+         "open", "a full blast radius is marked")
+    T.eq(b.js("document.querySelector('#routes tr[data-route=plain]').cells[7].textContent"),
+         "none", "nothing cools down on a route without cooldown")
+    T.eq(b.js("document.getElementById('blast-global').textContent"),
+         "Across all routes (server.max_targets): no limit.", "the server-wide blast radius")
+    T.eq(b.js("Array.from(document.querySelectorAll('#routes tr[data-route=guarded] li a'))"
+              ".map(function(a){return a.getAttribute('href')})"),
+         ["/ui/runs/" + r for r in runs], "each cooling run links to its view")
+
+
+class PrefixProxy:
+    """A reverse proxy on 127.0.0.1 that serves salve under /ops/salve/ and strips the
+    prefix before it forwards, sending no X-Forwarded-Prefix (as a proxy that does not know
+    the header): the page must get its prefix from server.ui_prefix."""
+
+    PREFIX = "/ops/salve"
+
+    def __init__(self, upstream_port):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def forward(self):
+                if not self.path.startswith(proxy.PREFIX + "/"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("authorization", "content-type")}
+                c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                try:
+                    c.request(self.command, self.path[len(proxy.PREFIX):], body=body,
+                              headers=headers)
+                    r = c.getresponse()
+                    data = r.read()
+                except OSError:  # salve stopped under a poll of the page
+                    self.send_error(502)
+                    return
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                c.close()
+                proxy.paths.append(self.path)
+
+            do_GET = do_POST = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.paths = []
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_configured_prefix(b):
+    """server.ui_prefix: the page's links, script and API calls go under it, whatever
+    X-Forwarded-Prefix says; a prefix that is not a plain path is refused at start-up.
+    Chromium drives the page through a proxy that strips the prefix."""
+    for bad in ("/a/../b", "ops", "//evil.example", "/a b", "/x\"><script>", "/.hidden"):
+        p = Server("ui-bad-prefix", ROUTES, server_yaml="  ui_prefix: %s\n" % json.dumps(bad))
+        rc, out, err = salve(["serve", "--check"], env=p.env, config=p.config)
+        T.ok(rc != 0 and "server.ui_prefix" in err, "ui_prefix %r refused by --check" % bad,
+             (rc, err[-300:]))
+    p = Server("ui-prefix", ROUTES, server_yaml="  ui_prefix: /ops/salve/\n").start()
+    try:
+        for headers in ({}, {"X-Forwarded-Prefix": "/elsewhere"}):
+            st, h, body = p.request("GET", "/ui/runs/abc123", headers=headers)
+            T.ok(st == 200 and 'data-prefix="/ops/salve"' in body and
+                 'src="/ops/salve/ui/app.js"' in body and
+                 'href="/ops/salve/ui/app.css"' in body and 'href="/ops/salve/ui"' in body and
+                 "/elsewhere" not in body,
+                 "the configured prefix is in every link (X-Forwarded-Prefix %s)" %
+                 headers.get("X-Forwarded-Prefix", "absent"), body[:800])
+        st, body = p.post_alerts([alert("Guarded", {"key": "px", "host": "web9"},
+                                        starts=GUARDED_STARTS)])
+        rid = body["runs"][0]
+        T.ok(p.wait_run(rid), "a run on the prefixed server finished")
+        proxy = PrefixProxy(p.port)
+        try:
+            base = "http://127.0.0.1:%d%s" % (proxy.port, proxy.PREFIX)
+            b.events = []
+            T.ok(b.open(base + "/ui"), "the page loads through the proxy")
+            login(b)
+            wait_for("the runs and the cooling run", lambda: b.js(
+                "document.querySelectorAll('#runs a, #routes li a').length === 2"), timeout=10)
+            links = b.js("Array.from(document.querySelectorAll('#runs a, #routes li a, h1 a'))"
+                         ".map(function(a){return a.getAttribute('href')})")
+            T.eq(sorted(links or []), sorted([PrefixProxy.PREFIX + "/ui",
+                                              PrefixProxy.PREFIX + "/ui/runs/" + rid,
+                                              PrefixProxy.PREFIX + "/ui/runs/" + rid]),
+                 "the title, the runs list and the cooling run link under the prefix")
+            T.ok({PrefixProxy.PREFIX + x for x in
+                  ("/ui", "/ui/app.js", "/ui/app.css", "/routes")} <= set(
+                      x.split("?")[0] for x in proxy.paths),
+                 "the script, style sheet and API calls went through the prefix", proxy.paths)
+            b.js("document.querySelector('#runs a').click(); true")
+            T.ok(wait_for("the run view under the prefix", lambda: b.js(
+                "location.pathname === '%s/ui/runs/%s' && document.readyState === 'complete'"
+                " && !!document.getElementById('access')" % (PrefixProxy.PREFIX, rid)),
+                timeout=10), "a run link opens the run's view under the prefix")
+            login(b)
+            T.eq(wait_for("its timeline", lambda: b.js(
+                "document.querySelectorAll('#timeline svg.chart').length"), timeout=10), 1,
+                "the run's timeline loads through the proxy")
+            b.events = [m for m in b.events if m.get("method") != "Log.entryAdded" or
+                        "favicon" not in json.dumps(m)]
+            T.eq(b.problems(), [], "no errors in the console behind the proxy")
+        finally:
+            b.send("Page.navigate", {"url": "about:blank"}, session=True)  # stop its polling
+            proxy.close()
+    finally:
+        T.eq(p.stop(), 0, "the prefixed server stopped cleanly")
 
 
 def histogram(text, name):
@@ -298,9 +504,10 @@ def test_metrics(s):
     rem = histogram(text, "salve_run_time_to_remediate_seconds")
     ap = 'route="approve",runbook="approve-me"'
     pl = 'route="plain",runbook="kv-set"'
-    T.eq({k: v["count"] for k, v in start.items()}, {ap: 2.0, pl: 1.0},
+    gu = 'route="guarded",runbook="kv-set"'
+    T.eq({k: v["count"] for k, v in start.items()}, {ap: 2.0, pl: 1.0, gu: 2.0},
          "time to start: one observation per run started, by route and runbook")
-    T.eq({k: v["count"] for k, v in rem.items()}, {ap: 1.0, pl: 1.0},
+    T.eq({k: v["count"] for k, v in rem.items()}, {ap: 1.0, pl: 1.0, gu: 2.0},
          "time to remediate: only the successful runs (the denied one is not remediated)")
     # Both alerts started 90 s before they were sent; the runs end well within minutes.
     T.ok(rem.get(pl) and rem[pl]["buckets"]["60"] == 0 and rem[pl]["buckets"]["600"] == 1 and
@@ -316,7 +523,9 @@ def main():
     try:
         test_shell_and_headers(s)
         b = Browser()
-        test_page(s, b)
+        guarded = test_guardrails_api(s)
+        test_page(s, b, guarded)
+        test_configured_prefix(b)
         test_metrics(s)
     finally:
         if b:

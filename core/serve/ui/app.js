@@ -43,12 +43,31 @@
     var a = document.createElement("a");
     a.href = base + "/ui/runs/" + encodeURIComponent(id);
     a.textContent = id;
+    a.dataset.focus = "run " + id;
     return a;
   }
 
+  /* Polling rebuilds the tables: the link the operator's keyboard is on is found again in
+   * the new rows (by its data-focus) and keeps the focus. */
   function replaceRows(tbody, rows) {
+    var active = document.activeElement;
+    var focus = active && tbody.contains(active) ? active.dataset.focus : null;
     while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
     rows.forEach(function (tr) { tbody.appendChild(tr); });
+    if (focus) {
+      var again = Array.prototype.filter.call(tbody.querySelectorAll("[data-focus]"),
+        function (n) { return n.dataset.focus === focus; })[0];
+      if (again) again.focus();
+    }
+  }
+
+  /* 3725 -> "1h 2m 5s"; whole seconds, largest units first. */
+  function duration(seconds) {
+    var s = Math.max(0, Math.round(Number(seconds) || 0)), out = [];
+    [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]].forEach(function (u) {
+      if (s >= u[1]) { out.push(Math.floor(s / u[1]) + u[0]); s %= u[1]; }
+    });
+    return out.length ? out.join(" ") : "0s";
   }
 
   function decide(run, decision, button) {
@@ -115,17 +134,76 @@
       " queued, " + body.awaiting_approval + " awaiting approval.";
   }
 
+  /* Cells of the guardrail table carry their column's name for the narrow layout, where
+   * each route is a card and the header row is hidden. */
+  function labelled(tr, label, text, cls) {
+    var td = cell(tr, text, cls);
+    td.dataset.label = label;
+    return td;
+  }
+
+  /* The keys cooling down, one item per run (a run cools its alert and its target): what
+   * it was for and how long until the same alert or target may start a run again. */
+  function coolingCell(td, cd) {
+    if (!cd || !cd.cooling) { td.textContent = "none"; return; }
+    td.appendChild(document.createTextNode(cd.cooling + (cd.cooling === 1 ? " key" : " keys") +
+      (cd.soonest.length < cd.cooling ? "; the soonest to expire:" : ":")));
+    var runs = [], byRun = {};
+    cd.soonest.forEach(function (k) {
+      var r = byRun[k.run];
+      if (!r) { r = byRun[k.run] = {run: k.run, left: k.seconds_left, what: []}; runs.push(r); }
+      r.left = Math.min(r.left, k.seconds_left);
+      var what = k.kind === "alert" ? "alert " + (k.fingerprint || "") : "target " + (k.target || "(run no longer listed)");
+      if (k.resolved) what += " (resolved)";
+      r.what.push(what);
+    });
+    var ul = document.createElement("ul");
+    ul.className = "cooling";
+    runs.forEach(function (r) {
+      var li = document.createElement("li");
+      li.dataset.run = r.run;
+      li.appendChild(document.createTextNode(r.what.join(", ") + ": run "));
+      li.appendChild(runLink(r.run));
+      li.appendChild(document.createTextNode(", " + duration(r.left) + " left"));
+      ul.appendChild(li);
+    });
+    td.appendChild(ul);
+  }
+
+  function rateText(rl) {
+    if (!rl || !rl.limit) return "no limit";
+    return rl.used + " of " + rl.limit + " runs per " + duration(rl.window_seconds) +
+      (rl.next_in_seconds !== undefined ? "; full, next in " + duration(rl.next_in_seconds) : "");
+  }
+
+  function blastText(br) {
+    if (!br || !br.max_targets) return "no limit";
+    return br.targets + " of " + br.max_targets + " targets per " + duration(br.window_seconds);
+  }
+
+  function full(used, limit) { return limit > 0 && used >= limit ? "open" : ""; }
+
   function showRoutes(body) {
     replaceRows($("routes"), (body.routes || []).map(function (rt) {
       var tr = document.createElement("tr");
-      cell(tr, rt.name);
-      cell(tr, rt.runbook + (rt.dry_run ? " (dry-run)" : ""));
-      cell(tr, rt.active, "num");
-      cell(tr, rt.queued, "num");
-      cell(tr, rt.consecutive_failures, "num");
-      cell(tr, rt.circuit_open ? "open: " + (rt.circuit_reason || "") : "closed", rt.circuit_open ? "open" : "");
+      tr.dataset.route = rt.name;
+      labelled(tr, "Route", rt.name, "name");
+      labelled(tr, "Runbook", rt.runbook + (rt.dry_run ? " (dry-run)" : ""));
+      labelled(tr, "Active", rt.active, "num");
+      labelled(tr, "Queued", rt.queued, "num");
+      labelled(tr, "Failures in a row", rt.consecutive_failures, "num");
+      labelled(tr, "Circuit", rt.circuit_open ? "open: " + (rt.circuit_reason || "") : "closed", rt.circuit_open ? "open" : "");
+      var cd = rt.cooldown || {};
+      labelled(tr, "Cooldown", cd.seconds ? duration(cd.seconds) : "none");
+      coolingCell(labelled(tr, "Cooling down", ""), cd);
+      var rl = rt.rate_limit || {}, br = rt.blast_radius || {};
+      labelled(tr, "Rate limit", rateText(rl), full(rl.used, rl.limit));
+      labelled(tr, "Blast radius", blastText(br), full(br.targets, br.max_targets));
       return tr;
     }));
+    var g = body.blast_radius || {};
+    $("blast-global").textContent = "Across all routes (server.max_targets): " + blastText(g) + ".";
+    $("blast-global").className = full(g.targets, g.max_targets);
   }
 
   var timelineShown = false;
