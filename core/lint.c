@@ -549,12 +549,19 @@ static void check_params(const struct tok *toks, size_t open, struct findings *f
 			else if (fkey && is(&toks[fkey], T_NAME, "default"))
 				def = fv;
 		}
-		const char *got = def ? default_misfit(type, toks, def) : NULL;
+		/* An unknown type is refused when the runbook loads, naming the types. */
+		static const char *const types[] = {"string", "int", "number", "bool",
+		                                    "list",   "map", NULL};
+		int known = 0;
+		for (size_t t = 0; types[t]; t++)
+			known |= !strcmp(type, types[t]);
+		const char *got = def && known ? default_misfit(type, toks, def) : NULL;
 		if (got)
 			add(f, toks[def].line,
 			    "param %.*s: default %.*s is not a valid %s (got %s)",
-			    (int)toks[key].len, toks[key].start, (int)toks[def].len,
-			    toks[def].start, type, got);
+			    (int)toks[key].len, toks[key].start,
+			    !strcmp(got, "table") ? 5 : (int)toks[def].len,
+			    !strcmp(got, "table") ? "{...}" : toks[def].start, type, got);
 	}
 }
 

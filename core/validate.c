@@ -147,6 +147,10 @@ json_t *salve_validate(const struct salve_cli_globals *g, const char *config, co
 		salve_env_close(&e);
 	}
 	json_object_set_new(report, "valid", json_boolean(json_array_size(errors) == 0));
+	/* The first error alone, as validate --json has always said it. */
+	if (json_array_size(errors))
+		json_object_set(report, "error",
+		                json_object_get(json_array_get(errors, 0), "message"));
 	json_object_set_new(report, "errors", errors);
 	json_object_set_new(report, "exit_code", json_integer(*exit_code));
 	return report;

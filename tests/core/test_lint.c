@@ -248,12 +248,13 @@ static void test_param_defaults(void **state)
 	           "  hosts = { type = 'list', default = 'a,b' },\n"
 	           "  labels = { type = 'map', default = 5 },\n"
 	           "  computed = { type = 'int', default = 40 + 2 },\n"
+	           "  odd = { type = 'integer', default = 'x' },\n"
 	           "} }\n",
 	           "2|rb.lua:2: param port: default \"eighty\" is not a valid int (got string)\n"
 	           "4|rb.lua:4: param ratio: default true is not a valid number (got boolean)\n"
 	           "6|rb.lua:6: param half: default 0.5 is not a valid int (got number)\n"
 	           "8|rb.lua:8: param wet: default 'maybe' is not a valid bool (got string)\n"
-	           "9|rb.lua:9: param name: default { is not a valid string (got table)\n"
+	           "9|rb.lua:9: param name: default {...} is not a valid string (got table)\n"
 	           "11|rb.lua:11: param labels: default 5 is not a valid map (got integer)\n");
 	salve_registry_free(reg);
 }

@@ -70,6 +70,7 @@ assert r["valid"] is False and r["exit_code"] == 65, r
 assert lines == [3, 4, 6, 7, 7, 7, 8, 8], lines
 assert all(e["file"] == path and e["message"].startswith("%s:%d: " % (path, e["line"]))
            for e in r["errors"]), r["errors"]
+assert r["error"] == r["errors"][0]["message"], r
 assert r["errors"][1]["message"].endswith("has no action 'sett' (it has: get, set, drop, fail, sleep, notify, leak)")
 PY
 
@@ -88,7 +89,7 @@ same "$T/out" "a good runbook is valid" <<EOF2
 $T/good.lua: runbook good is valid: 1 step, plugins used as declared
 EOF2
 expect 0 "validate --json: a good runbook" -- S validate --json "$T/good.lua"
-"${PYTHON:-python3}" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["valid"] and r["errors"] == [] and r["exit_code"] == 0 and r["plugins"] == ["testkit"], r' "$T/out" &&
+"${PYTHON:-python3}" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["valid"] and r["errors"] == [] and "error" not in r and r["exit_code"] == 0 and r["plugins"] == ["testkit"], r' "$T/out" &&
 	ok "--json: valid, no errors" || not_ok "--json of a good runbook"
 
 # --- salve.yaml keys
