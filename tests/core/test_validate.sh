@@ -82,6 +82,13 @@ salve: $T/syn.lua:2: plugin testkit has no action 'gett' (it has: get, set, drop
 salve: $T/syn.lua:5: unexpected symbol near 'end'
 EOF2
 
+# The load error of a line the checker explains is not repeated: the finding says why.
+printf 'runbook { name = "io" }\nlocal f = io.open("/etc/passwd")\nstep "x" { run = function() end }\n' >"$T/io.lua"
+expect 65 "validate: io at the top level" -- S validate "$T/io.lua"
+same "$T/err" "io is reported once, with the reason" <<EOF2
+salve: $T/io.lua:2: io is not available: runbooks have no io, no require and of os only os.time, os.clock, os.date and os.difftime: use a plugin
+EOF2
+
 # --- a good runbook stays valid, in text and JSON
 printf 'runbook { name = "good", params = { port = { type = "int", default = 80 } } }\nlocal kit = plugin "testkit"\nstep "x" { run = function() return kit.get{ key = "a" } end }\n' >"$T/good.lua"
 expect 0 "validate: a good runbook" -- S validate "$T/good.lua"
