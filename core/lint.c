@@ -1,10 +1,12 @@
 #include "lint.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "schema.h"
 #include "util.h"
 
@@ -185,6 +187,8 @@ static const char *literal_type(const struct tok *toks, size_t i, size_t *after)
 			else if (is(&toks[j], T_PUNCT, "}") && --depth == 0)
 				break;
 		}
+		if (toks[j].kind == T_EOF)
+			return NULL;
 		*after = j + 1;
 		return is(&toks[*after], T_PUNCT, ",") || is(&toks[*after], T_PUNCT, ";") ||
 		               is(&toks[*after], T_PUNCT, "}")
@@ -252,116 +256,420 @@ static json_t *literal_value(const struct tok *t, const char *type)
 	return NULL;
 }
 
+/* The findings of one pass: each {line, message} with message "chunk:line: reason". */
+struct findings {
+	const char *chunk;
+	json_t *list;
+};
+
+static void add(struct findings *f, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add(struct findings *f, int line, const char *fmt, ...)
+{
+	char reason[1024], msg[1400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof msg, "%s:%d: %s", f->chunk, line, reason);
+	json_array_append_new(f->list, json_pack("{s:i, s:s}", "line", line, "message", msg));
+}
+
+/* toks[i] is "function" (or another block opener): the index of its matching "end". */
+static size_t block_end(const struct tok *toks, size_t i)
+{
+	int blocks = 1;
+	for (i++; toks[i].kind != T_EOF; i++) {
+		if (is(&toks[i], T_NAME, "function") || is(&toks[i], T_NAME, "do") ||
+		    is(&toks[i], T_NAME, "if") || is(&toks[i], T_NAME, "repeat"))
+			blocks++;
+		else if ((is(&toks[i], T_NAME, "end") || is(&toks[i], T_NAME, "until")) &&
+		         --blocks == 0)
+			return i;
+	}
+	return i;
+}
+
+/* The index of the , ; or } ending the field value that starts at toks[j]. */
+static size_t skip_value(const struct tok *toks, size_t j)
+{
+	int depth = 0;
+	for (; toks[j].kind != T_EOF; j++) {
+		if (is(&toks[j], T_PUNCT, "{") || is(&toks[j], T_PUNCT, "(") ||
+		    is(&toks[j], T_PUNCT, "["))
+			depth++;
+		else if (is(&toks[j], T_PUNCT, ")") || is(&toks[j], T_PUNCT, "]"))
+			depth--;
+		else if (is(&toks[j], T_PUNCT, "}")) {
+			if (depth == 0)
+				return j;
+			depth--;
+		} else if (depth == 0 && (is(&toks[j], T_PUNCT, ",") || is(&toks[j], T_PUNCT, ";")))
+			return j;
+		else if (is(&toks[j], T_NAME, "function") &&
+		         toks[j = block_end(toks, j)].kind == T_EOF)
+			break;
+	}
+	return j;
+}
+
+/* At toks[*j] (after "{" or a field's separator): 1 with the field's key (the NAME's index, 0
+ * for a positional or [computed] key) and the first token of its value, *j moved past the
+ * field and its separator; 0 at the closing "}". */
+static int next_field(const struct tok *toks, size_t *j, size_t *key, size_t *value)
+{
+	if (is(&toks[*j], T_PUNCT, "}") || toks[*j].kind == T_EOF)
+		return 0;
+	*key = 0;
+	if (toks[*j].kind == T_NAME && is(&toks[*j + 1], T_PUNCT, "=")) {
+		*key = *j;
+		*j += 2;
+		if (toks[*j].kind == T_EOF)
+			return 0;
+	}
+	*value = *j;
+	*j = skip_value(toks, *j);
+	if (is(&toks[*j], T_PUNCT, ",") || is(&toks[*j], T_PUNCT, ";"))
+		(*j)++;
+	return 1;
+}
+
+/* The names of the arguments an action takes, for messages. */
+static void arg_names(const salve_action *a, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t k = 0; a->args && a->args[k].name; k++) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, len - used, "%s%s", used ? ", " : "", a->args[k].name);
+	}
+	if (!buf[0])
+		snprintf(buf, len, "none");
+}
+
 /* Checks the table constructor at toks[i] ("{") against action a. */
-static int check_call(const struct tok *toks, size_t i, const salve_loaded_plugin *p,
-                      const salve_action *a, const char *chunk, int line, char *err, size_t errlen)
+static void check_call(const struct tok *toks, size_t i, const salve_loaded_plugin *p,
+                       const salve_action *a, int line, struct findings *f)
 {
 	int all_named = 1;
 	char seen[64][128];
 	size_t nseen = 0;
-	size_t j = i + 1;
-	while (!is(&toks[j], T_PUNCT, "}") && toks[j].kind != T_EOF) {
-		if (toks[j].kind == T_NAME && is(&toks[j + 1], T_PUNCT, "=") &&
-		    !is(&toks[j + 1], T_PUNCT, "==")) {
-			char key[128];
-			snprintf(key, sizeof key, "%.*s", (int)toks[j].len, toks[j].start);
-			const salve_arg *spec = NULL;
-			for (size_t k = 0; a->args && a->args[k].name; k++)
-				if (!strcmp(a->args[k].name, key))
-					spec = &a->args[k];
-			if (!spec) {
-				snprintf(err, errlen, "%s:%d: %s.%s: unknown argument '%s'", chunk,
-				         toks[j].line, p->desc.name, a->name, key);
-				return -1;
-			}
-			if (nseen < 64)
-				snprintf(seen[nseen++], sizeof seen[0], "%s", key);
-			size_t after;
-			const char *lit = literal_type(toks, j + 2, &after);
-			if (!literal_fits(spec->type, lit)) {
-				snprintf(err, errlen,
-				         "%s:%d: %s.%s: argument '%s' must be %s, got %s", chunk,
-				         toks[j].line, p->desc.name, a->name, key,
-				         salve_type_name(spec->type), lit);
-				return -1;
-			}
-			json_t *value = lit && (spec->type == SALVE_T_DURATION ||
-			                        spec->type == SALVE_T_SECRET_REF)
-			                    ? literal_value(&toks[j + 2], lit)
-			                    : NULL;
-			char why[512];
-			int wrong = value && salve_value_check(spec->type, spec->flags, value, why,
-			                                       sizeof why) < 0;
-			json_decref(value);
-			if (wrong) {
-				snprintf(err, errlen, "%s:%d: %s.%s: argument '%s' %s", chunk,
-				         toks[j].line, p->desc.name, a->name, key, why);
-				return -1;
-			}
-			j = j + 2;
-		} else {
+	size_t j = i + 1, key, v;
+	while (next_field(toks, &j, &key, &v)) {
+		if (!key) {
 			all_named = 0;
+			continue;
 		}
-		/* Skip the value expression up to the next top-level , ; or }. */
-		int depth = 0;
-		for (; toks[j].kind != T_EOF; j++) {
-			if (is(&toks[j], T_PUNCT, "{") || is(&toks[j], T_PUNCT, "(") ||
-			    is(&toks[j], T_PUNCT, "["))
-				depth++;
-			else if (is(&toks[j], T_PUNCT, ")") || is(&toks[j], T_PUNCT, "]"))
-				depth--;
-			else if (is(&toks[j], T_PUNCT, "}")) {
-				if (depth == 0)
-					break;
-				depth--;
-			} else if (depth == 0 &&
-			           (is(&toks[j], T_PUNCT, ",") || is(&toks[j], T_PUNCT, ";"))) {
-				j++;
-				break;
-			} else if (depth == 0 && is(&toks[j], T_NAME, "function")) {
-				/* A function value: skip to its matching end. */
-				int blocks = 1;
-				for (j++; toks[j].kind != T_EOF && blocks > 0; j++) {
-					if (is(&toks[j], T_NAME, "function") ||
-					    is(&toks[j], T_NAME, "do") ||
-					    is(&toks[j], T_NAME, "if") ||
-					    is(&toks[j], T_NAME, "repeat"))
-						blocks++;
-					else if (is(&toks[j], T_NAME, "end") ||
-					         is(&toks[j], T_NAME, "until"))
-						blocks--;
-				}
-				j--;
-			}
+		char name[128];
+		snprintf(name, sizeof name, "%.*s", (int)toks[key].len, toks[key].start);
+		const salve_arg *spec = NULL;
+		for (size_t k = 0; a->args && a->args[k].name; k++)
+			if (!strcmp(a->args[k].name, name))
+				spec = &a->args[k];
+		if (nseen < 64)
+			snprintf(seen[nseen++], sizeof seen[0], "%s", name);
+		if (!spec) {
+			char known[1024];
+			arg_names(a, known, sizeof known);
+			add(f, toks[key].line, "%s.%s: unknown argument '%s' (it takes: %s)",
+			    p->desc.name, a->name, name, known);
+			continue;
 		}
+		size_t after;
+		const char *lit = literal_type(toks, v, &after);
+		if (!literal_fits(spec->type, lit)) {
+			add(f, toks[key].line, "%s.%s: argument '%s' must be %s, got %s",
+			    p->desc.name, a->name, name, salve_type_name(spec->type), lit);
+			continue;
+		}
+		json_t *value =
+		    lit && (spec->type == SALVE_T_DURATION || spec->type == SALVE_T_SECRET_REF)
+		        ? literal_value(&toks[v], lit)
+		        : NULL;
+		char why[512];
+		int wrong =
+		    value && salve_value_check(spec->type, spec->flags, value, why, sizeof why) < 0;
+		json_decref(value);
+		if (wrong)
+			add(f, toks[key].line, "%s.%s: argument '%s' %s", p->desc.name, a->name,
+			    name, why);
 	}
 	if (!all_named)
-		return 0;
+		return;
 	for (size_t k = 0; a->args && a->args[k].name; k++) {
 		if (!(a->args[k].flags & SALVE_ARG_REQUIRED))
 			continue;
 		int present = 0;
 		for (size_t s = 0; s < nseen; s++)
 			present |= !strcmp(seen[s], a->args[k].name);
-		if (!present) {
-			snprintf(err, errlen, "%s:%d: %s.%s: missing required argument '%s' (%s)",
-			         chunk, line, p->desc.name, a->name, a->args[k].name,
-			         salve_type_name(a->args[k].type));
-			return -1;
+		if (!present)
+			add(f, line, "%s.%s: missing required argument '%s' (%s)", p->desc.name,
+			    a->name, a->args[k].name, salve_type_name(a->args[k].type));
+	}
+}
+
+/* The step functions whose calls the engine restricts. */
+enum step_fn { FN_NONE = 0, FN_WHEN, FN_CHECK, FN_VERIFY };
+
+/* Marks every token inside a step's when, check and verify function literals with the field. */
+static void mark_step_functions(const struct tok *toks, size_t n, unsigned char *fn)
+{
+	for (size_t i = 0; i + 3 < n; i++) {
+		if (!is(&toks[i], T_NAME, "step") ||
+		    (i > 0 && (is(&toks[i - 1], T_PUNCT, ".") || is(&toks[i - 1], T_PUNCT, ":"))))
+			continue;
+		/* step "name" {...}, step("name") {...}, step "name" ({...}) */
+		size_t j = i + 1;
+		if (is(&toks[j], T_PUNCT, "(") && toks[j + 1].kind == T_STRING &&
+		    is(&toks[j + 2], T_PUNCT, ")"))
+			j += 3;
+		else if (toks[j].kind == T_STRING)
+			j++;
+		else
+			continue;
+		if (is(&toks[j], T_PUNCT, "("))
+			j++;
+		if (!is(&toks[j], T_PUNCT, "{"))
+			continue;
+		j++;
+		size_t key, v;
+		while (next_field(toks, &j, &key, &v)) {
+			if (!key || !is(&toks[v], T_NAME, "function"))
+				continue;
+			enum step_fn which = is(&toks[key], T_NAME, "when")     ? FN_WHEN
+			                     : is(&toks[key], T_NAME, "check")  ? FN_CHECK
+			                     : is(&toks[key], T_NAME, "verify") ? FN_VERIFY
+			                                                        : FN_NONE;
+			for (size_t t = v, end = block_end(toks, v); which && t <= end && t < n;
+			     t++)
+				fn[t] = (unsigned char)which;
 		}
 	}
+}
+
+/* Whether the name at toks[i] is declared as a local or a parameter anywhere in the file
+ * (then what it holds is not the global of that name). */
+static int declared_locally(const struct tok *toks, const struct tok *name)
+{
+	for (size_t i = 1; toks[i].kind != T_EOF; i++)
+		if (toks[i].kind == T_NAME && toks[i].len == name->len &&
+		    !strncmp(toks[i].start, name->start, name->len) &&
+		    (is(&toks[i - 1], T_NAME, "local") || is(&toks[i - 1], T_PUNCT, ",") ||
+		     is(&toks[i - 1], T_PUNCT, "(") || is(&toks[i - 1], T_NAME, "for") ||
+		     is(&toks[i - 1], T_NAME, "function")))
+			return 1;
 	return 0;
 }
 
-int salve_lint(const char *source, size_t len, const char *chunk, salve_registry *reg, char *err,
-               size_t errlen)
+#define SANDBOX_HAS                                                                                \
+	"runbooks have no io, no require and of os only os.time, os.clock, os.date and "           \
+	"os.difftime: use a plugin"
+
+/* io, require and os beyond the clock are not in the sandbox: the line would fail when it
+ * runs. */
+static void check_sandbox_globals(const struct tok *toks, struct findings *f)
+{
+	static const char *const os_allowed[] = {"time", "clock", "date", "difftime", NULL};
+	for (size_t i = 0; toks[i].kind != T_EOF; i++) {
+		const struct tok *t = &toks[i];
+		if (t->kind != T_NAME ||
+		    (i > 0 && (is(&toks[i - 1], T_PUNCT, ".") || is(&toks[i - 1], T_PUNCT, ":"))) ||
+		    is(&toks[i + 1], T_PUNCT, "="))
+			continue;
+		if (is(t, T_NAME, "io") || is(t, T_NAME, "require")) {
+			if (!declared_locally(toks, t))
+				add(f, t->line, "%.*s is not available: " SANDBOX_HAS, (int)t->len,
+				    t->start);
+		} else if (is(t, T_NAME, "os") && is(&toks[i + 1], T_PUNCT, ".") &&
+		           toks[i + 2].kind == T_NAME) {
+			int allowed = 0;
+			for (size_t k = 0; os_allowed[k]; k++)
+				allowed |= is(&toks[i + 2], T_NAME, os_allowed[k]);
+			if (!allowed && !declared_locally(toks, t))
+				add(f, t->line, "os.%.*s is not available: " SANDBOX_HAS,
+				    (int)toks[i + 2].len, toks[i + 2].start);
+		}
+	}
+}
+
+/* Why the literal default at toks[v] does not fit param type, or NULL (it fits, or it is an
+ * expression). The same conversions as for a value given with -p. */
+static const char *default_misfit(const char *type, const struct tok *toks, size_t v)
+{
+	size_t after;
+	const char *lit = literal_type(toks, v, &after);
+	if (!lit || !strcmp(lit, "nil"))
+		return NULL;
+	const char *text = toks[v].text;
+	char *end;
+	if (!strcmp(type, "string"))
+		return strcmp(lit, "boolean") && strcmp(lit, "table") ? NULL : lit;
+	if (!strcmp(type, "int")) {
+		if (!strcmp(lit, "integer"))
+			return NULL;
+		if (!strcmp(lit, "string") && *text) {
+			(void)strtoll(text, &end, 10);
+			return *end ? lit : NULL;
+		}
+		return lit;
+	}
+	if (!strcmp(type, "number")) {
+		if (!strcmp(lit, "integer") || !strcmp(lit, "number"))
+			return NULL;
+		if (!strcmp(lit, "string") && *text) {
+			(void)strtod(text, &end);
+			return *end ? lit : NULL;
+		}
+		return lit;
+	}
+	if (!strcmp(type, "bool")) {
+		static const char *const words[] = {"true", "yes", "1",   "on", "false",
+		                                    "no",   "0",   "off", NULL};
+		if (!strcmp(lit, "boolean"))
+			return NULL;
+		for (size_t i = 0; !strcmp(lit, "string") && words[i]; i++)
+			if (!strcmp(text, words[i]))
+				return NULL;
+		return lit;
+	}
+	/* list and map: a table, or a string read at run time (JSON, or a comma list). */
+	return !strcmp(lit, "table") || !strcmp(lit, "string") ? NULL : lit;
+}
+
+static void check_params(const struct tok *toks, size_t open, struct findings *f)
+{
+	size_t j = open + 1, key, v;
+	while (next_field(toks, &j, &key, &v)) {
+		if (!key || !is(&toks[v], T_PUNCT, "{"))
+			continue;
+		const char *type = "string";
+		size_t def = 0, k = v + 1, fkey, fv;
+		while (next_field(toks, &k, &fkey, &fv)) {
+			if (fkey && is(&toks[fkey], T_NAME, "type") && toks[fv].kind == T_STRING)
+				type = toks[fv].text;
+			else if (fkey && is(&toks[fkey], T_NAME, "default"))
+				def = fv;
+		}
+		/* An unknown type is refused when the runbook loads, naming the types. */
+		static const char *const types[] = {"string", "int", "number", "bool",
+		                                    "list",   "map", NULL};
+		int known = 0;
+		for (size_t t = 0; types[t]; t++)
+			known |= !strcmp(type, types[t]);
+		const char *got = def && known ? default_misfit(type, toks, def) : NULL;
+		if (got)
+			add(f, toks[def].line,
+			    "param %.*s: default %.*s is not a valid %s (got %s)",
+			    (int)toks[key].len, toks[key].start,
+			    !strcmp(got, "table") ? 5 : (int)toks[def].len,
+			    !strcmp(got, "table") ? "{...}" : toks[def].start, type, got);
+	}
+}
+
+/* The string literals of a notify field: one string, or a table of them (others skipped). */
+static void notify_words(const struct tok *toks, size_t v, const char *what,
+                         int (*known)(const char *), const char *unknown, const char *choices,
+                         struct findings *f)
+{
+	size_t after;
+	if (toks[v].kind == T_STRING) {
+		if (literal_type(toks, v, &after) && !known(toks[v].text))
+			add(f, toks[v].line, "runbook{} notify %s: %s \"%s\" (%s)", what, unknown,
+			    toks[v].text, choices);
+		return;
+	}
+	if (!is(&toks[v], T_PUNCT, "{"))
+		return;
+	size_t j = v + 1, key, w;
+	while (next_field(toks, &j, &key, &w))
+		if (!key && toks[w].kind == T_STRING && literal_type(toks, w, &after) &&
+		    !known(toks[w].text))
+			add(f, toks[w].line, "runbook{} notify %s: %s \"%s\" (%s)", what, unknown,
+			    toks[w].text, choices);
+}
+
+static void check_notify(const struct tok *toks, size_t open, struct findings *f)
+{
+	size_t j = open + 1, key, v;
+	while (next_field(toks, &j, &key, &v)) {
+		if (!key)
+			continue;
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)toks[key].len, toks[key].start);
+		if (!salve_notify_key_known(name))
+			add(f, toks[key].line,
+			    "runbook{} notify: unknown key '%s' (" SALVE_NOTIFY_KEYS ")", name);
+		else if (!strcmp(name, "to"))
+			notify_words(toks, v, name, salve_notify_scheme_known,
+			             "unknown channel scheme in", SALVE_NOTIFY_SCHEMES, f);
+		else if (!strcmp(name, "on"))
+			notify_words(toks, v, name, salve_notify_event_known, "unknown event",
+			             SALVE_NOTIFY_EVENTS, f);
+	}
+}
+
+/* runbook{ params = {...}, notify = {...} }: literal defaults and the notify table. */
+static void check_declaration(const struct tok *toks, struct findings *f)
+{
+	for (size_t i = 0; toks[i].kind != T_EOF; i++) {
+		if (!is(&toks[i], T_NAME, "runbook") ||
+		    (i > 0 && (is(&toks[i - 1], T_PUNCT, ".") || is(&toks[i - 1], T_PUNCT, ":"))))
+			continue;
+		size_t j = i + 1;
+		if (is(&toks[j], T_PUNCT, "("))
+			j++;
+		if (!is(&toks[j], T_PUNCT, "{"))
+			continue;
+		j++;
+		size_t key, v;
+		while (next_field(toks, &j, &key, &v)) {
+			if (key && is(&toks[key], T_NAME, "params") && is(&toks[v], T_PUNCT, "{"))
+				check_params(toks, v, f);
+			else if (key && is(&toks[key], T_NAME, "notify") &&
+			         is(&toks[v], T_PUNCT, "{"))
+				check_notify(toks, v, f);
+		}
+	}
+}
+
+static int by_line(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t lx = json_integer_value(json_object_get(x, "line"));
+	json_int_t ly = json_integer_value(json_object_get(y, "line"));
+	json_int_t ox = json_integer_value(json_object_get(x, "order"));
+	json_int_t oy = json_integer_value(json_object_get(y, "order"));
+	return lx != ly ? (lx < ly ? -1 : 1) : (ox < oy ? -1 : ox > oy);
+}
+
+/* The findings sorted by line (in the order found within a line), without the order key. */
+static json_t *sorted(json_t *list)
+{
+	size_t n = json_array_size(list);
+	json_t **items = calloc(n ? n : 1, sizeof *items);
+	for (size_t i = 0; i < n; i++) {
+		items[i] = json_array_get(list, i);
+		json_object_set_new(items[i], "order", json_integer((json_int_t)i));
+	}
+	qsort(items, n, sizeof *items, by_line);
+	json_t *out = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object_del(items[i], "order");
+		json_array_append(out, items[i]);
+	}
+	free(items);
+	json_decref(list);
+	return out;
+}
+
+json_t *salve_lint_all(const char *source, size_t len, const char *chunk, salve_registry *reg,
+                       json_t *plugins)
 {
 	struct lexer lx = {.p = source, .end = source + len, .line = 1};
 	lex(&lx);
 	struct tok *toks = lx.toks;
+	struct findings f = {chunk, json_array()};
 	struct binding bind[32];
 	size_t nbind = 0;
-	int rc = 0;
 	/* Bindings: local NAME = plugin "x" | plugin("x") */
 	for (size_t i = 0; toks[i].kind != T_EOF; i++) {
 		if (!is(&toks[i], T_NAME, "plugin") ||
@@ -379,6 +687,15 @@ int salve_lint(const char *source, size_t len, const char *chunk, salve_registry
 		    salve_registry_get(reg, toks[s].text, 0, &why, ignored, sizeof ignored);
 		if (!p || nbind >= 32 || toks[i - 2].len >= sizeof bind[0].name)
 			continue;
+		if (plugins) {
+			int listed = 0;
+			size_t k;
+			json_t *name;
+			json_array_foreach(plugins, k, name) listed |=
+			    !strcmp(json_string_value(name), p->desc.name);
+			if (!listed)
+				json_array_append_new(plugins, json_string(p->desc.name));
+		}
 		snprintf(bind[nbind].name, sizeof bind[0].name, "%.*s", (int)toks[i - 2].len,
 		         toks[i - 2].start);
 		bind[nbind].plugin = p;
@@ -401,7 +718,10 @@ int salve_lint(const char *source, size_t len, const char *chunk, salve_registry
 		    !(i > 0 && (is(&toks[i - 1], T_PUNCT, ".") || is(&toks[i - 1], T_PUNCT, ":"))))
 			b->rebound = 1;
 	}
-	for (size_t i = 0; toks[i].kind != T_EOF && rc == 0; i++) {
+	unsigned char *fn = calloc(lx.n, 1);
+	mark_step_functions(toks, lx.n, fn);
+	static const char *const fn_names[] = {"", "when", "check", "verify"};
+	for (size_t i = 0; toks[i].kind != T_EOF; i++) {
 		if (toks[i].kind != T_NAME ||
 		    (i > 0 && (is(&toks[i - 1], T_PUNCT, ".") || is(&toks[i - 1], T_PUNCT, ":"))))
 			continue;
@@ -414,6 +734,7 @@ int salve_lint(const char *source, size_t len, const char *chunk, salve_registry
 		char action[128];
 		snprintf(action, sizeof action, "%.*s", (int)toks[i + 2].len, toks[i + 2].start);
 		const salve_action *a = salve_plugin_action(b->plugin, action);
+		int line = toks[i + 2].line;
 		if (!a) {
 			char known[1024] = "";
 			for (size_t k = 0; k < b->plugin->nactions; k++) {
@@ -421,20 +742,42 @@ int salve_lint(const char *source, size_t len, const char *chunk, salve_registry
 				snprintf(known + used, sizeof known - used, "%s%s",
 				         used ? ", " : "", b->plugin->desc.actions[k].name);
 			}
-			snprintf(err, errlen, "%s:%d: plugin %s has no action '%s' (it has: %s)",
-			         chunk, toks[i + 2].line, b->plugin->desc.name, action, known);
-			rc = -1;
-			break;
+			add(&f, line, "plugin %s has no action '%s' (it has: %s)",
+			    b->plugin->desc.name, action, known);
+			continue;
 		}
+		/* The engine refuses these when the call runs; say so before. */
+		if ((fn[i] == FN_WHEN || fn[i] == FN_CHECK) && a->kind != SALVE_READ)
+			add(&f, line,
+			    "%s.%s is a %s action: only read actions may run in a step's %s",
+			    b->plugin->desc.name, a->name, salve_kind_name(a->kind),
+			    fn_names[fn[i]]);
+		else if (fn[i] == FN_VERIFY && a->kind == SALVE_MUTATE)
+			add(&f, line, "%s.%s changes things: verify may only read and notify",
+			    b->plugin->desc.name, a->name);
 		size_t c = i + 3;
 		if (is(&toks[c], T_PUNCT, "(") && is(&toks[c + 1], T_PUNCT, "{"))
 			c++;
 		if (is(&toks[c], T_PUNCT, "{"))
-			rc =
-			    check_call(toks, c, b->plugin, a, chunk, toks[i + 2].line, err, errlen);
+			check_call(toks, c, b->plugin, a, line, &f);
 	}
+	check_sandbox_globals(toks, &f);
+	check_declaration(toks, &f);
+	free(fn);
 	for (size_t i = 0; i < lx.n; i++)
 		free(toks[i].text);
 	free(toks);
+	return sorted(f.list);
+}
+
+int salve_lint(const char *source, size_t len, const char *chunk, salve_registry *reg, char *err,
+               size_t errlen)
+{
+	json_t *found = salve_lint_all(source, len, chunk, reg, NULL);
+	int rc = json_array_size(found) ? -1 : 0;
+	if (rc)
+		snprintf(err, errlen, "%s",
+		         json_string_value(json_object_get(json_array_get(found, 0), "message")));
+	json_decref(found);
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include "runbook.h"
 #include "runbook_tests.h"
 #include "util.h"
+#include "validate.h"
 #include "window.h"
 #include "yamljson.h"
 
@@ -478,52 +479,64 @@ static int json_help_options(int argc, char **argv, const char *usage, int *as_j
 static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	static const char usage[] =
-	    "usage: salve validate [--json] RUNBOOK\n"
-	    "Loads the runbook and checks its declarations, steps, plugin and\n"
-	    "action names and argument types, without running anything.\n";
-	int as_json = 0;
-	int code = json_help_options(argc, argv, usage, &as_json);
-	if (code >= 0)
-		return code;
-	if (optind != argc - 1) {
+	    "usage: salve validate [--json] [--config FILE] [RUNBOOK]\n"
+	    "Checks a runbook without running anything and reports every error, by line:\n"
+	    "declarations, steps, plugin and action names, argument names and types, param\n"
+	    "defaults, the notify table, calls a step's check, when or verify may not make,\n"
+	    "and io, os and require (not in the sandbox).\n"
+	    "\n"
+	    "  --config FILE  also check this salve.yaml (unknown keys, lifecycle settings)\n"
+	    "                 and start every plugin the runbook uses with it; without\n"
+	    "                 RUNBOOK, check only the file\n"
+	    "  --json         the report as JSON: valid, errors [{file, line, message}]\n";
+	static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+	                                     {"config", required_argument, 0, 'c'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
+	int as_json = 0, c, code;
+	const char *config = NULL;
+	sub_options_begin();
+	while ((c = sub_option(argc, argv, "h", opts)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		} else if (c == 'j') {
+			as_json = 1;
+		} else if (c == 'c') {
+			config = optarg;
+		} else {
+			return SALVE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc - 1 || (optind == argc && !config && !g->config_path)) {
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
-	const char *source = argv[optind];
-	salve_env e;
-	if ((code = open_env(&e, g)))
-		return code;
-	char err[4096];
-	salve_runbook *rb = salve_runbook_load(source, e.reg, &code, err, sizeof err);
-	if (!rb) {
-		if (as_json) {
-			json_t *o = json_pack("{s:s, s:b, s:s, s:i}", "runbook", source, "valid", 0,
-			                      "error", err, "exit_code", code);
-			print_json(o);
-			json_decref(o);
-		} else {
-			cli_error("%s", err);
-		}
-		salve_env_close(&e);
-		return code;
+	const char *source = optind < argc ? argv[optind] : NULL;
+	json_t *report = salve_validate(g, config, source, &code);
+	json_t *errors = json_object_get(report, "errors");
+	if (as_json) {
+		print_json(report);
+	} else if (json_array_size(errors)) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(errors, i, e)
+		    cli_error("%s", json_string_value(json_object_get(e, "message")));
+	} else if (source) {
+		json_t *plugins = json_object_get(report, "plugins");
+		printf("%s: runbook %s is valid: %zu step%s, plugins %s\n", source,
+		       json_string_value(json_object_get(report, "name")),
+		       json_array_size(json_object_get(report, "steps")),
+		       json_array_size(json_object_get(report, "steps")) == 1 ? "" : "s",
+		       !json_array_size(plugins)           ? "none"
+		       : json_object_get(report, "config") ? "used as declared and started"
+		                                           : "used as declared");
+	} else {
+		printf("%s: configuration is valid\n",
+		       json_string_value(json_object_get(report, "config")));
 	}
-	json_t *steps = json_array();
-	for (size_t i = 0; i < rb->nsteps; i++)
-		json_array_append_new(steps, json_pack("{s:s, s:i}", "name", rb->steps[i].name,
-		                                       "line", rb->steps[i].line));
-	json_t *o = json_pack("{s:s, s:b, s:s, s:O, s:O, s:o, s:s?}", "runbook", source, "valid", 1,
-	                      "name", rb->name, "params", rb->params_spec, "plugins", rb->plugins,
-	                      "steps", steps, "lock", rb->lock);
-	if (as_json)
-		print_json(o);
-	else
-		printf("%s: runbook %s is valid: %zu step%s, plugins %s\n", source, rb->name,
-		       rb->nsteps, rb->nsteps == 1 ? "" : "s",
-		       json_array_size(rb->plugins) ? "used as declared" : "none");
-	json_decref(o);
-	salve_runbook_free(rb);
-	salve_env_close(&e);
-	return 0;
+	json_decref(report);
+	return code;
 }
 
 static int cmd_test(const struct salve_cli_globals *g, int argc, char **argv)

@@ -1,3 +1,5 @@
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -35,8 +37,72 @@ static void test_config_file(void **state)
 	tu_cleanup();
 }
 
+static char *joined(json_t *problems)
+{
+	char *out = calloc(1, 4096);
+	size_t used = 0, i;
+	json_t *p;
+	json_array_foreach(problems, i, p) used +=
+	    (size_t)snprintf(out + used, 4096 - used, "%s\n", json_string_value(p));
+	json_decref(problems);
+	return out;
+}
+
+/* Every problem of a salve.yaml is listed, in the file's order; loading stops at the first. */
+static void test_config_check_lists_all(void **state)
+{
+	(void)state;
+	const char *p = tu_path("salve.yaml");
+	tu_write(p, "audit: 5\nunknwon: 1\nlifecycle:\n  notfy: {to: 'slack:#ops'}\n"
+	            "  notify:\n    to: ['slack:#ops', 'slak:#ops']\n    on: [start, rolledback]\n"
+	            "    events: [start]\n    page_on_incomplete: 1\nrun_timeout: soon\n");
+	char *got = joined(salve_config_check(p));
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "%s: unknown key 'unknwon' (audit, audit_sync, state_dir, plugin_path, "
+	         "step_timeout, run_timeout, plugins, server, routes, lifecycle)\n"
+	         "%s: audit must be a file path\n"
+	         "%s: run_timeout must be a duration such as \"10m\"\n"
+	         "%s: lifecycle: unknown key 'notfy' (notify)\n"
+	         "%s: lifecycle.notify.to: unknown channel scheme in \"slak:#ops\" (slack, teams, "
+	         "pagerduty, opsgenie, email, webhook)\n"
+	         "%s: lifecycle.notify.on: unknown event \"rolledback\" (start, step_failed, "
+	         "rolled_back, rollback_incomplete, degraded, success)\n"
+	         "%s: lifecycle.notify: unknown key 'events' (to, on, page_on_incomplete)\n"
+	         "%s: lifecycle.notify.page_on_incomplete must be true or false\n",
+	         p, p, p, p, p, p, p, p);
+	assert_string_equal(got, want);
+	free(got);
+	salve_config c;
+	char err[512];
+	assert_int_equal(salve_config_load(p, &c, err, sizeof err), -1);
+	snprintf(want, sizeof want,
+	         "%s: unknown key 'unknwon' (audit, audit_sync, state_dir, plugin_path, "
+	         "step_timeout, run_timeout, plugins, server, routes, lifecycle)",
+	         p);
+	assert_string_equal(err, want);
+	salve_config_free(&c);
+	/* A good lifecycle section loads and has no problems. */
+	tu_write(p, "lifecycle:\n  notify: {to: 'teams:x', on: rolled_back, page_on_incomplete: "
+	            "false}\nrun_timeout: 1h\n");
+	got = joined(salve_config_check(p));
+	assert_string_equal(got, "");
+	free(got);
+	assert_int_equal(salve_config_load(p, &c, err, sizeof err), 0);
+	assert_true(c.run_timeout == 3600);
+	salve_config_free(&c);
+	/* A file that does not parse is one problem, saying where. */
+	tu_write(p, "audit: [\n");
+	got = joined(salve_config_check(p));
+	assert_non_null(strstr(got, "salve.yaml:"));
+	assert_ptr_equal(strchr(got, '\n'), got + strlen(got) - 1);
+	free(got);
+	tu_cleanup();
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_config_file)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_config_file),
+	                                   cmocka_unit_test(test_config_check_lists_all)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
