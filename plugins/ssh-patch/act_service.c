@@ -189,7 +189,9 @@ int sp_service_apply(salve_call *call, const json_t *args, json_t **result, json
 	    json_pack("{s:s, s:s, s:{}}", "name", unit, "state",
 	              want == WANT_RESTARTED ? "restarted" : verb_for(want), "hosts");
 	json_t *undo_hosts = json_object_get(undo_rec, "hosts");
-	*undo = undo_rec;
+	/* A restart leaves nothing to put back: no undo record, so a rollback says it cannot be
+	 * undone instead of reporting an undo that did nothing. */
+	*undo = want == WANT_RESTARTED ? NULL : undo_rec;
 	struct sp_cmd *acts = calloc(t.n + 1, sizeof *acts);
 	size_t *amap = calloc(t.n + 1, sizeof *amap);
 	size_t na = 0;
@@ -254,6 +256,8 @@ int sp_service_apply(salve_call *call, const json_t *args, json_t **result, json
 	states_free(states, t.n);
 	sp_cmds_free(probe, t.n);
 	sp_target_close(&t);
+	if (!*undo)
+		json_decref(undo_rec);
 	return rc;
 }
 
