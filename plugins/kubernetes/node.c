@@ -558,6 +558,10 @@ int kube_drain_plan(salve_call *call, const json_t *args, json_t **predicted)
 	if (rc == SALVE_OK && seen) { /* a dry run changes nothing: check's list still holds */
 		evict_list = pods_from_check(seen);
 		skipped = json_deep_copy(json_object_get(seen, "skipped"));
+		if (!json_is_array(skipped)) {
+			json_decref(skipped);
+			skipped = json_array();
+		}
 	} else if (rc == SALVE_OK) {
 		rc = drain_pods(&ctx, &d, &evict_list, &skipped);
 	}
