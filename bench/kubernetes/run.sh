@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Latency of one scale.set (check + apply) through the salve scale plugin, over one keep-alive
-# TLS connection, against `kubectl scale` run once per action -- same fake API server
-# (tests/fake-k8s), same machine, same Deployment, alternating 2 and 3 replicas so every
-# action changes something. Prints figures; asserts nothing.
+# Per-action latency of the kubernetes and scale plugins in process (the real .so files loaded
+# by bench_driver as the core loads them: one plugin instance, one kept-alive TLS connection,
+# check then apply with check's observed handed back) against kubectl run once per action, on
+# the same fake API server (tests/fake-k8s), in the same run: the reads and every mutating
+# action, median and p90 of N iterations each, and the API requests each one sent. Prints a
+# table (bench.py); asserts nothing. Measure a release build: a sanitizer build is far slower.
 #
 #   bench/kubernetes/run.sh [BUILD_DIR] [ITERATIONS]
 #
-# BUILD_DIR must hold plugins/scale.so (default: build). kubectl is /usr/bin/kubectl.
+# BUILD_DIR must hold kubernetes.so and scale.so under plugins/ (default: build). kubectl:
+# $KUBECTL, default /usr/bin/kubectl (Debian:
+# kubernetes-client).
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
-n=${2:-50}
+n=${2:-20}
 kubectl=${KUBECTL:-/usr/bin/kubectl}
 python=${PYTHON:-python3}
 
@@ -23,51 +27,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+mkdir "$tmp/plugins"
+for p in kubernetes scale; do
+  so=$(find "$build/plugins" -name "$p.so" | head -n 1)
+  [ -n "$so" ] || { echo "no $p.so under $build/plugins"; exit 1; }
+  ln -s "$so" "$tmp/plugins/$p.so"
+done
+
 "$python" "$src/tests/fake-k8s/fake_k8s.py" --certs "$tmp/certs" --port-file "$tmp/port" \
   --fixture "$src/tests/fake-k8s/fixtures/basic.json" >"$tmp/fake.log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 [ -s "$tmp/port" ] || { echo "the fake API server did not start:"; cat "$tmp/fake.log"; exit 1; }
-kc="$tmp/certs/kubeconfig-token"
 
-cc -O2 -std=c11 -o "$tmp/bench_scale" "$src/bench/kubernetes/bench_scale.c" -I"$src/core/include" \
-  $(pkg-config --cflags --libs jansson) -ldl -lm
+cc -O2 -std=c11 -D_GNU_SOURCE -DSALVE_VERSION=\"bench\" -o "$tmp/bench_driver" "$src/bench/kubernetes/bench_driver.c" \
+  "$src/core/httpsvc/httpsvc_client.c" "$src/core/httpsvc/httpsvc_curl.c" -I"$src/core/include" \
+  -I"$src/core" $(pkg-config --cflags --libs jansson libcurl) -ldl -lm -pthread
 
-base="https://127.0.0.1:$(cat "$tmp/port")"
-requests() { # API requests the fake logged since the last call
-  curl -s --cacert "$tmp/certs/ca.crt" "$base/__fake/requests" |
-    "$python" -c 'import json,sys; print(len(json.load(sys.stdin)))'
-  curl -s --cacert "$tmp/certs/ca.crt" -X DELETE "$base/__fake/requests" >/dev/null
-}
-requests >/dev/null
-
-echo "salve scale.set: $n actions, one process, one keep-alive TLS connection"
-"$tmp/bench_scale" "$build/plugins/scale.so" "$kc" prod web "$n" >"$tmp/salve.ms"
-salve_requests=$(requests)
-
-echo "kubectl scale: $n actions, one process each (discovery cached in a fresh HOME)"
-export HOME="$tmp/home"
+echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $("$kubectl" version --client 2>/dev/null | head -n 1)"
+export HOME="$tmp/home" # kubectl's discovery cache starts empty, then serves the later calls
 mkdir -p "$HOME"
-for i in $(seq "$n"); do
-  replicas=$((2 + i % 2))
-  t0=$(date +%s%N)
-  "$kubectl" --kubeconfig "$kc" -n prod scale deployment/web --replicas="$replicas" >/dev/null
-  t1=$(date +%s%N)
-  echo "$(( (t1 - t0) / 1000 ))e-3"
-done >"$tmp/kubectl.ms"
-kubectl_requests=$(requests)
-echo "API requests per action: salve $(( salve_requests / n )), kubectl $(( kubectl_requests / n ))" \
-  "(totals $salve_requests and $kubectl_requests)"
-
-"$python" - "$tmp/salve.ms" "$tmp/kubectl.ms" <<'PY'
-import statistics, sys
-def load(p):
-    return [float(x) for x in open(p) if x.strip()]
-rows = [("salve scale.set (check+apply)", load(sys.argv[1])), ("kubectl scale", load(sys.argv[2]))]
-print("%-32s %6s %9s %9s %9s %9s %9s" % ("", "n", "first", "min", "median", "p95", "mean"))
-for name, v in rows:
-    s = sorted(v)
-    p95 = s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
-    print("%-32s %6d %8.2fms %8.2fms %8.2fms %8.2fms %8.2fms"
-          % (name, len(v), v[0], s[0], statistics.median(s), p95, statistics.mean(s)))
-PY
+"$python" "$src/bench/kubernetes/bench.py" --driver "$tmp/bench_driver" --plugins "$tmp/plugins" \
+  --kubeconfig "$tmp/certs/kubeconfig-token" --api "https://127.0.0.1:$(cat "$tmp/port")" \
+  --ca "$tmp/certs/ca.crt" --kubectl "$kubectl" -n "$n"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

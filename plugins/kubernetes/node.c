@@ -131,12 +131,15 @@ const k8s_mutation kube_node_restore = {
     .undone = node_undone,
 };
 
-/* Drain's cordon: spec.unschedulable set; *was receives the value before. */
-static int cordon_node(k8s_ctx *ctx, const char *path, unsigned mode, int *was, json_t **changes)
+/* Drain's cordon: spec.unschedulable set, from `seen` (check's read of the node, or NULL);
+ * *was receives the value before. */
+static int cordon_node(k8s_ctx *ctx, const char *path, unsigned mode, const json_t *seen, int *was,
+                       json_t **changes)
 {
 	struct node_change cordoned = {.want = 1};
 	json_t *before = NULL, *after = NULL;
-	int rc = k8s_update(ctx, path, mode, build_unschedulable, &cordoned, &before, &after, NULL);
+	int rc = k8s_update_from(ctx, path, mode, seen, build_unschedulable, &cordoned, &before,
+	                         &after, NULL);
 	if (rc == SALVE_OK) {
 		if (was)
 			*was = is_unschedulable(before);
@@ -481,6 +484,34 @@ static int evict_all(k8s_ctx *ctx, const struct drain *d, const char *gv, const 
 	return SALVE_OK;
 }
 
+/* What drain's check saw, when the host hands it back (host->observed, ABI 1.2): its
+ * observed, with the node as read under K8S_OBSERVED_OBJECT; NULL otherwise. */
+static const json_t *drain_seen(k8s_ctx *ctx, const struct drain *d)
+{
+	if (!SALVE_HOST_HAS(ctx->host, observed))
+		return NULL;
+	const json_t *observed = ctx->host->observed(ctx->call);
+	return k8s_observed_object(observed, d->path) ? observed : NULL;
+}
+
+/* The pods check found to evict, as {metadata: {namespace, name}}: all evict() needs. */
+static json_t *pods_from_check(const json_t *seen)
+{
+	json_t *pods = json_array();
+	size_t i;
+	json_t *id;
+	json_array_foreach(json_object_get(seen, "to_evict"), i, id)
+	{
+		const char *s = json_string_value(id);
+		const char *slash = s ? strchr(s, '/') : NULL;
+		if (!slash)
+			continue;
+		json_array_append_new(pods, json_pack("{s:{s:s%, s:s}}", "metadata", "namespace", s,
+		                                      (size_t)(slash - s), "name", slash + 1));
+	}
+	return pods;
+}
+
 int kube_drain_check(salve_call *call, const json_t *args, json_t **observed)
 {
 	k8s_ctx ctx;
@@ -498,6 +529,10 @@ int kube_drain_check(salve_call *call, const json_t *args, json_t **observed)
 		*observed = json_pack("{s:s, s:b, s:o, s:o, s:o}", "node", d.node, "unschedulable",
 		                      cordoned, "evicted", json_array(), "to_evict",
 		                      pod_names(evict_list), "skipped", json_incref(skipped));
+		if (!done) { /* for plan and apply (not audited: a change is needed) */
+			json_object_set(*observed, K8S_OBSERVED_OBJECT, node);
+			json_object_set_new(*observed, "k8s_path", json_string(d.path));
+		}
 		rc = done ? SALVE_HOLDS : SALVE_OK;
 	}
 	json_decref(node);
@@ -514,12 +549,22 @@ int kube_drain_plan(salve_call *call, const json_t *args, json_t **predicted)
 	const char *gv = NULL;
 	json_t *evict_list = NULL, *skipped = NULL, *changes = NULL;
 	int rc = drain_args(&ctx, args, &d);
+	const json_t *seen = rc == SALVE_OK ? drain_seen(&ctx, &d) : NULL;
 	if (rc == SALVE_OK)
 		rc = k8s_discover_eviction(&ctx, &gv);
 	if (rc == SALVE_OK)
-		rc = cordon_node(&ctx, d.path, K8S_UPDATE_DRY_RUN, NULL, &changes);
-	if (rc == SALVE_OK)
+		rc = cordon_node(&ctx, d.path, K8S_UPDATE_DRY_RUN,
+		                 k8s_observed_object(seen, d.path), NULL, &changes);
+	if (rc == SALVE_OK && seen) { /* a dry run changes nothing: check's list still holds */
+		evict_list = pods_from_check(seen);
+		skipped = json_deep_copy(json_object_get(seen, "skipped"));
+		if (!json_is_array(skipped)) {
+			json_decref(skipped);
+			skipped = json_array();
+		}
+	} else if (rc == SALVE_OK) {
 		rc = drain_pods(&ctx, &d, &evict_list, &skipped);
+	}
 	json_t *would = json_array(), *refused = json_array();
 	size_t i;
 	json_t *pod;
@@ -560,10 +605,13 @@ int kube_drain_apply(salve_call *call, const json_t *args, json_t **result, json
 	json_t *evict_list = NULL, *skipped = NULL, *changes = NULL;
 	int rc = drain_args(&ctx, args, &d);
 	double deadline = k8s_mono() + d.timeout;
+	const json_t *seen = rc == SALVE_OK ? drain_seen(&ctx, &d) : NULL;
 	if (rc == SALVE_OK)
 		rc = k8s_discover_eviction(&ctx, &gv);
-	/* Refuse before cordoning when pods would stop the drain anyway. */
-	if (rc == SALVE_OK)
+	/* Refuse before cordoning when pods would stop the drain anyway; check's list, when the
+	 * host hands it back, was sorted so a moment ago (and the list after cordoning below
+	 * catches pods scheduled since). */
+	if (rc == SALVE_OK && !seen)
 		rc = drain_pods(&ctx, &d, &evict_list, &skipped);
 	json_decref(evict_list);
 	json_decref(skipped);
@@ -571,7 +619,7 @@ int kube_drain_apply(salve_call *call, const json_t *args, json_t **result, json
 	if (rc != SALVE_OK)
 		return rc;
 	int was = 0;
-	rc = cordon_node(&ctx, d.path, 0, &was, &changes);
+	rc = cordon_node(&ctx, d.path, 0, k8s_observed_object(seen, d.path), &was, &changes);
 	if (rc != SALVE_OK)
 		return rc;
 	/* From here on the node is cordoned: undo must be able to uncordon it whatever happens. */

@@ -2672,6 +2672,18 @@ class Cluster:
                     md(q).pop("ownerReferences", None)
                 self.store.put("pods", q)
                 changed = True
+        # ... and a pod without a controller whose labels match is adopted (e.g. a quarantined
+        # pod whose labels are put back), unless either is being deleted.
+        if not md(rs).get("deletionTimestamp"):
+            for p in self.store.items("pods", ns):
+                if (controller_ref(p) is None and not md(p).get("deletionTimestamp")
+                        and selector_matches(rs["spec"].get("selector"), labels_of(p))):
+                    q = deep(p)
+                    md(q)["ownerReferences"] = (md(q).get("ownerReferences") or []) + [{
+                        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": uid_of(rs),
+                        "controller": True, "blockOwnerDeletion": True}]
+                    self.store.put("pods", q)
+                    changed = True
         pods = [p for p in self._owned_pods(rs) if not md(p).get("deletionTimestamp")]
         while len(pods) < want:
             pname = "%s-%s" % (name, rand_suffix())

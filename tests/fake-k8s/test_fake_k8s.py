@@ -939,6 +939,27 @@ class TestRealServerFidelity(FakeTestCase):
         self.assertEqual(released["status"]["phase"], "Running")
         self.assertEqual(len(self.pods()), 3)  # a replacement took its place
 
+    def test_replicaset_adopts_a_matching_orphan(self):
+        before = [p["metadata"]["name"] for p in self.pods()]
+        name = before[0]
+        labels = self.s.obj(PODS + "/" + name)["metadata"]["labels"]
+        self.s.request("PATCH", PODS + "/" + name, {"metadata": {"labels": {"app": None}}}, ctype=MERGE)
+        replacement = [p["metadata"]["name"] for p in self.pods() if p["metadata"]["name"] not in before]
+        self.assertEqual(len(replacement), 1)
+        r = self.s.request("PATCH", PODS + "/" + name, {"metadata": {"labels": labels}}, ctype=MERGE)
+        self.assertEqual(r.status, 200)
+        adopted = self.s.obj(PODS + "/" + name)
+        ref = adopted["metadata"]["ownerReferences"]
+        self.assertEqual(len(ref), 1)
+        self.assertEqual((ref[0]["kind"], ref[0]["controller"], ref[0]["blockOwnerDeletion"]),
+                         ("ReplicaSet", True, True))
+        self.assertEqual(ref[0]["name"], self.pods()[0]["metadata"]["ownerReferences"][0]["name"])
+        # one pod too many now: the ReplicaSet scales back to 3, every one its own
+        pods = self.pods()
+        self.assertEqual(len(pods), 3)
+        self.assertEqual({p["metadata"]["ownerReferences"][0]["uid"] for p in pods}, {ref[0]["uid"]})
+        self.assertEqual(len({p["metadata"]["name"] for p in pods} - set(before + replacement)), 0)
+
 
 def have_h2():
     try:

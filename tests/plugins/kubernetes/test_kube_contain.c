@@ -231,7 +231,18 @@ static void test_quarantine_pod_and_undo(void **state)
 	assert_true(json_equal(tj_at(pod, "/metadata/labels"), tj_at(before, "/metadata/labels")));
 	assert_null(tj_at(before, "/metadata/annotations"));
 	assert_null(tj_at(pod, "/metadata/annotations"));
+	/* its labels back, its ReplicaSet adopts it again and scales back to 3 */
+	assert_string_equal(tj_str_at(pod, "/metadata/ownerReferences/0/kind"), "ReplicaSet");
 	json_decref(pod);
+	pods = fake_objects(&fake_k8s, "Pod", "prod");
+	web = 0;
+	json_array_foreach(pods, i, p)
+	{
+		const char *app = tj_str_at(p, "/metadata/labels/app");
+		web += app && strcmp(app, "web") == 0;
+	}
+	assert_int_equal(web, 3);
+	json_decref(pods);
 	json_decref(before);
 	json_decref(res);
 	json_decref(undo);

@@ -1051,6 +1051,53 @@ static void test_round_trips(void **state)
 	json_decref(d);
 }
 
+/* drain writes from what its check read too: the node (the cordon is one PATCH with its
+ * resourceVersion) and the pods to evict (no list before cordoning; the list after it catches
+ * pods scheduled meanwhile). A plan sends only the dry-run writes. */
+static void test_drain_round_trips(void **state)
+{
+	(void)state;
+	mock_set_mode(SALVE_MODE_DRY_RUN);
+	const char *const planned[] = {
+	    "GET /api/v1/nodes/node-2 200",
+	    "GET /api/v1/pods?fieldSelector=spec.nodeName%3Dnode-2 200",
+	    "GET /api/v1 200",
+	    "PATCH /api/v1/nodes/node-2?dryRun=All&fieldManager=salve 200",
+	    "POST /api/v1/namespaces/prod/pods/db-1/eviction?dryRun=All&fieldManager=salve 201",
+	    "POST "
+	    "/api/v1/namespaces/prod/pods/web-86c4ff78d4-4bh8w/eviction?dryRun=All&fieldManager="
+	    "salve 201",
+	    NULL};
+	fake_clear_requests(&fake_k8s);
+	json_t *res = NULL, *undo = NULL;
+	assert_int_equal(mock_exec("drain", "{\"node\": \"node-2\"}", &res, &undo), SALVE_OK);
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), planned);
+	assert_json_eq(tj_at(res, "/evicted"), "[\"prod/db-1\", \"prod/web-86c4ff78d4-4bh8w\"]");
+	assert_json_eq(tj_at(res, "/skipped/0/pod"), "\"monitoring/node-exporter-q8t5d\"");
+	json_decref(res);
+	mock_set_mode(SALVE_MODE_APPLY);
+	const char *const applied[] = {
+	    "GET /api/v1/nodes/node-2 200",
+	    "GET /api/v1/pods?fieldSelector=spec.nodeName%3Dnode-2 200",
+	    "PATCH /api/v1/nodes/node-2?fieldManager=salve 200",
+	    "GET /api/v1/pods?fieldSelector=spec.nodeName%3Dnode-2 200",
+	    "POST /api/v1/namespaces/prod/pods/db-1/eviction?fieldManager=salve 201",
+	    "POST /api/v1/namespaces/prod/pods/web-86c4ff78d4-4bh8w/eviction?fieldManager=salve "
+	    "201",
+	    "GET /api/v1/namespaces/prod/pods/db-1 200",
+	    "GET /api/v1/namespaces/prod/pods/web-86c4ff78d4-4bh8w 404",
+	    NULL};
+	fake_clear_requests(&fake_k8s);
+	assert_int_equal(mock_exec("drain", "{\"node\": \"node-2\"}", &res, &undo), SALVE_OK);
+	assert_lines(fake_request_lines(&fake_k8s, NULL, NULL), applied);
+	json_t *node = fake_object(&fake_k8s, "Node", NULL, "node-2");
+	assert_true(json_is_true(tj_at(node, "/spec/unschedulable")));
+	json_decref(node);
+	json_decref(res);
+	assert_int_equal(mock_undo("drain", undo), SALVE_OK);
+	json_decref(undo);
+}
+
 /* ---- restart, image ------------------------------------------------------------------------ */
 
 static void test_rollout_restart_and_undo(void **state)
@@ -1576,6 +1623,8 @@ int main(void)
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_http_version, fake_k8s_setup, fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trips, fake_k8s_setup, fake_k8s_teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_round_trips, fake_k8s_setup,
+	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollout_restart_and_undo, fake_k8s_setup,
 	                                    fake_k8s_teardown),
 	    cmocka_unit_test_setup_teardown(test_two_restarts_within_one_second, fake_k8s_setup,

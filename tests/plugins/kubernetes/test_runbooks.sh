@@ -30,6 +30,19 @@ api="https://127.0.0.1:$(cat "$tmp/port")"
 ctl() { # METHOD PATH [BODY]: the fake's control API
   curl -sf --cacert "$tmp/certs/ca.crt" -X "$1" "$api$2" ${3:+-H 'Content-Type: application/json' -d "$3"}
 }
+# The ClusterRole of examples/kubernetes/rbac.yaml, as the fake's RBAC rules for the token user
+# both plugins call as: every runbook below runs with exactly the permissions the example grants,
+# so a permission missing from it fails the runbook with a 403.
+rbac=$("$python" -c '
+import json, sys, yaml
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc and doc.get("kind") == "ClusterRole":
+        print(json.dumps({"rbac": doc["rules"]}))' "$src/examples/kubernetes/rbac.yaml")
+[ -n "$rbac" ] || fail "no ClusterRole in examples/kubernetes/rbac.yaml"
+reset() { # the fixture again, under the example's RBAC
+  ctl POST /__fake/reset >/dev/null
+  ctl POST /__fake/settings "$rbac" >/dev/null
+}
 obj() { # KIND NAMESPACE|- NAME POINTER: one field of a stored object, as JSON
   ctl GET /__fake/objects | "$python" -c '
 import json, sys
@@ -112,7 +125,7 @@ audit: $tmp/audit.jsonl
 state_dir: $tmp/state
 plugins:
   kubernetes: {kubeconfig: $tmp/certs/kubeconfig-token}
-  scale: {kubeconfig: $tmp/certs/kubeconfig-cert}
+  scale: {kubeconfig: $tmp/certs/kubeconfig-token}
   prometheus: {url: "$prom"}
   notify:
     webhooks:
@@ -121,7 +134,7 @@ EOF
 salve() { "$SALVE_BIN" --config "$tmp/salve.yaml" --plugin-path "$SALVE_PLUGIN_DIR" "$@"; }
 
 # ---- rollback-bad-deploy ------------------------------------------------------------------------
-ctl POST /__fake/reset >/dev/null
+reset
 ctl POST /__fake/deployments/prod/web '{"broken": true}' >/dev/null
 curl -sf --cacert "$tmp/certs/ca.crt" -X PATCH -H "Authorization: Bearer salve-test-token" \
   -H 'Content-Type: application/strategic-merge-patch+json' "$api/apis/apps/v1/namespaces/prod/deployments/web" \
@@ -147,7 +160,7 @@ salve run -q --json -p namespace=prod -p deployment=web "$src/runbooks/rollback-
 ok "rollback-bad-deploy on a healthy deployment changes nothing"
 
 # ---- restart-crashloop --------------------------------------------------------------------------
-ctl POST /__fake/reset >/dev/null
+reset
 ctl POST /__fake/pods/prod/web-86c4ff78d4-7xk2p \
   '{"ready": false, "waiting_reason": "CrashLoopBackOff", "restart_count": 7}' >/dev/null
 ctl POST /__fake/logs/prod/web-86c4ff78d4-7xk2p \
@@ -167,7 +180,7 @@ salve run -q --json -p namespace=prod -p deployment=web "$src/runbooks/restart-c
 ok "restart-crashloop does nothing when no pod crash-loops"
 
 # ---- scale-on-load ------------------------------------------------------------------------------
-ctl POST /__fake/reset >/dev/null
+reset
 q_cpu='max(cpu_usage{namespace="{namespace}",deployment="{deployment}"})'
 q_lat='max(latency_seconds{namespace="{namespace}",deployment="{deployment}"})'
 salve run -q --json -p namespace=prod -p deployment=web -p "cpu_query=$q_cpu" -p "latency_query=$q_lat" \
@@ -185,7 +198,7 @@ salve run -q --json -p namespace=prod -p deployment=web -p "cpu_query=$q_cpu" -p
 ok "scale-on-load scales web from 3 by 1.5 to 5 (ceil 4.5) when CPU is at 0.95, within max"
 
 # ---- drain-node ---------------------------------------------------------------------------------
-ctl POST /__fake/reset >/dev/null
+reset
 set +e
 salve run -q --json --fail-at drain -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua" \
   >"$tmp/out.json" 2>"$tmp/err"
@@ -198,7 +211,7 @@ set -e
 [ "$(obj Node - node-2 /spec/unschedulable)" = null ] || fail "node-2 left cordoned after the rollback"
 ok "drain-node drill (--fail-at drain) uncordons node-2 on rollback"
 
-ctl POST /__fake/reset >/dev/null
+reset
 salve run -q --json -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua" >"$tmp/out.json" 2>"$tmp/err" ||
   { cat "$tmp/err"; fail "drain-node exit $?"; }
 [ "$(obj Node - node-2 /spec/unschedulable)" = true ] || fail "node-2 not cordoned"
@@ -209,13 +222,13 @@ ok "drain-node cordons node-2 and evicts its pods, leaving the DaemonSet pod"
 # Issue 16 bug 5: a dry-run whose evictions a PodDisruptionBudget refuses must fail, not end
 # in success. One web pod on node-1 not ready leaves web-pdb no disruption to allow, so the
 # eviction of node-2's web pod is refused.
-ctl POST /__fake/reset >/dev/null
+reset
 salve run -q --json --dry-run -p node=node-2 -p timeout=60s "$src/runbooks/drain-node.lua" \
   >"$tmp/out.json" 2>"$tmp/err" || { cat "$tmp/err"; fail "dry-run drain-node exit $?"; }
 [ "$(step_outcome "$tmp/out.json" drain)" = changed ] || fail "dry-run drain step: $(cat "$tmp/out.json")"
 ok "drain-node dry-run succeeds while web-pdb allows the evictions"
 
-ctl POST /__fake/reset >/dev/null
+reset
 ctl POST /__fake/pods/prod/web-86c4ff78d4-7xk2p '{"ready": false}' >/dev/null
 [ "$(obj PodDisruptionBudget prod web-pdb /status/disruptionsAllowed)" = 0 ] || fail "web-pdb still allows a disruption"
 ctl DELETE /__fake/requests >/dev/null
@@ -234,7 +247,7 @@ ok "drain-node dry-run fails when web-pdb would refuse an eviction (rc $rc)"
 
 # ---- contain-compromised-pod ------------------------------------------------------------------------
 pod=web-86c4ff78d4-7xk2p
-ctl POST /__fake/reset >/dev/null
+reset
 ctl POST /__fake/logs/prod/$pod '{"container": "web", "log": "xmrig started\n", "previous": true}' >/dev/null
 ctl DELETE /__fake/requests >/dev/null
 salve run -q --json --dry-run -p namespace=prod -p pod=$pod -p evidence_dir="$tmp/ev-dry" \
@@ -268,7 +281,7 @@ print(" ".join(o["metadata"]["name"] + ":" + json.dumps(o["spec"]["podSelector"]
 hook_posts | grep -q "Pod prod/$pod is quarantined" || fail "no notice: $(hook_posts)"
 ok "contain-compromised-pod keeps evidence (digest in the audit log), quarantines, isolates and notifies"
 
-ctl POST /__fake/reset >/dev/null
+reset
 curl -sf -X POST "$hook/_control/reset" >/dev/null
 set +e
 salve run -q --json --fail-at notify -p namespace=prod -p pod=$pod -p evidence_dir="$tmp/ev-drill" \
