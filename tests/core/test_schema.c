@@ -99,9 +99,10 @@ static void test_durations_and_secret_references(void **state)
 static void test_settings(void **state)
 {
 	(void)state;
-	static const salve_setting settings_spec[] = {{"every", SALVE_T_DURATION, 0, "2m", NULL},
-	                                              {"name", SALVE_T_STRING, 0, NULL, NULL},
-	                                              {NULL, 0, 0, NULL, NULL}};
+	static const salve_setting settings_spec[] = {
+	    {.name = "every", .type = SALVE_T_DURATION, .default_value = "2m"},
+	    {.name = "name", .type = SALVE_T_STRING},
+	    {.name = NULL}};
 	char err[256];
 	json_t *out = NULL;
 	json_t *in = json_pack("[]");
