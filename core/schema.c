@@ -245,7 +245,7 @@ static int check_bounds(const salve_setting *s, double x, char *why, size_t whyl
 	}
 	if ((s->flags & SALVE_SETTING_MAX) && !(x <= s->max)) {
 		snprintf(why, whylen, "must be at most %g%s%s, got %g%s", s->max,
-		         bytes ? " bytes" : "", unit, x, unit);
+		         bytes ? " bytes long" : "", unit, x, unit);
 		return -1;
 	}
 	return 0;

@@ -134,6 +134,16 @@ static const struct wide_arg wide_args[] = {
     {{"second", SALVE_T_DURATION, 0, "two"}, "later"},
     {{NULL, 0, 0, NULL}, NULL},
 };
+static const struct wide_setting wide_limits[] = {
+    {{.name = "burst",
+      .type = SALVE_T_INT,
+      .flags = SALVE_SETTING_MIN,
+      .default_value = "5",
+      .min = 1},
+     "later"},
+    {{.name = "rate", .type = SALVE_T_NUMBER}, "later"},
+    {{.name = NULL}, NULL},
+};
 static const struct wide_setting wide_settings[] = {
     {{.name = "interval",
       .type = SALVE_T_DURATION,
@@ -142,6 +152,7 @@ static const struct wide_setting wide_settings[] = {
      "later"},
     {{.name = "label", .type = SALVE_T_STRING, .default_value = "x", .description = "a label"},
      "later"},
+    {{.name = "limits", .type = SALVE_T_MAP, .fields = &wide_limits[0].setting}, "later"},
     {{.name = NULL}, NULL},
 };
 static const struct wide_action wide_actions[] = {

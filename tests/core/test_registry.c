@@ -328,7 +328,16 @@ static void test_declared_element_sizes(void **state)
 	assert_null(args[2].name);
 	assert_string_equal(p->desc.settings[1].name, "label");
 	assert_string_equal(p->desc.settings[1].default_value, "x");
-	assert_null(p->desc.settings[2].name);
+	/* nested fields are walked with the same declared size and copied too */
+	const salve_setting *limits = p->desc.settings[2].fields;
+	assert_non_null(limits);
+	assert_string_equal(limits[0].name, "burst");
+	assert_int_equal(limits[0].flags, SALVE_SETTING_MIN);
+	assert_true(limits[0].min == 1);
+	assert_string_equal(limits[1].name, "rate");
+	assert_int_equal(limits[1].type, SALVE_T_NUMBER);
+	assert_null(limits[2].name);
+	assert_null(p->desc.settings[3].name);
 	expect_refused(r, "smallstride",
 	               "descriptor declares salve_action elements of 8 bytes; ABI 1.2 needs 96 to "
 	               "64 KiB: build it with SALVE_PLUGIN_HEADER");
