@@ -438,7 +438,7 @@ static int apply_fields(const salve_setting *spec, const json_t *config, const c
 	json_t *values = json_object();
 	const char *key;
 	json_t *v, *checked;
-	char why[512], path[1024];
+	char why[1536], path[1024];
 	json_object_foreach((json_t *)config, key, v)
 	{
 		const salve_setting *s = find_setting(spec, key);

@@ -2,8 +2,9 @@
  * loader must refuse a plugin (badabi, newminor, noundo, nosymbol, misnamed, smallstride), the
  * library the race test swaps in (evil), and layouts other builds have that must load:
  * oldminor and v11 (descriptors of ABI 1.0 and 1.1, which declare no element sizes), wide
- * (array elements larger than this salve's, as fields appended later make them) and typed
- * (ABI 1.2: settings, duration and secret-reference arguments). */
+ * (array elements larger than this salve's, as fields appended later make them), early12
+ * (settings as 1.2 first laid them out, before they could nest) and typed (ABI 1.2: settings,
+ * duration and secret-reference arguments). */
 #include <salve/plugin.h>
 
 #ifdef BAD_EVIL
@@ -112,6 +113,39 @@ const salve_plugin *salve_plugin_entry(void)
 {
 	return (const salve_plugin *)(const void *)&old_descriptor;
 }
+
+#elif defined(BAD_EARLY12)
+/* A plugin built against 1.2 before settings could nest: its salve_setting ended at
+ * description (32 bytes) and its header declared that size. */
+struct early_setting {
+	const char *name;
+	enum salve_type type;
+	unsigned flags;
+	const char *default_value;
+	const char *description;
+};
+static const struct early_setting early_settings[] = {
+    {"interval", SALVE_T_DURATION, 0, "5m", "how often"},
+    {"label", SALVE_T_STRING, 0, "x", "a label"},
+    {NULL, 0, 0, NULL, NULL},
+};
+static const salve_action early_actions[] = {
+    {.name = "look", .kind = SALVE_READ, .run = noop_run},
+    {.name = NULL},
+};
+static const salve_plugin descriptor = {
+    .struct_size = sizeof(salve_plugin),
+    .abi_major = SALVE_PLUGIN_ABI_MAJOR,
+    .abi_minor = 2,
+    .name = "early12",
+    .version = "0",
+    .actions = early_actions,
+    .settings = (const salve_setting *)(const void *)early_settings,
+    .action_size = sizeof(salve_action),
+    .arg_size = sizeof(salve_arg),
+    .setting_size = sizeof(struct early_setting),
+};
+SALVE_PLUGIN_DECLARE(descriptor)
 
 #elif defined(BAD_WIDE)
 /* Each element carries fields this salve does not know, as a later minor's would: the loader

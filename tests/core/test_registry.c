@@ -11,6 +11,7 @@
 
 #include "redact.h"
 #include "registry.h"
+#include "schema.h"
 #include "testutil.h"
 
 static void expect_refused(salve_registry *r, const char *name, const char *needle)
@@ -338,6 +339,24 @@ static void test_declared_element_sizes(void **state)
 	assert_int_equal(limits[1].type, SALVE_T_NUMBER);
 	assert_null(limits[2].name);
 	assert_null(p->desc.settings[3].name);
+	/* settings of 1.2 as first released (32 bytes, before fields, choices and bounds) load,
+	 * read as if those were NULL/0, and their defaults are filled in */
+	salve_loaded_plugin *early = load(r, "early12", 0);
+	assert_string_equal(early->desc.settings[1].name, "label");
+	assert_string_equal(early->desc.settings[1].default_value, "x");
+	assert_null(early->desc.settings[0].fields);
+	assert_null(early->desc.settings[1].choices);
+	assert_int_equal(early->desc.settings[1].flags, 0);
+	assert_null(early->desc.settings[2].name);
+	json_t *effective = NULL, *empty = json_object();
+	char why[256];
+	assert_int_equal(salve_settings_apply(early->desc.settings, empty, "plugins.early12",
+	                                      &effective, why, sizeof why),
+	                 0);
+	assert_true(json_real_value(json_object_get(effective, "interval")) == 300.0);
+	assert_string_equal(json_string_value(json_object_get(effective, "label")), "x");
+	json_decref(effective);
+	json_decref(empty);
 	expect_refused(r, "smallstride",
 	               "descriptor declares salve_action elements of 8 bytes; ABI 1.2 needs 96 to "
 	               "64 KiB: build it with SALVE_PLUGIN_HEADER");

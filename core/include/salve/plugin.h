@@ -29,10 +29,11 @@
  * if its missing fields were NULL/0. The arrays (actions, args, config, settings) are walked
  * with the element sizes the descriptor declares (action_size, arg_size, setting_size, added
  * in 1.2 and filled by SALVE_PLUGIN_HEADER; a 1.0/1.1 descriptor, or a size of 0, means the
- * sizes of 1.2, which for actions and args are those of 1.0), and each element is copied the
- * same way. A field appended later makes -Wextra warn about positional initializers that
- * leave it out: write designated initializers (.name = ...) where a plugin must build with
- * -Werror across releases.
+ * sizes of 1.2 as first released, which for actions and args are those of 1.0 and for
+ * settings ends at description), and each element is copied the same way; a setting's nested
+ * fields array is walked with the same setting_size. A field appended later makes -Wextra warn
+ * about positional initializers that leave it out: write designated initializers (.name = ...)
+ * where a plugin must build with -Werror across releases.
  */
 #ifndef SALVE_PLUGIN_H
 #define SALVE_PLUGIN_H
