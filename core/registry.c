@@ -110,6 +110,14 @@ salve_registry *salve_registry_new(const char *const *dirs, const json_t *config
 	return r;
 }
 
+/* Frees a host copy of a settings array and the copies of the fields it points to. */
+static void free_settings_copy(salve_setting *settings)
+{
+	for (size_t i = 0; settings && settings[i].name; i++)
+		free_settings_copy((salve_setting *)settings[i].fields);
+	free(settings);
+}
+
 static void free_host_copies(salve_loaded_plugin *p)
 {
 	for (size_t i = 0; p->action_args && i < p->nactions; i++)
@@ -120,7 +128,7 @@ static void free_host_copies(salve_loaded_plugin *p)
 	free(p->action_results);
 	free((void *)p->desc.actions);
 	free((void *)p->desc.config);
-	free((void *)p->desc.settings);
+	free_settings_copy((salve_setting *)p->desc.settings);
 }
 
 void salve_registry_free(salve_registry *r)
@@ -300,39 +308,6 @@ static int check_args(const salve_arg *args, const char *path, const char *what,
 	return 0;
 }
 
-static int check_settings(const salve_setting *settings, const char *path, const char *plugin,
-                          char *err, size_t errlen)
-{
-	for (size_t i = 0; settings && settings[i].name; i++) {
-		const salve_setting *s = &settings[i];
-		const char *wrong = NULL;
-		char why[512] = "";
-		if (!*s->name)
-			wrong = "has an empty name";
-		else if (!valid_type(s->type))
-			wrong = "has an invalid type";
-		else if (s->default_value && (s->flags & SALVE_ARG_REQUIRED))
-			wrong = "is required and has a default: declare one or the other";
-		else if (s->default_value && (s->flags & SALVE_ARG_SECRET))
-			wrong = "is a secret and has a default: a credential in the plugin file";
-		for (size_t j = 0; !wrong && j < i; j++)
-			if (strcmp(s->name, settings[j].name) == 0)
-				wrong = "is declared twice";
-		if (!wrong && s->default_value) {
-			json_t *v = salve_setting_default(s, why, sizeof why);
-			if (!v)
-				wrong = why;
-			json_decref(v);
-		}
-		if (wrong) {
-			snprintf(err, errlen, "%s: plugin %s: setting %s %s", path, plugin, s->name,
-			         wrong);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen)
 {
 	if (!valid_identifier(d->name)) {
@@ -350,9 +325,13 @@ int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, s
 		    path, d->name);
 		return -1;
 	}
-	if (check_args(d->config, path, "config", err, errlen) < 0 ||
-	    check_settings(d->settings, path, d->name, err, errlen) < 0)
+	if (check_args(d->config, path, "config", err, errlen) < 0)
 		return -1;
+	char why[1024];
+	if (salve_settings_check(d->settings, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s: plugin %s: %s", path, d->name, why);
+		return -1;
+	}
 	for (const salve_action *a = d->actions; a->name; a++) {
 		if (!valid_identifier(a->name)) {
 			snprintf(err, errlen, "%s: plugin %s has an action with an invalid name",
@@ -494,6 +473,42 @@ _Static_assert(offsetof(salve_action, name) == 0 && offsetof(salve_arg, name) ==
                    offsetof(salve_setting, name) == 0,
                "copy_array finds an array's end by the name each element starts with");
 
+/* Copies a plugin's settings array and, recursively, the fields arrays its entries point to
+ * (each walked with the same declared size). An entry's fields point to the host's copy or
+ * NULL at every moment, so free_settings_copy frees a half-made copy. */
+static int copy_settings(const void *base, size_t stride, const char *what, int depth,
+                         salve_setting **out, const char *path, char *err, size_t errlen)
+{
+	void *copy;
+	size_t n;
+	*out = NULL;
+	if (depth > 8) {
+		snprintf(err, errlen,
+		         "%s: %s nest deeper than 8 maps (a table that contains itself?)", path,
+		         what);
+		return -1;
+	}
+	if (copy_array(base, stride, sizeof(salve_setting), &copy, &n, path, what, err, errlen) < 0)
+		return -1;
+	salve_setting *settings = copy;
+	for (size_t i = 0; i < n; i++)
+		settings[i].fields = NULL;
+	*out = settings;
+	size_t at = offsetof(salve_setting, fields);
+	for (size_t i = 0; i < n && stride >= at + sizeof(void *); i++) {
+		const void *fields;
+		memcpy(&fields, (const char *)base + i * stride + at, sizeof fields);
+		char inner[512];
+		snprintf(inner, sizeof inner, "the fields of setting %s", settings[i].name);
+		salve_setting *sub;
+		int rc = copy_settings(fields, stride, inner, depth + 1, &sub, path, err, errlen);
+		settings[i].fields = sub;
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Replaces the descriptor's arrays (actions, their args and results, config, settings) by host
  * copies laid
  * out as this salve's structs, walking the plugin's with the element sizes it declares. On
@@ -551,11 +566,11 @@ static int make_host_copies(salve_loaded_plugin *p, const char *path, char *err,
 	               errlen) < 0)
 		return -1;
 	d->config = copy;
-	if (copy_array(settings, setting_size, sizeof(salve_setting), &copy, &n, path, "settings",
-	               err, errlen) < 0)
-		return -1;
-	d->settings = copy;
-	return 0;
+	salve_setting *settings_copy;
+	int rc =
+	    copy_settings(settings, setting_size, "settings", 0, &settings_copy, path, err, errlen);
+	d->settings = settings_copy;
+	return rc;
 }
 
 /* Opens path and validates it; returns a new salve_loaded_plugin or NULL with err. */
@@ -782,19 +797,44 @@ static json_t *describe_results(const salve_arg *results)
 	return out;
 }
 
+/* Settings as `salve plugins --json` lists them: each with what it declares, nested fields
+ * as the same list under "fields" ("each": true when they are the shape of every value). */
+static json_t *describe_setting_list(const salve_setting *settings)
+{
+	json_t *out = json_array();
+	for (const salve_setting *s = settings; s->name; s++) {
+		json_t *one = json_pack("{s:s, s:s, s:b, s:b, s:s*, s:s?}", "name", s->name, "type",
+		                        salve_type_name(s->type), "required",
+		                        (s->flags & SALVE_ARG_REQUIRED) != 0, "secret",
+		                        (s->flags & SALVE_ARG_SECRET) != 0, "default",
+		                        s->default_value, "description", s->description);
+		if (s->flags & SALVE_SETTING_STRINGS)
+			json_object_set_new(one, "string_or_list", json_true());
+		if (s->choices) {
+			json_t *choices = json_array();
+			for (const char *const *c = s->choices; *c; c++)
+				json_array_append_new(choices, json_string(*c));
+			json_object_set_new(one, "choices", choices);
+		}
+		if (s->flags & SALVE_SETTING_MIN)
+			json_object_set_new(one,
+			                    (s->flags & SALVE_SETTING_ABOVE) ? "more_than" : "min",
+			                    json_real(s->min));
+		if (s->flags & SALVE_SETTING_MAX)
+			json_object_set_new(one, "max", json_real(s->max));
+		if (s->fields) {
+			json_object_set_new(one, "fields", describe_setting_list(s->fields));
+			if (s->flags & SALVE_SETTING_EACH)
+				json_object_set_new(one, "each", json_true());
+		}
+		json_array_append_new(out, one);
+	}
+	return out;
+}
+
 static json_t *describe_settings(const salve_plugin *d)
 {
-	if (!d->settings)
-		return describe_args(d->config);
-	json_t *out = json_array();
-	for (const salve_setting *s = d->settings; s->name; s++)
-		json_array_append_new(out,
-		                      json_pack("{s:s, s:s, s:b, s:b, s:s*, s:s?}", "name", s->name,
-		                                "type", salve_type_name(s->type), "required",
-		                                (s->flags & SALVE_ARG_REQUIRED) != 0, "secret",
-		                                (s->flags & SALVE_ARG_SECRET) != 0, "default",
-		                                s->default_value, "description", s->description));
-	return out;
+	return d->settings ? describe_setting_list(d->settings) : describe_args(d->config);
 }
 
 json_t *salve_registry_list(salve_registry *r)

@@ -29,16 +29,25 @@ int salve_type_matches(enum salve_type t, const json_t *v);
  * has SALVE_ARG_SECRET) nor meant to be a secret reference. */
 int salve_value_check(enum salve_type t, unsigned flags, const json_t *v, char *why, size_t whylen);
 
-/* A setting's declared default read as its type (durations in seconds): a new reference, or
- * NULL (no default, or one that does not fit, with the reason in why). */
+/* A setting's declared default read as its type and checked as a value would be (choices,
+ * bounds, fields, whose own defaults are filled in; durations in seconds): a new reference,
+ * or NULL (no default, or one that does not fit, with the reason in why). */
 json_t *salve_setting_default(const salve_setting *s, char *why, size_t whylen);
 
 /* A plugin's section of salve.yaml (config, an object) checked against its settings: every
- * key declared, every required one there and not null, values of their type. *out is a new
- * object with the values, durations in seconds, defaults filled in for absent or null keys,
- * and null kept out. Secret values are registered for redaction. where prefixes errors
- * ("salve.yaml: plugins.prometheus"). 0, or -1 with "where.key: reason" in err. */
+ * key declared, every required one there and not null, values of their type, choices and
+ * bounds; maps with fields checked the same way, recursively, each value of a
+ * SALVE_SETTING_EACH map or list too. *out is a new object with the values, durations in
+ * seconds, a lone string of a SALVE_SETTING_STRINGS list made a list, defaults filled in (in
+ * nested maps too) for absent or null keys, and null kept out. Secret values are registered
+ * for redaction. where prefixes errors ("salve.yaml: plugins.prometheus"). 0, or -1 with
+ * "where.key.sub: reason" or "where.key[2].sub: reason" in err. */
 int salve_settings_apply(const salve_setting *spec, const json_t *config, const char *where,
                          json_t **out, char *err, size_t errlen);
+
+/* Whether a plugin's table is sound: names, types, flags that fit the type, bounds that some
+ * value fits, defaults that fit, no name twice, nested tables too (at most 8 deep). 0, or -1
+ * with "setting retry.attempts reason" in err. */
+int salve_settings_check(const salve_setting *spec, char *err, size_t errlen);
 
 #endif

@@ -39,11 +39,9 @@ struct notify_prepared {
 struct notify_channel {
 	const char *name;       /* the scheme: "slack" */
 	const char *config_key; /* its section: notify.<config_key> */
-	/* The section's keys, checked by notify_section_apply before parse; NULL when the
-	 * section is a map of names (webhooks: NAME: {...}) that parse checks itself. */
-	const salve_setting *settings;
-	/* Reads the section (checked against settings, defaults filled in) into cfg. Returns 0
-	 * or -1 with the reason in err (-1 with err empty: out of memory). */
+	/* Reads the section (checked by the core against the channel's settings, defaults filled
+	 * in) into cfg. Returns 0 or -1 with the reason in err (-1 with err empty: out of memory).
+	 */
 	int (*parse)(const json_t *section, struct notify_config *cfg, char *err, size_t errlen);
 	/* 1 when the section is there. NULL: the channel decides per target. Checked before
 	 * check_target and prepare. */
@@ -72,6 +70,11 @@ struct notify_channel {
 /* The entries (defined next to each channel's payload builder). */
 extern const struct notify_channel notify_slack_channel, notify_teams_channel,
     notify_pagerduty_channel, notify_opsgenie_channel, notify_webhook_channel, notify_email_channel;
+
+/* The keys of each channel's section, which notify_settings nests (notify_config.c). */
+extern const salve_setting notify_slack_settings[], notify_teams_settings[],
+    notify_pagerduty_settings[], notify_opsgenie_settings[], notify_webhook_settings[],
+    notify_email_settings[];
 
 /* The table, in configuration order, NULL-terminated. */
 extern const struct notify_channel *const notify_channels[];

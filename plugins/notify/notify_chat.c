@@ -36,13 +36,27 @@ static void chat_lines_free(struct chat_lines *l)
 
 /* ---- Slack ---------------------------------------------------------------------------- */
 
-static const salve_setting slack_settings[] = {
-    {"webhook_url", SALVE_T_SECRET_REF, SALVE_ARG_REQUIRED, NULL,
-     "the incoming webhook's URL (it carries the token)"},
-    {"channel", SALVE_T_STRING, 0, NULL, "#channel when a call names none"},
-    {"username", SALVE_T_STRING, 0, NULL, "the sender's name"},
-    {"icon_emoji", SALVE_T_STRING, 0, NULL, "the sender's icon, e.g. :robot_face:"},
-    {NULL, 0, 0, NULL, NULL},
+const salve_setting notify_slack_settings[] = {
+    {.name = "webhook_url",
+     .type = SALVE_T_SECRET_REF,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "the incoming webhook's URL (it carries the token)"},
+    {.name = "channel",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "#channel when a call names none"},
+    {.name = "username",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "the sender's name"},
+    {.name = "icon_emoji",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "the sender's icon, e.g. :robot_face:"},
+    {.name = NULL},
 };
 
 static int slack_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
@@ -191,7 +205,6 @@ static int slack_prepare(const struct notify_config *cfg, const char *rest,
 const struct notify_channel notify_slack_channel = {
     .name = "slack",
     .config_key = "slack",
-    .settings = slack_settings,
     .parse = slack_parse,
     .configured = slack_configured,
     .prepare = slack_prepare,
@@ -199,22 +212,25 @@ const struct notify_channel notify_slack_channel = {
 
 /* ---- Microsoft Teams ------------------------------------------------------------------- */
 
-static const salve_setting teams_settings[] = {
-    {"webhook_url", SALVE_T_SECRET_REF, SALVE_ARG_REQUIRED, NULL,
-     "the incoming webhook's or workflow's URL (it carries the token)"},
-    {"format", SALVE_T_STRING, 0, "messagecard",
-     "messagecard (connectors) or adaptive (Workflows: an Adaptive Card)"},
-    {NULL, 0, 0, NULL, NULL},
+static const char *const teams_formats[] = {"messagecard", "adaptive", NULL};
+
+const salve_setting notify_teams_settings[] = {
+    {.name = "webhook_url",
+     .type = SALVE_T_SECRET_REF,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "the incoming webhook's or workflow's URL (it carries the token)"},
+    {.name = "format",
+     .type = SALVE_T_STRING,
+     .default_value = "messagecard",
+     .description = "messagecard (connectors) or adaptive (Workflows: an Adaptive Card)",
+     .choices = teams_formats},
+    {.name = NULL},
 };
 
 static int teams_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
 {
+	(void)err, (void)errlen;
 	const char *format = json_string_value(json_object_get(o, "format"));
-	if (strcmp(format, "messagecard") != 0 && strcmp(format, "adaptive") != 0) {
-		notify_read_error(err, errlen,
-		                  NOTIFY_WHERE ".teams.format: must be messagecard or adaptive");
-		return -1;
-	}
 	cfg->teams_adaptive = strcmp(format, "adaptive") == 0;
 	return notify_copy_string(o, "webhook_url", &cfg->teams_url_ref);
 }
@@ -324,7 +340,6 @@ static int teams_prepare(const struct notify_config *cfg, const char *rest,
 const struct notify_channel notify_teams_channel = {
     .name = "teams",
     .config_key = "teams",
-    .settings = teams_settings,
     .parse = teams_parse,
     .configured = teams_configured,
     .prepare = teams_prepare,

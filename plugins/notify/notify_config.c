@@ -1,9 +1,9 @@
-/* The notify plugin's configuration: read once in init, read-only afterwards. The core has
- * checked the top level against the plugin's settings (types, durations as seconds, defaults);
- * the maps inside it (retry, routing, each escalation level) are checked here against their
- * own tables, each channel's section against its entry's table in the table of channels.
- * What remains is what no table says: ranges, targets naming configured channels. Every
- * error names the key ("plugins.notify.retry.attempts") and never echoes a secret. */
+/* The notify plugin's configuration: its settings, read once in init, read-only afterwards.
+ * The core checks the whole section against notify_settings before init (types, choices,
+ * ranges, the maps inside, defaults, durations as seconds, errors naming the key such as
+ * "plugins.notify.retry.attempts"); what is read here is what no table says: targets naming
+ * configured channels, and each channel's rules across keys (its parser). Errors never echo a
+ * secret. */
 #include "notify_config.h"
 
 #include "notify_channel.h"
@@ -16,50 +16,109 @@
 #include <strings.h>
 
 static const salve_setting retry_settings[] = {
-    {"attempts", SALVE_T_INT, 0, "4", "tries in all, 1..100"},
-    {"base_delay", SALVE_T_DURATION, 0, "500ms", "wait before the 2nd try; doubles each time"},
-    {"max_delay", SALVE_T_DURATION, 0, "8s", "cap on one wait"},
-    {"max_time", SALVE_T_DURATION, 0, "30s", "cap on a delivery, all tries and waits"},
-    {NULL, 0, 0, NULL, NULL},
+    {.name = "attempts",
+     .type = SALVE_T_INT,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_MAX,
+     .default_value = "4",
+     .description = "tries in all",
+     .min = 1,
+     .max = 100},
+    {.name = "base_delay",
+     .type = SALVE_T_DURATION,
+     .default_value = "500ms",
+     .description = "wait before the 2nd try; doubles each time"},
+    {.name = "max_delay",
+     .type = SALVE_T_DURATION,
+     .default_value = "8s",
+     .description = "cap on one wait"},
+    {.name = "max_time",
+     .type = SALVE_T_DURATION,
+     .default_value = "30s",
+     .description = "cap on a delivery, all tries and waits"},
+    {.name = NULL},
 };
 
-static int parse_retry(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
+/* Targets by severity, named as notify_common.c names severities. */
+#define ROUTE(sev)                                                                                 \
+	{                                                                                          \
+		.name = sev, .type = SALVE_T_LIST, .flags = SALVE_SETTING_STRINGS,                 \
+		.description = "targets (default: the configured channels)"                        \
+	}
+static const salve_setting routing_settings[] = {
+    ROUTE("critical"), ROUTE("high"), ROUTE("medium"), ROUTE("low"), ROUTE("info"), {.name = NULL},
+};
+
+/* One level of escalation: [{wait, to}, ...]. */
+static const salve_setting level_settings[] = {
+    {.name = "wait",
+     .type = SALVE_T_DURATION,
+     .default_value = "0s",
+     .description = "after the previous level (level 1: after the failure)"},
+    {.name = "to",
+     .type = SALVE_T_LIST,
+     .flags = SALVE_ARG_REQUIRED | SALVE_SETTING_STRINGS,
+     .description = "targets"},
+    {.name = NULL},
+};
+
+const salve_setting notify_settings[] = {
+    {.name = "slack", .type = SALVE_T_MAP, .fields = notify_slack_settings},
+    {.name = "pagerduty", .type = SALVE_T_MAP, .fields = notify_pagerduty_settings},
+    {.name = "opsgenie", .type = SALVE_T_MAP, .fields = notify_opsgenie_settings},
+    {.name = "teams", .type = SALVE_T_MAP, .fields = notify_teams_settings},
+    {.name = "webhooks",
+     .type = SALVE_T_MAP,
+     .flags = SALVE_SETTING_EACH,
+     .description = "NAME: a webhook, for webhook:NAME",
+     .fields = notify_webhook_settings},
+    {.name = "email", .type = SALVE_T_MAP, .fields = notify_email_settings},
+    {.name = "routing",
+     .type = SALVE_T_MAP,
+     .description = "targets by severity",
+     .fields = routing_settings},
+    {.name = "escalation",
+     .type = SALVE_T_LIST,
+     .flags = SALVE_SETTING_EACH,
+     .description = "the levels notified one after the other while a run fails",
+     .fields = level_settings},
+    {.name = "timeout",
+     .type = SALVE_T_DURATION,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_ABOVE,
+     .default_value = "10s",
+     .description = "time one delivery attempt may take"},
+    {.name = "connect_timeout",
+     .type = SALVE_T_DURATION,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_ABOVE,
+     .default_value = "5s",
+     .description = "time a connection may take"},
+    {.name = "retry",
+     .type = SALVE_T_MAP,
+     .default_value = "{}",
+     .description = "how a failed delivery is tried again",
+     .fields = retry_settings},
+    {.name = "ca_file",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN,
+     .description = "CA bundle for https, smtps and STARTTLS",
+     .min = 1},
+    {.name = NULL},
+};
+
+static void parse_retry(const json_t *root, struct notify_config *cfg)
 {
-	json_t *o;
-	if (notify_section_apply(retry_settings, json_object_get(root, "retry"),
-	                         NOTIFY_WHERE ".retry", &o, err, errlen) < 0)
-		return -1;
-	json_int_t attempts = json_integer_value(json_object_get(o, "attempts"));
-	cfg->retry.attempts = (int)attempts;
+	json_t *o = json_object_get(root, "retry");
+	cfg->retry.attempts = (int)json_integer_value(json_object_get(o, "attempts"));
 	cfg->retry.base_delay = json_real_value(json_object_get(o, "base_delay"));
 	cfg->retry.max_delay = json_real_value(json_object_get(o, "max_delay"));
 	cfg->retry.max_time = json_real_value(json_object_get(o, "max_time"));
-	json_decref(o);
-	if (attempts < 1 || attempts > 100) {
-		notify_read_error(err, errlen, NOTIFY_WHERE ".retry.attempts: must be 1..100");
-		return -1;
-	}
-	return 0;
 }
 
-/* Each channel's section, in the table's order, checked against its settings. */
+/* Each channel's section, in the table's order. */
 static int parse_channels(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
 {
 	for (const struct notify_channel *const *ch = notify_channels; *ch; ch++) {
 		json_t *section = json_object_get(root, (*ch)->config_key);
-		if (!section)
-			continue;
-		char where[64];
-		snprintf(where, sizeof where, NOTIFY_WHERE ".%s", (*ch)->config_key);
-		json_t *checked;
-		if (!(*ch)->settings)
-			checked = json_incref(section);
-		else if (notify_section_apply((*ch)->settings, section, where, &checked, err,
-		                              errlen) < 0)
-			return -1;
-		int rc = (*ch)->parse(checked, cfg, err, errlen);
-		json_decref(checked);
-		if (rc < 0)
+		if (section && (*ch)->parse(section, cfg, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -110,52 +169,27 @@ static json_t *default_route(const struct notify_config *cfg, enum notify_severi
 
 static int parse_routing(const json_t *root, struct notify_config *cfg, char *err, size_t errlen)
 {
-	/* one key per severity, named where severities are (notify_common.c) */
-	salve_setting routing_settings[NOTIFY_SEV_COUNT + 1] = {{0}};
-	for (int i = 0; i < NOTIFY_SEV_COUNT; i++)
-		routing_settings[i] =
-		    (salve_setting){notify_severity_name((enum notify_severity)i), SALVE_T_ANY, 0,
-		                    NULL, "targets: a string or a list"};
-	json_t *o;
-	if (notify_section_apply(routing_settings, json_object_get(root, "routing"),
-	                         NOTIFY_WHERE ".routing", &o, err, errlen) < 0)
-		return -1;
-	int rc = 0;
-	for (int i = 0; i < NOTIFY_SEV_COUNT && rc == 0; i++) {
+	json_t *o = json_object_get(root, "routing");
+	for (int i = 0; i < NOTIFY_SEV_COUNT; i++) {
 		const char *sev = notify_severity_name((enum notify_severity)i);
 		char where[64];
 		snprintf(where, sizeof where, NOTIFY_WHERE ".routing.%s", sev);
-		json_t *list;
-		rc = notify_string_list(json_object_get(o, sev), where, &list, err, errlen);
-		if (rc == 0) {
-			cfg->routing[i] = list ? list : default_route(cfg, (enum notify_severity)i);
-			rc = check_targets(cfg, cfg->routing[i], where, err, errlen);
-		}
+		json_t *list = json_object_get(o, sev);
+		cfg->routing[i] =
+		    list ? json_incref(list) : default_route(cfg, (enum notify_severity)i);
+		if (check_targets(cfg, cfg->routing[i], where, err, errlen) < 0)
+			return -1;
 	}
-	json_decref(o);
-	return rc;
+	return 0;
 }
-
-/* One level of escalation: [{wait, to}, ...]. */
-static const salve_setting level_settings[] = {
-    {"wait", SALVE_T_DURATION, 0, "0s", "after the previous level (level 1: after the failure)"},
-    {"to", SALVE_T_ANY, 0, NULL, "targets: a string or a list"},
-    {NULL, 0, 0, NULL, NULL},
-};
 
 static int parse_level(const json_t *item, const char *where, struct notify_config *cfg,
                        struct notify_level *lv, char *err, size_t errlen)
 {
-	json_t *o;
 	char twhere[80];
 	snprintf(twhere, sizeof twhere, "%s.to", where);
-	if (notify_section_apply(level_settings, item, where, &o, err, errlen) < 0)
-		return -1;
-	lv->wait = json_real_value(json_object_get(o, "wait"));
-	int rc = notify_string_list(json_object_get(o, "to"), twhere, &lv->to, err, errlen);
-	json_decref(o);
-	if (rc < 0)
-		return -1;
+	lv->wait = json_real_value(json_object_get(item, "wait"));
+	lv->to = json_incref(json_object_get(item, "to"));
 	if (json_array_size(lv->to) == 0) {
 		notify_read_error(err, errlen, "%s: must list at least one target", twhere);
 		return -1;
@@ -189,14 +223,9 @@ int notify_config_parse(const json_t *config, struct notify_config *cfg, char *e
 	err[0] = '\0';
 	cfg->timeout = json_number_value(json_object_get(config, "timeout"));
 	cfg->connect_timeout = json_number_value(json_object_get(config, "connect_timeout"));
+	parse_retry(config, cfg);
 	int rc = -1;
-	if (!(cfg->timeout > 0) || !(cfg->connect_timeout > 0)) {
-		notify_read_error(
-		    err, errlen, NOTIFY_WHERE ": timeout and connect_timeout must be more than 0s");
-		goto out;
-	}
 	if (notify_copy_string(config, "ca_file", &cfg->ca_file) < 0 ||
-	    parse_retry(config, cfg, err, errlen) < 0 ||
 	    parse_channels(config, cfg, err, errlen) < 0 ||
 	    parse_routing(config, cfg, err, errlen) < 0 ||
 	    parse_escalation(config, cfg, err, errlen) < 0)

@@ -1,8 +1,8 @@
 /*
- * notify plugin: its configuration (not installed). The core checks the top level against
- * the settings notify_plugin.c declares; notify_config.c reads it (timeouts, retry, routing,
- * escalation) and hands each channel's section to that channel's parser (notify_channel.h);
- * every routing and escalation target must name a configured channel.
+ * notify plugin: its configuration (not installed). The core checks the whole section
+ * against notify_settings, the maps inside included; notify_config.c reads it (timeouts,
+ * retry, routing, escalation) and hands each channel's section to that channel's parser
+ * (notify_channel.h); every routing and escalation target must name a configured channel.
  *
  * Ownership: notify_config_parse fills a struct the caller owns and frees with
  * notify_config_free. The configuration is read-only after init, so any thread may read it.
@@ -77,6 +77,9 @@ struct notify_config {
 	struct notify_retry retry;
 	char *ca_file; /* CA bundle for https/smtps/STARTTLS; NULL = system default */
 };
+
+/* The plugin's settings (plugins: notify: in salve.yaml), each channel's nested. */
+extern const salve_setting notify_settings[];
 
 /* Read config, as the core gives it to init (checked against the plugin's settings, defaults
  * filled in), into cfg. Returns 0, or -1 with the reason (naming the key) in err. */

@@ -13,16 +13,35 @@
 
 /* ---- configuration ------------------------------------------------------------------- */
 
-static const salve_setting email_settings[] = {
-    {"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL,
-     "smtp://host:port (STARTTLS) or smtps://host:port (implicit TLS)"},
-    {"from", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL, "the sender's address"},
-    {"from_name", SALVE_T_STRING, 0, NULL, "the sender's name"},
-    {"to", SALVE_T_ANY, 0, NULL, "an address or a list: the recipients of email:"},
-    {"username", SALVE_T_STRING, 0, NULL, "SMTP login"},
-    {"password", SALVE_T_SECRET_REF, 0, NULL, "SMTP password"},
-    {"starttls", SALVE_T_BOOL, 0, "true", "require STARTTLS on smtp://"},
-    {NULL, 0, 0, NULL, NULL},
+const salve_setting notify_email_settings[] = {
+    {.name = "url",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "smtp://host:port (STARTTLS) or smtps://host:port (implicit TLS)"},
+    {.name = "from",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "the sender's address"},
+    {.name = "from_name",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "the sender's name"},
+    {.name = "to",
+     .type = SALVE_T_LIST,
+     .flags = SALVE_SETTING_STRINGS,
+     .description = "an address or a list: the recipients of email:"},
+    {.name = "username",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "SMTP login"},
+    {.name = "password", .type = SALVE_T_SECRET_REF, .description = "SMTP password"},
+    {.name = "starttls",
+     .type = SALVE_T_BOOL,
+     .default_value = "true",
+     .description = "require STARTTLS on smtp://"},
+    {.name = NULL},
 };
 
 /* What the table cannot say: the URL's scheme, addresses, and rules across keys. */
@@ -78,10 +97,9 @@ static int email_parse(const json_t *o, struct notify_config *cfg, char *err, si
 	    notify_copy_string(o, "from", &cfg->smtp_from) < 0 ||
 	    notify_copy_string(o, "from_name", &cfg->smtp_from_name) < 0 ||
 	    notify_copy_string(o, "username", &cfg->smtp_username) < 0 ||
-	    notify_copy_string(o, "password", &cfg->smtp_password_ref) < 0 ||
-	    notify_string_list(json_object_get(o, "to"), NOTIFY_WHERE ".email.to", &cfg->smtp_to,
-	                       err, errlen) < 0)
+	    notify_copy_string(o, "password", &cfg->smtp_password_ref) < 0)
 		return -1;
+	cfg->smtp_to = json_incref(json_object_get(o, "to"));
 	return email_validate(cfg, err, errlen);
 }
 
@@ -470,7 +488,6 @@ static void email_describe(const struct notify_prepared *p, const json_t *respon
 const struct notify_channel notify_email_channel = {
     .name = "email",
     .config_key = "email",
-    .settings = email_settings,
     .parse = email_parse,
     .configured = email_configured,
     .check_target = email_check_target,

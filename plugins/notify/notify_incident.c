@@ -20,12 +20,25 @@ static int one_of(const char *s, const char *const *allowed)
 
 /* ---- PagerDuty ------------------------------------------------------------------------ */
 
-static const salve_setting pagerduty_settings[] = {
-    {"routing_key", SALVE_T_SECRET_REF, 0, NULL, "the Events API v2 integration's routing key"},
-    {"url", SALVE_T_STRING, 0, "https://events.pagerduty.com/v2/enqueue", "the Events API"},
-    {"source", SALVE_T_STRING, 0, NULL, "payload.source when a call gives none"},
-    {"services", SALVE_T_MAP, 0, NULL, "{NAME = routing key reference}, for pagerduty:NAME"},
-    {NULL, 0, 0, NULL, NULL},
+const salve_setting notify_pagerduty_settings[] = {
+    {.name = "routing_key",
+     .type = SALVE_T_SECRET_REF,
+     .description = "the Events API v2 integration's routing key"},
+    {.name = "url",
+     .type = SALVE_T_STRING,
+     .default_value = "https://events.pagerduty.com/v2/enqueue",
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "the Events API"},
+    {.name = "source",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "payload.source when a call gives none"},
+    {.name = "services",
+     .type = SALVE_T_MAP,
+     .description = "{NAME = routing key reference}, for pagerduty:NAME"},
+    {.name = NULL},
 };
 
 static int pagerduty_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
@@ -223,7 +236,6 @@ static void pagerduty_describe(const struct notify_prepared *p, const json_t *re
 const struct notify_channel notify_pagerduty_channel = {
     .name = "pagerduty",
     .config_key = "pagerduty",
-    .settings = pagerduty_settings,
     .parse = pagerduty_parse,
     .check_target = pagerduty_check_target,
     .prepare = pagerduty_prepare,
@@ -232,34 +244,65 @@ const struct notify_channel notify_pagerduty_channel = {
 
 /* ---- Opsgenie ------------------------------------------------------------------------- */
 
-static const salve_setting opsgenie_settings[] = {
-    {"api_key", SALVE_T_SECRET_REF, SALVE_ARG_REQUIRED, NULL, "the Alert API's key"},
-    {"url", SALVE_T_STRING, 0, "https://api.opsgenie.com", "the API (EU: api.eu.opsgenie.com)"},
-    {"responders", SALVE_T_LIST, 0, NULL, "[{type = team|user|escalation|schedule, name}]"},
-    {"tags", SALVE_T_ANY, 0, NULL, "a tag or a list of tags on every alert"},
-    {NULL, 0, 0, NULL, NULL},
+static const char *const responder_types[] = {"team", "user", "escalation", "schedule", NULL};
+
+/* One responder of every alert: a team, user, escalation or schedule by id or name (a user
+ * by username too), as the Alert API takes it. */
+static const salve_setting responder_settings[] = {
+    {.name = "type",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_ARG_REQUIRED,
+     .choices = responder_types},
+    {
+        .name = "id",
+        .type = SALVE_T_STRING,
+        .flags = SALVE_SETTING_MIN,
+        .min = 1,
+    },
+    {
+        .name = "name",
+        .type = SALVE_T_STRING,
+        .flags = SALVE_SETTING_MIN,
+        .min = 1,
+    },
+    {
+        .name = "username",
+        .type = SALVE_T_STRING,
+        .flags = SALVE_SETTING_MIN,
+        .min = 1,
+    },
+    {.name = NULL},
+};
+
+const salve_setting notify_opsgenie_settings[] = {
+    {.name = "api_key",
+     .type = SALVE_T_SECRET_REF,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "the Alert API's key"},
+    {.name = "url",
+     .type = SALVE_T_STRING,
+     .default_value = "https://api.opsgenie.com",
+     .flags = SALVE_SETTING_MIN,
+     .min = 1,
+     .description = "the API (EU: api.eu.opsgenie.com)"},
+    {.name = "responders",
+     .type = SALVE_T_LIST,
+     .flags = SALVE_SETTING_EACH,
+     .description = "who every alert is for",
+     .fields = responder_settings},
+    {.name = "tags",
+     .type = SALVE_T_LIST,
+     .flags = SALVE_SETTING_STRINGS,
+     .description = "a tag or a list of tags on every alert"},
+    {.name = NULL},
 };
 
 static int opsgenie_parse(const json_t *o, struct notify_config *cfg, char *err, size_t errlen)
 {
-	json_t *responders = json_object_get(o, "responders");
-	size_t i;
-	json_t *r;
-	json_array_foreach(responders, i, r)
-	{
-		if (!json_is_object(r) || !json_is_string(json_object_get(r, "type"))) {
-			notify_read_error(err, errlen,
-			                  NOTIFY_WHERE
-			                  ".opsgenie.responders[%zu]: must be a map with "
-			                  "a type (team, user, escalation, schedule)",
-			                  i);
-			return -1;
-		}
-	}
-	cfg->og_responders = json_incref(responders);
-	if (notify_string_list(json_object_get(o, "tags"), NOTIFY_WHERE ".opsgenie.tags",
-	                       &cfg->og_tags, err, errlen) < 0 ||
-	    notify_copy_string(o, "api_key", &cfg->og_key_ref) < 0 ||
+	(void)err, (void)errlen;
+	cfg->og_responders = json_incref(json_object_get(o, "responders"));
+	cfg->og_tags = json_incref(json_object_get(o, "tags"));
+	if (notify_copy_string(o, "api_key", &cfg->og_key_ref) < 0 ||
 	    notify_copy_string(o, "url", &cfg->og_url) < 0)
 		return -1;
 	size_t n = strlen(cfg->og_url);
@@ -456,7 +499,6 @@ static void opsgenie_describe(const struct notify_prepared *p, const json_t *res
 const struct notify_channel notify_opsgenie_channel = {
     .name = "opsgenie",
     .config_key = "opsgenie",
-    .settings = opsgenie_settings,
     .parse = opsgenie_parse,
     .configured = opsgenie_configured,
     .prepare = opsgenie_prepare,

@@ -522,32 +522,6 @@ static const salve_action actions[] = {
     {.name = NULL},
 };
 
-/* The top level of plugins: notify: in salve.yaml; the maps inside are checked by their own
- * tables (notify_read.h): each channel's next to it, retry, routing and escalation's in
- * notify_config.c. */
-static const salve_setting settings[] = {
-    {"slack", SALVE_T_MAP, 0, NULL,
-     "{webhook_url = secret ref (required), channel, username, icon_emoji}"},
-    {"pagerduty", SALVE_T_MAP, 0, NULL,
-     "{routing_key = secret ref, url, source, services = {NAME = secret ref}}"},
-    {"opsgenie", SALVE_T_MAP, 0, NULL, "{api_key = secret ref (required), url, responders, tags}"},
-    {"teams", SALVE_T_MAP, 0, NULL,
-     "{webhook_url = secret ref (required), format = messagecard|adaptive}"},
-    {"webhooks", SALVE_T_MAP, 0, NULL, "{NAME = {url (required), headers, body}}"},
-    {"email", SALVE_T_MAP, 0, NULL,
-     "{url = smtp(s)://host:port, from (both required), from_name, to, username, "
-     "password = secret ref, starttls = true}"},
-    {"routing", SALVE_T_MAP, 0, NULL,
-     "{critical|high|medium|low|info = [targets]} (default: the configured channels)"},
-    {"escalation", SALVE_T_LIST, 0, NULL, "[{wait = \"5m\", to = [targets]}, ...]"},
-    {"timeout", SALVE_T_DURATION, 0, "10s", "time one delivery attempt may take"},
-    {"connect_timeout", SALVE_T_DURATION, 0, "5s", "time a connection may take"},
-    {"retry", SALVE_T_MAP, 0, NULL,
-     "{attempts = 4, base_delay = \"500ms\", max_delay = \"8s\", max_time = \"30s\"}"},
-    {"ca_file", SALVE_T_STRING, 0, NULL, "CA bundle for https, smtps and STARTTLS"},
-    {NULL, 0, 0, NULL, NULL},
-};
-
 static int notify_init(const salve_host *host, const json_t *config, void **state, char *err,
                        size_t errlen)
 {
@@ -590,7 +564,7 @@ static const salve_plugin notify_plugin_descriptor = {
     .description = "Slack, PagerDuty, Opsgenie, Teams, webhooks and email; severity routing "
                    "and escalation",
     .actions = actions,
-    .settings = settings,
+    .settings = notify_settings,
     .init = notify_init,
     .fini = notify_fini,
 };

@@ -11,12 +11,16 @@
 /* ---- configuration ------------------------------------------------------------------- */
 
 /* One webhook (webhooks: NAME: {...}). */
-static const salve_setting webhook_settings[] = {
-    {"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL,
-     "an http(s) URL, or a secret reference when the URL carries a token"},
-    {"headers", SALVE_T_MAP, 0, NULL, "{Name = value or secret reference}"},
-    {"body", SALVE_T_ANY, 0, NULL, "a template string or map (default: the standard body)"},
-    {NULL, 0, 0, NULL, NULL},
+const salve_setting notify_webhook_settings[] = {
+    {.name = "url",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "an http(s) URL, or a secret reference when the URL carries a token"},
+    {.name = "headers", .type = SALVE_T_MAP, .description = "{Name = value or secret reference}"},
+    {.name = "body",
+     .type = SALVE_T_ANY,
+     .description = "a template string or map (default: the standard body)"},
+    {.name = NULL},
 };
 
 /* What the table cannot say: the URL's form, one-line headers, the body's type. */
@@ -48,15 +52,11 @@ static int webhook_check(const json_t *w, const char *where, char *err, size_t e
 	return 0;
 }
 
-static int webhook_one(const char *name, const json_t *section, struct notify_webhook *hook,
-                       char *err, size_t errlen)
+static int webhook_one(const char *name, const json_t *w, struct notify_webhook *hook, char *err,
+                       size_t errlen)
 {
 	char where[256];
-	json_t *w;
 	snprintf(where, sizeof where, NOTIFY_WHERE ".webhooks.%s", name);
-	if (notify_section_apply(webhook_settings, json_is_null(section) ? NULL : section, where,
-	                         &w, err, errlen) < 0)
-		return -1;
 	int rc = webhook_check(w, where, err, errlen);
 	if (rc == 0 &&
 	    (!(hook->name = strdup(name)) || notify_copy_string(w, "url", &hook->url) < 0))
@@ -66,7 +66,6 @@ static int webhook_one(const char *name, const json_t *section, struct notify_we
 		hook->headers = json_incref(json_object_get(w, "headers"));
 		hook->body = json_incref(json_object_get(w, "body"));
 	}
-	json_decref(w);
 	return rc;
 }
 

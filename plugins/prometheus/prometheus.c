@@ -381,12 +381,21 @@ static const salve_action actions[] = {
 
 /* The core checks the section against this map before init and fills in the defaults. */
 static const salve_setting settings[] = {
-    {"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL, "Prometheus base URL, e.g. http://prom:9090"},
-    {"bearer_token", SALVE_T_SECRET_REF, 0, NULL,
-     "secret reference (env:NAME or file:/path) for an Authorization: Bearer token"},
-    {"ca_file", SALVE_T_STRING, 0, NULL, "CA bundle for an https URL (default: the system's)"},
-    {"request_timeout", SALVE_T_DURATION, 0, "30s", "time one request may take"},
-    {NULL, 0, 0, NULL, NULL},
+    {.name = "url",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "Prometheus base URL, e.g. http://prom:9090"},
+    {.name = "bearer_token",
+     .type = SALVE_T_SECRET_REF,
+     .description = "secret reference (env:NAME or file:/path) for an Authorization: Bearer token"},
+    {.name = "ca_file",
+     .type = SALVE_T_STRING,
+     .description = "CA bundle for an https URL (default: the system's)"},
+    {.name = "request_timeout",
+     .type = SALVE_T_DURATION,
+     .default_value = "30s",
+     .description = "time one request may take"},
+    {.name = NULL},
 };
 
 static void prom_fini(void *state)

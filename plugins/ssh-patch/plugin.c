@@ -19,33 +19,92 @@
 #define DEFAULT_REBOOT_COMMAND                                                                     \
 	"nohup sh -c 'sleep 2; shutdown -r now || systemctl reboot || reboot' >/dev/null 2>&1 &"
 
-/* plugins: ssh-patch: in salve.yaml; the core checks it and fills in the defaults. */
+static const char *const engines[] = {"poll", "threads", NULL};
+
+/* plugins: ssh-patch: in salve.yaml; the core checks it (ranges and the engine's name too) and
+ * fills in the defaults. */
 static const salve_setting settings[] = {
-    {"inventory", SALVE_T_STRING, 0, NULL,
-     "Ansible YAML inventory file (actions may pass inventory=)"},
-    {"known_hosts", SALVE_T_STRING, 0, "~/.ssh/known_hosts", "OpenSSH known_hosts file"},
-    {"accept_new", SALVE_T_BOOL, 0, "false",
-     "add unknown host keys to known_hosts (audited); changed keys are always refused"},
-    {"agent", SALVE_T_BOOL, 0, "true", "try ssh-agent identities (SSH_AUTH_SOCK) after the key"},
-    {"user", SALVE_T_STRING, 0, NULL, "SSH user when the inventory gives none (default: yours)"},
-    {"private_key_file", SALVE_T_STRING, 0, NULL,
-     "key file when the inventory gives none (ansible_ssh_private_key_file)"},
-    {"private_key_passphrase", SALVE_T_SECRET_REF, 0, NULL, "the key's passphrase"},
-    {"forks", SALVE_T_INT, 0, "50", "hosts worked on at once, >= 1"},
-    {"connect_timeout", SALVE_T_DURATION, 0, "10s", "per-host connect timeout"},
-    {"command_timeout", SALVE_T_DURATION, 0, "30m", "per-host command timeout"},
-    {"max_output", SALVE_T_INT, 0, "4194304", "bytes of stdout/stderr kept per host, >= 1024"},
-    {"apt_options", SALVE_T_LIST, 0, "[]", "extra apt-get arguments, e.g. [\"-o\", \"Dir::...\"]"},
-    {"dnf_options", SALVE_T_LIST, 0, "[]", "extra dnf/yum arguments"},
-    {"reboot_command", SALVE_T_STRING, 0, DEFAULT_REBOOT_COMMAND,
-     "shell command that reboots a host"},
-    {"systemctl", SALVE_T_STRING, 0, "systemctl", "the systemctl program"},
-    {"refresh", SALVE_T_BOOL, 0, "true", "refresh package lists before pending/patch"},
-    {"engine", SALVE_T_STRING, 0, "poll", "poll or threads: how hosts are multiplexed"},
-    {"lock_timeout", SALVE_T_DURATION, 0, "10m",
-     "how long to wait for apt/dpkg/dnf/yum locks held by others (inventory hosts may set "
-     "salve_lock_timeout)"},
-    {NULL, 0, 0, NULL, NULL},
+    {.name = "inventory",
+     .type = SALVE_T_STRING,
+     .description = "Ansible YAML inventory file (actions may pass inventory=)"},
+    {.name = "known_hosts",
+     .type = SALVE_T_STRING,
+     .default_value = "~/.ssh/known_hosts",
+     .description = "OpenSSH known_hosts file"},
+    {.name = "accept_new",
+     .type = SALVE_T_BOOL,
+     .default_value = "false",
+     .description =
+         "add unknown host keys to known_hosts (audited); changed keys are always refused"},
+    {.name = "agent",
+     .type = SALVE_T_BOOL,
+     .default_value = "true",
+     .description = "try ssh-agent identities (SSH_AUTH_SOCK) after the key"},
+    {.name = "user",
+     .type = SALVE_T_STRING,
+     .description = "SSH user when the inventory gives none (default: yours)"},
+    {.name = "private_key_file",
+     .type = SALVE_T_STRING,
+     .description = "key file when the inventory gives none (ansible_ssh_private_key_file)"},
+    {.name = "private_key_passphrase",
+     .type = SALVE_T_SECRET_REF,
+     .description = "the key's passphrase"},
+    {.name = "forks",
+     .type = SALVE_T_INT,
+     .flags = SALVE_SETTING_MIN,
+     .default_value = "50",
+     .description = "hosts worked on at once",
+     .min = 1},
+    {.name = "connect_timeout",
+     .type = SALVE_T_DURATION,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_ABOVE,
+     .default_value = "10s",
+     .description = "per-host connect timeout"},
+    {.name = "command_timeout",
+     .type = SALVE_T_DURATION,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_ABOVE,
+     .default_value = "30m",
+     .description = "per-host command timeout"},
+    {.name = "max_output",
+     .type = SALVE_T_INT,
+     .flags = SALVE_SETTING_MIN,
+     .default_value = "4194304",
+     .description = "bytes of stdout/stderr kept per host",
+     .min = 1024},
+    {.name = "apt_options",
+     .type = SALVE_T_LIST,
+     .flags = SALVE_SETTING_STRINGS,
+     .default_value = "[]",
+     .description = "extra apt-get arguments, e.g. [\"-o\", \"Dir::...\"]"},
+    {.name = "dnf_options",
+     .type = SALVE_T_LIST,
+     .flags = SALVE_SETTING_STRINGS,
+     .default_value = "[]",
+     .description = "extra dnf/yum arguments"},
+    {.name = "reboot_command",
+     .type = SALVE_T_STRING,
+     .default_value = DEFAULT_REBOOT_COMMAND,
+     .description = "shell command that reboots a host"},
+    {.name = "systemctl",
+     .type = SALVE_T_STRING,
+     .default_value = "systemctl",
+     .description = "the systemctl program"},
+    {.name = "refresh",
+     .type = SALVE_T_BOOL,
+     .default_value = "true",
+     .description = "refresh package lists before pending/patch"},
+    {.name = "engine",
+     .type = SALVE_T_STRING,
+     .default_value = "poll",
+     .description = "how hosts are multiplexed",
+     .choices = engines},
+    {.name = "lock_timeout",
+     .type = SALVE_T_DURATION,
+     .default_value = "10m",
+     .description =
+         "how long to wait for apt/dpkg/dnf/yum locks held by others (inventory hosts may set "
+         "salve_lock_timeout)"},
+    {.name = NULL},
 };
 
 static void config_free(struct sp_config *c)
@@ -81,22 +140,6 @@ static char *home_path(const char *path)
 	return path ? strdup(path) : NULL;
 }
 
-/* A list of options: each must be a string (the core checked it is a list). */
-static json_t *string_list(const json_t *config, const char *key, char *err, size_t errlen)
-{
-	const json_t *v = json_object_get(config, key);
-	size_t i;
-	json_t *x;
-	json_array_foreach(v, i, x)
-	{
-		if (!json_is_string(x)) {
-			snprintf(err, errlen, "ssh-patch: %s[%zu] must be a string", key, i);
-			return NULL;
-		}
-	}
-	return json_deep_copy(v);
-}
-
 static const char *str(const json_t *config, const char *key)
 {
 	return json_string_value(json_object_get(config, key));
@@ -107,8 +150,8 @@ static double num(const json_t *config, const char *key)
 	return json_number_value(json_object_get(config, key));
 }
 
-/* Reads the values the core checked. What no type says (ranges, the engine's name) is checked
- * here, and what has no fixed default (the user) is found. */
+/* Reads the values the core checked, finds what has no fixed default (the user) and resolves
+ * the passphrase. */
 static int config_read(const salve_host *host, const json_t *config, struct sp_config *c, char *err,
                        size_t errlen)
 {
@@ -122,33 +165,18 @@ static int config_read(const salve_host *host, const json_t *config, struct sp_c
 	c->connect_timeout = num(config, "connect_timeout");
 	c->command_timeout = num(config, "command_timeout");
 	c->lock_timeout = num(config, "lock_timeout");
-	double max_output = num(config, "max_output");
 	c->reboot_command = strdup(str(config, "reboot_command"));
 	c->systemctl = strdup(str(config, "systemctl"));
-	const char *engine = str(config, "engine");
-	c->threads = strcmp(engine, "threads") == 0;
+	c->threads = strcmp(str(config, "engine"), "threads") == 0;
+	c->max_output = (size_t)num(config, "max_output");
+	c->apt_options = json_deep_copy(json_object_get(config, "apt_options"));
+	c->dnf_options = json_deep_copy(json_object_get(config, "dnf_options"));
 	const char *user = str(config, "user");
 	struct passwd *pw = user ? NULL : getpwuid(getuid());
 	if (!user)
 		user = pw ? pw->pw_name : getenv("USER") ? getenv("USER") : "root";
 	c->user = strdup(user);
 	const char *passphrase_ref = str(config, "private_key_passphrase");
-	if (c->forks < 1 || !(c->connect_timeout > 0) || !(c->command_timeout > 0) ||
-	    max_output < 1024) {
-		snprintf(err, errlen,
-		         "ssh-patch: forks must be >= 1, connect_timeout and command_timeout more "
-		         "than 0s, max_output >= 1024");
-		return -1;
-	}
-	c->max_output = (size_t)max_output;
-	if (!c->threads && strcmp(engine, "poll") != 0) {
-		snprintf(err, errlen, "ssh-patch: engine must be poll or threads, not '%s'",
-		         engine);
-		return -1;
-	}
-	if (!(c->apt_options = string_list(config, "apt_options", err, errlen)) ||
-	    !(c->dnf_options = string_list(config, "dnf_options", err, errlen)))
-		return -1;
 	if (passphrase_ref && !(c->passphrase = host->secret(NULL, passphrase_ref))) {
 		snprintf(err, errlen,
 		         "ssh-patch: private_key_passphrase: cannot resolve the secret reference");

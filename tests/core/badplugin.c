@@ -3,8 +3,9 @@
  * library the race test swaps in (evil), and layouts other builds have that must load:
  * oldminor and v11 (descriptors of ABI 1.0 and 1.1, which declare no element sizes), v12 (a
  * 1.2 descriptor built before salve_action.results), wide (array elements larger than this
- * salve's, as fields appended later make them) and typed (ABI 1.2: settings, duration and
- * secret-reference arguments). */
+ * salve's, as fields appended later make them), early12 (settings as 1.2 first laid them
+ * out, before they could nest) and typed (ABI 1.2: settings, duration and secret-reference
+ * arguments). */
 #include <salve/plugin.h>
 
 #ifdef BAD_EVIL
@@ -151,6 +152,39 @@ const salve_plugin *salve_plugin_entry(void)
 }
 #endif
 
+#elif defined(BAD_EARLY12)
+/* A plugin built against 1.2 before settings could nest: its salve_setting ended at
+ * description (32 bytes) and its header declared that size. */
+struct early_setting {
+	const char *name;
+	enum salve_type type;
+	unsigned flags;
+	const char *default_value;
+	const char *description;
+};
+static const struct early_setting early_settings[] = {
+    {"interval", SALVE_T_DURATION, 0, "5m", "how often"},
+    {"label", SALVE_T_STRING, 0, "x", "a label"},
+    {NULL, 0, 0, NULL, NULL},
+};
+static const salve_action early_actions[] = {
+    {.name = "look", .kind = SALVE_READ, .run = noop_run},
+    {.name = NULL},
+};
+static const salve_plugin descriptor = {
+    .struct_size = sizeof(salve_plugin),
+    .abi_major = SALVE_PLUGIN_ABI_MAJOR,
+    .abi_minor = 2,
+    .name = "early12",
+    .version = "0",
+    .actions = early_actions,
+    .settings = (const salve_setting *)(const void *)early_settings,
+    .action_size = sizeof(salve_action),
+    .arg_size = sizeof(salve_arg),
+    .setting_size = sizeof(struct early_setting),
+};
+SALVE_PLUGIN_DECLARE(descriptor)
+
 #elif defined(BAD_WIDE)
 /* Each element carries fields this salve does not know, as a later minor's would: the loader
  * must step by the declared sizes and take only the fields it knows. */
@@ -172,10 +206,26 @@ static const struct wide_arg wide_args[] = {
     {{"second", SALVE_T_DURATION, 0, "two"}, "later"},
     {{NULL, 0, 0, NULL}, NULL},
 };
+static const struct wide_setting wide_limits[] = {
+    {{.name = "burst",
+      .type = SALVE_T_INT,
+      .flags = SALVE_SETTING_MIN,
+      .default_value = "5",
+      .min = 1},
+     "later"},
+    {{.name = "rate", .type = SALVE_T_NUMBER}, "later"},
+    {{.name = NULL}, NULL},
+};
 static const struct wide_setting wide_settings[] = {
-    {{"interval", SALVE_T_DURATION, 0, "5m", "how often"}, "later"},
-    {{"label", SALVE_T_STRING, 0, "x", "a label"}, "later"},
-    {{NULL, 0, 0, NULL, NULL}, NULL},
+    {{.name = "interval",
+      .type = SALVE_T_DURATION,
+      .default_value = "5m",
+      .description = "how often"},
+     "later"},
+    {{.name = "label", .type = SALVE_T_STRING, .default_value = "x", .description = "a label"},
+     "later"},
+    {{.name = "limits", .type = SALVE_T_MAP, .fields = &wide_limits[0].setting}, "later"},
+    {{.name = NULL}, NULL},
 };
 static const struct wide_action wide_actions[] = {
     {{.name = "look",
@@ -233,15 +283,27 @@ static const salve_arg wait_args[] = {
     {NULL, 0, 0, NULL},
 };
 static const salve_setting typed_settings[] = {
-    {"endpoint", SALVE_T_STRING, SALVE_ARG_REQUIRED, NULL, "where to ask"},
-    {"interval", SALVE_T_DURATION, 0, "1m30s", "how often"},
-    {"retries", SALVE_T_INT, 0, "3", "attempts"},
-    {"verbose", SALVE_T_BOOL, 0, "false", "more logs"},
-    {"hosts", SALVE_T_LIST, 0, "[\"a\"]", "hosts to ask"},
-    {"labels", SALVE_T_MAP, 0, "{}", "labels to add"},
-    {"token", SALVE_T_SECRET_REF, 0, NULL, "the API token's reference"},
-    {"password", SALVE_T_STRING, SALVE_ARG_SECRET, NULL, "an inline credential"},
-    {NULL, 0, 0, NULL, NULL},
+    {.name = "endpoint",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_ARG_REQUIRED,
+     .description = "where to ask"},
+    {.name = "interval",
+     .type = SALVE_T_DURATION,
+     .default_value = "1m30s",
+     .description = "how often"},
+    {.name = "retries", .type = SALVE_T_INT, .default_value = "3", .description = "attempts"},
+    {.name = "verbose", .type = SALVE_T_BOOL, .default_value = "false", .description = "more logs"},
+    {.name = "hosts",
+     .type = SALVE_T_LIST,
+     .default_value = "[\"a\"]",
+     .description = "hosts to ask"},
+    {.name = "labels", .type = SALVE_T_MAP, .default_value = "{}", .description = "labels to add"},
+    {.name = "token", .type = SALVE_T_SECRET_REF, .description = "the API token's reference"},
+    {.name = "password",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_ARG_SECRET,
+     .description = "an inline credential"},
+    {.name = NULL},
 };
 static const salve_action typed_actions[] = {
     {.name = "wait", .kind = SALVE_READ, .args = wait_args, .run = echo_run},

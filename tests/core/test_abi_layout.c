@@ -47,7 +47,12 @@ PIN(salve_setting, type, 8);
 PIN(salve_setting, flags, 12);
 PIN(salve_setting, default_value, 16);
 PIN(salve_setting, description, 24);
-SIZE(salve_setting, 32);
+/* 1.2, nested settings: an early-1.2 plugin's elements end here (setting_size 32) */
+PIN(salve_setting, fields, 32);
+PIN(salve_setting, choices, 40);
+PIN(salve_setting, min, 48);
+PIN(salve_setting, max, 56);
+SIZE(salve_setting, 64);
 
 /* 1.0 up to fini, then 1.2 */
 PIN(salve_plugin, struct_size, 0);
@@ -170,6 +175,10 @@ _Static_assert(SALVE_LOG_ERROR == 0 && SALVE_LOG_WARN == 1 && SALVE_LOG_INFO == 
                "log levels renumbered");
 _Static_assert(SALVE_ARG_REQUIRED == 1 && SALVE_ARG_SECRET == 2 && SALVE_ACTION_NO_UNDO == 1,
                "flags renumbered");
+_Static_assert(SALVE_SETTING_EACH == 0x4u && SALVE_SETTING_STRINGS == 0x8u &&
+                   SALVE_SETTING_MIN == 0x10u && SALVE_SETTING_MAX == 0x20u &&
+                   SALVE_SETTING_ABOVE == 0x40u,
+               "salve_setting flags renumbered");
 _Static_assert(SALVE_HTTP_RETRY_5XX == 1 && SALVE_HTTP_RETRY_IO == 2 && SALVE_HTTP_JITTER == 4 &&
                    SALVE_HTTP_STOP_ATTEMPTS == 1 && SALVE_HTTP_STOP_DEADLINE == 2 &&
                    SALVE_HTTP_STOP_MAX_TIME == 3,

@@ -58,9 +58,10 @@ static int never(salve_call *call, const json_t *args, json_t **result, json_t *
 static const salve_arg args[] = {{"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "who"},
                                  {"wait", SALVE_T_DURATION, 0, "how long to wait"}, {NULL, 0, 0, NULL}};
 static const salve_arg no_args[] = {{NULL, 0, 0, NULL}};
-static const salve_setting settings[] = {{"greeting", SALVE_T_STRING, 0, "hello", "the word"},
-                                         {"every", SALVE_T_DURATION, 0, "1m", "how often"},
-                                         {NULL, 0, 0, NULL, NULL}};
+static const salve_setting settings[] = {
+    {.name = "greeting", .type = SALVE_T_STRING, .default_value = "hello", .description = "the word"},
+    {.name = "every", .type = SALVE_T_DURATION, .default_value = "1m", .description = "how often"},
+    {.name = NULL}};
 static const salve_action actions[] = {
 	{.name = "greet", .kind = SALVE_READ, .args = args, .run = greet},
 	{.name = "missing", .kind = SALVE_READ, .args = no_args, .run = missing},

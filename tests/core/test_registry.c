@@ -11,6 +11,7 @@
 
 #include "redact.h"
 #include "registry.h"
+#include "schema.h"
 #include "testutil.h"
 
 static void expect_refused(salve_registry *r, const char *name, const char *needle)
@@ -388,7 +389,34 @@ static void test_declared_element_sizes(void **state)
 	json_decref(list);
 	assert_string_equal(p->desc.settings[1].name, "label");
 	assert_string_equal(p->desc.settings[1].default_value, "x");
-	assert_null(p->desc.settings[2].name);
+	/* nested fields are walked with the same declared size and copied too */
+	const salve_setting *limits = p->desc.settings[2].fields;
+	assert_non_null(limits);
+	assert_string_equal(limits[0].name, "burst");
+	assert_int_equal(limits[0].flags, SALVE_SETTING_MIN);
+	assert_true(limits[0].min == 1);
+	assert_string_equal(limits[1].name, "rate");
+	assert_int_equal(limits[1].type, SALVE_T_NUMBER);
+	assert_null(limits[2].name);
+	assert_null(p->desc.settings[3].name);
+	/* settings of 1.2 as first released (32 bytes, before fields, choices and bounds) load,
+	 * read as if those were NULL/0, and their defaults are filled in */
+	salve_loaded_plugin *early = load(r, "early12", 0);
+	assert_string_equal(early->desc.settings[1].name, "label");
+	assert_string_equal(early->desc.settings[1].default_value, "x");
+	assert_null(early->desc.settings[0].fields);
+	assert_null(early->desc.settings[1].choices);
+	assert_int_equal(early->desc.settings[1].flags, 0);
+	assert_null(early->desc.settings[2].name);
+	json_t *effective = NULL, *empty = json_object();
+	char why[256];
+	assert_int_equal(salve_settings_apply(early->desc.settings, empty, "plugins.early12",
+	                                      &effective, why, sizeof why),
+	                 0);
+	assert_true(json_real_value(json_object_get(effective, "interval")) == 300.0);
+	assert_string_equal(json_string_value(json_object_get(effective, "label")), "x");
+	json_decref(effective);
+	json_decref(empty);
 	expect_refused(r, "smallstride",
 	               "descriptor declares salve_action elements of 8 bytes; ABI 1.2 needs 96 to "
 	               "64 KiB: build it with SALVE_PLUGIN_HEADER");
@@ -567,8 +595,8 @@ static void test_descriptor_rules(void **state)
 	assert_string_equal(err, "p.so: read action p.x has no run");
 	actions[0].run = never_runs;
 
-	salve_setting settings[] = {{"wait", SALVE_T_DURATION, 0, "5m", NULL},
-	                            {NULL, 0, 0, NULL, NULL}};
+	salve_setting settings[] = {
+	    {.name = "wait", .type = SALVE_T_DURATION, .default_value = "5m"}, {.name = NULL}};
 	d.settings = settings;
 	assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), 0);
 	d.config = dup_args;
@@ -580,27 +608,33 @@ static void test_descriptor_rules(void **state)
 		salve_setting s;
 		const char *want;
 	} wrong[] = {
-	    {{"every", SALVE_T_DURATION, 0, "soon", NULL},
+	    {{.name = "every", .type = SALVE_T_DURATION, .default_value = "soon"},
 	     "p.so: plugin p: setting every has a default that does not fit its type duration "
 	     "(" DURATION_WANTED "\"soon\")"},
-	    {{"n", SALVE_T_INT, 0, "1.5", NULL},
+	    {{.name = "n", .type = SALVE_T_INT, .default_value = "1.5"},
 	     "p.so: plugin p: setting n has a default that does not fit its type int (must be int, "
 	     "got number)"},
-	    {{"l", SALVE_T_LIST, 0, "[1,", NULL},
+	    {{.name = "l", .type = SALVE_T_LIST, .default_value = "[1,"},
 	     "p.so: plugin p: setting l has a default that does not fit its type list (not a value "
 	     "of that type)"},
-	    {{"url", SALVE_T_STRING, SALVE_ARG_REQUIRED, "http://x", NULL},
+	    {{.name = "url",
+	      .type = SALVE_T_STRING,
+	      .flags = SALVE_ARG_REQUIRED,
+	      .default_value = "http://x"},
 	     "p.so: plugin p: setting url is required and has a default: declare one or the other"},
-	    {{"pw", SALVE_T_STRING, SALVE_ARG_SECRET, "hunter2", NULL},
+	    {{.name = "pw",
+	      .type = SALVE_T_STRING,
+	      .flags = SALVE_ARG_SECRET,
+	      .default_value = "hunter2"},
 	     "p.so: plugin p: setting pw is a secret and has a default: a credential in the plugin "
 	     "file"},
-	    {{"t", (enum salve_type)42, 0, NULL, NULL},
+	    {{.name = "t", .type = (enum salve_type)42},
 	     "p.so: plugin p: setting t has an invalid type"},
-	    {{"wait", SALVE_T_STRING, 0, NULL, NULL},
+	    {{.name = "wait", .type = SALVE_T_STRING},
 	     "p.so: plugin p: setting wait is declared twice"},
 	};
 	for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
-		salve_setting two[] = {settings[0], wrong[i].s, {NULL, 0, 0, NULL, NULL}};
+		salve_setting two[] = {settings[0], wrong[i].s, {.name = NULL}};
 		d.settings = two;
 		assert_int_equal(salve_descriptor_check(&d, "p.so", err, sizeof err), -1);
 		assert_string_equal(err, wrong[i].want);

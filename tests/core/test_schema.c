@@ -1,3 +1,5 @@
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "redact.h"
@@ -99,9 +101,10 @@ static void test_durations_and_secret_references(void **state)
 static void test_settings(void **state)
 {
 	(void)state;
-	static const salve_setting settings_spec[] = {{"every", SALVE_T_DURATION, 0, "2m", NULL},
-	                                              {"name", SALVE_T_STRING, 0, NULL, NULL},
-	                                              {NULL, 0, 0, NULL, NULL}};
+	static const salve_setting settings_spec[] = {
+	    {.name = "every", .type = SALVE_T_DURATION, .default_value = "2m"},
+	    {.name = "name", .type = SALVE_T_STRING},
+	    {.name = NULL}};
 	char err[256];
 	json_t *out = NULL;
 	json_t *in = json_pack("[]");
@@ -148,11 +151,262 @@ static void test_audit_copy_hides_secrets(void **state)
 	salve_redact_clear();
 }
 
+/* ---- nested settings ------------------------------------------------------------------ */
+
+static const char *const formats[] = {"text", "json", NULL};
+
+static const salve_setting level_fields[] = {
+    {.name = "wait", .type = SALVE_T_DURATION, .default_value = "0s"},
+    {.name = "to", .type = SALVE_T_LIST, .flags = SALVE_ARG_REQUIRED | SALVE_SETTING_STRINGS},
+    {.name = NULL},
+};
+static const salve_setting hook_fields[] = {
+    {.name = "url", .type = SALVE_T_STRING, .flags = SALVE_ARG_REQUIRED},
+    {.name = "token", .type = SALVE_T_SECRET_REF},
+    {.name = "tries", .type = SALVE_T_INT, .default_value = "3"},
+    {.name = NULL},
+};
+static const salve_setting retry_fields[] = {
+    {.name = "attempts",
+     .type = SALVE_T_INT,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_MAX,
+     .default_value = "4",
+     .min = 1,
+     .max = 100},
+    {.name = "factor",
+     .type = SALVE_T_NUMBER,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_ABOVE,
+     .default_value = "2",
+     .min = 1},
+    {.name = "max_time", .type = SALVE_T_DURATION, .default_value = "30s"},
+    {.name = NULL},
+};
+static const salve_setting nested_spec[] = {
+    {.name = "retry", .type = SALVE_T_MAP, .default_value = "{}", .fields = retry_fields},
+    {.name = "hooks", .type = SALVE_T_MAP, .flags = SALVE_SETTING_EACH, .fields = hook_fields},
+    {.name = "levels", .type = SALVE_T_LIST, .flags = SALVE_SETTING_EACH, .fields = level_fields},
+    {.name = "smtp", .type = SALVE_T_MAP, .fields = hook_fields}, /* absent: stays absent */
+    {.name = "format", .type = SALVE_T_STRING, .default_value = "text", .choices = formats},
+    {.name = "tags", .type = SALVE_T_LIST, .flags = SALVE_SETTING_STRINGS, .choices = formats},
+    {.name = "timeout",
+     .type = SALVE_T_DURATION,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_ABOVE | SALVE_SETTING_MAX,
+     .default_value = "10s",
+     .min = 0,
+     .max = 3600},
+    {.name = "label",
+     .type = SALVE_T_STRING,
+     .flags = SALVE_SETTING_MIN | SALVE_SETTING_MAX,
+     .min = 1,
+     .max = 8},
+    {.name = NULL},
+};
+
+/* What apply makes of config (JSON text): compact sorted JSON, or "error: ...". */
+static char *applied(const char *config)
+{
+	json_error_t jerr;
+	json_t *in = json_loads(config, JSON_ALLOW_NUL, &jerr);
+	assert_non_null(in);
+	json_t *out = NULL;
+	char err[512];
+	int rc = salve_settings_apply(nested_spec, in, "plugins.p", &out, err, sizeof err);
+	json_decref(in);
+	char *text;
+	if (rc == 0) {
+		text = json_dumps(out, JSON_SORT_KEYS | JSON_COMPACT);
+		json_decref(out);
+	} else {
+		assert_null(out);
+		text = malloc(strlen(err) + 8);
+		sprintf(text, "error: %s", err);
+	}
+	return text;
+}
+
+static void expect_applied(const char *config, const char *want)
+{
+	char *got = applied(config);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_nested_defaults_filled(void **state)
+{
+	(void)state;
+	/* a map with fields and a default of {} gets its fields' defaults; one without stays out */
+	expect_applied("{}", "{\"format\":\"text\",\"retry\":{\"attempts\":4,\"factor\":2,"
+	                     "\"max_time\":30.0},\"timeout\":10.0}");
+	expect_applied("{\"retry\": {\"attempts\": 7, \"max_time\": \"1m\"}, \"smtp\": null}",
+	               "{\"format\":\"text\",\"retry\":{\"attempts\":7,\"factor\":2,"
+	               "\"max_time\":60.0},\"timeout\":10.0}");
+	/* every value of an each-valued map, every element of an each-valued list; null counts as
+	 * an empty map; a lone string of a string-or-list becomes a list */
+	expect_applied(
+	    "{\"hooks\": {\"a\": {\"url\": \"https://a\"}, \"b\": {\"url\": \"https://b\","
+	    " \"tries\": 1}}, \"levels\": [{\"to\": \"x:\"}, {\"wait\": \"5m\", \"to\":"
+	    " [\"y:\", \"z:\"]}], \"tags\": \"json\"}",
+	    "{\"format\":\"text\",\"hooks\":{\"a\":{\"tries\":3,\"url\":\"https://a\"},"
+	    "\"b\":{\"tries\":1,\"url\":\"https://b\"}},\"levels\":[{\"to\":[\"x:\"],"
+	    "\"wait\":0.0},{\"to\":[\"y:\",\"z:\"],\"wait\":300.0}],\"retry\":{"
+	    "\"attempts\":4,\"factor\":2,\"max_time\":30.0},\"tags\":[\"json\"],"
+	    "\"timeout\":10.0}");
+}
+
+static void test_nested_errors_name_the_path(void **state)
+{
+	(void)state;
+	const char *cases[][2] = {
+	    {"{\"retry\": {\"atempts\": 3}}",
+	     "error: plugins.p.retry.atempts: unknown setting (known: attempts, factor, max_time)"},
+	    {"{\"retry\": {\"attempts\": \"3\"}}",
+	     "error: plugins.p.retry.attempts: must be int, got string"},
+	    {"{\"retry\": {\"attempts\": 0}}",
+	     "error: plugins.p.retry.attempts: must be at least 1, got 0"},
+	    {"{\"retry\": {\"attempts\": 101}}",
+	     "error: plugins.p.retry.attempts: must be at most 100, got 101"},
+	    {"{\"retry\": {\"factor\": 1}}",
+	     "error: plugins.p.retry.factor: must be more than 1, got 1"},
+	    {"{\"retry\": {\"max_time\": \"soon\"}}",
+	     "error: plugins.p.retry.max_time: must be a duration such as \"30s\", \"5m\", "
+	     "\"1h30m\" or a number of seconds, got \"soon\""},
+	    {"{\"retry\": []}", "error: plugins.p.retry: must be map, got list"},
+	    {"{\"hooks\": {\"a\": {\"tries\": 2}}}",
+	     "error: plugins.p.hooks.a.url: required setting is missing (string)"},
+	    {"{\"hooks\": {\"a\": null}}",
+	     "error: plugins.p.hooks.a.url: required setting is missing (string)"},
+	    {"{\"hooks\": {\"a\": \"https://a\"}}",
+	     "error: plugins.p.hooks.a: must be map, got string"},
+	    {"{\"hooks\": {\"a\": {\"url\": \"https://a\", \"token\": \"s3cr3t-inline\"}}}",
+	     "error: plugins.p.hooks.a.token: must be a secret reference (env:NAME or file:/path), "
+	     "got a string of 13 bytes: inline secrets are refused"},
+	    {"{\"levels\": [{\"to\": \"x:\"}, {\"wait\": \"1m\"}]}",
+	     "error: plugins.p.levels[1].to: required setting is missing (list)"},
+	    {"{\"levels\": [{\"to\": [\"x:\", \"\"]}]}",
+	     "error: plugins.p.levels[0].to[1]: must be a non-empty string"},
+	    {"{\"levels\": [{\"to\": 5}]}",
+	     "error: plugins.p.levels[0].to: must be a string or a list of strings, got integer"},
+	    {"{\"levels\": [7]}", "error: plugins.p.levels[0]: must be map, got integer"},
+	    {"{\"levels\": {\"to\": \"x:\"}}", "error: plugins.p.levels: must be list, got table"},
+	    {"{\"format\": \"yaml\"}",
+	     "error: plugins.p.format: must be one of text, json, got \"yaml\""},
+	    {"{\"tags\": [\"json\", \"xml\"]}",
+	     "error: plugins.p.tags[1]: must be one of text, json, got \"xml\""},
+	    {"{\"timeout\": 0}", "error: plugins.p.timeout: must be more than 0s, got 0s"},
+	    {"{\"timeout\": \"2h\"}", "error: plugins.p.timeout: must be at most 3600s, got 7200s"},
+	    {"{\"label\": \"\"}", "error: plugins.p.label: must not be empty"},
+	    {"{\"label\": \"ninechars\"}",
+	     "error: plugins.p.label: must be at most 8 bytes long, got 9"},
+	    {"{\"label\": \"a\\u0000b\"}",
+	     "error: plugins.p.label: must be a string without NUL bytes"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		expect_applied(cases[i][0], cases[i][1]);
+	/* the edges are in */
+	expect_applied("{\"retry\": {\"attempts\": 100, \"factor\": 1.5}, \"timeout\": 3600,"
+	               " \"label\": \"eightchr\"}",
+	               "{\"format\":\"text\",\"label\":\"eightchr\",\"retry\":{\"attempts\":100,"
+	               "\"factor\":1.5,\"max_time\":30.0},\"timeout\":3600.0}");
+}
+
+/* The loader's check of a plugin's table: flags that fit the type, bounds some value fits,
+ * defaults that fit the choices, bounds and fields, nested tables too. */
+static void test_declarations_checked(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_int_equal(salve_settings_check(nested_spec, err, sizeof err), 0);
+	static const char *const none[] = {NULL};
+	static const salve_setting bad_inner[] = {{.name = "n",
+	                                           .type = SALVE_T_INT,
+	                                           .default_value = "0",
+	                                           .flags = SALVE_SETTING_MIN,
+	                                           .min = 1},
+	                                          {.name = NULL}};
+	const struct {
+		salve_setting s;
+		const char *want;
+	} wrong[] = {
+	    {{.name = "e", .type = SALVE_T_MAP, .flags = SALVE_SETTING_EACH},
+	     "setting e has SALVE_SETTING_EACH but is not a map or list with fields"},
+	    {{.name = "e",
+	      .type = SALVE_T_STRING,
+	      .flags = SALVE_SETTING_EACH,
+	      .fields = hook_fields},
+	     "setting e has SALVE_SETTING_EACH but is not a map or list with fields"},
+	    {{.name = "l", .type = SALVE_T_LIST, .fields = hook_fields},
+	     "setting l has fields but is not a map, or a list with SALVE_SETTING_EACH"},
+	    {{.name = "s", .type = SALVE_T_STRING, .flags = SALVE_SETTING_STRINGS},
+	     "setting s has SALVE_SETTING_STRINGS but is not a list without fields"},
+	    {{.name = "c", .type = SALVE_T_INT, .choices = formats},
+	     "setting c has choices but is not a string or SALVE_SETTING_STRINGS list"},
+	    {{.name = "c", .type = SALVE_T_STRING, .choices = none},
+	     "setting c has an empty list of choices"},
+	    {{.name = "b", .type = SALVE_T_BOOL, .flags = SALVE_SETTING_MAX, .max = 1},
+	     "setting b has bounds but is not an int, number, duration or string"},
+	    {{.name = "a", .type = SALVE_T_INT, .flags = SALVE_SETTING_ABOVE},
+	     "setting a has SALVE_SETTING_ABOVE without SALVE_SETTING_MIN"},
+	    {{.name = "r",
+	      .type = SALVE_T_INT,
+	      .flags = SALVE_SETTING_MIN | SALVE_SETTING_MAX | SALVE_SETTING_ABOVE,
+	      .min = 5,
+	      .max = 5},
+	     "setting r has bounds that no value fits"},
+	    {{.name = "f", .type = SALVE_T_INT, .flags = 0x80},
+	     "setting f has flags this salve does not know"},
+	    {{.name = "d", .type = SALVE_T_STRING, .default_value = "xml", .choices = formats},
+	     "setting d has a default that is refused (default: must be one of text, json, got "
+	     "\"xml\")"},
+	    {{.name = "m", .type = SALVE_T_MAP, .default_value = "{}", .fields = hook_fields},
+	     "setting m has a default that is refused (default.url: required setting is missing "
+	     "(string))"},
+	    {{.name = "o", .type = SALVE_T_MAP, .fields = bad_inner},
+	     "setting o.n has a default that is refused (default: must be at least 1, got 0)"},
+	};
+	for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+		salve_setting one[] = {wrong[i].s, {.name = NULL}};
+		assert_int_equal(salve_settings_check(one, err, sizeof err), -1);
+		assert_string_equal(err, wrong[i].want);
+	}
+	/* a table that contains itself is refused, not walked for ever */
+	static salve_setting loop[2] = {{.name = "self", .type = SALVE_T_MAP}, {.name = NULL}};
+	loop[0].fields = loop;
+	assert_int_equal(salve_settings_check(loop, err, sizeof err), -1);
+	assert_string_equal(err, "setting self.self.self.self.self.self.self.self.self.self nests "
+	                         "deeper than 8 maps");
+}
+
+/* A secret inside a nested map is registered for redaction like one at the top. */
+static void test_nested_secret_registered(void **state)
+{
+	(void)state;
+	static const salve_setting inner[] = {
+	    {.name = "password", .type = SALVE_T_STRING, .flags = SALVE_ARG_SECRET},
+	    {.name = NULL}};
+	static const salve_setting outer[] = {
+	    {.name = "db", .type = SALVE_T_MAP, .flags = SALVE_SETTING_EACH, .fields = inner},
+	    {.name = NULL}};
+	json_t *in = json_pack("{s:{s:{s:s}}}", "db", "main", "password", "nested-pw-1234");
+	json_t *out = NULL;
+	char err[256];
+	assert_int_equal(salve_settings_apply(outer, in, "plugins.p", &out, err, sizeof err), 0);
+	char red[64];
+	salve_redact_string("pw nested-pw-1234", red, sizeof red);
+	assert_string_equal(red, "pw [REDACTED]");
+	json_decref(out);
+	json_decref(in);
+	salve_redact_clear();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {cmocka_unit_test(test_validation),
 	                                   cmocka_unit_test(test_durations_and_secret_references),
 	                                   cmocka_unit_test(test_settings),
-	                                   cmocka_unit_test(test_audit_copy_hides_secrets)};
+	                                   cmocka_unit_test(test_audit_copy_hides_secrets),
+	                                   cmocka_unit_test(test_nested_defaults_filled),
+	                                   cmocka_unit_test(test_nested_errors_name_the_path),
+	                                   cmocka_unit_test(test_declarations_checked),
+	                                   cmocka_unit_test(test_nested_secret_registered)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

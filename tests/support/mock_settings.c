@@ -23,6 +23,8 @@ char *mock_settings_effective(const salve_plugin *p, const char *config_json)
 		fail_msg("mock_settings: config is not JSON: %s", jerr.text);
 	char where[128];
 	snprintf(where, sizeof where, "plugins.%s", p->name);
+	if (salve_settings_check(p->settings, refusal, sizeof refusal) < 0)
+		fail_msg("mock_settings: the loader would refuse %s: %s", p->name, refusal);
 	json_t *effective = NULL;
 	refusal[0] = '\0';
 	int rc = salve_settings_apply(p->settings, raw, where, &effective, refusal, sizeof refusal);

@@ -11,7 +11,8 @@
 
 #include <salve/plugin.h>
 
-/* Checks config_json (a JSON object text) against p->settings, as the section
+/* Checks p->settings as the loader does (the test fails when it would refuse them), then
+ * config_json (a JSON object text) against p->settings, as the section
  * plugins.<name> of salve.yaml, then mock_init()s p with the result. Returns init's status,
  * or SALVE_ERR_INVALID when salve refuses the section before init; mock_settings_error()
  * says why in either case. */

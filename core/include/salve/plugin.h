@@ -29,10 +29,12 @@
  * if its missing fields were NULL/0. The arrays (actions, args, results, config, settings)
  * are walked with the element sizes the descriptor declares (action_size, arg_size,
  * setting_size, added in 1.2 and filled by SALVE_PLUGIN_HEADER; a 1.0/1.1 descriptor, or a
- * size of 0, means the sizes of 1.0, which actions and args kept until 1.2 appended
- * salve_action.results), and each element is copied the same way. A field appended later
- * makes -Wextra warn about positional initializers that leave it out: write designated
- * initializers (.name = ...) where a plugin must build with -Werror across releases.
+ * size of 0, means the sizes of 1.2 as first released: for actions and args those of 1.0
+ * (1.2 later appended salve_action.results), for settings ending at description), and each
+ * element is copied the same way; a setting's nested fields array is walked with the same
+ * setting_size. A field appended later makes -Wextra warn about positional initializers
+ * that leave it out: write designated initializers (.name = ...) where a plugin must build
+ * with -Werror across releases.
  */
 #ifndef SALVE_PLUGIN_H
 #define SALVE_PLUGIN_H
@@ -103,21 +105,44 @@ typedef struct salve_arg {
 	const char *description;
 } salve_arg;
 
+/* salve_setting.flags besides SALVE_ARG_REQUIRED and SALVE_ARG_SECRET (added in 1.2) */
+/* A map or list with fields: every value of the map (webhooks: NAME: {...}) or element of the
+ * list ([{wait, to}, ...]) is a map checked against fields; null counts as an empty map. */
+#define SALVE_SETTING_EACH 0x4u
+/* A list: a string or a list of non-empty strings; a lone string becomes a list of one. */
+#define SALVE_SETTING_STRINGS 0x8u
+#define SALVE_SETTING_MIN     0x10u /* min is set (numbers, durations in seconds, string bytes) */
+#define SALVE_SETTING_MAX     0x20u /* max is set, as min */
+#define SALVE_SETTING_ABOVE   0x40u /* with SALVE_SETTING_MIN: the value must be more than min */
+
 /* added in 1.2: one setting of a plugin's section in salve.yaml (plugins: NAME:), the typed
  * config map. The host checks the section against it before init: an unknown key is refused
  * naming the key and the file, a required one must be there (REQUIRED), values must have the
- * type, defaults are filled in and durations become seconds. init then reads values without
- * parsing. SALVE_ARG_SECRET: the value itself is a credential (prefer SALVE_T_SECRET_REF); it
- * is registered for redaction and may have no default. Arrays end with a NULL name. */
+ * type, choices and bounds, defaults are filled in and durations become seconds, in nested
+ * maps too (errors name the path: "plugins.notify.retry.attempts", "...escalation[0].wait").
+ * init then reads values without parsing. SALVE_ARG_SECRET: the value itself is a credential
+ * (prefer SALVE_T_SECRET_REF); it is registered for redaction and may have no default. Arrays
+ * end with a NULL name. The loader refuses a table whose fields contradict each other. */
 typedef struct salve_setting {
 	const char *name;
 	enum salve_type type;
-	unsigned flags; /* SALVE_ARG_REQUIRED, SALVE_ARG_SECRET */
+	unsigned flags; /* SALVE_ARG_REQUIRED, SALVE_ARG_SECRET, SALVE_SETTING_* */
 	/* Text of the value used when the key is absent or null, read as the type: "30s" for a
 	 * duration, "10", "true", a string as is, JSON for list, map and any. NULL: none. The
-	 * loader refuses a default that does not fit its type, or one on a required setting. */
+	 * loader refuses a default that does not fit its type, or one on a required setting. A
+	 * map with fields and no default stays absent when absent; give it "{}" to have its
+	 * fields' defaults filled in. */
 	const char *default_value;
 	const char *description;
+	/* added in 1.2 (nested settings; a plugin built before leaves them NULL/0): */
+	/* The keys of a map (or with SALVE_SETTING_EACH of each value or element), checked the
+	 * same way, recursively (at most 8 deep). NULL: any map. */
+	const struct salve_setting *fields;
+	/* A string's (or each string of a SALVE_SETTING_STRINGS list's) allowed values, ending
+	 * with NULL; NULL: any. */
+	const char *const *choices;
+	double min; /* with SALVE_SETTING_MIN */
+	double max; /* with SALVE_SETTING_MAX */
 } salve_setting;
 
 /* salve_action.flags */

@@ -1726,8 +1726,9 @@ static void test_config_rejects_inline_credentials(void **state)
 	                  "would cross the network in clear", NULL);
 }
 
-/* The top level is the core's to refuse (salve_settings_apply, the same words as for every
- * plugin); the maps inside are refused in the same shape by the plugin's tables. */
+/* The core refuses the whole section, the maps inside included (salve_settings_apply, the
+ * same words as for every plugin); the plugin only what no table says (URL and address
+ * forms, a level without targets). */
 static void test_config_rejects_unknown_keys_and_bad_values(void **state)
 {
 	(void)state;
@@ -1745,7 +1746,7 @@ static void test_config_rejects_unknown_keys_and_bad_values(void **state)
 	    {"{'escalation': {'wait': '1m'}}",
 	     "plugins.notify.escalation: must be list, got table"},
 	    {"{'ca_file': 7}", "plugins.notify.ca_file: must be string, got integer"},
-	    /* the maps inside */
+	    /* the maps inside, by the core too */
 	    {"{'slack': {'webhook_url': 'env:X', 'chanel': '#x'}}",
 	     "plugins.notify.slack.chanel: unknown setting (known: webhook_url, channel, username, "
 	     "icon_emoji)"},
@@ -1758,11 +1759,35 @@ static void test_config_rejects_unknown_keys_and_bad_values(void **state)
 	    {"{'retry': {'base_delay': 'soon'}}",
 	     "plugins.notify.retry.base_delay: must be a duration such as \"30s\", \"5m\", "
 	     "\"1h30m\" or a number of seconds, got \"soon\""},
-	    {"{'retry': {'attempts': 0}}", "plugins.notify.retry.attempts: must be 1..100"},
+	    {"{'retry': {'attempts': 0}}",
+	     "plugins.notify.retry.attempts: must be at least 1, got 0"},
+	    {"{'retry': {'attempts': 101}}",
+	     "plugins.notify.retry.attempts: must be at most 100, got 101"},
+	    {"{'timeout': '0s'}", "plugins.notify.timeout: must be more than 0s, got 0s"},
+	    {"{'connect_timeout': 0}",
+	     "plugins.notify.connect_timeout: must be more than 0s, got 0s"},
+	    {"{'slack': {'webhook_url': 'env:X', 'channel': ''}}",
+	     "plugins.notify.slack.channel: must not be empty"},
+	    {"{'opsgenie': {'api_key': 'env:K', 'responders': [{'type': 'team', 'name': 'db'},"
+	     " {'type': 'crew', 'name': 'x'}]}}",
+	     "plugins.notify.opsgenie.responders[1].type: must be one of team, user, escalation, "
+	     "schedule, got \"crew\""},
+	    {"{'opsgenie': {'api_key': 'env:K', 'responders': [{'name': 'db'}]}}",
+	     "plugins.notify.opsgenie.responders[0].type: required setting is missing (string)"},
+	    {"{'opsgenie': {'api_key': 'env:K', 'tags': ['a', 3]}}",
+	     "plugins.notify.opsgenie.tags[1]: must be a non-empty string"},
+	    {"{'email': {'url': 'smtp://h', 'from': 'a@b.c', 'to': {'a': 1}}}",
+	     "plugins.notify.email.to: must be a string or a list of strings, got table"},
+	    {"{'webhooks': {'t': 'https://h'}}",
+	     "plugins.notify.webhooks.t: must be map, got string"},
+	    {"{'webhooks': {'t': null}}",
+	     "plugins.notify.webhooks.t.url: required setting is missing (string)"},
+	    {"{'escalation': [{'to': 'slack:'}, 5]}",
+	     "plugins.notify.escalation[1]: must be map, got integer"},
 	    {"{'retry': {'attempts': '3'}}",
 	     "plugins.notify.retry.attempts: must be int, got string"},
 	    {"{'teams': {'webhook_url': 'env:X', 'format': 'html'}}",
-	     "plugins.notify.teams.format: must be messagecard or adaptive"},
+	     "plugins.notify.teams.format: must be one of messagecard, adaptive, got \"html\""},
 	    {"{'email': {'url': 'http://h', 'from': 'a@b.c'}}",
 	     "plugins.notify.email.url: must be smtp://host:port (STARTTLS) or smtps://host:port "
 	     "(implicit TLS)"},
@@ -1799,12 +1824,25 @@ static void test_config_defaults_are_declared(void **state)
 	char *text = jq_text("{'slack': {'webhook_url': 'env:X'}, 'connect_timeout': '1m30s'}");
 	char *effective = mock_settings_effective(salve_plugin_entry(), text);
 	assert_non_null(effective);
-	assert_string_equal(effective, "{\"connect_timeout\":90.0,\"slack\":{\"webhook_url\":"
-	                               "\"env:X\"},\"timeout\":10.0}");
+	assert_string_equal(
+	    effective, "{\"connect_timeout\":90.0,\"retry\":{\"attempts\":4,\"base_delay\":0.5,"
+	               "\"max_delay\":8.0,\"max_time\":30.0},\"slack\":{\"webhook_url\":"
+	               "\"env:X\"},\"timeout\":10.0}");
 	free(effective);
-	/* a timeout of 0s fits the grammar; a delivery that may take no time is refused */
-	expect_init_error("{'timeout': '0s'}",
-	                  "plugins.notify: timeout and connect_timeout must be more than 0s", NULL);
+	/* defaults inside each value of a map and each element of a list; a lone target made a
+	 * list */
+	char *nested =
+	    jq_text("{'webhooks': {'t': {'url': 'https://h'}}, 'retry': {'attempts': 2},"
+	            " 'routing': {'low': 'webhook:t'}, 'escalation': [{'to': 'webhook:t'}]}");
+	effective = mock_settings_effective(salve_plugin_entry(), nested);
+	free(nested);
+	assert_non_null(effective);
+	assert_string_equal(
+	    effective, "{\"connect_timeout\":5.0,\"escalation\":[{\"to\":[\"webhook:t\"],"
+	               "\"wait\":0.0}],\"retry\":{\"attempts\":2,\"base_delay\":0.5,"
+	               "\"max_delay\":8.0,\"max_time\":30.0},\"routing\":{\"low\":[\"webhook:t\"]},"
+	               "\"timeout\":10.0,\"webhooks\":{\"t\":{\"url\":\"https://h\"}}}");
+	free(effective);
 	assert_int_equal(mock_init_settings(salve_plugin_entry(), text), 0);
 	free(text);
 	json_t *policy = NULL;
@@ -1827,6 +1865,9 @@ static void test_config_targets_must_name_configured_channels(void **state)
 	expect_init_error("{'slack': {'webhook_url': 'env:X'}, 'escalation': [{'to': ['sms:+1']}]}",
 	                  "notify.escalation[0].to[0]: target \"sms:+1\": unknown scheme", NULL);
 	expect_init_error("{'slack': {'webhook_url': 'env:X'}, 'escalation': [{'wait': '1m'}]}",
+	                  "plugins.notify.escalation[0].to: required setting is missing (list)",
+	                  NULL);
+	expect_init_error("{'slack': {'webhook_url': 'env:X'}, 'escalation': [{'to': []}]}",
 	                  "plugins.notify.escalation[0].to: must list at least one target", NULL);
 }
 

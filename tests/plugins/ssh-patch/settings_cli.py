@@ -20,6 +20,12 @@ REFUSED_BY_THE_CORE = [
     ("    private_key_passphrase: hunter2pass\n", "plugins.ssh-patch.private_key_passphrase: "
      "must be a secret reference (env:NAME or file:/path), got a string of 11 bytes: inline "
      "secrets are refused"),
+    ("    engine: fibers\n",
+     "plugins.ssh-patch.engine: must be one of poll, threads, got \"fibers\""),
+    ("    forks: 0\n", "plugins.ssh-patch.forks: must be at least 1, got 0"),
+    ("    max_output: 512\n", "plugins.ssh-patch.max_output: must be at least 1024, got 512"),
+    ("    connect_timeout: 0s\n",
+     "plugins.ssh-patch.connect_timeout: must be more than 0s, got 0s"),
 ]
 
 
@@ -32,11 +38,13 @@ def main():
         failures += not ok
         print(("ok   " if ok else "FAIL ") + "%r: %s (exit %d)" % (section.strip(),
                                                                     err.strip(), code))
-    code, err = run_with_section("ssh-patch", "    engine: fibers\n")
-    ok = code == 69 and "failed to initialise: ssh-patch: engine must be poll or threads, " \
-        "not 'fibers'" in err
+    code, err = run_with_section("ssh-patch",
+                                 "    private_key_passphrase: env:SSH_PATCH_UNSET_PASSPHRASE\n")
+    ok = code == 69 and "failed to initialise: ssh-patch: private_key_passphrase: cannot " \
+        "resolve the secret reference" in err
     failures += not ok
-    print(("ok   " if ok else "FAIL ") + "init refuses engine: fibers: " + err.strip())
+    print(("ok   " if ok else "FAIL ") + "init refuses an unresolvable passphrase: " +
+          err.strip())
     settings = listed_settings("ssh-patch")
     want = {"forks": ("int", "50"), "connect_timeout": ("duration", "10s"),
             "command_timeout": ("duration", "30m"), "lock_timeout": ("duration", "10m"),
@@ -47,6 +55,14 @@ def main():
         ok = got == (kind, default)
         failures += not ok
         print(("ok   " if ok else "FAIL ") + "plugins --json: %s is %s" % (name, got))
+    listed = [(settings["engine"].get("choices"), ["poll", "threads"]),
+              (settings["forks"].get("min"), 1), (settings["max_output"].get("min"), 1024),
+              (settings["connect_timeout"].get("more_than"), 0),
+              (settings["apt_options"].get("string_or_list"), True)]
+    for got, wanted in listed:
+        ok = got == wanted
+        failures += not ok
+        print(("ok   " if ok else "FAIL ") + "plugins --json lists %r (want %r)" % (got, wanted))
     return 1 if failures else 0
 
 

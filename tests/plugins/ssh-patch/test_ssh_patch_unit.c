@@ -558,8 +558,9 @@ static void test_descriptor_and_validation(void **state)
 	const salve_plugin *p = salve_plugin_entry();
 	assert_string_equal(p->name, "ssh-patch");
 	assert_int_equal(p->abi_major, SALVE_PLUGIN_ABI_MAJOR);
-	/* The core refuses unknown settings, wrong types and bad durations before init, as
-	 * for every plugin; init refuses what no type says. */
+	/* The core refuses unknown settings, wrong types, bad durations, values out of range
+	 * and an unknown engine before init, as for every plugin; init refuses a passphrase it
+	 * cannot resolve. */
 	const struct {
 		const char *config, *refusal;
 	} refused[] = {
@@ -573,18 +574,22 @@ static void test_descriptor_and_validation(void **state)
 	     "\"1h30m\" or a number of seconds, got \"soon\""},
 	    {"{\"forks\": \"8\"}", "plugins.ssh-patch.forks: must be int, got string"},
 	    {"{\"agent\": \"no\"}", "plugins.ssh-patch.agent: must be bool, got string"},
-	    {"{\"apt_options\": \"-o x\"}",
-	     "plugins.ssh-patch.apt_options: must be list, got string"},
+	    {"{\"apt_options\": {\"o\": 1}}",
+	     "plugins.ssh-patch.apt_options: must be a string or a list of strings, got table"},
 	    {"{\"private_key_passphrase\": \"hunter2\"}",
 	     "plugins.ssh-patch.private_key_passphrase: must be a secret reference (env:NAME or "
 	     "file:/path), got a string of 7 bytes: inline secrets are refused"},
-	    {"{\"engine\": \"fibers\"}", "ssh-patch: engine must be poll or threads, not 'fibers'"},
-	    {"{\"forks\": 0}", "ssh-patch: forks must be >= 1, connect_timeout and command_timeout "
-	                       "more than 0s, max_output >= 1024"},
+	    {"{\"engine\": \"fibers\"}",
+	     "plugins.ssh-patch.engine: must be one of poll, threads, got \"fibers\""},
+	    {"{\"forks\": 0}", "plugins.ssh-patch.forks: must be at least 1, got 0"},
 	    {"{\"command_timeout\": \"0s\"}",
-	     "ssh-patch: forks must be >= 1, connect_timeout and command_timeout more than 0s, "
-	     "max_output >= 1024"},
-	    {"{\"dnf_options\": [\"-q\", 3]}", "ssh-patch: dnf_options[1] must be a string"},
+	     "plugins.ssh-patch.command_timeout: must be more than 0s, got 0s"},
+	    {"{\"connect_timeout\": 0}",
+	     "plugins.ssh-patch.connect_timeout: must be more than 0s, got 0s"},
+	    {"{\"max_output\": 1023}",
+	     "plugins.ssh-patch.max_output: must be at least 1024, got 1023"},
+	    {"{\"dnf_options\": [\"-q\", 3]}",
+	     "plugins.ssh-patch.dnf_options[1]: must be a non-empty string"},
 	    {"{\"private_key_passphrase\": \"env:SP_UNSET_VAR_X\"}",
 	     "ssh-patch: private_key_passphrase: cannot resolve the secret reference"},
 	};
@@ -603,6 +608,14 @@ static void test_descriptor_and_validation(void **state)
 	    "\"known_hosts\":\"~/.ssh/known_hosts\",\"lock_timeout\":90.0,\"max_output\":4194304,"
 	    "\"reboot_command\":\"nohup sh -c 'sleep 2; shutdown -r now || systemctl reboot || "
 	    "reboot' >/dev/null 2>&1 &\",\"refresh\":true,\"systemctl\":\"systemctl\"}");
+	free(effective);
+	/* a lone option is a list of one; the bounds' edges are in */
+	effective = mock_settings_effective(p, "{\"apt_options\": \"-q\", \"forks\": 1, "
+	                                       "\"max_output\": 1024, \"engine\": \"threads\"}");
+	assert_non_null(effective);
+	assert_non_null(strstr(effective, "\"apt_options\":[\"-q\"],"));
+	assert_non_null(strstr(effective, "\"engine\":\"threads\",\"forks\":1,"));
+	assert_non_null(strstr(effective, "\"max_output\":1024,"));
 	free(effective);
 	assert_int_equal(mock_init_settings(p, "{}"), SALVE_OK);
 	const char *kinds[][2] = {{"exec", "m"},   {"query", "r"},  {"pending", "r"},
