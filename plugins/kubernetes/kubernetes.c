@@ -513,9 +513,11 @@ static const salve_action actions[] = {
 /* The shared client's settings and the plugin's own. */
 static const salve_setting kube_settings[] = {
     K8S_SETTINGS,
-    {"isolate_deny_namespaces", SALVE_T_LIST, 0, "[]",
-     "namespaces isolate refuses without force=true (kube-system always)"},
-    {NULL, 0, 0, NULL, NULL},
+    {.name = "isolate_deny_namespaces",
+     .type = SALVE_T_LIST,
+     .default_value = "[]",
+     .description = "namespaces isolate refuses without force=true (kube-system always)"},
+    {.name = NULL},
 };
 
 static int kube_init(const salve_host *host, const json_t *config, void **state, char *err,

@@ -137,11 +137,17 @@ void k8s_client_free(k8s_client *c);
 /* The client's settings (salve.yaml plugins: kubernetes: and scale:), checked by the core;
  * K8S_SETTINGS for a plugin that declares more of its own after them. */
 #define K8S_SETTINGS                                                                               \
-	{"kubeconfig", SALVE_T_STRING, 0, NULL,                                                    \
-	 "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},               \
-	    {"context", SALVE_T_STRING, 0, NULL, "kubeconfig context (default: current-context)"}, \
+	{.name = "kubeconfig",                                                                     \
+	 .type = SALVE_T_STRING,                                                                   \
+	 .description =                                                                            \
+	     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)"},           \
+	    {.name = "context",                                                                    \
+	     .type = SALVE_T_STRING,                                                               \
+	     .description = "kubeconfig context (default: current-context)"},                      \
 	{                                                                                          \
-		"request_timeout", SALVE_T_DURATION, 0, "30s", "time one HTTP request may take"    \
+		.name = "request_timeout", .type = SALVE_T_DURATION,                               \
+		.flags = SALVE_SETTING_MIN | SALVE_SETTING_ABOVE, .min = 0,                        \
+		.default_value = "30s", .description = "time one HTTP request may take"            \
 	}
 extern const salve_setting k8s_settings[];
 /* A client from a plugin's settings (validated against k8s_settings); errors name the

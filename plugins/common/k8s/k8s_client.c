@@ -544,7 +544,7 @@ int k8s_discover_hpa(k8s_ctx *ctx, const char **gv)
 	return SALVE_OK;
 }
 
-const salve_setting k8s_settings[] = {K8S_SETTINGS, {NULL, 0, 0, NULL, NULL}};
+const salve_setting k8s_settings[] = {K8S_SETTINGS, {.name = NULL}};
 
 int k8s_client_from_config(const char *plugin, const json_t *config, k8s_client **out, char *err,
                            size_t errlen)
