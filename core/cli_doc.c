@@ -226,6 +226,11 @@ static void print_action_doc(const salve_loaded_plugin *p, const salve_action *a
 			       one_line(g->description, text, sizeof text));
 		}
 	}
+	for (const salve_arg_choices *c = a->choices; c && c->arg; c++) {
+		char list[512];
+		salve_choices_text(c->values, list, sizeof list);
+		printf("  %s is one of: %s\n", c->arg, list);
+	}
 	print_results(a);
 
 	lua_local_name(p->desc.name, local, sizeof local);
@@ -431,19 +436,27 @@ static int finish(FILE *f, const char *dir, const char *name, char *err, size_t 
 
 /* ---@field lines for args (optional unless SALVE_ARG_REQUIRED) or for result fields (as
  * declared); returns whether any field is required. */
-static int write_fields(FILE *f, const salve_arg *fields, int are_args)
+static int write_fields(FILE *f, const salve_arg *fields, int are_args,
+                        const salve_arg_choices *choices)
 {
 	char text[TEXT_MAX];
 	int required = 0;
 	for (const salve_arg *g = fields; g && g->name; g++) {
 		int req = !are_args || (g->flags & SALVE_ARG_REQUIRED) != 0;
 		required |= req;
+		/* An argument with choices is typed as their union: "started"|"stopped"|... */
+		char type[512];
+		snprintf(type, sizeof type, "%s", luals_type(g->type));
+		const char *const *values = salve_choices_for(choices, g->name);
+		for (size_t k = 0; values && values[k]; k++) {
+			size_t used = k ? strlen(type) : 0;
+			snprintf(type + used, sizeof type - used, "%s\"%s\"", k ? "|" : "",
+			         values[k]);
+		}
 		if (is_lua_name(g->name))
-			fprintf(f, "---@field %s%s %s", g->name, req ? "" : "?",
-			        luals_type(g->type));
+			fprintf(f, "---@field %s%s %s", g->name, req ? "" : "?", type);
 		else
-			fprintf(f, "---@field [\"%s\"] %s%s", g->name, luals_type(g->type),
-			        req ? "" : "?");
+			fprintf(f, "---@field [\"%s\"] %s%s", g->name, type, req ? "" : "?");
 		fprintf(f, " %s%s\n", are_args && (g->flags & SALVE_ARG_SECRET) ? "(secret) " : "",
 		        one_line(g->description, text, sizeof text));
 	}
@@ -473,12 +486,12 @@ static int write_plugin_stub(const char *dir, const salve_loaded_plugin *p, char
 		char cls[400];
 		snprintf(cls, sizeof cls, "salve.%s.%s.args", local, a->name);
 		fprintf(f, "\n---@class %s\n", cls);
-		int required = write_fields(f, a->args, 1);
+		int required = write_fields(f, a->args, 1, a->choices);
 		char result[400] = "table";
 		if (a->results && a->results[0].name) {
 			snprintf(result, sizeof result, "salve.%s.%s.result", local, a->name);
 			fprintf(f, "\n---@class %s\n", result);
-			write_fields(f, a->results, 0);
+			write_fields(f, a->results, 0, NULL);
 			if (a->kind == SALVE_MUTATE)
 				fputs("---@field changed boolean (the core) false when the state "
 				      "held\n"

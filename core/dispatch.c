@@ -334,7 +334,8 @@ int salve_dispatch(struct salve_exec *x, salve_loaded_plugin *plugin, const salv
 	*result = NULL;
 	if (phase_allows(x, pname, a, where, err, errlen) < 0)
 		return -1;
-	if (salve_args_validate(a->args, args, why, sizeof why) < 0) {
+	if (salve_args_validate(a->args, args, why, sizeof why) < 0 ||
+	    salve_choices_check(a->choices, args, why, sizeof why) < 0) {
 		snprintf(err, errlen, "%s %s.%s: %s", where, pname, a->name, why);
 		return -1;
 	}

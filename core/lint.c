@@ -346,6 +346,14 @@ static void arg_names(const salve_action *a, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+static int one_of(const char *const *values, const char *s)
+{
+	for (; *values; values++)
+		if (strcmp(*values, s) == 0)
+			return 1;
+	return 0;
+}
+
 /* Checks the table constructor at toks[i] ("{") against action a. */
 static void check_call(const struct tok *toks, size_t i, const salve_loaded_plugin *p,
                        const salve_action *a, int line, struct findings *f)
@@ -379,6 +387,15 @@ static void check_call(const struct tok *toks, size_t i, const salve_loaded_plug
 		if (!literal_fits(spec->type, lit)) {
 			add(f, toks[key].line, "%s.%s: argument '%s' must be %s, got %s",
 			    p->desc.name, a->name, name, salve_type_name(spec->type), lit);
+			continue;
+		}
+		const char *const *values = salve_choices_for(a->choices, name);
+		if (values && lit && strcmp(lit, "string") == 0 && toks[v].text &&
+		    !one_of(values, toks[v].text)) {
+			char list[512];
+			salve_choices_text(values, list, sizeof list);
+			add(f, toks[key].line, "%s.%s: argument '%s' must be one of %s, got \"%s\"",
+			    p->desc.name, a->name, name, list, toks[v].text);
 			continue;
 		}
 		json_t *value =

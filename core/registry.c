@@ -308,6 +308,26 @@ static int check_args(const salve_arg *args, const char *path, const char *what,
 	return 0;
 }
 
+/* An action's choices name its string arguments, each with at least one value. */
+static int check_choices(const salve_action *a, const char *path, char *err, size_t errlen)
+{
+	for (const salve_arg_choices *c = a->choices; c && c->arg; c++) {
+		const salve_arg *arg = NULL;
+		for (size_t k = 0; a->args && a->args[k].name; k++)
+			if (strcmp(a->args[k].name, c->arg) == 0)
+				arg = &a->args[k];
+		if (!arg || arg->type != SALVE_T_STRING || !c->values || !c->values[0]) {
+			snprintf(
+			    err, errlen,
+			    "%s: action %s: choices for '%s' need a string argument of that name "
+			    "and at least one value",
+			    path, a->name, c->arg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, size_t errlen)
 {
 	if (!valid_identifier(d->name)) {
@@ -377,6 +397,8 @@ int salve_descriptor_check(const salve_plugin *d, const char *path, char *err, s
 			return -1;
 		snprintf(what, sizeof what, "the results of action %s", a->name);
 		if (check_args(a->results, path, what, err, errlen) < 0)
+			return -1;
+		if (check_choices(a, path, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -787,6 +809,26 @@ static json_t *describe_args(const salve_arg *args)
 	return out;
 }
 
+/* An action's arguments with the values each may take ("choices"). */
+static json_t *describe_action_args(const salve_action *a)
+{
+	json_t *out = describe_args(a->args);
+	size_t i;
+	json_t *arg;
+	json_array_foreach(out, i, arg)
+	{
+		const char *const *values =
+		    salve_choices_for(a->choices, json_string_value(json_object_get(arg, "name")));
+		if (!values)
+			continue;
+		json_t *list = json_array();
+		for (const char *const *v = values; *v; v++)
+			json_array_append_new(list, json_string(*v));
+		json_object_set_new(arg, "choices", list);
+	}
+	return out;
+}
+
 static json_t *describe_results(const salve_arg *results)
 {
 	json_t *out = json_array();
@@ -894,7 +936,7 @@ json_t *salve_registry_list(salve_registry *r)
 				              a->kind == SALVE_MUTATE &&
 				                  !(a->flags & SALVE_ACTION_NO_UNDO),
 				              "description", a->description, "args",
-				              describe_args(a->args), "results",
+				              describe_action_args(a), "results",
 				              describe_results(a->results)));
 			}
 			char abi[16];

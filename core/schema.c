@@ -578,3 +578,44 @@ int salve_settings_check(const salve_setting *spec, char *err, size_t errlen)
 {
 	return check_declared(spec, "", 0, err, errlen);
 }
+
+const char *const *salve_choices_for(const salve_arg_choices *choices, const char *name)
+{
+	for (const salve_arg_choices *c = choices; c && c->arg; c++)
+		if (strcmp(c->arg, name) == 0)
+			return c->values;
+	return NULL;
+}
+
+void salve_choices_text(const char *const *values, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (const char *const *v = values; v && *v; v++) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, len - used, "%s%s", used ? ", " : "", *v);
+	}
+}
+
+int salve_choices_check(const salve_arg_choices *choices, const json_t *args, char *err,
+                        size_t errlen)
+{
+	for (const salve_arg_choices *c = choices; c && c->arg; c++) {
+		const json_t *v = json_object_get(args, c->arg);
+		if (!v)
+			continue;
+		const char *s = json_string_value(v);
+		for (const char *const *ok = c->values; s && ok && *ok; ok++)
+			if (strcmp(*ok, s) == 0)
+				goto next;
+		char list[512], got[160];
+		salve_choices_text(c->values, list, sizeof list);
+		if (s)
+			snprintf(got, sizeof got, "\"%.120s\"", s);
+		else
+			snprintf(got, sizeof got, "a %s", json_is_null(v) ? "null" : "non-string");
+		snprintf(err, errlen, "argument '%s' must be one of %s, got %s", c->arg, list, got);
+		return -1;
+	next:;
+	}
+	return 0;
+}

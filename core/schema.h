@@ -16,6 +16,15 @@ const char *salve_type_name(enum salve_type type);
  * apart); values are otherwise left as written. 0, or -1 with "argument 'x' ..." in err. */
 int salve_args_validate(const salve_arg *spec, json_t *args, char *err, size_t errlen);
 
+/* The values of args (an object) that choices restricts must be one of their strings. 0, or -1
+ * with "argument 'state' must be one of started, stopped, restarted, got \"restart\"". */
+int salve_choices_check(const salve_arg_choices *choices, const json_t *args, char *err,
+                        size_t errlen);
+/* The values allowed for argument name, or NULL. */
+const char *const *salve_choices_for(const salve_arg_choices *choices, const char *name);
+/* "started, stopped, restarted" into buf. */
+void salve_choices_text(const char *const *values, char *buf, size_t len);
+
 /* A copy of args fit for the audit log: secret arguments replaced by [REDACTED] (their values
  * are registered for redaction everywhere else too). New reference. */
 json_t *salve_args_for_audit(const salve_arg *spec, const json_t *args);

@@ -149,6 +149,8 @@ static const salve_arg evidence_args[] = {
     {"max_log_bytes", SALVE_T_INT, 0, "bytes of each container log kept (default 1 MiB)"},
     END_ARGS,
 };
+static const char *const taint_effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
+static const salve_arg_choices taint_choices[] = {{"effect", taint_effects}, {NULL, NULL}};
 static const salve_arg taint_args[] = {
     {"node", SALVE_T_STRING, SALVE_ARG_REQUIRED, "node name"},
     {"key", SALVE_T_STRING, SALVE_ARG_REQUIRED, "taint key"},
@@ -496,7 +498,8 @@ static const salve_action actions[] = {
      .plan = taint_plan,
      .apply = taint_apply,
      .undo = taint_undo,
-     .results = taint_results},
+     .results = taint_results,
+     .choices = taint_choices},
     {.name = "untaint",
      .kind = SALVE_MUTATE,
      .args = taint_args,
@@ -506,7 +509,8 @@ static const salve_action actions[] = {
      .plan = untaint_plan,
      .apply = untaint_apply,
      .undo = taint_undo,
-     .results = taint_results},
+     .results = taint_results,
+     .choices = taint_choices},
     {.name = NULL},
 };
 

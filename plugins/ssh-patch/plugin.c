@@ -292,6 +292,11 @@ static const salve_arg line_args[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const char *const service_states[] = {"started", "stopped", "restarted", NULL};
+static const salve_arg_choices service_choices[] = {{"state", service_states}, {NULL, NULL}};
+static const char *const reboot_policies[] = {"never", "if-required", "always", NULL};
+static const salve_arg_choices patch_choices[] = {{"reboot", reboot_policies}, {NULL, NULL}};
+
 static const salve_arg service_args[] = {
     HOST_ARGS,
     {"name", SALVE_T_STRING, SALVE_ARG_REQUIRED, "systemd unit"},
@@ -362,7 +367,8 @@ static const salve_action actions[] = {
      .plan = sp_patch_plan,
      .apply = sp_patch_apply,
      .undo = sp_patch_undo,
-     .results = patch_results},
+     .results = patch_results,
+     .choices = patch_choices},
     {.name = "reboot",
      .kind = SALVE_MUTATE,
      .args = reboot_args,
@@ -393,7 +399,8 @@ static const salve_action actions[] = {
      .plan = sp_service_plan,
      .apply = sp_service_apply,
      .undo = sp_service_undo,
-     .results = host_results},
+     .results = host_results,
+     .choices = service_choices},
     {.name = NULL},
 };
 

@@ -39,7 +39,11 @@ PIN(salve_action, undo, 80);
 PIN(salve_action, render, 88);
 /* 1.2 */
 PIN(salve_action, results, 96);
-SIZE(salve_action, 104);
+PIN(salve_action, choices, 104);
+SIZE(salve_action, 112);
+PIN(salve_arg_choices, arg, 0);
+PIN(salve_arg_choices, values, 8);
+SIZE(salve_arg_choices, 16);
 
 /* 1.2 */
 PIN(salve_setting, name, 0);

@@ -314,5 +314,14 @@ for p in json.load(open(sys.argv[1]))["plugins"]:
             print(n + ": " + " ".join(sorted(f["name"] for f in acts[n]["results"])))' "$T/plugins.json")
 same "$got" "$want" "host.disk and host.facts return exactly their declared result fields"
 
+# An argument's choices: listed by doc, typed as their union by stubs, shown by --json.
+if [ -e "$PLUGINS/ssh-patch.so" ]; then
+	same "$(S doc ssh-patch.service | grep 'is one of')" \
+		"  state is one of: started, stopped, restarted" "salve doc lists an argument's choices"
+	S stubs --out "$T/choices" >/dev/null 2>&1
+	same "$(grep -o '^---@field state [^ ]*' "$T/choices/ssh_patch.lua" "$T/choices/ssh-patch.lua" 2>/dev/null | head -n 1 | sed 's/^[^:]*://')" \
+		'---@field state "started"|"stopped"|"restarted"' "salve stubs types them as a union"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

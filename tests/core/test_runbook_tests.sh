@@ -119,5 +119,25 @@ mkdir "$T/empty"
 S test "$T/empty" >"$T/tap" 2>&1
 check "a folder without tests: exit 64" [ $? = 64 ]
 
+# An argument's choices hold at run time too, for values the pre-run checks cannot see.
+cat >"$T/svc.lua" <<'EOF2'
+runbook { name = "svc", params = { state = { default = "restarted" } } }
+local ssh = plugin "ssh-patch"
+step "a" { run = function(p) return ssh.service{ hosts = "all", name = "x", state = p.state } end }
+EOF2
+cat >"$T/svc.test.yaml" <<EOF2
+runbook: $T/svc.lua
+tests:
+  - name: a computed state outside the choices is refused before the plugin is asked
+    calls: []
+    params: { state: restart }
+    expect:
+      exit: 1
+      calls: []
+      error: "argument 'state' must be one of started, stopped, restarted, got \"restart\""
+EOF2
+S test "$T/svc.test.yaml" >"$T/tap" 2>&1
+check "choices are enforced at run time (the call is refused, its step fails)" grep -q "^ok 1 " "$T/tap"
+
 echo "# $passed passed, $failed failed"
 [ $failed = 0 ]

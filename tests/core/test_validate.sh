@@ -147,5 +147,12 @@ EOF2
 expect 69 "salve --config FILE validate starts the plugins too" -- S --config "$T/noprom.yaml" validate "$T/p.lua"
 
 expect 64 "validate without a runbook or a config" -- S validate
+
+# --- arguments that take one of a few strings (salve_action.choices)
+printf 'runbook { name = "svc", params = { state = { default = "restarted" } } }\nlocal ssh = plugin "ssh-patch"\nstep "a" { run = function(p)\n  return ssh.service{ hosts = "all", name = "nginx.service", state = "restart" }\nend }\nstep "b" { run = function(p) return ssh.service{ hosts = "all", name = "x", state = p.state } end }\n' >"$T/svc.lua"
+expect 65 "a literal outside an argument's choices is refused before anything runs" -- S validate "$T/svc.lua"
+same "$T/err" "the choices are listed with file:line" <<EOF2
+salve: $T/svc.lua:4: ssh-patch.service: argument 'state' must be one of started, stopped, restarted, got "restart"
+EOF2
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]

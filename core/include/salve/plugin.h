@@ -105,6 +105,13 @@ typedef struct salve_arg {
 	const char *description;
 } salve_arg;
 
+/* added in 1.2: the strings one string argument of an action may take (salve_action.choices).
+ * values ends with NULL. */
+typedef struct salve_arg_choices {
+	const char *arg;
+	const char *const *values;
+} salve_arg_choices;
+
 /* salve_setting.flags besides SALVE_ARG_REQUIRED and SALVE_ARG_SECRET (added in 1.2) */
 /* A map or list with fields: every value of the map (webhooks: NAME: {...}) or element of the
  * list ([{wait, to}, ...]) is a map checked against fields; null counts as an empty map. */
@@ -390,6 +397,11 @@ typedef struct salve_action {
 	 * flags: 0. Ends with a NULL name; NULL: not declared (a plugin built before the field,
 	 * whose shorter action_size the host reads as NULL here). */
 	const salve_arg *results;
+	/* added in 1.2: arguments that take one of a fixed set of strings (ssh-patch.service's
+	 * state: started, stopped, restarted). The host refuses any other value before the plugin
+	 * runs, the pre-run checks catch a wrong literal with file:line, salve doc and salve stubs
+	 * list the values. Ends with a NULL arg; NULL: none. */
+	const struct salve_arg_choices *choices;
 } salve_action;
 
 typedef struct salve_plugin {
