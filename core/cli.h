@@ -5,6 +5,8 @@
 #ifndef SALVE_CLI_H
 #define SALVE_CLI_H
 
+#include <stdarg.h>
+
 struct salve_cli_globals {
 	const char *config_path; /* --config, or NULL */
 	const char *audit_path;  /* --audit, or NULL: the config's */
@@ -13,6 +15,12 @@ struct salve_cli_globals {
 	const char *audit_sync;  /* --audit-sync always|none, or NULL */
 	int verbose;
 };
+
+/* "salve: MESSAGE" on stderr for every command (core/cli_out.c). Messages carry values from
+ * runbooks, parameters, logs and files: redacted, and with control characters escaped so none
+ * can forge a line or a screen. */
+void salve_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void salve_cli_verror(const char *fmt, va_list ap);
 
 /* Each takes argv[0] = the command name and returns an exit status (exitcodes.h).
  * Implemented in core/serve/ when salve is built with it (SALVE_WITH_SERVE). */

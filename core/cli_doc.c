@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "exitcodes.h"
 #include "launch.h"
 #include "registry.h"
@@ -19,18 +20,6 @@
 
 /* Descriptor text is the plugin's: shown on one line, control characters written out. */
 #define TEXT_MAX 1024
-
-static void doc_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void doc_error(const char *fmt, ...)
-{
-	char raw[4096], shown[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(raw, sizeof raw, fmt, ap);
-	va_end(ap);
-	salve_escape_controls(raw, shown, sizeof shown, 0);
-	fprintf(stderr, "salve: %s\n", shown);
-}
 
 static const char *one_line(const char *s, char *buf, size_t len)
 {
@@ -56,8 +45,8 @@ static int parse_options(int argc, char **argv, const char *usage, const char **
 			*out = optarg;
 			continue;
 		}
-		doc_error("%s: %s: unknown option, or its value is missing", argv[0],
-		          argv[optind - 1]);
+		salve_cli_error("%s: %s: unknown option, or its value is missing", argv[0],
+		                argv[optind - 1]);
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
@@ -69,7 +58,7 @@ static int open_doc_env(salve_env *e, const struct salve_cli_globals *g)
 	char err[2048];
 	int code = salve_env_open(e, g, err, sizeof err);
 	if (code)
-		doc_error("%s", err);
+		salve_cli_error("%s", err);
 	return code;
 }
 
@@ -336,7 +325,7 @@ int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv)
 	if (code >= 0)
 		return code;
 	if (argc - optind > 1) {
-		doc_error("doc takes one PLUGIN or PLUGIN.ACTION (got %d)", argc - optind);
+		salve_cli_error("doc takes one PLUGIN or PLUGIN.ACTION (got %d)", argc - optind);
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
@@ -354,7 +343,7 @@ int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv)
 	if (action)
 		*action++ = '\0';
 	if (!name[0] || (action && !action[0])) {
-		doc_error("doc takes PLUGIN or PLUGIN.ACTION (got \"%s\")", argv[optind]);
+		salve_cli_error("doc takes PLUGIN or PLUGIN.ACTION (got \"%s\")", argv[optind]);
 		salve_env_close(&e);
 		return SALVE_EXIT_USAGE;
 	}
@@ -362,7 +351,7 @@ int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv)
 	char err[2048];
 	salve_loaded_plugin *p = salve_registry_get(e.reg, name, 0, &why, err, sizeof err);
 	if (!p) {
-		doc_error("%s", err);
+		salve_cli_error("%s", err);
 		code = SALVE_EXIT_UNAVAILABLE;
 	} else if (!action) {
 		print_plugin_doc(p);
@@ -376,8 +365,8 @@ int salve_cmd_doc(const struct salve_cli_globals *g, int argc, char **argv)
 			for (size_t i = 0; i < p->nactions && used < sizeof known; i++)
 				used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
 				                         i ? ", " : "", p->desc.actions[i].name);
-			doc_error("plugin %s has no action \"%s\" (its actions: %s)", name, action,
-			          known);
+			salve_cli_error("plugin %s has no action \"%s\" (its actions: %s)", name,
+			                action, known);
 			code = SALVE_EXIT_USAGE;
 		}
 	}
@@ -610,13 +599,13 @@ int salve_cmd_stubs(const struct salve_cli_globals *g, int argc, char **argv)
 	if (code >= 0)
 		return code;
 	if (!out || optind != argc) {
-		doc_error(out ? "stubs takes no arguments besides --out DIR"
-		              : "stubs needs --out DIR");
+		salve_cli_error(out ? "stubs takes no arguments besides --out DIR"
+		                    : "stubs needs --out DIR");
 		fputs(usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
 	if (salve_mkdirs(out, 0755) < 0) {
-		doc_error("cannot create %s: %s", out, strerror(errno));
+		salve_cli_error("cannot create %s: %s", out, strerror(errno));
 		return SALVE_EXIT_CANTCREAT;
 	}
 	salve_env e;
@@ -635,7 +624,7 @@ int salve_cmd_stubs(const struct salve_cli_globals *g, int argc, char **argv)
 		salve_loaded_plugin *p =
 		    perr ? NULL : salve_registry_get(e.reg, name, 0, &why, err, sizeof err);
 		if (!p) {
-			doc_error("no stubs for plugin %s: %s", name, perr ? perr : err);
+			salve_cli_error("no stubs for plugin %s: %s", name, perr ? perr : err);
 			continue;
 		}
 		if (write_plugin_stub(out, p, err, sizeof err) < 0) {
@@ -647,7 +636,7 @@ int salve_cmd_stubs(const struct salve_cli_globals *g, int argc, char **argv)
 	if (!code && write_globals_stub(out, written, err, sizeof err) < 0)
 		code = SALVE_EXIT_CANTCREAT;
 	if (code)
-		doc_error("%s", err);
+		salve_cli_error("%s", err);
 	else
 		printf("%s: salve.lua and %zu plugin%s\n", out, json_array_size(written),
 		       json_array_size(written) == 1 ? "" : "s");

@@ -101,33 +101,12 @@ static const char run_usage[] =
     "                        salve test\n"
     "  -q, --quiet           no progress output\n";
 
-/* "salve: MESSAGE" on stderr. Messages carry values from runbooks, parameters and files:
- * redacted, and with control characters escaped so none can forge a line or a screen. */
-static void cli_verror(const char *fmt, va_list ap)
-{
-	char raw[4096], safe[4096], shown[4096];
-	vsnprintf(raw, sizeof raw, fmt, ap);
-	salve_redact_string(raw, safe, sizeof safe);
-	salve_escape_controls(safe, shown, sizeof shown, 1);
-	salve_progress_clear();
-	fprintf(stderr, "salve: %s\n", shown);
-}
-
-static void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void cli_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	cli_verror(fmt, ap);
-	va_end(ap);
-}
-
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cli_verror(fmt, ap);
+	salve_cli_verror(fmt, ap);
 	va_end(ap);
 	fputs("Try 'salve --help'.\n", stderr);
 	return SALVE_EXIT_USAGE;
@@ -141,7 +120,7 @@ static int open_env(salve_env *e, const struct salve_cli_globals *g)
 	if (code == SALVE_EXIT_USAGE)
 		return usage_error("%s", err);
 	if (code)
-		cli_error("%s", err);
+		salve_cli_error("%s", err);
 	return code;
 }
 
@@ -282,8 +261,8 @@ static int run_preconditions(struct run_args *a)
 	if (a->params_file) {
 		json_t *fileparams = salve_yaml_load_file(a->params_file, err, sizeof err);
 		if (!json_is_object(fileparams)) {
-			cli_error("params file %s",
-			          fileparams ? "must be a mapping of names to values" : err);
+			salve_cli_error("params file %s",
+			                fileparams ? "must be a mapping of names to values" : err);
 			json_decref(fileparams);
 			return SALVE_EXIT_USAGE;
 		}
@@ -312,10 +291,10 @@ static json_t *who_runs(void)
 static int refuse_outside_window(const salve_env *e, const struct run_args *a, const json_t *who)
 {
 	char err[1024];
-	cli_error("outside the maintenance window \"%s\": nothing was run", a->window);
+	salve_cli_error("outside the maintenance window \"%s\": nothing was run", a->window);
 	salve_audit *audit = salve_audit_open(e->audit_path, e->cfg.audit_sync, err, sizeof err);
 	if (!audit) {
-		cli_error("%s", err);
+		salve_cli_error("%s", err);
 		return SALVE_EXIT_CANTCREAT;
 	}
 	int rc = salve_audit_write(audit,
@@ -326,7 +305,7 @@ static int refuse_outside_window(const salve_env *e, const struct run_args *a, c
 	                           err, sizeof err);
 	salve_audit_close(audit);
 	if (rc < 0) {
-		cli_error("%s", err);
+		salve_cli_error("%s", err);
 		return SALVE_EXIT_IOERR;
 	}
 	return SALVE_EXIT_TEMPFAIL;
@@ -337,7 +316,7 @@ static void say_waiting(void *ctx, const char *lock_key)
 {
 	const struct run_args *a = ctx;
 	if (!a->quiet && isatty(STDERR_FILENO))
-		cli_error("waiting for lock \"%s\"...", lock_key);
+		salve_cli_error("waiting for lock \"%s\"...", lock_key);
 }
 
 /* --json: the run's summary (docs/cli-json.md), or why it did not start; "format": 1. */
@@ -420,12 +399,12 @@ static int cmd_run(const struct salve_cli_globals *g, int argc, char **argv)
 	code = salve_launch(&e, &rq, &res);
 	char err[4096];
 	if (res.stage != SALVE_LAUNCH_RAN)
-		cli_error("%s", res.error);
+		salve_cli_error("%s", res.error);
 	if (a.as_json)
 		print_run_json(&a, &res);
 	if (a.recorder && res.stage == SALVE_LAUNCH_RAN &&
 	    salve_recorder_write(a.recorder, a.record, res.summary, a.given, err, sizeof err) < 0) {
-		cli_error("%s", err);
+		salve_cli_error("%s", err);
 		if (!code)
 			code = SALVE_EXIT_CANTCREAT;
 	}
@@ -521,7 +500,7 @@ static int cmd_validate(const struct salve_cli_globals *g, int argc, char **argv
 		size_t i;
 		json_t *e;
 		json_array_foreach(errors, i, e)
-		    cli_error("%s", json_string_value(json_object_get(e, "message")));
+		    salve_cli_error("%s", json_string_value(json_object_get(e, "message")));
 	} else if (source) {
 		json_t *plugins = json_object_get(report, "plugins");
 		printf("%s: runbook %s is valid: %zu step%s, plugins %s\n", source,
@@ -655,7 +634,7 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 		} else if (strcmp(argv[i], "--accept-missing-head") == 0) {
 			accept = 1;
 		} else if (argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
-			cli_error("audit verify: unknown option %s", argv[i]);
+			salve_cli_error("audit verify: unknown option %s", argv[i]);
 			fputs(usage, stderr);
 			return SALVE_EXIT_USAGE;
 		} else if (!file) {
@@ -692,7 +671,7 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 	if (rc == 0)
 		printf("%s\n", msg);
 	else
-		cli_error("audit verify: %s", msg);
+		salve_cli_error("audit verify: %s", msg);
 	if (opened)
 		salve_env_close(&e);
 	return code;
@@ -769,7 +748,7 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 	if (!ro.list && !ro.dry_run) {
 		audit = salve_audit_open(e.audit_path, e.cfg.audit_sync, err, sizeof err);
 		if (!audit) {
-			cli_error("%s", err);
+			salve_cli_error("%s", err);
 			salve_env_close(&e);
 			return SALVE_EXIT_CANTCREAT;
 		}
@@ -818,7 +797,8 @@ static int exec_server(char **argv, const char *cmd)
 		if (candidates[i] && access(candidates[i], X_OK) == 0) {
 			argv[0] = (char *)candidates[i];
 			execv(candidates[i], argv);
-			cli_error("%s: cannot run %s: %s", cmd, candidates[i], strerror(errno));
+			salve_cli_error("%s: cannot run %s: %s", cmd, candidates[i],
+			                strerror(errno));
 			return SALVE_EXIT_SOFTWARE;
 		}
 	}
