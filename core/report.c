@@ -147,8 +147,12 @@ static void add_alert(struct build *b, const json_t *rec, const char *at)
 	int resolved = streq(str(rec, "status"), "resolved");
 	if (!resolved && json_is_null(json_object_get(cyc, "received_at")))
 		json_object_set_new(cyc, "received_at", json_string(at));
-	if (resolved && json_is_null(json_object_get(cyc, "resolved_at")))
+	if (resolved && json_is_null(json_object_get(cyc, "resolved_at"))) {
 		json_object_set_new(cyc, "resolved_at", json_string(at));
+		/* Alertmanager's endsAt when the record has it: when the alert really ended. */
+		if (str(rec, "ends_at"))
+			json_object_set_new(cyc, "ends_at", json_string(str(rec, "ends_at")));
+	}
 	json_t *d = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "at", at, "status",
 	                      str(rec, "status"), "route", str(rec, "route"), "decision",
 	                      str(rec, "decision"), "reason", str(rec, "reason"), "detail",
@@ -660,8 +664,11 @@ static void run_figures(json_t *r)
 	json_object_set_new(f, "time_to_remediate_s",
 	                    remediated ? seconds_between(from, from_key, r, to_key) : json_null());
 	json_object_set_new(f, "remediate_from", json_string(al ? "alert_start" : "run_start"));
-	json_object_set_new(f, "time_to_resolve_s",
-	                    al ? seconds_between(al, "starts_at", al, "resolved_at") : json_null());
+	json_object_set_new(
+	    f, "time_to_resolve_s",
+	    al ? seconds_between(al, "starts_at", al,
+	                         json_object_get(al, "ends_at") ? "ends_at" : "resolved_at")
+	       : json_null());
 	int changed = 0, failed = 0, rolled = 0;
 	size_t i;
 	json_t *st;
@@ -814,7 +821,10 @@ static json_t *headline(const json_t *runs, const json_t *alerts)
 			                    seconds_between(cyc, "starts_at", cyc, "received_at"));
 		if (json_is_null(json_object_get(h, "time_to_resolve_s")))
 			json_object_set_new(h, "time_to_resolve_s",
-			                    seconds_between(cyc, "starts_at", cyc, "resolved_at"));
+			                    seconds_between(cyc, "starts_at", cyc,
+			                                    json_object_get(cyc, "ends_at")
+			                                        ? "ends_at"
+			                                        : "resolved_at"));
 	}
 	return h;
 }

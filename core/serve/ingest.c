@@ -415,6 +415,16 @@ static json_t *alert_record(const char *hook, const json_t *alert)
 	                        json_object_get(alert, "fingerprint"), "starts_at",
 	                        json_object_get(alert, "startsAt"), "labels",
 	                        json_object_get(alert, "labels"));
+	/* When the alert ended, as Alertmanager says (a resolved notice): the report's time to
+	 * resolve. A firing alert's endsAt is a placeholder (0001-01-01) or a guess: left out. */
+	const char *ends = json_string_value(json_object_get(alert, "endsAt"));
+	if (ends &&
+	    strcmp(json_string_value(json_object_get(alert, "status"))
+	               ? json_string_value(json_object_get(alert, "status"))
+	               : "",
+	           "resolved") == 0 &&
+	    strncmp(ends, "0001-", 5) != 0)
+		json_object_set_new(rec, "ends_at", json_string(ends));
 	json_t *ann = json_object_get(alert, "annotations");
 	if (json_object_size(ann))
 		json_object_set(rec, "annotations", ann);
