@@ -370,7 +370,15 @@ static int parse_when(const char *text, double *out)
 	return salve_parse_rfc3339(text, out);
 }
 
-int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
+/* What `salve report` was asked for. */
+struct report_options {
+	struct salve_report_query q;
+	const char *format, *output;
+	int summary;
+};
+
+/* The options into o: -1 to go on, else the exit status (0 after --help). */
+static int report_options_parse(int argc, char **argv, struct report_options *o)
 {
 	static const struct option opts[] = {{"run", required_argument, 0, 'r'},
 	                                     {"alert", required_argument, 0, 'a'},
@@ -383,25 +391,24 @@ int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
 	                                     {"output", required_argument, 0, 'o'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
-	struct salve_report_query q;
-	memset(&q, 0, sizeof q);
-	const char *format = "md", *output = NULL;
-	int summary = 0, c;
+	memset(o, 0, sizeof *o);
+	o->format = "md";
+	int c;
 	begin_options();
 	while ((c = sub_getopt(argc, argv, "o:h", opts)) != -1) {
 		switch (c) {
 		case 'r':
-			q.run = optarg;
+			o->q.run = optarg;
 			break;
 		case 'a':
-			q.alert = optarg;
+			o->q.alert = optarg;
 			break;
 		case 'b':
-			q.runbook = optarg;
+			o->q.runbook = optarg;
 			break;
 		case 's':
 		case 'u':
-			if (parse_when(optarg, c == 's' ? &q.since : &q.until) < 0) {
+			if (parse_when(optarg, c == 's' ? &o->q.since : &o->q.until) < 0) {
 				say_error(
 				    "report: --%s takes a duration (30d, 12h) or an RFC 3339 time "
 				    "(2026-01-31T08:00:00Z), not \"%s\"",
@@ -410,7 +417,7 @@ int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
 			}
 			break;
 		case 'S':
-			summary = 1;
+			o->summary = 1;
 			break;
 		case 'F': {
 			char *end;
@@ -421,14 +428,14 @@ int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
 				    optarg);
 				return SALVE_EXIT_USAGE;
 			}
-			q.flapping = (int)n;
+			o->q.flapping = (int)n;
 			break;
 		}
 		case 'f':
-			format = optarg;
+			o->format = optarg;
 			break;
 		case 'o':
-			output = optarg;
+			o->output = optarg;
 			break;
 		case 'h':
 			fputs(report_usage, stdout);
@@ -438,46 +445,57 @@ int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
 			return SALVE_EXIT_USAGE;
 		}
 	}
-	if (optind == argc - 1 && !q.run)
-		q.run = argv[optind++];
+	if (optind == argc - 1 && !o->q.run)
+		o->q.run = argv[optind++];
 	if (optind != argc) {
 		fputs(report_usage, stderr);
 		return SALVE_EXIT_USAGE;
 	}
-	if (strcmp(format, "md") != 0 && strcmp(format, "html") != 0 &&
-	    strcmp(format, "json") != 0) {
-		say_error("report: --format is md, html or json, not \"%s\"", format);
+	if (strcmp(o->format, "md") != 0 && strcmp(o->format, "html") != 0 &&
+	    strcmp(o->format, "json") != 0) {
+		say_error("report: --format is md, html or json, not \"%s\"", o->format);
 		return SALVE_EXIT_USAGE;
 	}
-	if (q.run && strlen(q.run) < 8) {
-		say_error("report: a run id has at least 8 characters, not \"%s\"", q.run);
+	if (o->q.run && strlen(o->q.run) < 8) {
+		say_error("report: a run id has at least 8 characters, not \"%s\"", o->q.run);
 		return SALVE_EXIT_USAGE;
 	}
-	if (!summary && q.flapping) {
+	if (!o->summary && o->q.flapping) {
 		say_error("report: --flapping goes with --summary");
 		return SALVE_EXIT_USAGE;
 	}
-	if (!summary && !q.run && !q.alert && !q.runbook && q.since <= 0 && q.until <= 0) {
+	if (!o->summary && !o->q.run && !o->q.alert && !o->q.runbook && o->q.since <= 0 &&
+	    o->q.until <= 0) {
 		say_error("report: say which incident: RUN, --alert FP, --runbook NAME or "
 		          "--since/--until (or --summary)");
 		return SALVE_EXIT_USAGE;
 	}
-	if (q.since > 0 && q.until > 0 && q.until < q.since) {
+	if (o->q.since > 0 && o->q.until > 0 && o->q.until < o->q.since) {
 		say_error("report: --until is before --since");
 		return SALVE_EXIT_USAGE;
 	}
+	return -1;
+}
+
+/* The report document o selects, or NULL with *status the exit status after saying why. */
+static json_t *report_select(const struct salve_cli_globals *g, const struct report_options *o,
+                             int *status)
+{
 	char *path = audit_path_of(g);
-	if (!path)
-		return SALVE_EXIT_USAGE;
+	if (!path) {
+		*status = SALVE_EXIT_USAGE;
+		return NULL;
+	}
 	char err[1200];
-	json_t *doc = summary ? salve_report_summary(path, &q, err, sizeof err)
-	                      : salve_report_build(path, &q, err, sizeof err);
+	json_t *doc = o->summary ? salve_report_summary(path, &o->q, err, sizeof err)
+	                         : salve_report_build(path, &o->q, err, sizeof err);
 	free(path);
 	if (!doc) {
 		say_error("report: %s", err);
-		return SALVE_EXIT_USAGE;
+		*status = SALVE_EXIT_USAGE;
+		return NULL;
 	}
-	if (!summary && !json_array_size(json_object_get(doc, "runs")) &&
+	if (!o->summary && !json_array_size(json_object_get(doc, "runs")) &&
 	    !json_array_size(json_object_get(doc, "alerts"))) {
 		const json_t *audit = json_object_get(doc, "audit");
 		if (!json_is_true(json_object_get(audit, "intact")))
@@ -486,18 +504,25 @@ int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
 		say_error("report: no run or alert in %s matches the selection",
 		          s_or(audit, "path", "?"));
 		json_decref(doc);
-		return 1;
+		*status = 1;
+		return NULL;
 	}
+	return doc;
+}
+
+/* The document written in o's format to o's file; the command's exit status. */
+static int report_write(json_t *doc, const struct report_options *o)
+{
 	FILE *f = stdout;
-	if (output && !(f = fopen(output, "we"))) {
-		say_error("report: %s: %s", output, strerror(errno));
+	if (o->output && !(f = fopen(o->output, "we"))) {
+		say_error("report: %s: %s", o->output, strerror(errno));
 		json_decref(doc);
 		return SALVE_EXIT_CANTCREAT;
 	}
 	int rc;
-	if (strcmp(format, "json") == 0) {
+	if (strcmp(o->format, "json") == 0) {
 		rc = json_dumpf(doc, f, JSON_INDENT(2)) < 0 || fputc('\n', f) == EOF ? -1 : 0;
-	} else if (strcmp(format, "html") == 0) {
+	} else if (strcmp(o->format, "html") == 0) {
 		rc = salve_report_write_html(f, doc);
 	} else {
 		rc = salve_report_write_md(f, doc);
@@ -511,8 +536,18 @@ int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
 		          s_or(audit, "verdict", "?"));
 	json_decref(doc);
 	if (rc < 0) {
-		say_error("report: writing %s failed", output ? output : "stdout");
+		say_error("report: writing %s failed", o->output ? o->output : "stdout");
 		return SALVE_EXIT_IOERR;
 	}
 	return intact ? 0 : 1;
+}
+
+int salve_cmd_report(const struct salve_cli_globals *g, int argc, char **argv)
+{
+	struct report_options o;
+	int status = report_options_parse(argc, argv, &o);
+	if (status >= 0)
+		return status;
+	json_t *doc = report_select(g, &o, &status);
+	return doc ? report_write(doc, &o) : status;
 }
