@@ -20,7 +20,7 @@ struct salve_cli_globals {
  * runbooks, parameters, logs and files: redacted, and with control characters escaped so none
  * can forge a line or a screen. */
 void salve_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void salve_cli_verror(const char *fmt, va_list ap);
+void salve_cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Each takes argv[0] = the command name and returns an exit status (exitcodes.h).
  * Implemented in core/serve/ when salve is built with it (SALVE_WITH_SERVE). */

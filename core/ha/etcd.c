@@ -35,10 +35,13 @@ struct etcd_call {
 };
 
 static void host_log(salve_call *call, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void host_log(salve_call *call, int level, const char *fmt, ...)
 {
 	(void)call, (void)level, (void)fmt;
 }
 
+static void host_fail(salve_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void host_fail(salve_call *call, const char *fmt, ...)
 {
 	struct etcd_call *c = (struct etcd_call *)call;
