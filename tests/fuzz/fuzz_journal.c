@@ -127,7 +127,9 @@ static void check_object_roundtrip(const uint8_t *data, size_t size)
 	FUZZ_CHECK(!check.damaged && !check.torn && json_array_size(again) == 1,
 	           "a journal the API wrote reads as: %s", check.problem);
 	json_t *rec = json_deep_copy(json_array_get(again, 0));
+	/* seq and h are the journal's own fields: an input's are replaced by them. */
 	json_object_del(rec, "h");
+	json_object_del(obj, "h");
 	json_object_set_new(obj, "seq", json_integer(1));
 	FUZZ_CHECK(json_equal(rec, obj), "a record read back differently from what was written");
 	json_decref(rec);
