@@ -278,7 +278,8 @@ static int call_mutate(struct call *k, const char *where, char *err, size_t errl
 			mark(k->out, "changed", 1);
 			mark(k->out, "planned", 1);
 			k->outcome = "planned";
-			char line[2048];
+			char line[240]; /* one line for people; the whole plan is in --json and the
+			                   audit log */
 			salve_exec_brief(k->out, line, sizeof line);
 			salve_exec_say(x, "      would %s.%s%s%s: %s\n", k->plugin->desc.name,
 			               k->a->name, k->target ? " " : "", k->target ? k->target : "",
