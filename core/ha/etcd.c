@@ -390,6 +390,7 @@ void salve_etcd_kv_clear(salve_etcd_kv *kv)
 {
 	if (!kv)
 		return;
+	free(kv->key);
 	free(kv->value);
 	memset(kv, 0, sizeof *kv);
 }
@@ -569,4 +570,168 @@ int salve_etcd_lease_revoke(salve_etcd *e, long long id, char *err, size_t errle
 	    call(e, "/v3/lease/revoke", json_pack("{s:o}", "ID", int64_json(id)), err, errlen);
 	json_decref(answer);
 	return answer ? 0 : -1;
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+/* The first key after every key that starts with key: etcd's range_end for a prefix. */
+static json_t *prefix_end_json(const char *key)
+{
+	size_t len = strlen(key);
+	char *end = malloc(len + 1);
+	if (!end)
+		return NULL;
+	memcpy(end, key, len + 1);
+	while (len > 0 && (unsigned char)end[len - 1] == 0xff)
+		len--;
+	json_t *v;
+	if (len == 0) {
+		v = json_string("AA=="); /* "\0": every key */
+	} else {
+		end[len - 1] = (char)((unsigned char)end[len - 1] + 1);
+		v = b64_json(end, len);
+	}
+	free(end);
+	return v;
+}
+
+static json_t *compare(const char *target, const char *field, json_t *key, json_t *value)
+{
+	return json_pack("{s:s, s:s, s:o, s:o}", "target", target, "result", "EQUAL", "key", key,
+	                 field, value);
+}
+
+json_t *salve_etcd_cmp_create(const char *key, long long create_revision)
+{
+	return compare("CREATE", "create_revision", key_json(key), int64_json(create_revision));
+}
+
+json_t *salve_etcd_cmp_mod(const char *key, long long mod_revision)
+{
+	return compare("MOD", "mod_revision", key_json(key), int64_json(mod_revision));
+}
+
+json_t *salve_etcd_cmp_lease(const char *key, long long lease)
+{
+	return compare("LEASE", "lease", key_json(key), int64_json(lease));
+}
+
+json_t *salve_etcd_cmp_value(const char *key, const char *value, size_t len)
+{
+	return compare("VALUE", "value", key_json(key), b64_json(value, len));
+}
+
+json_t *salve_etcd_op_put(const char *key, const char *value, size_t len, long long lease)
+{
+	json_t *put = json_pack("{s:o, s:o}", "key", key_json(key), "value", b64_json(value, len));
+	if (put && lease)
+		json_object_set_new(put, "lease", int64_json(lease));
+	return json_pack("{s:o}", "request_put", put);
+}
+
+static json_t *keyed(const char *key, int prefix)
+{
+	json_t *req = json_pack("{s:o}", "key", key_json(key));
+	if (req && prefix)
+		json_object_set_new(req, "range_end", prefix_end_json(key));
+	return req;
+}
+
+json_t *salve_etcd_op_delete(const char *key, int prefix)
+{
+	return json_pack("{s:o}", "request_delete_range", keyed(key, prefix));
+}
+
+json_t *salve_etcd_op_range(const char *key, int prefix, int keys_only)
+{
+	json_t *req = keyed(key, prefix);
+	if (req && keys_only)
+		json_object_set_new(req, "keys_only", json_true());
+	return json_pack("{s:o}", "request_range", req);
+}
+
+json_t *salve_etcd_txn(salve_etcd *e, json_t *compare_ops, json_t *success, json_t *failure,
+                       int *succeeded, long long *revision, char *err, size_t errlen)
+{
+	json_t *req = json_pack("{s:o, s:o}", "compare", compare_ops, "success", success);
+	if (req && failure)
+		json_object_set_new(req, "failure", failure);
+	else
+		json_decref(failure);
+	json_t *answer = call(e, "/v3/kv/txn", req, err, errlen);
+	if (!answer)
+		return NULL;
+	*succeeded = txn_succeeded(answer);
+	if (revision)
+		*revision =
+		    int64_of(json_object_get(json_object_get(answer, "header"), "revision"));
+	return answer;
+}
+
+/* Every kv of a range answer. */
+static int range_kvs(const json_t *range, salve_etcd_kv **kvs, size_t *n, char *err, size_t errlen)
+{
+	const json_t *list = json_object_get(range, "kvs");
+	*kvs = NULL;
+	*n = 0;
+	size_t count = json_array_size(list);
+	if (!count)
+		return 0;
+	salve_etcd_kv *out = calloc(count, sizeof *out);
+	if (!out) {
+		snprintf(err, errlen, "etcd: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const json_t *kv = json_array_get(list, i);
+		const char *key = json_string_value(json_object_get(kv, "key"));
+		const char *value = json_string_value(json_object_get(kv, "value"));
+		size_t klen = 0;
+		out[i].key = b64_decode(key ? key : "", &klen);
+		if (value)
+			out[i].value = b64_decode(value, &out[i].len);
+		if (!out[i].key || (value && !out[i].value)) {
+			snprintf(err, errlen, "etcd: a key or value that is not base64");
+			salve_etcd_kvs_free(out, i + 1);
+			return -1;
+		}
+		out[i].create_revision = int64_of(json_object_get(kv, "create_revision"));
+		out[i].mod_revision = int64_of(json_object_get(kv, "mod_revision"));
+		out[i].lease = int64_of(json_object_get(kv, "lease"));
+	}
+	*kvs = out;
+	*n = count;
+	return 0;
+}
+
+int salve_etcd_txn_kvs(const json_t *answer, size_t i, salve_etcd_kv **kvs, size_t *n, char *err,
+                       size_t errlen)
+{
+	const json_t *range = json_object_get(
+	    json_array_get(json_object_get(answer, "responses"), i), "response_range");
+	return range_kvs(range, kvs, n, err, errlen);
+}
+
+int salve_etcd_range_prefix(salve_etcd *e, const char *prefix, int keys_only, salve_etcd_kv **kvs,
+                            size_t *n, char *err, size_t errlen)
+{
+	json_t *req = keyed(prefix, 1);
+	if (req && keys_only)
+		json_object_set_new(req, "keys_only", json_true());
+	json_t *answer = call(e, "/v3/kv/range", req, err, errlen);
+	if (!answer) {
+		*kvs = NULL;
+		*n = 0;
+		return -1;
+	}
+	int rc = range_kvs(answer, kvs, n, err, errlen);
+	json_decref(answer);
+	return rc;
+}
+
+void salve_etcd_kvs_free(salve_etcd_kv *kvs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		salve_etcd_kv_clear(&kvs[i]);
+	free(kvs);
 }

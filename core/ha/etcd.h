@@ -36,7 +36,8 @@ typedef struct salve_etcd salve_etcd;
 
 /* One key's value and revisions, as range or a failed create found it. */
 typedef struct salve_etcd_kv {
-	char *value; /* NUL-terminated (len bytes before it) */
+	char *key;   /* NUL-terminated; filled by salve_etcd_range_prefix and salve_etcd_txn_kvs */
+	char *value; /* NUL-terminated (len bytes before it); NULL with keys_only */
 	size_t len;
 	long long create_revision, mod_revision, lease;
 } salve_etcd_kv;
@@ -74,5 +75,34 @@ int salve_etcd_lease_keepalive(salve_etcd *e, long long id, long long *ttl, char
                                size_t errlen);
 /* Revokes the lease (its keys go with it). 0 or -1. */
 int salve_etcd_lease_revoke(salve_etcd *e, long long id, char *err, size_t errlen);
+
+/* ---- transactions (for what the calls above do not cover) ----------------------------------
+ *
+ * Compares and operations are the gateway's JSON objects, built by the functions below (keys
+ * and values base64-encoded for you). A prefix of "" means the key alone; a non-NULL prefix
+ * flag means every key that starts with key. */
+
+json_t *salve_etcd_cmp_create(const char *key, long long create_revision); /* == */
+json_t *salve_etcd_cmp_mod(const char *key, long long mod_revision);       /* == */
+json_t *salve_etcd_cmp_lease(const char *key, long long lease);            /* == */
+json_t *salve_etcd_cmp_value(const char *key, const char *value, size_t len);
+json_t *salve_etcd_op_put(const char *key, const char *value, size_t len, long long lease);
+json_t *salve_etcd_op_delete(const char *key, int prefix);
+json_t *salve_etcd_op_range(const char *key, int prefix, int keys_only);
+
+/* One txn: if every compare holds, the success ops, else the failure ops (all three arrays
+ * stolen; failure may be NULL). The answer (new reference) with *succeeded set, or NULL with
+ * err. *revision (when not NULL) gets the store's revision after the txn. */
+json_t *salve_etcd_txn(salve_etcd *e, json_t *compare, json_t *success, json_t *failure,
+                       int *succeeded, long long *revision, char *err, size_t errlen);
+/* The kvs of the i-th response of a txn answer when it is a range: *kvs (malloc'd, each
+ * cleared with salve_etcd_kv_clear, the array freed with salve_etcd_kvs_free) and *n. 0, or
+ * -1 with err. */
+int salve_etcd_txn_kvs(const json_t *answer, size_t i, salve_etcd_kv **kvs, size_t *n, char *err,
+                       size_t errlen);
+/* Every key starting with prefix, sorted by key (keys_only: values left NULL). 0, or -1. */
+int salve_etcd_range_prefix(salve_etcd *e, const char *prefix, int keys_only, salve_etcd_kv **kvs,
+                            size_t *n, char *err, size_t errlen);
+void salve_etcd_kvs_free(salve_etcd_kv *kvs, size_t n);
 
 #endif

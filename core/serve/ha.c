@@ -37,37 +37,7 @@ struct srv_ha {
 	char pause_error[512];
 };
 
-/* env:NAME or file:/path into a malloc'd value (registered for redaction). NULL with err. */
-static char *resolve_ref(const char *ref, char *err, size_t errlen)
-{
-	char *value = NULL;
-	if (strncmp(ref, "env:", 4) == 0) {
-		const char *v = getenv(ref + 4);
-		if (!v) {
-			snprintf(err, errlen,
-			         "ha.etcd.password: %s: environment variable %s is not set", ref,
-			         ref + 4);
-			return NULL;
-		}
-		value = strdup(v);
-	} else {
-		size_t len = 0;
-		value = salve_read_file(ref + 5, &len);
-		if (!value) {
-			snprintf(err, errlen, "ha.etcd.password: %s: %s", ref, strerror(errno));
-			return NULL;
-		}
-		while (len > 0 && (value[len - 1] == '\n' || value[len - 1] == '\r'))
-			value[--len] = '\0';
-	}
-	if (!value)
-		snprintf(err, errlen, "ha.etcd.password: out of memory");
-	else
-		salve_redact_register(value);
-	return value;
-}
-
-struct srv_ha *srv_ha_open(const srv_ha_conf *conf, char *err, size_t errlen)
+struct srv_ha *srv_ha_open(const salve_ha_conf *conf, char *err, size_t errlen)
 {
 	struct srv_ha *h = calloc(1, sizeof *h);
 	if (!h) {
@@ -75,26 +45,10 @@ struct srv_ha *srv_ha_open(const srv_ha_conf *conf, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&h->mu, NULL);
-	char *password = NULL;
-	if (conf->password && !(password = resolve_ref(conf->password, err, errlen))) {
-		srv_ha_close(h);
-		return NULL;
-	}
-	salve_etcd_options o = {
-	    .endpoints = (const char *const *)conf->endpoints,
-	    .nendpoints = conf->nendpoints,
-	    .ca_file = conf->ca_file,
-	    .cert_file = conf->cert_file,
-	    .key_file = conf->key_file,
-	    .username = conf->username,
-	    .password = password,
-	    .timeout = conf->timeout,
-	};
-	h->etcd = salve_etcd_new(&o, salve_httpmod_load, err, errlen);
-	if (password) {
-		explicit_bzero(password, strlen(password));
-		free(password);
-	}
+	char warning[512];
+	h->etcd = salve_ha_connect(conf, warning, sizeof warning, err, errlen);
+	if (warning[0])
+		srv_log(SALVE_LOG_WARN, "%s", warning);
 	h->prefix = strdup(conf->prefix);
 	h->replica = strdup(conf->replica);
 	h->lease_ttl = conf->lease_ttl;
@@ -102,16 +56,6 @@ struct srv_ha *srv_ha_open(const srv_ha_conf *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "ha: no random bytes for this replica's instance id");
 		srv_ha_close(h);
 		return NULL;
-	}
-	for (size_t i = 0; i < conf->nendpoints; i++) {
-		const char *ep = conf->endpoints[i];
-		if (strncmp(ep, "http://", 7) == 0 && strncmp(ep, "http://127.", 11) != 0 &&
-		    strncmp(ep, "http://[::1]", 12) != 0 &&
-		    strncmp(ep, "http://localhost", 16) != 0)
-			srv_log(SALVE_LOG_WARN,
-			        "ha.etcd.endpoints: %s is plain HTTP: claims%s cross the network "
-			        "unencrypted",
-			        ep, conf->username ? " and the etcd auth token" : "");
 	}
 	if (!h->etcd || !h->prefix || !h->replica) {
 		if (h->etcd)

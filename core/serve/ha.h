@@ -23,7 +23,7 @@ struct srv_ha;
 
 /* The server's etcd side: the password reference resolved (and registered for redaction);
  * etcd itself is first contacted by the first request. NULL with err. */
-struct srv_ha *srv_ha_open(const srv_ha_conf *conf, char *err, size_t errlen);
+struct srv_ha *srv_ha_open(const salve_ha_conf *conf, char *err, size_t errlen);
 void srv_ha_close(struct srv_ha *h);
 
 /* Who holds a claim. */

@@ -370,140 +370,11 @@ static int conf_tokens(const json_t *v, srv_conf *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* ---- ha: ------------------------------------------------------------------------------- */
-
-static void ha_conf_free(srv_ha_conf *h)
-{
-	if (!h)
-		return;
-	for (size_t i = 0; i < h->nendpoints; i++)
-		free(h->endpoints[i]);
-	free(h->endpoints);
-	free(h->ca_file);
-	free(h->cert_file);
-	free(h->key_file);
-	free(h->username);
-	free(h->password);
-	free(h->prefix);
-	free(h->replica);
-	free(h);
-}
-
-static int ha_endpoints(const json_t *v, srv_ha_conf *h, char *err, size_t errlen)
-{
-	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 64) {
-		snprintf(err, errlen, "ha.etcd.endpoints: must be a list of 1 to 64 URLs");
-		return -1;
-	}
-	if (!(h->endpoints = calloc(json_array_size(v), sizeof *h->endpoints)))
-		return -1;
-	size_t i;
-	json_t *ep;
-	json_array_foreach(v, i, ep)
-	{
-		const char *url = json_string_value(ep);
-		if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-			snprintf(
-			    err, errlen,
-			    "ha.etcd.endpoints[%zu]: must be a URL such as https://10.0.0.1:2379",
-			    i);
-			return -1;
-		}
-		h->endpoints[h->nendpoints++] = strdup(url);
-	}
-	return 0;
-}
-
-static int ha_etcd(const json_t *v, srv_ha_conf *h, char *err, size_t errlen)
-{
-	static const char *const keys[] = {"endpoints", "ca_file",  "cert_file", "key_file",
-	                                   "username",  "password", "timeout",   NULL};
-	const char *w = "ha.etcd";
-	if (!json_is_object(v)) {
-		snprintf(err, errlen, "ha.etcd: must be a mapping with endpoints");
-		return -1;
-	}
-	if (known_keys(v, keys, w, err, errlen) < 0 ||
-	    ha_endpoints(json_object_get(v, "endpoints"), h, err, errlen) < 0 ||
-	    get_string(v, "ca_file", &h->ca_file, w, err, errlen) < 0 ||
-	    get_string(v, "cert_file", &h->cert_file, w, err, errlen) < 0 ||
-	    get_string(v, "key_file", &h->key_file, w, err, errlen) < 0 ||
-	    get_string(v, "username", &h->username, w, err, errlen) < 0 ||
-	    get_string(v, "password", &h->password, w, err, errlen) < 0 ||
-	    get_duration(v, "timeout", &h->timeout, w, err, errlen) < 0)
-		return -1;
-	if (!h->cert_file != !h->key_file) {
-		snprintf(err, errlen, "ha.etcd: cert_file and key_file go together");
-		return -1;
-	}
-	if (!h->username != !h->password) {
-		snprintf(err, errlen, "ha.etcd: username and password go together");
-		return -1;
-	}
-	if (h->password && strncmp(h->password, "env:", 4) != 0 &&
-	    strncmp(h->password, "file:", 5) != 0) {
-		snprintf(err, errlen,
-		         "ha.etcd.password: must be a reference, env:NAME or file:/path (inline "
-		         "passwords are refused)");
-		return -1;
-	}
-	if (h->timeout < 0.1) {
-		snprintf(err, errlen, "ha.etcd.timeout: at least 100ms");
-		return -1;
-	}
-	return 0;
-}
-
-/* `ha:` into c->ha (left NULL without it). 0, or -1 with err. */
-static int conf_ha(const json_t *v, srv_conf *c, char *err, size_t errlen)
-{
-	static const char *const keys[] = {"etcd", "prefix", "lease_ttl", "replica", NULL};
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_object(v)) {
-		snprintf(err, errlen, "ha: must be a mapping with etcd");
-		return -1;
-	}
-	srv_ha_conf *h = calloc(1, sizeof *h);
-	if (!h) {
-		snprintf(err, errlen, "ha: out of memory");
-		return -1;
-	}
-	c->ha = h;
-	h->lease_ttl = 10;
-	h->timeout = 2;
-	if (known_keys(v, keys, "ha", err, errlen) < 0 ||
-	    ha_etcd(json_object_get(v, "etcd"), h, err, errlen) < 0 ||
-	    get_string(v, "prefix", &h->prefix, "ha", err, errlen) < 0 ||
-	    get_string(v, "replica", &h->replica, "ha", err, errlen) < 0 ||
-	    get_duration(v, "lease_ttl", &h->lease_ttl, "ha", err, errlen) < 0)
-		return -1;
-	if (!h->prefix)
-		h->prefix = strdup("/salve");
-	if (h->prefix[0] != '/' || strstr(h->prefix, "//")) {
-		snprintf(err, errlen, "ha.prefix: must start with / (such as /salve)");
-		return -1;
-	}
-	size_t plen = strlen(h->prefix);
-	if (plen > 1 && h->prefix[plen - 1] == '/')
-		h->prefix[plen - 1] = '\0';
-	if (h->lease_ttl < 2 || h->lease_ttl > 86400) {
-		snprintf(err, errlen, "ha.lease_ttl: from 2s to 1d");
-		return -1;
-	}
-	if (!h->replica) {
-		char host[256] = "";
-		gethostname(host, sizeof host - 1);
-		h->replica = strdup(host[0] ? host : "replica");
-	}
-	return 0;
-}
-
 int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char *err, size_t errlen)
 {
 	(void)config_path;
 	conf_defaults(c);
-	if (conf_ha(json_object_get(doc, "ha"), c, err, errlen) < 0)
+	if (salve_ha_conf_parse(json_object_get(doc, "ha"), &c->ha, err, errlen) < 0)
 		return -1;
 	const json_t *s = json_object_get(doc, "server");
 	if (!s || json_is_null(s))
@@ -553,7 +424,7 @@ void srv_conf_free(srv_conf *c)
 	for (int k = 0; k < SRV_TOKEN_KINDS; k++)
 		free(c->tokens[k]);
 	free(c->runbook_dir);
-	ha_conf_free(c->ha);
+	salve_ha_conf_free(c->ha);
 	free(c->ui_prefix);
 	memset(c, 0, sizeof *c);
 }

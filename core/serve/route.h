@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "ha/haconf.h"
 #include "matcher.h"
 
 enum srv_token_kind {
@@ -20,18 +21,6 @@ enum srv_token_kind {
 	SRV_TOKEN_APPROVE,   /* approve, deny, cancel, reset, pause, resume (and read) */
 	SRV_TOKEN_KINDS,
 };
-
-/* salve.yaml's `ha:` (docs/ha.md): replicas share dedup claims and the pause switch in etcd. */
-typedef struct srv_ha_conf {
-	char **endpoints; /* etcd client URLs */
-	size_t nendpoints;
-	char *ca_file, *cert_file, *key_file;
-	char *username, *password; /* password: an env:NAME or file:/path reference */
-	char *prefix;              /* every key starts with it; default "/salve" */
-	char *replica;             /* this replica's name in claims; default the host name */
-	double lease_ttl;          /* the shortest lease a claim gets; default 10 s */
-	double timeout;            /* one etcd request on one endpoint; default 2 s */
-} srv_ha_conf;
 
 typedef struct srv_conf {
 	char *listen; /* "127.0.0.1:9095", "[::1]:9095", "0.0.0.0:9095" */
@@ -49,7 +38,7 @@ typedef struct srv_conf {
 	double global_targets_window;
 	int dedup_size;         /* keys the dedup table keeps (an LRU beyond) */
 	double resolved_memory; /* how long a resolved occurrence's later "firing" is ignored */
-	srv_ha_conf *ha;        /* NULL without `ha:` */
+	salve_ha_conf *ha;      /* NULL without `ha:` */
 	char *ui_prefix; /* the operator page's path prefix behind a proxy: "" or "/ops/salve" */
 } srv_conf;
 
