@@ -77,6 +77,26 @@ void srv_ha_close(struct srv_ha *h)
 	free(h);
 }
 
+struct salve_etcd *srv_ha_etcd(const struct srv_ha *h)
+{
+	return h->etcd;
+}
+
+const char *srv_ha_prefix(const struct srv_ha *h)
+{
+	return h->prefix;
+}
+
+const char *srv_ha_replica(const struct srv_ha *h)
+{
+	return h->replica;
+}
+
+const char *srv_ha_instance(const struct srv_ha *h)
+{
+	return h->instance;
+}
+
 /* ---- claims -------------------------------------------------------------------------------- */
 
 static char *claim_key(const struct srv_ha *h, const char *occ_key)

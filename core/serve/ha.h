@@ -26,6 +26,13 @@ struct srv_ha;
 struct srv_ha *srv_ha_open(const salve_ha_conf *conf, char *err, size_t errlen);
 void srv_ha_close(struct srv_ha *h);
 
+/* The client, the prefix, this replica's name and this process's instance id, for the
+ * server's other users of etcd (takeover.c); they live as long as h. */
+struct salve_etcd *srv_ha_etcd(const struct srv_ha *h);
+const char *srv_ha_prefix(const struct srv_ha *h);
+const char *srv_ha_replica(const struct srv_ha *h);
+const char *srv_ha_instance(const struct srv_ha *h);
+
 /* Who holds a claim. */
 typedef struct srv_ha_holder {
 	char run[64];
