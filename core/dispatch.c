@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "exec.h"
+#include "ha/harun.h"
 #include "redact.h"
 #include "replay.h"
 #include "schema.h"
@@ -201,6 +202,18 @@ static void call_notify(struct call *k)
 	}
 }
 
+/* With ha: the run's fencing revision goes with every intent: the mutation it announces was
+ * started by the owner of that revision (harun.h). */
+static json_t *intent_record(struct salve_exec *x, struct call *k, long id)
+{
+	json_t *rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?}", "t", "intent", "id",
+	                        (json_int_t)id, "step", k->c.step, "plugin", k->plugin->desc.name,
+	                        "action", k->a->name, "target", k->target);
+	if (rec && x->opt->ha)
+		json_object_set_new(rec, "fence", json_integer(salve_ha_run_fence(x->opt->ha)));
+	return rec;
+}
+
 /* Apply: the intent is durable before the plugin touches anything, the undo record right
  * after. -1 (err set) when the intent cannot be journaled: nothing was applied. */
 static int apply_journaled(struct call *k, const char *where, char *err, size_t errlen)
@@ -212,11 +225,7 @@ static int apply_journaled(struct call *k, const char *where, char *err, size_t 
 	int rolling_back = x->phase == SALVE_PHASE_ROLLBACK;
 	if (!rolling_back &&
 	    (journal_step(x, why, sizeof why) < 0 ||
-	     salve_exec_journal(x,
-	                        json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?}", "t", "intent", "id",
-	                                  (json_int_t)id, "step", k->c.step, "plugin", pname,
-	                                  "action", aname, "target", k->target),
-	                        why, sizeof why) < 0)) {
+	     salve_exec_journal(x, intent_record(x, k, id), why, sizeof why) < 0)) {
 		snprintf(err, errlen, "%s %s.%s not applied: %s", where, pname, aname, why);
 		return -1;
 	}

@@ -15,6 +15,7 @@
 
 #include "exec.h"
 #include "exitcodes.h"
+#include "ha/harun.h"
 #include "lock.h"
 #include "redact.h"
 #include "util.h"
@@ -241,6 +242,8 @@ static json_t *journal_header(const struct salve_exec *x, const char *lock_key)
 	              "run_id", x->run_id, "runbook", rb->name, "source", rb->source, "path", where,
 	              "sha256", sha, "lock", lock_key, "params", x->opt->params, "trigger",
 	              x->info.trigger, "pid", (json_int_t)getpid(), "started", started);
+	if (x->opt->ha)
+		json_object_set_new(h, "replica", json_string(salve_ha_run_replica(x->opt->ha)));
 	json_t *text = json_stringn(rb->text ? rb->text : "", rb->text_len);
 	if (text) {
 		json_object_set_new(h, "text", text);
@@ -292,11 +295,13 @@ static int run_begin(struct salve_exec *x, const json_t *params_audit, const cha
 	char lock_key[1024] = "", why[4600];
 	int code;
 	if (!dry && rb->lock) {
-		/* The caller holds this lock (salve run, salve serve). */
+		/* The caller holds this lock (salve run, salve serve). With ha:, its etcd lock
+		 * found and recovered a dead holder (launch.c). */
 		if (salve_lock_key(rb->lock, o->params, lock_key, sizeof lock_key, why,
 		                   sizeof why) < 0) {
 			lock_key[0] = '\0';
-		} else if ((code = salve_recover_lock_predecessors(x, lock_key, why, sizeof why))) {
+		} else if (!o->ha &&
+		           (code = salve_recover_lock_predecessors(x, lock_key, why, sizeof why))) {
 			salve_exec_say(x, "salve: %s: nothing was run\n", why);
 			salve_exec_audit(
 			    x, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "run_refused",
@@ -327,7 +332,42 @@ static int run_begin(struct salve_exec *x, const json_t *params_audit, const cha
 		                              "error", "error", why));
 		return SALVE_EXIT_CANTCREAT;
 	}
+	if (o->ha &&
+	    salve_journal_set_mirror(x->journal, salve_exec_mirror, x, 1, why, sizeof why) < 0) {
+		salve_exec_say(
+		    x, "salve: the journal cannot be written to etcd (%s): nothing was run\n", why);
+		salve_exec_audit(x, json_pack("{s:s, s:s, s:s}", "event", "run_end", "outcome",
+		                              "error", "error", why));
+		salve_journal_close(x->journal, 1);
+		x->journal = NULL;
+		return SALVE_EXIT_TEMPFAIL;
+	}
 	return 0;
+}
+
+/* With ha: a step starts only while this replica's lease is trusted; when it is not, etcd
+ * is asked whether the run is still ours (fenced: another replica took it over). 0 to go
+ * on, or -1 with why. */
+static int ha_gate(struct salve_exec *x, char *why, size_t whylen)
+{
+	salve_ha_run *r = x->opt->ha;
+	if (!r ||
+	    salve_ha_session_valid(salve_ha_run_session(r), salve_ha_run_lease(r), why, whylen))
+		return 0;
+	if (salve_exec_fenced(x, 1))
+		snprintf(why, whylen, "another replica owns the run now: no step starts here");
+	return -1;
+}
+
+static const char *step_refused(struct salve_exec *x, json_t *rec, const char *why)
+{
+	json_object_set_new(rec, "outcome", json_string("failed"));
+	json_object_set_new(rec, "error", json_string(why));
+	json_object_set_new(rec, "duration_ms", json_real(0));
+	salve_exec_audit(x, json_pack("{s:s, s:O, s:s, s:s}", "event", "step_end", "step",
+	                              json_object_get(rec, "name"), "outcome", "failed", "error",
+	                              why));
+	return "failed";
 }
 
 /* Runs the steps in order; after a failure the rest are skipped. 1 when one failed. */
@@ -352,7 +392,9 @@ static int run_steps(struct salve_exec *x, json_t *steps)
 		}
 		salve_notices_on(x, SALVE_MOMENT_STEP, NULL, NULL);
 		x->held = json_array();
-		const char *outcome = run_step(x, i, rec);
+		char gate[1024];
+		const char *outcome = ha_gate(x, gate, sizeof gate) ? step_refused(x, rec, gate)
+		                                                    : run_step(x, i, rec);
 		json_t *held = x->held;
 		x->held = NULL;
 		journal_step_result(x, i);
@@ -394,18 +436,42 @@ static const char *summary_outcome(const char *refused, int code)
 	                                                : "error";
 }
 
+/* Another replica took the run over (this one's lease ended while it ran): it rolls the run
+ * back, so this one stops here, changing and writing nothing more in etcd. The local journal
+ * goes (the run is not this replica's to recover); the audit log says what happened. */
+static int run_fenced(struct salve_exec *x, double t0)
+{
+	x->info.outcome = "taken_over";
+	salve_journal_close(x->journal, 1);
+	x->journal = NULL;
+	double ms = (salve_now() - t0) * 1000.0;
+	salve_exec_audit(
+	    x, json_pack("{s:s, s:s, s:i, s:f, s:s}", "event", "run_end", "outcome", "taken_over",
+	                 "exit_code", SALVE_EXIT_TEMPFAIL, "duration_ms", ms, "note",
+	                 "fenced out: another replica owns the run and rolls it back"));
+	salve_exec_say(x,
+	               "salve: taken_over (exit %d) in %.1f ms: another replica owns the run now "
+	               "and rolls it back; nothing more was changed here\n",
+	               SALVE_EXIT_TEMPFAIL, ms);
+	return SALVE_EXIT_TEMPFAIL;
+}
+
 /* After the steps: rollback when one failed, the outcome made durable, then told, audited
  * and printed. Returns the exit status. */
 static int run_finish(struct salve_exec *x, json_t *steps, int failed, double t0)
 {
 	const int dry = x->info.mode == SALVE_MODE_DRY_RUN;
 	int code = SALVE_EXIT_OK, incomplete = 0;
-	if (failed) {
+	int fenced = salve_exec_fenced(x, failed);
+	if (failed && !fenced) {
 		salve_exec_say(x, "salve: a step failed: rolling back%s\n",
 		               dry ? " (planned: dry-run)" : "");
 		incomplete = salve_rollback_all(x, steps) < 0;
 		code = incomplete ? SALVE_EXIT_ROLLBACK_INCOMPLETE : SALVE_EXIT_ROLLED_BACK;
+		fenced = salve_exec_fenced(x, 0);
 	}
+	if (fenced)
+		return run_fenced(x, t0);
 	int degraded = !failed && json_array_size(x->degraded) > 0;
 	const char *outcome = degraded     ? "degraded"
 	                      : !failed    ? "success"
@@ -420,6 +486,8 @@ static int run_finish(struct salve_exec *x, json_t *steps, int failed, double t0
 		char err[512];
 		salve_exec_journal(x, json_pack("{s:s, s:s}", "t", "end", "outcome", outcome), err,
 		                   sizeof err);
+		if (salve_exec_fenced(x, 0))
+			return run_fenced(x, t0);
 	}
 	salve_notices_on(x, SALVE_MOMENT_END, NULL, NULL);
 	salve_notices_on(x, SALVE_MOMENT_FINISHED, NULL, NULL);

@@ -55,6 +55,10 @@ typedef struct salve_run_options {
 	/* salve test: plugin calls are answered from this fixture instead of by the plugins
 	 * (which are then never started); NULL for a real run. */
 	struct salve_replay *replay;
+	/* With `ha:`: the run's owner key, lock and journal copy in etcd (launch's, harun.h):
+	 * every journal record is written there too, fenced, and a mutation starts only while
+	 * this replica's lease is trusted. NULL without ha: (and in dry-run). */
+	struct salve_ha_run *ha;
 	void *ctx; /* passed to on_event and approve */
 } salve_run_options;
 
@@ -74,6 +78,10 @@ int salve_run_notice(salve_run *run, const char *to, const char *summary, const 
 typedef struct salve_recover_options {
 	int dry_run; /* print the plan: nothing is changed, removed or audited */
 	int list;    /* describe each journal: run, runbook, steps, undo records */
+	/* With ha: a local journal is recovered only through etcd: taken over when its run is
+	 * still there (never while another process owns it), retired untouched when etcd no
+	 * longer has it (another replica recovered it), left when etcd cannot be asked. */
+	struct salve_ha_node *ha;
 } salve_recover_options;
 
 /* salve recover: for every journal in state_dir/runs, rolls back a dead run's changes
@@ -85,6 +93,19 @@ typedef struct salve_recover_options {
  * {exit_code, runs: [{journal, run_id, status, ...}]}. ro may be NULL. */
 int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit, FILE *out,
                          const salve_recover_options *ro, json_t **summary);
+
+/* With ha: takes over run_id, a run whose owner's lease ended with its journal in etcd (an
+ * orphan, harun.h), and recovers it as salve recover would: the journal taken from etcd
+ * (or this host's own copy, which is never shorter), an interrupted apply decided by its
+ * step's check, every record written back to etcd fenced by the new ownership. Audited
+ * (run_takeover: from which replica, what was found; then recover_start, recover_end). Then
+ * its keys and lock go, or stay parked for a human when the rollback is incomplete.
+ * by_run names a run that waits for it (its lock's next holder), or NULL. Returns 1 when it
+ * was recovered here, 2 when it needs a human, 0 when another process owns it now (or it is
+ * gone), -1 with err. */
+int salve_engine_take_over(const char *state_dir, salve_registry *reg, salve_audit *audit,
+                           FILE *out, struct salve_ha_node *ha, const char *run_id,
+                           const char *by_run, char *err, size_t errlen);
 
 /* salve recover --resolve RUN --note TEXT: a human has handled what recover could not (a
  * damaged journal, or a rollback that ended incomplete). Audits the note under the run's id

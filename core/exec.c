@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ha/harun.h"
 #include "redact.h"
 #include "util.h"
 
@@ -80,6 +81,38 @@ int salve_exec_audit(struct salve_exec *x, json_t *rec)
 	if (salve_run_audit(&x->info, rec) < 0) {
 		x->io_failed = 1;
 		return -1;
+	}
+	return 0;
+}
+
+int salve_exec_mirror(void *ctx, long long seq, const char *line, size_t len, const json_t *rec,
+                      char *err, size_t errlen)
+{
+	struct salve_exec *x = ctx;
+	salve_ha_run *r = x->opt->ha;
+	const char *t = json_string_value(json_object_get(rec, "t"));
+	char why[512];
+	if (t && strcmp(t, "intent") == 0 &&
+	    !salve_ha_session_valid(salve_ha_run_session(r), salve_ha_run_lease(r), why,
+	                            sizeof why)) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	return salve_ha_run_append(r, seq, line, len, err, errlen) ? -1 : 0;
+}
+
+int salve_exec_fenced(struct salve_exec *x, int ask)
+{
+	salve_ha_run *r = x->opt ? x->opt->ha : NULL;
+	if (!r)
+		return 0;
+	char err[512] = "";
+	if (salve_ha_run_fenced(r) || (ask && salve_ha_run_confirm(r, err, sizeof err) == 0)) {
+		if (!x->fenced_said) {
+			x->fenced_said = 1;
+			salve_exec_say(x, "salve: %s\n", err[0] ? err : "fenced out");
+		}
+		return 1;
 	}
 	return 0;
 }

@@ -39,6 +39,7 @@ struct salve_exec {
 	double deadline;    /* current deadline (monotonic), 0 = none */
 	double run_deadline;
 	long next_change_id;
+	int fenced_said;  /* the fencing was told */
 	int io_failed;    /* the audit log or journal could not be written */
 	int not_injected; /* --fail-at named a step whose gate was shut: no failure injected */
 	json_t *degraded; /* [{step, message}] reported by degraded() */
@@ -68,6 +69,12 @@ void salve_exec_release(struct salve_exec *x);
 void salve_exec_brief(const json_t *v, char *buf, size_t len);
 /* An audit record of the run (stolen); also handed to the trigger's on_event. */
 int salve_exec_audit(struct salve_exec *x, json_t *rec);
+/* With ha: the journal's mirror into etcd (exec.c; ctx is the salve_exec), and whether
+ * another process owns the run now (asked of etcd when ask; then the run must change and
+ * write nothing more: its new owner rolls it back). */
+int salve_exec_mirror(void *ctx, long long seq, const char *line, size_t len, const json_t *rec,
+                      char *err, size_t errlen);
+int salve_exec_fenced(struct salve_exec *x, int ask);
 /* A journal record (stolen); nothing without a journal (dry-run). */
 int salve_exec_journal(struct salve_exec *x, json_t *rec, char *err, size_t errlen);
 const char *salve_phase_name(enum salve_phase p);

@@ -29,6 +29,10 @@ struct salve_journal {
 	off_t end;     /* where the next record goes */
 	int cut_tail;  /* an unfinished last line lies beyond end: truncate before appending */
 	int read_only; /* damaged, or a write failed half way: no more appends */
+	salve_journal_mirror_fn mirror;
+	void *mirror_ctx;
+	char *header_line; /* the first record's line, until a mirror took it */
+	size_t header_len;
 };
 
 int salve_journal_valid_run_id(const char *id)
@@ -153,8 +157,10 @@ static int put_record(salve_journal *j, json_t *record, char *err, size_t errlen
 {
 	size_t len;
 	char hash[65];
+	json_t *copy = j->mirror ? json_incref(record) : NULL;
 	char *line = record_line(record, j->seq + 1, j->hash, &len, hash);
 	if (!line) {
+		json_decref(copy);
 		snprintf(err, errlen, "journal %s: cannot encode a record", j->path);
 		return -1;
 	}
@@ -163,6 +169,7 @@ static int put_record(salve_journal *j, json_t *record, char *err, size_t errlen
 			snprintf(err, errlen, "journal %s: cannot cut its unfinished last line: %s",
 			         j->path, strerror(errno));
 			free(line);
+			json_decref(copy);
 			return -1;
 		}
 		j->cut_tail = 0;
@@ -170,12 +177,12 @@ static int put_record(salve_journal *j, json_t *record, char *err, size_t errlen
 	if (write_at(j->fd, line, len, j->end) < 0 || datasync(j->fd) < 0) {
 		snprintf(err, errlen, "journal %s: write: %s", j->path, strerror(errno));
 		free(line);
+		json_decref(copy);
 		/* Take a partial line back, so the next record does not follow garbage. */
 		if (ftruncate(j->fd, j->end) < 0)
 			j->read_only = 1;
 		return -1;
 	}
-	free(line);
 	char tail[TAIL_WIDTH];
 	tail_line(j->seq + 1, hash, tail);
 	if (write_at(j->fd, tail, TAIL_WIDTH, 0) < 0 || datasync(j->fd) < 0) {
@@ -183,12 +190,24 @@ static int put_record(salve_journal *j, json_t *record, char *err, size_t errlen
 		 * record would not, so the journal takes no more. */
 		snprintf(err, errlen, "journal %s: write: %s", j->path, strerror(errno));
 		j->read_only = 1;
+		free(line);
+		json_decref(copy);
 		return -1;
 	}
 	j->seq++;
 	j->end += (off_t)len;
 	memcpy(j->hash, hash, sizeof hash);
-	return 0;
+	int rc = 0;
+	if (j->mirror)
+		rc = j->mirror(j->mirror_ctx, j->seq, line, len - 1, copy, err, errlen) ? -1 : 0;
+	else if (j->seq == 1 && !j->header_line) {
+		j->header_line = line;
+		j->header_len = len - 1;
+		line = NULL;
+	}
+	free(line);
+	json_decref(copy);
+	return rc;
 }
 
 int salve_journal_append(salve_journal *j, json_t *record, char *err, size_t errlen)
@@ -555,5 +574,80 @@ void salve_journal_close(salve_journal *j, int remove_file)
 		unlink(j->path);
 	close(j->fd);
 	free(j->path);
+	free(j->header_line);
 	free(j);
+}
+
+int salve_journal_set_mirror(salve_journal *j, salve_journal_mirror_fn mirror, void *ctx,
+                             int replay_header, char *err, size_t errlen)
+{
+	j->mirror = mirror;
+	j->mirror_ctx = ctx;
+	int rc = 0;
+	if (mirror && replay_header) {
+		if (!j->header_line) {
+			snprintf(err, errlen, "journal %s: its first record is not at hand",
+			         j->path);
+			return -1;
+		}
+		json_t *header = json_loadb(j->header_line, j->header_len, 0, NULL);
+		rc = mirror(ctx, 1, j->header_line, j->header_len, header, err, errlen) ? -1 : 0;
+		json_decref(header);
+	}
+	free(j->header_line);
+	j->header_line = NULL;
+	return rc;
+}
+
+int salve_journal_import(const char *state_dir, const char *run_id, const json_t *lines, char *path,
+                         size_t pathlen, char *err, size_t errlen)
+{
+	char dir[4096], tmp[4300];
+	if (!salve_journal_valid_run_id(run_id)) {
+		snprintf(err, errlen, "run id \"%s\" cannot name a journal", run_id);
+		return -1;
+	}
+	if (salve_state_subdir(state_dir, "runs", dir, sizeof dir, err, errlen) < 0)
+		return -1;
+	size_t n = json_array_size(lines);
+	const char *last = n ? json_string_value(json_array_get(lines, n - 1)) : NULL;
+	size_t last_len = last ? strlen(last) : 0;
+	if (!last || last_len < HASH_SUFFIX_LEN) {
+		snprintf(err, errlen, "run %s: no journal record to take over", run_id);
+		return -1;
+	}
+	/* The tail names the last record and its hash as given; adopt verifies every record
+	 * against the chain, so a damaged copy is found there, not trusted here. */
+	char hash[65];
+	snprintf(hash, sizeof hash, "%.64s", last + last_len - HASH_SUFFIX_LEN + 6);
+	snprintf(tmp, sizeof tmp, "%s/.%s.journal.new", dir, run_id);
+	snprintf(path, pathlen, "%s/%s.journal", dir, run_id);
+	char why[4400];
+	int fd = salve_state_open(tmp, O_RDWR | O_CREAT | O_EXCL, why, sizeof why);
+	if (fd < 0) {
+		snprintf(err, errlen, "journal %s", why);
+		return -1;
+	}
+	char tail[TAIL_WIDTH];
+	tail_line((long long)n, hash, tail);
+	off_t off = TAIL_WIDTH;
+	int ok = write_at(fd, tail, TAIL_WIDTH, 0) == 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		const char *l = json_string_value(json_array_get(lines, i));
+		size_t len = l ? strlen(l) : 0;
+		ok = l && write_at(fd, l, len, off) == 0 &&
+		     write_at(fd, "\n", 1, off + (off_t)len) == 0;
+		off += (off_t)len + 1;
+	}
+	ok = ok && datasync(fd) == 0;
+	close(fd);
+	if (!ok || renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0 ||
+	    sync_dir(dir) < 0) {
+		snprintf(err, errlen, "journal %s: %s", path,
+		         errno == EEXIST ? "a journal of that run is already here"
+		                         : strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
 }

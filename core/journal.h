@@ -67,6 +67,23 @@ int salve_journal_read(const char *path, json_t **records, salve_journal_check *
  * journal adopted with a damaged record refuses appends. */
 int salve_journal_append(salve_journal *j, json_t *record, char *err, size_t errlen);
 
+/* A copy of every record elsewhere (with `ha:`, etcd: core/ha/harun.h), called by append
+ * after the record is durable here and before append returns, with the record's exact line
+ * (its hash included, without the newline) and the record. Nonzero fails the append (err set)
+ * although the record stays in the local journal. */
+typedef int (*salve_journal_mirror_fn)(void *ctx, long long seq, const char *line, size_t len,
+                                       const json_t *record, char *err, size_t errlen);
+/* Sends every later record to mirror (NULL: none). When replay_header, the first record
+ * (the header a just created journal holds) goes to it now: 0, or -1 with err from it. */
+int salve_journal_set_mirror(salve_journal *j, salve_journal_mirror_fn mirror, void *ctx,
+                             int replay_header, char *err, size_t errlen);
+
+/* Writes a journal another process kept elsewhere (lines: its records' exact lines, without
+ * newlines, in order) as STATE_DIR/runs/RUN_ID.journal, for salve_journal_adopt to verify and
+ * take over. Refuses to replace a journal already there. 0 with path, or -1 with err. */
+int salve_journal_import(const char *state_dir, const char *run_id, const json_t *lines, char *path,
+                         size_t pathlen, char *err, size_t errlen);
+
 /* Paths of every journal in STATE_DIR/runs, sorted. New reference. */
 json_t *salve_journal_list(const char *state_dir);
 /* The run id a journal path names (its file name without .journal) into buf. */

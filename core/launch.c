@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "exitcodes.h"
+#include "ha/node.h"
+#include "host.h"
 #include "lock.h"
 #include "redact.h"
 #include "util.h"
@@ -63,6 +65,16 @@ int salve_env_open(salve_env *e, const struct salve_cli_globals *g, char *err, s
 	dirs[n] = NULL;
 	e->reg = salve_registry_new(dirs, e->cfg.plugins);
 	salve_registry_set_config_file(e->reg, e->cfg.path);
+	salve_ha_conf *ha = NULL;
+	if (salve_ha_conf_parse(json_object_get(e->cfg.doc, "ha"), &ha, why, sizeof why) < 0 ||
+	    (ha && !(e->ha = salve_ha_node_new(ha, why, sizeof why)))) {
+		snprintf(err, errlen, "config %s: %s", e->cfg.path ? e->cfg.path : "", why);
+		salve_registry_free(e->reg);
+		salve_config_free(&e->cfg);
+		free(e->dirs_copy[0]);
+		free(e->dirs_copy[1]);
+		return SALVE_EXIT_INVALID_RUNBOOK;
+	}
 	e->audit_path = g->audit_path ? g->audit_path : e->cfg.audit_path;
 	e->state_dir = g->state_dir ? g->state_dir : e->cfg.state_dir;
 	return 0;
@@ -70,6 +82,7 @@ int salve_env_open(salve_env *e, const struct salve_cli_globals *g, char *err, s
 
 void salve_env_close(salve_env *e)
 {
+	salve_ha_node_free(e->ha);
 	salve_registry_free(e->reg);
 	salve_config_free(&e->cfg);
 	free(e->dirs_copy[0]);
@@ -135,6 +148,30 @@ static int start_plugins(const salve_env *env, const salve_runbook *rb, salve_la
 	return 0;
 }
 
+/* Why a wait for a held lock ends now, or NULL to wait on. */
+static const char *stop_waiting(const salve_launch_request *rq, double until, char *how,
+                                size_t howlen)
+{
+	return !rq->lock_wait                  ? "not started"
+	       : *rq->cancel                   ? stopped_by(rq->cancel, how, howlen)
+	       : until && salve_now() >= until ? "the lock timeout passed"
+	                                       : NULL;
+}
+
+/* A run refused before it started, audited. Returns the exit status. */
+static int refuse_audited(salve_audit *audit, const salve_launch_request *rq,
+                          const salve_runbook *rb, salve_launch_result *res,
+                          enum salve_launch_stage stage, int code, const char *reason,
+                          const char *err, const char *stop)
+{
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:O?}", "event", "run_refused",
+	                        "run", res->run_id, "runbook", rb->name, "reason", reason, "error",
+	                        err, "trigger", rq->trigger, "who", rq->who);
+	char aerr[512];
+	salve_audit_write(audit, rec, aerr, sizeof aerr);
+	return refuse(res, stage, code, "%s: %s", err, stop);
+}
+
 /* Takes the runbook's lock key, polling so that a cancel stops the wait. */
 static int take_lock(const salve_env *env, const salve_launch_request *rq, const char *key,
                      salve_audit *audit, const salve_runbook *rb, salve_lock **lock,
@@ -149,24 +186,95 @@ static int take_lock(const salve_env *env, const salve_launch_request *rq, const
 			return 0;
 		if (lr == SALVE_LOCK_ERROR)
 			return refuse(res, SALVE_LAUNCH_LOCK, SALVE_EXIT_CANTCREAT, "%s", err);
-		const char *stop = !rq->lock_wait ? "not started"
-		                   : *rq->cancel  ? stopped_by(rq->cancel, how, sizeof how)
-		                   : until && salve_now() >= until ? "the lock timeout passed"
-		                                                   : NULL;
-		if (stop) {
-			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:O?}", "event",
-			                        "run_refused", "run", res->run_id, "runbook",
-			                        rb->name, "reason", "lock busy", "error", err,
-			                        "trigger", rq->trigger, "who", rq->who);
-			char aerr[512];
-			salve_audit_write(audit, rec, aerr, sizeof aerr);
-			return refuse(res, SALVE_LAUNCH_LOCK_BUSY, SALVE_EXIT_TEMPFAIL, "%s: %s",
-			              err, stop);
-		}
+		const char *stop = stop_waiting(rq, until, how, sizeof how);
+		if (stop)
+			return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK_BUSY,
+			                      SALVE_EXIT_TEMPFAIL, "lock busy", err, stop);
 		if (!waited && rq->waiting)
 			rq->waiting(rq->ctx, key);
 		usleep(LOCK_POLL_US);
 	}
+}
+
+/* With ha: the run's owner key and its lock in etcd (harun.h), waited for like the local
+ * lock; a lock whose holder died mid-run is taken over and that run recovered first. */
+static int take_ha(const salve_env *env, const salve_launch_request *rq, const char *key,
+                   salve_audit *audit, const salve_runbook *rb, salve_ha_run **out,
+                   salve_launch_result *res)
+{
+	char err[2048], how[64];
+	salve_ha_session *s = salve_ha_node_session(env->ha, err, sizeof err);
+	if (!s)
+		return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK, SALVE_EXIT_TEMPFAIL,
+		                      "ha unavailable", err, "nothing was run");
+	double until = rq->lock_timeout > 0 ? salve_now() + rq->lock_timeout : 0;
+	for (int waited = 0;; waited = 1) {
+		salve_ha_holder h;
+		enum salve_ha_start st =
+		    salve_ha_run_start(s, salve_ha_node_ident(env->ha), res->run_id,
+		                       key[0] ? key : NULL, out, &h, err, sizeof err);
+		if (st == SALVE_HA_STARTED)
+			return 0;
+		if (st == SALVE_HA_ERROR)
+			return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK,
+			                      SALVE_EXIT_TEMPFAIL, "ha unavailable", err,
+			                      "nothing was run");
+		if (st == SALVE_HA_ORPHAN) {
+			int rc =
+			    salve_engine_take_over(env->state_dir, env->reg, audit, rq->out,
+			                           env->ha, h.run, res->run_id, err, sizeof err);
+			if (rc == 2)
+				snprintf(err, sizeof err,
+				         "lock \"%s\": its previous holder, run %s of replica %s, "
+				         "died and "
+				         "its rollback needs a human",
+				         key, h.run, h.replica);
+			if (rc == 2 || rc < 0)
+				return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK,
+				                      rc == 2 ? SALVE_EXIT_ROLLBACK_INCOMPLETE
+				                              : SALVE_EXIT_TEMPFAIL,
+				                      "previous holder of the lock not recovered",
+				                      err, "nothing was run");
+			continue;
+		}
+		snprintf(err, sizeof err, "lock \"%s\" is held by run %s on replica %s%s", key,
+		         h.run, h.replica,
+		         h.needs_human
+		             ? " (its rollback is incomplete: a human must look, then `salve "
+		               "recover --resolve` it)"
+		             : "");
+		const char *stop = stop_waiting(rq, until, how, sizeof how);
+		if (stop)
+			return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK_BUSY,
+			                      SALVE_EXIT_TEMPFAIL, "lock busy", err, stop);
+		if (!waited && rq->waiting)
+			rq->waiting(rq->ctx, key);
+		usleep(2 * LOCK_POLL_US);
+	}
+}
+
+/* With ha, after the run: its keys and lock leave etcd (retried while etcd does not answer,
+ * for one lease TTL; then they are an orphan another replica finds finished), or stay parked
+ * for a human when its rollback is incomplete. */
+static void finish_ha(const salve_env *env, salve_ha_run *r, int code)
+{
+	char err[1024];
+	if (!r || salve_ha_run_fenced(r))
+		return;
+	if (code == SALVE_EXIT_ROLLBACK_INCOMPLETE) {
+		if (salve_ha_run_park(r, err, sizeof err) < 0)
+			salve_log(SALVE_LOG_WARN, "ha: %s", err);
+		return;
+	}
+	double until = salve_now() + salve_ha_node_conf(env->ha)->lease_ttl;
+	int rc;
+	while ((rc = salve_ha_run_finish(r, err, sizeof err)) < 0 && salve_now() < until)
+		usleep(5 * LOCK_POLL_US);
+	if (rc < 0)
+		salve_log(SALVE_LOG_WARN,
+		          "ha: the run's keys stay in etcd (%s): when this replica's lease ends, "
+		          "another finds the run ended",
+		          err);
 }
 
 /* The engine's options, the same for every trigger. */
@@ -206,6 +314,7 @@ static int launch_loaded(const salve_env *env, const salve_launch_request *rq, s
 	json_t *params = NULL;
 	salve_audit *audit = rq->audit;
 	salve_lock *lock = NULL;
+	salve_ha_run *ha = NULL;
 	char err[4096], how[64];
 	int code;
 	if ((code = check_request(rb, rq, &params, res)) ||
@@ -225,6 +334,9 @@ static int launch_loaded(const salve_env *env, const salve_launch_request *rq, s
 	if (key[0] && rq->mode != SALVE_MODE_DRY_RUN &&
 	    (code = take_lock(env, rq, key, audit, rb, &lock, res)))
 		goto out;
+	if (env->ha && rq->mode != SALVE_MODE_DRY_RUN && !rq->replay &&
+	    (code = take_ha(env, rq, key, audit, rb, &ha, res)))
+		goto out;
 	if (*rq->cancel) {
 		code = refuse(res, SALVE_LAUNCH_LOAD, SALVE_EXIT_ROLLED_BACK,
 		              "%s before %s started: nothing was run",
@@ -239,10 +351,18 @@ static int launch_loaded(const salve_env *env, const salve_launch_request *rq, s
 	            : key[0]   ? key
 	                       : NULL,
 	            run_timeout, res, &o);
+	o.ha = ha;
 	code = salve_engine_run(rb, &o, &res->summary);
 	res->stage = SALVE_LAUNCH_RAN;
 	res->exit_code = code;
 out:
+	if (ha && res->stage != SALVE_LAUNCH_RAN) {
+		/* Nothing ran: give the owner key and lock back at once. */
+		salve_ha_run_finish(ha, err, sizeof err);
+	} else if (ha) {
+		finish_ha(env, ha, code);
+	}
+	salve_ha_run_free(ha);
 	salve_lock_release(lock);
 	if (audit != rq->audit)
 		salve_audit_close(audit);

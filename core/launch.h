@@ -33,6 +33,9 @@ typedef struct salve_env {
 	const char *audit_path; /* --audit, or the config's */
 	const char *state_dir;  /* --state-dir, or the config's */
 	char *dirs_copy[2];
+	/* With `ha:` in salve.yaml: this process in the cluster (node.h), connected on first
+	 * use. Runs in apply mode then take their lock in etcd and journal there (harun.h). */
+	struct salve_ha_node *ha;
 } salve_env;
 
 /* Loads the config and applies the global options. 0, or the exit status with err (nothing

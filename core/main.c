@@ -18,6 +18,7 @@
 #include "config.h"
 #include "engine.h"
 #include "exitcodes.h"
+#include "ha/node.h"
 #include "host.h"
 #include "launch.h"
 #include "record.h"
@@ -677,6 +678,21 @@ static int cmd_audit(const struct salve_cli_globals *g, int argc, char **argv)
 	return code;
 }
 
+/* With ha: a resolved run's keys leave etcd, and its lock if it still names it. */
+static int resolve_in_etcd(salve_env *e, const char *run_id)
+{
+	char err[1024];
+	salve_etcd *etcd = salve_ha_node_etcd(e->ha, err, sizeof err);
+	if (!etcd || salve_ha_run_resolve(etcd, salve_ha_node_ident(e->ha)->prefix, run_id, err,
+	                                  sizeof err) < 0) {
+		salve_cli_error("run %s: resolved here, but its lock and journal stay in etcd: %s",
+		                run_id, err);
+		return -1;
+	}
+	printf("salve: run %s: its lock and journal left etcd\n", run_id);
+	return 0;
+}
+
 static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 {
 	static const char usage[] =
@@ -702,7 +718,7 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	int as_json = 0, c;
-	salve_recover_options ro = {0, 0};
+	salve_recover_options ro = {0, 0, NULL};
 	const char *resolve = NULL, *note = NULL;
 	sub_options_begin();
 	while ((c = sub_option(argc, argv, "nh", opts)) != -1) {
@@ -753,8 +769,11 @@ static int cmd_recover(const struct salve_cli_globals *g, int argc, char **argv)
 			return SALVE_EXIT_CANTCREAT;
 		}
 	}
+	ro.ha = e.ha;
 	if (resolve) {
 		code = salve_engine_resolve(e.state_dir, audit, resolve, note, stdout);
+		if (code == 0 && e.ha && resolve_in_etcd(&e, resolve) < 0)
+			code = SALVE_EXIT_TEMPFAIL;
 		salve_audit_close(audit);
 		salve_env_close(&e);
 		return code;

@@ -17,6 +17,7 @@
 
 #include "exec.h"
 #include "exitcodes.h"
+#include "ha/node.h"
 #include "redact.h"
 #include "statedir.h"
 #include "util.h"
@@ -48,6 +49,7 @@ struct recover_ctx {
 	int dry_run;        /* the plan: nothing changed, removed or audited */
 	int list;           /* a description of each journal */
 	const char *by_run; /* a run recovering its lock's previous holder, or NULL */
+	salve_ha_run *ha;   /* a run taken over from etcd: its records go back there, fenced */
 };
 
 static void rsay(const struct recover_ctx *c, const char *fmt, ...)
@@ -161,13 +163,22 @@ static json_t *replay(const json_t *records, json_t *results)
 	return done;
 }
 
+/* A step with its own rollback function, or a change whose apply was interrupted (its
+ * step's check decides it), needs the runbook as it ran. */
 static int needs_runbook(const json_t *done)
 {
-	size_t i;
-	json_t *rec;
-	json_array_foreach(done, i,
-	                   rec) if (json_is_true(json_object_get(rec, "custom_rollback")) &&
-	                            salve_rollback_pending(rec)) return 1;
+	size_t i, k;
+	json_t *rec, *ch;
+	json_array_foreach(done, i, rec)
+	{
+		if (!salve_rollback_pending(rec))
+			continue;
+		if (json_is_true(json_object_get(rec, "custom_rollback")))
+			return 1;
+		json_array_foreach(
+		    json_object_get(rec, "changes"), k,
+		    ch) if (jstr_is(json_object_get(ch, "state"), "unknown")) return 1;
+	}
 	return 0;
 }
 
@@ -361,9 +372,9 @@ static int plan_rollback(const struct recover_ctx *c, const json_t *done)
 			if (strcmp(state, "undone") == 0)
 				continue;
 			if (strcmp(state, "unknown") == 0) {
-				what =
-				    "UNKNOWN: the runner stopped while applying it; a human must "
-				    "look";
+				what = "UNKNOWN: the runner stopped while applying it; the step's "
+				       "check will decide (does not hold: nothing to undo; holds, "
+				       "or no check: a human must look)";
 				human = 1;
 			} else if (json_is_true(json_object_get(ch, "no_undo"))) {
 				what = "cannot be undone (declared by the plugin): stays";
@@ -565,6 +576,10 @@ static enum recover_status roll_back_dead_run(const struct recover_ctx *c, struc
 	else
 		x.info.runbook = v->runbook;
 	x.journal = v->j;
+	o.ha = c->ha;
+	char merr[512];
+	if (c->ha)
+		salve_journal_set_mirror(v->j, salve_exec_mirror, &x, 0, merr, sizeof merr);
 	rsay(c, "salve: recovering run %s of %s (%s, journal %s)\n", v->run_id,
 	     v->runbook ? v->runbook : "?", header_string(v->header, "path"), v->path);
 	json_t *start =
@@ -591,6 +606,7 @@ static enum recover_status roll_back_dead_run(const struct recover_ctx *c, struc
 	rsay(c, "salve: run %s: %s\n", v->run_id, outcome);
 	json_object_set(entry, "steps", v->done);
 	x.journal = NULL;
+	salve_journal_set_mirror(v->j, NULL, NULL, 0, merr, sizeof merr);
 	salve_journal_close(v->j, !incomplete);
 	salve_exec_fini(&x);
 	salve_runbook_free(rb);
@@ -669,6 +685,148 @@ static enum recover_status recover_one(const struct recover_ctx *c, const char *
 	return status;
 }
 
+/* ---- with ha: takeover through etcd ------------------------------------------------------ */
+
+/* What the journal taken over holds, for the takeover's audit record. */
+static json_t *found_in(const json_t *lines)
+{
+	size_t n = json_array_size(lines);
+	const char *first = json_string_value(json_array_get(lines, 0));
+	const char *last = json_string_value(json_array_get(lines, n - 1));
+	json_t *header = first ? json_loads(first, 0, NULL) : NULL;
+	json_t *tail = last ? json_loads(last, 0, NULL) : NULL;
+	json_t *found = json_pack(
+	    "{s:I, s:O?, s:O?, s:O?, s:O?}", "records", (json_int_t)n, "runbook",
+	    json_object_get(header, "runbook"), "lock", json_object_get(header, "lock"), "last",
+	    json_object_get(tail, "t"), "outcome", json_object_get(tail, "outcome"));
+	json_decref(header);
+	json_decref(tail);
+	return found;
+}
+
+static const char *from_replica(const json_t *lines, char *buf, size_t len)
+{
+	const char *first = json_string_value(json_array_get(lines, 0));
+	json_t *header = first ? json_loads(first, 0, NULL) : NULL;
+	const char *r = json_string_value(json_object_get(header, "replica"));
+	snprintf(buf, len, "%s", r ? r : "?");
+	json_decref(header);
+	return buf;
+}
+
+int salve_engine_take_over(const char *state_dir, salve_registry *reg, salve_audit *audit,
+                           FILE *out, salve_ha_node *ha, const char *run_id, const char *by_run,
+                           char *err, size_t errlen)
+{
+	salve_ha_session *s = salve_ha_node_session(ha, err, errlen);
+	if (!s)
+		return -1;
+	const salve_ha_ident *id = salve_ha_node_ident(ha);
+	salve_ha_run *r = NULL;
+	json_t *lines = NULL;
+	int got = salve_ha_run_adopt(s, id, run_id, &r, &lines, err, errlen);
+	if (got <= 0)
+		return got;
+	char path[4400], dir[4096], from[256];
+	struct stat st;
+	int rc = -1;
+	if (salve_state_subdir(state_dir, "runs", dir, sizeof dir, err, errlen) == 0) {
+		snprintf(path, sizeof path, "%s/%s.journal", dir, run_id);
+		/* This host's own journal of the run (a restarted replica) holds every record
+		 * etcd has, and maybe one more. */
+		rc = stat(path, &st) == 0 ? 0
+		                          : salve_journal_import(state_dir, run_id, lines, path,
+		                                                 sizeof path, err, errlen);
+	}
+	struct recover_ctx c = {state_dir, reg, audit, out, 0, 0, by_run, r};
+	if (rc == 0) {
+		json_t *rec =
+		    json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "event", "run_takeover", "run",
+		              run_id, "from_replica", from_replica(lines, from, sizeof from),
+		              "replica", id->replica, "found", found_in(lines), "journal", path,
+		              "fence", (json_int_t)salve_ha_run_fence(r));
+		if (by_run)
+			json_object_set_new(rec, "by_run", json_string(by_run));
+		recover_audit(&c, run_id, NULL, rec);
+		rsay(&c, "salve: run %s of replica %s: its lease ended mid-run: taken over here\n",
+		     run_id, from);
+		json_t *entry = json_object();
+		enum recover_status status = recover_one(&c, path, entry);
+		json_decref(entry);
+		if (status == RECOVER_ROLLED_BACK || status == RECOVER_FINISHED) {
+			rc = salve_ha_run_finish(r, err, errlen) < 0 ? -1 : 1;
+		} else if (status == RECOVER_LIVE) {
+			snprintf(err, errlen, "run %s: its journal here is held by a live process",
+			         run_id);
+			rc = -1;
+		} else {
+			salve_ha_run_park(r, err, errlen);
+			rc = 2;
+		}
+	}
+	json_decref(lines);
+	salve_ha_run_free(r);
+	return rc;
+}
+
+/* A local journal with ha: recovered only through etcd (see salve_recover_options). */
+static enum recover_status recover_through_etcd(const struct recover_ctx *c, salve_ha_node *ha,
+                                                const char *path, json_t *entry)
+{
+	char run_id[128], err[4096] = "";
+	salve_journal_run_id(path, run_id, sizeof run_id);
+	json_object_set_new(entry, "journal", json_string(path));
+	json_object_set_new(entry, "run_id", json_string(run_id));
+	salve_etcd *e = salve_ha_node_etcd(ha, err, sizeof err);
+	int there =
+	    e ? salve_ha_run_exists(e, salve_ha_node_ident(ha)->prefix, run_id, err, sizeof err)
+	      : -1;
+	if (there < 0) {
+		rsay(c,
+		     "salve: run %s: etcd cannot be asked whether another replica recovered it "
+		     "(%s): left as it is\n",
+		     run_id, err);
+		json_object_set_new(entry, "error", json_string(err));
+		return RECOVER_ERROR;
+	}
+	if (c->dry_run || c->list)
+		return recover_one(c, path, entry);
+	if (!there) {
+		/* Not in etcd: the run ended and its keys went, or another replica took it over
+		 * and finished it. Undoing it here could undo a later run's work. */
+		salve_journal *j = NULL;
+		json_t *records = NULL;
+		salve_journal_check check;
+		if (salve_journal_adopt(path, &j, &records, &check, err, sizeof err) !=
+		    SALVE_JOURNAL_OK) {
+			json_decref(records);
+			return RECOVER_LIVE;
+		}
+		json_decref(records);
+		rsay(c,
+		     "salve: run %s: etcd no longer has it (it finished, or another replica "
+		     "recovered it): its journal here is retired, nothing undone\n",
+		     run_id);
+		recover_audit(
+		    c, run_id, NULL,
+		    json_pack("{s:s, s:s, s:s, s:s}", "event", "recover_end", "journal", path,
+		              "outcome", "finished", "note",
+		              "etcd no longer has the run: recovered elsewhere or finished"));
+		salve_journal_retire(j, err, sizeof err);
+		return RECOVER_FINISHED;
+	}
+	int rc = salve_engine_take_over(c->state_dir, c->reg, c->audit, c->out, ha, run_id, NULL,
+	                                err, sizeof err);
+	if (rc < 0) {
+		json_object_set_new(entry, "error", json_string(err));
+		rsay(c, "salve: run %s: %s\n", run_id, err);
+	}
+	return rc == 1   ? RECOVER_ROLLED_BACK
+	       : rc == 2 ? RECOVER_INCOMPLETE
+	       : rc == 0 ? RECOVER_LIVE
+	                 : RECOVER_ERROR;
+}
+
 static int recover_exit(enum recover_status st, const json_t *entry)
 {
 	if (st == RECOVER_INCOMPLETE || st == RECOVER_DAMAGED || st == RECOVER_ERROR)
@@ -693,8 +851,8 @@ static int runs_dir(const char *state_dir, char *err, size_t errlen)
 int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit *audit_log,
                          FILE *out, const salve_recover_options *ro, json_t **summary)
 {
-	struct recover_ctx c = {state_dir,         reg, audit_log, out, ro ? ro->dry_run : 0,
-	                        ro ? ro->list : 0, NULL};
+	struct recover_ctx c = {state_dir,         reg,  audit_log, out, ro ? ro->dry_run : 0,
+	                        ro ? ro->list : 0, NULL, NULL};
 	json_t *report = json_array();
 	int code = SALVE_EXIT_OK;
 	char err[4600] = "";
@@ -711,7 +869,9 @@ int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit
 	json_array_foreach(paths, i, jp)
 	{
 		json_t *entry = json_object();
-		enum recover_status st = recover_one(&c, json_string_value(jp), entry);
+		enum recover_status st =
+		    ro && ro->ha ? recover_through_etcd(&c, ro->ha, json_string_value(jp), entry)
+		                 : recover_one(&c, json_string_value(jp), entry);
 		json_object_set_new(entry, "status", json_string(recover_status_names[st]));
 		int rc = recover_exit(st, entry);
 		if (rc && !code)
@@ -732,7 +892,7 @@ int salve_engine_recover(const char *state_dir, salve_registry *reg, salve_audit
 int salve_engine_resolve(const char *state_dir, salve_audit *audit_log, const char *run_id,
                          const char *note, FILE *out)
 {
-	struct recover_ctx c = {state_dir, NULL, audit_log, out, 0, 0, NULL};
+	struct recover_ctx c = {state_dir, NULL, audit_log, out, 0, 0, NULL, NULL};
 	char err[4600], path[4400];
 	if (!salve_journal_valid_run_id(run_id)) {
 		rsay(&c, "salve: \"%s\" is not a run id\n", run_id);
@@ -848,7 +1008,7 @@ int salve_recover_lock_predecessors(struct salve_exec *x, const char *key, char 
 		    "place: recovering it first\n",
 		    key, run_id);
 		struct recover_ctx c = {x->opt->state_dir, x->reg, x->opt->audit, x->opt->out, 0, 0,
-		                        x->run_id};
+		                        x->run_id,         NULL};
 		json_t *entry = json_object();
 		enum recover_status st = recover_one(&c, path, entry);
 		json_decref(entry);

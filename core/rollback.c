@@ -72,6 +72,71 @@ static int call_undo(struct salve_exec *x, const json_t *c, char *err, size_t er
 	return -1;
 }
 
+/* An intent without its result: the runner stopped while applying it, and no undo record
+ * was written. The step's check decides, never a second apply: when it does not hold, the
+ * change did not take effect and there is nothing to undo; when it holds (the change is in
+ * place without an undo record), or there is no check, a human must look. 0, or -1 with
+ * err. */
+static int unknown_change(struct salve_exec *x, json_t *c, char *err, size_t errlen)
+{
+	const char *pname = json_string_value(json_object_get(c, "plugin"));
+	const char *aname = json_string_value(json_object_get(c, "action"));
+	const char *target = json_string_value(json_object_get(c, "target"));
+	const char *step = x->step ? x->step->name : "";
+	char what[1024], why[1024];
+	snprintf(what, sizeof what, "%s.%s%s%s", pname, aname, target ? " " : "",
+	         target ? target : "");
+	size_t index;
+	if (!x->rb || !x->step || !salve_runbook_step(x->rb, step, &index) ||
+	    !salve_step_has(x->step, SALVE_FN_CHECK)) {
+		snprintf(err, errlen,
+		         "%s: the runner stopped while applying it; whether it changed anything is "
+		         "unknown (step %s has no check to ask): check by hand",
+		         what, step);
+		return -1;
+	}
+	enum salve_phase was = x->phase;
+	x->phase = SALVE_PHASE_CHECK;
+	int held = salve_runbook_call(x->rb, index, SALVE_FN_CHECK, why, sizeof why, NULL);
+	x->phase = was;
+	if (held != 0) {
+		if (held == 1)
+			snprintf(
+			    err, errlen,
+			    "%s: the runner stopped while applying it, and step %s's check holds "
+			    "now: the change took effect but its undo record was never written: "
+			    "check by hand",
+			    what, step);
+		else
+			snprintf(
+			    err, errlen,
+			    "%s: the runner stopped while applying it, and step %s's check could "
+			    "not tell (%s): check by hand",
+			    what, step, held < 0 ? why : "it returned nil");
+		salve_exec_audit(x,
+		                 json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s}", "event", "undo",
+		                           "step", step, "plugin", pname, "action", aname, "target",
+		                           target, "outcome", "failed", "error", err));
+		return -1;
+	}
+	salve_exec_audit(x, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s}", "event", "undo",
+	                              "step", step, "plugin", pname, "action", aname, "target",
+	                              target, "outcome", "not_applied", "note",
+	                              "the runner stopped while applying it; the step's check "
+	                              "does not hold, so it did not take effect"));
+	char jerr[512];
+	salve_exec_journal(x,
+	                   json_pack("{s:s, s:I}", "t", "not_applied", "id",
+	                             json_integer_value(json_object_get(c, "id"))),
+	                   jerr, sizeof jerr);
+	json_object_set_new(c, "state", json_string("undone"));
+	salve_exec_say(x,
+	               "      %s: interrupted while applying; step %s's check does not hold: it "
+	               "did not take effect, nothing to undo\n",
+	               what, step);
+	return 0;
+}
+
 /* Undoes one change (audited and journaled). 0, or -1 with err. */
 static int undo_change(struct salve_exec *x, json_t *c, char *err, size_t errlen)
 {
@@ -100,10 +165,10 @@ static int undo_change(struct salve_exec *x, json_t *c, char *err, size_t errlen
 		json_object_set_new(c, "state", json_string("undone"));
 		return 0;
 	}
-	if (strcmp(state, "unknown") == 0) {
-		snprintf(err, errlen,
-		         "%s.%s%s%s: the runner stopped while applying it; whether it changed "
-		         "anything is unknown: check by hand",
+	if (strcmp(state, "unknown") == 0)
+		return unknown_change(x, c, err, errlen);
+	if (salve_exec_fenced(x, 1)) {
+		snprintf(err, errlen, "%s.%s%s%s not undone here: another replica owns the run now",
 		         pname, aname, target ? " " : "", target ? target : "");
 		return -1;
 	}

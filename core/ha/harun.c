@@ -1,0 +1,515 @@
+/* A run's owner key, lock and journal copy in etcd (see harun.h). */
+#include "harun.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct salve_ha_run {
+	salve_ha_session *session;
+	salve_etcd *etcd;
+	char *run_id, *owner_key, *journal_prefix, *replica;
+	char *lock_key, *lock_value; /* NULL without a lock (or a lock now naming another run) */
+	long long fence, lease;
+	int state; /* 0 in order, 1 fenced, -1 etcd failed: no more appends */
+	char state_why[512];
+};
+
+static char *key_of(const char *prefix, const char *a, const char *b, const char *c)
+{
+	size_t len = strlen(prefix) + strlen(a) + strlen(b) + (c ? strlen(c) : 0) + 4;
+	char *k = malloc(len);
+	if (k)
+		snprintf(k, len, "%s%s%s%s", prefix, a, b, c ? c : "");
+	return k;
+}
+
+/* {"instance","replica"} or, with run_id, {"instance","replica","run"}: compact, sorted,
+ * compared byte for byte. */
+static char *holder_value(const salve_ha_ident *id, const char *run_id)
+{
+	json_t *v = json_pack("{s:s, s:s}", "instance", id->instance, "replica", id->replica);
+	if (v && run_id)
+		json_object_set_new(v, "run", json_string(run_id));
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(v);
+	return text;
+}
+
+static void holder_of(const char *value, size_t len, salve_ha_holder *h)
+{
+	memset(h, 0, sizeof *h);
+	json_t *v = value ? json_loadb(value, len, 0, NULL) : NULL;
+	const char *run = json_string_value(json_object_get(v, "run"));
+	const char *replica = json_string_value(json_object_get(v, "replica"));
+	snprintf(h->run, sizeof h->run, "%s", run ? run : "?");
+	snprintf(h->replica, sizeof h->replica, "%s", replica ? replica : "?");
+	json_decref(v);
+}
+
+static salve_ha_run *run_new(salve_ha_session *s, const salve_ha_ident *id, const char *run_id)
+{
+	salve_ha_run *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->session = s;
+	r->etcd = salve_ha_session_etcd(s);
+	r->run_id = strdup(run_id);
+	r->replica = strdup(id->replica);
+	r->owner_key = key_of(id->prefix, "/runs/", run_id, "/owner");
+	r->journal_prefix = key_of(id->prefix, "/runs/", run_id, "/j/");
+	if (!r->run_id || !r->replica || !r->owner_key || !r->journal_prefix) {
+		salve_ha_run_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void salve_ha_run_free(salve_ha_run *r)
+{
+	if (!r)
+		return;
+	free(r->run_id);
+	free(r->replica);
+	free(r->owner_key);
+	free(r->journal_prefix);
+	free(r->lock_key);
+	free(r->lock_value);
+	free(r);
+}
+
+/* What etcd holds of run_id: *owner (1 when its owner key exists) and *journal (1 when any
+ * journal record does). 0, or -1 with err. */
+static int run_keys(salve_etcd *e, const char *prefix, const char *run_id, int *owner, int *journal,
+                    char *err, size_t errlen)
+{
+	char *p = key_of(prefix, "/runs/", run_id, "/");
+	salve_etcd_kv *kvs = NULL;
+	size_t n = 0;
+	int rc = p ? salve_etcd_range_prefix(e, p, 1, &kvs, &n, err, errlen) : -1;
+	*owner = *journal = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *rest = kvs[i].key + strlen(p);
+		*owner |= strcmp(rest, "owner") == 0;
+		*journal |= strncmp(rest, "j/", 2) == 0;
+	}
+	salve_etcd_kvs_free(kvs, n);
+	free(p);
+	return rc;
+}
+
+/* One attempt at taking the lock (free when expect_mod is 0, else replacing the value seen
+ * at that mod revision) with the owner key. 1 started, 0 the lock changed, -1 error. */
+static int take(salve_ha_run *r, const char *owner_value, long long expect_mod, char *err,
+                size_t errlen)
+{
+	json_t *cmp = json_array(), *ops = json_array();
+	if (r->lock_key)
+		json_array_append_new(cmp, expect_mod ? salve_etcd_cmp_mod(r->lock_key, expect_mod)
+		                                      : salve_etcd_cmp_create(r->lock_key, 0));
+	json_array_append_new(cmp, salve_etcd_cmp_create(r->owner_key, 0));
+	if (r->lock_key)
+		json_array_append_new(
+		    ops, salve_etcd_op_put(r->lock_key, r->lock_value, strlen(r->lock_value), 0));
+	json_array_append_new(
+	    ops, salve_etcd_op_put(r->owner_key, owner_value, strlen(owner_value), r->lease));
+	int ok = 0;
+	long long rev = 0;
+	json_t *answer = salve_etcd_txn(r->etcd, cmp, ops, NULL, &ok, &rev, err, errlen);
+	if (!answer)
+		return -1;
+	json_decref(answer);
+	if (ok)
+		r->fence = rev;
+	return ok;
+}
+
+enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident *id,
+                                       const char *run_id, const char *lock_key, salve_ha_run **out,
+                                       salve_ha_holder *holder, char *err, size_t errlen)
+{
+	*out = NULL;
+	memset(holder, 0, sizeof *holder);
+	salve_ha_run *r = run_new(s, id, run_id);
+	char *owner_value = holder_value(id, NULL);
+	if (!r || !owner_value ||
+	    (lock_key && (!(r->lock_key = key_of(id->prefix, "/locks/", lock_key, NULL)) ||
+	                  !(r->lock_value = holder_value(id, run_id))))) {
+		snprintf(err, errlen, "ha: out of memory");
+		goto fail;
+	}
+	if (!salve_ha_session_lease(s, &r->lease, err, errlen))
+		goto fail;
+	long long expect_mod = 0;
+	for (int attempt = 0; attempt < 16; attempt++) {
+		int rc = take(r, owner_value, expect_mod, err, errlen);
+		if (rc < 0)
+			goto fail;
+		if (rc == 1) {
+			free(owner_value);
+			*out = r;
+			return SALVE_HA_STARTED;
+		}
+		if (!r->lock_key) {
+			snprintf(err, errlen, "ha: run %s is already known to etcd", run_id);
+			goto fail;
+		}
+		salve_etcd_kv kv;
+		int found = salve_etcd_get(r->etcd, r->lock_key, &kv, err, errlen);
+		if (found < 0)
+			goto fail;
+		if (!found) {
+			expect_mod = 0;
+			continue;
+		}
+		holder_of(kv.value, kv.len, holder);
+		expect_mod = kv.mod_revision;
+		salve_etcd_kv_clear(&kv);
+		int owner = 0, journal = 0;
+		if (run_keys(r->etcd, id->prefix, holder->run, &owner, &journal, err, errlen) < 0)
+			goto fail;
+		if (owner) {
+			char *okey = key_of(id->prefix, "/runs/", holder->run, "/owner");
+			salve_etcd_kv ov;
+			if (okey && salve_etcd_get(r->etcd, okey, &ov, err, errlen) == 1) {
+				json_t *v = json_loadb(ov.value, ov.len, 0, NULL);
+				holder->needs_human =
+				    json_is_true(json_object_get(v, "needs_human"));
+				json_decref(v);
+				salve_etcd_kv_clear(&ov);
+			}
+			free(okey);
+		}
+		if (owner || journal) {
+			free(owner_value);
+			salve_ha_run_free(r);
+			return owner ? SALVE_HA_BUSY : SALVE_HA_ORPHAN;
+		}
+		/* Its run finished (or died before its first record): the lock is free. */
+	}
+	snprintf(err, errlen, "ha: lock %s kept changing: try again", lock_key);
+fail:
+	free(owner_value);
+	salve_ha_run_free(r);
+	return SALVE_HA_ERROR;
+}
+
+/* The run's journal lines in seq order from a range answer. */
+static json_t *lines_of(const salve_etcd_kv *kvs, size_t n)
+{
+	json_t *lines = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(lines, json_stringn(kvs[i].value ? kvs[i].value : "",
+		                                          kvs[i].value ? kvs[i].len : 0));
+	return lines;
+}
+
+/* After an adoption: the lock the header names, if it still names this run. */
+static void adopt_lock(salve_ha_run *r, const salve_ha_ident *id, const json_t *lines)
+{
+	const char *first = json_string_value(json_array_get(lines, 0));
+	json_t *header = first ? json_loads(first, 0, NULL) : NULL;
+	const char *lock = json_string_value(json_object_get(header, "lock"));
+	char err[512];
+	salve_etcd_kv kv;
+	char *key = lock ? key_of(id->prefix, "/locks/", lock, NULL) : NULL;
+	if (key && salve_etcd_get(r->etcd, key, &kv, err, sizeof err) == 1) {
+		salve_ha_holder h;
+		holder_of(kv.value, kv.len, &h);
+		if (strcmp(h.run, r->run_id) == 0) {
+			r->lock_key = key;
+			r->lock_value = kv.value;
+			kv.value = NULL;
+			key = NULL;
+		}
+		salve_etcd_kv_clear(&kv);
+	}
+	free(key);
+	json_decref(header);
+}
+
+int salve_ha_run_adopt(salve_ha_session *s, const salve_ha_ident *id, const char *run_id,
+                       salve_ha_run **out, json_t **lines, char *err, size_t errlen)
+{
+	*out = NULL;
+	*lines = NULL;
+	salve_ha_run *r = run_new(s, id, run_id);
+	char *owner_value = holder_value(id, NULL);
+	if (!r || !owner_value) {
+		snprintf(err, errlen, "ha: out of memory");
+		free(owner_value);
+		salve_ha_run_free(r);
+		return -1;
+	}
+	if (!salve_ha_session_lease(s, &r->lease, err, errlen)) {
+		free(owner_value);
+		salve_ha_run_free(r);
+		return -1;
+	}
+	/* Owned only if nobody owns it and its journal is there: one txn. */
+	json_t *cmp = json_pack("[o]", salve_etcd_cmp_create(r->owner_key, 0));
+	json_t *ops = json_pack(
+	    "[o, o]", salve_etcd_op_put(r->owner_key, owner_value, strlen(owner_value), r->lease),
+	    salve_etcd_op_range(r->journal_prefix, 1, 0));
+	free(owner_value);
+	int ok = 0;
+	long long rev = 0;
+	json_t *answer = salve_etcd_txn(r->etcd, cmp, ops, NULL, &ok, &rev, err, errlen);
+	if (!answer || !ok) {
+		json_decref(answer);
+		salve_ha_run_free(r);
+		return answer ? 0 : -1;
+	}
+	salve_etcd_kv *kvs = NULL;
+	size_t n = 0;
+	if (salve_etcd_txn_kvs(answer, 1, &kvs, &n, err, errlen) < 0 || n == 0) {
+		json_decref(answer);
+		if (n == 0) {
+			/* Finished meanwhile: give the owner key back. */
+			salve_etcd_delete(r->etcd, r->owner_key, err, errlen);
+			salve_ha_run_free(r);
+			return 0;
+		}
+		salve_ha_run_free(r);
+		return -1;
+	}
+	json_decref(answer);
+	r->fence = rev;
+	*lines = lines_of(kvs, n);
+	salve_etcd_kvs_free(kvs, n);
+	adopt_lock(r, id, *lines);
+	*out = r;
+	return 1;
+}
+
+json_t *salve_ha_orphans(salve_etcd *e, const char *prefix, char *err, size_t errlen)
+{
+	char *p = key_of(prefix, "/runs/", "", NULL);
+	salve_etcd_kv *kvs = NULL;
+	size_t n = 0;
+	if (!p || salve_etcd_range_prefix(e, p, 1, &kvs, &n, err, errlen) < 0) {
+		free(p);
+		return NULL;
+	}
+	/* Keys come sorted: a run's owner and journal keys are neighbours. */
+	json_t *orphans = json_array();
+	size_t plen = strlen(p);
+	for (size_t i = 0; i < n;) {
+		const char *rest = kvs[i].key + plen;
+		size_t idlen = strcspn(rest, "/");
+		int owner = 0, journal = 0;
+		size_t k = i;
+		for (; k < n && strncmp(kvs[k].key + plen, rest, idlen + 1) == 0; k++) {
+			const char *tail = kvs[k].key + plen + idlen + 1;
+			owner |= strcmp(tail, "owner") == 0;
+			journal |= strncmp(tail, "j/", 2) == 0;
+		}
+		if (journal && !owner)
+			json_array_append_new(orphans, json_stringn(rest, idlen));
+		i = k > i ? k : i + 1;
+	}
+	salve_etcd_kvs_free(kvs, n);
+	free(p);
+	return orphans;
+}
+
+int salve_ha_run_exists(salve_etcd *e, const char *prefix, const char *run_id, char *err,
+                        size_t errlen)
+{
+	int owner = 0, journal = 0;
+	if (run_keys(e, prefix, run_id, &owner, &journal, err, errlen) < 0)
+		return -1;
+	return journal;
+}
+
+/* Names who owns the run now, after a compare failed. */
+static void fenced_why(salve_ha_run *r, const json_t *answer)
+{
+	salve_etcd_kv *kvs = NULL;
+	size_t n = 0;
+	char err[256];
+	salve_ha_holder h = {.run = "", .replica = "?"};
+	if (answer && salve_etcd_txn_kvs(answer, 0, &kvs, &n, err, sizeof err) == 0 && n)
+		holder_of(kvs[0].value, kvs[0].len, &h);
+	snprintf(r->state_why, sizeof r->state_why,
+	         "run %s is no longer this process's in etcd (%s%s): fenced out, it writes and "
+	         "changes nothing more",
+	         r->run_id, n ? "now owned by replica " : "its lease ended", n ? h.replica : "");
+	salve_etcd_kvs_free(kvs, n);
+	r->state = 1;
+}
+
+/* A fenced txn: if the owner key is still ours, ops (stolen). 0 done, 1 fenced, -1 error. */
+static int fenced_txn(salve_ha_run *r, json_t *ops, char *err, size_t errlen)
+{
+	if (r->state) {
+		json_decref(ops);
+		snprintf(err, errlen, "%s", r->state_why);
+		return r->state;
+	}
+	int ok = 0;
+	json_t *answer = salve_etcd_txn(
+	    r->etcd, json_pack("[o]", salve_etcd_cmp_create(r->owner_key, r->fence)), ops,
+	    json_pack("[o]", salve_etcd_op_range(r->owner_key, 0, 0)), &ok, NULL, err, errlen);
+	if (!answer) {
+		r->state = -1;
+		snprintf(r->state_why, sizeof r->state_why,
+		         "the journal in etcd stopped at an earlier record: %s", err);
+		return -1;
+	}
+	if (!ok) {
+		fenced_why(r, answer);
+		snprintf(err, errlen, "%s", r->state_why);
+	}
+	json_decref(answer);
+	return ok ? 0 : 1;
+}
+
+int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t len, char *err,
+                        size_t errlen)
+{
+	char suffix[32];
+	snprintf(suffix, sizeof suffix, "%012lld", seq);
+	char *key = key_of(r->journal_prefix, suffix, "", NULL);
+	if (!key) {
+		snprintf(err, errlen, "ha: out of memory");
+		return -1;
+	}
+	int rc = fenced_txn(r, json_pack("[o]", salve_etcd_op_put(key, line, len, 0)), err, errlen);
+	free(key);
+	return rc;
+}
+
+int salve_ha_run_confirm(salve_ha_run *r, char *err, size_t errlen)
+{
+	if (r->state == 1) {
+		snprintf(err, errlen, "%s", r->state_why);
+		return 0;
+	}
+	int ok = 0;
+	json_t *answer = salve_etcd_txn(
+	    r->etcd, json_pack("[o]", salve_etcd_cmp_create(r->owner_key, r->fence)), json_array(),
+	    json_pack("[o]", salve_etcd_op_range(r->owner_key, 0, 0)), &ok, NULL, err, errlen);
+	if (!answer)
+		return -1;
+	if (!ok) {
+		fenced_why(r, answer);
+		snprintf(err, errlen, "%s", r->state_why);
+	}
+	json_decref(answer);
+	return ok;
+}
+
+int salve_ha_run_finish(salve_ha_run *r, char *err, size_t errlen)
+{
+	if (r->state == 1) {
+		snprintf(err, errlen, "%s", r->state_why);
+		return 1;
+	}
+	r->state = 0; /* an earlier failed append does not stop the keys from going */
+	json_t *cmp = json_pack("[o]", salve_etcd_cmp_create(r->owner_key, r->fence));
+	if (r->lock_key)
+		json_array_append_new(
+		    cmp, salve_etcd_cmp_value(r->lock_key, r->lock_value, strlen(r->lock_value)));
+	json_t *ops = json_pack("[o, o]", salve_etcd_op_delete(r->journal_prefix, 1),
+	                        salve_etcd_op_delete(r->owner_key, 0));
+	if (r->lock_key)
+		json_array_append_new(ops, salve_etcd_op_delete(r->lock_key, 0));
+	int ok = 0;
+	json_t *answer = salve_etcd_txn(r->etcd, cmp, ops, NULL, &ok, NULL, err, errlen);
+	if (!answer)
+		return -1;
+	json_decref(answer);
+	if (ok)
+		return 0;
+	if (r->lock_key) {
+		/* The lock names another run now (it cannot while we own the run, but a lock
+		 * taken by hand must not keep our keys alive): go without it. */
+		free(r->lock_key);
+		r->lock_key = NULL;
+		return salve_ha_run_finish(r, err, errlen);
+	}
+	snprintf(err, errlen, "run %s: fenced out: another process owns it in etcd", r->run_id);
+	r->state = 1;
+	snprintf(r->state_why, sizeof r->state_why, "%s", err);
+	return 1;
+}
+
+int salve_ha_run_park(salve_ha_run *r, char *err, size_t errlen)
+{
+	json_t *v = json_pack("{s:b, s:s}", "needs_human", 1, "run", r->run_id);
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(v);
+	if (!text) {
+		snprintf(err, errlen, "ha: out of memory");
+		return -1;
+	}
+	r->state = 0;
+	int rc =
+	    fenced_txn(r, json_pack("[o]", salve_etcd_op_put(r->owner_key, text, strlen(text), 0)),
+	               err, errlen);
+	free(text);
+	return rc;
+}
+
+int salve_ha_run_resolve(salve_etcd *e, const char *prefix, const char *run_id, char *err,
+                         size_t errlen)
+{
+	char *run_prefix = key_of(prefix, "/runs/", run_id, "/");
+	char *first = key_of(prefix, "/runs/", run_id, "/j/000000000001");
+	salve_etcd_kv header = {0};
+	if (!run_prefix || !first || salve_etcd_get(e, first, &header, err, errlen) < 0) {
+		free(run_prefix);
+		free(first);
+		return -1;
+	}
+	json_t *h = header.value ? json_loadb(header.value, header.len, 0, NULL) : NULL;
+	const char *lock = json_string_value(json_object_get(h, "lock"));
+	char *lock_key = lock ? key_of(prefix, "/locks/", lock, NULL) : NULL;
+	json_decref(h);
+	salve_etcd_kv_clear(&header);
+	int done = 0;
+	json_t *answer =
+	    salve_etcd_txn(e, json_array(), json_pack("[o]", salve_etcd_op_delete(run_prefix, 1)),
+	                   NULL, &done, NULL, err, errlen);
+	int rc = answer ? 0 : -1;
+	json_decref(answer);
+	salve_etcd_kv kv;
+	if (rc == 0 && lock_key && salve_etcd_get(e, lock_key, &kv, err, errlen) == 1) {
+		salve_ha_holder who;
+		holder_of(kv.value, kv.len, &who);
+		if (strcmp(who.run, run_id) == 0 &&
+		    salve_etcd_delete_if(e, lock_key, kv.value, kv.len, err, errlen) < 0)
+			rc = -1;
+		salve_etcd_kv_clear(&kv);
+	}
+	free(lock_key);
+	free(run_prefix);
+	free(first);
+	return rc;
+}
+
+long long salve_ha_run_fence(const salve_ha_run *r)
+{
+	return r->fence;
+}
+
+const char *salve_ha_run_replica(const salve_ha_run *r)
+{
+	return r->replica;
+}
+
+long long salve_ha_run_lease(const salve_ha_run *r)
+{
+	return r->lease;
+}
+
+salve_ha_session *salve_ha_run_session(const salve_ha_run *r)
+{
+	return r->session;
+}
+
+int salve_ha_run_fenced(const salve_ha_run *r)
+{
+	return r->state == 1;
+}
