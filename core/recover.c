@@ -372,9 +372,9 @@ static int plan_rollback(const struct recover_ctx *c, const json_t *done)
 			if (strcmp(state, "undone") == 0)
 				continue;
 			if (strcmp(state, "unknown") == 0) {
-				what = "UNKNOWN: the runner stopped while applying it; the step's "
-				       "check will decide (does not hold: nothing to undo; holds, "
-				       "or no check: a human must look)";
+				what = "UNKNOWN: the runner stopped while applying it; a human "
+				       "must look "
+				       "unless its step's check shows it did not take effect";
 				human = 1;
 			} else if (json_is_true(json_object_get(ch, "no_undo"))) {
 				what = "cannot be undone (declared by the plugin): stays";
@@ -756,6 +756,9 @@ int salve_engine_take_over(const char *state_dir, salve_registry *reg, salve_aud
 		if (status == RECOVER_ROLLED_BACK || status == RECOVER_FINISHED) {
 			rc = salve_ha_run_finish(r, err, errlen) < 0 ? -1 : 1;
 		} else if (status == RECOVER_LIVE) {
+			/* This host's journal is still held (the run's own process, fenced but not
+			 * stopped yet): given back, taken over on a later pass. */
+			salve_ha_run_release(r, err, errlen);
 			snprintf(err, errlen, "run %s: its journal here is held by a live process",
 			         run_id);
 			rc = -1;

@@ -435,6 +435,11 @@ int salve_ha_run_finish(salve_ha_run *r, char *err, size_t errlen)
 	return 1;
 }
 
+int salve_ha_run_release(salve_ha_run *r, char *err, size_t errlen)
+{
+	return fenced_txn(r, json_pack("[o]", salve_etcd_op_delete(r->owner_key, 0)), err, errlen);
+}
+
 int salve_ha_run_park(salve_ha_run *r, char *err, size_t errlen)
 {
 	json_t *v = json_pack("{s:b, s:s}", "needs_human", 1, "run", r->run_id);

@@ -79,6 +79,9 @@ int salve_ha_run_confirm(salve_ha_run *r, char *err, size_t errlen);
  * orphan once the lease ends, which another replica recovers). */
 int salve_ha_run_finish(salve_ha_run *r, char *err, size_t errlen);
 
+/* Gives the run back (its owner key goes, fenced; journal and lock stay): an orphan again,
+ * for a later attempt. 0, 1 fenced, -1. */
+int salve_ha_run_release(salve_ha_run *r, char *err, size_t errlen);
 /* A run whose rollback is incomplete keeps its lock and journal in etcd for a human: its owner
  * key leaves the lease (so nobody adopts it again and again) and says so. 0, 1 fenced, -1. */
 int salve_ha_run_park(salve_ha_run *r, char *err, size_t errlen);

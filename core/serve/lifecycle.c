@@ -15,6 +15,7 @@
 #include "spool.h"
 #include "srv.h"
 #include "status.h"
+#include "takeover.h"
 #include "util.h"
 #include "workers.h"
 
@@ -53,10 +54,11 @@ static void requeue(struct srv_server *s)
  * rolled back from their journals before anything new starts, as salve recover does, and
  * audited by it (recover_start, recover_end); serve_recover sums them up. A run that could
  * not be undone is left for a person (salve recover --resolve); the server starts anyway. */
-static void recover_dead_runs(struct srv_server *s)
+static int recover_dead_runs(struct srv_server *s)
 {
 	json_t *summary = NULL;
-	int code = salve_engine_recover(s->state_dir, s->reg, s->audit, NULL, NULL, &summary);
+	salve_recover_options ro = {0, 0, s->env->ha};
+	int code = salve_engine_recover(s->state_dir, s->reg, s->audit, NULL, &ro, &summary);
 	json_t *runs = json_object_get(summary, "runs"), *found = json_array();
 	size_t i;
 	json_t *r;
@@ -93,10 +95,12 @@ static void recover_dead_runs(struct srv_server *s)
 		    "see salve recover --list; starting anyway",
 		    code);
 	json_decref(summary);
+	return code;
 }
 
 static void declare_metrics(struct srv_server *s)
 {
+	srv_takeover_declare_metrics(s);
 	srv_status_declare_metrics(s->metrics);
 	srv_metrics_declare(s->metrics, "salve_alerts_ignored_total", SRV_COUNTER,
 	                    "Firing notifications of an occurrence that had resolved (stale)", NULL,
@@ -149,7 +153,7 @@ int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
 	srv_pause_check(s);
 	/* Before anything can start: dead runs rolled back, then what ran is remembered (a run
 	 * recovered here ended now), then the runs accepted and not started are queued again. */
-	recover_dead_runs(s);
+	int local_pending = recover_dead_runs(s) != 0 && s->env->ha;
 	long restored = srv_dedupfile_open(s, err, errlen);
 	if (restored < 0)
 		return -1;
@@ -157,7 +161,9 @@ int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
 		srv_log(SALVE_LOG_INFO, "serve: %ld dedup keys restored from %s", restored,
 		        s->dedup_path);
 	requeue(s);
-	return srv_workers_start(s, err, errlen);
+	if (srv_workers_start(s, err, errlen) < 0)
+		return -1;
+	return srv_takeover_start(s, local_pending, err, errlen);
 }
 
 void srv_lifecycle_tick(struct srv_server *s)
@@ -192,6 +198,7 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 		*abandoned = NULL;
 	if (!s->by_id)
 		return 0;
+	srv_takeover_stop(s);
 	cancel_runs(s);
 	int stuck = srv_workers_stop(s, abandoned);
 	if (stuck > 0)

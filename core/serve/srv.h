@@ -89,7 +89,8 @@ struct srv_server {
 	srv_targets global_targets;
 	srv_metrics *metrics;
 	int paused;
-	struct srv_ha *ha; /* with `ha:` (ha.h), else NULL; thread-safe on its own */
+	struct srv_ha *ha;             /* with `ha:` (ha.h), else NULL; thread-safe on its own */
+	struct srv_takeover *takeover; /* with `ha:` (takeover.h), else NULL */
 	int stopping;
 	size_t active, awaiting;
 	/* The dedup table's durable copy (dedupfile.c), under dedup_file_mu. */

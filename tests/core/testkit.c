@@ -134,6 +134,10 @@ static int set_apply(salve_call *call, const json_t *args, json_t **result, json
 		H->fail(call, "apply failed as asked (fail_apply)");
 		return SALVE_ERR;
 	}
+	/* Lets a test kill the runner while an apply is under way and has changed nothing. */
+	double before = json_number_value(json_object_get(args, "pause_before"));
+	for (double waited = 0; waited < before && !H->cancelled(call); waited += 0.05)
+		usleep(50000);
 	char old[4096];
 	int exists = kv_read(key, old, sizeof old) == 0;
 	if (kv_write(key, value) < 0) {
@@ -284,6 +288,7 @@ static const salve_arg set_args[] = {{"key", SALVE_T_STRING, SALVE_ARG_REQUIRED,
                                      {"fail_apply", SALVE_T_BOOL, 0, NULL},
                                      {"fail_undo", SALVE_T_BOOL, 0, NULL},
                                      {"pause_after", SALVE_T_NUMBER, 0, NULL},
+                                     {"pause_before", SALVE_T_NUMBER, 0, NULL},
                                      {NULL, 0, 0, NULL}};
 static const salve_arg fail_args[] = {{"message", SALVE_T_STRING, 0, NULL}, {NULL, 0, 0, NULL}};
 static const salve_arg sleep_args[] = {{"seconds", SALVE_T_NUMBER, SALVE_ARG_REQUIRED, NULL},

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Issue 14, takeover and fencing, on a real 3-member etcd cluster (Debian's etcd-server,
+127.0.0.1 only) with real salve-serve replicas and real salve run processes sharing one
+target store (the testkit plugin's directory stands for the machines they change):
+
+- kill -9 of the replica holding a run mid-step: another replica takes the run over once the
+  lease ends and rolls it back (target restored, run_takeover audited naming the dead
+  replica, etcd left clean); the killed replica, restarted, finds etcd no longer has the run
+  and retires its own journal without undoing anything a second time;
+- SIGSTOP of the holder past its lease, then SIGCONT: the other replica owns and rolls back
+  the run; the stopped one, woken, is fenced: it ends taken_over and changes nothing more;
+- salve run on two cron hosts with ha: the same lock never runs twice at once; a cron run
+  killed mid-run is taken over and rolled back by the next run that wants its lock."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import serve_lib
+from serve_lib import Checks, Server, alert, spawn, tmpdir, wait_for
+from test_serve_ha import ETCD, ETCDCTL, Etcd
+
+T = Checks()
+PREFIX = "/salve-takeover"
+TTL = 3
+
+ROUTES = """
+  - name: slow
+    matchers: ['alertname = "Slow"']
+    runbook: ha-slow.lua
+    params: {key: "{{ labels.key }}", pause: "{{ labels.pause }}"}
+    cooldown: 0s
+"""
+
+
+def ha_yaml(etcd, replica):
+    return ("ha:\n  etcd:\n    endpoints: [%s]\n    timeout: 2s\n"
+            "  prefix: %s\n  lease_ttl: %ds\n  replica: %s\n"
+            % (", ".join(etcd.endpoints()), PREFIX, TTL, replica))
+
+
+def replica(etcd, name, kit):
+    """A replica whose testkit store is kit (shared: the targets every replica changes)."""
+    s = Server("ha-to-" + name, ROUTES, top_yaml=ha_yaml(etcd, name))
+    with open(s.config) as f:
+        text = f.read().replace("testkit: {dir: %s}" % s.kit, "testkit: {dir: %s}" % kit)
+    with open(s.config, "w") as f:
+        f.write(text)
+    s.kit = kit
+    return s
+
+
+def records(srv, event, **match):
+    return [r for r in srv.audit_records() if r.get("event") == event and
+            all(r.get(k) == v for k, v in match.items())]
+
+
+def etcd_keys(etcd, prefix):
+    code, out = etcd.ctl("get", prefix, "--prefix", "--keys-only")
+    return [k for k in out.splitlines() if k.strip()]
+
+
+def run_of(srv, key):
+    for r in records(srv, "run_start"):
+        if r.get("params", {}).get("key") == key:
+            return r["run"]
+    return None
+
+
+def test_kill_holder(etcd, a, b):
+    st, body = a.post_alerts([alert("Slow", {"key": "k1", "pause": "6"})])
+    T.ok(st == 202, "replica a accepts the alert", body)
+    T.ok(wait_for("a's run to change the target", lambda: a.kv("k1") == "changed", timeout=20),
+         "a's run changed the target and sleeps")
+    run = run_of(a, "k1")
+    T.ok(any(k.endswith("/runs/%s/owner" % run) for k in etcd_keys(etcd, PREFIX)),
+         "etcd holds the run's owner key", etcd_keys(etcd, PREFIX))
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait(timeout=10)
+    killed = time.monotonic()
+    T.ok(wait_for("replica b to roll the run back", lambda: a.kv("k1") is None, timeout=30),
+         "replica b rolled the dead replica's run back: the target is restored")
+    print("# kill -9 to target restored: %.1f s (lease TTL %d s)" %
+          (time.monotonic() - killed, TTL))
+    took = records(b, "run_takeover", run=run)
+    T.ok(len(took) == 1 and took[0]["from_replica"] == "a" and took[0]["replica"] == "b" and
+         took[0]["found"]["records"] >= 3 and took[0]["found"]["lock"] == "kv/k1",
+         "b audited the takeover once: from replica a, what it found", took)
+    wait_for("b's recovery to end", lambda: records(b, "recover_end", run=run), timeout=10)
+    ends = records(b, "recover_end", run=run)
+    T.ok(len(ends) == 1 and ends[0]["outcome"] == "rolled_back", "and its rollback", ends)
+    undos = records(b, "undo", run=run)
+    T.ok(len(undos) == 1 and undos[0]["outcome"] == "undone" and
+         undos[0]["action"] == "set", "one undo, by b", undos)
+    T.eq(a.kv("k1-after"), None, "the step after the kill never ran")
+    T.ok(wait_for("etcd to be clean",
+                  lambda: etcd_keys(etcd, PREFIX + "/runs/") == [] and
+                  etcd_keys(etcd, PREFIX + "/locks/") == [], timeout=10),
+         "etcd keeps neither the run nor its lock", etcd_keys(etcd, PREFIX))
+    # The killed replica restarts: its own journal of the run is still on its disk.
+    journal = os.path.join(a.state, "runs", run + ".journal")
+    T.ok(os.path.exists(journal), "a's journal of the run survived the kill")
+    with open(os.path.join(a.kit, "kv", "k1"), "w") as f:
+        f.write("fixed-by-a-later-run")  # what a later run did to the target meanwhile
+    a.start()
+    T.ok(wait_for("a's journal to be retired", lambda: not os.path.exists(journal), timeout=20),
+         "restarted, replica a retires its journal (etcd says the run was recovered elsewhere)")
+    T.ok(os.path.exists(os.path.join(a.state, "runs", "resolved", run + ".journal")),
+         "kept in runs/resolved for people")
+    T.eq(a.kv("k1"), "fixed-by-a-later-run",
+         "and undoes nothing a second time (a later change to the target stays)")
+    rec = records(a, "recover_end", run=run)
+    T.ok(len(rec) == 1 and rec[0]["outcome"] == "finished" and "etcd" in rec[0]["note"],
+         "its audit says why", rec)
+    os.remove(os.path.join(a.kit, "kv", "k1"))
+
+
+def test_stop_holder(etcd, a, b):
+    st, body = a.post_alerts([alert("Slow", {"key": "k2", "pause": "8"})])
+    T.ok(st == 202, "replica a accepts the alert", body)
+    T.ok(wait_for("a's run to change the target", lambda: a.kv("k2") == "changed", timeout=20),
+         "a's run changed the target")
+    run = run_of(a, "k2")
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        T.ok(wait_for("replica b to take the run over", lambda: records(b, "recover_end",
+                                                                         run=run), timeout=30),
+             "with a stopped past its lease, b takes its run over")
+        T.eq(a.kv("k2"), None, "and rolls it back")
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    T.ok(wait_for("a's run to end", lambda: records(a, "run_end", run=run), timeout=30),
+         "woken, a's run ends")
+    end = records(a, "run_end", run=run)
+    T.ok(len(end) == 1 and end[0]["outcome"] == "taken_over",
+         "fenced: a's run ends taken_over", end)
+    T.eq(a.kv("k2-after"), None, "a changed nothing more (its next step never started)")
+    T.eq(a.kv("k2"), None, "and did not undo or redo anything b had rolled back")
+    T.ok(not os.path.exists(os.path.join(a.state, "runs", run + ".journal")),
+         "a's journal of the run is gone: the run is not a's to recover")
+    took = records(b, "run_takeover", run=run)
+    T.ok(len(took) == 1 and took[0]["fence"] > 0, "b's ownership carries a new fencing "
+         "revision", took)
+    T.ok(wait_for("etcd to be clean", lambda: etcd_keys(etcd, PREFIX + "/runs/") == [],
+                  timeout=10), "etcd is clean", etcd_keys(etcd, PREFIX))
+
+
+def cron_config(etcd, d, name, kit):
+    os.makedirs(os.path.join(d, "state"), exist_ok=True)
+    path = os.path.join(d, "salve.yaml")
+    with open(path, "w") as f:
+        f.write("audit: %s/audit.jsonl\nstate_dir: %s/state\nplugin_path: [%s]\n"
+                "plugins:\n  testkit: {dir: %s}\n%s"
+                % (d, d, serve_lib.TEST_PLUGINS, kit, ha_yaml(etcd, name)))
+    return path
+
+
+def audit_of(d):
+    with open(os.path.join(d, "audit.jsonl")) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def test_cron_hosts(etcd, kit):
+    ha, hb = tmpdir("salve-cron-a-"), tmpdir("salve-cron-b-")
+    ca, cb = cron_config(etcd, ha, "cron-a", kit), cron_config(etcd, hb, "cron-b", kit)
+    rb = os.path.join(serve_lib.RUNBOOKS, "ha-slow.lua")
+    env = dict(os.environ)
+    env.pop("SALVE_PLUGIN_PATH", None)
+    first = spawn([serve_lib.SALVE, "--config", ca, "run", "-p", "key=cron", "-p", "pause=3",
+                   rb], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    T.ok(wait_for("the first cron run to change the target",
+                  lambda: os.path.exists(os.path.join(kit, "kv", "cron")), timeout=20),
+         "cron host a's run holds the lock")
+    second = subprocess.run([serve_lib.SALVE, "--config", cb, "run", "-p", "key=cron", "-p",
+                             "pause=0", rb], capture_output=True, text=True, timeout=60,
+                            env=env)
+    out_first = first.communicate(timeout=30)[0].decode()
+    T.ok(first.returncode == 0 and second.returncode == 0,
+         "both cron runs succeed", (out_first, second.stdout, second.stderr))
+    end_a = [r for r in audit_of(ha) if r.get("event") == "run_end"][-1]
+    start_b = [r for r in audit_of(hb) if r.get("event") == "run_start"][-1]
+    T.ok(end_a["ts"] <= start_b["ts"], "host b's run started only after host a's ended (the "
+         "etcd lock), never beside it", (end_a["ts"], start_b["ts"]))
+    # A cron run killed mid-run: the next run wanting its lock takes it over first.
+    os.remove(os.path.join(kit, "kv", "cron"))
+    os.remove(os.path.join(kit, "kv", "cron-after"))
+    killed = spawn([serve_lib.SALVE, "--config", ca, "run", "-p", "key=cron", "-p",
+                    "pause=30", rb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
+    T.ok(wait_for("the run to change the target",
+                  lambda: os.path.exists(os.path.join(kit, "kv", "cron")), timeout=20),
+         "host a's run changed the target")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=10)
+    dead = [r for r in audit_of(ha) if r.get("event") == "run_start"][-1]["run"]
+    nxt = subprocess.run([serve_lib.SALVE, "--config", cb, "run", "-p", "key=cron", "-p",
+                          "pause=0", "--lock-timeout", "20s", rb], capture_output=True,
+                         text=True, timeout=60, env=env)
+    T.ok(nxt.returncode == 0 and "taken over here" in nxt.stdout and
+         "undid testkit.set" in nxt.stdout, "host b's next run takes the dead run over, rolls "
+         "it back, then runs", nxt.stdout + nxt.stderr)
+    took = [r for r in audit_of(hb) if r.get("event") == "run_takeover"]
+    T.ok(len(took) == 1 and took[0]["run"] == dead and took[0]["from_replica"] == "cron-a" and
+         took[0].get("by_run"), "audited: which run, from which host, for which run", took)
+
+
+def main():
+    if not ETCD or not ETCDCTL:
+        print("not ok - etcd-server and etcd-client are needed "
+              "(tests/plugins/serve/apt-packages)")
+        return 1
+    etcd = Etcd()
+    if not T.ok(etcd.wait_healthy(), "a 3-member etcd cluster is up"):
+        return T.finish()
+    kit = tmpdir("salve-ha-kit-")
+    os.makedirs(os.path.join(kit, "kv"), exist_ok=True)
+    a = replica(etcd, "a", kit).start()
+    b = replica(etcd, "b", kit).start()
+    try:
+        test_kill_holder(etcd, a, b)
+        test_stop_holder(etcd, a, b)
+        test_cron_hosts(etcd, kit)
+    finally:
+        a.stop()
+        T.eq(b.stop(), 0, "replica b stops cleanly")
+    return T.finish()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
