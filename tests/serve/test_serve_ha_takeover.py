@@ -206,6 +206,81 @@ def test_cron_hosts(etcd, kit):
          took[0].get("by_run"), "audited: which run, from which host, for which run", took)
 
 
+def kill_mid_apply(ca, env, key, before, after, kit):
+    """salve run on host a of ha-unknown.lua, killed -9 while "second" applies."""
+    rb = os.path.join(serve_lib.RUNBOOKS, "ha-unknown.lua")
+    calls = os.path.join(kit, "calls", "set.apply")
+
+    def count():
+        try:
+            return os.path.getsize(calls)  # one byte per call
+        except OSError:
+            return 0
+    base = count()
+    p = spawn([serve_lib.SALVE, "--config", ca, "run", "-p", "key=" + key, "-p",
+               "before=%s" % before, "-p", "after=%s" % after, rb],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+    def applying():
+        return count() >= base + 2
+    ok = wait_for("the second apply to be under way", applying, timeout=20)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=10)
+    return ok
+
+
+def test_unknown_apply(etcd, kit):
+    """An apply interrupted before its result was journaled: the taker asks the step's check,
+    never runs the step forward."""
+    ha, hb = tmpdir("salve-unk-a-"), tmpdir("salve-unk-b-")
+    ca, cb = cron_config(etcd, ha, "unk-a", kit), cron_config(etcd, hb, "unk-b", kit)
+    env = dict(os.environ)
+    env.pop("SALVE_PLUGIN_PATH", None)
+    rb = os.path.join(serve_lib.RUNBOOKS, "ha-unknown.lua")
+    kv = lambda k: (open(os.path.join(kit, "kv", k)).read()
+                    if os.path.exists(os.path.join(kit, "kv", k)) else None)
+    # Killed before the second change was written: its check does not hold.
+    T.ok(kill_mid_apply(ca, env, "u1", 30, 0, kit), "killed while the second apply waits")
+    T.eq((kv("u1"), kv("u1-2")), ("1", None), "the first change is in place, the second not")
+    nxt = subprocess.run([serve_lib.SALVE, "--config", cb, "run", "-p", "key=u1",
+                          "--lock-timeout", "20s", rb], capture_output=True, text=True, timeout=60,
+                         env=env)
+    T.ok("check does not hold: it did not take effect, nothing to undo" in nxt.stdout and
+         "undid testkit.set u1" in nxt.stdout and nxt.returncode == 0,
+         "the taker asks the step's check (it does not hold: nothing to undo), undoes the "
+         "first change, then its own run goes on", nxt.stdout + nxt.stderr)
+    undo = [r for r in audit_of(hb) if r.get("event") == "undo" and
+            r.get("outcome") == "not_applied"]
+    T.ok(len(undo) == 1 and undo[0]["step"] == "second", "audited as not_applied", undo)
+    # Killed after it was written, before its undo record: the check holds: a human.
+    T.ok(kill_mid_apply(ca, env, "u2", 0, 30, kit), "killed after the second apply wrote")
+    nxt = subprocess.run([serve_lib.SALVE, "--config", cb, "run", "-p", "key=u2",
+                          "--lock-timeout", "20s", rb], capture_output=True, text=True, timeout=60,
+                         env=env)
+    T.ok(nxt.returncode == 2 and "check holds now: the change took effect but its undo "
+         "record was never written" in nxt.stdout + nxt.stderr and kv("u2-2") == "x",
+         "the check holds: never re-run, never guessed: a human must look (exit 2), the "
+         "change stays", (nxt.returncode, nxt.stdout, nxt.stderr))
+    again = subprocess.run([serve_lib.SALVE, "--config", ca, "run", "-p", "key=u2",
+                            "--no-wait", rb], capture_output=True, text=True, timeout=60, env=env)
+    T.ok(again.returncode == 75 and "its rollback is incomplete: a human must look" in
+         again.stdout + again.stderr,
+         "the lock stays held for the human, on every host", (again.returncode, again.stdout,
+                                                             again.stderr))
+    dead = [r for r in audit_of(ha) if r.get("event") == "run_start" and
+            r["params"]["key"] == "u2"][0]["run"]
+    res = subprocess.run([serve_lib.SALVE, "--config", cb, "recover", "--resolve", dead,
+                          "--note", "u2-2 checked by hand"], capture_output=True, text=True,
+                         timeout=60, env=env)
+    T.ok(res.returncode == 0 and "left etcd" in res.stdout, "salve recover --resolve on the "
+         "host that took it over also frees it in etcd", (res.returncode, res.stdout,
+                                                            res.stderr))
+    after = subprocess.run([serve_lib.SALVE, "--config", ca, "run", "-p", "key=u2",
+                            "--no-wait", rb], capture_output=True, text=True, timeout=60, env=env)
+    T.eq(after.returncode, 0, "then the lock is free again")
+
+
 def main():
     if not ETCD or not ETCDCTL:
         print("not ok - etcd-server and etcd-client are needed "
@@ -222,6 +297,7 @@ def main():
         test_kill_holder(etcd, a, b)
         test_stop_holder(etcd, a, b)
         test_cron_hosts(etcd, kit)
+        test_unknown_apply(etcd, kit)
     finally:
         a.stop()
         T.eq(b.stop(), 0, "replica b stops cleanly")
