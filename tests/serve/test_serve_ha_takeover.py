@@ -10,7 +10,9 @@ target store (the testkit plugin's directory stands for the machines they change
 - SIGSTOP of the holder past its lease, then SIGCONT: the other replica owns and rolls back
   the run; the stopped one, woken, is fenced: it ends taken_over and changes nothing more;
 - salve run on two cron hosts with ha: the same lock never runs twice at once; a cron run
-  killed mid-run is taken over and rolled back by the next run that wants its lock."""
+  killed mid-run is taken over and rolled back by the next run that wants its lock;
+- an apply interrupted before its result was journaled: the taker asks the step's check;
+- quorum lost while a run is in flight: it starts no more mutations and rolls back locally."""
 import json
 import os
 import signal
@@ -281,6 +283,27 @@ def test_unknown_apply(etcd, kit):
     T.eq(after.returncode, 0, "then the lock is free again")
 
 
+def test_quorum_lost_mid_run(etcd, a):
+    """etcd unavailable while a run is in flight: it starts no more mutations and rolls back
+    locally what it changed."""
+    st, body = a.post_alerts([alert("Slow", {"key": "k3", "pause": "2"})])
+    T.ok(st == 202, "replica a accepts the alert", body)
+    T.ok(wait_for("a's run to change the target", lambda: a.kv("k3") == "changed", timeout=20),
+         "a's run changed the target")
+    run = run_of(a, "k3")
+    etcd.kill(0)
+    etcd.kill(1)
+    T.ok(wait_for("a's run to end", lambda: records(a, "run_end", run=run), timeout=60),
+         "quorum lost: the run ends")
+    end = records(a, "run_end", run=run)
+    T.ok(len(end) == 1 and end[0]["outcome"] == "rolled_back", "rolled back locally", end)
+    T.eq((a.kv("k3"), a.kv("k3-after")), (None, None),
+         "no mutation after etcd went, and the one before is undone")
+    failed = records(a, "step_end", run=run, step="after")
+    T.ok(len(failed) == 1 and failed[0]["outcome"] == "failed" and "lease" in failed[0]["error"],
+         "the step after says why it did not start", failed)
+
+
 def main():
     if not ETCD or not ETCDCTL:
         print("not ok - etcd-server and etcd-client are needed "
@@ -298,6 +321,7 @@ def main():
         test_stop_holder(etcd, a, b)
         test_cron_hosts(etcd, kit)
         test_unknown_apply(etcd, kit)
+        test_quorum_lost_mid_run(etcd, a)
     finally:
         a.stop()
         T.eq(b.stop(), 0, "replica b stops cleanly")
