@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ha/haconf.h"
 #include "util.h"
 #include "yamljson.h"
 
@@ -154,7 +155,7 @@ static void check_doc(const json_t *doc, const char *path, json_t *problems)
 		if (!listed(known_keys, key, strlen(key)))
 			problem(problems,
 			        "%s: unknown key '%s' (audit, audit_sync, state_dir, plugin_path, "
-			        "step_timeout, run_timeout, plugins, server, routes, lifecycle)",
+			        "step_timeout, run_timeout, plugins, server, routes, lifecycle, ha)",
 			        path, key);
 	}
 	if ((v = json_object_get(doc, "audit")) && !json_is_string(v))
@@ -199,6 +200,11 @@ static void check_doc(const json_t *doc, const char *path, json_t *problems)
 	}
 	if ((v = json_object_get(doc, "lifecycle")))
 		check_lifecycle(v, path, problems);
+	salve_ha_conf *ha = NULL;
+	char why[1024];
+	if (salve_ha_conf_parse(json_object_get(doc, "ha"), &ha, why, sizeof why) < 0)
+		problem(problems, "%s: %s", path, why);
+	salve_ha_conf_free(ha);
 }
 
 /* The document at path and its problems (NULL document: it could not be read or parsed, the

@@ -60,7 +60,7 @@ static void test_config_check_lists_all(void **state)
 	char want[4096];
 	snprintf(want, sizeof want,
 	         "%s: unknown key 'unknwon' (audit, audit_sync, state_dir, plugin_path, "
-	         "step_timeout, run_timeout, plugins, server, routes, lifecycle)\n"
+	         "step_timeout, run_timeout, plugins, server, routes, lifecycle, ha)\n"
 	         "%s: audit must be a file path\n"
 	         "%s: run_timeout must be a duration such as \"10m\"\n"
 	         "%s: lifecycle: unknown key 'notfy' (notify)\n"
@@ -78,7 +78,7 @@ static void test_config_check_lists_all(void **state)
 	assert_int_equal(salve_config_load(p, &c, err, sizeof err), -1);
 	snprintf(want, sizeof want,
 	         "%s: unknown key 'unknwon' (audit, audit_sync, state_dir, plugin_path, "
-	         "step_timeout, run_timeout, plugins, server, routes, lifecycle)",
+	         "step_timeout, run_timeout, plugins, server, routes, lifecycle, ha)",
 	         p);
 	assert_string_equal(err, want);
 	salve_config_free(&c);
@@ -91,6 +91,22 @@ static void test_config_check_lists_all(void **state)
 	assert_int_equal(salve_config_load(p, &c, err, sizeof err), 0);
 	assert_true(c.run_timeout == 3600);
 	salve_config_free(&c);
+	/* ha: is checked as salve serve and salve run read it; an inline password is refused
+	 * without being echoed. */
+	tu_write(p, "ha:\n  etcd: {endpoints: ['http://127.0.0.1:2379'], username: u, password: "
+	            "hunter2-inline}\n");
+	got = joined(salve_config_check(p));
+	snprintf(want, sizeof want,
+	         "%s: ha.etcd.password: must be a reference, env:NAME or file:/path (inline "
+	         "passwords are refused)\n",
+	         p);
+	assert_string_equal(got, want);
+	free(got);
+	tu_write(p, "ha:\n  etcd: {endpoints: ['http://127.0.0.1:2379']}\n  lease_ttl: 1s\n");
+	got = joined(salve_config_check(p));
+	snprintf(want, sizeof want, "%s: ha.lease_ttl: from 2s to 1d\n", p);
+	assert_string_equal(got, want);
+	free(got);
 	/* A file that does not parse is one problem, saying where. */
 	tu_write(p, "audit: [\n");
 	got = joined(salve_config_check(p));

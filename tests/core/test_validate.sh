@@ -110,7 +110,7 @@ YAML
 C=$T/bad.yaml
 expect 65 "validate --config: a bad salve.yaml alone" -- S validate --config "$C"
 same "$T/err" "every problem of salve.yaml is reported" <<EOF2
-salve: $C: unknown key 'colour' (audit, audit_sync, state_dir, plugin_path, step_timeout, run_timeout, plugins, server, routes, lifecycle)
+salve: $C: unknown key 'colour' (audit, audit_sync, state_dir, plugin_path, step_timeout, run_timeout, plugins, server, routes, lifecycle, ha)
 salve: $C: lifecycle: unknown key 'notfy' (notify)
 salve: $C: lifecycle.notify.to: unknown channel scheme in "slak:#ops" (slack, teams, pagerduty, opsgenie, email, webhook)
 salve: $C: lifecycle.notify.on: unknown event "rolledback" (start, step_failed, rolled_back, rollback_incomplete, degraded, success)
