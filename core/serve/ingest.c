@@ -24,6 +24,8 @@ struct decision {
 	int queue_full;
 	int unavailable; /* etcd could not be asked (ha:): answer 503 */
 	json_t *extra;   /* another audit record (a cancellation), or NULL */
+	/* With ha: a queued run this alert cancelled, whose claims go back once mu is let go. */
+	char *cancelled_occ, *cancelled_target, cancelled_run[33];
 };
 
 struct srv_ingest {
@@ -166,6 +168,11 @@ static void on_resolved_cancel(struct srv_server *s, struct srv_route_state *rs,
 	if (r->state == SRV_RUN_QUEUED) {
 		d->extra = srv_run_cancel_queued(s, r, "the alert resolved before the run started");
 		decide(d, "cancelled", NULL, "the queued run was cancelled");
+		if (s->ha) {
+			d->cancelled_occ = strdup(r->occ_key);
+			d->cancelled_target = strdup(r->target_key);
+			snprintf(d->cancelled_run, sizeof d->cancelled_run, "%s", r->id);
+		}
 	} else if (r->state == SRV_RUN_AWAITING_APPROVAL && r->approval == SRV_APPROVAL_PENDING) {
 		srv_run_cancel_approval(r, "the alert resolved while the run waited for approval");
 		decide(
@@ -632,6 +639,17 @@ void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *
 		                       json_object_get(d->record, "run"));
 		in->failed |= srv_audit_to(audit, d->record) < 0;
 		d->record = NULL;
+		if (d->cancelled_occ && d->cancelled_target) {
+			char err[1024];
+			const char *claims =
+			    srv_spool_give_back(s, d->cancelled_occ, d->cancelled_target,
+			                        d->cancelled_run, err, sizeof err);
+			if (d->extra && claims)
+				json_object_set_new(d->extra, "claims", json_string(claims));
+		}
+		free(d->cancelled_occ);
+		free(d->cancelled_target);
+		d->cancelled_occ = d->cancelled_target = NULL;
 		if (d->extra) {
 			in->failed |= srv_audit_to(audit, d->extra) < 0;
 			d->extra = NULL;

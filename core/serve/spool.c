@@ -110,6 +110,18 @@ static json_t *read_entry(struct srv_server *s, const char *name, size_t len)
 	return o;
 }
 
+const char *srv_spool_give_back(struct srv_server *s, const char *occ, const char *target,
+                                const char *id, char *err, size_t errlen)
+{
+	if (!s->ha)
+		return NULL;
+	if (srv_ha_give_back(s->ha, occ, target, id, err, errlen) == 0)
+		return "given back";
+	srv_log(SALVE_LOG_WARN, "serve: run %s: its claims in etcd lapse with their lease: %s", id,
+	        err);
+	return err;
+}
+
 void srv_spool_dropped(struct srv_server *s, json_t *rec, const char *occ, const char *target)
 {
 	char err[1024];
@@ -117,13 +129,9 @@ void srv_spool_dropped(struct srv_server *s, json_t *rec, const char *occ, const
 	srv_log(SALVE_LOG_WARN, "serve: run %s (route %s) %s", id,
 	        json_string_value(json_object_get(rec, "route")),
 	        json_string_value(json_object_get(rec, "detail")));
-	if (s->ha && srv_ha_give_back(s->ha, occ, target, id, err, sizeof err) < 0) {
-		srv_log(SALVE_LOG_WARN,
-		        "serve: run %s: its claims in etcd lapse with their lease: %s", id, err);
-		json_object_set_new(rec, "claims", json_string(err));
-	} else if (s->ha) {
-		json_object_set_new(rec, "claims", json_string("given back"));
-	}
+	const char *claims = srv_spool_give_back(s, occ, target, id, err, sizeof err);
+	if (claims)
+		json_object_set_new(rec, "claims", json_string(claims));
 	srv_audit(s, rec);
 }
 

@@ -37,5 +37,12 @@ json_t *srv_spool_read(struct srv_server *s);
  * given back so Alertmanager's next notification of it runs fresh, here or on a peer. Without
  * srv->mu (a round trip with ha:). */
 void srv_spool_dropped(struct srv_server *s, json_t *rec, const char *occ, const char *target);
+/* With ha: a run that leaves the queue without running (dropped, cancelled) gives its claims
+ * in etcd back (its dedup keys occ and target): Alertmanager's next notification of it, or
+ * another alert for its target, may run on any replica. Without srv->mu (a round trip).
+ * "given back", or the error (logged) when they lapse with their lease instead; NULL
+ * without ha:. */
+const char *srv_spool_give_back(struct srv_server *s, const char *occ, const char *target,
+                                const char *id, char *err, size_t errlen);
 
 #endif

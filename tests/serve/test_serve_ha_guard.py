@@ -332,6 +332,26 @@ def test_stale_paused(etcd, a, b):
         b.wait_run(rid)
 
 
+def test_cancel_gives_back(etcd, a):
+    """A queued run cancelled through the API gives its claims back (a peer may run the
+    alert, or another for its target, at once)."""
+    st, body, d = post(a, "Held", {"key": "held-5"})
+    first = body["runs"][0] if st == 202 else None
+    T.ok(first and a.wait_run(first, states=("awaiting_approval",)), "a run holds the slot")
+    st, body, d = post(a, "Held", {"key": "held-6"})
+    second = body["runs"][0] if st == 202 else None
+    T.ok(second and claims_of(etcd, second), "a second is queued, its claims in etcd", body)
+    st, out = a.call("POST", "/runs/%s/cancel" % second, {"by": "test"}, token=APPROVE_TOKEN)
+    T.ok(st == 200, "POST /runs/ID/cancel of the queued run", out)
+    T.eq(claims_of(etcd, second), [], "its claims are gone from etcd")
+    rec = [x for x in a.audit_records() if x.get("event") == "run_cancelled" and
+           x.get("run") == second]
+    T.ok(len(rec) == 1 and rec[0]["claims"] == "given back",
+         "run_cancelled says its claims were given back", rec)
+    a.call("POST", "/runs/%s/deny" % first, {"by": "test"}, token=APPROVE_TOKEN)
+    T.ok(a.wait_run(first), "the first ends (denied)")
+
+
 def test_stale_spooled(etcd, a):
     """A run accepted and spooled by a replica killed with -9, restarted after the
     deadline: dropped at the restart, audited, its claims given back."""
@@ -451,6 +471,7 @@ def main():
         test_resolved(a, b)
         test_pause(etcd, a, b)
         test_stale_paused(etcd, a, b)
+        test_cancel_gives_back(etcd, a)
         test_server_blast(etcd)
         spooled = test_stale_spooled(etcd, a)
         T.eq(b.stop(), 0, "replica b stops cleanly")
