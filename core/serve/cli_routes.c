@@ -431,7 +431,8 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 	    "and refused with reason \"paused\"; runs already queued wait. resume lifts it. The\n"
 	    "switch is the file STATE_DIR/serve/paused, which the server checks on every\n"
 	    "request and every second. With ha: in salve.yaml it is the key PREFIX/pause in\n"
-	    "etcd instead, which every replica reads every second (docs/ha.md).\n";
+	    "etcd instead, which every replica reads with each alert and every 0.25 s for its\n"
+	    "queued runs (docs/ha.md).\n";
 	int pause = strcmp(argv[0], "pause") == 0;
 	const char *reason = NULL;
 	static const struct option opts[] = {
