@@ -13,6 +13,7 @@
 #include "route.h"
 #include "run.h"
 #include "schema.h"
+#include "spool.h"
 #include "srv.h"
 #include "util.h"
 
@@ -170,8 +171,13 @@ int srv_approval_decide(struct srv_server *s, const char *id, const char *decisi
 		*out = json_pack("{s:s}", "error", "no such run");
 		return 404;
 	}
+	char *occ = NULL, *target = NULL;
 	if (cancel && r->state == SRV_RUN_QUEUED) {
 		rec = srv_run_cancel_queued(s, r, msg);
+		if (s->ha) { /* its claims in etcd go back too, once mu is let go */
+			occ = strdup(r->occ_key);
+			target = strdup(r->target_key);
+		}
 	} else if ((*out = not_decidable(r, id, step))) {
 		pthread_mutex_unlock(&s->mu);
 		return 409;
@@ -195,6 +201,13 @@ int srv_approval_decide(struct srv_server *s, const char *id, const char *decisi
 	*out = json_pack("{s:s, s:s, s:s}", "run", id, "decision", decision, "step",
 	                 r->approval_step[0] ? r->approval_step : "");
 	pthread_mutex_unlock(&s->mu);
+	char err[1024];
+	const char *claims =
+	    occ && target ? srv_spool_give_back(s, occ, target, id, err, sizeof err) : NULL;
+	if (claims)
+		json_object_set_new(rec, "claims", json_string(claims));
+	free(occ);
+	free(target);
 	srv_audit(s, rec);
 	return 200;
 }

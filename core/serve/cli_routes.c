@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "circuits.h"
 #include "cli.h"
 #include "env.h"
 #include "exitcodes.h"
@@ -344,14 +345,24 @@ static int routes_reset(struct srv_env *e, const char *name)
 		return SALVE_EXIT_CANTCREAT;
 	}
 	snprintf(circuits, sizeof circuits, "%s/circuits", serve_dir);
+	/* With ha: the shared circuit first (every replica's), then this host's file. */
+	int shared_open = 0;
+	int shared = srv_circuit_reset_shared(&e->conf, name, &shared_open, err, sizeof err);
+	if (shared < 0) {
+		fprintf(stderr, "salve: routes reset: %s\n", err);
+		return SALVE_EXIT_UNAVAILABLE;
+	}
 	int rc = srv_state_remove_circuit(circuits, name, err, sizeof err);
 	if (rc < 0) {
 		fprintf(stderr, "salve: routes reset: %s\n", err);
 		return SALVE_EXIT_CANTCREAT;
 	}
-	srv_env_audit(e->core.audit_path, e->core.cfg.audit_sync,
-	              json_pack("{s:s, s:s, s:s, s:b, s:s}", "event", "circuit_reset", "route",
-	                        name, "by", srv_env_who(), "was_open", rc == 1, "via", "cli"));
+	rc = rc == 1 || shared_open;
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:b, s:s}", "event", "circuit_reset", "route",
+	                        name, "by", srv_env_who(), "was_open", rc, "via", "cli");
+	if (shared)
+		json_object_set_new(rec, "shared", json_true());
+	srv_env_audit(e->core.audit_path, e->core.cfg.audit_sync, rec);
 	printf("salve: route %s: circuit %s\n", name,
 	       rc == 1 ? "closed (alerts start runs again)" : "was not open");
 	return 0;
@@ -420,7 +431,8 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 	    "and refused with reason \"paused\"; runs already queued wait. resume lifts it. The\n"
 	    "switch is the file STATE_DIR/serve/paused, which the server checks on every\n"
 	    "request and every second. With ha: in salve.yaml it is the key PREFIX/pause in\n"
-	    "etcd instead, which every replica reads every second (docs/ha.md).\n";
+	    "etcd instead, which every replica reads with each alert and every 0.25 s for its\n"
+	    "queued runs (docs/ha.md).\n";
 	int pause = strcmp(argv[0], "pause") == 0;
 	const char *reason = NULL;
 	static const struct option opts[] = {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auditscan.h"
 #include "strmap.h"
 
 int srv_rate_init(srv_rate *r, int count, double window)
@@ -454,4 +455,165 @@ void srv_dedup_each_cooling(const srv_dedup *d, double now,
 	for (const struct dedup_entry *e = d->oldest; e; e = e->newer)
 		if (!e->active && !e->resolved && now - e->ended < e->cooldown)
 			fn(arg, e->key, e->run_id, e->cooldown - (now - e->ended));
+}
+
+/* ---- the guardrails shared by replicas ------------------------------------------------------ */
+
+int srv_window_load(const json_t *doc, srv_rate *r, srv_targets *t)
+{
+	const json_t *starts = json_object_get(doc, "rate");
+	if (r && r->count > 0 && json_is_array(starts)) {
+		size_t n = json_array_size(starts), from = 0;
+		if (n > (size_t)r->count)
+			from = n - (size_t)r->count;
+		r->head = 0;
+		r->used = 0;
+		for (size_t i = from; i < n; i++)
+			if (json_is_number(json_array_get(starts, i)))
+				r->times[r->used++] = json_number_value(json_array_get(starts, i));
+	}
+	const json_t *seen = json_object_get(doc, "targets");
+	if (!t || t->max <= 0 || !json_is_object(seen))
+		return 0;
+	const char *key;
+	const json_t *last;
+	json_object_foreach((json_t *)seen, key, last)
+	{
+		if (!json_is_number(last))
+			continue;
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? t->cap * 2 : 8;
+			struct srv_target_seen *grown = realloc(t->v, cap * sizeof *grown);
+			if (!grown)
+				return -1;
+			t->v = grown;
+			t->cap = cap;
+		}
+		if (!(t->v[t->n].key = strdup(key)))
+			return -1;
+		t->v[t->n++].last = json_number_value(last);
+	}
+	return 0;
+}
+
+json_t *srv_window_dump(const srv_rate *r, const srv_targets *t, double now)
+{
+	json_t *starts = json_array(), *seen = json_object();
+	json_t *doc = json_pack("{s:o, s:o}", "rate", starts, "targets", seen);
+	if (!doc)
+		return NULL;
+	/* Starts out of the window decide nothing (a full ring's oldest is only compared with
+	 * the window): left out, the document stays small. */
+	for (int i = 0; r && i < r->used; i++) {
+		double at = r->times[(r->head + i) % r->count];
+		if (now - at < r->window)
+			json_array_append_new(starts, json_real(at));
+	}
+	for (size_t i = 0; t && i < t->n; i++)
+		if (now - t->v[i].last < t->window)
+			json_object_set_new(seen, t->v[i].key, json_real(t->v[i].last));
+	return doc;
+}
+
+int srv_breaker_open(const json_t *doc)
+{
+	return json_is_true(json_object_get(doc, "open"));
+}
+
+json_t *srv_breaker_next(const json_t *doc, int breaker, int success, int failed,
+                         const char *run_id, const char *why, const char *replica, const char *at,
+                         int *opened)
+{
+	*opened = 0;
+	json_int_t failures = json_integer_value(json_object_get(doc, "failures"));
+	if ((success && failures == 0) || (!success && !failed))
+		return NULL;
+	json_t *next = doc ? json_deep_copy(doc) : json_object();
+	if (!next)
+		return NULL;
+	failures = success ? 0 : failures + 1;
+	json_object_set_new(next, "failures", json_integer(failures));
+	if (success || breaker <= 0 || failures < breaker || srv_breaker_open(doc))
+		return next;
+	char reason[512];
+	snprintf(reason, sizeof reason, "last failed run %s: %s", run_id, why);
+	json_object_set_new(next, "open", json_true());
+	json_object_set_new(next, "reason", json_string(reason));
+	json_object_set_new(next, "last_run", json_string(run_id));
+	json_object_set_new(next, "opened_at", json_string(at));
+	json_object_set_new(next, "replica", json_string(replica));
+	*opened = 1;
+	return next;
+}
+
+int srv_shared_decide(const srv_shared_view *view, const srv_shared_limits *limits,
+                      const char *const *targets, size_t n, double now, srv_shared_result *out)
+{
+	memset(out, 0, sizeof *out);
+	if (view->resolved)
+		out->verdict = SRV_SHARED_IGNORED;
+	else if (view->paused)
+		out->verdict = SRV_SHARED_PAUSED;
+	else if (srv_breaker_open(view->circuit))
+		out->verdict = SRV_SHARED_CIRCUIT;
+	else if (view->claimed)
+		out->verdict = SRV_SHARED_CLAIMED;
+	else if (view->target_held)
+		out->verdict = SRV_SHARED_TARGET;
+	if (out->verdict != SRV_SHARED_RUN)
+		return 0;
+	srv_rate rate;
+	srv_targets route, server;
+	if (srv_rate_init(&rate, limits->rate_count, limits->rate_window) < 0)
+		return -1;
+	srv_targets_init(&route, limits->max_targets, limits->targets_window);
+	srv_targets_init(&server, limits->server_max_targets, limits->server_targets_window);
+	int rc = -1;
+	if (srv_window_load(view->route_window, &rate, &route) < 0 ||
+	    srv_window_load(view->server_window, NULL, &server) < 0)
+		goto out;
+	/* In the order of the single server's checks (ingest.c): blast radius, then rate. */
+	if (!srv_targets_would_allow_keys(&route, targets, n, now)) {
+		out->verdict = SRV_SHARED_BLAST_ROUTE;
+	} else if (!srv_targets_would_allow_keys(&server, targets, n, now)) {
+		out->verdict = SRV_SHARED_BLAST_SERVER;
+	} else if (!srv_rate_take(&rate, now, &out->retry_in)) {
+		out->verdict = SRV_SHARED_RATE;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			srv_targets_take(&route, targets[i], now, NULL);
+			srv_targets_take(&server, targets[i], now, NULL);
+		}
+		if (limits->rate_count > 0 || limits->max_targets > 0)
+			out->route_window = srv_window_dump(&rate, &route, now);
+		if (limits->server_max_targets > 0)
+			out->server_window = srv_window_dump(NULL, &server, now);
+		if ((limits->rate_count > 0 || limits->max_targets > 0) && !out->route_window)
+			goto out;
+		if (limits->server_max_targets > 0 && !out->server_window)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		srv_shared_result_clear(out);
+	srv_rate_free(&rate);
+	srv_targets_free(&route);
+	srv_targets_free(&server);
+	return rc;
+}
+
+void srv_shared_result_clear(srv_shared_result *res)
+{
+	json_decref(res->route_window);
+	json_decref(res->server_window);
+	res->route_window = res->server_window = NULL;
+}
+
+double srv_stale_age(const char *created_at, double t_created, double now_mono, double now_wall)
+{
+	double age = t_created > 0 ? now_mono - t_created : -1, at;
+	if (created_at && salve_parse_rfc3339(created_at, &at) == 0 && now_wall - at > age)
+		age = now_wall - at;
+	return age;
 }

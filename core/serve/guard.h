@@ -2,11 +2,14 @@
  * Guardrails of the server, as pure data structures with the clock passed in (so unit tests
  * drive time): a sliding-window rate limiter, a blast-radius window (distinct targets per
  * window) and the dedup table (one run per occurrence or target while active or cooling
- * down). Not thread-safe: the server holds its mutex around them.
+ * down); and, at the end, the same guardrails over the documents replicas share in etcd.
+ * Not thread-safe: the server holds its mutex around them (the functions on documents only
+ * touch what they are given).
  */
 #ifndef SRV_GUARD_H
 #define SRV_GUARD_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* At most count events in any window seconds. count == 0: no limit. */
@@ -106,5 +109,81 @@ void srv_dedup_changes_free(srv_dedup_change *c, size_t n);
 void srv_dedup_each_cooling(const srv_dedup *d, double now,
                             void (*fn)(void *arg, const char *key, const char *run_id, double left),
                             void *arg);
+
+/* ---- the guardrails shared by replicas (with ha:, docs/ha.md) ----------------------------------
+ *
+ * etcd holds their state as small JSON documents; a replica reads them, decides with the same
+ * structures as above and writes them back in a transaction that compares their revisions.
+ * Times in the documents are wall-clock seconds (replicas share no monotonic clock). */
+
+/* A window document {"rate": [start, ...] oldest first, "targets": {"KEY": last seen, ...}}
+ * into r and t (either may be NULL), which the caller initialised with the route's (or
+ * server's) limits: of more starts than the rate's count the newest are kept; targets are
+ * all kept (a replica with a smaller max_targets then refuses sooner). doc may be NULL
+ * (nothing counted yet). 0, or -1 out of memory. */
+int srv_window_load(const json_t *doc, srv_rate *r, srv_targets *t);
+/* The document of r and t as they are at now (targets out of the window left out): a new
+ * reference, NULL when out of memory. */
+json_t *srv_window_dump(const srv_rate *r, const srv_targets *t, double now);
+
+/* A circuit document {"failures": N, "open": bool, "reason", "last_run", "opened_at",
+ * "replica"} after a run ended, as srv_circuit_count (circuits.h) counts it: success resets
+ * the failures, failed adds one (a run that did neither counts for neither), and breaker
+ * failures in a row open it. doc may be NULL (none yet). Returns the new document (new
+ * reference), or NULL when nothing changes; *opened is 1 when this run opened it. */
+json_t *srv_breaker_next(const json_t *doc, int breaker, int success, int failed,
+                         const char *run_id, const char *why, const char *replica, const char *at,
+                         int *opened);
+/* Whether a circuit document says open. */
+int srv_breaker_open(const json_t *doc);
+
+/* What the shared state says of a run about to start, in the order the server decides. */
+enum srv_shared_verdict {
+	SRV_SHARED_RUN = 0,     /* it may start: the documents below are to be written */
+	SRV_SHARED_IGNORED,     /* the occurrence resolved: a firing of it is stale */
+	SRV_SHARED_PAUSED,      /* the shared pause is set */
+	SRV_SHARED_CIRCUIT,     /* the route's circuit is open */
+	SRV_SHARED_CLAIMED,     /* another run holds the occurrence */
+	SRV_SHARED_TARGET,      /* another run holds the target (active or cooling down) */
+	SRV_SHARED_BLAST_ROUTE, /* the route's max_targets would be passed */
+	SRV_SHARED_BLAST_SERVER,
+	SRV_SHARED_RATE, /* the route's rate_limit is spent */
+};
+
+typedef struct srv_shared_view {
+	int resolved, paused;
+	const json_t *circuit; /* the route's circuit document, or NULL */
+	int claimed;           /* another run holds the occurrence (not one this run may take) */
+	int target_held;       /* the same for the target */
+	const json_t *route_window, *server_window; /* window documents, or NULL */
+} srv_shared_view;
+
+typedef struct srv_shared_limits {
+	int rate_count; /* the route's rate_limit; 0: none */
+	double rate_window;
+	int max_targets; /* the route's blast radius; 0: none */
+	double targets_window;
+	int server_max_targets; /* server.max_targets; 0: none */
+	double server_targets_window;
+} srv_shared_limits;
+
+typedef struct srv_shared_result {
+	enum srv_shared_verdict verdict;
+	/* With SRV_SHARED_RUN: the window documents to write (new references), NULL for one no
+	 * limit uses. */
+	json_t *route_window, *server_window;
+	double retry_in; /* SRV_SHARED_RATE: seconds until a slot frees */
+} srv_shared_result;
+
+/* Decides from view at now (wall clock) for a run that reaches the n target keys. 0, or -1
+ * out of memory. Pure: the caller owns view and frees the result's documents. */
+int srv_shared_decide(const srv_shared_view *view, const srv_shared_limits *limits,
+                      const char *const *targets, size_t n, double now, srv_shared_result *out);
+void srv_shared_result_clear(srv_shared_result *res);
+
+/* How long ago a run was accepted: the larger of its age on the monotonic clock (t_created,
+ * now_mono: this process) and on the wall clock (created_at, RFC 3339, now_wall: survives a
+ * restart), so a run requeued after a restart is as old as it is. -1 when neither is known. */
+double srv_stale_age(const char *created_at, double t_created, double now_mono, double now_wall);
 
 #endif

@@ -430,16 +430,8 @@ static enum MHD_Result dispatch(struct srv_server *s, struct MHD_Connection *c, 
 	int status;
 	char err[1024];
 	switch (q->h) {
-	case H_HEALTH: {
-		json_t *list = NULL;
-		srv_status_runs(s, NULL, NULL, 1, &list);
-		json_t *o = json_pack("{s:s, s:O, s:O, s:O}", "status", "ok", "paused",
-		                      json_object_get(list, "paused"), "queued",
-		                      json_object_get(list, "queued"), "active",
-		                      json_object_get(list, "active"));
-		json_decref(list);
-		return send_json(s, c, name, MHD_HTTP_OK, o);
-	}
+	case H_HEALTH:
+		return send_json(s, c, name, MHD_HTTP_OK, srv_status_health(s));
 	case H_METRICS: {
 		char *text = srv_status_metrics(s);
 		if (!text)

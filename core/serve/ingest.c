@@ -24,6 +24,8 @@ struct decision {
 	int queue_full;
 	int unavailable; /* etcd could not be asked (ha:): answer 503 */
 	json_t *extra;   /* another audit record (a cancellation), or NULL */
+	/* With ha: a queued run this alert cancelled, whose claims go back once mu is let go. */
+	char *cancelled_occ, *cancelled_target, cancelled_run[33];
 };
 
 struct srv_ingest {
@@ -98,15 +100,31 @@ static void resolved_key(const char *route, const json_t *alert, char *key, size
 }
 
 /* A "resolved" notification: the occurrence is remembered, so that a "firing" of it that
- * arrives later (an HA peer's, or one delayed in flight) is known to be stale. */
-static void remember_resolved(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
-                              double now)
+ * arrives later (an HA peer's, or one delayed in flight) is known to be stale. With ha: in
+ * etcd too (mu let go for the round trip), for every replica: 0, or -1 when etcd cannot be
+ * asked (refused, decided: Alertmanager retries the 503 and nothing else is done now). */
+static int remember_resolved(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                             struct decision *d, double now)
 {
-	char key[1024];
+	char key[1024], err[1024], detail[1400];
 	if (s->conf.resolved_memory <= 0)
-		return;
+		return 0;
 	resolved_key(rs->route->name, alert, key, sizeof key);
 	srv_dedup_remember_resolved(s->dedup, key, now, s->conf.resolved_memory);
+	if (!s->ha)
+		return 0;
+	pthread_mutex_unlock(&s->mu);
+	int rc = srv_ha_remember_resolved(s->ha, key, s->conf.resolved_memory, err, sizeof err);
+	pthread_mutex_lock(&s->mu);
+	if (rc == 0)
+		return 0;
+	snprintf(detail, sizeof detail,
+	         "etcd cannot be asked to remember that this occurrence resolved (so that no "
+	         "replica runs a later stale \"firing\" of it): %s",
+	         err);
+	refuse(s, rs, d, "ha_unavailable", detail);
+	d->unavailable = 1;
+	return -1;
 }
 
 /* 1 (ignored, decided) when a "firing" notification names an occurrence that resolved. */
@@ -150,6 +168,11 @@ static void on_resolved_cancel(struct srv_server *s, struct srv_route_state *rs,
 	if (r->state == SRV_RUN_QUEUED) {
 		d->extra = srv_run_cancel_queued(s, r, "the alert resolved before the run started");
 		decide(d, "cancelled", NULL, "the queued run was cancelled");
+		if (s->ha) {
+			d->cancelled_occ = strdup(r->occ_key);
+			d->cancelled_target = strdup(r->target_key);
+			snprintf(d->cancelled_run, sizeof d->cancelled_run, "%s", r->id);
+		}
 	} else if (r->state == SRV_RUN_AWAITING_APPROVAL && r->approval == SRV_APPROVAL_PENDING) {
 		srv_run_cancel_approval(r, "the alert resolved while the run waited for approval");
 		decide(
@@ -164,63 +187,82 @@ static void on_resolved_cancel(struct srv_server *s, struct srv_route_state *rs,
 	}
 }
 
-/* Blast radius: the distinct targets the run reaches (one per host of a list that
- * allow_patterns let through; a pattern reaches an unknown number) must fit the route's and
- * the server's max_targets. 0, or -1 refused (decided). */
+/* What the run reaches, for the blast radius: the distinct targets (one per host of a list
+ * that allow_patterns let through; a pattern reaches an unknown number), rendered only when
+ * the route or the server has a max_targets. 0, or -1 refused (decided). */
+static int reach_of(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                    int resolved, const char *tname, const char *target, struct decision *d,
+                    struct reach *x)
+{
+	const srv_route *route = rs->route;
+	char detail[1024], err[1024];
+	if (route->max_targets <= 0 && s->conf.global_max_targets <= 0)
+		return 0;
+	int unbounded = 0;
+	if (srv_render_targets(route, alert, resolved, &x->keys, &unbounded, err, sizeof err) < 0) {
+		refuse(s, rs, d, "template", err);
+		return -1;
+	}
+	if (unbounded) {
+		snprintf(detail, sizeof detail,
+		         "%s has max_targets and %s names a host pattern (or more than 256 "
+		         "targets): the blast radius cannot count what it reaches",
+		         route->max_targets > 0 ? "the route" : "the server", target);
+		refuse(s, rs, d, "blast_radius", detail);
+		return -1;
+	}
+	x->n = json_array_size(x->keys);
+	x->v = calloc(x->n + 1, sizeof *x->v);
+	if (!x->v) {
+		refuse(s, rs, d, "internal", "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		char key[512];
+		srv_alert_target_key(tname, json_string_value(json_array_get(x->keys, i)), key,
+		                     sizeof key);
+		json_array_set_new(x->keys, i, json_string(key));
+		x->v[i] = json_string_value(json_array_get(x->keys, i));
+	}
+	return 0;
+}
+
+static void refuse_blast(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
+                         int route_full, const char *target, size_t n, const char *where)
+{
+	char detail[1024];
+	snprintf(detail, sizeof detail,
+	         "%s already acted on %d distinct targets in %.0f s%s: %s (%zu target%s) is not "
+	         "started",
+	         route_full ? "the route" : "the server",
+	         route_full ? rs->route->max_targets : s->conf.global_max_targets,
+	         route_full ? rs->route->targets_window : s->conf.global_targets_window, where,
+	         target, n, n == 1 ? "" : "s");
+	refuse(s, rs, d, "blast_radius", detail);
+}
+
+/* Blast radius: what the run reaches must fit the route's and the server's max_targets.
+ * 0, or -1 refused (decided). */
 static int blast_radius(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
                         int resolved, const char *tname, const char *target, double now,
                         struct decision *d, struct reach *x)
 {
-	const srv_route *route = rs->route;
-	char detail[1024], err[1024];
-	if (route->max_targets > 0 || s->conf.global_max_targets > 0) {
-		int unbounded = 0;
-		if (srv_render_targets(route, alert, resolved, &x->keys, &unbounded, err,
-		                       sizeof err) < 0) {
-			refuse(s, rs, d, "template", err);
-			return -1;
-		}
-		if (unbounded) {
-			snprintf(detail, sizeof detail,
-			         "%s has max_targets and %s names a host pattern (or more than 256 "
-			         "targets): the blast radius cannot count what it reaches",
-			         route->max_targets > 0 ? "the route" : "the server", target);
-			refuse(s, rs, d, "blast_radius", detail);
-			return -1;
-		}
-		x->n = json_array_size(x->keys);
-		x->v = calloc(x->n + 1, sizeof *x->v);
-		if (!x->v) {
-			refuse(s, rs, d, "internal", "out of memory");
-			return -1;
-		}
-		for (size_t i = 0; i < x->n; i++) {
-			char key[512];
-			srv_alert_target_key(tname, json_string_value(json_array_get(x->keys, i)),
-			                     key, sizeof key);
-			json_array_set_new(x->keys, i, json_string(key));
-			x->v[i] = json_string_value(json_array_get(x->keys, i));
-		}
-	}
+	if (reach_of(s, rs, alert, resolved, tname, target, d, x) < 0)
+		return -1;
 	int route_ok = srv_targets_would_allow_keys(&rs->targets, x->v, x->n, now);
 	if (route_ok && srv_targets_would_allow_keys(&s->global_targets, x->v, x->n, now))
 		return 0;
-	snprintf(detail, sizeof detail,
-	         "%s already acted on %d distinct targets in %.0f s: %s (%zu target%s) is not "
-	         "started",
-	         !route_ok ? "the route" : "the server",
-	         !route_ok ? route->max_targets : s->conf.global_max_targets,
-	         !route_ok ? route->targets_window : s->conf.global_targets_window, target, x->n,
-	         x->n == 1 ? "" : "s");
-	refuse(s, rs, d, "blast_radius", detail);
+	refuse_blast(s, rs, d, !route_ok, target, x->n, "");
 	return -1;
 }
 
-/* Pause and the circuit refuse before anything is rendered. 1 when refused (decided). */
+/* Pause and the circuit refuse before anything is rendered. 1 when refused (decided). With
+ * ha: only this replica's own switches (the pause file, a circuit file); the shared ones are
+ * read by the decision itself (shared_guardrails). */
 static int closed(struct srv_server *s, struct srv_route_state *rs, struct decision *d)
 {
 	char detail[1024];
-	if (s->paused) {
+	if (s->ha ? srv_pause_local(s) : s->paused) {
 		refuse(s, rs, d, "paused", "salve serve is paused (salve resume, or POST /resume)");
 		return 1;
 	}
@@ -237,70 +279,6 @@ static double claim_ttl(const struct srv_server *s, const struct srv_route_state
 {
 	double run = s->cfg && s->cfg->run_timeout > 0 ? s->cfg->run_timeout : 3600;
 	return rs->route->cooldown + run;
-}
-
-/* With ha: the occurrence is claimed in etcd for run_id, so one replica runs it. Called
- * under mu, which it lets go for the round trip. 0 claimed (or no ha:), -1 decided: another
- * replica's run holds it (deduplicated) or etcd cannot be asked (refused, 503). */
-static int claimed(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
-                   const char *occ, const char *run_id)
-{
-	if (!s->ha)
-		return 0;
-	srv_ha_holder holder;
-	char err[1024], detail[1024], labels[512];
-	double ttl = claim_ttl(s, rs);
-	pthread_mutex_unlock(&s->mu);
-	int rc = srv_ha_claim(s->ha, occ, run_id, ttl, &holder, err, sizeof err);
-	pthread_mutex_lock(&s->mu);
-	/* This process's own claim for a run it does not have: its answer was lost (a timeout
-	 * after etcd applied it, so no run started), or the run ended and left the run table (the
-	 * local dedup table let this alert through: its cooldown is over). Left alone, it would
-	 * make every replica answer "duplicate" until its lease ends. A claim of an earlier
-	 * process, or of a replica misconfigured with our name, is never taken over: its run may
-	 * be live, and the lease ends it. */
-	if (rc == 0 && holder.ours && !srv_run_find(s, holder.run)) {
-		pthread_mutex_unlock(&s->mu);
-		rc = srv_ha_reclaim(s->ha, occ, holder.run, run_id, ttl, err, sizeof err);
-		pthread_mutex_lock(&s->mu);
-		if (rc == 0) {
-			snprintf(err, sizeof err,
-			         "the claim of a lost run changed while it was taken over");
-			rc = -1;
-		}
-	}
-	if (rc == 1)
-		return 0;
-	if (rc < 0) {
-		snprintf(detail, sizeof detail,
-		         "etcd cannot be asked whether another replica runs this alert, so none "
-		         "starts here (Alertmanager retries the 503): %s",
-		         err);
-		refuse(s, rs, d, "ha_unavailable", detail);
-		d->unavailable = 1;
-		return -1;
-	}
-	srv_route_labels(labels, sizeof labels, rs);
-	srv_metrics_add(s->metrics, "salve_alerts_deduplicated_total", labels, 1);
-	snprintf(detail, sizeof detail, "duplicate of run %s on replica %s", holder.run,
-	         holder.replica);
-	decide(d, "deduplicated", "claimed", detail);
-	json_object_set_new(d->record, "run", json_string(holder.run));
-	json_object_set_new(d->record, "replica", json_string(holder.replica));
-	return -1;
-}
-
-/* Gives back a claim whose run did not start here (under mu, let go for the round trip). */
-static void unclaim(struct srv_server *s, const char *occ, const char *run_id)
-{
-	if (!s->ha)
-		return;
-	char err[1024];
-	pthread_mutex_unlock(&s->mu);
-	if (srv_ha_unclaim(s->ha, occ, run_id, err, sizeof err) < 0)
-		srv_log(SALVE_LOG_WARN, "serve: a claim of run %s lapses with its lease: %s",
-		        run_id, err);
-	pthread_mutex_lock(&s->mu);
 }
 
 /* Queue, blast radius and rate limit, all under mu. 0 when the run may start (its targets
@@ -340,9 +318,155 @@ static int within_limits(struct srv_server *s, struct srv_route_state *rs, const
 	return 0;
 }
 
-/* The guardrails after the params: dedup (the local table, then with ha: the claim in etcd),
- * then the limits. 0 when the run may start, -1 when decided otherwise (a claim made for a
- * run that does not start is given back). */
+/* A refusal of the shared state (ha:), decided. */
+static void shared_refusal(struct srv_server *s, struct srv_route_state *rs, struct decision *d,
+                           const srv_ha_answer *ans, const char *target, size_t ntargets)
+{
+	const srv_route *route = rs->route;
+	const srv_ha_holder *hd = &ans->holder;
+	char detail[1024], labels[512];
+	switch (ans->verdict) {
+	case SRV_SHARED_RUN:
+		break;
+	case SRV_SHARED_IGNORED:
+		srv_metrics_labels(labels, sizeof labels, "route", route->name, "reason",
+		                   "resolved", NULL);
+		srv_metrics_add(s->metrics, "salve_alerts_ignored_total", labels, 1);
+		decide(d, "ignored", "resolved",
+		       "this occurrence (same fingerprint and startsAt) resolved, as a replica "
+		       "remembered in etcd: a later \"firing\" of it is stale (an HA peer's, or "
+		       "delayed) and starts nothing");
+		break;
+	case SRV_SHARED_PAUSED:
+		refuse(s, rs, d, "paused",
+		       "salve serve is paused on every replica (the shared pause in etcd: salve "
+		       "resume, or POST /resume)");
+		break;
+	case SRV_SHARED_CIRCUIT: {
+		const char *why = json_string_value(json_object_get(ans->circuit, "reason"));
+		snprintf(detail, sizeof detail,
+		         "circuit open after %d failed runs in a row across replicas (%s); reset "
+		         "with salve routes reset %s",
+		         (int)json_integer_value(json_object_get(ans->circuit, "failures")),
+		         why ? why : "", route->name);
+		refuse(s, rs, d, "circuit_open", detail);
+		break;
+	}
+	case SRV_SHARED_CLAIMED:
+	case SRV_SHARED_TARGET: {
+		int occurrence = ans->verdict == SRV_SHARED_CLAIMED;
+		srv_route_labels(labels, sizeof labels, rs);
+		srv_metrics_add(s->metrics, "salve_alerts_deduplicated_total", labels, 1);
+		if (occurrence)
+			snprintf(detail, sizeof detail, "duplicate of run %s on replica %s",
+			         hd->run, hd->replica);
+		else if (!hd->ended_at[0])
+			snprintf(detail, sizeof detail,
+			         "run %s on replica %s is already active for the same target",
+			         hd->run, hd->replica);
+		else
+			snprintf(
+			    detail, sizeof detail,
+			    "run %s on replica %s for the same target ended at %s; cooldown is "
+			    "%.0f s",
+			    hd->run, hd->replica, hd->ended_at, route->cooldown);
+		decide(d, "deduplicated",
+		       occurrence        ? "claimed"
+		       : hd->ended_at[0] ? "cooldown"
+		                         : "active",
+		       detail);
+		json_object_set_new(d->record, "run", json_string(hd->run));
+		json_object_set_new(d->record, "replica", json_string(hd->replica));
+		break;
+	}
+	case SRV_SHARED_BLAST_ROUTE:
+	case SRV_SHARED_BLAST_SERVER:
+		refuse_blast(s, rs, d, ans->verdict == SRV_SHARED_BLAST_ROUTE, target, ntargets,
+		             " across replicas");
+		break;
+	case SRV_SHARED_RATE:
+		snprintf(detail, sizeof detail,
+		         "the route allows %d runs per %.0f s across replicas; the next may start "
+		         "in %.0f s",
+		         route->rate_count, route->rate_window, ans->retry_in);
+		refuse(s, rs, d, "rate_limited", detail);
+		break;
+	}
+}
+
+/* With ha: the state replicas share decides (srv_ha_decide: the pause, a resolved
+ * occurrence, the circuit, the claims of the occurrence and the target, the blast radius and
+ * the rate), usually in one etcd transaction, with mu let go for it. The run's keys are taken
+ * in the local dedup table first, so that no other request of this process decides them
+ * meanwhile (it finds them active), and a place in the queue is kept; both are given back
+ * when the run does not start. Under mu: 0 when the run may start, -1 decided. */
+static int shared_guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
+                             int resolved, const char *target, const char *occ, const char *tkey,
+                             const char *tname, const char *run_id, struct decision *d)
+{
+	const srv_route *route = rs->route;
+	char detail[1400], err[1024], rkey[1024];
+	if (s->queued >= (size_t)s->conf.queue_size) {
+		snprintf(detail, sizeof detail, "the run queue is full (%d runs waiting): retry",
+		         s->conf.queue_size);
+		refuse(s, rs, d, "queue_full", detail);
+		d->queue_full = 1;
+		return -1;
+	}
+	struct reach x = {0};
+	if (reach_of(s, rs, alert, resolved, tname, target, d, &x) < 0) {
+		reach_free(&x);
+		return -1;
+	}
+	int stale_check = !resolved && s->conf.resolved_memory > 0;
+	if (stale_check)
+		resolved_key(route->name, alert, rkey, sizeof rkey);
+	srv_ha_ask ask = {
+	    .route = route->name,
+	    .occ = occ,
+	    .target = tkey,
+	    .resolved = stale_check ? rkey : NULL,
+	    .run_id = run_id,
+	    .ttl = claim_ttl(s, rs),
+	    .breaker = route->breaker,
+	    .limits = {route->rate_count, route->rate_window, route->max_targets,
+	               route->targets_window, s->conf.global_max_targets,
+	               s->conf.global_targets_window},
+	    .targets = x.v,
+	    .ntargets = x.n,
+	};
+	srv_dedup_start(s->dedup, occ, run_id, route->cooldown);
+	srv_dedup_start(s->dedup, tkey, run_id, route->cooldown);
+	s->queued++;
+	pthread_mutex_unlock(&s->mu);
+	srv_ha_answer ans;
+	int rc = srv_ha_decide(s->ha, &ask, &ans, err, sizeof err);
+	pthread_mutex_lock(&s->mu);
+	s->queued--;
+	if (rc == 0 && ans.verdict == SRV_SHARED_RUN) {
+		srv_ha_answer_clear(&ans);
+		reach_free(&x);
+		return 0;
+	}
+	srv_dedup_release(s->dedup, occ, run_id);
+	srv_dedup_release(s->dedup, tkey, run_id);
+	if (rc < 0) {
+		snprintf(detail, sizeof detail,
+		         "etcd cannot be asked whether another replica runs this alert, so none "
+		         "starts here (Alertmanager retries the 503): %s",
+		         err);
+		refuse(s, rs, d, "ha_unavailable", detail);
+		d->unavailable = 1;
+	} else {
+		shared_refusal(s, rs, d, &ans, target, x.n);
+	}
+	srv_ha_answer_clear(&ans);
+	reach_free(&x);
+	return -1;
+}
+
+/* The guardrails after the params: dedup (the local table), then the limits, or with ha: the
+ * shared state. 0 when the run may start, -1 when decided otherwise. */
 static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
                       int resolved, const char *target, const char *occ, const char *tkey,
                       const char *tname, const char *run_id, double now, struct decision *d)
@@ -352,15 +476,7 @@ static int guardrails(struct srv_server *s, struct srv_route_state *rs, const js
 		return -1;
 	if (!s->ha)
 		return within_limits(s, rs, alert, resolved, target, tname, now, d);
-	if (claimed(s, rs, d, occ, run_id) < 0)
-		return -1;
-	/* mu was let go for the claim: what other threads decided meanwhile counts too. */
-	if (closed(s, rs, d) || deduplicated(s, rs, d, tkey, "the same target", now) ||
-	    within_limits(s, rs, alert, resolved, target, tname, now, d) < 0) {
-		unclaim(s, occ, run_id);
-		return -1;
-	}
-	return 0;
+	return shared_guardrails(s, rs, alert, resolved, target, occ, tkey, tname, run_id, d);
 }
 
 static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
@@ -455,9 +571,9 @@ static void route_alert(struct srv_server *s, const char *hook, const json_t *al
 		struct decision *d = &ds[(*nd)++];
 		d->record = alert_record(hook, alert);
 		json_object_set_new(d->record, "route", json_string(rs->route->name));
-		if (resolved)
-			remember_resolved(s, rs, alert, now);
-		if (resolved && rs->route->on_resolved == SRV_RESOLVED_IGNORE)
+		if (resolved && remember_resolved(s, rs, alert, d, now) < 0)
+			; /* refused: etcd cannot remember it */
+		else if (resolved && rs->route->on_resolved == SRV_RESOLVED_IGNORE)
 			decide(d, "resolved", NULL, "on_resolved: ignore");
 		else if (resolved && rs->route->on_resolved == SRV_RESOLVED_CANCEL)
 			on_resolved_cancel(s, rs, alert, d, now);
@@ -523,6 +639,17 @@ void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *
 		                       json_object_get(d->record, "run"));
 		in->failed |= srv_audit_to(audit, d->record) < 0;
 		d->record = NULL;
+		if (d->cancelled_occ && d->cancelled_target) {
+			char err[1024];
+			const char *claims =
+			    srv_spool_give_back(s, d->cancelled_occ, d->cancelled_target,
+			                        d->cancelled_run, err, sizeof err);
+			if (d->extra && claims)
+				json_object_set_new(d->extra, "claims", json_string(claims));
+		}
+		free(d->cancelled_occ);
+		free(d->cancelled_target);
+		d->cancelled_occ = d->cancelled_target = NULL;
 		if (d->extra) {
 			in->failed |= srv_audit_to(audit, d->extra) < 0;
 			d->extra = NULL;

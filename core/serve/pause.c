@@ -10,6 +10,9 @@ void srv_pause_check(struct srv_server *s)
 {
 	/* When in doubt, start nothing. */
 	char why[1024], ha_why[512] = "";
+	if (s->ha && srv_ha_watch_start(s->ha, why, sizeof why) < 0)
+		srv_log(SALVE_LOG_ERROR,
+		        "serve: %s (the shared pause is read with each alert only)", why);
 	int present = srv_state_file_present(s->pause_path, why, sizeof why);
 	int shared = s->ha ? srv_ha_paused(s->ha, ha_why, sizeof ha_why) : 0;
 	int paused = present != 0 || shared, changed = 0;
@@ -27,6 +30,17 @@ void srv_pause_check(struct srv_server *s)
 	if (ha_why[0])
 		srv_log(SALVE_LOG_WARN, "serve: the shared pause cannot be read (kept as %s): %s",
 		        shared ? "paused" : "not paused", ha_why);
+}
+
+int srv_pause_blocks(struct srv_server *s)
+{
+	return s->paused || (s->ha && srv_ha_paused(s->ha, NULL, 0));
+}
+
+int srv_pause_local(const struct srv_server *s)
+{
+	char why[1024];
+	return srv_state_file_present(s->pause_path, why, sizeof why) != 0;
 }
 
 int srv_pause_set(struct srv_server *s, int pause, const char *by, const char *reason, json_t **out)

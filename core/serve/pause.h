@@ -1,10 +1,11 @@
 /*
  * The pause switch: the file STATE_DIR/serve/paused (salve pause, POST /pause) stops the
  * server from starting runs; alerts are still received, audited and refused with paused.
- * With `ha:` the switch is the key PREFIX/pause in etcd, shared by every replica (read at
- * most once a second, ha.h); the local file still pauses this replica alone.
+ * With `ha:` the switch is the key PREFIX/pause in etcd, shared by every replica: each
+ * alert's decision reads it (ha.h, srv_ha_decide), and ha.c's watcher reads it every 0.25 s
+ * for the workers (queued runs wait). The local file still pauses this replica alone.
  * s->paused mirrors them; the server's functions take srv->mu themselves (callers must not
- * hold it) and wake the workers when it changes.
+ * hold it) unless they say "under mu", and wake the workers when it changes.
  */
 #ifndef SRV_PAUSE_H
 #define SRV_PAUSE_H
@@ -16,9 +17,17 @@
 
 struct srv_server;
 
-/* Re-reads the pause file (the CLI may have changed it). Anything at the path that is not a
- * pause file of ours pauses too, with a warning. */
+/* Re-reads the pause file (the CLI may have changed it) and, with ha:, the shared pause as
+ * the watcher last read it (the first call starts the watcher, which reads etcd once before
+ * it returns). Anything at the path that is not a pause file of ours pauses too, with a
+ * warning. Never waits for etcd after the first call. */
 void srv_pause_check(struct srv_server *s);
+/* Under mu: whether a worker may not start a run now: s->paused, or the shared pause as the
+ * watcher last read it (not waiting for the tick to copy it). */
+int srv_pause_blocks(struct srv_server *s);
+/* Whether this replica's own pause file is there (with ha: the shared pause is decided with
+ * each alert; this is what pauses one replica alone). */
+int srv_pause_local(const struct srv_server *s);
 /* POST /pause (pause != 0) and /resume: writes or removes the file (with ha: sets or
  * deletes the etcd key; resume removes the file too), audited. Returns the HTTP status (503
  * when etcd cannot be written) and *out (new reference). */

@@ -232,6 +232,7 @@ static void conf_defaults(srv_conf *c)
 	c->global_targets_window = 3600;
 	c->dedup_size = 100000;
 	c->resolved_memory = 86400;
+	c->stale_after = 3600;
 	c->ui_prefix = strdup("");
 }
 
@@ -300,7 +301,8 @@ static int conf_scalars(const json_t *s, srv_conf *c, char *err, size_t errlen)
 	    get_duration(s, "request_timeout", &c->request_timeout, "server", err, errlen) < 0 ||
 	    get_duration(s, "shutdown_grace", &c->shutdown_grace, "server", err, errlen) < 0 ||
 	    get_int(s, "dedup_size", &c->dedup_size, 1, 100000000, "server", err, errlen) < 0 ||
-	    get_duration(s, "resolved_memory", &c->resolved_memory, "server", err, errlen) < 0)
+	    get_duration(s, "resolved_memory", &c->resolved_memory, "server", err, errlen) < 0 ||
+	    get_duration(s, "stale_after", &c->stale_after, "server", err, errlen) < 0)
 		return -1;
 	if (c->request_timeout < 1 || c->connection_timeout < 1) {
 		snprintf(err, errlen, "server.%s: at least 1s",
@@ -406,6 +408,7 @@ int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char 
 	                                   "shutdown_grace",
 	                                   "dedup_size",
 	                                   "resolved_memory",
+	                                   "stale_after",
 	                                   "ui_prefix",
 	                                   NULL};
 	if (known_keys(s, keys, "server", err, errlen) < 0 || conf_scalars(s, c, err, errlen) < 0 ||

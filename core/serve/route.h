@@ -38,6 +38,7 @@ typedef struct srv_conf {
 	double global_targets_window;
 	int dedup_size;         /* keys the dedup table keeps (an LRU beyond) */
 	double resolved_memory; /* how long a resolved occurrence's later "firing" is ignored */
+	double stale_after;     /* a run accepted longer ago never starts (dropped); 0: never */
 	salve_ha_conf *ha;      /* NULL without `ha:` */
 	char *ui_prefix; /* the operator page's path prefix behind a proxy: "" or "/ops/salve" */
 } srv_conf;

@@ -4,11 +4,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ha.h"
 #include "log.h"
 #include "srv.h"
 #include "state.h"
@@ -107,6 +110,67 @@ static json_t *read_entry(struct srv_server *s, const char *name, size_t len)
 	return o;
 }
 
+const char *srv_spool_give_back(struct srv_server *s, const char *occ, const char *target,
+                                const char *id, char *err, size_t errlen)
+{
+	if (!s->ha)
+		return NULL;
+	if (srv_ha_give_back(s->ha, occ, target, id, err, errlen) == 0)
+		return "given back";
+	srv_log(SALVE_LOG_WARN, "serve: run %s: its claims in etcd lapse with their lease: %s", id,
+	        err);
+	return err;
+}
+
+void srv_spool_dropped(struct srv_server *s, json_t *rec, const char *occ, const char *target)
+{
+	char err[1024];
+	const char *id = json_string_value(json_object_get(rec, "run"));
+	srv_log(SALVE_LOG_WARN, "serve: run %s (route %s) %s", id,
+	        json_string_value(json_object_get(rec, "route")),
+	        json_string_value(json_object_get(rec, "detail")));
+	const char *claims = srv_spool_give_back(s, occ, target, id, err, sizeof err);
+	if (claims)
+		json_object_set_new(rec, "claims", json_string(claims));
+	srv_audit(s, rec);
+}
+
+/* An entry accepted longer than server.stale_after ago (on the wall clock: it comes from a
+ * previous process) is dropped: 1, else 0. */
+static int drop_if_stale(struct srv_server *s, const json_t *o, const char *path)
+{
+	double limit = s->conf.stale_after;
+	const char *created = json_string_value(json_object_get(o, "created_at"));
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *route = json_string_value(json_object_get(o, "route"));
+	const char *occ = json_string_value(json_object_get(o, "occurrence_key"));
+	const char *target = json_string_value(json_object_get(o, "target_key"));
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	double age = srv_stale_age(created, 0, 0, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+	if (limit <= 0 || age < limit || !route || !occ || !target)
+		return 0;
+	char detail[256], labels[512];
+	snprintf(detail, sizeof detail,
+	         "accepted %.0f s ago, longer than server.stale_after (%.0f s): dropped at the "
+	         "restart, not run late",
+	         age, limit);
+	unlink(path);
+	pthread_mutex_lock(&s->mu);
+	srv_dedup_release(s->dedup, occ, id);
+	srv_dedup_release(s->dedup, target, id);
+	srv_metrics_labels(labels, sizeof labels, "route", route, "reason", "stale", NULL);
+	srv_metrics_add(s->metrics, "salve_runs_dropped_total", labels, 1);
+	pthread_mutex_unlock(&s->mu);
+	json_t *rec =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:O*}", "event", "run_dropped",
+	              "run", id, "route", route, "state", "spooled", "reason", "stale", "detail",
+	              detail, "age_seconds", floor(age * 1000) / 1000, "stale_after_seconds", limit,
+	              "fingerprint", json_object_get(json_object_get(o, "alert"), "fingerprint"));
+	srv_spool_dropped(s, rec, occ, target);
+	return 1;
+}
+
 json_t *srv_spool_read(struct srv_server *s)
 {
 	json_t *entries = json_array();
@@ -119,7 +183,11 @@ json_t *srv_spool_read(struct srv_server *s)
 		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
 			continue;
 		json_t *o = read_entry(s, e->d_name, len);
-		if (o)
+		char path[4700];
+		snprintf(path, sizeof path, "%s/%s", s->spool_dir, e->d_name);
+		if (o && drop_if_stale(s, o, path))
+			json_decref(o);
+		else if (o)
 			json_array_append_new(entries, o);
 	}
 	closedir(d);

@@ -5,7 +5,8 @@
  * what was accepted and not started. What an entry holds is the run's business (run.h); the
  * spool only seals, writes, reads back and refuses.
  *
- * Thread-safe: plain file operations on s's fixed paths and key; no lock needed or taken.
+ * Thread-safe: plain file operations on s's fixed paths and key; srv_spool_read takes srv->mu
+ * for what it frees of a dropped entry.
  */
 #ifndef SRV_SPOOL_H
 #define SRV_SPOOL_H
@@ -28,7 +29,20 @@ int srv_spool_sync(const struct srv_server *s);
 /* Reads every entry back at start-up: returns an array (new reference) of the entries whose
  * seal verifies and whose "id" is a run id equal to their file name. Any other file named
  * *.json is never returned: it is audited (spool_refused), logged and renamed *.refused for
- * a person to look at. */
+ * a person to look at. An entry accepted longer than server.stale_after ago is not returned
+ * either: it is dropped (removed, its dedup keys freed, srv_spool_dropped). */
 json_t *srv_spool_read(struct srv_server *s);
+/* A run that waited longer than server.stale_after, dropped (rec: its run_dropped record,
+ * stolen; occ and target: its dedup keys): logged, audited, and with ha: its claims in etcd
+ * given back so Alertmanager's next notification of it runs fresh, here or on a peer. Without
+ * srv->mu (a round trip with ha:). */
+void srv_spool_dropped(struct srv_server *s, json_t *rec, const char *occ, const char *target);
+/* With ha: a run that leaves the queue without running (dropped, cancelled) gives its claims
+ * in etcd back (its dedup keys occ and target): Alertmanager's next notification of it, or
+ * another alert for its target, may run on any replica. Without srv->mu (a round trip).
+ * "given back", or the error (logged) when they lapse with their lease instead; NULL
+ * without ha:. */
+const char *srv_spool_give_back(struct srv_server *s, const char *occ, const char *target,
+                                const char *id, char *err, size_t errlen);
 
 #endif

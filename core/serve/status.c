@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "ha.h"
 #include "route.h"
 #include "run.h"
 #include "srv.h"
@@ -74,6 +76,16 @@ void srv_status_declare_metrics(srv_metrics *m)
 	    {"salve_http_connections", SRV_GAUGE,
 	     "Open HTTP connections (libmicrohttpd closes those over max_connections_per_ip "
 	     "before they count).",
+	     NULL, 0},
+	    {"salve_runs_dropped_total", SRV_COUNTER,
+	     "Queued runs dropped without running, by route and reason (stale: accepted longer "
+	     "than server.stale_after ago).",
+	     NULL, 0},
+	    {"salve_ha_etcd_reachable", SRV_GAUGE,
+	     "With ha: 1 when etcd answered the last request, else 0.", NULL, 0},
+	    {"salve_ha_decision_retries_total", SRV_COUNTER,
+	     "With ha: decisions that took another etcd transaction because a key changed "
+	     "meanwhile (another replica's write, or a document seen before it changed).",
 	     NULL, 0},
 	    {"salve_http_request_timeouts_total", SRV_COUNTER,
 	     "Connections closed because a request did not arrive whole within "
@@ -303,6 +315,58 @@ static json_t *targets_json(const srv_targets *t, double now)
 	                 "targets", counted);
 }
 
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* With ha: a route's rate and blast radius as the documents in etcd were last seen (the
+ * watcher reads them every second), shown as the local ones are. */
+static void shared_windows(struct srv_server *s, const srv_route *r, json_t *o)
+{
+	json_t *circuit = NULL, *window = NULL;
+	srv_ha_known(s->ha, r->name, &circuit, &window, NULL);
+	srv_rate rate;
+	srv_targets targets;
+	double now = wall_now();
+	if (srv_rate_init(&rate, r->rate_count, r->rate_window) == 0) {
+		srv_targets_init(&targets, r->max_targets, r->targets_window);
+		if (srv_window_load(window, &rate, &targets) == 0) {
+			json_object_set_new(o, "rate_limit", rate_json(&rate, now));
+			json_object_set_new(o, "blast_radius", targets_json(&targets, now));
+		}
+		srv_targets_free(&targets);
+		srv_rate_free(&rate);
+	}
+	if (r->breaker > 0 && circuit) {
+		json_object_set_new(
+		    o, "consecutive_failures",
+		    json_integer(json_integer_value(json_object_get(circuit, "failures"))));
+		if (srv_breaker_open(circuit)) {
+			json_object_set_new(o, "circuit_open", json_true());
+			json_object_set(o, "circuit_reason", json_object_get(circuit, "reason"));
+		}
+	}
+	json_object_set_new(o, "shared", json_true());
+	json_decref(circuit);
+	json_decref(window);
+}
+
+static json_t *shared_server_window(struct srv_server *s)
+{
+	json_t *window = NULL, *o = NULL;
+	srv_ha_known(s->ha, NULL, NULL, NULL, &window);
+	srv_targets t;
+	srv_targets_init(&t, s->conf.global_max_targets, s->conf.global_targets_window);
+	if (srv_window_load(window, NULL, &t) == 0)
+		o = targets_json(&t, wall_now());
+	srv_targets_free(&t);
+	json_decref(window);
+	return o;
+}
+
 int srv_status_routes(struct srv_server *s, json_t **out)
 {
 	json_t *list = json_array();
@@ -333,10 +397,14 @@ int srv_status_routes(struct srv_server *s, json_t **out)
 		                              (json_int_t)cooling[i].count, "soonest", soonest));
 		json_object_set_new(o, "rate_limit", rate_json(&rs->rate, now));
 		json_object_set_new(o, "blast_radius", targets_json(&rs->targets, now));
+		if (s->ha)
+			shared_windows(s, r, o);
 		json_array_append_new(list, o);
 	}
-	json_t *o = json_pack("{s:o, s:b, s:o}", "routes", list, "paused", s->paused,
-	                      "blast_radius", targets_json(&s->global_targets, now));
+	json_t *server = s->ha ? shared_server_window(s) : NULL;
+	json_t *o =
+	    json_pack("{s:o, s:b, s:o}", "routes", list, "paused", s->paused, "blast_radius",
+	              server ? server : targets_json(&s->global_targets, now));
 	pthread_mutex_unlock(&s->mu);
 	free(cooling);
 	*out = o;
@@ -358,14 +426,51 @@ char *srv_status_metrics(struct srv_server *s)
 		pthread_mutex_unlock(&s->conn_mu);
 	}
 	for (size_t i = 0; i < s->routes.n; i++) {
-		srv_route_labels(labels, sizeof labels, &s->rs[i]);
-		srv_metrics_set(s->metrics, "salve_route_circuit_open", labels, s->rs[i].open);
-		srv_metrics_set(s->metrics, "salve_route_consecutive_failures", labels,
-		                s->rs[i].failures);
+		const struct srv_route_state *rs = &s->rs[i];
+		int open = rs->open, failures = rs->failures;
+		if (s->ha && rs->route->breaker > 0) {
+			json_t *circuit = NULL;
+			srv_ha_known(s->ha, rs->route->name, &circuit, NULL, NULL);
+			open |= srv_breaker_open(circuit);
+			failures = (int)json_integer_value(json_object_get(circuit, "failures"));
+			json_decref(circuit);
+		}
+		srv_route_labels(labels, sizeof labels, rs);
+		srv_metrics_set(s->metrics, "salve_route_circuit_open", labels, open);
+		srv_metrics_set(s->metrics, "salve_route_consecutive_failures", labels, failures);
+	}
+	if (s->ha) {
+		int reachable = 0;
+		json_t *health = srv_ha_health(s->ha, &reachable);
+		srv_metrics_set(s->metrics, "salve_ha_etcd_reachable", "", reachable);
+		/* A counter kept by ha.c: brought up to its count. */
+		double retried = (double)json_integer_value(
+		    json_object_get(json_object_get(health, "decisions"), "retried"));
+		srv_metrics_add(
+		    s->metrics, "salve_ha_decision_retries_total", "",
+		    retried - srv_metrics_value(s->metrics, "salve_ha_decision_retries_total", ""));
+		json_decref(health);
 	}
 	char *text = srv_metrics_render(s->metrics);
 	pthread_mutex_unlock(&s->mu);
 	return text;
+}
+
+json_t *srv_status_health(struct srv_server *s)
+{
+	json_t *list = NULL;
+	srv_status_runs(s, NULL, NULL, 1, &list);
+	json_t *o = json_pack(
+	    "{s:s, s:O, s:O, s:O}", "status", "ok", "paused", json_object_get(list, "paused"),
+	    "queued", json_object_get(list, "queued"), "active", json_object_get(list, "active"));
+	json_decref(list);
+	if (s->ha) {
+		int reachable = 0;
+		json_object_set_new(o, "ha", srv_ha_health(s->ha, &reachable));
+		if (!reachable)
+			json_object_set_new(o, "status", json_string("degraded"));
+	}
+	return o;
 }
 
 void srv_status_count_timeouts(struct srv_server *s, int n)

@@ -26,6 +26,10 @@ int srv_status_routes(struct srv_server *s, json_t **out);
 /* GET /metrics in the text exposition format (gauges refreshed first). NULL when out of
  * memory. */
 char *srv_status_metrics(struct srv_server *s);
+/* GET /healthz: {status, paused, queued, active} and with ha: {ha: srv_ha_health}, status
+ * "degraded" while etcd does not answer (no new run can start). Never waits for etcd: the
+ * state is the last the server saw. New reference. */
+json_t *srv_status_health(struct srv_server *s);
 /* Counts an HTTP request by handler and status. */
 void srv_status_count_request(struct srv_server *s, const char *handler, unsigned status);
 /* Counts connections closed for passing request_timeout. */

@@ -2,6 +2,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,10 @@
 #include "circuits.h"
 #include "engine.h"
 #include "exitcodes.h"
+#include "ha.h"
 #include "lock.h"
 #include "log.h"
+#include "pause.h"
 #include "redact.h"
 #include "run.h"
 #include "runbook.h"
@@ -47,10 +50,26 @@ static int counts_as_failure(const struct srv_run *r)
 	return 1;
 }
 
+/* With ha: what the run leaves in etcd: its target cools down from now (a peer's alert for it
+ * is deduplicated as long as here), and its outcome counts in the route's shared circuit. */
+static void shared_end(struct srv_server *s, struct srv_route_state *rs, const char *id,
+                       const char *target_key, int success, int failed, const char *why)
+{
+	char err[1024];
+	if (srv_ha_target_ended(s->ha, target_key, id, rs->route->cooldown, err, sizeof err) < 0)
+		srv_log(
+		    SALVE_LOG_WARN,
+		    "serve: run %s: its target's cooldown is not in etcd (the claim lapses with "
+		    "its lease, cooldown + run_timeout from the alert): %s",
+		    id, err);
+	if (rs->route->breaker > 0)
+		srv_circuit_count_shared(s, rs, success, failed, id, why);
+}
+
 static void finish(struct srv_server *s, struct srv_run *r, const char *outcome, int code,
                    const char *error, const json_t *summary)
 {
-	char labels[512];
+	char labels[512], id[sizeof r->id], why[1024];
 	srv_spool_remove(s, r->id); /* a run that never reached run_start */
 	pthread_mutex_lock(&s->mu);
 	r->state = SRV_RUN_FINISHED;
@@ -69,16 +88,21 @@ static void finish(struct srv_server *s, struct srv_run *r, const char *outcome,
 	srv_metrics_labels(labels, sizeof labels, "route", rs->route->name, "runbook",
 	                   srv_run_runbook_label(r), "outcome", outcome, NULL);
 	srv_metrics_add(s->metrics, "salve_runs_total", labels, 1);
-	json_t *circuit =
-	    srv_circuit_count(rs, strcmp(outcome, "success") == 0, counts_as_failure(r), r->id,
-	                      r->error ? r->error : outcome);
+	int success = strcmp(outcome, "success") == 0, failed = counts_as_failure(r);
+	/* Copies: once finished and mu let go, the run may leave the table (history). */
+	snprintf(id, sizeof id, "%s", r->id);
+	snprintf(why, sizeof why, "%s", r->error ? r->error : outcome);
+	char *target_key = s->ha ? strdup(r->target_key) : NULL;
+	json_t *circuit = s->ha ? NULL : srv_circuit_count(rs, success, failed, id, why);
 	pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
-	srv_log(strcmp(outcome, "success") == 0 ? SALVE_LOG_INFO : SALVE_LOG_WARN,
-	        "serve: run %s: %s (exit %d)%s%s", r->id, outcome, code, error ? ": " : "",
-	        error ? error : "");
+	srv_log(success ? SALVE_LOG_INFO : SALVE_LOG_WARN, "serve: run %s: %s (exit %d)%s%s", id,
+	        outcome, code, error ? ": " : "", error ? error : "");
 	if (circuit)
 		srv_circuit_persist(s, rs, circuit);
+	if (s->ha && target_key)
+		shared_end(s, rs, id, target_key, success, failed, why);
+	free(target_key);
 }
 
 /* A run the engine ran: its outcome (one the API documents) and first step error. */
@@ -197,6 +221,37 @@ static void execute(struct srv_server *s, struct srv_run *r, struct srv_worker *
 	json_decref(res.summary);
 }
 
+/* Under mu: a queued run accepted longer than server.stale_after ago never starts (awx#5014:
+ * overnight jobs ran the next morning): it leaves the queue as a cancelled run would, its keys
+ * free again. Returns the run_dropped record for the caller to audit, else NULL. */
+static json_t *drop_if_stale(struct srv_server *s, struct srv_run *r)
+{
+	double limit = s->conf.stale_after;
+	if (limit <= 0)
+		return NULL;
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	double age = srv_stale_age(r->created_at, r->t_created, salve_now(),
+	                           (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+	if (age < limit)
+		return NULL;
+	char detail[256], labels[512];
+	snprintf(detail, sizeof detail,
+	         "accepted %.0f s ago, longer than server.stale_after (%.0f s): dropped, not run "
+	         "late",
+	         age, limit);
+	json_t *rec = srv_run_cancel_queued(s, r, detail);
+	json_object_set_new(rec, "event", json_string("run_dropped"));
+	json_object_set_new(rec, "reason", json_string("stale"));
+	json_object_set_new(rec, "detail", json_string(detail));
+	json_object_set_new(rec, "age_seconds", json_real(floor(age * 1000) / 1000));
+	json_object_set_new(rec, "stale_after_seconds", json_real(limit));
+	srv_metrics_labels(labels, sizeof labels, "route", r->rs->route->name, "reason", "stale",
+	                   NULL);
+	srv_metrics_add(s->metrics, "salve_runs_dropped_total", labels, 1);
+	return rec;
+}
+
 static void *worker_main(void *arg)
 {
 	struct srv_worker *w = arg;
@@ -204,7 +259,7 @@ static void *worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		struct srv_run *r = NULL;
-		while (!s->stopping && (s->paused || !(r = srv_run_next(s)))) {
+		while (!s->stopping && (srv_pause_blocks(s) || !(r = srv_run_next(s)))) {
 			/* Woken by new runs, finished runs and resume; the timeout notices a pause
 			 * file that the CLI removed. */
 			struct timespec ts;
@@ -215,6 +270,15 @@ static void *worker_main(void *arg)
 		if (s->stopping) {
 			pthread_mutex_unlock(&s->mu);
 			return NULL;
+		}
+		json_t *stale = drop_if_stale(s, r);
+		if (stale) {
+			char *occ = strdup(r->occ_key), *target = strdup(r->target_key);
+			pthread_mutex_unlock(&s->mu);
+			srv_spool_dropped(s, stale, occ, target);
+			free(occ);
+			free(target);
+			continue;
 		}
 		srv_run_dequeue(s, r);
 		r->state = SRV_RUN_STARTING;

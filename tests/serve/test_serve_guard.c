@@ -1,5 +1,6 @@
 /* Guardrail structures with a driven clock, the string map, the metrics text format and the
  * server section of salve.yaml. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -581,6 +582,219 @@ static void test_plain_prefix(void **state)
 	expect_conf_error("{\"server\": {\"ui_prefix\": 5}}", "server.ui_prefix: must be");
 }
 
+/* A document through one replica's decision after another: the same answers as one
+ * srv_rate and srv_targets kept in memory (test_rate, test_targets). */
+static json_t *take_through_doc(json_t *doc, int count, double window, const char *target,
+                                double now, int *allowed, double *retry)
+{
+	srv_rate r;
+	srv_targets t;
+	assert_int_equal(srv_rate_init(&r, count, window), 0);
+	srv_targets_init(&t, 2, 100);
+	assert_int_equal(srv_window_load(doc, &r, &t), 0);
+	*allowed = srv_targets_would_allow(&t, target, now) && srv_rate_take(&r, now, retry);
+	if (*allowed)
+		srv_targets_take(&t, target, now, NULL);
+	json_t *next = srv_window_dump(&r, &t, now);
+	srv_rate_free(&r);
+	srv_targets_free(&t);
+	json_decref(doc);
+	return next;
+}
+
+static void test_window_docs(void **state)
+{
+	(void)state;
+	json_t *doc = NULL;
+	int ok;
+	double retry = -1;
+	doc = take_through_doc(doc, 3, 60, "a", 100, &ok, &retry);
+	assert_true(ok);
+	doc = take_through_doc(doc, 3, 60, "a", 110, &ok, &retry);
+	assert_true(ok);
+	doc = take_through_doc(doc, 3, 60, "b", 120, &ok, &retry);
+	assert_true(ok);
+	doc = take_through_doc(doc, 3, 60, "a", 130, &ok, &retry);
+	assert_false(ok);
+	assert_true(retry > 29.99 && retry < 30.01); /* the start at 100 leaves at 160 */
+	doc = take_through_doc(doc, 3, 60, "a", 160, &ok, &retry);
+	assert_true(ok);
+	/* Starts out of the window are not kept: the document stays small. */
+	assert_int_equal(json_array_size(json_object_get(doc, "rate")), 3);
+	/* a and b are the two targets of the window (max 2): c is refused until b leaves at
+	 * 220 (seen at 120, window 100). */
+	doc = take_through_doc(doc, 0, 60, "c", 200, &ok, &retry);
+	assert_false(ok);
+	doc = take_through_doc(doc, 0, 60, "c", 220, &ok, &retry);
+	assert_true(ok);
+	json_t *targets = json_object_get(doc, "targets");
+	assert_int_equal(json_object_size(targets), 2);
+	assert_true(json_real_value(json_object_get(targets, "a")) == 160);
+	assert_true(json_real_value(json_object_get(targets, "c")) == 220);
+	/* More starts than the count (a replica with a larger limit wrote it): the newest. */
+	json_t *many = json_pack("{s:[f, f, f, f], s:{s:s}}", "rate", 1.0, 2.0, 3.0, 4.0, "targets",
+	                         "bad", "not a time");
+	srv_rate r;
+	srv_targets t;
+	assert_int_equal(srv_rate_init(&r, 2, 60), 0);
+	srv_targets_init(&t, 5, 60);
+	assert_int_equal(srv_window_load(many, &r, &t), 0);
+	assert_int_equal(r.used, 2);
+	assert_true(r.times[0] == 3 && r.times[1] == 4);
+	assert_int_equal(t.n, 0);
+	srv_rate_free(&r);
+	srv_targets_free(&t);
+	json_decref(many);
+	json_decref(doc);
+}
+
+static void test_breaker_next(void **state)
+{
+	(void)state;
+	int opened = -1;
+	/* Success without failures, and a run that neither succeeded nor failed: no change. */
+	assert_null(srv_breaker_next(NULL, 2, 1, 0, "r0", "x", "a", "t0", &opened));
+	assert_int_equal(opened, 0);
+	assert_null(srv_breaker_next(NULL, 2, 0, 0, "r0", "x", "a", "t0", &opened));
+	json_t *one = srv_breaker_next(NULL, 2, 0, 1, "r1", "boom", "a", "t1", &opened);
+	assert_int_equal(opened, 0);
+	assert_int_equal(json_integer_value(json_object_get(one, "failures")), 1);
+	assert_false(srv_breaker_open(one));
+	json_t *two = srv_breaker_next(one, 2, 0, 1, "r2", "boom again", "b", "t2", &opened);
+	assert_int_equal(opened, 1);
+	assert_true(srv_breaker_open(two));
+	assert_string_equal(json_string_value(json_object_get(two, "reason")),
+	                    "last failed run r2: boom again");
+	assert_string_equal(json_string_value(json_object_get(two, "replica")), "b");
+	assert_string_equal(json_string_value(json_object_get(two, "opened_at")), "t2");
+	/* Open already: counted, not opened again. A success resets the count, not the circuit
+	 * (only a reset closes it, as on one server). */
+	json_t *three = srv_breaker_next(two, 2, 0, 1, "r3", "x", "a", "t3", &opened);
+	assert_int_equal(opened, 0);
+	assert_int_equal(json_integer_value(json_object_get(three, "failures")), 3);
+	assert_string_equal(json_string_value(json_object_get(three, "last_run")), "r2");
+	json_t *ok = srv_breaker_next(three, 2, 1, 0, "r4", "", "a", "t4", &opened);
+	assert_int_equal(json_integer_value(json_object_get(ok, "failures")), 0);
+	assert_true(srv_breaker_open(ok));
+	/* No breaker: failures counted, never open. */
+	json_t *off = srv_breaker_next(three, 0, 0, 1, "r5", "x", "a", "t5", &opened);
+	assert_false(srv_breaker_open(off) && opened);
+	json_t *none = srv_breaker_next(NULL, 0, 0, 1, "r5", "x", "a", "t5", &opened);
+	assert_false(srv_breaker_open(none));
+	json_decref(none);
+	json_decref(off);
+	json_decref(ok);
+	json_decref(three);
+	json_decref(two);
+	json_decref(one);
+}
+
+static void test_shared_decide(void **state)
+{
+	(void)state;
+	const char *ab[] = {"a", "b"}, *c[] = {"c"};
+	srv_shared_limits lim = {.rate_count = 2,
+	                         .rate_window = 60,
+	                         .max_targets = 3,
+	                         .targets_window = 100,
+	                         .server_max_targets = 2,
+	                         .server_targets_window = 100};
+	srv_shared_result res;
+	json_t *open = json_pack("{s:i, s:b}", "failures", 3, "open", 1);
+	/* The order of the single server: resolved, pause, circuit, claims, limits. */
+	srv_shared_view v = {
+	    .resolved = 1, .paused = 1, .circuit = open, .claimed = 1, .target_held = 1};
+	static const enum srv_shared_verdict order[] = {SRV_SHARED_IGNORED, SRV_SHARED_PAUSED,
+	                                                SRV_SHARED_CIRCUIT, SRV_SHARED_CLAIMED,
+	                                                SRV_SHARED_TARGET};
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		assert_int_equal(srv_shared_decide(&v, &lim, ab, 2, 1000, &res), 0);
+		assert_int_equal(res.verdict, order[i]);
+		assert_null(res.route_window);
+		switch (i) {
+		case 0:
+			v.resolved = 0;
+			break;
+		case 1:
+			v.paused = 0;
+			break;
+		case 2:
+			v.circuit = NULL;
+			break;
+		case 3:
+			v.claimed = 0;
+			break;
+		default:
+			v.target_held = 0;
+		}
+	}
+	/* Free: the run takes its targets and a rate slot in both documents. */
+	assert_int_equal(srv_shared_decide(&v, &lim, ab, 2, 1000, &res), 0);
+	assert_int_equal(res.verdict, SRV_SHARED_RUN);
+	assert_int_equal(json_array_size(json_object_get(res.route_window, "rate")), 1);
+	assert_int_equal(json_object_size(json_object_get(res.route_window, "targets")), 2);
+	assert_int_equal(json_object_size(json_object_get(res.server_window, "targets")), 2);
+	assert_int_equal(json_array_size(json_object_get(res.server_window, "rate")), 0);
+	json_t *route = json_incref(res.route_window), *server = json_incref(res.server_window);
+	srv_shared_result_clear(&res);
+	v.route_window = route;
+	v.server_window = server;
+	/* c is a third target: the route (3) has room, the server (2) not. */
+	assert_int_equal(srv_shared_decide(&v, &lim, c, 1, 1001, &res), 0);
+	assert_int_equal(res.verdict, SRV_SHARED_BLAST_SERVER);
+	lim.max_targets = 2;
+	assert_int_equal(srv_shared_decide(&v, &lim, c, 1, 1001, &res), 0);
+	assert_int_equal(res.verdict, SRV_SHARED_BLAST_ROUTE);
+	/* a again: no new target; the second rate slot, then the rate is spent. */
+	assert_int_equal(srv_shared_decide(&v, &lim, ab, 1, 1010, &res), 0);
+	assert_int_equal(res.verdict, SRV_SHARED_RUN);
+	json_decref(route);
+	route = json_incref(res.route_window);
+	v.route_window = route;
+	srv_shared_result_clear(&res);
+	assert_int_equal(srv_shared_decide(&v, &lim, ab, 1, 1020, &res), 0);
+	assert_int_equal(res.verdict, SRV_SHARED_RATE);
+	assert_true(res.retry_in > 39.99 && res.retry_in < 40.01);
+	/* Limits off: nothing to write. */
+	srv_shared_limits none = {0};
+	assert_int_equal(srv_shared_decide(&v, &none, ab, 2, 1020, &res), 0);
+	assert_int_equal(res.verdict, SRV_SHARED_RUN);
+	assert_null(res.route_window);
+	assert_null(res.server_window);
+	json_decref(route);
+	json_decref(server);
+	json_decref(open);
+}
+
+static void test_stale_age(void **state)
+{
+	(void)state;
+	/* 2026-11-22T02:52:22.625Z is 1795315942.625 s after the epoch. */
+	const char *at = "2026-11-22T02:52:22.625Z";
+	double wall = 1795315942.625;
+	assert_true(fabs(srv_stale_age(at, 0, 0, wall + 90) - 90) < 0.001);
+	/* This process saw it longer ago than the wall clock says (the clock was set back):
+	 * the longer. */
+	assert_true(fabs(srv_stale_age(at, 10, 200, wall + 90) - 190) < 0.001);
+	assert_true(fabs(srv_stale_age("not a time", 10, 200, wall) - 190) < 0.001);
+	assert_true(srv_stale_age(NULL, 0, 200, wall) < 0);
+	/* server.stale_after: 1h by default, 0 turns it off, a duration otherwise. */
+	json_error_t jerr;
+	srv_conf c;
+	char err[512];
+	json_t *doc = json_loads("{}", 0, &jerr);
+	assert_int_equal(srv_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_true(c.stale_after == 3600);
+	srv_conf_free(&c);
+	json_decref(doc);
+	doc = json_loads("{\"server\": {\"stale_after\": \"90s\"}}", 0, &jerr);
+	assert_int_equal(srv_conf_load(doc, NULL, &c, err, sizeof err), 0);
+	assert_true(c.stale_after == 90);
+	srv_conf_free(&c);
+	json_decref(doc);
+	expect_conf_error("{\"server\": {\"stale_after\": \"-5s\"}}", "server.stale_after");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +811,10 @@ int main(void)
 	    cmocka_unit_test(test_targets_keys),
 	    cmocka_unit_test(test_dedup_each_cooling),
 	    cmocka_unit_test(test_plain_prefix),
+	    cmocka_unit_test(test_window_docs),
+	    cmocka_unit_test(test_breaker_next),
+	    cmocka_unit_test(test_shared_decide),
+	    cmocka_unit_test(test_stale_age),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

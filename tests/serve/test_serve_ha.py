@@ -276,19 +276,28 @@ def test_exactly_once(etcd, a, b):
          "etcd holds one claim per occurrence, naming the run that started")
 
 
-def test_refusal_gives_claim_back(etcd, a, b):
-    """A replica that claims an alert and then refuses it on a local limit gives the claim
-    back: a peer with room runs it, instead of every replica answering duplicate."""
+def test_refusal_takes_no_claim(etcd, a, b):
+    """A refused alert leaves no claim behind: the rate limit is shared (one transaction
+    decides the claim and the limit), so the peer refuses it too instead of answering
+    duplicate (test_serve_ha_guard.py tests the shared guardrails in full)."""
     st, body = a.post_alerts([alert("Limited", {"key": "lim-1"})])
     T.ok(st == 202, "replica a runs the first alert of its 1/1h route", body)
     st, body = a.post_alerts([alert("Limited", {"key": "lim-2"})])
     T.ok(st == 200 and body["alerts"][0]["reason"] == "rate_limited",
          "a refuses the second one (rate_limited)", body)
     st, body = b.post_alerts([alert("Limited", {"key": "lim-2"})])
-    T.ok(st == 202 and body["runs"], "and replica b runs it: a gave its claim back", body)
+    T.ok(st == 200 and body["alerts"][0]["reason"] == "rate_limited" and not body["runs"],
+         "and so does replica b: the limit is the route's, across replicas", body)
     T.ok(wait_for("the runs to finish", lambda: all_finished(a, b), timeout=30), "finished")
-    T.eq((a.kv("lim-1"), b.kv("lim-2"), a.kv("lim-2")), ("on", "on", None),
-         "lim-1 set by a, lim-2 by b alone")
+    T.eq((a.kv("lim-1"), b.kv("lim-2"), a.kv("lim-2")), ("on", None, None),
+         "lim-1 set by a, lim-2 by nobody")
+    runs_claimed = [json.loads(v)["run"] for v in etcd.values("/salve-test/claims/")]
+    lim1 = [r["run"] for r in a.audit_records()
+            if r.get("event") == "alert" and r.get("decision") == "queued" and
+            r["labels"].get("key") == "lim-1"]
+    T.ok(len(lim1) == 1 and lim1[0] in runs_claimed and
+         len(runs_claimed) == len(run_starts(a, b)),
+         "etcd holds lim-1's claim and none for the refused lim-2", (lim1, len(runs_claimed)))
 
 
 def test_take_over_own_claim(etcd):
@@ -425,7 +434,7 @@ def main():
     b = Server("ha-b", ROUTES, top_yaml=ha_yaml(etcd, "b")).start()
     try:
         test_exactly_once(etcd, a, b)
-        test_refusal_gives_claim_back(etcd, a, b)
+        test_refusal_takes_no_claim(etcd, a, b)
         test_take_over_own_claim(etcd)
         test_shared_pause(etcd, a, b)
         test_member_killed(etcd, a, b)
