@@ -153,10 +153,11 @@ static void check_doc(const json_t *doc, const char *path, json_t *problems)
 	json_object_foreach((json_t *)doc, key, v)
 	{
 		if (!listed(known_keys, key, strlen(key)))
-			problem(problems,
-			        "%s: unknown key '%s' (audit, audit_sync, state_dir, plugin_path, "
-			        "step_timeout, run_timeout, plugins, server, routes, lifecycle, ha)",
-			        path, key);
+			problem(
+			    problems,
+			    "%s: unknown key '%s' (audit, audit_sync, state_dir, plugin_path, "
+			    "step_timeout, run_timeout, plugins, server, routes, lifecycle, ha)",
+			    path, key);
 	}
 	if ((v = json_object_get(doc, "audit")) && !json_is_string(v))
 		problem(problems, "%s: audit must be a file path", path);

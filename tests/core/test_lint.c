@@ -150,7 +150,7 @@ static void test_reports_all_sorted(void **state)
 	                       "kit.gett{}\n";
 	EXPECT_ALL(src,
 	           "5|rb.lua:5: testkit.set: unknown argument 'colour' (it takes: key, value, "
-	           "fail_apply, fail_undo, pause_after)\n"
+	           "fail_apply, fail_undo, pause_after, pause_before)\n"
 	           "6|rb.lua:6: plugin testkit has no action 'sett' (it has: get, set, drop, fail, "
 	           "sleep, notify, leak)\n"
 	           "8|rb.lua:8: testkit.sleep: argument 'seconds' must be number, got string\n"
@@ -159,12 +159,12 @@ static void test_reports_all_sorted(void **state)
 	char err[512];
 	assert_int_equal(lint(src, err), -1);
 	assert_string_equal(err, "rb.lua:5: testkit.set: unknown argument 'colour' (it takes: key, "
-	                         "value, fail_apply, fail_undo, pause_after)");
+	                         "value, fail_apply, fail_undo, pause_after, pause_before)");
 	/* A missing argument is reported at the call, before a later line's mistake. */
 	EXPECT_ALL(HEAD "kit.set{ key = 'a',\n bogus = 1 }\n",
 	           "2|rb.lua:2: testkit.set: missing required argument 'value' (string)\n"
 	           "3|rb.lua:3: testkit.set: unknown argument 'bogus' (it takes: key, value, "
-	           "fail_apply, fail_undo, pause_after)\n");
+	           "fail_apply, fail_undo, pause_after, pause_before)\n");
 	EXPECT_ALL(HEAD "kit.get{ key = 'a' }\n", "");
 	salve_registry_free(reg);
 	tu_cleanup();
