@@ -96,6 +96,7 @@ int salve_exec_mirror(void *ctx, long long seq, const char *line, size_t len, co
 	    !salve_ha_session_valid(salve_ha_run_session(r), salve_ha_run_lease(r), why,
 	                            sizeof why)) {
 		snprintf(err, errlen, "%s", why);
+		salve_ha_run_detach(r, why);
 		return -1;
 	}
 	return salve_ha_run_append(r, seq, line, len, err, errlen) ? -1 : 0;

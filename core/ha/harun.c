@@ -11,7 +11,7 @@ struct salve_ha_run {
 	char *run_id, *owner_key, *journal_prefix, *replica;
 	char *lock_key, *lock_value; /* NULL without a lock (or a lock now naming another run) */
 	long long fence, lease;
-	int state; /* 0 in order, 1 fenced, -1 etcd failed: no more appends */
+	int state; /* 0 in order, 1 fenced, -1 etcd failed, -2 detached: no more appends */
 	char state_why[512];
 };
 
@@ -345,7 +345,7 @@ static int fenced_txn(salve_ha_run *r, json_t *ops, char *err, size_t errlen)
 	if (r->state) {
 		json_decref(ops);
 		snprintf(err, errlen, "%s", r->state_why);
-		return r->state;
+		return r->state == 1 ? 1 : -1;
 	}
 	int ok = 0;
 	json_t *answer = salve_etcd_txn(
@@ -380,8 +380,21 @@ int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t
 	return rc;
 }
 
+void salve_ha_run_detach(salve_ha_run *r, const char *why)
+{
+	if (r->state)
+		return;
+	r->state = -2;
+	snprintf(r->state_why, sizeof r->state_why,
+	         "the journal in etcd stopped at an earlier record: %s", why);
+}
+
 int salve_ha_run_confirm(salve_ha_run *r, char *err, size_t errlen)
 {
+	if (r->state == -1) {
+		snprintf(err, errlen, "%s", r->state_why);
+		return -1;
+	}
 	if (r->state == 1) {
 		snprintf(err, errlen, "%s", r->state_why);
 		return 0;
@@ -390,8 +403,13 @@ int salve_ha_run_confirm(salve_ha_run *r, char *err, size_t errlen)
 	json_t *answer = salve_etcd_txn(
 	    r->etcd, json_pack("[o]", salve_etcd_cmp_create(r->owner_key, r->fence)), json_array(),
 	    json_pack("[o]", salve_etcd_op_range(r->owner_key, 0, 0)), &ok, NULL, err, errlen);
-	if (!answer)
+	if (!answer) {
+		if (!r->state) {
+			r->state = -1;
+			snprintf(r->state_why, sizeof r->state_why, "etcd did not answer: %s", err);
+		}
 		return -1;
+	}
 	if (!ok) {
 		fenced_why(r, answer);
 		snprintf(err, errlen, "%s", r->state_why);

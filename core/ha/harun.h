@@ -73,7 +73,11 @@ int salve_ha_run_exists(salve_etcd *e, const char *prefix, const char *run_id, c
  * the same without asking: etcd keeps the journal's unbroken prefix. */
 int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t len, char *err,
                         size_t errlen);
-/* Whether this process still owns the run: 1 yes, 0 fenced (err names the owner), -1 error. */
+/* A record could not be sent (why): no later one is, so etcd keeps an unbroken prefix of the
+ * journal; salve_ha_run_finish still removes the run's keys. */
+void salve_ha_run_detach(salve_ha_run *r, const char *why);
+/* Whether this process still owns the run: 1 yes, 0 fenced (err names the owner), -1 error
+ * (also at once, without asking, once etcd failed to answer this run). */
 int salve_ha_run_confirm(salve_ha_run *r, char *err, size_t errlen);
 /* The run is over: its keys and its lock go, fenced. 0, 1 fenced, -1 error (they stay: an
  * orphan once the lease ends, which another replica recovers). */
