@@ -250,6 +250,10 @@ static int claimed(struct srv_server *s, struct srv_route_state *rs, struct deci
 	srv_ha_holder holder;
 	char err[1024], detail[1024], labels[512];
 	double ttl = claim_ttl(s, rs);
+	if (srv_strmap_put(s->claiming, occ, (void *)run_id, NULL) < 0) {
+		refuse(s, rs, d, "internal", "out of memory");
+		return -1;
+	}
 	pthread_mutex_unlock(&s->mu);
 	int rc = srv_ha_claim(s->ha, occ, run_id, ttl, &holder, err, sizeof err);
 	pthread_mutex_lock(&s->mu);
@@ -269,6 +273,8 @@ static int claimed(struct srv_server *s, struct srv_route_state *rs, struct deci
 			rc = -1;
 		}
 	}
+	srv_strmap_remove(s->claiming, occ);
+	pthread_cond_broadcast(&s->claims_cv);
 	if (rc == 1)
 		return 0;
 	if (rc < 0) {
@@ -347,6 +353,13 @@ static int guardrails(struct srv_server *s, struct srv_route_state *rs, const js
                       int resolved, const char *target, const char *occ, const char *tkey,
                       const char *tname, const char *run_id, double now, struct decision *d)
 {
+	/* Each member of an Alertmanager pair notifies every replica at once. A notification of
+	 * an occurrence another thread is claiming would find the claim held by a run not in the
+	 * run table yet, take it over as a lost run's, and give it back when the target's dedup
+	 * refuses it: the occurrence unclaimed while the first run goes on, and a peer runs it
+	 * again. So it waits for that claim's outcome (its run queued, or its answer). */
+	while (s->ha && srv_strmap_get(s->claiming, occ))
+		pthread_cond_wait(&s->claims_cv, &s->mu);
 	if (deduplicated(s, rs, d, occ, "this alert", now) ||
 	    deduplicated(s, rs, d, tkey, "the same target", now))
 		return -1;

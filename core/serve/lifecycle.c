@@ -134,11 +134,13 @@ int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
 	snprintf(s->pause_path, sizeof s->pause_path, "%s/paused", s->serve_dir);
 	pthread_mutex_init(&s->mu, NULL);
 	srv_cond_init_monotonic(&s->work_cv);
+	pthread_cond_init(&s->claims_cv, NULL);
 	s->by_id = srv_strmap_new();
+	s->claiming = srv_strmap_new();
 	s->dedup = srv_dedup_new((size_t)s->conf.dedup_size);
 	s->metrics = srv_metrics_new();
 	s->rs = calloc(s->routes.n + 1, sizeof *s->rs);
-	if (!s->by_id || !s->dedup || !s->metrics || !s->rs) {
+	if (!s->by_id || !s->claiming || !s->dedup || !s->metrics || !s->rs) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -200,6 +202,8 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 	srv_run_free_all(s);
 	srv_strmap_free(s->by_id);
 	s->by_id = NULL;
+	srv_strmap_free(s->claiming);
+	s->claiming = NULL;
 	srv_dedup_free(s->dedup);
 	srv_metrics_free(s->metrics);
 	srv_targets_free(&s->global_targets);
@@ -211,6 +215,7 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 	free(s->rs);
 	s->rs = NULL;
 	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->claims_cv);
 	pthread_mutex_destroy(&s->mu);
 	return 0;
 }

@@ -89,7 +89,10 @@ struct srv_server {
 	srv_targets global_targets;
 	srv_metrics *metrics;
 	int paused;
-	struct srv_ha *ha; /* with `ha:` (ha.h), else NULL; thread-safe on its own */
+	struct srv_ha *ha;        /* with `ha:` (ha.h), else NULL; thread-safe on its own */
+	srv_strmap *claiming;     /* with `ha:`: occurrence keys this process is claiming in
+	                           * etcd now (ingest.c), under mu */
+	pthread_cond_t claims_cv; /* broadcast when one of them is decided */
 	int stopping;
 	size_t active, awaiting;
 	/* The dedup table's durable copy (dedupfile.c), under dedup_file_mu. */
