@@ -438,11 +438,15 @@ static int shared_guardrails(struct srv_server *s, struct srv_route_state *rs, c
 	srv_dedup_start(s->dedup, occ, run_id, route->cooldown);
 	srv_dedup_start(s->dedup, tkey, run_id, route->cooldown);
 	s->queued++;
+	int deciding = srv_strmap_put(s->deciding, run_id, (void *)run_id, NULL) == 0;
 	pthread_mutex_unlock(&s->mu);
 	srv_ha_answer ans;
 	int rc = srv_ha_decide(s->ha, &ask, &ans, err, sizeof err);
 	pthread_mutex_lock(&s->mu);
 	s->queued--;
+	if (deciding)
+		srv_strmap_remove(s->deciding, run_id);
+	pthread_cond_broadcast(&s->decided_cv);
 	if (rc == 0 && ans.verdict == SRV_SHARED_RUN) {
 		srv_ha_answer_clear(&ans);
 		reach_free(&x);
@@ -465,12 +469,34 @@ static int shared_guardrails(struct srv_server *s, struct srv_route_state *rs, c
 	return -1;
 }
 
+/* With ha: a copy of an alert that arrives while another request of this process asks etcd
+ * about the same occurrence or target (the local dedup table holds their keys for that run
+ * meanwhile) waits for that answer (under mu), so that it is deduplicated against the run
+ * that won, here or on another replica, never against a candidate that lost. */
+static void wait_for_decisions(struct srv_server *s, const char *occ, const char *tkey, double now)
+{
+	if (!s->ha)
+		return;
+	for (;;) {
+		const char *run_id, *why;
+		double ago;
+		int pending = (srv_dedup_check(s->dedup, occ, now, &run_id, &why, &ago) &&
+		               srv_strmap_get(s->deciding, run_id)) ||
+		              (srv_dedup_check(s->dedup, tkey, now, &run_id, &why, &ago) &&
+		               srv_strmap_get(s->deciding, run_id));
+		if (!pending)
+			return;
+		pthread_cond_wait(&s->decided_cv, &s->mu);
+	}
+}
+
 /* The guardrails after the params: dedup (the local table), then the limits, or with ha: the
  * shared state. 0 when the run may start, -1 when decided otherwise. */
 static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
                       int resolved, const char *target, const char *occ, const char *tkey,
                       const char *tname, const char *run_id, double now, struct decision *d)
 {
+	wait_for_decisions(s, occ, tkey, now);
 	if (deduplicated(s, rs, d, occ, "this alert", now) ||
 	    deduplicated(s, rs, d, tkey, "the same target", now))
 		return -1;

@@ -139,10 +139,12 @@ int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
 	pthread_mutex_init(&s->mu, NULL);
 	srv_cond_init_monotonic(&s->work_cv);
 	s->by_id = srv_strmap_new();
+	s->deciding = srv_strmap_new();
+	pthread_cond_init(&s->decided_cv, NULL);
 	s->dedup = srv_dedup_new((size_t)s->conf.dedup_size);
 	s->metrics = srv_metrics_new();
 	s->rs = calloc(s->routes.n + 1, sizeof *s->rs);
-	if (!s->by_id || !s->dedup || !s->metrics || !s->rs) {
+	if (!s->by_id || !s->deciding || !s->dedup || !s->metrics || !s->rs) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -207,6 +209,9 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 	srv_run_free_all(s);
 	srv_strmap_free(s->by_id);
 	s->by_id = NULL;
+	srv_strmap_free(s->deciding);
+	s->deciding = NULL;
+	pthread_cond_destroy(&s->decided_cv);
 	srv_dedup_free(s->dedup);
 	srv_metrics_free(s->metrics);
 	srv_targets_free(&s->global_targets);

@@ -91,6 +91,8 @@ struct srv_server {
 	int paused;
 	struct srv_ha *ha;             /* with `ha:` (ha.h), else NULL; thread-safe on its own */
 	struct srv_takeover *takeover; /* with `ha:` (takeover.h), else NULL */
+	srv_strmap *deciding;      /* with `ha:`: runs whose start etcd is deciding now, under mu */
+	pthread_cond_t decided_cv; /* broadcast when one of them is decided */
 	int stopping;
 	size_t active, awaiting;
 	/* The dedup table's durable copy (dedupfile.c), under dedup_file_mu. */

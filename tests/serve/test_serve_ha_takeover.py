@@ -26,6 +26,8 @@ from test_serve_ha import ETCD, ETCDCTL, Etcd
 
 T = Checks()
 PREFIX = "/salve-takeover"
+# Cron hosts without a serve replica on their prefix: only the next run takes an orphan over.
+CRON_PREFIX = "/salve-cron"
 TTL = 3
 
 ROUTES = """
@@ -37,10 +39,10 @@ ROUTES = """
 """
 
 
-def ha_yaml(etcd, replica):
+def ha_yaml(etcd, replica, prefix=PREFIX):
     return ("ha:\n  etcd:\n    endpoints: [%s]\n    timeout: 2s\n"
             "  prefix: %s\n  lease_ttl: %ds\n  replica: %s\n"
-            % (", ".join(etcd.endpoints()), PREFIX, TTL, replica))
+            % (", ".join(etcd.endpoints()), prefix, TTL, replica))
 
 
 def replica(etcd, name, kit):
@@ -155,7 +157,7 @@ def cron_config(etcd, d, name, kit):
     with open(path, "w") as f:
         f.write("audit: %s/audit.jsonl\nstate_dir: %s/state\nplugin_path: [%s]\n"
                 "plugins:\n  testkit: {dir: %s}\n%s"
-                % (d, d, serve_lib.TEST_PLUGINS, kit, ha_yaml(etcd, name)))
+                % (d, d, serve_lib.TEST_PLUGINS, kit, ha_yaml(etcd, name, CRON_PREFIX)))
     return path
 
 
