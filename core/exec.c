@@ -99,7 +99,9 @@ int salve_exec_mirror(void *ctx, long long seq, const char *line, size_t len, co
 		salve_ha_run_detach(r, why);
 		return -1;
 	}
-	return salve_ha_run_append(r, seq, line, len, err, errlen) ? -1 : 0;
+	return salve_ha_run_append(r, seq, line, len, t && strcmp(t, "intent") == 0, err, errlen)
+	           ? -1
+	           : 0;
 }
 
 int salve_exec_fenced(struct salve_exec *x, int ask)

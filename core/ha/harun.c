@@ -11,6 +11,11 @@ struct salve_ha_run {
 	char *run_id, *owner_key, *journal_prefix, *replica;
 	char *lock_key, *lock_value; /* NULL without a lock (or a lock now naming another run) */
 	long long fence, lease;
+	int journaled;   /* its lines are in etcd (from its first mutation on) */
+	int owned;       /* its owner key exists (from the start with a lock, else the first
+	                  * mutation) */
+	json_t *pending; /* journal lines not in etcd yet: until the run's first mutation */
+	char *owner_value;
 	int state; /* 0 in order, 1 fenced, -1 etcd failed, -2 detached: no more appends */
 	char state_why[512];
 };
@@ -58,7 +63,10 @@ static salve_ha_run *run_new(salve_ha_session *s, const salve_ha_ident *id, cons
 	r->replica = strdup(id->replica);
 	r->owner_key = key_of(id->prefix, "/runs/", run_id, "/owner");
 	r->journal_prefix = key_of(id->prefix, "/runs/", run_id, "/j/");
-	if (!r->run_id || !r->replica || !r->owner_key || !r->journal_prefix) {
+	r->pending = json_array();
+	r->owner_value = holder_value(id, NULL);
+	if (!r->pending || !r->owner_value || !r->run_id || !r->replica || !r->owner_key ||
+	    !r->journal_prefix) {
 		salve_ha_run_free(r);
 		return NULL;
 	}
@@ -75,6 +83,8 @@ void salve_ha_run_free(salve_ha_run *r)
 	free(r->journal_prefix);
 	free(r->lock_key);
 	free(r->lock_value);
+	free(r->owner_value);
+	json_decref(r->pending);
 	free(r);
 }
 
@@ -119,8 +129,10 @@ static int take(salve_ha_run *r, const char *owner_value, long long expect_mod, 
 	if (!answer)
 		return -1;
 	json_decref(answer);
-	if (ok)
+	if (ok) {
 		r->fence = rev;
+		r->owned = 1;
+	}
 	return ok;
 }
 
@@ -140,6 +152,14 @@ enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident
 	}
 	if (!salve_ha_session_lease(s, &r->lease, err, errlen))
 		goto fail;
+	if (!lock_key) {
+		/* Nothing in etcd until the run's first mutation: a run that changes nothing
+		 * (its checks hold) costs etcd nothing, and one that dies before then left
+		 * nothing to take over. */
+		free(owner_value);
+		*out = r;
+		return SALVE_HA_STARTED;
+	}
 	long long expect_mod = 0;
 	for (int attempt = 0; attempt < 16; attempt++) {
 		int rc = take(r, owner_value, expect_mod, err, errlen);
@@ -275,6 +295,7 @@ int salve_ha_run_adopt(salve_ha_session *s, const salve_ha_ident *id, const char
 	}
 	json_decref(answer);
 	r->fence = rev;
+	r->owned = 1;
 	*lines = lines_of(kvs, n);
 	salve_etcd_kvs_free(kvs, n);
 	adopt_lock(r, id, *lines);
@@ -365,18 +386,77 @@ static int fenced_txn(salve_ha_run *r, json_t *ops, char *err, size_t errlen)
 	return ok ? 0 : 1;
 }
 
-int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t len, char *err,
-                        size_t errlen)
+/* The put of journal line seq. */
+static json_t *line_op(const salve_ha_run *r, long long seq, const char *line, size_t len)
 {
 	char suffix[32];
 	snprintf(suffix, sizeof suffix, "%012lld", seq);
 	char *key = key_of(r->journal_prefix, suffix, "", NULL);
-	if (!key) {
+	json_t *op = key ? salve_etcd_op_put(key, line, len, 0) : NULL;
+	free(key);
+	return op;
+}
+
+/* The first mutation of a run without a lock: its owner key is created (on the lease that is
+ * current now) with every line so far, in one txn. 0, or -1 with err. */
+static int own_now(salve_ha_run *r, json_t *ops, char *err, size_t errlen)
+{
+	char why[512];
+	if (!salve_ha_session_lease(r->session, &r->lease, why, sizeof why)) {
+		json_decref(ops);
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	json_array_insert_new(
+	    ops, 0,
+	    salve_etcd_op_put(r->owner_key, r->owner_value, strlen(r->owner_value), r->lease));
+	int ok = 0;
+	long long rev = 0;
+	json_t *answer =
+	    salve_etcd_txn(r->etcd, json_pack("[o]", salve_etcd_cmp_create(r->owner_key, 0)), ops,
+	                   NULL, &ok, &rev, err, errlen);
+	if (!answer)
+		return -1;
+	json_decref(answer);
+	if (!ok) {
+		snprintf(err, errlen, "ha: run %s is already known to etcd", r->run_id);
+		return -1;
+	}
+	r->fence = rev;
+	r->owned = 1;
+	return 0;
+}
+
+int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t len, int mutation,
+                        char *err, size_t errlen)
+{
+	if (r->state) {
+		snprintf(err, errlen, "%s", r->state_why);
+		return r->state == 1 ? 1 : -1;
+	}
+	json_t *op = line_op(r, seq, line, len);
+	if (!op) {
 		snprintf(err, errlen, "ha: out of memory");
 		return -1;
 	}
-	int rc = fenced_txn(r, json_pack("[o]", salve_etcd_op_put(key, line, len, 0)), err, errlen);
-	free(key);
+	if (!mutation && !r->journaled) {
+		/* Before the first mutation the lines wait: etcd gets them with it. */
+		json_array_append_new(r->pending, op);
+		return 0;
+	}
+	json_t *ops = r->pending;
+	r->pending = json_array();
+	json_array_append_new(ops, op);
+	int rc;
+	if (r->owned) {
+		rc = fenced_txn(r, ops, err, errlen);
+	} else if ((rc = own_now(r, ops, err, errlen)) < 0) {
+		r->state = -1;
+		snprintf(r->state_why, sizeof r->state_why,
+		         "the journal in etcd stopped at an earlier record: %s", err);
+	}
+	if (rc == 0)
+		r->journaled = 1;
 	return rc;
 }
 
@@ -391,6 +471,8 @@ void salve_ha_run_detach(salve_ha_run *r, const char *why)
 
 int salve_ha_run_confirm(salve_ha_run *r, char *err, size_t errlen)
 {
+	if (!r->owned)
+		return 1; /* nothing of it is in etcd: nobody can have taken it over */
 	if (r->state == -1) {
 		snprintf(err, errlen, "%s", r->state_why);
 		return -1;
@@ -424,7 +506,9 @@ int salve_ha_run_finish(salve_ha_run *r, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", r->state_why);
 		return 1;
 	}
-	r->state = 0; /* an earlier failed append does not stop the keys from going */
+	if (!r->owned)
+		return 0; /* it never reached etcd */
+	r->state = 0;     /* an earlier failed append does not stop the keys from going */
 	json_t *cmp = json_pack("[o]", salve_etcd_cmp_create(r->owner_key, r->fence));
 	if (r->lock_key)
 		json_array_append_new(

@@ -68,11 +68,14 @@ json_t *salve_ha_orphans(salve_etcd *e, const char *prefix, char *err, size_t er
 int salve_ha_run_exists(salve_etcd *e, const char *prefix, const char *run_id, char *err,
                         size_t errlen);
 
-/* Writes journal record seq, fenced. 0 written; 1 fenced: another process owns the run now
+/* Journal record seq, fenced. Records before the run's first mutation (mutation != 0: an
+ * intent) wait in memory and go with it (then, for a run without a lock, with its owner key
+ * created in the same txn); a run that never mutates writes nothing to etcd. 0 written (or
+ * kept for later); 1 fenced: another process owns the run now
  * (err names it); -1 etcd could not be asked (err). After 1 or -1 every later append returns
  * the same without asking: etcd keeps the journal's unbroken prefix. */
-int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t len, char *err,
-                        size_t errlen);
+int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t len, int mutation,
+                        char *err, size_t errlen);
 /* A record could not be sent (why): no later one is, so etcd keeps an unbroken prefix of the
  * journal; salve_ha_run_finish still removes the run's keys. */
 void salve_ha_run_detach(salve_ha_run *r, const char *why);

@@ -36,6 +36,11 @@ ROUTES = """
     runbook: ha-slow.lua
     params: {key: "{{ labels.key }}", pause: "{{ labels.pause }}"}
     cooldown: 0s
+  - name: nolock
+    matchers: ['alertname = "NoLock"']
+    runbook: slow.lua
+    params: {key: "{{ labels.key }}"}
+    cooldown: 0s
 """
 
 
@@ -149,6 +154,28 @@ def test_stop_holder(etcd, a, b):
          "revision", took)
     T.ok(wait_for("etcd to be clean", lambda: etcd_keys(etcd, PREFIX + "/runs/") == [],
                   timeout=10), "etcd is clean", etcd_keys(etcd, PREFIX))
+
+
+def test_without_lock(etcd, a, b):
+    """A run without a lock writes nothing to etcd until its first mutation (a run whose
+    checks hold costs etcd nothing), then is owned and taken over like any other."""
+    st, body = b.post_alerts([alert("NoLock", {"key": "k4"})])
+    T.ok(st == 202, "replica b accepts the alert", body)
+    T.ok(wait_for("b's run to change the target", lambda: b.kv("k4") == "changed", timeout=20),
+         "b's run (no lock) changed the target and sleeps")
+    run = run_of(b, "k4")
+    keys = etcd_keys(etcd, PREFIX + "/runs/" + run + "/")
+    T.ok(any(k.endswith("/owner") for k in keys) and
+         any("/j/000000000001" in k for k in keys), "its first mutation made it owned in "
+         "etcd, its journal from the first record", keys)
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait(timeout=10)
+    T.ok(wait_for("replica a to roll it back", lambda: b.kv("k4") is None, timeout=30),
+         "replica a took the run over and rolled it back")
+    took = records(a, "run_takeover", run=run)
+    T.ok(len(took) == 1 and took[0]["from_replica"] == "b" and took[0]["found"]["lock"] is None,
+         "audited by a", took)
+    b.start()
 
 
 def cron_config(etcd, d, name, kit):
@@ -302,8 +329,9 @@ def test_quorum_lost_mid_run(etcd, a):
     T.eq((a.kv("k3"), a.kv("k3-after")), (None, None),
          "no mutation after etcd went, and the one before is undone")
     failed = records(a, "step_end", run=run, step="after")
-    T.ok(len(failed) == 1 and failed[0]["outcome"] == "failed" and "lease" in failed[0]["error"],
-         "the step after says why it did not start", failed)
+    T.ok(len(failed) == 1 and failed[0]["outcome"] == "failed" and
+         ("lease" in failed[0]["error"] or "not applied: etcd" in failed[0]["error"]),
+         "the step after says why its mutation did not start (etcd, or the lease)", failed)
 
 
 def main():
@@ -321,6 +349,7 @@ def main():
     try:
         test_kill_holder(etcd, a, b)
         test_stop_holder(etcd, a, b)
+        test_without_lock(etcd, a, b)
         test_cron_hosts(etcd, kit)
         test_unknown_apply(etcd, kit)
         test_quorum_lost_mid_run(etcd, a)
