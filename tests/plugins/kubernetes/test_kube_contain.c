@@ -271,6 +271,14 @@ static void test_taint_untaint_keep_other_taints(void **state)
 	const char *args = "{\"node\": \"node-1\", \"key\": \"security.example.com/compromised\", "
 	                   "\"effect\": \"NoExecute\", \"value\": \"yes\"}";
 	json_t *obs = NULL, *res = NULL, *undo = NULL, *cres = NULL, *cundo = NULL;
+	/* a node without taints: an empty list, freed with the rest (it used to leak) */
+	assert_int_equal(mock_check("taint",
+	                            "{\"node\": \"node-2\", \"key\": \"k\", \"effect\": "
+	                            "\"NoSchedule\"}",
+	                            &obs),
+	                 SALVE_OK);
+	assert_json_eq(tj_at(obs, "/taints"), "[]");
+	json_decref(obs);
 	/* the node controller's taint for a cordon must survive ours */
 	assert_int_equal(mock_apply("cordon", "{\"node\": \"node-1\"}", &cres, &cundo), SALVE_OK);
 	assert_int_equal(mock_check("taint", args, &obs), SALVE_OK);
