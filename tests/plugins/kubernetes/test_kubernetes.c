@@ -920,6 +920,19 @@ static void test_rbac_forbidden(void **state)
 	json_decref(undo);
 }
 
+/* The node named by arg carries no taint. */
+static int untainted(const json_t *nodes, const void *arg)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(nodes, i, n)
+	{
+		if (strcmp(tj_str_at(n, "/metadata/name"), arg) == 0)
+			return tj_at(n, "/spec/taints") == NULL;
+	}
+	return 0;
+}
+
 /* Controllers write a moment after the write they react to, as real ones do: the node
  * controller's taint lands between the undo's read and its write, so the undo meets a natural
  * 409, reads again and succeeds. */
@@ -948,6 +961,7 @@ static void test_natural_conflict_with_node_controller(void **state)
 	assert_int_equal(conflicts, 1);
 	/* controllers caught up: the taint followed the uncordon away */
 	fake_control(&fake_k8s, "/__fake/settings", "{\"controller_delay\": 0}");
+	assert_int_equal(fake_wait(&fake_k8s, "Node", NULL, untainted, "node-1"), 0);
 	n = fake_object(&fake_k8s, "Node", NULL, "node-1");
 	assert_null(tj_at(n, "/spec/unschedulable"));
 	assert_null(tj_at(n, "/spec/taints"));
