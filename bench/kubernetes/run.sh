@@ -6,11 +6,12 @@
 # action, median and p90 of N iterations each, and the API requests each one sent. Prints a
 # table (bench.py); asserts nothing. Measure a release build: a sanitizer build is far slower.
 #
-#   bench/kubernetes/run.sh [BUILD_DIR] [ITERATIONS]
+#   [SKIP=REGEX] bench/kubernetes/run.sh [BUILD_DIR] [ITERATIONS]
 #
 # BUILD_DIR must hold kubernetes.so and scale.so under plugins/ (default: build). kubectl:
 # $KUBECTL, default /usr/bin/kubectl (Debian:
-# kubernetes-client).
+# kubernetes-client). SKIP leaves out the cases whose name matches (e.g. SKIP=drain, whose
+# kubectl side can run for minutes).
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,5 +50,5 @@ export HOME="$tmp/home" # kubectl's discovery cache starts empty, then serves th
 mkdir -p "$HOME"
 "$python" "$src/bench/kubernetes/bench.py" --driver "$tmp/bench_driver" --plugins "$tmp/plugins" \
   --kubeconfig "$tmp/certs/kubeconfig-token" --api "https://127.0.0.1:$(cat "$tmp/port")" \
-  --ca "$tmp/certs/ca.crt" --kubectl "$kubectl" -n "$n"
+  --ca "$tmp/certs/ca.crt" --kubectl "$kubectl" -n "$n" ${SKIP:+--skip "$SKIP"}
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

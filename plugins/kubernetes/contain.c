@@ -533,12 +533,11 @@ static int taint_holds(const struct taint *tn, const json_t *node)
 
 static json_t *taint_result(const struct taint *tn, const json_t *node, json_t *changes)
 {
-	return json_pack("{s:s, s:s, s:s, s:s?, s:b, s:O, s:o}", "node", tn->t.name, "key", tn->key,
+	json_t *taints = k8s_ptr_get(node, "/spec/taints");
+	return json_pack("{s:s, s:s, s:s, s:s?, s:b, s:o, s:o}", "node", tn->t.name, "key", tn->key,
 	                 "effect", tn->effect, "value", tn->value, "present",
 	                 find_taint(node, tn->key, tn->effect) != NULL, "taints",
-	                 k8s_ptr_get(node, "/spec/taints") ? k8s_ptr_get(node, "/spec/taints")
-	                                                   : json_array(),
-	                 "changes", changes);
+	                 taints ? json_incref(taints) : json_array(), "changes", changes);
 }
 
 static int taint_observe(k8s_ctx *ctx, void *state, const json_t *current, json_t **observed)

@@ -680,9 +680,11 @@ static json_t *patch_body(const struct patch_req *p, const char *rv)
 	return body;
 }
 
-/* Send the caller's patch as given (strategic, merge or JSON patch). A dry run sends it once, as it
- * is, with dryRun=All; a real one records what it touches, carries the resourceVersion of the
- * object it was based on and is sent again on 409 Conflict. */
+/* Send the caller's patch as given (strategic, merge or JSON patch), carrying the resourceVersion
+ * of the object it was based on, and again on 409 Conflict after a fresh read. A dry run
+ * (dryRun=All) is conditional too: its answer is then the object read plus the patch, never a
+ * controller's write that landed in between (which would look like a change the patch makes).
+ * A real one records what it touches. */
 static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before, json_t **after,
                        json_t **merge_patch)
 {
@@ -716,12 +718,11 @@ static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before
 				return k8s_invalid(ctx, "argument \"%s\": %s", patch_arg[p->type],
 				                   err);
 			}
-			body = patch_body(p, json_string_value(k8s_ptr_get(
-			                         current, "/metadata/resourceVersion")));
 		}
+		body = patch_body(
+		    p, json_string_value(k8s_ptr_get(current, "/metadata/resourceVersion")));
 		k8s_resp resp;
-		rc = k8s_request(ctx, "PATCH", path, patch_content_type[p->type],
-		                 body ? body : p->patch, 0, &resp);
+		rc = k8s_request(ctx, "PATCH", path, patch_content_type[p->type], body, 0, &resp);
 		json_decref(body);
 		if (rc == SALVE_OK) {
 			*before = current;
@@ -733,7 +734,7 @@ static int patch_write(k8s_ctx *ctx, void *state, unsigned mode, json_t **before
 		long status = resp.status;
 		k8s_resp_clear(&resp);
 		json_decref(current);
-		if (dry_run || status != 409 || attempt >= 5)
+		if (status != 409 || attempt >= 5)
 			return rc;
 		json_t *data = json_pack("{s:s, s:i}", "path", p->t.path, "attempt", attempt);
 		ctx->host->audit(ctx->call, "k8s.conflict", data);

@@ -12,6 +12,7 @@ library only; certificates are made with the openssl CLI. See README.md beside t
 import argparse
 import base64
 import collections
+import contextlib
 import copy
 import datetime
 import hashlib
@@ -64,6 +65,9 @@ def group_versions(server_version):
 
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
 MISSING = object()
+# Seconds from an API write to its controllers' run (unless another API request is answered
+# first): the real controllers act on the write's watch event a moment after it was answered.
+CONTROLLER_DELAY = 0.02
 
 
 def now_ts(t=None):
@@ -1673,6 +1677,7 @@ class Cluster:
         self.bad_rs = set()          # ReplicaSet uids whose pods never become ready
         self.logs = {}               # (ns, pod, container, previous) -> text
         self.wakeups = []            # times at which controllers must run again
+        self.woken = threading.Event()  # a wakeup was added: the timer thread looks again
         self.terminating = {}        # pod uid -> when the kubelet confirms it stopped
         self.reset_settings()
         self.ip_counter = 10
@@ -1684,7 +1689,7 @@ class Cluster:
     SETTINGS = ("controller_delay", "pod_termination", "rbac")
 
     def reset_settings(self):
-        self.controller_delay = None  # seconds: controllers run asynchronously (None: at once)
+        self.controller_delay = CONTROLLER_DELAY  # seconds from a write to its controllers' run
         self.pod_termination = 0.0    # seconds a deleted pod stays Terminating (0: gone at once)
         self.rbac = None              # rules for the token user (None: everything allowed)
         self.pending = 0              # async: requests to answer before the pending controller run
@@ -1698,8 +1703,8 @@ class Cluster:
         if unknown:
             raise ValueError("unknown keys: %s" % ", ".join(sorted(unknown)))
         d = data.get("controller_delay", self.controller_delay)
-        if d is not None and (not isinstance(d, (int, float)) or isinstance(d, bool) or d <= 0):
-            raise ValueError("controller_delay must be a number of seconds > 0, or null")
+        if not isinstance(d, (int, float)) or isinstance(d, bool) or d < 0:
+            raise ValueError("controller_delay must be a number of seconds >= 0")
         t = data.get("pod_termination", self.pod_termination)
         if not isinstance(t, (int, float)) or isinstance(t, bool) or t < 0:
             raise ValueError("pod_termination must be a number of seconds >= 0")
@@ -1712,30 +1717,55 @@ class Cluster:
                 raise ValueError("rbac must be a list of rules {verbs, apiGroups, resources[, namespaces, "
                                  "resourceNames]} or null")
         with self.lock:
-            self.controller_delay = float(d) if d is not None else None
+            self.controller_delay = float(d)
             self.pod_termination = float(t)
             self.rbac = rules
-            if d is None and self.pending:
-                self.reconcile_all()
+            if self.pending:  # a shorter delay applies to the run still to come
+                self.add_wakeup(time.time() + self.controller_delay)
             return self.settings_now()
 
     def after_write(self):
-        """A write's controllers: at once, or (controller_delay) after the next API request is
-        answered or once the delay has passed, whichever comes first, as the real controllers
-        act on a watch event a moment after the write."""
-        if self.controller_delay is None:
-            self.reconcile_all()
-            return
+        """A write's controllers run asynchronously, as the real ones act on the watch event
+        a moment after the write has been stored and answered: once the next API request has
+        been answered or once controller_delay has passed, whichever comes first."""
         self.pending = 2
         self.add_wakeup(time.time() + self.controller_delay)
 
-    def after_request(self):
-        """Called once each API request is answered."""
+    def controllers_now(self):
+        """GET /__fake/controllers: whether a controller run is still to come, and when."""
         with self.lock:
-            if self.pending:
-                self.pending -= 1
-                if not self.pending:
-                    self.reconcile_all()
+            due = min(self.wakeups) - time.time() if self.wakeups else None
+            return {"pending": bool(self.pending) or (due is not None and due <= 0),
+                    "next_run_in": round(max(0.0, due), 3) if due is not None else None}
+
+    def next_wakeup_in(self, longest):
+        with self.lock:
+            if not self.wakeups:
+                return longest
+            return min(longest, max(0.0, min(self.wakeups) - time.time()))
+
+    @contextlib.contextmanager
+    def answering(self, hold=True):
+        """Around sending an API request's answer. The first answer after a write starts the
+        controllers once it is sent; the lock is then held from before the send until they are
+        done, so the request after it sees their work whichever connection it comes on: the order
+        of the requests decides, never a timing. A watch stream (hold False) does not hold it."""
+        self.lock.acquire()
+        held = hold and self.pending == 1
+        if not held:
+            self.lock.release()
+        try:
+            yield
+        finally:
+            try:
+                with self.lock:
+                    if self.pending:
+                        self.pending -= 1
+                        if not self.pending:
+                            self.reconcile_all()
+            finally:
+                if held:
+                    self.lock.release()
 
     def authorize(self, method, path, params, user):
         """A minimal RBAC authorizer for the token user: a 403 Response, or None when allowed.
@@ -1781,6 +1811,7 @@ class Cluster:
 
     def add_wakeup(self, t):
         self.wakeups.append(t)
+        self.woken.set()
 
     def log(self, msg):
         if self.verbose:
@@ -1843,6 +1874,7 @@ class Cluster:
                 self.bad_rs.clear()
                 self.logs.clear()
                 self.deploy_settings.clear()
+                self.wakeups = []  # the old objects' timers; the controllers set the new ones
             prepared = []
             for raw in objs:
                 prepared.append(self._prepare_loaded(deep(raw)))
@@ -4240,12 +4272,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "watch": bool(resp is not None and resp.stream is not None), "fault": fault is not None,
                  "protocol": self.request_version}
         app.requests.add(entry)
-        if resp is None:
-            self.close_connection = True
-            app.cluster.after_request()
-            return
-        self.send(resp)
-        app.cluster.after_request()
+        with self.answering(resp is None or resp.stream is None):
+            if resp is None:
+                self.close_connection = True
+                return
+            self.send(resp)
+
+    def answering(self, hold):
+        return self.server.app.cluster.answering(hold)
 
     def send(self, resp):
         if resp.stream is not None:
@@ -4361,6 +4395,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 app.faults.clear()
                 app.requests.clear()
                 return self.send_control(200, {"loaded": cluster.load_objects(deep(objs), replace_all=True)})
+            if segs == ["controllers"] and method == "GET":
+                return self.send_control(200, cluster.controllers_now())
             if segs == ["settings"] and method == "GET":
                 with cluster.lock:
                     return self.send_control(200, cluster.settings_now())
@@ -4414,6 +4450,12 @@ class H2Exchange(Handler):
         self.close_connection = False
         self.status = None
         self.out_headers = []
+        self.hold = None
+
+    @contextlib.contextmanager
+    def answering(self, hold):
+        self.hold = hold  # H2Connection.answer sends the frames within Cluster.answering
+        yield
 
     def send_response(self, code, message=None):
         self.log_request(code)
@@ -4549,14 +4591,17 @@ class H2Connection:
         ex = H2Exchange(self.server, self.sock, self.client_address, H2Stream(self, stream_id),
                         pseudo.get(":method", "GET"), pseudo.get(":path", "/"), msg, body)
         ex.dispatch(ex.command)
-        if ex.status is None and not ex.out_headers:
-            self.closed = True  # a fault that drops the connection
-            return
-        if ex.status is not None:
-            data = ex.wfile.getvalue()
-            self.send_headers(stream_id, [(":status", str(ex.status))] + ex.out_headers)
-            self.send_data(stream_id, data, True) if data else self.h2.end_stream(stream_id)
-            self.flush()
+        answering = self.server.app.cluster.answering(ex.hold) if ex.hold is not None else \
+            contextlib.nullcontext()  # a control request
+        with answering:
+            if ex.status is None and not ex.out_headers:
+                self.closed = True  # a fault that drops the connection
+                return
+            if ex.status is not None:
+                data = ex.wfile.getvalue()
+                self.send_headers(stream_id, [(":status", str(ex.status))] + ex.out_headers)
+                self.send_data(stream_id, data, True) if data else self.h2.end_stream(stream_id)
+                self.flush()
 
 
 class TLSServer(http.server.ThreadingHTTPServer):
@@ -4766,7 +4811,9 @@ def main(argv=None):
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
 
     def timer():
-        while not stop.wait(0.05):
+        while not stop.is_set():
+            cluster.woken.clear()
+            cluster.woken.wait(cluster.next_wakeup_in(0.5))
             try:
                 cluster.tick()
             except Exception:  # keep serving; the traceback says what broke

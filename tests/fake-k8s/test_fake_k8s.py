@@ -196,6 +196,24 @@ class FakeTestCase(unittest.TestCase):
     def requests(self, **params):
         return self.s.control("GET", "requests?" + urllib.parse.urlencode(params))
 
+    # The controllers act a moment after a write has been answered, as real ones do: a client
+    # that wants their result waits for it, as these do.
+    def observed(self, name="web"):
+        """The deployment once its controller has seen its latest spec (observedGeneration)."""
+        def seen():
+            d = self.s.obj(DEPLOY + "/" + name)
+            return d.get("status", {}).get("observedGeneration") == d["metadata"]["generation"] and d
+        return wait_until(seen, what="the deployment controller to observe %s" % name)
+
+    def rolled_out(self, name="web"):
+        """The deployment once its rollout is complete, as `kubectl rollout status` judges it."""
+        def done():
+            d = self.s.obj(DEPLOY + "/" + name)
+            st, want = d.get("status", {}), d["spec"].get("replicas", 1)
+            return st.get("observedGeneration") == d["metadata"]["generation"] and all(
+                st.get(k, 0) == want for k in ("replicas", "updatedReplicas", "availableReplicas")) and d
+        return wait_until(done, what="deployment %s to roll out" % name)
+
 
 # ---------------------------------------------------------------------------------------------
 
@@ -501,6 +519,7 @@ class TestDeploymentController(FakeTestCase):
             {"name": "web", "image": "nginx:1.26.0"}]}}}}, ctype=SMP)
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json["status"]["observedGeneration"], r.json["metadata"]["generation"] - 1)
+        self.rolled_out()
         rss = self.replicasets()
         self.assertEqual(len(rss), 3)
         new = [rs for n, rs in rss.items() if n not in (WEB_RS_OLD, WEB_RS_CUR)][0]
@@ -524,6 +543,7 @@ class TestDeploymentController(FakeTestCase):
         r = self.s.request("PATCH", DEPLOY + "/web", [{"op": "replace", "path": "/spec/template", "value": tmpl}],
                            ctype=JSONPATCH)
         self.assertEqual(r.status, 200)
+        self.rolled_out()
         rss = self.replicasets()
         self.assertEqual(len(rss), 3)
         ann = rss[WEB_RS_CUR]["metadata"]["annotations"]
@@ -536,6 +556,7 @@ class TestDeploymentController(FakeTestCase):
         r = self.s.request("PATCH", DEPLOY + "/web", {"spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": "2024-05-01T10:00:00Z"}}}}}, ctype=SMP)
         self.assertEqual(r.status, 200)
+        self.rolled_out()
         self.assertEqual(len(self.replicasets()), 3)
         pods = self.pods()
         self.assertEqual(len(pods), 3)
@@ -545,6 +566,7 @@ class TestDeploymentController(FakeTestCase):
         r = self.s.request("PATCH", DEPLOY + "/web/scale", {"spec": {"replicas": 5}}, ctype=MERGE)
         self.assertEqual((r.status, r.json["kind"], r.json["apiVersion"], r.json["spec"]["replicas"]),
                          (200, "Scale", "autoscaling/v1", 5))
+        self.rolled_out()
         self.assertEqual(self.replicasets()[WEB_RS_CUR]["spec"]["replicas"], 5)
         self.assertEqual(len(self.pods()), 5)
         web = self.web()
@@ -557,10 +579,14 @@ class TestDeploymentController(FakeTestCase):
                            {"kind": "Scale", "apiVersion": "autoscaling/v1",
                             "metadata": {"name": "db", "namespace": "prod"}, "spec": {"replicas": 3}})
         self.assertEqual(r.status, 200)
-        self.assertEqual(self.s.obj(PODS + "/db-2")["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"], "db-2")
+        def db2():
+            r = self.s.get(PODS + "/db-2")
+            return r.status == 200 and r.json
+        self.assertEqual(wait_until(db2, what="the StatefulSet controller to make db-2")["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"], "db-2")
         r = self.s.request("PATCH", DEPLOY + "/web/scale", [{"op": "replace", "path": "/spec/replicas", "value": 0}],
                            ctype=JSONPATCH)
         self.assertEqual((r.status, r.json["spec"]), (200, {}))
+        self.rolled_out()
         self.assertEqual(self.pods(), [])
         self.assertNotIn("replicas", self.web()["status"])
 
@@ -568,7 +594,7 @@ class TestDeploymentController(FakeTestCase):
         self.s.control("POST", "deployments/prod/web", {"rollout_delay": 60})
         self.s.request("PATCH", DEPLOY + "/web", {"spec": {"template": {"spec": {"containers": [
             {"name": "web", "image": "nginx:1.26.0"}]}}}}, ctype=SMP)
-        st = self.web()["status"]
+        st = self.observed()["status"]
         # maxSurge 100%, maxUnavailable 1: three new pods start, one old pod goes.
         self.assertEqual((st["replicas"], st["updatedReplicas"], st["readyReplicas"], st["unavailableReplicas"]),
                          (5, 3, 2, 3))
@@ -585,7 +611,7 @@ class TestDeploymentController(FakeTestCase):
         self.s.control("POST", "deployments/prod/web", {"broken": True})
         self.s.request("PATCH", DEPLOY + "/web", {"spec": {"progressDeadlineSeconds": 1, "template": {"spec": {
             "containers": [{"name": "web", "image": "nginx:bad"}]}}}}, ctype=SMP)
-        st = self.web()["status"]
+        st = self.observed()["status"]
         self.assertEqual((st["readyReplicas"], st["updatedReplicas"], st["replicas"]), (2, 3, 5))
         bad = [p for p in self.pods() if p["spec"]["containers"][0]["image"] == "nginx:bad"][0]
         self.assertEqual(bad["status"]["containerStatuses"][0]["state"]["waiting"],
@@ -608,14 +634,14 @@ class TestDeploymentController(FakeTestCase):
         r = self.s.request("PATCH", "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/web",
                            {"spec": {"maxReplicas": 2}}, ctype=MERGE)
         self.assertEqual(r.status, 200)
-        self.assertEqual(self.web()["spec"]["replicas"], 2)
+        wait_until(lambda: self.web()["spec"]["replicas"] == 2, what="the HPA to scale web to 2")
         hpa = self.s.obj("/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/web")
         self.assertEqual((hpa["status"]["desiredReplicas"], hpa["spec"]["metrics"][0]["resource"]["target"]
                           ["averageUtilization"]), (2, 70))
         r = self.s.request("PATCH", "/apis/autoscaling/v1/namespaces/prod/horizontalpodautoscalers/web",
                            {"spec": {"minReplicas": 4, "maxReplicas": 8}}, ctype=MERGE)
         self.assertEqual(r.status, 200)
-        self.assertEqual(self.web()["spec"]["replicas"], 4)
+        wait_until(lambda: self.web()["spec"]["replicas"] == 4, what="the HPA to scale web to 4")
 
 
 class TestEviction(FakeTestCase):
@@ -700,9 +726,11 @@ class TestReads(FakeTestCase):
     def test_cordon_with_patch(self):
         r = self.s.request("PATCH", "/api/v1/nodes/node-1", {"spec": {"unschedulable": True}}, ctype=SMP)
         self.assertEqual(r.status, 200)
-        node = self.s.obj("/api/v1/nodes/node-1")
+        node = wait_until(lambda: self.s.obj("/api/v1/nodes/node-1")["spec"].get("taints") and
+                          self.s.obj("/api/v1/nodes/node-1"), what="the node controller's taint")
         self.assertEqual(node["spec"]["taints"][0]["key"], "node.kubernetes.io/unschedulable")
         self.s.request("PATCH", DEPLOY + "/web/scale", {"spec": {"replicas": 6}}, ctype=MERGE)
+        self.rolled_out()
         new = [p for p in self.pods() if p["metadata"]["name"] not in WEB_PODS_NODE1 + WEB_PODS_NODE2]
         self.assertEqual({p["spec"]["nodeName"] for p in new}, {"node-2"})
         self.assertEqual(self.s.obj("/api/v1/nodes?fieldSelector=spec.unschedulable%3Dtrue")["items"][0]["metadata"]
@@ -882,6 +910,40 @@ class TestRealServerFidelity(FakeTestCase):
         self.s.control("POST", "reset")
         self.assertIsNone(self.s.control("GET", "settings")["rbac"])
 
+    def test_controllers_act_after_the_write_is_answered(self):
+        self.assertEqual(self.s.control("GET", "settings")["controller_delay"], 0.02)
+        self.assertFalse(self.s.control("GET", "controllers")["pending"])
+        # a long delay: only the request order decides below, not how fast this client is
+        self.s.control("POST", "settings", {"controller_delay": 30})
+        gen = self.web()["metadata"]["generation"]
+        r = self.s.request("PATCH", DEPLOY + "/web", {"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": "nginx:1.26.0"}]}}}}, ctype=SMP)
+        self.assertEqual((r.status, r.json["metadata"]["generation"], r.json["status"]["observedGeneration"]),
+                         (200, gen + 1, gen))
+        # the first read after the write: stored, not yet acted on (no new ReplicaSet, the old
+        # status); the controllers run once it is answered, so the read after it sees their work
+        first = self.s.obj("/apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dweb")
+        self.assertEqual(sorted(rs["metadata"]["name"] for rs in first["items"]), sorted([WEB_RS_OLD, WEB_RS_CUR]))
+        self.assertFalse(self.s.control("GET", "controllers")["pending"])
+        self.assertEqual(len(self.replicasets()), 3)
+        web = self.web()
+        self.assertEqual((web["status"]["observedGeneration"], web["metadata"]["annotations"]
+                          ["deployment.kubernetes.io/revision"]), (gen + 1, "3"))
+        self.assertGreater(int(web["metadata"]["resourceVersion"]), int(r.json["metadata"]["resourceVersion"]))
+        # with no request after the write, they run once controller_delay has passed (a shorter
+        # delay set meanwhile applies to the run still to come)
+        self.s.request("PATCH", DEPLOY + "/web/scale", {"spec": {"replicas": 4}}, ctype=MERGE)
+        def web_pods():  # through the control API, which starts no controller run
+            return len([o for o in self.s.control("GET", "objects")["items"]
+                        if o["kind"] == "Pod" and o["metadata"]["labels"].get("app") == "web"])
+        self.assertTrue(self.s.control("GET", "controllers")["pending"])
+        self.assertEqual(web_pods(), 3)
+        self.s.control("POST", "settings", {"controller_delay": 0.1})
+        wait_until(lambda: not self.s.control("GET", "controllers")["pending"], what="the delayed controller run")
+        self.assertEqual(web_pods(), 4)
+        r = self.s.request("POST", "/__fake/settings", {"controller_delay": None}, auth=None)
+        self.assertEqual((r.status, r.json), (400, {"error": "controller_delay must be a number of seconds >= 0"}))
+
     def test_async_controllers_make_natural_conflicts(self):
         self.s.control("POST", "settings", {"controller_delay": 30})
         node = "/api/v1/nodes/node-1"
@@ -934,28 +996,31 @@ class TestRealServerFidelity(FakeTestCase):
         r = self.s.request("PATCH", PODS + "/" + name, {"metadata": {"labels": {"app": None, "quarantine": "yes"}}},
                            ctype=MERGE)
         self.assertEqual(r.status, 200)
-        released = self.s.obj(PODS + "/" + name)
+        released = wait_until(lambda: "ownerReferences" not in self.s.obj(PODS + "/" + name)["metadata"] and
+                              self.s.obj(PODS + "/" + name), what="the ReplicaSet to release the pod")
         self.assertNotIn("ownerReferences", released["metadata"])
         self.assertEqual(released["status"]["phase"], "Running")
-        self.assertEqual(len(self.pods()), 3)  # a replacement took its place
+        self.assertEqual(len(self.rolled_out() and self.pods()), 3)  # a replacement took its place
 
     def test_replicaset_adopts_a_matching_orphan(self):
         before = [p["metadata"]["name"] for p in self.pods()]
         name = before[0]
         labels = self.s.obj(PODS + "/" + name)["metadata"]["labels"]
         self.s.request("PATCH", PODS + "/" + name, {"metadata": {"labels": {"app": None}}}, ctype=MERGE)
+        self.rolled_out()
         replacement = [p["metadata"]["name"] for p in self.pods() if p["metadata"]["name"] not in before]
         self.assertEqual(len(replacement), 1)
         r = self.s.request("PATCH", PODS + "/" + name, {"metadata": {"labels": labels}}, ctype=MERGE)
         self.assertEqual(r.status, 200)
-        adopted = self.s.obj(PODS + "/" + name)
+        adopted = wait_until(lambda: "ownerReferences" in self.s.obj(PODS + "/" + name)["metadata"] and
+                             self.s.obj(PODS + "/" + name), what="the ReplicaSet to adopt the pod")
         ref = adopted["metadata"]["ownerReferences"]
         self.assertEqual(len(ref), 1)
         self.assertEqual((ref[0]["kind"], ref[0]["controller"], ref[0]["blockOwnerDeletion"]),
                          ("ReplicaSet", True, True))
         self.assertEqual(ref[0]["name"], self.pods()[0]["metadata"]["ownerReferences"][0]["name"])
         # one pod too many now: the ReplicaSet scales back to 3, every one its own
-        pods = self.pods()
+        pods = wait_until(lambda: len(self.pods()) == 3 and self.pods(), what="the ReplicaSet to scale back to 3")
         self.assertEqual(len(pods), 3)
         self.assertEqual({p["metadata"]["ownerReferences"][0]["uid"] for p in pods}, {ref[0]["uid"]})
         self.assertEqual(len({p["metadata"]["name"] for p in pods} - set(before + replacement)), 0)
@@ -1048,7 +1113,7 @@ class TestKubectl(FakeTestCase):
 
     def test_scale(self):
         self.assertEqual(self.ok("scale", "deploy/web", "-n", "prod", "--replicas=5"), "deployment.apps/web scaled\n")
-        self.assertEqual(self.web()["spec"]["replicas"], 5)
+        self.assertEqual(self.rolled_out()["spec"]["replicas"], 5)
         self.assertEqual(len(self.pods()), 5)
         scale_calls = [e for e in self.requests() if e["path"].endswith("/deployments/web/scale")]
         self.assertEqual([(e["method"], e["content_type"], e["body"]) for e in scale_calls],
@@ -1056,12 +1121,15 @@ class TestKubectl(FakeTestCase):
 
     def test_rollout_undo(self):
         self.ok("set", "image", "deploy/web", "-n", "prod", "web=nginx:1.26.0")
+        self.ok("rollout", "status", "deploy/web", "-n", "prod", "--timeout=20s")
         self.assertEqual(self.ok("rollout", "undo", "deploy/web", "-n", "prod"), "deployment.apps/web rolled back\n")
+        self.ok("rollout", "status", "deploy/web", "-n", "prod", "--timeout=20s")
         web = self.web()
         self.assertEqual(web["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.25.3")
         self.assertEqual(web["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "4")
         self.assertEqual(self.replicasets()[WEB_RS_CUR]["spec"]["replicas"], 3)
         self.ok("rollout", "undo", "deploy/web", "-n", "prod", "--to-revision=1")
+        self.ok("rollout", "status", "deploy/web", "-n", "prod", "--timeout=20s")
         self.assertEqual(self.web()["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.25.2")
         hist = self.ok("rollout", "history", "deploy/web", "-n", "prod")
         self.assertEqual([line.split()[0] for line in hist.splitlines()[2:] if line.strip()], ["3", "4", "5"])
@@ -1094,8 +1162,12 @@ class TestKubectl(FakeTestCase):
         self.assertTrue(self.s.obj("/api/v1/nodes/node-1")["spec"]["unschedulable"])
         on_node1 = self.s.obj("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1")["items"]
         self.assertEqual([p["metadata"]["namespace"] for p in on_node1], ["monitoring"])
-        evicted = sorted(e["path"].split("/")[-2] for e in self.requests(method="POST") if e["path"].endswith("/eviction"))
+        # each pod evicted once (a web pod may first meet the budget's 429 until its sibling's
+        # replacement is Ready: kubectl retries)
+        evicted = sorted(e["path"].split("/")[-2] for e in self.requests(method="POST")
+                         if e["path"].endswith("/eviction") and e["status"] == 201)
         self.assertEqual(evicted, sorted(["db-0"] + WEB_PODS_NODE1))
+        self.rolled_out()
         self.assertEqual(len([p for p in self.pods() if p["status"]["phase"] == "Running"]), 3)
         self.ok("uncordon", "node-1")
         self.assertNotIn("unschedulable", self.s.obj("/api/v1/nodes/node-1")["spec"])

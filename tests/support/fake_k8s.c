@@ -191,6 +191,43 @@ json_t *fake_objects(struct fake *f, const char *kind, const char *ns)
 	return out;
 }
 
+int fake_wait(struct fake *f, const char *kind, const char *ns, fake_done_fn done, const void *arg)
+{
+	for (int i = 0;; i++) {
+		json_t *objs = fake_objects(f, kind, ns);
+		if (done(objs, arg)) {
+			json_decref(objs);
+			return 0;
+		}
+		if (i >= 1000) {
+			char *text = json_dumps(objs, JSON_INDENT(1));
+			fprintf(stderr, "fake_wait: %s objects did not get there in 20 s:\n%s\n",
+			        kind, text ? text : "");
+			free(text);
+			json_decref(objs);
+			return -1;
+		}
+		json_decref(objs);
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int fake_settle(struct fake *f)
+{
+	for (int i = 0; i < 1000; i++) {
+		json_t *c = control(f, "GET", "/__fake/controllers", NULL);
+		int pending = json_is_true(json_object_get(c, "pending"));
+		json_decref(c);
+		if (!pending)
+			return 0;
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "fake_settle: the controllers were still busy after 20 s\n");
+	return -1;
+}
+
 struct fake fake_k8s = {.pid = -1};
 
 int fake_k8s_group_setup(void **state)

@@ -44,6 +44,15 @@ json_t *fake_object(struct fake *f, const char *kind, const char *ns, const char
 /* Every object of a kind (in ns, or everywhere when ns is NULL). */
 json_t *fake_objects(struct fake *f, const char *kind, const char *ns);
 
+/* The fake's controllers act a moment after a write has been answered, as real ones do: a test
+ * that wants their work waits for it as a client would. Polls every 20 ms until done(objects of
+ * kind in ns, arg) is non-zero; 0 then, -1 after 20 s (the objects last seen on stderr). */
+typedef int (*fake_done_fn)(const json_t *objects, const void *arg);
+int fake_wait(struct fake *f, const char *kind, const char *ns, fake_done_fn done, const void *arg);
+/* Waits (20 s at most) until no controller run is still to come (GET /__fake/controllers): for
+ * tests that count a plugin's own requests on a quiet cluster. 0, or -1 on timeout. */
+int fake_settle(struct fake *f);
+
 /* The fake a test group shares: cmocka group fixtures that start it (Kubernetes 1.29) and stop
  * it. */
 extern struct fake fake_k8s;

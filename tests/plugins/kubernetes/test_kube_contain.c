@@ -182,6 +182,44 @@ static void test_isolate_refuses_protected_namespaces(void **state)
 
 /* ---- quarantine_pod ------------------------------------------------------------------------- */
 
+/* Web pods, those a controller owns, and whether WEB_POD is one of them. */
+static void count_web(const json_t *pods, size_t *web, size_t *owned, int *web_pod_owned)
+{
+	size_t i;
+	json_t *p;
+	*web = *owned = 0;
+	*web_pod_owned = 0;
+	json_array_foreach(pods, i, p)
+	{
+		const char *app = tj_str_at(p, "/metadata/labels/app");
+		int own = tj_at(p, "/metadata/ownerReferences") != NULL;
+		*web += app && strcmp(app, "web") == 0;
+		*owned += app && strcmp(app, "web") == 0 && own;
+		if (strcmp(tj_str_at(p, "/metadata/name"), WEB_POD) == 0)
+			*web_pod_owned = own;
+	}
+}
+
+/* The ReplicaSet let the quarantined pod go and made a replacement. */
+static int released_and_replaced(const json_t *pods, const void *arg)
+{
+	(void)arg;
+	size_t web, owned;
+	int mine;
+	count_web(pods, &web, &owned, &mine);
+	return !mine && owned == 3;
+}
+
+/* The ReplicaSet took the pod back and scaled back to 3. */
+static int adopted_again(const json_t *pods, const void *arg)
+{
+	(void)arg;
+	size_t web, owned;
+	int mine;
+	count_web(pods, &web, &owned, &mine);
+	return mine && web == 3 && owned == 3;
+}
+
 static void test_quarantine_pod_and_undo(void **state)
 {
 	(void)state;
@@ -201,6 +239,7 @@ static void test_quarantine_pod_and_undo(void **state)
 	assert_true(json_is_null(tj_at(body, "/metadata/labels/app")));
 	json_decref(patches);
 
+	assert_int_equal(fake_wait(&fake_k8s, "Pod", "prod", released_and_replaced, NULL), 0);
 	json_t *pod = fake_object(&fake_k8s, "Pod", "prod", WEB_POD);
 	assert_json_eq(tj_at(pod, "/metadata/labels"),
 	               "{\"salve/quarantined\": \"true\", \"salve/run-id\": \"run-0042\"}");
@@ -227,6 +266,7 @@ static void test_quarantine_pod_and_undo(void **state)
 	json_decref(obs);
 
 	assert_int_equal(mock_undo("quarantine_pod", undo), SALVE_OK);
+	assert_int_equal(fake_wait(&fake_k8s, "Pod", "prod", adopted_again, NULL), 0);
 	pod = fake_object(&fake_k8s, "Pod", "prod", WEB_POD);
 	assert_true(json_equal(tj_at(pod, "/metadata/labels"), tj_at(before, "/metadata/labels")));
 	assert_null(tj_at(before, "/metadata/annotations"));
@@ -271,6 +311,14 @@ static void test_taint_untaint_keep_other_taints(void **state)
 	const char *args = "{\"node\": \"node-1\", \"key\": \"security.example.com/compromised\", "
 	                   "\"effect\": \"NoExecute\", \"value\": \"yes\"}";
 	json_t *obs = NULL, *res = NULL, *undo = NULL, *cres = NULL, *cundo = NULL;
+	/* a node without taints: an empty list, freed with the rest (it used to leak) */
+	assert_int_equal(mock_check("taint",
+	                            "{\"node\": \"node-2\", \"key\": \"k\", \"effect\": "
+	                            "\"NoSchedule\"}",
+	                            &obs),
+	                 SALVE_OK);
+	assert_json_eq(tj_at(obs, "/taints"), "[]");
+	json_decref(obs);
 	/* the node controller's taint for a cordon must survive ours */
 	assert_int_equal(mock_apply("cordon", "{\"node\": \"node-1\"}", &cres, &cundo), SALVE_OK);
 	assert_int_equal(mock_check("taint", args, &obs), SALVE_OK);
