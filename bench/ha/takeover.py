@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "serve"))
 import serve_lib  # noqa: E402
 from serve_lib import alert, wait_for  # noqa: E402
 from test_serve_ha import Etcd  # noqa: E402
-from test_serve_ha_takeover import ROUTES, records, replica, run_of  # noqa: E402
+from test_serve_ha_takeover import records, replica, run_of, sleeps  # noqa: E402
 import test_serve_ha_takeover  # noqa: E402
 
 
@@ -42,9 +42,10 @@ def main():
         for i in range(n):
             key = "bench-%d" % i
             holder, other = (a, b) if i % 2 == 0 else (b, a)
+            base = sleeps(kit)
             holder.post_alerts([alert("Slow", {"key": key, "pause": "600"})])
-            if not wait_for("the run to change its target",
-                            lambda: holder.kv(key) == "changed", timeout=30):
+            if not wait_for("the run to change its target and sleep",
+                            lambda: sleeps(kit) > base, timeout=30):
                 print("iteration %d: the run never started" % i)
                 continue
             run = run_of(holder, key)

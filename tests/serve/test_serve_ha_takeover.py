@@ -61,6 +61,15 @@ def replica(etcd, name, kit):
     return s
 
 
+def sleeps(kit):
+    """How many times the testkit's sleep action ran: a run sleeping in its "wait" step has
+    journaled its first step's undo record (the kill tests kill it there)."""
+    try:
+        return os.path.getsize(os.path.join(kit, "calls", "sleep.run"))
+    except OSError:
+        return 0
+
+
 def records(srv, event, **match):
     return [r for r in srv.audit_records() if r.get("event") == event and
             all(r.get(k) == v for k, v in match.items())]
@@ -79,10 +88,11 @@ def run_of(srv, key):
 
 
 def test_kill_holder(etcd, a, b):
+    base = sleeps(a.kit)
     st, body = a.post_alerts([alert("Slow", {"key": "k1", "pause": "6"})])
     T.ok(st == 202, "replica a accepts the alert", body)
-    T.ok(wait_for("a's run to change the target", lambda: a.kv("k1") == "changed", timeout=20),
-         "a's run changed the target and sleeps")
+    T.ok(wait_for("a's run to sleep", lambda: sleeps(a.kit) > base, timeout=20) and
+         a.kv("k1") == "changed", "a's run changed the target and sleeps")
     run = run_of(a, "k1")
     T.ok(any(k.endswith("/runs/%s/owner" % run) for k in etcd_keys(etcd, PREFIX)),
          "etcd holds the run's owner key", etcd_keys(etcd, PREFIX))
@@ -127,10 +137,11 @@ def test_kill_holder(etcd, a, b):
 
 
 def test_stop_holder(etcd, a, b):
+    base = sleeps(a.kit)
     st, body = a.post_alerts([alert("Slow", {"key": "k2", "pause": "8"})])
     T.ok(st == 202, "replica a accepts the alert", body)
-    T.ok(wait_for("a's run to change the target", lambda: a.kv("k2") == "changed", timeout=20),
-         "a's run changed the target")
+    T.ok(wait_for("a's run to sleep", lambda: sleeps(a.kit) > base, timeout=20) and
+         a.kv("k2") == "changed", "a's run changed the target")
     run = run_of(a, "k2")
     a.proc.send_signal(signal.SIGSTOP)
     try:
@@ -159,10 +170,11 @@ def test_stop_holder(etcd, a, b):
 def test_without_lock(etcd, a, b):
     """A run without a lock writes nothing to etcd until its first mutation (a run whose
     checks hold costs etcd nothing), then is owned and taken over like any other."""
+    base = sleeps(b.kit)
     st, body = b.post_alerts([alert("NoLock", {"key": "k4"})])
     T.ok(st == 202, "replica b accepts the alert", body)
-    T.ok(wait_for("b's run to change the target", lambda: b.kv("k4") == "changed", timeout=20),
-         "b's run (no lock) changed the target and sleeps")
+    T.ok(wait_for("b's run to sleep", lambda: sleeps(b.kit) > base, timeout=20) and
+         b.kv("k4") == "changed", "b's run (no lock) changed the target and sleeps")
     run = run_of(b, "k4")
     keys = etcd_keys(etcd, PREFIX + "/runs/" + run + "/")
     T.ok(any(k.endswith("/owner") for k in keys) and
@@ -217,12 +229,12 @@ def test_cron_hosts(etcd, kit):
     # A cron run killed mid-run: the next run wanting its lock takes it over first.
     os.remove(os.path.join(kit, "kv", "cron"))
     os.remove(os.path.join(kit, "kv", "cron-after"))
+    base = sleeps(kit)
     killed = spawn([serve_lib.SALVE, "--config", ca, "run", "-p", "key=cron", "-p",
                     "pause=30", rb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=env)
-    T.ok(wait_for("the run to change the target",
-                  lambda: os.path.exists(os.path.join(kit, "kv", "cron")), timeout=20),
-         "host a's run changed the target")
+    T.ok(wait_for("the run to sleep", lambda: sleeps(kit) > base, timeout=20) and
+         os.path.exists(os.path.join(kit, "kv", "cron")), "host a's run changed the target")
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=10)
     dead = [r for r in audit_of(ha) if r.get("event") == "run_start"][-1]["run"]
