@@ -124,8 +124,9 @@ int srv_takeover_start(struct srv_server *s, int local_pending, char *err, size_
 	}
 	t->s = s;
 	t->local_pending = local_pending;
-	double ttl = salve_ha_node_conf(s->env->ha)->lease_ttl;
-	t->every = ttl / 2 > 1.0 ? ttl / 2 : 1.0;
+	/* Every second: one keys-only range of PREFIX/runs/ per replica, so that a dead
+	 * replica's run is taken over within a second of its lease's end. */
+	t->every = 1.0;
 	pthread_mutex_init(&t->mu, NULL);
 	srv_cond_init_monotonic(&t->cv);
 	if (pthread_create(&t->thread, NULL, takeover_main, t) != 0) {

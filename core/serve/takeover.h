@@ -1,6 +1,6 @@
 /*
  * With `ha:`: the server's takeover of dead replicas' runs (docs/ha.md). A thread looks in
- * etcd every half lease TTL (at least every second) for orphan runs, whose owner's lease ended
+ * etcd every second for orphan runs, whose owner's lease ended
  * with their journal still there, and takes each over as salve recover would
  * (salve_engine_take_over: audited run_takeover, recover_start, recover_end; counted in
  * salve_runs_taken_over_total). It also finishes the start-up recovery of this host's own
