@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "confget.h"
 #include "duration.h"
 #include "httpmod.h"
 #include "redact.h"
@@ -27,42 +28,6 @@ void salve_ha_conf_free(salve_ha_conf *h)
 	free(h->prefix);
 	free(h->replica);
 	free(h);
-}
-
-static int known_keys(const json_t *obj, const char *const *keys, const char *where, char *err,
-                      size_t errlen)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)obj, k, v)
-	{
-		int known = 0;
-		for (size_t i = 0; keys[i] && !known; i++)
-			known = strcmp(k, keys[i]) == 0;
-		if (!known) {
-			snprintf(err, errlen, "%s: unknown key '%s'", where, k);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int get_string(const json_t *obj, const char *key, char **out, const char *where, char *err,
-                      size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-	if (!v)
-		return 0;
-	if (!json_is_string(v) || !*json_string_value(v)) {
-		snprintf(err, errlen, "%s.%s: must be a non-empty string", where, key);
-		return -1;
-	}
-	free(*out);
-	if (!(*out = strdup(json_string_value(v)))) {
-		snprintf(err, errlen, "%s.%s: out of memory", where, key);
-		return -1;
-	}
-	return 0;
 }
 
 static int get_duration(const json_t *obj, const char *key, double *out, const char *where,
@@ -115,13 +80,13 @@ static int ha_etcd(const json_t *v, salve_ha_conf *h, char *err, size_t errlen)
 		snprintf(err, errlen, "ha.etcd: must be a mapping with endpoints");
 		return -1;
 	}
-	if (known_keys(v, keys, w, err, errlen) < 0 ||
+	if (salve_conf_known_keys(v, keys, w, err, errlen) < 0 ||
 	    ha_endpoints(json_object_get(v, "endpoints"), h, err, errlen) < 0 ||
-	    get_string(v, "ca_file", &h->ca_file, w, err, errlen) < 0 ||
-	    get_string(v, "cert_file", &h->cert_file, w, err, errlen) < 0 ||
-	    get_string(v, "key_file", &h->key_file, w, err, errlen) < 0 ||
-	    get_string(v, "username", &h->username, w, err, errlen) < 0 ||
-	    get_string(v, "password", &h->password, w, err, errlen) < 0 ||
+	    salve_conf_string(v, "ca_file", &h->ca_file, w, err, errlen) < 0 ||
+	    salve_conf_string(v, "cert_file", &h->cert_file, w, err, errlen) < 0 ||
+	    salve_conf_string(v, "key_file", &h->key_file, w, err, errlen) < 0 ||
+	    salve_conf_string(v, "username", &h->username, w, err, errlen) < 0 ||
+	    salve_conf_string(v, "password", &h->password, w, err, errlen) < 0 ||
 	    get_duration(v, "timeout", &h->timeout, w, err, errlen) < 0)
 		return -1;
 	if (!h->cert_file != !h->key_file) {
@@ -149,10 +114,10 @@ static int ha_etcd(const json_t *v, salve_ha_conf *h, char *err, size_t errlen)
 static int ha_fields(const json_t *v, salve_ha_conf *h, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"etcd", "prefix", "lease_ttl", "replica", NULL};
-	if (known_keys(v, keys, "ha", err, errlen) < 0 ||
+	if (salve_conf_known_keys(v, keys, "ha", err, errlen) < 0 ||
 	    ha_etcd(json_object_get(v, "etcd"), h, err, errlen) < 0 ||
-	    get_string(v, "prefix", &h->prefix, "ha", err, errlen) < 0 ||
-	    get_string(v, "replica", &h->replica, "ha", err, errlen) < 0 ||
+	    salve_conf_string(v, "prefix", &h->prefix, "ha", err, errlen) < 0 ||
+	    salve_conf_string(v, "replica", &h->replica, "ha", err, errlen) < 0 ||
 	    get_duration(v, "lease_ttl", &h->lease_ttl, "ha", err, errlen) < 0)
 		return -1;
 	if (!h->prefix && !(h->prefix = strdup("/salve"))) {

@@ -281,6 +281,19 @@ static double claim_ttl(const struct srv_server *s, const struct srv_route_state
 	return rs->route->cooldown + run;
 }
 
+/* A full queue refuses (decided): 1, else 0. Under mu. */
+static int queue_full(struct srv_server *s, struct srv_route_state *rs, struct decision *d)
+{
+	if (s->queued < (size_t)s->conf.queue_size)
+		return 0;
+	char detail[256];
+	snprintf(detail, sizeof detail, "the run queue is full (%d runs waiting): retry",
+	         s->conf.queue_size);
+	refuse(s, rs, d, "queue_full", detail);
+	d->queue_full = 1;
+	return 1;
+}
+
 /* Queue, blast radius and rate limit, all under mu. 0 when the run may start (its targets
  * and rate slot taken), -1 refused (decided). */
 static int within_limits(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
@@ -289,13 +302,8 @@ static int within_limits(struct srv_server *s, struct srv_route_state *rs, const
 {
 	const srv_route *route = rs->route;
 	char detail[1024];
-	if (s->queued >= (size_t)s->conf.queue_size) {
-		snprintf(detail, sizeof detail, "the run queue is full (%d runs waiting): retry",
-		         s->conf.queue_size);
-		refuse(s, rs, d, "queue_full", detail);
-		d->queue_full = 1;
+	if (queue_full(s, rs, d))
 		return -1;
-	}
 	struct reach x = {0};
 	if (blast_radius(s, rs, alert, resolved, tname, target, now, d, &x) < 0) {
 		reach_free(&x);
@@ -406,13 +414,8 @@ static int shared_guardrails(struct srv_server *s, struct srv_route_state *rs, c
 {
 	const srv_route *route = rs->route;
 	char detail[1400], err[1024], rkey[1024];
-	if (s->queued >= (size_t)s->conf.queue_size) {
-		snprintf(detail, sizeof detail, "the run queue is full (%d runs waiting): retry",
-		         s->conf.queue_size);
-		refuse(s, rs, d, "queue_full", detail);
-		d->queue_full = 1;
+	if (queue_full(s, rs, d))
 		return -1;
-	}
 	struct reach x = {0};
 	if (reach_of(s, rs, alert, resolved, tname, target, d, &x) < 0) {
 		reach_free(&x);

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "confget.h"
 #include "tmpl.h"
 #include "util.h"
 
@@ -173,39 +174,6 @@ static int get_bool(const json_t *obj, const char *key, int *out, const char *wh
 	return 0;
 }
 
-static int get_string(const json_t *obj, const char *key, char **out, const char *where, char *err,
-                      size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-	if (!v)
-		return 0;
-	if (!json_is_string(v) || !*json_string_value(v)) {
-		snprintf(err, errlen, "%s.%s: must be a non-empty string", where, key);
-		return -1;
-	}
-	free(*out);
-	*out = strdup(json_string_value(v));
-	return 0;
-}
-
-static int known_keys(const json_t *obj, const char *const *keys, const char *where, char *err,
-                      size_t errlen)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)obj, k, v)
-	{
-		int known = 0;
-		for (size_t i = 0; keys[i] && !known; i++)
-			known = strcmp(k, keys[i]) == 0;
-		if (!known) {
-			snprintf(err, errlen, "%s: unknown key '%s'", where, k);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* ---- server: --------------------------------------------------------------------------- */
 
 static const char *const token_names[SRV_TOKEN_KINDS + 1] = {"hooks", "read", "approve", NULL};
@@ -278,7 +246,7 @@ static int conf_ui_prefix(const json_t *v, srv_conf *c, char *err, size_t errlen
 static int conf_scalars(const json_t *s, srv_conf *c, char *err, size_t errlen)
 {
 	int depth = (int)c->max_json_depth;
-	if (get_string(s, "listen", &c->listen, "server", err, errlen) < 0 ||
+	if (salve_conf_string(s, "listen", &c->listen, "server", err, errlen) < 0 ||
 	    get_int(s, "http_threads", &c->http_threads, 1, 64, "server", err, errlen) < 0 ||
 	    get_int(s, "workers", &c->workers, 1, 256, "server", err, errlen) < 0 ||
 	    get_int(s, "queue_size", &c->queue_size, 1, 1000000, "server", err, errlen) < 0 ||
@@ -290,7 +258,7 @@ static int conf_scalars(const json_t *s, srv_conf *c, char *err, size_t errlen)
 	        0 ||
 	    get_duration(s, "lock_timeout", &c->lock_timeout, "server", err, errlen) < 0 ||
 	    get_duration(s, "approval_timeout", &c->approval_timeout, "server", err, errlen) < 0 ||
-	    get_string(s, "runbook_dir", &c->runbook_dir, "server", err, errlen) < 0 ||
+	    salve_conf_string(s, "runbook_dir", &c->runbook_dir, "server", err, errlen) < 0 ||
 	    get_int(s, "max_targets", &c->global_max_targets, 0, 1000000, "server", err, errlen) <
 	        0 ||
 	    get_duration(s, "max_targets_window", &c->global_targets_window, "server", err,
@@ -331,9 +299,10 @@ static int conf_tls(const json_t *v, srv_conf *c, char *err, size_t errlen)
 	static const char *const tls_keys[] = {"cert", "key", NULL};
 	if (!v)
 		return 0;
-	if (!json_is_object(v) || known_keys(v, tls_keys, "server.tls", err, errlen) < 0 ||
-	    get_string(v, "cert", &c->tls_cert, "server.tls", err, errlen) < 0 ||
-	    get_string(v, "key", &c->tls_key, "server.tls", err, errlen) < 0) {
+	if (!json_is_object(v) ||
+	    salve_conf_known_keys(v, tls_keys, "server.tls", err, errlen) < 0 ||
+	    salve_conf_string(v, "cert", &c->tls_cert, "server.tls", err, errlen) < 0 ||
+	    salve_conf_string(v, "key", &c->tls_key, "server.tls", err, errlen) < 0) {
 		if (!json_is_object(v))
 			snprintf(err, errlen, "server.tls: must be {cert: FILE, key: FILE}");
 		return -1;
@@ -349,7 +318,8 @@ static int conf_tokens(const json_t *v, srv_conf *c, char *err, size_t errlen)
 {
 	if (!v)
 		return 0;
-	if (!json_is_object(v) || known_keys(v, token_names, "server.tokens", err, errlen) < 0) {
+	if (!json_is_object(v) ||
+	    salve_conf_known_keys(v, token_names, "server.tokens", err, errlen) < 0) {
 		if (!json_is_object(v))
 			snprintf(err, errlen,
 			         "server.tokens: must map hooks, read and approve to env:NAME or "
@@ -357,7 +327,8 @@ static int conf_tokens(const json_t *v, srv_conf *c, char *err, size_t errlen)
 		return -1;
 	}
 	for (int k = 0; k < SRV_TOKEN_KINDS; k++) {
-		if (get_string(v, token_names[k], &c->tokens[k], "server.tokens", err, errlen) < 0)
+		if (salve_conf_string(v, token_names[k], &c->tokens[k], "server.tokens", err,
+		                      errlen) < 0)
 			return -1;
 		const char *ref = c->tokens[k];
 		if (ref && strncmp(ref, "env:", 4) != 0 && strncmp(ref, "file:", 5) != 0) {
@@ -411,7 +382,8 @@ int srv_conf_load(const json_t *doc, const char *config_path, srv_conf *c, char 
 	                                   "stale_after",
 	                                   "ui_prefix",
 	                                   NULL};
-	if (known_keys(s, keys, "server", err, errlen) < 0 || conf_scalars(s, c, err, errlen) < 0 ||
+	if (salve_conf_known_keys(s, keys, "server", err, errlen) < 0 ||
+	    conf_scalars(s, c, err, errlen) < 0 ||
 	    conf_ui_prefix(json_object_get(s, "ui_prefix"), c, err, errlen) < 0 ||
 	    conf_tls(json_object_get(s, "tls"), c, err, errlen) < 0 ||
 	    conf_tokens(json_object_get(s, "tokens"), c, err, errlen) < 0)
@@ -625,8 +597,8 @@ static int load_on_resolved(const json_t *res, srv_route *r, const char *where,
 	snprintf(rwhere, sizeof rwhere, "%s.on_resolved", where);
 	char *rb = NULL;
 	r->resolved_dry_run = r->dry_run;
-	if (known_keys(res, rkeys, rwhere, err, errlen) < 0 ||
-	    get_string(res, "runbook", &rb, rwhere, err, errlen) < 0 ||
+	if (salve_conf_known_keys(res, rkeys, rwhere, err, errlen) < 0 ||
+	    salve_conf_string(res, "runbook", &rb, rwhere, err, errlen) < 0 ||
 	    get_bool(res, "dry_run", &r->resolved_dry_run, rwhere, err, errlen) < 0) {
 		free(rb);
 		return -1;
@@ -671,13 +643,13 @@ static int load_route(const json_t *rj, srv_route *r, const char *where, const c
 		snprintf(err, errlen, "%s: must be a mapping", where);
 		return -1;
 	}
-	if (known_keys(rj, keys, where, err, errlen) < 0)
+	if (salve_conf_known_keys(rj, keys, where, err, errlen) < 0)
 		return -1;
 	r->cooldown = 600;
 	r->targets_window = 3600;
 	char *runbook = NULL, *rate = NULL;
 	int rc = -1;
-	if (get_string(rj, "name", &r->name, where, err, errlen) < 0)
+	if (salve_conf_string(rj, "name", &r->name, where, err, errlen) < 0)
 		goto out;
 	if (!r->name) {
 		snprintf(err, errlen,
@@ -695,7 +667,7 @@ static int load_route(const json_t *rj, srv_route *r, const char *where, const c
 	where = sub;
 	if (load_matchers(rj, r, where, err, errlen) < 0)
 		goto out;
-	if (get_string(rj, "runbook", &runbook, where, err, errlen) < 0)
+	if (salve_conf_string(rj, "runbook", &runbook, where, err, errlen) < 0)
 		goto out;
 	if (!runbook) {
 		snprintf(err, errlen, "%s: runbook is required", where);
@@ -706,7 +678,7 @@ static int load_route(const json_t *rj, srv_route *r, const char *where, const c
 	snprintf(pwhere, sizeof pwhere, "%s.params", where);
 	if (load_params(json_object_get(rj, "params"), &r->params, pwhere, err, errlen) < 0)
 		goto out;
-	if (get_string(rj, "target", &r->target, where, err, errlen) < 0)
+	if (salve_conf_string(rj, "target", &r->target, where, err, errlen) < 0)
 		goto out;
 	char twhere[300];
 	snprintf(twhere, sizeof twhere, "%s.target", where);
@@ -724,7 +696,7 @@ static int load_route(const json_t *rj, srv_route *r, const char *where, const c
 	    get_int(rj, "circuit_breaker", &r->breaker, 0, 10000, where, err, errlen) < 0 ||
 	    get_int(rj, "max_targets", &r->max_targets, 0, 1000000, where, err, errlen) < 0 ||
 	    get_duration(rj, "max_targets_window", &r->targets_window, where, err, errlen) < 0 ||
-	    get_string(rj, "rate_limit", &rate, where, err, errlen) < 0)
+	    salve_conf_string(rj, "rate_limit", &rate, where, err, errlen) < 0)
 		goto out;
 	if (rate && srv_parse_rate(rate, &r->rate_count, &r->rate_window) < 0) {
 		snprintf(err, errlen,
