@@ -84,6 +84,7 @@ struct srv_server {
 	size_t queued;
 	struct srv_run *oldest, *newest;
 	size_t nruns;
+	struct srv_run *finished_oldest, *finished_newest; /* in finish order (run.c) */
 	srv_strmap *by_id;
 	srv_dedup *dedup;
 	srv_targets global_targets;
