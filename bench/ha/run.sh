@@ -17,6 +17,7 @@
 # and spool are on the disk (/tmp) unless SALVE_TMP says otherwise.
 # Usage: bench/ha/run.sh [BUILD_DIR]   (default: build-rel, a release build; made if absent)
 #        DUR=10 N=500 CONNS=32 HTTP_THREADS=8 HISTORY=1000 REPLICAS="1 2 3" bench/ha/run.sh
+#        REPLICAS=" " bench/ha/run.sh  (the rows without ha: only)
 #        SALVE_TMP=/dev/shm bench/ha/run.sh  (salve's audit log and spool in tmpfs too: what is
 #        left once no fdatasync waits for a disk)
 # HISTORY is server.history (1000 by default, as shipped): see bench/ha/README.md for why it

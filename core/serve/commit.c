@@ -36,6 +36,10 @@ static void *committer_main(void *arg)
 			return NULL;
 		int spooled = 0, failed = 0;
 		size_t n = 0;
+		struct srv_spool_batch spool = {-1};
+		if (s->durable && srv_spool_batch_begin(s, &spool) < 0)
+			srv_log(SALVE_LOG_ERROR, "serve: spool %s: %s", s->spool_dir,
+			        strerror(errno));
 		for (struct srv_commit_job *j = batch; j; j = j->next, n++) {
 			srv_ingest_write(s, j->in, s->batch_audit);
 			spooled |= srv_ingest_spooled(j->in);
@@ -46,9 +50,13 @@ static void *committer_main(void *arg)
 				        salve_audit_path(s->batch_audit), strerror(errno));
 				failed = 1;
 			}
-			if (spooled && srv_spool_sync(s) < 0)
-				srv_log(SALVE_LOG_ERROR, "serve: spool %s: fsync: %s", s->spool_dir,
-				        strerror(errno));
+			/* Not answered 2xx unless the batch's runs survive a power cut: the 500
+			 * makes Alertmanager retry, and the retry is deduplicated. */
+			if (srv_spool_batch_sync(&spool, spooled) < 0 && spooled) {
+				srv_log(SALVE_LOG_ERROR, "serve: spool %s: syncfs: %s",
+				        s->spool_dir, strerror(errno));
+				failed = 1;
+			}
 		}
 		while (batch) {
 			struct srv_commit_job *next = batch->next;

@@ -654,7 +654,9 @@ void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *
 		struct decision *d = &in->ds[i];
 		if (d->run) {
 			json_t *entry = srv_run_spool_entry(d->run);
-			srv_spool_write(s, d->run->id, entry);
+			/* Through the batch handle, the writer syncs the batch's entries at once.
+			 */
+			srv_spool_write(s, d->run->id, entry, audit == s->audit);
 			json_decref(entry);
 			in->spooled = 1;
 		}

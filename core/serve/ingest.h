@@ -25,9 +25,11 @@ struct srv_ingest;
 struct srv_ingest *srv_ingest_decide(struct srv_server *s, const char *hook, const json_t *alerts,
                                      double t_received);
 /* Spools the new runs, then writes the audit records through audit (a run's own records
- * never precede the alert that caused it). audit may be a batch handle that does not sync. */
+ * never precede the alert that caused it). audit may be a batch handle that does not sync:
+ * the spool entries are then not synced either and the caller makes the batch durable
+ * (srv_spool_batch_sync); through s->audit each entry is fdatasync'd (with s->durable). */
 void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *audit);
-/* Whether write spooled runs (the spool directory then needs its own sync). */
+/* Whether write spooled runs (the batch's spool then needs its syncfs). */
 int srv_ingest_spooled(const struct srv_ingest *in);
 /* Releases the runs and frees in. Returns the HTTP status (202 runs queued, 200 nothing to
  * run, 503 the queue was full for at least one alert, 500 the audit log or its sync failed)

@@ -139,8 +139,25 @@ struct srv_run *srv_run_from_spool(struct srv_server *s, struct srv_route_state 
 
 /* ---- the table and the queue (under mu) --------------------------------------------------- */
 
+static void unlink_from_finished(struct srv_server *s, struct srv_run *o)
+{
+	if (!o->in_finished)
+		return;
+	if (o->fprev)
+		o->fprev->fnext = o->fnext;
+	else
+		s->finished_oldest = o->fnext;
+	if (o->fnext)
+		o->fnext->fprev = o->fprev;
+	else
+		s->finished_newest = o->fprev;
+	o->fprev = o->fnext = NULL;
+	o->in_finished = 0;
+}
+
 static void unlink_from_table(struct srv_server *s, struct srv_run *o)
 {
+	unlink_from_finished(s, o);
 	if (o->older)
 		o->older->newer = o->newer;
 	else
@@ -153,7 +170,25 @@ static void unlink_from_table(struct srv_server *s, struct srv_run *o)
 	s->nruns--;
 }
 
-/* Adds r to the run table (newest end) and evicts the oldest finished runs past history. */
+void srv_run_set_finished(struct srv_server *s, struct srv_run *r)
+{
+	r->state = SRV_RUN_FINISHED;
+	if (r->in_finished)
+		return;
+	r->fnext = NULL;
+	r->fprev = s->finished_newest;
+	if (s->finished_newest)
+		s->finished_newest->fnext = r;
+	else
+		s->finished_oldest = r;
+	s->finished_newest = r;
+	r->in_finished = 1;
+}
+
+/* Adds r to the run table (newest end) and evicts the runs that finished first while the
+ * table is past history. Only finished runs are visited: the cost is the runs evicted plus
+ * those skipped because their request is not answered yet (cancelled while their batch is
+ * written, a batch at most), never the queue. */
 static void table_add(struct srv_server *s, struct srv_run *r)
 {
 	r->older = s->newest;
@@ -165,10 +200,10 @@ static void table_add(struct srv_server *s, struct srv_run *r)
 	s->newest = r;
 	s->nruns++;
 	srv_strmap_put(s->by_id, r->id, r, NULL);
-	for (struct srv_run *o = s->oldest; o && s->nruns > (size_t)s->conf.history;) {
-		struct srv_run *next = o->newer;
+	for (struct srv_run *o = s->finished_oldest; o && s->nruns > (size_t)s->conf.history;) {
+		struct srv_run *next = o->fnext;
 		/* Not before its request is answered: the ingest still holds it. */
-		if (o->state == SRV_RUN_FINISHED && o->ready) {
+		if (o->ready) {
 			unlink_from_table(s, o);
 			srv_run_free(o);
 		}
@@ -225,7 +260,7 @@ struct srv_run *srv_run_find(struct srv_server *s, const char *id)
 json_t *srv_run_cancel_queued(struct srv_server *s, struct srv_run *r, const char *reason)
 {
 	srv_run_dequeue(s, r);
-	r->state = SRV_RUN_FINISHED;
+	srv_run_set_finished(s, r);
 	r->outcome = "cancelled";
 	r->cancel_reason = strdup(reason);
 	salve_timestamp(r->ended_at, sizeof r->ended_at);
@@ -261,5 +296,6 @@ void srv_run_free_all(struct srv_server *s)
 		r = next;
 	}
 	s->oldest = s->newest = s->qhead = s->qtail = NULL;
+	s->finished_oldest = s->finished_newest = NULL;
 	s->nruns = 0;
 }

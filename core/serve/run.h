@@ -3,6 +3,10 @@
  * (every run, newest last, finished ones kept up to server.history) and the queue of runs
  * waiting for a worker.
  *
+ * The table also threads its finished runs in the order they finished, so that accepting a
+ * run evicts the oldest finished ones past history in O(1) amortized: it never walks the
+ * runs still queued or running (thousands when runs are accepted faster than they run).
+ *
  * Ownership: the run table owns its runs (srv_run_free_all at stop; finished runs leave it
  * when history is full). Locking: a run's status fields, the table and the queue are under
  * srv->mu: the functions marked "under mu" expect the caller to hold it. A run's id, route,
@@ -69,6 +73,8 @@ struct srv_run {
 	pthread_cond_t cv;
 	struct srv_run *qprev, *qnext; /* the queue */
 	struct srv_run *older, *newer; /* the run table in creation order */
+	struct srv_run *fprev, *fnext; /* the finished runs in finish order: eviction */
+	int in_finished;
 };
 
 /* A new queued run of rs started by trigger (copied) for alert (borrowed, may be NULL);
@@ -94,9 +100,13 @@ json_t *srv_run_spool_entry(const struct srv_run *r);
 struct srv_run *srv_run_from_spool(struct srv_server *s, struct srv_route_state *rs,
                                    const json_t *entry, char *why, size_t whylen);
 
-/* Under mu: takes r's dedup keys, adds it to the table (evicting the oldest finished runs
- * beyond history) and to the end of the queue. */
+/* Under mu: takes r's dedup keys, adds it to the table (evicting the runs that finished
+ * first, beyond history, once their request is answered) and to the end of the queue. */
 void srv_run_enqueue(struct srv_server *s, struct srv_run *r);
+/* Under mu: r (in the table) is finished: its state becomes SRV_RUN_FINISHED and it joins
+ * the newest end of the finished runs, the ones evicted past history (oldest finished first,
+ * once its request is answered). */
+void srv_run_set_finished(struct srv_server *s, struct srv_run *r);
 /* Under mu: takes r out of the queue (a worker starts it). */
 void srv_run_dequeue(struct srv_server *s, struct srv_run *r);
 /* Under mu: the first ready run of the queue whose route is below its max_concurrent. */

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ void srv_spool_path(const struct srv_server *s, const char *id, char *out, size_
 	snprintf(out, len, "%s/%s.json", s->spool_dir, id);
 }
 
-int srv_spool_write(struct srv_server *s, const char *id, const json_t *entry)
+int srv_spool_write(struct srv_server *s, const char *id, const json_t *entry, int sync_now)
 {
 	char *json = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
 	/* Sealed: on a restart the entry alone decides runbook, params and dry_run. */
@@ -29,9 +30,9 @@ int srv_spool_write(struct srv_server *s, const char *id, const json_t *entry)
 	free(json);
 	char path[4400], err[4600];
 	srv_spool_path(s, id, path, sizeof path);
-	int rc = text
-	             ? srv_state_write_atomic(path, text, strlen(text), s->durable, err, sizeof err)
-	             : -1;
+	int rc = text ? srv_state_write_atomic(path, text, strlen(text), sync_now && s->durable,
+	                                       err, sizeof err)
+	              : -1;
 	if (rc < 0)
 		srv_log(SALVE_LOG_ERROR,
 		        "serve: cannot spool run %s (it stays queued in memory): %s", id,
@@ -47,13 +48,25 @@ void srv_spool_remove(const struct srv_server *s, const char *id)
 	unlink(path);
 }
 
-int srv_spool_sync(const struct srv_server *s)
+int srv_spool_batch_begin(const struct srv_server *s, struct srv_spool_batch *b)
 {
-	int fd = open(s->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	/* Opened before the batch's first write: syncfs reports the write-back errors of the
+	 * filesystem seen since this descriptor was opened, so none of the batch's is missed. */
+	b->fd = open(s->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return b->fd < 0 ? -1 : 0;
+}
+
+int srv_spool_batch_sync(struct srv_spool_batch *b, int written)
+{
+	if (b->fd < 0) {
+		errno = EBADF;
 		return -1;
-	int rc = fsync(fd);
-	close(fd);
+	}
+	int rc = written ? syncfs(b->fd) : 0;
+	int saved = errno;
+	close(b->fd);
+	b->fd = -1;
+	errno = saved;
 	return rc;
 }
 

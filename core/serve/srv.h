@@ -72,8 +72,8 @@ struct srv_server {
 	salve_audit *audit;
 	const char *state_dir;
 	char serve_dir[4096], spool_dir[4200], circuit_dir[4200], pause_path[4200];
-	int durable;                                /* fdatasync spool files (audit_sync always) */
-	unsigned char spool_key[SRV_SPOOL_KEY_LEN]; /* HMAC key of spool entries */
+	int durable; /* audit_sync always: spool entries durable before the answer (spool.h) */
+	unsigned char spool_key[SRV_SPOOL_KEY_LEN];    /* HMAC key of spool entries */
 	unsigned char token_hash[SRV_TOKEN_KINDS][65]; /* hex SHA-256 of each token */
 	int has_token[SRV_TOKEN_KINDS];
 	int loopback;
@@ -84,6 +84,7 @@ struct srv_server {
 	size_t queued;
 	struct srv_run *oldest, *newest;
 	size_t nruns;
+	struct srv_run *finished_oldest, *finished_newest; /* in finish order (run.c) */
 	srv_strmap *by_id;
 	srv_dedup *dedup;
 	srv_targets global_targets;

@@ -72,7 +72,7 @@ static void finish(struct srv_server *s, struct srv_run *r, const char *outcome,
 	char labels[512], id[sizeof r->id], why[1024];
 	srv_spool_remove(s, r->id); /* a run that never reached run_start */
 	pthread_mutex_lock(&s->mu);
-	r->state = SRV_RUN_FINISHED;
+	srv_run_set_finished(s, r);
 	r->outcome = outcome;
 	r->exit_code = code;
 	if (error && !r->error)
