@@ -152,7 +152,11 @@ struct dedup_entry {
 struct srv_dedup {
 	srv_strmap *map;
 	size_t capacity; /* 0: no bound */
+	/* Every entry is on one of two lists, linked through older/newer: the LRU of entries
+	 * that hold no active run (least recently changed first: what make_room evicts), or
+	 * the list of active ones (never evicted), so that making room never walks them. */
 	struct dedup_entry *oldest, *newest;
+	struct dedup_entry *active_first, *active_last;
 	size_t evicted; /* since srv_dedup_take_evictions last asked */
 	int recording;  /* keep changes for srv_dedup_take_changes */
 	unsigned long long seq;
@@ -189,9 +193,24 @@ void srv_dedup_free(srv_dedup *d)
 		next = e->newer;
 		free(e);
 	}
+	for (struct dedup_entry *e = d->active_first, *next; e; e = next) {
+		next = e->newer;
+		free(e);
+	}
 	srv_strmap_free(d->map);
 	srv_dedup_changes_free(d->changes, d->nchanges);
 	free(d);
+}
+
+/* The list e is on (by e->active): its first and last. */
+static struct dedup_entry **list_first(srv_dedup *d, const struct dedup_entry *e)
+{
+	return e->active ? &d->active_first : &d->oldest;
+}
+
+static struct dedup_entry **list_last(srv_dedup *d, const struct dedup_entry *e)
+{
+	return e->active ? &d->active_last : &d->newest;
 }
 
 static void lru_unlink(srv_dedup *d, struct dedup_entry *e)
@@ -199,23 +218,33 @@ static void lru_unlink(srv_dedup *d, struct dedup_entry *e)
 	if (e->older)
 		e->older->newer = e->newer;
 	else
-		d->oldest = e->newer;
+		*list_first(d, e) = e->newer;
 	if (e->newer)
 		e->newer->older = e->older;
 	else
-		d->newest = e->older;
+		*list_last(d, e) = e->older;
 	e->older = e->newer = NULL;
 }
 
 static void lru_append(srv_dedup *d, struct dedup_entry *e)
 {
-	e->older = d->newest;
+	struct dedup_entry **last = list_last(d, e);
+	e->older = *last;
 	e->newer = NULL;
-	if (d->newest)
-		d->newest->newer = e;
+	if (*last)
+		(*last)->newer = e;
 	else
-		d->oldest = e;
-	d->newest = e;
+		*list_first(d, e) = e;
+	*last = e;
+}
+
+/* e starts or stops holding an active run: it moves to the end of the list that goes with
+ * that. */
+static void set_active(srv_dedup *d, struct dedup_entry *e, int active)
+{
+	lru_unlink(d, e);
+	e->active = active;
+	lru_append(d, e);
 }
 
 static void entry_remove(srv_dedup *d, struct dedup_entry *e)
@@ -259,14 +288,9 @@ static void make_room(srv_dedup *d)
 {
 	if (!d->capacity)
 		return;
-	struct dedup_entry *e = d->oldest;
-	while (e && srv_strmap_size(d->map) >= d->capacity) {
-		struct dedup_entry *next = e->newer;
-		if (!e->active) {
-			entry_remove(d, e);
-			d->evicted++;
-		}
-		e = next;
+	while (d->oldest && srv_strmap_size(d->map) >= d->capacity) {
+		entry_remove(d, d->oldest);
+		d->evicted++;
 	}
 }
 
@@ -320,7 +344,8 @@ int srv_dedup_start(srv_dedup *d, const char *key, const char *run_id, double co
 	if (!e)
 		return -1;
 	snprintf(e->run_id, sizeof e->run_id, "%s", run_id);
-	e->active = 1;
+	if (!e->active)
+		set_active(d, e, 1);
 	e->resolved = 0;
 	e->cooldown = cooldown;
 	e->ended = 0;
@@ -333,9 +358,7 @@ void srv_dedup_end(srv_dedup *d, const char *key, const char *run_id, double now
 	struct dedup_entry *e = srv_strmap_get(d->map, key);
 	if (!e || strcmp(e->run_id, run_id) != 0)
 		return;
-	lru_unlink(d, e);
-	lru_append(d, e);
-	e->active = 0;
+	set_active(d, e, 0);
 	e->ended = now;
 	record_change(d, e, SRV_DEDUP_ENDED);
 }
@@ -375,7 +398,6 @@ int srv_dedup_restore(srv_dedup *d, const srv_dedup_change *c, double ended)
 		return -1;
 	memcpy(e->run_id, c->run_id, sizeof e->run_id);
 	e->run_id[sizeof e->run_id - 1] = '\0';
-	e->active = 0;
 	e->resolved = c->kind == SRV_DEDUP_RESOLVED;
 	e->cooldown = c->cooldown;
 	e->ended = ended;
@@ -432,18 +454,21 @@ srv_dedup_change *srv_dedup_snapshot(const srv_dedup *d, size_t *n)
 		*n = 0;
 		return NULL;
 	}
-	for (const struct dedup_entry *e = d->oldest; e && i < size; e = e->newer) {
-		if (!(c[i].key = strdup(e->key)))
-			break;
-		c[i].kind = e->active     ? SRV_DEDUP_ACTIVE
-		            : e->resolved ? SRV_DEDUP_RESOLVED
-		                          : SRV_DEDUP_ENDED;
-		memcpy(c[i].run_id, e->run_id, sizeof c[i].run_id);
-		c[i].cooldown = e->cooldown;
-		c[i].at = e->ended;
-		c[i].seq = e->seq;
-		i++;
-	}
+	const struct dedup_entry *e = d->oldest;
+	for (int list = 0; list < 2; list++, e = d->active_first)
+		for (; e && i < size; e = e->newer) {
+			if (!(c[i].key = strdup(e->key)))
+				goto out;
+			c[i].kind = e->active     ? SRV_DEDUP_ACTIVE
+			            : e->resolved ? SRV_DEDUP_RESOLVED
+			                          : SRV_DEDUP_ENDED;
+			memcpy(c[i].run_id, e->run_id, sizeof c[i].run_id);
+			c[i].cooldown = e->cooldown;
+			c[i].at = e->ended;
+			c[i].seq = e->seq;
+			i++;
+		}
+out:
 	*n = i;
 	return c;
 }

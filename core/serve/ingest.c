@@ -655,8 +655,10 @@ void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *
 		if (d->run) {
 			json_t *entry = srv_run_spool_entry(d->run);
 			/* Through the batch handle, the writer syncs the batch's entries at once.
-			 */
-			srv_spool_write(s, d->run->id, entry, audit == s->audit);
+			 * An entry that cannot be written makes the answer 500: the run is not
+			 * durable, so it is not reported accepted (it still runs if this process
+			 * lives). */
+			in->failed |= srv_spool_write(s, d->run->id, entry, audit == s->audit) < 0;
 			json_decref(entry);
 			in->spooled = 1;
 		}

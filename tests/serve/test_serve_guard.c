@@ -135,6 +135,37 @@ static void test_dedup_lru(void **state)
 	srv_dedup_free(d);
 }
 
+/* Making room evicts the least recently changed key without an active run, however many
+ * active keys there are (they are on a list of their own: accepting a run never walks them);
+ * a key whose run ends goes back to the evictable ones, as the most recent. */
+static void test_dedup_room_beside_actives(void **state)
+{
+	(void)state;
+	srv_dedup *d = srv_dedup_new(1000);
+	char key[32], run[32];
+	for (int i = 0; i < 999; i++) {
+		snprintf(key, sizeof key, "active-%d", i);
+		snprintf(run, sizeof run, "r%d", i);
+		srv_dedup_start(d, key, run, 600);
+	}
+	srv_dedup_start(d, "x", "rx", 600);
+	srv_dedup_end(d, "x", "rx", 1);
+	srv_dedup_start(d, "y", "ry", 600); /* full: x goes, no active key */
+	assert_int_equal(srv_dedup_take_evictions(d), 1);
+	const char *r, *why;
+	double ago;
+	assert_int_equal(srv_dedup_check(d, "x", 2, &r, &why, &ago), 0);
+	assert_int_equal(srv_dedup_check(d, "active-0", 2, &r, &why, &ago), 1);
+	srv_dedup_end(d, "active-0", "r0", 3);
+	srv_dedup_end(d, "y", "ry", 4);
+	srv_dedup_start(d, "z", "rz", 600); /* active-0 ended before y: it goes */
+	assert_int_equal(srv_dedup_take_evictions(d), 1);
+	assert_int_equal(srv_dedup_check(d, "active-0", 5, &r, &why, &ago), 0);
+	assert_int_equal(srv_dedup_check(d, "y", 5, &r, &why, &ago), 1);
+	assert_string_equal(why, "cooldown");
+	srv_dedup_free(d);
+}
+
 /* Changes kept for the durable copy, and put back from it. */
 static void test_dedup_changes(void **state)
 {
@@ -165,9 +196,12 @@ static void test_dedup_changes(void **state)
 	assert_int_equal(n, 0);
 	size_t m = 0;
 	srv_dedup_change *snap = srv_dedup_snapshot(d, &m);
-	assert_int_equal(m, 3); /* before (active), k (ended), res (resolved) */
-	assert_int_equal(snap[0].kind, SRV_DEDUP_ACTIVE);
-	assert_string_equal(snap[2].key, "res");
+	/* Keys without an active run, least recently changed first, then the active ones. */
+	assert_int_equal(m, 3); /* k (ended), res (resolved), before (active) */
+	assert_string_equal(snap[0].key, "k");
+	assert_string_equal(snap[1].key, "res");
+	assert_int_equal(snap[2].kind, SRV_DEDUP_ACTIVE);
+	assert_string_equal(snap[2].key, "before");
 	/* A fresh table from the snapshot: an active key comes back ended (its run died). */
 	srv_dedup *back = srv_dedup_new(0);
 	for (size_t i = 0; i < m; i++)
@@ -802,6 +836,7 @@ int main(void)
 	    cmocka_unit_test(test_targets),
 	    cmocka_unit_test(test_dedup),
 	    cmocka_unit_test(test_dedup_lru),
+	    cmocka_unit_test(test_dedup_room_beside_actives),
 	    cmocka_unit_test(test_dedup_changes),
 	    cmocka_unit_test(test_strmap),
 	    cmocka_unit_test(test_metrics_text),
