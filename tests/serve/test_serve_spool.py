@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import threading
 import time
 
@@ -62,7 +63,14 @@ def test_one_sync_per_batch():
         T.eq(st, 202, "the held run is accepted")
         T.ok(s.wait_run(b["runs"][0], states=("awaiting_approval",)),
              "the one worker waits for an approval")
+        # The held run's own syncs (its journal, its audit records) end before the count.
         before = sync_calls(trace)
+        for _ in range(50):
+            time.sleep(0.3)
+            now = sync_calls(trace)
+            if now == before:
+                break
+            before = now
         st, b = s.post_alerts([alert("Burst", {"key": "b%d" % i}) for i in range(n)])
         runs = b.get("runs", []) if b else []
         T.ok(st == 202 and len(set(runs)) == n, "%d alerts posted together: %d runs" % (n, n),
@@ -105,6 +113,32 @@ def test_sync_failure_answers_500():
              b2["alerts"][0]["run"] == runs[0], "the retry is a duplicate of that run", b2)
     finally:
         os.kill(traced, signal.SIGTERM)
+        s.stop()
+
+
+def test_write_failure_answers_500():
+    """A spool entry that cannot be written (its rename fails with ENOSPC, injected; the spool
+    is the only writer that renames while an alert is accepted): the answer is 500, never
+    2xx, and the error is logged."""
+    if not shutil.which("strace"):
+        print("ok - # SKIP spool write failure: strace is not installed")
+        return
+    s = Server("spool-enospc", ROUTES, "  workers: 1\n", audit_sync="always").start()
+    # Attached once the server runs (its start compacts the dedup file with a rename too).
+    threads = os.listdir("/proc/%d/task" % s.proc.pid)
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename",
+                               "-e", "inject=rename:error=ENOSPC"] +
+                              [a for t in threads for a in ("-p", t)],
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        st, b = s.post_alerts([alert("Burst", {"key": "enospc"})])
+        T.ok(st == 500, "a run whose spool entry cannot be written is not answered 2xx",
+             (st, b))
+        T.ok("No space left on device" in s.stderr(), "the error is logged", s.stderr())
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=10)
         s.stop()
 
 
@@ -182,6 +216,7 @@ def test_kill9_during_burst():
 def main():
     test_one_sync_per_batch()
     test_sync_failure_answers_500()
+    test_write_failure_answers_500()
     test_kill9_during_burst()
     T.finish()
 
