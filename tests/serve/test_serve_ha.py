@@ -121,6 +121,17 @@ class Etcd:
         return [line for line in r.stdout.splitlines() if line.strip()]
 
 
+def start_cluster(checks):
+    """A healthy 3-member cluster for a test's main(), or None (the failure reported through
+    checks: a missing package, or a cluster that did not come up)."""
+    if not ETCD or not ETCDCTL:
+        print("not ok - etcd-server and etcd-client are needed "
+              "(tests/plugins/serve/apt-packages)")
+        return None
+    etcd = Etcd()
+    return etcd if checks.ok(etcd.wait_healthy(), "a 3-member etcd cluster is up") else None
+
+
 def make_tls(d):
     """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
     def run(*args):
@@ -420,13 +431,9 @@ def test_quorum_lost(etcd, a, b):
 
 
 def main():
-    if not ETCD or not ETCDCTL:
-        print("not ok - etcd-server and etcd-client are needed "
-              "(tests/plugins/serve/apt-packages)")
-        return 1
-    etcd = Etcd()
-    if not T.ok(etcd.wait_healthy(), "a 3-member etcd cluster is up"):
-        return T.finish()
+    etcd = start_cluster(T)
+    if not etcd:
+        return T.finish() or 1
     test_config_refused(etcd)
     if len(sys.argv) > 1:
         test_client(etcd, sys.argv[1])

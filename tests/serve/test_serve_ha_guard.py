@@ -18,7 +18,7 @@ import threading
 import time
 
 from serve_lib import (APPROVE_TOKEN, READ_TOKEN, Checks, Server, alert, salve, wait_for)
-from test_serve_ha import ETCD, ETCDCTL, Etcd, all_finished, ha_yaml, run_starts
+from test_serve_ha import all_finished, ha_yaml, run_starts, start_cluster
 
 T = Checks()
 PREFIX = "/salve-test"
@@ -453,13 +453,9 @@ def test_server_blast(etcd):
 
 
 def main():
-    if not ETCD or not ETCDCTL:
-        print("not ok - etcd-server and etcd-client are needed "
-              "(tests/plugins/serve/apt-packages)")
-        return 1
-    etcd = Etcd()
-    if not T.ok(etcd.wait_healthy(), "a 3-member etcd cluster is up"):
-        return T.finish()
+    etcd = start_cluster(T)
+    if not etcd:
+        return T.finish() or 1
     a = Server("ha-ga", ROUTES, server_yaml=SERVER, top_yaml=ha_yaml(etcd, "a")).start()
     b = Server("ha-gb", ROUTES, server_yaml=SERVER, top_yaml=ha_yaml(etcd, "b")).start()
     try:

@@ -22,7 +22,7 @@ import time
 
 import serve_lib
 from serve_lib import Checks, Server, alert, spawn, tmpdir, wait_for
-from test_serve_ha import ETCD, ETCDCTL, Etcd
+from test_serve_ha import start_cluster
 
 T = Checks()
 PREFIX = "/salve-takeover"
@@ -347,13 +347,9 @@ def test_quorum_lost_mid_run(etcd, a):
 
 
 def main():
-    if not ETCD or not ETCDCTL:
-        print("not ok - etcd-server and etcd-client are needed "
-              "(tests/plugins/serve/apt-packages)")
-        return 1
-    etcd = Etcd()
-    if not T.ok(etcd.wait_healthy(), "a 3-member etcd cluster is up"):
-        return T.finish()
+    etcd = start_cluster(T)
+    if not etcd:
+        return T.finish() or 1
     kit = tmpdir("salve-ha-kit-")
     os.makedirs(os.path.join(kit, "kv"), exist_ok=True)
     a = replica(etcd, "a", kit).start()
