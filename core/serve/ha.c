@@ -59,9 +59,15 @@ struct srv_ha {
 	/* How etcd answered, for /healthz (monotonic times; 0: never). */
 	double last_ok, last_fail;
 	char last_error[512];
-	unsigned long long grants, decisions, conflicts, unavailable;
+	unsigned long long grants, decisions, conflicts, unavailable, batches, batched;
 	double last_grant;
 	char grant_error[512];
+	/* Group commit of decisions (batch_mu, not mu): asks that arrive while one transaction
+	 * is in flight go together in the next. */
+	pthread_mutex_t batch_mu;
+	pthread_cond_t batch_cv;
+	struct batch_item *pending;
+	int deciding; /* a leader's transaction is in flight */
 };
 
 static void ha_cond_init(pthread_cond_t *cv)
@@ -81,6 +87,8 @@ struct srv_ha *srv_ha_open(const salve_ha_conf *conf, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&h->batch_mu, NULL);
+	ha_cond_init(&h->batch_cv);
 	ha_cond_init(&h->watch_cv);
 	char warning[512];
 	h->etcd = salve_ha_connect(conf, warning, sizeof warning, err, errlen);
@@ -129,6 +137,8 @@ void srv_ha_close(struct srv_ha *h)
 	free(h->replica);
 	pthread_cond_destroy(&h->watch_cv);
 	pthread_mutex_destroy(&h->mu);
+	pthread_mutex_destroy(&h->batch_mu);
+	pthread_cond_destroy(&h->batch_cv);
 	free(h);
 }
 
@@ -436,8 +446,8 @@ static int slots_init(struct srv_ha *h, struct slot *s, const srv_ha_ask *ask)
 	return 0;
 }
 
-int srv_ha_decide(struct srv_ha *h, const srv_ha_ask *ask, srv_ha_answer *ans, char *err,
-                  size_t errlen)
+static int decide_one(struct srv_ha *h, const srv_ha_ask *ask, srv_ha_answer *ans, char *err,
+                      size_t errlen)
 {
 	memset(ans, 0, sizeof *ans);
 	struct slot s[S_N];
@@ -539,6 +549,199 @@ int srv_ha_decide(struct srv_ha *h, const srv_ha_ask *ask, srv_ha_answer *ans, c
 	pthread_mutex_unlock(&h->mu);
 	slots_free(s);
 	return rc;
+}
+
+/* ---- group commit of decisions ------------------------------------------------------------ */
+
+/* One ask waiting for a batch. */
+struct batch_item {
+	const srv_ha_ask *ask;
+	srv_ha_answer *ans;
+	struct slot s[S_N];
+	long long lease;
+	enum { B_WAITING, B_DONE, B_ALONE } state; /* B_ALONE: its own decide_one, by its thread */
+	int rc;
+	char err[1024];
+	struct batch_item *next;
+};
+
+#define BATCH_MAX 128
+
+/* Whether an ask can go in a batch: one that writes no window document (no rate limit, no
+ * blast radius), so that asks of a batch share only what they compare and do not write. */
+static int batchable(const srv_ha_ask *ask)
+{
+	return ask->limits.rate_count <= 0 && ask->limits.max_targets <= 0 &&
+	       ask->limits.server_max_targets <= 0;
+}
+
+/* Prepares item for a batch: its keys and the documents as last known; 0 when, as far as
+ * this process knows, it may run (the batch's compares check that), else -1 (it decides
+ * alone, on fresh reads). */
+static int batch_prepare(struct srv_ha *h, struct batch_item *it)
+{
+	if (slots_init(h, it->s, it->ask) < 0)
+		return -1;
+	srv_ha_holder holder;
+	srv_shared_view view = {
+	    .resolved = 0,
+	    .paused = 0,
+	    .circuit = it->s[S_CIRCUIT].doc,
+	    .claimed = held(h, &it->s[S_CLAIM], &holder),
+	    .target_held = held(h, &it->s[S_TARGET], &holder),
+	};
+	srv_shared_result res;
+	if (srv_shared_decide(&view, &it->ask->limits, it->ask->targets, it->ask->ntargets,
+	                      wall_now(), &res) < 0)
+		return -1;
+	int run = res.verdict == SRV_SHARED_RUN;
+	srv_shared_result_clear(&res);
+	if (!run)
+		return -1;
+	double ttl = it->ask->ttl > h->lease_ttl ? it->ask->ttl : h->lease_ttl;
+	return lease_for(h, ttl, &it->lease, it->err, sizeof it->err) < 0 ? -1 : 0;
+}
+
+/* Adds the compare of slot to cmp unless a compare of its key is there already (asks of one
+ * route share its pause and circuit keys). */
+static void compare_once(json_t *cmp, json_t *seen, const struct slot *sl)
+{
+	if (!sl->used || json_object_get(seen, sl->key))
+		return;
+	json_object_set_new(seen, sl->key, json_true());
+	json_array_append_new(cmp, salve_etcd_cmp_mod(sl->key, sl->mod));
+}
+
+/* One transaction for the prepared items: every compare of every one, every claim. When a
+ * compare fails nobody's claims are written; the failure branch reads every item's claim and
+ * target, and the items found held decide alone. Returns how many items are left undecided
+ * (moved to the front of items) for another try. */
+static size_t batch_run(struct srv_ha *h, struct batch_item **items, size_t n)
+{
+	json_t *cmp = json_array(), *ops = json_array(), *fail = json_array(),
+	       *seen = json_object();
+	for (size_t i = 0; i < n; i++) {
+		struct batch_item *it = items[i];
+		for (int k = 0; k < S_N; k++)
+			compare_once(cmp, seen, &it->s[k]);
+		char *value = claim_value(h, it->ask->run_id);
+		if (value) {
+			json_array_append_new(ops, salve_etcd_op_put(it->s[S_CLAIM].key, value,
+			                                             strlen(value), it->lease));
+			json_array_append_new(ops, salve_etcd_op_put(it->s[S_TARGET].key, value,
+			                                             strlen(value), it->lease));
+		}
+		free(value);
+		json_array_append_new(fail, salve_etcd_op_range(it->s[S_CLAIM].key, 0, 1));
+		json_array_append_new(fail, salve_etcd_op_range(it->s[S_TARGET].key, 0, 1));
+	}
+	json_decref(seen);
+	int ok = 0;
+	char err[1024] = "";
+	json_t *answer = salve_etcd_txn(h->etcd, cmp, ops, fail, &ok, NULL, err, sizeof err);
+	noted(h, answer != NULL, err);
+	pthread_mutex_lock(&h->mu);
+	h->batches++;
+	h->batched += n;
+	h->decisions += answer && ok ? n : 0;
+	h->unavailable += answer ? 0 : n;
+	h->conflicts += answer && !ok;
+	pthread_mutex_unlock(&h->mu);
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct batch_item *it = items[i];
+		if (answer && ok) {
+			it->ans->verdict = SRV_SHARED_RUN;
+			it->ans->attempts = 1;
+			if (it->s[S_CIRCUIT].doc)
+				it->ans->circuit = json_incref(it->s[S_CIRCUIT].doc);
+			it->rc = 0;
+			it->state = B_DONE;
+			continue;
+		}
+		if (!answer) {
+			snprintf(it->err, sizeof it->err, "%s", err);
+			it->rc = -1;
+			it->state = B_DONE;
+			continue;
+		}
+		salve_etcd_kv *kvs = NULL;
+		size_t nc = 0, nt = 0;
+		char why[256];
+		int read = salve_etcd_txn_kvs(answer, 2 * i, &kvs, &nc, why, sizeof why) == 0;
+		salve_etcd_kvs_free(kvs, nc);
+		read =
+		    read && salve_etcd_txn_kvs(answer, 2 * i + 1, &kvs, &nt, why, sizeof why) == 0;
+		salve_etcd_kvs_free(kvs, nt);
+		if (!read || nc || nt)
+			it->state =
+			    B_ALONE; /* held (or unreadable): its own decision says by whom */
+		else
+			items[left++] = it;
+	}
+	json_decref(answer);
+	return left;
+}
+
+/* The leader's turn: the asks waiting now, prepared and decided in one transaction (those
+ * that cannot be, or that share a key with an earlier one, decide alone). */
+static void batch_lead(struct srv_ha *h, struct batch_item *list)
+{
+	struct batch_item *items[BATCH_MAX];
+	size_t n = 0;
+	json_t *keys = json_object();
+	for (struct batch_item *it = list; it; it = it->next) {
+		if (n == BATCH_MAX || batch_prepare(h, it) < 0 ||
+		    json_object_get(keys, it->s[S_CLAIM].key) ||
+		    json_object_get(keys, it->s[S_TARGET].key)) {
+			it->state = B_ALONE;
+			continue;
+		}
+		json_object_set_new(keys, it->s[S_CLAIM].key, json_true());
+		json_object_set_new(keys, it->s[S_TARGET].key, json_true());
+		items[n++] = it;
+	}
+	json_decref(keys);
+	/* A second try without the items found held; what still fails decides alone. */
+	if (n && (n = batch_run(h, items, n)) > 0 && (n = batch_run(h, items, n)) > 0)
+		for (size_t i = 0; i < n; i++)
+			items[i]->state = B_ALONE;
+}
+
+int srv_ha_decide(struct srv_ha *h, const srv_ha_ask *ask, srv_ha_answer *ans, char *err,
+                  size_t errlen)
+{
+	if (!batchable(ask))
+		return decide_one(h, ask, ans, err, errlen);
+	memset(ans, 0, sizeof *ans);
+	struct batch_item it = {.ask = ask, .ans = ans, .state = B_WAITING};
+	pthread_mutex_lock(&h->batch_mu);
+	it.next = h->pending;
+	h->pending = &it;
+	while (it.state == B_WAITING) {
+		if (h->deciding) {
+			pthread_cond_wait(&h->batch_cv, &h->batch_mu);
+			continue;
+		}
+		/* Lead: take every ask waiting now (this one among them). */
+		struct batch_item *list = h->pending;
+		h->pending = NULL;
+		h->deciding = 1;
+		pthread_mutex_unlock(&h->batch_mu);
+		batch_lead(h, list);
+		pthread_mutex_lock(&h->batch_mu);
+		h->deciding = 0;
+		pthread_cond_broadcast(&h->batch_cv);
+	}
+	pthread_mutex_unlock(&h->batch_mu);
+	slots_free(it.s);
+	if (it.state == B_ALONE) {
+		srv_ha_answer_clear(ans);
+		return decide_one(h, ask, ans, err, errlen);
+	}
+	if (it.rc < 0)
+		snprintf(err, errlen, "%s", it.err);
+	return it.rc;
 }
 
 void srv_ha_answer_clear(srv_ha_answer *ans)
@@ -965,6 +1168,9 @@ json_t *srv_ha_health(struct srv_ha *h, int *reachable)
 	if (h->grant_error[0])
 		json_object_set_new(json_object_get(o, "leases"), "last_error",
 		                    json_string(h->grant_error));
+	json_t *d = json_object_get(o, "decisions");
+	json_object_set_new(d, "batches", json_integer((json_int_t)h->batches));
+	json_object_set_new(d, "batched", json_integer((json_int_t)h->batched));
 	pthread_mutex_unlock(&h->mu);
 	return o;
 }
