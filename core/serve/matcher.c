@@ -96,9 +96,9 @@ static const char *interval_end(const char *p, int *too_big)
 }
 
 /* The regex is pasted into ^(...)$, so its parentheses must balance on their own or
- * "x)|(.*" would escape the anchors. Repetition of a repetition (a++, (a+)*, (a|b*){2})
- * makes glibc's regcomp exponential; RE2 cannot express the blow-up, so Alertmanager
- * configs never need it. Returns why the regex is refused, or NULL. */
+ * "x)|(.*" would escape the anchors, and it may not refer to groups by number. Repetition of a
+ * repetition (a++, (a+)*, (a|b*){2}) makes glibc's regcomp exponential; RE2 cannot express the
+ * blow-up, so Alertmanager configs never need it. Returns why the regex is refused, or NULL. */
 static const char *unsafe_structure(const char *re)
 {
 	enum { NOTHING, ATOM, REPEAT, GROUP } last = NOTHING;
@@ -145,6 +145,11 @@ static const char *unsafe_structure(const char *re)
 			last = ATOM;
 			break;
 		case '\\':
+			/* A backreference names a group by number, and the anchoring group shifts
+			 * every number by one; RE2 (Alertmanager's) has none. */
+			if (p[1] >= '1' && p[1] <= '9')
+				return "a backreference (\\1 to \\9), which Alertmanager's RE2 "
+				       "does not have";
 			if (p[1])
 				p++;
 			last = ATOM;

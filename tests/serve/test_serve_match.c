@@ -116,6 +116,22 @@ static void test_refusals(void **state)
 	expect_refused("alertname =~ \"[a-\"", "a '[' without its ']'");
 }
 
+/* Fuzz bug (tests/fuzz/corpus/matcher/bug-backreference-shifted-by-anchor): a backreference
+ * names a group by number, and the anchoring group ^(...)$ shifts the numbers: "(a)\1"
+ * would mean something else once pasted in, and "(b\1)" compiled only there. RE2 has no
+ * backreferences; a bracketed "\1" stays a literal. */
+static void test_regex_backreference_refused(void **state)
+{
+	(void)state;
+	expect_refused(
+	    "severity =~ \"(a)\\\\1\"",
+	    "refused: a backreference (\\1 to \\9), which Alertmanager's RE2 does not have");
+	expect_refused("severity !~ \"(b\\\\5)\"", "a backreference");
+	json_t *l = json_pack("{s:s}", "severity", "1");
+	assert_int_equal(matches("severity =~ \"[\\\\1]\"", l), 1);
+	json_decref(l);
+}
+
 /* Fuzz bug #7 (tests/fuzz/corpus/matcher/bug-regex-anchor-escape): pasted into ^(%s)$,
  * "x)|(.*" became ^(x)|(.*)$ and matched every alert. */
 static void test_regex_cannot_escape_anchors(void **state)
@@ -216,6 +232,7 @@ int main(void)
 	    cmocka_unit_test(test_operators),
 	    cmocka_unit_test(test_regex_is_anchored),
 	    cmocka_unit_test(test_regex_cannot_escape_anchors),
+	    cmocka_unit_test(test_regex_backreference_refused),
 	    cmocka_unit_test(test_regex_repetition_limits),
 	    cmocka_unit_test(test_absent_label_is_empty),
 	    cmocka_unit_test(test_quoting),
