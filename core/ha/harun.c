@@ -108,10 +108,15 @@ static int run_keys(salve_etcd *e, const char *prefix, const char *run_id, int *
 	return rc;
 }
 
+/* The put of the run's owner key, on its lease. */
+static json_t *owner_put(const salve_ha_run *r)
+{
+	return salve_etcd_op_put(r->owner_key, r->owner_value, strlen(r->owner_value), r->lease);
+}
+
 /* One attempt at taking the lock (free when expect_mod is 0, else replacing the value seen
  * at that mod revision) with the owner key. 1 started, 0 the lock changed, -1 error. */
-static int take(salve_ha_run *r, const char *owner_value, long long expect_mod, char *err,
-                size_t errlen)
+static int take(salve_ha_run *r, long long expect_mod, char *err, size_t errlen)
 {
 	json_t *cmp = json_array(), *ops = json_array();
 	if (r->lock_key)
@@ -121,8 +126,7 @@ static int take(salve_ha_run *r, const char *owner_value, long long expect_mod, 
 	if (r->lock_key)
 		json_array_append_new(
 		    ops, salve_etcd_op_put(r->lock_key, r->lock_value, strlen(r->lock_value), 0));
-	json_array_append_new(
-	    ops, salve_etcd_op_put(r->owner_key, owner_value, strlen(owner_value), r->lease));
+	json_array_append_new(ops, owner_put(r));
 	int ok = 0;
 	long long rev = 0;
 	json_t *answer = salve_etcd_txn(r->etcd, cmp, ops, NULL, &ok, &rev, err, errlen);
@@ -143,10 +147,8 @@ enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident
 	*out = NULL;
 	memset(holder, 0, sizeof *holder);
 	salve_ha_run *r = run_new(s, id, run_id);
-	char *owner_value = holder_value(id, NULL);
-	if (!r || !owner_value ||
-	    (lock_key && (!(r->lock_key = key_of(id->prefix, "/locks/", lock_key, NULL)) ||
-	                  !(r->lock_value = holder_value(id, run_id))))) {
+	if (!r || (lock_key && (!(r->lock_key = key_of(id->prefix, "/locks/", lock_key, NULL)) ||
+	                        !(r->lock_value = holder_value(id, run_id))))) {
 		snprintf(err, errlen, "ha: out of memory");
 		goto fail;
 	}
@@ -156,23 +158,17 @@ enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident
 		/* Nothing in etcd until the run's first mutation: a run that changes nothing
 		 * (its checks hold) costs etcd nothing, and one that dies before then left
 		 * nothing to take over. */
-		free(owner_value);
 		*out = r;
 		return SALVE_HA_STARTED;
 	}
 	long long expect_mod = 0;
 	for (int attempt = 0; attempt < 16; attempt++) {
-		int rc = take(r, owner_value, expect_mod, err, errlen);
+		int rc = take(r, expect_mod, err, errlen);
 		if (rc < 0)
 			goto fail;
 		if (rc == 1) {
-			free(owner_value);
 			*out = r;
 			return SALVE_HA_STARTED;
-		}
-		if (!r->lock_key) {
-			snprintf(err, errlen, "ha: run %s is already known to etcd", run_id);
-			goto fail;
 		}
 		salve_etcd_kv kv;
 		int found = salve_etcd_get(r->etcd, r->lock_key, &kv, err, errlen);
@@ -201,7 +197,6 @@ enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident
 			free(okey);
 		}
 		if (owner || journal) {
-			free(owner_value);
 			salve_ha_run_free(r);
 			return owner ? SALVE_HA_BUSY : SALVE_HA_ORPHAN;
 		}
@@ -209,7 +204,6 @@ enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident
 	}
 	snprintf(err, errlen, "ha: lock %s kept changing: try again", lock_key);
 fail:
-	free(owner_value);
 	salve_ha_run_free(r);
 	return SALVE_HA_ERROR;
 }
@@ -254,24 +248,18 @@ int salve_ha_run_adopt(salve_ha_session *s, const salve_ha_ident *id, const char
 	*out = NULL;
 	*lines = NULL;
 	salve_ha_run *r = run_new(s, id, run_id);
-	char *owner_value = holder_value(id, NULL);
-	if (!r || !owner_value) {
+	if (!r) {
 		snprintf(err, errlen, "ha: out of memory");
-		free(owner_value);
-		salve_ha_run_free(r);
 		return -1;
 	}
 	if (!salve_ha_session_lease(s, &r->lease, err, errlen)) {
-		free(owner_value);
 		salve_ha_run_free(r);
 		return -1;
 	}
 	/* Owned only if nobody owns it and its journal is there: one txn. */
 	json_t *cmp = json_pack("[o]", salve_etcd_cmp_create(r->owner_key, 0));
-	json_t *ops = json_pack(
-	    "[o, o]", salve_etcd_op_put(r->owner_key, owner_value, strlen(owner_value), r->lease),
-	    salve_etcd_op_range(r->journal_prefix, 1, 0));
-	free(owner_value);
+	json_t *ops =
+	    json_pack("[o, o]", owner_put(r), salve_etcd_op_range(r->journal_prefix, 1, 0));
 	int ok = 0;
 	long long rev = 0;
 	json_t *answer = salve_etcd_txn(r->etcd, cmp, ops, NULL, &ok, &rev, err, errlen);
@@ -407,9 +395,7 @@ static int own_now(salve_ha_run *r, json_t *ops, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
-	json_array_insert_new(
-	    ops, 0,
-	    salve_etcd_op_put(r->owner_key, r->owner_value, strlen(r->owner_value), r->lease));
+	json_array_insert_new(ops, 0, owner_put(r));
 	int ok = 0;
 	long long rev = 0;
 	json_t *answer =
