@@ -62,7 +62,8 @@ static int read_tail(int fd, off_t size, struct tail *t)
 	t->has_seq = 1;
 	if (size == 0)
 		return 0;
-	size_t chunk = 65536;
+	/* Most records fit in a page: the usual read is one page, grown when a line is longer. */
+	size_t chunk = 4096;
 	char *buf = NULL;
 	for (;;) {
 		size_t want = (off_t)chunk < size ? chunk : (size_t)size;

@@ -60,6 +60,7 @@ struct srv_ha {
 	double last_ok, last_fail;
 	char last_error[512];
 	unsigned long long grants, decisions, conflicts, unavailable, batches, batched;
+	unsigned long long end_txns, ends_written, ends_lost;
 	double last_grant;
 	char grant_error[512];
 	/* Group commit of decisions (batch_mu, not mu): asks that arrive while one transaction
@@ -68,6 +69,13 @@ struct srv_ha {
 	pthread_cond_t batch_cv;
 	struct batch_item *pending;
 	int deciding; /* a leader's transaction is in flight */
+	/* Run ends (end_mu, not mu): written to etcd by the ender thread, those that ended
+	 * while a transaction was in flight together in the next. */
+	pthread_mutex_t end_mu;
+	pthread_cond_t end_cv;
+	struct ended *ends, **ends_tail;
+	pthread_t ender;
+	int ender_running, end_stop, ending; /* ending: the ender holds a batch */
 };
 
 static void ha_cond_init(pthread_cond_t *cv)
@@ -89,6 +97,9 @@ struct srv_ha *srv_ha_open(const salve_ha_conf *conf, char *err, size_t errlen)
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_mutex_init(&h->batch_mu, NULL);
 	ha_cond_init(&h->batch_cv);
+	pthread_mutex_init(&h->end_mu, NULL);
+	ha_cond_init(&h->end_cv);
+	h->ends_tail = &h->ends;
 	ha_cond_init(&h->watch_cv);
 	char warning[512];
 	h->etcd = salve_ha_connect(conf, warning, sizeof warning, err, errlen);
@@ -123,6 +134,13 @@ void srv_ha_close(struct srv_ha *h)
 	pthread_mutex_unlock(&h->mu);
 	if (watching)
 		pthread_join(h->watcher, NULL);
+	pthread_mutex_lock(&h->end_mu);
+	int ending = h->ender_running;
+	h->end_stop = 1;
+	pthread_cond_broadcast(&h->end_cv);
+	pthread_mutex_unlock(&h->end_mu);
+	if (ending)
+		pthread_join(h->ender, NULL); /* after it wrote every end queued */
 	size_t cursor = 0;
 	const char *key;
 	void *value;
@@ -139,6 +157,8 @@ void srv_ha_close(struct srv_ha *h)
 	pthread_mutex_destroy(&h->mu);
 	pthread_mutex_destroy(&h->batch_mu);
 	pthread_cond_destroy(&h->batch_cv);
+	pthread_mutex_destroy(&h->end_mu);
+	pthread_cond_destroy(&h->end_cv);
 	free(h);
 }
 
@@ -752,36 +772,174 @@ void srv_ha_answer_clear(srv_ha_answer *ans)
 
 /* ---- what runs leave behind -------------------------------------------------------------- */
 
+/* A run end to write: its target key cools down (or goes, cooldown 0) if it still holds the
+ * run's claim. */
+struct ended {
+	char *key, *active, *value; /* value: the cooldown document, NULL with cooldown 0 */
+	double cooldown;
+	struct ended *next;
+};
+
+static void ended_free(struct ended *e)
+{
+	while (e) {
+		struct ended *next = e->next;
+		free(e->key);
+		free(e->active);
+		free(e->value);
+		free(e);
+		e = next;
+	}
+}
+
+static void warn_ended(const struct ended *e, const char *err)
+{
+	srv_log(SALVE_LOG_WARN,
+	        "serve: %s: the cooldown of its run's end is not in etcd (the claim lapses with "
+	        "its lease, cooldown + run_timeout from the alert): %s",
+	        e->key, err);
+}
+
+/* The write of one end in txn: compare (the key still holds the claim) and then-op. -1 when
+ * no lease could be had (err). */
+static int ended_ops(struct srv_ha *h, const struct ended *e, json_t *cmp, json_t *then, char *err,
+                     size_t errlen)
+{
+	long long lease = 0;
+	if (e->cooldown > 0 && lease_for(h, e->cooldown, &lease, err, errlen) < 0)
+		return -1;
+	json_array_append_new(cmp, salve_etcd_cmp_value(e->key, e->active, strlen(e->active)));
+	json_array_append_new(
+	    then, e->cooldown > 0 ? salve_etcd_op_put(e->key, e->value, strlen(e->value), lease)
+	                          : salve_etcd_op_delete(e->key, 0));
+	return 0;
+}
+
+/* One transaction for ends (n of them from first, no key twice): every end whose key still
+ * holds its claim is written, in one go when all do. When a compare fails (a key lapsed and
+ * was claimed again), each is tried alone, so the others still land. */
+static void ended_write(struct srv_ha *h, struct ended *first, size_t n)
+{
+	char err[1024] = "";
+	json_t *cmp = json_array(), *then = json_array();
+	struct ended *e = first;
+	for (size_t i = 0; i < n && !err[0]; i++, e = e->next)
+		ended_ops(h, e, cmp, then, err, sizeof err);
+	int succeeded = 0;
+	json_t *answer = NULL;
+	if (!err[0]) {
+		answer =
+		    salve_etcd_txn(h->etcd, cmp, then, NULL, &succeeded, NULL, err, sizeof err);
+		noted(h, answer != NULL, err);
+	} else {
+		json_decref(cmp);
+		json_decref(then);
+	}
+	json_decref(answer);
+	pthread_mutex_lock(&h->mu);
+	h->end_txns += answer != NULL;
+	h->ends_written += answer && succeeded ? n : 0;
+	h->ends_lost += answer ? 0 : n;
+	pthread_mutex_unlock(&h->mu);
+	if (answer && succeeded)
+		return;
+	if (!answer) { /* etcd unreachable or no lease: one try each would fail the same */
+		e = first;
+		for (size_t i = 0; i < n; i++, e = e->next)
+			warn_ended(e, err);
+		return;
+	}
+	if (n == 1)
+		return; /* the key holds something else now: nothing of this run's to end */
+	e = first;
+	for (size_t i = 0; i < n; i++, e = e->next)
+		ended_write(h, e, 1);
+}
+
+/* Writes batch in end order, a transaction per stretch with no key twice (etcd refuses a
+ * key put twice in one transaction). */
+static void ended_write_all(struct srv_ha *h, struct ended *batch)
+{
+	while (batch) {
+		json_t *keys = json_object();
+		struct ended *e = batch;
+		size_t n = 0;
+		for (; e && !json_object_get(keys, e->key); e = e->next, n++)
+			json_object_set_new(keys, e->key, json_true());
+		json_decref(keys);
+		ended_write(h, batch, n);
+		batch = e;
+	}
+}
+
+static void *ender_main(void *arg)
+{
+	struct srv_ha *h = arg;
+	pthread_mutex_lock(&h->end_mu);
+	for (;;) {
+		while (!h->ends && !h->end_stop)
+			pthread_cond_wait(&h->end_cv, &h->end_mu);
+		struct ended *batch = h->ends;
+		h->ends = NULL;
+		h->ends_tail = &h->ends;
+		if (!batch)
+			break; /* stopping, and nothing left */
+		h->ending = 1;
+		pthread_mutex_unlock(&h->end_mu);
+		ended_write_all(h, batch);
+		ended_free(batch);
+		pthread_mutex_lock(&h->end_mu);
+		h->ending = 0;
+		pthread_cond_broadcast(&h->end_cv);
+	}
+	pthread_mutex_unlock(&h->end_mu);
+	return NULL;
+}
+
 int srv_ha_target_ended(struct srv_ha *h, const char *target, const char *run_id, double cooldown,
                         char *err, size_t errlen)
 {
-	char *key = key_of(h, "targets", target), *active = claim_value(h, run_id);
-	char ts[40];
-	salve_timestamp(ts, sizeof ts);
-	json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "ended_at", ts, "instance", h->instance,
-	                      "replica", h->replica, "run", run_id);
-	char *ended = dump(v);
-	json_decref(v);
-	long long lease = 0;
-	int rc = -1;
-	if (!key || !active || !ended)
-		snprintf(err, errlen, "ha: out of memory");
-	else if (cooldown <= 0 || lease_for(h, cooldown, &lease, err, errlen) == 0) {
-		int succeeded = 0;
-		json_t *then = json_pack(
-		    "[o]", cooldown > 0 ? salve_etcd_op_put(key, ended, strlen(ended), lease)
-		                        : salve_etcd_op_delete(key, 0));
-		json_t *answer = salve_etcd_txn(
-		    h->etcd, json_pack("[o]", salve_etcd_cmp_value(key, active, strlen(active))),
-		    then, NULL, &succeeded, NULL, err, errlen);
-		noted(h, answer != NULL, err);
-		rc = answer ? 0 : -1;
-		json_decref(answer);
+	err[0] = '\0';
+	struct ended *e = calloc(1, sizeof *e);
+	if (e) {
+		e->key = key_of(h, "targets", target);
+		e->active = claim_value(h, run_id);
+		e->cooldown = cooldown;
+		char ts[40];
+		salve_timestamp(ts, sizeof ts);
+		json_t *v = cooldown > 0
+		                ? json_pack("{s:s, s:s, s:s, s:s}", "ended_at", ts, "instance",
+		                            h->instance, "replica", h->replica, "run", run_id)
+		                : NULL;
+		e->value = dump(v);
+		json_decref(v);
 	}
-	free(key);
-	free(active);
-	free(ended);
-	return rc;
+	if (!e || !e->key || !e->active || (cooldown > 0 && !e->value)) {
+		ended_free(e);
+		snprintf(err, errlen, "ha: out of memory");
+		return -1;
+	}
+	pthread_mutex_lock(&h->end_mu);
+	if (!h->ender_running && !h->end_stop) {
+		int rc = pthread_create(&h->ender, NULL, ender_main, h);
+		h->ender_running = rc == 0;
+		if (rc != 0)
+			snprintf(err, errlen, "ha: cannot start the writer of run ends: %s",
+			         strerror(rc));
+	}
+	if (!h->ender_running) {
+		pthread_mutex_unlock(&h->end_mu);
+		ended_free(e);
+		if (!err[0])
+			snprintf(err, errlen, "ha: stopping");
+		return -1;
+	}
+	/* Appended in end order, so a later end of a key is written after an earlier one. */
+	*h->ends_tail = e;
+	h->ends_tail = &e->next;
+	pthread_cond_broadcast(&h->end_cv);
+	pthread_mutex_unlock(&h->end_mu);
+	return 0;
 }
 
 int srv_ha_circuit_count(struct srv_ha *h, const char *route, int breaker, int success, int failed,
@@ -1171,6 +1329,10 @@ json_t *srv_ha_health(struct srv_ha *h, int *reachable)
 	json_t *d = json_object_get(o, "decisions");
 	json_object_set_new(d, "batches", json_integer((json_int_t)h->batches));
 	json_object_set_new(d, "batched", json_integer((json_int_t)h->batched));
+	json_object_set_new(o, "run_ends",
+	                    json_pack("{s:I, s:I, s:I}", "transactions", (json_int_t)h->end_txns,
+	                              "written", (json_int_t)h->ends_written, "not_written",
+	                              (json_int_t)h->ends_lost));
 	pthread_mutex_unlock(&h->mu);
 	return o;
 }

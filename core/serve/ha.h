@@ -93,8 +93,11 @@ void srv_ha_answer_clear(srv_ha_answer *ans);
 /* ---- what runs leave behind -------------------------------------------------------------- */
 
 /* A run of this process ended: its target key cools down for cooldown seconds from now (0:
- * it goes). Only while the key still holds run_id's claim of this process. 0, or -1 (err):
- * the key keeps its lease (cooldown + run_timeout from the claim). */
+ * it goes), only while the key still holds run_id's claim of this process. Queued, not
+ * waited for: a writer thread puts the ends queued meanwhile in one transaction (a failure
+ * is logged there; the key then keeps its lease, cooldown + run_timeout from the claim), and
+ * srv_ha_close writes what is queued before it returns. 0, or -1 (err: out of memory, or
+ * closing). */
 int srv_ha_target_ended(struct srv_ha *h, const char *target, const char *run_id, double cooldown,
                         char *err, size_t errlen);
 /* Counts a finished run into route's circuit (srv_breaker_next), compare-and-swap. 0 with

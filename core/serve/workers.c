@@ -59,8 +59,8 @@ static void shared_end(struct srv_server *s, struct srv_route_state *rs, const c
 	if (srv_ha_target_ended(s->ha, target_key, id, rs->route->cooldown, err, sizeof err) < 0)
 		srv_log(
 		    SALVE_LOG_WARN,
-		    "serve: run %s: its target's cooldown is not in etcd (the claim lapses with "
-		    "its lease, cooldown + run_timeout from the alert): %s",
+		    "serve: run %s: its target's cooldown is not queued for etcd (the claim lapses "
+		    "with its lease, cooldown + run_timeout from the alert): %s",
 		    id, err);
 	if (rs->route->breaker > 0)
 		srv_circuit_count_shared(s, rs, success, failed, id, why);

@@ -251,6 +251,61 @@ def test_cooldown(etcd, a, b):
          "b audited it with a's run and replica", rec)
 
 
+def test_cooldown_many(etcd, a):
+    """Run ends are written by a thread of their own, those that ended together in one
+    transaction: every one lands, each on its own target key."""
+    before = healthz(a)["ha"]["run_ends"]
+    hosts = ["many-%02d" % i for i in range(20)]
+    st, body = a.post_alerts([alert("Cool", {"key": "k-" + h, "host": h}) for h in hosts])
+    T.ok(st == 202 and len(body["runs"]) == 20, "cool: 20 targets at once", body)
+    T.ok(wait_for("the runs to finish", lambda: all_finished(a), timeout=60), "finished")
+
+    docs = wait_for("every run's end in etcd", lambda: (
+        lambda d: d if len(d) == 20 else None)(ended_of(etcd, body["runs"])), timeout=30)
+    T.ok(docs and sorted(d["run"] for d in docs) == sorted(body["runs"]),
+         "each target key says when its own run ended", docs)
+    after = healthz(a)["ha"]["run_ends"]
+    T.ok(after["written"] - before["written"] == 20 and
+         after["not_written"] == before["not_written"] and
+         after["transactions"] - before["transactions"] <= 20,
+         "/healthz counts 20 ends written, in at most 20 transactions (%d here)"
+         % (after["transactions"] - before["transactions"]), (before, after))
+
+
+def test_end_of_a_lost_target(etcd, a):
+    """A run whose target key was taken from it (its lease lapsed, a peer claimed it) ends
+    without writing over the peer's claim."""
+    st, body, d = post(a, "Held", {"key": "lost-1"})
+    run = body["runs"][0] if st == 202 else None
+    T.ok(run and a.wait_run(run, states=("awaiting_approval",)), "a run waits for approval")
+    keys = [k for k in etcd_keys(etcd, PREFIX + "/targets/")
+            if '"run":"%s"' % run in (etcd.get(k) or "")]
+    T.eq(len(keys), 1, "its target key is in etcd")
+    foreign = json.dumps({"instance": "0" * 32, "replica": "z", "run": "f" * 32},
+                         separators=(",", ":"))
+    code, out = etcd.ctl("put", keys[0] if keys else PREFIX + "/targets/none", foreign)
+    T.eq(code, 0, "a peer's claim replaces it (etcdctl put)")
+    a.call("POST", "/runs/%s/approve" % run, {"by": "test"}, token=APPROVE_TOKEN)
+    T.ok(a.wait_run(run), "the run ends")
+    # Ends queued after this one are written after it: one more proves it was handled.
+    st, body, d = post(a, "Cool", {"key": "after-lost", "host": "after-lost"})
+    T.ok(st == 202 and wait_for("the next end in etcd",
+                                lambda: ended_of(etcd, body["runs"]), timeout=30),
+         "the end of a later run lands", body)
+    T.eq(etcd.get(keys[0]) if keys else None, foreign, "the peer's claim is still there")
+
+
+def ended_of(etcd, run_ids):
+    """The target documents in etcd that say one of run_ids ended."""
+    docs = [json.loads(v) for v in etcd.values(PREFIX + "/targets/")]
+    return [d for d in docs if d.get("ended_at") and d.get("run") in run_ids]
+
+
+def etcd_keys(etcd, prefix):
+    code, out = etcd.ctl("get", prefix, "--prefix", "--keys-only")
+    return [k for k in out.splitlines() if k.strip()]
+
+
 def test_resolved(a, b):
     occ = {"key": "res-1"}
     st, body, d = post(a, "Resolving", occ, status="resolved")
@@ -464,6 +519,8 @@ def main():
         test_circuit(etcd, a, b)
         test_blast(a, b)
         test_cooldown(etcd, a, b)
+        test_cooldown_many(etcd, a)
+        test_end_of_a_lost_target(etcd, a)
         test_resolved(a, b)
         test_pause(etcd, a, b)
         test_stale_paused(etcd, a, b)
