@@ -7,7 +7,10 @@
 #     over the replicas, every request a new alert), counted from the replicas' own
 #     salve_runs_accepted_total (202s only: a run claimed in etcd, spooled and audited with
 #     fdatasync), over the wrk window;
-#  3. idle RSS of each replica (with its etcd client loaded: the pause is read every second).
+#  3. idle RSS of each replica (with its etcd client loaded: the pause is read every second);
+#  and what the replicas asked of etcd (decisions and run ends, and in how many transactions).
+# And etcd alone, in the same run: wrk straight at the cluster's JSON gateway, one claim-shaped
+# transaction per request, its ceiling on this machine with no salve running.
 # And in the same run, for comparison, one salve serve without ha: (durable ingest:
 # audit_sync always, group commit) under the same load, and under bench/serve's storm
 # (distinct.lua there: a new fingerprint every request, one target, so one run and every
@@ -172,6 +175,35 @@ storm() {
 	printf "%-22s %-62s %9s/s %8s %8s   %s\n" "$1" "-" "$(((sent - ${non2xx:-0}) / DUR))" "$sent" "${non2xx:-0}" "-"
 }
 
+# etcd_alone: the cluster's own ceiling here, wrk straight at etcd's JSON gateway (one
+# create-if-absent transaction per request, a claim's shape), CONNS connections.
+etcd_alone() {
+	wrk -t2 -c"$CONNS" -d"${DUR}s" -s "$here/etcd_txn.lua" "http://127.0.0.1:${cports[0]}" \
+		>"$T/wrk-etcd.out"
+	local sent non2xx
+	sent=$(awk '/requests in/ {print $1}' "$T/wrk-etcd.out")
+	non2xx=$(awk '/Non-2xx/ {print $5}' "$T/wrk-etcd.out")
+	printf "%-22s %-62s %9s/s %8s %8s   %s\n" "etcd-alone-txn" \
+		"(wrk at etcd: one claim-shaped txn per request, no salve)" \
+		"$(((sent - ${non2xx:-0}) / DUR))" "$sent" "${non2xx:-0}" "-"
+}
+
+# etcd_use PORT...: what the replicas asked of etcd (their /healthz): decisions in how many
+# transactions, run ends in how many.
+etcd_use() {
+	local port
+	for port in "$@"; do curl -s "http://127.0.0.1:$port/healthz"; echo; done | python3 -c '
+import json, sys
+d = b = e = w = 0
+for line in sys.stdin:
+    if line.strip():
+        h = json.loads(line).get("ha", {})
+        d += h["decisions"]["batched"]; b += h["decisions"]["batches"]
+        e += h["run_ends"]["transactions"]; w += h["run_ends"]["written"]
+print("%22s etcd: %d decisions in %d txns (%.1f a txn), %d run ends in %d txns (%.1f a txn)"
+      % ("", d, b, d / max(b, 1), w, e, w / max(e, 1)))'
+}
+
 # measure COUNT PHASE [ha]: prints one row (latency, alerts/s, RSS)
 measure() {
 	local count=$1 phase=$2 ha=${3:-}
@@ -198,9 +230,12 @@ measure() {
 		sent=$((sent + $(awk '/requests in/ {print $1}' "$T/wrk-$phase-$i.out")))
 		non2xx=$((non2xx + $(awk '/Non-2xx/ {print $5}' "$T/wrk-$phase-$i.out" || true) + 0))
 	done
+	local use=""
+	[ -n "$ha" ] && use=$(etcd_use "${rports[@]}")
 	stop_replicas
 	local rate=$(((after - before) / DUR))
 	printf "%-22s %-62s %9s/s %8s %8s   %s\n" "$phase" "$lat" "$rate" "$sent" "$non2xx" "$rss"
+	[ -z "$use" ] || echo "$use"
 }
 
 echo "== salve serve ha: on a 3-member etcd ($(etcd --version | head -1)), $("$salve" --version), $(nproc) cores"
@@ -213,6 +248,7 @@ echo
 printf "%-22s %-62s %11s %8s %8s   %s\n" "" "claim latency (POST -> durable answer)" "alerts/s" "sent" "non-2xx" "idle RSS MB"
 storm single-no-ha-storm
 measure 1 single-no-ha
+[ -z "${REPLICAS// /}" ] || etcd_alone
 for n in $REPLICAS; do
 	measure "$n" "ha-$n-replica$([ "$n" = 1 ] || echo s)" ha
 done

@@ -44,10 +44,10 @@ ROUTES = """
 """
 
 
-def ha_yaml(etcd, replica, prefix=PREFIX):
+def ha_yaml(etcd, replica, prefix=PREFIX, ttl=TTL):
     return ("ha:\n  etcd:\n    endpoints: [%s]\n    timeout: 2s\n"
             "  prefix: %s\n  lease_ttl: %ds\n  replica: %s\n"
-            % (", ".join(etcd.endpoints()), prefix, TTL, replica))
+            % (", ".join(etcd.endpoints()), prefix, ttl, replica))
 
 
 def replica(etcd, name, kit):
@@ -190,13 +190,15 @@ def test_without_lock(etcd, a, b):
     b.start()
 
 
-def cron_config(etcd, d, name, kit):
+def cron_config(etcd, d, name, kit, prefix=CRON_PREFIX, ttl=TTL):
+    """salve.yaml for `salve run` on cron host name: its own state and audit log in d, the
+    shared testkit store kit, ha: on prefix."""
     os.makedirs(os.path.join(d, "state"), exist_ok=True)
     path = os.path.join(d, "salve.yaml")
     with open(path, "w") as f:
         f.write("audit: %s/audit.jsonl\nstate_dir: %s/state\nplugin_path: [%s]\n"
                 "plugins:\n  testkit: {dir: %s}\n%s"
-                % (d, d, serve_lib.TEST_PLUGINS, kit, ha_yaml(etcd, name, CRON_PREFIX)))
+                % (d, d, serve_lib.TEST_PLUGINS, kit, ha_yaml(etcd, name, prefix, ttl)))
     return path
 
 

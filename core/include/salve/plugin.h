@@ -383,7 +383,10 @@ typedef struct salve_action {
 	int (*plan)(salve_call *call, const json_t *args, json_t **predicted);
 	/* mutate: change it. On SALVE_OK *undo must describe how to put back what was there
 	 * (unless SALVE_ACTION_NO_UNDO). If apply fails after changing something, it still sets
-	 * *undo so the host can roll the partial change back. */
+	 * *undo so the host can roll the partial change back. Killed midway (no undo record
+	 * reached the journal), apply leaves the wanted state or the old one, never a third
+	 * (write beside and rename, one API request): recovery then asks check, and a check that
+	 * does not hold means nothing to undo. */
 	int (*apply)(salve_call *call, const json_t *args, json_t **result, json_t **undo);
 	/* mutate: put back what an undo record describes. Idempotent: called again after a
 	 * crash, it must succeed when the record was already applied. */
