@@ -208,6 +208,7 @@ static int take_ha(const salve_env *env, const salve_launch_request *rq, const c
 		return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK, SALVE_EXIT_TEMPFAIL,
 		                      "ha unavailable", err, "nothing was run");
 	double until = rq->lock_timeout > 0 ? salve_now() + rq->lock_timeout : 0;
+	int told_ha = 0;
 	for (int waited = 0;; waited = 1) {
 		salve_ha_holder h;
 		enum salve_ha_start st =
@@ -215,10 +216,26 @@ static int take_ha(const salve_env *env, const salve_launch_request *rq, const c
 		                       key[0] ? key : NULL, out, &h, err, sizeof err);
 		if (st == SALVE_HA_STARTED)
 			return 0;
-		if (st == SALVE_HA_ERROR)
-			return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK,
-			                      SALVE_EXIT_TEMPFAIL, "ha unavailable", err,
-			                      "nothing was run");
+		if (st == SALVE_HA_ERROR) {
+			/* etcd did not answer, or the lease is not confirmed lately (an election,
+			 * a member that stopped answering): a run that may wait for its lock waits
+			 * for etcd the same way, rather than dropping what was accepted. */
+			if (stop_waiting(rq, until, how, sizeof how))
+				return refuse_audited(audit, rq, rb, res, SALVE_LAUNCH_LOCK,
+				                      SALVE_EXIT_TEMPFAIL, "ha unavailable", err,
+				                      "nothing was run");
+			if (!told_ha) {
+				told_ha = 1;
+				salve_log(SALVE_LOG_WARN, "run %s waits for etcd: %s", res->run_id,
+				          err);
+			}
+			double slice = 1.0;
+			if (until && until - salve_now() < slice)
+				slice = until - salve_now();
+			char why[512];
+			salve_ha_session_wait(s, slice > 0 ? slice : 0, why, sizeof why);
+			continue;
+		}
 		if (st == SALVE_HA_ORPHAN) {
 			int rc =
 			    salve_engine_take_over(env->state_dir, env->reg, audit, rq->out,
@@ -253,10 +270,13 @@ static int take_ha(const salve_env *env, const salve_launch_request *rq, const c
 	}
 }
 
-/* With ha, after the run: its keys and lock leave etcd (retried while etcd does not answer,
- * for one lease TTL; then they are an orphan another replica finds finished), or stay parked
- * for a human when its rollback is incomplete. */
-static void finish_ha(const salve_env *env, salve_ha_run *r, int code)
+/* With ha, after the run: its keys and lock leave etcd, or stay parked for a human when its
+ * rollback is incomplete. While etcd does not answer, the removal is retried as long as the
+ * run's lease may still be alive: given up, the keys would stay (and the lock with them) for
+ * as long as this process keeps its lease, and another replica could only take the run over
+ * once that lease ended. Stopped by the trigger's cancel (a shutdown) or by the lease lost
+ * for good (then another replica takes the run over, from what etcd has of its journal). */
+static void finish_ha(salve_ha_run *r, const salve_launch_request *rq, const char *run_id, int code)
 {
 	char err[1024];
 	if (!r || salve_ha_run_fenced(r))
@@ -266,15 +286,29 @@ static void finish_ha(const salve_env *env, salve_ha_run *r, int code)
 			salve_log(SALVE_LOG_WARN, "ha: %s", err);
 		return;
 	}
-	double until = salve_now() + salve_ha_node_conf(env->ha)->lease_ttl;
-	int rc;
-	while ((rc = salve_ha_run_finish(r, err, sizeof err)) < 0 && salve_now() < until)
+	salve_ha_session *s = salve_ha_run_session(r);
+	int told = 0, rc;
+	while ((rc = salve_ha_run_finish(r, err, sizeof err)) < 0) {
+		const char *why = *rq->cancel ? "stopped while waiting"
+		                  : salve_ha_session_lost(s, salve_ha_run_lease(r))
+		                      ? "its lease is lost: another replica takes the run over"
+		                      : NULL;
+		if (why) {
+			salve_log(SALVE_LOG_WARN, "ha: run %s: its keys stay in etcd (%s): %s",
+			          run_id, err, why);
+			return;
+		}
+		if (!told) {
+			told = 1;
+			salve_log(SALVE_LOG_WARN,
+			          "ha: run %s: etcd does not answer (%s): its end is retried until "
+			          "it does",
+			          run_id, err);
+		}
 		usleep(5 * LOCK_POLL_US);
-	if (rc < 0)
-		salve_log(SALVE_LOG_WARN,
-		          "ha: the run's keys stay in etcd (%s): when this replica's lease ends, "
-		          "another finds the run ended",
-		          err);
+	}
+	if (told)
+		salve_log(SALVE_LOG_INFO, "ha: run %s: its keys left etcd", run_id);
 }
 
 /* The engine's options, the same for every trigger. */
@@ -356,12 +390,8 @@ static int launch_loaded(const salve_env *env, const salve_launch_request *rq, s
 	res->stage = SALVE_LAUNCH_RAN;
 	res->exit_code = code;
 out:
-	if (ha && res->stage != SALVE_LAUNCH_RAN) {
-		/* Nothing ran: give the owner key and lock back at once. */
-		salve_ha_run_finish(ha, err, sizeof err);
-	} else if (ha) {
-		finish_ha(env, ha, code);
-	}
+	if (ha) /* when nothing ran, its owner key and lock go back the same way */
+		finish_ha(ha, rq, res->run_id, res->stage == SALVE_LAUNCH_RAN ? code : 0);
 	salve_ha_run_free(ha);
 	salve_lock_release(lock);
 	if (audit != rq->audit)

@@ -191,6 +191,14 @@ int salve_ha_session_valid(salve_ha_session *s, long long lease, char *why, size
 	return ok;
 }
 
+int salve_ha_session_lost(salve_ha_session *s, long long lease)
+{
+	pthread_mutex_lock(&s->mu);
+	int lost = s->lease != lease;
+	pthread_mutex_unlock(&s->mu);
+	return lost;
+}
+
 int salve_ha_session_wait(salve_ha_session *s, double timeout, char *why, size_t whylen)
 {
 	double until = salve_now() + timeout;

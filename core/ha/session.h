@@ -31,6 +31,10 @@ void salve_ha_session_close(salve_ha_session *s, int revoke);
 int salve_ha_session_lease(salve_ha_session *s, long long *lease, char *why, size_t whylen);
 /* Whether lease is still the current, healthy lease (for a run started under it). */
 int salve_ha_session_valid(salve_ha_session *s, long long lease, char *why, size_t whylen);
+/* Whether lease is lost for good (etcd said it expired, or a newer one replaced it): its keys
+ * are gone or going, and what it owned is another process's to take over. 0 while it may
+ * still be alive (healthy, or only suspended: etcd has not answered lately). */
+int salve_ha_session_lost(salve_ha_session *s, long long lease);
 /* Waits (at most timeout seconds) for a healthy lease, granting a new one when the last was
  * lost. 1 healthy, 0 not (why). */
 int salve_ha_session_wait(salve_ha_session *s, double timeout, char *why, size_t whylen);

@@ -96,6 +96,20 @@ class Etcd:
         self.members[i]["proc"].send_signal(signal.SIGKILL)
         self.members[i]["proc"].wait(timeout=10)
 
+    def leader(self):
+        """The index of the member that leads now (etcdctl endpoint status), or None."""
+        code, out = self.ctl("endpoint", "status", "--write-out=json")
+        try:
+            status = json.loads(out)
+        except ValueError:
+            return None
+        for i, (e, m) in enumerate(zip(self.endpoints(), self.members)):
+            for st in status:
+                if st.get("Endpoint") == e and \
+                        st["Status"]["leader"] == st["Status"]["header"]["member_id"]:
+                    return i
+        return None
+
     def ctl(self, *args):
         """etcdctl on the live members: (exit code, output)."""
         alive = [e for e, m in zip(self.endpoints(), self.members) if m["proc"].poll() is None]

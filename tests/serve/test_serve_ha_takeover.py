@@ -22,7 +22,7 @@ import time
 
 import serve_lib
 from serve_lib import Checks, Server, alert, spawn, tmpdir, wait_for
-from test_serve_ha import start_cluster
+from test_serve_ha import all_finished, post_both, start_cluster
 
 T = Checks()
 PREFIX = "/salve-takeover"
@@ -190,6 +190,69 @@ def test_without_lock(etcd, a, b):
     b.start()
 
 
+def test_leader_frozen(etcd, a, b):
+    """The etcd leader stops answering (SIGSTOP) for 5 s while runs are under way and alerts
+    keep coming, the same ones to both replicas: the replicas fail over to the other
+    members, and every alert answered 202 ran exactly once, to its end or rolled back,
+    never half."""
+    leader = etcd.leader()
+    T.ok(leader is not None, "etcd names its leader", leader)
+    if leader is None:
+        return
+    keys = ["fz%02d" % i for i in range(12)]
+    answers = {}
+
+    def post(i):
+        al = alert("Slow", {"key": keys[i], "pause": "1"})
+        (sa, _), (sb, _) = post_both(a, b, [al])
+        answers[keys[i]] = (sa, sb)
+    for i in range(4):
+        post(i)
+    proc = etcd.members[leader]["proc"]
+    proc.send_signal(signal.SIGSTOP)
+    frozen = time.monotonic()
+    try:
+        for i in range(4, 12):
+            post(i)
+            time.sleep(0.3)
+        time.sleep(max(0.0, 5 - (time.monotonic() - frozen)))
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    T.ok(etcd.wait_healthy(), "the cluster is whole again")
+    T.ok(all(set(v) <= {200, 202, 503} and v.count(202) <= 1 for v in answers.values()),
+         "each alert posted to both replicas: at most one 202, the other 200 or 503 (never "
+         "two runs, never an error of another kind)", answers)
+    T.ok(wait_for("the runs to finish", lambda: all_finished(a, b), timeout=60), "finished")
+    bad = []
+    for k in keys:
+        starts = [r for s in (a, b) for r in records(s, "run_start")
+                  if r.get("params", {}).get("key") == k]
+        state = (a.kv(k), a.kv(k + "-after"))
+        if 202 in answers[k] and len(starts) != 1:
+            bad.append((k, "runs", len(starts), [
+                {x: r.get(x) for x in ("event", "run", "decision", "reason", "outcome",
+                                       "error", "detail")}
+                for s in (a, b) for r in s.audit_records()
+                if r.get("run") and any(q.get("run") == r.get("run") for q in
+                                        s.audit_records() if q.get("event") == "alert" and
+                                        q.get("labels", {}).get("key") == k)]))
+        if 202 not in answers[k] and starts:
+            bad.append((k, "ran without a 202", len(starts)))
+        if state not in (("changed", "1"), (None, None)):
+            bad.append((k, "half a run", state))
+    T.ok(not bad, "every accepted alert ran exactly once, to its end or rolled back", bad)
+    T.ok(a.proc.poll() is None and b.proc.poll() is None, "both replicas still serve")
+    T.ok(wait_for("etcd to be clean", lambda: etcd_keys(etcd, PREFIX + "/runs/") == [] and
+                  etcd_keys(etcd, PREFIX + "/locks/") == [], timeout=20),
+         "etcd keeps no run and no lock", etcd_keys(etcd, PREFIX))
+    for k in keys:
+        for suffix in ("", "-after"):
+            try:
+                os.remove(os.path.join(a.kit, "kv", k + suffix))
+            except FileNotFoundError:
+                pass
+
+
 def cron_config(etcd, d, name, kit, prefix=CRON_PREFIX, ttl=TTL):
     """salve.yaml for `salve run` on cron host name: its own state and audit log in d, the
     shared testkit store kit, ha: on prefix."""
@@ -346,6 +409,13 @@ def test_quorum_lost_mid_run(etcd, a):
     T.ok(len(failed) == 1 and failed[0]["outcome"] == "failed" and
          ("lease" in failed[0]["error"] or "not applied: etcd" in failed[0]["error"]),
          "the step after says why its mutation did not start (etcd, or the lease)", failed)
+    # Its keys cannot leave etcd while etcd is down: the worker keeps trying (giving up would
+    # leave the lock held as long as this replica lives), and a shutdown stops that.
+    t0 = time.monotonic()
+    code = a.stop()
+    T.ok(code == 0 and time.monotonic() - t0 < 20,
+         "without quorum, replica a still stops cleanly on SIGTERM (%.1f s)"
+         % (time.monotonic() - t0), code)
 
 
 def main():
@@ -360,6 +430,7 @@ def main():
         test_kill_holder(etcd, a, b)
         test_stop_holder(etcd, a, b)
         test_without_lock(etcd, a, b)
+        test_leader_frozen(etcd, a, b)
         test_cron_hosts(etcd, kit)
         test_unknown_apply(etcd, kit)
         test_quorum_lost_mid_run(etcd, a)
