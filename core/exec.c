@@ -85,23 +85,32 @@ int salve_exec_audit(struct salve_exec *x, json_t *rec)
 	return 0;
 }
 
+/* Whether a mutation may start under the run's lease now (with its margin); else detaches
+ * the run's journal in etcd (nothing more goes there) and says why in err. */
+static int lease_holds(salve_ha_run *r, char *err, size_t errlen)
+{
+	char why[512];
+	if (salve_ha_session_valid(salve_ha_run_session(r), salve_ha_run_lease(r), why, sizeof why))
+		return 1;
+	snprintf(err, errlen, "%s", why);
+	salve_ha_run_detach(r, why);
+	return 0;
+}
+
 int salve_exec_mirror(void *ctx, long long seq, const char *line, size_t len, const json_t *rec,
                       char *err, size_t errlen)
 {
 	struct salve_exec *x = ctx;
 	salve_ha_run *r = x->opt->ha;
 	const char *t = json_string_value(json_object_get(rec, "t"));
-	char why[512];
-	if (t && strcmp(t, "intent") == 0 &&
-	    !salve_ha_session_valid(salve_ha_run_session(r), salve_ha_run_lease(r), why,
-	                            sizeof why)) {
-		snprintf(err, errlen, "%s", why);
-		salve_ha_run_detach(r, why);
+	int intent = t && strcmp(t, "intent") == 0;
+	if (intent && !lease_holds(r, err, errlen))
 		return -1;
-	}
-	return salve_ha_run_append(r, seq, line, len, t && strcmp(t, "intent") == 0, err, errlen)
-	           ? -1
-	           : 0;
+	if (salve_ha_run_append(r, seq, line, len, intent, err, errlen))
+		return -1;
+	/* The append itself may have taken long (an endpoint that timed out, then another):
+	 * the apply starts only if the lease still has its margin now. */
+	return intent && !lease_holds(r, err, errlen) ? -1 : 0;
 }
 
 int salve_exec_fenced(struct salve_exec *x, int ask)

@@ -5,18 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 struct salve_ha_run {
 	salve_ha_session *session;
 	salve_etcd *etcd;
 	char *run_id, *owner_key, *journal_prefix, *replica;
 	char *lock_key, *lock_value; /* NULL without a lock (or a lock now naming another run) */
 	long long fence, lease;
-	int journaled;   /* its lines are in etcd (from its first mutation on) */
-	int owned;       /* its owner key exists (from the start with a lock, else the first
-	                  * mutation) */
-	json_t *pending; /* journal lines not in etcd yet: until the run's first mutation */
-	char *owner_value;
-	int state; /* 0 in order, 1 fenced, -1 etcd failed, -2 detached: no more appends */
+	int journaled;     /* its lines are in etcd (from its first mutation on) */
+	int owned;         /* its owner key exists (from the start with a lock, else the first
+	                    * mutation) */
+	json_t *pending;   /* journal lines not in etcd yet: until the run's first mutation */
+	char *owner_value; /* this object's own: {instance, replica, take} (take: random) */
+	int maybe_owned;   /* a txn creating the owner key got no answer: it may have landed */
+	int state;         /* 0 in order, 1 fenced, -1 etcd failed, -2 detached: no more appends */
 	char state_why[512];
 };
 
@@ -29,13 +32,11 @@ static char *key_of(const char *prefix, const char *a, const char *b, const char
 	return k;
 }
 
-/* {"instance","replica"} or, with run_id, {"instance","replica","run"}: compact, sorted,
- * compared byte for byte. */
+/* A lock's value: {"instance","replica","run"}, compact, sorted, compared byte for byte. */
 static char *holder_value(const salve_ha_ident *id, const char *run_id)
 {
-	json_t *v = json_pack("{s:s, s:s}", "instance", id->instance, "replica", id->replica);
-	if (v && run_id)
-		json_object_set_new(v, "run", json_string(run_id));
+	json_t *v = json_pack("{s:s, s:s, s:s}", "instance", id->instance, "replica", id->replica,
+	                      "run", run_id);
 	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(v);
 	return text;
@@ -64,7 +65,15 @@ static salve_ha_run *run_new(salve_ha_session *s, const salve_ha_ident *id, cons
 	r->owner_key = key_of(id->prefix, "/runs/", run_id, "/owner");
 	r->journal_prefix = key_of(id->prefix, "/runs/", run_id, "/j/");
 	r->pending = json_array();
-	r->owner_value = holder_value(id, NULL);
+	/* A value no other taking of this run (by this process either) writes: a create whose
+	 * answer was lost is told ours by it (see mine). */
+	char take[33];
+	json_t *v = salve_random_id(take, sizeof take) == 0
+	                ? json_pack("{s:s, s:s, s:s}", "instance", id->instance, "replica",
+	                            id->replica, "take", take)
+	                : NULL;
+	r->owner_value = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(v);
 	if (!r->pending || !r->owner_value || !r->run_id || !r->replica || !r->owner_key ||
 	    !r->journal_prefix) {
 		salve_ha_run_free(r);
@@ -108,6 +117,26 @@ static int run_keys(salve_etcd *e, const char *prefix, const char *run_id, int *
 	return rc;
 }
 
+/* After a create of the owner key failed its compare or got no answer (a write that timed out
+ * may still have landed, and a retry then finds the key there): whether the key holds this
+ * object's own value. 1 yes (fence and owned set from it), 0 no or absent, -1 error. */
+static int mine(salve_ha_run *r, char *err, size_t errlen)
+{
+	salve_etcd_kv kv;
+	int found = salve_etcd_get(r->etcd, r->owner_key, &kv, err, errlen);
+	if (found <= 0)
+		return found;
+	int ours =
+	    kv.len == strlen(r->owner_value) && memcmp(kv.value, r->owner_value, kv.len) == 0;
+	if (ours) {
+		r->fence = kv.create_revision;
+		r->owned = 1;
+		r->maybe_owned = 0;
+	}
+	salve_etcd_kv_clear(&kv);
+	return ours;
+}
+
 /* The put of the run's owner key, on its lease. */
 static json_t *owner_put(const salve_ha_run *r)
 {
@@ -130,14 +159,18 @@ static int take(salve_ha_run *r, long long expect_mod, char *err, size_t errlen)
 	int ok = 0;
 	long long rev = 0;
 	json_t *answer = salve_etcd_txn(r->etcd, cmp, ops, NULL, &ok, &rev, err, errlen);
-	if (!answer)
-		return -1;
+	if (!answer) {
+		/* It may have landed: then the owner key holds our value. */
+		char why[256];
+		return mine(r, why, sizeof why) == 1 ? 1 : -1;
+	}
 	json_decref(answer);
 	if (ok) {
 		r->fence = rev;
 		r->owned = 1;
+		return 1;
 	}
-	return ok;
+	return mine(r, err, errlen);
 }
 
 enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident *id,
@@ -180,7 +213,29 @@ enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident
 		}
 		holder_of(kv.value, kv.len, holder);
 		expect_mod = kv.mod_revision;
+		int self =
+		    kv.len == strlen(r->lock_value) && memcmp(kv.value, r->lock_value, kv.len) == 0;
 		salve_etcd_kv_clear(&kv);
+		if (self) {
+			/* An earlier start of this same run took it and its answer was lost (the
+			 * lock's value names this run of this process): this run holds it. */
+			salve_etcd_kv ov;
+			int got = salve_etcd_get(r->etcd, r->owner_key, &ov, err, errlen);
+			if (got < 0)
+				goto fail;
+			if (got) {
+				r->fence = ov.create_revision;
+				r->owned = 1;
+				free(r->owner_value);
+				r->owner_value = ov.value;
+				ov.value = NULL;
+				salve_etcd_kv_clear(&ov);
+				*out = r;
+				return SALVE_HA_STARTED;
+			}
+			/* Its owner key went with an old lease: take the lock again. */
+			continue;
+		}
 		int owner = 0, journal = 0;
 		if (run_keys(r->etcd, id->prefix, holder->run, &owner, &journal, err, errlen) < 0)
 			goto fail;
@@ -242,6 +297,23 @@ static void adopt_lock(salve_ha_run *r, const salve_ha_ident *id, const json_t *
 	json_decref(header);
 }
 
+/* The run's journal lines, read fenced by our ownership: the range answer, or NULL. */
+static json_t *journal_read(salve_ha_run *r, char *err, size_t errlen)
+{
+	int ok = 0;
+	json_t *answer =
+	    salve_etcd_txn(r->etcd, json_pack("[o]", salve_etcd_cmp_create(r->owner_key, r->fence)),
+	                   json_pack("[o]", salve_etcd_op_range(r->journal_prefix, 1, 0)), NULL,
+	                   &ok, NULL, err, errlen);
+	if (answer && !ok) {
+		snprintf(err, errlen, "run %s: its owner key changed while it was being taken",
+		         r->run_id);
+		json_decref(answer);
+		return NULL;
+	}
+	return answer;
+}
+
 int salve_ha_run_adopt(salve_ha_session *s, const salve_ha_ident *id, const char *run_id,
                        salve_ha_run **out, json_t **lines, char *err, size_t errlen)
 {
@@ -256,21 +328,42 @@ int salve_ha_run_adopt(salve_ha_session *s, const salve_ha_ident *id, const char
 		salve_ha_run_free(r);
 		return -1;
 	}
-	/* Owned only if nobody owns it and its journal is there: one txn. */
+	/* Owned only if nobody owns it and its journal is there: one txn. The range goes with
+	 * it, so the lines read are the ones owned. */
 	json_t *cmp = json_pack("[o]", salve_etcd_cmp_create(r->owner_key, 0));
 	json_t *ops =
 	    json_pack("[o, o]", owner_put(r), salve_etcd_op_range(r->journal_prefix, 1, 0));
 	int ok = 0;
 	long long rev = 0;
+	size_t at = 1; /* the range's answer: after the put's */
 	json_t *answer = salve_etcd_txn(r->etcd, cmp, ops, NULL, &ok, &rev, err, errlen);
-	if (!answer || !ok) {
+	if (answer && ok) {
+		r->fence = rev;
+		r->owned = 1;
+	} else {
+		/* Another taker was first, or this create landed and its answer was lost (no
+		 * answer, or a retry that found the key): the owner key's value says which. */
+		int answered = answer != NULL;
 		json_decref(answer);
-		salve_ha_run_free(r);
-		return answer ? 0 : -1;
+		answer = NULL;
+		char why[512];
+		int ours = mine(r, why, sizeof why);
+		at = 0;
+		if (ours == 1 && !(answer = journal_read(r, err, errlen)))
+			/* Ours, but its lines could not be read: give it back rather than keep it
+			 * on this process's lease, where nobody else would take it over. */
+			salve_etcd_delete_if(r->etcd, r->owner_key, r->owner_value,
+			                     strlen(r->owner_value), why, sizeof why);
+		if (!answer) {
+			if (ours < 0)
+				snprintf(err, errlen, "%s", why);
+			salve_ha_run_free(r);
+			return ours == 0 && answered ? 0 : -1;
+		}
 	}
 	salve_etcd_kv *kvs = NULL;
 	size_t n = 0;
-	if (salve_etcd_txn_kvs(answer, 1, &kvs, &n, err, errlen) < 0 || n == 0) {
+	if (salve_etcd_txn_kvs(answer, at, &kvs, &n, err, errlen) < 0 || n == 0) {
 		json_decref(answer);
 		if (n == 0) {
 			/* Finished meanwhile: give the owner key back. */
@@ -282,8 +375,6 @@ int salve_ha_run_adopt(salve_ha_session *s, const salve_ha_ident *id, const char
 		return -1;
 	}
 	json_decref(answer);
-	r->fence = rev;
-	r->owned = 1;
 	*lines = lines_of(kvs, n);
 	salve_etcd_kvs_free(kvs, n);
 	adopt_lock(r, id, *lines);
@@ -401,16 +492,22 @@ static int own_now(salve_ha_run *r, json_t *ops, char *err, size_t errlen)
 	json_t *answer =
 	    salve_etcd_txn(r->etcd, json_pack("[o]", salve_etcd_cmp_create(r->owner_key, 0)), ops,
 	                   NULL, &ok, &rev, err, errlen);
-	if (!answer)
-		return -1;
-	json_decref(answer);
-	if (!ok) {
-		snprintf(err, errlen, "ha: run %s is already known to etcd", r->run_id);
-		return -1;
+	if (answer && ok) {
+		json_decref(answer);
+		r->fence = rev;
+		r->owned = 1;
+		return 0;
 	}
-	r->fence = rev;
-	r->owned = 1;
-	return 0;
+	/* No answer, or a retry that found the key: ours if it holds our value (the lines went
+	 * with it, one txn). Unknown: finish looks again. */
+	json_decref(answer);
+	int ours = mine(r, why, sizeof why);
+	if (ours == 1)
+		return 0;
+	r->maybe_owned = ours < 0 || !answer;
+	if (answer)
+		snprintf(err, errlen, "ha: run %s is already known to etcd", r->run_id);
+	return -1;
 }
 
 int salve_ha_run_append(salve_ha_run *r, long long seq, const char *line, size_t len, int mutation,
@@ -491,6 +588,12 @@ int salve_ha_run_finish(salve_ha_run *r, char *err, size_t errlen)
 	if (r->state == 1) {
 		snprintf(err, errlen, "%s", r->state_why);
 		return 1;
+	}
+	if (!r->owned && r->maybe_owned) {
+		int ours = mine(r, err, errlen); /* its first mutation got no answer */
+		if (ours < 0)
+			return -1;
+		r->maybe_owned = 0;
 	}
 	if (!r->owned)
 		return 0; /* it never reached etcd */

@@ -91,7 +91,7 @@ static void *keeper(void *arg)
 		/* Every ttl/3, and every second while suspended or without a lease. */
 		double every = s->suspended || !s->lease ? 1.0 : s->ttl / 3;
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until); /* a clock step must not stall it */
 		double t = (double)until.tv_sec + until.tv_nsec / 1e9 + every;
 		until.tv_sec = (time_t)t;
 		until.tv_nsec = (long)((t - floor(t)) * 1e9);
@@ -116,7 +116,11 @@ salve_ha_session *salve_ha_session_open(salve_etcd *etcd, double ttl, char *err,
 	s->etcd = etcd;
 	s->ttl = ttl;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &attr);
+	pthread_condattr_destroy(&attr);
 	if (grant(s, err, errlen) < 0) {
 		pthread_cond_destroy(&s->wake);
 		pthread_mutex_destroy(&s->mu);

@@ -558,6 +558,8 @@ json_t *srv_breaker_next(const json_t *doc, int breaker, int success, int failed
 		return NULL;
 	failures = success ? 0 : failures + 1;
 	json_object_set_new(next, "failures", json_integer(failures));
+	/* The run counted last: a writer whose answer was lost finds its own count there. */
+	json_object_set_new(next, "counted", json_string(run_id));
 	if (success || breaker <= 0 || failures < breaker || srv_breaker_open(doc))
 		return next;
 	char reason[512];

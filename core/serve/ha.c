@@ -23,6 +23,8 @@
  * costs one grant. */
 #define LEASE_REUSE 1.0
 #define LEASE_SLOTS 8
+/* After a failed lease grant, the next one is asked no sooner than this. */
+#define GRANT_RETRY 1.0
 /* The watcher reads the pause this often, and the circuits and windows every DOCS_EVERY
  * reads: a pause set on one replica stops the others' workers within WATCH_PERIOD and one
  * request (alerts see it at once: their decision reads it). */
@@ -61,7 +63,7 @@ struct srv_ha {
 	char last_error[512];
 	unsigned long long grants, decisions, conflicts, unavailable, batches, batched;
 	unsigned long long end_txns, ends_written, ends_lost;
-	double last_grant;
+	double last_grant, grant_failed; /* monotonic; grant_failed 0 once a grant succeeds */
 	char grant_error[512];
 	/* Group commit of decisions (batch_mu, not mu): asks that arrive while one transaction
 	 * is in flight go together in the next. */
@@ -247,6 +249,13 @@ static int lease_for(struct srv_ha *h, double ttl, long long *id, char *err, siz
 		if (l->granted < oldest->granted)
 			oldest = l;
 	}
+	/* A grant that just failed is not asked again for every waiting alert: each ask would
+	 * cost every endpoint's timeout again, one after the other. */
+	if (h->grant_failed > 0 && now - h->grant_failed < GRANT_RETRY) {
+		snprintf(err, errlen, "%s", h->grant_error);
+		pthread_mutex_unlock(&h->mu);
+		return -1;
+	}
 	pthread_mutex_unlock(&h->mu);
 	int rc = salve_etcd_lease_grant(h->etcd, seconds, id, err, errlen);
 	pthread_mutex_lock(&h->mu);
@@ -254,8 +263,10 @@ static int lease_for(struct srv_ha *h, double ttl, long long *id, char *err, siz
 		*oldest = (struct lease_slot){.ttl = seconds, .id = *id, .granted = now};
 		h->grants++;
 		h->last_grant = now;
+		h->grant_failed = 0;
 		h->grant_error[0] = '\0';
 	} else {
+		h->grant_failed = salve_now();
 		snprintf(h->grant_error, sizeof h->grant_error, "%s", err);
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -997,6 +1008,16 @@ int srv_ha_circuit_count(struct srv_ha *h, const char *route, int breaker, int s
 		doc = fresh.doc;
 		mod = fresh.mod;
 		know(h, key, json_incref(doc), mod, rev);
+		const char *counted = json_string_value(json_object_get(doc, "counted"));
+		if (counted && strcmp(counted, run_id) == 0) {
+			/* An earlier try landed and its answer was lost: counted once already. */
+			const char *last = json_string_value(json_object_get(doc, "last_run"));
+			*opened = srv_breaker_open(doc) && last && strcmp(last, run_id) == 0
+			              ? json_incref(doc)
+			              : NULL;
+			rc = 0;
+			break;
+		}
 	}
 	if (attempt == MAX_ATTEMPTS)
 		snprintf(err, errlen, "etcd: the circuit of route %s changed under %d attempts",

@@ -200,8 +200,10 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 		*abandoned = NULL;
 	if (!s->by_id)
 		return 0;
-	srv_takeover_stop(s);
+	/* The runs first: a takeover in progress finishes its rollback (undo work is best not
+	 * cut short), and the workers need not wait for it to be told. */
 	cancel_runs(s);
+	srv_takeover_stop(s);
 	int stuck = srv_workers_stop(s, abandoned);
 	if (stuck > 0)
 		return stuck;

@@ -66,6 +66,11 @@ static void one_pass(struct srv_takeover *t)
 	json_t *id;
 	json_array_foreach(orphans, i, id)
 	{
+		pthread_mutex_lock(&t->mu);
+		int stop = t->stop;
+		pthread_mutex_unlock(&t->mu);
+		if (stop)
+			break; /* the rest are another replica's, or this one's after its restart */
 		const char *run = json_string_value(id);
 		int rc = salve_engine_take_over(s->state_dir, s->reg, s->audit, NULL, ha, run, NULL,
 		                                err, sizeof err);

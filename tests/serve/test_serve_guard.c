@@ -693,6 +693,7 @@ static void test_breaker_next(void **state)
 	json_t *one = srv_breaker_next(NULL, 2, 0, 1, "r1", "boom", "a", "t1", &opened);
 	assert_int_equal(opened, 0);
 	assert_int_equal(json_integer_value(json_object_get(one, "failures")), 1);
+	assert_string_equal(json_string_value(json_object_get(one, "counted")), "r1");
 	assert_false(srv_breaker_open(one));
 	json_t *two = srv_breaker_next(one, 2, 0, 1, "r2", "boom again", "b", "t2", &opened);
 	assert_int_equal(opened, 1);

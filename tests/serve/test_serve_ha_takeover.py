@@ -44,10 +44,10 @@ ROUTES = """
 """
 
 
-def ha_yaml(etcd, replica, prefix=PREFIX, ttl=TTL):
-    return ("ha:\n  etcd:\n    endpoints: [%s]\n    timeout: 2s\n"
+def ha_yaml(etcd, replica, prefix=PREFIX, ttl=TTL, endpoints=None, timeout="2s"):
+    return ("ha:\n  etcd:\n    endpoints: [%s]\n    timeout: %s\n"
             "  prefix: %s\n  lease_ttl: %ds\n  replica: %s\n"
-            % (", ".join(etcd.endpoints()), prefix, ttl, replica))
+            % (", ".join(endpoints or etcd.endpoints()), timeout, prefix, ttl, replica))
 
 
 def replica(etcd, name, kit):
@@ -253,15 +253,15 @@ def test_leader_frozen(etcd, a, b):
                 pass
 
 
-def cron_config(etcd, d, name, kit, prefix=CRON_PREFIX, ttl=TTL):
+def cron_config(etcd, d, name, kit, prefix=CRON_PREFIX, ttl=TTL, **ha):
     """salve.yaml for `salve run` on cron host name: its own state and audit log in d, the
-    shared testkit store kit, ha: on prefix."""
+    shared testkit store kit, ha: on prefix (ha: endpoints, timeout of its own)."""
     os.makedirs(os.path.join(d, "state"), exist_ok=True)
     path = os.path.join(d, "salve.yaml")
     with open(path, "w") as f:
         f.write("audit: %s/audit.jsonl\nstate_dir: %s/state\nplugin_path: [%s]\n"
                 "plugins:\n  testkit: {dir: %s}\n%s"
-                % (d, d, serve_lib.TEST_PLUGINS, kit, ha_yaml(etcd, name, prefix, ttl)))
+                % (d, d, serve_lib.TEST_PLUGINS, kit, ha_yaml(etcd, name, prefix, ttl, **ha)))
     return path
 
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""An HTTP proxy in front of one etcd member that loses one answer: the first /v3/kv/txn whose
+success branch puts a key containing MATCH is sent on to etcd (so it is applied) and its
+answer is never given back (the connection is held, then closed). Every other request goes
+through unchanged. What a client sees when a member applies a write and then fails, or a
+network drops the answer: its request times out, it tries another endpoint, and finds its
+own write there.
+
+    etcd_lost_answer.py PORT ETCD_URL MATCH
+"""
+import base64
+import http.server
+import json
+import sys
+import threading
+import time
+import urllib.request
+
+PORT, ETCD, MATCH = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+lost = threading.Event()
+
+
+def puts(body):
+    try:
+        txn = json.loads(body)
+    except ValueError:
+        return []
+    keys = []
+    for op in txn.get("success", []):
+        put = op.get("request_put") or op.get("requestPut") or {}
+        if put.get("key"):
+            keys.append(base64.b64decode(put["key"]).decode("utf-8", "replace"))
+    return keys
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        req = urllib.request.Request(ETCD + self.path, data=body,
+                                     headers={"Content-Type": "application/json"})
+        if self.headers.get("Authorization"):
+            req.add_header("Authorization", self.headers["Authorization"])
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status, answer = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, answer = e.code, e.read()
+        if self.path == "/v3/kv/txn" and not lost.is_set() and \
+                any(MATCH in k for k in puts(body)):
+            lost.set()
+            print("lost the answer of a txn putting %s" % puts(body), flush=True)
+            time.sleep(4)  # longer than the client's timeout
+            self.close_connection = True
+            return
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
