@@ -500,12 +500,13 @@ static int own_now(salve_ha_run *r, json_t *ops, char *err, size_t errlen)
 	}
 	/* No answer, or a retry that found the key: ours if it holds our value (the lines went
 	 * with it, one txn). Unknown: finish looks again. */
+	int answered = answer != NULL;
 	json_decref(answer);
 	int ours = mine(r, why, sizeof why);
 	if (ours == 1)
 		return 0;
-	r->maybe_owned = ours < 0 || !answer;
-	if (answer)
+	r->maybe_owned = ours < 0 || !answered;
+	if (answered)
 		snprintf(err, errlen, "ha: run %s is already known to etcd", r->run_id);
 	return -1;
 }
