@@ -89,11 +89,17 @@ static char *b64_encode(const char *data, size_t len)
 	return out;
 }
 
-/* NULL when text is not base64. */
+/* NULL when text is not base64 as etcd writes it (RFC 4648, padded). EVP_DecodeBlock alone
+ * also takes '=' and blanks where they do not belong, and the padding count below would then
+ * be wrong: "====" decoded to -1 bytes. */
 static char *b64_decode(const char *text, size_t *len)
 {
-	size_t tlen = strlen(text);
-	if (tlen % 4)
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t tlen = strlen(text), pad = 0;
+	while (pad < 2 && pad < tlen && text[tlen - 1 - pad] == '=')
+		pad++;
+	if (tlen % 4 || strspn(text, alphabet) != tlen - pad)
 		return NULL;
 	char *out = malloc(tlen / 4 * 3 + 1);
 	if (!out)
@@ -105,8 +111,7 @@ static char *b64_decode(const char *text, size_t *len)
 		return NULL;
 	}
 	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	for (size_t i = tlen; i > 0 && text[i - 1] == '='; i--)
-		n--;
+	n -= (int)pad;
 	out[n] = '\0';
 	*len = (size_t)n;
 	return out;
@@ -145,12 +150,15 @@ static int take_any_answer(void *ud, const salve_http_attempt *a)
 	return SALVE_OK;
 }
 
+/* The longest auth token sent: one that would not fit the header is refused, not cut. */
+#define MAX_TOKEN 2000
+
 /* One POST to one endpoint: 0 with *status and *body (parsed, NULL when not JSON), -1 when no
  * answer (err). */
 static int post_one(salve_etcd *e, const char *endpoint, const char *path, const char *body,
                     const char *token, long *status, json_t **answer, char *err, size_t errlen)
 {
-	char url[2048], auth[2048];
+	char url[2048], auth[MAX_TOKEN + 32];
 	snprintf(url, sizeof url, "%s%s", endpoint, path);
 	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
 	if (token) {
@@ -185,6 +193,19 @@ static int post_one(salve_etcd *e, const char *endpoint, const char *path, const
 	return 0;
 }
 
+/* Whether an answered token can go in a header line: not too long, no control characters (a
+ * CR LF in it would add headers of the answerer's choosing to every request). */
+static int token_fits_header(const char *token)
+{
+	size_t len = strlen(token);
+	if (len > MAX_TOKEN)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)token[i] < 0x20 || token[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* Exchanges the password for a token on endpoint. 0 or -1. */
 static int authenticate(salve_etcd *e, const char *endpoint, char *err, size_t errlen)
 {
@@ -208,6 +229,14 @@ static int authenticate(salve_etcd *e, const char *endpoint, char *err, size_t e
 		const char *msg = json_string_value(json_object_get(answer, "message"));
 		snprintf(err, errlen, "%s: authentication as %s refused: %s", endpoint, e->username,
 		         msg ? msg : "no token in the answer");
+		json_decref(answer);
+		return -1;
+	}
+	if (!token_fits_header(token)) {
+		snprintf(err, errlen,
+		         "%s: authentication as %s: the token answered is not one header line "
+		         "(control characters, or longer than %d bytes)",
+		         endpoint, e->username, MAX_TOKEN);
 		json_decref(answer);
 		return -1;
 	}
