@@ -44,10 +44,12 @@ ROUTES = """
 """
 
 
-def ha_yaml(etcd, replica, prefix=PREFIX, ttl=TTL, endpoints=None, timeout="2s"):
+def ha_yaml(etcd, replica, prefix=PREFIX, ttl=None, endpoints=None, timeout="2s"):
+    # ttl None: the module's TTL when called (bench/ha/takeover.py sets another).
     return ("ha:\n  etcd:\n    endpoints: [%s]\n    timeout: %s\n"
             "  prefix: %s\n  lease_ttl: %ds\n  replica: %s\n"
-            % (", ".join(endpoints or etcd.endpoints()), timeout, prefix, ttl, replica))
+            % (", ".join(endpoints or etcd.endpoints()), timeout, prefix,
+               TTL if ttl is None else ttl, replica))
 
 
 def replica(etcd, name, kit):
@@ -253,7 +255,7 @@ def test_leader_frozen(etcd, a, b):
                 pass
 
 
-def cron_config(etcd, d, name, kit, prefix=CRON_PREFIX, ttl=TTL, **ha):
+def cron_config(etcd, d, name, kit, prefix=CRON_PREFIX, ttl=None, **ha):
     """salve.yaml for `salve run` on cron host name: its own state and audit log in d, the
     shared testkit store kit, ha: on prefix (ha: endpoints, timeout of its own)."""
     os.makedirs(os.path.join(d, "state"), exist_ok=True)
