@@ -168,9 +168,11 @@ static int take(salve_ha_run *r, long long expect_mod, char *err, size_t errlen)
 	if (ok) {
 		r->fence = rev;
 		r->owned = 1;
-		return 1;
 	}
-	return mine(r, err, errlen);
+	/* A compare that failed because an earlier attempt landed is told by the lock's value
+	 * (salve_ha_run_start reads it next), not here: this path runs on every poll of a busy
+	 * lock. */
+	return ok;
 }
 
 enum salve_ha_start salve_ha_run_start(salve_ha_session *s, const salve_ha_ident *id,
