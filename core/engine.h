@@ -37,8 +37,9 @@ typedef struct salve_run_options {
 	const char *state_dir;   /* required in apply mode (journal) */
 	FILE *out;               /* human-readable progress, or NULL */
 	volatile sig_atomic_t *cancel;
-	/* Every audit event of the run (borrowed, without seq/ts), from the run's thread; for
-	 * salve serve's status API and metrics. May be NULL. */
+	/* Every audit event of the run (borrowed, without seq/ts), from the run's thread, once
+	 * its record is written (or failed to be); for salve serve's status API, metrics and
+	 * spool. May be NULL. */
 	void (*on_event)(void *ctx, const json_t *event);
 	/* Steps declaring approve = {...}: called before the step runs (never in a dry-run).
 	 * Returns 1 to go on, 0 when denied or timed out (reason in why). NULL: such steps

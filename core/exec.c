@@ -74,15 +74,22 @@ void salve_exec_brief(const json_t *v, char *buf, size_t len)
 
 int salve_exec_audit(struct salve_exec *x, json_t *rec)
 {
-	if (x->opt && x->opt->on_event) {
+	int observed = x->opt && x->opt->on_event;
+	if (observed) {
 		json_object_set_new(rec, "run", json_string(x->info.run_id));
-		x->opt->on_event(x->opt->ctx, rec);
+		json_incref(rec);
 	}
-	if (salve_run_audit(&x->info, rec) < 0) {
+	int rc = salve_run_audit(&x->info, rec);
+	if (rc < 0)
 		x->io_failed = 1;
-		return -1;
+	/* Observers hear of an event once its record is written: salve serve drops a run's
+	 * spool entry at its run_start, and a kill between the two must leave the entry (the
+	 * run is requeued), never neither. */
+	if (observed) {
+		x->opt->on_event(x->opt->ctx, rec);
+		json_decref(rec);
 	}
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 /* Whether a mutation may start under the run's lease now (with its margin); else detaches

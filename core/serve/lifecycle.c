@@ -19,8 +19,12 @@
 #include "util.h"
 #include "workers.h"
 
-/* Runs accepted before a restart and not started go back in the queue, as they were. */
-static void requeue(struct srv_server *s)
+/* Runs accepted before a restart that changed nothing go back in the queue, as they were. A
+ * run's entry leaves the spool once its run_start is written and before its journal exists,
+ * so a run killed between the two is requeued and runs (its only start that does anything);
+ * a run whose journal the recovery just found started for real and is never requeued (its
+ * entry cannot be there unless something removed files out of order: dropped, audited). */
+static void requeue(struct srv_server *s, const json_t *recovered)
 {
 	json_t *entries = srv_spool_read(s);
 	size_t i;
@@ -30,6 +34,19 @@ static void requeue(struct srv_server *s)
 		const char *id = json_string_value(json_object_get(o, "id"));
 		char path[4400], why[256] = "its route no longer exists";
 		srv_spool_path(s, id, path, sizeof path);
+		if (json_object_get(recovered, id)) {
+			srv_log(
+			    SALVE_LOG_ERROR,
+			    "serve: spooled run %s started before the restart and was recovered: "
+			    "not run again",
+			    id);
+			srv_audit(s, json_pack("{s:s, s:s, s:s}", "event", "run_not_requeued",
+			                       "run", id, "reason",
+			                       "it started before the restart (its journal was "
+			                       "recovered); a run is never run forward again"));
+			srv_spool_remove(s, id);
+			continue;
+		}
 		struct srv_route_state *rs =
 		    srv_route_state_find(s, json_string_value(json_object_get(o, "route")));
 		struct srv_run *r = rs ? srv_run_from_spool(s, rs, o, why, sizeof why) : NULL;
@@ -44,8 +61,9 @@ static void requeue(struct srv_server *s)
 		pthread_mutex_unlock(&s->mu);
 		srv_audit(s, json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", "run_requeued", "run",
 		                       r->id, "route", rs->route->name, "reason",
-		                       "accepted before a restart and not started", "dry_run",
-		                       r->dry_run));
+		                       "accepted before a restart; it had changed nothing (no "
+		                       "journal)",
+		                       "dry_run", r->dry_run));
 	}
 	json_decref(entries);
 }
@@ -54,7 +72,7 @@ static void requeue(struct srv_server *s)
  * rolled back from their journals before anything new starts, as salve recover does, and
  * audited by it (recover_start, recover_end); serve_recover sums them up. A run that could
  * not be undone is left for a person (salve recover --resolve); the server starts anyway. */
-static int recover_dead_runs(struct srv_server *s)
+static int recover_dead_runs(struct srv_server *s, json_t *recovered)
 {
 	json_t *summary = NULL;
 	salve_recover_options ro = {0, 0, s->env->ha};
@@ -68,6 +86,8 @@ static int recover_dead_runs(struct srv_server *s)
 		const char *id = json_string_value(json_object_get(r, "run_id"));
 		if (!status || strcmp(status, "live") == 0)
 			continue;
+		if (id)
+			json_object_set_new(recovered, id, json_string(status));
 		char labels[256];
 		srv_metrics_labels(labels, sizeof labels, "status", status, NULL);
 		srv_metrics_add(s->metrics, "salve_runs_recovered_total", labels, 1);
@@ -155,14 +175,18 @@ int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
 	srv_pause_check(s);
 	/* Before anything can start: dead runs rolled back, then what ran is remembered (a run
 	 * recovered here ended now), then the runs accepted and not started are queued again. */
-	int local_pending = recover_dead_runs(s) != 0 && s->env->ha;
+	json_t *recovered = json_object();
+	int local_pending = recover_dead_runs(s, recovered) != 0 && s->env->ha;
 	long restored = srv_dedupfile_open(s, err, errlen);
-	if (restored < 0)
+	if (restored < 0) {
+		json_decref(recovered);
 		return -1;
+	}
 	if (restored)
 		srv_log(SALVE_LOG_INFO, "serve: %ld dedup keys restored from %s", restored,
 		        s->dedup_path);
-	requeue(s);
+	requeue(s, recovered);
+	json_decref(recovered);
 	if (srv_workers_start(s, err, errlen) < 0)
 		return -1;
 	return srv_takeover_start(s, local_pending, err, errlen);

@@ -11,7 +11,8 @@
  * batch: one sync per batch whatever its size, where an fdatasync per entry (and one of the
  * directory for the renames) held acceptance to the disk's sync rate. Why this and not one
  * file (a segment) per batch: an entry stays one file, so a run that starts still leaves the
- * spool by one unlink (the "started" marker is the entry's absence, as before), a restart
+ * spool by one unlink (the "started" marker is the entry's absence, as before, made only
+ * once the run's run_start record is written: core/exec.c tells observers after), a restart
  * reads the same files, and an entry is still sealed and refused alone. The price: syncfs
  * also writes back whatever else is dirty on that filesystem, so STATE_DIR belongs on a
  * filesystem not shared with heavy writers (docs/serve.md). A power cut before the syncfs
