@@ -31,6 +31,9 @@ struct salve_audit {
 	long long seq;
 	char last_hash[65];
 	int head_stale; /* records were written since the head was */
+	/* SALVE_AUDIT_SYNC_GROUP: records taken and not yet written, in order. */
+	json_t **waiting;
+	size_t nwaiting, waiting_cap;
 };
 
 /* The end of a log: its last complete record, and what follows it when the last line has no
@@ -171,9 +174,33 @@ static json_t *escaped_bytes(const char *s, size_t n)
 	return j;
 }
 
-/* Under the lock, with a->end == the file's size: one record, one write(). A write cut short
- * is cut back off, so the file always ends with a complete record. */
-static int append_locked(salve_audit *a, json_t *rec, char *err, size_t errlen)
+/* A growing buffer of encoded lines. */
+struct lines {
+	char *buf;
+	size_t len, cap;
+};
+
+static int lines_add(const char *data, size_t n, void *arg)
+{
+	struct lines *l = arg;
+	if (l->len + n + 1 > l->cap) {
+		size_t cap = l->cap ? l->cap : 4096;
+		while (cap < l->len + n + 1)
+			cap *= 2;
+		char *grown = realloc(l->buf, cap);
+		if (!grown)
+			return -1;
+		l->buf = grown;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, data, n);
+	l->len += n;
+	return 0;
+}
+
+/* Numbers rec as the record after a->seq, chains it to a->last_hash, and adds its line (with
+ * its newline) to l; a's seq and hash then name it. -1 (ENOMEM) when it cannot be encoded. */
+static int encode_next(salve_audit *a, json_t *rec, struct lines *l)
 {
 	char ts[40];
 	salve_timestamp(ts, sizeof ts);
@@ -182,47 +209,72 @@ static int append_locked(salve_audit *a, json_t *rec, char *err, size_t errlen)
 	json_object_set_new(rec, "ts", json_string(ts));
 	salve_redact_json(rec);
 	json_object_set_new(rec, "prev", json_string(a->last_hash));
-	char *line = json_dumps(rec, JSON_COMPACT);
-	if (!line) {
-		snprintf(err, errlen, "audit log %s: cannot encode record", a->path);
+	size_t at = l->len;
+	if (json_dump_callback(rec, lines_add, l, JSON_COMPACT) < 0 || lines_add("\n", 1, l) < 0) {
+		l->len = at;
 		errno = ENOMEM;
 		return -1;
 	}
-	size_t len = strlen(line);
-	line[len] = '\n'; /* over the NUL: json_dumps' buffer has room for it */
+	salve_sha256_hex(l->buf + at, l->len - at - 1, a->last_hash);
+	a->seq++;
+	return 0;
+}
+
+/* Under the lock, with a->end == the file's size: l's lines, in one write(). A write cut
+ * short is cut back off, so the file always ends with a complete record. */
+static int write_lines(salve_audit *a, const struct lines *l, const char *what, char *err,
+                       size_t errlen)
+{
 	ssize_t n;
 	do
-		n = write(a->fd, line, len + 1);
+		n = write(a->fd, l->buf, l->len);
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)(len + 1)) {
-		/* A short write reports no errno: the disk, a quota or a size limit is full. */
-		int why = n < 0 ? errno : ENOSPC;
-		if (n > 0 && ftruncate(a->fd, a->end) < 0) {
-			snprintf(err, errlen,
-			         "audit log %s: write cut short after %zd of %zu bytes, and the "
-			         "partial record could not be removed (%s): the log ends with a "
-			         "torn line",
-			         a->path, n, len + 1, strerror(errno));
-		} else if (n >= 0) {
-			snprintf(err, errlen,
-			         "audit log %s: write cut short after %zd of %zu bytes (%s); the "
-			         "record was not written and the log was cut back to its last "
-			         "complete record",
-			         a->path, n, len + 1, strerror(why));
-		} else {
-			snprintf(err, errlen, "audit log %s: write: %s; the record was not written",
-			         a->path, strerror(why));
-		}
-		free(line);
-		errno = why;
-		return -1;
+	if (n == (ssize_t)l->len) {
+		a->end += (off_t)l->len;
+		a->head_stale = 1;
+		return 0;
 	}
-	salve_sha256_hex(line, len, a->last_hash);
-	free(line);
-	a->seq++;
-	a->end += (off_t)(len + 1);
-	a->head_stale = 1;
-	return 0;
+	/* A short write reports no errno: the disk, a quota or a size limit is full. */
+	int why = n < 0 ? errno : ENOSPC;
+	if (n > 0 && ftruncate(a->fd, a->end) < 0) {
+		snprintf(err, errlen,
+		         "audit log %s: write cut short after %zd of %zu bytes, and the partial "
+		         "record could not be removed (%s): the log ends with a torn line",
+		         a->path, n, l->len, strerror(errno));
+	} else if (n >= 0) {
+		snprintf(
+		    err, errlen,
+		    "audit log %s: write cut short after %zd of %zu bytes (%s); %s not written "
+		    "and the log was cut back to its last complete record",
+		    a->path, n, l->len, strerror(why), what);
+	} else {
+		snprintf(err, errlen, "audit log %s: write: %s; %s not written", a->path,
+		         strerror(why), what);
+	}
+	errno = why;
+	return -1;
+}
+
+/* Under the lock, with a->end == the file's size: one record, one write(). */
+static int append_locked(salve_audit *a, json_t *rec, char *err, size_t errlen)
+{
+	struct lines l = {0};
+	long long seq = a->seq;
+	char hash[65];
+	memcpy(hash, a->last_hash, 65);
+	int rc = encode_next(a, rec, &l);
+	if (rc < 0)
+		snprintf(err, errlen, "audit log %s: cannot encode record", a->path);
+	else
+		rc = write_lines(a, &l, "the record was", err, errlen);
+	if (rc < 0) {
+		int e = errno;
+		a->seq = seq;
+		memcpy(a->last_hash, hash, 65);
+		errno = e;
+	}
+	free(l.buf);
+	return rc;
 }
 
 /* Under the lock: learn where the file ends now (another writer may have appended), refuse a
@@ -489,8 +541,32 @@ const char *salve_audit_path(const salve_audit *a)
 	return a->path;
 }
 
+/* Group commit: the record waits for salve_audit_sync. */
+static int take_waiting(salve_audit *a, json_t *record, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->nwaiting == a->waiting_cap) {
+		size_t cap = a->waiting_cap ? 2 * a->waiting_cap : 64;
+		json_t **grown = realloc(a->waiting, cap * sizeof *grown);
+		if (!grown) {
+			pthread_mutex_unlock(&a->mu);
+			snprintf(err, errlen, "audit log %s: out of memory", a->path);
+			json_decref(record);
+			errno = ENOMEM;
+			return -1;
+		}
+		a->waiting = grown;
+		a->waiting_cap = cap;
+	}
+	a->waiting[a->nwaiting++] = record;
+	pthread_mutex_unlock(&a->mu);
+	return 0;
+}
+
 int salve_audit_write(salve_audit *a, json_t *record, char *err, size_t errlen)
 {
+	if (a->sync == SALVE_AUDIT_SYNC_GROUP)
+		return take_waiting(a, record, err, errlen);
 	int rc = -1, saved = 0;
 	pthread_mutex_lock(&a->mu);
 	if (lock_log(a->fd) < 0) {
@@ -561,6 +637,11 @@ void salve_audit_close(salve_audit *a)
 {
 	if (!a)
 		return;
+	if (a->nwaiting) {
+		char err[512];
+		if (salve_audit_sync(a, err, sizeof err) < 0)
+			fprintf(stderr, "salve: %s\n", err);
+	}
 	if (a->head_stale) {
 		char err[512];
 		pthread_mutex_lock(&a->mu);
@@ -576,6 +657,7 @@ void salve_audit_close(salve_audit *a)
 	close(a->fd);
 	close(a->head_fd);
 	pthread_mutex_destroy(&a->mu);
+	free(a->waiting);
 	free(a->path);
 	free(a);
 }
@@ -904,25 +986,90 @@ int salve_audit_accept_missing_head(const char *path, char *msg, size_t msglen)
 	return 0;
 }
 
-int salve_audit_sync(salve_audit *a)
+/* Under the lock: the waiting records, numbered from the file's end, in one write. They are
+ * dropped either way (on failure the file and a are as before them). */
+static int write_waiting_locked(salve_audit *a, char *err, size_t errlen)
 {
-	char err[512];
+	struct lines l = {0};
+	long long seq = a->seq;
+	char hash[65];
+	memcpy(hash, a->last_hash, 65);
+	int rc = sync_tail(a, 1, err, errlen);
+	if (rc == 0) {
+		seq = a->seq;
+		memcpy(hash, a->last_hash, 65);
+	}
+	for (size_t i = 0; rc == 0 && i < a->nwaiting; i++) {
+		rc = encode_next(a, a->waiting[i], &l);
+		if (rc < 0)
+			snprintf(err, errlen, "audit log %s: cannot encode record", a->path);
+	}
+	if (rc == 0)
+		rc = write_lines(a, &l, "the records of the group were", err, errlen);
+	int saved = errno;
+	if (rc < 0) {
+		a->seq = seq;
+		memcpy(a->last_hash, hash, 65);
+	}
+	for (size_t i = 0; i < a->nwaiting; i++)
+		json_decref(a->waiting[i]);
+	a->nwaiting = 0;
+	free(l.buf);
+	errno = saved;
+	return rc;
+}
+
+static int write_out(salve_audit *a, int durable, char *err, size_t errlen)
+{
 	int rc = -1, saved = 0;
 	pthread_mutex_lock(&a->mu);
 	if (lock_log(a->fd) < 0) {
 		saved = errno;
+		snprintf(err, errlen, "audit log %s: lock: %s", a->path, strerror(errno));
 		pthread_mutex_unlock(&a->mu);
 		errno = saved;
 		return -1;
 	}
-	if (fdatasync(a->fd) == 0 && refresh_head_locked(a, err, sizeof err) == 0 &&
-	    fdatasync(a->head_fd) == 0)
-		rc = 0;
-	else
+	int wrote = a->nwaiting > 0;
+	if (wrote && write_waiting_locked(a, err, errlen) < 0) {
 		saved = errno;
+		goto out;
+	}
+	if (!durable) {
+		rc = 0;
+		goto out;
+	}
+	if (fdatasync(a->fd) < 0) {
+		saved = errno;
+		snprintf(err, errlen, "audit log %s: fdatasync: %s", a->path, strerror(errno));
+		goto out;
+	}
+	/* Having just written under this lock, a->end is the file's end: no fstat needed. */
+	if ((wrote ? write_head(a, err, errlen) : refresh_head_locked(a, err, errlen)) < 0) {
+		saved = errno;
+		goto out;
+	}
+	if (fdatasync(a->head_fd) < 0) {
+		saved = errno;
+		snprintf(err, errlen, "audit head %s.head: fdatasync: %s", a->path,
+		         strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
 	flock(a->fd, LOCK_UN);
 	pthread_mutex_unlock(&a->mu);
 	if (rc < 0)
 		errno = saved;
 	return rc;
+}
+
+int salve_audit_sync(salve_audit *a, char *err, size_t errlen)
+{
+	return write_out(a, 1, err, errlen);
+}
+
+int salve_audit_flush(salve_audit *a, char *err, size_t errlen)
+{
+	return write_out(a, 0, err, errlen);
 }

@@ -11,10 +11,11 @@
  *  - the log and its head are opened without following symlinks and must be regular files
  *    owned by the effective user, not group/world-writable, in a directory with the same
  *    properties (an audit path pointed at /etc/passwd is refused, never appended to);
- *  - each record is one write() on an O_APPEND descriptor; a write cut short (a full disk)
- *    is cut back to the last complete record before the error is returned, so the log never
- *    keeps half a line; a torn line left by a writer that died mid-write is cut off by the
- *    next writer, which records what it removed ("audit_repaired");
+ *  - each record (or, for a group-commit handle, each group of records) is one write() on an
+ *    O_APPEND descriptor; a write cut short (a full disk) is cut back to the last complete
+ *    record before the error is returned, so the log never keeps half a line; a torn line
+ *    left by a writer that died mid-write is cut off by the next writer, which records what
+ *    it removed ("audit_repaired");
  *  - the log is not appended to when its head is missing or empty while the log has records,
  *    or when the head names a later record than the log's last (records removed from the
  *    end): `salve audit verify --accept-missing-head` is the deliberate, audited way out of
@@ -33,6 +34,11 @@
 enum salve_audit_sync {
 	SALVE_AUDIT_SYNC_ALWAYS = 0, /* fdatasync after every record (the default) */
 	SALVE_AUDIT_SYNC_NONE = 1,   /* leave it to the kernel, or to salve_audit_sync() */
+	/* Records wait in memory, unnumbered, until salve_audit_sync() numbers and chains them,
+	 * writes them with one write() under one lock and makes them durable: a group commit
+	 * costs a handful of system calls, not four per record. Until then salve_audit_write's
+	 * 0 means "taken", and only salve_audit_sync's 0 means written. */
+	SALVE_AUDIT_SYNC_GROUP = 2,
 };
 
 typedef struct salve_audit salve_audit;
@@ -62,9 +68,15 @@ int salve_audit_verify(const char *path, char *msg, size_t msglen);
  * verifies), 1 (the chain is broken: nothing accepted), -1 (cannot read or write). */
 int salve_audit_accept_missing_head(const char *path, char *msg, size_t msglen);
 
-/* Makes every record written so far durable: one fdatasync of the log, then the head is
- * written and fdatasync'd. For SALVE_AUDIT_SYNC_NONE logs that commit records in groups
- * (salve serve). 0, or -1 with errno set. Thread-safe like salve_audit_write. */
-int salve_audit_sync(salve_audit *a);
+/* Makes every record written so far durable: (for SALVE_AUDIT_SYNC_GROUP, first the records
+ * waiting, in one write) one fdatasync of the log, then the head is written and fdatasync'd.
+ * For logs that commit records in groups (salve serve). 0, or -1 with err and errno set; when the
+ * waiting records could not be written, none of them is in the log (the file is cut back to
+ * where it ended), and they are dropped: the caller reports them all failed. Thread-safe
+ * like salve_audit_write. */
+int salve_audit_sync(salve_audit *a, char *err, size_t errlen);
+/* The same without syncing: the waiting records written in one write(), the head left to
+ * the next sync or to close (audit_sync: never). */
+int salve_audit_flush(salve_audit *a, char *err, size_t errlen);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedupfile.h"
 #include "ingest.h"
 #include "log.h"
 #include "spool.h"
@@ -44,12 +45,17 @@ static void *committer_main(void *arg)
 			srv_ingest_write(s, j->in, s->batch_audit);
 			spooled |= srv_ingest_spooled(j->in);
 		}
+		/* The dedup keys the batch's runs took: one append (and fdatasync) for them all. */
+		if (srv_dedupfile_flush(s) < 0)
+			failed = 1;
+		/* The batch's records wait in the handle until here: one write for them all. */
+		char err[1024];
+		if ((s->durable ? salve_audit_sync : salve_audit_flush)(s->batch_audit, err,
+		                                                        sizeof err) < 0) {
+			srv_log(SALVE_LOG_ERROR, "serve: %s", err);
+			failed = 1;
+		}
 		if (s->durable) {
-			if (salve_audit_sync(s->batch_audit) < 0) {
-				srv_log(SALVE_LOG_ERROR, "serve: audit %s: sync: %s",
-				        salve_audit_path(s->batch_audit), strerror(errno));
-				failed = 1;
-			}
 			/* Not answered 2xx unless the batch's runs survive a power cut: the 500
 			 * makes Alertmanager retry, and the retry is deduplicated. */
 			if (srv_spool_batch_sync(&spool, spooled) < 0 && spooled) {
@@ -79,7 +85,7 @@ int srv_commit_start(struct srv_server *s, char *err, size_t errlen)
 	pthread_cond_init(&s->commit_cv, NULL);
 	s->commit_ready = 1;
 	s->batch_audit =
-	    salve_audit_open(salve_audit_path(s->audit), SALVE_AUDIT_SYNC_NONE, err, errlen);
+	    salve_audit_open(salve_audit_path(s->audit), SALVE_AUDIT_SYNC_GROUP, err, errlen);
 	if (!s->batch_audit)
 		return -1;
 	if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {

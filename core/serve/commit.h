@@ -1,9 +1,9 @@
 /*
  * Group commit of the hooks: one writer thread takes every decided request waiting for it,
- * writes their spool files and audit records through a handle that does not sync, makes the
- * whole batch durable with one fdatasync of the log (and one of the spool directory) and
- * answers each request. The queue of jobs is under srv->commit_mu; the writer's handle is
- * its own.
+ * writes their spool files, hands their audit records to a group-commit handle (they wait
+ * in memory), then writes the records with one write(), makes the whole batch durable with
+ * one fdatasync of the log (and one syncfs of the spool) and answers each request. The queue of
+ * jobs is under srv->commit_mu; the writer's handle is its own.
  */
 #ifndef SRV_COMMIT_H
 #define SRV_COMMIT_H

@@ -26,8 +26,9 @@ struct srv_ingest *srv_ingest_decide(struct srv_server *s, const char *hook, con
                                      double t_received);
 /* Spools the new runs, then writes the audit records through audit (a run's own records
  * never precede the alert that caused it). audit may be a batch handle that does not sync:
- * the spool entries are then not synced either and the caller makes the batch durable
- * (srv_spool_batch_sync); through s->audit each entry is fdatasync'd (with s->durable). */
+ * the spool entries are then not synced either, nor the dedup file flushed, and the caller
+ * makes the batch durable (srv_dedupfile_flush, salve_audit_sync, srv_spool_batch_sync);
+ * through s->audit each entry is fdatasync'd (with s->durable) and the dedup file flushed. */
 void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *audit);
 /* Whether write spooled runs (the batch's spool then needs its syncfs). */
 int srv_ingest_spooled(const struct srv_ingest *in);

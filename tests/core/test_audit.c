@@ -171,6 +171,41 @@ static void assert_verifies(const char *path, const char *summary)
 		fail_msg("verify %s: rc %d, \"%s\" (wanted \"%s\")", path, rc, msg, summary);
 }
 
+/* A file size limit that cuts writes at an exact byte, as a full disk would; undone by
+ * unlimit_size. */
+struct size_limit {
+	struct rlimit old;
+	void (*prev)(int);
+};
+
+static void limit_size(struct size_limit *l, off_t max)
+{
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &l->old), 0);
+	struct rlimit lim = l->old;
+	lim.rlim_cur = (rlim_t)max;
+	l->prev = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
+static void unlimit_size(struct size_limit *l)
+{
+	setrlimit(RLIMIT_FSIZE, &l->old);
+	signal(SIGXFSZ, l->prev);
+}
+
+/* The log's records end with one whose event is "after", the last one written. */
+static void assert_last_event_is_after(const char *p, size_t n)
+{
+	char want[64];
+	snprintf(want, sizeof want, "%zu records, hash chain intact", n);
+	assert_verifies(p, want);
+	json_t *recs = tu_audit_records(p);
+	assert_int_equal(json_array_size(recs), n);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(recs, n - 1), "event")), "after");
+	json_decref(recs);
+}
+
 /* Bug 6: a write cut short (here by a file size limit, which cuts it at an exact byte) leaves
  * no half line: the log is cut back, the error says so, and the next record chains on. */
 static void test_short_write_is_cut_back(void **state)
@@ -183,19 +218,14 @@ static void test_short_write_is_cut_back(void **state)
 	salve_audit *a = salve_audit_open(p, SALVE_AUDIT_SYNC_ALWAYS, err, sizeof err);
 	assert_non_null(a);
 
-	struct rlimit old, lim;
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
-	lim.rlim_cur = (rlim_t)before + 40;
-	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct size_limit lim;
+	limit_size(&lim, before + 40);
 	json_t *r =
 	    json_pack("{s:s, s:s}", "event", "big", "pad",
 	              "a record much longer than the forty bytes the limit leaves room for");
 	int rc = salve_audit_write(a, r, err, sizeof err);
 	int saved = errno;
-	setrlimit(RLIMIT_FSIZE, &old);
-	signal(SIGXFSZ, prev);
+	unlimit_size(&lim);
 
 	assert_int_equal(rc, -1);
 	assert_int_equal(saved, ENOSPC);
@@ -208,11 +238,7 @@ static void test_short_write_is_cut_back(void **state)
 	r = json_pack("{s:s}", "event", "after");
 	assert_int_equal(salve_audit_write(a, r, err, sizeof err), 0);
 	salve_audit_close(a);
-	assert_verifies(p, "4 records, hash chain intact");
-	json_t *recs = tu_audit_records(p);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 3), "event")),
-	                    "after");
-	json_decref(recs);
+	assert_last_event_is_after(p, 4);
 }
 
 /* Bug 6 on a real full disk: a 64 KiB tmpfs. Every record either lands whole or not at all,
@@ -641,12 +667,124 @@ static void test_sync_writes_the_head(void **state)
 	char *head = tu_read(head_path(p));
 	assert_non_null(strstr(head, "\"seq\":                   0,"));
 	free(head);
-	assert_int_equal(salve_audit_sync(a), 0);
+	assert_int_equal(salve_audit_sync(a, err, sizeof err), 0);
 	head = tu_read(head_path(p));
 	assert_non_null(strstr(head, "\"seq\":                   3,"));
 	free(head);
 	assert_verifies(p, "3 records, hash chain intact");
 	salve_audit_close(a);
+}
+
+/* Group commit: records wait in memory until the sync, which writes them in one write()
+ * chained after whatever another handle (here a sync-always one of the same process)
+ * appended meanwhile, and names the last in the head. */
+static void test_group_waits_for_the_sync(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	char err[512];
+	write_n(p, 2, "before");
+	salve_redact_register("hunter2");
+	salve_audit *g = salve_audit_open(p, SALVE_AUDIT_SYNC_GROUP, err, sizeof err);
+	salve_audit *other = salve_audit_open(p, SALVE_AUDIT_SYNC_ALWAYS, err, sizeof err);
+	assert_non_null(g);
+	assert_non_null(other);
+	off_t size = file_size(p);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(salve_audit_write(g,
+		                                   json_pack("{s:s, s:i, s:s}", "event", "g", "i",
+		                                             i, "token", "hunter2"),
+		                                   err, sizeof err),
+		                 0);
+	assert_int_equal(file_size(p), size);
+	assert_int_equal(
+	    salve_audit_write(other, json_pack("{s:s}", "event", "between"), err, sizeof err), 0);
+	assert_int_equal(salve_audit_sync(g, err, sizeof err), 0);
+	assert_verifies(p, "6 records, hash chain intact");
+	char *head = tu_read(head_path(p));
+	assert_non_null(strstr(head, "\"seq\":                   6,"));
+	free(head);
+	json_t *recs = tu_audit_records(p);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 2), "event")),
+	                    "between");
+	for (int i = 3; i < 6; i++) {
+		json_t *r = json_array_get(recs, (size_t)i);
+		assert_int_equal(json_integer_value(json_object_get(r, "seq")), i + 1);
+		assert_int_equal(json_integer_value(json_object_get(r, "i")), i - 3);
+		/* redacted like any record */
+		assert_string_equal(json_string_value(json_object_get(r, "token")), "[REDACTED]");
+	}
+	json_decref(recs);
+	/* nothing waits after a sync: a second one writes nothing */
+	size = file_size(p);
+	assert_int_equal(salve_audit_sync(g, err, sizeof err), 0);
+	assert_int_equal(file_size(p), size);
+	/* and close writes what still waits */
+	assert_int_equal(salve_audit_write(g, json_pack("{s:s}", "event", "last"), err, sizeof err),
+	                 0);
+	salve_audit_close(g);
+	salve_audit_close(other);
+	salve_redact_clear();
+	assert_verifies(p, "7 records, hash chain intact");
+}
+
+/* A group whose write is cut short lands not at all: the log is cut back to where it ended,
+ * every record of the group is reported (by the sync) as not written, none stays waiting,
+ * and the next group chains on from the log's last record. */
+static void test_group_cut_short_lands_not_at_all(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	write_n(p, 3, "x");
+	off_t before = file_size(p);
+	char err[512];
+	salve_audit *g = salve_audit_open(p, SALVE_AUDIT_SYNC_GROUP, err, sizeof err);
+	assert_non_null(g);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(salve_audit_write(g, json_pack("{s:s, s:i}", "event", "g", "i", i),
+		                                   err, sizeof err),
+		                 0);
+	/* room for the first two records of the group, not for all five */
+	struct size_limit lim;
+	limit_size(&lim, before + 250);
+	int rc = salve_audit_sync(g, err, sizeof err);
+	int saved = errno;
+	unlimit_size(&lim);
+	assert_int_equal(rc, -1);
+	assert_int_equal(saved, ENOSPC);
+	assert_non_null(strstr(err, "write cut short after 250 of "));
+	assert_non_null(strstr(err, "the records of the group were not written"));
+	assert_int_equal(file_size(p), before);
+	assert_verifies(p, "3 records, hash chain intact");
+	assert_int_equal(salve_audit_sync(g, err, sizeof err), 0);
+	assert_int_equal(file_size(p), before);
+	assert_int_equal(
+	    salve_audit_write(g, json_pack("{s:s}", "event", "after"), err, sizeof err), 0);
+	assert_int_equal(salve_audit_sync(g, err, sizeof err), 0);
+	salve_audit_close(g);
+	assert_last_event_is_after(p, 4);
+}
+
+/* A group is checked like a single record: a log cut behind its head since the handle
+ * opened is not appended to, and the group is dropped with the reason. */
+static void test_group_refuses_a_log_cut_behind_its_head(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	write_n(p, 3, "x");
+	char err[512];
+	salve_audit *g = salve_audit_open(p, SALVE_AUDIT_SYNC_GROUP, err, sizeof err);
+	assert_non_null(g);
+	rewrite(p, 3, 0);
+	assert_int_equal(salve_audit_write(g, json_pack("{s:s}", "event", "g"), err, sizeof err),
+	                 0);
+	assert_int_equal(salve_audit_sync(g, err, sizeof err), -1);
+	assert_non_null(strstr(err, "records were removed from the end"));
+	salve_audit_close(g);
+	assert_int_equal(file_size(p) > 0, 1);
+	json_t *recs = tu_audit_records(p);
+	assert_int_equal(json_array_size(recs), 2);
+	json_decref(recs);
 }
 
 /* Writes a log and its head exactly as given. */
@@ -828,6 +966,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_truncated_tail_is_found, teardown),
 	    cmocka_unit_test_teardown(test_concurrent_processes_keep_one_chain, teardown),
 	    cmocka_unit_test_teardown(test_secrets_redacted, teardown),
+	    cmocka_unit_test_teardown(test_group_waits_for_the_sync, teardown),
+	    cmocka_unit_test_teardown(test_group_cut_short_lands_not_at_all, teardown),
+	    cmocka_unit_test_teardown(test_group_refuses_a_log_cut_behind_its_head, teardown),
 	    cmocka_unit_test_teardown(test_short_write_is_cut_back, teardown),
 	    cmocka_unit_test_teardown(test_full_disk_never_tears_the_log, teardown),
 	    cmocka_unit_test_teardown(test_torn_tail_is_cut_off_and_recorded, teardown),
