@@ -593,7 +593,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		}
 		if (q->len + n + 1 > q->cap) {
-			size_t cap = q->cap ? q->cap : 4096;
+			/* Sized to what arrived (an alert is a few hundred bytes, usually in one
+			 * piece), not a page: a page is a large-bin allocation, which makes glibc
+			 * consolidate its fast bins on every request. */
+			size_t cap = q->cap ? q->cap : n + 1;
 			while (cap < q->len + n + 1)
 				cap *= 2;
 			char *grown = realloc(q->body, cap);

@@ -493,16 +493,22 @@ static void wait_for_decisions(struct srv_server *s, const char *occ, const char
 	}
 }
 
-/* The guardrails after the params: dedup (the local table), then the limits, or with ha: the
- * shared state. 0 when the run may start, -1 when decided otherwise. */
+/* Dedup (the local table): 1 when the alert is a duplicate (decided), 0 otherwise. Before
+ * the run is made, so that a storm of duplicates costs no run id, allocation or random read. */
+static int duplicate(struct srv_server *s, struct srv_route_state *rs, const char *occ,
+                     const char *tkey, double now, struct decision *d)
+{
+	wait_for_decisions(s, occ, tkey, now);
+	return deduplicated(s, rs, d, occ, "this alert", now) ||
+	       deduplicated(s, rs, d, tkey, "the same target", now);
+}
+
+/* The guardrails after dedup: the limits, or with ha: the shared state. 0 when the run may
+ * start, -1 when decided otherwise. */
 static int guardrails(struct srv_server *s, struct srv_route_state *rs, const json_t *alert,
                       int resolved, const char *target, const char *occ, const char *tkey,
                       const char *tname, const char *run_id, double now, struct decision *d)
 {
-	wait_for_decisions(s, occ, tkey, now);
-	if (deduplicated(s, rs, d, occ, "this alert", now) ||
-	    deduplicated(s, rs, d, tkey, "the same target", now))
-		return -1;
 	if (!s->ha)
 		return within_limits(s, rs, alert, resolved, target, tname, now, d);
 	return shared_guardrails(s, rs, alert, resolved, target, occ, tkey, tname, run_id, d);
@@ -526,7 +532,13 @@ static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t
 	srv_alert_occurrence_key(route->name, alert, resolved, occ, sizeof occ);
 	snprintf(tname, sizeof tname, "%s%s", route->name, resolved ? "#resolved" : "");
 	srv_alert_target_key(tname, target, tkey, sizeof tkey);
-	/* The run exists (not queued) before the guardrails: its id is what a claim holds. */
+	if (duplicate(s, rs, occ, tkey, now, d)) {
+		json_decref(params);
+		free(target);
+		return;
+	}
+	/* The run exists (not queued) before the other guardrails: its id is what a claim
+	 * holds. */
 	char trigger[256];
 	srv_run_alert_trigger(alert, trigger, sizeof trigger);
 	struct srv_run *r = srv_run_new(s, rs, trigger, alert, resolved, params, target, occ, tkey);
@@ -555,11 +567,14 @@ static void admit(struct srv_server *s, struct srv_route_state *rs, const json_t
 
 static json_t *alert_record(const char *hook, const json_t *alert)
 {
-	json_t *rec = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O}", "event", "alert", "hook", hook,
-	                        "status", json_object_get(alert, "status"), "fingerprint",
-	                        json_object_get(alert, "fingerprint"), "starts_at",
-	                        json_object_get(alert, "startsAt"), "labels",
-	                        json_object_get(alert, "labels"));
+	/* An audit record from the start (seq and ts first), so it is written as it is. */
+	json_t *rec = salve_audit_record();
+	json_object_update_new(rec,
+	                       json_pack("{s:s, s:s, s:O, s:O, s:O, s:O}", "event", "alert", "hook",
+	                                 hook, "status", json_object_get(alert, "status"),
+	                                 "fingerprint", json_object_get(alert, "fingerprint"),
+	                                 "starts_at", json_object_get(alert, "startsAt"), "labels",
+	                                 json_object_get(alert, "labels")));
 	/* When the alert ended, as Alertmanager says (a resolved notice): the report's time to
 	 * resolve. A firing alert's endsAt is a placeholder (0001-01-01) or a guess: left out. */
 	const char *ends = json_string_value(json_object_get(alert, "endsAt"));
@@ -689,8 +704,10 @@ void srv_ingest_write(struct srv_server *s, struct srv_ingest *in, salve_audit *
 		}
 	}
 	/* The keys the new runs took, and resolved occurrences, are durable with the batch;
-	 * when they cannot be, the answer is 500 and Alertmanager's retry is deduplicated. */
-	in->failed |= srv_dedupfile_flush(s) < 0;
+	 * when they cannot be, the answer is 500 and Alertmanager's retry is deduplicated.
+	 * A batch's writer flushes them once for the whole batch. */
+	if (audit == s->audit)
+		in->failed |= srv_dedupfile_flush(s) < 0;
 }
 
 int srv_ingest_spooled(const struct srv_ingest *in)

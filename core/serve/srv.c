@@ -8,9 +8,13 @@
 
 int srv_audit_to(salve_audit *audit, json_t *rec)
 {
-	json_t *full = salve_audit_record();
-	json_object_update(full, rec);
-	json_decref(rec);
+	json_t *full = rec;
+	/* seq and ts lead the line: a record not made by salve_audit_record is copied into one. */
+	if (!json_object_get(rec, "seq")) {
+		full = salve_audit_record();
+		json_object_update(full, rec);
+		json_decref(rec);
+	}
 	char err[512];
 	if (salve_audit_write(audit, full, err, sizeof err) < 0) {
 		srv_log(SALVE_LOG_ERROR, "serve: audit: %s", err);
