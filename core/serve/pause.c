@@ -1,15 +1,25 @@
 /* The pause switch (see pause.h). */
 #include "pause.h"
 
+#include <time.h>
+
 #include "ha.h"
 #include "log.h"
 #include "srv.h"
 #include "state.h"
 
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 void srv_pause_check(struct srv_server *s)
 {
 	/* When in doubt, start nothing. */
 	char why[1024], ha_why[512] = "";
+	long long began = now_ns();
 	if (s->ha && srv_ha_watch_start(s->ha, why, sizeof why) < 0)
 		srv_log(SALVE_LOG_ERROR,
 		        "serve: %s (the shared pause is read with each alert only)", why);
@@ -17,6 +27,13 @@ void srv_pause_check(struct srv_server *s)
 	int shared = s->ha ? srv_ha_paused(s->ha, ha_why, sizeof ha_why) : 0;
 	int paused = present != 0 || shared, changed = 0;
 	pthread_mutex_lock(&s->mu);
+	/* Checks of several threads may end out of order: only a newer one is applied, so a
+	 * check that began before `salve pause` never undoes one that saw the file. */
+	if (began < s->pause_checked_ns) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	s->pause_checked_ns = began;
 	if (paused != s->paused) {
 		s->paused = paused;
 		changed = 1;

@@ -90,6 +90,7 @@ struct srv_server {
 	srv_targets global_targets;
 	srv_metrics *metrics;
 	int paused;
+	long long pause_checked_ns;    /* when the check s->paused reflects began (pause.c) */
 	struct srv_ha *ha;             /* with `ha:` (ha.h), else NULL; thread-safe on its own */
 	struct srv_takeover *takeover; /* with `ha:` (takeover.h), else NULL */
 	srv_strmap *deciding;      /* with `ha:`: runs whose start etcd is deciding now, under mu */
