@@ -23,8 +23,11 @@
 #        REPLICAS=" " bench/ha/run.sh  (the rows without ha: only)
 #        SALVE_TMP=/dev/shm bench/ha/run.sh  (salve's audit log and spool in tmpfs too: what is
 #        left once no fdatasync waits for a disk)
+#        HELD=1 bench/ha/run.sh  (every run held back by an approval step, so the figures are
+#        ingest alone: claims, spool and audit, no run executing beside them)
 # HISTORY is server.history (1000 by default, as shipped): see bench/ha/README.md for why it
-# matters once accepted runs queue up faster than they run.
+# matters once accepted runs queue up faster than they run. DEDUP_SIZE is server.dedup_size
+# (100000 as shipped; held-back runs keep two keys each).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/ha
@@ -34,6 +37,8 @@ N=${N:-500}
 CONNS=${CONNS:-32}
 HTTP_THREADS=${HTTP_THREADS:-8}
 HISTORY=${HISTORY:-1000}
+DEDUP_SIZE=${DEDUP_SIZE:-100000}
+HELD=${HELD:-}
 REPLICAS=${REPLICAS:-1 2 3}
 for tool in wrk etcd; do
 	command -v "$tool" >/dev/null || {
@@ -100,10 +105,17 @@ done
 	exit 1
 }
 
-cat >"$T/cheap.lua" <<'LUA'
+if [ -n "$HELD" ]; then
+	cat >"$T/cheap.lua" <<'LUA'
+runbook { name = "bench-hold", params = { pod = { default = "" } } }
+step "wait" { approve = { timeout = "1h" }, run = function(p) return { pod = p.pod } end }
+LUA
+else
+	cat >"$T/cheap.lua" <<'LUA'
 runbook { name = "bench-cheap", params = { pod = { default = "" } } }
 step "noop" { run = function(p) return { pod = p.pod } end }
 LUA
+fi
 
 # start_replicas COUNT PHASE [ha] -> rpids, rports
 start_replicas() {
@@ -126,6 +138,7 @@ server:
   queue_size: 1000000
   max_connections_per_ip: 0
   history: $HISTORY
+  dedup_size: $DEDUP_SIZE
 routes:
   - name: claim
     matchers: ['alertname = "Claim"']
@@ -242,7 +255,7 @@ echo "== salve serve ha: on a 3-member etcd ($(etcd --version | head -1)), $("$s
 echo "   wrk: ${DUR}s, $CONNS connections spread over the replicas; latency: $N alerts one at a time;"
 echo "   http_threads $HTTP_THREADS, history $HISTORY, audit_sync always (group commit), etcd data in tmpfs,"
 echo "   salve's audit log and spool in ${SALVE_TMP:-/tmp} ($(df --output=fstype "${SALVE_TMP:-/tmp}" | tail -1))"
-echo "   rows: a new alert per request, each a run (accepted/s: salve_runs_accepted_total);"
+echo "   rows: a new alert per request, each a run (accepted/s: salve_runs_accepted_total)$([ -z "$HELD" ] || echo ", held back");"
 echo "   storm: bench/serve's distinct.lua, one target (2xx/s: each alert audited durably, one run)"
 echo
 printf "%-22s %-62s %11s %8s %8s   %s\n" "" "claim latency (POST -> durable answer)" "alerts/s" "sent" "non-2xx" "idle RSS MB"
