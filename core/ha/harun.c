@@ -351,11 +351,15 @@ int salve_ha_run_adopt(salve_ha_session *s, const salve_ha_ident *id, const char
 		char why[512];
 		int ours = mine(r, why, sizeof why);
 		at = 0;
-		if (ours == 1 && !(answer = journal_read(r, err, errlen)))
-			/* Ours, but its lines could not be read: give it back rather than keep it
-			 * on this process's lease, where nobody else would take it over. */
-			salve_etcd_delete_if(r->etcd, r->owner_key, r->owner_value,
-			                     strlen(r->owner_value), why, sizeof why);
+		if (ours == 1 && !(answer = journal_read(r, err, errlen)) &&
+		    salve_etcd_delete_if(r->etcd, r->owner_key, r->owner_value,
+		                         strlen(r->owner_value), why, sizeof why) < 0)
+			/* Ours, but its lines could not be read, nor the key given back: nobody
+			 * else would take the run over while this process's lease lives. */
+			salve_ha_session_strand(s, r->owner_key, r->owner_value);
+		if (ours < 0)
+			/* Perhaps ours (the create may have landed): the same. */
+			salve_ha_session_strand(s, r->owner_key, r->owner_value);
 		if (!answer) {
 			if (ours < 0)
 				snprintf(err, errlen, "%s", why);

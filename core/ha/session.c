@@ -22,6 +22,11 @@ struct salve_ha_session {
 	double deadline; /* monotonic: when etcd ends the lease unless kept alive */
 	int suspended;   /* the last keepalive failed */
 	char problem[512];
+	/* Owner keys this process may hold without knowing (salve_ha_session_strand). */
+	struct stranded {
+		char *key, *value;
+		struct stranded *next;
+	} * stranded;
 };
 
 /* Mutations stop this long before the lease's deadline: a mutation started just before it
@@ -150,6 +155,13 @@ void salve_ha_session_close(salve_ha_session *s, int revoke)
 	char err[512];
 	if (revoke && s->lease)
 		salve_etcd_lease_revoke(s->etcd, s->lease, err, sizeof err);
+	while (s->stranded) {
+		struct stranded *next = s->stranded->next;
+		free(s->stranded->key);
+		free(s->stranded->value);
+		free(s->stranded);
+		s->stranded = next;
+	}
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -227,4 +239,54 @@ salve_etcd *salve_ha_session_etcd(const salve_ha_session *s)
 double salve_ha_session_ttl(const salve_ha_session *s)
 {
 	return s->ttl;
+}
+
+void salve_ha_session_strand(salve_ha_session *s, const char *key, const char *value)
+{
+	struct stranded *st = calloc(1, sizeof *st);
+	if (!st || !(st->key = strdup(key)) || !(st->value = strdup(value))) {
+		if (st)
+			free(st->key);
+		free(st);
+		return; /* out of memory: the key goes with the lease, as before */
+	}
+	pthread_mutex_lock(&s->mu);
+	st->next = s->stranded;
+	s->stranded = st;
+	pthread_mutex_unlock(&s->mu);
+}
+
+size_t salve_ha_session_give_back(salve_ha_session *s, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&s->mu);
+	struct stranded *list = s->stranded;
+	s->stranded = NULL;
+	pthread_mutex_unlock(&s->mu);
+	struct stranded *keep = NULL;
+	size_t left = 0;
+	while (list) {
+		struct stranded *next = list->next;
+		/* Deleted (it was ours) or not ours: either way settled. */
+		if (salve_etcd_delete_if(s->etcd, list->key, list->value, strlen(list->value), err,
+		                         errlen) < 0) {
+			list->next = keep;
+			keep = list;
+			left++;
+		} else {
+			free(list->key);
+			free(list->value);
+			free(list);
+		}
+		list = next;
+	}
+	if (keep) {
+		pthread_mutex_lock(&s->mu);
+		struct stranded *tail = keep;
+		while (tail->next)
+			tail = tail->next;
+		tail->next = s->stranded;
+		s->stranded = keep;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return left;
 }

@@ -38,6 +38,14 @@ int salve_ha_session_lost(salve_ha_session *s, long long lease);
 /* Waits (at most timeout seconds) for a healthy lease, granting a new one when the last was
  * lost. 1 healthy, 0 not (why). */
 int salve_ha_session_wait(salve_ha_session *s, double timeout, char *why, size_t whylen);
+/* A key this process may have written on its lease with value and cannot tell (a write whose
+ * answer was lost, then no read answered): kept to give back, so that what it names is not
+ * held by this process, unknowingly, until its lease ends. The session copies both. */
+void salve_ha_session_strand(salve_ha_session *s, const char *key, const char *value);
+/* Deletes each stranded key whose value is still the one written (one txn each); a key that
+ * holds something else or nothing is settled too. Returns how many are left (etcd did not
+ * answer; err says why). For a thread that retries every so often (serve's takeover). */
+size_t salve_ha_session_give_back(salve_ha_session *s, char *err, size_t errlen);
 /* The etcd client it keeps the lease with. */
 salve_etcd *salve_ha_session_etcd(const salve_ha_session *s);
 double salve_ha_session_ttl(const salve_ha_session *s);

@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "ha/node.h"
+#include "ha/session.h"
 #include "log.h"
 #include "metrics.h"
 #include "srv.h"
@@ -54,6 +55,12 @@ static void one_pass(struct srv_takeover *t)
 		json_decref(summary);
 		t->local_pending = code != 0;
 	}
+	/* Adoptions this process cannot tell it made (an answer lost, then no read answered)
+	 * are given back first, so the scan below finds them orphans again and takes them
+	 * over, instead of their staying on this replica's lease until it stops. */
+	salve_ha_session *session = salve_ha_node_session(ha, err, sizeof err);
+	if (session && salve_ha_session_give_back(session, err, sizeof err) > 0)
+		problem(t, err);
 	salve_etcd *e = salve_ha_node_etcd(ha, err, sizeof err);
 	json_t *orphans =
 	    e ? salve_ha_orphans(e, salve_ha_node_ident(ha)->prefix, err, sizeof err) : NULL;

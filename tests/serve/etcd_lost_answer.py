@@ -6,7 +6,11 @@ through unchanged. What a client sees when a member applies a write and then fai
 network drops the answer: its request times out, it tries another endpoint, and finds its
 own write there.
 
-    etcd_lost_answer.py PORT ETCD_URL MATCH
+With BLACKOUT (seconds), every request that comes in that long after the lost answer gets
+no answer either (the connection is closed): a member, or the only route to the cluster, that
+fails right after applying a write.
+
+    etcd_lost_answer.py PORT ETCD_URL MATCH [BLACKOUT]
 """
 import base64
 import http.server
@@ -17,7 +21,9 @@ import time
 import urllib.request
 
 PORT, ETCD, MATCH = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+BLACKOUT = float(sys.argv[4]) if len(sys.argv) > 4 else 0
 lost = threading.Event()
+lost_at = [0.0]
 
 
 def puts(body):
@@ -39,6 +45,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if lost.is_set() and time.time() - lost_at[0] < BLACKOUT:
+            self.close_connection = True
+            return
         req = urllib.request.Request(ETCD + self.path, data=body,
                                      headers={"Content-Type": "application/json"})
         if self.headers.get("Authorization"):
@@ -50,6 +59,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, answer = e.code, e.read()
         if self.path == "/v3/kv/txn" and not lost.is_set() and \
                 any(MATCH in k for k in puts(body)):
+            lost_at[0] = time.time()
             lost.set()
             print("lost the answer of a txn putting %s" % puts(body), flush=True)
             time.sleep(4)  # longer than the client's timeout

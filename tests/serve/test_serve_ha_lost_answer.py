@@ -15,9 +15,12 @@ import sys
 import time
 
 import serve_lib
-from serve_lib import Checks, free_port, spawn, tmpdir, wait_for
+from serve_lib import Checks, Server, free_port, spawn, tmpdir, wait_for
 from test_serve_ha import start_cluster
-from test_serve_ha_takeover import audit_of, cron_config, etcd_keys, sleeps
+from test_serve_ha_takeover import ROUTES as TAKEOVER_ROUTES
+from test_serve_ha_takeover import audit_of, cron_config, etcd_keys
+from test_serve_ha_takeover import ha_yaml as takeover_ha_yaml
+from test_serve_ha_takeover import sleeps
 
 T = Checks()
 PREFIX = "/salve-lost"
@@ -31,11 +34,11 @@ def env():
 
 
 class Proxy:
-    def __init__(self, etcd, match):
+    def __init__(self, etcd, match, blackout=0):
         self.port = free_port()
         self.log = os.path.join(tmpdir("salve-lost-proxy-"), "proxy.log")
         self.proc = spawn([sys.executable, os.path.join(HERE, "etcd_lost_answer.py"),
-                           str(self.port), etcd.endpoints()[0], match],
+                           str(self.port), etcd.endpoints()[0], match, str(blackout)],
                           stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         self.url = "http://127.0.0.1:%d" % self.port
         import socket
@@ -93,18 +96,23 @@ def test_take(etcd, kit):
         proxy.stop()
 
 
-def test_adopt(etcd, kit):
+def dead_cron_run(etcd, kit, key):
+    """A cron run with ha: that changed its target and was killed: its run id."""
     da = tmpdir("salve-lost-dead-")
     ca = cron_config(etcd, da, "dead", kit, PREFIX, 3)
     base = sleeps(kit)
-    killed = spawn([serve_lib.SALVE, "--config", ca, "run", "-p", "key=lost-adopt", "-p",
+    killed = spawn([serve_lib.SALVE, "--config", ca, "run", "-p", "key=" + key, "-p",
                     "pause=30", os.path.join(serve_lib.RUNBOOKS, "ha-slow.lua")],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
     T.ok(wait_for("the run to sleep", lambda: sleeps(kit) > base, timeout=20),
          "a cron run changed its target and sleeps")
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=10)
-    dead = [x for x in audit_of(da) if x.get("event") == "run_start"][-1]["run"]
+    return [x for x in audit_of(da) if x.get("event") == "run_start"][-1]["run"]
+
+
+def test_adopt(etcd, kit):
+    dead = dead_cron_run(etcd, kit, "lost-adopt")
     proxy = Proxy(etcd, "/runs/%s/owner" % dead)
     try:
         d, cfg = lossy_config(etcd, "adopt", kit, proxy)
@@ -117,6 +125,39 @@ def test_adopt(etcd, kit):
              (r.returncode, r.stdout, r.stderr))
         T.ok(clean(etcd), "and leaves etcd clean", etcd_keys(etcd, PREFIX))
     finally:
+        proxy.stop()
+
+
+def test_stranded_adoption(etcd, kit):
+    """A serve replica's takeover adopts a dead run, the answer is lost and nothing answers
+    for 3 s more (its only route to etcd is the proxy): it cannot tell whether it owns the
+    run. It gives the owner key back once etcd answers (the key held its value), and takes
+    the run over then, instead of holding it on its lease until it stops."""
+    dead = dead_cron_run(etcd, kit, "lost-strand")
+    proxy = Proxy(etcd, "/runs/%s/owner" % dead, blackout=3)
+    s = None
+    try:
+        s = Server("lost-strand", TAKEOVER_ROUTES,
+                   top_yaml=takeover_ha_yaml(etcd, "strand", PREFIX, 10,
+                                             endpoints=[proxy.url], timeout="1s"))
+        with open(s.config) as f:
+            text = f.read().replace("testkit: {dir: %s}" % s.kit, "testkit: {dir: %s}" % kit)
+        with open(s.config, "w") as f:
+            f.write(text)
+        s.start()
+        T.ok(wait_for("the adoption's answer to be lost", proxy.lost, timeout=30),
+             "the answer of the replica's adoption of the dead run was lost")
+        took = wait_for("the takeover", lambda: [
+            x for x in s.audit_records() if x.get("event") == "run_takeover" and
+            x.get("run") == dead], timeout=40)
+        T.ok(took and len(took) == 1, "the replica takes the run over once etcd answers again "
+             "(its lease of 10 s is kept alive all along)", s.stderr()[-2000:])
+        T.eq(os.path.exists(os.path.join(kit, "kv", "lost-strand")), False,
+             "the dead run's change is rolled back")
+        T.ok(clean(etcd), "and etcd is left clean", etcd_keys(etcd, PREFIX))
+    finally:
+        if s:
+            s.stop()
         proxy.stop()
 
 
@@ -142,6 +183,7 @@ def main():
     test_take(etcd, kit)
     test_adopt(etcd, kit)
     test_first_mutation(etcd, kit)
+    test_stranded_adoption(etcd, kit)
     return T.finish()
 
 
