@@ -988,17 +988,28 @@ int salve_audit_accept_missing_head(const char *path, char *msg, size_t msglen)
 
 /* Under the lock: the waiting records, numbered from the file's end, in one write. They are
  * dropped either way (on failure the file and a are as before them). */
+static void drop_waiting(salve_audit *a)
+{
+	for (size_t i = 0; i < a->nwaiting; i++)
+		json_decref(a->waiting[i]);
+	a->nwaiting = 0;
+}
+
 static int write_waiting_locked(salve_audit *a, char *err, size_t errlen)
 {
+	/* sync_tail leaves a as the file is (even when it fails, having learnt a new end or cut
+	 * a torn line): only what the group itself changes is undone on failure. */
+	int rc = sync_tail(a, 1, err, errlen);
+	if (rc < 0) {
+		int saved = errno;
+		drop_waiting(a);
+		errno = saved;
+		return -1;
+	}
 	struct lines l = {0};
 	long long seq = a->seq;
 	char hash[65];
 	memcpy(hash, a->last_hash, 65);
-	int rc = sync_tail(a, 1, err, errlen);
-	if (rc == 0) {
-		seq = a->seq;
-		memcpy(hash, a->last_hash, 65);
-	}
 	for (size_t i = 0; rc == 0 && i < a->nwaiting; i++) {
 		rc = encode_next(a, a->waiting[i], &l);
 		if (rc < 0)
@@ -1011,9 +1022,7 @@ static int write_waiting_locked(salve_audit *a, char *err, size_t errlen)
 		a->seq = seq;
 		memcpy(a->last_hash, hash, 65);
 	}
-	for (size_t i = 0; i < a->nwaiting; i++)
-		json_decref(a->waiting[i]);
-	a->nwaiting = 0;
+	drop_waiting(a);
 	free(l.buf);
 	errno = saved;
 	return rc;
@@ -1026,6 +1035,7 @@ static int write_out(salve_audit *a, int durable, char *err, size_t errlen)
 	if (lock_log(a->fd) < 0) {
 		saved = errno;
 		snprintf(err, errlen, "audit log %s: lock: %s", a->path, strerror(errno));
+		drop_waiting(a); /* reported failed: never written with a later group */
 		pthread_mutex_unlock(&a->mu);
 		errno = saved;
 		return -1;

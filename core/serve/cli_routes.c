@@ -476,12 +476,16 @@ int salve_control_main(const struct salve_cli_globals *globals, int argc, char *
 	}
 	was = shared ? shared_was : was;
 	/* With ha: the switch is etcd's; resume lifts a local file too (left from before). */
-	if ((!shared || !pause) &&
-	    srv_state_write_pause(path, pause, srv_env_who(), reason, err, sizeof err) < 0) {
+	int wrote = (!shared || !pause)
+	                ? srv_state_write_pause(path, pause, srv_env_who(), reason, err, sizeof err)
+	                : 0;
+	if (wrote < 0) {
 		fprintf(stderr, "salve: %s: %s\n", argv[0], err);
 		srv_env_close(&e);
 		return SALVE_EXIT_CANTCREAT;
 	}
+	if (wrote > 0)
+		fprintf(stderr, "salve: %s: warning: %s\n", argv[0], err);
 	srv_env_audit(e.core.audit_path, e.core.cfg.audit_sync,
 	              json_pack("{s:s, s:s, s:s?, s:b, s:s, s:b}", "event",
 	                        pause ? "paused" : "resumed", "by", srv_env_who(), "reason", reason,

@@ -649,7 +649,7 @@ struct srv_ingest *srv_ingest_decide(struct srv_server *s, const char *hook, con
 		free(ds);
 		return NULL;
 	}
-	srv_pause_check(s);
+	srv_pause_check_alert(s);
 	double now = salve_now();
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < n; i++)

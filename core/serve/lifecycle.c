@@ -22,7 +22,8 @@
 /* Runs accepted before a restart that changed nothing go back in the queue, as they were. A
  * run's entry leaves the spool once its run_start is written and before its journal exists,
  * so a run killed between the two is requeued and runs (its only start that does anything);
- * a run whose journal the recovery just found started for real and is never requeued (its
+ * a run whose journal the recovery just found (rolled back, or live in another process)
+ * started for real and is never requeued (its
  * entry cannot be there unless something removed files out of order: dropped, audited). */
 static void requeue(struct srv_server *s, const json_t *recovered)
 {
@@ -43,7 +44,7 @@ static void requeue(struct srv_server *s, const json_t *recovered)
 			srv_audit(s, json_pack("{s:s, s:s, s:s}", "event", "run_not_requeued",
 			                       "run", id, "reason",
 			                       "it started before the restart (its journal was "
-			                       "recovered); a run is never run forward again"));
+			                       "found); a run is never run forward again"));
 			srv_spool_remove(s, id);
 			continue;
 		}
@@ -84,10 +85,12 @@ static int recover_dead_runs(struct srv_server *s, json_t *recovered)
 	{
 		const char *status = json_string_value(json_object_get(r, "status"));
 		const char *id = json_string_value(json_object_get(r, "run_id"));
+		/* Any journal found means the run started: a live one is another process's
+		 * (without ha:) or another replica's now; never requeued either way. */
+		if (id && status)
+			json_object_set_new(recovered, id, json_string(status));
 		if (!status || strcmp(status, "live") == 0)
 			continue;
-		if (id)
-			json_object_set_new(recovered, id, json_string(status));
 		char labels[256];
 		srv_metrics_labels(labels, sizeof labels, "status", status, NULL);
 		srv_metrics_add(s->metrics, "salve_runs_recovered_total", labels, 1);
@@ -156,7 +159,12 @@ int srv_lifecycle_start(struct srv_server *s, char *err, size_t errlen)
 	snprintf(s->spool_dir, sizeof s->spool_dir, "%s/queue", s->serve_dir);
 	snprintf(s->circuit_dir, sizeof s->circuit_dir, "%s/circuits", s->serve_dir);
 	snprintf(s->pause_path, sizeof s->pause_path, "%s/paused", s->serve_dir);
+	char why[1024];
+	s->pause_gen = srv_state_pause_gen_map(s->pause_path, why, sizeof why);
+	if (!s->pause_gen)
+		srv_log(SALVE_LOG_WARN, "serve: %s: the pause file is read with every alert", why);
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->pause_mu, NULL);
 	srv_cond_init_monotonic(&s->work_cv);
 	s->by_id = srv_strmap_new();
 	s->deciding = srv_strmap_new();
@@ -232,6 +240,8 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 	if (stuck > 0)
 		return stuck;
 	srv_dedupfile_close(s);
+	srv_state_pause_gen_unmap(s->pause_gen);
+	s->pause_gen = NULL;
 	srv_run_free_all(s);
 	srv_strmap_free(s->by_id);
 	s->by_id = NULL;
@@ -250,5 +260,6 @@ int srv_lifecycle_stop(struct srv_server *s, json_t **abandoned)
 	s->rs = NULL;
 	pthread_cond_destroy(&s->work_cv);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->pause_mu);
 	return 0;
 }

@@ -1,45 +1,49 @@
 /* The pause switch (see pause.h). */
 #include "pause.h"
 
-#include <time.h>
-
 #include "ha.h"
 #include "log.h"
 #include "srv.h"
 #include "state.h"
 
-static long long now_ns(void)
+void srv_pause_check_alert(struct srv_server *s)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	/* Without ha: and with the generation mapped, an unchanged generation means the pause
+	 * file was not changed through salve since the last full check: that check's answer
+	 * stands (the file is read again every second by the tick). */
+	if (!s->ha && s->pause_gen &&
+	    __atomic_load_n(s->pause_gen, __ATOMIC_ACQUIRE) ==
+	        __atomic_load_n(&s->pause_gen_seen, __ATOMIC_ACQUIRE))
+		return;
+	srv_pause_check(s);
 }
 
 void srv_pause_check(struct srv_server *s)
 {
 	/* When in doubt, start nothing. */
 	char why[1024], ha_why[512] = "";
-	long long began = now_ns();
 	if (s->ha && srv_ha_watch_start(s->ha, why, sizeof why) < 0)
 		srv_log(SALVE_LOG_ERROR,
 		        "serve: %s (the shared pause is read with each alert only)", why);
+	/* One check at a time, from the read to the apply: two that crossed could apply an
+	 * older read last and undo, for the alert being decided, a pause the other saw. Rare
+	 * without ha: (the generation spares most alerts their check), and one fstatat long. */
+	pthread_mutex_lock(&s->pause_mu);
+	/* Read before the file: a change made after this read bumps it again, so the next
+	 * alert checks once more. */
+	unsigned long long gen = s->pause_gen ? __atomic_load_n(s->pause_gen, __ATOMIC_ACQUIRE) : 0;
 	int present = srv_state_file_present(s->pause_path, why, sizeof why);
 	int shared = s->ha ? srv_ha_paused(s->ha, ha_why, sizeof ha_why) : 0;
 	int paused = present != 0 || shared, changed = 0;
 	pthread_mutex_lock(&s->mu);
-	/* Checks of several threads may end out of order: only a newer one is applied, so a
-	 * check that began before `salve pause` never undoes one that saw the file. */
-	if (began < s->pause_checked_ns) {
-		pthread_mutex_unlock(&s->mu);
-		return;
-	}
-	s->pause_checked_ns = began;
+	__atomic_store_n(&s->pause_gen_seen, gen, __ATOMIC_RELEASE);
 	if (paused != s->paused) {
 		s->paused = paused;
 		changed = 1;
 		pthread_cond_broadcast(&s->work_cv);
 	}
 	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->pause_mu);
 	if (changed && present < 0)
 		srv_log(SALVE_LOG_WARN, "serve: paused: %s", why);
 	if (changed && shared)
@@ -69,11 +73,16 @@ int srv_pause_set(struct srv_server *s, int pause, const char *by, const char *r
 		return 503;
 	}
 	/* With ha: the switch is etcd's; resume lifts a local file too (left from before). */
-	if ((!s->ha || !pause) &&
-	    srv_state_write_pause(s->pause_path, pause, by, reason, err, sizeof err) < 0) {
+	int wrote = (!s->ha || !pause)
+	                ? srv_state_write_pause(s->pause_path, pause, by, reason, err, sizeof err)
+	                : 0;
+	if (wrote < 0) {
 		*out = json_pack("{s:s}", "error", err);
 		return 500;
 	}
+	if (wrote > 0)
+		srv_log(SALVE_LOG_WARN, "serve: %s", err);
+	/* This server knows at once, generation or not. */
 	srv_pause_check(s);
 	srv_audit(s, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "event", pause ? "paused" : "resumed",
 	                       "by", by ? by : "api", "reason", reason, "via", "api", "shared",

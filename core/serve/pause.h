@@ -22,6 +22,9 @@ struct srv_server;
  * it returns). Anything at the path that is not a pause file of ours pauses too, with a
  * warning. Never waits for etcd after the first call. */
 void srv_pause_check(struct srv_server *s);
+/* For each alert: srv_pause_check, unless (without ha:) the pause's generation shows no change
+ * through salve since the last check (state.h): then nothing, not even a system call. */
+void srv_pause_check_alert(struct srv_server *s);
 /* Under mu: whether a worker may not start a run now: s->paused, or the shared pause as the
  * watcher last read it (not waiting for the tick to copy it). */
 int srv_pause_blocks(struct srv_server *s);

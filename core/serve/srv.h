@@ -90,7 +90,9 @@ struct srv_server {
 	srv_targets global_targets;
 	srv_metrics *metrics;
 	int paused;
-	long long pause_checked_ns;    /* when the check s->paused reflects began (pause.c) */
+	pthread_mutex_t pause_mu; /* one pause check at a time (pause.c); taken before mu */
+	const volatile unsigned long long *pause_gen; /* mapped (state.h), or NULL */
+	unsigned long long pause_gen_seen;            /* read by the check s->paused reflects */
 	struct srv_ha *ha;             /* with `ha:` (ha.h), else NULL; thread-safe on its own */
 	struct srv_takeover *takeover; /* with `ha:` (takeover.h), else NULL */
 	srv_strmap *deciding;      /* with `ha:`: runs whose start etcd is deciding now, under mu */

@@ -7,9 +7,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,6 +232,67 @@ int srv_state_write_atomic(const char *path, const char *data, size_t len, int d
 	return 0;
 }
 
+/* PAUSE_PATH.gen, opened for writing without following a link and checked as ours. */
+static int open_pause_gen(const char *pause_path, int flags, char *path, size_t pathlen, char *err,
+                          size_t errlen)
+{
+	snprintf(path, pathlen, "%s.gen", pause_path);
+	int fd = open(path, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (check_file(fd, path, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A new generation: 8 random bytes (any change is what counts, so two writers need no
+ * lock), written after the change of the pause file. */
+static int bump_pause_gen(const char *pause_path, char *err, size_t errlen)
+{
+	char path[4400], why[4600];
+	int fd = open_pause_gen(pause_path, O_WRONLY, path, sizeof path, why, sizeof why);
+	unsigned long long gen = 0;
+	int ok = fd >= 0 && getrandom(&gen, sizeof gen, 0) == (ssize_t)sizeof gen &&
+	         pwrite(fd, &gen, sizeof gen, 0) == (ssize_t)sizeof gen;
+	if (fd >= 0 && !ok)
+		snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		snprintf(err, errlen,
+		         "%s (the pause file is changed: a running server sees it within a second, "
+		         "not with the next alert)",
+		         why);
+	return ok ? 0 : -1;
+}
+
+const volatile unsigned long long *srv_state_pause_gen_map(const char *pause_path, char *err,
+                                                           size_t errlen)
+{
+	char path[4400];
+	int fd = open_pause_gen(pause_path, O_RDWR, path, sizeof path, err, errlen);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	void *m = MAP_FAILED;
+	if (fstat(fd, &st) == 0 && (st.st_size >= 8 || ftruncate(fd, 8) == 0))
+		m = mmap(NULL, 8, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	close(fd);
+	return m == MAP_FAILED ? NULL : (const volatile unsigned long long *)m;
+}
+
+void srv_state_pause_gen_unmap(const volatile unsigned long long *gen)
+{
+	if (gen)
+		munmap((void *)(uintptr_t)gen, 8);
+}
+
 int srv_state_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
                           char *err, size_t errlen)
 {
@@ -237,7 +301,7 @@ int srv_state_write_pause(const char *pause_path, int pause, const char *by, con
 			snprintf(err, errlen, "%s: %s", pause_path, strerror(errno));
 			return -1;
 		}
-		return 0;
+		return bump_pause_gen(pause_path, err, errlen) < 0 ? 1 : 0;
 	}
 	char ts[40];
 	salve_timestamp(ts, sizeof ts);
@@ -249,7 +313,9 @@ int srv_state_write_pause(const char *pause_path, int pause, const char *by, con
 	if (!text)
 		snprintf(err, errlen, "%s: out of memory", pause_path);
 	free(text);
-	return rc;
+	if (rc < 0)
+		return -1;
+	return bump_pause_gen(pause_path, err, errlen) < 0 ? 1 : 0;
 }
 
 int srv_state_remove_circuit(const char *circuit_dir, const char *route, char *err, size_t errlen)

@@ -41,7 +41,18 @@ char *srv_state_read_file(const char *path, size_t max, size_t *len, char *err, 
 int srv_state_write_atomic(const char *path, const char *data, size_t len, int durable, char *err,
                            size_t errlen);
 
-/* Writes the pause file (JSON {paused_at, by, reason}); removes it when pause == 0. */
+/* The pause's generation, PAUSE_PATH.gen: 8 bytes that srv_state_write_pause overwrites
+ * with a new value after every change of the pause file, so a server that maps them learns
+ * of a change made through salve (salve pause/resume, POST /pause, /resume) without a system
+ * call per alert (pause.c); a pause file made by other means is seen at the next full check.
+ * Maps the file (made if absent, a state file of ours), read-only; NULL with err. */
+const volatile unsigned long long *srv_state_pause_gen_map(const char *pause_path, char *err,
+                                                           size_t errlen);
+void srv_state_pause_gen_unmap(const volatile unsigned long long *gen);
+/* Writes the pause file (JSON {paused_at, by, reason}); removes it when pause == 0; then a
+ * new generation. 0; -1 with err when the pause file could not be changed; 1 with err (a
+ * warning) when it was but its generation could not be: a running server sees the change
+ * at its next full check, within a second, rather than with the next alert. */
 int srv_state_write_pause(const char *pause_path, int pause, const char *by, const char *reason,
                           char *err, size_t errlen);
 /* Removes a route's circuit file. 1 removed, 0 was not open, -1 error. */

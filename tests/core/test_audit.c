@@ -765,6 +765,50 @@ static void test_group_cut_short_lands_not_at_all(void **state)
 	assert_last_event_is_after(p, 4);
 }
 
+/* A group's sync that fails while repairing the tail (another writer appended, then one died
+ * mid-line, and there is no room for the repair record) leaves the handle as the file is:
+ * the next group chains on from the file's real last record, never from what the handle
+ * knew before (review finding: it restored the stale seq and numbered seq 2 twice). */
+static void test_group_failed_repair_keeps_the_chain(void **state)
+{
+	(void)state;
+	const char *p = tu_path("a.jsonl");
+	char err[512];
+	salve_audit *w = salve_audit_open(p, SALVE_AUDIT_SYNC_ALWAYS, err, sizeof err);
+	assert_non_null(w);
+	assert_int_equal(salve_audit_write(w, json_pack("{s:s}", "event", "one"), err, sizeof err),
+	                 0);
+	salve_audit *g = salve_audit_open(p, SALVE_AUDIT_SYNC_GROUP, err, sizeof err);
+	assert_non_null(g);
+	assert_int_equal(salve_audit_write(w, json_pack("{s:s}", "event", "two"), err, sizeof err),
+	                 0);
+	int fd = open(p, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"seq\":3,\"x", 11), 11);
+	close(fd);
+	off_t good = file_size(p) - 11;
+	assert_int_equal(salve_audit_write(g, json_pack("{s:s}", "event", "g1"), err, sizeof err),
+	                 0);
+	struct size_limit lim;
+	limit_size(&lim, good + 20); /* the torn line is cut off; no room for the repair */
+	int rc = salve_audit_sync(g, err, sizeof err);
+	unlimit_size(&lim);
+	assert_int_equal(rc, -1);
+	assert_verifies(p, "2 records, hash chain intact");
+	assert_int_equal(
+	    salve_audit_write(g, json_pack("{s:s}", "event", "after"), err, sizeof err), 0);
+	assert_int_equal(salve_audit_sync(g, err, sizeof err), 0);
+	salve_audit_close(g);
+	salve_audit_close(w);
+	json_t *recs = tu_audit_records(p);
+	size_t n = json_array_size(recs);
+	json_decref(recs);
+	/* one, two, after: the torn bytes were cut before the repair record failed (as with a
+	 * single record's append) */
+	assert_int_equal(n, 3);
+	assert_last_event_is_after(p, n);
+}
+
 /* A group is checked like a single record: a log cut behind its head since the handle
  * opened is not appended to, and the group is dropped with the reason. */
 static void test_group_refuses_a_log_cut_behind_its_head(void **state)
@@ -968,6 +1012,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_secrets_redacted, teardown),
 	    cmocka_unit_test_teardown(test_group_waits_for_the_sync, teardown),
 	    cmocka_unit_test_teardown(test_group_cut_short_lands_not_at_all, teardown),
+	    cmocka_unit_test_teardown(test_group_failed_repair_keeps_the_chain, teardown),
 	    cmocka_unit_test_teardown(test_group_refuses_a_log_cut_behind_its_head, teardown),
 	    cmocka_unit_test_teardown(test_short_write_is_cut_back, teardown),
 	    cmocka_unit_test_teardown(test_full_disk_never_tears_the_log, teardown),

@@ -473,6 +473,19 @@ def test_pause(s):
             if r.get("event") in ("paused", "resumed")]
     T.eq(recs, [("paused", "cli"), ("resumed", "cli"), ("paused", "api"), ("resumed", "api")],
          "pause and resume are audited")
+    # A pause file made by hand (not through salve, so no new generation) is seen by the
+    # server's check every second, and removing it likewise.
+    pause = os.path.join(s.state, "serve", "paused")
+    with open(pause, "w") as f:
+        f.write("{}")
+    os.chmod(pause, 0o600)
+    T.ok(wait_for("the hand-made pause", lambda: s.call("GET", "/healthz")[1]["paused"],
+                  timeout=5), "a pause file made by hand pauses within a second or two")
+    T.eq(s.post_alerts([alert("Storm", {"namespace": "p", "deployment": "pause4"})])[1]
+         ["alerts"][0]["reason"], "paused", "and alerts are refused")
+    os.unlink(pause)
+    T.ok(wait_for("the hand-made resume", lambda: not s.call("GET", "/healthz")[1]["paused"],
+                  timeout=5), "removing it by hand resumes likewise")
 
 
 def test_routes_cli(s):

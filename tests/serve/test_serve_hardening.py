@@ -218,6 +218,34 @@ def test_state_dir_permissions():
              "resume removes the link, never its target", b)
     finally:
         s.stop()
+    # The pause's generation (paused.gen, mapped by the server so an alert costs no system
+    # call to learn the pause did not change) planted as a link: never followed, never
+    # written through; the server reads the pause file with every alert instead.
+    gen = pause + ".gen"
+    os.unlink(gen)
+    target = os.path.join(s.dir, "victim")
+    with open(target, "w") as f:
+        f.write("untouched")
+    os.symlink(target, gen)
+    s.start()
+    try:
+        T.ok("paused.gen" in s.stderr() and "the pause file is read with every alert" in
+             s.stderr(), "a linked generation file is refused, with the fallback said",
+             s.stderr())
+        rc, out, err = salve(["pause", "--reason", "t"], config=s.config, env=s.env)
+        T.ok(rc == 0 and "warning" in err and "a running server sees it within a second" in err,
+             "salve pause pauses, and warns that the generation could not be written",
+             out + err)
+        with open(target) as f:
+            T.eq(f.read(), "untouched", "nothing is written through the link")
+        st, b = s.post_alerts([alert("Hold", {"key": "gen"})])
+        T.ok(st == 200 and b["alerts"][0]["reason"] == "paused",
+             "the next alert is refused all the same (the file is read with each alert)", b)
+        T.eq(s.call("POST", "/resume", {"by": "t"}, token=APPROVE_TOKEN)[0], 200,
+             "resume through the API works (this server knows at once)")
+        T.eq(s.call("GET", "/healthz")[1]["paused"], False, "and is seen at once")
+    finally:
+        s.stop()
 
 
 # ---- F6: a slow client cannot lock out /healthz -------------------------------------------

@@ -115,7 +115,7 @@ def test_concurrent_requests_share_a_write():
     s = Server("spool-writes", ROUTES,
                "  workers: 1\n  http_threads: 8\n  max_connections_per_ip: 0\n",
                audit_sync="always")
-    trace, traced = start_traced(s, "write,fdatasync,fsync,syncfs", "-y")
+    trace, traced = start_traced(s, "write,fdatasync,fsync,syncfs,newfstatat", "-y")
     try:
         hold_the_worker(s)
         time.sleep(0.5)
@@ -153,6 +153,10 @@ def test_concurrent_requests_share_a_write():
         T.ok(syncs <= 3 * batches,
              "at most 3 fdatasyncs a batch (log, head, dedup file): %d for %d batches"
              % (syncs, batches))
+        pause_reads = sum(1 for l in lines if " newfstatat(" in l and '/serve/paused"' in l)
+        T.ok(pause_reads < n / 4,
+             "the pause file is not read for each alert (its generation is mapped): %d "
+             "reads for %d alerts (the server's check each second)" % (pause_reads, n))
         recs = [r for r in s.audit_records() if r.get("event") == "alert"
                 and r.get("labels", {}).get("alertname") == "Burst"]
         T.eq(sorted(r["labels"]["key"] for r in recs), sorted("c%d" % i for i in range(n)),
