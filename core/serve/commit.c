@@ -45,9 +45,6 @@ static void *committer_main(void *arg)
 			srv_ingest_write(s, j->in, s->batch_audit);
 			spooled |= srv_ingest_spooled(j->in);
 		}
-		/* The dedup keys the batch's runs took: one append (and fdatasync) for them all. */
-		if (srv_dedupfile_flush(s) < 0)
-			failed = 1;
 		/* The batch's records wait in the handle until here: one write for them all. */
 		char err[1024];
 		if ((s->durable ? salve_audit_sync : salve_audit_flush)(s->batch_audit, err,
@@ -64,6 +61,13 @@ static void *committer_main(void *arg)
 				failed = 1;
 			}
 		}
+		/* The dedup keys the batch's runs took, one append (and fdatasync) for them all,
+		 * after their spool entries are durable: a power cut between the two must not leave
+		 * a key durable for a run that is not (Alertmanager's retry, never answered 2xx,
+		 * would be deduplicated against nothing). The other way round, a restart requeues
+		 * the run and its keys with it. */
+		if (srv_dedupfile_flush(s) < 0)
+			failed = 1;
 		while (batch) {
 			struct srv_commit_job *next = batch->next;
 			json_t *result = NULL;
