@@ -255,18 +255,24 @@ static int write_lines(salve_audit *a, const struct lines *l, const char *what, 
 	return -1;
 }
 
-/* Under the lock, with a->end == the file's size: one record, one write(). */
-static int append_locked(salve_audit *a, json_t *rec, char *err, size_t errlen)
+/* Under the lock, with a->end == the file's size: recs numbered and chained from a's seq and
+ * hash, in one write(). On failure a's seq and hash are as before (write_lines keeps end);
+ * what names them in the error ("the record was"). The records stay the caller's. */
+static int write_records_locked(salve_audit *a, json_t *const *recs, size_t n, const char *what,
+                                char *err, size_t errlen)
 {
 	struct lines l = {0};
 	long long seq = a->seq;
 	char hash[65];
 	memcpy(hash, a->last_hash, 65);
-	int rc = encode_next(a, rec, &l);
-	if (rc < 0)
-		snprintf(err, errlen, "audit log %s: cannot encode record", a->path);
-	else
-		rc = write_lines(a, &l, "the record was", err, errlen);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = encode_next(a, recs[i], &l);
+		if (rc < 0)
+			snprintf(err, errlen, "audit log %s: cannot encode record", a->path);
+	}
+	if (rc == 0)
+		rc = write_lines(a, &l, what, err, errlen);
 	if (rc < 0) {
 		int e = errno;
 		a->seq = seq;
@@ -275,6 +281,11 @@ static int append_locked(salve_audit *a, json_t *rec, char *err, size_t errlen)
 	}
 	free(l.buf);
 	return rc;
+}
+
+static int append_locked(salve_audit *a, json_t *rec, char *err, size_t errlen)
+{
+	return write_records_locked(a, &rec, 1, "the record was", err, errlen);
 }
 
 /* Under the lock: learn where the file ends now (another writer may have appended), refuse a
@@ -986,8 +997,6 @@ int salve_audit_accept_missing_head(const char *path, char *msg, size_t msglen)
 	return 0;
 }
 
-/* Under the lock: the waiting records, numbered from the file's end, in one write. They are
- * dropped either way (on failure the file and a are as before them). */
 static void drop_waiting(salve_audit *a)
 {
 	for (size_t i = 0; i < a->nwaiting; i++)
@@ -995,35 +1004,17 @@ static void drop_waiting(salve_audit *a)
 	a->nwaiting = 0;
 }
 
+/* Under the lock: the waiting records, numbered from the file's end, in one write. They are
+ * dropped either way. sync_tail leaves a as the file is (even when it fails, having learnt a
+ * new end or cut a torn line): only what the group itself changes is undone on failure. */
 static int write_waiting_locked(salve_audit *a, char *err, size_t errlen)
 {
-	/* sync_tail leaves a as the file is (even when it fails, having learnt a new end or cut
-	 * a torn line): only what the group itself changes is undone on failure. */
 	int rc = sync_tail(a, 1, err, errlen);
-	if (rc < 0) {
-		int saved = errno;
-		drop_waiting(a);
-		errno = saved;
-		return -1;
-	}
-	struct lines l = {0};
-	long long seq = a->seq;
-	char hash[65];
-	memcpy(hash, a->last_hash, 65);
-	for (size_t i = 0; rc == 0 && i < a->nwaiting; i++) {
-		rc = encode_next(a, a->waiting[i], &l);
-		if (rc < 0)
-			snprintf(err, errlen, "audit log %s: cannot encode record", a->path);
-	}
 	if (rc == 0)
-		rc = write_lines(a, &l, "the records of the group were", err, errlen);
+		rc = write_records_locked(a, a->waiting, a->nwaiting,
+		                          "the records of the group were", err, errlen);
 	int saved = errno;
-	if (rc < 0) {
-		a->seq = seq;
-		memcpy(a->last_hash, hash, 65);
-	}
 	drop_waiting(a);
-	free(l.buf);
 	errno = saved;
 	return rc;
 }
