@@ -15,12 +15,9 @@ import sys
 import time
 
 import serve_lib
-from serve_lib import Checks, Server, free_port, spawn, tmpdir, wait_for
+from serve_lib import Checks, free_port, spawn, tmpdir, wait_for
 from test_serve_ha import start_cluster
-from test_serve_ha_takeover import ROUTES as TAKEOVER_ROUTES
-from test_serve_ha_takeover import audit_of, cron_config, etcd_keys
-from test_serve_ha_takeover import ha_yaml as takeover_ha_yaml
-from test_serve_ha_takeover import sleeps
+from test_serve_ha_takeover import audit_of, cron_config, etcd_keys, replica, sleeps
 
 T = Checks()
 PREFIX = "/salve-lost"
@@ -137,14 +134,8 @@ def test_stranded_adoption(etcd, kit):
     proxy = Proxy(etcd, "/runs/%s/owner" % dead, blackout=3)
     s = None
     try:
-        s = Server("lost-strand", TAKEOVER_ROUTES,
-                   top_yaml=takeover_ha_yaml(etcd, "strand", PREFIX, 10,
-                                             endpoints=[proxy.url], timeout="1s"))
-        with open(s.config) as f:
-            text = f.read().replace("testkit: {dir: %s}" % s.kit, "testkit: {dir: %s}" % kit)
-        with open(s.config, "w") as f:
-            f.write(text)
-        s.start()
+        s = replica(etcd, "strand", kit, prefix=PREFIX, ttl=10, endpoints=[proxy.url],
+                    timeout="1s").start()
         T.ok(wait_for("the adoption's answer to be lost", proxy.lost, timeout=30),
              "the answer of the replica's adoption of the dead run was lost")
         took = wait_for("the takeover", lambda: [

@@ -52,9 +52,10 @@ def ha_yaml(etcd, replica, prefix=PREFIX, ttl=None, endpoints=None, timeout="2s"
                TTL if ttl is None else ttl, replica))
 
 
-def replica(etcd, name, kit):
-    """A replica whose testkit store is kit (shared: the targets every replica changes)."""
-    s = Server("ha-to-" + name, ROUTES, top_yaml=ha_yaml(etcd, name))
+def replica(etcd, name, kit, **ha):
+    """A replica whose testkit store is kit (shared: the targets every replica changes); ha
+    as ha_yaml takes it (prefix, ttl, endpoints, timeout)."""
+    s = Server("ha-to-" + name, ROUTES, top_yaml=ha_yaml(etcd, name, **ha))
     with open(s.config) as f:
         text = f.read().replace("testkit: {dir: %s}" % s.kit, "testkit: {dir: %s}" % kit)
     with open(s.config, "w") as f:
